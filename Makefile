@@ -1,0 +1,48 @@
+# The README's two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUT    := out/demo
+
+.PHONY: demo test lint typecheck verify bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "metacascade needs Python >= 3.11; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps: reinstall when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+## demo: create .venv, install, route a breast primary's cells and write the catalog
+demo: $(VENV)/.installed
+	@mkdir -p $(OUT)
+	$(BIN)/metacascade route --cancer breast
+	$(BIN)/metacascade route --cancer breast --json > $(OUT)/route_breast.json
+	$(BIN)/metacascade route --cancer prostate --json > $(OUT)/route_prostate.json
+	$(BIN)/metacascade route --cancer prostate --no-vertebral-plexus --json > $(OUT)/route_prostate_no_plexus.json
+	$(BIN)/metacascade catalog > $(OUT)/catalog.txt
+	$(BIN)/metacascade catalog --json > $(OUT)/catalog.json
+	@echo "demo outputs written to $(OUT)/"
+
+## test: create or update .venv with the test extras; lint, type-check, run the tests
+test: $(VENV)/.installed-test lint typecheck
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests verification benchmarks
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+## verify: the long statistical checks (on demand)
+verify: $(VENV)/.installed-test
+	$(BIN)/python -m pytest verification
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,84 @@
+"""Defaults shared by cancer types where no type-specific figure is at hand.
+
+Each is a :class:`~metacascade.citations.Parameter` a catalog module may use as it is
+or replace with a type-specific value; the reason says how far the figure carries.
+"""
+
+from __future__ import annotations
+
+from metacascade.citations import Parameter, assumed, cited
+from metacascade.references import (
+    ACETO_2014,
+    BUTLER_GULLINO_1975,
+    COHEN_2008,
+    COUMANS_2013,
+    CRISTOFANILLI_2004,
+    DEBONO_2008,
+)
+
+SHEDDING_RATE = cited(
+    3.2e6, "cell/g/d",
+    BUTLER_GULLINO_1975.at("abstract", "growing rat mammary carcinoma, 3.2e6 (growing) to "
+                           "4.1e6 (regressing) cells per gram per day; carried over to "
+                           "human tumours of every type as an assumption"),
+    (1e3, 1e8),
+)
+
+CLUSTER_SHARE = cited(
+    0.03, "1",
+    ACETO_2014.at("abstract", "clusters are rare among CTC events; 3 % of emboli assumed "
+                  "within 'a few %'"),
+    (0.0, 0.2),
+)
+
+PLATELET_SHARE = assumed(
+    0.1, "1", "share of single CTCs cloaked by platelets on leaving the tumour", (0.0, 0.9)
+)
+
+LYMPHATIC_SHARE = assumed(
+    0.05, "1",
+    "share of shed cells entering the lymphatics first, for carcinomas that spread to "
+    "regional nodes", (0.0, 0.5),
+)
+
+CARRYING_CAPACITY = cited(
+    1e12, "cell",
+    COUMANS_2013.at("supplement", "lethal burden of about 1e12 cells (1 kg) used as the "
+                    "Gompertz plateau"),
+    (1e10, 1e13),
+)
+
+CTC_CUTOFF_5 = cited(
+    5.0, "cell/7.5 mL",
+    CRISTOFANILLI_2004.at("abstract", ">= 5 CTC per 7.5 mL unfavourable in metastatic breast "
+                          "cancer"),
+    (1.0, 100.0),
+)
+
+CTC_CUTOFF_5_PROSTATE = cited(
+    5.0, "cell/7.5 mL",
+    DEBONO_2008.at("abstract", ">= 5 CTC per 7.5 mL unfavourable in castration-resistant prostate "
+                   "cancer"),
+    (1.0, 100.0),
+)
+
+CTC_CUTOFF_3_COLORECTAL = cited(
+    3.0, "cell/7.5 mL",
+    COHEN_2008.at("abstract", ">= 3 CTC per 7.5 mL unfavourable in metastatic colorectal cancer"),
+    (1.0, 100.0),
+)
+
+
+def ctc_cutoff_assumed(by_analogy_with: str) -> Parameter:
+    """The >= 5 cut-off carried over from breast and prostate to another type."""
+    return assumed(
+        5.0, "cell/7.5 mL",
+        f"no validated CellSearch cut-off for this type; the >= 5 of breast and prostate "
+        f"(Cristofanilli 2004, de Bono 2008) is used, {by_analogy_with}",
+        (1.0, 100.0),
+    )
+
+
+def soil(value: float, reason: str) -> Parameter:
+    """A stated soil compatibility (dimensionless multiplier), bounds 0.01-100."""
+    return assumed(value, "1", reason, (0.01, 100.0))

@@ -1,0 +1,45 @@
+"""Colon adenocarcinoma, arising in the large intestine above the rectum.
+
+Venous drainage: the superior and inferior mesenteric veins join the splenic vein in the
+portal vein, so the liver is the first capillary bed; cells passing the liver reach the
+lung through the hepatic veins and the vena cava.
+"""
+
+from __future__ import annotations
+
+from metacascade.cancers.catalog import _common as common
+from metacascade.cancers.model import Cancer
+from metacascade.citations import cited
+from metacascade.references import FINLAY_1988, MENDELAAR_2020
+
+CANCER = Cancer(
+    name="colon",
+    label="Colon adenocarcinoma",
+    primary_organ="large_intestine",
+    sexes=("female", "male"),
+    default_body="adult_male",
+    growth_law="gompertz",
+    doubling_time=cited(
+        155.0, "d",
+        FINLAY_1988.at("abstract", "doubling time of overt colorectal LIVER METASTASES "
+                       "(155 +/- 34 d; occult ones 86 +/- 12 d), used for the primary by "
+                       "analogy only; no primary-tumour figure is at hand"),
+        (60.0, 600.0),
+    ),
+    carrying_capacity=common.CARRYING_CAPACITY,
+    shedding_rate=common.SHEDDING_RATE,
+    cluster_share=common.CLUSTER_SHARE,
+    platelet_share=common.PLATELET_SHARE,
+    lymphatic_share=common.LYMPHATIC_SHARE,
+    ctc_diameter=cited(7.5, "um", MENDELAAR_2020.at("abstract", "median CTC diameter in "
+                                                     "colorectal cancer"), (5.0, 30.0)),
+    ctc_cutoff=common.CTC_CUTOFF_3_COLORECTAL,
+    soil={
+        "liver": common.soil(
+            1.5, "colorectal cancer is the classic liver-metastasising type (liver involved "
+            "in 28 % of 123 colon autopsies, DiSibio & French 2008); the portal route "
+            "explains most of it, so the soil preference on top is modest"),
+    },
+    notes="Gompertz growth; the doubling time is that of colorectal liver metastases "
+          "(Finlay 1988), used for the primary by analogy.",
+)

@@ -1,0 +1,118 @@
+"""The ``metacascade`` command: thin over the library.
+
+Bad input (unknown names, malformed scenarios) prints one line on stderr and exits
+with status 2; nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from metacascade import __version__
+from metacascade.errors import MetacascadeError
+
+app = typer.Typer(
+    name="metacascade",
+    help="Simulate hematogenous metastasis: shedding, circulation, arrest, colonisation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn bad-input errors into one line on stderr and exit status 2."""
+    try:
+        yield
+    except MetacascadeError as error:
+        typer.echo(f"metacascade: error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"metacascade {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Simulate hematogenous metastasis."""
+
+
+@app.command()
+def catalog(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    cite: Annotated[bool, typer.Option("--cite", help="Print every value's source.")] = False,
+) -> None:
+    """List bodies, organs and cancers with every value's unit (and source)."""
+    from metacascade.describe import catalog_dict, catalog_text
+
+    with _user_errors():
+        if as_json:
+            typer.echo(json.dumps(catalog_dict(), indent=2))
+        else:
+            typer.echo(catalog_text(cite=cite))
+
+
+@app.command()
+def route(
+    cancer: Annotated[str | None, typer.Option(help="Cancer type, e.g. breast.")] = None,
+    body: Annotated[str | None, typer.Option(
+        help="Body, e.g. adult_male (default: the cancer's default body).")] = None,
+    embolus: Annotated[str, typer.Option(help="single, cluster or platelet.")] = "single",
+    scenario: Annotated[Path | None, typer.Option(
+        help="Scenario file (.yaml/.toml) naming body, cancer and overrides.")] = None,
+    vertebral_plexus: Annotated[bool, typer.Option(
+        "--vertebral-plexus/--no-vertebral-plexus",
+        help="Open or close the vertebral venous plexus.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Where the cells shed by a primary end up: arrest share per organ over all passes."""
+    from metacascade.engine.route import route as route_cells
+    from metacascade.scenario import load_scenario
+
+    with _user_errors():
+        if scenario is not None:
+            if cancer is not None or body is not None:
+                raise MetacascadeError("--scenario names the cancer and body; do not also "
+                                       "give --cancer or --body")
+            loaded = load_scenario(scenario)
+            body_obj, cancer_obj = loaded.resolve()
+            result = route_cells(cancer_obj, body=body_obj, embolus=loaded.embolus,
+                                 vertebral_plexus=vertebral_plexus and loaded.vertebral_plexus)
+        elif cancer is None:
+            raise MetacascadeError("give --cancer NAME or --scenario FILE")
+        else:
+            result = route_cells(cancer, body=body, embolus=embolus,
+                                 vertebral_plexus=vertebral_plexus)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    plexus = "open" if result.vertebral_plexus else "closed"
+    typer.echo(f"{result.cancer} primary, body {result.body}, {result.embolus} emboli "
+               f"(vertebral plexus {plexus})")
+    typer.echo(f"{'organ':<20}{'arrested':>12}")
+    for organ, value in result.ranked():
+        typer.echo(f"{organ:<20}{100 * value:>11.3f}%")
+    typer.echo(f"{'died in blood':<20}{100 * result.died_in_blood:>11.3f}%")
+    typer.echo(f"{'mean time in blood':<20}{result.mean_time_in_blood_s:>10.1f} s")
+
+
+def main() -> None:
+    """Entry point of the ``metacascade`` script."""
+    app(prog_name="metacascade")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,123 @@
+"""Embolus types and CTC size classes: how what travels changes arrest and survival.
+
+An embolus is a single tumour cell, a cluster of cells, or a platelet-cloaked cell.
+Each type scales a bed's per-pass arrest *odds* (arrest probability p has odds
+p / (1 - p)), scales its per-pass death probability, and has its own killing hazard
+in flowing blood (shear and natural-killer cells). A cancer's CTC size class scales
+the arrest odds again: larger cells are held back by capillaries of 5-10 um more often.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from metacascade.citations import Parameter, assumed, cited
+from metacascade.references import ACETO_2014, MENDELAAR_2020
+
+
+@dataclass(frozen=True)
+class EmbolusType:
+    """What travels in the blood, and how it fares there.
+
+    Parameters
+    ----------
+    name, label
+        Identifier (``single``, ``cluster``, ``platelet``) and description.
+    arrest_odds_factor
+        Multiplies each bed's per-pass arrest odds.
+    death_factor
+        Multiplies each bed's per-pass death probability.
+    killing_rate
+        Hazard of being killed while flowing between beds, per hour.
+
+    """
+
+    name: str
+    label: str
+    arrest_odds_factor: Parameter
+    death_factor: Parameter
+    killing_rate: Parameter
+
+
+@dataclass(frozen=True)
+class SizeClass:
+    """A class of CTC diameters and its effect on arrest."""
+
+    name: str
+    max_diameter_um: float
+    arrest_odds_factor: Parameter
+
+
+_SINGLE_KILLING = assumed(
+    0.5, "1/h",
+    "natural-killer and shear killing of free single cells in flowing blood; a mean "
+    "survival of 2 h in flow is at the upper end of the CTC half-life of 1-2.4 h after "
+    "removal of the primary (Meng 2004), which also reflects arrest",
+    (0.05, 10.0),
+)
+
+EMBOLI: dict[str, EmbolusType] = {
+    "single": EmbolusType(
+        "single", "single tumour cell",
+        assumed(1.0, "1", "reference embolus: bed arrest odds apply as they are", (1.0, 1.0)),
+        assumed(1.0, "1", "reference embolus: bed death probabilities apply as they are",
+                (1.0, 1.0)),
+        _SINGLE_KILLING,
+    ),
+    "cluster": EmbolusType(
+        "cluster", "cluster of tumour cells (a few to tens of cells)",
+        assumed(50.0, "1",
+                "clusters are far wider than capillaries (5-10 um) and arrest almost surely "
+                "in the first bed; odds x50 turns a per-pass arrest of 0.85 into 0.996",
+                (5.0, 1000.0)),
+        assumed(0.2, "1",
+                "cells in clusters resist shear and anoikis; 23-50-fold higher metastatic "
+                "potential than single CTCs (Aceto 2014) is read partly as better survival",
+                (0.01, 1.0)),
+        cited(0.1, "1/h", ACETO_2014.at(
+            "abstract", "assumed 5-fold less killing in flow than single cells; "
+            "bounds span the 23-50-fold advantage being all or none of it survival"),
+            (0.01, 1.0)),
+    ),
+    "platelet": EmbolusType(
+        "platelet", "platelet-cloaked single tumour cell",
+        assumed(3.0, "1",
+                "platelet cloaks add adhesion to the endothelium, raising arrest odds",
+                (1.0, 20.0)),
+        assumed(0.3, "1", "a platelet cloak shields from shear damage", (0.05, 1.0)),
+        assumed(0.1, "1/h", "a platelet cloak shields from natural-killer cells",
+                (0.01, 1.0)),
+    ),
+}
+
+SIZE_CLASSES: dict[str, SizeClass] = {
+    "small": SizeClass(
+        "small", 9.0,
+        cited(0.5, "1", MENDELAAR_2020.at(
+            "abstract", "median CTC diameter 7.5 um in colorectal cancer, about a "
+            "capillary's width; arrest odds halved is an assumption"), (0.1, 1.0)),
+    ),
+    "medium": SizeClass(
+        "medium", 11.5,
+        cited(1.0, "1", MENDELAAR_2020.at(
+            "abstract", "median 10.3 um in prostate cancer; the reference class"),
+            (1.0, 1.0)),
+    ),
+    "large": SizeClass(
+        "large", float("inf"),
+        cited(2.0, "1", MENDELAAR_2020.at(
+            "abstract", "median 12.4 um in breast cancer, wider than capillaries; arrest "
+            "odds doubled is an assumption"), (1.0, 10.0)),
+    ),
+}
+
+
+def size_class_for(diameter_um: float) -> SizeClass:
+    """The size class of a CTC of the given diameter (um)."""
+    for size in SIZE_CLASSES.values():
+        if diameter_um <= size.max_diameter_um:
+            return size
+    return SIZE_CLASSES["large"]
+
+
+__all__ = ["EMBOLI", "SIZE_CLASSES", "EmbolusType", "SizeClass", "size_class_for"]

@@ -1,0 +1,301 @@
+"""Scenarios: what a user asks for, loaded from YAML or TOML and checked.
+
+A scenario names a body and a cancer from the catalogs and may override their
+parameters. Unknown keys, values of the wrong kind or unit, and values outside a
+parameter's bounds are refused with :class:`~metacascade.errors.ScenarioError`, whose
+message names the field (``cancer_overrides.doubling_time: ...``).
+
+Example (YAML)::
+
+    cancer: prostate
+    body: adult_male
+    embolus: single
+    horizon_years: 10
+    cancer_overrides:
+      doubling_time: 400 d
+      soil: {vertebral_marrow: 8}
+    body_overrides:
+      arterial_share: {brain: 0.11, rest: 0.0240}
+      drains_to: {prostate: {venous: 0.5, vertebral_plexus: 0.5}}
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from metacascade.cancers import Cancer, get_cancer
+from metacascade.citations import Assumption, Parameter
+from metacascade.errors import MetacascadeError, ScenarioError
+from metacascade.physiology import Body, get_body
+from metacascade.physiology.model import ARTERIAL
+from metacascade.units import to_unit
+
+#: A value given by the user: a number in the catalog unit, "<number> <unit>", or
+#: {value, unit}.
+QuantityInput = float | str | dict[str, Any]
+
+SCENARIO_SOURCE = Assumption("set in the scenario")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class CancerOverrides(_Strict):
+    """Overrides of a cancer type's parameters (units as in ``metacascade catalog``)."""
+
+    doubling_time: QuantityInput | None = None
+    carrying_capacity: QuantityInput | None = None
+    shedding_rate: QuantityInput | None = None
+    cluster_share: QuantityInput | None = None
+    platelet_share: QuantityInput | None = None
+    lymphatic_share: QuantityInput | None = None
+    ctc_diameter: QuantityInput | None = None
+    ctc_cutoff: QuantityInput | None = None
+    growth_exponent: QuantityInput | None = None
+    soil: dict[str, QuantityInput] | None = None
+
+
+class BodyOverrides(_Strict):
+    """Overrides of a body's figures; shares that must sum to 1 still must."""
+
+    cardiac_output: QuantityInput | None = None
+    blood_volume: QuantityInput | None = None
+    body_mass: QuantityInput | None = None
+    arterial_share: dict[str, QuantityInput] | None = None
+    drains_to: dict[str, dict[str, QuantityInput]] | None = None
+    junction_feeds: dict[str, dict[str, QuantityInput]] | None = None
+    arrest_per_pass: dict[str, QuantityInput] | None = None
+    death_per_pass: dict[str, QuantityInput] | None = None
+
+
+class Scenario(_Strict):
+    """What to simulate: a body, a cancer, overrides, a horizon and a seed.
+
+    Construct with :meth:`from_dict` or :func:`load_scenario` to get
+    :class:`ScenarioError` for bad input (direct construction raises pydantic's
+    ``ValidationError``).
+    """
+
+    cancer: str
+    body: str | None = Field(default=None, description="default: the cancer's default body")
+    embolus: Literal["single", "cluster", "platelet"] = "single"
+    vertebral_plexus: bool = True
+    horizon_years: float = Field(default=10.0, gt=0.0, le=100.0)
+    seed: int | None = Field(default=None, ge=0, lt=2**63)
+    cancer_overrides: CancerOverrides = Field(default_factory=CancerOverrides)
+    body_overrides: BodyOverrides = Field(default_factory=BodyOverrides)
+
+    _resolved: tuple[Body, Cancer] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check(self) -> Scenario:
+        if not math.isfinite(self.horizon_years):
+            raise ValueError("horizon_years must be a finite number of years")
+        try:
+            self._resolved = _resolve(self)
+        except ScenarioError:
+            raise
+        except MetacascadeError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    # -- construction --------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any) -> Scenario:
+        """Validate plain data (as read from YAML or TOML); raise ScenarioError."""
+        if not isinstance(data, dict):
+            raise ScenarioError(
+                f"a scenario is a mapping of fields, not {type(data).__name__}"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise ScenarioError(_first_error(error)) from None
+        except ScenarioError:
+            raise
+        except MetacascadeError as error:
+            raise ScenarioError(str(error)) from None
+
+    def resolve(self) -> tuple[Body, Cancer]:
+        """The body and cancer with every override applied."""
+        assert self._resolved is not None  # set by the validator
+        return self._resolved
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that :meth:`from_dict` reads back to an equal scenario."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_yaml(self) -> str:
+        """YAML text of :meth:`to_dict`."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario from a ``.yaml``/``.yml`` or ``.toml`` file; raise ScenarioError."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise ScenarioError(f"scenario file {str(path)!r}: expected a .yaml, .yml or .toml "
+                            "file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError(f"scenario file {str(path)!r}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"scenario file {str(path)!r}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ScenarioError(f"scenario file {str(path)!r}: cannot parse: {first}") from None
+    return Scenario.from_dict(data)
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _first_error(error: ValidationError) -> str:
+    """One line naming the field and what is wrong with it."""
+    first = error.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"] if not _is_union_tag(part))
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        model = _model_at(first["loc"][:-1])
+        allowed = ", ".join(model.model_fields) if model else ""
+        return f"{loc}: unknown field; allowed here: {allowed}"
+    return f"{loc}: {message}" if loc else message
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in ("float", "str") or part.startswith("dict["))
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Scenario
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type):
+            return None
+        if not issubclass(field.annotation, BaseModel):
+            return None
+        model = field.annotation
+    return model
+
+
+def _set(param: Parameter, value: Any, what: str) -> Parameter:
+    number = to_unit(value, param.unit, what=what)
+    return param.with_value(number, source=SCENARIO_SOURCE, what=what)
+
+
+def _resolve(scenario: Scenario) -> tuple[Body, Cancer]:
+    try:
+        cancer = get_cancer(scenario.cancer)
+    except MetacascadeError as error:
+        raise ScenarioError(f"cancer: {error}") from None
+    try:
+        body = get_body(scenario.body or cancer.default_body)
+        cancer.check_body(body)
+    except MetacascadeError as error:
+        raise ScenarioError(f"body: {error}") from None
+    cancer = _apply_cancer(cancer, scenario.cancer_overrides, body)
+    body = _apply_body(body, scenario.body_overrides)
+    if not scenario.vertebral_plexus:
+        body = body.without_vertebral_plexus()
+    return body, cancer
+
+
+def _apply_cancer(cancer: Cancer, overrides: CancerOverrides, body: Body) -> Cancer:
+    changes: dict[str, Any] = {}
+    for name in (*Cancer.PARAMETERS, "growth_exponent"):
+        value = getattr(overrides, name)
+        if value is None:
+            continue
+        current = getattr(cancer, name)
+        if current is None:
+            raise ScenarioError(f"cancer_overrides.{name}: cancer {cancer.name!r} grows by "
+                                f"the {cancer.growth_law} law, which has no {name}")
+        changes[name] = _set(current, value, f"cancer_overrides.{name}")
+    if overrides.soil:
+        soil = dict(cancer.soil)
+        for organ, value in overrides.soil.items():
+            what = f"cancer_overrides.soil.{organ}"
+            if organ not in body.beds:
+                raise ScenarioError(f"{what}: unknown organ {organ!r}; organs of "
+                                    f"{body.name}: {', '.join(body.beds)}")
+            soil[organ] = _set(cancer.soil_for(organ), value, what)
+        changes["soil"] = soil
+    if "ctc_cutoff" in changes and not float(changes["ctc_cutoff"].value).is_integer():
+        raise ScenarioError("cancer_overrides.ctc_cutoff: must be a whole number of cells")
+    return replace(cancer, **changes) if changes else cancer
+
+
+def _apply_body(body: Body, overrides: BodyOverrides) -> Body:
+    """Apply body overrides group by group.
+
+    The body is validated after each group, so that an error names the group (and the
+    bed or junction) that broke it.
+    """
+    changes: dict[str, Any] = {}
+    for name in ("cardiac_output", "blood_volume", "body_mass"):
+        value = getattr(overrides, name)
+        if value is not None:
+            changes[name] = _set(getattr(body, name), value, f"body_overrides.{name}")
+    if changes:
+        body = replace(body, **changes)
+    for field_name in ("arrest_per_pass", "death_per_pass"):
+        for organ, value in (getattr(overrides, field_name) or {}).items():
+            what = f"body_overrides.{field_name}.{organ}"
+            bed = body.beds.get(organ) or _unknown(what, "organ", organ, body.beds)
+            new_bed = replace(bed, **{field_name: _set(getattr(bed, field_name), value, what)})
+            body = replace(body, beds={**body.beds, organ: new_bed})
+    for organ, targets in (overrides.drains_to or {}).items():
+        what = f"body_overrides.drains_to.{organ}"
+        bed = body.beds.get(organ) or _unknown(what, "organ", organ, body.beds)
+        new_bed = replace(bed, drains_to=_fractions(targets, what, body))
+        body = _validated(replace(body, beds={**body.beds, organ: new_bed}), what)
+    for name, targets in (overrides.junction_feeds or {}).items():
+        what = f"body_overrides.junction_feeds.{name}"
+        junction = body.junctions.get(name) or _unknown(what, "junction", name, body.junctions)
+        new_junction = replace(junction, feeds=_fractions(targets, what, body))
+        body = _validated(replace(body, junctions={**body.junctions, name: new_junction}), what)
+    if overrides.arterial_share:
+        feeds = dict(body.junctions[ARTERIAL].feeds)
+        for organ, value in overrides.arterial_share.items():
+            what = f"body_overrides.arterial_share.{organ}"
+            if organ not in body.beds:
+                _unknown(what, "organ", organ, body.beds)
+            base = feeds.get(organ) or Parameter(0.0, "1", SCENARIO_SOURCE, (0.0, 1.0))
+            feeds[organ] = _set(base, value, what)
+        arterial = replace(body.junctions[ARTERIAL], feeds=feeds)
+        body = replace(body, junctions={**body.junctions, ARTERIAL: arterial})
+    return _validated(body, "body_overrides.arterial_share" if overrides.arterial_share
+                      else "body_overrides")
+
+
+def _validated(body: Body, what: str) -> Body:
+    try:
+        return body.validate()
+    except MetacascadeError as error:
+        raise ScenarioError(f"{what}: {error}") from None
+
+
+def _fractions(targets: dict[str, Any], what: str, body: Body) -> dict[str, Parameter]:
+    nodes = set(body.beds) | set(body.junctions)
+    out = {}
+    for target, value in targets.items():
+        if target not in nodes:
+            raise ScenarioError(f"{what}.{target}: unknown bed or junction {target!r}; "
+                                f"known: {', '.join([*body.beds, *body.junctions])}")
+        base = Parameter(0.0, "1", SCENARIO_SOURCE, (0.0, 1.0))
+        out[target] = _set(base, value, f"{what}.{target}")
+    return out
+
+
+def _unknown(what: str, kind: str, name: str, known: Any) -> Any:
+    raise ScenarioError(f"{what}: unknown {kind} {name!r}; known: {', '.join(known)}")

@@ -1,0 +1,158 @@
+"""The cancer catalog: registry, sources and bounds of every number, body compatibility."""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import pytest
+
+from metacascade.cancers.catalog import get_cancer, list_cancers, register_cancer
+from metacascade.cancers.model import GROWTH_LAWS, Cancer
+from metacascade.citations import Assumption, Citation, Parameter
+from metacascade.errors import CatalogError
+from metacascade.physiology.catalog import get_body
+
+NAMES = (
+    "breast", "prostate", "colon", "rectum", "lung", "stomach", "pancreas", "melanoma",
+    "kidney", "liver", "osteosarcoma", "choriocarcinoma",
+)
+
+
+def _all_parameters(cancer: Cancer) -> list[tuple[str, Parameter]]:
+    named = list(cancer.parameters().items())
+    named += [(f"soil[{organ}]", value) for organ, value in cancer.soil.items()]
+    return named
+
+
+def _check_parameter(where: str, param: Parameter) -> None:
+    assert param.unit, f"{where}: no unit"
+    assert param.source.describe().strip(), f"{where}: empty source"
+    low, high = param.bounds
+    assert low <= param.value <= high, f"{where}: {param.value} outside {param.bounds}"
+
+
+def test_all_types_are_listed() -> None:
+    assert set(list_cancers()) == set(NAMES)
+    assert len(list_cancers()) == len(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_name_matches_module(name: str) -> None:
+    module = importlib.import_module(f"metacascade.cancers.catalog.{name}")
+    assert module.CANCER.name == name
+    assert module.CANCER is get_cancer(name)
+    assert module.__doc__ and module.__doc__.strip()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_default_body_carries_the_cancer(name: str) -> None:
+    cancer = get_cancer(name)
+    body = get_body(cancer.default_body)
+    cancer.check_body(body)
+    assert body.sex in cancer.sexes
+    assert cancer.primary_organ in body.beds
+    assert set(cancer.soil) <= set(body.beds)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_number_has_unit_source_and_bounds(name: str) -> None:
+    cancer = get_cancer(name)
+    for where, param in _all_parameters(cancer):
+        _check_parameter(f"{name}.{where}", param)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bounds_are_finite(name: str) -> None:
+    for where, param in _all_parameters(get_cancer(name)):
+        assert all(math.isfinite(b) for b in param.bounds), f"{name}.{where}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sources_are_citations_or_stated_assumptions(name: str) -> None:
+    for where, param in _all_parameters(get_cancer(name)):
+        source = param.source
+        if isinstance(source, Citation):
+            # The shared CellSearch cut-offs point at the whole paper (empty ``where``)
+            # and say what they take from it in the note.
+            assert source.where or source.note, f"{name}.{where}: citation says nothing"
+        else:
+            assert isinstance(source, Assumption), f"{name}.{where}: {source!r}"
+            assert len(source.reason) > 20, f"{name}.{where}: reason too thin"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_soil_values_are_dimensionless_and_moderate(name: str) -> None:
+    for organ, value in get_cancer(name).soil.items():
+        assert value.unit == "1", f"{name}: soil[{organ}]"
+        assert 0.2 <= value.value <= 10.0, f"{name}: soil[{organ}] = {value.value}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_growth_law_and_exponent(name: str) -> None:
+    cancer = get_cancer(name)
+    assert cancer.growth_law in GROWTH_LAWS
+    assert (cancer.growth_law == "power") == (cancer.growth_exponent is not None)
+    assert cancer.doubling_time.unit == "d"
+    assert cancer.ctc_diameter.unit == "um"
+
+
+@pytest.mark.parametrize(
+    ("name", "cutoff"),
+    [("colon", 3), ("rectum", 3), ("breast", 5), ("prostate", 5)],
+)
+def test_validated_ctc_cutoffs(name: str, cutoff: int) -> None:
+    param = get_cancer(name).ctc_cutoff
+    assert param.value == cutoff
+    assert isinstance(param.source, Citation)
+
+
+def test_measured_ctc_diameters_are_cited() -> None:
+    for name, diameter in (("breast", 12.4), ("prostate", 10.3), ("colon", 7.5),
+                           ("rectum", 7.5)):
+        param = get_cancer(name).ctc_diameter
+        assert param.value == diameter
+        assert isinstance(param.source, Citation)
+
+
+def test_sarcoma_and_trophoblast_rarely_use_lymphatics() -> None:
+    for name in ("osteosarcoma", "choriocarcinoma"):
+        assert get_cancer(name).lymphatic_share.value <= 0.01
+
+
+def test_prostate_is_osteotropic() -> None:
+    soil = get_cancer("prostate").soil
+    assert soil["vertebral_marrow"].value >= 5.0
+    assert soil["bone_marrow"].value >= 5.0
+
+
+def test_unknown_name_lists_known_names() -> None:
+    with pytest.raises(CatalogError) as info:
+        get_cancer("nope")
+    message = str(info.value)
+    assert "'nope'" in message
+    for name in NAMES:
+        assert name in message
+
+
+def test_duplicate_registration_is_refused() -> None:
+    before = list_cancers()
+    with pytest.raises(CatalogError, match="already registered"):
+        register_cancer(get_cancer("breast"))
+    assert list_cancers() == before
+
+
+def test_prostate_refused_by_female_body() -> None:
+    with pytest.raises(CatalogError, match="'prostate'"):
+        get_cancer("prostate").check_body(get_body("adult_female"))
+
+
+def test_choriocarcinoma_refused_by_male_body() -> None:
+    with pytest.raises(CatalogError, match="'uterus'"):
+        get_cancer("choriocarcinoma").check_body(get_body("adult_male"))
+
+
+def test_sex_restricted_types() -> None:
+    assert get_cancer("prostate").sexes == ("male",)
+    assert get_cancer("choriocarcinoma").sexes == ("female",)
+    assert get_cancer("choriocarcinoma").default_body == "adult_female"

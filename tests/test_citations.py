@@ -1,0 +1,39 @@
+import math
+
+import pytest
+
+from metacascade.citations import Assumption, Calibrated, Parameter, assumed, cited
+from metacascade.errors import ParameterError
+from metacascade.references import ALL_REFERENCES, ICRP89
+
+
+def test_parameter_refuses_values_outside_bounds():
+    with pytest.raises(ParameterError, match=r"outside the allowed range \[0, 1\]"):
+        Parameter(1.5, "1", Assumption("x"), (0.0, 1.0))
+    with pytest.raises(ParameterError, match=r"not a finite number"):
+        Parameter(math.nan, "1", Assumption("x"), (0.0, 1.0))
+    with pytest.raises(ParameterError, match=r"not ordered"):
+        Parameter(0.5, "1", Assumption("x"), (1.0, 0.0))
+
+
+def test_with_value_checks_bounds_and_names_the_field():
+    p = assumed(0.3, "1", "reason", (0.0, 1.0))
+    assert p.with_value(0.7).value == 0.7
+    assert p.with_value(0.7).source == p.source
+    with pytest.raises(ParameterError, match=r"^cluster_share: -0\.1 is outside"):
+        p.with_value(-0.1, what="cluster_share")
+
+
+def test_sources_describe_themselves():
+    c = cited(6.5, "L/min", ICRP89.at("Table 2.39"), (1, 40))
+    assert "ICRP 2002" in c.source.describe() and "Table 2.39" in c.source.describe()
+    assert c.to_dict()["source"]["kind"] == "citation"
+    a = assumed(1.0, "1", "because", (0, 2))
+    assert a.source.describe() == "assumed: because"
+    cal = Calibrated("abc-2026-01", "DiSibio 2008")
+    assert "abc-2026-01" in cal.describe() and cal.to_dict()["kind"] == "calibrated"
+
+
+def test_reference_keys_are_unique():
+    keys = [ref.key for ref in ALL_REFERENCES]
+    assert len(keys) == len(set(keys))
