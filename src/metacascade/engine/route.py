@@ -45,12 +45,11 @@ class RouteResult:
     mean_time_in_blood_s: float
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form printed by ``metacascade route --json``."""
+        """The JSON form printed by ``metacascade route --json`` (the issue's exact keys)."""
         return {
             "cancer": self.cancer,
             "body": self.body,
             "embolus": self.embolus,
-            "vertebral_plexus": self.vertebral_plexus,
             "arrest": dict(self.arrest),
             "died_in_blood": self.died_in_blood,
             "mean_time_in_blood_s": self.mean_time_in_blood_s,

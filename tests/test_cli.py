@@ -1,0 +1,127 @@
+"""The command line: output formats, and one-line errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from metacascade import __version__
+from metacascade.cli import app
+
+runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_route_json_is_exactly_one_object():
+    result = _run("route", "--cancer", "breast", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == {"cancer", "body", "embolus", "arrest", "died_in_blood",
+                         "mean_time_in_blood_s"}
+    assert data["cancer"] == "breast" and data["body"] == "adult_female"
+    assert data["embolus"] == "single"
+    assert abs(sum(data["arrest"].values()) + data["died_in_blood"] - 1) < 1e-9
+    assert max(data["arrest"], key=data["arrest"].get) == "lung"
+
+
+def test_route_text_lists_organs_and_time():
+    result = _run("route", "--cancer", "colon", "--embolus", "cluster")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("colon primary, body adult_male, cluster emboli")
+    assert lines[2].startswith("liver")
+    assert "mean time in blood" in result.stdout
+
+
+def test_no_vertebral_plexus_switch():
+    on = json.loads(_run("route", "--cancer", "prostate", "--json").stdout)
+    off = json.loads(_run("route", "--cancer", "prostate", "--no-vertebral-plexus",
+                          "--json").stdout)
+    assert on["arrest"]["vertebral_marrow"] >= 5 * off["arrest"]["vertebral_marrow"]
+
+
+def test_route_from_scenario_file():
+    result = _run("route", "--scenario", str(EXAMPLES / "prostate_plexus.yaml"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["cancer"] == "prostate"
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("route", "--cancer", "leukaemia"), "unknown cancer 'leukaemia'; known cancers: breast"),
+    (("route", "--cancer", "breast", "--body", "adult_child"),
+     "unknown body 'adult_child'; known bodies: adult_male, adult_female"),
+    (("route", "--cancer", "prostate", "--body", "adult_female"), "arises in 'prostate'"),
+    (("route", "--cancer", "breast", "--embolus", "bubble"),
+     "unknown embolus 'bubble'; known: single, cluster, platelet"),
+    (("route",), "give --cancer NAME or --scenario FILE"),
+])
+def test_bad_names_exit_2_with_one_line(args, needle):
+    result = _run(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("content", "field"), [
+    ("cancer: breast\ncolour: red\n", "colour: unknown field"),
+    ("cancer: breast\ncancer_overrides: {shedding_rate: -1}\n",
+     "cancer_overrides.shedding_rate"),
+    ("cancer: breast\ncancer_overrides: {cluster_share: 1.5}\n",
+     "cancer_overrides.cluster_share"),
+    ("cancer: breast\nbody_overrides: {arterial_share: {brain: 0.3}}\n",
+     "body_overrides.arterial_share"),
+])
+def test_bad_scenario_files_exit_2_naming_the_field(tmp_path, content, field):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(content)
+    result = _run("route", "--scenario", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("metacascade: error: ")
+    assert field in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_catalog_json_carries_units_and_sources():
+    result = _run("catalog", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert set(data["bodies"]) == {"adult_male", "adult_female"}
+    assert len(data["cancers"]) == 12
+    co = data["bodies"]["adult_male"]["cardiac_output"]
+    assert co["value"] == 6.5 and co["unit"] == "L/min" and co["source"]["key"] == "icrp89"
+    for cancer in data["cancers"].values():
+        for param in cancer["parameters"].values():
+            assert param["unit"] and param["source"]["kind"] in (
+                "citation", "assumption", "calibrated")
+
+
+def test_catalog_text_and_cite():
+    plain = _run("catalog").stdout
+    cited = _run("catalog", "--cite").stdout
+    assert "cardiac_output" in plain and "L/min" in plain and "source:" not in plain
+    assert "source: ICRP 2002" in cited and "source: assumed:" in cited
+    assert "prostate" in plain and "vertebral_plexus" in plain
+
+
+def test_version():
+    result = _run("--version")
+    assert result.exit_code == 0 and __version__ in result.stdout
+
+
+def test_installed_script_prints_no_traceback():
+    """The real entry point, as a user runs it."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from metacascade.cli import main; main()", "route",
+         "--cancer", "nope"],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "unknown cancer 'nope'" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,164 @@
+"""Scenarios: loading, overrides with units, and refusal of malformed input."""
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from metacascade.errors import ScenarioError
+from metacascade.scenario import Scenario, load_scenario
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize("path", sorted([*EXAMPLES.glob("*.y*ml"), *EXAMPLES.glob("*.toml")]))
+def test_examples_load(path):
+    scenario = load_scenario(path)
+    _, cancer = scenario.resolve()
+    assert cancer.name == scenario.cancer
+    assert Scenario.from_dict(scenario.to_dict()).to_dict() == scenario.to_dict()
+
+
+def test_overrides_are_converted_and_applied():
+    s = Scenario.from_dict({
+        "cancer": "prostate",
+        "cancer_overrides": {"doubling_time": "2 year", "cluster_share": "5 %",
+                             "shedding_rate": {"value": 1e6, "unit": "cell/g/d"},
+                             "soil": {"brain": 2}},
+        "body_overrides": {"cardiac_output": "100 mL/s",
+                           "drains_to": {"prostate": {"venous": 0.4, "vertebral_plexus": 0.6}},
+                           "arrest_per_pass": {"lung": 0.9}},
+    })
+    body, cancer = s.resolve()
+    assert cancer.doubling_time.value == pytest.approx(730.5, rel=1e-3)
+    assert cancer.doubling_time.unit == "d"
+    assert cancer.cluster_share.value == pytest.approx(0.05)
+    assert cancer.shedding_rate.value == 1e6
+    assert cancer.soil_for("brain").value == 2
+    assert cancer.soil_for("brain").source.describe() == "assumed: set in the scenario"
+    assert body.cardiac_output.value == pytest.approx(6.0)
+    assert body.beds["prostate"].drains_to["vertebral_plexus"].value == 0.6
+    assert body.beds["lung"].arrest_per_pass.value == 0.9
+
+
+def test_default_body_comes_from_the_cancer():
+    assert Scenario.from_dict({"cancer": "breast"}).resolve()[0].name == "adult_female"
+    assert Scenario.from_dict({"cancer": "colon"}).resolve()[0].name == "adult_male"
+
+
+def test_closing_the_plexus_in_a_scenario():
+    body, _ = Scenario.from_dict({"cancer": "prostate", "vertebral_plexus": False}).resolve()
+    assert not body.has_vertebral_plexus()
+
+
+BAD = [
+    ({"cancer": "breast", "colour": "red"}, r"^colour: unknown field; allowed here: cancer"),
+    ({"cancer": "breast", "cancer_overrides": {"shedding_rate": -5}},
+     r"^cancer_overrides\.shedding_rate: -5 cell/g/d is outside"),
+    ({"cancer": "breast", "cancer_overrides": {"cluster_share": 1.5}},
+     r"^cancer_overrides\.cluster_share: 1\.5 is outside"),
+    ({"cancer": "breast", "cancer_overrides": {"lymphatic_share": "120 %"}},
+     r"^cancer_overrides\.lymphatic_share: 1\.2 is outside"),
+    ({"cancer": "breast", "cancer_overrides": {"doubling_time": "3 mm"}},
+     r"^cancer_overrides\.doubling_time: unit 'mm' cannot be converted to 'd'"),
+    ({"cancer": "breast", "body_overrides": {"arterial_share": {"brain": 0.2}}},
+     r"^body_overrides\.arterial_share: .*arterial shares sum to 1\.08"),
+    ({"cancer": "breast", "body_overrides": {"drains_to": {"breast": {"venous": 0.5}}}},
+     r"^body_overrides\.drains_to\.breast: .*bed 'breast' drainage fractions sum to 0\.5"),
+    ({"cancer": "breast", "body_overrides": {"drains_to": {"spleen": {"aorta": 1}}}},
+     r"^body_overrides\.drains_to\.spleen\.aorta: unknown bed or junction 'aorta'"),
+    ({"cancer": "breast", "body_overrides": {"arrest_per_pass": {"tail": 0.5}}},
+     r"^body_overrides\.arrest_per_pass\.tail: unknown organ 'tail'; known: lung"),
+    ({"cancer": "breast", "cancer_overrides": {"soil": {"tail": 1}}},
+     r"^cancer_overrides\.soil\.tail: unknown organ 'tail'"),
+    ({"cancer": "leukaemia"}, r"^cancer: unknown cancer 'leukaemia'; known cancers: breast"),
+    ({"cancer": "prostate", "body": "adult_female"}, r"^body: cancer 'prostate' arises in"),
+    ({"cancer": "breast", "embolus": "bubble"}, r"^embolus: Input should be 'single'"),
+    ({"cancer": "breast", "horizon_years": 0}, r"^horizon_years: Input should be greater"),
+    ({"cancer": "colon", "cancer_overrides": {"growth_exponent": 0.5}},
+     r"^cancer_overrides\.growth_exponent: cancer 'colon' grows by the gompertz law"),
+    ({"cancer": "breast", "cancer_overrides": {"ctc_cutoff": 2.5}},
+     r"^cancer_overrides\.ctc_cutoff: must be a whole number"),
+    ({"body": "adult_male"}, r"^cancer: Field required"),
+    (["breast"], r"a scenario is a mapping"),
+]
+
+
+@pytest.mark.parametrize(("data", "pattern"), BAD)
+def test_malformed_scenarios_are_refused_naming_the_field(data, pattern):
+    with pytest.raises(ScenarioError, match=pattern):
+        Scenario.from_dict(data)
+
+
+def test_load_refuses_bad_files(tmp_path):
+    with pytest.raises(ScenarioError, match=r"expected a \.yaml, \.yml or \.toml"):
+        load_scenario(tmp_path / "s.json")
+    with pytest.raises(ScenarioError, match="No such file"):
+        load_scenario(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("cancer: [breast\n")
+    with pytest.raises(ScenarioError, match="cannot parse"):
+        load_scenario(broken)
+    toml = tmp_path / "bad.toml"
+    toml.write_text('cancer = "breast"\n[cancer_overrides]\nshedding_rate = -1\n')
+    with pytest.raises(ScenarioError, match="shedding_rate"):
+        load_scenario(toml)
+
+
+# -- random malformed input: only ScenarioError may come out ----------------------------
+_leaf = (st.none() | st.booleans() | st.integers(-10**20, 10**20)
+         | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12)
+         | st.sampled_from(["1 d", "3 mm", "5 %", "nan d", "1e400 d", "-1", "d", "0.5",
+                            "breast", "adult_male", "lung", "venous", "1 cell/g/d"]))
+_any = st.recursive(_leaf, lambda c: st.lists(c, max_size=3)
+                    | st.dictionaries(st.text(max_size=8) | st.sampled_from(
+                        ["value", "unit", "lung", "brain", "venous", "portal"]), c, max_size=3),
+                    max_leaves=10)
+_cancer_keys = st.sampled_from(["doubling_time", "carrying_capacity", "shedding_rate",
+                                "cluster_share", "platelet_share", "lymphatic_share",
+                                "ctc_diameter", "ctc_cutoff", "growth_exponent", "soil", "x"])
+_body_keys = st.sampled_from(["cardiac_output", "blood_volume", "body_mass", "arterial_share",
+                              "drains_to", "junction_feeds", "arrest_per_pass",
+                              "death_per_pass", "y"])
+_scenarios = st.fixed_dictionaries(
+    {"cancer": st.sampled_from(["breast", "prostate", "colon", "lung", "nope"]) | _leaf},
+    optional={
+        "body": st.sampled_from(["adult_male", "adult_female", "x"]) | _leaf,
+        "embolus": st.sampled_from(["single", "cluster", "platelet"]) | _leaf,
+        "vertebral_plexus": _leaf,
+        "horizon_years": _leaf,
+        "seed": _leaf,
+        "cancer_overrides": st.dictionaries(_cancer_keys, _any, max_size=3) | _any,
+        "body_overrides": st.dictionaries(_body_keys, _any, max_size=3) | _any,
+        "extra": _any,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_scenarios)
+def test_random_malformed_scenarios_raise_only_scenario_error(data):
+    try:
+        scenario = Scenario.from_dict(data)
+    except ScenarioError as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    body, _ = scenario.resolve()
+    assert math.isfinite(scenario.horizon_years)
+    assert abs(sum(p.value for p in body.junctions["arterial"].feeds.values()) - 1) < 1e-6
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=200) | _any.map(lambda d: yaml.safe_dump(d)))
+def test_random_files_raise_only_scenario_error(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("s") / "scenario.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    assert isinstance(scenario, Scenario)
