@@ -26,3 +26,7 @@ class BodyError(MetacascadeError):
 
 class ScenarioError(MetacascadeError):
     """A scenario is malformed; the message names the field and what is allowed."""
+
+
+class OutputError(MetacascadeError):
+    """An output path cannot be written (it is a file, or the disk refused)."""

@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from metacascade.cancers import Cancer, get_cancer
+from metacascade.cancers.cascade import DEFAULT_CASCADE, Cascade
 from metacascade.citations import Assumption, Parameter
 from metacascade.errors import MetacascadeError, ScenarioError
 from metacascade.physiology import Body, get_body
@@ -76,6 +77,25 @@ class BodyOverrides(_Strict):
     death_per_pass: dict[str, QuantityInput] | None = None
 
 
+class CascadeOverrides(_Strict):
+    """Overrides of the post-arrest cascade parameters (see ``metacascade catalog``)."""
+
+    dormant_after_extravasation: QuantityInput | None = None
+    divide_after_extravasation: QuantityInput | None = None
+    establishment: QuantityInput | None = None
+    wake_rate: QuantityInput | None = None
+    dormant_death_rate: QuantityInput | None = None
+    avascular_cells: QuantityInput | None = None
+    switch_rate: QuantityInput | None = None
+    metastasis_capacity: QuantityInput | None = None
+    cells_per_cm3: QuantityInput | None = None
+    macrometastasis_diameter: QuantityInput | None = None
+    cells_per_cluster: QuantityInput | None = None
+    surface_share: QuantityInput | None = None
+    necrosis_diameter: QuantityInput | None = None
+    extravasation: dict[str, QuantityInput] | None = None
+
+
 class Scenario(_Strict):
     """What to simulate: a body, a cancer, overrides, a horizon and a seed.
 
@@ -90,17 +110,25 @@ class Scenario(_Strict):
     vertebral_plexus: bool = True
     horizon_years: float = Field(default=10.0, gt=0.0, le=100.0)
     seed: int | None = Field(default=None, ge=0, lt=2**63)
+    primary_diameter_mm: float = Field(default=10.0, gt=0.0, le=300.0,
+                                       description="diameter of the primary at time 0")
+    step_days: float = Field(default=14.0, gt=0.0, le=91.0,
+                             description="engine step; rates are piecewise constant in it")
     cancer_overrides: CancerOverrides = Field(default_factory=CancerOverrides)
     body_overrides: BodyOverrides = Field(default_factory=BodyOverrides)
+    cascade_overrides: CascadeOverrides = Field(default_factory=CascadeOverrides)
 
     _resolved: tuple[Body, Cancer] | None = PrivateAttr(default=None)
+    _cascade: Cascade | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
-        if not math.isfinite(self.horizon_years):
-            raise ValueError("horizon_years must be a finite number of years")
+        for name in ("horizon_years", "primary_diameter_mm", "step_days"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number")
         try:
             self._resolved = _resolve(self)
+            self._cascade = _apply_cascade(self.cascade_overrides)
         except ScenarioError:
             raise
         except MetacascadeError as error:
@@ -128,6 +156,11 @@ class Scenario(_Strict):
         """The body and cancer with every override applied."""
         assert self._resolved is not None  # set by the validator
         return self._resolved
+
+    def cascade(self) -> Cascade:
+        """The post-arrest cascade parameters with every override applied."""
+        assert self._cascade is not None  # set by the validator
+        return self._cascade
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that :meth:`from_dict` reads back to an equal scenario."""
@@ -208,6 +241,28 @@ def _resolve(scenario: Scenario) -> tuple[Body, Cancer]:
     if not scenario.vertebral_plexus:
         body = body.without_vertebral_plexus()
     return body, cancer
+
+
+def _apply_cascade(overrides: CascadeOverrides) -> Cascade:
+    changes: dict[str, Any] = {}
+    for name in Cascade.scalar_names():
+        value = getattr(overrides, name)
+        if value is not None:
+            changes[name] = _set(getattr(DEFAULT_CASCADE, name), value,
+                                 f"cascade_overrides.{name}")
+    if overrides.extravasation:
+        extravasation = dict(DEFAULT_CASCADE.extravasation)
+        for barrier, value in overrides.extravasation.items():
+            what = f"cascade_overrides.extravasation.{barrier}"
+            if barrier not in extravasation:
+                _unknown(what, "barrier", barrier, extravasation)
+            extravasation[barrier] = _set(extravasation[barrier], value, what)
+        changes["extravasation"] = extravasation
+    cascade = replace(DEFAULT_CASCADE, **changes) if changes else DEFAULT_CASCADE
+    if cascade.dormant_after_extravasation.value + cascade.divide_after_extravasation.value > 1:
+        raise ScenarioError("cascade_overrides: dormant_after_extravasation + "
+                            "divide_after_extravasation must not exceed 1")
+    return cascade
 
 
 def _apply_cancer(cancer: Cancer, overrides: CancerOverrides, body: Body) -> Cancer:

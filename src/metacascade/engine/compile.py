@@ -1,0 +1,196 @@
+"""Compile a scenario into plain arrays: the one input of both engines.
+
+The fast engine (:mod:`metacascade.engine.kernel`) and the per-cell reference
+(:mod:`metacascade.engine.reference`) take the same :class:`CompiledModel`, so a
+comparison between them tests the algorithm, not two readings of the catalogs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metacascade.cancers import Cancer
+from metacascade.cancers.cascade import Cascade
+from metacascade.physiology import Body
+from metacascade.physiology.routing import compile_routing
+from metacascade.scenario import Scenario
+
+FloatArray = NDArray[np.float64]
+
+#: Embolus kinds, in the order of the compiled arrays.
+EMBOLUS_KINDS = ("single", "platelet", "cluster")
+
+#: Growth-law codes.
+EXPONENTIAL, GOMPERTZ, POWER = 0, 1, 2
+_LAW_CODES = {"exponential": EXPONENTIAL, "gompertz": GOMPERTZ, "power": POWER}
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledModel:
+    """Everything the engines need, as numbers and arrays (units in the names)."""
+
+    organs: tuple[str, ...]
+    entries: tuple[str, ...]
+    #: (kinds, entries, organs + 1): where an embolus entering at an entry ends; the
+    #: last column is death in blood.
+    absorption: FloatArray
+    #: The chains behind ``absorption``, per kind (for the per-cell reference walk):
+    #: Q (kinds, organs, organs) bed to next bed; R (kinds, organs, organs + 1) bed to
+    #: arrest there or death; E (kinds, entries, organs) entry to first bed; E_death
+    #: (kinds, entries) death on that first leg.
+    Q: FloatArray
+    R: FloatArray
+    E: FloatArray
+    E_death: FloatArray
+    #: (kinds, entries): expected time in blood, s.
+    time_in_blood_s: FloatArray
+    #: Share of emboli of each kind, and cells per embolus of each kind.
+    embolus_share: FloatArray
+    cells_per_embolus: FloatArray
+    primary_organ: int
+    primary_entry: int
+    lymph_entry: int
+    lymphatic_share: float
+    #: Entry index of each organ's venous outflow (where its metastases shed).
+    organ_entry: NDArray[np.int64]
+    growth_law: int
+    primary_cells0: float
+    growth_rate_per_day: float
+    growth_exponent: float
+    primary_capacity_cells: float
+    shedding_per_cell_per_day: float
+    #: Per organ: probability that an arrested cell fails to extravasate, and, for a
+    #: cell that crossed, of becoming dormant or starting to divide (soil applied).
+    p_fail_extravasation: FloatArray
+    p_dormant: FloatArray
+    p_divide: FloatArray
+    establishment: float
+    wake_rate_per_day: float
+    dormant_death_rate_per_day: float
+    avascular_cells: float
+    switch_rate_per_day: float
+    metastasis_capacity_cells: float
+    cells_per_cm3: float
+    macrometastasis_diameter_mm: float
+    surface_share: float
+    necrosis_diameter_mm: float
+    horizon_days: float
+    step_days: float
+    scenario: dict[str, Any]
+    citations: tuple[str, ...]
+
+    @property
+    def n_organs(self) -> int:
+        """Number of capillary beds."""
+        return len(self.organs)
+
+    @property
+    def cells_per_shed_embolus(self) -> float:
+        """Mean cells per embolus."""
+        return float(self.embolus_share @ self.cells_per_embolus)
+
+    def diameter_mm(self, cells: FloatArray | float) -> FloatArray:
+        """Diameter of a spherical tumour of ``cells`` cells, mm."""
+        volume_cm3 = np.asarray(cells, dtype=float) / self.cells_per_cm3
+        return np.asarray(10.0 * np.cbrt(6.0 * volume_cm3 / math.pi), dtype=float)
+
+    def cells_for_diameter(self, diameter_mm: float) -> float:
+        """Cells in a sphere of the given diameter."""
+        return math.pi / 6.0 * (diameter_mm / 10.0) ** 3 * self.cells_per_cm3
+
+
+def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years: float,
+                  primary_diameter_mm: float, step_days: float,
+                  embolus_mix: bool = True, scenario: dict[str, Any] | None = None,
+                  vertebral_plexus: bool = True) -> CompiledModel:
+    """Compile a resolved body, cancer and cascade into a :class:`CompiledModel`.
+
+    With ``embolus_mix`` the cancer's cluster and platelet shares set the mix of
+    emboli; without, every embolus is a single cell.
+    """
+    cancer.check_body(body)
+    chains = [compile_routing(body, kind, size_class=cancer.size_class.name,
+                              vertebral_plexus=vertebral_plexus) for kind in EMBOLUS_KINDS]
+    entries = chains[0].entries
+    organs = chains[0].states
+    cluster = cancer.cluster_share.value if embolus_mix else 0.0
+    platelet = cancer.platelet_share.value if embolus_mix else 0.0
+    share = np.array([(1 - cluster) * (1 - platelet), (1 - cluster) * platelet, cluster])
+    cells = np.array([1.0, 1.0, cascade.cells_per_cluster.value])
+
+    extravasate = np.array([cascade.extravasation[body.beds[o].barrier].value for o in organs])
+    soil = np.array([cancer.soil_for(o).value for o in organs])
+    dormant = np.full(len(organs), cascade.dormant_after_extravasation.value)
+    divide = np.minimum(cascade.divide_after_extravasation.value * soil, 1.0 - dormant)
+
+    cells_per_cm3 = cascade.cells_per_cm3.value
+    primary_cells0 = math.pi / 6.0 * (primary_diameter_mm / 10.0) ** 3 * cells_per_cm3
+    exponent = cancer.growth_exponent.value if cancer.growth_exponent is not None else 1.0
+    citations = sorted({p.source.key for p in _all_parameters(body, cancer, cascade)})
+    return CompiledModel(
+        organs=organs,
+        entries=entries,
+        absorption=np.stack([c.absorption for c in chains]),
+        Q=np.stack([c.Q for c in chains]),
+        R=np.stack([c.R for c in chains]),
+        E=np.stack([c.E for c in chains]),
+        E_death=np.stack([c.E_death for c in chains]),
+        time_in_blood_s=np.stack([c.time_in_blood_s for c in chains]),
+        embolus_share=share,
+        cells_per_embolus=cells,
+        primary_organ=organs.index(cancer.primary_organ),
+        primary_entry=entries.index(cancer.primary_organ),
+        lymph_entry=entries.index("lymphatic"),
+        lymphatic_share=cancer.lymphatic_share.value,
+        organ_entry=np.array([entries.index(o) for o in organs], dtype=np.int64),
+        growth_law=_LAW_CODES[cancer.growth_law],
+        primary_cells0=primary_cells0,
+        growth_rate_per_day=math.log(2.0) / cancer.doubling_time.value,
+        growth_exponent=exponent,
+        primary_capacity_cells=cancer.carrying_capacity.value,
+        shedding_per_cell_per_day=cancer.shedding_rate.value / cells_per_cm3,
+        p_fail_extravasation=1.0 - extravasate,
+        p_dormant=dormant,
+        p_divide=divide,
+        establishment=cascade.establishment.value,
+        wake_rate_per_day=cascade.wake_rate.value,
+        dormant_death_rate_per_day=cascade.dormant_death_rate.value,
+        avascular_cells=cascade.avascular_cells.value,
+        switch_rate_per_day=cascade.switch_rate.value,
+        metastasis_capacity_cells=cascade.metastasis_capacity.value,
+        cells_per_cm3=cells_per_cm3,
+        macrometastasis_diameter_mm=cascade.macrometastasis_diameter.value,
+        surface_share=cascade.surface_share.value,
+        necrosis_diameter_mm=cascade.necrosis_diameter.value,
+        horizon_days=365.25 * horizon_years,
+        step_days=step_days,
+        scenario=dict(scenario or {}),
+        citations=tuple(citations),
+    )
+
+
+def compile_scenario(scenario: Scenario) -> CompiledModel:
+    """Compile a validated scenario (body, cancer, cascade, horizon, step)."""
+    body, cancer = scenario.resolve()
+    return compile_model(
+        body, cancer, scenario.cascade(), horizon_years=scenario.horizon_years,
+        primary_diameter_mm=scenario.primary_diameter_mm, step_days=scenario.step_days,
+        scenario=scenario.to_dict(), vertebral_plexus=scenario.vertebral_plexus,
+    )
+
+
+def _all_parameters(body: Body, cancer: Cancer, cascade: Cascade) -> list[Any]:
+    params: list[Any] = [body.cardiac_output, body.blood_volume, body.body_mass]
+    for bed in body.beds.values():
+        params += [bed.arrest_per_pass, bed.death_per_pass, bed.capillary_transit,
+                   *bed.drains_to.values()]
+    for junction in body.junctions.values():
+        params += [junction.transit, *junction.feeds.values()]
+    params += [*cancer.parameters().values(), *cancer.soil.values()]
+    params += list(cascade.parameters().values())
+    return params

@@ -1,0 +1,169 @@
+"""The fast engine: the ledger invariant, reproducibility, limits, the seeding tree."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from metacascade.engine.compile import compile_scenario
+from metacascade.engine.kernel import EngineError, run, simulate
+from metacascade.engine.result import ORGAN_FIELDS, TOTAL_FIELDS
+from metacascade.scenario import Scenario
+
+
+def _check_invariant(result) -> None:
+    """Every shed cell is in exactly one fate, as integers, at every recorded time."""
+    by = result.ledger_by_organ
+    assert (by[list(ORGAN_FIELDS)] >= 0).all().all()
+    lhs = by["arrested"]
+    rhs = (by["failed_extravasation"] + by["died_after_extravasation"] + by["dormant_now"]
+           + by["colonies_founded"] + by["colonies_extinct"])
+    assert (lhs == rhs).all()
+    assert (by["colonies_founded"] == by["colonies_avascular"]
+            + by["colonies_vascularised"]).all()
+    led = result.ledger
+    assert (led[list(TOTAL_FIELDS)] >= 0).all().all()
+    assert (led["shed"] == led["died_in_blood"] + led["arrested"]).all()
+    sums = by.groupby("time_days")[list(ORGAN_FIELDS)].sum().reset_index(drop=True)
+    pd.testing.assert_frame_equal(sums, led[list(ORGAN_FIELDS)].reset_index(drop=True),
+                                  check_dtype=False)
+    for column in TOTAL_FIELDS:
+        assert led[column].dtype.kind == "i"
+    # cumulative counts never decrease
+    for column in ("shed", "died_in_blood", "arrested", "woke", "colonies_founded"):
+        assert (led[column].diff().dropna() >= 0).all()
+    numeric = result.colonies.select_dtypes("number").drop(columns=["macro_day"])
+    assert np.isfinite(numeric.to_numpy(dtype=float)).all()
+    assert len(result.colonies) == int(led["colonies_founded"].iloc[-1])
+
+
+_scenarios = st.fixed_dictionaries({
+    "cancer": st.sampled_from(["breast", "prostate", "colon", "rectum", "lung", "melanoma",
+                               "choriocarcinoma", "osteosarcoma"]),
+    "horizon_years": st.floats(0.05, 3.0),
+    "primary_diameter_mm": st.floats(0.5, 40.0),
+    "step_days": st.floats(1.0, 60.0),
+    "embolus": st.sampled_from(["single", "cluster", "platelet"]),
+    "cascade_overrides": st.fixed_dictionaries({
+        "divide_after_extravasation": st.floats(1e-9, 1e-6),
+        "dormant_after_extravasation": st.floats(1e-7, 1e-2),
+        "wake_rate": st.floats(1e-6, 1e-1),
+        "switch_rate": st.floats(1e-3, 1.0),
+    }),
+})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_scenarios, st.integers(0, 2**32))
+def test_every_shed_cell_is_in_exactly_one_fate(data, seed):
+    try:
+        result = simulate(data, seed=seed)
+    except EngineError as error:  # refused with a clear message is allowed, nothing else
+        assert "colonies founded" in str(error)
+        return
+    _check_invariant(result)
+
+
+def test_same_seed_same_result_other_seed_other_result():
+    data = {"cancer": "breast", "horizon_years": 2}
+    a, b, c = simulate(data, seed=5), simulate(data, seed=5), simulate(data, seed=6)
+    for name in ("ledger", "ledger_by_organ", "colonies", "events"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    assert a.summary() == b.summary()
+    assert a.final["shed"] != c.final["shed"]
+
+
+def test_a_run_without_seed_records_one_that_replays_it():
+    data = {"cancer": "colon", "horizon_years": 1}
+    first = simulate(data)
+    again = simulate(data, seed=first.seed)
+    pd.testing.assert_frame_equal(first.ledger, again.ledger)
+    assert first.provenance["version"] and first.provenance["citations"]
+
+
+def test_scenario_seed_is_used():
+    a = simulate({"cancer": "breast", "horizon_years": 1, "seed": 11})
+    assert a.seed == 11
+
+
+def test_zero_shedding_runs():
+    model = replace(compile_scenario(Scenario.from_dict({"cancer": "breast",
+                                                         "horizon_years": 1})),
+                    shedding_per_cell_per_day=0.0)
+    result = run(model, 1)
+    assert result.final["shed"] == 0 and result.colonies.empty
+    _check_invariant(result)
+
+
+def test_a_1e15_cell_tumour_runs_or_is_refused():
+    base = compile_scenario(Scenario.from_dict({"cancer": "breast", "horizon_years": 1}))
+    huge = replace(base, primary_cells0=1e15, primary_capacity_cells=1e15,
+                   p_divide=np.zeros_like(base.p_divide), p_dormant=np.zeros_like(base.p_dormant))
+    result = run(huge, 1)
+    _check_invariant(result)
+    assert result.final["shed"] > 10**14
+    with pytest.raises(EngineError, match="beyond what the engine can draw exactly"):
+        run(replace(huge, shedding_per_cell_per_day=1e3), 1)
+
+
+def test_fifty_year_horizon_runs():
+    result = simulate({"cancer": "prostate", "horizon_years": 50, "primary_diameter_mm": 2},
+                      seed=3)
+    _check_invariant(result)
+    assert result.ledger["time_days"].iloc[-1] == pytest.approx(50 * 365.25)
+
+
+def test_explosive_colonisation_is_refused():
+    data = {"cancer": "lung", "horizon_years": 5, "primary_diameter_mm": 30,
+            "cascade_overrides": {"divide_after_extravasation": 1e-2}}
+    with pytest.raises(EngineError, match="colonies founded"):
+        simulate(data, seed=1)
+
+
+def test_the_seeding_tree_reads_back():
+    result = simulate({"cancer": "colon", "horizon_years": 10}, seed=2)
+    c = result.colonies.set_index("id")
+    assert (c["parent"] >= 0).all()
+    children = c[c["parent"] > 0]
+    assert not children.empty, "metastases from metastases are expected in 10 years"
+    assert (children["parent"] < children.index).all()
+    assert (children["generation"] == c.loc[children["parent"], "generation"].to_numpy()
+            + 1).all()
+    parents = c.loc[children["parent"]]
+    assert (parents["switch_day"].to_numpy() <= children["founded_day"].to_numpy()).all()
+    # Liver metastases drain to the lung: most of their children arrest there.
+    from_liver = children[parents["organ"].to_numpy() == "liver"]
+    assert (from_liver["organ"] == "lung").mean() > 0.5
+
+
+@pytest.mark.parametrize(("cancer", "expected_top"), [
+    ("breast", "lung"), ("colon", "liver"), ("rectum", "liver"), ("stomach", "liver"),
+])
+def test_defaults_put_most_colonies_where_expected(cancer, expected_top):
+    result = simulate({"cancer": cancer, "horizon_years": 10}, seed=4)
+    by_organ = result.summary()["colonies_by_organ"]
+    assert max(by_organ, key=by_organ.get) == expected_top
+
+
+@pytest.mark.parametrize("cancer", ["prostate", "breast"])
+def test_spine_is_prominent_for_prostate_and_breast(cancer):
+    by_organ = simulate({"cancer": cancer, "horizon_years": 10}, seed=4).summary()[
+        "colonies_by_organ"]
+    top_two = sorted(by_organ, key=by_organ.get, reverse=True)[:2]
+    assert "vertebral_marrow" in top_two
+
+
+@pytest.mark.parametrize("cancer", ["breast", "colon", "prostate", "lung", "melanoma"])
+def test_few_shed_cells_end_in_a_macrometastasis(cancer):
+    result = simulate({"cancer": cancer, "horizon_years": 5}, seed=7)
+    assert result.summary()["macrometastases"] < 1e-4 * result.final["shed"]
+
+
+def test_colony_sizes_at_chosen_times_grow():
+    result = simulate({"cancer": "breast", "horizon_years": 5}, seed=1)
+    early, late = result.colony_cells_at(365.0), result.colony_cells_at(5 * 365.25)
+    assert (late >= early).all()
+    np.testing.assert_allclose(late, result.colonies["cells_end"].to_numpy())
