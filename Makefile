@@ -19,9 +19,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@ $(VENV)/.installed
 
-## demo: create .venv, install, route a breast primary's cells and write the catalog
+## demo: create .venv, install, simulate a breast cancer patient, route cells, write the catalog
 demo: $(VENV)/.installed
 	@mkdir -p $(OUT)
+	$(BIN)/metacascade simulate --cancer breast --seed 1 --out $(OUT)/breast
 	$(BIN)/metacascade route --cancer breast
 	$(BIN)/metacascade route --cancer breast --json > $(OUT)/route_breast.json
 	$(BIN)/metacascade route --cancer prostate --json > $(OUT)/route_prostate.json
@@ -43,6 +44,11 @@ typecheck: $(VENV)/.installed-test
 ## verify: the long statistical checks (on demand)
 verify: $(VENV)/.installed-test
 	$(BIN)/python -m pytest verification
+
+## bench: the performance measurements, one JSON object each
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/routing.py --json
+	$(BIN)/python benchmarks/engine.py --json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -10,12 +10,16 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from metacascade import __version__
 from metacascade.errors import MetacascadeError
+
+if TYPE_CHECKING:
+    from metacascade.engine.result import Result
+    from metacascade.scenario import Scenario
 
 app = typer.Typer(
     name="metacascade",
@@ -107,6 +111,78 @@ def route(
         typer.echo(f"{organ:<20}{100 * value:>11.3f}%")
     typer.echo(f"{'died in blood':<20}{100 * result.died_in_blood:>11.3f}%")
     typer.echo(f"{'mean time in blood':<20}{result.mean_time_in_blood_s:>10.1f} s")
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Directory for the outputs (created if missing).",
+                                      show_default=False)],
+    cancer: Annotated[str | None, typer.Option(help="Cancer type, e.g. breast.")] = None,
+    scenario: Annotated[Path | None, typer.Option(
+        help="Scenario file (.yaml/.toml) naming body, cancer and overrides.")] = None,
+    body: Annotated[str | None, typer.Option(
+        help="Body, e.g. adult_female (default: the cancer's default body).")] = None,
+    years: Annotated[float | None, typer.Option(
+        help="Horizon in years, in (0, 100] (default: the scenario's, else 10).")] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Seed of the random stream (default: the scenario's, else a fresh one).")] = None,
+) -> None:
+    """Simulate one patient and write summary, colonies, events, scenario and a figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metacascade.engine.kernel import simulate as simulate_patient
+    from metacascade.outputs import OUTPUT_FILES, check_output_dir, write_simulation
+
+    with _user_errors():
+        resolved = _simulation_scenario(cancer, scenario, body, years, seed)
+        check_output_dir(out)
+        typer.echo(f"simulating {resolved.horizon_years:g} years of a {resolved.cancer} "
+                   "primary...", err=True)
+        result = simulate_patient(resolved)
+        write_simulation(result, resolved, out, scenario_file=scenario)
+    _print_simulation(resolved, result, out, OUTPUT_FILES)
+
+
+def _simulation_scenario(cancer: str | None, scenario: Path | None, body: str | None,
+                         years: float | None, seed: int | None) -> Scenario:
+    """The scenario to simulate: a file or a cancer name, with the options applied."""
+    from metacascade.scenario import Scenario, load_scenario
+
+    if scenario is not None:
+        if cancer is not None or body is not None:
+            raise MetacascadeError("--scenario names the cancer and body; do not also "
+                                   "give --cancer or --body")
+        data = load_scenario(scenario).to_dict()
+    elif cancer is None:
+        raise MetacascadeError("give --cancer NAME or --scenario FILE")
+    else:
+        data = {"cancer": cancer} if body is None else {"cancer": cancer, "body": body}
+    if years is not None:
+        data["horizon_years"] = years
+    if seed is not None:
+        data["seed"] = seed
+    return Scenario.from_dict(data)
+
+
+def _print_simulation(scenario: Scenario, result: Result, out: Path,
+                      files: tuple[str, ...]) -> None:
+    final = result.final
+    body, _ = scenario.resolve()
+    colonies = result.colonies["organ"].value_counts(sort=False)
+    ranked = sorted(colonies.items(), key=lambda item: (-item[1], item[0]))
+    typer.echo(f"{scenario.cancer} primary, body {body.name}, {scenario.horizon_years:g} "
+               f"years, seed {result.seed}")
+    typer.echo(f"{'shed cells':<24}{final['shed']:>16,}")
+    typer.echo(f"{'arrested cells':<24}{final['arrested']:>16,}")
+    typer.echo(f"{'colonies founded':<24}{final['colonies_founded']:>16,}")
+    for organ, count in ranked[:5]:
+        typer.echo(f"  {organ:<22}{count:>16,}")
+    if len(ranked) > 5:
+        rest = sum(count for _, count in ranked[5:])
+        typer.echo(f"  {'other organs':<22}{rest:>16,}")
+    typer.echo(f"{'macrometastases':<24}{len(result.macrometastases()):>16,}")
+    typer.echo(f"wrote {', '.join(files)} to {out}/")
 
 
 def main() -> None:

@@ -1,0 +1,23 @@
+"""Figures: functions that take an Axes (or make one), draw a Result, and return it.
+
+They read results and never run the model; they import matplotlib's object API only,
+so they work under any backend (the CLI uses Agg).
+"""
+
+from metacascade.plots.fates import (
+    FATE_STEPS,
+    fate_counts,
+    fate_counts_by_organ,
+    plot_fates,
+    plot_fates_by_organ,
+    plot_fates_figure,
+)
+
+__all__ = [
+    "FATE_STEPS",
+    "fate_counts",
+    "fate_counts_by_organ",
+    "plot_fates",
+    "plot_fates_by_organ",
+    "plot_fates_figure",
+]

@@ -1,0 +1,222 @@
+"""The metastatic cascade as a funnel: how many cells reach each step, and where.
+
+The steps, read from a :class:`~metacascade.engine.result.Result`'s ledger at the
+horizon:
+
+========================  ===========================================================
+shed                      cells that left the primary and the vascularised colonies
+arrested                  cells that stopped in a capillary bed
+extravasated              arrested cells that crossed the vessel wall
+                          (``arrested - failed_extravasation``)
+dormant now               extravasated cells still dormant at the horizon (a branch)
+divided                   cells that started dividing, at once or after waking
+                          (``colonies_founded + colonies_extinct``)
+colonies founded          lineages that escaped extinction
+vascularised              colonies past their angiogenic switch
+macrometastases           colonies at least the macrometastasis diameter
+========================  ===========================================================
+
+Every step after ``shed`` is also known per organ; :func:`plot_fates_by_organ` shows
+which organs hold each step's cells.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from metacascade.engine.result import Result
+
+#: The funnel's steps, from shedding to macrometastasis.
+FATE_STEPS = (
+    "shed", "arrested", "extravasated", "dormant now", "divided", "colonies founded",
+    "vascularised", "macrometastases",
+)
+#: Steps that branch off the main line (drawn lighter, not a share of the step above).
+_BRANCHES = ("dormant now",)
+_MAIN_COLOUR, _BRANCH_COLOUR, _OTHER_COLOUR = "#4c72b0", "#a6bddb", "#bbbbbb"
+
+
+def fate_counts(result: Result) -> dict[str, int]:
+    """Cells (or colonies) reaching each step of :data:`FATE_STEPS` by the horizon."""
+    final = result.final
+    return {
+        "shed": final["shed"],
+        "arrested": final["arrested"],
+        "extravasated": final["arrested"] - final["failed_extravasation"],
+        "dormant now": final["dormant_now"],
+        "divided": final["colonies_founded"] + final["colonies_extinct"],
+        "colonies founded": final["colonies_founded"],
+        "vascularised": final["colonies_vascularised"],
+        "macrometastases": len(result.macrometastases()),
+    }
+
+
+def fate_counts_by_organ(result: Result) -> pd.DataFrame:
+    """Per organ (rows), the counts of every step after ``shed`` (columns)."""
+    ledger = result.ledger_by_organ
+    last = ledger[ledger["time_days"] == ledger["time_days"].max()].set_index("organ")
+    macro = result.macrometastases().groupby("organ").size()
+    table = pd.DataFrame({
+        "arrested": last["arrested"],
+        "extravasated": last["arrested"] - last["failed_extravasation"],
+        "dormant now": last["dormant_now"],
+        "divided": last["colonies_founded"] + last["colonies_extinct"],
+        "colonies founded": last["colonies_founded"],
+        "vascularised": last["colonies_vascularised"],
+    })
+    table["macrometastases"] = macro.reindex(table.index, fill_value=0)
+    return table.astype("int64")
+
+
+def plot_fates(result: Result, ax: Axes | None = None) -> Axes:
+    """Draw the cascade funnel: one horizontal bar per step, on a log scale.
+
+    Each bar is labelled with its count and, for a step on the main line, the share of
+    the previous main step that reached it. The ``dormant now`` bar is a branch (lighter).
+
+    Parameters
+    ----------
+    result
+        A simulated patient.
+    ax
+        Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`.
+
+    Returns
+    -------
+    Axes
+        The Axes drawn on.
+
+    """
+    ax = _axes(ax)
+    counts = fate_counts(result)
+    y = np.arange(len(FATE_STEPS))
+    values = np.array([counts[s] for s in FATE_STEPS], dtype=float)
+    colours = [_BRANCH_COLOUR if s in _BRANCHES else _MAIN_COLOUR for s in FATE_STEPS]
+    shown = values > 0
+    ax.barh(y[shown], values[shown], color=np.array(colours)[shown], log=True, height=0.7)
+    top = max(values.max(initial=1.0), 10.0)
+    ax.set_xlim(0.5, top * 10 ** max(1.5, 0.25 * math.log10(top)))
+    previous: tuple[str, float] | None = None
+    for i, step in enumerate(FATE_STEPS):
+        value = values[i]
+        label = _count(value)
+        if step not in _BRANCHES:
+            if previous is not None and previous[1] > 0:
+                label += f"  ({_percent(value / previous[1])} of {previous[0]})"
+            previous = (step, value)
+        ax.text(max(value, 0.5) * 1.4, y[i], label, va="center", fontsize=8)
+    ax.set_yticks(y, FATE_STEPS)
+    ax.set_ylim(len(FATE_STEPS) - 0.5, -0.5)
+    ax.set_xlabel("cells (colonies from 'colonies founded' on), log scale")
+    ax.set_title("cell fates by the horizon")
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def plot_fates_by_organ(result: Result, ax: Axes | None = None, *, top: int = 5) -> Axes:
+    """Draw which organs hold each step's cells: one 100% stacked bar per step.
+
+    The ``top`` organs with the largest share in any step get their own colour; the
+    rest are pooled as "other". The ``shed`` row is left empty (shed cells are in the
+    blood, not in an organ), so the rows line up with :func:`plot_fates`.
+
+    Parameters
+    ----------
+    result
+        A simulated patient.
+    ax
+        Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`.
+    top
+        Number of organs drawn on their own.
+
+    Returns
+    -------
+    Axes
+        The Axes drawn on.
+
+    """
+    ax = _axes(ax)
+    table = fate_counts_by_organ(result)
+    totals = table.sum(axis=0)
+    shares = table.div(totals.where(totals > 0, 1), axis=1)
+    best = shares.max(axis=1).sort_values(ascending=False, kind="stable")
+    organs = [o for o in best.index[:top] if best[o] > 0]
+    steps = list(table.columns)
+    y = np.array([FATE_STEPS.index(s) for s in steps])
+    left = np.zeros(len(steps))
+    palette = [f"C{i}" for i in range(10)]
+    for i, organ in enumerate(organs):
+        width = shares.loc[organ, steps].to_numpy(dtype=float)
+        ax.barh(y, width, left=left, height=0.7, color=palette[i % 10], label=organ)
+        left += width
+    other = np.where(totals[steps].to_numpy() > 0, 1.0 - left, 0.0)
+    if (other > 1e-12).any():
+        ax.barh(y, other, left=left, height=0.7, color=_OTHER_COLOUR, label="other")
+    for yi, step in zip(y, steps, strict=True):
+        if totals[step] == 0:
+            ax.text(0.02, yi, "none", va="center", fontsize=8, color="0.4")
+    ax.text(0.02, FATE_STEPS.index("shed"), "in blood: no organ", va="center", fontsize=8,
+            color="0.4")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(len(FATE_STEPS) - 0.5, -0.5)
+    ax.set_yticks(np.arange(len(FATE_STEPS)), FATE_STEPS)
+    ax.set_xlabel("share by organ")
+    ax.set_title("where: top organs")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False,
+              fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def plot_fates_figure(result: Result) -> Figure:
+    """A two-panel figure: the funnel and, beside it, the organs of each step.
+
+    Built with :class:`matplotlib.figure.Figure` (no pyplot), so it needs no display
+    and leaves pyplot's state alone.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12.0, 5.0), layout="constrained")
+    funnel, organs = fig.subplots(1, 2, sharey=True, width_ratios=[1.4, 1.0])
+    plot_fates(result, ax=funnel)
+    plot_fates_by_organ(result, ax=organs)
+    organs.tick_params(labelleft=False)
+    fig.suptitle(_title(result))
+    return fig
+
+
+def _axes(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.gca()
+
+
+def _title(result: Result) -> str:
+    scenario = result.provenance.get("scenario", {})
+    cancer = scenario.get("cancer", "?")
+    years = float(result.ledger["time_days"].iloc[-1]) / 365.25
+    return f"{cancer} primary: {years:.3g} years, seed {result.seed}"
+
+
+def _count(value: float) -> str:
+    if value < 1e6:
+        return f"{int(value):,}"
+    return f"{value:.3g}"
+
+
+def _percent(share: float) -> str:
+    if share == 0:
+        return "0%"
+    if share >= 0.01:
+        return f"{100 * share:.3g}%"
+    return f"{100 * share:.2g}%"

@@ -1,0 +1,56 @@
+"""Figures read a Result and return what they drew on."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+
+from metacascade.engine.kernel import simulate
+from metacascade.plots import (
+    FATE_STEPS,
+    fate_counts,
+    fate_counts_by_organ,
+    plot_fates,
+    plot_fates_by_organ,
+    plot_fates_figure,
+)
+
+
+@pytest.fixture(scope="module")
+def result():
+    return simulate({"cancer": "breast", "horizon_years": 3}, seed=11)
+
+
+def test_fate_counts_follow_the_ledger(result):
+    counts = fate_counts(result)
+    final = result.final
+    assert list(counts) == list(FATE_STEPS)
+    assert counts["shed"] >= counts["arrested"] >= counts["extravasated"]
+    assert counts["extravasated"] >= counts["divided"] >= counts["colonies founded"]
+    assert counts["colonies founded"] == len(result.colonies) == final["colonies_founded"]
+    by_organ = fate_counts_by_organ(result)
+    for step in by_organ.columns:
+        assert by_organ[step].sum() == counts[step]
+
+
+def test_plot_fates_returns_its_axes(result):
+    fig, (ax, right) = plt.subplots(1, 2)
+    assert plot_fates(result, ax=ax) is ax
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(FATE_STEPS)
+    assert ax.get_xscale() == "log"
+    assert plot_fates_by_organ(result, ax=right) is right
+    plt.close(fig)
+
+
+def test_plot_fates_without_axes_uses_the_current_one(result):
+    fig = plt.figure()
+    ax = plot_fates(result)
+    assert ax.figure is fig
+    plt.close(fig)
+
+
+def test_figure_has_two_panels(result):
+    fig = plot_fates_figure(result)
+    assert len(fig.axes) == 2
