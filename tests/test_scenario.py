@@ -83,6 +83,10 @@ BAD = [
     ({"cancer": "breast", "cancer_overrides": {"ctc_cutoff": 2.5}},
      r"^cancer_overrides\.ctc_cutoff: must be a whole number"),
     ({"body": "adult_male"}, r"^cancer: Field required"),
+    ({"cancer": "breast", "cascade_overrides": {"cells_per_cluster": 2.5}},
+     r"^cascade_overrides\.cells_per_cluster: must be a whole number"),
+    ({"cancer": "breast", "cascade_overrides": {"establishment": 2}},
+     r"^cascade_overrides\.establishment: 2 is outside"),
     (["breast"], r"a scenario is a mapping"),
 ]
 

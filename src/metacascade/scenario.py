@@ -259,6 +259,9 @@ def _apply_cascade(overrides: CascadeOverrides) -> Cascade:
             extravasation[barrier] = _set(extravasation[barrier], value, what)
         changes["extravasation"] = extravasation
     cascade = replace(DEFAULT_CASCADE, **changes) if changes else DEFAULT_CASCADE
+    if not float(cascade.cells_per_cluster.value).is_integer():
+        raise ScenarioError("cascade_overrides.cells_per_cluster: must be a whole number of "
+                            "cells")
     if cascade.dormant_after_extravasation.value + cascade.divide_after_extravasation.value > 1:
         raise ScenarioError("cascade_overrides: dormant_after_extravasation + "
                             "divide_after_extravasation must not exceed 1")

@@ -250,14 +250,12 @@ def run(model: CompiledModel, seed: int) -> Result:
         entry_of = np.concatenate(src_entry)
         expected = model.shedding_per_cell_per_day * np.concatenate(src_cells)
         per_entry = np.bincount(entry_of, weights=expected, minlength=n_entries)
+        # Entries that receive cells this step (none if nothing sheds; dormant cells
+        # still wake and die below).
         active = np.nonzero(per_entry > 0)[0]
-        if active.size == 0:
-            _record(records, t1, n, model, col, counters, dormant, shed, died,
-                    ledger_rows, organ_rows)
-            continue
         # 2. emboli per entry, kind and absorbing state: independent Poisson draws
         means = per_entry[active, None, None] * kind_share[None, :, None] * absorption[active]
-        if means.max() > MAX_POISSON_MEAN:
+        if means.max(initial=0.0) > MAX_POISSON_MEAN:
             raise EngineError(
                 f"shedding of {expected.sum():.3g} cells in one step (day {t0:.0f}) is beyond "
                 "what the engine can draw exactly; shorten step_days or lower the shedding "
