@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from metacascade import __version__
+from metacascade._version import __version__
 from metacascade.errors import MetacascadeError
 
 if TYPE_CHECKING:

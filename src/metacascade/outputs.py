@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metacascade import __version__
+from metacascade._version import __version__
 from metacascade.engine.result import Result
 from metacascade.errors import OutputError
 from metacascade.scenario import Scenario

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from metacascade import __version__
+from metacascade._version import __version__
 from metacascade.engine.compile import CompiledModel, compile_scenario
 from metacascade.engine.growth import (
     avascular_time,
