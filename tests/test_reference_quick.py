@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from metacascade.engine import kernel
-from metacascade.engine.comparison import STATISTICS, Replicates, compare
+from metacascade.engine.comparison import BROKEN_MODELS, STATISTICS, Replicates, compare
 from metacascade.engine.compile import CompiledModel, compile_scenario
 from metacascade.engine.reference import _lineage_survives, lineage_cap, run_reference
 from metacascade.engine.result import ORGAN_FIELDS
@@ -50,18 +50,9 @@ def _model() -> CompiledModel:
     return dataclasses.replace(_scenario_model(), dormant_death_rate_per_day=0.01)
 
 
-def _double_establishment(model):
-    return dataclasses.replace(model, establishment=2 * model.establishment)
 
 
-def _swap_liver_brain(model):
-    absorption = model.absorption.copy()
-    liver, brain = model.organs.index("liver"), model.organs.index("brain")
-    absorption[..., [liver, brain]] = absorption[..., [brain, liver]]
-    return dataclasses.replace(model, absorption=absorption)
-
-
-BROKEN = {"establishment_doubled": _double_establishment, "liver_brain_swapped": _swap_liver_brain}
+BROKEN = BROKEN_MODELS
 
 
 @cache

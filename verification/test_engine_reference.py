@@ -21,7 +21,13 @@ from functools import cache
 import pytest
 
 from metacascade.engine import kernel
-from metacascade.engine.comparison import STATISTICS, TOTALS, Replicates, compare
+from metacascade.engine.comparison import (
+    BROKEN_MODELS,
+    STATISTICS,
+    TOTALS,
+    Replicates,
+    compare,
+)
 from metacascade.engine.compile import CompiledModel, compile_scenario
 from metacascade.engine.reference import run_reference
 from metacascade.random import make_rng, spawn_seeds
@@ -60,19 +66,10 @@ def _dormancy():
     return dataclasses.replace(model, dormant_death_rate_per_day=0.01)
 
 
-def _double_establishment(model):
-    return dataclasses.replace(model, establishment=2 * model.establishment)
-
-
-def _swap_liver_brain(model):
-    absorption = model.absorption.copy()
-    liver, brain = model.organs.index("liver"), model.organs.index("brain")
-    absorption[..., [liver, brain]] = absorption[..., [brain, liver]]
-    return dataclasses.replace(model, absorption=absorption)
 
 
 CASES = {"primary": _primary, "seeding": _seeding, "dormancy": _dormancy}
-BROKEN = {"establishment_doubled": _double_establishment, "liver_brain_swapped": _swap_liver_brain}
+BROKEN = BROKEN_MODELS
 # In the seeding case most cells come from colonies whose number varies widely between
 # runs, which hides a swap of two small organs; the primary and dormancy cases see it.
 BROKEN_CASES = [("primary", "establishment_doubled"), ("primary", "liver_brain_swapped"),

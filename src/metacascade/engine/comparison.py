@@ -23,6 +23,7 @@ of each into two-sample p-values, one per statistic of :data:`STATISTICS`:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+from metacascade.engine.compile import CompiledModel
 from metacascade.engine.result import Result
 
 FloatArray = NDArray[np.float64]
@@ -203,3 +205,21 @@ def histogram_chi2(a: FloatArray, b: FloatArray) -> float:
         return 1.0
     table = np.array(columns).T
     return float(stats.chi2_contingency(table, correction=False).pvalue)
+
+
+def double_establishment(model: CompiledModel) -> CompiledModel:
+    """A deliberately broken model: lineages survive twice as often."""
+    return dataclasses.replace(model, establishment=2 * model.establishment)
+
+
+def swap_liver_brain(model: CompiledModel) -> CompiledModel:
+    """A deliberately broken model: cells bound for liver arrest in brain and back."""
+    absorption = model.absorption.copy()
+    liver, brain = model.organs.index("liver"), model.organs.index("brain")
+    absorption[..., [liver, brain]] = absorption[..., [brain, liver]]
+    return dataclasses.replace(model, absorption=absorption)
+
+
+#: Deliberately broken variants of a model, for checking that a comparison can fail.
+BROKEN_MODELS = {"establishment_doubled": double_establishment,
+                 "liver_brain_swapped": swap_liver_brain}
