@@ -99,6 +99,17 @@ class CompiledModel:
         volume_cm3 = np.asarray(cells, dtype=float) / self.cells_per_cm3
         return np.asarray(10.0 * np.cbrt(6.0 * volume_cm3 / math.pi), dtype=float)
 
+    def step_bounds(self) -> tuple[FloatArray, FloatArray]:
+        """Start and end day of every engine step (the last one ends at the horizon)."""
+        n_steps = max(1, math.ceil(self.horizon_days / self.step_days - 1e-9))
+        starts = np.arange(n_steps, dtype=np.float64) * self.step_days
+        return starts, np.minimum(starts + self.step_days, self.horizon_days)
+
+    def record_days(self) -> list[float]:
+        """Days the ledger is recorded: each year's end within the horizon, and the horizon."""
+        years = math.ceil(self.horizon_days / 365.25 - 1e-9)
+        return sorted({min(self.horizon_days, 365.25 * k) for k in range(1, years + 1)})
+
     def cells_for_diameter(self, diameter_mm: float) -> float:
         """Cells in a sphere of the given diameter."""
         return math.pi / 6.0 * (diameter_mm / 10.0) ** 3 * self.cells_per_cm3

@@ -50,11 +50,17 @@ from metacascade.engine.growth import (
     time_to_reach,
 )
 from metacascade.engine.result import (
+    ARRESTED,
     COLONY_COLUMNS,
+    DIED_AFTER,
     EVENT_COLUMNS,
+    EXTINCT,
+    FAILED,
     ORGAN_FIELDS,
     TOTAL_FIELDS,
+    WOKE,
     Result,
+    ledger_rows,
 )
 from metacascade.errors import MetacascadeError
 from metacascade.random import make_rng, resolve_seed
@@ -68,8 +74,6 @@ MAX_POISSON_MEAN = 1e17
 #: Largest number of colonies one patient may found.
 MAX_COLONIES = 200_000
 
-# Per-organ cumulative counters (dormant_now, avascular, vascularised are derived).
-_ARRESTED, _FAILED, _DIED_AFTER, _WOKE, _EXTINCT = range(5)
 
 
 class EngineError(MetacascadeError):
@@ -185,20 +189,12 @@ class _Dormant:
         return np.array([self.column_of_source[s] for s in sources.tolist()], dtype=np.int64)
 
 
-def _record_days(horizon: float) -> list[float]:
-    years = math.ceil(horizon / 365.25 - 1e-9)
-    days = [min(horizon, 365.25 * k) for k in range(1, years + 1)]
-    return sorted(set(days))
-
-
 def run(model: CompiledModel, seed: int) -> Result:
     """Run the fast engine on a compiled model with a given seed."""
     rng = make_rng(seed)
     n = model.n_organs
     n_entries = len(model.entries)
-    dt, horizon = model.step_days, model.horizon_days
-    n_steps = max(1, math.ceil(horizon / dt - 1e-9))
-    records = _record_days(horizon)
+    records = model.record_days()
     q = model.establishment
     kind_share = model.embolus_share / model.cells_per_shed_embolus
     cells_per_embolus = model.cells_per_embolus.astype(np.int64)
@@ -214,12 +210,11 @@ def run(model: CompiledModel, seed: int) -> Result:
     counters = np.zeros((n, 5), dtype=np.int64)
     dormant = _Dormant(n)
     col = _Colonies()
-    ledger_rows: list[list[float]] = []
+    totals: list[list[Any]] = []
     organ_rows: list[list[Any]] = []
 
     # The primary's integrated size over every step, at once.
-    starts = np.arange(n_steps, dtype=np.float64) * dt
-    ends = np.minimum(starts + dt, horizon)
+    starts, ends = model.step_bounds()
     mids: FloatArray = 0.5 * (starts + ends)
     primary_integrals = integral_simpson(
         primary_cells(model, starts), primary_cells(model, mids),
@@ -228,7 +223,7 @@ def run(model: CompiledModel, seed: int) -> Result:
     primary_ids = np.zeros(2, dtype=np.int64)
     primary_entries = np.array([model.primary_entry, model.lymph_entry])
 
-    for step in range(n_steps):
+    for step in range(len(starts)):
         t0 = float(starts[step])
         t1 = float(ends[step])
         width = t1 - t0
@@ -265,13 +260,13 @@ def run(model: CompiledModel, seed: int) -> Result:
         shed += int(cells.sum())
         died += int(cells[..., n].sum())
         arrested = cells[..., :n].sum(axis=1)  # active entries x organs
-        counters[:, _ARRESTED] += arrested.sum(axis=0)
+        counters[:, ARRESTED] += arrested.sum(axis=0)
         # 3. fates of arrested cells
         split = rng.multinomial(arrested, fates[None, :, :])
-        counters[:, _FAILED] += split[..., 0].sum(axis=0)
-        counters[:, _DIED_AFTER] += split[..., 3].sum(axis=0)
+        counters[:, FAILED] += split[..., 0].sum(axis=0)
+        counters[:, DIED_AFTER] += split[..., 3].sum(axis=0)
         established = rng.binomial(split[..., 2], q)
-        counters[:, _EXTINCT] += (split[..., 2] - established).sum(axis=0)
+        counters[:, EXTINCT] += (split[..., 2] - established).sum(axis=0)
         # 4. dormant cells present at the step's start: wake, die or stay
         woken_organ = woken_parent = None
         pool = dormant.counts
@@ -282,10 +277,10 @@ def run(model: CompiledModel, seed: int) -> Result:
             draws = rng.multinomial(pool[:, used], [p_wake, p_event - p_wake, 1.0 - p_event])
             woke, gone = draws[..., 0], draws[..., 1]
             pool[:, used] -= woke + gone
-            counters[:, _WOKE] += woke.sum(axis=1)
-            counters[:, _DIED_AFTER] += gone.sum(axis=1)
+            counters[:, WOKE] += woke.sum(axis=1)
+            counters[:, DIED_AFTER] += gone.sum(axis=1)
             woken = rng.binomial(woke, q)
-            counters[:, _EXTINCT] += (woke - woken).sum(axis=1)
+            counters[:, EXTINCT] += (woke - woken).sum(axis=1)
             o_idx, c_idx = np.nonzero(woken)
             counts = woken[o_idx, c_idx]
             sources = np.asarray(dormant.source_of_column)[used[c_idx]]
@@ -321,34 +316,27 @@ def run(model: CompiledModel, seed: int) -> Result:
                     t0, t1)
         if woken_organ is not None and woken_parent is not None:
             col.add(model, rng, woken_organ, woken_parent, 1, t0, t1)
-        _record(records, t1, n, model, col, counters, dormant, shed, died, ledger_rows,
-                organ_rows)
-    return _result(model, seed, col, ledger_rows, organ_rows)
+        _record(records, t1, model, col, counters, dormant, shed, died, totals, organ_rows)
+    return _result(model, seed, col, totals, organ_rows)
 
 
-def _record(records: list[float], t1: float, n: int, model: CompiledModel, col: _Colonies,
+def _record(records: list[float], t1: float, model: CompiledModel, col: _Colonies,
             counters: IntArray, dormant: _Dormant, shed: int, died: int,
-            ledger_rows: list[list[float]], organ_rows: list[list[Any]]) -> None:
+            totals: list[list[Any]], organ_rows: list[list[Any]]) -> None:
     """Append ledger rows when ``t1`` reaches the next recorded time."""
     if not records or t1 < records[0] - 1e-9:
         return
     records.pop(0)
-    founded = np.bincount(col.organ, minlength=n)
-    vascular_now = np.bincount(col.organ[col.switch <= t1], minlength=n)
-    per_organ = np.column_stack([
-        counters[:, _ARRESTED], counters[:, _FAILED], counters[:, _DIED_AFTER],
-        dormant.counts.sum(axis=1), counters[:, _WOKE], founded, counters[:, _EXTINCT],
-        founded - vascular_now, vascular_now,
-    ])
-    for o in range(n):
-        organ_rows.append([t1, model.organs[o], *per_organ[o].tolist()])
-    ledger_rows.append([t1, shed, died, *per_organ.sum(axis=0).tolist()])
+    total, rows = ledger_rows(model, t1, shed, died, counters, dormant.counts.sum(axis=1),
+                              col.organ, col.switch)
+    totals.append(total)
+    organ_rows.extend(rows)
 
 
-def _result(model: CompiledModel, seed: int, col: _Colonies, ledger_rows: list[list[float]],
+def _result(model: CompiledModel, seed: int, col: _Colonies, totals: list[list[Any]],
             organ_rows: list[list[Any]]) -> Result:
     horizon = model.horizon_days
-    ledger = pd.DataFrame(ledger_rows, columns=["time_days", *TOTAL_FIELDS])
+    ledger = pd.DataFrame(totals, columns=["time_days", *TOTAL_FIELDS])
     ledger = ledger.astype({f: "int64" for f in TOTAL_FIELDS})
     by_organ = pd.DataFrame(organ_rows, columns=["time_days", "organ", *ORGAN_FIELDS])
     by_organ = by_organ.astype({f: "int64" for f in ORGAN_FIELDS})

@@ -61,7 +61,15 @@ from metacascade.engine.growth import (
     integral_simpson,
     primary_cells,
 )
-from metacascade.engine.result import Result
+from metacascade.engine.result import (
+    ARRESTED,
+    DIED_AFTER,
+    EXTINCT,
+    FAILED,
+    WOKE,
+    Result,
+    ledger_rows,
+)
 from metacascade.random import make_rng
 
 #: Largest expected number of shed cells in one step the reference accepts.
@@ -71,7 +79,6 @@ LINEAGE_TOLERANCE = 1e-12
 
 #: Per-organ counters, in the order of :data:`metacascade.engine.result.ORGAN_FIELDS`
 #: where they appear there.
-_ARRESTED, _FAILED, _DIED_AFTER, _WOKE, _EXTINCT = range(5)
 #: Fates of one arrested cell.
 _FATE_FAILED, _FATE_DORMANT, _FATE_DIVIDE, _FATE_DIED = range(4)
 
@@ -252,7 +259,7 @@ class _State:
         if _lineage_survives(self.birth, self.death, self.cap, self.rng):
             self.found(organ, parent, via, t0, t1)
         else:
-            self.counters[organ, _EXTINCT] += 1
+            self.counters[organ, EXTINCT] += 1
 
     def found(self, organ: int, parent: int, via: int, t0: float, t1: float) -> None:
         """Record a new colony founded in ``[t0, t1)``."""
@@ -309,10 +316,10 @@ def _wake_dormant(state: _State, t0: float, t1: float) -> None:
         if min(cell.wake_day, cell.death_day) >= t1:
             staying.append(cell)
         elif cell.wake_day < cell.death_day:
-            state.counters[cell.organ, _WOKE] += 1
+            state.counters[cell.organ, WOKE] += 1
             state.divide(cell.organ, cell.source, 1, t0, t1)
         else:
-            state.counters[cell.organ, _DIED_AFTER] += 1
+            state.counters[cell.organ, DIED_AFTER] += 1
     state.dormant = staying
 
 
@@ -343,13 +350,13 @@ def _shed(state: _State, sources: list[tuple[int, int, float]], t0: float,
                 if end == model.n_organs:
                     state.died_in_blood += k
                     continue
-                state.counters[end, _ARRESTED] += k
+                state.counters[end, ARRESTED] += k
                 for _cell in range(k):
                     fate = state.fate(end)
                     if fate == _FATE_FAILED:
-                        state.counters[end, _FAILED] += 1
+                        state.counters[end, FAILED] += 1
                     elif fate == _FATE_DIED:
-                        state.counters[end, _DIED_AFTER] += 1
+                        state.counters[end, DIED_AFTER] += 1
                     elif fate == _FATE_DIVIDE:
                         state.divide(end, source, 0, t0, t1)
                     else:
@@ -359,29 +366,15 @@ def _shed(state: _State, sources: list[tuple[int, int, float]], t0: float,
     return new_dormant
 
 
-def _record_days(horizon: float) -> list[float]:
-    """Each year's end within the horizon, and the horizon."""
-    years = math.ceil(horizon / 365.25 - 1e-9)
-    return sorted({min(horizon, 365.25 * k) for k in range(1, years + 1)})
-
-
 def _ledger_rows(state: _State, t1: float) -> tuple[list[Any], list[list[Any]]]:
     """The whole-body row and the per-organ rows of the ledger at ``t1``."""
-    model = state.model
-    n = model.n_organs
+    n = state.model.n_organs
     organ = np.array([c.organ for c in state.colonies], dtype=np.int64)
-    vascular = np.array([c.switch <= t1 for c in state.colonies], dtype=bool)
-    founded = np.bincount(organ, minlength=n)
-    vascular_now = np.bincount(organ[vascular], minlength=n)
+    switch = np.array([c.switch for c in state.colonies], dtype=np.float64)
     dormant_now = np.bincount(np.array([c.organ for c in state.dormant], dtype=np.int64),
                               minlength=n)
-    c = state.counters
-    per_organ = np.column_stack([
-        c[:, _ARRESTED], c[:, _FAILED], c[:, _DIED_AFTER], dormant_now, c[:, _WOKE],
-        founded, c[:, _EXTINCT], founded - vascular_now, vascular_now,
-    ])
-    rows = [[t1, model.organs[o], *per_organ[o].tolist()] for o in range(n)]
-    return [t1, state.shed, state.died_in_blood, *per_organ.sum(axis=0).tolist()], rows
+    return ledger_rows(state.model, t1, state.shed, state.died_in_blood, state.counters,
+                       dormant_now, organ, switch)
 
 
 def run_reference(model: CompiledModel, seed: int) -> Result:
@@ -404,13 +397,10 @@ def run_reference(model: CompiledModel, seed: int) -> Result:
     """
     rng = make_rng(seed)
     state = _State(model, rng, _Uniforms(rng), _Circulation(model))
-    dt, horizon = model.step_days, model.horizon_days
-    records = _record_days(horizon)
-    ledger_rows: list[list[Any]] = []
+    records = model.record_days()
+    totals: list[list[Any]] = []
     organ_rows: list[list[Any]] = []
-    for step in range(max(1, math.ceil(horizon / dt - 1e-9))):
-        t0 = step * dt
-        t1 = min(horizon, t0 + dt)
+    for t0, t1 in zip(*(b.tolist() for b in model.step_bounds()), strict=True):
         if t1 <= t0:
             break
         sources = _sources(state, t0, t1)  # before this step founds any colony
@@ -419,9 +409,9 @@ def run_reference(model: CompiledModel, seed: int) -> Result:
         if records and t1 >= records[0] - 1e-9:
             records.pop(0)
             total, rows = _ledger_rows(state, t1)
-            ledger_rows.append(total)
+            totals.append(total)
             organ_rows.extend(rows)
     table = _ColonyTable.of(state.colonies)
-    result = kernel._result(model, seed, cast(Any, table), ledger_rows, organ_rows)
+    result = kernel._result(model, seed, cast(Any, table), totals, organ_rows)
     provenance = {**result.provenance, "engine": "reference"}
     return dataclasses.replace(result, provenance=provenance)

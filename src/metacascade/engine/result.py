@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.growth import colony_cells
@@ -30,12 +31,36 @@ ORGAN_FIELDS = (
 #: Whole-body ledger columns: shed and died in blood, then the organ fields summed.
 TOTAL_FIELDS = ("shed", "died_in_blood", *ORGAN_FIELDS)
 
+#: Columns of the engines' per-organ cumulative counters (the other organ fields are
+#: derived from the dormant pool and the colonies when a row is recorded).
+ARRESTED, FAILED, DIED_AFTER, WOKE, EXTINCT = range(5)
+
 COLONY_COLUMNS = (
     "id", "organ", "parent", "generation", "founded_day", "via", "w", "avascular_day",
     "switch_day", "macro_day", "depth", "cells_end", "diameter_mm_end",
     "necrotic_fraction_end",
 )
 EVENT_COLUMNS = ("time_days", "kind", "organ", "colony", "parent")
+
+
+def ledger_rows(model: CompiledModel, t_days: float, shed: int, died: int,
+                counters: NDArray[np.int64], dormant_now: NDArray[np.int64],
+                colony_organ: NDArray[np.int64], colony_switch: NDArray[np.float64],
+                ) -> tuple[list[Any], list[list[Any]]]:
+    """The whole-body ledger row and the per-organ rows at ``t_days``.
+
+    ``counters`` holds the cumulative columns :data:`ARRESTED` ... :data:`EXTINCT` per
+    organ; colonies count as vascularised once their switch day has passed.
+    """
+    n = model.n_organs
+    founded = np.bincount(colony_organ, minlength=n)
+    vascular = np.bincount(colony_organ[colony_switch <= t_days], minlength=n)
+    per_organ = np.column_stack([
+        counters[:, ARRESTED], counters[:, FAILED], counters[:, DIED_AFTER], dormant_now,
+        counters[:, WOKE], founded, counters[:, EXTINCT], founded - vascular, vascular,
+    ])
+    rows = [[t_days, model.organs[o], *per_organ[o].tolist()] for o in range(n)]
+    return [t_days, shed, died, *per_organ.sum(axis=0).tolist()], rows
 
 
 @dataclass(frozen=True, eq=False)
