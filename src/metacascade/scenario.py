@@ -126,13 +126,10 @@ class Scenario(_Strict):
         for name in ("horizon_years", "primary_diameter_mm", "step_days"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number")
-        try:
-            self._resolved = _resolve(self)
-            self._cascade = _apply_cascade(self.cascade_overrides)
-        except ScenarioError:
-            raise
-        except MetacascadeError as error:
-            raise ValueError(str(error)) from None
+        # Our errors are ValueErrors: pydantic reports them, and from_dict turns the
+        # report back into one ScenarioError line.
+        self._resolved = _resolve(self)
+        self._cascade = _apply_cascade(self.cascade_overrides)
         return self
 
     # -- construction --------------------------------------------------------------
@@ -147,10 +144,6 @@ class Scenario(_Strict):
             return cls.model_validate(data)
         except ValidationError as error:
             raise ScenarioError(_first_error(error)) from None
-        except ScenarioError:
-            raise
-        except MetacascadeError as error:
-            raise ScenarioError(str(error)) from None
 
     def resolve(self) -> tuple[Body, Cancer]:
         """The body and cancer with every override applied."""
