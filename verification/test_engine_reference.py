@@ -9,9 +9,10 @@ whole-body total (Mann-Whitney U), colonies per run (chi-square on the histogram
 the day of the first colony (Kolmogorov-Smirnov, runs without one at the horizon).
 
 The family-wise significance is ALPHA = 0.01, Bonferroni-corrected over every (case,
-statistic) pair (37 tests). A deliberately broken fast engine (establishment doubled; the liver
-and brain columns of the absorption matrix swapped) must be rejected by the same
-comparison at the same threshold. About two minutes; ``tests/test_reference_quick.py``
+statistic) pair (37 tests, and 25 more for the kernel with clusters drawn per step and
+organ). A deliberately broken fast engine (establishment doubled; the liver and brain
+columns of the absorption matrix swapped) must be rejected by the same comparison at the
+same threshold. About two minutes; ``tests/test_reference_quick.py``
 runs a quick subset in CI.
 """
 
@@ -78,7 +79,11 @@ BROKEN_CASES = [("primary", "establishment_doubled"), ("primary", "liver_brain_s
 # No colony vascularises in the primary and dormancy cases: that comparison could not fail.
 TESTS = [(case, statistic) for case in CASES for statistic in STATISTICS
          if case == "seeding" or statistic != "colonies_vascularised"]
-THRESHOLD = ALPHA / len(TESTS)
+# The kernel with clusters drawn per step and organ (kernel.RARE_CLUSTERS forced to -1),
+# on the cases rich in clusters that go dormant or divide.
+DIRECT_TESTS = [(case, statistic) for case, statistic in TESTS
+                if case in ("dormancy", "seeding")]
+THRESHOLD = ALPHA / (len(TESTS) + len(DIRECT_TESTS))
 SEED = {"kernel": 1, "reference": 2, "permutations": 3}
 
 
@@ -87,22 +92,39 @@ def _model(case: str) -> CompiledModel:
     return CASES[case]()
 
 
+def _kernel_direct(model: CompiledModel, seed: int):
+    saved = kernel.RARE_CLUSTERS
+    kernel.RARE_CLUSTERS = -1.0
+    try:
+        return kernel.run(model, seed)
+    finally:
+        kernel.RARE_CLUSTERS = saved
+
+
+ENGINES = {"kernel": kernel.run, "kernel_direct": _kernel_direct, "reference": run_reference}
+
+
 @cache
 def _replicates(case: str, engine: str, broken: str | None = None) -> Replicates:
     model = _model(case) if broken is None else BROKEN[broken](_model(case))
-    run = kernel.run if engine == "kernel" else run_reference
-    return Replicates.of([run(model, seed) for seed in spawn_seeds(SEED[engine], N_RUNS)])
+    seed = SEED["kernel" if engine == "kernel_direct" else engine]
+    return Replicates.of([ENGINES[engine](model, s) for s in spawn_seeds(seed, N_RUNS)])
 
 
 @cache
-def _run(case: str, broken: str | None = None) -> dict[str, float]:
-    return compare(_replicates(case, "kernel", broken), _replicates(case, "reference"),
+def _run(case: str, broken: str | None = None, engine: str = "kernel") -> dict[str, float]:
+    return compare(_replicates(case, engine, broken), _replicates(case, "reference"),
                    rng=make_rng(SEED["permutations"]), permutations=PERMUTATIONS)
 
 
 @pytest.mark.parametrize(("case", "statistic"), TESTS)
 def test_kernel_matches_reference(case, statistic):
     assert _run(case)[statistic] > THRESHOLD
+
+
+@pytest.mark.parametrize(("case", "statistic"), DIRECT_TESTS)
+def test_direct_clusters_match_reference(case, statistic):
+    assert _run(case, engine="kernel_direct")[statistic] > THRESHOLD
 
 
 @pytest.mark.parametrize(("case", "broken"), BROKEN_CASES)

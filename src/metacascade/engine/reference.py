@@ -45,10 +45,9 @@ about a second); the engine is for verification only.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,7 +67,8 @@ from metacascade.engine.result import (
     FAILED,
     WOKE,
     Result,
-    ledger_rows,
+    Snapshot,
+    build_result,
 )
 from metacascade.random import make_rng
 
@@ -193,7 +193,7 @@ class _DormantCell:
 
 @dataclass
 class _ColonyTable:
-    """The column view of the colonies that :func:`kernel._result` reads."""
+    """The colony columns that :func:`~metacascade.engine.result.build_result` reads."""
 
     organ: NDArray[np.int64]
     parent: NDArray[np.int64]
@@ -366,15 +366,12 @@ def _shed(state: _State, sources: list[tuple[int, int, float]], t0: float,
     return new_dormant
 
 
-def _ledger_rows(state: _State, t1: float) -> tuple[list[Any], list[list[Any]]]:
-    """The whole-body row and the per-organ rows of the ledger at ``t1``."""
-    n = state.model.n_organs
-    organ = np.array([c.organ for c in state.colonies], dtype=np.int64)
-    switch = np.array([c.switch for c in state.colonies], dtype=np.float64)
+def _snapshot(state: _State, t1: float) -> Snapshot:
+    """What the ledger needs at ``t1``."""
     dormant_now = np.bincount(np.array([c.organ for c in state.dormant], dtype=np.int64),
-                              minlength=n)
-    return ledger_rows(state.model, t1, state.shed, state.died_in_blood, state.counters,
-                       dormant_now, organ, switch)
+                              minlength=state.model.n_organs)
+    return Snapshot(t1, state.shed, state.died_in_blood, state.counters.copy(), dormant_now,
+                    len(state.colonies))
 
 
 def run_reference(model: CompiledModel, seed: int) -> Result:
@@ -398,8 +395,7 @@ def run_reference(model: CompiledModel, seed: int) -> Result:
     rng = make_rng(seed)
     state = _State(model, rng, _Uniforms(rng), _Circulation(model))
     records = model.record_days()
-    totals: list[list[Any]] = []
-    organ_rows: list[list[Any]] = []
+    snapshots: list[Snapshot] = []
     for t0, t1 in zip(*(b.tolist() for b in model.step_bounds()), strict=True):
         if t1 <= t0:
             break
@@ -408,10 +404,5 @@ def run_reference(model: CompiledModel, seed: int) -> Result:
         state.dormant.extend(_shed(state, sources, t0, t1))
         if records and t1 >= records[0] - 1e-9:
             records.pop(0)
-            total, rows = _ledger_rows(state, t1)
-            totals.append(total)
-            organ_rows.extend(rows)
-    table = _ColonyTable.of(state.colonies)
-    result = kernel._result(model, seed, cast(Any, table), totals, organ_rows)
-    provenance = {**result.provenance, "engine": "reference"}
-    return dataclasses.replace(result, provenance=provenance)
+            snapshots.append(_snapshot(state, t1))
+    return build_result(model, seed, "reference", _ColonyTable.of(state.colonies), snapshots)

@@ -14,14 +14,21 @@ includes dormant cells that died.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from metacascade._version import __version__
 from metacascade.engine.compile import CompiledModel
-from metacascade.engine.growth import colony_cells
+from metacascade.engine.growth import (
+    avascular_time,
+    colony_cells,
+    primary_cells,
+    time_to_reach,
+)
 
 #: Per-organ ledger columns, in order.
 ORGAN_FIELDS = (
@@ -63,9 +70,78 @@ def ledger_rows(model: CompiledModel, t_days: float, shed: int, died: int,
     return [t_days, shed, died, *per_organ.sum(axis=0).tolist()], rows
 
 
+class ColonyColumns(Protocol):
+    """The raw colony columns an engine hands to :func:`build_result` (row i: id i + 1)."""
+
+    organ: NDArray[np.int64]
+    parent: NDArray[np.int64]
+    generation: NDArray[np.int64]
+    founded: NDArray[np.float64]
+    w: NDArray[np.float64]
+    switch: NDArray[np.float64]
+    via: NDArray[np.int8]
+    surface: NDArray[np.bool_]
+
+
+class Snapshot(NamedTuple):
+    """What an engine records at a ledger time (the rows are derived from it later)."""
+
+    t_days: float
+    shed: int
+    died: int
+    #: Per-organ cumulative counters (columns :data:`ARRESTED` ... :data:`EXTINCT`).
+    counters: NDArray[np.int64]
+    dormant_now: NDArray[np.int64]
+    #: Colonies founded so far (the first rows of the colony columns).
+    colonies: int
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """What an engine recorded, before it is turned into tables (on first access)."""
+
+    snapshots: list[Snapshot]
+    organ: NDArray[np.int64]
+    parent: NDArray[np.int64]
+    generation: NDArray[np.int64]
+    founded: NDArray[np.float64]
+    w: NDArray[np.float64]
+    switch: NDArray[np.float64]
+    via: NDArray[np.int8]
+    surface: NDArray[np.bool_]
+
+
+def build_result(model: CompiledModel, seed: int, engine: str, colonies: ColonyColumns,
+                 snapshots: list[Snapshot], *, primary_cells_end: float | None = None,
+                 ) -> Result:
+    """The :class:`Result` of an engine run (tables are built when first read).
+
+    ``primary_cells_end`` (the primary's size at the horizon) is computed if not given.
+    """
+    size = len(colonies.organ)
+    raw = _Raw(snapshots=snapshots,
+               **{name: np.array(getattr(colonies, name)[:size], copy=True)
+                  for name in ("organ", "parent", "generation", "founded", "w", "switch",
+                               "via", "surface")})
+    provenance = {
+        "seed": seed,
+        "package": "metacascade",
+        "version": __version__,
+        "engine": engine,
+        "scenario": model.scenario,
+        "citations": list(model.citations),
+    }
+    if primary_cells_end is None:
+        primary_cells_end = float(primary_cells(model, model.horizon_days))
+    return Result(primary_cells_end=primary_cells_end,
+                  provenance=provenance, model=model, raw=raw)
+
+
 @dataclass(frozen=True, eq=False)
 class Result:
     """One simulated patient.
+
+    The tables are built from the engine's raw record the first time they are read.
 
     Attributes
     ----------
@@ -86,13 +162,82 @@ class Result:
 
     """
 
-    ledger: pd.DataFrame
-    ledger_by_organ: pd.DataFrame
-    colonies: pd.DataFrame
-    events: pd.DataFrame
     primary_cells_end: float
     provenance: dict[str, Any]
     model: CompiledModel = field(repr=False)
+    raw: _Raw = field(repr=False)
+
+    @cached_property
+    def _ledger_rows(self) -> tuple[list[list[Any]], list[list[Any]]]:
+        raw = self.raw
+        totals: list[list[Any]] = []
+        organ_rows: list[list[Any]] = []
+        for snap in raw.snapshots:
+            total, rows = ledger_rows(self.model, snap.t_days, snap.shed, snap.died,
+                                      snap.counters, snap.dormant_now,
+                                      raw.organ[: snap.colonies], raw.switch[: snap.colonies])
+            totals.append(total)
+            organ_rows.extend(rows)
+        return totals, organ_rows
+
+    @cached_property
+    def ledger(self) -> pd.DataFrame:
+        """Whole-body ledger per recorded time."""
+        ledger = pd.DataFrame(self._ledger_rows[0], columns=["time_days", *TOTAL_FIELDS])
+        return ledger.astype({f: "int64" for f in TOTAL_FIELDS})
+
+    @cached_property
+    def ledger_by_organ(self) -> pd.DataFrame:
+        """Per-organ ledger per recorded time."""
+        by_organ = pd.DataFrame(self._ledger_rows[1],
+                                columns=["time_days", "organ", *ORGAN_FIELDS])
+        return by_organ.astype({f: "int64" for f in ORGAN_FIELDS})
+
+    @cached_property
+    def colonies(self) -> pd.DataFrame:
+        """One row per colony (:data:`COLONY_COLUMNS`)."""
+        model, raw = self.model, self.raw
+        horizon = model.horizon_days
+        cells_end = colony_cells(model, horizon, raw.founded, raw.w, raw.switch)
+        diameter = model.diameter_mm(cells_end)
+        rim = model.necrosis_diameter_mm
+        with np.errstate(divide="ignore", invalid="ignore"):
+            necrotic = np.where(diameter > rim, ((diameter - rim) / diameter) ** 3, 0.0)
+        macro_cells = model.cells_for_diameter(model.macrometastasis_diameter_mm)
+        macro = time_to_reach(model, macro_cells, raw.founded, raw.w, raw.switch)
+        organs = np.asarray(model.organs, dtype=object)
+        return pd.DataFrame({
+            "id": np.arange(1, len(raw.organ) + 1, dtype=np.int64),
+            "organ": organs[raw.organ] if len(raw.organ) else np.zeros(0, dtype=object),
+            "parent": raw.parent,
+            "generation": raw.generation,
+            "founded_day": raw.founded,
+            "via": np.where(raw.via == 1, "woke", "arrest"),
+            "w": raw.w,
+            "avascular_day": avascular_time(model, raw.founded, raw.w),
+            "switch_day": raw.switch,
+            "macro_day": np.where(macro <= horizon, macro, np.nan),
+            "depth": np.where(raw.surface, "surface", "deep"),
+            "cells_end": cells_end,
+            "diameter_mm_end": diameter,
+            "necrotic_fraction_end": necrotic,
+        }, columns=list(COLONY_COLUMNS))
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """Colony founded, angiogenic switch and macrometastasis events, in time order."""
+        colonies, horizon = self.colonies, self.model.horizon_days
+        frames = []
+        for kind, column in (("colony_founded", "founded_day"),
+                             ("angiogenic_switch", "switch_day"),
+                             ("macrometastasis", "macro_day")):
+            hit = colonies[colonies[column] <= horizon]
+            frames.append(pd.DataFrame({"time_days": hit[column], "kind": kind,
+                                        "organ": hit["organ"], "colony": hit["id"],
+                                        "parent": hit["parent"]}))
+        events = pd.concat(frames, ignore_index=True)
+        events = events.sort_values(["time_days", "colony"], kind="stable")
+        return events.reset_index(drop=True)[list(EVENT_COLUMNS)]
 
     @property
     def seed(self) -> int:
