@@ -135,10 +135,33 @@ NATHANI_2021 = Citation(
     "meta-analysis", "Gut 70:401", where="abstract",
 )
 
+# Clinic (imaging, liquid biopsy). Weedon-Fekjaer 2008 is the mammography row of
+# REFERENCE_VALUES.md. The liver-imaging row ("liver imaging literature (abstract)") is
+# Robinson 2000, whose abstract says: virtually all liver metastases >= 2 cm detected,
+# most of 1-2 cm, about one-half of nodules < 1 cm. The PET row ("PET physics
+# literature") is cited to an abstract that states 4-5 mm for clinical scanners
+# (doi 10.4236/ijmpcero.2018.74045); a textbook source would be better.
+WEEDON_FEKJAER_2008 = Citation(
+    "weedonfekjaer2008",
+    "Weedon-Fekjaer H, Lindqvist BH, Vatten LJ, Aalen OO, Tretli S", 2008,
+    "Breast cancer tumor growth estimated through mammography screening data",
+    "Breast Cancer Res 10:R41", where="abstract",
+)
+ROBINSON_2000 = Citation(
+    "robinson2000", "Robinson PJ", 2000,
+    "Imaging liver metastases: current limitations and future prospects",
+    "Br J Radiol 73:234", where="abstract",
+)
+WANG_2018_PET = Citation(
+    "wang2018pet", "Wang K", 2018,
+    "Feasibility of high spatial resolution working modes for clinical PET scanner",
+    "Int J Med Phys Clin Eng Radiat Oncol 7(4)", where="abstract",
+)
+
 ALL_REFERENCES: tuple[Citation, ...] = (
     ICRP89, BUTLER_GULLINO_1975, MENG_2004, ACETO_2014, MENDELAAR_2020, ALLARD_2004,
     CRISTOFANILLI_2004, DEBONO_2008, COHEN_2008, PROCTOR_1976, CHAMBERS_2002,
     FIDLER_1970, KOOP_1995, FONT_CLOS_2020, DEL_MONTE_2009, COUMANS_2013, FINLAY_1988,
     PEER_1993, HART_1998, DISIBIO_2008, LUNG_METS_DOUBLING_2003, WEISS_1992,
-    NATHANI_2021,
+    NATHANI_2021, WEEDON_FEKJAER_2008, ROBINSON_2000, WANG_2018_PET,
 )

@@ -4,6 +4,7 @@ They read results and never run the model; they import matplotlib's object API o
 so they work under any backend (the CLI uses Agg).
 """
 
+from metacascade.plots.clinic import ORGAN_POSITIONS, plot_body, plot_ctc
 from metacascade.plots.fates import (
     FATE_STEPS,
     fate_counts,
@@ -15,8 +16,11 @@ from metacascade.plots.fates import (
 
 __all__ = [
     "FATE_STEPS",
+    "ORGAN_POSITIONS",
     "fate_counts",
     "fate_counts_by_organ",
+    "plot_body",
+    "plot_ctc",
     "plot_fates",
     "plot_fates_by_organ",
     "plot_fates_figure",
