@@ -96,6 +96,80 @@ class CascadeOverrides(_Strict):
     extravasation: dict[str, QuantityInput] | None = None
 
 
+class ScanSchedule(_Strict):
+    """Imaging at regular intervals: ``modality`` every ``every_weeks`` from ``start_day``."""
+
+    modality: str
+    every_weeks: float = Field(gt=0.0, le=520.0)
+    start_day: float = Field(default=0.0, ge=0.0, description="first scan, days from start")
+    stop_day: float | None = Field(default=None, gt=0.0)
+    regions: list[str] | None = Field(
+        default=None, description="restrict the scan to these regions (default: all)")
+
+    @model_validator(mode="after")
+    def _check(self) -> ScanSchedule:
+        from metacascade.clinic.imaging import MODALITIES, REGIONS
+
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality: unknown modality {self.modality!r}; allowed: "
+                             f"{', '.join(MODALITIES)}")
+        for region in self.regions or ():
+            if region not in REGIONS:
+                raise ValueError(f"regions: unknown region {region!r}; allowed: "
+                                 f"{', '.join(REGIONS)}")
+        _check_window(self.start_day, self.stop_day)
+        return self
+
+
+class DrawSchedule(_Strict):
+    """Blood draws for circulating tumour cells (CellSearch-like assay)."""
+
+    every_weeks: float = Field(gt=0.0, le=520.0)
+    start_day: float = Field(default=0.0, ge=0.0, description="first draw, days from start")
+    stop_day: float | None = Field(default=None, gt=0.0)
+    site: str = Field(default="arm_vein",
+                      description="arm_vein, tumour_vein or the vein of an organ")
+    volume_ml: float = Field(default=7.5, gt=0.0, le=500.0)
+    recovery: float | None = Field(default=None, ge=0.0, le=1.0,
+                                   description="assay recovery (default: CellSearch 0.85)")
+    false_positive_mean: float | None = Field(
+        default=None, ge=0.0, le=100.0,
+        description="Poisson mean of false positives per sample (default: Allard 2004)")
+
+    @model_validator(mode="after")
+    def _check(self) -> DrawSchedule:
+        _check_window(self.start_day, self.stop_day)
+        return self
+
+
+class Clinic(_Strict):
+    """How the patient is followed: scans, blood draws, and when the burden is lethal."""
+
+    scans: list[ScanSchedule] = Field(default_factory=list)
+    draws: list[DrawSchedule] = Field(default_factory=list)
+    lethal_burden_cells: float = Field(
+        default=1e12, gt=0.0, description="total tumour cells at death (Coumans 2013)")
+    vital_organ_lethal_cells: dict[str, float] | None = Field(
+        default=None, description="organ -> lethal cells there (default: liver, lung, brain)")
+    surgery_day: float | None = Field(
+        default=None, ge=0.0, description="day the primary is removed (it sheds no more)")
+
+    @model_validator(mode="after")
+    def _check(self) -> Clinic:
+        for organ, cells in (self.vital_organ_lethal_cells or {}).items():
+            if not (math.isfinite(cells) and cells > 0):
+                raise ValueError(f"vital_organ_lethal_cells.{organ}: {cells!r} must be a "
+                                 "positive number of cells")
+        return self
+
+
+def _check_window(start: float, stop: float | None) -> None:
+    if not math.isfinite(start):
+        raise ValueError("start_day must be a finite number of days >= 0")
+    if stop is not None and stop <= start:
+        raise ValueError(f"stop_day: {stop!r} must be after start_day ({start!r})")
+
+
 class Scenario(_Strict):
     """What to simulate: a body, a cancer, overrides, a horizon and a seed.
 
@@ -117,6 +191,7 @@ class Scenario(_Strict):
     cancer_overrides: CancerOverrides = Field(default_factory=CancerOverrides)
     body_overrides: BodyOverrides = Field(default_factory=BodyOverrides)
     cascade_overrides: CascadeOverrides = Field(default_factory=CascadeOverrides)
+    clinic: Clinic | None = Field(default=None, description="scans, draws, lethal burden")
 
     _resolved: tuple[Body, Cancer] | None = PrivateAttr(default=None)
     _cascade: Cascade | None = PrivateAttr(default=None)
@@ -130,6 +205,25 @@ class Scenario(_Strict):
         # report back into one ScenarioError line.
         self._resolved = _resolve(self)
         self._cascade = _apply_cascade(self.cascade_overrides)
+        if self.clinic is not None:
+            body = self._resolved[0]
+            organs = body.organs
+            for i, draw in enumerate(self.clinic.draws):
+                if draw.site not in ("arm_vein", "tumour_vein", *organs):
+                    raise ValueError(f"clinic.draws.{i}.site: unknown draw site "
+                                     f"{draw.site!r}; allowed: arm_vein, tumour_vein, "
+                                     f"{', '.join(organs)}")
+            for organ in self.clinic.vital_organ_lethal_cells or {}:
+                if organ not in organs:
+                    raise ValueError(f"clinic.vital_organ_lethal_cells: unknown organ "
+                                     f"{organ!r}; allowed: {', '.join(organs)}")
+            horizon = 365.25 * self.horizon_years
+            for what, starts in (("scans", [x.start_day for x in self.clinic.scans]),
+                                 ("draws", [x.start_day for x in self.clinic.draws])):
+                for i, start in enumerate(starts):
+                    if start > horizon:
+                        raise ValueError(f"clinic.{what}.{i}.start_day: {start!r} is after "
+                                         f"the horizon ({horizon:g} days)")
         return self
 
     # -- construction --------------------------------------------------------------

@@ -83,6 +83,8 @@ class CompiledModel:
     step_days: float
     scenario: dict[str, Any]
     citations: tuple[str, ...]
+    #: Day the primary is removed (surgery): it holds and sheds no cells from then on.
+    primary_removed_day: float = math.inf
 
     @property
     def n_organs(self) -> int:
@@ -118,7 +120,8 @@ class CompiledModel:
 def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years: float,
                   primary_diameter_mm: float, step_days: float,
                   embolus_mix: bool = True, scenario: dict[str, Any] | None = None,
-                  vertebral_plexus: bool = True) -> CompiledModel:
+                  vertebral_plexus: bool = True,
+                  primary_removed_day: float = math.inf) -> CompiledModel:
     """Compile a resolved body, cancer and cascade into a :class:`CompiledModel`.
 
     With ``embolus_mix`` the cancer's cluster and platelet shares set the mix of
@@ -182,6 +185,7 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
         step_days=step_days,
         scenario=dict(scenario or {}),
         citations=tuple(citations),
+        primary_removed_day=primary_removed_day,
     )
 
 
@@ -192,6 +196,9 @@ def compile_scenario(scenario: Scenario) -> CompiledModel:
         body, cancer, scenario.cascade(), horizon_years=scenario.horizon_years,
         primary_diameter_mm=scenario.primary_diameter_mm, step_days=scenario.step_days,
         scenario=scenario.to_dict(), vertebral_plexus=scenario.vertebral_plexus,
+        primary_removed_day=(scenario.clinic.surgery_day
+                             if scenario.clinic and scenario.clinic.surgery_day is not None
+                             else math.inf),
     )
 
 

@@ -32,8 +32,25 @@ FloatArray = NDArray[np.float64]
 
 
 def primary_cells(model: CompiledModel, t_days: FloatArray | float) -> FloatArray:
-    """Cells in the primary at the given times (days from the start)."""
+    """Cells in the primary at the given times (days from the start; 0 once removed)."""
     t = np.asarray(t_days, dtype=float)
+    size = _primary_untreated(model, t)
+    return np.asarray(np.where(t < model.primary_removed_day, size, 0.0), dtype=float)
+
+
+def primary_step_integrals(model: CompiledModel, starts: FloatArray,
+                           ends: FloatArray) -> FloatArray:
+    """Integral of the primary's size (cell-days) over each step (Simpson's rule).
+
+    A step cut by the primary's removal is integrated up to the removal only.
+    """
+    stop = np.minimum(ends, np.maximum(starts, model.primary_removed_day))
+    mids = 0.5 * (starts + stop)
+    values = [_primary_untreated(model, t) for t in (starts, mids, stop)]
+    return integral_simpson(values[0], values[1], values[2], 1.0) * (stop - starts)
+
+
+def _primary_untreated(model: CompiledModel, t: FloatArray) -> FloatArray:
     n0, r, k = model.primary_cells0, model.growth_rate_per_day, model.primary_capacity_cells
     if n0 >= k:
         return np.full_like(t, k)

@@ -69,6 +69,7 @@ from metacascade.engine.growth import (
     colony_cells,
     integral_simpson,
     primary_cells,
+    primary_step_integrals,
 )
 from metacascade.engine.result import (
     ARRESTED,
@@ -210,9 +211,7 @@ class _Plan:
         self.starts, self.ends = self.starts[keep], self.ends[keep]
         self.widths = self.ends - self.starts
         self.mids = 0.5 * (self.starts + self.ends)
-        primary = integral_simpson(primary_cells(model, self.starts),
-                                   primary_cells(model, self.mids),
-                                   primary_cells(model, self.ends), 1.0) * self.widths
+        primary = primary_step_integrals(model, self.starts, self.ends)
         self.primary_expected = model.shedding_per_cell_per_day * primary
         # The step at whose end each ledger record is taken.
         self.record_steps = sorted({int(np.searchsorted(self.ends, day - 1e-9))

@@ -58,7 +58,7 @@ from metacascade.engine.growth import (
     avascular_time,
     colony_cells,
     integral_simpson,
-    primary_cells,
+    primary_step_integrals,
 )
 from metacascade.engine.result import (
     ARRESTED,
@@ -295,8 +295,8 @@ def _sources(state: _State, t0: float, t1: float) -> list[tuple[int, int, float]
     model = state.model
     width = t1 - t0
     times = np.array([t0, 0.5 * (t0 + t1), t1])
-    sizes = primary_cells(model, times)
-    out = [(0, -1, float(integral_simpson(sizes[0], sizes[1], sizes[2], width)))]
+    primary = primary_step_integrals(model, np.array([t0]), np.array([t1]))
+    out = [(0, -1, float(primary[0]))]
     vascular = [(i + 1, c) for i, c in enumerate(state.colonies) if c.switch <= t0]
     if vascular:
         # The closed-form sizes (shared model), evaluated for all colonies at once.
