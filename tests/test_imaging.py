@@ -29,9 +29,18 @@ def test_detection_rises_with_diameter_in_every_organ_seen(name):
     for organ in modality.organs:
         p = detection_probability(name, organ, DIAMETERS)
         assert np.all(np.diff(p) >= 0), organ
-        below_one = p[1:] < 1 - 1e-9  # strictly rising until it rounds to 1
-        assert np.all(np.diff(p)[below_one] > 0), organ
-        assert 0.0 < p[0] < p[-1] <= 1.0
+        above = modality.floor_mm.value < DIAMETERS
+        assert np.all(p[~above] == 0.0), organ  # at or below the floor: never found
+        rising = above[1:] & above[:-1] & (p[1:] < 1 - 1e-9)  # until it rounds to 1
+        assert np.all(np.diff(p)[rising] > 0), organ
+        assert 0.0 < p[above][0] < p[-1] <= 1.0
+
+
+def test_microscopic_lesions_are_never_found():
+    # Thousands of sub-mm colonies must not add up to detections through the tail.
+    for name, modality in MODALITIES.items():
+        tiny = np.linspace(0.001, modality.floor_mm.value, 50)
+        assert detection_probability(name, modality.organs[0], tiny).max() == 0.0, name
 
 
 def test_unseen_organs_and_empty_lesions_are_never_found():

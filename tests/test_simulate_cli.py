@@ -230,7 +230,7 @@ def test_failure_while_moving_restores_the_earlier_outputs(tmp_path, small_run, 
     scenario = Scenario.from_dict({"cancer": "breast", "horizon_years": 1, "seed": 10})
     with pytest.raises(OutputError, match="No space left on device"):
         write_simulation(simulate(scenario), scenario, out)
-    assert calls[4].name == "provenance.json"  # the failed move; the rest put things back
+    assert calls[4].name == outputs.OUTPUT_FILES[4]  # the failed move; the rest put back
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

@@ -1,18 +1,24 @@
 """Write one simulated patient to a directory, atomically.
 
-:func:`write_simulation` writes six files:
+:func:`write_simulation` writes nine files:
 
 ``summary.json``
     :meth:`Result.summary` (whole-body ledger, ledger by organ, colonies and
-    macrometastases by organ, seed) with the cancer and body.
-``colonies.parquet``, ``events.parquet``
-    The result's colony and event tables.
+    macrometastases by organ, seed) with the cancer and body, and a ``clinical`` block
+    (:meth:`metacascade.clinic.course.ClinicalCourse.summary`: stage over time, first
+    detection, CTC counts per draw, progression, death, survival).
+``colonies.parquet``, ``events.parquet``, ``observations.parquet``
+    The result's colony and event tables; the clinic's observations (scans, draws,
+    stage, progression, death).
 ``scenario.yaml``
     The resolved scenario with the seed used, so re-running it reproduces the result.
 ``provenance.json``
     The result's provenance plus the versions of Python and the numerical libraries.
 ``fates.png``
     The cascade funnel (:func:`metacascade.plots.plot_fates_figure`).
+``ctc.png``, ``body.png``
+    CTC counts per 7.5 mL over time with the cut-off; every lesion of at least
+    :data:`BODY_MIN_DIAMETER_MM` on a schematic body, found or occult, umbilicated marked.
 
 Everything is written into a hidden sibling directory first and moved into place only
 once it is all there, so a failure leaves no half-written output and never damages
@@ -37,20 +43,24 @@ import numpy as np
 import pandas as pd
 
 from metacascade._version import __version__
+from metacascade.clinic.course import ClinicalCourse
 from metacascade.engine.result import Result
 from metacascade.errors import OutputError
 from metacascade.scenario import Scenario
 
 #: The files :func:`write_simulation` writes, in the order it writes them.
-OUTPUT_FILES = ("summary.json", "colonies.parquet", "events.parquet", "scenario.yaml",
-                "provenance.json", "fates.png")
+OUTPUT_FILES = ("summary.json", "colonies.parquet", "events.parquet", "observations.parquet",
+                "scenario.yaml", "provenance.json", "fates.png", "ctc.png", "body.png")
+#: Smallest colony drawn in ``body.png``, mm (micrometastases below it are left out).
+BODY_MIN_DIAMETER_MM = 0.2
 #: Significant digits kept for floats in the JSON files.
 JSON_DIGITS = 12
 
 
 def write_simulation(result: Result, scenario: Scenario, out_dir: str | Path, *,
-                     scenario_file: str | Path | None = None) -> dict[str, Path]:
-    """Write a simulated patient's six output files into ``out_dir``.
+                     scenario_file: str | Path | None = None,
+                     course: ClinicalCourse | None = None) -> dict[str, Path]:
+    """Write a simulated patient's output files (:data:`OUTPUT_FILES`) into ``out_dir``.
 
     Parameters
     ----------
@@ -63,6 +73,9 @@ def write_simulation(result: Result, scenario: Scenario, out_dir: str | Path, *,
         are left alone; earlier outputs of the same names are replaced.
     scenario_file
         The file the scenario was read from, if any (recorded in the provenance).
+    course
+        The patient's clinical course (default: :func:`metacascade.clinic.follow` of
+        the result through the scenario's clinic).
 
     Returns
     -------
@@ -76,10 +89,16 @@ def write_simulation(result: Result, scenario: Scenario, out_dir: str | Path, *,
         be, or the operating system refused a write. Nothing is left half-written.
 
     """
+    from metacascade.clinic.course import follow
+
     out = Path(out_dir)
     check_output_dir(out)
+    if course is None:
+        course = follow(result, scenario)
+    summary = summary_data(result, scenario)
+    summary["clinical"] = course.summary()
     contents = {
-        "summary.json": _json_text(summary_data(result, scenario)),
+        "summary.json": _json_text(summary),
         "scenario.yaml": resolved_scenario_yaml(result, scenario),
         "provenance.json": _json_text(provenance_data(result, scenario_file)),
     }
@@ -90,9 +109,12 @@ def write_simulation(result: Result, scenario: Scenario, out_dir: str | Path, *,
         staging.mkdir()
         _write_parquet(result.colonies, staging / "colonies.parquet", result, "colonies")
         _write_parquet(result.events, staging / "events.parquet", result, "events")
+        _write_parquet(course.observations, staging / "observations.parquet", result,
+                       "observations")
         for name, text in contents.items():
             (staging / name).write_text(text, encoding="utf-8")
         _write_figure(result, staging / "fates.png")
+        _write_clinic_figures(result, scenario, course, staging)
         _move_into_place(staging, out)
         finished = True
     except OSError as error:
@@ -216,6 +238,43 @@ def _write_figure(result: Result, path: Path) -> None:
 
     figure = plot_fates_figure(result)
     figure.savefig(path, dpi=110, metadata={"Software": None})
+
+
+def _write_clinic_figures(result: Result, scenario: Scenario, course: ClinicalCourse,
+                          staging: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from metacascade.plots.clinic import plot_body, plot_ctc
+
+    body, cancer = scenario.resolve()
+    figure, ax = plt.subplots(figsize=(8, 4.5))
+    plot_ctc(course.draws()[["time_days", "count", "site"]], cutoff=course.cutoff, ax=ax,
+             title=f"CTC per 7.5 mL, {scenario.cancer}")
+    figure.tight_layout()
+    figure.savefig(staging / "ctc.png", dpi=110, metadata={"Software": None})
+    plt.close(figure)
+    figure, ax = plt.subplots(figsize=(6, 8))
+    plot_body(body_lesions(result, course), primary_organ=cancer.primary_organ,
+              sex="female" if body.sex == "female" else "male", ax=ax,
+              title=f"lesions >= {BODY_MIN_DIAMETER_MM:g} mm at day {course.end_day:.0f}")
+    figure.savefig(staging / "body.png", dpi=110, metadata={"Software": None})
+    plt.close(figure)
+
+
+def body_lesions(result: Result, course: ClinicalCourse) -> pd.DataFrame:
+    """Colonies of at least :data:`BODY_MIN_DIAMETER_MM` at the end of follow-up."""
+    model = result.model
+    diameter = result.colony_diameter_mm_at(course.end_day)
+    colonies = result.colonies
+    keep = diameter >= BODY_MIN_DIAMETER_MM
+    surface = (colonies["depth"] == "surface").to_numpy()
+    return pd.DataFrame({
+        "organ": colonies["organ"].to_numpy()[keep],
+        "diameter_mm": diameter[keep],
+        "detected": colonies["id"].isin(course.detected).to_numpy()[keep],
+        "umbilicated": (surface & (diameter > model.necrosis_diameter_mm))[keep],
+        "depth": colonies["depth"].to_numpy()[keep],
+    })
 
 
 # -- moving into place -------------------------------------------------------------------

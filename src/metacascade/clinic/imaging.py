@@ -80,6 +80,11 @@ class DetectionCurve:
         return np.asarray(np.where(d > 0.0, p, 0.0), dtype=np.float64)
 
 
+_FLOOR = assumed(2.0, "mm", "lesions under about 2 mm are below the slice thickness and "
+                 "in-plane resolution of clinical CT/MRI and are not reported",
+                 bounds=(1.0, 4.0))
+
+
 @dataclass(frozen=True, eq=False)
 class Modality:
     """An imaging test: which organs it sees and how its detection rises with size.
@@ -94,6 +99,10 @@ class Modality:
         Detection curve for organs without an override.
     overrides
         Organ -> detection curve, where the organ differs from the default.
+    floor_mm
+        Lesions at or below this diameter are never found (the curve's tail would
+        otherwise give microscopic lesions a few per cent each, and a patient has
+        thousands of them).
 
     """
 
@@ -102,6 +111,7 @@ class Modality:
     organs: tuple[str, ...]
     default: DetectionCurve
     overrides: Mapping[str, DetectionCurve] = field(default_factory=dict)
+    floor_mm: Parameter = field(default_factory=lambda: _FLOOR)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))
@@ -132,7 +142,8 @@ class Modality:
 
     def parameters(self) -> dict[str, Parameter]:
         """Every parameter by name (``default.d50_mm``, ``liver.width_mm``, ...)."""
-        out = {"default.d50_mm": self.default.d50_mm, "default.width_mm": self.default.width_mm}
+        out = {"default.d50_mm": self.default.d50_mm, "default.width_mm": self.default.width_mm,
+               "floor_mm": self.floor_mm}
         for organ, c in self.overrides.items():
             out[f"{organ}.d50_mm"] = c.d50_mm
             out[f"{organ}.width_mm"] = c.width_mm
@@ -251,6 +262,7 @@ def _pet() -> Modality:
     res = PET_RESOLUTION_MM.value
     return Modality(
         "pet", "FDG-PET/CT", catalog_organs(),
+        floor_mm=cited(res, "mm", WANG_2018_PET, bounds=(3.0, 7.0)),
         default=_curve(
             _mm(2.0 * res, f"partial-volume effect: a lesion below about twice the "
                 f"resolution ({res:g} mm FWHM, Wang 2018) loses most of its contrast, so "
@@ -342,7 +354,8 @@ def detection_probability(modality: str | Modality, organs: ArrayLike, diameter_
     width = np.array([mod.curve(o).width_mm.value for o in known])
     seen = np.array([mod.sees(o) for o in known])
     p = expit((d - d50[index]) / width[index])
-    return np.asarray(np.where(seen[index] & (d > 0.0), p, 0.0), dtype=np.float64)
+    visible = seen[index] & (d > max(0.0, mod.floor_mm.value))
+    return np.asarray(np.where(visible, p, 0.0), dtype=np.float64)
 
 
 def scan(modality: str | Modality, organs: ArrayLike, diameter_mm: ArrayLike,

@@ -1,0 +1,136 @@
+"""The clinical course: scans, draws, stage, progression, death, surgery; CLI outputs."""
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from metacascade import simulate
+from metacascade.cli import app
+from metacascade.clinic.biopsy import expected_ctc
+from metacascade.clinic.course import (
+    OBSERVATION_COLUMNS,
+    circulation_for,
+    follow,
+    shedding_by_entry,
+)
+from metacascade.scenario import Scenario
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+CLINIC = {"scans": [{"modality": "ct", "every_weeks": 12, "start_day": 1826}],
+          "draws": [{"every_weeks": 4, "start_day": 1826},
+                    {"every_weeks": 12, "start_day": 1826, "site": "tumour_vein"}]}
+
+
+@cache
+def _breast() -> tuple[Scenario, object]:
+    scenario = Scenario.from_dict({"cancer": "breast", "seed": 1, "horizon_years": 10,
+                                   "primary_diameter_mm": 30, "clinic": CLINIC})
+    return scenario, simulate(scenario)
+
+
+def test_observations_follow_the_schedule_and_stop_at_death():
+    scenario, result = _breast()
+    course = follow(result, scenario)
+    obs = course.observations
+    assert tuple(obs.columns) == OBSERVATION_COLUMNS
+    assert obs["time_days"].is_monotonic_increasing
+    assert course.death_day is not None and course.death_cause == "total"
+    assert obs["time_days"].max() <= course.death_day
+    draws = obs[(obs["kind"] == "draw") & (obs["name"] == "arm_vein")]
+    assert np.allclose(np.diff(draws["time_days"]), 28.0)
+    assert draws["time_days"].iloc[0] == 1826.0
+    # Stage: M0 at the first scan, M1 from the first distant detection, never back.
+    stages = obs[obs["kind"] == "stage"]["name"].tolist()
+    assert stages == ["M0", "M1"]
+    assert course.first_detection_day == course.progression_day  # a new lesion
+    summary = course.summary()
+    assert summary["overall_survival_days"] == course.death_day
+    assert summary["progression_free_survival_days"] == course.progression_day
+
+
+def test_same_seed_same_course_and_engine_unchanged_by_the_clinic():
+    scenario, result = _breast()
+    a, b = follow(result, scenario), follow(result, scenario)
+    pd.testing.assert_frame_equal(a.observations, b.observations)
+    bare = simulate(scenario.model_copy(update={"clinic": None}))
+    pd.testing.assert_frame_equal(bare.colonies, result.colonies)
+
+
+def test_tumour_vein_holds_more_ctcs_than_an_arm_vein_by_the_routing_ratio():
+    scenario, result = _breast()
+    circulation = circulation_for(scenario)
+    rates = shedding_by_entry(result, 2000.0)
+    arm = expected_ctc(rates, circulation, draw_site="arm_vein", false_positive_mean=0.0)
+    tumour = expected_ctc(rates, circulation, draw_site="tumour_vein",
+                          false_positive_mean=0.0)
+    ratio = float(tumour / arm)
+    weights = circulation.concentration_weights
+    primary_only = circulation.primary_sources(1.0)
+    routing = float(primary_only @ weights("tumour_vein") / (primary_only @ weights("arm_vein")))
+    assert ratio > 100
+    # With metastases shedding too the ratio is below the primary-only routing ratio.
+    assert ratio <= routing * (1 + 1e-9)
+
+
+def test_scans_never_report_microscopic_lesions():
+    scenario, result = _breast()
+    obs = follow(result, scenario).observations
+    found = obs[(obs["kind"] == "scan") & (obs["lesion"] >= 0)]
+    assert (found["value"] > 2.0).all()
+
+
+def test_surgery_stops_the_primary():
+    base = {"cancer": "colon", "seed": 3, "horizon_years": 2, "primary_diameter_mm": 20}
+    kept = simulate(Scenario.from_dict(base))
+    cut = simulate(Scenario.from_dict({**base, "clinic": {"surgery_day": 100}}))
+    assert cut.primary_cells_end == 0.0 and kept.primary_cells_end > 0
+    assert cut.final["shed"] < kept.final["shed"]
+    # No colony vascularises in these two years, so nothing sheds after day 100.
+    assert cut.final["colonies_vascularised"] == 0
+    assert cut.ledger["shed"].iloc[0] == cut.final["shed"]
+
+
+def test_course_without_clinic_still_checks_death():
+    scenario = Scenario.from_dict({"cancer": "breast", "seed": 4, "horizon_years": 1})
+    course = follow(simulate(scenario), scenario)
+    assert course.death_day is None
+    assert course.observations.empty
+
+
+@pytest.mark.parametrize("clinic, field", [
+    ({"scans": [{"modality": "ct", "every_weeks": 12, "start_day": -30}]},
+     "clinic.scans.0.start_day"),
+    ({"scans": [{"modality": "xray", "every_weeks": 12}]}, "modality"),
+    ({"draws": [{"every_weeks": 4, "site": "toe"}]}, "clinic.draws.0.site"),
+    ({"vital_organ_lethal_cells": {"spleenish": 1e11}}, "vital_organ_lethal_cells"),
+    ({"draws": [{"every_weeks": 4, "recovery": 1.5}]}, "recovery"),
+    ({"draws": [{"every_weeks": -4}]}, "every_weeks"),
+])
+def test_bad_clinic_input_exits_2_names_the_field_and_writes_nothing(tmp_path, clinic, field):
+    import yaml
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"cancer": "breast", "clinic": clinic}))
+    out = tmp_path / "out"
+    run = CliRunner().invoke(app, ["simulate", "--scenario", str(path), "--out", str(out)])
+    assert run.exit_code == 2
+    assert field in run.output and "Traceback" not in run.output
+    assert not out.exists()
+
+
+def test_cli_writes_the_clinic_outputs(tmp_path):
+    out = tmp_path / "colon"
+    run = CliRunner().invoke(app, ["simulate", "--scenario",
+                                   str(EXAMPLES / "colorectal_followup.yaml"),
+                                   "--years", "5", "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    for name in ("observations.parquet", "ctc.png", "body.png"):
+        assert (out / name).stat().st_size > 0
+    obs = pd.read_parquet(out / "observations.parquet")
+    assert set(obs["kind"]) <= {"scan", "draw", "stage", "progression", "death"}
+    assert {"scan", "draw"} <= set(obs["kind"])
