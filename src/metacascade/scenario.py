@@ -217,13 +217,6 @@ class Scenario(_Strict):
                 if organ not in organs:
                     raise ValueError(f"clinic.vital_organ_lethal_cells: unknown organ "
                                      f"{organ!r}; allowed: {', '.join(organs)}")
-            horizon = 365.25 * self.horizon_years
-            for what, starts in (("scans", [x.start_day for x in self.clinic.scans]),
-                                 ("draws", [x.start_day for x in self.clinic.draws])):
-                for i, start in enumerate(starts):
-                    if start > horizon:
-                        raise ValueError(f"clinic.{what}.{i}.start_day: {start!r} is after "
-                                         f"the horizon ({horizon:g} days)")
         return self
 
     # -- construction --------------------------------------------------------------
