@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from metacascade.engine import kernel
-from metacascade.engine.comparison import BROKEN_MODELS, STATISTICS, Replicates, compare
+from metacascade.engine.comparison import (
+    BROKEN_MODELS,
+    STATISTICS,
+    Replicates,
+    compare,
+    run_kernel_direct,
+)
 from metacascade.engine.compile import CompiledModel, compile_scenario
 from metacascade.engine.reference import _lineage_survives, lineage_cap, run_reference
 from metacascade.engine.result import ORGAN_FIELDS
@@ -56,17 +62,8 @@ def _model() -> CompiledModel:
 BROKEN = BROKEN_MODELS
 
 
-def _kernel_direct(model: CompiledModel, seed: int):
-    """The kernel with every cluster kind drawn per step and organ (not one by one)."""
-    saved = kernel.RARE_CLUSTERS
-    kernel.RARE_CLUSTERS = -1.0
-    try:
-        return kernel.run(model, seed)
-    finally:
-        kernel.RARE_CLUSTERS = saved
-
-
-ENGINES = {"kernel": kernel.run, "kernel_direct": _kernel_direct, "reference": run_reference}
+ENGINES = {"kernel": kernel.run, "kernel_direct": run_kernel_direct,
+           "reference": run_reference}
 
 
 @cache

@@ -28,6 +28,7 @@ from metacascade.engine.comparison import (
     TOTALS,
     Replicates,
     compare,
+    run_kernel_direct,
 )
 from metacascade.engine.compile import CompiledModel, compile_scenario
 from metacascade.engine.reference import run_reference
@@ -92,16 +93,8 @@ def _model(case: str) -> CompiledModel:
     return CASES[case]()
 
 
-def _kernel_direct(model: CompiledModel, seed: int):
-    saved = kernel.RARE_CLUSTERS
-    kernel.RARE_CLUSTERS = -1.0
-    try:
-        return kernel.run(model, seed)
-    finally:
-        kernel.RARE_CLUSTERS = saved
-
-
-ENGINES = {"kernel": kernel.run, "kernel_direct": _kernel_direct, "reference": run_reference}
+ENGINES = {"kernel": kernel.run, "kernel_direct": run_kernel_direct,
+           "reference": run_reference}
 
 
 @cache

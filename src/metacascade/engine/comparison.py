@@ -223,3 +223,20 @@ def swap_liver_brain(model: CompiledModel) -> CompiledModel:
 #: Deliberately broken variants of a model, for checking that a comparison can fail.
 BROKEN_MODELS = {"establishment_doubled": double_establishment,
                  "liver_brain_swapped": swap_liver_brain}
+
+
+def run_kernel_direct(model: CompiledModel, seed: int) -> Result:
+    """The fast engine with every cluster kind drawn per step and organ.
+
+    ``kernel.RARE_CLUSTERS`` chooses between drawing rare clusters one by one and
+    drawing clusters per step and organ; both are exact. Forcing the second lets the
+    comparisons check it on small cases.
+    """
+    from metacascade.engine import kernel
+
+    saved = kernel.RARE_CLUSTERS
+    kernel.RARE_CLUSTERS = -1.0
+    try:
+        return kernel.run(model, seed)
+    finally:
+        kernel.RARE_CLUSTERS = saved

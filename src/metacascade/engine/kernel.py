@@ -96,7 +96,7 @@ MAX_COLONIES = 200_000
 MAX_BLOCK_STEPS = 128
 #: Expected rare clusters in a block above which clusters are drawn per step and organ
 #: rather than one by one (both exact; this bounds the cost).
-RARE_CLUSTERS = 2_000
+RARE_CLUSTERS = 2_000.0
 
 
 class EngineError(MetacascadeError):
