@@ -58,7 +58,7 @@ import math
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,6 +73,7 @@ from metacascade.engine.growth import (
 )
 from metacascade.engine.result import (
     ARRESTED,
+    COLONY_DTYPES,
     DIED_AFTER,
     EXTINCT,
     FAILED,
@@ -125,12 +126,6 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int | None = None)
 class _Colonies:
     """Column store of colonies with capacity doubling (ids start at 1; 0 is the primary)."""
 
-    _SPECS: ClassVar[dict[str, Any]] = {
-        "organ": np.int64, "parent": np.int64, "generation": np.int64,
-        "founded": np.float64, "w": np.float64, "switch": np.float64, "via": np.int8,
-        "surface": np.bool_,
-    }
-
     def __init__(self) -> None:
         self.size = 0
         self._cap = 0
@@ -139,7 +134,7 @@ class _Colonies:
 
     def _grow(self, needed: int) -> None:
         cap = max(needed, 2 * self._cap)
-        for name, dtype in self._SPECS.items():
+        for name, dtype in COLONY_DTYPES.items():
             column: NDArray[Any] = np.zeros(cap, dtype=dtype)
             if name in self._columns:
                 column[: self.size] = self._columns[name][: self.size]
@@ -173,7 +168,7 @@ class _Colonies:
         seeded = parent > 0
         generation[seeded] += self.generation[parent[seeded] - 1]
         new = slice(self.size, self.size + k)
-        for name in self._SPECS:
+        for name in COLONY_DTYPES:
             self._columns[name][new] = generation if name == "generation" else columns[name]
         self.size += k
 
@@ -353,7 +348,8 @@ class _Run:
             s += kept
             if s - 1 == next_record:
                 self._record(float(plan.ends[s - 1]))
-        return build_result(self.model, self.seed, "kernel", self.col, self.snapshots,
+        columns = {name: self.col._view(name) for name in COLONY_DTYPES}
+        return build_result(self.model, self.seed, "kernel", columns, self.snapshots,
                             primary_cells_end=plan.primary_cells_end)
 
     def _sources(self, s: int, e: int) -> tuple[IntArray, FloatArray, FloatArray,

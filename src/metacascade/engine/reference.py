@@ -47,7 +47,6 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,6 +61,7 @@ from metacascade.engine.growth import (
 )
 from metacascade.engine.result import (
     ARRESTED,
+    COLONY_DTYPES,
     DIED_AFTER,
     EXTINCT,
     FAILED,
@@ -189,36 +189,6 @@ class _DormantCell:
     source: int
     wake_day: float
     death_day: float
-
-
-@dataclass
-class _ColonyTable:
-    """The colony columns that :func:`~metacascade.engine.result.build_result` reads."""
-
-    organ: NDArray[np.int64]
-    parent: NDArray[np.int64]
-    generation: NDArray[np.int64]
-    founded: NDArray[np.float64]
-    w: NDArray[np.float64]
-    switch: NDArray[np.float64]
-    via: NDArray[np.int8]
-    surface: NDArray[np.bool_]
-
-    def __len__(self) -> int:
-        return len(self.organ)
-
-    @classmethod
-    def of(cls, colonies: list[_Colony]) -> _ColonyTable:
-        """Columns of a list of colonies (row i is colony id i + 1)."""
-
-        def column(name: str, dtype: Any) -> Any:
-            return np.array([getattr(c, name) for c in colonies], dtype=dtype)
-
-        return cls(organ=column("organ", np.int64), parent=column("parent", np.int64),
-                   generation=column("generation", np.int64),
-                   founded=column("founded", np.float64), w=column("w", np.float64),
-                   switch=column("switch", np.float64), via=column("via", np.int8),
-                   surface=column("surface", np.bool_))
 
 
 @dataclass
@@ -405,4 +375,5 @@ def run_reference(model: CompiledModel, seed: int) -> Result:
         if records and t1 >= records[0] - 1e-9:
             records.pop(0)
             snapshots.append(_snapshot(state, t1))
-    return build_result(model, seed, "reference", _ColonyTable.of(state.colonies), snapshots)
+    columns = {name: [getattr(c, name) for c in state.colonies] for name in COLONY_DTYPES}
+    return build_result(model, seed, "reference", columns, snapshots)

@@ -13,13 +13,15 @@ includes dormant cells that died.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, NamedTuple, Protocol
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from metacascade._version import __version__
 from metacascade.engine.compile import CompiledModel
@@ -70,17 +72,12 @@ def ledger_rows(model: CompiledModel, t_days: float, shed: int, died: int,
     return [t_days, shed, died, *per_organ.sum(axis=0).tolist()], rows
 
 
-class ColonyColumns(Protocol):
-    """The raw colony columns an engine hands to :func:`build_result` (row i: id i + 1)."""
-
-    organ: NDArray[np.int64]
-    parent: NDArray[np.int64]
-    generation: NDArray[np.int64]
-    founded: NDArray[np.float64]
-    w: NDArray[np.float64]
-    switch: NDArray[np.float64]
-    via: NDArray[np.int8]
-    surface: NDArray[np.bool_]
+#: The raw colony columns an engine records (row i is colony id i + 1), and their types.
+#: ``via`` is 0 for a colony founded on arrest, 1 for one founded by a woken cell.
+COLONY_DTYPES: Mapping[str, type[np.generic]] = MappingProxyType({
+    "organ": np.int64, "parent": np.int64, "generation": np.int64, "founded": np.float64,
+    "w": np.float64, "switch": np.float64, "via": np.int8, "surface": np.bool_,
+})
 
 
 class Snapshot(NamedTuple):
@@ -98,7 +95,10 @@ class Snapshot(NamedTuple):
 
 @dataclass(frozen=True)
 class _Raw:
-    """What an engine recorded, before it is turned into tables (on first access)."""
+    """What an engine recorded, before it is turned into tables (on first access).
+
+    The colony fields are the columns of :data:`COLONY_DTYPES`.
+    """
 
     snapshots: list[Snapshot]
     organ: NDArray[np.int64]
@@ -111,18 +111,17 @@ class _Raw:
     surface: NDArray[np.bool_]
 
 
-def build_result(model: CompiledModel, seed: int, engine: str, colonies: ColonyColumns,
-                 snapshots: list[Snapshot], *, primary_cells_end: float | None = None,
-                 ) -> Result:
+def build_result(model: CompiledModel, seed: int, engine: str,
+                 colonies: Mapping[str, ArrayLike], snapshots: list[Snapshot], *,
+                 primary_cells_end: float | None = None) -> Result:
     """The :class:`Result` of an engine run (tables are built when first read).
 
+    ``colonies`` maps every name of :data:`COLONY_DTYPES` to that column (copied).
     ``primary_cells_end`` (the primary's size at the horizon) is computed if not given.
     """
-    size = len(colonies.organ)
     raw = _Raw(snapshots=snapshots,
-               **{name: np.array(getattr(colonies, name)[:size], copy=True)
-                  for name in ("organ", "parent", "generation", "founded", "w", "switch",
-                               "via", "surface")})
+               **{name: np.array(colonies[name], dtype=dtype, copy=True)
+                  for name, dtype in COLONY_DTYPES.items()})
     provenance = {
         "seed": seed,
         "package": "metacascade",
