@@ -132,5 +132,5 @@ def test_cli_writes_the_clinic_outputs(tmp_path):
     for name in ("observations.parquet", "ctc.png", "body.png"):
         assert (out / name).stat().st_size > 0
     obs = pd.read_parquet(out / "observations.parquet")
-    assert set(obs["kind"]) <= {"scan", "draw", "stage", "progression", "death"}
+    assert set(obs["kind"]) <= {"scan", "draw", "stage", "progression", "therapy", "death"}
     assert {"scan", "draw"} <= set(obs["kind"])

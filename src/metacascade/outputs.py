@@ -248,8 +248,8 @@ def _write_clinic_figures(result: Result, scenario: Scenario, course: ClinicalCo
 
     body, cancer = scenario.resolve()
     figure, ax = plt.subplots(figsize=(8, 4.5))
-    plot_ctc(course.draws()[["time_days", "count", "site"]], cutoff=course.cutoff, ax=ax,
-             title=f"CTC per 7.5 mL, {scenario.cancer}")
+    plot_ctc(course.draws()[["time_days", "count", "site"]], cutoff=course.cutoff,
+             therapy=course.therapy_spans(), ax=ax, title=f"CTC per 7.5 mL, {scenario.cancer}")
     figure.tight_layout()
     figure.savefig(staging / "ctc.png", dpi=110, metadata={"Software": None})
     plt.close(figure)
@@ -262,9 +262,15 @@ def _write_clinic_figures(result: Result, scenario: Scenario, course: ClinicalCo
 
 
 def body_lesions(result: Result, course: ClinicalCourse) -> pd.DataFrame:
-    """Colonies of at least :data:`BODY_MIN_DIAMETER_MM` at the end of follow-up."""
+    """Colonies of at least :data:`BODY_MIN_DIAMETER_MM` at the end of follow-up.
+
+    Sizes are the course's (with therapy: shrunk, eradicated or never founded).
+    """
     model = result.model
-    diameter = result.colony_diameter_mm_at(course.end_day)
+    if len(course.final_cells) == len(result.raw.organ) + 1:
+        diameter = model.diameter_mm(course.final_cells[1:])
+    else:
+        diameter = result.colony_diameter_mm_at(course.end_day)
     colonies = result.colonies
     keep = diameter >= BODY_MIN_DIAMETER_MM
     surface = (colonies["depth"] == "surface").to_numpy()

@@ -158,10 +158,34 @@ WANG_2018_PET = Citation(
     "Int J Med Phys Clin Eng Radiat Oncol 7(4)", where="abstract",
 )
 
+SKIPPER_1964 = Citation(
+    "skipper1964", "Skipper HE, Schabel FM Jr, Wilcox WS", 1964,
+    "Experimental evaluation of potential anticancer agents. XIII. On the criteria and "
+    "kinetics associated with curability of experimental leukemia",
+    "Cancer Chemother Rep 35:1",
+)
+GOLDIE_COLDMAN_1979 = Citation(
+    "goldie1979", "Goldie JH, Coldman AJ", 1979,
+    "A mathematic model for relating the drug sensitivity of tumors to their spontaneous "
+    "mutation rate", "Cancer Treat Rep 63:1727",
+)
+LOCKMAN_2010 = Citation(
+    "lockman2010", "Lockman PR, et al.", 2010,
+    "Heterogeneous blood-tumor barrier permeability determines drug efficacy in "
+    "experimental brain metastases of breast cancer", "Clin Cancer Res 16:5664",
+    where="abstract",
+)
+SMERAGE_2014 = Citation(
+    "smerage2014", "Smerage JB, et al.", 2014,
+    "Circulating tumor cells and response to chemotherapy in metastatic breast cancer: "
+    "SWOG S0500", "J Clin Oncol 32:3483", where="abstract",
+)
+
 ALL_REFERENCES: tuple[Citation, ...] = (
     ICRP89, BUTLER_GULLINO_1975, MENG_2004, ACETO_2014, MENDELAAR_2020, ALLARD_2004,
     CRISTOFANILLI_2004, DEBONO_2008, COHEN_2008, PROCTOR_1976, CHAMBERS_2002,
     FIDLER_1970, KOOP_1995, FONT_CLOS_2020, DEL_MONTE_2009, COUMANS_2013, FINLAY_1988,
     PEER_1993, HART_1998, DISIBIO_2008, LUNG_METS_DOUBLING_2003, WEISS_1992,
-    NATHANI_2021, WEEDON_FEKJAER_2008, ROBINSON_2000, WANG_2018_PET,
+    NATHANI_2021, WEEDON_FEKJAER_2008, ROBINSON_2000, WANG_2018_PET, SKIPPER_1964,
+    GOLDIE_COLDMAN_1979, LOCKMAN_2010, SMERAGE_2014,
 )

@@ -25,7 +25,7 @@ import math
 import tomllib
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -142,6 +142,67 @@ class DrawSchedule(_Strict):
         return self
 
 
+class Regimen(_Strict):
+    """One line of systemic therapy.
+
+    Effects default by ``kind`` (:data:`metacascade.clinic.therapy.REGIMEN_DEFAULTS`).
+    """
+
+    name: str | None = Field(default=None, description="label (default: the kind)")
+    kind: str = Field(description="cytotoxic, targeted or immunotherapy")
+    dose: float = Field(default=1.0, description="relative dose intensity (1 standard), >= 0")
+    kill_rate: float | None = Field(default=None, description="per day at dose 1")
+    brain_exposure: float | None = None
+    shedding_factor: float | None = None
+    ctc_survival: float | None = None
+    resistant_fraction: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Regimen:
+        from metacascade.clinic.therapy import resolve_regimen
+
+        try:
+            resolve_regimen(self, where="")
+        except MetacascadeError as error:
+            raise ValueError(str(error).lstrip(".")) from None
+        return self
+
+
+class Therapy(_Strict):
+    """Lines of systemic therapy, given one after another, and the rules between them."""
+
+    lines: list[Regimen] = Field(min_length=1)
+    start_day: float | None = Field(default=None, ge=0.0,
+                                    description="first line starts on this day")
+    start_at_m1: bool = Field(default=False,
+                              description="first line starts when the stage becomes M1")
+    stop_day: float | None = Field(default=None, gt=0.0, description="all therapy ends")
+    switch_on: list[str] = Field(default_factory=lambda: ["progression"],
+                                 description="events that move to the next line")
+    stop_on: list[str] = Field(default_factory=list,
+                               description="events that end therapy")
+    ctc_followup_weeks: float = Field(
+        default=3.0, ge=0.0, le=520.0,
+        description="an arm-vein draw this long after a line started is a follow-up")
+
+    @model_validator(mode="after")
+    def _check(self) -> Therapy:
+        from metacascade.clinic.therapy import TRIGGERS
+
+        for name in ("switch_on", "stop_on"):
+            for event in getattr(self, name):
+                if event not in TRIGGERS:
+                    raise ValueError(f"{name}: unknown event {event!r}; allowed: "
+                                     f"{', '.join(TRIGGERS)}")
+        if self.start_day is None and not self.start_at_m1:
+            raise ValueError("start_day: give a start day or start_at_m1: true")
+        if self.start_day is not None and self.start_at_m1:
+            raise ValueError("start_day: give a start day or start_at_m1: true, not both")
+        if self.start_day is not None:
+            _check_window(self.start_day, self.stop_day)
+        return self
+
+
 class Clinic(_Strict):
     """How the patient is followed: scans, blood draws, and when the burden is lethal."""
 
@@ -153,6 +214,7 @@ class Clinic(_Strict):
         default=None, description="organ -> lethal cells there (default: liver, lung, brain)")
     surgery_day: float | None = Field(
         default=None, ge=0.0, description="day the primary is removed (it sheds no more)")
+    therapy: Therapy | None = Field(default=None, description="systemic therapy lines")
 
     @model_validator(mode="after")
     def _check(self) -> Clinic:
@@ -282,6 +344,9 @@ def _first_error(error: ValidationError) -> str:
         model = _model_at(first["loc"][:-1])
         allowed = ", ".join(model.model_fields) if model else ""
         return f"{loc}: unknown field; allowed here: {allowed}"
+    field, sep, rest = message.partition(": ")
+    if loc and sep and field.replace(".", "").replace("_", "").isalnum():
+        return f"{loc}.{field}: {rest}"  # our validators name the field first
     return f"{loc}: {message}" if loc else message
 
 
@@ -292,13 +357,25 @@ def _is_union_tag(part: Any) -> bool:
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     model: type[BaseModel] = Scenario
     for part in loc:
+        if isinstance(part, int):
+            continue  # an index into a list of models
         field = model.model_fields.get(str(part))
-        if field is None or not isinstance(field.annotation, type):
+        inner = _model_in(field.annotation) if field is not None else None
+        if inner is None:
             return None
-        if not issubclass(field.annotation, BaseModel):
-            return None
-        model = field.annotation
+        model = inner
     return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class in ``M``, ``M | None`` or ``list[M]``, else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _set(param: Parameter, value: Any, what: str) -> Parameter:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -48,11 +48,12 @@ from metacascade.citations import Parameter, assumed, cited
 from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, Circulation, ctc_cutoff
 from metacascade.clinic.biopsy import expected_ctc as expected_ctc_mean
 from metacascade.clinic.imaging import detection_probability
+from metacascade.clinic.therapy import TherapyHistory, resolve_regimen
 from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.result import Result
 from metacascade.errors import ParameterError
 from metacascade.references import COUMANS_2013
-from metacascade.scenario import Clinic, Scenario
+from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario, Therapy
 
 FloatArray = NDArray[np.float64]
 
@@ -78,9 +79,27 @@ VITAL_ORGAN_LETHAL_CELLS: Mapping[str, Parameter] = MappingProxyType({
 })
 
 
+@dataclass(frozen=True)
+class TherapyLine:
+    """One line of therapy as given: ``end_day`` None while it ran to the end of follow-up."""
+
+    line: int
+    regimen: str
+    kind: str
+    start_day: float
+    end_day: float | None
+    end_reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {"line": self.line, "regimen": self.regimen, "kind": self.kind,
+                "start_day": self.start_day, "end_day": self.end_day,
+                "end_reason": self.end_reason}
+
+
 @dataclass(frozen=True, eq=False)
 class ClinicalCourse:
-    """What the clinic saw of one patient.
+    """What the clinic saw of one patient, and what therapy did.
 
     Attributes
     ----------
@@ -98,6 +117,15 @@ class ClinicalCourse:
         End of follow-up when the patient lives.
     cutoff
         CTC count at or above which a draw is unfavourable.
+    therapy
+        The lines of therapy given, in order.
+    final_cells
+        (lesions,) cells in every lesion (the primary first, then colony ``id`` order) at
+        :attr:`end_day`, with therapy: 0 for a lesion eradicated or never founded
+        because therapy prevented it.
+    prevented, eradicated
+        Colony ids the treated patient never had (thinned foundings and their
+        descendants), and colony ids therapy eradicated.
 
     """
 
@@ -110,6 +138,10 @@ class ClinicalCourse:
     first_detection_day: float | None
     horizon_days: float
     cutoff: int
+    therapy: tuple[TherapyLine, ...] = ()
+    final_cells: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    prevented: frozenset[int] = frozenset()
+    eradicated: frozenset[int] = frozenset()
 
     @property
     def end_day(self) -> float:
@@ -124,6 +156,12 @@ class ClinicalCourse:
                              "site": obs["name"].to_numpy(), "count": count,
                              "unfavourable": count >= self.cutoff})
 
+    def therapy_spans(self) -> list[tuple[float, float, str]]:
+        """(start, end, regimen) of every line, for :func:`~metacascade.plots.plot_ctc`."""
+        spans = [(line.start_day, self.end_day if line.end_day is None else line.end_day,
+                  line.regimen) for line in self.therapy]
+        return [span for span in spans if span[1] > span[0]]
+
     def summary(self) -> dict[str, Any]:
         """Plain data for the ``clinical`` block of ``summary.json``."""
         obs = self.observations
@@ -132,6 +170,7 @@ class ClinicalCourse:
         dead = self.death_day is not None
         pfs_end = min(d for d in (self.progression_day, self.death_day, self.horizon_days)
                       if d is not None)
+        progressions = obs[obs["kind"] == "progression"]
         return {
             "stage_over_time": [{"time_days": float(t), "stage": str(s)}
                                 for t, s in zip(stages["time_days"], stages["name"],
@@ -143,8 +182,14 @@ class ClinicalCourse:
                           for t, site, c, u in draws.itertuples(index=False)],
             "scans": int((obs["kind"] == "scan").groupby(obs["time_days"]).any().sum()),
             "lesions_detected": len(self.detected),
+            "progressions": [{"time_days": float(t), "reason": str(r)}
+                             for t, r in zip(progressions["time_days"], progressions["name"],
+                                             strict=True)],
             "progression_day": self.progression_day,
             "progression_reason": self.progression_reason,
+            "therapy": [line.to_dict() for line in self.therapy],
+            "colonies_prevented_by_therapy": len(self.prevented),
+            "colonies_eradicated_by_therapy": len(self.eradicated),
             "death_day": self.death_day,
             "death_cause": self.death_cause,
             "overall_survival_days": self.end_day,
@@ -160,113 +205,278 @@ def course_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
 
 
+Row = tuple[float, str, str, str, int, float]
+_KIND_ORDER = {"stage": 0, "scan": 1, "draw": 2, "progression": 3, "therapy": 4, "death": 5}
+
+
 def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
            ) -> ClinicalCourse:
-    """Follow a simulated patient through the scenario's clinic (or ``clinic``)."""
+    """Follow a simulated patient through the scenario's clinic (or ``clinic``).
+
+    Time runs forward from one decision (a scan, a draw, a therapy start or stop day) to
+    the next; between two decisions therapy is fixed, so the patient's lesions are
+    closed forms of time and death is checked on the weekly grid. At a decision the
+    scans and draws are made, stage and progression updated, and the therapy rules
+    applied to what was just seen.
+    """
     clinic = clinic if clinic is not None else scenario.clinic
     if clinic is None:
         clinic = Clinic()
     model = result.model
+    horizon = model.horizon_days
     rng = course_rng(result.seed)
-    lesions = _Lesions(result)
-    death_day, cause, burden = _death(lesions, clinic, model.horizon_days)
-    end = death_day if death_day is not None else model.horizon_days
-    rows: list[tuple[float, str, str, str, int, float]] = []
-    found_at = _scans(lesions, clinic, end, rng, rows)
-    _draws(result, scenario, clinic, end, rng, rows)
-    first, progression, reason = _stage_and_progression(lesions, found_at, rows)
-    if death_day is not None:
-        rows.append((death_day, "death", cause or "total",
-                     cause if cause not in (None, "total") else "", -1, burden))
+    patient = _Patient(result, clinic, rng)
+    scans = [(t, scan) for scan in clinic.scans
+             for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, horizon)]
+    draws = [(t, draw) for draw in clinic.draws
+             for t in _schedule(draw.start_day, draw.every_weeks, draw.stop_day, horizon)]
+    plan = clinic.therapy
+    rules = _Rules(plan, patient) if plan is not None else None
+    decisions = sorted({t for t, _ in scans} | {t for t, _ in draws}
+                       | ({d for d in (plan.start_day, plan.stop_day)
+                           if d is not None and d <= horizon} if plan else set()))
+    circulation = circulation_for(scenario) if draws else None
+    if circulation is not None and circulation.entries != model.entries:
+        raise ParameterError("clinic: the circulation's entries differ from the model's")
+    recist = _Recist(patient, ctc_cutoff(scenario.cancer))
+    rows: list[Row] = []
+    death: tuple[float, str, float] | None = None
+    previous = -math.inf
+    for t in [*decisions, horizon]:
+        death = patient.advance(previous, t)
+        if death is not None or (t >= horizon and t not in decisions):
+            break
+        found = np.zeros(0, dtype=np.int64)
+        scanned = False
+        for when, scan in scans:
+            if when == t:
+                found = np.union1d(found, _scan(patient, scan, t, rng, rows))
+                scanned = True
+        unfavourable = False
+        for when, draw in draws:
+            if when == t:
+                assert circulation is not None
+                count = _draw(patient, circulation, draw, t, rng, rows)
+                unfavourable |= draw.site == "arm_vein" and count >= recist.cutoff
+        progressed = recist.scan(t, found, rows) if scanned else None
+        if rules is not None:
+            rules.apply(t, progressed is not None, unfavourable, recist, rows)
+        previous = t
+    if rules is not None and death is not None:
+        patient.therapy.stop(death[0], "death")
+    end = death[0] if death is not None else horizon
+    if death is not None:
+        rows.append((death[0], "death", death[1],
+                     death[1] if death[1] != "total" else "", -1, death[2]))
     observations = pd.DataFrame(rows, columns=list(OBSERVATION_COLUMNS))
-    kinds = {"stage": 0, "scan": 1, "draw": 2, "progression": 3, "death": 4}
-    observations = (observations.assign(_k=observations["kind"].map(kinds))
+    observations = (observations.assign(_k=observations["kind"].map(_KIND_ORDER))
                     .sort_values(["time_days", "_k", "lesion"], kind="stable")
                     .drop(columns="_k").reset_index(drop=True))
     observations = observations.astype({"time_days": "float64", "lesion": "int64",
                                         "value": "float64"})
-    detected = frozenset(int(i) for found in found_at.values() for i in found)
-    return ClinicalCourse(observations=observations, detected=detected,
-                          death_day=death_day, death_cause=cause,
-                          progression_day=progression, progression_reason=reason,
-                          first_detection_day=first, horizon_days=model.horizon_days,
-                          cutoff=ctc_cutoff(scenario.cancer))
+    lines = tuple(TherapyLine(line=p.line, regimen=p.regimen.name, kind=p.regimen.kind,
+                              start_day=p.start_day,
+                              end_day=None if math.isinf(p.end_day) else p.end_day,
+                              end_reason=p.end_reason)
+                  for p in patient.therapy.periods)
+    return ClinicalCourse(
+        observations=observations, detected=frozenset(recist.detected),
+        death_day=None if death is None else death[0],
+        death_cause=None if death is None else death[1],
+        progression_day=recist.progression_day, progression_reason=recist.progression_reason,
+        first_detection_day=recist.first, horizon_days=horizon, cutoff=recist.cutoff,
+        therapy=lines, final_cells=patient.cells(end),
+        prevented=frozenset(np.nonzero(~patient.kept)[0].tolist()),
+        eradicated=frozenset(np.nonzero(np.isfinite(patient.eradicated))[0].tolist()))
 
 
-class _Lesions:
-    """The primary (id 0) and every colony, with sizes at any time."""
+class _Patient:
+    """The primary (lesion 0) and every colony, with therapy applied.
 
-    def __init__(self, result: Result) -> None:
+    The engine's lesions are the untreated natural history; :attr:`kept` marks the
+    colonies the treated patient has (a thinning of the foundings, module
+    :mod:`metacascade.clinic.therapy`), :attr:`eradicated` the day therapy eradicated a
+    lesion (inf: never).
+    """
+
+    def __init__(self, result: Result, clinic: Clinic, rng: np.random.Generator) -> None:
         model, raw = result.model, result.raw
-        self.model = model
+        self.model, self.clinic, self.rng = model, clinic, rng
         self.organs = np.asarray(model.organs)
         self.organ = np.concatenate([[model.primary_organ], raw.organ]).astype(np.int64)
-        self.founded, self.w, self.switch = raw.founded, raw.w, raw.switch
-        self.ids = np.arange(len(self.organ), dtype=np.int64)
+        self.founded = np.concatenate([[0.0], raw.founded])
+        self.w, self.switch = raw.w, raw.switch
+        self.parent = np.concatenate([[-1], raw.parent]).astype(np.int64)
+        n = len(self.organ)
+        self.ids = np.arange(n, dtype=np.int64)
         lymph = model.organs.index("lymph_node") if "lymph_node" in model.organs else -1
         self.distant = (self.organ != model.primary_organ) & (self.organ != lymph)
         self.distant[0] = False
+        self.kept = np.ones(n, dtype=bool)
+        self.eradicated = np.full(n, np.inf)
+        self._live_ids: NDArray[np.int64] | None = None
+        self._memo: tuple[float, FloatArray] | None = None
+        self._checks_for: tuple[NDArray[np.int64], FloatArray] | None = None
+        self.therapy = TherapyHistory(self.organs[self.organ].tolist(), self.founded, rng)
+        vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}
+                 if clinic.vital_organ_lethal_cells is None
+                 else clinic.vital_organ_lethal_cells)
+        self.checks: list[tuple[str, NDArray[np.bool_], float]] = [
+            ("total", np.ones(n, dtype=bool), clinic.lethal_burden_cells)]
+        self.checks += [(organ, self.organ == model.organs.index(organ), cells)
+                        for organ, cells in vital.items() if organ in model.organs]
+
+    def untreated(self, t: float | FloatArray, ids: NDArray[np.int64] | None = None,
+                  ) -> FloatArray:
+        """(times..., lesions) untreated cells of every lesion (or of sorted ``ids``)."""
+        t = np.asarray(t, dtype=float)
+        ids = self.ids if ids is None else ids
+        primary = ids.size > 0 and ids[0] == 0
+        col = ids[1:] - 1 if primary else ids - 1
+        cells = colony_cells(self.model, t[..., None], self.founded[1:][col], self.w[col],
+                             self.switch[col])
+        if primary:
+            cells = np.concatenate([primary_cells(self.model, t)[..., None], cells], axis=-1)
+        return cells
+
+    def changed(self) -> None:
+        """Forget cached sizes (kept, eradicated or therapy changed)."""
+        self._live_ids = None
+        self._memo = None
+
+    def live(self) -> NDArray[np.int64]:
+        """Ids of the lesions the treated patient has (kept, not eradicated)."""
+        if self._live_ids is None:
+            self._live_ids = np.nonzero(self.kept & np.isinf(self.eradicated))[0]
+        return self._live_ids
 
     def cells(self, t: float | FloatArray) -> FloatArray:
-        """(times..., lesions) cells; the primary first."""
+        """(times..., lesions) cells with therapy applied.
+
+        Times never go back before the last eradication.
+        """
         t = np.asarray(t, dtype=float)
-        colonies = colony_cells(self.model, t[..., None], self.founded, self.w, self.switch)
-        primary = primary_cells(self.model, t)[..., None]
-        return np.concatenate([primary, colonies], axis=-1)
+        if t.ndim == 0 and self._memo is not None and self._memo[0] == float(t):
+            return self._memo[1]
+        live = self.live()
+        sub = self.untreated(t, live)
+        if self.therapy.periods:
+            sub = sub * self.therapy.survival(t[..., None], live)
+        cells = np.zeros((*t.shape, len(self.ids)))
+        cells[..., live] = sub
+        if t.ndim == 0:
+            self._memo = (float(t), cells)
+        return cells
 
     def diameter_mm(self, t: float) -> FloatArray:
         return self.model.diameter_mm(self.cells(t))
 
+    def advance(self, previous: float, t: float) -> tuple[float, str, float] | None:
+        """Move from ``previous`` to ``t``; the death (day, cause, burden) or None.
 
-def _death(lesions: _Lesions, clinic: Clinic, horizon: float,
-           ) -> tuple[float | None, str | None, float]:
-    """First grid day with a lethal burden (total or in a vital organ)."""
-    times = np.append(np.arange(0.0, horizon, DEATH_GRID_DAYS), horizon)
-    vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}
-             if clinic.vital_organ_lethal_cells is None else clinic.vital_organ_lethal_cells)
-    organs = lesions.model.organs
-    checks: list[tuple[str, NDArray[np.bool_], float]] = [
-        ("total", np.ones(len(lesions.organ), dtype=bool), clinic.lethal_burden_cells)]
-    checks += [(organ, lesions.organ == organs.index(organ), cells)
-               for organ, cells in vital.items() if organ in organs]
-    best: tuple[float | None, str | None, float] = (None, None, math.nan)
-    chunk = max(1, 2_000_000 // max(1, len(lesions.organ)))
-    for start in range(0, len(times), chunk):
-        cells = lesions.cells(times[start:start + chunk])
-        for name, mask, lethal in checks:
-            burden = cells[:, mask].sum(axis=1)
-            hit = np.nonzero(burden >= lethal)[0]
-            if hit.size and (best[0] is None or times[start + hit[0]] < best[0]):
-                best = (float(times[start + hit[0]]), name, float(burden[hit[0]]))
-        if best[0] is not None:
-            return best
-    return best
+        Settles the foundings in (previous, t], then checks eradication and death on the
+        weekly grid in (previous, t] and at ``t``.
+        """
+        self._settle(previous, t)
+        first = 0.0 if math.isinf(previous) else previous
+        grid = np.arange(math.ceil(first / DEATH_GRID_DAYS) * DEATH_GRID_DAYS, t,
+                         DEATH_GRID_DAYS)
+        times = np.append(grid[grid > previous], t)
+        live = self.live()
+        chunk = max(1, 2_000_000 // max(1, len(live)))
+        for start in range(0, len(times), chunk):
+            block = times[start:start + chunk]
+            cells = self.untreated(block, live)
+            if self.therapy.periods:
+                cells = cells * self.therapy.survival(block[:, None], live)
+                cells = self._eradicate(block, cells, live)
+            burdens = cells @ self._check_matrix(live)
+            best: tuple[float, str, float] | None = None
+            for k, (name, _, lethal) in enumerate(self.checks):  # the total first on ties
+                hit = np.nonzero(burdens[:, k] >= lethal)[0]
+                if hit.size and (best is None or block[hit[0]] < best[0]):
+                    best = (float(block[hit[0]]), name, float(burdens[hit[0], k]))
+            if best is not None:
+                return best
+        return None
+
+    def _check_matrix(self, live: NDArray[np.int64]) -> FloatArray:
+        """(live lesions, checks) 0/1: which lesions count towards each lethal check."""
+        if self._checks_for is None or self._checks_for[0] is not live:
+            matrix = np.stack([mask[live] for _, mask, _ in self.checks], axis=1)
+            self._checks_for = (live, matrix.astype(float))
+        return self._checks_for[1]
+
+    def _eradicate(self, times: FloatArray, cells: FloatArray,
+                   live: NDArray[np.int64]) -> FloatArray:
+        """Mark live lesions that fell below one cell after founding; zero them from then."""
+        below = (cells < 1.0) & (times[:, None] >= self.founded[live])
+        hit = below.any(axis=0)
+        if hit.any():
+            first = np.argmax(below[:, hit], axis=0)
+            self.eradicated[live[hit]] = times[first]
+            self.changed()
+            cells = np.where(times[:, None] < self.eradicated[live], cells, 0.0)
+        return cells
+
+    def _settle(self, previous: float, t: float) -> None:
+        """Decide which colonies founded in (previous, t] the treated patient has."""
+        new = np.nonzero((self.founded > previous) & (self.founded <= t))[0]
+        history = self.therapy
+        if new.size == 0 or not history.periods:
+            return
+        history.meet(new, np.ones(len(self.founded)))  # a founder is one cell
+        parents = self.parent[new]
+        has_parent = parents >= 0
+        q = np.full(new.size, history.shedding_factor() * history.ctc_survival())
+        safe = np.where(has_parent, parents, 0)
+        ratio = _survival_pairs(history, self.founded[new], safe)
+        q = np.where(has_parent, q * ratio * (self.eradicated[safe] > self.founded[new]), q)
+        draw = q < 1.0
+        keep = np.ones(new.size, dtype=bool)
+        keep[draw] = self.rng.random(int(draw.sum())) < q[draw]
+        self.kept[new] = keep
+        self.changed()
+        # A dropped or prevented parent takes its descendants with it (ids grow with time).
+        while True:
+            inherited = self.kept[new] & np.where(has_parent, self.kept[safe], True)
+            if np.array_equal(inherited, self.kept[new]):
+                break
+            self.kept[new] = inherited
 
 
-def _schedule(start: float, every_weeks: float, stop: float | None, end: float) -> FloatArray:
+def _survival_pairs(history: TherapyHistory, times: FloatArray,
+                    lesions: NDArray[np.int64]) -> FloatArray:
+    """Survival factor of ``lesions[k]`` at ``times[k]`` (one time per lesion)."""
+    out = np.ones(len(lesions))
+    founded = history.founded[lesions]
+    for period in history.periods:
+        start = np.maximum(period.start_day, founded)
+        exposed = np.maximum(np.minimum(times, period.end_day) - start, 0.0)
+        rho = np.nan_to_num(period.resistant[lesions], nan=0.0)
+        out *= (1.0 - rho) * np.exp(-period.kill[lesions] * exposed) + rho
+    return out
+
+
+def _schedule(start: float, every_weeks: float, stop: float | None, end: float) -> list[float]:
     last = end if stop is None else min(stop, end)
-    return np.arange(start, last + 1e-9, 7.0 * every_weeks)
+    return np.arange(start, last + 1e-9, 7.0 * every_weeks).tolist()
 
 
-def _scans(lesions: _Lesions, clinic: Clinic, end: float, rng: np.random.Generator,
-           rows: list[tuple[float, str, str, str, int, float]]) -> dict[float, NDArray[Any]]:
-    """Every scheduled scan: the lesions it finds (rows, and ids per scan time)."""
-    found_at: dict[float, NDArray[Any]] = {}
-    for scan in clinic.scans:
-        for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, end).tolist():
-            diameter = lesions.diameter_mm(t)
-            present = np.nonzero(diameter > 0)[0]
-            p = detection_probability(scan.modality, lesions.organs[lesions.organ[present]],
-                                      diameter[present], regions=scan.regions)
-            found = present[rng.random(present.size) < p]
-            for i in found.tolist():
-                rows.append((t, "scan", scan.modality, str(lesions.organs[lesions.organ[i]]),
-                             i, float(diameter[i])))
-            if found.size == 0:
-                rows.append((t, "scan", scan.modality, "", -1, 0.0))
-            previous = found_at.get(t)
-            found_at[t] = found if previous is None else np.union1d(previous, found)
-    return dict(sorted(found_at.items()))
+def _scan(patient: _Patient, scan: ScanSchedule, t: float, rng: np.random.Generator,
+          rows: list[Row]) -> NDArray[np.int64]:
+    """One scan: the lesions it finds (and a row for each, or one row for none)."""
+    diameter = patient.diameter_mm(t)
+    present = np.nonzero(diameter > 0)[0]
+    p = detection_probability(scan.modality, patient.organs[patient.organ[present]],
+                              diameter[present], regions=scan.regions)
+    found = present[rng.random(present.size) < p]
+    for i in found.tolist():
+        rows.append((t, "scan", scan.modality, str(patient.organs[patient.organ[i]]), i,
+                     float(diameter[i])))
+    if found.size == 0:
+        rows.append((t, "scan", scan.modality, "", -1, 0.0))
+    return found
 
 
 def circulation_for(scenario: Scenario) -> Circulation:
@@ -276,91 +486,194 @@ def circulation_for(scenario: Scenario) -> Circulation:
                                   vertebral_plexus=scenario.vertebral_plexus)
 
 
-def shedding_by_entry(result: Result, t: float) -> FloatArray:
-    """(entries,) cells shed per day at ``t`` by the primary and vascularised colonies."""
+def shedding_by_entry(result: Result, t: float, cells: FloatArray | None = None,
+                      ) -> FloatArray:
+    """(entries,) cells shed per day at ``t`` by the primary and vascularised colonies.
+
+    ``cells`` (lesions,) are the lesions' sizes at ``t`` (the primary first); by default
+    the untreated sizes of the result.
+    """
     model, raw = result.model, result.raw
+    if cells is None:
+        cells = np.concatenate([np.atleast_1d(primary_cells(model, t)),
+                                colony_cells(model, t, raw.founded, raw.w, raw.switch)])
     rates = np.zeros(len(model.entries))
-    primary = model.shedding_per_cell_per_day * float(primary_cells(model, t))
+    primary = model.shedding_per_cell_per_day * float(cells[0])
     rates[model.primary_entry] += (1.0 - model.lymphatic_share) * primary
     rates[model.lymph_entry] += model.lymphatic_share * primary
-    vascular = (raw.switch <= t) & (raw.founded <= t)
+    vascular = (raw.switch <= t) & (raw.founded <= t) & (cells[1:] > 0)
     if vascular.any():
-        cells = colony_cells(model, t, raw.founded[vascular], raw.w[vascular],
-                             raw.switch[vascular])
         np.add.at(rates, model.organ_entry[raw.organ[vascular]],
-                  model.shedding_per_cell_per_day * cells)
+                  model.shedding_per_cell_per_day * cells[1:][vascular])
     return rates
 
 
-def _draws(result: Result, scenario: Scenario, clinic: Clinic, end: float,
-           rng: np.random.Generator,
-           rows: list[tuple[float, str, str, str, int, float]]) -> None:
-    if not clinic.draws:
-        return
-    circulation = circulation_for(scenario)
-    if circulation.entries != result.model.entries:
-        raise ParameterError("clinic: the circulation's entries differ from the model's")
-    for draw in clinic.draws:
-        times = _schedule(draw.start_day, draw.every_weeks, draw.stop_day, end)
-        if times.size == 0:
-            continue
-        rates = np.stack([shedding_by_entry(result, t) for t in times.tolist()])
-        mean = expected_ctc_mean(
-            rates, circulation, draw_site=draw.site, volume_ml=draw.volume_ml,
-            recovery=RECOVERY.value if draw.recovery is None else draw.recovery,
-            false_positive_mean=(FALSE_POSITIVE_MEAN.value if draw.false_positive_mean is None
-                                 else draw.false_positive_mean))
-        counts = rng.poisson(mean)
-        rows.extend((float(t), "draw", draw.site, "", -1, float(c))
-                    for t, c in zip(times.tolist(), counts.tolist(), strict=True))
+def _draw(patient: _Patient, circulation: Circulation, draw: DrawSchedule, t: float,
+          rng: np.random.Generator, rows: list[Row]) -> int:
+    """One blood draw: the CTC count (Poisson with the closed-form mean)."""
+    history = patient.therapy
+    model = patient.model
+    cells = patient.cells(t)
+    rates = np.zeros(len(model.entries))
+    primary = model.shedding_per_cell_per_day * float(cells[0])
+    rates[model.primary_entry] += (1.0 - model.lymphatic_share) * primary
+    rates[model.lymph_entry] += model.lymphatic_share * primary
+    colonies = cells[1:]
+    vascular = (patient.switch <= t) & (colonies > 0)
+    if vascular.any():
+        np.add.at(rates, model.organ_entry[patient.organ[1:][vascular]],
+                  model.shedding_per_cell_per_day * colonies[vascular])
+    rates *= history.shedding_factor() * history.ctc_survival()
+    mean = expected_ctc_mean(
+        rates[None, :], circulation, draw_site=draw.site, volume_ml=draw.volume_ml,
+        recovery=RECOVERY.value if draw.recovery is None else draw.recovery,
+        false_positive_mean=(FALSE_POSITIVE_MEAN.value if draw.false_positive_mean is None
+                             else draw.false_positive_mean))
+    count = int(rng.poisson(float(np.asarray(mean).reshape(-1)[0])))
+    rows.append((t, "draw", draw.site, "", -1, float(count)))
+    return count
 
 
-def _stage_and_progression(lesions: _Lesions, found_at: dict[float, NDArray[Any]],
-                           rows: list[tuple[float, str, str, str, int, float]],
-                           ) -> tuple[float | None, float | None, str | None]:
-    """Stage after every scan; first distant detection; first RECIST progression."""
-    stage = ""
-    first: float | None = None
-    progression: float | None = None
-    reason: str | None = None
-    seen: set[int] = set()
-    targets: NDArray[Any] | None = None
-    nadir = math.inf
-    for i, (t, found) in enumerate(found_at.items()):
-        distant = [int(j) for j in found if lesions.distant[j]]
-        now = "M1" if (distant or stage == "M1") else "M0"
-        if now != stage:
+class _Recist:
+    """Stage after every scan, first distant detection, and RECIST progression per line.
+
+    A new line of therapy takes a new baseline: the scan at its start if there is one,
+    else the next scan; targets are chosen again and the nadir starts afresh. A lesion
+    is new if no earlier scan of the whole follow-up found it.
+    """
+
+    def __init__(self, patient: _Patient, cutoff: int) -> None:
+        self.patient = patient
+        self.cutoff = cutoff
+        self.stage = ""
+        self.first: float | None = None
+        self.progression_day: float | None = None
+        self.progression_reason: str | None = None
+        self.detected: set[int] = set()
+        self.seen: set[int] = set()
+        self.targets: NDArray[np.int64] | None = None
+        self.nadir = math.inf
+        self.baseline = False
+        self.progressed = False
+        self.last_scan: tuple[float, NDArray[np.int64]] | None = None
+
+    def scan(self, t: float, found: NDArray[np.int64], rows: list[Row]) -> str | None:
+        """Stage and progression after the scans at ``t``; the progression reason."""
+        patient = self.patient
+        self.detected.update(int(i) for i in found)
+        distant = [int(j) for j in found if patient.distant[j]]
+        now = "M1" if (distant or self.stage == "M1") else "M0"
+        if now != self.stage:
             rows.append((t, "stage", now, "", -1, float(len(distant))))
-            stage = now
-        if distant and first is None:
-            first = t
-        diameter = lesions.diameter_mm(t)
-        if targets is None and distant:
-            targets = _targets(lesions, np.array(distant), diameter)
-        new = [j for j in distant if j not in seen]
-        if progression is None and i > 0:
-            total = float(diameter[targets].sum()) if targets is not None else 0.0
-            if new:
-                progression, reason = t, "new_lesion"
-            elif (targets is not None and targets.size
-                  and total >= (1 + PROGRESSION_GROWTH) * nadir
-                  and total - nadir >= PROGRESSION_MIN_MM):
-                progression, reason = t, "target_growth"
-            if progression is not None:
-                rows.append((t, "progression", reason or "", "", -1, total))
-        if targets is not None and targets.size:
-            nadir = min(nadir, float(diameter[targets].sum()))
-        seen.update(distant)
-    return first, progression, reason
+            self.stage = now
+        if distant and self.first is None:
+            self.first = t
+        diameter = patient.diameter_mm(t)
+        if self.targets is None and distant:
+            self.targets = _targets(patient, np.array(distant), diameter)
+        reason: str | None = None
+        if self.baseline and not self.progressed:
+            total = float(diameter[self.targets].sum()) if self.targets is not None else 0.0
+            if any(j not in self.seen for j in distant):
+                reason = "new_lesion"
+            elif (self.targets is not None and self.targets.size
+                  and total >= (1 + PROGRESSION_GROWTH) * self.nadir
+                  and total - self.nadir >= PROGRESSION_MIN_MM):
+                reason = "target_growth"
+            if reason is not None:
+                rows.append((t, "progression", reason, "", -1, total))
+                self.progressed = True
+                if self.progression_day is None:
+                    self.progression_day, self.progression_reason = t, reason
+        if self.targets is not None and self.targets.size:
+            self.nadir = min(self.nadir, float(diameter[self.targets].sum()))
+        self.seen.update(distant)
+        self.baseline = True
+        self.last_scan = (t, np.array(distant, dtype=np.int64))
+        return reason
+
+    def new_line(self, t: float) -> None:
+        """A new line of therapy starts at ``t``: take a new baseline."""
+        self.progressed = False
+        self.targets, self.nadir, self.baseline = None, math.inf, False
+        if self.last_scan is not None and self.last_scan[0] == t:
+            distant = self.last_scan[1]
+            diameter = self.patient.diameter_mm(t)
+            if distant.size:
+                self.targets = _targets(self.patient, distant, diameter)
+                if self.targets.size:
+                    self.nadir = float(diameter[self.targets].sum())
+            self.baseline = True
 
 
-def _targets(lesions: _Lesions, found: NDArray[Any], diameter: FloatArray) -> NDArray[Any]:
+class _Rules:
+    """Start, switch and stop the lines of a :class:`~metacascade.scenario.Therapy`."""
+
+    def __init__(self, plan: Therapy, patient: _Patient) -> None:
+        self.plan = plan
+        self.patient = patient
+        self.regimens = [resolve_regimen(r, where=f"clinic.therapy.lines.{i}")
+                         for i, r in enumerate(plan.lines)]
+        self.next_line = 0
+        self.over = False
+
+    def _start(self, t: float, recist: _Recist, rows: list[Row]) -> None:
+        regimen = self.regimens[self.next_line]
+        self.patient.therapy.start(self.next_line + 1, regimen, t, self.patient.cells(t))
+        self.patient.changed()
+        rows.append((t, "therapy", f"start:{regimen.name}", "", -1,
+                     float(self.next_line + 1)))
+        self.next_line += 1
+        recist.new_line(t)
+
+    def _stop(self, t: float, reason: str, rows: list[Row]) -> None:
+        period = self.patient.therapy.active
+        assert period is not None
+        self.patient.therapy.stop(t, reason)
+        self.patient.changed()
+        rows.append((t, "therapy", f"stop:{period.regimen.name}:{reason}", "", -1,
+                     float(period.line)))
+
+    def apply(self, t: float, progressed: bool, unfavourable: bool, recist: _Recist,
+              rows: list[Row]) -> None:
+        """React to what was seen at ``t``."""
+        plan, active = self.plan, self.patient.therapy.active
+        if self.over:
+            return
+        if active is None:
+            if ((plan.start_day is not None and t >= plan.start_day)
+                    or (plan.start_at_m1 and recist.stage == "M1")):
+                self._start(t, recist, rows)
+            return
+        if plan.stop_day is not None and t >= plan.stop_day:
+            self._stop(t, "stop_day", rows)
+            self.over = True
+            return
+        events = []
+        if progressed:
+            events.append("progression")
+        if unfavourable and t - active.start_day >= 7.0 * plan.ctc_followup_weeks:
+            events.append("ctc_unfavourable")
+        switch = [e for e in events if e in plan.switch_on]
+        stop = [e for e in events if e in plan.stop_on]
+        if switch:
+            self._stop(t, switch[0], rows)
+            if self.next_line < len(self.regimens):
+                self._start(t, recist, rows)
+            else:
+                self.over = True
+        elif stop:
+            self._stop(t, stop[0], rows)
+            self.over = True
+
+
+def _targets(patient: _Patient, found: NDArray[Any], diameter: FloatArray) -> NDArray[np.int64]:
     """Up to 5 measurable lesions (>= 10 mm), at most 2 per organ, largest first."""
     order = found[np.argsort(-diameter[found], kind="stable")]
     chosen: list[int] = []
     per_organ: dict[int, int] = {}
     for j in order.tolist():
-        organ = int(lesions.organ[j])
+        organ = int(patient.organ[j])
         if diameter[j] < TARGET_MIN_MM or per_organ.get(organ, 0) >= 2:
             continue
         chosen.append(j)
