@@ -16,7 +16,14 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 @pytest.mark.parametrize("path", sorted([*EXAMPLES.glob("*.y*ml"), *EXAMPLES.glob("*.toml")]))
 def test_examples_load(path):
-    scenario = load_scenario(path)
+    if "population:" in path.read_text():  # a cohort's population file
+        from metacascade.cohort import load_population
+
+        population = load_population(path)
+        assert population.distributions
+        scenario = population.patient(0, 0)[0]
+    else:
+        scenario = load_scenario(path)
     _, cancer = scenario.resolve()
     assert cancer.name == scenario.cancer
     assert Scenario.from_dict(scenario.to_dict()).to_dict() == scenario.to_dict()

@@ -185,6 +185,76 @@ def _print_simulation(scenario: Scenario, result: Result, out: Path,
     typer.echo(f"wrote {', '.join(files)} to {out}/")
 
 
+@app.command()
+def cohort(
+    scenario: Annotated[Path, typer.Option(
+        help="Population file: a scenario with a 'population' section.", show_default=False)],
+    patients: Annotated[int, typer.Option(help="Number of patients (>= 1).",
+                                          show_default=False)],
+    out: Annotated[Path, typer.Option(help="Cohort directory.", show_default=False)],
+    seed: Annotated[int, typer.Option(help="Cohort seed.")] = 0,
+    workers: Annotated[int | None, typer.Option(
+        help="Local worker processes (default: one per core).")] = None,
+    dask_local: Annotated[int | None, typer.Option(
+        "--dask-local", help="Run on a Dask LocalCluster of this many workers.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Run on an existing Dask cluster (scheduler address).")] = None,
+    shard_size: Annotated[int, typer.Option(help="Patients per shard.")] = 64,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Finish the shards a previous run of this cohort left undone.")
+    ] = False,
+) -> None:
+    """Simulate a virtual cohort into Parquet shards (patients, colonies, observations)."""
+    from metacascade.cohort import DaskExecutor, LocalExecutor, load_population, simulate_cohort
+    from metacascade.errors import OutputError
+
+    with _user_errors():
+        chosen = [name for name, value in (("--workers", workers), ("--dask-local", dask_local),
+                                           ("--scheduler", scheduler)) if value is not None]
+        if len(chosen) > 1:
+            raise OutputError(f"{chosen[1]}: give one of --workers, --dask-local, --scheduler")
+        for name, value in (("--workers", workers), ("--dask-local", dask_local)):
+            if value is not None and value < 1:
+                raise OutputError(f"{name}: {value} must be >= 1")
+        population = load_population(scenario)
+        executor: LocalExecutor | DaskExecutor
+        if dask_local is not None or scheduler is not None:
+            executor = DaskExecutor(address=scheduler, n_workers=dask_local)
+        else:
+            executor = LocalExecutor(workers)
+        try:
+            result = simulate_cohort(population, patients, seed=seed, out=out,
+                                     executor=executor, shard_size=shard_size, resume=resume,
+                                     progress=True)
+        finally:
+            if isinstance(executor, DaskExecutor):
+                executor.close()
+    manifest = result.manifest
+    typer.echo(f"{patients} patients in {manifest['shards_total']} shards written to {out}/")
+
+
+@app.command()
+def analyze(
+    cohort_dir: Annotated[Path, typer.Argument(help="A cohort directory.",
+                                               show_default=False)],
+) -> None:
+    """Survival by baseline CTC group, autopsy view, time to first metastasis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metacascade.analysis import analyze as analyze_cohort
+
+    with _user_errors():
+        report = analyze_cohort(cohort_dir)
+    typer.echo(json.dumps(_headline(report), indent=1))
+    typer.echo(f"wrote analysis.json, survival.png, organs.png to {cohort_dir}/")
+
+
+def _headline(report: dict[str, object]) -> dict[str, object]:
+    keys = ("n_patients", "n_enrolled", "share_baseline_unfavourable", "groups", "cox")
+    return {k: report[k] for k in keys if k in report}
+
+
 def main() -> None:
     """Entry point of the ``metacascade`` script."""
     app(prog_name="metacascade")

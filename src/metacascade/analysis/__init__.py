@@ -1,0 +1,64 @@
+"""Analysis of virtual cohorts: survival by baseline CTC group and organs at autopsy.
+
+:func:`analyze` reads a cohort directory and writes ``analysis.json``,
+``survival.png`` and ``organs.png``; the pieces it uses are public too
+(:mod:`metacascade.analysis.survival`, :mod:`metacascade.analysis.autopsy`). The
+survival functions need lifelines (``pip install 'metacascade[analysis]'``), imported
+only when they run.
+"""
+
+from metacascade.analysis.analyze import (
+    ANALYSIS_FILES,
+    Cohort,
+    CohortError,
+    analysis_data,
+    analyze,
+    read_cohort,
+)
+from metacascade.analysis.autopsy import (
+    AUTOPSY_MIN_DIAMETER_MM,
+    AUTOPSY_ORGANS,
+    CANCER_TO_DISIBIO,
+    ORGAN_TO_DISIBIO,
+    disibio_counts,
+    involvement,
+    time_to_first_metastasis,
+)
+from metacascade.analysis.survival import (
+    CTC_GROUPS,
+    ENDPOINTS,
+    GroupSurvival,
+    HazardRatio,
+    LogRank,
+    cox_hazard_ratio,
+    ctc_groups,
+    kaplan_meier,
+    logrank,
+    median_survival,
+)
+
+__all__ = [
+    "ANALYSIS_FILES",
+    "AUTOPSY_MIN_DIAMETER_MM",
+    "AUTOPSY_ORGANS",
+    "CANCER_TO_DISIBIO",
+    "CTC_GROUPS",
+    "ENDPOINTS",
+    "ORGAN_TO_DISIBIO",
+    "Cohort",
+    "CohortError",
+    "GroupSurvival",
+    "HazardRatio",
+    "LogRank",
+    "analysis_data",
+    "analyze",
+    "cox_hazard_ratio",
+    "ctc_groups",
+    "disibio_counts",
+    "involvement",
+    "kaplan_meier",
+    "logrank",
+    "median_survival",
+    "read_cohort",
+    "time_to_first_metastasis",
+]

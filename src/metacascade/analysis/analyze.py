@@ -1,0 +1,360 @@
+"""Analyse a virtual cohort directory: survival by CTC group, organs at death, timing.
+
+:func:`analyze` reads a cohort directory (``manifest.json`` and the Parquet datasets
+``patients/``, ``colonies/`` and ``observations/``, each a directory of shard files)
+and writes three files (:data:`ANALYSIS_FILES`):
+
+``analysis.json``
+    Cohort size, baseline CTC groups, median overall and progression-free survival per
+    group with 95% intervals, log-rank tests and Cox hazard ratios
+    (:mod:`metacascade.analysis.survival`), organ involvement at death against the
+    DiSibio & French 2008 autopsy series and time to first metastasis per organ
+    (:mod:`metacascade.analysis.autopsy`). Plain JSON: keys sorted, floats to 12
+    significant digits, what cannot be estimated (or is infinite) as ``null``.
+``survival.png``
+    Kaplan-Meier curves of OS and PFS per baseline CTC group, numbers at risk below.
+``organs.png``
+    Simulated against autopsy share of patients with each organ involved, per cancer.
+
+Each file is written under a hidden temporary name first and moved into place with
+:func:`os.replace` only once all three are written, so a failure leaves none half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from metacascade._version import __version__
+from metacascade.analysis.autopsy import (
+    AUTOPSY_MIN_DIAMETER_MM,
+    involvement,
+    time_to_first_metastasis,
+)
+from metacascade.analysis.survival import (
+    CONFIDENCE,
+    CTC_GROUPS,
+    Endpoint,
+    cox_hazard_ratio,
+    ctc_groups,
+    logrank,
+    median_survival,
+)
+from metacascade.errors import MetacascadeError, OutputError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: The files :func:`analyze` writes.
+ANALYSIS_FILES = ("analysis.json", "survival.png", "organs.png")
+#: Columns each dataset must have for the analysis.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "patients": ("patient", "cancer", "primary_organ", "enrolled", "baseline_ctc",
+                 "ctc_cutoff", "os_days", "os_event", "pfs_days", "pfs_event", "death_day"),
+    "colonies": ("patient", "organ", "founded_day", "diameter_mm_end"),
+    "observations": ("patient", "time_days", "kind", "organ", "lesion"),
+}
+#: Significant digits kept for floats in ``analysis.json``.
+JSON_DIGITS = 12
+_ENDPOINTS: tuple[Endpoint, ...] = ("os", "pfs")
+_DISIBIO = "DiSibio & French 2008, Arch Pathol Lab Med 132:931, Figure 1"
+
+
+class CohortError(MetacascadeError):
+    """A directory is not a readable cohort; the message names what is missing."""
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """The tables of a cohort directory, as read by :func:`read_cohort`."""
+
+    manifest: dict[str, Any]
+    patients: pd.DataFrame
+    colonies: pd.DataFrame
+    observations: pd.DataFrame
+
+
+def read_cohort(cohort_dir: str | Path) -> Cohort:
+    """Read a cohort directory's manifest and datasets.
+
+    Parameters
+    ----------
+    cohort_dir
+        Directory holding ``manifest.json`` and the ``patients``, ``colonies`` and
+        ``observations`` Parquet datasets. A dataset directory without shards is an
+        empty table (a cohort without colonies has none to write).
+
+    Returns
+    -------
+    Cohort
+        The manifest and the three tables.
+
+    Raises
+    ------
+    CohortError
+        The directory, its manifest or a dataset is missing or unreadable, a table lacks
+        a column the analysis needs, or there are no patients.
+
+    """
+    cohort = Path(cohort_dir)
+    if not cohort.is_dir():
+        raise CohortError(f"cohort directory {str(cohort)!r} does not exist or is not a "
+                          "directory")
+    manifest_path = cohort / "manifest.json"
+    if not manifest_path.is_file():
+        raise CohortError(f"{str(cohort)!r} is not a cohort directory: no manifest.json")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CohortError(f"cannot read {str(manifest_path)!r}: {error}") from None
+    if not isinstance(manifest, dict):
+        raise CohortError(f"{str(manifest_path)!r} is not a JSON object")
+    tables = {name: _read_dataset(cohort, name) for name in REQUIRED_COLUMNS}
+    if tables["patients"].empty:
+        raise CohortError(f"cohort {str(cohort)!r} has no patients")
+    return Cohort(manifest, tables["patients"], tables["colonies"], tables["observations"])
+
+
+def analyze(cohort_dir: str | Path, out_dir: str | Path | None = None, *,
+            min_diameter_mm: float = AUTOPSY_MIN_DIAMETER_MM) -> dict[str, Any]:
+    """Analyse a cohort and write :data:`ANALYSIS_FILES`.
+
+    Parameters
+    ----------
+    cohort_dir
+        The cohort directory (see :func:`read_cohort`).
+    out_dir
+        Where to write; by default ``cohort_dir``. Created with its parents if missing;
+        earlier outputs of the same names are replaced, other files left alone.
+    min_diameter_mm
+        Smallest colony counted as organ involvement at death, mm.
+
+    Returns
+    -------
+    dict
+        The content of ``analysis.json``.
+
+    Raises
+    ------
+    CohortError
+        ``cohort_dir`` is not a readable cohort.
+    OutputError
+        ``out_dir`` cannot be written; nothing is left half-written.
+    MetacascadeError
+        lifelines, an optional dependency, is not installed.
+
+    """
+    try:
+        import lifelines  # noqa: F401
+    except ImportError:
+        raise MetacascadeError("analysing a cohort needs lifelines: "
+                               "pip install 'metacascade[analysis]'") from None
+    cohort = read_cohort(cohort_dir)
+    autopsy = involvement(cohort.patients, cohort.colonies, min_diameter_mm=min_diameter_mm)
+    timing = time_to_first_metastasis(cohort.colonies, cohort.observations)
+    data = analysis_data(cohort, autopsy, timing, min_diameter_mm=min_diameter_mm)
+    plain: dict[str, Any] = _plain(data)
+    out = Path(cohort_dir) if out_dir is None else Path(out_dir)
+    _write_outputs(out, plain, _survival_figure(cohort.patients, plain),
+                   _organs_figure(autopsy, min_diameter_mm))
+    return plain
+
+
+def analysis_data(cohort: Cohort, autopsy: pd.DataFrame, timing: pd.DataFrame, *,
+                  min_diameter_mm: float) -> dict[str, Any]:
+    """The content of ``analysis.json`` (before rounding) from a cohort's tables.
+
+    ``autopsy`` and ``timing`` are :func:`~metacascade.analysis.autopsy.involvement` and
+    :func:`~metacascade.analysis.autopsy.time_to_first_metastasis` of the cohort.
+    """
+    patients = cohort.patients
+    grouped = ctc_groups(patients)
+    n_baseline = len(grouped)
+    return {
+        "metacascade_version": __version__,
+        "seed": cohort.manifest.get("seed"),
+        "manifest_n_patients": cohort.manifest.get("n_patients"),
+        "cancers": sorted(str(c) for c in patients["cancer"].unique()),
+        "n_patients": len(patients),
+        "n_enrolled": int(patients["enrolled"].astype(bool).sum()),
+        "n_with_baseline_ctc": n_baseline,
+        "share_baseline_unfavourable": (float(grouped["unfavourable"].mean())
+                                        if n_baseline else None),
+        "confidence": CONFIDENCE,
+        "groups": _groups(patients),
+        "logrank": {e: asdict(logrank(patients, e)) for e in _ENDPOINTS},
+        "cox": {e: asdict(cox_hazard_ratio(patients, e)) for e in _ENDPOINTS},
+        "autopsy": _autopsy_data(autopsy, min_diameter_mm),
+        "time_to_first_metastasis": {
+            "clock": "simulation day (day 0: start of the simulated natural history)",
+            "organs": {str(organ): row for organ, row in timing.to_dict("index").items()},
+        },
+    }
+
+
+# -- parts of analysis.json ---------------------------------------------------------------
+def _groups(patients: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    grouped = ctc_groups(patients)
+    out: dict[str, dict[str, Any]] = {
+        g: {"n": int((grouped["baseline_ctc_group"] == g).sum())} for g in CTC_GROUPS}
+    for endpoint in _ENDPOINTS:
+        medians = median_survival(patients, endpoint)
+        for group in CTC_GROUPS:
+            entry = medians.get(group)
+            out[group].update({
+                f"{endpoint}_events": 0 if entry is None else entry.events,
+                f"median_{endpoint}_days": None if entry is None else entry.median_days,
+                f"median_{endpoint}_days_ci": [None, None] if entry is None
+                else [entry.ci_low, entry.ci_high],
+            })
+    return out
+
+
+def _autopsy_data(table: pd.DataFrame, min_diameter_mm: float) -> dict[str, Any]:
+    by_cancer: dict[str, Any] = {}
+    for cancer, rows in table.groupby("cancer", sort=True):
+        first = rows.iloc[0]
+        by_cancer[str(cancer)] = {
+            "basis": first["basis"],
+            "n_patients": int(first["n_patients"]),
+            "disibio_row": first["disibio_row"],
+            "disibio_n": None if pd.isna(first["disibio_n"]) else int(first["disibio_n"]),
+            "organs": {
+                row.organ: {
+                    "n_involved": int(row.n_involved),
+                    "share": row.share,
+                    "disibio_count": None if pd.isna(row.disibio_count)
+                    else int(row.disibio_count),
+                    "disibio_share": row.disibio_share,
+                    "primary_site": bool(row.primary_site),
+                } for row in rows.itertuples(index=False)
+            },
+        }
+    return {"min_diameter_mm": min_diameter_mm, "source": _DISIBIO, "by_cancer": by_cancer}
+
+
+# -- figures --------------------------------------------------------------------------------
+def _survival_figure(patients: pd.DataFrame, data: Mapping[str, Any]) -> Figure:
+    from matplotlib.figure import Figure
+
+    from metacascade.plots.cohort import plot_survival
+
+    figure = Figure(figsize=(12.0, 5.5))
+    axes = figure.subplots(1, 2)
+    names = {"os": "overall survival", "pfs": "progression-free survival"}
+    for ax, endpoint in zip(axes, _ENDPOINTS, strict=True):
+        plot_survival(patients, endpoint, ax=ax,
+                      title=_survival_title(names[endpoint], data["cox"][endpoint],
+                                            data["logrank"][endpoint]))
+    figure.tight_layout()
+    return figure
+
+
+def _survival_title(name: str, cox: Mapping[str, Any], test: Mapping[str, Any]) -> str:
+    parts = [name]
+    if cox["hazard_ratio"] is not None:
+        parts.append(f"HR {cox['hazard_ratio']:.2f} ({cox['ci_low']:.2f}-{cox['ci_high']:.2f})")
+    if test["p_value"] is not None:
+        parts.append(f"log-rank p = {test['p_value']:.2g}")
+    return "\n".join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else name
+
+
+def _organs_figure(table: pd.DataFrame, min_diameter_mm: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    from metacascade.plots.cohort import plot_organs
+
+    cancers = sorted(table["cancer"].unique()) or [""]
+    figure = Figure(figsize=(6.5 * len(cancers), 7.0))
+    axes = np.atleast_1d(figure.subplots(1, len(cancers)))
+    for ax, cancer in zip(axes, cancers, strict=True):
+        rows = table[table["cancer"] == cancer]
+        basis = "end of follow-up" if (rows["basis"] == "end_of_follow_up").any() else "death"
+        n = int(rows["n_patients"].iloc[0]) if len(rows) else 0
+        plot_organs(rows, ax=ax, title=f"{cancer}: lesions >= {min_diameter_mm:g} mm at "
+                                       f"{basis} (n={n})")
+    figure.tight_layout()
+    return figure
+
+
+# -- reading and writing ----------------------------------------------------------------
+def _read_dataset(cohort: Path, name: str) -> pd.DataFrame:
+    import pyarrow as pa
+
+    path = cohort / name
+    columns = REQUIRED_COLUMNS[name]
+    if not path.is_dir():
+        raise CohortError(f"{str(cohort)!r} is not a cohort directory: no {name}/ dataset")
+    if not any(path.glob("*.parquet")):
+        if name == "patients":
+            raise CohortError(f"cohort {str(cohort)!r} has no patients: {name}/ holds no "
+                              "Parquet shards")
+        return pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, "float64"))
+                             for c in columns})
+    try:
+        table = pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise CohortError(f"cannot read the {name}/ dataset of {str(cohort)!r}: "
+                          f"{error}") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise CohortError(f"the {name}/ dataset of {str(cohort)!r} lacks column(s) "
+                          f"{', '.join(missing)}")
+    return table
+
+
+_EMPTY_DTYPES = {"patient": "int64", "lesion": "int64", "organ": "object",
+                 "kind": "object"}
+
+
+def _write_outputs(out: Path, data: Any, survival: Figure, organs: Figure) -> None:
+    """Write the three files under temporary names, then move each into place."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output directory {str(out)!r} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create {str(out)!r}: {error.strerror or error}") from None
+    tag = f"partial-{os.getpid()}-{secrets.token_hex(4)}"
+    staged = {name: out / f".{name}.{tag}" for name in ANALYSIS_FILES}
+    try:
+        text = json.dumps(data, sort_keys=True, indent=2, allow_nan=False) + "\n"
+        staged["analysis.json"].write_text(text, encoding="utf-8")
+        for name, figure in (("survival.png", survival), ("organs.png", organs)):
+            figure.savefig(staged[name], format="png", dpi=110, metadata={"Software": None})
+        for name in ANALYSIS_FILES:
+            os.replace(staged[name], out / name)
+    except OSError as error:
+        raise OutputError(f"cannot write {str(out)!r}: {error.strerror or error}") from None
+    finally:
+        for path in staged.values():
+            path.unlink(missing_ok=True)
+
+
+def _plain(value: Any) -> Any:
+    """Plain JSON data: floats to :data:`JSON_DIGITS` significant digits, non-finite null."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return float(f"{number:.{JSON_DIGITS}g}") if math.isfinite(number) else None
+    if value is None or isinstance(value, str):
+        return value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)

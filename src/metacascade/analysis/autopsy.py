@@ -1,0 +1,240 @@
+"""Where a virtual cohort's metastases are at death, against an autopsy series.
+
+:func:`involvement` gives, for each cancer of a cohort and each organ, the share of
+patients with at least one colony of :data:`AUTOPSY_MIN_DIAMETER_MM` or more in that
+organ when they died, beside the share of autopsies with metastases there in DiSibio &
+French 2008 (Arch Pathol Lab Med 132:931, Figure 1: 3,827 autopsies of 1914-1943,
+before chemotherapy and radiotherapy, counts per primary and organ;
+``data/disibio2008_fig1_counts.csv``). A count divided by the row's autopsies is read
+as the share of patients with the organ involved, which assumes at most one count per
+organ per patient. The brain was rarely examined in that era, so its share is low.
+
+Only hematogenous targets are compared. Lymph nodes, pleura, peritoneum, omentum,
+pericardium and diaphragm are reached by lymphatic or transcoelomic spread, which the
+engine does not model as such, and several organs of the table (bladder, gallbladder,
+ovaries, testes, vagina) have no bed of their own in the body catalog; those columns are
+left out. The organ and cancer correspondences are :data:`ORGAN_TO_DISIBIO` and
+:data:`CANCER_TO_DISIBIO`.
+
+:func:`time_to_first_metastasis` gives, per organ, when each patient's first colony
+there was founded and first found on a scan.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+
+from metacascade.errors import MetacascadeError
+
+#: Smallest colony counted as organ involvement at autopsy, mm. An assumption: a
+#: pathologist at a routine autopsy finds metastases grossly, by inspection and
+#: palpation of cut organs, with histology of what looks suspicious; a nodule of about
+#: 5 mm is reliably seen in a cut surface, while micrometastases (< 2 mm) are found only
+#: where sections happen to fall. Plausible range 2-10 mm; lower it to compare with a
+#: series that sampled organs systematically.
+AUTOPSY_MIN_DIAMETER_MM = 5.0
+
+#: Body-catalog organ -> DiSibio & French column, for the hematogenous targets both have.
+#: Both marrow beds are "bone". The rectum is counted with the large intestine (the table
+#: has no rectum column). The catalog's uterus bed also holds the ovaries, but only the
+#: "uterus" column is compared (the table counts ovaries apart and a patient may have
+#: both). ``lymph_node``, ``adipose`` and ``rest`` have no counterpart.
+ORGAN_TO_DISIBIO: dict[str, str] = {
+    "lung": "lung",
+    "liver": "liver",
+    "vertebral_marrow": "bone",
+    "bone_marrow": "bone",
+    "brain": "brain",
+    "adrenal": "adrenal",
+    "kidney": "kidney",
+    "spleen": "spleen",
+    "heart": "heart",
+    "pancreas": "pancreas",
+    "thyroid": "thyroid",
+    "skin": "skin",
+    "skeletal_muscle": "skeletal muscle",
+    "stomach": "stomach",
+    "small_intestine": "small intestine",
+    "large_intestine": "large intestine",
+    "rectum": "large intestine",
+    "breast": "breast",
+    "prostate": "prostate",
+    "uterus": "uterus",
+}
+#: The compared organs (DiSibio column names), in the order tables and figures use.
+AUTOPSY_ORGANS: tuple[str, ...] = tuple(dict.fromkeys(ORGAN_TO_DISIBIO.values()))
+
+#: Cancer-catalog name -> DiSibio & French row. Melanoma takes "skin body" (skin
+#: primaries of the trunk and limbs, melanoma not separated; its spread to brain, heart
+#: and adrenal is melanoma's), osteosarcoma "bone" (35 primary bone tumours of all
+#: kinds). Choriocarcinoma has no row: "uterus" is mostly endometrial carcinoma.
+CANCER_TO_DISIBIO: dict[str, str] = {
+    "breast": "breast",
+    "colon": "colon",
+    "rectum": "rectum",
+    "lung": "lung",
+    "prostate": "prostate",
+    "kidney": "kidney",
+    "liver": "liver",
+    "pancreas": "pancreas",
+    "stomach": "stomach",
+    "melanoma": "skin body",
+    "osteosarcoma": "bone",
+}
+
+#: Columns of the table :func:`involvement` returns.
+INVOLVEMENT_COLUMNS = ("cancer", "organ", "basis", "n_patients", "n_involved", "share",
+                       "disibio_row", "disibio_n", "disibio_count", "disibio_share",
+                       "primary_site")
+_DISIBIO_FILE = "disibio2008_fig1_counts.csv"
+
+
+@functools.cache
+def _disibio() -> pd.DataFrame:
+    resource = files("metacascade") / "data" / _DISIBIO_FILE
+    with resource.open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle).set_index("cancer")
+
+
+def disibio_counts() -> pd.DataFrame:
+    """DiSibio & French 2008, Figure 1: autopsies with metastases, per primary and organ.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by primary (``cancer``, the paper's names); ``N_autopsies`` and one
+        count column per organ (the paper's names, e.g. ``"LN(reg)"``).
+
+    """
+    return _disibio().copy()
+
+
+def involvement(patients: pd.DataFrame, colonies: pd.DataFrame, *,
+                min_diameter_mm: float = AUTOPSY_MIN_DIAMETER_MM) -> pd.DataFrame:
+    """Share of patients with each organ involved at death, beside the autopsy series.
+
+    A patient's organ is involved when a colony there measured at least
+    ``min_diameter_mm`` at the end of follow-up (``diameter_mm_end``; for the dead, at
+    death). Patients who died are counted, as at autopsy; for a cancer none of whose
+    patients died, all its patients at the end of follow-up are (``basis`` says which).
+
+    Parameters
+    ----------
+    patients
+        A cohort's patients table (``patient``, ``cancer``, ``primary_organ``,
+        ``death_day``).
+    colonies
+        A cohort's colonies table (``patient``, ``organ``, ``diameter_mm_end``).
+    min_diameter_mm
+        Smallest colony that counts, mm.
+
+    Returns
+    -------
+    DataFrame
+        One row per cancer of the cohort and organ of :data:`AUTOPSY_ORGANS`, columns
+        :data:`INVOLVEMENT_COLUMNS`: ``basis`` (``"death"`` or ``"end_of_follow_up"``),
+        ``n_patients`` counted, ``n_involved`` and ``share`` of them with the organ
+        involved (NaN share when no patient is counted), the ``disibio_row`` compared
+        (None if the cancer has none; then the ``disibio_*`` values are missing),
+        ``disibio_n`` autopsies, ``disibio_count`` with the organ involved and
+        ``disibio_share``, and ``primary_site`` (the organ holds the primary; the paper
+        does not always count metastases there).
+
+    """
+    _require(patients, ("patient", "cancer", "primary_organ", "death_day"), "patients")
+    _require(colonies, ("patient", "organ", "diameter_mm_end"), "colonies")
+    table = _disibio()
+    involved = _involved_pairs(colonies, min_diameter_mm)
+    rows = []
+    for cancer, group in patients.groupby("cancer", sort=True):
+        dead = group["death_day"].notna()
+        basis = "death" if dead.any() else "end_of_follow_up"
+        counted = group.loc[dead] if dead.any() else group
+        hits = involved[involved["patient"].isin(counted["patient"])]
+        n_involved = hits.groupby("organ")["patient"].nunique()
+        primary = {ORGAN_TO_DISIBIO.get(str(o)) for o in counted["primary_organ"].unique()}
+        row_name = CANCER_TO_DISIBIO.get(str(cancer))
+        reference = table.loc[row_name] if row_name in table.index else None
+        n = len(counted)
+        for organ in AUTOPSY_ORGANS:
+            k = int(n_involved.get(organ, 0))
+            ref_n = None if reference is None else int(reference["N_autopsies"])
+            ref_k = None if reference is None else int(reference[organ])
+            rows.append({
+                "cancer": str(cancer), "organ": organ, "basis": basis, "n_patients": n,
+                "n_involved": k, "share": k / n if n else np.nan,
+                "disibio_row": row_name if reference is not None else None,
+                "disibio_n": ref_n, "disibio_count": ref_k,
+                "disibio_share": np.nan if ref_n is None or ref_k is None else ref_k / ref_n,
+                "primary_site": organ in primary,
+            })
+    out = pd.DataFrame(rows, columns=list(INVOLVEMENT_COLUMNS))
+    return out.astype({"disibio_n": "Int64", "disibio_count": "Int64", "share": "float64",
+                       "disibio_share": "float64"})
+
+
+def time_to_first_metastasis(colonies: pd.DataFrame,
+                             observations: pd.DataFrame) -> pd.DataFrame:
+    """Per organ, when patients' first colony there was founded and first found.
+
+    Days are the simulation's clock (day 0 the start of the simulated natural history,
+    not the clinical time origin). Founding covers the colonies in the cohort's colonies
+    table only, which keeps those of at least 1 mm at the end of follow-up or ever
+    detected: a colony founded early that stayed microscopic does not count. A
+    detection is a scan row with a colony (``kind == "scan"``, ``lesion > 0``).
+
+    Parameters
+    ----------
+    colonies
+        A cohort's colonies table (``patient``, ``organ``, ``founded_day``).
+    observations
+        A cohort's observations table (``patient``, ``time_days``, ``kind``, ``organ``,
+        ``lesion``).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by body-catalog organ (sorted), columns ``n_founded`` (patients with a
+        colony there), ``median_first_founded_day`` (median over them of their first
+        founding day), ``n_detected`` and ``median_first_detected_day`` (likewise for
+        the first scan that found a colony there). NaN medians where no patient has one.
+
+    """
+    _require(colonies, ("patient", "organ", "founded_day"), "colonies")
+    _require(observations, ("patient", "time_days", "kind", "organ", "lesion"),
+             "observations")
+    scans = observations[(observations["kind"] == "scan") & (observations["lesion"] > 0)]
+    founded = _first_per_organ(colonies, "founded_day")
+    detected = _first_per_organ(scans, "time_days")
+    out = pd.DataFrame({
+        "n_founded": founded["count"], "median_first_founded_day": founded["median"],
+        "n_detected": detected["count"], "median_first_detected_day": detected["median"],
+    })
+    out = out.fillna({"n_founded": 0, "n_detected": 0})
+    out = out.astype({"n_founded": "int64", "n_detected": "int64"}).sort_index()
+    out.index.name = "organ"
+    return out
+
+
+def _first_per_organ(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Count and median, per organ, of each patient's earliest ``column`` there."""
+    first = table.groupby(["organ", "patient"])[column].min()
+    return first.groupby(level="organ").agg(["count", "median"])
+
+
+def _involved_pairs(colonies: pd.DataFrame, min_diameter_mm: float) -> pd.DataFrame:
+    """(patient, DiSibio organ) pairs with a colony of at least ``min_diameter_mm``."""
+    big = colonies[colonies["diameter_mm_end"] >= min_diameter_mm]
+    organ = big["organ"].map(ORGAN_TO_DISIBIO)
+    pairs = pd.DataFrame({"patient": big["patient"].to_numpy(), "organ": organ.to_numpy()})
+    return pairs.dropna().drop_duplicates()
+
+
+def _require(table: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise MetacascadeError(f"{name} table lacks column(s) {', '.join(missing)}")

@@ -1,0 +1,242 @@
+"""Virtual populations: a scenario whose patient-level parameters are distributions.
+
+A population file is a scenario (YAML or TOML) with one more section, ``population``,
+mapping dotted paths into the scenario to distributions::
+
+    cancer: breast
+    horizon_years: 10
+    population:
+      cancer_overrides.doubling_time: {lognormal: {median: 80, sigma: 0.4}, unit: d}
+      primary_diameter_mm: {uniform: {low: 15, high: 40}}
+      cancer_overrides.soil.lung: {discrete: {values: [0.5, 1, 2], weights: [1, 2, 1]}}
+      clinic.therapy.lines.0.resistant_fraction: {lognormal: {median: 0.05, sigma: 0.5}}
+
+Each patient draws every distribution from the patient's own random stream (the cohort
+seed, spawn key ``(3, patient)``), so patient 17 is the same whatever the shard size,
+the number of workers or their order; the engine and clinic of that patient use the
+seed :func:`patient_seed`. A value outside the scenario's bounds is refused for that
+patient with the field named.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from metacascade.errors import ScenarioError
+from metacascade.scenario import Scenario
+
+#: Spawn keys of a patient's streams: parameters, engine seed.
+PARAMETER_STREAM, SEED_STREAM = 3, 2
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogNormal(_Strict):
+    """Lognormal with the given median and sigma of the log."""
+
+    median: float = Field(gt=0.0)
+    sigma: float = Field(ge=0.0, le=5.0)
+
+
+class Uniform(_Strict):
+    """Uniform on [low, high]."""
+
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _check(self) -> Uniform:
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low <= self.high):
+            raise ValueError("high: must be finite and >= low")
+        return self
+
+
+class Discrete(_Strict):
+    """One of ``values`` with probabilities proportional to ``weights`` (equal if none)."""
+
+    values: list[float | str | bool] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Discrete:
+        if self.weights is not None:
+            if len(self.weights) != len(self.values):
+                raise ValueError("weights: need one weight per value")
+            if any(not (math.isfinite(w) and w >= 0) for w in self.weights) or not sum(
+                    self.weights) > 0:
+                raise ValueError("weights: must be >= 0 with a positive sum")
+        return self
+
+
+class Distribution(_Strict):
+    """Exactly one of ``lognormal``, ``uniform``, ``discrete``.
+
+    ``unit`` is appended to the numbers drawn (e.g. ``d`` for a doubling time).
+    """
+
+    lognormal: LogNormal | None = None
+    uniform: Uniform | None = None
+    discrete: Discrete | None = None
+    unit: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Distribution:
+        given = [k for k in ("lognormal", "uniform", "discrete") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of lognormal, uniform, discrete")
+        return self
+
+    def draw(self, rng: np.random.Generator) -> Any:
+        """One value (with its unit, if any)."""
+        value: Any
+        if self.lognormal is not None:
+            value = float(self.lognormal.median * math.exp(
+                self.lognormal.sigma * rng.standard_normal()))
+        elif self.uniform is not None:
+            value = float(rng.uniform(self.uniform.low, self.uniform.high))
+        else:
+            assert self.discrete is not None
+            weights = np.asarray(self.discrete.weights or [1.0] * len(self.discrete.values))
+            value = self.discrete.values[int(rng.choice(len(weights), p=weights / weights.sum()))]
+        if self.unit and isinstance(value, float | int) and not isinstance(value, bool):
+            return f"{value!r} {self.unit}"
+        return value
+
+
+class Population:
+    """A scenario and the distributions of its patient-level parameters.
+
+    Parameters
+    ----------
+    scenario
+        Plain scenario data (as in a scenario file, without ``population``).
+    distributions
+        Dotted path into the scenario -> :class:`Distribution` (or plain data for one).
+
+    """
+
+    def __init__(self, scenario: Mapping[str, Any],
+                 distributions: Mapping[str, Distribution | Mapping[str, Any]] | None = None,
+                 ) -> None:
+        self.base = Scenario.from_dict(dict(scenario))  # the scenario alone must be valid
+        self.scenario = self.base.to_dict()
+        self.scenario.pop("seed", None)
+        self.distributions: dict[str, Distribution] = {}
+        for path, spec in sorted((distributions or {}).items()):  # a canonical order
+            try:
+                self.distributions[path] = (spec if isinstance(spec, Distribution)
+                                            else Distribution.model_validate(spec))
+            except ValidationError as error:
+                first = error.errors()[0]
+                loc = ".".join(str(p) for p in first["loc"])
+                message = str(first["msg"]).removeprefix("Value error, ")
+                raise ScenarioError(f"population.{path}{'.' + loc if loc else ''}: "
+                                    f"{message}") from None
+            _set_path(copy.deepcopy(self.scenario), path, 1.0, check_only=True)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Population:
+        """A population from plain data: a scenario with a ``population`` section."""
+        if not isinstance(data, dict):
+            raise ScenarioError(f"a population is a mapping of fields, not {type(data).__name__}")
+        data = dict(data)
+        distributions = data.pop("population", None) or {}
+        if not isinstance(distributions, dict):
+            raise ScenarioError("population: a mapping of dotted paths to distributions")
+        return cls(data, distributions)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data :meth:`from_dict` reads back."""
+        return {**self.scenario, "population": {
+            k: v.model_dump(mode="json", exclude_none=True)
+            for k, v in self.distributions.items()}}
+
+    def parameter_names(self) -> list[str]:
+        """Column names of the sampled parameters (``param_`` + path with ``.`` -> ``__``)."""
+        return ["param_" + path.replace(".", "__") for path in self.distributions]
+
+    def patient(self, cohort_seed: int, patient: int) -> tuple[Scenario, int, dict[str, Any]]:
+        """The scenario, engine seed and sampled values of one patient."""
+        rng = np.random.default_rng(np.random.SeedSequence(
+            cohort_seed, spawn_key=(PARAMETER_STREAM, patient)))
+        data = copy.deepcopy(self.scenario)
+        values: dict[str, Any] = {}
+        for (path, dist), name in zip(self.distributions.items(), self.parameter_names(),
+                                      strict=True):
+            value = dist.draw(rng)
+            _set_path(data, path, value)
+            values[name] = value
+        data["seed"] = patient_seed(cohort_seed, patient)
+        try:
+            scenario = Scenario.from_dict(data)
+        except ScenarioError as error:
+            raise ScenarioError(f"patient {patient}: {error}") from None
+        return scenario, int(data["seed"]), values
+
+
+def patient_seed(cohort_seed: int, patient: int) -> int:
+    """The engine seed of a patient (independent of sharding and workers)."""
+    state = np.random.SeedSequence(cohort_seed, spawn_key=(SEED_STREAM, patient))
+    return int(state.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any, *, check_only: bool = False,
+              ) -> None:
+    """Set ``data[a][b][0][c] = value`` for ``path`` ``a.b.0.c`` (dicts made as needed)."""
+    parts = path.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(f"population.{path}: no item {part} in "
+                                    f"{'.'.join(parts[:i]) or 'the scenario'}")
+            node = node[int(part)]
+        else:
+            if part not in node or node[part] is None:
+                node[part] = {}
+            node = node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ScenarioError(f"population.{path}: no item {last}")
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ScenarioError(f"population.{path}: {'.'.join(parts[:-1])} is not a section")
+    if check_only:
+        try:
+            Scenario.from_dict(data)
+        except ScenarioError as error:
+            if "unknown field" in str(error):
+                raise ScenarioError(f"population.{path}: {error}") from None
+
+
+def load_population(path: str | Path) -> Population:
+    """Read a population (a scenario file with a ``population`` section)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise ScenarioError(f"scenario file {str(path)!r}: expected a .yaml, .yml or .toml file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError(f"scenario file {str(path)!r}: {error.strerror}") from None
+    try:
+        data = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        raise ScenarioError(f"scenario file {str(path)!r}: not valid "
+                            f"{'TOML' if suffix == '.toml' else 'YAML'} "
+                            f"({str(error).splitlines()[0]})") from None
+    return Population.from_dict(data)

@@ -1,0 +1,172 @@
+"""Figures for a virtual cohort: survival by baseline CTC group, organs at autopsy.
+
+:func:`plot_survival` draws Kaplan-Meier curves of overall or progression-free survival
+for the favourable and unfavourable baseline CTC groups
+(:func:`metacascade.analysis.survival.kaplan_meier`), with the numbers at risk under the
+axis (lifelines' ``add_at_risk_counts``), as trial reports do.
+
+:func:`plot_organs` draws, per organ, the share of simulated patients with the organ
+involved at death beside the share in the DiSibio & French 2008 autopsy series, from a
+table :func:`metacascade.analysis.autopsy.involvement` made. Neither runs the model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from metacascade.analysis.survival import CTC_GROUPS, ENDPOINTS, Endpoint, kaplan_meier
+from metacascade.errors import MetacascadeError
+from metacascade.plots.clinic import DAYS_PER_MONTH
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+_ENDPOINT_NAMES = {"os": "overall survival", "pfs": "progression-free survival"}
+_GROUP_COLOURS = {CTC_GROUPS[0]: "#4c72b0", CTC_GROUPS[1]: "#c0392b"}
+_SIMULATED, _AUTOPSY = "#4c72b0", "0.65"
+
+
+def plot_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
+                  ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Draw Kaplan-Meier curves of an endpoint per baseline CTC group, with numbers at risk.
+
+    Curves carry their pointwise 95% band and a tick at each censoring; time is in
+    months (of :data:`~metacascade.plots.clinic.DAYS_PER_MONTH` days) from the origin.
+
+    Parameters
+    ----------
+    patients
+        A cohort's patients table; patients not enrolled or without a baseline CTC
+        count are left out (:func:`metacascade.analysis.survival.ctc_groups`). A table
+        with none left gives an empty plot with a note.
+    endpoint
+        ``"os"`` (overall survival) or ``"pfs"`` (progression-free survival).
+    ax
+        Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`. The
+        at-risk table goes in a twin Axes below it, so leave room (``tight_layout``).
+    title
+        Title of the Axes; by default the endpoint's name.
+
+    Returns
+    -------
+    Axes
+        The Axes drawn on.
+
+    """
+    if endpoint not in ENDPOINTS:
+        raise MetacascadeError(f"unknown endpoint {endpoint!r}; use one of {sorted(ENDPOINTS)}")
+    from lifelines.plotting import add_at_risk_counts
+
+    ax = _axes(ax)
+    duration, _ = ENDPOINTS[endpoint]
+    in_months = patients.assign(**{duration: patients[duration] / DAYS_PER_MONTH})
+    fits = kaplan_meier(in_months, endpoint)
+    for group, fitter in fits.items():
+        fitter.plot_survival_function(ax=ax, ci_show=True, show_censors=True,
+                                      censor_styles={"ms": 4, "marker": "|"},
+                                      color=_GROUP_COLOURS.get(group), linewidth=1.4,
+                                      label=f"{group} (n={len(fitter.durations)})")
+    if fits:
+        add_at_risk_counts(*fits.values(), ax=ax, fig=ax.figure, rows_to_show=["At risk"],
+                           labels=list(fits))
+        ax.legend(loc="best", fontsize=8, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no enrolled patient with a baseline CTC count",
+                transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlim(left=0.0)
+    ax.set_xlabel(f"time from origin (months of {DAYS_PER_MONTH} days)")
+    ax.set_ylabel("probability " + ("alive" if endpoint == "os" else "alive, no progression"))
+    ax.set_title(_ENDPOINT_NAMES[endpoint] if title is None else title)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def plot_organs(table: pd.DataFrame, *, ax: Axes | None = None,
+                title: str | None = None) -> Axes:
+    """Draw simulated and autopsy shares of patients with each organ involved.
+
+    Grouped horizontal bars, one pair per organ in the table's order: the simulated
+    share (blue) and the DiSibio & French 2008 share (grey), each labelled with its
+    count and denominator. The organ holding the primary is marked "(primary)".
+
+    Parameters
+    ----------
+    table
+        Rows of one cancer from :func:`metacascade.analysis.autopsy.involvement`
+        (``cancer``, ``organ``, ``basis``, ``share``, ``n_involved``, ``n_patients``,
+        ``disibio_share``, ``disibio_count``, ``disibio_n``, ``primary_site``).
+        Without a DiSibio row (missing shares) only the simulated bars are drawn.
+    ax
+        Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`.
+    title
+        Title of the Axes; by default the cancer, the basis and the counted patients.
+
+    Returns
+    -------
+    Axes
+        The Axes drawn on.
+
+    """
+    needed = ("cancer", "organ", "basis", "share", "n_involved", "n_patients",
+              "disibio_share", "disibio_count", "disibio_n", "primary_site")
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise MetacascadeError(f"involvement table lacks column(s) {', '.join(missing)}")
+    if table["cancer"].nunique() > 1:
+        raise MetacascadeError("plot_organs draws one cancer; select its rows first "
+                               f"(table has {sorted(table['cancer'].unique())})")
+    ax = _axes(ax)
+    y = np.arange(len(table))[::-1].astype(float)
+    height = 0.38
+    simulated = table["share"].to_numpy(dtype=float)
+    autopsy = table["disibio_share"].to_numpy(dtype=float)
+    ax.barh(y + height / 2, np.nan_to_num(simulated), height, color=_SIMULATED,
+            label="simulated")
+    has_reference = bool(np.isfinite(autopsy).any())
+    if has_reference:
+        ax.barh(y - height / 2, np.nan_to_num(autopsy), height, color=_AUTOPSY,
+                label="DiSibio & French 2008")
+    for row, yi in zip(table.itertuples(index=False), y, strict=True):
+        _bar_label(ax, yi + height / 2, row.share, row.n_involved, row.n_patients)
+        if has_reference:
+            _bar_label(ax, yi - height / 2, row.disibio_share, row.disibio_count,
+                       row.disibio_n)
+    names = [f"{o} (primary)" if p else str(o)
+             for o, p in zip(table["organ"], table["primary_site"], strict=True)]
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set_xlim(0.0, 1.15)
+    ax.set_xlabel("share of patients with the organ involved")
+    if table.empty:
+        ax.text(0.5, 0.5, "no patients", transform=ax.transAxes, ha="center",
+                va="center", color="0.4")
+    ax.set_title(_organs_title(table) if title is None else title)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def _bar_label(ax: Axes, y: float, share: Any, count: Any, n: Any) -> None:
+    if pd.isna(share):
+        return
+    ax.text(float(share) + 0.01, y, f"{int(count)}/{int(n)}", va="center", fontsize=6,
+            color="0.3")
+
+
+def _organs_title(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "organs involved"
+    first = table.iloc[0]
+    basis = "at death" if first["basis"] == "death" else "at end of follow-up"
+    return f"{first['cancer']}: organs involved {basis} (n={int(first['n_patients'])})"
+
+
+def _axes(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.gca()

@@ -1,0 +1,296 @@
+"""Tests of the cohort analysis (metacascade.analysis) on synthetic cohorts.
+
+Survival checks draw a seeded cohort with exponential overall survival whose hazard is
+``hazard_ratio`` times higher in the unfavourable baseline CTC group, censored at a
+horizon, and test at ALPHA = 0.001: with a true ratio of 2 the log-rank p-value must be
+below ALPHA and the Cox 95% interval must cover 2 and exclude 1; with a true ratio of 1
+the log-rank p-value must be above ALPHA. The seeds are fixed, so each check either
+always passes or always fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metacascade.analysis import (
+    ANALYSIS_FILES,
+    CohortError,
+    analyze,
+    cox_hazard_ratio,
+    ctc_groups,
+    disibio_counts,
+    involvement,
+    kaplan_meier,
+    logrank,
+    median_survival,
+    time_to_first_metastasis,
+)
+from metacascade.errors import MetacascadeError
+
+ALPHA = 0.001
+HORIZON_DAYS = 1095.0
+CUTOFF = 5
+
+
+def synthetic_patients(seed: int, n: int = 2000, *, hazard_ratio: float = 2.0,
+                       cancer: str = "breast") -> pd.DataFrame:
+    """Exponential OS (median 1 year if favourable), PFS before it; 5% never enrolled."""
+    rng = np.random.default_rng(seed)
+    unfavourable = rng.random(n) < 0.5
+    baseline = np.where(unfavourable, rng.integers(CUTOFF, 60, n), rng.integers(0, CUTOFF, n))
+    enrolled = rng.random(n) >= 0.05
+    rate = math.log(2) / 365.0 * np.where(unfavourable, hazard_ratio, 1.0)
+    death = rng.exponential(1.0 / rate)
+    progression = rng.exponential(0.5 / rate)
+    censor = np.minimum(HORIZON_DAYS, rng.uniform(200.0, 3000.0, n))
+    os_days = np.minimum(death, censor)
+    pfs_days = np.minimum(np.minimum(progression, death), censor)
+    died = death <= censor
+    return pd.DataFrame({
+        "patient": np.arange(1, n + 1, dtype=np.int64),
+        "seed": np.arange(n, dtype=np.int64) + seed,
+        "cancer": cancer,
+        "primary_organ": "breast",
+        "enrolled": enrolled,
+        "origin_day": 0.0,
+        "baseline_ctc": np.where(enrolled, baseline, np.nan).astype(float),
+        "ctc_cutoff": np.full(n, CUTOFF, dtype=np.int64),
+        "first_detection_day": np.nan,
+        "os_days": os_days,
+        "os_event": died,
+        "pfs_days": pfs_days,
+        "pfs_event": pfs_days < censor,
+        "death_day": np.where(died, os_days, np.nan),
+        "death_cause": np.where(died, "burden", ""),
+        "horizon_days": HORIZON_DAYS,
+        "param_doubling_time": rng.uniform(50.0, 150.0, n),
+    })
+
+
+def write_cohort(directory: Path, patients: pd.DataFrame, colonies: pd.DataFrame,
+                 observations: pd.DataFrame) -> Path:
+    for name, table in (("patients", patients), ("colonies", colonies),
+                        ("observations", observations)):
+        (directory / name).mkdir(parents=True)
+        shards = np.array_split(np.arange(len(table)), 2 if len(table) > 1 else 1)
+        for i, rows in enumerate(shards):
+            table.iloc[rows].to_parquet(directory / name / f"shard-{i:05d}.parquet",
+                                        index=False)
+    manifest = {"scenario": {"cancer": "breast"}, "n_patients": len(patients), "seed": 7}
+    (directory / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return directory
+
+
+def colonies_table(rows: list[tuple[int, str, float, float]]) -> pd.DataFrame:
+    """(patient, organ, founded_day, diameter_mm_end) rows as a colonies table."""
+    patient, organ, founded, diameter = zip(*rows, strict=True)
+    n = len(rows)
+    return pd.DataFrame({
+        "patient": np.array(patient, dtype=np.int64), "id": np.arange(1, n + 1),
+        "organ": list(organ), "parent": np.zeros(n, dtype=np.int64),
+        "founded_day": np.array(founded, dtype=float),
+        "diameter_mm_end": np.array(diameter, dtype=float),
+        "detected": np.zeros(n, dtype=bool), "first_detected_day": np.full(n, np.nan),
+    })
+
+
+def scans_table(rows: list[tuple[int, float, str, int]]) -> pd.DataFrame:
+    """(patient, time_days, organ, lesion) scan rows as an observations table."""
+    patient, time, organ, lesion = zip(*rows, strict=True)
+    return pd.DataFrame({
+        "patient": np.array(patient, dtype=np.int64), "time_days": np.array(time, float),
+        "kind": "scan", "name": "ct", "organ": list(organ),
+        "lesion": np.array(lesion, dtype=np.int64), "value": 10.0,
+    })
+
+
+# -- survival ------------------------------------------------------------------------------
+def test_ctc_groups_leave_out_patients_not_enrolled_or_without_baseline():
+    patients = synthetic_patients(1, 200)
+    grouped = ctc_groups(patients)
+    assert len(grouped) == patients["enrolled"].sum()
+    assert set(grouped["baseline_ctc_group"]) == {"favourable", "unfavourable"}
+    bad = grouped["baseline_ctc_group"] == "unfavourable"
+    assert (grouped.loc[bad, "baseline_ctc"] >= CUTOFF).all()
+    assert (grouped.loc[~bad, "baseline_ctc"] < CUTOFF).all()
+
+
+def test_hazard_ratio_two_is_recovered():
+    patients = synthetic_patients(20261121, hazard_ratio=2.0)
+    cox = cox_hazard_ratio(patients, "os")
+    assert cox.ci_low is not None and cox.ci_high is not None
+    assert cox.ci_low < 2.0 < cox.ci_high
+    assert cox.ci_low > 1.0
+    assert logrank(patients, "os").p_value < ALPHA  # type: ignore[operator]
+    assert logrank(patients, "pfs").p_value < ALPHA  # type: ignore[operator]
+
+
+def test_no_effect_is_not_significant():
+    patients = synthetic_patients(20261122, hazard_ratio=1.0)
+    assert logrank(patients, "os").p_value > ALPHA  # type: ignore[operator]
+
+
+def test_median_survival_matches_the_exponential():
+    patients = synthetic_patients(5, hazard_ratio=2.0)
+    medians = median_survival(patients, "os")
+    assert list(medians) == ["favourable", "unfavourable"]
+    good, bad = medians["favourable"], medians["unfavourable"]
+    assert good.ci_low < 365.0 < good.ci_high  # type: ignore[operator]
+    assert bad.ci_low < 182.5 < bad.ci_high  # type: ignore[operator]
+    assert good.n + bad.n == len(ctc_groups(patients))
+
+
+def test_degenerate_cohorts_give_none():
+    patients = synthetic_patients(3, 100)
+    one_group = patients.assign(baseline_ctc=np.where(patients["enrolled"], 0.0, np.nan))
+    assert list(kaplan_meier(one_group, "os")) == ["favourable"]
+    assert logrank(one_group, "os").p_value is None
+    assert cox_hazard_ratio(one_group, "os").hazard_ratio is None
+    no_events = patients.assign(os_event=False)
+    assert logrank(no_events, "os").statistic is None
+    assert cox_hazard_ratio(no_events, "os").ci_low is None
+    assert median_survival(no_events, "os")["favourable"].median_days is None
+    nobody = patients.assign(enrolled=False)
+    assert kaplan_meier(nobody, "pfs") == {}
+    assert cox_hazard_ratio(nobody, "pfs").p_value is None
+    with pytest.raises(MetacascadeError, match="endpoint"):
+        logrank(patients, "dfs")  # type: ignore[arg-type]
+
+
+# -- autopsy -------------------------------------------------------------------------------
+def small_patients() -> pd.DataFrame:
+    """Breast 1-3 died, breast 4 alive; choriocarcinoma 5-6, nobody died."""
+    return pd.DataFrame({
+        "patient": np.arange(1, 7, dtype=np.int64),
+        "cancer": ["breast"] * 4 + ["choriocarcinoma"] * 2,
+        "primary_organ": ["breast"] * 4 + ["uterus"] * 2,
+        "death_day": [400.0, 500.0, 600.0, np.nan, np.nan, np.nan],
+    })
+
+
+def test_involvement_by_hand():
+    colonies = colonies_table([
+        (1, "liver", 10.0, 6.0), (1, "liver", 20.0, 7.0),  # one patient, once
+        (1, "lung", 5.0, 3.0),                               # below 5 mm
+        (2, "vertebral_marrow", 30.0, 5.0),                  # at the threshold: counts
+        (2, "bone_marrow", 40.0, 10.0),                      # bone again, same patient
+        (3, "lymph_node", 50.0, 12.0),                       # not compared
+        (3, "breast", 60.0, 8.0),                            # the primary's organ
+        (4, "liver", 70.0, 20.0),                            # alive: not at autopsy
+        (5, "lung", 80.0, 9.0),
+    ])
+    table = involvement(small_patients(), colonies).set_index(["cancer", "organ"])
+    breast = table.loc["breast"]
+    assert (breast["basis"] == "death").all() and (breast["n_patients"] == 3).all()
+    assert breast.loc["liver", "n_involved"] == 1
+    assert breast.loc["liver", "share"] == pytest.approx(1 / 3)
+    assert breast.loc["bone", "share"] == pytest.approx(1 / 3)
+    assert breast.loc["lung", "share"] == 0.0
+    assert breast.loc["breast", "primary_site"] and not breast.loc["liver", "primary_site"]
+    assert breast.loc["liver", "disibio_share"] == pytest.approx(218 / 432)
+    assert breast.loc["bone", "disibio_count"] == 213
+    assert "LN(reg)" not in breast.index and "lymph_node" not in breast.index
+    chorio = table.loc["choriocarcinoma"]
+    assert (chorio["basis"] == "end_of_follow_up").all()
+    assert chorio.loc["lung", "share"] == pytest.approx(1 / 2)
+    assert chorio["disibio_share"].isna().all() and chorio["disibio_row"].isna().all()
+
+
+def test_disibio_table_is_package_data():
+    counts = disibio_counts()
+    assert counts["N_autopsies"].sum() == 3827
+    assert counts.loc["skin body", "N_autopsies"] == 67
+
+
+def test_time_to_first_metastasis_by_hand():
+    colonies = colonies_table([
+        (1, "liver", 100.0, 6.0), (1, "liver", 50.0, 2.0), (2, "liver", 300.0, 1.0),
+        (3, "liver", 200.0, 4.0), (1, "lung", 10.0, 1.5),
+    ])
+    scans = scans_table([
+        (1, 400.0, "liver", 2), (1, 300.0, "liver", 1), (2, 500.0, "liver", 3),
+        (3, 350.0, "", -1), (3, 360.0, "breast", 0),  # no colony found; the primary
+    ])
+    timing = time_to_first_metastasis(colonies, scans)
+    assert timing.loc["liver", "n_founded"] == 3
+    assert timing.loc["liver", "median_first_founded_day"] == 200.0  # of 50, 300, 200
+    assert timing.loc["liver", "n_detected"] == 2
+    assert timing.loc["liver", "median_first_detected_day"] == 400.0  # of 300, 500
+    assert timing.loc["lung", "n_detected"] == 0
+    assert np.isnan(timing.loc["lung", "median_first_detected_day"])
+
+
+# -- analyze -------------------------------------------------------------------------------
+def test_analyze_writes_the_three_files(tmp_path):
+    patients = synthetic_patients(11, 300)
+    colonies = colonies_table([(int(p), organ, 100.0, 8.0)
+                               for p in patients["patient"][:150]
+                               for organ in ("liver", "vertebral_marrow")])
+    scans = scans_table([(1, 200.0, "liver", 1), (2, 250.0, "vertebral_marrow", 2)])
+    cohort = write_cohort(tmp_path / "cohort", patients, colonies, scans)
+    out = tmp_path / "out" / "analysis"
+    data = analyze(cohort, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(ANALYSIS_FILES)
+    written = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
+    assert written == data
+    assert data["n_patients"] == 300
+    assert data["n_enrolled"] == int(patients["enrolled"].sum())
+    for key in ("share_baseline_unfavourable", "groups", "logrank", "cox", "autopsy",
+                "time_to_first_metastasis"):
+        assert key in data
+    assert set(data["groups"]["favourable"]) >= {"n", "median_os_days", "median_pfs_days"}
+    assert set(data["cox"]["os"]) == {"hazard_ratio", "ci_low", "ci_high", "p_value"}
+    assert set(data["logrank"]["pfs"]) == {"statistic", "p_value"}
+    liver = data["autopsy"]["by_cancer"]["breast"]["organs"]["liver"]
+    assert 0.0 < liver["share"] <= 1.0
+    assert data["time_to_first_metastasis"]["organs"]["liver"]["n_detected"] == 1
+    for name in ("survival.png", "organs.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_analyze_defaults_to_the_cohort_directory(tmp_path):
+    patients = synthetic_patients(12, 60)
+    cohort = write_cohort(tmp_path, patients, colonies_table([(1, "lung", 5.0, 6.0)]),
+                          scans_table([(1, 9.0, "", -1)]))
+    analyze(cohort)
+    assert all((tmp_path / name).is_file() for name in ANALYSIS_FILES)
+
+
+def test_bad_directories_raise_clear_errors(tmp_path):
+    with pytest.raises(CohortError, match="does not exist"):
+        analyze(tmp_path / "missing")
+    with pytest.raises(CohortError, match=r"no manifest\.json"):
+        analyze(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"n_patients": 0, "seed": 1}', encoding="utf-8")
+    with pytest.raises(CohortError, match="no patients/ dataset"):
+        analyze(tmp_path)
+    (tmp_path / "patients").mkdir()
+    pd.DataFrame({"patient": [1]}).to_parquet(tmp_path / "patients" / "shard-00000.parquet")
+    with pytest.raises(CohortError, match="lacks column"):
+        analyze(tmp_path)
+    assert not any(tmp_path.glob("*.json.*")) and not (tmp_path / "analysis.json").exists()
+    assert issubclass(CohortError, MetacascadeError)
+
+
+def test_analyze_a_degenerate_cohort_gives_nulls(tmp_path):
+    patients = synthetic_patients(13, 40).assign(enrolled=False, death_day=np.nan)
+    cohort = write_cohort(tmp_path, patients, colonies_table([(1, "lung", 5.0, 1.0)]),
+                          scans_table([(1, 9.0, "", -1)]))
+    for shard in (tmp_path / "colonies").iterdir():
+        shard.unlink()  # a cohort without colonies: a dataset with no shards
+    data = analyze(cohort)
+    assert data["n_enrolled"] == 0 and data["share_baseline_unfavourable"] is None
+    assert data["cox"]["os"]["hazard_ratio"] is None
+    assert data["logrank"]["pfs"]["p_value"] is None
+    assert data["groups"]["unfavourable"] == {
+        "n": 0, "os_events": 0, "median_os_days": None, "median_os_days_ci": [None, None],
+        "pfs_events": 0, "median_pfs_days": None, "median_pfs_days_ci": [None, None]}
+    breast = data["autopsy"]["by_cancer"]["breast"]
+    assert breast["basis"] == "end_of_follow_up" and breast["organs"]["lung"]["share"] == 0.0
+    assert data["time_to_first_metastasis"]["organs"] == {}

@@ -1,0 +1,193 @@
+"""Virtual cohorts: populations, shards, executors, resume after SIGKILL, refusals."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from metacascade.cli import app
+from metacascade.cohort import (
+    DaskExecutor,
+    LocalExecutor,
+    Population,
+    patient_seed,
+    simulate_cohort,
+)
+from metacascade.cohort.run import DATASETS
+from metacascade.errors import OutputError, ScenarioError
+
+POPULATION = {
+    "cancer": "breast", "horizon_years": 4, "primary_diameter_mm": 20,
+    "cancer_overrides": {"doubling_time": "90 d"},
+    "clinic": {"scans": [{"modality": "ct", "every_weeks": 12, "start_day": 365}],
+               "draws": [{"every_weeks": 6, "start_day": 365}],
+               "therapy": {"start_at_m1": True,
+                           "lines": [{"kind": "cytotoxic", "resistant_fraction": 0.05}]}},
+    "population": {
+        "cancer_overrides.doubling_time": {"lognormal": {"median": 90, "sigma": 0.2},
+                                           "unit": "d"},
+        "primary_diameter_mm": {"uniform": {"low": 15, "high": 30}},
+        "clinic.therapy.lines.0.resistant_fraction": {
+            "discrete": {"values": [0.01, 0.1], "weights": [1, 3]}},
+    },
+}
+
+
+def _tables(path: Path) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name in DATASETS:
+        frame = pd.read_parquet(path / name)
+        keys = ["patient"] + (["id"] if name == "colonies" else [])
+        if name == "observations":
+            keys += ["time_days", "kind", "name", "lesion"]
+        out[name] = frame.sort_values(keys, kind="stable").reset_index(drop=True)
+    return out
+
+
+def _assert_same(a: Path, b: Path) -> None:
+    ta, tb = _tables(a), _tables(b)
+    for name in DATASETS:
+        pd.testing.assert_frame_equal(ta[name], tb[name], check_dtype=True)
+
+
+@pytest.fixture(scope="module")
+def population() -> Population:
+    return Population.from_dict(POPULATION)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, population) -> Path:
+    out = tmp_path_factory.mktemp("cohort") / "ref"
+    simulate_cohort(population, 6, seed=5, out=out, shard_size=6, executor=LocalExecutor(1),
+                    progress=False)
+    return out
+
+
+def test_population_draws_per_patient_independently_of_everything_else(population):
+    a, seed_a, values_a = population.patient(5, 3)
+    b, seed_b, values_b = population.patient(5, 3)
+    assert seed_a == seed_b == patient_seed(5, 3) and values_a == values_b
+    assert a.to_dict() == b.to_dict()
+    other = population.patient(5, 4)
+    assert other[1] != seed_a
+    draws = [population.patient(1, i)[2] for i in range(200)]
+    diam = np.array([d["param_primary_diameter_mm"] for d in draws])
+    assert diam.min() >= 15 and diam.max() <= 30
+    rho = np.array([d["param_clinic__therapy__lines__0__resistant_fraction"] for d in draws])
+    assert set(rho) == {0.01, 0.1} and 0.6 < np.mean(rho == 0.1) < 0.9
+
+
+@pytest.mark.parametrize("distributions, field", [
+    ({"cancer_overrides.nonsense": {"uniform": {"low": 1, "high": 2}}},
+     "population.cancer_overrides.nonsense"),
+    ({"primary_diameter_mm": {"uniform": {"low": 3, "high": 1}}},
+     "population.primary_diameter_mm"),
+    ({"primary_diameter_mm": {"normal": {"mean": 3}}}, "population.primary_diameter_mm"),
+    ({"clinic.therapy.lines.4.dose": {"uniform": {"low": 1, "high": 2}}},
+     "population.clinic.therapy.lines.4.dose"),
+])
+def test_bad_population_names_the_field(distributions, field):
+    with pytest.raises(ScenarioError, match=field.replace(".", r"\.")):
+        Population.from_dict({**POPULATION, "population": distributions})
+
+
+def test_results_identical_whatever_the_shard_size_and_workers(tmp_path, population,
+                                                               reference):
+    out = tmp_path / "two"
+    cohort = simulate_cohort(population, 6, seed=5, out=out, shard_size=2,
+                             executor=LocalExecutor(2), progress=False)
+    assert cohort.manifest["complete"] and cohort.manifest["shards_done"] == [0, 1, 2]
+    _assert_same(reference, out)
+    patients = cohort.table("patients")
+    assert list(patients["patient"]) == list(range(6))
+    assert patients["enrolled"].dtype == bool
+    enrolled = patients[patients["enrolled"]]
+    assert (enrolled["os_days"] >= enrolled["pfs_days"]).all()
+
+
+def test_dask_local_cluster_gives_the_same_tables(tmp_path, population, reference):
+    out = tmp_path / "dask"
+    with DaskExecutor(n_workers=2) as executor:
+        simulate_cohort(population, 6, seed=5, out=out, shard_size=3, executor=executor,
+                        progress=False)
+    _assert_same(reference, out)
+
+
+def test_a_directory_of_another_cohort_is_refused(tmp_path, population, reference):
+    with pytest.raises(OutputError, match="another cohort"):
+        simulate_cohort(population, 6, seed=6, out=reference, shard_size=6, resume=True)
+    with pytest.raises(OutputError, match="already holds this cohort"):
+        simulate_cohort(population, 6, seed=5, out=reference, shard_size=6)
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.txt").write_text("precious")
+    path = tmp_path / "pop.yaml"
+    path.write_text(yaml.safe_dump(POPULATION))
+    run = CliRunner().invoke(app, ["cohort", "--scenario", str(path), "--patients", "2",
+                                   "--out", str(other)])
+    assert run.exit_code == 2 and "holds no cohort" in run.output
+    assert "Traceback" not in run.output
+    assert sorted(p.name for p in other.iterdir()) == ["thesis.txt"]
+    run = CliRunner().invoke(app, ["cohort", "--scenario", str(path), "--patients", "0",
+                                   "--out", str(tmp_path / "zero")])
+    assert run.exit_code == 2 and "patients" in run.output
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, population):
+    path = tmp_path / "pop.yaml"
+    path.write_text(yaml.safe_dump(POPULATION))
+    args = ["cohort", "--scenario", str(path), "--patients", "10", "--seed", "9",
+            "--shard-size", "1", "--workers", "1"]
+    whole = tmp_path / "whole"
+    simulate_cohort(population, 10, seed=9, out=whole, shard_size=1,
+                    executor=LocalExecutor(1), progress=False)
+    out = tmp_path / "killed"
+    command = [sys.executable, "-c", "from metacascade.cli import main; main()", *args,
+               "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    done: list[int] = []
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            done = json.loads((out / "manifest.json").read_text())["shards_done"]
+        except (OSError, ValueError):
+            done = []
+        if len(done) >= 3:
+            break
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 3 <= len(done) < 10, "the run finished before it could be killed"
+    # Whatever is on disk is readable: no partial shard file is visible.
+    for name in DATASETS:
+        pd.read_parquet(out / name)
+    run = CliRunner().invoke(app, [*args, "--out", str(out), "--resume"])
+    assert run.exit_code == 0, run.output
+    assert json.loads((out / "manifest.json").read_text())["complete"]
+    _assert_same(whole, out)
+
+
+def test_virtual_trial_example_runs_and_is_analysed(tmp_path):
+    example = Path(__file__).resolve().parent.parent / "examples" / "virtual_trial_breast.yaml"
+    out = tmp_path / "trial"
+    run = CliRunner().invoke(app, ["cohort", "--scenario", str(example), "--patients", "6",
+                                   "--seed", "1", "--workers", "1", "--shard-size", "3",
+                                   "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    run = CliRunner().invoke(app, ["analyze", str(out)])
+    assert run.exit_code == 0, run.output
+    report = json.loads((out / "analysis.json").read_text())
+    assert report["n_patients"] == 6
+    assert 0 <= report["n_enrolled"] <= 6
+    for name in ("survival.png", "organs.png"):
+        assert (out / name).stat().st_size > 0
