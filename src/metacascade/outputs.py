@@ -185,15 +185,19 @@ def provenance_data(result: Result, scenario_file: str | Path | None = None) -> 
 
 # -- writers ---------------------------------------------------------------------------
 def _json_text(data: Mapping[str, Any]) -> str:
-    return json.dumps(_stable(data), sort_keys=True, indent=2, allow_nan=False) + "\n"
+    return json.dumps(plain_json(data), sort_keys=True, indent=2, allow_nan=False) + "\n"
 
 
-def _stable(value: Any) -> Any:
-    """Plain JSON data: floats to 12 significant digits (non-finite to null)."""
+def plain_json(value: Any) -> Any:
+    """Plain JSON data for ``summary.json`` and ``analysis.json``.
+
+    Floats keep :data:`JSON_DIGITS` significant digits; non-finite and missing values
+    (NaN, inf, ``pd.NA``, ``pd.NaT``) become null; NumPy scalars become Python ones.
+    """
     if isinstance(value, Mapping):
-        return {str(k): _stable(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_stable(v) for v in value]
+        return [plain_json(v) for v in value]
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):
@@ -203,6 +207,8 @@ def _stable(value: Any) -> Any:
         return float(f"{number:.{JSON_DIGITS}g}") if math.isfinite(number) else None
     if value is None or isinstance(value, str):
         return value
+    if value is pd.NA or value is pd.NaT:
+        return None
     return str(value)
 
 

@@ -23,7 +23,6 @@ Each file is written under a hidden temporary name first and moved into place wi
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -50,6 +49,7 @@ from metacascade.analysis.survival import (
     median_survival,
 )
 from metacascade.errors import MetacascadeError, OutputError
+from metacascade.outputs import plain_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -63,8 +63,6 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "colonies": ("patient", "organ", "founded_day", "diameter_mm_end"),
     "observations": ("patient", "time_days", "kind", "organ", "lesion"),
 }
-#: Significant digits kept for floats in ``analysis.json``.
-JSON_DIGITS = 12
 _ENDPOINTS: tuple[Endpoint, ...] = ("os", "pfs")
 _DISIBIO = "DiSibio & French 2008, Arch Pathol Lab Med 132:931, Figure 1"
 
@@ -162,7 +160,7 @@ def analyze(cohort_dir: str | Path, out_dir: str | Path | None = None, *,
     autopsy = involvement(cohort.patients, cohort.colonies, min_diameter_mm=min_diameter_mm)
     timing = time_to_first_metastasis(cohort.colonies, cohort.observations)
     data = analysis_data(cohort, autopsy, timing, min_diameter_mm=min_diameter_mm)
-    plain: dict[str, Any] = _plain(data)
+    plain: dict[str, Any] = plain_json(data)
     out = Path(cohort_dir) if out_dir is None else Path(out_dir)
     _write_outputs(out, plain, _survival_figure(cohort.patients, plain),
                    _organs_figure(autopsy, min_diameter_mm))
@@ -338,23 +336,3 @@ def _write_outputs(out: Path, data: Any, survival: Figure, organs: Figure) -> No
     finally:
         for path in staged.values():
             path.unlink(missing_ok=True)
-
-
-def _plain(value: Any) -> Any:
-    """Plain JSON data: floats to :data:`JSON_DIGITS` significant digits, non-finite null."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return float(f"{number:.{JSON_DIGITS}g}") if math.isfinite(number) else None
-    if value is None or isinstance(value, str):
-        return value
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return str(value)
