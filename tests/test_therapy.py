@@ -57,7 +57,7 @@ def test_survival_factor_is_the_closed_form_and_stops_with_the_line():
     regimen = resolve_regimen(Regimen(kind="cytotoxic", kill_rate=0.05,
                                       resistant_fraction=1e-3))
     history.start(1, regimen, 20.0, np.array([1e9, 1e9, 0.0]))
-    history.meet(np.array([2]), np.ones(3))  # founded during the line: one cell
+    history.meet(np.array([2]), np.ones(1))  # founded during the line: one cell
     history.stop(120.0, "test")
     rho = history.periods[0].resistant
     assert rho[0] in (0.0, 1e-3) and rho[1] in (0.0, 1e-3)  # 1 - exp(-1e6): present

@@ -226,15 +226,19 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
     horizon = model.horizon_days
     rng = course_rng(result.seed)
     patient = _Patient(result, clinic, rng)
-    scans = [(t, scan) for scan in clinic.scans
-             for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, horizon)]
-    draws = [(t, draw) for draw in clinic.draws
-             for t in _schedule(draw.start_day, draw.every_weeks, draw.stop_day, horizon)]
+    scans: dict[float, list[ScanSchedule]] = {}
+    for scan in clinic.scans:
+        for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, horizon):
+            scans.setdefault(t, []).append(scan)
+    draws: dict[float, list[DrawSchedule]] = {}
+    for draw in clinic.draws:
+        for t in _schedule(draw.start_day, draw.every_weeks, draw.stop_day, horizon):
+            draws.setdefault(t, []).append(draw)
     plan = clinic.therapy
     rules = _Rules(plan, patient) if plan is not None else None
-    decisions = sorted({t for t, _ in scans} | {t for t, _ in draws}
-                       | ({d for d in (plan.start_day, plan.stop_day)
-                           if d is not None and d <= horizon} if plan else set()))
+    decided = set(scans) | set(draws) | ({d for d in (plan.start_day, plan.stop_day)
+                                          if d is not None and d <= horizon} if plan else set())
+    decisions = sorted(decided)
     circulation = circulation_for(scenario) if draws else None
     if circulation is not None and circulation.entries != model.entries:
         raise ParameterError("clinic: the circulation's entries differ from the model's")
@@ -244,21 +248,17 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
     previous = -math.inf
     for t in [*decisions, horizon]:
         death = patient.advance(previous, t)
-        if death is not None or (t >= horizon and t not in decisions):
+        if death is not None or (t >= horizon and t not in decided):
             break
         found = np.zeros(0, dtype=np.int64)
-        scanned = False
-        for when, scan in scans:
-            if when == t:
-                found = np.union1d(found, _scan(patient, scan, t, rng, rows))
-                scanned = True
+        for scan in scans.get(t, ()):
+            found = np.union1d(found, _scan(patient, scan, t, rng, rows))
         unfavourable = False
-        for when, draw in draws:
-            if when == t:
-                assert circulation is not None
-                count = _draw(patient, circulation, draw, t, rng, rows)
-                unfavourable |= draw.site == "arm_vein" and count >= recist.cutoff
-        progressed = recist.scan(t, found, rows) if scanned else None
+        for draw in draws.get(t, ()):
+            assert circulation is not None
+            count = _draw(patient, circulation, draw, t, rng, rows)
+            unfavourable |= draw.site == "arm_vein" and count >= recist.cutoff
+        progressed = recist.scan(t, found, rows) if t in scans else None
         if rules is not None:
             rules.apply(t, progressed is not None, unfavourable, recist, rows)
         previous = t
@@ -301,7 +301,7 @@ class _Patient:
 
     def __init__(self, result: Result, clinic: Clinic, rng: np.random.Generator) -> None:
         model, raw = result.model, result.raw
-        self.model, self.clinic, self.rng = model, clinic, rng
+        self.result, self.model, self.clinic, self.rng = result, model, clinic, rng
         self.organs = np.asarray(model.organs)
         self.organ = np.concatenate([[model.primary_organ], raw.organ]).astype(np.int64)
         self.founded = np.concatenate([[0.0], raw.founded])
@@ -425,12 +425,12 @@ class _Patient:
         history = self.therapy
         if new.size == 0 or not history.periods:
             return
-        history.meet(new, np.ones(len(self.founded)))  # a founder is one cell
+        history.meet(new, np.ones(new.size))  # a founder is one cell
         parents = self.parent[new]
         has_parent = parents >= 0
         q = np.full(new.size, history.shedding_factor() * history.ctc_survival())
         safe = np.where(has_parent, parents, 0)
-        ratio = _survival_pairs(history, self.founded[new], safe)
+        ratio = history.survival(self.founded[new], safe)  # parent at founding
         q = np.where(has_parent, q * ratio * (self.eradicated[safe] > self.founded[new]), q)
         draw = q < 1.0
         keep = np.ones(new.size, dtype=bool)
@@ -443,19 +443,6 @@ class _Patient:
             if np.array_equal(inherited, self.kept[new]):
                 break
             self.kept[new] = inherited
-
-
-def _survival_pairs(history: TherapyHistory, times: FloatArray,
-                    lesions: NDArray[np.int64]) -> FloatArray:
-    """Survival factor of ``lesions[k]`` at ``times[k]`` (one time per lesion)."""
-    out = np.ones(len(lesions))
-    founded = history.founded[lesions]
-    for period in history.periods:
-        start = np.maximum(period.start_day, founded)
-        exposed = np.maximum(np.minimum(times, period.end_day) - start, 0.0)
-        rho = np.nan_to_num(period.resistant[lesions], nan=0.0)
-        out *= (1.0 - rho) * np.exp(-period.kill[lesions] * exposed) + rho
-    return out
 
 
 def _schedule(start: float, every_weeks: float, stop: float | None, end: float) -> list[float]:
@@ -512,17 +499,7 @@ def _draw(patient: _Patient, circulation: Circulation, draw: DrawSchedule, t: fl
           rng: np.random.Generator, rows: list[Row]) -> int:
     """One blood draw: the CTC count (Poisson with the closed-form mean)."""
     history = patient.therapy
-    model = patient.model
-    cells = patient.cells(t)
-    rates = np.zeros(len(model.entries))
-    primary = model.shedding_per_cell_per_day * float(cells[0])
-    rates[model.primary_entry] += (1.0 - model.lymphatic_share) * primary
-    rates[model.lymph_entry] += model.lymphatic_share * primary
-    colonies = cells[1:]
-    vascular = (patient.switch <= t) & (colonies > 0)
-    if vascular.any():
-        np.add.at(rates, model.organ_entry[patient.organ[1:][vascular]],
-                  model.shedding_per_cell_per_day * colonies[vascular])
+    rates = shedding_by_entry(patient.result, t, patient.cells(t))
     rates *= history.shedding_factor() * history.ctc_survival()
     mean = expected_ctc_mean(
         rates[None, :], circulation, draw_site=draw.site, volume_ml=draw.volume_ml,

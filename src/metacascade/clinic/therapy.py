@@ -212,7 +212,8 @@ class TherapyHistory:
         period = Period(line=line, regimen=regimen, start_day=t, kill=kill,
                         resistant=np.full(len(self.founded), np.nan))
         self.periods.append(period)
-        self.meet(np.nonzero(cells_now >= 1.0)[0], cells_now)
+        alive = np.nonzero(cells_now >= 1.0)[0]
+        self.meet(alive, cells_now[alive])
         return period
 
     def stop(self, t: float, reason: str) -> None:
@@ -222,11 +223,11 @@ class TherapyHistory:
             period.end_day, period.end_reason = t, reason
 
     def meet(self, lesions: NDArray[np.int64], cells: FloatArray) -> None:
-        """Draw the running line's resistant share of ``lesions`` (``cells[lesions]`` cells)."""
+        """Draw the running line's resistant share of ``lesions``, holding ``cells`` cells."""
         period = self.active
         if period is None or lesions.size == 0:
             return
-        n = np.maximum(cells[lesions], 1.0)
+        n = np.maximum(cells, 1.0)
         rho = period.regimen.resistant_fraction
         exists = self.rng.random(lesions.size) < -np.expm1(-rho * n)
         period.resistant[lesions] = np.where(exists, np.maximum(rho, 1.0 / n), 0.0)
@@ -235,8 +236,8 @@ class TherapyHistory:
                  ) -> FloatArray:
         """Survival factor :math:`S_i(t)` of each lesion (or of ``lesions``).
 
-        The shape is ``t.shape + (lesions,)`` for a time array broadcasting against the
-        lesions.
+        ``t`` broadcasts against the lesions: a scalar, ``times[..., None]`` for
+        (times, lesions), or one time per lesion of ``lesions``.
         """
         t = np.asarray(t, dtype=float)
         idx = slice(None) if lesions is None else lesions
