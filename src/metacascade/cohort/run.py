@@ -298,13 +298,9 @@ class Cohort:
         """
         if name not in DATASETS:
             raise OutputError(f"table: unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
-        done = self.manifest["shards_done"]
-        frames = [pd.read_parquet(self.path / name / shard_file(i)) for i in sorted(done)]
-        frames = [f for f in frames if len(f)]
-        if not frames:
-            return pd.read_parquet(self.path / name / shard_file(sorted(done)[0])) if done \
-                else pd.DataFrame()
-        return pd.concat(frames, ignore_index=True)
+        paths = [str(self.path / name / shard_file(i))
+                 for i in sorted(self.manifest["shards_done"])]
+        return pq.read_table(paths).to_pandas() if paths else pd.DataFrame()
 
 
 def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: str | Path,
