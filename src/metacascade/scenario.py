@@ -315,6 +315,11 @@ class Scenario(_Strict):
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario from a ``.yaml``/``.yml`` or ``.toml`` file; raise ScenarioError."""
+    return Scenario.from_dict(read_scenario_file(path))
+
+
+def read_scenario_file(path: str | Path) -> Any:
+    """The plain data of a ``.yaml``/``.yml`` or ``.toml`` file; raise ScenarioError."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml"):
@@ -331,7 +336,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ScenarioError(f"scenario file {str(path)!r}: cannot parse: {first}") from None
-    return Scenario.from_dict(data)
+    return data
 
 
 # -- helpers ---------------------------------------------------------------------------

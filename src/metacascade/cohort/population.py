@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import copy
 import math
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from metacascade.errors import ScenarioError
-from metacascade.scenario import Scenario
+from metacascade.scenario import Scenario, read_scenario_file
 
 #: Spawn keys of a patient's streams: parameters, engine seed.
 PARAMETER_STREAM, SEED_STREAM = 3, 2
@@ -225,18 +223,4 @@ def _set_path(data: dict[str, Any], path: str, value: Any, *, check_only: bool =
 
 def load_population(path: str | Path) -> Population:
     """Read a population (a scenario file with a ``population`` section)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".toml"):
-        raise ScenarioError(f"scenario file {str(path)!r}: expected a .yaml, .yml or .toml file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ScenarioError(f"scenario file {str(path)!r}: {error.strerror}") from None
-    try:
-        data = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
-        raise ScenarioError(f"scenario file {str(path)!r}: not valid "
-                            f"{'TOML' if suffix == '.toml' else 'YAML'} "
-                            f"({str(error).splitlines()[0]})") from None
-    return Population.from_dict(data)
+    return Population.from_dict(read_scenario_file(path))
