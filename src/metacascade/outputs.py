@@ -273,10 +273,7 @@ def body_lesions(result: Result, course: ClinicalCourse) -> pd.DataFrame:
     Sizes are the course's (with therapy: shrunk, eradicated or never founded).
     """
     model = result.model
-    if len(course.final_cells) == len(result.raw.organ) + 1:
-        diameter = model.diameter_mm(course.final_cells[1:])
-    else:
-        diameter = result.colony_diameter_mm_at(course.end_day)
+    diameter = model.diameter_mm(course.final_cells[1:])
     colonies = result.colonies
     keep = diameter >= BODY_MIN_DIAMETER_MM
     surface = (colonies["depth"] == "surface").to_numpy()

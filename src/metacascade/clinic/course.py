@@ -138,8 +138,8 @@ class ClinicalCourse:
     first_detection_day: float | None
     horizon_days: float
     cutoff: int
+    final_cells: FloatArray = field(repr=False)
     therapy: tuple[TherapyLine, ...] = ()
-    final_cells: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
     prevented: frozenset[int] = frozenset()
     eradicated: frozenset[int] = frozenset()
 
