@@ -260,7 +260,9 @@ def _survival_figure(patients: pd.DataFrame, data: Mapping[str, Any]) -> Figure:
 def _survival_title(name: str, cox: Mapping[str, Any], test: Mapping[str, Any]) -> str:
     parts = [name]
     if cox["hazard_ratio"] is not None:
-        parts.append(f"HR {cox['hazard_ratio']:.2f} ({cox['ci_low']:.2f}-{cox['ci_high']:.2f})")
+        ci = ("" if cox["ci_low"] is None or cox["ci_high"] is None
+              else f" ({cox['ci_low']:.2f}-{cox['ci_high']:.2f})")
+        parts.append(f"HR {cox['hazard_ratio']:.2f}{ci}")
     if test["p_value"] is not None:
         parts.append(f"log-rank p = {test['p_value']:.2g}")
     return "\n".join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else name

@@ -85,6 +85,15 @@ class CompiledModel:
     citations: tuple[str, ...]
     #: Day the primary is removed (surgery): it holds and sheds no cells from then on.
     primary_removed_day: float = math.inf
+    #: Per organ: probability that a dormant cell that wakes starts dividing there,
+    #: min(1, soil) (a hostile soil keeps woken cells from growing out, as it keeps
+    #: arrested ones); None means 1 everywhere.
+    p_wake_divide: FloatArray | None = None
+
+    def wake_founding(self) -> FloatArray:
+        """Per organ: probability that a woken dormant cell founds a colony."""
+        wake = np.ones(self.n_organs) if self.p_wake_divide is None else self.p_wake_divide
+        return np.asarray(wake * self.establishment, dtype=float)
 
     @property
     def n_organs(self) -> int:
@@ -186,6 +195,7 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
         scenario=dict(scenario or {}),
         citations=tuple(citations),
         primary_removed_day=primary_removed_day,
+        p_wake_divide=np.minimum(soil, 1.0),
     )
 
 

@@ -385,6 +385,7 @@ class _Plan:
         self.blood_weights = np.array([1, *self.cluster_sizes], dtype=np.int64)
         self.hazard = model.wake_rate_per_day + model.dormant_death_rate_per_day
         self.wake_share = float(model.wake_rate_per_day / self.hazard) if self.hazard > 0 else 0.0
+        self.wake_founding = model.wake_founding()
         #: Integrated dormant hazard from day 0 to the start of each step (and the end).
         self.cum_hazard = np.concatenate([[0.0], np.cumsum(self.hazard * self.widths)])
         self.primary_cells_end = float(primary_cells(model, model.horizon_days))
@@ -832,7 +833,7 @@ class _Run:
         z, w_step = np.nonzero(woke_by_step)
         w_cohort = w_idx[z]
         w_count = woke_by_step[z, w_step]
-        w_founders = _binomial(rng, w_count, self.model.establishment)
+        w_founders = _binomial(rng, w_count, plan.wake_founding[organ[w_cohort]])
         some = w_founders > 0
         sources = np.asarray(self.dormant.source_of_column, dtype=np.int64)
         founders = (organ[w_cohort[some]], w_step[some], sources[column[w_cohort[some]]],

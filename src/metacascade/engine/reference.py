@@ -212,6 +212,7 @@ class _State:
     p_fail: list[float] = field(init=False)
     p_dormant: list[float] = field(init=False)
     p_dormant_or_divide: list[float] = field(init=False)
+    wake_divide: list[float] = field(init=False)
 
     def __post_init__(self) -> None:
         model = self.model
@@ -223,6 +224,7 @@ class _State:
         self.p_fail = model.p_fail_extravasation.tolist()
         self.p_dormant = model.p_dormant.tolist()
         self.p_dormant_or_divide = (model.p_dormant + model.p_divide).tolist()
+        self.wake_divide = (model.wake_founding() / q).tolist()
 
     def divide(self, organ: int, parent: int, via: int, t0: float, t1: float) -> None:
         """A cell starts dividing: its lineage founds a colony or dies out."""
@@ -287,7 +289,10 @@ def _wake_dormant(state: _State, t0: float, t1: float) -> None:
             staying.append(cell)
         elif cell.wake_day < cell.death_day:
             state.counters[cell.organ, WOKE] += 1
-            state.divide(cell.organ, cell.source, 1, t0, t1)
+            if state.uniform() < state.wake_divide[cell.organ]:
+                state.divide(cell.organ, cell.source, 1, t0, t1)
+            else:  # the soil keeps it from growing out: its lineage ends
+                state.counters[cell.organ, EXTINCT] += 1
         else:
             state.counters[cell.organ, DIED_AFTER] += 1
     state.dormant = staying
