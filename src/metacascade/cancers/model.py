@@ -31,7 +31,7 @@ NEUTRAL_SOIL = assumed(
 )
 
 #: Bounds every soil value must respect.
-SOIL_BOUNDS = (0.0, 100.0)
+SOIL_BOUNDS = (0.0, 1000.0)
 
 
 @dataclass(frozen=True, eq=False)

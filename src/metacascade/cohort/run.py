@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -201,10 +201,32 @@ def _write_atomic(table: pd.DataFrame, path: Path) -> None:
 
 
 # -- executors ---------------------------------------------------------------------------
+class Task(Protocol):
+    """A unit of work an executor runs: a shard, or another job keyed the same way."""
+
+    @property
+    def population(self) -> dict[str, Any]:
+        """What the task computes from (hashed into its Dask key)."""
+        ...
+
+    @property
+    def seed(self) -> int:
+        """Its seed."""
+        ...
+
+    @property
+    def index(self) -> int:
+        """Its index (what the executor yields when it is done)."""
+        ...
+
+
+TaskT = TypeVar("TaskT", bound=Task)
+
+
 class Executor(Protocol):
     """Runs shards; yields each shard's index as it finishes (in any order)."""
 
-    def run(self, fn: Callable[[Shard], int], shards: Sequence[Shard]) -> Iterator[int]:
+    def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
         """Run ``fn`` on every shard; yield each result as it finishes."""
         ...
 
@@ -217,7 +239,7 @@ class LocalExecutor:
         if self.workers < 1:
             raise OutputError(f"workers: {self.workers} must be >= 1")
 
-    def run(self, fn: Callable[[Shard], int], shards: Sequence[Shard]) -> Iterator[int]:
+    def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
         """Run every shard; yield indices as they finish."""
         if self.workers == 1 or len(shards) <= 1:
             for shard in shards:
@@ -251,7 +273,7 @@ class DaskExecutor:
         else:
             self.client = Client(address)  # type: ignore[no-untyped-call]
 
-    def run(self, fn: Callable[[Shard], int], shards: Sequence[Shard]) -> Iterator[int]:
+    def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
         """Run every shard on the cluster; yield indices as they finish."""
         from distributed import as_completed as dask_completed
 
@@ -273,7 +295,7 @@ class DaskExecutor:
             self._cluster.close()
 
 
-def _task_key(shard: Shard) -> str:
+def _task_key(shard: Task) -> str:
     digest = hashlib.sha1(json.dumps(shard.population, sort_keys=True).encode()).hexdigest()
     return f"metacascade-shard-{digest[:12]}-{shard.seed}-{shard.index}"
 

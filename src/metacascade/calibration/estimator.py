@@ -1,0 +1,222 @@
+"""The calibration estimator: ABC-SMC (pyABC) over the autopsy model.
+
+scikit-learn's contract (STYLE item 7): the constructor stores its arguments, ``fit``
+returns ``self``, fitted values end in ``_``. A fit is reproducible from its seed: pyABC
+draws its perturbations from NumPy's global generator, which ``fit`` seeds (and
+restores afterwards), with the single-core sampler, and every model evaluation draws from
+a generator seeded by the fit's seed and the parameter values. Fits run in parallel one
+per task (:func:`metacascade.calibration.fit.calibrate` spreads them over the cohort
+executors), never one fit over several processes, whose workers would reseed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from metacascade.calibration.model import Autopsy, AutopsyModel
+from metacascade.calibration.targets import CalibrationError, Targets
+
+FloatArray = NDArray[np.float64]
+
+#: pyABC's loggers, quietened during a fit.
+_LOGGERS = ("ABC", "ABC.Sampler", "ABC.History", "ABC.Epsilon", "ABC.Distance",
+            "ABC.Population", "ABC.Acceptor", "ABC.Predictor", "ABC.Transition",
+            "ABC.Adaptive")
+
+
+class Calibration:
+    """Fit parameters of the autopsy model to organ-involvement targets by ABC-SMC.
+
+    Parameters
+    ----------
+    targets
+        Observed involvement (:class:`~metacascade.calibration.targets.Targets`).
+    parameters
+        Names of the fitted parameters (:mod:`metacascade.calibration.model`).
+    prior
+        Name -> (low, high): independent uniform priors on the parameters' scales.
+    fixed
+        Values of parameters held fixed (others keep the catalog's).
+    autopsy
+        When the autopsy happens and what it counts.
+    population_size, generations
+        ABC-SMC particles per generation and the most generations run.
+    min_acceptance_rate
+        Stop earlier when a generation accepts fewer proposals than this share.
+    seed
+        Seed of the fit (None draws one; it is kept in ``seed_``).
+
+    Attributes
+    ----------
+    posterior_
+        Accepted particles of the last generation: one column per parameter and
+        ``weight`` (summing to 1).
+    summary_
+        Per parameter: weighted mean, sd, 2.5 %, 50 % and 97.5 % quantiles, prior bounds.
+    generations_
+        Per generation: epsilon, accepted particles, model evaluations, acceptance rate.
+    point_
+        Posterior medians, as a parameter mapping.
+    seed_, runtime_s_
+        The seed used and the wall time of the fit.
+
+    """
+
+    def __init__(self, targets: Targets, parameters: Sequence[str],
+                 prior: Mapping[str, tuple[float, float]], *,
+                 fixed: Mapping[str, float] | None = None, autopsy: Autopsy | None = None,
+                 population_size: int = 400, generations: int = 10,
+                 min_acceptance_rate: float = 0.005, seed: int | None = None) -> None:
+        self.targets = targets
+        self.parameters = parameters
+        self.prior = prior
+        self.fixed = fixed
+        self.autopsy = autopsy
+        self.population_size = population_size
+        self.generations = generations
+        self.min_acceptance_rate = min_acceptance_rate
+        self.seed = seed
+
+    def fit(self) -> Calibration:
+        """Run ABC-SMC; return ``self`` with the fitted attributes set."""
+        import pyabc
+
+        names = self._check()
+        model = AutopsyModel(self.targets, self.autopsy)
+        fixed = dict(self.fixed or {})
+        seed = int(np.random.SeedSequence(self.seed).entropy % 2**32) if self.seed is None \
+            else int(self.seed)
+        observed = self.targets.shares[self.targets.mask]
+        weights = np.broadcast_to(self.targets.n_autopsies[:, None],
+                                  self.targets.counts.shape)[self.targets.mask]
+
+        def simulate(theta: Mapping[str, float]) -> dict[str, FloatArray]:
+            values = {**fixed, **{k: float(theta[k]) for k in names}}
+            rng = np.random.default_rng(_evaluation_seed(seed, values, names))
+            return {"shares": model.sample(values, rng)[self.targets.mask]}
+
+        def distance(x: Mapping[str, FloatArray], y: Mapping[str, FloatArray]) -> float:
+            return float(np.sqrt(np.sum(weights * (x["shares"] - y["shares"]) ** 2)))
+
+        prior = pyabc.Distribution(**{
+            k: pyabc.RV("uniform", self.prior[k][0], self.prior[k][1] - self.prior[k][0])
+            for k in names})
+        state = np.random.get_state()  # noqa: NPY002 -- pyABC draws from the global state
+        levels = {name: logging.getLogger(name).level for name in _LOGGERS}
+        try:
+            for name in _LOGGERS:
+                logging.getLogger(name).setLevel(logging.WARNING)
+            np.random.seed(seed)  # noqa: NPY002 -- see the module docstring
+            abc = pyabc.ABCSMC(simulate, prior, distance,
+                               population_size=self.population_size,
+                               sampler=pyabc.sampler.SingleCoreSampler())
+            abc.new("sqlite://", {"shares": observed})
+            start = time.perf_counter()
+            history = abc.run(max_nr_populations=self.generations,
+                              min_acceptance_rate=self.min_acceptance_rate)
+            self.runtime_s_ = time.perf_counter() - start
+        finally:
+            np.random.set_state(state)  # noqa: NPY002
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+        frame, w = history.get_distribution()
+        posterior = frame[names].reset_index(drop=True).astype(float)
+        posterior["weight"] = np.asarray(w, dtype=float) / float(np.sum(w))
+        self.posterior_ = posterior
+        self.generations_ = _generations(history)
+        self.summary_ = _summary(posterior, names, self.prior)
+        self.point_ = {k: float(self.summary_.loc[k, "median"]) for k in names}
+        self.seed_ = seed
+        return self
+
+    def predict(self, n_draws: int = 200, *, seed: int = 0,
+                point: bool = False) -> FloatArray:
+        """Posterior predictive autopsy shares, (draws, cancers, organs).
+
+        Particles are drawn by weight and each gives one binomial autopsy series of the
+        targets' sizes; with ``point`` every draw uses the posterior medians.
+        """
+        posterior = self._fitted()
+        rng = np.random.default_rng(seed)
+        model = AutopsyModel(self.targets, self.autopsy)
+        names = [c for c in posterior.columns if c != "weight"]
+        rows = rng.choice(len(posterior), size=n_draws, p=posterior["weight"].to_numpy())
+        out = np.empty((n_draws, *self.targets.counts.shape))
+        for k, row in enumerate(rows):
+            values = dict(self.fixed or {})
+            values.update(self.point_ if point else
+                          {n: float(posterior.at[row, n]) for n in names})
+            out[k] = model.sample(values, rng)
+        return out
+
+    def expected_shares(self) -> FloatArray:
+        """(cancers, organs) model shares at the posterior medians."""
+        self._fitted()
+        model = AutopsyModel(self.targets, self.autopsy)
+        return model.shares({**dict(self.fixed or {}), **self.point_})
+
+    def _fitted(self) -> pd.DataFrame:
+        if not hasattr(self, "posterior_"):
+            raise CalibrationError("this Calibration is not fitted yet: call fit() first")
+        return self.posterior_
+
+    def _check(self) -> list[str]:
+        names = list(self.parameters)
+        if not names:
+            raise CalibrationError("parameters: at least one parameter must be fitted")
+        missing = [n for n in names if n not in self.prior]
+        if missing:
+            raise CalibrationError(f"prior: no bounds for {missing}")
+        for n in names:
+            low, high = self.prior[n]
+            if not np.isfinite(low) or not np.isfinite(high) or not low < high:
+                raise CalibrationError(f"prior.{n}: ({low}, {high}) must be finite with "
+                                       "low < high")
+        if self.population_size < 10:
+            raise CalibrationError(f"population_size: {self.population_size} must be >= 10")
+        if self.generations < 1:
+            raise CalibrationError(f"generations: {self.generations} must be >= 1")
+        AutopsyModel(self.targets, self.autopsy).expected(
+            {**dict(self.fixed or {}), **{n: float(np.mean(self.prior[n])) for n in names}})
+        return names
+
+
+def _evaluation_seed(seed: int, values: Mapping[str, float], names: Sequence[str]) -> int:
+    bits = np.array([values[n] for n in names], dtype=np.float64).view(np.uint32)
+    return int(np.random.SeedSequence([seed, *bits.tolist()]).generate_state(1)[0])
+
+
+def _generations(history: Any) -> pd.DataFrame:
+    pops = history.get_all_populations()
+    pops = pops[pops["t"] >= 0].reset_index(drop=True)
+    out = pd.DataFrame({"generation": pops["t"].astype(int), "epsilon": pops["epsilon"],
+                        "evaluations": pops["samples"].astype(int),
+                        "particles": [len(history.get_distribution(t=int(t))[1])
+                                      for t in pops["t"]]})
+    out["acceptance_rate"] = out["particles"] / out["evaluations"]
+    return out
+
+
+def _summary(posterior: pd.DataFrame, names: Sequence[str],
+             prior: Mapping[str, tuple[float, float]]) -> pd.DataFrame:
+    w = posterior["weight"].to_numpy()
+    rows = []
+    for n in names:
+        x = posterior[n].to_numpy()
+        order = np.argsort(x)
+        cdf = np.cumsum(w[order])
+        q = [float(x[order][min(np.searchsorted(cdf, p), len(x) - 1)])
+             for p in (0.025, 0.5, 0.975)]
+        mean = float(np.sum(w * x))
+        rows.append({"parameter": n, "mean": mean,
+                     "sd": float(np.sqrt(np.sum(w * (x - mean) ** 2))),
+                     "q025": q[0], "median": q[1], "q975": q[2],
+                     "prior_low": prior[n][0], "prior_high": prior[n][1]})
+    return pd.DataFrame(rows).set_index("parameter")

@@ -1,0 +1,327 @@
+"""The DiSibio calibration: two ABC-SMC stages, checks against the engine, and the report.
+
+Stage 1, *flow*: blood flow alone decides the pattern. Fitted jointly over every primary:
+the shared physiology (single-cell arrest, extravasation per vessel-wall kind, dormancy)
+and one soil level per primary (its overall efficiency).
+Stage 2, *flow + soil*: per primary, one soil per target organ, with the shared physiology
+fixed at the stage-1 posterior medians. The primaries are fitted as independent tasks on
+the cohort executors (local pool or Dask), each from its own seed.
+
+Then: posterior predictive intervals (closed form, binomial over the row's autopsies),
+Spearman correlation and variance explained per primary for both stages, the engine's own
+autopsies at the fitted values (the closed form leaves out colonies founded by
+metastases), synthetic recovery of known soils, and the seed-document facts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import stats
+
+from metacascade.calibration.engine_check import engine_involvement
+from metacascade.calibration.estimator import Calibration
+from metacascade.calibration.model import SHARED, Autopsy, parameter_names, slug
+from metacascade.calibration.targets import CalibrationError, Targets, load_targets
+from metacascade.cancers.cascade import DEFAULT_CASCADE
+
+FloatArray = NDArray[np.float64]
+
+#: Prior bounds (uniform on these scales) of every parameter kind.
+SOIL_PRIOR = (-6.0, 3.0)
+
+
+def shared_prior() -> dict[str, tuple[float, float]]:
+    """Uniform priors of the shared parameters: the catalog's stated bounds."""
+    prior: dict[str, tuple[float, float]] = {"arrest": (0.3, 0.999)}
+    for name, value in DEFAULT_CASCADE.extravasation.items():
+        if name != "lymph_node":
+            prior[f"extravasation.{name}"] = (float(value.bounds[0]), float(value.bounds[1]))
+    low, high = DEFAULT_CASCADE.dormant_after_extravasation.bounds
+    prior["log10_dormant"] = (float(np.log10(low)), float(np.log10(high)))
+    return prior
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard to fit: ABC sizes, engine patients, synthetic primaries."""
+
+    population_size: int = 300
+    generations: int = 8
+    flow_population_size: int = 1000
+    flow_generations: int = 14
+    engine_patients: int = 400
+    synthetic: tuple[str, ...] = ("breast", "colon")
+    predictive_draws: int = 400
+
+
+@dataclass(frozen=True)
+class FitTask:
+    """One stage-2 fit (a primary), as an executor task."""
+
+    population: dict[str, Any]
+    seed: int
+    index: int
+    out: str
+
+
+def run_fit_task(task: FitTask) -> int:
+    """Fit one primary's organ soils; write its posterior to ``out/<name>.json``."""
+    spec = task.population
+    fitted = fit_primary(Targets.from_dict(spec["targets"]), spec["fixed"],
+                         Autopsy(**spec["autopsy"]), spec["population_size"],
+                         spec["generations"], tuple(spec["soil_prior"]), task.seed)
+    path = Path(task.out) / f"{spec['name']}.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(fitted), encoding="utf-8")
+    tmp.replace(path)
+    return task.index
+
+
+def fit_primary(targets: Targets, fixed: Mapping[str, float], autopsy: Autopsy,
+                population_size: int, generations: int, prior: tuple[float, float],
+                seed: int) -> dict[str, Any]:
+    """Organ soils of one primary, one ABC-SMC fit per organ.
+
+    With the shared physiology fixed, an organ's share depends on its own soil only and
+    the autopsy counts are independent binomials, so the joint posterior is the product
+    of the one-organ posteriors (under independent uniform priors): fitting them one by
+    one is exact, and far better conditioned than one 12-dimensional ABC.
+    """
+    (cancer,) = targets.cancers
+    seeds = np.random.SeedSequence(seed).generate_state(len(targets.organs))
+    posterior: dict[str, Any] = {}
+    summary, generation_rows, point, runtime = [], [], {}, 0.0
+    for j, organ in enumerate(targets.organs):
+        if not targets.mask[0, j]:
+            continue
+        name = f"soil.{cancer}.{slug(organ)}"
+        fit = Calibration(targets.only(cancer, organ), [name], {name: prior}, fixed=fixed,
+                          autopsy=autopsy, population_size=population_size,
+                          generations=generations, seed=int(seeds[j])).fit()
+        posterior[name] = {"value": fit.posterior_[name].tolist(),
+                           "weight": fit.posterior_["weight"].tolist()}
+        summary.append(fit.summary_.reset_index().to_dict(orient="records")[0])
+        generation_rows += [{"parameter": name, **g}
+                            for g in fit.generations_.to_dict(orient="records")]
+        point[name] = fit.point_[name]
+        runtime += fit.runtime_s_
+    return {"posterior": posterior, "summary": summary, "generations": generation_rows,
+            "point": point, "seed": seed, "runtime_s": runtime}
+
+
+def fit_to_dict(c: Calibration) -> dict[str, Any]:
+    """A fitted calibration as plain data."""
+    return {"posterior": c.posterior_.to_dict(orient="list"),
+            "summary": c.summary_.reset_index().to_dict(orient="records"),
+            "generations": c.generations_.to_dict(orient="records"),
+            "point": c.point_, "seed": c.seed_, "runtime_s": c.runtime_s_}
+
+
+def calibrate(targets_name: str = "disibio2008", *, out: Path, seed: int = 1,
+              settings: Settings | None = None, executor: Any = None,
+              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the whole calibration; write ``calibration.json`` and ``fit.png`` in ``out``."""
+    from metacascade.cohort.run import LocalExecutor
+
+    settings = settings or Settings()
+    say = progress or (lambda _msg: None)
+    targets = load_targets(targets_name)
+    autopsy = Autopsy()
+    seeds = np.random.SeedSequence(seed).generate_state(3 + len(targets.cancers))
+    start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "fits"
+    work.mkdir(exist_ok=True)
+
+    say("stage 1: blood flow alone (shared physiology + one soil level per primary)")
+    flow_names = [*SHARED, *parameter_names(targets, soil="flow")]
+    flow_prior = {**shared_prior(), **dict.fromkeys(parameter_names(targets, soil="flow"),
+                                                    SOIL_PRIOR)}
+    flow = Calibration(targets, flow_names, flow_prior, autopsy=autopsy,
+                       population_size=settings.flow_population_size,
+                       generations=settings.flow_generations, seed=int(seeds[0])).fit()
+    shared = {k: flow.point_[k] for k in SHARED}
+
+    say(f"stage 2: soil per organ, {len(targets.cancers)} primaries")
+    tasks = [FitTask({"name": c, "targets": targets.subset([c]).to_dict(), "fixed": shared,
+                      "soil_prior": list(SOIL_PRIOR), "autopsy": autopsy.__dict__,
+                      "population_size": settings.population_size,
+                      "generations": settings.generations},
+                     int(seeds[3 + i]), i, str(work))
+             for i, c in enumerate(targets.cancers)]
+    executor = executor or LocalExecutor()
+    for done, index in enumerate(executor.run(run_fit_task, tasks), start=1):
+        say(f"  fitted {targets.cancers[index]} ({done}/{len(tasks)})")
+    fits = {c: json.loads((work / f"{c}.json").read_text(encoding="utf-8"))
+            for c in targets.cancers}
+    point = {**shared, **{k: v for f in fits.values() for k, v in f["point"].items()}}
+    report = _evaluate(targets, autopsy, flow, fits, point, settings, int(seeds[1]), say)
+    say("synthetic recovery")
+    report["synthetic_recovery"] = [
+        recover(targets, c, shared, autopsy, settings, int(seeds[2]) + k)
+        for k, c in enumerate(settings.synthetic)]
+    report.update({
+        "targets": {"name": targets.name, "source": targets.source,
+                    "table": targets.table().to_dict(orient="records")},
+        "autopsy": autopsy.__dict__, "seed": seed, "settings": settings.__dict__,
+        "stage1": {**fit_to_dict(flow), "posterior": None},
+        "stage2": {c: {**f, "posterior": None} for c, f in fits.items()},
+        "point": point, "runtime_s": time.perf_counter() - start,
+    })
+    return report
+
+
+def _evaluate(targets: Targets, autopsy: Autopsy, flow: Calibration,
+              fits: Mapping[str, Any], point: Mapping[str, float], settings: Settings,
+              seed: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """Per primary: observed, both models, intervals, Spearman, R^2, the engine's shares."""
+    from metacascade.calibration.model import AutopsyModel
+
+    model = AutopsyModel(targets, autopsy)
+    soil_fit = model.shares(point)
+    flow_fit = flow.expected_shares()
+    predictive = _predictive(targets, autopsy, fits, point, settings, seed)
+    observed = targets.shares
+    per_primary = []
+    engine = np.full(observed.shape, np.nan)
+    for i, cancer in enumerate(targets.cancers):
+        say(f"  engine autopsies: {cancer}")
+        keep = targets.mask[i]
+        engine[i] = engine_involvement(targets, cancer, point, autopsy,
+                                       settings.engine_patients, seed + i) / settings.engine_patients
+        engine[i, ~keep] = np.nan
+        per_primary.append({
+            "cancer": cancer, "row": targets.rows[i],
+            "spearman_soil": _spearman(soil_fit[i, keep], observed[i, keep]),
+            "spearman_flow": _spearman(flow_fit[i, keep], observed[i, keep]),
+            "spearman_engine": _spearman(engine[i, keep], observed[i, keep]),
+            "r2_soil": _r2(soil_fit[i, keep], observed[i, keep]),
+            "r2_flow": _r2(flow_fit[i, keep], observed[i, keep]),
+        })
+    organs = []
+    for i, cancer in enumerate(targets.cancers):
+        for j, organ in enumerate(targets.organs):
+            if targets.mask[i, j]:
+                lo, hi = np.nanquantile(predictive[:, i, j], [0.05, 0.95])
+                organs.append({"cancer": cancer, "organ": organ,
+                               "observed": observed[i, j], "flow": flow_fit[i, j],
+                               "soil": soil_fit[i, j], "soil_q05": lo, "soil_q95": hi,
+                               "engine": engine[i, j],
+                               "covered": bool(lo <= observed[i, j] <= hi)})
+    mask = targets.mask
+    pooled = {"r2_soil": _r2(soil_fit[mask], observed[mask]),
+              "r2_flow": _r2(flow_fit[mask], observed[mask]),
+              "spearman_soil": _spearman(soil_fit[mask], observed[mask]),
+              "spearman_flow": _spearman(flow_fit[mask], observed[mask]),
+              "spearman_engine": _spearman(engine[mask], observed[mask]),
+              "predictive_coverage_90": float(np.mean([o["covered"] for o in organs])),
+              "engine_minus_closed_form_max": float(np.nanmax(np.abs(engine - soil_fit)))}
+    return {"per_primary": per_primary, "organs": organs, "pooled": pooled,
+            "facts": facts(targets, soil_fit)}
+
+
+def _predictive(targets: Targets, autopsy: Autopsy, fits: Mapping[str, Any],
+                point: Mapping[str, float], settings: Settings, seed: int) -> FloatArray:
+    """(draws, cancers, organs) posterior predictive shares of the stage-2 fits."""
+    from metacascade.calibration.model import AutopsyModel
+
+    rng = np.random.default_rng(seed)
+    model = AutopsyModel(targets, autopsy)
+    draws = settings.predictive_draws
+    out = np.empty((draws, *targets.counts.shape))
+    picks = {}
+    for f in fits.values():
+        for name, post in f["posterior"].items():
+            w = np.asarray(post["weight"], dtype=float)
+            picks[name] = np.asarray(post["value"])[rng.choice(len(w), draws, p=w / w.sum())]
+    for k in range(draws):
+        values = dict(point)
+        values.update({name: float(v[k]) for name, v in picks.items()})
+        out[k] = model.sample(values, rng)
+    return out
+
+
+def facts(targets: Targets, shares: FloatArray) -> dict[str, Any]:
+    """The seed document's organ facts, read off fitted shares."""
+    organs = list(targets.organs)
+
+    def share(cancer: str, organ: str) -> float:
+        if cancer not in targets.cancers:
+            return float("nan")
+        return float(shares[targets.cancers.index(cancer), organs.index(organ)])
+
+    weights = targets.n_autopsies[:, None] * targets.mask
+    overall = np.nansum(np.nan_to_num(shares) * weights, axis=0) / weights.sum(axis=0)
+    first = {c: organs[int(np.nanargmax(shares[i]))] for i, c in enumerate(targets.cancers)}
+    rank = {c: [organs[k] for k in np.argsort(-np.nan_to_num(shares[i], nan=-1))]
+            for i, c in enumerate(targets.cancers)}
+    return {
+        "overall_share": dict(zip(organs, overall.round(4).tolist(), strict=True)),
+        "lung_most_involved_overall": organs[int(np.argmax(overall))] == "lung",
+        "first_organ": first,
+        "liver_first_stomach_colon_pancreas": all(
+            first.get(c) == "liver" for c in ("stomach", "colon", "pancreas")),
+        "bone_rank_breast_prostate": {c: rank[c].index("bone") + 1
+                                      for c in ("breast", "prostate") if c in rank},
+        "bone_prominent_breast_prostate": all(
+            rank[c].index("bone") < 3 for c in ("breast", "prostate") if c in rank),
+        "brain_share_lung_breast": {c: share(c, "brain") for c in ("lung", "breast")},
+        "brain_reached_lung_breast": all(share(c, "brain") >= 0.05 for c in ("lung", "breast")),
+    }
+
+
+def recover(targets: Targets, cancer: str, shared: Mapping[str, float], autopsy: Autopsy,
+            settings: Settings, seed: int) -> dict[str, Any]:
+    """Synthetic recovery: engine-made autopsies at known soils, fitted; is truth covered?
+
+    The truth is the observed pattern's own soil fit rounded to a tenth (log10), so it is
+    a plausible point; the targets are counts of the *engine's* autopsies of as many
+    patients as the real row has.
+    """
+    sub = targets.subset([cancer])
+    names = parameter_names(sub, soil="organ")
+    rng = np.random.default_rng(seed)
+    truth = {n: float(np.round(rng.uniform(-3.0, 1.0), 1)) for n in names}
+    counts = engine_involvement(sub, cancer, {**shared, **truth}, autopsy,
+                                int(sub.n_autopsies[0]), seed)
+    synthetic = sub.with_counts(counts[None, :], f"synthetic-{cancer}-{seed}")
+    fit = fit_primary(synthetic, shared, autopsy, settings.population_size,
+                      settings.generations, SOIL_PRIOR, seed)
+    rows = []
+    for s in fit["summary"]:
+        n = s["parameter"]
+        rows.append({"parameter": n, "truth": truth[n], "q025": float(s["q025"]),
+                     "median": float(s["median"]), "q975": float(s["q975"]),
+                     "covered": bool(s["q025"] <= truth[n] <= s["q975"])})
+    return {"cancer": cancer, "n_patients": int(sub.n_autopsies[0]), "parameters": rows,
+            "covered": int(sum(r["covered"] for r in rows)), "of": len(rows)}
+
+
+def _spearman(a: FloatArray, b: FloatArray) -> float:
+    if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
+        return float("nan")
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def _r2(predicted: FloatArray, observed: FloatArray) -> float:
+    """Share of the variance of ``observed`` explained by ``predicted`` (1 - SSres/SStot)."""
+    total = float(np.sum((observed - observed.mean()) ** 2))
+    if total == 0:
+        return float("nan")
+    return 1.0 - float(np.sum((observed - predicted) ** 2)) / total
+
+
+def check_targets_name(name: str) -> None:
+    """Refuse an unknown targets name early (before any work)."""
+    load_targets(name)
+    if not name:
+        raise CalibrationError("targets: a name is required")
