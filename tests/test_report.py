@@ -194,3 +194,12 @@ def test_scenario_parameters_are_what_the_engine_cites(run):
     assert {"lethal_burden_cells", "draws.0.recovery", "ct.lung.d50_mm",
             "therapy.lines.0.kill_rate"} <= clinic
     assert "No clinic" in scenario_text(Scenario.from_dict({"cancer": "breast"}))[-1]
+
+
+def test_a_scenario_this_version_refuses_is_named(run, tmp_path):
+    out = shutil.copytree(run[0], tmp_path / "run")
+    (out / "scenario.yaml").write_text("cancer: leukaemia\n")
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "scenario.yaml" in result.stderr and "leukaemia" in result.stderr

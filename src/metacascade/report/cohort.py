@@ -29,6 +29,7 @@ from metacascade.analysis import (
 from metacascade.analysis.survival import Endpoint
 from metacascade.cohort.population import Population
 from metacascade.describe import population_text, scenario_text
+from metacascade.errors import MetacascadeError
 from metacascade.outputs import plain_json
 from metacascade.references import DISIBIO_2008
 from metacascade.report.citations import citations_section
@@ -62,7 +63,10 @@ def read_cohort_run(path: Path) -> CohortRun:
     if not isinstance(scenario, dict):
         raise ReportError(f"{str(path / 'manifest.json')!r} has no scenario; expected the "
                           "manifest `metacascade cohort` writes")
-    population = Population.from_dict(scenario)
+    try:
+        population = Population.from_dict(scenario)
+    except MetacascadeError as error:
+        raise ReportError(f"the scenario in {str(path / 'manifest.json')!r}: {error}") from None
     stored = _stored_analysis(path, len(cohort.patients))
     min_mm = (float(stored["autopsy"]["min_diameter_mm"]) if stored is not None
               else AUTOPSY_MIN_DIAMETER_MM)

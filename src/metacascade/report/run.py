@@ -16,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from metacascade.clinic.biopsy import ctc_cutoff
 from metacascade.describe import scenario_text
+from metacascade.errors import MetacascadeError
 from metacascade.outputs import BODY_MIN_DIAMETER_MM
 from metacascade.plots.fates import FATE_STEPS, funnel_counts, funnel_counts_by_organ
 from metacascade.report.citations import citations_section
@@ -83,8 +85,12 @@ def read_run(path: Path) -> Run:
         if key not in summary:
             raise ReportError(f"{str(path / 'summary.json')!r} has no {key!r}; expected "
                               "the summary `metacascade simulate` writes")
+    try:
+        scenario = load_scenario(path / "scenario.yaml")
+    except MetacascadeError as error:
+        raise ReportError(f"{str(path / 'scenario.yaml')!r}: {error}") from None
     lesions = path / "lesions.parquet"
-    return Run(path=path, summary=summary, scenario=load_scenario(path / "scenario.yaml"),
+    return Run(path=path, summary=summary, scenario=scenario,
                provenance=provenance, colonies=_parquet(path / "colonies.parquet"),
                observations=_parquet(path / "observations.parquet"),
                lesions=_parquet(lesions) if lesions.is_file() else None)
@@ -230,7 +236,7 @@ def _ctc(run: Run) -> Section:
 
     obs = run.observations
     draws = obs[obs["kind"] == "draw"]
-    cutoff = float(run.clinical.get("ctc_cutoff") or 5)
+    cutoff = float(run.clinical.get("ctc_cutoff") or ctc_cutoff(run.scenario.cancer))
     table_draws = pd.DataFrame({"time_days": draws["time_days"].to_numpy(),
                                 "count": draws["value"].round().to_numpy(),
                                 "site": draws["name"].to_numpy()})
