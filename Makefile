@@ -19,10 +19,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@ $(VENV)/.installed
 
-## demo: create .venv, install, simulate a breast cancer patient, route cells, write the catalog
+## demo: create .venv, install, simulate a breast cancer patient and report it, route cells, write the catalog
 demo: $(VENV)/.installed
 	@mkdir -p $(OUT)
 	$(BIN)/metacascade simulate --cancer breast --seed 1 --out $(OUT)/breast
+	$(BIN)/metacascade report $(OUT)/breast
 	$(BIN)/metacascade route --cancer breast
 	$(BIN)/metacascade route --cancer breast --json > $(OUT)/route_breast.json
 	$(BIN)/metacascade route --cancer prostate --json > $(OUT)/route_prostate.json

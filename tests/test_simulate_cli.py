@@ -109,6 +109,19 @@ def test_parquet_matches_the_result(tmp_path):
                                   result.events)
 
 
+def test_lesions_are_the_body_map_at_the_end_of_follow_up(tmp_path):
+    from metacascade.clinic.course import follow
+
+    scenario = load_scenario(EXAMPLES / "breast_metastatic_ctc.yaml")
+    scenario = Scenario.from_dict({**scenario.to_dict(), "horizon_years": 5})
+    result = simulate(scenario)
+    write_simulation(result, scenario, tmp_path / "out")
+    lesions = pd.read_parquet(tmp_path / "out" / "lesions.parquet")
+    pd.testing.assert_frame_equal(lesions, outputs.body_lesions(result, follow(result, scenario)))
+    assert lesions["detected"].any() and not lesions["detected"].all()
+    assert len(lesions) < len(result.colonies)  # therapy prevented and shrank colonies
+
+
 @pytest.mark.parametrize("example", [
     p for p in sorted(EXAMPLES.glob("*.yaml")) + sorted(EXAMPLES.glob("*.toml"))
     if "population:" not in p.read_text()], ids=lambda p: p.name)

@@ -255,6 +255,24 @@ def _headline(report: dict[str, object]) -> dict[str, object]:
     return {k: report[k] for k in keys if k in report}
 
 
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(
+        help="A directory written by `simulate` or by `cohort`.", show_default=False)],
+    out: Annotated[Path | None, typer.Option(
+        help="The HTML file to write (default: RUN_DIR/report.html).")] = None,
+) -> None:
+    """Write one self-contained HTML report of a simulation or a cohort directory."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metacascade.report import write_report
+
+    with _user_errors():
+        written = write_report(run_dir, out=out)
+    typer.echo(f"wrote {written}")
+
+
 def main() -> None:
     """Entry point of the ``metacascade`` script."""
     app(prog_name="metacascade")

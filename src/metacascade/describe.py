@@ -1,15 +1,21 @@
 """Plain-data and text views of the catalogs, for ``metacascade catalog``.
 
-Docs tables are generated from here, not written twice (STYLE.md item 4).
+Docs tables are generated from here, not written twice (STYLE.md item 4). A scenario
+has views too, for ``metacascade report``: :func:`scenario_text` says it in words and
+:func:`scenario_parameters` lists every parameter a run of it uses, with its source.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from metacascade.cancers import Cancer, get_cancer, list_cancers
 from metacascade.citations import Parameter
 from metacascade.physiology import EMBOLI, SIZE_CLASSES, Body, get_body, list_bodies
+
+if TYPE_CHECKING:
+    from metacascade.scenario import Scenario
 
 
 def body_dict(body: Body) -> dict[str, Any]:
@@ -88,9 +94,13 @@ def catalog_dict() -> dict[str, Any]:
     }
 
 
-def _value(p: Parameter) -> str:
+def value_text(p: Parameter) -> str:
+    """A parameter's value with its unit, as ``metacascade catalog`` prints it."""
     unit = "" if p.unit == "1" else f" {p.unit}"
     return f"{p.value:.4g}{unit}"
+
+
+_value = value_text
 
 
 def _line(name: str, p: Parameter, cite: bool, indent: str = "    ") -> list[str]:
@@ -160,3 +170,199 @@ def catalog_text(*, cite: bool = False) -> str:
         out += _line(f"{sname} (<= {size.max_diameter_um:g} um)", size.arrest_odds_factor, cite,
                      indent="  ")
     return "\n".join(out)
+
+
+# -- one scenario: the parameters it uses, and the scenario in words ------------------------
+#: Groups of :func:`scenario_parameters`, in order.
+PARAMETER_GROUPS = ("body", "cancer", "cascade", "clinic")
+
+
+def scenario_parameters(scenario: Scenario) -> list[tuple[str, str, Parameter]]:
+    """Every parameter a run of ``scenario`` uses: ``(group, name, parameter)``.
+
+    The body, cancer and cascade parameters are those the engine compiles (their
+    source keys are the run's ``provenance.json`` citations), with the scenario's
+    overrides applied; the clinic group holds the death thresholds, and the assay,
+    imaging and therapy parameters of the scans, draws and lines the scenario schedules.
+    A value the scenario sets carries the source "set in the scenario".
+    """
+    body, cancer = scenario.resolve()
+    out = [("body", name, p) for name, p in _body_parameters(body)]
+    out += [("cancer", name, p) for name, p in cancer.parameters().items()]
+    out += [("cancer", f"soil.{organ}", p) for organ, p in cancer.soil.items()]
+    out += [("cascade", name, p) for name, p in scenario.cascade().parameters().items()]
+    out += [("clinic", name, p) for name, p in _clinic_parameters(scenario)]
+    return out
+
+
+def _body_parameters(body: Body) -> list[tuple[str, Parameter]]:
+    out = [("cardiac_output", body.cardiac_output), ("blood_volume", body.blood_volume),
+           ("body_mass", body.body_mass)]
+    for organ, bed in body.beds.items():
+        out += [(f"{organ}.arrest_per_pass", bed.arrest_per_pass),
+                (f"{organ}.death_per_pass", bed.death_per_pass),
+                (f"{organ}.capillary_transit", bed.capillary_transit)]
+        out += [(f"{organ}.drains_to.{target}", p) for target, p in bed.drains_to.items()]
+    for name, junction in body.junctions.items():
+        out.append((f"{name}.transit", junction.transit))
+        out += [(f"{name}.feeds.{target}", p) for target, p in junction.feeds.items()]
+    return out
+
+
+def _clinic_parameters(scenario: Scenario) -> list[tuple[str, Parameter]]:
+    from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY
+    from metacascade.clinic.course import LETHAL_BURDEN, VITAL_ORGAN_LETHAL_CELLS
+    from metacascade.clinic.imaging import get_modality
+    from metacascade.clinic.therapy import REGIMEN_DEFAULTS
+    from metacascade.scenario import SCENARIO_SOURCE, Clinic
+
+    clinic = scenario.clinic or Clinic()
+    out = [("lethal_burden_cells", _as_set(LETHAL_BURDEN, clinic.lethal_burden_cells))]
+    if clinic.vital_organ_lethal_cells is None:
+        out += [(f"vital_organ_lethal_cells.{o}", p)
+                for o, p in VITAL_ORGAN_LETHAL_CELLS.items()]
+    else:
+        out += [(f"vital_organ_lethal_cells.{o}", Parameter(v, "cell", SCENARIO_SOURCE))
+                for o, v in clinic.vital_organ_lethal_cells.items()]
+    for i, draw in enumerate(clinic.draws):
+        out += [(f"draws.{i}.recovery", _as_set(RECOVERY, draw.recovery)),
+                (f"draws.{i}.false_positive_mean",
+                 _as_set(FALSE_POSITIVE_MEAN, draw.false_positive_mean))]
+    for modality in dict.fromkeys(scan.modality for scan in clinic.scans):
+        out += [(f"{modality}.{name}", p)
+                for name, p in get_modality(modality).parameters().items()]
+    lines = clinic.therapy.lines if clinic.therapy is not None else []
+    for i, regimen in enumerate(lines):
+        for name, default in REGIMEN_DEFAULTS[regimen.kind].items():
+            out.append((f"therapy.lines.{i}.{name}", _as_set(default, getattr(regimen, name))))
+    return out
+
+
+def _as_set(default: Parameter, given: float | None) -> Parameter:
+    """The default, or the value a scenario gave (source: set in the scenario)."""
+    from metacascade.scenario import SCENARIO_SOURCE
+
+    if given is None or given == default.value:
+        return default
+    return Parameter(float(given), default.unit, SCENARIO_SOURCE, default.bounds)
+
+
+def scenario_text(scenario: Scenario) -> list[str]:
+    """The scenario in words.
+
+    One paragraph each for the tumour, the run, the changes from the catalog and the
+    clinic.
+    """
+    body, cancer = scenario.resolve()
+    law = f"{cancer.growth_law} law"
+    if cancer.growth_exponent is not None:
+        law += f" (exponent {cancer.growth_exponent.value:g})"
+    tumour = (
+        f"A {cancer.label.lower()} (catalog entry '{cancer.name}') arising in the "
+        f"{_words(cancer.primary_organ)} of the {body.label} ('{body.name}'). The primary "
+        f"is {scenario.primary_diameter_mm:g} mm across at day 0 and grows by a {law}, "
+        f"doubling in {_value(cancer.doubling_time)}, toward "
+        f"{_value(cancer.carrying_capacity)}; it sheds {_value(cancer.shedding_rate)}, "
+        f"{_percent(cancer.cluster_share.value)} of emboli as clusters, "
+        f"{_percent(cancer.platelet_share.value)} of single cells cloaked by platelets and "
+        f"{_percent(cancer.lymphatic_share.value)} of cells first into the lymphatics.")
+    plexus = "open" if scenario.vertebral_plexus else "closed"
+    seed = "" if scenario.seed is None else f", with seed {scenario.seed}"
+    run = (f"Emboli: {scenario.embolus} (vertebral venous plexus {plexus}). The run "
+           f"covers {scenario.horizon_years:g} years in steps of {scenario.step_days:g} "
+           f"days{seed}.")
+    changes = [f"{k} = {v}" for part in ("cancer_overrides", "body_overrides",
+                                         "cascade_overrides")
+               for k, v in _flat(getattr(scenario, part).model_dump(exclude_none=True))]
+    changed = ("Changed from the catalog: " + "; ".join(changes) + "." if changes
+               else "Every parameter is the catalog's.")
+    return [tumour, run, changed, _clinic_text(scenario)]
+
+
+def _clinic_text(scenario: Scenario) -> str:
+    clinic = scenario.clinic
+    if clinic is None:
+        return ("No clinic: no scans, blood draws or therapy. The patient is followed to "
+                "a lethal tumour burden (1e+12 cells in total, or a vital organ's "
+                "threshold) or the horizon.")
+    parts = []
+    for scan in clinic.scans:
+        where = f" ({', '.join(scan.regions)})" if scan.regions else ""
+        parts.append(f"{_MODALITY_NAMES.get(scan.modality, _words(scan.modality))}{where} "
+                     f"every {scan.every_weeks:g} "
+                     f"weeks from day {scan.start_day:g}{_until(scan.stop_day)}")
+    for draw in clinic.draws:
+        parts.append(f"a {draw.volume_ml:g} mL blood draw from the {_words(draw.site)} every "
+                     f"{draw.every_weeks:g} weeks from day {draw.start_day:g}"
+                     f"{_until(draw.stop_day)}, CTCs counted")
+    text = ("Follow-up: " + "; ".join(parts) + "." if parts
+            else "Follow-up: no scans or blood draws.")
+    if clinic.surgery_day is not None:
+        text += f" The primary is removed on day {clinic.surgery_day:g}."
+    therapy = clinic.therapy
+    if therapy is not None:
+        start = ("when a scan first finds a distant metastasis (M1)" if therapy.start_at_m1
+                 else f"on day {therapy.start_day:g}")
+        lines = ", then ".join(f"{r.name or r.kind} ({r.kind})" for r in therapy.lines)
+        text += f" Systemic therapy starts {start}: {lines}"
+        if therapy.switch_on:
+            text += f"; a line is switched at {_events(therapy.switch_on)}"
+        if therapy.stop_on:
+            text += f"; therapy stops at {_events(therapy.stop_on)}"
+        if therapy.stop_day is not None:
+            text += f"; all therapy ends on day {therapy.stop_day:g}"
+        text += "."
+    return (f"{text} The patient is followed to a lethal tumour burden "
+            f"({clinic.lethal_burden_cells:.3g} cells in total, or a vital organ's "
+            "threshold) or the horizon.")
+
+
+def population_text(population: Mapping[str, Any]) -> list[str]:
+    """A cohort's ``population`` section in words: what each patient draws."""
+    out = []
+    for path, spec in population.items():
+        unit = f" {spec['unit']}" if spec.get("unit") else ""
+        if "lognormal" in spec:
+            d = spec["lognormal"]
+            how = f"lognormal, median {d['median']:g}{unit}, sigma {d['sigma']:g}"
+        elif "uniform" in spec:
+            d = spec["uniform"]
+            how = f"uniform between {d['low']:g} and {d['high']:g}{unit}"
+        else:
+            d = spec["discrete"]
+            weights = d.get("weights")
+            how = "one of " + ", ".join(f"{v}{unit}" for v in d["values"])
+            if weights:
+                how += " (weights " + ", ".join(f"{w:g}" for w in weights) + ")"
+        out.append(f"{path}: {how}")
+    return out
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, Mapping) and not {"value", "unit"} >= set(value):
+            out += _flat(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+_MODALITY_NAMES = {"ct": "CT", "mri": "MRI", "pet": "PET"}
+_EVENT_NAMES = {"progression": "progression", "ctc_unfavourable": "an unfavourable CTC count"}
+
+
+def _events(events: list[str]) -> str:
+    return " or ".join(_EVENT_NAMES.get(e, _words(e)) for e in events)
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.3g}%"
+
+
+def _until(stop: float | None) -> str:
+    return "" if stop is None else f" to day {stop:g}"

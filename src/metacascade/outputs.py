@@ -1,6 +1,6 @@
 """Write one simulated patient to a directory, atomically.
 
-:func:`write_simulation` writes nine files:
+:func:`write_simulation` writes ten files:
 
 ``summary.json``
     :meth:`Result.summary` (whole-body ledger, ledger by organ, colonies and
@@ -10,6 +10,11 @@
 ``colonies.parquet``, ``events.parquet``, ``observations.parquet``
     The result's colony and event tables; the clinic's observations (scans, draws,
     stage, progression, death).
+``lesions.parquet``
+    The lesions of ``body.png`` (:func:`body_lesions`): every colony of at least
+    :data:`BODY_MIN_DIAMETER_MM` at the end of follow-up, at its size under therapy,
+    found or occult, and umbilicated or not. (``colonies.parquet`` holds the untreated
+    natural history at the horizon.)
 ``scenario.yaml``
     The resolved scenario with the seed used, so re-running it reproduces the result.
 ``provenance.json``
@@ -50,7 +55,8 @@ from metacascade.scenario import Scenario
 
 #: The files :func:`write_simulation` writes, in the order it writes them.
 OUTPUT_FILES = ("summary.json", "colonies.parquet", "events.parquet", "observations.parquet",
-                "scenario.yaml", "provenance.json", "fates.png", "ctc.png", "body.png")
+                "lesions.parquet", "scenario.yaml", "provenance.json", "fates.png", "ctc.png",
+                "body.png")
 #: Smallest colony drawn in ``body.png``, mm (micrometastases below it are left out).
 BODY_MIN_DIAMETER_MM = 0.2
 #: Significant digits kept for floats in the JSON files.
@@ -111,6 +117,8 @@ def write_simulation(result: Result, scenario: Scenario, out_dir: str | Path, *,
         _write_parquet(result.events, staging / "events.parquet", result, "events")
         _write_parquet(course.observations, staging / "observations.parquet", result,
                        "observations")
+        _write_parquet(body_lesions(result, course), staging / "lesions.parquet", result,
+                       "lesions")
         for name, text in contents.items():
             (staging / name).write_text(text, encoding="utf-8")
         _write_figure(result, staging / "fates.png")
@@ -270,7 +278,8 @@ def _write_clinic_figures(result: Result, scenario: Scenario, course: ClinicalCo
 def body_lesions(result: Result, course: ClinicalCourse) -> pd.DataFrame:
     """Colonies of at least :data:`BODY_MIN_DIAMETER_MM` at the end of follow-up.
 
-    Sizes are the course's (with therapy: shrunk, eradicated or never founded).
+    Sizes are the course's (with therapy: shrunk, eradicated or never founded). Columns:
+    ``id`` (the colony's), then :data:`metacascade.plots.clinic.LESION_COLUMNS`.
     """
     model = result.model
     diameter = model.diameter_mm(course.final_cells[1:])
@@ -278,6 +287,7 @@ def body_lesions(result: Result, course: ClinicalCourse) -> pd.DataFrame:
     keep = diameter >= BODY_MIN_DIAMETER_MM
     surface = (colonies["depth"] == "surface").to_numpy()
     return pd.DataFrame({
+        "id": colonies["id"].to_numpy()[keep],
         "organ": colonies["organ"].to_numpy()[keep],
         "diameter_mm": diameter[keep],
         "detected": colonies["id"].isin(course.detected).to_numpy()[keep],

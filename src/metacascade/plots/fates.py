@@ -17,12 +17,15 @@ macrometastases           colonies at least the macrometastasis diameter
 ========================  ===========================================================
 
 Every step after ``shed`` is also known per organ; :func:`plot_fates_by_organ` shows
-which organs hold each step's cells.
+which organs hold each step's cells. :func:`funnel_counts` and
+:func:`funnel_counts_by_organ` compute the same counts from the ledgers a run directory's
+``summary.json`` holds, so a figure can be redrawn without the :class:`Result`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,26 +47,61 @@ _BRANCHES = ("dormant now",)
 _MAIN_COLOUR, _BRANCH_COLOUR, _OTHER_COLOUR = "#4c72b0", "#a6bddb", "#bbbbbb"
 
 
-def fate_counts(result: Result) -> dict[str, int]:
-    """Cells (or colonies) reaching each step of :data:`FATE_STEPS` by the horizon."""
-    final = result.final
+def funnel_counts(ledger: Mapping[str, int], macrometastases: int) -> dict[str, int]:
+    """Cells (or colonies) reaching each step of :data:`FATE_STEPS`, from a ledger.
+
+    Parameters
+    ----------
+    ledger
+        The whole-body ledger at the horizon (:attr:`Result.final
+        <metacascade.engine.result.Result.final>`, or ``ledger`` in ``summary.json``).
+    macrometastases
+        Colonies at least the macrometastasis diameter at the horizon.
+
+    Returns
+    -------
+    dict of str to int
+        Count per step, in the order of :data:`FATE_STEPS`.
+
+    """
     return {
-        "shed": final["shed"],
-        "arrested": final["arrested"],
-        "extravasated": final["arrested"] - final["failed_extravasation"],
-        "dormant now": final["dormant_now"],
-        "divided": final["colonies_founded"] + final["colonies_extinct"],
-        "colonies founded": final["colonies_founded"],
-        "vascularised": final["colonies_vascularised"],
-        "macrometastases": len(result.macrometastases()),
+        "shed": int(ledger["shed"]),
+        "arrested": int(ledger["arrested"]),
+        "extravasated": int(ledger["arrested"]) - int(ledger["failed_extravasation"]),
+        "dormant now": int(ledger["dormant_now"]),
+        "divided": int(ledger["colonies_founded"]) + int(ledger["colonies_extinct"]),
+        "colonies founded": int(ledger["colonies_founded"]),
+        "vascularised": int(ledger["colonies_vascularised"]),
+        "macrometastases": int(macrometastases),
     }
 
 
-def fate_counts_by_organ(result: Result) -> pd.DataFrame:
-    """Per organ (rows), the counts of every step after ``shed`` (columns)."""
-    ledger = result.ledger_by_organ
-    last = ledger[ledger["time_days"] == ledger["time_days"].max()].set_index("organ")
-    macro = result.macrometastases().groupby("organ").size()
+def fate_counts(result: Result) -> dict[str, int]:
+    """Cells (or colonies) reaching each step of :data:`FATE_STEPS` by the horizon."""
+    return funnel_counts(result.final, len(result.macrometastases()))
+
+
+def funnel_counts_by_organ(ledger_by_organ: pd.DataFrame,
+                           macrometastases_by_organ: Mapping[str, int]) -> pd.DataFrame:
+    """Per organ (rows), the counts of every step after ``shed`` (columns).
+
+    Parameters
+    ----------
+    ledger_by_organ
+        The per-organ ledger at the horizon: one row per organ (the index), the columns
+        of :data:`~metacascade.engine.result.ORGAN_FIELDS` (``ledger_by_organ`` of
+        ``summary.json`` as a table).
+    macrometastases_by_organ
+        Organ -> macrometastases at the horizon (organs left out have none).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per organ of ``ledger_by_organ``, one integer column per step.
+
+    """
+    last = ledger_by_organ
+    macro = pd.Series(dict(macrometastases_by_organ), dtype="int64")
     table = pd.DataFrame({
         "arrested": last["arrested"],
         "extravasated": last["arrested"] - last["failed_extravasation"],
@@ -76,7 +114,15 @@ def fate_counts_by_organ(result: Result) -> pd.DataFrame:
     return table.astype("int64")
 
 
-def plot_fates(result: Result, ax: Axes | None = None) -> Axes:
+def fate_counts_by_organ(result: Result) -> pd.DataFrame:
+    """Per organ (rows), the counts of every step after ``shed`` (columns)."""
+    ledger = result.ledger_by_organ
+    last = ledger[ledger["time_days"] == ledger["time_days"].max()].set_index("organ")
+    macro = result.macrometastases().groupby("organ").size()
+    return funnel_counts_by_organ(last, {str(k): int(v) for k, v in macro.items()})
+
+
+def plot_fates(result: Result | Mapping[str, int], ax: Axes | None = None) -> Axes:
     """Draw the cascade funnel: one horizontal bar per step, on a log scale.
 
     Each bar is labelled with its count and, for a step on the main line, the share of
@@ -85,7 +131,8 @@ def plot_fates(result: Result, ax: Axes | None = None) -> Axes:
     Parameters
     ----------
     result
-        A simulated patient.
+        A simulated patient, or its counts per step (:func:`funnel_counts`, e.g. from a
+        run directory's ``summary.json``).
     ax
         Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`.
 
@@ -96,7 +143,7 @@ def plot_fates(result: Result, ax: Axes | None = None) -> Axes:
 
     """
     ax = _axes(ax)
-    counts = fate_counts(result)
+    counts = dict(result) if isinstance(result, Mapping) else fate_counts(result)
     y = np.arange(len(FATE_STEPS))
     values = np.array([counts[s] for s in FATE_STEPS], dtype=float)
     colours = [_BRANCH_COLOUR if s in _BRANCHES else _MAIN_COLOUR for s in FATE_STEPS]
@@ -121,7 +168,8 @@ def plot_fates(result: Result, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_fates_by_organ(result: Result, ax: Axes | None = None, *, top: int = 5) -> Axes:
+def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *,
+                        top: int = 5) -> Axes:
     """Draw which organs hold each step's cells: one 100% stacked bar per step.
 
     The ``top`` organs with the largest share in any step get their own colour; the
@@ -131,7 +179,8 @@ def plot_fates_by_organ(result: Result, ax: Axes | None = None, *, top: int = 5)
     Parameters
     ----------
     result
-        A simulated patient.
+        A simulated patient, or its counts per organ and step
+        (:func:`funnel_counts_by_organ`).
     ax
         Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`.
     top
@@ -144,7 +193,7 @@ def plot_fates_by_organ(result: Result, ax: Axes | None = None, *, top: int = 5)
 
     """
     ax = _axes(ax)
-    table = fate_counts_by_organ(result)
+    table = result if isinstance(result, pd.DataFrame) else fate_counts_by_organ(result)
     totals = table.sum(axis=0)
     shares = table.div(totals.where(totals > 0, 1), axis=1)
     best = shares.max(axis=1).sort_values(ascending=False, kind="stable")

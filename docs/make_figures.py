@@ -1,0 +1,125 @@
+"""Draw the pictures of docs/figures.md into docs/figures/ (run from the repository root).
+
+    .venv/bin/python docs/make_figures.py
+
+Every picture comes from a seeded run, so the same versions give the same files: the
+``make demo`` patient (breast, seed 1), the breast example on chemotherapy
+(examples/breast_metastatic_ctc.yaml, seed 1) and a 60-patient virtual trial
+(examples/virtual_trial_breast.yaml, cohort seed 1). Small sizes and 80 dpi keep the
+PNG files small. The snippets in docs/figures.md draw the same figures.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure
+
+import metacascade
+from metacascade.analysis import involvement, read_cohort
+from metacascade.clinic.course import follow
+from metacascade.cohort import LocalExecutor, load_population, simulate_cohort
+from metacascade.outputs import body_lesions
+from metacascade.plots import (
+    plot_body,
+    plot_ctc,
+    plot_fates,
+    plot_fates_by_organ,
+    plot_fates_figure,
+    plot_seeding_tree,
+)
+from metacascade.plots.cohort import plot_organs, plot_survival
+from metacascade.scenario import Scenario, load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ROOT / "docs" / "figures"
+DPI = 80
+
+
+def save(fig: Figure, name: str) -> None:
+    """Write ``fig`` as docs/figures/NAME.png, without a timestamp or software tag."""
+    fig.savefig(FIGURES / f"{name}.png", dpi=DPI, metadata={"Software": None},
+                pil_kwargs={"optimize": True})
+    print(f"wrote docs/figures/{name}.png")
+
+
+def patient_figures(prefix: str, scenario: Scenario) -> metacascade.Result:
+    """The funnel, CTC, body map and seeding tree of one simulated patient."""
+    result = metacascade.simulate(scenario)
+    course = follow(result, scenario)
+    body, cancer = scenario.resolve()
+
+    save(plot_fates_figure(result), f"{prefix}_fates")
+
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    plot_ctc(course.draws(), cutoff=course.cutoff, therapy=course.therapy_spans(),
+             ax=fig.subplots())
+    save(fig, f"{prefix}_ctc")
+
+    fig = Figure(figsize=(5, 6.6), layout="constrained")
+    plot_body(body_lesions(result, course), primary_organ=cancer.primary_organ,
+              sex="female" if body.sex == "female" else "male", ax=fig.subplots())
+    save(fig, f"{prefix}_body")
+
+    fig = Figure(figsize=(8, 4.2), layout="constrained")
+    plot_seeding_tree(result.colonies, ax=fig.subplots(), primary_organ=cancer.primary_organ)
+    save(fig, f"{prefix}_seeding_tree")
+    return result
+
+
+def single_panels(demo: metacascade.Result, example: metacascade.Result) -> None:
+    """plot_fates and plot_fates_by_organ on their own Axes; a small seeding tree."""
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    plot_fates(demo, ax=fig.subplots())
+    save(fig, "plot_fates")
+    fig = Figure(figsize=(5, 4), layout="constrained")
+    plot_fates_by_organ(demo, ax=fig.subplots())
+    save(fig, "plot_fates_by_organ")
+    # The first six metastases that seeded others, and up to three colonies each.
+    colonies = example.colonies
+    children = colonies[colonies["parent"] > 0].groupby("parent", sort=True).head(3)
+    seeders = sorted(children["parent"].unique())[:6]
+    small = colonies[colonies["id"].isin(seeders)
+                     | (colonies["id"].isin(children["id"]) & colonies["parent"].isin(seeders))]
+    fig = Figure(figsize=(7, 3.4), layout="constrained")
+    plot_seeding_tree(small, ax=fig.subplots(), primary_organ="breast",
+                      title="six seeding metastases and their first colonies")
+    save(fig, "plot_seeding_tree_small")
+
+
+def cohort_figures() -> None:
+    """Kaplan-Meier curves and organs at death of a small virtual trial."""
+    population = load_population(ROOT / "examples" / "virtual_trial_breast.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "trial"
+        simulate_cohort(population, 60, seed=1, out=out, shard_size=15,
+                        executor=LocalExecutor(), progress=False)
+        cohort = read_cohort(out)
+    fig = Figure(figsize=(10, 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    plot_survival(cohort.patients, "os", ax=left)
+    plot_survival(cohort.patients, "pfs", ax=right)
+    save(fig, "plot_survival")
+    table = involvement(cohort.patients, cohort.colonies)
+    fig = Figure(figsize=(5.5, 6), layout="constrained")
+    plot_organs(table[table["cancer"] == "breast"], ax=fig.subplots())
+    save(fig, "plot_organs")
+
+
+def main() -> None:
+    """Draw every picture."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    demo = patient_figures("demo", Scenario.from_dict({"cancer": "breast", "seed": 1}))
+    example = patient_figures("example",
+                              load_scenario(ROOT / "examples" / "breast_metastatic_ctc.yaml"))
+    single_panels(demo, example)
+    cohort_figures()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+"""The report of one simulated patient, read from the directory ``metacascade simulate`` wrote.
+
+Everything comes from the files (:data:`metacascade.outputs.OUTPUT_FILES`); nothing is
+simulated again. The cascade funnel and the seeding tree are the engine's natural
+history (``summary.json``, ``colonies.parquet``); the body map, CTC counts, imaging,
+stage and survival are the clinical course, with therapy (``lesions.parquet``,
+``observations.parquet`` and the ``clinical`` block of ``summary.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from metacascade.clinic.biopsy import ctc_cutoff
+from metacascade.describe import scenario_text
+from metacascade.errors import MetacascadeError
+from metacascade.outputs import BODY_MIN_DIAMETER_MM
+from metacascade.plots.fates import FATE_STEPS, funnel_counts, funnel_counts_by_organ
+from metacascade.report.citations import citations_section
+from metacascade.report.errors import ReportError
+from metacascade.report.html import (
+    Cell,
+    Section,
+    days,
+    details,
+    facts,
+    figure,
+    number,
+    paragraph,
+    share,
+    table,
+)
+from metacascade.scenario import Scenario, load_scenario
+
+#: Files of a run directory the report needs (``lesions.parquet`` is optional: older
+#: directories lack it and get no body map).
+REQUIRED_FILES = ("summary.json", "scenario.yaml", "provenance.json", "colonies.parquet",
+                  "observations.parquet")
+#: Steps of the funnel that branch off the main line (no share of the step above).
+_BRANCHES = ("dormant now",)
+#: Lesions listed one by one in the imaging section, at most.
+MAX_LESIONS_LISTED = 200
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a run directory holds, read."""
+
+    path: Path
+    summary: dict[str, Any]
+    scenario: Scenario
+    provenance: dict[str, Any]
+    colonies: pd.DataFrame
+    observations: pd.DataFrame
+    lesions: pd.DataFrame | None
+
+    @property
+    def clinical(self) -> dict[str, Any]:
+        """The ``clinical`` block of ``summary.json``."""
+        block: dict[str, Any] = self.summary.get("clinical") or {}
+        return block
+
+    @property
+    def end_day(self) -> float:
+        """End of follow-up: death, or the horizon."""
+        return float(self.clinical.get("overall_survival_days",
+                                       self.summary["horizon_days"]))
+
+
+def read_run(path: Path) -> Run:
+    """Read a run directory; :class:`ReportError` names a missing or unreadable file."""
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise ReportError(f"{str(path)!r} is not a complete simulation directory: "
+                          f"{', '.join(missing)} missing (expected the files "
+                          "`metacascade simulate --out DIR` writes)")
+    summary, provenance = _json(path / "summary.json"), _json(path / "provenance.json")
+    for key in ("ledger", "ledger_by_organ", "macrometastases", "macrometastases_by_organ",
+                "horizon_days"):
+        if key not in summary:
+            raise ReportError(f"{str(path / 'summary.json')!r} has no {key!r}; expected "
+                              "the summary `metacascade simulate` writes")
+    try:
+        scenario = load_scenario(path / "scenario.yaml")
+    except MetacascadeError as error:
+        raise ReportError(f"{str(path / 'scenario.yaml')!r}: {error}") from None
+    lesions = path / "lesions.parquet"
+    return Run(path=path, summary=summary, scenario=scenario,
+               provenance=provenance, colonies=_parquet(path / "colonies.parquet"),
+               observations=_parquet(path / "observations.parquet"),
+               lesions=_parquet(lesions) if lesions.is_file() else None)
+
+
+def run_title(run: Run) -> tuple[str, str]:
+    """Title and subtitle of the page."""
+    s = run.summary
+    version = run.provenance.get("version", "?")
+    return (f"{s.get('cancer', run.scenario.cancer)} primary: one simulated patient",
+            f"body {s.get('body', '?')}, {s.get('horizon_years', 0):g} years, seed "
+            f"{s.get('seed', '?')}; metacascade {version}; from {run.path}")
+
+
+def run_sections(run: Run) -> list[Section]:
+    """The sections of a single run's report, in order."""
+    return [_scenario(run), _funnel(run), _body_map(run), _seeding(run), _ctc(run),
+            _imaging(run), _stage(run),
+            citations_section(run.scenario, recorded_keys=run.provenance.get("citations", ()),
+                              note="The parameters of this run: the catalog's, with the "
+                                   "scenario's overrides.")]
+
+
+# -- sections ------------------------------------------------------------------------------
+def _scenario(run: Run) -> Section:
+    s, p = run.summary, run.provenance
+    body = "".join(paragraph(text) for text in scenario_text(run.scenario))
+    body += facts([
+        ("cancer", s.get("cancer", "?")), ("body", s.get("body", "?")),
+        ("seed", s.get("seed", "?")), ("horizon", f"{s['horizon_days']:g} days"),
+        ("engine", p.get("engine", "?")), ("metacascade", p.get("version", "?")),
+        ("Python", p.get("python", "?")),
+        ("re-run", "metacascade simulate --scenario scenario.yaml --out NEW_DIR"),
+    ])
+    return Section("scenario", "The scenario in words", body)
+
+
+def _funnel(run: Run) -> Section:
+    from matplotlib.figure import Figure
+
+    from metacascade.plots.fates import plot_fates, plot_fates_by_organ
+
+    s = run.summary
+    counts = funnel_counts(s["ledger"], s["macrometastases"])
+    by_organ = funnel_counts_by_organ(
+        pd.DataFrame.from_dict(s["ledger_by_organ"], orient="index"),
+        s["macrometastases_by_organ"])
+    rows, previous = [], None
+    for step in FATE_STEPS:
+        value = counts[step]
+        of = "branch" if step in _BRANCHES else "–"
+        if step not in _BRANCHES:
+            if previous is not None and previous[1] > 0:
+                of = f"{share(value / previous[1])} of {previous[0]}"
+            previous = (step, value)
+        rows.append((step, Cell(f"{value:,}", numeric=True,
+                                attributes=f'data-step="{step}" data-value="{value}"'), of))
+    fig = Figure(figsize=(12.0, 5.0), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1.4, 1.0])
+    plot_fates(counts, ax=left)
+    plot_fates_by_organ(by_organ, ax=right)
+    right.tick_params(labelleft=False)
+    text = paragraph(
+        f"How many cells reached each step of the cascade by the horizon (day "
+        f"{s['horizon_days']:g}), from shedding to macrometastasis (at least the "
+        "macrometastasis diameter). Cells up to 'divided', colonies from 'colonies "
+        "founded' on. These are the engine's natural history, before any therapy: "
+        "therapy acts on the clinical course (body map, CTC counts, survival below).")
+    return Section("funnel", "Cascade funnel", text + table(
+        ("step", "count", "share"), rows) + figure(
+        fig, alt="cascade funnel", caption="Left: cells (colonies) reaching each step, log "
+        "scale. Right: which organs hold each step's cells."))
+
+
+def _body_map(run: Run) -> Section:
+    from matplotlib.figure import Figure
+
+    from metacascade.plots.clinic import plot_body
+
+    if run.lesions is None:
+        return Section("body-map", "Body map", paragraph(
+            "This run directory has no lesions.parquet (it was written by an earlier "
+            "metacascade), so the lesions' sizes at the end of follow-up are unknown here. "
+            "Re-run `metacascade simulate --scenario scenario.yaml --out NEW_DIR` to get "
+            "them.", css="note"))
+    body, cancer = run.scenario.resolve()
+    lesions = run.lesions
+    fig = Figure(figsize=(6.0, 8.0), layout="constrained")
+    plot_body(lesions, primary_organ=cancer.primary_organ,
+              sex="female" if body.sex == "female" else "male", ax=fig.subplots(),
+              title=f"lesions >= {BODY_MIN_DIAMETER_MM:g} mm at day {run.end_day:.0f}")
+    grouped = lesions.groupby("organ", sort=False)
+    table_rows = sorted(
+        ((str(organ), len(rows), int(rows["detected"].sum()),
+          int(rows["umbilicated"].sum()), f"{rows['diameter_mm'].max():.1f}")
+         for organ, rows in grouped), key=lambda row: (-row[1], row[0]))
+    n, found = len(lesions), int(lesions["detected"].sum())
+    text = paragraph(
+        f"{n:,} lesions of at least {BODY_MIN_DIAMETER_MM:g} mm at the end of follow-up "
+        f"(day {run.end_day:,.0f}), at their sizes under therapy: {found:,} found by a "
+        f"scan (filled), {n - found:,} occult (hollow), "
+        f"{int(lesions['umbilicated'].sum()):,} umbilicated (a necrotic centre on the "
+        "surface: the dark dot).")
+    return Section("body-map", "Body map", text + figure(
+        fig, alt="body map", caption="Marker area grows with diameter; colour gives the "
+        "depth (surface or deep); the star is the primary.") + table(
+        ("organ", "lesions", "detected", "umbilicated", "largest (mm)"), table_rows,
+        numeric=(1, 2, 3, 4)))
+
+
+def _seeding(run: Run) -> Section:
+    from matplotlib.figure import Figure
+
+    from metacascade.plots.seeding import plot_seeding_tree
+
+    colonies = run.colonies
+    _, cancer = run.scenario.resolve()
+    fig = Figure(figsize=(11.0, 5.5), layout="constrained")
+    plot_seeding_tree(colonies, ax=fig.subplots(), primary_organ=cancer.primary_organ)
+    rows = []
+    for generation, group in colonies.groupby("generation", sort=True):
+        organs = group["organ"].value_counts().head(3)
+        top = ", ".join(f"{o} {c:,}" for o, c in organs.items())
+        seeders = int(group.loc[group["parent"] > 0, "parent"].nunique())
+        rows.append((int(generation), len(group), seeders, top))
+    from_metastases = int((colonies["parent"] > 0).sum())
+    text = paragraph(
+        f"{len(colonies):,} colonies were founded (every size; natural history, before "
+        f"therapy): {len(colonies) - from_metastases:,} by cells from the primary and "
+        f"{from_metastases:,} by cells from metastases, which shed once vascularised.")
+    return Section("seeding-tree", "Seeding tree", text + figure(
+        fig, alt="seeding tree", caption="Which lesion seeded which: one row per "
+        "generation. Past 40 colonies they are grouped by organ (node size: colonies; "
+        "edge width: seeding events).") + table(
+        ("generation", "colonies", "seeded by (distinct parents)", "top organs"), rows,
+        numeric=(0, 1, 2)))
+
+
+def _ctc(run: Run) -> Section:
+    from matplotlib.figure import Figure
+
+    from metacascade.plots.clinic import plot_ctc
+
+    obs = run.observations
+    draws = obs[obs["kind"] == "draw"]
+    cutoff = float(run.clinical.get("ctc_cutoff") or ctc_cutoff(run.scenario.cancer))
+    table_draws = pd.DataFrame({"time_days": draws["time_days"].to_numpy(),
+                                "count": draws["value"].round().to_numpy(),
+                                "site": draws["name"].to_numpy()})
+    if table_draws.empty:
+        return Section("ctc", "CTC counts over time", paragraph(
+            f"No blood draws were scheduled (the scenario's clinic has no draws), so there "
+            f"are no CTC counts. The unfavourable cut-off for this cancer is {cutoff:g} "
+            "CTCs per 7.5 mL."))
+    fig = Figure(figsize=(10.0, 4.5), layout="constrained")
+    plot_ctc(table_draws, cutoff=cutoff, therapy=_therapy_spans(run), ax=fig.subplots(),
+             title=f"CTC per 7.5 mL, {run.scenario.cancer}")
+    rows = []
+    for site, group in table_draws.groupby("site", sort=False):
+        high = group[group["count"] >= cutoff]
+        rows.append((site, len(group), number(group["count"].median()),
+                     number(group["count"].max()), len(high),
+                     days(float(high["time_days"].min())) if len(high) else "never"))
+    text = paragraph(f"CTCs counted per 7.5 mL of blood at each draw; {cutoff:g} or more "
+                     "is the unfavourable group (dashed line, diamonds). Shaded spans are "
+                     "the lines of therapy.")
+    return Section("ctc", "CTC counts over time", text + figure(
+        fig, alt="CTC counts over time") + table(
+        ("site", "draws", "median", "max", f">= {cutoff:g}", "first >= cut-off"), rows,
+        numeric=(1, 2, 3, 4)))
+
+
+def _imaging(run: Run) -> Section:
+    obs = run.observations
+    scans = obs[obs["kind"] == "scan"]
+    if scans.empty:
+        return Section("imaging", "Imaging findings", paragraph(
+            "No scans were scheduled (the scenario's clinic has no scans), so no lesion "
+            "was found."))
+    found = scans[scans["lesion"] >= 0]
+    by_modality = [(m, group["time_days"].nunique(), found[found["name"] == m]["lesion"]
+                    .nunique()) for m, group in scans.groupby("name", sort=True)]
+    first = found.sort_values(["time_days", "lesion"], kind="stable").groupby(
+        "lesion", sort=False).agg(organ=("organ", "first"), day=("time_days", "first"),
+                                  modality=("name", "first"), at_first=("value", "first"),
+                                  largest=("value", "max"), times=("time_days", "nunique"))
+    organ_rows = []
+    where = first["organ"].where(first.index > 0, "primary (" + first["organ"] + ")")
+    for organ, group in first.groupby(where, sort=False):
+        organ_rows.append((organ, len(group), days(float(group["day"].min())),
+                           f"{group['largest'].max():.1f}"))
+    organ_rows.sort(key=lambda row: (-int(row[1]), str(row[0])))
+    listed = first.sort_values(["day"], kind="stable").head(MAX_LESIONS_LISTED)
+    lesion_rows = [(("primary" if lesion == 0 else int(lesion)), r.organ, days(r.day),
+                    r.modality, f"{r.at_first:.1f}", f"{r.largest:.1f}", int(r.times))
+                   for lesion, r in zip(listed.index, listed.itertuples(), strict=True)]
+    more = len(first) - len(listed)
+    text = paragraph(
+        f"{int(scans['time_days'].nunique()):,} scan days; {len(first):,} lesions found at "
+        f"least once ({int((first.index > 0).sum()):,} metastases, the primary counted "
+        "apart). Diameters are those measured at the scans, in mm.")
+    lesion_table = table(("lesion", "organ", "first found", "by", "mm then", "largest mm",
+                          "scans that found it"), lesion_rows, numeric=(4, 5, 6))
+    if more > 0:
+        lesion_table += paragraph(f"... and {more:,} more.", css="note")
+    return Section("imaging", "Imaging findings", text + table(
+        ("modality", "scan days", "lesions found"), by_modality, numeric=(1, 2)) + table(
+        ("organ", "lesions found", "first found", "largest mm"), organ_rows,
+        numeric=(1, 3)) + details(f"every lesion found ({len(first):,})", lesion_table))
+
+
+def _stage(run: Run) -> Section:
+    c = run.clinical
+    stages = c.get("stage_over_time", [])
+    dead = c.get("death_day") is not None
+    items: list[tuple[str, object]] = [
+        ("stage at the end", stages[-1]["stage"] if stages else "never staged (no scans)"),
+        ("first distant metastasis found", days(c.get("first_detection_day"))
+         if c.get("first_detection_day") is not None else "never"),
+        ("first progression", f"{days(c['progression_day'])}: {c.get('progression_reason')}"
+         if c.get("progression_day") is not None else "none"),
+        ("death", f"{days(c['death_day'])}, {c.get('death_cause')} burden" if dead
+         else "alive at the end of follow-up"),
+        ("overall survival", _survival(c, "overall_survival")),
+        ("progression-free survival", _survival(c, "progression_free_survival")),
+        ("colonies prevented / eradicated by therapy",
+         f"{c.get('colonies_prevented_by_therapy', 0):,} / "
+         f"{c.get('colonies_eradicated_by_therapy', 0):,}"),
+    ]
+    body = facts(items)
+    if stages:
+        body += "<h3>Stage over time</h3>" + table(
+            ("from", "stage"), [(days(s["time_days"]), s["stage"]) for s in stages])
+    if c.get("therapy"):
+        body += "<h3>Lines of therapy</h3>" + table(
+            ("line", "regimen", "kind", "start", "end", "why it ended"),
+            [(t["line"], t["regimen"], t["kind"], days(t["start_day"]),
+              days(t["end_day"]) if t["end_day"] is not None else "end of follow-up",
+              t["end_reason"] or "–") for t in c["therapy"]])
+    if c.get("progressions"):
+        body += "<h3>Progressions (RECIST 1.1, simplified)</h3>" + table(
+            ("day", "reason"), [(days(p["time_days"]), p["reason"]) for p in c["progressions"]])
+    return Section("stage-survival", "Stage and survival", body)
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _survival(clinical: dict[str, Any], name: str) -> str:
+    value = clinical.get(f"{name}_days")
+    if value is None:
+        return "–"
+    censored = " (censored: no event by the end of follow-up)" if clinical.get(
+        f"{name}_censored") else ""
+    return f"{value:,.0f} days, {value / 365.25:.2f} years{censored}"
+
+
+def _therapy_spans(run: Run) -> list[tuple[float, float, str]]:
+    spans = []
+    for line in run.clinical.get("therapy", []):
+        end = run.end_day if line["end_day"] is None else float(line["end_day"])
+        if end > float(line["start_day"]):
+            spans.append((float(line["start_day"]), end, str(line["regimen"])))
+    return spans
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ReportError(f"cannot read {str(path)!r}: {error}") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{str(path)!r} is not a JSON object")
+    return data
+
+
+def _parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise ReportError(f"cannot read {str(path)!r}: {error}") from None

@@ -1,0 +1,205 @@
+"""`metacascade report`: one self-contained HTML page per run or cohort directory."""
+
+import json
+import re
+import shutil
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+from typer.testing import CliRunner
+
+import metacascade.report.build as build
+from metacascade.analysis import analyze
+from metacascade.cli import app
+from metacascade.cohort import LocalExecutor, Population, simulate_cohort
+from metacascade.describe import scenario_parameters, scenario_text
+from metacascade.engine.kernel import simulate
+from metacascade.errors import OutputError
+from metacascade.outputs import write_simulation
+from metacascade.plots import fate_counts
+from metacascade.report import (
+    COHORT_SECTIONS,
+    REPORT_FILE,
+    RUN_SECTIONS,
+    ReportError,
+    write_report,
+)
+from metacascade.scenario import Scenario
+from test_analysis import colonies_table, scans_table, synthetic_patients, write_cohort
+
+runner = CliRunner()
+
+#: Breast cancer: CT finds a distant metastasis on day 1457 and chemotherapy starts, so every
+#: section has data (scans, CTC draws, stage, therapy).
+SCENARIO = {
+    "cancer": "breast", "horizon_years": 4, "seed": 3, "primary_diameter_mm": 25,
+    "cancer_overrides": {"doubling_time": "70 d"},
+    "clinic": {
+        "scans": [{"modality": "ct", "every_weeks": 12, "start_day": 365}],
+        "draws": [{"every_weeks": 6, "start_day": 365}],
+        "therapy": {"start_at_m1": True, "lines": [{"name": "paclitaxel",
+                                                     "kind": "cytotoxic"}]},
+    },
+}
+
+
+def _sections(text: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)">', text)
+
+
+def _assert_self_contained(text: str) -> None:
+    sources = re.findall(r"""\bsrc\s*=\s*["']?([^"'\s>]*)""", text, flags=re.IGNORECASE)
+    links = re.findall(r"""\bhref\s*=\s*["']?([^"'\s>]*)""", text, flags=re.IGNORECASE)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert links and all(h.startswith("#") for h in links)
+    lowered = text.lower()
+    for needle in ("<script", "<link", "<iframe", "<object", "@import", "url("):
+        assert needle not in lowered, needle
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A simulated patient written by write_simulation, its Result, and its report."""
+    scenario = Scenario.from_dict(SCENARIO)
+    result = simulate(scenario)
+    out = tmp_path_factory.mktemp("report") / "run"
+    write_simulation(result, scenario, out)
+    path = write_report(out)
+    return out, result, path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def cohort_dir(tmp_path_factory):
+    """A synthetic cohort (the analysis tests' helpers): survival differs by CTC group."""
+    directory = tmp_path_factory.mktemp("cohort") / "synthetic"
+    patients = synthetic_patients(7, 80)
+    colonies = colonies_table([(1, "lung", 10.0, 12.0), (2, "liver", 30.0, 8.0),
+                               (3, "lung", 40.0, 2.0)])
+    return write_cohort(directory, patients, colonies, scans_table([(1, 200.0, "lung", 1)]))
+
+
+def test_single_run_report_has_every_section(run):
+    out, _, text = run
+    assert (out / REPORT_FILE).is_file()
+    assert _sections(text) == list(RUN_SECTIONS)
+    assert text.count("data:image/png;base64,") == 4  # funnel, body map, tree, CTC
+    for needle in ("paclitaxel", "Changed from the catalog: doubling_time = 70 d",
+                   "Works cited", "Cristofanilli M"):
+        assert needle in text
+
+
+def test_funnel_numbers_are_the_library_fate_counts(run):
+    _, result, text = run
+    shown = {step: int(value) for step, value in
+             re.findall(r'data-step="([^"]+)" data-value="(\d+)"', text)}
+    assert shown == fate_counts(result)
+    for value in shown.values():
+        assert f">{value:,}</td>" in text
+
+
+def test_report_is_self_contained(run, cohort_dir):
+    _assert_self_contained(run[2])
+    _assert_self_contained(write_report(cohort_dir).read_text(encoding="utf-8"))
+
+
+def test_cohort_report_computes_the_analysis_when_missing(cohort_dir, tmp_path):
+    assert not (cohort_dir / "analysis.json").exists()
+    text = write_report(cohort_dir, out=tmp_path / "a" / "cohort.html").read_text()
+    assert _sections(text) == list(COHORT_SECTIONS)
+    assert "computed for this report" in text
+    assert not (cohort_dir / "analysis.json").exists()  # the report writes nothing else
+    assert text.count("data:image/png;base64,") == 2  # Kaplan-Meier, organs
+    assert "DiSibio G, French SW (2008)" in text
+
+
+def test_cohort_report_reads_analysis_json(cohort_dir, tmp_path):
+    copy = shutil.copytree(cohort_dir, tmp_path / "cohort")
+    data = analyze(copy)
+    text = write_report(copy).read_text()
+    assert "written by metacascade analyze" in text
+    hazard = data["cox"]["os"]
+    assert f"{hazard['hazard_ratio']:.2f} ({hazard['ci_low']:.2f}–{hazard['ci_high']:.2f})" in text
+
+
+def test_cli_reports_a_simulated_cohort(tmp_path):
+    population = Population.from_dict({
+        "cancer": "colon", "horizon_years": 1,
+        "population": {"primary_diameter_mm": {"uniform": {"low": 10, "high": 20}}}})
+    simulate_cohort(population, 3, seed=1, out=tmp_path / "c", executor=LocalExecutor(1),
+                    progress=False)
+    result = runner.invoke(app, ["report", str(tmp_path / "c"), "--out",
+                                 str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "r.html").read_text()
+    assert _sections(text) == list(COHORT_SECTIONS)
+    assert "primary_diameter_mm: uniform between 10 and 20" in text
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "file", "incomplete", "both"])
+def test_bad_directory_exits_2_with_one_line(tmp_path, make):
+    target = tmp_path / "dir"
+    if make == "file":
+        target.write_text("not a directory")
+    elif make != "missing":
+        target.mkdir()
+    if make in ("incomplete", "both"):
+        (target / "summary.json").write_text("{}")
+    if make == "both":
+        (target / "manifest.json").write_text("{}")
+    result = runner.invoke(app, ["report", str(target)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and str(target) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (target / REPORT_FILE).exists()
+
+
+def test_a_failed_write_keeps_the_earlier_report(run, tmp_path, monkeypatch):
+    out = shutil.copytree(run[0], tmp_path / "run")
+    (out / REPORT_FILE).write_text("earlier")
+
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(build.os, "replace", refuse)
+    with pytest.raises(OutputError, match="No space left on device"):
+        write_report(out)
+    assert (out / REPORT_FILE).read_text() == "earlier"
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    (out / "summary.json").write_text("{ not json")
+    with pytest.raises(ReportError, match=r"summary\.json"):
+        write_report(out)
+    assert (out / REPORT_FILE).read_text() == "earlier"
+
+
+def test_a_directory_without_lesions_gets_a_note(run, tmp_path):
+    out = shutil.copytree(run[0], tmp_path / "old")
+    (out / "lesions.parquet").unlink()
+    text = write_report(out, out=tmp_path / "old.html").read_text()
+    assert _sections(text) == list(RUN_SECTIONS)
+    assert "has no lesions.parquet" in text
+
+
+def test_scenario_parameters_are_what_the_engine_cites(run):
+    out, result, _ = run
+    scenario = Scenario.from_dict(SCENARIO)
+    named = scenario_parameters(scenario)
+    engine = {p.source.key for group, _, p in named if group != "clinic"}
+    assert engine == set(result.provenance["citations"])
+    assert json.loads((out / "provenance.json").read_text())["citations"] == sorted(engine)
+    clinic = {name for group, name, _ in named if group == "clinic"}
+    assert {"lethal_burden_cells", "draws.0.recovery", "ct.lung.d50_mm",
+            "therapy.lines.0.kill_rate"} <= clinic
+    assert "No clinic" in scenario_text(Scenario.from_dict({"cancer": "breast"}))[-1]
+
+
+def test_a_scenario_this_version_refuses_is_named(run, tmp_path):
+    out = shutil.copytree(run[0], tmp_path / "run")
+    (out / "scenario.yaml").write_text("cancer: leukaemia\n")
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "scenario.yaml" in result.stderr and "leukaemia" in result.stderr
