@@ -18,6 +18,7 @@ from metacascade._version import __version__
 from metacascade.errors import MetacascadeError
 
 if TYPE_CHECKING:
+    from metacascade.cohort import DaskExecutor, LocalExecutor
     from metacascade.engine.result import Result
     from metacascade.scenario import Scenario
 
@@ -205,23 +206,12 @@ def cohort(
     ] = False,
 ) -> None:
     """Simulate a virtual cohort into Parquet shards (patients, colonies, observations)."""
-    from metacascade.cohort import DaskExecutor, LocalExecutor, load_population, simulate_cohort
-    from metacascade.errors import OutputError
+    from metacascade.cohort import DaskExecutor, load_population, simulate_cohort
 
     with _user_errors():
-        chosen = [name for name, value in (("--workers", workers), ("--dask-local", dask_local),
-                                           ("--scheduler", scheduler)) if value is not None]
-        if len(chosen) > 1:
-            raise OutputError(f"{chosen[1]}: give one of --workers, --dask-local, --scheduler")
-        for name, value in (("--workers", workers), ("--dask-local", dask_local)):
-            if value is not None and value < 1:
-                raise OutputError(f"{name}: {value} must be >= 1")
+        _check_executor_options(workers, dask_local, scheduler)
         population = load_population(scenario)
-        executor: LocalExecutor | DaskExecutor
-        if dask_local is not None or scheduler is not None:
-            executor = DaskExecutor(address=scheduler, n_workers=dask_local)
-        else:
-            executor = LocalExecutor(workers)
+        executor = _executor(workers, dask_local, scheduler)
         try:
             result = simulate_cohort(population, patients, seed=seed, out=out,
                                      executor=executor, shard_size=shard_size, resume=resume,
@@ -271,6 +261,82 @@ def report(
     with _user_errors():
         written = write_report(run_dir, out=out)
     typer.echo(f"wrote {written}")
+
+
+@app.command()
+def calibrate(
+    out: Annotated[Path, typer.Option(help="Output directory.", show_default=False)],
+    targets: Annotated[str, typer.Option(help="Targets to fit.")] = "disibio2008",
+    seed: Annotated[int, typer.Option(help="Calibration seed.")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        help="Local worker processes (default: one per core).")] = None,
+    dask_local: Annotated[int | None, typer.Option(
+        "--dask-local", help="Run on a Dask LocalCluster of this many workers.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Run on an existing Dask cluster (scheduler address).")] = None,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="A small smoke run (seconds, not minutes); not a fit to use.")] = False,
+) -> None:
+    """Fit soil and shared physiology to autopsy targets (ABC-SMC; calibration.json, fit.png)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metacascade.cohort import DaskExecutor
+
+    with _user_errors():
+        from metacascade.calibration import load_targets
+        from metacascade.calibration.fit import (
+            QUICK,
+            Settings,
+            check_out,
+            write_calibration,
+        )
+        from metacascade.calibration.fit import (
+            calibrate as run,
+        )
+
+        _check_executor_options(workers, dask_local, scheduler)
+        load_targets(targets)
+        check_out(out)
+        try:
+            import pyabc  # type: ignore[import-untyped]  # noqa: F401
+        except ImportError:
+            raise MetacascadeError("calibrate needs the 'calibration' extra: "
+                                   "pip install 'metacascade[calibration]'") from None
+        executor = _executor(workers, dask_local, scheduler)
+        try:
+            report = run(targets, out=out, seed=seed, settings=QUICK if quick else Settings(),
+                         executor=executor, progress=lambda m: typer.echo(m, err=True))
+        finally:
+            if isinstance(executor, DaskExecutor):
+                executor.close()
+        write_calibration(report, out)
+    per = {p["cancer"]: round(p["spearman_soil"], 2) for p in report["per_primary"]}
+    typer.echo(json.dumps({"spearman": per, "pooled": report["pooled"],
+                           "runtime_s": round(report["runtime_s"], 1)}, indent=1))
+    typer.echo(f"wrote calibration.json, fit.png to {out}/")
+
+
+def _check_executor_options(workers: int | None, dask_local: int | None,
+                            scheduler: str | None) -> None:
+    from metacascade.errors import OutputError
+
+    chosen = [name for name, value in (("--workers", workers), ("--dask-local", dask_local),
+                                       ("--scheduler", scheduler)) if value is not None]
+    if len(chosen) > 1:
+        raise OutputError(f"{chosen[1]}: give one of --workers, --dask-local, --scheduler")
+    for name, value in (("--workers", workers), ("--dask-local", dask_local)):
+        if value is not None and value < 1:
+            raise OutputError(f"{name}: {value} must be >= 1")
+
+
+def _executor(workers: int | None, dask_local: int | None,
+              scheduler: str | None) -> LocalExecutor | DaskExecutor:
+    from metacascade.cohort import DaskExecutor, LocalExecutor
+
+    if dask_local is not None or scheduler is not None:
+        return DaskExecutor(address=scheduler, n_workers=dask_local)
+    return LocalExecutor(workers)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from metacascade.calibration.model import Autopsy, AutopsyModel
 from metacascade.calibration.targets import CalibrationError, Targets
+from metacascade.random import resolve_seed
 
 FloatArray = NDArray[np.float64]
 
@@ -73,7 +74,7 @@ class Calibration:
                  prior: Mapping[str, tuple[float, float]], *,
                  fixed: Mapping[str, float] | None = None, autopsy: Autopsy | None = None,
                  population_size: int = 400, generations: int = 10,
-                 min_acceptance_rate: float = 0.005, seed: int | None = None) -> None:
+                 min_acceptance_rate: float = 0.02, seed: int | None = None) -> None:
         self.targets = targets
         self.parameters = parameters
         self.prior = prior
@@ -86,13 +87,12 @@ class Calibration:
 
     def fit(self) -> Calibration:
         """Run ABC-SMC; return ``self`` with the fitted attributes set."""
-        import pyabc
+        import pyabc  # type: ignore[import-untyped]
 
         names = self._check()
         model = AutopsyModel(self.targets, self.autopsy)
         fixed = dict(self.fixed or {})
-        seed = int(np.random.SeedSequence(self.seed).entropy % 2**32) if self.seed is None \
-            else int(self.seed)
+        seed = resolve_seed(self.seed)
         observed = self.targets.shares[self.targets.mask]
         weights = np.broadcast_to(self.targets.n_autopsies[:, None],
                                   self.targets.counts.shape)[self.targets.mask]
@@ -113,7 +113,7 @@ class Calibration:
         try:
             for name in _LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
-            np.random.seed(seed)  # noqa: NPY002 -- see the module docstring
+            np.random.seed(seed % 2**32)  # noqa: NPY002 -- see the module docstring
             abc = pyabc.ABCSMC(simulate, prior, distance,
                                population_size=self.population_size,
                                sampler=pyabc.sampler.SingleCoreSampler())

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
@@ -196,8 +195,8 @@ def _evaluate(targets: Targets, autopsy: Autopsy, flow: Calibration,
     for i, cancer in enumerate(targets.cancers):
         say(f"  engine autopsies: {cancer}")
         keep = targets.mask[i]
-        engine[i] = engine_involvement(targets, cancer, point, autopsy,
-                                       settings.engine_patients, seed + i) / settings.engine_patients
+        n = settings.engine_patients
+        engine[i] = engine_involvement(targets, cancer, point, autopsy, n, seed + i) / n
         engine[i, ~keep] = np.nan
         per_primary.append({
             "cancer": cancer, "row": targets.rows[i],
@@ -281,7 +280,7 @@ def facts(targets: Targets, shares: FloatArray) -> dict[str, Any]:
 
 def recover(targets: Targets, cancer: str, shared: Mapping[str, float], autopsy: Autopsy,
             settings: Settings, seed: int) -> dict[str, Any]:
-    """Synthetic recovery: engine-made autopsies at known soils, fitted; is truth covered?
+    """Synthetic recovery: fit engine-made autopsies at known soils; is the truth covered.
 
     The truth is the observed pattern's own soil fit rounded to a tenth (log10), so it is
     a plausible point; the targets are counts of the *engine's* autopsies of as many
@@ -320,8 +319,35 @@ def _r2(predicted: FloatArray, observed: FloatArray) -> float:
     return 1.0 - float(np.sum((observed - predicted) ** 2)) / total
 
 
-def check_targets_name(name: str) -> None:
-    """Refuse an unknown targets name early (before any work)."""
-    load_targets(name)
-    if not name:
-        raise CalibrationError("targets: a name is required")
+#: Settings of ``metacascade calibrate --quick``: a smoke run (minutes become seconds).
+QUICK = Settings(population_size=60, generations=3, flow_population_size=100,
+                 flow_generations=3, engine_patients=40, synthetic=("colon",),
+                 predictive_draws=50)
+
+
+def write_calibration(report: dict[str, Any], out: Path) -> None:
+    """Write ``calibration.json`` and ``fit.png`` into ``out`` (each atomically)."""
+    from metacascade.outputs import plain_json
+    from metacascade.plots.calibration import fit_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(plain_json(report), indent=1, allow_nan=True)
+    for name, write in (
+            ("calibration.json", lambda p: p.write_text(text + "\n", encoding="utf-8")),
+            ("fit.png", lambda p: fit_figure(report).savefig(p, dpi=100, format="png"))):
+        tmp = out / f".{name}.tmp"
+        write(tmp)
+        tmp.replace(out / name)
+
+
+def check_out(out: Path) -> None:
+    """Refuse an output path that is a file, or a directory holding other files."""
+    if out.exists() and not out.is_dir():
+        raise CalibrationError(f"out: {str(out)!r} exists and is not a directory")
+    if out.is_dir():
+        ours = {"calibration.json", "fit.png", "fits"}
+        other = sorted(p.name for p in out.iterdir()
+                       if p.name not in ours and not p.name.startswith("."))
+        if other:
+            raise CalibrationError(f"out: {str(out)!r} holds other files "
+                                   f"({', '.join(other[:3])}); give an empty or new directory")

@@ -55,10 +55,10 @@ def arrival_per_shed_cell(model: CompiledModel) -> FloatArray:
 
 def reach_probability(model: CompiledModel, age_days: FloatArray,
                       min_diameter_mm: float) -> FloatArray:
-    """Chance that a colony founded ``age_days`` ago holds a lesion of the given size.
+    r"""Chance that a colony founded ``age_days`` ago holds a lesion of the given size.
 
     Below the avascular limit the colony holds :math:`W e^{r\tau}` cells with :math:`W`
-    exponential of mean :math:`1/q`, so :math:`P = \exp(-q N e^{-r\tau})`. Above it, the
+    exponential of mean :math:`1/q`, so :math:`P = \\exp(-q N e^{-r\tau})`. Above it, the
     colony also waits an exponential time for its angiogenic switch and then grows by
     Gompertz (:mod:`metacascade.engine.growth`); that case is averaged over quantiles of
     :math:`W`.

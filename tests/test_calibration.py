@@ -1,0 +1,145 @@
+"""Calibration: targets, the closed-form autopsy model against the engine, the estimator.
+
+Statistical tests state their level; the fits are seeded, so each outcome is fixed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from metacascade.analysis.autopsy import disibio_counts
+from metacascade.calibration import (
+    Autopsy,
+    AutopsyModel,
+    Calibration,
+    CalibrationError,
+    load_targets,
+    parameter_names,
+)
+from metacascade.calibration.engine_check import engine_involvement, engine_model
+from metacascade.calibration.forward import expected_colonies
+from metacascade.cli import app
+from metacascade.engine.kernel import run
+from metacascade.random import spawn_seeds
+
+pytest.importorskip("pyabc")
+
+#: Significance level of the statistical tests here.
+ALPHA = 0.001
+
+
+def test_targets_are_the_hematogenous_disibio_counts() -> None:
+    t = load_targets("disibio2008")
+    table = disibio_counts()
+    assert t.cancers == ("breast", "prostate", "colon", "rectum", "lung", "stomach",
+                         "pancreas", "kidney", "melanoma")
+    assert not {"LN(reg)", "pleura", "peritoneum", "omentum"} & set(t.organs)
+    assert table.loc["breast", "lung"] == t.counts[0, t.organs.index("lung")]
+    assert t.n_autopsies[t.cancers.index("melanoma")] == table.loc["skin body", "N_autopsies"]
+    # The primary's own organ is not a metastasis: lung for lung, skin for melanoma.
+    assert not t.mask[t.cancers.index("lung"), t.organs.index("lung")]
+    assert not t.mask[t.cancers.index("melanoma"), t.organs.index("skin")]
+    assert t.mask.sum() == 9 * 12 - 4  # lung, melanoma skin, kidney kidney, pancreas
+    with pytest.raises(CalibrationError, match="unknown set 'nope'"):
+        load_targets("nope")
+
+
+def test_closed_form_matches_the_engine_at_one_year() -> None:
+    """Mean colonies per organ over 300 engine patients vs the closed form (Poisson z)."""
+    autopsy = Autopsy(years=1.0)
+    values = {"soil.colon": -0.5, "log10_dormant": -4.0}
+    model = engine_model("colon", values, autopsy)
+    expected = expected_colonies(model, autopsy.day)
+    n = 300
+    counts = np.zeros(model.n_organs)
+    for seed in spawn_seeds(5, n):
+        organs = run(model, seed).colonies["organ"]
+        counts += np.bincount([model.organs.index(o) for o in organs], minlength=model.n_organs)
+    for organ in ("lung", "liver"):
+        k = model.organs.index(organ)
+        z = (counts[k] - n * expected[k]) / np.sqrt(n * expected[k])
+        assert abs(z) < stats.norm.ppf(1 - ALPHA / 2), (organ, counts[k], n * expected[k])
+
+
+def test_the_model_predicts_shares_from_soil() -> None:
+    t = load_targets().subset(["breast"])
+    model = AutopsyModel(t)
+    low = model.shares({"soil.breast": -3.0})
+    high = model.shares({"soil.breast": -1.0})
+    assert np.all(high[t.mask] > low[t.mask])
+    assert np.all((0 <= low[t.mask]) & (low[t.mask] <= 1))
+    with pytest.raises(CalibrationError, match="unknown name"):
+        model.shares({"soil.breast.elbow": 0.0})
+
+
+def _fit(targets, name, seed):
+    return Calibration(targets, [name], {name: (-6.0, 3.0)},
+                       fixed={"log10_dormant": -6.0}, population_size=100, generations=4,
+                       seed=seed).fit()
+
+
+def test_recovers_a_known_soil_from_engine_autopsies() -> None:
+    """Synthetic truth: engine autopsies at soil 10^-2.5 for colon's liver; 95 % interval covers it."""
+    t = load_targets().subset(["colon"])
+    name = "soil.colon.liver"
+    truth = {"soil.colon": -3.0, name: -2.5, "log10_dormant": -6.0}
+    counts = engine_involvement(t, "colon", truth, Autopsy(), 300, 11)
+    synthetic = t.with_counts(counts[None, :], "synthetic").only("colon", "liver")
+    synthetic = type(synthetic)(synthetic.name, synthetic.source, synthetic.cancers,
+                                synthetic.rows, synthetic.organs, synthetic.beds,
+                                np.array([300]), synthetic.counts)
+    fit = Calibration(synthetic, [name], {name: (-6.0, 3.0)},
+                      fixed={"soil.colon": -3.0, "log10_dormant": -6.0},
+                      population_size=150, generations=5, seed=3).fit()
+    s = fit.summary_.loc[name]
+    assert s["q025"] <= -2.5 <= s["q975"], s
+    assert s["q975"] - s["q025"] < 1.0  # the data inform the soil
+
+
+def test_fit_is_reproducible_and_follows_the_estimator_contract() -> None:
+    t = load_targets().only("breast", "bone")
+    name = "soil.breast.bone"
+    c = Calibration(t, [name], {name: (-6.0, 3.0)}, seed=1)
+    assert not hasattr(c, "posterior_")
+    with pytest.raises(CalibrationError, match="not fitted"):
+        c.predict(5)
+    a = _fit(t, name, 7)
+    b = _fit(t, name, 7)
+    assert a.posterior_.equals(b.posterior_)
+    assert not a.posterior_.equals(_fit(t, name, 8).posterior_)
+    assert abs(a.posterior_["weight"].sum() - 1) < 1e-12
+    draws = a.predict(20, seed=1)
+    assert draws.shape == (20, *t.counts.shape)
+    observed = t.shares[t.mask][0]
+    assert abs(float(np.nanmedian(draws[:, 0, t.organs.index("bone")])) - observed) < 0.15
+
+
+def test_bad_calibration_input_is_refused() -> None:
+    t = load_targets().subset(["breast"])
+    with pytest.raises(CalibrationError, match="prior: no bounds"):
+        Calibration(t, ["soil.breast"], {}).fit()
+    with pytest.raises(CalibrationError, match=r"prior.soil.breast: \(1.0, 0.0\)"):
+        Calibration(t, ["soil.breast"], {"soil.breast": (1.0, 0.0)}).fit()
+    with pytest.raises(CalibrationError, match="unknown name"):
+        Calibration(t, ["soil.breast.elbow"], {"soil.breast.elbow": (0.0, 1.0)}).fit()
+    assert parameter_names(t, soil="flow") == ["soil.breast"]
+
+
+def test_cli_refuses_bad_targets_and_outputs(tmp_path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(app, ["calibrate", "--targets", "nope", "--out", str(tmp_path / "c")])
+    assert bad.exit_code == 2
+    assert "unknown set 'nope'" in bad.output and "Traceback" not in bad.output
+    file = tmp_path / "f"
+    file.write_text("keep", encoding="utf-8")
+    bad = runner.invoke(app, ["calibrate", "--out", str(file)])
+    assert bad.exit_code == 2 and "not a directory" in bad.output
+    assert file.read_text(encoding="utf-8") == "keep"
+    other = tmp_path / "o"
+    other.mkdir()
+    (other / "mine.txt").write_text("x", encoding="utf-8")
+    bad = runner.invoke(app, ["calibrate", "--out", str(other), "--workers", "0"])
+    assert bad.exit_code == 2 and "--workers" in bad.output
