@@ -53,11 +53,11 @@ def shared_prior() -> dict[str, tuple[float, float]]:
 class Settings:
     """How hard to fit: ABC sizes, engine patients, synthetic primaries."""
 
-    population_size: int = 300
-    generations: int = 8
-    flow_population_size: int = 1000
-    flow_generations: int = 14
-    engine_patients: int = 400
+    population_size: int = 200
+    generations: int = 6
+    flow_population_size: int = 400
+    flow_generations: int = 8
+    engine_patients: int = 300
     synthetic: tuple[str, ...] = ("breast", "colon")
     predictive_draws: int = 400
 
