@@ -255,6 +255,24 @@ def _headline(report: dict[str, object]) -> dict[str, object]:
     return {k: report[k] for k in keys if k in report}
 
 
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(
+        help="Address to listen on (the default takes this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 5006,
+    no_browser: Annotated[bool, typer.Option(
+        "--no-browser", help="Do not open the page in a web browser.")] = False,
+) -> None:
+    """Serve the interactive dashboard until Ctrl+C (needs the 'dashboard' extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metacascade.dashboard import serve
+
+    with _user_errors():
+        serve(host=host, port=port, show=not no_browser)
+
+
 def main() -> None:
     """Entry point of the ``metacascade`` script."""
     app(prog_name="metacascade")
