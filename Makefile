@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := out/demo
 
-.PHONY: demo test lint typecheck verify bench clean
+.PHONY: demo test browser lint typecheck verify bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "metacascade needs Python >= 3.11; set PYTHON=python3.11")'
@@ -33,8 +33,24 @@ demo: $(VENV)/.installed
 	@echo "demo outputs written to $(OUT)/"
 
 ## test: create or update .venv with the test extras; lint, type-check, run the tests
-test: $(VENV)/.installed-test lint typecheck
+test: $(VENV)/.installed-test browser lint typecheck
 	$(BIN)/python -m pytest
+
+## browser: Debian's Chromium for the dashboard's browser test, installed when missing
+## (as root, with apt-get; Playwright cannot download its own browsers here)
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the dashboard's browser test"; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium >/dev/null; \
+	else \
+		echo "make: $(CHROMIUM) is missing and cannot be installed here (not root, or no" \
+			"apt-get): install Debian's chromium to run tests/test_dashboard_browser.py;" \
+			"without it that test is skipped, or fails when CI=true"; \
+	fi
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests verification benchmarks

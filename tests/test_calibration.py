@@ -70,7 +70,7 @@ def test_the_model_predicts_shares_from_soil() -> None:
     low = model.shares({"soil.breast": -3.0})
     high = model.shares({"soil.breast": -1.0})
     assert np.all(high[t.mask] > low[t.mask])
-    assert np.all((0 <= low[t.mask]) & (low[t.mask] <= 1))
+    assert np.all((low[t.mask] >= 0) & (low[t.mask] <= 1))
     with pytest.raises(CalibrationError, match="unknown name"):
         model.shares({"soil.breast.elbow": 0.0})
 
@@ -82,7 +82,7 @@ def _fit(targets, name, seed):
 
 
 def test_recovers_a_known_soil_from_engine_autopsies() -> None:
-    """Synthetic truth: engine autopsies at soil 10^-2.5 for colon's liver; 95 % interval covers it."""
+    """Engine autopsies at soil 10^-2.5 for colon's liver: the 95 % interval covers it."""
     t = load_targets().subset(["colon"])
     name = "soil.colon.liver"
     truth = {"soil.colon": -3.0, name: -2.5, "log10_dormant": -6.0}

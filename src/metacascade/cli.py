@@ -339,6 +339,24 @@ def _executor(workers: int | None, dask_local: int | None,
     return LocalExecutor(workers)
 
 
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(
+        help="Address to listen on (the default takes this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 5006,
+    no_browser: Annotated[bool, typer.Option(
+        "--no-browser", help="Do not open the page in a web browser.")] = False,
+) -> None:
+    """Serve the interactive dashboard until Ctrl+C (needs the 'dashboard' extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metacascade.dashboard import serve
+
+    with _user_errors():
+        serve(host=host, port=port, show=not no_browser)
+
+
 def main() -> None:
     """Entry point of the ``metacascade`` script."""
     app(prog_name="metacascade")

@@ -126,6 +126,9 @@ class ClinicalCourse:
     prevented, eradicated
         Colony ids the treated patient never had (thinned foundings and their
         descendants), and colony ids therapy eradicated.
+    history, eradicated_day
+        The therapy given (each line's kill rates and resistant shares) and, per lesion,
+        the day therapy eradicated it (inf: never), for :meth:`cells_at`.
 
     """
 
@@ -142,6 +145,8 @@ class ClinicalCourse:
     therapy: tuple[TherapyLine, ...] = ()
     prevented: frozenset[int] = frozenset()
     eradicated: frozenset[int] = frozenset()
+    history: TherapyHistory | None = field(default=None, repr=False)
+    eradicated_day: FloatArray | None = field(default=None, repr=False)
 
     @property
     def end_day(self) -> float:
@@ -155,6 +160,29 @@ class ClinicalCourse:
         return pd.DataFrame({"time_days": obs["time_days"].to_numpy(),
                              "site": obs["name"].to_numpy(), "count": count,
                              "unfavourable": count >= self.cutoff})
+
+    def cells_at(self, result: Result, t_days: float) -> FloatArray:
+        """(lesions,) cells in every lesion at ``t_days``, with therapy applied.
+
+        The primary comes first, then the colonies in ``id`` order, as in
+        :attr:`final_cells` (which this equals at :attr:`end_day`). A lesion's size is its
+        untreated closed form (:mod:`metacascade.engine.growth`) times the therapy's
+        survival factor :math:`S_i(t)` (:meth:`TherapyHistory.survival`); it is 0 before
+        its founding, from the day therapy eradicated it, and always for a colony the
+        treated patient never had. ``result`` is the result this course followed.
+        """
+        model, raw = result.model, result.raw
+        cells = np.concatenate([np.atleast_1d(primary_cells(model, t_days)),
+                                colony_cells(model, t_days, raw.founded, raw.w, raw.switch)])
+        if len(cells) != len(self.final_cells):
+            raise ParameterError("cells_at: the result is not the one this course followed")
+        if self.history is not None and self.history.periods:
+            cells = cells * self.history.survival(t_days)
+        if self.eradicated_day is not None:
+            cells = np.where(self.eradicated_day <= t_days, 0.0, cells)
+        if self.prevented:
+            cells[np.fromiter(self.prevented, dtype=np.int64)] = 0.0
+        return np.asarray(cells, dtype=float)
 
     def therapy_spans(self) -> list[tuple[float, float, str]]:
         """(start, end, regimen) of every line, for :func:`~metacascade.plots.plot_ctc`."""
@@ -287,7 +315,8 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
         first_detection_day=recist.first, horizon_days=horizon, cutoff=recist.cutoff,
         therapy=lines, final_cells=patient.cells(end),
         prevented=frozenset(np.nonzero(~patient.kept)[0].tolist()),
-        eradicated=frozenset(np.nonzero(np.isfinite(patient.eradicated))[0].tolist()))
+        eradicated=frozenset(np.nonzero(np.isfinite(patient.eradicated))[0].tolist()),
+        history=patient.therapy, eradicated_day=patient.eradicated.copy())
 
 
 class _Patient:
