@@ -51,7 +51,7 @@ def test_closed_form_matches_the_engine_at_one_year() -> None:
     """Mean colonies per organ over 300 engine patients vs the closed form (Poisson z)."""
     autopsy = Autopsy(years=1.0)
     values = {"soil.colon": -0.5, "log10_dormant": -4.0}
-    model = engine_model("colon", values, autopsy)
+    model = engine_model("colon", values, autopsy, load_targets().beds)
     expected = expected_colonies(model, autopsy.day)
     n = 300
     counts = np.zeros(model.n_organs)

@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     from metacascade.engine.result import Result
     from metacascade.scenario import Scenario
 
+#: Executor options shared by `cohort` and `calibrate`.
+_Workers = Annotated[int | None, typer.Option(
+    help="Local worker processes (default: one per core).")]
+_DaskLocal = Annotated[int | None, typer.Option(
+    "--dask-local", help="Run on a Dask LocalCluster of this many workers.")]
+_Scheduler = Annotated[str | None, typer.Option(
+    help="Run on an existing Dask cluster (scheduler address).")]
+
 app = typer.Typer(
     name="metacascade",
     help="Simulate hematogenous metastasis: shedding, circulation, arrest, colonisation.",
@@ -194,12 +202,9 @@ def cohort(
                                           show_default=False)],
     out: Annotated[Path, typer.Option(help="Cohort directory.", show_default=False)],
     seed: Annotated[int, typer.Option(help="Cohort seed.")] = 0,
-    workers: Annotated[int | None, typer.Option(
-        help="Local worker processes (default: one per core).")] = None,
-    dask_local: Annotated[int | None, typer.Option(
-        "--dask-local", help="Run on a Dask LocalCluster of this many workers.")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        help="Run on an existing Dask cluster (scheduler address).")] = None,
+    workers: _Workers = None,
+    dask_local: _DaskLocal = None,
+    scheduler: _Scheduler = None,
     shard_size: Annotated[int, typer.Option(help="Patients per shard.")] = 64,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Finish the shards a previous run of this cohort left undone.")
@@ -268,12 +273,9 @@ def calibrate(
     out: Annotated[Path, typer.Option(help="Output directory.", show_default=False)],
     targets: Annotated[str, typer.Option(help="Targets to fit.")] = "disibio2008",
     seed: Annotated[int, typer.Option(help="Calibration seed.")] = 1,
-    workers: Annotated[int | None, typer.Option(
-        help="Local worker processes (default: one per core).")] = None,
-    dask_local: Annotated[int | None, typer.Option(
-        "--dask-local", help="Run on a Dask LocalCluster of this many workers.")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        help="Run on an existing Dask cluster (scheduler address).")] = None,
+    workers: _Workers = None,
+    dask_local: _DaskLocal = None,
+    scheduler: _Scheduler = None,
     quick: Annotated[bool, typer.Option(
         "--quick", help="A small smoke run (seconds, not minutes); not a fit to use.")] = False,
 ) -> None:

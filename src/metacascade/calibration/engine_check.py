@@ -23,8 +23,12 @@ from metacascade.scenario import Scenario
 FloatArray = NDArray[np.float64]
 
 
-def engine_model(cancer: str, values: Mapping[str, float], autopsy: Autopsy) -> CompiledModel:
-    """Compile ``cancer``'s untreated natural history up to the autopsy at ``values``."""
+def engine_model(cancer: str, values: Mapping[str, float], autopsy: Autopsy,
+                 organ_beds: Mapping[str, tuple[str, ...]]) -> CompiledModel:
+    """Compile ``cancer``'s untreated natural history up to the autopsy at ``values``.
+
+    ``organ_beds`` maps each target organ of the soil parameters to its beds.
+    """
     data: dict[str, object] = {"cancer": cancer, "horizon_years": autopsy.years,
                                "primary_diameter_mm": autopsy.primary_diameter_mm}
     scenario = Scenario.model_validate(data)
@@ -43,7 +47,7 @@ def engine_model(cancer: str, values: Mapping[str, float], autopsy: Autopsy) -> 
         data["cascade_overrides"] = cascade
     scenario = Scenario.model_validate(data)
     body, entry = scenario.resolve()
-    soil = soil_by_bed(cancer, values, tuple(body.beds), _organ_beds())
+    soil = soil_by_bed(cancer, values, tuple(body.beds), organ_beds)
     params = {b: Parameter(v, "1", entry.soil_for(b).source, (0.0, 1000.0))
               for b, v in soil.items()}
     fitted = dataclasses.replace(entry, soil=params)
@@ -66,16 +70,10 @@ def soil_by_bed(cancer: str, values: Mapping[str, float], beds: tuple[str, ...],
     return out
 
 
-def _organ_beds() -> dict[str, tuple[str, ...]]:
-    from metacascade.calibration.targets.disibio2008 import targets
-
-    return dict(targets().beds)
-
-
 def engine_involvement(targets: Targets, cancer: str, values: Mapping[str, float],
                        autopsy: Autopsy, n_patients: int, seed: int) -> NDArray[np.int64]:
     """Patients (of ``n_patients``) with each target organ involved at the autopsy."""
-    model = engine_model(cancer, values, autopsy)
+    model = engine_model(cancer, values, autopsy, targets.beds)
     index = {o: i for i, o in enumerate(model.organs)}
     counts = np.zeros(len(targets.organs), dtype=np.int64)
     for patient_seed in spawn_seeds(seed, n_patients):

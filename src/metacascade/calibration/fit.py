@@ -28,7 +28,7 @@ from scipy import stats
 
 from metacascade.calibration.engine_check import engine_involvement
 from metacascade.calibration.estimator import Calibration
-from metacascade.calibration.model import SHARED, Autopsy, parameter_names, slug
+from metacascade.calibration.model import SHARED, Autopsy, AutopsyModel, parameter_names, slug
 from metacascade.calibration.targets import CalibrationError, Targets, load_targets
 from metacascade.cancers.cascade import DEFAULT_CASCADE
 
@@ -183,8 +183,6 @@ def _evaluate(targets: Targets, autopsy: Autopsy, flow: Calibration,
               fits: Mapping[str, Any], point: Mapping[str, float], settings: Settings,
               seed: int, say: Callable[[str], None]) -> dict[str, Any]:
     """Per primary: observed, both models, intervals, Spearman, R^2, the engine's shares."""
-    from metacascade.calibration.model import AutopsyModel
-
     model = AutopsyModel(targets, autopsy)
     soil_fit = model.shares(point)
     flow_fit = flow.expected_shares()
@@ -231,8 +229,6 @@ def _evaluate(targets: Targets, autopsy: Autopsy, flow: Calibration,
 def _predictive(targets: Targets, autopsy: Autopsy, fits: Mapping[str, Any],
                 point: Mapping[str, float], settings: Settings, seed: int) -> FloatArray:
     """(draws, cancers, organs) posterior predictive shares of the stage-2 fits."""
-    from metacascade.calibration.model import AutopsyModel
-
     rng = np.random.default_rng(seed)
     model = AutopsyModel(targets, autopsy)
     draws = settings.predictive_draws

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from metacascade.calibration.forward import arrival_per_shed_cell, source_integrals
 from metacascade.calibration.targets import CalibrationError, Targets
-from metacascade.citations import Parameter, assumed
+from metacascade.citations import assumed
 from metacascade.engine.compile import CompiledModel, compile_scenario
 from metacascade.scenario import Scenario
 
@@ -111,12 +111,12 @@ class AutopsyModel:
     def __init__(self, targets: Targets, autopsy: Autopsy | None = None) -> None:
         self.targets = targets
         self.autopsy = autopsy or Autopsy()
+        self._known = set(SHARED) | set(parameter_names(targets, soil="organ")) | set(
+            parameter_names(targets, soil="flow"))
 
     def expected(self, values: Mapping[str, float]) -> FloatArray:
         """(cancers, organs) expected colonies found at autopsy (NaN where masked)."""
-        known = set(SHARED) | set(parameter_names(self.targets, soil="organ")) | set(
-            parameter_names(self.targets, soil="flow"))
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - self._known)
         if unknown:
             raise CalibrationError(f"parameters: unknown name(s) {unknown}; known: "
                                    "soil.<cancer>[.<organ>], " + ", ".join(SHARED))
@@ -231,22 +231,3 @@ def _compiled(cancer: str, autopsy: Autopsy, arrest: float | None) -> CompiledMo
         beds = [b for b in body.beds if b != "lymph_node"]
         data["body_overrides"] = {"arrest_per_pass": dict.fromkeys(beds, arrest)}
     return compile_scenario(Scenario.model_validate(data))
-
-
-def catalog_values(cancer: str, targets: Targets) -> dict[str, float]:
-    """The catalog's current soil values of ``cancer`` as ``soil.<cancer>.<organ>`` (log10)."""
-    from metacascade.cancers.catalog import get_cancer
-
-    entry = get_cancer(cancer)
-    out = {}
-    for organ in targets.organs:
-        beds = targets.beds[organ]
-        out[f"soil.{cancer}.{slug(organ)}"] = float(np.log10(entry.soil_for(beds[0]).value))
-    return out
-
-
-def calibrated_parameter(value: float, run: str, data: str, note: str) -> Parameter:
-    """A soil value fitted by calibration run ``run``."""
-    from metacascade.citations import Calibrated
-
-    return Parameter(value, "1", Calibrated(run, data, note), (1e-7, 1000.0))
