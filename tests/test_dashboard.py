@@ -23,7 +23,7 @@ from metacascade.dashboard.runs import (
     run_patient,
     scenario_data,
 )
-from metacascade.errors import MetacascadeError, ScenarioError
+from metacascade.errors import MetacascadeError
 from metacascade.scenario import Scenario
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -202,7 +202,3 @@ def test_the_cli_refuses_a_bad_port():
     outcome = CliRunner().invoke(cli, ["dashboard", "--port", "70000", "--no-browser"])
     assert outcome.exit_code == 2
     assert "port: 70000" in outcome.output
-
-
-def test_scenario_errors_are_metacascade_errors():
-    assert issubclass(ScenarioError, MetacascadeError)

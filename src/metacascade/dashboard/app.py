@@ -237,12 +237,14 @@ class Dashboard:
                 report = partial(self._later, doc)
                 cohort = run_cohort(inputs, cancel=cancel, progress=lambda k, n: report(
                     partial(self._progressed, run_id, k)))
-                done = partial(self._show_cohort, run_id, cohort, figures.survival_png(cohort))
+                done = partial(self._show_cohort, run_id, inputs, cohort_numbers(cohort),
+                               figures.survival_png(cohort), _organs_html(cohort))
             else:
                 run = run_patient(inputs)
                 images = (figures.body_png(run, _last_day(run)), figures.ctc_png(run),
                           figures.funnel_png(run))
-                done = partial(self._show_patient, run_id, run, *images)
+                done = partial(self._show_patient, run_id, run, key_numbers(run),
+                               _day_html(run, _last_day(run)), *images)
         except RunCancelled as error:
             done = partial(self._cancelled, run_id, str(error))
         except MetacascadeError as error:
@@ -279,38 +281,34 @@ class Dashboard:
             self.status.object = _status("running", run_id, f"patient {done} of "
                                          f"{self.progress.max} done")
 
-    def _show_patient(self, run_id: int, run: PatientRun, body: bytes, ctc: bytes,
-                      funnel: bytes) -> None:
+    def _show_patient(self, run_id: int, run: PatientRun, numbers: dict[str, Any],
+                      caption: str, body: bytes, ctc: bytes, funnel: bytes) -> None:
         if run_id != self._run_id:
             return
         self.run = run
-        numbers = key_numbers(run)
         self.numbers.object = numbers_html(numbers, PATIENT_LABELS, "mc-num-")
-        last = _last_day(run)
-        self.day.param.update(end=max(int(last), 1), value=int(last), disabled=False)
+        last = int(_last_day(run))
+        self.day.param.update(end=max(last, 1), value=last, disabled=False)
         self.body_map.object, self.ctc.object, self.funnel.object = body, ctc, funnel
-        self._caption(run, last)
+        self.day_caption.object = caption
         self.tabs.active = 0
         self._finish("done", run_id, f"{run.scenario.cancer}, seed {numbers['seed']}: done")
 
-    def _show_cohort(self, run_id: int, cohort: CohortRun, survival: bytes) -> None:
+    def _show_cohort(self, run_id: int, inputs: Inputs, numbers: dict[str, Any],
+                     survival: bytes, organs: str) -> None:
         if run_id != self._run_id:
             return
-        numbers = cohort_numbers(cohort)
         self.cohort_numbers.object = numbers_html(numbers, COHORT_LABELS, "mc-cohort-")
         self.survival.object = survival
-        table = organ_table(cohort)
-        self.organs.object = ("<h4>organs involved</h4>" + table.to_html(
-            index=False, table_id="mc-organ-table", classes="mc-table", na_rep="\u2014",
-            float_format=lambda v: f"{v:.0%}"))
+        self.organs.object = organs
         self.tabs.active = 1
-        self._finish("done", run_id, f"{numbers['patients']} patients of "
-                     f"{cohort.inputs.cancer}: done")
+        self._finish("done", run_id, f"{numbers['patients']} patients of {inputs.cancer}: "
+                     "done")
 
     def _show_error(self, run_id: int, message: str) -> None:
         if run_id != self._run_id:
             return
-        self.alert.object = f'<div id="mc-alert-message">{html.escape(message)}</div>'
+        self.alert.object = _alert_html(message)
         self.alert.visible = True
         self._finish("error", run_id, "refused: see the message")
 
@@ -323,16 +321,30 @@ class Dashboard:
         if run is None or event.new is None:
             return
         day = min(float(event.new), run.end_day)
-        self.body_map.object = figures.body_png(run, day)
-        self._caption(run, day)
-
-    def _caption(self, run: PatientRun, day: float) -> None:
-        self.day_caption.object = _day_html(run, day)
+        try:
+            self.body_map.object = figures.body_png(run, day)
+            self.day_caption.object = _day_html(run, day)
+        except Exception as error:  # a message in the page, the traceback in the log
+            LOG.exception("dashboard body map at day %s failed", day)
+            self.alert.object = _alert_html(f"body map at day {day:g}: {error}")
+            self.alert.visible = True
 
 
 def _last_day(run: PatientRun) -> float:
     """The last whole day of follow-up: where the time slider starts."""
     return float(math.floor(run.end_day))
+
+
+def _alert_html(message: str) -> str:
+    return f'<div id="mc-alert-message">{html.escape(message)}</div>'
+
+
+def _organs_html(cohort: CohortRun) -> str:
+    """The organ involvement table (:func:`organ_table`) as HTML, shares in percent."""
+    table = organ_table(cohort).to_html(
+        index=False, table_id="mc-organ-table", classes="mc-table", na_rep="\u2014",
+        float_format=lambda v: f"{v:.0%}")
+    return f"<h4>organs involved</h4>{table}"
 
 
 def _status(state: str, run_id: int, message: str) -> str:
