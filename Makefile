@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := out/demo
 
-.PHONY: demo test browser lint typecheck verify bench clean
+.PHONY: demo test browser lint typecheck verify calibration bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "metacascade needs Python >= 3.11; set PYTHON=python3.11")'
@@ -61,6 +61,12 @@ typecheck: $(VENV)/.installed-test
 ## verify: the long statistical checks (on demand)
 verify: $(VENV)/.installed-test
 	$(BIN)/python -m pytest verification
+
+## calibration: refit the catalog's calibrated values (DiSibio 2008, seed 1, about 15 min
+## on 2 cores) and copy them into the package (src/metacascade/data/calibrated_disibio2008.json)
+calibration: $(VENV)/.installed-test
+	$(BIN)/metacascade calibrate --targets disibio2008 --seed 1 --workers 2 --out out/calibration
+	cp out/calibration/catalog_values.json src/metacascade/data/calibrated_disibio2008.json
 
 ## bench: the performance measurements, one JSON object each
 bench: $(VENV)/.installed

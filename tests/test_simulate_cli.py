@@ -113,7 +113,7 @@ def test_lesions_are_the_body_map_at_the_end_of_follow_up(tmp_path):
     from metacascade.clinic.course import follow
 
     scenario = load_scenario(EXAMPLES / "breast_metastatic_ctc.yaml")
-    scenario = Scenario.from_dict({**scenario.to_dict(), "horizon_years": 5})
+    scenario = Scenario.from_dict({**scenario.to_dict(), "horizon_years": 6})
     result = simulate(scenario)
     write_simulation(result, scenario, tmp_path / "out")
     lesions = pd.read_parquet(tmp_path / "out" / "lesions.parquet")

@@ -26,6 +26,7 @@ from metacascade.clinic.therapy import (
     resolve_regimen,
 )
 from metacascade.errors import ParameterError
+from metacascade.physiology import get_body
 from metacascade.scenario import Regimen, Scenario
 
 ALPHA = 0.001
@@ -86,8 +87,12 @@ def test_resistance_exists_with_poisson_probability():
     assert np.all(rho[rho > 0] == pytest.approx(1.0 / 200.0))  # max(rho, 1/n)
 
 
+#: Neutral soil 1 in every bed (the catalog before its calibration, about 30 times the
+#: calibrated breast soils): hundreds of colonies, so therapy has lesions to act on.
+NEUTRAL_SOILS = dict.fromkeys(get_body("adult_female").beds, 1.0)
 BREAST = {"cancer": "breast", "body": "adult_female", "seed": 3, "horizon_years": 6,
-          "primary_diameter_mm": 20, "cancer_overrides": {"doubling_time": "80 d"}}
+          "primary_diameter_mm": 20,
+          "cancer_overrides": {"doubling_time": "80 d", "soil": NEUTRAL_SOILS}}
 
 
 @cache

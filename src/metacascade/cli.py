@@ -312,11 +312,13 @@ def calibrate(
         finally:
             if isinstance(executor, DaskExecutor):
                 executor.close()
-        write_calibration(report, out)
+        write_calibration(report, out, command=(
+            f"metacascade calibrate --targets {targets} --seed {seed}"
+            + (" --quick" if quick else "")))
     per = {p["cancer"]: round(p["spearman_soil"], 2) for p in report["per_primary"]}
     typer.echo(json.dumps({"spearman": per, "pooled": report["pooled"],
                            "runtime_s": round(report["runtime_s"], 1)}, indent=1))
-    typer.echo(f"wrote calibration.json, fit.png to {out}/")
+    typer.echo(f"wrote calibration.json, catalog_values.json, fit.png to {out}/")
 
 
 def _check_executor_options(workers: int | None, dask_local: int | None,

@@ -65,6 +65,7 @@ def cancer_dict(cancer: Cancer) -> dict[str, Any]:
         "ctc_size_class": cancer.size_class.name,
         "parameters": {k: p.to_dict() for k, p in cancer.parameters().items()},
         "soil": {k: p.to_dict() for k, p in cancer.soil.items()},
+        "other_soil": cancer.other_soil.to_dict(),
         "notes": cancer.notes,
     }
 
@@ -157,7 +158,7 @@ def catalog_text(*, cite: bool = False) -> str:
             out += _line(pname, p, cite)
         for organ, p in cancer.soil.items():
             out += _line(f"soil.{organ}", p, cite)
-        out.append("    (organs not named: neutral soil 1)")
+        out += _line("soil (organs not named)", cancer.other_soil, cite)
     out.append("")
     out.append("emboli")
     for ename, kind in EMBOLI.items():
@@ -190,6 +191,7 @@ def scenario_parameters(scenario: Scenario) -> list[tuple[str, str, Parameter]]:
     out = [("body", name, p) for name, p in _body_parameters(body)]
     out += [("cancer", name, p) for name, p in cancer.parameters().items()]
     out += [("cancer", f"soil.{organ}", p) for organ, p in cancer.soil.items()]
+    out += [("cancer", "soil (organs not named)", cancer.other_soil)]
     out += [("cascade", name, p) for name, p in scenario.cascade().parameters().items()]
     out += [("clinic", name, p) for name, p in _clinic_parameters(scenario)]
     return out

@@ -108,6 +108,11 @@ HART_1998 = Citation(
     "The growth law of primary breast cancer as inferred from mammography screening "
     "trials data", "Br J Cancer 78:382", where="abstract",
 )
+BLOOM_1962 = Citation(
+    "bloom1962", "Bloom HJG, Richardson WW, Harries EJ", 1962,
+    "Natural history of untreated breast cancer (1805-1933)",
+    "Br Med J 2:213", where="abstract",
+)
 DISIBIO_2008 = Citation(
     "disibio2008", "DiSibio G, French SW", 2008,
     "Metastatic patterns of cancers: results from a large autopsy study",
@@ -187,5 +192,5 @@ ALL_REFERENCES: tuple[Citation, ...] = (
     FIDLER_1970, KOOP_1995, FONT_CLOS_2020, DEL_MONTE_2009, COUMANS_2013, FINLAY_1988,
     PEER_1993, HART_1998, DISIBIO_2008, LUNG_METS_DOUBLING_2003, WEISS_1992,
     NATHANI_2021, WEEDON_FEKJAER_2008, ROBINSON_2000, WANG_2018_PET, SKIPPER_1964,
-    GOLDIE_COLDMAN_1979, LOCKMAN_2010, SMERAGE_2014,
+    GOLDIE_COLDMAN_1979, LOCKMAN_2010, SMERAGE_2014, BLOOM_1962,
 )

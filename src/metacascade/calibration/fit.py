@@ -40,7 +40,10 @@ SOIL_PRIOR = (-6.0, 3.0)
 
 def shared_prior() -> dict[str, tuple[float, float]]:
     """Uniform priors of the shared parameters: the catalog's stated bounds."""
-    prior: dict[str, tuple[float, float]] = {"arrest": (0.3, 0.999)}
+    from metacascade.physiology import get_body
+
+    arrest = get_body("adult_female").beds["lung"].arrest_per_pass.bounds
+    prior: dict[str, tuple[float, float]] = {"arrest": (float(arrest[0]), float(arrest[1]))}
     for name, value in DEFAULT_CASCADE.extravasation.items():
         if name != "lymph_node":
             prior[f"extravasation.{name}"] = (float(value.bounds[0]), float(value.bounds[1]))
@@ -53,10 +56,10 @@ def shared_prior() -> dict[str, tuple[float, float]]:
 class Settings:
     """How hard to fit: ABC sizes, engine patients, synthetic primaries."""
 
-    population_size: int = 200
-    generations: int = 6
+    population_size: int = 400
+    generations: int = 10
     flow_population_size: int = 400
-    flow_generations: int = 8
+    flow_generations: int = 20
     engine_patients: int = 300
     synthetic: tuple[str, ...] = ("breast", "colon")
     predictive_draws: int = 400
@@ -171,6 +174,7 @@ def calibrate(targets_name: str = "disibio2008", *, out: Path, seed: int = 1,
     report.update({
         "targets": {"name": targets.name, "source": targets.source,
                     "table": targets.table().to_dict(orient="records")},
+        "beds": {organ: list(b) for organ, b in targets.beds.items()},
         "autopsy": autopsy.__dict__, "seed": seed, "settings": settings.__dict__,
         "stage1": {**fit_to_dict(flow), "posterior": None},
         "stage2": {c: {**f, "posterior": None} for c, f in fits.items()},
@@ -316,20 +320,77 @@ def _r2(predicted: FloatArray, observed: FloatArray) -> float:
 
 
 #: Settings of ``metacascade calibrate --quick``: a smoke run (minutes become seconds).
-QUICK = Settings(population_size=60, generations=3, flow_population_size=100,
-                 flow_generations=3, engine_patients=40, synthetic=("colon",),
+QUICK = Settings(population_size=60, generations=4, flow_population_size=100,
+                 flow_generations=4, engine_patients=40, synthetic=("colon",),
                  predictive_draws=50)
 
 
-def write_calibration(report: dict[str, Any], out: Path) -> None:
-    """Write ``calibration.json`` and ``fit.png`` into ``out`` (each atomically)."""
+def catalog_values(report: Mapping[str, Any], command: str) -> dict[str, Any]:
+    """What the catalogs take from a calibration (:mod:`metacascade.calibrated`).
+
+    Shared physiology: the stage-1 posterior (arrest, extravasation per wall kind,
+    dormancy). Soils: per primary, the stage-2 posterior of each target organ for the
+    organ's beds, and the primary's stage-1 soil level (``soil.<cancer>.other``) for the
+    beds no autopsy target covers (the lymph node too). Values are posterior medians on
+    natural scales with 95 % intervals; ``shares`` are the closed-form autopsy shares at
+    those values, which the catalog defaults must reproduce.
+    """
+    from metacascade._version import __version__
+
+    targets = report["targets"]
+    beds = {organ: list(b) for organ, b in report["beds"].items()}
+    stage1 = {row["parameter"]: row for row in report["stage1"]["summary"]}
+    parameters: dict[str, Any] = {}
+
+    def put(name: str, row: Mapping[str, Any], basis: str, log10: bool = False) -> None:
+        convert = (lambda v: 10.0 ** float(v)) if log10 else float
+        parameters[name] = {"value": convert(row["median"]), "q025": convert(row["q025"]),
+                            "q975": convert(row["q975"]), "basis": basis}
+
+    put("arrest", stage1["arrest"], "stage 1 (blood flow alone), shared by every primary")
+    for barrier in ("sinusoid", "fenestrated", "continuous", "blood_brain"):
+        name = f"extravasation.{barrier}"
+        put(name, stage1[name], "stage 1 (blood flow alone), shared by every primary")
+    put("dormant_after_extravasation", stage1["log10_dormant"],
+        "stage 1 (blood flow alone), shared by every primary", log10=True)
+    for cancer, fit in report["stage2"].items():
+        put(f"soil.{cancer}.other", stage1[f"soil.{cancer}"],
+            "the primary's stage-1 soil level (blood flow alone): no autopsy target covers "
+            "this bed", log10=True)
+        for row in fit["summary"]:
+            organ_slug = row["parameter"].split(".", 2)[2]
+            organ = next(o for o in beds if slug(o) == organ_slug)
+            for bed in beds[organ]:
+                put(f"soil.{cancer}.{bed}", row,
+                    f"stage 2 (flow + soil): {organ} at autopsy, given the shared "
+                    "physiology", log10=True)
+    shares: dict[str, dict[str, float]] = {}
+    for row in report["organs"]:
+        shares.setdefault(row["cancer"], {})[row["organ"]] = float(row["soil"])
+    return {"format": "metacascade-calibrated/1",
+            "calibration": f"{targets['name']}-seed{report['seed']}",
+            "command": command, "version": __version__, "data": targets["source"],
+            "autopsy": report["autopsy"],
+            "parameters": parameters, "shares": shares}
+
+
+def write_calibration(report: dict[str, Any], out: Path, command: str = "") -> None:
+    """Write ``calibration.json``, ``catalog_values.json`` and ``fit.png`` into ``out``.
+
+    Each file is written atomically. ``command`` (how the run was made) goes into
+    ``catalog_values.json``, the file ``make calibration`` copies into the package.
+    """
     from metacascade.outputs import plain_json
     from metacascade.plots.calibration import fit_figure
 
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(plain_json(report), indent=1, allow_nan=True)
+    values = json.dumps(plain_json(catalog_values(
+        report, command or f"metacascade calibrate --targets {report['targets']['name']} "
+        f"--seed {report['seed']} --out DIR")), indent=1)
     for name, write in (
             ("calibration.json", lambda p: p.write_text(text + "\n", encoding="utf-8")),
+            ("catalog_values.json", lambda p: p.write_text(values + "\n", encoding="utf-8")),
             ("fit.png", lambda p: fit_figure(report).savefig(p, dpi=100, format="png"))):
         tmp = out / f".{name}.tmp"
         write(tmp)
@@ -341,7 +402,7 @@ def check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise CalibrationError(f"out: {str(out)!r} exists and is not a directory")
     if out.is_dir():
-        ours = {"calibration.json", "fit.png", "fits"}
+        ours = {"calibration.json", "catalog_values.json", "fit.png", "fits"}
         other = sorted(p.name for p in out.iterdir()
                        if p.name not in ours and not p.name.startswith("."))
         if other:

@@ -33,8 +33,9 @@ from numpy.typing import NDArray
 
 from metacascade.calibration.forward import arrival_per_shed_cell, source_integrals
 from metacascade.calibration.targets import CalibrationError, Targets
-from metacascade.citations import assumed
+from metacascade.citations import cited
 from metacascade.engine.compile import CompiledModel, compile_scenario
+from metacascade.references import BLOOM_1962
 from metacascade.scenario import Scenario
 
 FloatArray = NDArray[np.float64]
@@ -46,11 +47,12 @@ SHARED = ("arrest", *(f"extravasation.{b}" for b in BARRIERS), "log10_dormant")
 
 #: Years from the start of the natural history (a primary of
 #: ``AUTOPSY_PRIMARY_DIAMETER_MM``) to death and autopsy.
-AUTOPSY_YEARS = assumed(
-    3.0, "yr", "untreated patients of the pre-treatment era died a few years after their "
-    "cancer was found: untreated breast cancer, median 2.7 years from the first symptom "
-    "(Bloom et al. 1962, 250 patients of 1805-1933); the same duration is taken for every "
-    "primary", (1.0, 10.0))
+AUTOPSY_YEARS = cited(
+    3.0, "yr", BLOOM_1962.at(
+        "abstract", "untreated breast cancer, 250 patients of 1805-1933: median survival "
+        "2.7 years from the first symptom; 3 years taken for every primary (an assumption "
+        "beyond breast), bounds 1-10 years"),
+    (1.0, 10.0))
 
 
 @dataclass(frozen=True)
@@ -198,9 +200,10 @@ def _base(cancer: str, autopsy: Autopsy) -> _Base:
 
 @functools.lru_cache(maxsize=64)
 def _arrival_grid(cancer: str, autopsy: Autopsy) -> tuple[FloatArray, FloatArray]:
-    """Arrival per shed cell on :data:`ARREST_GRID` values of the single-cell arrest."""
-    rows = [arrival_per_shed_cell(_compiled(cancer, autopsy, float(a))) for a in ARREST_GRID]
-    return ARREST_GRID, np.array(rows)
+    """Arrival per shed cell on :func:`arrest_grid` values of the single-cell arrest."""
+    grid = arrest_grid()
+    rows = [arrival_per_shed_cell(_compiled(cancer, autopsy, float(a))) for a in grid]
+    return grid, np.array(rows)
 
 
 def _arrival_at(cancer: str, autopsy: Autopsy, arrest: float) -> FloatArray:
@@ -215,9 +218,15 @@ def _arrival_at(cancer: str, autopsy: Autopsy, arrest: float) -> FloatArray:
     return np.asarray((1.0 - f) * rows[k] + f * rows[k + 1], dtype=float)
 
 
-#: Single-cell arrest values the routing is compiled at (the catalog's bounds), evenly
-#: spaced in log(1 - arrest).
-ARREST_GRID = 1.0 - np.geomspace(0.7, 0.001, 121)
+def arrest_grid(points: int = 121) -> FloatArray:
+    """Single-cell arrest values the routing is compiled at.
+
+    The catalog's bounds of the arrest, evenly spaced in log(1 - arrest).
+    """
+    from metacascade.physiology import get_body
+
+    low, high = get_body("adult_female").beds["lung"].arrest_per_pass.bounds
+    return np.asarray(1.0 - np.geomspace(1.0 - low, 1.0 - high, points), dtype=float)
 
 
 def _compiled(cancer: str, autopsy: Autopsy, arrest: float | None) -> CompiledModel:

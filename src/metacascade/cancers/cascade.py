@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from metacascade.calibrated import calibrated
 from metacascade.citations import Parameter, assumed, cited
-from metacascade.references import COUMANS_2013, DEL_MONTE_2009, KOOP_1995
+from metacascade.references import COUMANS_2013, DEL_MONTE_2009
 
 #: Vessel-wall kinds of metacascade.physiology.model.BARRIERS, in that order.
 BARRIER_ORDER = ("sinusoid", "fenestrated", "continuous", "blood_brain", "lymph_node")
@@ -18,15 +19,19 @@ BARRIER_ORDER = ("sinusoid", "fenestrated", "continuous", "blood_brain", "lymph_
 
 def _extravasation() -> dict[str, Parameter]:
     return {
-        "sinusoid": cited(0.85, "1", KOOP_1995.at(
-            "abstract", "> 80 % of B16F10 cells arrested in the microcirculation survived "
-            "and extravasated by 24 h; leaky sinusoids (liver, marrow, spleen)"), (0.5, 1.0)),
-        "fenestrated": assumed(0.6, "1", "fenestrated capillaries (kidney, gut, endocrine) "
-                               "are harder to cross than sinusoids", (0.2, 0.95)),
-        "continuous": assumed(0.5, "1", "continuous endothelium (lung, muscle, skin)",
-                              (0.1, 0.95)),
-        "blood_brain": assumed(0.2, "1", "the blood-brain barrier keeps most cells out",
-                               (0.01, 0.6)),
+        "sinusoid": calibrated(
+            "extravasation.sinusoid", "1", (0.5, 1.0),
+            "crossing a sinusoid wall (liver, marrow, spleen); prior 0.5-1 from > 80 % of "
+            "arrested B16F10 cells extravasating by 24 h (Koop 1995)"),
+        "fenestrated": calibrated(
+            "extravasation.fenestrated", "1", (0.2, 0.95),
+            "crossing fenestrated capillaries (kidney, gut, endocrine); prior 0.2-0.95"),
+        "continuous": calibrated(
+            "extravasation.continuous", "1", (0.1, 0.95),
+            "crossing continuous endothelium (lung, muscle, skin); prior 0.1-0.95"),
+        "blood_brain": calibrated(
+            "extravasation.blood_brain", "1", (0.01, 0.6),
+            "crossing the blood-brain barrier; prior 0.01-0.6"),
         "lymph_node": assumed(0.8, "1", "cells retained in a node sinus are already in "
                               "tissue", (0.3, 1.0)),
     }
@@ -62,11 +67,11 @@ class Cascade:
     """
 
     extravasation: dict[str, Parameter] = field(default_factory=_extravasation)
-    dormant_after_extravasation: Parameter = field(default_factory=lambda: assumed(
-        1e-5, "1", "share of extravasated cells that persist as solitary dormant cells; "
-        "most die within days (Luzzi et al. 1998; Fidler 1970: about 1 % alive at 24 h, in "
-        "mice); chosen so a 1 cm primary leaves of order 1e3-1e4 dormant cells a year, to "
-        "be calibrated", (1e-9, 0.5)))
+    dormant_after_extravasation: Parameter = field(default_factory=lambda: calibrated(
+        "dormant_after_extravasation", "1", (1e-9, 0.5),
+        "share of extravasated cells that persist as solitary dormant cells; most die "
+        "within days (Luzzi et al. 1998; Fidler 1970: about 1 % alive at 24 h, in mice); "
+        "prior log-uniform 1e-9-0.5"))
     divide_after_extravasation: Parameter = field(default_factory=lambda: assumed(
         1e-7, "1", "share of extravasated cells that start dividing in a neutral soil; "
         "soil multiplies it. Chosen so that a 1 cm primary (about 1e9 cells shed a year) "

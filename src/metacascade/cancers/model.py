@@ -72,7 +72,10 @@ class Cancer:
         For the power law dV/dt = a V^b only: the exponent b (dimensionless).
     soil
         Target organ -> soil compatibility (dimensionless); organs not named get
-        :data:`NEUTRAL_SOIL`.
+        ``other_soil``.
+    other_soil
+        Soil of the organs ``soil`` does not name (default :data:`NEUTRAL_SOIL`; a
+        calibrated primary's own blood-flow-alone level).
 
     """
 
@@ -92,6 +95,7 @@ class Cancer:
     ctc_cutoff: Parameter
     growth_exponent: Parameter | None = None
     soil: Mapping[str, Parameter] = field(default_factory=dict)
+    other_soil: Parameter = NEUTRAL_SOIL
     notes: str = ""
 
     #: Names of the scalar parameters, in display order (overridable in scenarios).
@@ -114,7 +118,7 @@ class Cancer:
                                "('male', 'female')")
         if self.ctc_cutoff.value != int(self.ctc_cutoff.value) or self.ctc_cutoff.value < 1:
             raise CatalogError(f"{where}: ctc_cutoff must be a whole number >= 1")
-        for organ, value in self.soil.items():
+        for organ, value in [*self.soil.items(), ("other organs", self.other_soil)]:
             if not SOIL_BOUNDS[0] <= value.value <= SOIL_BOUNDS[1]:
                 raise CatalogError(f"{where}: soil for {organ!r} is outside {SOIL_BOUNDS}")
 
@@ -124,8 +128,8 @@ class Cancer:
         return size_class_for(self.ctc_diameter.value)
 
     def soil_for(self, organ: str) -> Parameter:
-        """Soil compatibility for ``organ`` (neutral if the catalog does not name it)."""
-        return self.soil.get(organ, NEUTRAL_SOIL)
+        """Soil compatibility for ``organ`` (``other_soil`` if the catalog does not name it)."""
+        return self.soil.get(organ, self.other_soil)
 
     def parameters(self) -> dict[str, Parameter]:
         """The scalar parameters by name (``growth_exponent`` too, for the power law)."""

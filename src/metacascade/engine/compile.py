@@ -219,6 +219,6 @@ def _all_parameters(body: Body, cancer: Cancer, cascade: Cascade) -> list[Any]:
                    *bed.drains_to.values()]
     for junction in body.junctions.values():
         params += [junction.transit, *junction.feeds.values()]
-    params += [*cancer.parameters().values(), *cancer.soil.values()]
+    params += [*cancer.parameters().values(), *cancer.soil.values(), cancer.other_soil]
     params += list(cascade.parameters().values())
     return params

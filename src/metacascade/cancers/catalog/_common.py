@@ -6,6 +6,7 @@ or replace with a type-specific value; the reason says how far the figure carrie
 
 from __future__ import annotations
 
+from metacascade.calibrated import calibrated, calibration_run
 from metacascade.citations import Parameter, assumed, cited
 from metacascade.references import (
     ACETO_2014,
@@ -77,6 +78,34 @@ def ctc_cutoff_assumed(by_analogy_with: str) -> Parameter:
         f"(Cristofanilli 2004, de Bono 2008) is used, {by_analogy_with}",
         (1.0, 100.0),
     )
+
+
+#: Range of a calibrated soil: the calibration's prior (log10 -6 to 3).
+CALIBRATED_SOIL_BOUNDS = (1e-6, 1e3)
+
+
+def calibrated_soils(cancer: str) -> dict[str, Parameter]:
+    """The soils the DiSibio calibration fitted for ``cancer``, by bed.
+
+    Every bed of a target organ (:mod:`metacascade.calibrated`); the other beds (the
+    lymph node too, which the hematogenous fit does not see) take
+    :func:`calibrated_other_soil`.
+    """
+    prefix = f"soil.{cancer}."
+    run = calibration_run()
+    out = {name.removeprefix(prefix): calibrated(
+        name, "1", CALIBRATED_SOIL_BOUNDS,
+        f"soil of {cancer} in {name.removeprefix(prefix)}")
+        for name in run["parameters"] if name.startswith(prefix) and not name.endswith(".other")}
+    if not out:
+        raise ValueError(f"the packaged calibration has no soils for {cancer!r}")
+    return out
+
+
+def calibrated_other_soil(cancer: str) -> Parameter:
+    """The soil of ``cancer`` in beds without an autopsy target (its flow-alone level)."""
+    return calibrated(f"soil.{cancer}.other", "1", CALIBRATED_SOIL_BOUNDS,
+                      f"soil of {cancer} in organs without an autopsy target")
 
 
 def soil(value: float, reason: str) -> Parameter:

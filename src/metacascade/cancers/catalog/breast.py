@@ -38,13 +38,7 @@ CANCER = Cancer(
         HART_1998.at("abstract", "screening data fit dV/dt proportional to V^0.5"),
         (0.3, 1.0),
     ),
-    soil={
-        "vertebral_marrow": common.soil(3.0, "breast cancer is osteotropic: bone is among "
-                                        "the most involved sites at autopsy"),
-        "bone_marrow": common.soil(3.0, "breast cancer is osteotropic"),
-        "adrenal": common.soil(3.0, "adrenal involvement far above its 0.3 % of cardiac "
-                               "output at autopsy (metastatic efficiency, Weiss 1992)"),
-        "brain": common.soil(1.5, "brain metastases are common in breast cancer"),
-    },
+    soil=common.calibrated_soils("breast"),
+    other_soil=common.calibrated_other_soil("breast"),
     notes="Power-law growth with exponent 0.5 (Hart 1998).",
 )

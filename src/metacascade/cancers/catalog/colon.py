@@ -34,12 +34,8 @@ CANCER = Cancer(
     ctc_diameter=cited(7.5, "um", MENDELAAR_2020.at("abstract", "median CTC diameter in "
                                                      "colorectal cancer"), (5.0, 30.0)),
     ctc_cutoff=common.CTC_CUTOFF_3_COLORECTAL,
-    soil={
-        "liver": common.soil(
-            1.5, "colorectal cancer is the classic liver-metastasising type (liver involved "
-            "in 28 % of 123 colon autopsies, DiSibio & French 2008); the portal route "
-            "explains most of it, so the soil preference on top is modest"),
-    },
+    soil=common.calibrated_soils("colon"),
+    other_soil=common.calibrated_other_soil("colon"),
     notes="Gompertz growth; the doubling time is that of colorectal liver metastases "
           "(Finlay 1988), used for the primary by analogy.",
 )

@@ -41,23 +41,8 @@ CANCER = Cancer(
     ctc_cutoff=common.ctc_cutoff_assumed(
         "by analogy only: renal carcinoma cells often express little EpCAM, so the "
         "epithelial CellSearch assay undercounts them"),
-    soil={
-        "vertebral_marrow": common.soil(
-            3.0, "renal cancer gives osteolytic bone metastases; bone involved in 32 % of "
-            "62 autopsies (DiSibio & French 2008), above the skeleton's 5 % of cardiac "
-            "output"),
-        "bone_marrow": common.soil(
-            3.0, "bone involved in 32 % of renal-cancer autopsies (DiSibio & French 2008), "
-            "above the skeleton's 5 % of cardiac output"),
-        "adrenal": common.soil(
-            3.0, "adrenal involved in 29 % of renal-cancer autopsies (DiSibio & French "
-            "2008), far above its 0.3 % of cardiac output (part of it may be direct "
-            "spread to the ipsilateral gland)"),
-        "pancreas": common.soil(
-            2.0, "renal cancer is known for pancreatic metastases; pancreas involved in "
-            "15 % of renal-cancer autopsies (DiSibio & French 2008) with 1 % of cardiac "
-            "output"),
-    },
+    soil=common.calibrated_soils("kidney"),
+    other_soil=common.calibrated_other_soil("kidney"),
     notes="Gompertz growth; doubling time an assumption resting on active-surveillance "
           "series of small renal masses.",
 )

@@ -41,25 +41,8 @@ CANCER = Cancer(
     ),
     ctc_cutoff=common.ctc_cutoff_assumed(
         "by analogy with the other epithelial carcinomas"),
-    soil={
-        "brain": common.soil(
-            3.0, "lung cancer is the commonest source of brain metastases in the clinic; "
-            "brain involvement at autopsy (9 % of 163, DiSibio & French 2008) is "
-            "understated because the brain was rarely examined in that era"),
-        "adrenal": common.soil(
-            5.0, "adrenal involved in 36 % of 163 lung-cancer autopsies (DiSibio & French "
-            "2008), far above its 0.3 % of cardiac output"),
-        "vertebral_marrow": common.soil(
-            3.0, "bone involved in 23 % of lung-cancer autopsies (DiSibio & French 2008), "
-            "above the skeleton's 5 % of cardiac output"),
-        "bone_marrow": common.soil(
-            3.0, "bone involved in 23 % of lung-cancer autopsies (DiSibio & French 2008), "
-            "above the skeleton's 5 % of cardiac output"),
-        "liver": common.soil(
-            2.0, "liver involved in 36 % of lung-cancer autopsies (DiSibio & French 2008) "
-            "although arterial delivery gives it only the hepatic artery's 6.5 % of "
-            "cardiac output"),
-    },
+    soil=common.calibrated_soils("lung"),
+    other_soil=common.calibrated_other_soil("lung"),
     notes="Gompertz growth; the doubling time is that of lung metastases, used for the "
           "primary by analogy (CT-screening series of primary lung cancers report medians "
           "of about 100-400 d, solid tumours faster, subsolid ones slower).",

@@ -49,26 +49,8 @@ CANCER = Cancer(
     ctc_cutoff=common.ctc_cutoff_assumed(
         "by analogy only: melanoma cells lack EpCAM and cytokeratin, so the epithelial "
         "CellSearch assay misses them and the cut-off presumes a melanoma-specific capture"),
-    soil={
-        "brain": common.soil(
-            4.0, "melanoma is among the commonest sources of brain metastases in the "
-            f"clinic; brain involved in 15 % of the {_AUTOPSY}, when the brain was rarely "
-            "examined"),
-        "lung": common.soil(
-            2.0, f"lung involved in 51 % of the {_AUTOPSY}, beyond first-bed delivery"),
-        "liver": common.soil(
-            2.0, f"liver involved in 30 % of the {_AUTOPSY} with only the hepatic artery's "
-            "6.5 % of cardiac output"),
-        "adrenal": common.soil(
-            4.0, f"adrenal involved in 28 % of the {_AUTOPSY}, far above its 0.3 % of "
-            "cardiac output"),
-        "skin": common.soil(
-            3.0, f"distant skin and subcutaneous metastases are typical of melanoma; skin "
-            f"involved in 24 % of the {_AUTOPSY}"),
-        "heart": common.soil(
-            2.0, f"melanoma is the classic source of cardiac metastases; heart involved in "
-            f"16 % of the {_AUTOPSY} with 4 % of cardiac output"),
-    },
+    soil=common.calibrated_soils("melanoma"),
+    other_soil=common.calibrated_other_soil("melanoma"),
     notes="Gompertz growth; doubling time an assumption. Organ preferences are stated "
           "assumptions, to be calibrated; the autopsy row does not separate melanoma from "
           "other skin primaries.",

@@ -38,14 +38,8 @@ CANCER = Cancer(
         (5.0, 20.0),
     ),
     ctc_cutoff=common.ctc_cutoff_assumed("by analogy with the other carcinomas"),
-    soil={
-        "liver": common.soil(
-            2.5, "liver involved in 58 % of 109 pancreatic-cancer autopsies (DiSibio & "
-            "French 2008), the most of any portal-draining primary in that table"),
-        "adrenal": common.soil(
-            1.5, "adrenal involved in 11 % of pancreatic-cancer autopsies (DiSibio & "
-            "French 2008), above its 0.3 % of cardiac output"),
-    },
+    soil=common.calibrated_soils("pancreas"),
+    other_soil=common.calibrated_other_soil("pancreas"),
     notes="Gompertz growth; doubling time an assumption resting on a small untreated "
           "series.",
 )

@@ -37,15 +37,8 @@ CANCER = Cancer(
     ctc_diameter=cited(10.3, "um", MENDELAAR_2020.at("abstract", "median CTC diameter in "
                                                       "prostate cancer"), (5.0, 30.0)),
     ctc_cutoff=common.CTC_CUTOFF_5_PROSTATE,
-    soil={
-        "vertebral_marrow": common.soil(
-            8.0, "prostate cancer is strongly osteotropic, the spine first: bone involved "
-            "in 47 % of 193 autopsies (DiSibio & French 2008), far above the skeleton's "
-            "5 % of cardiac output; the plexus route explains only part of it"),
-        "bone_marrow": common.soil(
-            6.0, "prostate cancer is strongly osteotropic (pelvis, ribs, femora as well as "
-            "the spine); bone involved in 47 % of autopsies (DiSibio & French 2008)"),
-    },
+    soil=common.calibrated_soils("prostate"),
+    other_soil=common.calibrated_other_soil("prostate"),
     notes="Gompertz growth with the common plateau; the doubling time is an assumption "
           "resting on serial PSA in untreated disease. Bone preference is put in the soil "
           "on top of the vertebral-plexus route of the body.",

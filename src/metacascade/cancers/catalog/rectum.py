@@ -35,12 +35,8 @@ CANCER = Cancer(
     ctc_diameter=cited(7.5, "um", MENDELAAR_2020.at("abstract", "median CTC diameter in "
                                                      "colorectal cancer"), (5.0, 30.0)),
     ctc_cutoff=common.CTC_CUTOFF_3_COLORECTAL,
-    soil={
-        "liver": common.soil(
-            1.5, "colorectal cancer favours the liver (involved in 27 % of 437 rectal "
-            "autopsies, DiSibio & French 2008); the portal share of rectal drainage "
-            "explains most of it, so the soil preference on top is modest"),
-    },
+    soil=common.calibrated_soils("rectum"),
+    other_soil=common.calibrated_other_soil("rectum"),
     notes="Gompertz growth; the doubling time is that of colorectal liver metastases "
           "(Finlay 1988), used for the primary by analogy. The caval and plexus shares "
           "of rectal drainage (lung 20 %, bone 6 % at autopsy against colon's 12 % and "

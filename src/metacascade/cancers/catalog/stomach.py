@@ -41,15 +41,8 @@ CANCER = Cancer(
     ),
     ctc_cutoff=common.ctc_cutoff_assumed(
         "by analogy; the colorectal >= 3 would be the other candidate"),
-    soil={
-        "liver": common.soil(
-            1.5, "liver involved in 36 % of 348 gastric-cancer autopsies (DiSibio & French "
-            "2008); the portal route explains most of it, so the preference is modest"),
-        "adrenal": common.soil(
-            1.5, "adrenal involved in 11 % of gastric-cancer autopsies (DiSibio & French "
-            "2008), above its 0.3 % of cardiac output, although few cells get past the "
-            "liver and lung"),
-    },
+    soil=common.calibrated_soils("stomach"),
+    other_soil=common.calibrated_other_soil("stomach"),
     notes="Gompertz growth; doubling time an assumption resting on untreated-patient "
           "series. Peritoneal and ovarian (Krukenberg) spread is transcoelomic, outside "
           "the model.",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from metacascade.calibrated import calibrated
 from metacascade.citations import Parameter, assumed, cited, share
 from metacascade.physiology.model import Bed, Body, Junction
 from metacascade.references import CHAMBERS_2002, ICRP89
@@ -71,13 +72,12 @@ def _seconds(volume_share: float, fig: AdultFigures, what: str) -> Parameter:
                  (0.0, 600.0))
 
 
-_ARREST = assumed(
-    0.85, "1",
-    "most circulating cancer cells arrest in the first capillary bed they meet "
-    "(Chambers 2002); cells injected in the portal vein arrest almost only in liver, in "
-    "the vena cava almost only in lung (Proctor 1976); the share that passes (deformable "
-    "cells, shunts) is set to 15 % for a medium-sized single cell, to be calibrated",
-    (0.3, 0.999),
+_ARREST = calibrated(
+    "arrest", "1", (0.7, 0.999),
+    "per-pass arrest of a medium single cell in a capillary bed: most circulating cancer "
+    "cells arrest in the first bed they meet (Chambers 2002); cells injected in the portal "
+    "vein arrest almost only in liver, in the vena cava almost only in lung (Proctor "
+    "1976), hence the prior 0.7-0.999; the rest pass (deformable cells, shunts)",
 )
 _ARREST_NODE = assumed(
     0.5, "1",

@@ -1,0 +1,76 @@
+"""Values fitted by the DiSibio calibration, as the catalogs use them.
+
+``metacascade calibrate --targets disibio2008 --seed 1 --out DIR`` writes
+``DIR/catalog_values.json``; ``make calibration`` runs it and copies that file to
+``data/calibrated_disibio2008.json`` in the package, which this module reads. The
+catalogs take from it, as :class:`~metacascade.citations.Calibrated` parameters naming
+the run:
+
+* the body catalog: ``arrest`` (per-pass arrest of a medium single cell in every
+  capillary bed but the lymph nodes);
+* the cascade: ``extravasation.<wall kind>`` and ``dormant_after_extravasation``;
+* each fitted primary: ``soil.<cancer>.<bed>`` for the beds of the twelve target
+  organs (posterior medians of the per-organ fits) and ``soil.<cancer>.other`` for the
+  beds without an autopsy target, the lymph node included (the primary's
+  blood-flow-alone soil level).
+
+Values are on their natural scales (a soil is a multiplier, not its log10); each entry
+carries its 95 % posterior interval.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib.resources import files
+from typing import Any
+
+from metacascade.citations import Calibrated, Parameter
+from metacascade.errors import CatalogError
+
+#: The packaged calibration the catalogs read.
+CALIBRATION_FILE = "calibrated_disibio2008.json"
+#: Format tag of the file.
+FORMAT = "metacascade-calibrated/1"
+
+
+@functools.cache
+def calibration_run() -> dict[str, Any]:
+    """The packaged calibration: its name, command, data, and fitted values."""
+    resource = files("metacascade") / "data" / CALIBRATION_FILE
+    data: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
+    if data.get("format") != FORMAT:
+        raise CatalogError(f"{CALIBRATION_FILE}: format {data.get('format')!r} is not "
+                           f"{FORMAT!r}")
+    return data
+
+
+def has_calibrated(name: str) -> bool:
+    """Whether the packaged calibration holds ``name``."""
+    return name in calibration_run()["parameters"]
+
+
+def calibrated(name: str, unit: str, bounds: tuple[float, float], what: str) -> Parameter:
+    """The fitted value of ``name`` as a catalog parameter.
+
+    Parameters
+    ----------
+    name
+        Key in the packaged file (``arrest``, ``extravasation.sinusoid``,
+        ``soil.breast.lung``, ...).
+    unit, bounds
+        The parameter's unit and allowed range (the fit's prior lies within it).
+    what
+        What the number is, for the source's note.
+
+    """
+    run = calibration_run()
+    try:
+        entry = run["parameters"][name]
+    except KeyError:
+        raise CatalogError(f"{CALIBRATION_FILE}: no calibrated value for {name!r}") from None
+    note = (f"{what}; 95 % posterior interval {entry['q025']:.3g}-{entry['q975']:.3g}; "
+            f"{entry['basis']}; reproduce with `{run['command']}`")
+    return Parameter(float(entry["value"]), unit,
+                     Calibrated(calibration=run["calibration"], data=run["data"], note=note),
+                     bounds)
