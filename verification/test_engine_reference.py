@@ -32,11 +32,16 @@ from metacascade.engine.comparison import (
 )
 from metacascade.engine.compile import CompiledModel, compile_scenario
 from metacascade.engine.reference import run_reference
+from metacascade.physiology import get_body
 from metacascade.random import make_rng, spawn_seeds
 from metacascade.scenario import Scenario
 
 ALPHA = 0.01
 N_RUNS = 400
+#: Soils of these models: neutral but for the marrow, adrenal and brain (the breast
+#: catalog's stated soils before calibration), so the cases do not follow the fit.
+SOILS = {bed: 1.0 for bed in get_body("adult_female").beds} | {
+    "vertebral_marrow": 3.0, "bone_marrow": 3.0, "adrenal": 3.0, "brain": 1.5}
 PERMUTATIONS = 19_999
 
 
@@ -44,6 +49,7 @@ def _breast(horizon_years, primary_diameter_mm, step_days, divide, dormant, wake
     return compile_scenario(Scenario.from_dict({
         "cancer": "breast", "horizon_years": horizon_years,
         "primary_diameter_mm": primary_diameter_mm, "step_days": step_days,
+        "cancer_overrides": {"soil": SOILS},
         "cascade_overrides": {"divide_after_extravasation": divide,
                               "dormant_after_extravasation": dormant, "wake_rate": wake},
     }))
