@@ -334,6 +334,8 @@ class _Patient:
         self.organs = np.asarray(model.organs)
         self.organ = np.concatenate([[model.primary_organ], raw.organ]).astype(np.int64)
         self.founded = np.concatenate([[0.0], raw.founded])
+        #: Lesions in founding order (the engine's colonies are; checked, not assumed).
+        self._in_order = bool(np.all(self.founded[1:] >= self.founded[:-1]))
         self.w, self.switch = raw.w, raw.switch
         self.parent = np.concatenate([[-1], raw.parent]).astype(np.int64)
         n = len(self.organ)
@@ -357,13 +359,29 @@ class _Patient:
 
     def untreated(self, t: float | FloatArray, ids: NDArray[np.int64] | None = None,
                   ) -> FloatArray:
-        """(times..., lesions) untreated cells of every lesion (or of sorted ``ids``)."""
+        """(times..., lesions) untreated cells of every lesion (or of sorted ``ids``).
+
+        Only the colonies founded by the latest time are evaluated: the engine stores
+        colonies in founding order, so they are a prefix of ``ids``, and every later
+        colony holds exactly 0 cells (what :func:`colony_cells` gives before founding).
+        """
         t = np.asarray(t, dtype=float)
         ids = self.ids if ids is None else ids
         primary = ids.size > 0 and ids[0] == 0
         col = ids[1:] - 1 if primary else ids - 1
-        cells = colony_cells(self.model, t[..., None], self.founded[1:][col], self.w[col],
-                             self.switch[col])
+        founded = self.founded[1:][col]
+        if self._in_order and t.size and col.size:
+            m = int(np.searchsorted(founded, t.max(), side="right"))
+        else:
+            m = col.size
+        if m == col.size:
+            cells = colony_cells(self.model, t[..., None], founded, self.w[col],
+                                 self.switch[col])
+        else:
+            cells = np.zeros((*t.shape, col.size))
+            head = col[:m]
+            cells[..., :m] = colony_cells(self.model, t[..., None], founded[:m],
+                                          self.w[head], self.switch[head])
         if primary:
             cells = np.concatenate([primary_cells(self.model, t)[..., None], cells], axis=-1)
         return cells
