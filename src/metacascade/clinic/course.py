@@ -65,6 +65,9 @@ TARGET_MIN_MM = 10.0
 #: Growth of the target sum over its nadir that is progression (RECIST 1.1).
 PROGRESSION_GROWTH = 0.20
 PROGRESSION_MIN_MM = 5.0
+#: Relative margin of the bounds that let the weekly grid be skipped: far above the
+#: rounding of the values compared (a few ulp per term), far below anything the grid sees.
+BOUND_MARGIN = 1e-9
 
 #: Total tumour burden at death, about 1 kg (the scenario's default).
 LETHAL_BURDEN = cited(1e12, "cell", COUMANS_2013, bounds=(1e11, 1e13))
@@ -292,6 +295,7 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
         previous = t
     if rules is not None and death is not None:
         patient.therapy.stop(death[0], "death")
+        patient.changed()
     end = death[0] if death is not None else horizon
     if death is not None:
         rows.append((death[0], "death", death[1],
@@ -348,6 +352,16 @@ class _Patient:
         self._live_ids: NDArray[np.int64] | None = None
         self._memo: tuple[float, FloatArray] | None = None
         self._checks_for: tuple[NDArray[np.int64], FloatArray] | None = None
+        #: Untreated sizes at the last two times asked (:meth:`_untreated_at`), and the
+        #: survival factors at the last time asked (:meth:`_survival_at`).
+        self._now: tuple[float, FloatArray] | None = None
+        self._then: tuple[float, FloatArray] | None = None
+        self._factor: tuple[float, FloatArray] | None = None
+        # The bounds of advance() need sizes that never shrink: a positive growth rate,
+        # and colonies that hold at least one cell from founding and stall below their
+        # capacity (then every growth law here is non-decreasing in time).
+        self._bounded = (self._in_order and model.growth_rate_per_day > 0
+                         and model.metastasis_capacity_cells > model.avascular_cells >= 1.0)
         self.therapy = TherapyHistory(self.organs[self.organ].tolist(), self.founded, rng)
         vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}
                  if clinic.vital_organ_lethal_cells is None
@@ -356,6 +370,7 @@ class _Patient:
             ("total", np.ones(n, dtype=bool), clinic.lethal_burden_cells)]
         self.checks += [(organ, self.organ == model.organs.index(organ), cells)
                         for organ, cells in vital.items() if organ in model.organs]
+        self._lethal = np.array([lethal for _, _, lethal in self.checks])
 
     def untreated(self, t: float | FloatArray, ids: NDArray[np.int64] | None = None,
                   ) -> FloatArray:
@@ -387,9 +402,42 @@ class _Patient:
         return cells
 
     def changed(self) -> None:
-        """Forget cached sizes (kept, eradicated or therapy changed)."""
+        """Forget cached sizes (kept, eradicated or therapy changed).
+
+        The untreated sizes stay: they depend on time only, and the lesions they were
+        computed for only ever lose members (:meth:`live`).
+        """
         self._live_ids = None
         self._memo = None
+        self._factor = None
+
+    def _untreated_at(self, t: float) -> FloatArray:
+        """(lesions,) untreated cells at ``t`` of the lesions live when first asked (else 0).
+
+        Computed as :meth:`cells` computes them (one time, the live lesions), so the
+        values are the same; kept for the next decision's bounds (:meth:`_eradicate_quiet`).
+        """
+        if self._now is not None and self._now[0] == t:
+            return self._now[1]
+        live = self.live()
+        full = np.zeros(len(self.ids))
+        full[live] = self.untreated(t, live)
+        self._then, self._now = self._now, (t, full)
+        return full
+
+    def _survival_at(self, t: float) -> FloatArray:
+        """(lesions,) survival factors at ``t`` of the live lesions founded by ``t`` (else 1)."""
+        if self._factor is not None and self._factor[0] == t:
+            return self._factor[1]
+        head = self._founded_by(self.live(), t)
+        full = np.ones(len(self.ids))
+        full[head] = self.therapy.survival(t, head)
+        self._factor = (t, full)
+        return full
+
+    def _founded_by(self, ids: NDArray[np.int64], t: float) -> NDArray[np.int64]:
+        """The sorted ``ids`` founded by ``t`` (a prefix: lesions are in founding order)."""
+        return ids[:int(np.searchsorted(self.founded[ids], t, side="right"))]
 
     def live(self) -> NDArray[np.int64]:
         """Ids of the lesions the treated patient has (kept, not eradicated)."""
@@ -406,9 +454,16 @@ class _Patient:
         if t.ndim == 0 and self._memo is not None and self._memo[0] == float(t):
             return self._memo[1]
         live = self.live()
-        sub = self.untreated(t, live)
-        if self.therapy.periods:
-            sub = sub * self.therapy.survival(t[..., None], live)
+        if t.ndim == 0 and self._in_order:
+            # The same values as below: each lesion's size and factor are computed
+            # element by element, and a lesion not founded yet holds 0 cells.
+            sub = self._untreated_at(float(t))[live]
+            if self.therapy.periods:
+                sub = sub * self._survival_at(float(t))[live]
+        else:
+            sub = self.untreated(t, live)
+            if self.therapy.periods:
+                sub = sub * self.therapy.survival(t[..., None], live)
         cells = np.zeros((*t.shape, len(self.ids)))
         cells[..., live] = sub
         if t.ndim == 0:
@@ -422,7 +477,9 @@ class _Patient:
         """Move from ``previous`` to ``t``; the death (day, cause, burden) or None.
 
         Settles the foundings in (previous, t], then checks eradication and death on the
-        weekly grid in (previous, t] and at ``t``.
+        weekly grid in (previous, t] and at ``t``. Most intervals provably hold no death
+        (:meth:`_may_die`); then the grid is evaluated only for the lesions that may be
+        eradicated (:meth:`_eradicate_quiet`), with the same result.
         """
         self._settle(previous, t)
         first = 0.0 if math.isinf(previous) else previous
@@ -431,6 +488,10 @@ class _Patient:
         times = np.append(grid[grid > previous], t)
         live = self.live()
         chunk = max(1, 2_000_000 // max(1, len(live)))
+        if self._bounded and not self._may_die(previous, t, live):
+            if self.therapy.periods:
+                self._eradicate_quiet(previous, t, times, live, chunk)
+            return None
         for start in range(0, len(times), chunk):
             block = times[start:start + chunk]
             cells = self.untreated(block, live)
@@ -446,6 +507,59 @@ class _Patient:
             if best is not None:
                 return best
         return None
+
+    def _may_die(self, previous: float, t: float, live: NDArray[np.int64]) -> bool:
+        r"""Whether a burden on the grid in (previous, t] may be lethal (False: none is).
+
+        The lesions on the grid are ``live``; each one's untreated size never shrinks,
+        and therapy multiplies it by a survival factor :math:`S_i \le 1` that never
+        grows while therapy is fixed (between two decisions). Each grid burden is
+        therefore at most the sum of :math:`U_i(t) S_i(\text{previous})` over the lesions
+        it counts; if that bound is below every lethal threshold (with
+        :data:`BOUND_MARGIN`), no grid time is lethal. The primary's removal breaks the
+        first premise (it drops to 0 cells), so an interval holding it is never skipped.
+        """
+        if previous < self.model.primary_removed_day <= t:
+            return True
+        limit = self._lethal * (1.0 - BOUND_MARGIN)
+        matrix = self._check_matrix(live)
+        upper = self._untreated_at(t)[live]
+        if not np.any(upper @ matrix >= limit):
+            return False
+        if not self.therapy.periods or math.isinf(previous):
+            return True
+        # A lesion founded after ``previous`` has had no exposure: S = 1.
+        factor = np.ones(len(self.ids))
+        head = self._founded_by(live, previous)
+        factor[head] = self.therapy.survival(previous, head)
+        return bool(np.any((upper * factor[live]) @ matrix >= limit))
+
+    def _eradicate_quiet(self, previous: float, t: float, times: FloatArray,
+                         live: NDArray[np.int64], chunk: int) -> None:
+        r"""Eradication on the grid ``times`` in (previous, t], when no death is possible.
+
+        On the grid a lesion founded by ``t`` holds, once founded, at least one untreated
+        cell and no fewer than at ``previous``, times a survival factor no smaller than
+        at ``t``: at least :math:`S_i(t) \max(1, U_i(\text{previous}))` cells. Lesions
+        whose bound is at least one cell (with :data:`BOUND_MARGIN`) cannot be
+        eradicated here; the others are evaluated on the grid in the same blocks of
+        times as :meth:`advance`, element by element as there, so the same lesions are
+        eradicated on the same days. The primary is always evaluated (removed, it holds
+        0 cells).
+        """
+        head = self._founded_by(live, t)
+        if head.size == 0:
+            return
+        lower = self._survival_at(t)[head]
+        if self._then is not None and self._then[0] == previous:
+            lower = lower * np.maximum(self._then[1][head], 1.0)
+        maybe = lower < 1.0 + BOUND_MARGIN
+        maybe[0] |= head[0] == 0
+        ids = head[maybe]
+        for start in range(0, len(times) if ids.size else 0, chunk):
+            block = times[start:start + chunk]
+            cells = self.untreated(block, ids) * self.therapy.survival(block[:, None], ids)
+            self._eradicate(block, cells, ids)
 
     def _check_matrix(self, live: NDArray[np.int64]) -> FloatArray:
         """(live lesions, checks) 0/1: which lesions count towards each lethal check."""
