@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 from metacascade.citations import Parameter, assumed, cited
 from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, Circulation, ctc_cutoff
 from metacascade.clinic.biopsy import expected_ctc as expected_ctc_mean
-from metacascade.clinic.imaging import detection_probability
+from metacascade.clinic.imaging import Detector
 from metacascade.clinic.therapy import TherapyHistory, resolve_regimen
 from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.result import Result
@@ -357,6 +357,8 @@ class _Patient:
         self._now: tuple[float, FloatArray] | None = None
         self._then: tuple[float, FloatArray] | None = None
         self._factor: tuple[float, FloatArray] | None = None
+        self._diameter: tuple[FloatArray, FloatArray] | None = None
+        self._detectors: dict[tuple[str, tuple[str, ...] | None], Detector] = {}
         # The bounds of advance() need sizes that never shrink: a positive growth rate,
         # and colonies that hold at least one cell from founding and stall below their
         # capacity (then every growth law here is non-decreasing in time).
@@ -471,7 +473,19 @@ class _Patient:
         return cells
 
     def diameter_mm(self, t: float) -> FloatArray:
-        return self.model.diameter_mm(self.cells(t))
+        """(lesions,) diameters at ``t``, mm (kept while the sizes are)."""
+        cells = self.cells(t)
+        if self._diameter is None or self._diameter[0] is not cells:
+            self._diameter = (cells, self.model.diameter_mm(cells))
+        return self._diameter[1]
+
+    def detector(self, scan: ScanSchedule) -> Detector:
+        """Detection curves of a scan schedule for this patient's organs."""
+        key = (scan.modality, None if scan.regions is None else tuple(scan.regions))
+        if key not in self._detectors:
+            self._detectors[key] = Detector(scan.modality, self.model.organs,
+                                            regions=scan.regions)
+        return self._detectors[key]
 
     def advance(self, previous: float, t: float) -> tuple[float, str, float] | None:
         """Move from ``previous`` to ``t``; the death (day, cause, burden) or None.
@@ -616,8 +630,7 @@ def _scan(patient: _Patient, scan: ScanSchedule, t: float, rng: np.random.Genera
     """One scan: the lesions it finds (and a row for each, or one row for none)."""
     diameter = patient.diameter_mm(t)
     present = np.nonzero(diameter > 0)[0]
-    p = detection_probability(scan.modality, patient.organs[patient.organ[present]],
-                              diameter[present], regions=scan.regions)
+    p = patient.detector(scan).probability(patient.organ[present], diameter[present])
     found = present[rng.random(present.size) < p]
     for i in found.tolist():
         rows.append((t, "scan", scan.modality, str(patient.organs[patient.organ[i]]), i,
