@@ -300,12 +300,7 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
     if death is not None:
         rows.append((death[0], "death", death[1],
                      death[1] if death[1] != "total" else "", -1, death[2]))
-    observations = pd.DataFrame(rows, columns=list(OBSERVATION_COLUMNS))
-    observations = (observations.assign(_k=observations["kind"].map(_KIND_ORDER))
-                    .sort_values(["time_days", "_k", "lesion"], kind="stable")
-                    .drop(columns="_k").reset_index(drop=True))
-    observations = observations.astype({"time_days": "float64", "lesion": "int64",
-                                        "value": "float64"})
+    observations = _observation_table(rows)
     lines = tuple(TherapyLine(line=p.line, regimen=p.regimen.name, kind=p.regimen.kind,
                               start_day=p.start_day,
                               end_day=None if math.isinf(p.end_day) else p.end_day,
@@ -618,6 +613,30 @@ class _Patient:
             if np.array_equal(inherited, self.kept[new]):
                 break
             self.kept[new] = inherited
+
+
+def _observation_table(rows: list[Row]) -> pd.DataFrame:
+    """The rows as a table in time order.
+
+    At one time rows go by kind (:data:`_KIND_ORDER`), then lesion, else in the order
+    they were made (a stable sort).
+    """
+    time_days, kind, name, organ, lesion, value = (
+        zip(*rows, strict=True) if rows else ((),) * len(OBSERVATION_COLUMNS))
+    order = np.lexsort((np.array(lesion, dtype=np.int64),
+                        np.array([_KIND_ORDER[k] for k in kind], dtype=np.int64),
+                        np.array(time_days, dtype=np.float64)))
+
+    def text(values: tuple[str, ...]) -> NDArray[np.object_]:
+        column = np.empty(len(values), dtype=object)
+        column[:] = values
+        return column[order]
+
+    return pd.DataFrame({
+        "time_days": np.array(time_days, dtype=np.float64)[order], "kind": text(kind),
+        "name": text(name), "organ": text(organ),
+        "lesion": np.array(lesion, dtype=np.int64)[order],
+        "value": np.array(value, dtype=np.float64)[order]}, columns=list(OBSERVATION_COLUMNS))
 
 
 def _schedule(start: float, every_weeks: float, stop: float | None, end: float) -> list[float]:
