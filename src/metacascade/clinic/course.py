@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 from metacascade.citations import Parameter, assumed, cited
 from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, Circulation, ctc_cutoff
 from metacascade.clinic.biopsy import expected_ctc as expected_ctc_mean
-from metacascade.clinic.imaging import Detector
+from metacascade.clinic.imaging import Detector, get_modality
 from metacascade.clinic.therapy import TherapyHistory, resolve_regimen
 from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.result import Result
@@ -353,6 +353,14 @@ class _Patient:
         self._then: tuple[float, FloatArray] | None = None
         self._factor: tuple[float, FloatArray] | None = None
         self._diameter: tuple[FloatArray, FloatArray] | None = None
+        self._seen: tuple[float, FloatArray] | None = None
+        self._seen_untreated: tuple[float, FloatArray] | None = None
+        #: Day each lesion starts shedding (the primary from the start).
+        self.switch_day = np.concatenate([[-np.inf], raw.switch])
+        # No scan of this clinic can find a colony at its avascular limit.
+        self._blind = all(
+            model.diameter_mm(model.avascular_cells) * (1.0 + BOUND_MARGIN)
+            <= get_modality(scan.modality).floor_mm.value for scan in clinic.scans)
         self._detectors: dict[tuple[str, tuple[str, ...] | None], Detector] = {}
         # The bounds of advance() need sizes that never shrink: a positive growth rate,
         # and colonies that hold at least one cell from founding and stall below their
@@ -407,6 +415,7 @@ class _Patient:
         self._live_ids = None
         self._memo = None
         self._factor = None
+        self._seen = None
 
     def _untreated_at(self, t: float) -> FloatArray:
         """(lesions,) untreated cells at ``t`` of the lesions live when first asked (else 0).
@@ -467,9 +476,45 @@ class _Patient:
             self._memo = (float(t), cells)
         return cells
 
+    def seen(self, t: float) -> FloatArray:
+        """(lesions,) cells at ``t`` as scans, blood draws and RECIST read them.
+
+        Exact for the primary and every colony past its angiogenic switch, which is all
+        these read: only those shed, and before therapy a colony that has not switched
+        holds at most its avascular limit, given here in its place, which no scan of
+        the clinic can find (``_blind``) but every scan counts as present (the same
+        random draws). Under therapy, or with a scan that could see such a colony,
+        :meth:`cells`.
+        """
+        if self.therapy.periods or not self._blind or not self._in_order:
+            return self.cells(t)
+        if self._seen is None or self._seen[0] != t:
+            live = self.live()
+            cells = np.zeros(len(self.ids))
+            cells[live] = self._untreated_seen(t)[live]
+            self._seen = (t, cells)
+        return self._seen[1]
+
+    def _untreated_seen(self, t: float) -> FloatArray:
+        """(lesions,) untreated cells of the live lesions at ``t`` (0 if not founded).
+
+        The avascular limit stands for a colony that has not switched (an upper bound).
+        Kept for ``t`` as :meth:`_untreated_at` is.
+        """
+        if self._seen_untreated is not None and self._seen_untreated[0] == t:
+            return self._seen_untreated[1]
+        head = self._founded_by(self.live(), t)
+        switched = self.switch_day[head] <= t
+        full = np.zeros(len(self.ids))
+        full[head[~switched]] = self.model.avascular_cells
+        exact = head[switched]
+        full[exact] = self.untreated(t, exact)
+        self._seen_untreated = (t, full)
+        return full
+
     def diameter_mm(self, t: float) -> FloatArray:
-        """(lesions,) diameters at ``t``, mm (kept while the sizes are)."""
-        cells = self.cells(t)
+        """(lesions,) diameters at ``t``, mm, of :meth:`seen` (kept while it is)."""
+        cells = self.seen(t)
         if self._diameter is None or self._diameter[0] is not cells:
             self._diameter = (cells, self.model.diameter_mm(cells))
         return self._diameter[1]
@@ -532,6 +577,11 @@ class _Patient:
             return True
         limit = self._lethal * (1.0 - BOUND_MARGIN)
         matrix = self._check_matrix(live)
+        if not self.therapy.periods:
+            # Before therapy nothing needs the exact sizes of avascular colonies.
+            upper = self._untreated_seen(t)[live]
+            if not np.any(upper @ matrix >= limit):
+                return False
         upper = self._untreated_at(t)[live]
         if not np.any(upper @ matrix >= limit):
             return False
@@ -692,7 +742,7 @@ def _draw(patient: _Patient, circulation: Circulation, draw: DrawSchedule, t: fl
           rng: np.random.Generator, rows: list[Row]) -> int:
     """One blood draw: the CTC count (Poisson with the closed-form mean)."""
     history = patient.therapy
-    rates = shedding_by_entry(patient.result, t, patient.cells(t))
+    rates = shedding_by_entry(patient.result, t, patient.seen(t))
     rates *= history.shedding_factor() * history.ctc_survival()
     mean = expected_ctc_mean(
         rates[None, :], circulation, draw_site=draw.site, volume_ml=draw.volume_ml,
