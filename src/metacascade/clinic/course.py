@@ -354,7 +354,8 @@ class _Patient:
         self._factor: tuple[float, FloatArray] | None = None
         self._diameter: tuple[FloatArray, FloatArray] | None = None
         self._seen: tuple[float, FloatArray] | None = None
-        self._seen_untreated: tuple[float, FloatArray] | None = None
+        #: (time, the live lesions they are of, sizes).
+        self._seen_untreated: tuple[float, NDArray[np.int64], FloatArray] | None = None
         #: Day each lesion starts shedding (the primary from the start).
         self.switch_day = np.concatenate([[-np.inf], raw.switch])
         # No scan of this clinic can find a colony at its avascular limit.
@@ -376,6 +377,8 @@ class _Patient:
         self.checks += [(organ, self.organ == model.organs.index(organ), cells)
                         for organ, cells in vital.items() if organ in model.organs]
         self._lethal = np.array([lethal for _, _, lethal in self.checks])
+        #: (lesions, checks) 0/1: which lesions count towards each lethal check.
+        self._check_all = np.stack([mask for _, mask, _ in self.checks], axis=1).astype(float)
 
     def untreated(self, t: float | FloatArray, ids: NDArray[np.int64] | None = None,
                   ) -> FloatArray:
@@ -490,8 +493,10 @@ class _Patient:
             return self.cells(t)
         if self._seen is None or self._seen[0] != t:
             live = self.live()
-            cells = np.zeros(len(self.ids))
-            cells[live] = self._untreated_seen(t)[live]
+            cells = self._untreated_seen(t)
+            assert self._seen_untreated is not None
+            if self._seen_untreated[1] is not live:  # computed for more lesions
+                cells = np.where(self.kept & np.isinf(self.eradicated), cells, 0.0)
             self._seen = (t, cells)
         return self._seen[1]
 
@@ -502,14 +507,15 @@ class _Patient:
         Kept for ``t`` as :meth:`_untreated_at` is.
         """
         if self._seen_untreated is not None and self._seen_untreated[0] == t:
-            return self._seen_untreated[1]
-        head = self._founded_by(self.live(), t)
+            return self._seen_untreated[2]
+        live = self.live()
+        head = self._founded_by(live, t)
         switched = self.switch_day[head] <= t
         full = np.zeros(len(self.ids))
         full[head[~switched]] = self.model.avascular_cells
         exact = head[switched]
         full[exact] = self.untreated(t, exact)
-        self._seen_untreated = (t, full)
+        self._seen_untreated = (t, live, full)
         return full
 
     def diameter_mm(self, t: float) -> FloatArray:
@@ -575,14 +581,14 @@ class _Patient:
         """
         if previous < self.model.primary_removed_day <= t:
             return True
+        # The sizes below are 0 for lesions not live when they were computed, a
+        # superset of ``live``: the sums still bound the grid's burdens.
         limit = self._lethal * (1.0 - BOUND_MARGIN)
-        matrix = self._check_matrix(live)
-        if not self.therapy.periods:
-            # Before therapy nothing needs the exact sizes of avascular colonies.
-            upper = self._untreated_seen(t)[live]
-            if not np.any(upper @ matrix >= limit):
-                return False
-        upper = self._untreated_at(t)[live]
+        matrix = self._check_all
+        # Before therapy nothing needs the exact sizes of avascular colonies.
+        if not self.therapy.periods and not np.any(self._untreated_seen(t) @ matrix >= limit):
+            return False
+        upper = self._untreated_at(t)
         if not np.any(upper @ matrix >= limit):
             return False
         if not self.therapy.periods or math.isinf(previous):
@@ -591,7 +597,7 @@ class _Patient:
         factor = np.ones(len(self.ids))
         head = self._founded_by(live, previous)
         factor[head] = self.therapy.survival(previous, head)
-        return bool(np.any((upper * factor[live]) @ matrix >= limit))
+        return bool(np.any((upper * factor) @ matrix >= limit))
 
     def _eradicate_quiet(self, previous: float, t: float, times: FloatArray,
                          live: NDArray[np.int64], chunk: int) -> None:
