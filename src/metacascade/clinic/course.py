@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 from metacascade.citations import Parameter, assumed, cited
 from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, Circulation, ctc_cutoff
 from metacascade.clinic.biopsy import expected_ctc as expected_ctc_mean
-from metacascade.clinic.imaging import detection_probability
+from metacascade.clinic.imaging import Detector, get_modality
 from metacascade.clinic.therapy import TherapyHistory, resolve_regimen
 from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.result import Result
@@ -65,6 +65,9 @@ TARGET_MIN_MM = 10.0
 #: Growth of the target sum over its nadir that is progression (RECIST 1.1).
 PROGRESSION_GROWTH = 0.20
 PROGRESSION_MIN_MM = 5.0
+#: Relative margin of the bounds that let the weekly grid be skipped: far above the
+#: rounding of the values compared (a few ulp per term), far below anything the grid sees.
+BOUND_MARGIN = 1e-9
 
 #: Total tumour burden at death, about 1 kg (the scenario's default).
 LETHAL_BURDEN = cited(1e12, "cell", COUMANS_2013, bounds=(1e11, 1e13))
@@ -292,16 +295,12 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
         previous = t
     if rules is not None and death is not None:
         patient.therapy.stop(death[0], "death")
+        patient.changed()
     end = death[0] if death is not None else horizon
     if death is not None:
         rows.append((death[0], "death", death[1],
                      death[1] if death[1] != "total" else "", -1, death[2]))
-    observations = pd.DataFrame(rows, columns=list(OBSERVATION_COLUMNS))
-    observations = (observations.assign(_k=observations["kind"].map(_KIND_ORDER))
-                    .sort_values(["time_days", "_k", "lesion"], kind="stable")
-                    .drop(columns="_k").reset_index(drop=True))
-    observations = observations.astype({"time_days": "float64", "lesion": "int64",
-                                        "value": "float64"})
+    observations = _observation_table(rows)
     lines = tuple(TherapyLine(line=p.line, regimen=p.regimen.name, kind=p.regimen.kind,
                               start_day=p.start_day,
                               end_day=None if math.isinf(p.end_day) else p.end_day,
@@ -334,6 +333,8 @@ class _Patient:
         self.organs = np.asarray(model.organs)
         self.organ = np.concatenate([[model.primary_organ], raw.organ]).astype(np.int64)
         self.founded = np.concatenate([[0.0], raw.founded])
+        #: Lesions in founding order (the engine's colonies are; checked, not assumed).
+        self._in_order = bool(np.all(self.founded[1:] >= self.founded[:-1]))
         self.w, self.switch = raw.w, raw.switch
         self.parent = np.concatenate([[-1], raw.parent]).astype(np.int64)
         n = len(self.organ)
@@ -346,6 +347,27 @@ class _Patient:
         self._live_ids: NDArray[np.int64] | None = None
         self._memo: tuple[float, FloatArray] | None = None
         self._checks_for: tuple[NDArray[np.int64], FloatArray] | None = None
+        #: Untreated sizes at the last two times asked (:meth:`_untreated_at`), and the
+        #: survival factors at the last time asked (:meth:`_survival_at`).
+        self._now: tuple[float, FloatArray] | None = None
+        self._then: tuple[float, FloatArray] | None = None
+        self._factor: tuple[float, FloatArray] | None = None
+        self._diameter: tuple[FloatArray, FloatArray] | None = None
+        self._seen: tuple[float, FloatArray] | None = None
+        #: (time, the live lesions they are of, sizes).
+        self._seen_untreated: tuple[float, NDArray[np.int64], FloatArray] | None = None
+        #: Day each lesion starts shedding (the primary from the start).
+        self.switch_day = np.concatenate([[-np.inf], raw.switch])
+        # No scan of this clinic can find a colony at its avascular limit.
+        self._blind = all(
+            model.diameter_mm(model.avascular_cells) * (1.0 + BOUND_MARGIN)
+            <= get_modality(scan.modality).floor_mm.value for scan in clinic.scans)
+        self._detectors: dict[tuple[str, tuple[str, ...] | None], Detector] = {}
+        # The bounds of advance() need sizes that never shrink: a positive growth rate,
+        # and colonies that hold at least one cell from founding and stall below their
+        # capacity (then every growth law here is non-decreasing in time).
+        self._bounded = (self._in_order and model.growth_rate_per_day > 0
+                         and model.metastasis_capacity_cells > model.avascular_cells >= 1.0)
         self.therapy = TherapyHistory(self.organs[self.organ].tolist(), self.founded, rng)
         vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}
                  if clinic.vital_organ_lethal_cells is None
@@ -354,24 +376,77 @@ class _Patient:
             ("total", np.ones(n, dtype=bool), clinic.lethal_burden_cells)]
         self.checks += [(organ, self.organ == model.organs.index(organ), cells)
                         for organ, cells in vital.items() if organ in model.organs]
+        self._lethal = np.array([lethal for _, _, lethal in self.checks])
+        #: (lesions, checks) 0/1: which lesions count towards each lethal check.
+        self._check_all = np.stack([mask for _, mask, _ in self.checks], axis=1).astype(float)
 
     def untreated(self, t: float | FloatArray, ids: NDArray[np.int64] | None = None,
                   ) -> FloatArray:
-        """(times..., lesions) untreated cells of every lesion (or of sorted ``ids``)."""
+        """(times..., lesions) untreated cells of every lesion (or of sorted ``ids``).
+
+        Only the colonies founded by the latest time are evaluated: the engine stores
+        colonies in founding order, so they are a prefix of ``ids``, and every later
+        colony holds exactly 0 cells (what :func:`colony_cells` gives before founding).
+        """
         t = np.asarray(t, dtype=float)
         ids = self.ids if ids is None else ids
         primary = ids.size > 0 and ids[0] == 0
         col = ids[1:] - 1 if primary else ids - 1
-        cells = colony_cells(self.model, t[..., None], self.founded[1:][col], self.w[col],
-                             self.switch[col])
+        founded = self.founded[1:][col]
+        if self._in_order and t.size and col.size:
+            m = int(np.searchsorted(founded, t.max(), side="right"))
+        else:
+            m = col.size
+        if m == col.size:
+            cells = colony_cells(self.model, t[..., None], founded, self.w[col],
+                                 self.switch[col])
+        else:
+            cells = np.zeros((*t.shape, col.size))
+            head = col[:m]
+            cells[..., :m] = colony_cells(self.model, t[..., None], founded[:m],
+                                          self.w[head], self.switch[head])
         if primary:
             cells = np.concatenate([primary_cells(self.model, t)[..., None], cells], axis=-1)
         return cells
 
     def changed(self) -> None:
-        """Forget cached sizes (kept, eradicated or therapy changed)."""
+        """Forget cached sizes (kept, eradicated or therapy changed).
+
+        The untreated sizes stay: they depend on time only, and the lesions they were
+        computed for only ever lose members (:meth:`live`).
+        """
         self._live_ids = None
         self._memo = None
+        self._factor = None
+        self._seen = None
+
+    def _untreated_at(self, t: float) -> FloatArray:
+        """(lesions,) untreated cells at ``t`` of the lesions live when first asked (else 0).
+
+        Computed as :meth:`cells` computes them (one time, the live lesions), so the
+        values are the same; kept for the next decision's bounds (:meth:`_eradicate_quiet`).
+        """
+        if self._now is not None and self._now[0] == t:
+            return self._now[1]
+        live = self.live()
+        full = np.zeros(len(self.ids))
+        full[live] = self.untreated(t, live)
+        self._then, self._now = self._now, (t, full)
+        return full
+
+    def _survival_at(self, t: float) -> FloatArray:
+        """(lesions,) survival factors at ``t`` of the live lesions founded by ``t`` (else 1)."""
+        if self._factor is not None and self._factor[0] == t:
+            return self._factor[1]
+        head = self._founded_by(self.live(), t)
+        full = np.ones(len(self.ids))
+        full[head] = self.therapy.survival(t, head)
+        self._factor = (t, full)
+        return full
+
+    def _founded_by(self, ids: NDArray[np.int64], t: float) -> NDArray[np.int64]:
+        """The sorted ``ids`` founded by ``t`` (a prefix: lesions are in founding order)."""
+        return ids[:int(np.searchsorted(self.founded[ids], t, side="right"))]
 
     def live(self) -> NDArray[np.int64]:
         """Ids of the lesions the treated patient has (kept, not eradicated)."""
@@ -388,23 +463,83 @@ class _Patient:
         if t.ndim == 0 and self._memo is not None and self._memo[0] == float(t):
             return self._memo[1]
         live = self.live()
-        sub = self.untreated(t, live)
-        if self.therapy.periods:
-            sub = sub * self.therapy.survival(t[..., None], live)
+        if t.ndim == 0 and self._in_order:
+            # The same values as below: each lesion's size and factor are computed
+            # element by element, and a lesion not founded yet holds 0 cells.
+            sub = self._untreated_at(float(t))[live]
+            if self.therapy.periods:
+                sub = sub * self._survival_at(float(t))[live]
+        else:
+            sub = self.untreated(t, live)
+            if self.therapy.periods:
+                sub = sub * self.therapy.survival(t[..., None], live)
         cells = np.zeros((*t.shape, len(self.ids)))
         cells[..., live] = sub
         if t.ndim == 0:
             self._memo = (float(t), cells)
         return cells
 
+    def seen(self, t: float) -> FloatArray:
+        """(lesions,) cells at ``t`` as scans, blood draws and RECIST read them.
+
+        Exact for the primary and every colony past its angiogenic switch, which is all
+        these read: only those shed, and before therapy a colony that has not switched
+        holds at most its avascular limit, given here in its place, which no scan of
+        the clinic can find (``_blind``) but every scan counts as present (the same
+        random draws). Under therapy, or with a scan that could see such a colony,
+        :meth:`cells`.
+        """
+        if self.therapy.periods or not self._blind or not self._in_order:
+            return self.cells(t)
+        if self._seen is None or self._seen[0] != t:
+            live = self.live()
+            cells = self._untreated_seen(t)
+            assert self._seen_untreated is not None
+            if self._seen_untreated[1] is not live:  # computed for more lesions
+                cells = np.where(self.kept & np.isinf(self.eradicated), cells, 0.0)
+            self._seen = (t, cells)
+        return self._seen[1]
+
+    def _untreated_seen(self, t: float) -> FloatArray:
+        """(lesions,) untreated cells of the live lesions at ``t`` (0 if not founded).
+
+        The avascular limit stands for a colony that has not switched (an upper bound).
+        Kept for ``t`` as :meth:`_untreated_at` is.
+        """
+        if self._seen_untreated is not None and self._seen_untreated[0] == t:
+            return self._seen_untreated[2]
+        live = self.live()
+        head = self._founded_by(live, t)
+        switched = self.switch_day[head] <= t
+        full = np.zeros(len(self.ids))
+        full[head[~switched]] = self.model.avascular_cells
+        exact = head[switched]
+        full[exact] = self.untreated(t, exact)
+        self._seen_untreated = (t, live, full)
+        return full
+
     def diameter_mm(self, t: float) -> FloatArray:
-        return self.model.diameter_mm(self.cells(t))
+        """(lesions,) diameters at ``t``, mm, of :meth:`seen` (kept while it is)."""
+        cells = self.seen(t)
+        if self._diameter is None or self._diameter[0] is not cells:
+            self._diameter = (cells, self.model.diameter_mm(cells))
+        return self._diameter[1]
+
+    def detector(self, scan: ScanSchedule) -> Detector:
+        """Detection curves of a scan schedule for this patient's organs."""
+        key = (scan.modality, None if scan.regions is None else tuple(scan.regions))
+        if key not in self._detectors:
+            self._detectors[key] = Detector(scan.modality, self.model.organs,
+                                            regions=scan.regions)
+        return self._detectors[key]
 
     def advance(self, previous: float, t: float) -> tuple[float, str, float] | None:
         """Move from ``previous`` to ``t``; the death (day, cause, burden) or None.
 
         Settles the foundings in (previous, t], then checks eradication and death on the
-        weekly grid in (previous, t] and at ``t``.
+        weekly grid in (previous, t] and at ``t``. Most intervals provably hold no death
+        (:meth:`_may_die`); then the grid is evaluated only for the lesions that may be
+        eradicated (:meth:`_eradicate_quiet`), with the same result.
         """
         self._settle(previous, t)
         first = 0.0 if math.isinf(previous) else previous
@@ -413,6 +548,10 @@ class _Patient:
         times = np.append(grid[grid > previous], t)
         live = self.live()
         chunk = max(1, 2_000_000 // max(1, len(live)))
+        if self._bounded and not self._may_die(previous, t, live):
+            if self.therapy.periods:
+                self._eradicate_quiet(previous, t, times, live, chunk)
+            return None
         for start in range(0, len(times), chunk):
             block = times[start:start + chunk]
             cells = self.untreated(block, live)
@@ -428,6 +567,64 @@ class _Patient:
             if best is not None:
                 return best
         return None
+
+    def _may_die(self, previous: float, t: float, live: NDArray[np.int64]) -> bool:
+        r"""Whether a burden on the grid in (previous, t] may be lethal (False: none is).
+
+        The lesions on the grid are ``live``; each one's untreated size never shrinks,
+        and therapy multiplies it by a survival factor :math:`S_i \le 1` that never
+        grows while therapy is fixed (between two decisions). Each grid burden is
+        therefore at most the sum of :math:`U_i(t) S_i(\text{previous})` over the lesions
+        it counts; if that bound is below every lethal threshold (with
+        :data:`BOUND_MARGIN`), no grid time is lethal. The primary's removal breaks the
+        first premise (it drops to 0 cells), so an interval holding it is never skipped.
+        """
+        if previous < self.model.primary_removed_day <= t:
+            return True
+        # The sizes below are 0 for lesions not live when they were computed, a
+        # superset of ``live``: the sums still bound the grid's burdens.
+        limit = self._lethal * (1.0 - BOUND_MARGIN)
+        matrix = self._check_all
+        # Before therapy nothing needs the exact sizes of avascular colonies.
+        if not self.therapy.periods and not np.any(self._untreated_seen(t) @ matrix >= limit):
+            return False
+        upper = self._untreated_at(t)
+        if not np.any(upper @ matrix >= limit):
+            return False
+        if not self.therapy.periods or math.isinf(previous):
+            return True
+        # A lesion founded after ``previous`` has had no exposure: S = 1.
+        factor = np.ones(len(self.ids))
+        head = self._founded_by(live, previous)
+        factor[head] = self.therapy.survival(previous, head)
+        return bool(np.any((upper * factor) @ matrix >= limit))
+
+    def _eradicate_quiet(self, previous: float, t: float, times: FloatArray,
+                         live: NDArray[np.int64], chunk: int) -> None:
+        r"""Eradication on the grid ``times`` in (previous, t], when no death is possible.
+
+        On the grid a lesion founded by ``t`` holds, once founded, at least one untreated
+        cell and no fewer than at ``previous``, times a survival factor no smaller than
+        at ``t``: at least :math:`S_i(t) \max(1, U_i(\text{previous}))` cells. Lesions
+        whose bound is at least one cell (with :data:`BOUND_MARGIN`) cannot be
+        eradicated here; the others are evaluated on the grid in the same blocks of
+        times as :meth:`advance`, element by element as there, so the same lesions are
+        eradicated on the same days. The primary is always evaluated (removed, it holds
+        0 cells).
+        """
+        head = self._founded_by(live, t)
+        if head.size == 0:
+            return
+        lower = self._survival_at(t)[head]
+        if self._then is not None and self._then[0] == previous:
+            lower = lower * np.maximum(self._then[1][head], 1.0)
+        maybe = lower < 1.0 + BOUND_MARGIN
+        maybe[0] |= head[0] == 0
+        ids = head[maybe]
+        for start in range(0, len(times) if ids.size else 0, chunk):
+            block = times[start:start + chunk]
+            cells = self.untreated(block, ids) * self.therapy.survival(block[:, None], ids)
+            self._eradicate(block, cells, ids)
 
     def _check_matrix(self, live: NDArray[np.int64]) -> FloatArray:
         """(live lesions, checks) 0/1: which lesions count towards each lethal check."""
@@ -474,6 +671,30 @@ class _Patient:
             self.kept[new] = inherited
 
 
+def _observation_table(rows: list[Row]) -> pd.DataFrame:
+    """The rows as a table in time order.
+
+    At one time rows go by kind (:data:`_KIND_ORDER`), then lesion, else in the order
+    they were made (a stable sort).
+    """
+    time_days, kind, name, organ, lesion, value = (
+        zip(*rows, strict=True) if rows else ((),) * len(OBSERVATION_COLUMNS))
+    order = np.lexsort((np.array(lesion, dtype=np.int64),
+                        np.array([_KIND_ORDER[k] for k in kind], dtype=np.int64),
+                        np.array(time_days, dtype=np.float64)))
+
+    def text(values: tuple[str, ...]) -> NDArray[np.object_]:
+        column = np.empty(len(values), dtype=object)
+        column[:] = values
+        return column[order]
+
+    return pd.DataFrame({
+        "time_days": np.array(time_days, dtype=np.float64)[order], "kind": text(kind),
+        "name": text(name), "organ": text(organ),
+        "lesion": np.array(lesion, dtype=np.int64)[order],
+        "value": np.array(value, dtype=np.float64)[order]}, columns=list(OBSERVATION_COLUMNS))
+
+
 def _schedule(start: float, every_weeks: float, stop: float | None, end: float) -> list[float]:
     last = end if stop is None else min(stop, end)
     return np.arange(start, last + 1e-9, 7.0 * every_weeks).tolist()
@@ -484,8 +705,7 @@ def _scan(patient: _Patient, scan: ScanSchedule, t: float, rng: np.random.Genera
     """One scan: the lesions it finds (and a row for each, or one row for none)."""
     diameter = patient.diameter_mm(t)
     present = np.nonzero(diameter > 0)[0]
-    p = detection_probability(scan.modality, patient.organs[patient.organ[present]],
-                              diameter[present], regions=scan.regions)
+    p = patient.detector(scan).probability(patient.organ[present], diameter[present])
     found = present[rng.random(present.size) < p]
     for i in found.tolist():
         rows.append((t, "scan", scan.modality, str(patient.organs[patient.organ[i]]), i,
@@ -528,7 +748,7 @@ def _draw(patient: _Patient, circulation: Circulation, draw: DrawSchedule, t: fl
           rng: np.random.Generator, rows: list[Row]) -> int:
     """One blood draw: the CTC count (Poisson with the closed-form mean)."""
     history = patient.therapy
-    rates = shedding_by_entry(patient.result, t, patient.cells(t))
+    rates = shedding_by_entry(patient.result, t, patient.seen(t))
     rates *= history.shedding_factor() * history.ctc_survival()
     mean = expected_ctc_mean(
         rates[None, :], circulation, draw_site=draw.site, volume_ml=draw.volume_ml,

@@ -341,21 +341,63 @@ def detection_probability(modality: str | Modality, organs: ArrayLike, diameter_
     the organ and for diameters <= 0 mm.
 
     """
-    mod = get_modality(modality)
-    if regions is not None:
-        mod = mod.restricted(regions)
+    known = catalog_organs()
+    detector = Detector(modality, known, regions=regions)
     organ_arr, d = np.broadcast_arrays(np.asarray(organs, dtype=np.str_),
                                        np.asarray(diameter_mm, dtype=np.float64))
+    _check_finite(d)
+    return detector.probability(_organ_index(organ_arr, known), d)
+
+
+class Detector:
+    """:func:`detection_probability` for lesions in a fixed list of organs, prepared once.
+
+    A patient's lesions sit in the organs of one body: their curves are looked up once
+    per scan schedule, not by organ name at every scan (the same values, so the same
+    probabilities).
+
+    Parameters
+    ----------
+    modality, regions
+        As for :func:`detection_probability`.
+    organs
+        The organs the lesions' organ indices refer to (a body's organs).
+
+    """
+
+    def __init__(self, modality: str | Modality, organs: Sequence[str], *,
+                 regions: Sequence[str] | None = None) -> None:
+        mod = get_modality(modality)
+        if regions is not None:
+            mod = mod.restricted(regions)
+        known = set(catalog_organs())
+        #: Organs that are in no catalog body: refused when a lesion there is scanned.
+        self._unknown = [o for o in organs if o not in known]
+        self._organs = tuple(organs)
+        self._d50 = np.array([mod.curve(o).d50_mm.value for o in organs])
+        self._width = np.array([mod.curve(o).width_mm.value for o in organs])
+        self._seen = np.array([mod.sees(o) for o in organs], dtype=bool)
+        self._floor = max(0.0, mod.floor_mm.value)
+
+    def probability(self, organ_index: NDArray[np.intp], diameter_mm: FloatArray,
+                    ) -> FloatArray:
+        """Detection probability of lesions in ``organs[organ_index]`` of these diameters."""
+        d = np.asarray(diameter_mm, dtype=np.float64)
+        _check_finite(d)
+        if self._unknown:
+            present = {self._organs[i] for i in np.unique(organ_index).tolist()}
+            missing = [o for o in self._unknown if o in present]
+            if missing:
+                raise ParameterError(f"organs: unknown organ {missing[0]!r}; allowed: "
+                                     f"{', '.join(catalog_organs())}")
+        p = expit((d - self._d50[organ_index]) / self._width[organ_index])
+        visible = self._seen[organ_index] & (d > self._floor)
+        return np.asarray(np.where(visible, p, 0.0), dtype=np.float64)
+
+
+def _check_finite(d: FloatArray) -> None:
     if not np.isfinite(d).all():
         raise ParameterError("diameter_mm: every diameter must be a finite number of mm")
-    known = catalog_organs()
-    index = _organ_index(organ_arr, known)
-    d50 = np.array([mod.curve(o).d50_mm.value for o in known])
-    width = np.array([mod.curve(o).width_mm.value for o in known])
-    seen = np.array([mod.sees(o) for o in known])
-    p = expit((d - d50[index]) / width[index])
-    visible = seen[index] & (d > max(0.0, mod.floor_mm.value))
-    return np.asarray(np.where(visible, p, 0.0), dtype=np.float64)
 
 
 def scan(modality: str | Modality, organs: ArrayLike, diameter_mm: ArrayLike,

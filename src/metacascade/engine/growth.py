@@ -83,13 +83,26 @@ def colony_cells(model: CompiledModel, t_days: float | FloatArray, founded: Floa
     ``t_days`` is a scalar, or an array broadcasting against the colony arrays.
     """
     t = np.asarray(t_days, dtype=float)
-    r, ka, km = model.growth_rate_per_day, model.avascular_cells, model.metastasis_capacity_cells
+    r, ka = model.growth_rate_per_day, model.avascular_cells
     with np.errstate(over="ignore"):
         early = np.minimum(np.maximum(w * np.exp(np.minimum(r * (t - founded), 700.0)), 1.0), ka)
+    size = np.where(t >= switch, vascular_cells(model, t, switch), early)
+    return np.asarray(np.where(t >= founded, size, 0.0), dtype=float)
+
+
+def vascular_cells(model: CompiledModel, t_days: float | FloatArray,
+                   switch: FloatArray) -> FloatArray:
+    """Cells in colonies past their angiogenic switch (``t_days >= switch``).
+
+    The Gompertz branch of :func:`colony_cells`, which gives these very values for a
+    colony founded by ``t_days`` that has switched; callers that know every colony is
+    in that state skip the avascular branch.
+    """
+    t = np.asarray(t_days, dtype=float)
+    r, ka, km = model.growth_rate_per_day, model.avascular_cells, model.metastasis_capacity_cells
     alpha = r / math.log(km / ka)
     late = km * np.exp(math.log(ka / km) * np.exp(-alpha * np.maximum(t - switch, 0.0)))
-    size = np.where(t >= switch, late, early)
-    return np.asarray(np.where(t >= founded, size, 0.0), dtype=float)
+    return np.asarray(late, dtype=float)
 
 
 def time_to_reach(model: CompiledModel, cells: float, founded: FloatArray, w: FloatArray,

@@ -74,10 +74,10 @@ from numpy.typing import NDArray
 from metacascade.engine.compile import CompiledModel, compile_scenario
 from metacascade.engine.growth import (
     avascular_time,
-    colony_cells,
     integral_simpson,
     primary_cells,
     primary_step_integrals,
+    vascular_cells,
 )
 from metacascade.engine.result import (
     ARRESTED,
@@ -253,22 +253,36 @@ class _Dormant:
         #: Dormant cells in the pool (``counts.sum()``).
         self.total = 0
         self.source_of_column: list[int] = [0]
-        self.column_of_source = {0: 0}
+        #: Column of each source id (-1: none yet), grown as ids appear.
+        self.column_of_source = np.full(64, -1, dtype=np.int64)
+        self.column_of_source[0] = 0
 
     def columns(self, sources: IntArray) -> IntArray:
-        """Columns of the given source ids (new columns are opened as needed)."""
-        distinct = np.unique(sources)
-        for s in distinct.tolist():
-            if s not in self.column_of_source:
-                self.column_of_source[s] = len(self.source_of_column)
-                self.source_of_column.append(s)
+        """Columns of the given source ids (new columns are opened as needed).
+
+        New sources get the next columns in increasing id order.
+        """
+        if sources.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        top = int(sources.max()) + 1
+        if top > self.column_of_source.size:
+            grown = np.full(max(top, 2 * self.column_of_source.size), -1, dtype=np.int64)
+            grown[: self.column_of_source.size] = self.column_of_source
+            self.column_of_source = grown
+        column = self.column_of_source[sources]
+        missing = column < 0
+        if missing.any():
+            fresh = np.unique(sources[missing])
+            start = len(self.source_of_column)
+            self.column_of_source[fresh] = np.arange(start, start + fresh.size)
+            self.source_of_column.extend(fresh.tolist())
+            column = self.column_of_source[sources]
         if len(self.source_of_column) > self.counts.shape[1]:
-            grown = np.zeros((self.counts.shape[0], 2 * len(self.source_of_column)),
-                             dtype=np.int64)
-            grown[:, : self.counts.shape[1]] = self.counts
-            self.counts = grown
-        column = np.array([self.column_of_source[s] for s in distinct.tolist()], dtype=np.int64)
-        return column[np.searchsorted(distinct, sources)]
+            grown_counts = np.zeros((self.counts.shape[0], 2 * len(self.source_of_column)),
+                                    dtype=np.int64)
+            grown_counts[:, : self.counts.shape[1]] = self.counts
+            self.counts = grown_counts
+        return column
 
 
 class _Plan:
@@ -541,8 +555,9 @@ class _Run:
             return (plan.primary_id, expected, plan.single_primary_row,
                     plan.cluster_primary_rows, means)
         times = np.stack([plan.starts[s:e], plan.mids[s:e], plan.ends[s:e]])
-        sizes = colony_cells(model, times[:, :, None], col.founded[vascular],
-                             col.w[vascular], col.switch[vascular])
+        # Every source was founded before the block and has switched by its start: its
+        # size is the Gompertz branch of colony_cells (the same values).
+        sizes = vascular_cells(model, times[:, :, None], col.switch[vascular])
         integral = integral_simpson(sizes[0], sizes[1], sizes[2], 1.0)
         entries = model.organ_entry[col.organ[vascular]]
         expected = np.concatenate(
