@@ -86,6 +86,37 @@ def test_population_draws_per_patient_independently_of_everything_else(populatio
     assert set(rho) == {0.01, 0.1} and 0.6 < np.mean(rho == 0.1) < 0.9
 
 
+def test_truncation_keeps_a_lognormal_inside_the_bounds():
+    """Doubling times of median 50 d, sigma 0.5: about 1 in 3 fall below the 40 d bound.
+
+    Without ``truncate`` such a patient is refused with the field named; with it the
+    value is redrawn from the patient's stream, and a value already inside is the same
+    as without truncation.
+    """
+    wide = {"lognormal": {"median": 50, "sigma": 0.5}, "unit": "d"}
+    plain = Population.from_dict({**POPULATION, "population": {
+        "cancer_overrides.doubling_time": wide}})
+    cut = Population.from_dict({**POPULATION, "population": {
+        "cancer_overrides.doubling_time": {**wide, "truncate": [40, 400]}}})
+    name = "param_cancer_overrides__doubling_time"
+    refused = 0
+    for i in range(60):
+        value = float(cut.patient(1, i)[2][name].split()[0])
+        assert 40 <= value <= 400
+        try:
+            same = float(plain.patient(1, i)[2][name].split()[0])
+        except ScenarioError as error:
+            assert "cancer_overrides.doubling_time" in str(error)
+            refused += 1
+        else:
+            assert same == value
+    assert refused > 5
+    with pytest.raises(ScenarioError, match=r"population\.cancer_overrides\.doubling_time"
+                                            r"\.truncate: no value"):
+        Population.from_dict({**POPULATION, "population": {
+            "cancer_overrides.doubling_time": {**wide, "truncate": [390, 400]}}}).patient(1, 0)
+
+
 @pytest.mark.parametrize("distributions, field", [
     ({"cancer_overrides.nonsense": {"uniform": {"low": 1, "high": 2}}},
      "population.cancer_overrides.nonsense"),
@@ -94,6 +125,8 @@ def test_population_draws_per_patient_independently_of_everything_else(populatio
     ({"primary_diameter_mm": {"normal": {"mean": 3}}}, "population.primary_diameter_mm"),
     ({"clinic.therapy.lines.4.dose": {"uniform": {"low": 1, "high": 2}}},
      "population.clinic.therapy.lines.4.dose"),
+    ({"primary_diameter_mm": {"uniform": {"low": 1, "high": 2}, "truncate": [3, 1]}},
+     "population.primary_diameter_mm: truncate"),
 ])
 def test_bad_population_names_the_field(distributions, field):
     with pytest.raises(ScenarioError, match=field.replace(".", r"\.")):

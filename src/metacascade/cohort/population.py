@@ -77,26 +77,54 @@ class Discrete(_Strict):
         return self
 
 
+#: Draws a truncated distribution may take before it gives up.
+MAX_TRUNCATION_DRAWS = 1000
+
+
 class Distribution(_Strict):
     """Exactly one of ``lognormal``, ``uniform``, ``discrete``.
 
     ``unit`` is appended to the numbers drawn (e.g. ``d`` for a doubling time).
+    ``truncate: [low, high]`` (in the numbers' own unit) redraws, from the patient's
+    stream, until a value falls inside: the distribution conditioned on the interval.
+    Without it, a value outside the parameter's bounds is refused for that patient, and
+    an unbounded tail (a lognormal) will reach it in a large enough cohort.
     """
 
     lognormal: LogNormal | None = None
     uniform: Uniform | None = None
     discrete: Discrete | None = None
     unit: str | None = None
+    truncate: tuple[float, float] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Distribution:
         given = [k for k in ("lognormal", "uniform", "discrete") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("give exactly one of lognormal, uniform, discrete")
+        if self.truncate is not None:
+            low, high = self.truncate
+            if not (math.isfinite(low) and math.isfinite(high) and low < high):
+                raise ValueError("truncate: [low, high] with finite low < high")
         return self
 
     def draw(self, rng: np.random.Generator) -> Any:
-        """One value (with its unit, if any)."""
+        """One value (with its unit, if any), inside ``truncate`` if given."""
+        for _ in range(MAX_TRUNCATION_DRAWS):
+            value = self._draw_once(rng)
+            if self.truncate is None or (
+                    isinstance(value, float | int) and not isinstance(value, bool)
+                    and self.truncate[0] <= value <= self.truncate[1]):
+                break
+        else:
+            raise ScenarioError(f"truncate: no value in {list(self.truncate or ())} after "
+                                f"{MAX_TRUNCATION_DRAWS} draws; the interval holds almost "
+                                "none of the distribution")
+        if self.unit and isinstance(value, float | int) and not isinstance(value, bool):
+            return f"{value!r} {self.unit}"
+        return value
+
+    def _draw_once(self, rng: np.random.Generator) -> Any:
         value: Any
         if self.lognormal is not None:
             value = float(self.lognormal.median * math.exp(
@@ -107,8 +135,6 @@ class Distribution(_Strict):
             assert self.discrete is not None
             weights = np.asarray(self.discrete.weights or [1.0] * len(self.discrete.values))
             value = self.discrete.values[int(rng.choice(len(weights), p=weights / weights.sum()))]
-        if self.unit and isinstance(value, float | int) and not isinstance(value, bool):
-            return f"{value!r} {self.unit}"
         return value
 
 
@@ -172,7 +198,10 @@ class Population:
         values: dict[str, Any] = {}
         for (path, dist), name in zip(self.distributions.items(), self.parameter_names(),
                                       strict=True):
-            value = dist.draw(rng)
+            try:
+                value = dist.draw(rng)
+            except ScenarioError as error:
+                raise ScenarioError(f"patient {patient}: population.{path}.{error}") from None
             _set_path(data, path, value)
             values[name] = value
         data["seed"] = patient_seed(cohort_seed, patient)
