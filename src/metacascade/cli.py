@@ -277,7 +277,9 @@ def calibrate(
     dask_local: _DaskLocal = None,
     scheduler: _Scheduler = None,
     quick: Annotated[bool, typer.Option(
-        "--quick", help="A small smoke run (seconds, not minutes); not a fit to use.")] = False,
+        "--quick",
+        help="A small smoke run (a minute or two, not a quarter of an hour); not a fit "
+             "to use.")] = False,
 ) -> None:
     """Fit soil and shared physiology to autopsy targets (ABC-SMC; calibration.json, fit.png)."""
     import matplotlib

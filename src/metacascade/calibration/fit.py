@@ -319,7 +319,7 @@ def _r2(predicted: FloatArray, observed: FloatArray) -> float:
     return 1.0 - float(np.sum((observed - predicted) ** 2)) / total
 
 
-#: Settings of ``metacascade calibrate --quick``: a smoke run (minutes become seconds).
+#: Settings of ``metacascade calibrate --quick``: a smoke run (about a minute).
 QUICK = Settings(population_size=60, generations=4, flow_population_size=100,
                  flow_generations=4, engine_patients=40, synthetic=("colon",),
                  predictive_draws=50)
