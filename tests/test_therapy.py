@@ -87,8 +87,8 @@ def test_resistance_exists_with_poisson_probability():
     assert np.all(rho[rho > 0] == pytest.approx(1.0 / 200.0))  # max(rho, 1/n)
 
 
-#: Neutral soil 1 in every bed (the catalog before its calibration, about 30 times the
-#: calibrated breast soils): hundreds of colonies, so therapy has lesions to act on.
+#: Neutral soil 1 in every bed (the catalog before its calibration, about 15 times the
+#: calibrated breast lung soil): hundreds of colonies, so therapy has lesions to act on.
 NEUTRAL_SOILS = dict.fromkeys(get_body("adult_female").beds, 1.0)
 BREAST = {"cancer": "breast", "body": "adult_female", "seed": 3, "horizon_years": 6,
           "primary_diameter_mm": 20,
