@@ -210,3 +210,30 @@ def test_catalog_defaults_reproduce_the_fit() -> None:
         assert np.allclose(shares[keep], fitted[keep], atol=0.01), (cancer, shares, fitted)
         rho = stats.spearmanr(shares[keep], t.shares[i, keep]).statistic
         assert rho >= 0.8, (cancer, rho)
+
+
+def test_held_out_prediction_is_exact_when_soils_share_an_organ_profile() -> None:
+    """Soils = primary level + organ effect: leaving a primary out loses nothing."""
+    from metacascade.calibration.fit import held_out
+    from metacascade.calibration.model import slug
+
+    t = load_targets()
+    rng = np.random.default_rng(3)
+    level = rng.uniform(-3, 0, len(t.cancers))
+    organ = rng.uniform(-1, 1, len(t.organs))
+    point = {"arrest": 0.8, "log10_dormant": -5.0}
+    for i, c in enumerate(t.cancers):
+        for j, o in enumerate(t.organs):
+            if t.mask[i, j]:
+                point[f"soil.{c}.{slug(o)}"] = float(level[i] + organ[j])
+    shares = AutopsyModel(t).shares(point)
+    for i, row in enumerate(held_out(t, Autopsy(), point)):
+        keep = t.mask[i]
+        expected = stats.spearmanr(shares[i, keep], t.shares[i, keep]).statistic
+        assert row["spearman"] == pytest.approx(expected, abs=1e-12), row
+    # A primary whose profile differs from the others' is not predicted as well.
+    point[f"soil.breast.{slug('adrenal')}"] += 3.0
+    broken = held_out(t, Autopsy(), point)[0]
+    fitted = stats.spearmanr(AutopsyModel(t).shares(point)[0, t.mask[0]],
+                             t.shares[0, t.mask[0]]).statistic
+    assert broken["spearman"] != pytest.approx(fitted, abs=1e-6)

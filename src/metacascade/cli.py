@@ -318,7 +318,9 @@ def calibrate(
             f"metacascade calibrate --targets {targets} --seed {seed}"
             + (" --quick" if quick else "")))
     per = {p["cancer"]: round(p["spearman_soil"], 2) for p in report["per_primary"]}
-    typer.echo(json.dumps({"spearman": per, "pooled": report["pooled"],
+    held = {p["cancer"]: round(p["spearman"], 2) for p in report["held_out"]}
+    typer.echo(json.dumps({"spearman": per, "held_out_spearman": held,
+                           "pooled": report["pooled"],
                            "runtime_s": round(report["runtime_s"], 1)}, indent=1))
     typer.echo(f"wrote calibration.json, catalog_values.json, fit.png to {out}/")
 

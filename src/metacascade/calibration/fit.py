@@ -167,6 +167,7 @@ def calibrate(targets_name: str = "disibio2008", *, out: Path, seed: int = 1,
             for c in targets.cancers}
     point = {**shared, **{k: v for f in fits.values() for k, v in f["point"].items()}}
     report = _evaluate(targets, autopsy, flow, fits, point, settings, int(seeds[1]), say)
+    report["held_out"] = held_out(targets, autopsy, point)
     say("synthetic recovery")
     report["synthetic_recovery"] = [
         recover(targets, c, shared, autopsy, settings, int(seeds[2]) + k)
@@ -276,6 +277,46 @@ def facts(targets: Targets, shares: FloatArray) -> dict[str, Any]:
         "brain_share_lung_breast": {c: share(c, "brain") for c in ("lung", "breast")},
         "brain_reached_lung_breast": all(share(c, "brain") >= 0.05 for c in ("lung", "breast")),
     }
+
+
+def held_out(targets: Targets, autopsy: Autopsy,
+             point: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Each primary's organ pattern predicted from the other primaries' fitted soils.
+
+    The fitted soil model has one soil per primary and organ, so it cannot be checked on
+    organs it did not see. What can be: whether the soils share an organ component (the
+    "soil" of Paget, independent of the seed). Each primary's log10 soils are split into
+    its mean over its target organs and an organ profile; the profile of organ *o* is
+    predicted as the mean profile of *o* in the other primaries (leave one primary out),
+    added to the primary's own mean (the one number taken from its row), and turned into
+    autopsy shares with the shared physiology. Spearman against the observed shares says
+    how much of the pattern transfers; flow alone is the baseline.
+    """
+    mask = targets.mask
+    logs = np.full(targets.counts.shape, np.nan)
+    for i, cancer in enumerate(targets.cancers):
+        for j, organ in enumerate(targets.organs):
+            if mask[i, j]:
+                logs[i, j] = point[f"soil.{cancer}.{slug(organ)}"]
+    means = np.nanmean(logs, axis=1)
+    profile = logs - means[:, None]
+    model = AutopsyModel(targets, autopsy)
+    shared = {k: point[k] for k in SHARED if k in point}
+    predicted = np.full(targets.counts.shape, np.nan)
+    rows = []
+    for i, cancer in enumerate(targets.cancers):
+        others = np.delete(profile, i, axis=0)
+        organ_effect = np.nanmean(others, axis=0)  # every organ is a target of >= 2 rows
+        values = dict(shared)
+        for j, organ in enumerate(targets.organs):
+            if mask[i, j]:
+                values[f"soil.{cancer}.{slug(organ)}"] = float(means[i] + organ_effect[j])
+        predicted[i] = model.shares(values)[i]
+        keep = mask[i]
+        rows.append({"cancer": cancer,
+                     "spearman": _spearman(predicted[i, keep], targets.shares[i, keep]),
+                     "r2": _r2(predicted[i, keep], targets.shares[i, keep])})
+    return rows
 
 
 def recover(targets: Targets, cancer: str, shared: Mapping[str, float], autopsy: Autopsy,
