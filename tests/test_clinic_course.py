@@ -139,3 +139,15 @@ def test_cli_writes_the_clinic_outputs(tmp_path):
     obs = pd.read_parquet(out / "observations.parquet")
     assert set(obs["kind"]) <= {"scan", "draw", "stage", "progression", "therapy", "death"}
     assert {"scan", "draw"} <= set(obs["kind"])
+
+
+def test_the_scenario_ctc_cutoff_is_the_clinic_cutoff():
+    """``cancer_overrides.ctc_cutoff`` decides which draws are unfavourable."""
+    base = {"cancer": "breast", "seed": 2, "horizon_years": 2,
+            "clinic": {"draws": [{"every_weeks": 12, "start_day": 100}]}}
+    default = Scenario.from_dict(base)
+    three = Scenario.from_dict({**base, "cancer_overrides": {"ctc_cutoff": 3}})
+    result = simulate(default)
+    assert follow(result, default).cutoff == 5
+    course = follow(result, three)
+    assert course.cutoff == 3 and course.summary()["ctc_cutoff"] == 3

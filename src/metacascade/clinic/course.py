@@ -45,7 +45,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from metacascade.citations import Parameter, assumed, cited
-from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, Circulation, ctc_cutoff
+from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, Circulation
 from metacascade.clinic.biopsy import expected_ctc as expected_ctc_mean
 from metacascade.clinic.imaging import Detector, get_modality
 from metacascade.clinic.therapy import TherapyHistory, resolve_regimen
@@ -273,7 +273,8 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
     circulation = circulation_for(scenario) if draws else None
     if circulation is not None and circulation.entries != model.entries:
         raise ParameterError("clinic: the circulation's entries differ from the model's")
-    recist = _Recist(patient, ctc_cutoff(scenario.cancer))
+    # The resolved cancer: ``cancer_overrides.ctc_cutoff`` applies.
+    recist = _Recist(patient, int(scenario.resolve()[1].ctc_cutoff.value))
     rows: list[Row] = []
     death: tuple[float, str, float] | None = None
     previous = -math.inf
