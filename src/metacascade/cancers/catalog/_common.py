@@ -6,6 +6,8 @@ or replace with a type-specific value; the reason says how far the figure carrie
 
 from __future__ import annotations
 
+import math
+
 from metacascade.calibrated import calibrated, calibration_run
 from metacascade.citations import Parameter, assumed, cited
 from metacascade.references import (
@@ -108,6 +110,28 @@ def calibrated_other_soil(cancer: str) -> Parameter:
                       f"soil of {cancer} in organs without an autopsy target")
 
 
-def soil(value: float, reason: str) -> Parameter:
-    """A stated soil compatibility (dimensionless multiplier), bounds 0.01-100."""
-    return assumed(value, "1", reason, (0.01, 100.0))
+def uncalibrated_level() -> Parameter:
+    """Soil of every organ a cancer without autopsy targets does not name.
+
+    The geometric mean of the calibrated primaries' blood-flow-alone levels
+    (``soil.<cancer>.other``), bounded by their smallest and largest: such a cancer is
+    taken to colonise as efficiently as a typical calibrated one.
+    """
+    run = calibration_run()
+    levels = [entry["value"] for name, entry in run["parameters"].items()
+              if name.endswith(".other")]
+    value = math.exp(sum(math.log(v) for v in levels) / len(levels))
+    return assumed(value, "1", f"no autopsy target for this cancer: the geometric mean of "
+                   f"the {len(levels)} calibrated primaries' blood-flow-alone soil levels "
+                   f"({run['calibration']})", (min(levels), max(levels)))
+
+
+def scaled_soil(value: float, reason: str) -> Parameter:
+    """A stated preference of an uncalibrated cancer, times :func:`uncalibrated_level`.
+
+    ``value`` is relative to the cancer's other organs (3: three times as favourable).
+    """
+    level = uncalibrated_level().value
+    return assumed(value * level, "1", f"{reason}; {value:g} times this cancer's soil in "
+                   f"organs not named ({level:.3g}, the calibrated primaries' typical level)",
+                   CALIBRATED_SOIL_BOUNDS)

@@ -53,15 +53,16 @@ CANCER = Cancer(
         "by analogy only: no CellSearch experience in choriocarcinoma, which is followed "
         "by serum hCG instead"),
     soil={
-        "lung": common.soil(
+        "lung": common.scaled_soil(
             4.0, "the lung is involved in most metastatic gestational trophoblastic "
             "neoplasia, beyond first-bed delivery"),
-        "brain": common.soil(
+        "brain": common.scaled_soil(
             3.0, "brain metastases are a known feature of choriocarcinoma, reached through "
             "the arterial circulation after lung metastases"),
-        "liver": common.soil(
+        "liver": common.scaled_soil(
             2.0, "liver metastases are a known feature of advanced choriocarcinoma"),
     },
+    other_soil=common.uncalibrated_level(),
     notes="Gompertz growth with an assumed doubling time of days. No autopsy row for "
           "this tumour (the 'uterus' row of DiSibio & French 2008 is mostly endometrial "
           "carcinoma), so organ preferences rest on clinical descriptions.",

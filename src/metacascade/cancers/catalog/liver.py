@@ -43,17 +43,18 @@ CANCER = Cancer(
         "by analogy only: most hepatocellular carcinomas express little EpCAM, so the "
         "epithelial CellSearch assay undercounts them"),
     soil={
-        "adrenal": common.soil(
+        "adrenal": common.scaled_soil(
             2.0, "adrenal involved in 19 % of 36 liver-cancer autopsies (DiSibio & French "
             "2008), far above its 0.3 % of cardiac output"),
-        "vertebral_marrow": common.soil(
+        "vertebral_marrow": common.scaled_soil(
             1.5, "bone metastases of hepatocellular carcinoma are common in clinical "
             "series, mostly the spine; bone involved in 8 % of 36 liver-cancer autopsies "
             "(DiSibio & French 2008)"),
-        "bone_marrow": common.soil(
+        "bone_marrow": common.scaled_soil(
             1.5, "bone involved in 8 % of 36 liver-cancer autopsies (DiSibio & French "
             "2008), a small series"),
     },
+    other_soil=common.uncalibrated_level(),
     notes="Gompertz growth with the meta-analytic doubling time (Nathani 2021). "
           "Intrahepatic metastasis, the commonest spread of this cancer, needs a "
           "portal-branch route the body does not have.",

@@ -49,16 +49,17 @@ CANCER = Cancer(
         "by analogy only: sarcoma cells lack EpCAM and cytokeratin, so the epithelial "
         "CellSearch assay misses them and the cut-off presumes a sarcoma-specific capture"),
     soil={
-        "lung": common.soil(
+        "lung": common.scaled_soil(
             3.0, f"the lung is the main target of osteosarcoma, beyond first-bed delivery; "
             f"lung involved in 51 % of the {_AUTOPSY}"),
-        "vertebral_marrow": common.soil(
+        "vertebral_marrow": common.scaled_soil(
             2.0, f"bone is the second site of osteosarcoma metastasis; bone involved in "
             f"43 % of the {_AUTOPSY}"),
-        "bone_marrow": common.soil(
+        "bone_marrow": common.scaled_soil(
             2.0, f"bone is the second site of osteosarcoma metastasis; bone involved in "
             f"43 % of the {_AUTOPSY}"),
     },
+    other_soil=common.uncalibrated_level(),
     notes="Gompertz growth; doubling time an assumption. The primary sits in the "
           "'bone_marrow' bed (long bones and the rest of the skeleton outside the spine).",
 )
