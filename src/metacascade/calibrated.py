@@ -32,6 +32,9 @@ from metacascade.errors import CatalogError
 CALIBRATION_FILE = "calibrated_disibio2008.json"
 #: Format tag of the file.
 FORMAT = "metacascade-calibrated/1"
+#: Range of a soil the calibration fits (its prior, uniform in log10), and of a catalog
+#: soil stated relative to the fitted ones.
+SOIL_RANGE = (1e-6, 1e3)
 
 
 @functools.cache
@@ -43,11 +46,6 @@ def calibration_run() -> dict[str, Any]:
         raise CatalogError(f"{CALIBRATION_FILE}: format {data.get('format')!r} is not "
                            f"{FORMAT!r}")
     return data
-
-
-def has_calibrated(name: str) -> bool:
-    """Whether the packaged calibration holds ``name``."""
-    return name in calibration_run()["parameters"]
 
 
 def calibrated(name: str, unit: str, bounds: tuple[float, float], what: str) -> Parameter:

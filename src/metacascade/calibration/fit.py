@@ -16,6 +16,7 @@ metastases), synthetic recovery of known soils, and the seed-document facts.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,24 +27,29 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+from metacascade.calibrated import FORMAT, SOIL_RANGE
 from metacascade.calibration.engine_check import engine_involvement
 from metacascade.calibration.estimator import Calibration
-from metacascade.calibration.model import SHARED, Autopsy, AutopsyModel, parameter_names, slug
+from metacascade.calibration.model import (
+    SHARED,
+    Autopsy,
+    AutopsyModel,
+    arrest_bounds,
+    parameter_names,
+    slug,
+)
 from metacascade.calibration.targets import CalibrationError, Targets, load_targets
 from metacascade.cancers.cascade import DEFAULT_CASCADE
 
 FloatArray = NDArray[np.float64]
 
 #: Prior bounds (uniform on these scales) of every parameter kind.
-SOIL_PRIOR = (-6.0, 3.0)
+SOIL_PRIOR = (math.log10(SOIL_RANGE[0]), math.log10(SOIL_RANGE[1]))
 
 
 def shared_prior() -> dict[str, tuple[float, float]]:
     """Uniform priors of the shared parameters: the catalog's stated bounds."""
-    from metacascade.physiology import get_body
-
-    arrest = get_body("adult_female").beds["lung"].arrest_per_pass.bounds
-    prior: dict[str, tuple[float, float]] = {"arrest": (float(arrest[0]), float(arrest[1]))}
+    prior: dict[str, tuple[float, float]] = {"arrest": arrest_bounds()}
     for name, value in DEFAULT_CASCADE.extravasation.items():
         if name != "lymph_node":
             prior[f"extravasation.{name}"] = (float(value.bounds[0]), float(value.bounds[1]))
@@ -408,7 +414,7 @@ def catalog_values(report: Mapping[str, Any], command: str) -> dict[str, Any]:
     shares: dict[str, dict[str, float]] = {}
     for row in report["organs"]:
         shares.setdefault(row["cancer"], {})[row["organ"]] = float(row["soil"])
-    return {"format": "metacascade-calibrated/1",
+    return {"format": FORMAT,
             "calibration": f"{targets['name']}-seed{report['seed']}",
             "command": command, "version": __version__, "data": targets["source"],
             "autopsy": report["autopsy"],

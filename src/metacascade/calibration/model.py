@@ -218,14 +218,20 @@ def _arrival_at(cancer: str, autopsy: Autopsy, arrest: float) -> FloatArray:
     return np.asarray((1.0 - f) * rows[k] + f * rows[k + 1], dtype=float)
 
 
+def arrest_bounds() -> tuple[float, float]:
+    """The catalog's bounds of the single-cell arrest (the same in every bed but nodes)."""
+    from metacascade.physiology import get_body
+
+    low, high = get_body("adult_female").beds["lung"].arrest_per_pass.bounds
+    return float(low), float(high)
+
+
 def arrest_grid(points: int = 121) -> FloatArray:
     """Single-cell arrest values the routing is compiled at.
 
     The catalog's bounds of the arrest, evenly spaced in log(1 - arrest).
     """
-    from metacascade.physiology import get_body
-
-    low, high = get_body("adult_female").beds["lung"].arrest_per_pass.bounds
+    low, high = arrest_bounds()
     return np.asarray(1.0 - np.geomspace(1.0 - low, 1.0 - high, points), dtype=float)
 
 

@@ -113,14 +113,13 @@ class Distribution(_Strict):
         for _ in range(MAX_TRUNCATION_DRAWS):
             value = self._draw_once(rng)
             if self.truncate is None or (
-                    isinstance(value, float | int) and not isinstance(value, bool)
-                    and self.truncate[0] <= value <= self.truncate[1]):
+                    _is_number(value) and self.truncate[0] <= value <= self.truncate[1]):
                 break
         else:
             raise ScenarioError(f"truncate: no value in {list(self.truncate or ())} after "
                                 f"{MAX_TRUNCATION_DRAWS} draws; the interval holds almost "
                                 "none of the distribution")
-        if self.unit and isinstance(value, float | int) and not isinstance(value, bool):
+        if self.unit and _is_number(value):
             return f"{value!r} {self.unit}"
         return value
 
@@ -136,6 +135,10 @@ class Distribution(_Strict):
             weights = np.asarray(self.discrete.weights or [1.0] * len(self.discrete.values))
             value = self.discrete.values[int(rng.choice(len(weights), p=weights / weights.sum()))]
         return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, float | int) and not isinstance(value, bool)
 
 
 class Population:

@@ -6,10 +6,12 @@ or replace with a type-specific value; the reason says how far the figure carrie
 
 from __future__ import annotations
 
+import functools
 import math
 
-from metacascade.calibrated import calibrated, calibration_run
+from metacascade.calibrated import SOIL_RANGE, calibrated, calibration_run
 from metacascade.citations import Parameter, assumed, cited
+from metacascade.errors import CatalogError
 from metacascade.references import (
     ACETO_2014,
     BUTLER_GULLINO_1975,
@@ -82,10 +84,6 @@ def ctc_cutoff_assumed(by_analogy_with: str) -> Parameter:
     )
 
 
-#: Range of a calibrated soil: the calibration's prior (log10 -6 to 3).
-CALIBRATED_SOIL_BOUNDS = (1e-6, 1e3)
-
-
 def calibrated_soils(cancer: str) -> dict[str, Parameter]:
     """The soils the DiSibio calibration fitted for ``cancer``, by bed.
 
@@ -96,20 +94,21 @@ def calibrated_soils(cancer: str) -> dict[str, Parameter]:
     prefix = f"soil.{cancer}."
     run = calibration_run()
     out = {name.removeprefix(prefix): calibrated(
-        name, "1", CALIBRATED_SOIL_BOUNDS,
+        name, "1", SOIL_RANGE,
         f"soil of {cancer} in {name.removeprefix(prefix)}")
         for name in run["parameters"] if name.startswith(prefix) and not name.endswith(".other")}
     if not out:
-        raise ValueError(f"the packaged calibration has no soils for {cancer!r}")
+        raise CatalogError(f"the packaged calibration has no soils for {cancer!r}")
     return out
 
 
 def calibrated_other_soil(cancer: str) -> Parameter:
     """The soil of ``cancer`` in beds without an autopsy target (its flow-alone level)."""
-    return calibrated(f"soil.{cancer}.other", "1", CALIBRATED_SOIL_BOUNDS,
+    return calibrated(f"soil.{cancer}.other", "1", SOIL_RANGE,
                       f"soil of {cancer} in organs without an autopsy target")
 
 
+@functools.cache
 def uncalibrated_level() -> Parameter:
     """Soil of every organ a cancer without autopsy targets does not name.
 
@@ -134,4 +133,4 @@ def scaled_soil(value: float, reason: str) -> Parameter:
     level = uncalibrated_level().value
     return assumed(value * level, "1", f"{reason}; {value:g} times this cancer's soil in "
                    f"organs not named ({level:.3g}, the calibrated primaries' typical level)",
-                   CALIBRATED_SOIL_BOUNDS)
+                   SOIL_RANGE)
