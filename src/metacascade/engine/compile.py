@@ -8,6 +8,7 @@ comparison between them tests the algorithm, not two readings of the catalogs.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from numpy.typing import NDArray
 from metacascade.cancers import Cancer
 from metacascade.cancers.cascade import Cascade
 from metacascade.physiology import Body
-from metacascade.physiology.routing import compile_routing
+from metacascade.physiology.routing import RoutingChain, compile_routing
 from metacascade.scenario import Scenario
 
 FloatArray = NDArray[np.float64]
@@ -137,8 +138,8 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
     emboli; without, every embolus is a single cell.
     """
     cancer.check_body(body)
-    chains = [compile_routing(body, kind, size_class=cancer.size_class.name,
-                              vertebral_plexus=vertebral_plexus) for kind in EMBOLUS_KINDS]
+    chains = [_routing(body, kind, cancer.size_class.name, vertebral_plexus)
+              for kind in EMBOLUS_KINDS]
     entries = chains[0].entries
     organs = chains[0].states
     cluster = cancer.cluster_share.value if embolus_mix else 0.0
@@ -197,6 +198,32 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
         primary_removed_day=primary_removed_day,
         p_wake_divide=np.minimum(soil, 1.0),
     )
+
+
+#: Routing chains of the bodies compiled lately, by (id of the body, embolus, size class,
+#: plexus); each entry holds its body, so the id is not reused while it is cached.
+_ROUTES: OrderedDict[tuple[int, str, str, bool], tuple[Body, RoutingChain]] = OrderedDict()
+#: Most routing chains kept (a cohort compiles one body per patient, usually the same).
+ROUTES_CACHE = 32
+
+
+def _routing(body: Body, kind: str, size_class: str, vertebral_plexus: bool) -> RoutingChain:
+    """:func:`compile_routing` of ``body``, kept for the next patient with the same body.
+
+    Bodies are immutable and the catalog hands out one object per body (a scenario
+    without body overrides resolves to it), so patients of a cohort share the chains.
+    """
+    key = (id(body), kind, size_class, vertebral_plexus)
+    hit = _ROUTES.get(key)
+    if hit is not None and hit[0] is body:
+        _ROUTES.move_to_end(key)
+        return hit[1]
+    chain = compile_routing(body, kind, size_class=size_class,
+                            vertebral_plexus=vertebral_plexus)
+    _ROUTES[key] = (body, chain)
+    if len(_ROUTES) > ROUTES_CACHE:
+        _ROUTES.popitem(last=False)
+    return chain
 
 
 def compile_scenario(scenario: Scenario) -> CompiledModel:
