@@ -68,7 +68,7 @@ def population() -> Population:
 def reference(tmp_path_factory, population) -> Path:
     out = tmp_path_factory.mktemp("cohort") / "ref"
     simulate_cohort(population, 6, seed=5, out=out, shard_size=6, executor=LocalExecutor(1),
-                    progress=False)
+                    progress=False, engine="patient")
     return out
 
 
@@ -137,7 +137,8 @@ def test_results_identical_whatever_the_shard_size_and_workers(tmp_path, populat
                                                                reference):
     out = tmp_path / "two"
     cohort = simulate_cohort(population, 6, seed=5, out=out, shard_size=2,
-                             executor=LocalExecutor(2), progress=False)
+                             executor=LocalExecutor(2), progress=False,
+                             engine="patient")
     assert cohort.manifest["complete"] and cohort.manifest["shards_done"] == [0, 1, 2]
     _assert_same(reference, out)
     patients = cohort.table("patients")
@@ -151,15 +152,16 @@ def test_dask_local_cluster_gives_the_same_tables(tmp_path, population, referenc
     out = tmp_path / "dask"
     with DaskExecutor(n_workers=2) as executor:
         simulate_cohort(population, 6, seed=5, out=out, shard_size=3, executor=executor,
-                        progress=False)
+                        progress=False, engine="patient")
     _assert_same(reference, out)
 
 
 def test_a_directory_of_another_cohort_is_refused(tmp_path, population, reference):
     with pytest.raises(OutputError, match="another cohort"):
-        simulate_cohort(population, 6, seed=6, out=reference, shard_size=6, resume=True)
+        simulate_cohort(population, 6, seed=6, out=reference, shard_size=6, resume=True,
+                        engine="patient")
     with pytest.raises(OutputError, match="already holds this cohort"):
-        simulate_cohort(population, 6, seed=5, out=reference, shard_size=6)
+        simulate_cohort(population, 6, seed=5, out=reference, shard_size=6, engine="patient")
     other = tmp_path / "notes"
     other.mkdir()
     (other / "thesis.txt").write_text("precious")
@@ -179,10 +181,10 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, population
     path = tmp_path / "pop.yaml"
     path.write_text(yaml.safe_dump(POPULATION))
     args = ["cohort", "--scenario", str(path), "--patients", "10", "--seed", "9",
-            "--shard-size", "1", "--workers", "1"]
+            "--shard-size", "1", "--workers", "1", "--engine", "patient"]
     whole = tmp_path / "whole"
     simulate_cohort(population, 10, seed=9, out=whole, shard_size=1,
-                    executor=LocalExecutor(1), progress=False)
+                    executor=LocalExecutor(1), progress=False, engine="patient")
     out = tmp_path / "killed"
     command = [sys.executable, "-c", "from metacascade.cli import main; main()", *args,
                "--out", str(out)]
@@ -215,6 +217,7 @@ def test_virtual_trial_example_runs_and_is_analysed(tmp_path):
     out = tmp_path / "trial"
     run = CliRunner().invoke(app, ["cohort", "--scenario", str(example), "--patients", "6",
                                    "--seed", "1", "--workers", "1", "--shard-size", "3",
+                                   "--engine", "patient",
                                    "--out", str(out)])
     assert run.exit_code == 0, run.output
     run = CliRunner().invoke(app, ["analyze", str(out)])

@@ -129,7 +129,7 @@ def test_cli_reports_a_simulated_cohort(tmp_path):
         "cancer": "colon", "horizon_years": 1,
         "population": {"primary_diameter_mm": {"uniform": {"low": 10, "high": 20}}}})
     simulate_cohort(population, 3, seed=1, out=tmp_path / "c", executor=LocalExecutor(1),
-                    progress=False)
+                    progress=False, engine="patient")
     result = runner.invoke(app, ["report", str(tmp_path / "c"), "--out",
                                  str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output

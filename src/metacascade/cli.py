@@ -205,7 +205,14 @@ def cohort(
     workers: _Workers = None,
     dask_local: _DaskLocal = None,
     scheduler: _Scheduler = None,
-    shard_size: Annotated[int, typer.Option(help="Patients per shard.")] = 64,
+    shard_size: Annotated[int | None, typer.Option(
+        help="Patients per shard (batch engine: a multiple of the batch size; default "
+             "the batch size, else 64).", show_default=False)] = None,
+    engine: Annotated[str, typer.Option(
+        help="'batch': patients as arrays, in batches on their own random streams; "
+             "'patient': one at a time, each equal to a single simulate (slower).")
+    ] = "patient",
+    batch_size: Annotated[int, typer.Option(help="Patients per batch (batch engine).")] = 256,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Finish the shards a previous run of this cohort left undone.")
     ] = False,
@@ -220,7 +227,7 @@ def cohort(
         try:
             result = simulate_cohort(population, patients, seed=seed, out=out,
                                      executor=executor, shard_size=shard_size, resume=resume,
-                                     progress=True)
+                                     progress=True, engine=engine, batch_size=batch_size)
         finally:
             if isinstance(executor, DaskExecutor):
                 executor.close()

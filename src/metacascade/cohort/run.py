@@ -5,17 +5,24 @@
 
 * ``patients/shard-NNNNN.parquet``: one row per patient (:data:`PATIENT_COLUMNS` and a
   ``param_...`` column per sampled parameter),
-* ``colonies/shard-NNNNN.parquet``: colonies of at least :data:`COLONY_MIN_DIAMETER_MM`
-  at the end of follow-up, or ever detected (:data:`COLONY_COLUMNS`),
+* ``colonies/shard-NNNNN.parquet``: colonies of at least
+  :data:`~metacascade.cohort.tables.COLONY_MIN_DIAMETER_MM` at the end of follow-up, or
+  ever detected (:data:`COLONY_COLUMNS`),
 * ``observations/shard-NNNNN.parquet``: the clinic's observations with a ``patient``
   column,
 
 each written to a hidden temporary name and renamed, so no partial file is ever
 readable; ``manifest.json`` (also replaced atomically) lists the shards done, the
-scenario, the seed and the versions. A patient's results depend only on the cohort seed
-and the patient's index, so the concatenated tables are identical whatever the shard
-size, the number of workers, the executor or the order shards finish in. ``resume``
-finishes the shards a killed run left undone.
+scenario, the seed, the engine and the versions.
+
+By default patients run in **batches** (``batch_size``, 256) as arrays of patients x
+organs, each batch on its own random streams; a shard is a whole number of batches. A
+patient's results depend only on the cohort seed, the batch size and the patient's
+index, so the concatenated tables are identical whatever the shard size, the number of
+workers, the executor or the order shards finish in. ``engine="patient"`` runs each
+patient on its own stream instead (patient ``i`` is then exactly a single ``simulate``
+and ``follow`` of its scenario and seed). ``resume`` finishes the shards a killed run
+left undone.
 
 Times in the patients table run from the patient's *origin*: the start of the first line
 of therapy when the scenario has therapy (patients who never start it are not
@@ -46,89 +53,86 @@ import pyarrow.parquet as pq
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
 from metacascade.cohort.population import Population
+from metacascade.cohort.tables import (
+    COLONY_COLUMNS,
+    PATIENT_COLUMNS,  # noqa: F401 (the patients table's columns, documented here)
+    cohort_tables,
+    courses_columns,
+)
 from metacascade.errors import OutputError
 
 MANIFEST = "manifest.json"
-FORMAT = "metacascade-cohort/1"
+FORMAT = "metacascade-cohort/2"
 DATASETS = ("patients", "colonies", "observations")
-#: Colonies this large at the end of follow-up are kept in the colonies table, mm.
-COLONY_MIN_DIAMETER_MM = 1.0
-#: How long before the origin an arm-vein draw still counts as the baseline, days.
-BASELINE_WINDOW_DAYS = 28.0
 DEFAULT_SHARD_SIZE = 64
-
-PATIENT_COLUMNS = (
-    "patient", "seed", "cancer", "primary_organ", "enrolled", "origin_day", "baseline_ctc",
-    "ctc_cutoff", "first_detection_day", "os_days", "os_event", "pfs_days", "pfs_event",
-    "death_day", "death_cause", "horizon_days", "colonies_founded", "lines_of_therapy",
-)
-COLONY_COLUMNS = ("patient", "id", "organ", "parent", "founded_day", "diameter_mm_end",
-                  "detected", "first_detected_day")
+#: Engines a cohort can run on (see :func:`simulate_cohort`).
+ENGINES = ("batch", "patient")
+DEFAULT_ENGINE = "patient"
+#: Patients simulated together by the batch engine (the unit of its random streams).
+DEFAULT_BATCH_SIZE = 256
+#: Spawn keys of a batch's streams: engine, clinic (a patient's are in population.py).
+BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM = 5, 6
 
 
 # -- one patient -------------------------------------------------------------------------
 def patient_tables(population: Population, cohort_seed: int, patient: int,
                    ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Simulate and follow one patient: (patient row, colonies, observations)."""
+    patients, colonies, observations = _patient_batch(population, cohort_seed,
+                                                      [patient])
+    return patients.iloc[0].to_dict(), colonies, observations
+
+
+def _patient_batch(population: Population, cohort_seed: int, patients: Sequence[int],
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Tables of ``patients``, each simulated and followed on its own stream."""
     from metacascade.engine.kernel import simulate
 
-    scenario, seed, values = population.patient(cohort_seed, patient)
-    result = simulate(scenario, seed=seed)
-    course = follow(result, scenario)
-    model = result.model
-    obs = course.observations
-    therapy = scenario.clinic is not None and scenario.clinic.therapy is not None
-    origin = (course.therapy[0].start_day if course.therapy else math.nan) if therapy else 0.0
-    enrolled = not math.isnan(origin)
-    zero = origin if enrolled else 0.0
-    arm = obs[(obs["kind"] == "draw") & (obs["name"] == "arm_vein")]
-    baseline = arm[(arm["time_days"] <= zero) & (arm["time_days"] >= zero - BASELINE_WINDOW_DAYS)]
-    progressions = obs[(obs["kind"] == "progression") & (obs["time_days"] > zero)]["time_days"]
-    end = course.end_day
-    progression = float(progressions.iloc[0]) if len(progressions) else math.inf
-    dead = course.death_day is not None
-    row: dict[str, Any] = {
-        "patient": patient, "seed": seed, "cancer": scenario.cancer,
-        "primary_organ": model.organs[model.primary_organ], "enrolled": enrolled,
-        "origin_day": origin,
-        "baseline_ctc": float(baseline["value"].iloc[-1]) if len(baseline) else math.nan,
-        "ctc_cutoff": course.cutoff,
-        "first_detection_day": _nan(course.first_detection_day),
-        "os_days": end - zero, "os_event": dead,
-        "pfs_days": min(progression, end) - zero,
-        "pfs_event": bool(progression <= end or dead),
-        "death_day": _nan(course.death_day), "death_cause": course.death_cause or "",
-        "horizon_days": course.horizon_days, "colonies_founded": len(result.raw.organ),
-        "lines_of_therapy": len(course.therapy),
-        **{k: (float(v) if not isinstance(v, str) else v) for k, v in values.items()},
-    }
-    diameter = model.diameter_mm(course.final_cells[1:])
-    scans = obs[(obs["kind"] == "scan") & (obs["lesion"] > 0)]
-    first_seen = scans.groupby("lesion")["time_days"].min()
-    ids = np.arange(1, len(diameter) + 1)
-    detected = np.isin(ids, first_seen.index.to_numpy())
-    keep = (diameter >= COLONY_MIN_DIAMETER_MM) | detected
-    raw = result.raw
-    organs = np.asarray(model.organs, dtype=object)
-    colonies = pd.DataFrame({
-        "patient": np.full(int(keep.sum()), patient, dtype=np.int64),
-        "id": ids[keep].astype(np.int64), "organ": organs[raw.organ[keep]],
-        "parent": raw.parent[keep].astype(np.int64), "founded_day": raw.founded[keep],
-        "diameter_mm_end": diameter[keep], "detected": detected[keep],
-        "first_detected_day": first_seen.reindex(ids[keep]).to_numpy(dtype=float),
-    }, columns=list(COLONY_COLUMNS))
-    observations = obs.assign(patient=np.int64(patient))[["patient", *OBSERVATION_COLUMNS]]
-    return row, colonies, observations
+    drawn = [population.patient(cohort_seed, i) for i in patients]
+    results = [simulate(scenario, seed=seed) for scenario, seed, _ in drawn]
+    courses = [follow(result, scenario)
+               for result, (scenario, _, _) in zip(results, drawn, strict=True)]
+    return cohort_tables([d[0] for d in drawn], [d[1] for d in drawn], [d[2] for d in drawn],
+                         patients, results, courses_columns(results, courses),
+                         population.parameter_names())
 
 
-def _nan(value: float | None) -> float:
-    return math.nan if value is None else float(value)
+def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int,
+           n_patients: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Tables of the patients of batch ``batch`` (those below ``n_patients``).
+
+    All ``batch_size`` patients of the batch are simulated, whatever ``n_patients``, so
+    a patient's results depend on the cohort seed, the batch size and its index only.
+    """
+    from metacascade.clinic.batch import follow_batch
+    from metacascade.engine.batch import simulate_batch
+    from metacascade.engine.compile import compile_scenario
+
+    patients = range(batch * batch_size, (batch + 1) * batch_size)
+    drawn = [population.patient(cohort_seed, i) for i in patients]
+    scenarios = [d[0] for d in drawn]
+    engine_rng, clinic_rng = (
+        np.random.default_rng(np.random.SeedSequence(cohort_seed, spawn_key=(key, batch)))
+        for key in (BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM))
+    results = simulate_batch([compile_scenario(s) for s in scenarios], engine_rng,
+                             seeds=[d[1] for d in drawn])
+    course = follow_batch(results, scenarios, clinic_rng).columns()
+    keep = min(batch_size, n_patients - patients.start)
+    tables = cohort_tables(scenarios, [d[1] for d in drawn], [d[2] for d in drawn],
+                           patients, results, course, population.parameter_names())
+    last = patients.start + keep
+    kept = [t[t["patient"] < last].reset_index(drop=True) for t in tables]
+    return kept[0], kept[1], kept[2]
 
 
 # -- one shard ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Shard:
-    """Patients ``start .. stop-1`` of a cohort, written as shard ``index`` under ``out``."""
+    """Patients ``start .. stop-1`` of a cohort, written as shard ``index`` under ``out``.
+
+    ``engine`` ``"batch"`` runs them in batches of ``batch_size`` (``start`` is a
+    multiple of it); ``"patient"`` one by one.
+    """
 
     population: dict[str, Any]
     seed: int
@@ -136,6 +140,9 @@ class Shard:
     start: int
     stop: int
     out: str
+    engine: str = "patient"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    n_patients: int = 0
 
 
 _POPULATIONS: dict[str, Population] = {}
@@ -147,19 +154,16 @@ def run_shard(shard: Shard) -> int:
     population = _POPULATIONS.get(key)
     if population is None:
         population = _POPULATIONS.setdefault(key, Population.from_dict(shard.population))
-    rows, colonies, observations = [], [], []
-    for patient in range(shard.start, shard.stop):
-        row, col, obs = patient_tables(population, shard.seed, patient)
-        rows.append(row)
-        colonies.append(col)
-        observations.append(obs)
-    names = ["patient", *[c for c in PATIENT_COLUMNS if c != "patient"],
-             *population.parameter_names()]
-    tables = {
-        "patients": pd.DataFrame(rows, columns=names),
-        "colonies": _concat(colonies, COLONY_COLUMNS),
-        "observations": _concat(observations, ("patient", *OBSERVATION_COLUMNS)),
-    }
+    if shard.engine == "batch":
+        parts = [_batch(population, shard.seed, b, shard.batch_size, shard.n_patients)
+                 for b in range(shard.start // shard.batch_size,
+                                -(-shard.stop // shard.batch_size))]
+    else:
+        parts = [_patient_batch(population, shard.seed, range(shard.start, shard.stop))]
+    tables = {name: _concat([part[k] for part in parts], columns)
+              for k, (name, columns) in enumerate((
+                  ("patients", None), ("colonies", COLONY_COLUMNS),
+                  ("observations", ("patient", *OBSERVATION_COLUMNS))))}
     out = Path(shard.out)
     # The patients file last: a shard with a patients file has the other two.
     for name in ("colonies", "observations", "patients"):
@@ -176,7 +180,14 @@ DTYPES: dict[str, str] = {
 }
 
 
-def _concat(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+def _concat(frames: Sequence[pd.DataFrame], columns: Sequence[str] | None) -> pd.DataFrame:
+    """One table of ``frames``.
+
+    With ``columns`` (all of them, also when there are no rows) in the types of
+    :data:`DTYPES`; None: the patients table, as it comes.
+    """
+    if columns is None:
+        return pd.concat(frames, ignore_index=True)
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=DTYPES[c]) for c in columns})
@@ -326,8 +337,10 @@ class Cohort:
 
 
 def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: str | Path,
-                    executor: Executor | None = None, shard_size: int = DEFAULT_SHARD_SIZE,
-                    resume: bool = False, progress: bool | None = None) -> Cohort:
+                    executor: Executor | None = None, shard_size: int | None = None,
+                    resume: bool = False, progress: bool | None = None,
+                    engine: str = DEFAULT_ENGINE, batch_size: int = DEFAULT_BATCH_SIZE,
+                    ) -> Cohort:
     """Simulate ``n_patients`` patients of ``population`` into the cohort directory ``out``.
 
     Parameters
@@ -337,35 +350,60 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
     n_patients
         Number of patients (>= 1).
     seed
-        Cohort seed: patient ``i``'s results depend on it and on ``i`` only.
+        Cohort seed: patient ``i``'s results depend on it, on ``i``, and (batch engine)
+        on ``batch_size`` only.
     out
         Cohort directory. A directory that exists and is not empty is refused unless
         ``resume`` is set and its manifest is of the same scenario, seed, number of
-        patients and shard size.
+        patients, engine, batch size and shard size.
     executor
         :class:`LocalExecutor` (default, one process per core) or :class:`DaskExecutor`.
     shard_size
-        Patients per shard (the unit of work and of resumption).
+        Patients per shard (the unit of work and of resumption); with the batch engine
+        a multiple of ``batch_size`` (default: ``batch_size``), else default
+        :data:`DEFAULT_SHARD_SIZE`.
     resume
         Finish the shards a previous run of the same cohort left undone.
     progress
         Print progress to stderr (default: when stderr is a terminal, or ``CI`` is set).
+    engine
+        ``"batch"`` (default): patients in batches of ``batch_size`` as arrays of
+        patients x organs (:func:`metacascade.engine.batch.simulate_batch`,
+        :func:`metacascade.clinic.batch.follow_batch`), each batch on its own random
+        streams (cohort seed, spawn keys ``(5, batch)`` engine and ``(6, batch)``
+        clinic), every patient of a batch simulated even past ``n_patients``.
+        ``"patient"``: one patient at a time, each on its own stream, so that patient
+        ``i`` is exactly ``simulate`` + ``follow`` of its scenario and seed (slower).
+        The two are equal in law, not in draws.
+    batch_size
+        Patients per batch of the batch engine (>= 1).
 
     """
+    if engine not in ENGINES:
+        raise OutputError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise OutputError(f"batch_size: {batch_size!r} must be a whole number >= 1")
+    if shard_size is None:
+        shard_size = batch_size if engine == "batch" else DEFAULT_SHARD_SIZE
     if not isinstance(n_patients, int) or n_patients < 1:
         raise OutputError(f"patients: {n_patients!r} must be a whole number >= 1")
     if not isinstance(shard_size, int) or shard_size < 1:
         raise OutputError(f"shard_size: {shard_size!r} must be a whole number >= 1")
+    if engine == "batch" and shard_size % batch_size:
+        raise OutputError(f"shard_size: {shard_size} must be a multiple of the batch size "
+                          f"{batch_size} with the batch engine")
     if not (isinstance(seed, int) and 0 <= seed < 2**63):
         raise OutputError(f"seed: {seed!r} must be a whole number in [0, 2^63)")
     out = Path(out)
     scenario = population.to_dict()
     identity = {"format": FORMAT, "scenario": scenario, "seed": seed,
-                "n_patients": n_patients, "shard_size": shard_size}
+                "n_patients": n_patients, "shard_size": shard_size, "engine": engine,
+                "batch_size": batch_size if engine == "batch" else None}
     done = _prepare(out, identity, resume)
     n_shards = math.ceil(n_patients / shard_size)
     shards = [Shard(scenario, seed, k, k * shard_size, min(n_patients, (k + 1) * shard_size),
-                    str(out)) for k in range(n_shards) if k not in done]
+                    str(out), engine, batch_size, n_patients)
+              for k in range(n_shards) if k not in done]
     manifest = {**identity, "shards_total": n_shards, "shards_done": sorted(done),
                 "versions": _versions(), "complete": not shards}
     _write_manifest(out, manifest)
@@ -409,7 +447,8 @@ def _prepare(out: Path, identity: dict[str, Any], resume: bool) -> set[int]:
     same = all(manifest.get(k) == v for k, v in identity.items())
     if not same:
         raise OutputError(f"out: {str(out)!r} holds another cohort (scenario, seed, "
-                          "patients or shard size differ); choose another directory")
+                          "patients, engine, batch or shard size differ); choose another "
+                          "directory")
     if not resume:
         raise OutputError(f"out: {str(out)!r} already holds this cohort; pass --resume "
                           "to finish it, or choose another directory")

@@ -247,7 +247,8 @@ def run_cohort(inputs: Inputs, *, cancel: threading.Event | None = None,
     out = tempfile.mkdtemp(prefix="metacascade-dashboard-")
     try:
         cohort = simulate_cohort(population, inputs.patients, seed=inputs.seed, out=out,
-                                 executor=executor, shard_size=1, progress=False)
+                                 executor=executor, shard_size=1, progress=False,
+                                 engine="patient")
         return CohortRun(inputs=inputs, patients=cohort.table("patients"),
                          colonies=cohort.table("colonies"))
     finally:

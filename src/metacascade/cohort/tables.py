@@ -1,0 +1,191 @@
+"""The cohort tables of many patients at once, from flat columns (no loop over patients).
+
+:func:`cohort_tables` turns what the engine and the clinic made for a batch of patients
+into the three tables of a shard (``patients``, ``colonies``, ``observations``) with
+the same columns and values as :func:`metacascade.cohort.run.patient_tables` gives one
+patient at a time; :func:`courses_columns` makes the flat columns from per-patient
+results and courses (the per-patient path, and the check that both agree).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from metacascade.clinic.course import OBSERVATION_COLUMNS, ClinicalCourse
+from metacascade.engine.result import Result
+from metacascade.scenario import Scenario
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+#: Colonies this large at the end of follow-up are kept in the colonies table, mm.
+COLONY_MIN_DIAMETER_MM = 1.0
+#: How long before the origin an arm-vein draw still counts as the baseline, days.
+BASELINE_WINDOW_DAYS = 28.0
+
+PATIENT_COLUMNS = (
+    "patient", "seed", "cancer", "primary_organ", "enrolled", "origin_day", "baseline_ctc",
+    "ctc_cutoff", "first_detection_day", "os_days", "os_event", "pfs_days", "pfs_event",
+    "death_day", "death_cause", "horizon_days", "colonies_founded", "lines_of_therapy",
+)
+COLONY_COLUMNS = ("patient", "id", "organ", "parent", "founded_day", "diameter_mm_end",
+                  "detected", "first_detected_day")
+
+
+@dataclass(frozen=True)
+class CourseColumns:
+    """What the clinic made of a batch of patients, as flat columns.
+
+    Per patient (arrays of the batch's length): ``death_day`` (NaN: alive at the end),
+    ``death_cause`` ("" if alive), ``first_detection_day`` (NaN: never), ``cutoff``,
+    ``horizon_days``, ``first_line_day`` (start of the first line of therapy, NaN: none)
+    and ``lines``. ``observations``: the observations of every patient, with a leading
+    ``patient`` column (batch position), each patient's rows in their course's order.
+    ``final_cells``: every colony's cells at the end of follow-up (with therapy), in
+    the order of :func:`colony_columns`.
+    """
+
+    death_day: FloatArray
+    death_cause: NDArray[np.object_]
+    first_detection_day: FloatArray
+    cutoff: IntArray
+    horizon_days: FloatArray
+    first_line_day: FloatArray
+    lines: IntArray
+    observations: pd.DataFrame
+    final_cells: FloatArray
+
+
+def colony_columns(results: Sequence[Result]) -> dict[str, NDArray[Any]]:
+    """Every colony of the batch, in patient then id order.
+
+    Columns ``patient`` (batch position), ``id``, ``organ`` (index), ``parent``,
+    ``founded``.
+    """
+    counts = np.array([len(r.raw.organ) for r in results], dtype=np.int64)
+    patient = np.repeat(np.arange(len(results), dtype=np.int64), counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(results) else counts
+    ids = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts) + 1
+
+    def join(name: str, dtype: Any) -> NDArray[Any]:
+        parts = [np.asarray(getattr(r.raw, name)) for r in results]
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+    return {"patient": patient, "id": ids, "organ": join("organ", np.int64),
+            "parent": join("parent", np.int64), "founded": join("founded", np.float64)}
+
+
+def courses_columns(results: Sequence[Result], courses: Sequence[ClinicalCourse],
+                    ) -> CourseColumns:
+    """:class:`CourseColumns` of per-patient courses (one per result)."""
+    def opt(values: Sequence[float | None]) -> FloatArray:
+        return np.array([math.nan if v is None else v for v in values], dtype=float)
+
+    frames = [c.observations.assign(patient=np.int64(i))[["patient", *OBSERVATION_COLUMNS]]
+              for i, c in enumerate(courses)]
+    observations = (pd.concat(frames, ignore_index=True) if frames
+                    else pd.DataFrame(columns=["patient", *OBSERVATION_COLUMNS]))
+    final = [c.final_cells[1:] for c in courses]
+    return CourseColumns(
+        death_day=opt([c.death_day for c in courses]),
+        death_cause=np.array([c.death_cause or "" for c in courses], dtype=object),
+        first_detection_day=opt([c.first_detection_day for c in courses]),
+        cutoff=np.array([c.cutoff for c in courses], dtype=np.int64),
+        horizon_days=np.array([c.horizon_days for c in courses], dtype=float),
+        first_line_day=opt([c.therapy[0].start_day if c.therapy else None for c in courses]),
+        lines=np.array([len(c.therapy) for c in courses], dtype=np.int64),
+        observations=observations,
+        final_cells=np.concatenate(final) if final else np.zeros(0))
+
+
+def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
+                  values: Sequence[Mapping[str, Any]], patients: Sequence[int],
+                  results: Sequence[Result], course: CourseColumns,
+                  parameter_names: Sequence[str],
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(patients, colonies, observations) of a batch, numbered ``patients``.
+
+    The same rows and values as :func:`metacascade.cohort.run.patient_tables` for each
+    patient, computed over the whole batch at once.
+    """
+    n = len(results)
+    number = np.asarray(patients, dtype=np.int64)
+    obs = course.observations
+    at = obs["patient"].to_numpy(dtype=np.int64)
+    time_days = obs["time_days"].to_numpy(dtype=float)
+    kind = obs["kind"].to_numpy(dtype=object)
+    name = obs["name"].to_numpy(dtype=object)
+    value = obs["value"].to_numpy(dtype=float)
+    therapy = np.array([s.clinic is not None and s.clinic.therapy is not None
+                        for s in scenarios], dtype=bool)
+    origin = np.where(therapy, course.first_line_day, 0.0)
+    enrolled = ~np.isnan(origin)
+    zero = np.where(enrolled, origin, 0.0)
+    dead = ~np.isnan(course.death_day)
+    end = np.where(dead, course.death_day, course.horizon_days)
+    # Baseline: the last arm-vein draw in [origin - window, origin] (rows in time order).
+    arm = (kind == "draw") & (name == "arm_vein")
+    arm &= (time_days <= zero[at]) & (time_days >= zero[at] - BASELINE_WINDOW_DAYS)
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, at[arm], np.flatnonzero(arm))  # rows are in time order
+    baseline = np.where(last >= 0, value[np.maximum(last, 0)] if len(value) else 0.0,
+                        math.nan)
+    progression = np.full(n, math.inf)
+    later = (kind == "progression") & (time_days > zero[at])
+    np.minimum.at(progression, at[later], time_days[later])
+    pfs_end = np.minimum(progression, end)
+    models = [r.model for r in results]
+    table: dict[str, Any] = {
+        "patient": number, "seed": np.asarray(seeds, dtype=np.int64),
+        "cancer": np.array([s.cancer for s in scenarios], dtype=object),
+        "primary_organ": np.array([m.organs[m.primary_organ] for m in models], dtype=object),
+        "enrolled": enrolled, "origin_day": origin, "baseline_ctc": baseline,
+        "ctc_cutoff": course.cutoff, "first_detection_day": course.first_detection_day,
+        "os_days": end - zero, "os_event": dead, "pfs_days": pfs_end - zero,
+        "pfs_event": (progression <= end) | dead, "death_day": course.death_day,
+        "death_cause": course.death_cause, "horizon_days": course.horizon_days,
+        "colonies_founded": np.array([len(r.raw.organ) for r in results], dtype=np.int64),
+        "lines_of_therapy": course.lines,
+    }
+    for column in parameter_names:
+        table[column] = [(float(v[column]) if not isinstance(v[column], str) else v[column])
+                         for v in values]
+    patients_table = pd.DataFrame(table, columns=[*PATIENT_COLUMNS, *parameter_names])
+
+    colonies = colony_columns(results)
+    p = colonies["patient"]
+    # CompiledModel.diameter_mm, with each colony's patient's cells per cm^3.
+    per_cm3 = np.array([m.cells_per_cm3 for m in models], dtype=float)[p]
+    diameter = 10.0 * np.cbrt(6.0 * (course.final_cells / per_cm3) / math.pi)
+    lesion = obs["lesion"].to_numpy(dtype=np.int64)
+    seen = (kind == "scan") & (lesion > 0)
+    first_seen = np.full(p.size, math.inf)
+    starts = np.searchsorted(p, np.arange(n))
+    np.minimum.at(first_seen, starts[at[seen]] + lesion[seen] - 1, time_days[seen])
+    detected = np.isfinite(first_seen)
+    first_seen[~detected] = math.nan
+    keep = (diameter >= COLONY_MIN_DIAMETER_MM) | detected
+    # Organ names: one table for the batch (patients of one body), else per patient.
+    names = sorted({m.organs for m in models})
+    table_of = {organs: i for i, organs in enumerate(names)}
+    width = max((len(o) for o in names), default=0)
+    lookup = np.full((len(names), width), "", dtype=object)
+    for i, organs in enumerate(names):
+        lookup[i, :len(organs)] = organs
+    body = np.array([table_of[m.organs] for m in models], dtype=np.int64)
+    colonies_table = pd.DataFrame({
+        "patient": number[p[keep]], "id": colonies["id"][keep],
+        "organ": lookup[body[p[keep]], colonies["organ"][keep]],
+        "parent": colonies["parent"][keep], "founded_day": colonies["founded"][keep],
+        "diameter_mm_end": diameter[keep], "detected": detected[keep],
+        "first_detected_day": first_seen[keep],
+    }, columns=list(COLONY_COLUMNS))
+    observations = obs.assign(patient=number[at])[["patient", *OBSERVATION_COLUMNS]]
+    return patients_table, colonies_table, observations.reset_index(drop=True)
