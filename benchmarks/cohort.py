@@ -9,13 +9,16 @@ Keys (goals from the issue in brackets):
 ``patients_per_s`` [>= 1700]
     The virtual-trial breast population (``examples/virtual_trial_breast.yaml``: scans,
     CTC draws, chemotherapy lines; its horizon) run by :func:`simulate_cohort` on a local
-    pool of ``--workers`` processes (default 2), N patients / wall seconds.
+    pool of ``--workers`` processes (default 2) with ``--engine`` (default ``batch``,
+    ``--batch-size`` 256), N patients / wall seconds.
 ``peak_rss_mib``
     Peak resident memory of this process and its workers (MiB, ``getrusage``).
-``seconds_per_patient_engine``, ``seconds_per_patient_clinic``
-    Where one patient's time goes (one process, the first ``--profile-patients``
-    patients): the engine (:func:`metacascade.simulate`) and the clinical course
-    (:func:`metacascade.clinic.course.follow`).
+``seconds_per_patient``
+    Where the time goes, per patient, in one process: for the batch engine one batch
+    of ``--batch-size`` patients split into drawing the patients' parameters and
+    compiling their models (``population``), the batch engine (``engine``), the batch
+    clinic (``clinic``) and the tables (``tables``); for the per-patient engine the
+    first ``--profile-patients`` patients' engine and clinic.
 """
 
 from __future__ import annotations
@@ -28,23 +31,44 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from metacascade.clinic.course import follow
 from metacascade.cohort import LocalExecutor, load_population, simulate_cohort
+from metacascade.cohort.population import Population
+from metacascade.cohort.tables import cohort_tables
+from metacascade.engine.compile import compile_scenario
 from metacascade.engine.kernel import simulate
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "virtual_trial_breast.yaml"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print JSON only")
-    parser.add_argument("--patients", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--profile-patients", type=int, default=10)
-    args = parser.parse_args()
-    population = load_population(EXAMPLE)
+def profile_batch(population: Population, batch_size: int) -> dict[str, float]:
+    """Seconds per patient of each stage of one batch (one process)."""
+    from metacascade.clinic.batch import follow_batch
+    from metacascade.engine.batch import simulate_batch
+
+    start = time.perf_counter()
+    drawn = [population.patient(1, i) for i in range(batch_size)]
+    models = [compile_scenario(d[0]) for d in drawn]
+    drawn_at = time.perf_counter()
+    results = simulate_batch(models, np.random.default_rng(1), seeds=[d[1] for d in drawn])
+    engine_at = time.perf_counter()
+    course = follow_batch(results, [d[0] for d in drawn], np.random.default_rng(2)).columns()
+    clinic_at = time.perf_counter()
+    cohort_tables([d[0] for d in drawn], [d[1] for d in drawn], [d[2] for d in drawn],
+                  range(batch_size), results, course, population.parameter_names())
+    end = time.perf_counter()
+    return {"population": (drawn_at - start) / batch_size,
+            "engine": (engine_at - drawn_at) / batch_size,
+            "clinic": (clinic_at - engine_at) / batch_size,
+            "tables": (end - clinic_at) / batch_size}
+
+
+def profile_patients(population: Population, n: int) -> dict[str, float]:
+    """Seconds per patient of the per-patient engine and clinic (one process)."""
     engine = clinic = 0.0
-    for i in range(args.profile_patients):
+    for i in range(n):
         scenario, seed, _ = population.patient(1, i)
         start = time.perf_counter()
         result = simulate(scenario, seed=seed)
@@ -52,21 +76,41 @@ def main() -> None:
         follow(result, scenario)
         engine += middle - start
         clinic += time.perf_counter() - middle
+    return {"engine": engine / n, "clinic": clinic / n}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument("--patients", type=int, default=2048)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--engine", choices=("batch", "patient"), default="batch")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--profile-patients", type=int, default=10)
+    args = parser.parse_args()
+    population = load_population(EXAMPLE)
+    if args.engine == "batch":
+        stages = profile_batch(population, args.batch_size)
+        shard = args.batch_size
+    else:
+        stages = profile_patients(population, args.profile_patients)
+        shard = 16
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         simulate_cohort(population, args.patients, seed=1, out=Path(tmp) / "cohort",
-                        executor=LocalExecutor(args.workers), shard_size=16, progress=False)
+                        executor=LocalExecutor(args.workers), shard_size=shard,
+                        progress=False, engine=args.engine, batch_size=args.batch_size)
         seconds = time.perf_counter() - start
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = {
-        "patients": args.patients, "workers": args.workers,
+        "patients": args.patients, "workers": args.workers, "engine": args.engine,
+        "batch_size": args.batch_size if args.engine == "batch" else None,
         "horizon_years": population.base.horizon_years,
         "seconds": round(seconds, 3),
         "patients_per_s": round(args.patients / seconds, 2),
         "peak_rss_mib": round(max(own, children) / 1024, 1),
-        "seconds_per_patient_engine": round(engine / args.profile_patients, 4),
-        "seconds_per_patient_clinic": round(clinic / args.profile_patients, 4),
+        "seconds_per_patient": {k: round(v, 6) for k, v in stages.items()},
         "python": sys.version.split()[0],
     }
     print(json.dumps(out, indent=None if args.json else 1))
