@@ -36,7 +36,7 @@ import numpy as np
 from metacascade.clinic.course import follow
 from metacascade.cohort import LocalExecutor, load_population, simulate_cohort
 from metacascade.cohort.population import Population
-from metacascade.cohort.tables import cohort_tables
+from metacascade.cohort.tables import batch_columns, cohort_tables
 from metacascade.engine.compile import compile_scenario
 from metacascade.engine.kernel import simulate
 
@@ -54,7 +54,8 @@ def profile_batch(population: Population, batch_size: int) -> dict[str, float]:
     drawn_at = time.perf_counter()
     results = simulate_batch(models, np.random.default_rng(1), seeds=[d[1] for d in drawn])
     engine_at = time.perf_counter()
-    course = follow_batch(results, [d[0] for d in drawn], np.random.default_rng(2)).columns()
+    course = batch_columns(follow_batch(results, [d[0] for d in drawn],
+                                        np.random.default_rng(2)))
     clinic_at = time.perf_counter()
     cohort_tables([d[0] for d in drawn], [d[1] for d in drawn], [d[2] for d in drawn],
                   range(batch_size), results, course, population.parameter_names())

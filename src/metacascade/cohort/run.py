@@ -56,6 +56,7 @@ from metacascade.cohort.population import Population
 from metacascade.cohort.tables import (
     COLONY_COLUMNS,
     PATIENT_COLUMNS,  # noqa: F401 (the patients table's columns, documented here)
+    batch_columns,
     cohort_tables,
     courses_columns,
 )
@@ -116,7 +117,7 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
         for key in (BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM))
     results = simulate_batch([compile_scenario(s) for s in scenarios], engine_rng,
                              seeds=[d[1] for d in drawn])
-    course = follow_batch(results, scenarios, clinic_rng).columns()
+    course = batch_columns(follow_batch(results, scenarios, clinic_rng))
     keep = min(batch_size, n_patients - patients.start)
     tables = cohort_tables(scenarios, [d[1] for d in drawn], [d[2] for d in drawn],
                            patients, results, course, population.parameter_names())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from numpy.typing import NDArray
 from metacascade.clinic.course import OBSERVATION_COLUMNS, ClinicalCourse
 from metacascade.engine.result import Result
 from metacascade.scenario import Scenario
+
+if TYPE_CHECKING:
+    from metacascade.clinic.batch import BatchCourse
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -189,3 +192,21 @@ def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
     }, columns=list(COLONY_COLUMNS))
     observations = obs.assign(patient=number[at])[["patient", *OBSERVATION_COLUMNS]]
     return patients_table, colonies_table, observations.reset_index(drop=True)
+
+
+def batch_columns(course: BatchCourse) -> CourseColumns:
+    """:class:`CourseColumns` of a batch clinic's :class:`BatchCourse`."""
+    n = len(course)
+    lines = course.therapy
+    patient = lines["patient"].to_numpy(dtype=np.int64)
+    first = lines["line"].to_numpy(dtype=np.int64) == 1
+    first_line_day = np.full(n, math.nan)
+    first_line_day[patient[first]] = lines["start_day"].to_numpy(dtype=float)[first]
+    colonies = np.ones(course.final_cells.size, dtype=bool)
+    colonies[course.lesion_offsets[:-1][np.diff(course.lesion_offsets) > 0]] = False
+    return CourseColumns(
+        death_day=course.death_day, death_cause=course.death_cause,
+        first_detection_day=course.first_detection_day, cutoff=course.cutoff,
+        horizon_days=course.horizon_days, first_line_day=first_line_day,
+        lines=np.bincount(patient, minlength=n).astype(np.int64),
+        observations=course.observations, final_cells=course.final_cells[colonies])
