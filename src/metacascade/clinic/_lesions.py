@@ -128,6 +128,9 @@ class Lesions:
         ka = np.array([m.avascular_cells for m in models])
         km = np.array([m.metastasis_capacity_cells for m in models])
         self.ka = ka
+        with np.errstate(divide="ignore"):
+            self.log_w = np.log(self.w)
+        self.log_ka = np.log(ka)[self.pat]
         self.r, self.ka_l, self.km_l = r[self.pat], ka[self.pat], km[self.pat]
         self.alpha = np.array([m.growth_rate_per_day / math.log(m.metastasis_capacity_cells
                                                                 / m.avascular_cells)
@@ -211,6 +214,8 @@ class Lesions:
         for i, regs in enumerate(self.regimens):
             for j, g in enumerate(regs):
                 kill[i, j] = g.kill_by_organ(self.organs)
+        #: (patients, lines) largest kill rate over the organs (the survival bound).
+        self.max_kill = kill.max(axis=2, initial=0.0)
         self.kill = np.ascontiguousarray(
             kill[self.pat[:, None], np.arange(k)[None, :], self.organ[:, None]])
         self.resistant = np.zeros((self.n, k))
@@ -301,6 +306,26 @@ class Lesions:
             rho = self.resistant[ids, k]
             out = out * ((1.0 - rho) * np.exp(-self.kill[ids, k] * exposed) + rho)
         return out
+
+    def log_survival_floor(self, t: float) -> FloatArray:
+        r"""(patients,) a lower bound of the log survival factor of every lesion at ``t``.
+
+        Each line's factor :math:`(1-\rho) e^{-\kappa e \tau} + \rho` is at least
+        :math:`e^{-\kappa_{max} \tau_{line}}`, with the largest kill rate over the organs
+        and the line's whole exposure (a lesion founded later is exposed less).
+        """
+        exposed = np.maximum(np.minimum(t, self.line_end) - self.line_start, 0.0)
+        return np.asarray(-(self.max_kill * exposed).sum(axis=1), dtype=float)
+
+    def log_untreated_floor(self, ids: IntArray, t: float) -> FloatArray:
+        """A lower bound of log(max(untreated cells, 1)) of founded colonies ``ids`` at ``t``.
+
+        The avascular branch in log form (no exponential); past the switch a colony holds
+        at least its avascular limit.
+        """
+        early = np.minimum(np.maximum(self.log_w[ids] + self.r[ids] * (t - self.founded[ids]),
+                                      0.0), self.log_ka[ids])
+        return np.asarray(np.where(self.switch[ids] <= t, self.log_ka[ids], early), dtype=float)
 
     def cells(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
         """Cells of ``ids`` at ``t`` with therapy (lesions not live are not asked)."""

@@ -68,6 +68,8 @@ M0, M1 = 1, 2
 STAGE_NAMES = np.array(["", "M0", "M1"], dtype=object)
 #: At most this many targets, and this many per organ (RECIST 1.1).
 MAX_TARGETS, MAX_TARGETS_PER_ORGAN = 5, 2
+#: Margin of the cheap eradication bound, in log cells: far above its rounding.
+LOG_MARGIN = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,6 +303,12 @@ class _Batch:
         x = self.x
         ids = x.lesions_of(treated)
         ids = ids[x.kept[ids] & np.isinf(x.eradicated[ids]) & (x.founded[ids] <= t)]
+        if not math.isinf(previous):
+            # A first, cheap bound (per patient for therapy, in logs for the size):
+            # most lesions are far above one cell.
+            floor = x.log_survival_floor(t)[x.pat[ids]]
+            cheap = x.log_untreated_floor(ids, previous) + floor
+            ids = ids[(cheap < LOG_MARGIN) | x.is_primary[ids] | ~x.bounded[x.pat[ids]]]
         if ids.size == 0:
             return
         lower = x.survival(ids, t)
