@@ -1,0 +1,422 @@
+"""The lesions of a batch of patients as flat arrays, and their sizes with therapy.
+
+Patient ``i``'s lesions are ``offsets[i]:offsets[i + 1]``: its primary, then its
+colonies in ``id`` order. Sizes are the closed forms of :mod:`metacascade.engine.growth`
+(the same operations element by element, with each patient's parameters) times the
+survival factor of :class:`~metacascade.clinic.therapy.TherapyHistory` (the same
+product over lines, with each patient's line start and end days).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metacascade.clinic.course import (
+    BOUND_MARGIN,
+    VITAL_ORGAN_LETHAL_CELLS,
+    _schedule,
+    circulation_for,
+)
+from metacascade.clinic.imaging import get_modality
+from metacascade.clinic.therapy import ResolvedRegimen, resolve_regimen
+from metacascade.engine.growth import primary_cells
+from metacascade.engine.result import Result
+from metacascade.errors import ParameterError
+from metacascade.scenario import Clinic, Scenario
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+#: Regimen fields a population may vary by patient within one batch.
+EFFECT_FIELDS = ("dose", "kill_rate", "brain_exposure", "shedding_factor", "ctc_survival",
+                 "resistant_fraction")
+
+
+def check_shared(results: Sequence[Result], scenarios: Sequence[Scenario]) -> Clinic:
+    """The clinic the patients share; ParameterError naming the first field that differs."""
+    if len(results) != len(scenarios) or not results:
+        raise ParameterError(f"results: {len(results)} results for {len(scenarios)} "
+                             "scenarios; give one scenario per result, at least one")
+    clinics = [s.clinic if s.clinic is not None else Clinic() for s in scenarios]
+    first = _clinic_key(clinics[0])
+    for clinic in clinics[1:]:
+        where = _difference(first, _clinic_key(clinic))
+        if where is not None:
+            raise ParameterError(f"clinic{where}: differs between the patients of a batch; "
+                                 "follow them one by one")
+    model = results[0].model
+    for result in results[1:]:
+        other = result.model
+        if other.horizon_days != model.horizon_days:
+            raise ParameterError("horizon_years: differs between the patients of a batch")
+        if (other.organs != model.organs or other.entries != model.entries
+                or not np.array_equal(other.organ_entry, model.organ_entry)):
+            raise ParameterError("body: the patients of a batch must share the body's "
+                                 "organs and circulation entries")
+    return clinics[0]
+
+
+def _clinic_key(clinic: Clinic) -> dict[str, Any]:
+    data = clinic.model_dump(mode="json")
+    for line in (data.get("therapy") or {}).get("lines", []):
+        for name in EFFECT_FIELDS:
+            line.pop(name, None)
+    return data
+
+
+def _difference(a: Any, b: Any, where: str = "") -> str | None:
+    """Dotted path of the first difference between two plain-data trees, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = _difference(a.get(key), b.get(key), f"{where}.{key}")
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = _difference(x, y, f"{where}.{i}")
+            if found is not None:
+                return found
+        return None
+    return None if a == b else where
+
+
+class Lesions:
+    """Every lesion of a batch, its natural history, and the therapy each patient got."""
+
+    def __init__(self, results: Sequence[Result], scenarios: Sequence[Scenario],
+                 clinic: Clinic) -> None:
+        models = [r.model for r in results]
+        model = models[0]
+        self.organs: tuple[str, ...] = tuple(model.organs)
+        self.horizon = float(model.horizon_days)
+        self.n_patients = n_p = len(results)
+        sizes = np.array([1 + len(r.raw.founded) for r in results], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.n = n = int(self.offsets[-1])
+        self.pat = np.repeat(np.arange(n_p, dtype=np.int64), sizes)
+        starts = self.offsets[:-1]
+        self.is_primary = np.zeros(n, dtype=bool)
+        self.is_primary[starts] = True
+
+        def flat(values: list[Any], head: list[list[float]]) -> FloatArray:
+            return np.concatenate([np.concatenate([h, v]) for h, v in
+                                   zip(head, values, strict=True)]).astype(float)
+
+        raws = [r.raw for r in results]
+        self.organ = flat([r.organ for r in raws],
+                          [[float(m.primary_organ)] for m in models]).astype(np.int64)
+        self.founded = flat([r.founded for r in raws], [[0.0]] * n_p)
+        self.w = flat([r.w for r in raws], [[1.0]] * n_p)
+        self.switch = flat([r.switch for r in raws], [[-math.inf]] * n_p)
+        local = flat([r.parent for r in raws], [[-1.0]] * n_p).astype(np.int64)
+        self.parent = np.where(local >= 0, local + starts[self.pat], -1)
+        lymph = self.organs.index("lymph_node") if "lymph_node" in self.organs else -1
+        primary_organ = np.array([m.primary_organ for m in models])
+        self.distant = ((self.organ != primary_organ[self.pat]) & (self.organ != lymph)
+                        & ~self.is_primary)
+        # Per patient, then per lesion: growth parameters (math.log as in growth.py).
+        r = np.array([m.growth_rate_per_day for m in models])
+        ka = np.array([m.avascular_cells for m in models])
+        km = np.array([m.metastasis_capacity_cells for m in models])
+        self.ka = ka
+        with np.errstate(divide="ignore"):
+            self.log_w = np.log(self.w)
+        self.log_ka = np.log(ka)[self.pat]
+        self.r, self.ka_l, self.km_l = r[self.pat], ka[self.pat], km[self.pat]
+        self.alpha = np.array([m.growth_rate_per_day / math.log(m.metastasis_capacity_cells
+                                                                / m.avascular_cells)
+                               for m in models])[self.pat]
+        self.log_ratio = np.array([math.log(m.avascular_cells / m.metastasis_capacity_cells)
+                                   for m in models])[self.pat]
+        self.cells_per_cm3 = np.array([m.cells_per_cm3 for m in models])
+        self.shedding = np.array([m.shedding_per_cell_per_day for m in models])
+        self.lymphatic_share = np.array([m.lymphatic_share for m in models])
+        self.primary_entry = np.array([m.primary_entry for m in models], dtype=np.int64)
+        self.lymph_entry = np.array([m.lymph_entry for m in models], dtype=np.int64)
+        self.organ_entry = np.asarray(model.organ_entry, dtype=np.int64)
+        self.n_entries = len(model.entries)
+        self.removed = np.array([m.primary_removed_day for m in models])
+        in_order = np.array([bool(np.all(np.diff(rw.founded) >= 0)) for rw in raws])
+        self.bounded = in_order & (r > 0) & (km > ka) & (ka >= 1.0)
+        self.blind = all(
+            float(m.diameter_mm(m.avascular_cells)) * (1.0 + BOUND_MARGIN)
+            <= get_modality(scan.modality).floor_mm.value
+            for m in models for scan in clinic.scans)
+        self.cutoff = np.array([int(s.resolve()[1].ctc_cutoff.value) for s in scenarios],
+                               dtype=np.int64)
+        self._primary_table(models, clinic)
+        self._checks(clinic)
+        self._therapy(scenarios, clinic)
+        self._circulation(results, scenarios, clinic)
+        # Colonies past their switch by the horizon, by switch day (scans and draws).
+        vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
+        order = np.argsort(self.switch[vascular], kind="stable")
+        self.vascular, self.vascular_switch = vascular[order], self.switch[vascular][order]
+        self.kept = np.ones(n, dtype=bool)
+        self.eradicated = np.full(n, np.inf)
+        self.treated = np.zeros(n_p, dtype=bool)
+
+    def _primary_table(self, models: Sequence[Any], clinic: Clinic) -> None:
+        """Each primary's size at every time the clinic may ask (grid, decisions, horizon)."""
+        days = [self.horizon, *np.arange(0.0, self.horizon, 7.0).tolist()]
+        for s in clinic.scans:
+            days += _schedule(s.start_day, s.every_weeks, s.stop_day, self.horizon)
+        for d in clinic.draws:
+            days += _schedule(d.start_day, d.every_weeks, d.stop_day, self.horizon)
+        plan = clinic.therapy
+        if plan is not None:
+            days += [d for d in (plan.start_day, plan.stop_day) if d is not None]
+        self.times = np.unique(np.array(days, dtype=float))
+        self.primary = np.stack([primary_cells(m, self.times) for m in models])
+
+    def _checks(self, clinic: Clinic) -> None:
+        """Lethal checks: the total, then each vital organ of the body (``_Patient``)."""
+        vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}
+                 if clinic.vital_organ_lethal_cells is None
+                 else clinic.vital_organ_lethal_cells)
+        checks = [("total", np.ones(self.n, dtype=bool), clinic.lethal_burden_cells)]
+        checks += [(organ, self.organ == self.organs.index(organ), cells)
+                   for organ, cells in vital.items() if organ in self.organs]
+        self.check_names = [name for name, _, _ in checks]
+        self.lethal = np.array([lethal for _, _, lethal in checks])
+        self.check = np.stack([mask for _, mask, _ in checks], axis=1).astype(float)
+        colonies = self.check * ~self.is_primary[:, None]
+        #: (patients, checks): every colony counted at its avascular limit (a bound).
+        self.avascular_bound = np.stack(
+            [np.bincount(self.pat, weights=colonies[:, c], minlength=self.n_patients)
+             for c in range(len(checks))], axis=1) * self.ka[:, None]
+
+    def _therapy(self, scenarios: Sequence[Scenario], clinic: Clinic) -> None:
+        plan = clinic.therapy
+        lines = plan.lines if plan is not None else []
+        self.n_lines = k = len(lines)
+        self.line_names = [resolve_regimen(r).name for r in lines]
+        self.line_kinds = [r.kind for r in lines]
+        self.regimens: list[list[ResolvedRegimen]] = [
+            [resolve_regimen(r, where=f"clinic.therapy.lines.{j}")
+             for j, r in enumerate(s.clinic.therapy.lines)]
+            if s.clinic is not None and s.clinic.therapy is not None else []
+            for s in scenarios]
+        self._effects = {
+            name: np.array([[getattr(g, name) for g in regs] for regs in self.regimens],
+                           dtype=float).reshape(self.n_patients, k)
+            for name in ("shedding_factor", "ctc_survival", "resistant_fraction")}
+        kill = np.zeros((self.n_patients, k, len(self.organs)))
+        for i, regs in enumerate(self.regimens):
+            for j, g in enumerate(regs):
+                kill[i, j] = g.kill_by_organ(self.organs)
+        #: (patients, lines) largest kill rate over the organs (the survival bound).
+        self.max_kill = kill.max(axis=2, initial=0.0)
+        self.kill = np.ascontiguousarray(
+            kill[self.pat[:, None], np.arange(k)[None, :], self.organ[:, None]])
+        self.resistant = np.zeros((self.n, k))
+        self.line_start = np.full((self.n_patients, k), np.inf)
+        self.line_end = np.full((self.n_patients, k), np.inf)
+
+    def _circulation(self, results: Sequence[Result], scenarios: Sequence[Scenario],
+                     clinic: Clinic) -> None:
+        self._weights: dict[str, FloatArray] = {}
+        sites = sorted({d.site for d in clinic.draws})
+        if not sites:
+            return
+        rows: dict[str, list[FloatArray]] = {s: [] for s in sites}
+        for result, scenario in zip(results, scenarios, strict=True):
+            circulation = circulation_for(scenario)
+            if circulation.entries != result.model.entries:
+                raise ParameterError("clinic: the circulation's entries differ from the "
+                                     "model's")
+            for site in sites:
+                rows[site].append(circulation.concentration_weights(site))
+        self._weights = {s: np.stack(v) for s, v in rows.items()}
+
+    # -- lookups -------------------------------------------------------------------------
+    def weights(self, site: str) -> FloatArray:
+        """(patients, entries) concentration weights of a draw site."""
+        return self._weights[site]
+
+    def regimen_value(self, name: str, patients: IntArray, lines: IntArray) -> FloatArray:
+        """A regimen effect of each patient's given line."""
+        return np.asarray(self._effects[name][patients, lines], dtype=float)
+
+    def set_intervals(self, stops: FloatArray) -> None:
+        """Group the colonies by the interval (stops[k-1], stops[k]] they are founded in."""
+        k = np.searchsorted(stops, self.founded, side="left")
+        k[self.is_primary] = -1
+        self._by_interval = np.argsort(k, kind="stable")
+        self._interval_bounds = np.searchsorted(k[self._by_interval],
+                                                np.arange(len(stops) + 1))
+
+    def founded_in(self, k: int) -> IntArray:
+        """Colonies founded in the k-th interval."""
+        return self._by_interval[self._interval_bounds[k]:self._interval_bounds[k + 1]]
+
+    def lesions_of(self, patients: BoolArray) -> IntArray:
+        """Every lesion of the patients in the mask."""
+        return np.nonzero(patients[self.pat])[0]
+
+    def live(self, ids: IntArray) -> BoolArray:
+        """Whether each lesion is had and not eradicated."""
+        return np.asarray(self.kept[ids] & np.isinf(self.eradicated[ids]))
+
+    # -- sizes ---------------------------------------------------------------------------
+    def untreated(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
+        """Untreated cells of ``ids`` at ``t`` (scalar, ``times[:, None]`` or per lesion).
+
+        The colonies as :func:`~metacascade.engine.growth.colony_cells`, the primaries
+        from :func:`~metacascade.engine.growth.primary_cells` at the clinic's times.
+        """
+        t = np.asarray(t, dtype=float)
+        founded, switch, r = self.founded[ids], self.switch[ids], self.r[ids]
+        with np.errstate(over="ignore"):
+            early = np.minimum(np.maximum(
+                self.w[ids] * np.exp(np.minimum(r * (t - founded), 700.0)), 1.0),
+                self.ka_l[ids])
+        late = self.km_l[ids] * np.exp(self.log_ratio[ids] * np.exp(
+            -self.alpha[ids] * np.maximum(t - switch, 0.0)))
+        cells = np.where(t >= founded, np.where(t >= switch, late, early), 0.0)
+        primary = self.is_primary[ids]
+        if primary.any():
+            at = np.broadcast_to(t, cells.shape)[..., primary]
+            column = np.searchsorted(self.times, at)
+            if not np.array_equal(self.times[np.minimum(column, len(self.times) - 1)], at):
+                raise ParameterError("clinic: a primary's size was asked at an unplanned time")
+            cells[..., primary] = self.primary[self.pat[ids][primary], column]
+        return np.asarray(cells, dtype=float)
+
+    def survival(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
+        """Survival factor of ``ids`` at ``t`` (``TherapyHistory.survival``)."""
+        t = np.asarray(t, dtype=float)
+        out = np.ones(np.broadcast_shapes(t.shape, ids.shape))
+        pat, founded = self.pat[ids], self.founded[ids]
+        for k in range(self.n_lines):
+            start = self.line_start[pat, k]
+            if not np.isfinite(start).any():
+                continue
+            exposed = np.maximum(np.minimum(t, self.line_end[pat, k])
+                                 - np.maximum(start, founded), 0.0)
+            rho = self.resistant[ids, k]
+            out = out * ((1.0 - rho) * np.exp(-self.kill[ids, k] * exposed) + rho)
+        return out
+
+    def log_survival_floor(self, t: float) -> FloatArray:
+        r"""(patients,) a lower bound of the log survival factor of every lesion at ``t``.
+
+        Each line's factor :math:`(1-\rho) e^{-\kappa e \tau} + \rho` is at least
+        :math:`e^{-\kappa_{max} \tau_{line}}`, with the largest kill rate over the organs
+        and the line's whole exposure (a lesion founded later is exposed less).
+        """
+        exposed = np.maximum(np.minimum(t, self.line_end) - self.line_start, 0.0)
+        return np.asarray(-(self.max_kill * exposed).sum(axis=1), dtype=float)
+
+    def log_untreated_floor(self, ids: IntArray, t: float) -> FloatArray:
+        """A lower bound of log(max(untreated cells, 1)) of founded colonies ``ids`` at ``t``.
+
+        The avascular branch in log form (no exponential); past the switch a colony holds
+        at least its avascular limit.
+        """
+        early = np.minimum(np.maximum(self.log_w[ids] + self.r[ids] * (t - self.founded[ids]),
+                                      0.0), self.log_ka[ids])
+        return np.asarray(np.where(self.switch[ids] <= t, self.log_ka[ids], early), dtype=float)
+
+    def cells(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
+        """Cells of ``ids`` at ``t`` with therapy (lesions not live are not asked)."""
+        return self.untreated(ids, t) * self.survival(ids, t)
+
+    def diameter_mm(self, ids: IntArray, cells: FloatArray) -> FloatArray:
+        """Diameters of spherical lesions (``CompiledModel.diameter_mm``), mm."""
+        volume_cm3 = cells / self.cells_per_cm3[self.pat[ids]]
+        return np.asarray(10.0 * np.cbrt(6.0 * volume_cm3 / math.pi), dtype=float)
+
+    def visible(self, t: float, alive: BoolArray) -> tuple[IntArray, FloatArray]:
+        """The live lesions scans and draws read at ``t``, and their cells (``seen``).
+
+        The primaries and the colonies past their switch; every founded lesion when a
+        scan of the clinic could see a colony at its avascular limit.
+        """
+        if self.blind:
+            ids = self.vascular[:int(np.searchsorted(self.vascular_switch, t, side="right"))]
+            ids = np.concatenate([self.offsets[:-1], ids])
+        else:
+            ids = np.nonzero(self.founded <= t)[0]
+        ids = ids[(self.founded[ids] <= t) & self.live(ids) & alive[self.pat[ids]]]
+        ids = np.sort(ids)
+        return ids, self.cells(ids, t)
+
+    def shedding_by_entry(self, ids: IntArray, cells: FloatArray, t: float) -> FloatArray:
+        """(patients, entries) cells shed per day (``shedding_by_entry``), untreated rate."""
+        rates = np.zeros((self.n_patients, self.n_entries))
+        primary = self.is_primary[ids]
+        pat = self.pat[ids[primary]]
+        shed = self.shedding[pat] * cells[primary]
+        rates[pat, self.primary_entry[pat]] += (1.0 - self.lymphatic_share[pat]) * shed
+        rates[pat, self.lymph_entry[pat]] += self.lymphatic_share[pat] * shed
+        vascular = ~primary & (self.switch[ids] <= t) & (cells > 0)
+        col = ids[vascular]
+        np.add.at(rates, (self.pat[col], self.organ_entry[self.organ[col]]),
+                  self.shedding[self.pat[col]] * cells[vascular])
+        return rates
+
+    def final_cells(self, end: FloatArray) -> FloatArray:
+        """(lesions,) cells at each patient's end, 0 for lesions not live."""
+        ids = np.nonzero(self.live(np.arange(self.n)))[0]
+        out = np.zeros(self.n)
+        out[ids] = self.cells(ids, end[self.pat[ids]])
+        return out
+
+    # -- death ---------------------------------------------------------------------------
+    def deaths(self, previous: float, t: float, times: FloatArray, alive: BoolArray,
+               ) -> list[tuple[int, float, str, float]]:
+        """(patient, day, cause, burden) of the deaths on the grid ``times`` in (previous, t].
+
+        A patient is evaluated on the grid only if a bound of ``_may_die`` reaches a
+        lethal burden: every colony past its switch at its untreated size at ``t`` times
+        its survival factor at ``previous`` (1 if founded later), every other colony at
+        its avascular limit, and the primary as a switched colony (never skipped over
+        its removal).
+        """
+        may = alive & (~self.bounded | ((previous < self.removed) & (self.removed <= t)))
+        quiet = alive & ~may
+        if quiet.any():
+            ids = self.vascular[:int(np.searchsorted(self.vascular_switch, t, side="right"))]
+            ids = np.concatenate([self.offsets[:-1][quiet], ids])
+            ids = ids[(self.founded[ids] <= t) & self.live(ids) & quiet[self.pat[ids]]]
+            upper = self.untreated(ids, t)
+            if not math.isinf(previous):
+                before = self.founded[ids] <= previous
+                upper[before] *= self.survival(ids[before], previous)
+            bound = self.avascular_bound.copy()
+            for c in range(len(self.lethal)):
+                bound[:, c] += np.bincount(self.pat[ids], weights=upper * self.check[ids, c],
+                                           minlength=self.n_patients)
+            may |= quiet & (bound >= self.lethal * (1.0 - BOUND_MARGIN)).any(axis=1)
+        out = []
+        for p in np.nonzero(may)[0].tolist():
+            death = self._death(p, previous, times)
+            if death is not None:
+                out.append((p, *death))
+        return out
+
+    def _death(self, p: int, previous: float, times: FloatArray,
+               ) -> tuple[float, str, float] | None:
+        """Patient ``p``'s first lethal grid time (the total first on ties), or None."""
+        ids = np.arange(self.offsets[p], self.offsets[p + 1])
+        ids = ids[self.kept[ids] & (self.eradicated[ids] > previous)]
+        column = times[:, None]
+        cells = self.cells(ids, column)
+        cells = np.where(column < self.eradicated[ids], cells, 0.0)
+        burdens = cells @ self.check[ids]
+        best: tuple[float, str, float] | None = None
+        for c, name in enumerate(self.check_names):
+            hit = np.nonzero(burdens[:, c] >= self.lethal[c])[0]
+            if hit.size and (best is None or times[hit[0]] < best[0]):
+                best = (float(times[hit[0]]), name, float(burdens[hit[0], c]))
+        return best

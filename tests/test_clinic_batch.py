@@ -1,0 +1,165 @@
+"""The batched clinic: follow_batch against follow, patient by patient.
+
+Where the clinic draws nothing random (no scans, no draws; therapy on a fixed day that
+keeps no founding and meets no resistance) the two give the same numbers. The CTC counts
+are checked in mean against follow's closed-form Poisson mean with a two-sided Poisson
+test at ALPHA = 0.001, Bonferroni over the draws (seen to fail with every mean 20% high).
+"""
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import poisson
+
+from metacascade import simulate
+from metacascade.clinic.batch import follow_batch
+from metacascade.clinic.biopsy import expected_ctc
+from metacascade.clinic.course import (
+    OBSERVATION_COLUMNS,
+    circulation_for,
+    follow,
+    shedding_by_entry,
+)
+from metacascade.cohort import load_population
+from metacascade.engine.kernel import simulate as simulate_seeded
+from metacascade.errors import ParameterError
+from metacascade.physiology import get_body
+from metacascade.scenario import Scenario
+
+ALPHA = 0.001
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NEUTRAL_SOILS = dict.fromkeys(get_body("adult_female").beds, 1.0)
+#: Primary diameters, mm: deaths spread over the ten years (and some after therapy).
+DIAMETERS = (18.0, 24.0, 30.0, 36.0, 42.0)
+
+
+def _scenario(seed: int, diameter: float, clinic: dict) -> Scenario:
+    return Scenario.from_dict({"cancer": "breast", "seed": seed, "horizon_years": 10,
+                               "primary_diameter_mm": diameter, "clinic": clinic,
+                               "cancer_overrides": {"soil": NEUTRAL_SOILS}})
+
+
+@cache
+def _results() -> tuple:
+    return tuple(simulate(_scenario(seed, d, {})) for seed, d in enumerate(DIAMETERS, 1))
+
+
+def _batch(clinic: dict, seed: int = 0):
+    scenarios = [_scenario(s, d, clinic) for s, d in enumerate(DIAMETERS, 1)]
+    results = _results()
+    return results, scenarios, follow_batch(results, scenarios, np.random.default_rng(seed))
+
+
+@cache
+def _trial(n: int = 6) -> tuple:
+    population = load_population(EXAMPLES / "virtual_trial_breast.yaml")
+    scenarios, results = [], []
+    for i in range(n):
+        scenario, seed, _ = population.patient(3, i)
+        scenarios.append(scenario)
+        results.append(simulate_seeded(scenario, seed=seed))
+    return tuple(results), tuple(scenarios)
+
+
+def _same_course(a, b) -> None:
+    assert a.death_day == b.death_day and a.death_cause == b.death_cause
+    assert a.eradicated == b.eradicated and a.prevented == b.prevented
+    np.testing.assert_allclose(a.final_cells, b.final_cells, rtol=1e-12, atol=0.0)
+
+
+def test_no_scans_no_draws_gives_follows_deaths_exactly():
+    results, scenarios, batch = _batch({})
+    causes = []
+    for i, (result, scenario) in enumerate(zip(results, scenarios, strict=True)):
+        expected = follow(result, scenario)
+        got = batch.course(i)
+        _same_course(expected, got)
+        pd.testing.assert_frame_equal(expected.observations, got.observations)
+        causes.append(got.death_cause)
+    assert causes.count("total") >= 2 and None in causes  # deaths, and a survivor
+
+
+def test_fixed_therapy_without_randomness_gives_follows_numbers():
+    # ctc_survival 0 keeps no founding (q = 0), resistant_fraction 0 meets no resistance.
+    # A low lethal burden and a weak kill: some patients die under therapy.
+    clinic = {"lethal_burden_cells": 3e11, "therapy": {"start_day": 1200, "lines": [
+        {"kind": "cytotoxic", "kill_rate": 0.0003, "resistant_fraction": 0.0,
+         "ctc_survival": 0.0}]}}
+    results, scenarios, batch = _batch(clinic)
+    dead_treated, eradicated = 0, 0
+    for i, (result, scenario) in enumerate(zip(results, scenarios, strict=True)):
+        expected = follow(result, scenario)
+        got = batch.course(i)
+        _same_course(expected, got)
+        assert expected.therapy == got.therapy
+        pd.testing.assert_frame_equal(expected.observations, got.observations)
+        np.testing.assert_array_equal(got.cells_at(result, 1500.0),
+                                      expected.cells_at(result, 1500.0))
+        dead_treated += got.death_day is not None and got.death_day > 1200
+        eradicated += len(got.eradicated)
+    assert eradicated > 0 and dead_treated >= 1
+
+
+def test_same_rng_state_same_bytes_and_valid_courses():
+    results, scenarios = _trial()
+    one = follow_batch(results, scenarios, np.random.default_rng(5))
+    two = follow_batch(results, scenarios, np.random.default_rng(5))
+    pd.testing.assert_frame_equal(one.observations, two.observations)
+    pd.testing.assert_frame_equal(one.therapy, two.therapy)
+    np.testing.assert_array_equal(one.final_cells, two.final_cells)
+    other = follow_batch(results, scenarios, np.random.default_rng(6))
+    assert not one.observations.equals(other.observations)
+    assert list(one.observations["patient"].unique()) == list(range(len(results)))
+    for i, result in enumerate(results):
+        course = one.course(i)
+        obs = course.observations
+        assert tuple(obs.columns) == OBSERVATION_COLUMNS
+        assert obs["time_days"].is_monotonic_increasing
+        assert course.end_day == (course.death_day or course.horizon_days)
+        assert len(course.final_cells) == 1 + len(result.raw.founded)
+        assert course.detected <= set(range(len(course.final_cells)))
+        if course.therapy:
+            assert course.therapy[0].start_day >= (course.first_detection_day or 0.0)
+        course.summary()
+    single = follow_batch(results[:1], scenarios[:1], np.random.default_rng(5)).course(0)
+    assert single.observations["kind"].isin({"scan", "draw", "stage", "progression",
+                                             "therapy", "death"}).all()
+
+
+def test_a_clinic_not_shared_is_refused_naming_the_field():
+    results = _results()[:2]
+    scenarios = [_scenario(s, d, {"scans": [{"modality": "ct", "every_weeks": w}]})
+                 for s, d, w in ((1, DIAMETERS[0], 12.0), (2, DIAMETERS[1], 8.0))]
+    with pytest.raises(ParameterError, match=r"clinic\.scans\.0\.every_weeks"):
+        follow_batch(results, scenarios, np.random.default_rng(0))
+    longer = Scenario.from_dict({**scenarios[0].model_dump(exclude_none=True),
+                                 "horizon_years": 11})
+    with pytest.raises(ParameterError, match="horizon_years"):
+        follow_batch([results[0], simulate(longer)], [scenarios[0], longer],
+                     np.random.default_rng(0))
+    results, scenarios = _trial(2)
+    # The regimens' effects may differ (the trial samples the resistant fraction).
+    assert (scenarios[0].clinic.therapy.lines[0].resistant_fraction
+            != scenarios[1].clinic.therapy.lines[0].resistant_fraction)
+
+
+def test_ctc_counts_have_follows_poisson_mean():
+    clinic = {"draws": [{"every_weeks": 26, "start_day": 700},
+                        {"every_weeks": 52, "start_day": 900, "site": "tumour_vein"}]}
+    result, scenario = _results()[0], _scenario(1, DIAMETERS[0], clinic)
+    copies = 300
+    batch = follow_batch([result] * copies, [scenario] * copies, np.random.default_rng(2))
+    circulation = circulation_for(scenario)
+    obs = batch.observations
+    draws = obs[obs["kind"] == "draw"]
+    assert len(draws) > 0
+    for (t, site), group in draws.groupby(["time_days", "name"]):
+        mean = float(expected_ctc(shedding_by_entry(result, t)[None, :], circulation,
+                                  draw_site=site)[0])
+        total, n = int(group["value"].sum()), len(group)
+        p = 2 * min(poisson.cdf(total, n * mean), poisson.sf(total - 1, n * mean))
+        assert p > ALPHA / draws.groupby(["time_days", "name"]).ngroups, (t, site, total,
+                                                                          n * mean)

@@ -1,0 +1,129 @@
+"""Long check: the batched clinic (follow_batch) against follow, on the same engine Results.
+
+Two cases: the virtual trial's population (examples/virtual_trial_breast.yaml, CT every
+12 weeks, a draw every 3 weeks, two lines of chemotherapy from M1) and one breast
+scenario with neutral soils and many seeds (CT and draws every 12 weeks from year 3, a
+line of chemotherapy on day 1500, stopped on progression). Each patient's Result is
+followed once by follow (its own stream) and once by follow_batch (one stream for the
+batch), so only the clinic's randomness differs. Per case, two-sample tests of:
+first distant detection day, progression day (KS, none at the horizon), progression
+reason, number of therapy lines, baseline CTC count, lesions detected (chi-square),
+death day (KS) and the CTC count at the last draw (chi-square).
+
+The family-wise significance is ALPHA = 0.01, Bonferroni-corrected over every (case,
+statistic) pair. A deliberately broken batch (scans and draws read the untreated sizes, ignoring
+the therapy's survival factor) must be rejected by the same comparison. Breaks in the
+thinning of foundings under therapy (the parent's survival factor ignored, or dropped
+parents keeping their descendants) were not: new colonies under therapy rarely grow
+visible before the horizon, so none of these statistics sees them.
+A few minutes.
+"""
+
+import math
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import chi2_contingency, ks_2samp
+
+from metacascade.clinic import _lesions
+from metacascade.clinic.batch import follow_batch
+from metacascade.clinic.course import ClinicalCourse, follow
+from metacascade.cohort import load_population
+from metacascade.engine.kernel import simulate
+from metacascade.physiology import get_body
+from metacascade.scenario import Scenario
+
+ALPHA = 0.01
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+N_TRIAL = 400
+N_NEUTRAL = 150
+STATISTICS = ("first_detection", "progression_day", "progression_reason", "lines",
+              "baseline_ctc", "detected", "death_day", "last_ctc")
+CASES = ("trial", "neutral")
+N_TESTS = len(STATISTICS) * len(CASES)
+NEUTRAL_CLINIC = {
+    "scans": [{"modality": "ct", "every_weeks": 12, "start_day": 1095}],
+    "draws": [{"every_weeks": 12, "start_day": 1095}],
+    "therapy": {"start_day": 1500, "stop_on": ["progression"], "switch_on": [],
+                "lines": [{"kind": "cytotoxic", "resistant_fraction": 0.05}]}}
+
+
+@cache
+def _case(name: str) -> tuple[list, list]:
+    if name == "trial":
+        population = load_population(EXAMPLES / "virtual_trial_breast.yaml")
+        patients = [population.patient(11, i) for i in range(N_TRIAL)]
+        scenarios = [scenario for scenario, _, _ in patients]
+        return [simulate(s, seed=seed) for s, seed, _ in patients], scenarios
+    soils = dict.fromkeys(get_body("adult_female").beds, 1.0)
+    scenarios = [Scenario.from_dict({
+        "cancer": "breast", "horizon_years": 7, "primary_diameter_mm": 20,
+        "clinic": NEUTRAL_CLINIC, "cancer_overrides": {"soil": soils}})] * N_NEUTRAL
+    return [simulate(s, seed=1000 + i) for i, s in enumerate(scenarios)], scenarios
+
+
+def _statistics(course: ClinicalCourse) -> dict[str, float | str]:
+    obs = course.observations
+    draws = obs[(obs["kind"] == "draw") & (obs["name"] == "arm_vein")]
+    origin = course.therapy[0].start_day if course.therapy else math.nan
+    base = draws[(draws["time_days"] <= origin) & (draws["time_days"] >= origin - 28.0)]
+    horizon = course.horizon_days + 1.0  # none: after the horizon
+    return {
+        "first_detection": course.first_detection_day or horizon,
+        "progression_day": course.progression_day or horizon,
+        "progression_reason": course.progression_reason or "none",
+        "lines": str(len(course.therapy)),
+        "baseline_ctc": _bin(base["value"].iloc[-1] if len(base) else math.nan),
+        "detected": _bin(len(course.detected)),
+        "death_day": course.death_day or horizon,
+        "last_ctc": _bin(draws["value"].iloc[-1] if len(draws) else math.nan),
+    }
+
+
+def _bin(count: float) -> str:
+    """Counts in classes (chi-square needs no empty cells): none, 0, 1, 2-4, 5-19, 20+."""
+    if math.isnan(count):
+        return "none"
+    return next(label for label, top in (("0", 0), ("1", 1), ("2-4", 4), ("5-19", 19))
+                if count <= top) if count < 20 else "20+"
+
+
+def _p_value(a: list, b: list) -> float:
+    if isinstance(a[0], str):
+        labels = sorted(set(a) | set(b))
+        table = np.array([[x.count(label) for label in labels] for x in (a, b)])
+        if table.shape[1] < 2:
+            return 1.0
+        return float(chi2_contingency(table)[1])
+    return float(ks_2samp(a, b).pvalue)
+
+
+def _run(case: str, seed: int = 1) -> dict[str, float]:
+    results, scenarios = _case(case)
+    single = [_statistics(follow(r, s)) for r, s in zip(results, scenarios, strict=True)]
+    batch = follow_batch(results, scenarios, np.random.default_rng(seed))
+    batched = [_statistics(batch.course(i)) for i in range(len(results))]
+    return {name: _p_value([s[name] for s in single], [s[name] for s in batched])
+            for name in STATISTICS}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_follow_batch_matches_follow(case):
+    p_values = _run(case)
+    print(case, {k: round(v, 4) for k, v in p_values.items()})
+    assert min(p_values.values()) > ALPHA / N_TESTS, p_values
+
+
+def test_a_broken_batch_is_rejected(monkeypatch):
+    original = _lesions.Lesions.visible
+
+    def untreated_sizes(self, t, alive):
+        ids, _ = original(self, t, alive)
+        return ids, self.untreated(ids, t)  # scans and draws ignore the therapy
+
+    monkeypatch.setattr(_lesions.Lesions, "visible", untreated_sizes)
+    p_values = _run("trial")
+    print("broken", {k: float(f"{v:.3g}") for k, v in p_values.items()})
+    assert min(p_values.values()) < ALPHA / N_TESTS, p_values
