@@ -1,6 +1,6 @@
 """Speed of follow vs follow_batch on the trial population's Results (ms per patient).
 
-Run: PYTHONPATH=src python verification/bench_clinic_batch.py [patients]
+Run: python benchmarks/clinic_batch.py [patients]
 """
 
 import sys
