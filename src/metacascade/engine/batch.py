@@ -1,0 +1,533 @@
+"""The batched engine: many patients at once, step by step, as arrays of patients x organs.
+
+The law is the per-patient kernel's (:mod:`.kernel`): time in steps of ``step_days``,
+rates piecewise constant within a step, the same sources, emboli, fates, dormant pool
+and colonies. Only the order of the draws differs, so a batch of one patient does not
+reproduce ``kernel.run`` draw for draw; it reproduces it in law.
+
+Each step, for the whole batch:
+
+1. **Sources.** The primary of every patient, and every colony whose switch is at or
+   before the step's start, shed Poisson cells with mean ``shedding_per_cell_per_day``
+   times the Simpson integral of their size over the step. The expected emboli ending
+   in each absorbing state are summed per patient in two **parts**: the primary's, and
+   the colonies' (grouped by entry: a colony's emboli enter at its organ's outflow).
+   By Poisson superposition the two parts are independent and can be drawn apart.
+2. **The primary's part** needs no attribution (its source is the primary): single
+   cells made dormant or founding a colony are one Poisson count per patient and organ;
+   clusters are drawn cell by cell (a Poisson number of clusters per patient and organ,
+   then binomial dormant cells and founders; the other cells' fates are multinomial
+   and kept for the record).
+3. **The colonies' part** is small: its rare fates (single cells made dormant or
+   founding, clusters with a dormant or dividing cell) are drawn by Poisson splitting
+   (a Poisson total per patient, each event's (kind, organ) from one global cumulative
+   sum with per-patient offsets and ``searchsorted``; large means are drawn as one
+   Poisson each). Each event is attributed to its source in two categorical draws: the
+   entry (weights: the patient's expected cells per entry times the routing), then the
+   colony within (patient, entry) proportional to its expected shedding (one global
+   cumulative sum over sources sorted by (patient, entry), segment offsets). Rare
+   clusters are split cell by cell with a zero-truncated binomial.
+4. **Dormant cohorts** (patient, organ, source, cells) are flat arrays sorted by key.
+   The pool at the step's start has ``Binomial(cells, 1 - exp(-(w + m) dt))`` events,
+   ``Binomial(events, w / (w + m))`` wakings, of which ``Binomial(woken, q_wake)``
+   found colonies (founded uniformly in the step, parent the cohort's source). Cells
+   made dormant in the step join the pool at its end.
+5. **Colonies** founded in the step get a uniform founding time in it, ``W ~ Exp(mean
+   1/q)``, a depth and a switch, are sorted by (patient, founding time) and appended;
+   each becomes a source from the first step starting at or after its switch.
+6. **Common fates** (failed, died after extravasation, extinct, died in blood, plain
+   clusters) only feed the counters: their Poisson means are summed per patient and
+   drawn once per ledger record interval (Poisson additivity, exact given the sources).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metacascade.engine.batch_plan import BatchPlan
+from metacascade.engine.compile import CompiledModel
+from metacascade.engine.kernel import MAX_COLONIES, MAX_POISSON_MEAN, EngineError
+from metacascade.engine.result import (
+    ARRESTED,
+    COLONY_DTYPES,
+    DIED_AFTER,
+    EXTINCT,
+    FAILED,
+    WOKE,
+    Result,
+    Snapshot,
+    build_result,
+)
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+#: Colonies to found: (patient, organ, source code, count, via) per part.
+Founders = list[tuple[IntArray, IntArray, IntArray, IntArray, int]]
+
+#: Means of the colonies' rare fates above which each is drawn as its own Poisson count
+#: rather than by splitting a per-patient total (both exact; this bounds the cost).
+DENSE_MEAN = 0.5
+
+_NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
+
+
+def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
+                   seeds: Sequence[int] | None = None) -> list[Result]:
+    """Simulate one patient per compiled model, all at once.
+
+    Parameters
+    ----------
+    models
+        One compiled model per patient. They may differ in growth, shedding, soils,
+        establishment and the other per-patient numbers, but must share the body, the
+        embolus kinds, the entries, the step grid and the horizon.
+    rng
+        The one random stream of the whole batch.
+    seeds
+        Recorded as each result's seed (0 by default).
+
+    Returns
+    -------
+    list of Result
+        One per model, in order, with ``engine="kernel-batch"``.
+
+    Raises
+    ------
+    EngineError
+        If the models differ in a structural field (named), a patient founds more than
+        ``MAX_COLONIES`` colonies (the patient index is named), or shedding is beyond
+        ``MAX_POISSON_MEAN``.
+
+    """
+    if not models:
+        return []
+    if seeds is not None and len(seeds) != len(models):
+        raise EngineError(f"{len(seeds)} seeds for {len(models)} models")
+    plan = BatchPlan(models)
+    state = _Batch(plan, rng)
+    record_at = set(plan.record_steps)
+    for k in range(plan.n_steps):
+        state.step(k)
+        if k in record_at:
+            state.record(k)
+    return state.results([0] * len(models) if seeds is None else list(seeds))
+
+
+class _Store:
+    """Colonies of the whole batch, in the order they were founded (grows by doubling)."""
+
+    NAMES = ("patient", "local", *COLONY_DTYPES)
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.columns: dict[str, NDArray[Any]] = {
+            name: np.zeros(0, dtype=np.int64 if name in ("patient", "local")
+                           else COLONY_DTYPES[name]) for name in self.NAMES}
+
+    def add(self, columns: dict[str, NDArray[Any]]) -> None:
+        k = len(columns["organ"])
+        if self.size + k > len(self.columns["organ"]):
+            cap = max(self.size + k, 2 * len(self.columns["organ"]), 1024)
+            for name, old in self.columns.items():
+                grown = np.zeros(cap, dtype=old.dtype)
+                grown[: self.size] = old[: self.size]
+                self.columns[name] = grown
+        for name in self.NAMES:
+            self.columns[name][self.size:self.size + k] = columns[name]
+        self.size += k
+
+    def view(self, name: str) -> NDArray[Any]:
+        return self.columns[name][: self.size]
+
+
+class _Batch:
+    """The state of a batch run: counters, dormant cohorts, sources, colonies."""
+
+    def __init__(self, plan: BatchPlan, rng: np.random.Generator) -> None:
+        self.plan, self.rng = plan, rng
+        P, n = plan.P, plan.n
+        self.counters = np.zeros((P, n, 5), dtype=np.int64)
+        self.shed = np.zeros(P, dtype=np.int64)
+        self.died = np.zeros(P, dtype=np.int64)
+        self.colonies = np.zeros(P, dtype=np.int64)
+        self.store = _Store()
+        # Sources (colonies past their switch), sorted by key patient * entries + entry.
+        self.src_key = _NO_INTS
+        self.src_index = _NO_INTS
+        self.src_switch = np.zeros(0)
+        self.pending: dict[int, list[IntArray]] = {}
+        # Dormant cohorts sorted by key (source code * organs + organ); a source code
+        # is the patient for a primary, P + the colony's store index for a colony.
+        self.d_key = _NO_INTS
+        self.d_count = _NO_INTS
+        # Means (and cells) of the common fates since the last record.
+        self.acc_single = np.zeros((P, n + 1))
+        self.acc_cluster_blood = np.zeros((P, len(plan.cluster_sizes)))
+        self.acc_cluster_colony = [np.zeros((P, n + 1)) for _ in plan.cluster_sizes]
+        self.acc_rest = np.zeros((P, n), dtype=np.int64)
+        self.acc_total = np.zeros(P)
+        self.snapshots: list[tuple[float, IntArray, IntArray, IntArray, IntArray,
+                                   IntArray]] = []
+
+    # -- one step ----------------------------------------------------------------
+    def step(self, k: int) -> None:
+        plan, rng = self.plan, self.rng
+        n = plan.n
+        self._activate(k)
+        expected, groups = self._shedding(k)
+        prim = plan.primary_expected[:, k]
+        self.acc_total += prim + groups.sum(axis=1)
+        if float(self.acc_total.max()) > MAX_POISSON_MEAN or not np.isfinite(
+                self.acc_total).all():
+            p = int(np.argmax(np.where(np.isfinite(self.acc_total), self.acc_total, np.inf)))
+            raise EngineError(
+                f"patient {p}: shedding of {self.acc_total[p]:.3g} cells by day "
+                f"{plan.ends[k]:.0f} is beyond what the engine can draw exactly; shorten "
+                "the horizon or lower the shedding rate or tumour size")
+        # Expected emboli per absorbing state (P x organs + 1), primary and colonies.
+        single_prim = prim[:, None] * plan.single_primary_row
+        single_col = np.einsum("pe,pes->ps", groups, plan.single_by_entry)
+        cluster_prim = [prim[:, None] * row for row in plan.cluster_primary_rows]
+        cluster_col = [(groups @ absorption) * share[:, None] for absorption, share in
+                       zip(plan.cluster_absorption, plan.cluster_per_cell, strict=True)]
+        self.acc_single += single_prim + single_col
+        for c in range(len(plan.cluster_sizes)):
+            self.acc_cluster_blood[:, c] += cluster_prim[c][:, n]
+            self.acc_cluster_colony[c] += cluster_col[c]
+
+        dormant: list[tuple[IntArray, IntArray, IntArray]] = []  # (code, organ, cells)
+        founders: Founders = []
+        self._primary_part(single_prim, cluster_prim, dormant, founders)
+        self._colony_part(k, expected, groups, single_col, cluster_col, dormant, founders)
+        self._dormant_events(k, founders)
+        self._join(dormant)
+        self._found(k, founders)
+
+    def _activate(self, k: int) -> None:
+        """Colonies whose switch is at or before the step's start become sources."""
+        fresh = self.pending.pop(k, None)
+        if not fresh:
+            return
+        index = np.concatenate(fresh)
+        plan, store = self.plan, self.store
+        key = (store.view("patient")[index] * plan.n_entries
+               + plan.organ_entry[store.view("organ")[index]])
+        order = np.argsort(key, kind="stable")
+        key, index = key[order], index[order]
+        at = np.searchsorted(self.src_key, key, side="right")
+        self.src_key = np.insert(self.src_key, at, key)
+        self.src_index = np.insert(self.src_index, at, index)
+        self.src_switch = np.insert(self.src_switch, at, store.view("switch")[index])
+
+    def _shedding(self, k: int) -> tuple[FloatArray, FloatArray]:
+        """Expected cells shed in step k by each colony source, and per (patient, entry)."""
+        plan = self.plan
+        groups = np.zeros((plan.P, plan.n_entries))
+        if not self.src_key.size:
+            return np.zeros(0), groups
+        p = self.src_key // plan.n_entries
+        t0, t1 = plan.starts[k], plan.ends[k]
+        sizes = [plan.vascular_cells(p, t, self.src_switch) for t in (t0, 0.5 * (t0 + t1), t1)]
+        integral = (sizes[0] + 4.0 * sizes[1] + sizes[2]) / 6.0 * (t1 - t0)
+        expected = plan.shedding[p] * integral
+        groups.ravel()[:] = np.bincount(self.src_key, weights=expected,
+                                        minlength=plan.P * plan.n_entries)
+        return expected, groups
+
+    def _primary_part(self, single: FloatArray, clusters: list[FloatArray],
+                      dormant: list[tuple[IntArray, IntArray, IntArray]],
+                      founders: Founders) -> None:
+        """Rare fates of the primary's cells: dormant cells and founders per organ."""
+        plan, rng, n = self.plan, self.rng, self.plan.n
+        asleep = rng.poisson(single[:, :n] * plan.p_dormant)
+        found = rng.poisson(single[:, :n] * plan.p_found)
+        self.counters[:, :, ARRESTED] += asleep + found
+        for c, m in enumerate(plan.cluster_sizes):
+            cells = m * rng.poisson(clusters[c][:, :n])
+            c_asleep = rng.binomial(cells, plan.p_dormant)
+            c_found = rng.binomial(cells - c_asleep, plan.founder_given_active)
+            self.counters[:, :, ARRESTED] += cells
+            self.acc_rest += cells - c_asleep - c_found
+            asleep += c_asleep
+            found += c_found
+        for counts, parts in ((asleep, dormant), (found, None)):
+            p, o = np.nonzero(counts)
+            if parts is None:
+                founders.append((p, o, p, counts[p, o], 0))
+            else:
+                parts.append((p, o, counts[p, o]))
+
+    def _colony_part(self, k: int, expected: FloatArray, groups: FloatArray,
+                     single: FloatArray, clusters: list[FloatArray],
+                     dormant: list[tuple[IntArray, IntArray, IntArray]],
+                     founders: Founders) -> None:
+        """Rare fates of the colonies' cells, each attributed to its source."""
+        plan, n = self.plan, self.plan.n
+        if not expected.size:
+            return
+        means = np.concatenate(
+            [single[:, :n] * plan.p_dormant, single[:, :n] * plan.p_found,
+             *(clusters[c][:, :n] * plan.cluster_rare[c]
+               for c in range(len(plan.cluster_sizes)))], axis=1)
+        p, column = _poisson_units(self.rng, means)
+        if not p.size:
+            return
+        kind, o = np.divmod(column, n)
+        code = self._attribute(p, kind, o, expected, groups)
+        for which, parts in ((0, dormant), (1, None)):
+            chosen = kind == which
+            if chosen.any():
+                ones = np.ones(int(chosen.sum()), dtype=np.int64)
+                np.add.at(self.counters[:, :, ARRESTED], (p[chosen], o[chosen]), 1)
+                if parts is None:
+                    founders.append((p[chosen], o[chosen], code[chosen], ones, 0))
+                else:
+                    parts.append((code[chosen], o[chosen], ones))
+        for c in range(len(plan.cluster_sizes)):
+            chosen = kind == 2 + c
+            if chosen.any():
+                self._split_clusters(c, p[chosen], o[chosen], code[chosen], dormant,
+                                     founders)
+
+    def _attribute(self, p: IntArray, kind: IntArray, o: IntArray, expected: FloatArray,
+                   groups: FloatArray) -> IntArray:
+        """Source code of each rare event of the colonies' part (two categorical draws)."""
+        plan, rng = self.plan, self.rng
+        E = plan.n_entries
+        weights = np.empty((p.size, E))
+        single = kind < 2
+        weights[single] = plan.single_by_entry[p[single], :, o[single]]
+        for c in range(len(plan.cluster_sizes)):
+            chosen = kind == 2 + c
+            weights[chosen] = plan.cluster_absorption[c][:, o[chosen]].T
+        weights *= groups[p]
+        cum = np.cumsum(weights, axis=1)
+        u = rng.random(p.size) * cum[:, -1]
+        entry = (cum <= u[:, None]).sum(axis=1)
+        last = E - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
+        entry = np.minimum(entry, last)
+        group = p * E + entry
+        start = np.searchsorted(self.src_key, group, side="left")
+        end = np.searchsorted(self.src_key, group, side="right")
+        total = np.concatenate([[0.0], np.cumsum(expected)])
+        base = total[start]
+        at = base + rng.random(p.size) * (total[end] - base)
+        j = np.clip(np.searchsorted(total, at, side="right") - 1, start, end - 1)
+        return np.asarray(plan.P + self.src_index[j], dtype=np.int64)
+
+    def _split_clusters(self, c: int, p: IntArray, o: IntArray, code: IntArray,
+                        dormant: list[tuple[IntArray, IntArray, IntArray]],
+                        founders: Founders,
+                        ) -> None:
+        """Split rare clusters of kind ``c`` cell by cell (zero-truncated binomial)."""
+        plan, rng = self.plan, self.rng
+        m = plan.cluster_sizes[c]
+        u = rng.random(p.size)
+        r = 1 + (u[:, None] >= plan.cluster_rare_cdf[c][p, o, :-1]).sum(axis=1)
+        asleep = rng.binomial(r, plan.dormant_given_rare[p, o])
+        divide = r - asleep
+        found = rng.binomial(divide, plan.q[p])
+        failed = rng.binomial(m - r, plan.fail_given_common[p, o])
+        where = (p, o)
+        np.add.at(self.counters[:, :, ARRESTED], where, m)
+        np.add.at(self.counters[:, :, FAILED], where, failed)
+        np.add.at(self.counters[:, :, DIED_AFTER], where, m - r - failed)
+        np.add.at(self.counters[:, :, EXTINCT], where, divide - found)
+        some = asleep > 0
+        dormant.append((code[some], o[some], asleep[some]))
+        some = found > 0
+        founders.append((p[some], o[some], code[some], found[some], 0))
+
+    def _dormant_events(self, k: int,
+                        founders: Founders) -> None:
+        """Wakings and deaths of the pool at the step's start; woken cells may found."""
+        plan, rng = self.plan, self.rng
+        if not self.d_key.size:
+            return
+        code, o = np.divmod(self.d_key, plan.n)
+        p = self.patient_of(code)
+        events = rng.binomial(self.d_count, plan.p_event[:, k][p])
+        hit = np.flatnonzero(events)
+        if not hit.size:
+            return
+        ev, ph, oh, ch = events[hit], p[hit], o[hit], code[hit]
+        woke = rng.binomial(ev, plan.wake_share[ph])
+        found = rng.binomial(woke, plan.wake_founding[ph, oh])
+        np.add.at(self.counters[:, :, DIED_AFTER], (ph, oh), ev - woke)
+        np.add.at(self.counters[:, :, WOKE], (ph, oh), woke)
+        np.add.at(self.counters[:, :, EXTINCT], (ph, oh), woke - found)
+        self.d_count[hit] -= ev
+        some = found > 0
+        if some.any():
+            founders.append((ph[some], oh[some], ch[some], found[some], 1))
+        keep = self.d_count > 0
+        if not keep.all():
+            self.d_key, self.d_count = self.d_key[keep], self.d_count[keep]
+
+    def patient_of(self, code: IntArray) -> IntArray:
+        """The patient of each source code."""
+        P = self.plan.P
+        colony = code >= P
+        out = code.copy()
+        out[colony] = self.store.view("patient")[code[colony] - P]
+        return out
+
+    def _join(self, parts: list[tuple[IntArray, IntArray, IntArray]]) -> None:
+        """Cells made dormant in the step join the pool (merged by key)."""
+        if not parts:
+            return
+        code = np.concatenate([x[0] for x in parts])
+        if not code.size:
+            return
+        o = np.concatenate([x[1] for x in parts])
+        cells = np.concatenate([x[2] for x in parts])
+        key = code * self.plan.n + o
+        key, inverse = np.unique(key, return_inverse=True)
+        cells = np.bincount(inverse, weights=cells, minlength=key.size).astype(np.int64)
+        at = np.searchsorted(self.d_key, key)
+        found = at < self.d_key.size
+        found[found] = self.d_key[at[found]] == key[found]
+        np.add.at(self.d_count, at[found], cells[found])
+        new = ~found
+        self.d_key = np.insert(self.d_key, at[new], key[new])
+        self.d_count = np.insert(self.d_count, at[new], cells[new])
+
+    def _found(self, k: int,
+               parts: Founders) -> None:
+        """Found the step's colonies: fates, order by (patient, day), ids, generations."""
+        if not parts:
+            return
+        plan, rng, store = self.plan, self.rng, self.store
+        p, o, code, count = (np.concatenate([part[i] for part in parts]) for i in range(4))
+        via = np.concatenate([np.full(part[0].size, part[4], dtype=np.int8)
+                              for part in parts])
+        if not count.sum():
+            return
+        p, o, code, via = (np.repeat(x, count) for x in (p, o, code, via))
+        per_patient = np.bincount(p, minlength=plan.P)
+        over = np.flatnonzero(self.colonies + per_patient > MAX_COLONIES)
+        if over.size:
+            raise EngineError(
+                f"patient {int(over[0])}: more than {MAX_COLONIES} colonies founded by day "
+                f"{plan.ends[k]:.0f}: colonisation in this scenario is implausibly efficient "
+                "(lower divide_after_extravasation or soil, or shorten the horizon)")
+        t0, width = plan.starts[k], plan.ends[k] - plan.starts[k]
+        founded = t0 + rng.random(p.size) * width
+        w = rng.exponential(size=p.size) / plan.q[p]
+        wait = rng.exponential(size=p.size) / plan.switch_rate[p]
+        surface = rng.random(p.size) < plan.surface_share[p]
+        switch = founded + np.log(plan.avascular[p] / w) / plan.rate[p] + wait
+        order = np.lexsort((founded, p))
+        p, o, code, via, founded, w, switch, surface = (
+            x[order] for x in (p, o, code, via, founded, w, switch, surface))
+        first = np.searchsorted(p, p, side="left")
+        local = self.colonies[p] + 1 + np.arange(p.size) - first
+        self.colonies += per_patient
+        colony = code >= plan.P
+        parent = np.zeros(p.size, dtype=np.int64)
+        generation = np.ones(p.size, dtype=np.int64)
+        parent[colony] = store.view("local")[code[colony] - plan.P]
+        generation[colony] += store.view("generation")[code[colony] - plan.P]
+        index = store.size + np.arange(p.size)
+        store.add({"patient": p, "local": local, "organ": o, "parent": parent,
+                   "generation": generation, "founded": founded, "w": w, "switch": switch,
+                   "via": via, "surface": surface})
+        # A source from the first step starting at or after its switch.
+        step = np.maximum(np.searchsorted(plan.starts, switch, side="left"), k + 1)
+        soon = step < plan.n_steps
+        for s in np.unique(step[soon]).tolist():
+            self.pending.setdefault(s, []).append(index[step == s])
+
+    # -- records and results -------------------------------------------------------
+    def record(self, k: int) -> None:
+        """Draw the common fates since the last record; keep a snapshot of every patient."""
+        plan, rng, n = self.plan, self.rng, self.plan.n
+        single = self.acc_single
+        common = rng.poisson(single[:, :n, None] * plan.p_common)  # failed, died, extinct
+        delta = np.zeros((plan.P, n, 5), dtype=np.int64)
+        delta[:, :, ARRESTED] = common.sum(axis=2)
+        delta[:, :, FAILED] = common[:, :, 0]
+        delta[:, :, DIED_AFTER] = common[:, :, 1]
+        delta[:, :, EXTINCT] = common[:, :, 2]
+        blood = rng.poisson(single[:, n])
+        for c, m in enumerate(plan.cluster_sizes):
+            plain = rng.poisson(self.acc_cluster_colony[c][:, :n, None]
+                                * plan.cluster_plain_split[c])
+            j = np.arange(m + 1)
+            delta[:, :, ARRESTED] += m * plain.sum(axis=2)
+            delta[:, :, FAILED] += plain @ j
+            delta[:, :, DIED_AFTER] += plain @ (m - j)
+            blood += m * rng.poisson(self.acc_cluster_blood[:, c]
+                                     + self.acc_cluster_colony[c][:, n])
+        rest = self.acc_rest
+        failed = rng.binomial(rest, plan.fail_given_rest)
+        died = rng.binomial(rest - failed, plan.died_given_rest)
+        delta[:, :, FAILED] += failed
+        delta[:, :, DIED_AFTER] += died
+        delta[:, :, EXTINCT] += rest - failed - died
+        self.counters += delta
+        self.died += blood
+        self.shed = self.died + self.counters[:, :, ARRESTED].sum(axis=1)
+        self.acc_single[:] = 0.0
+        self.acc_cluster_blood[:] = 0.0
+        for acc in self.acc_cluster_colony:
+            acc[:] = 0.0
+        self.acc_rest[:] = 0
+        self.acc_total[:] = 0.0
+        code, o = np.divmod(self.d_key, n)
+        asleep = np.bincount(self.patient_of(code) * n + o, weights=self.d_count,
+                             minlength=plan.P * n).astype(np.int64).reshape(plan.P, n)
+        self.snapshots.append((float(plan.ends[k]), self.shed.copy(), self.died.copy(),
+                               self.counters.copy(), asleep, self.colonies.copy()))
+
+    def results(self, seeds: list[int]) -> list[Result]:
+        """One Result per patient (colonies in founding order)."""
+        plan, store = self.plan, self.store
+        order = np.argsort(store.view("patient"), kind="stable")
+        columns = {name: store.view(name)[order] for name in COLONY_DTYPES}
+        bounds = np.concatenate([[0], np.cumsum(self.colonies)]).tolist()
+        results = []
+        for i, model in enumerate(plan.models):
+            a, b = bounds[i], bounds[i + 1]
+            snapshots = [Snapshot(t, int(shed[i]), int(died[i]), counters[i], asleep[i],
+                                  int(colonies[i]))
+                         for t, shed, died, counters, asleep, colonies in self.snapshots]
+            results.append(build_result(
+                model, seeds[i], "kernel-batch", {name: x[a:b] for name, x in columns.items()},
+                snapshots, primary_cells_end=float(plan.primary_cells_end[i])))
+        return results
+
+
+def _poisson_units(rng: np.random.Generator, means: FloatArray) -> tuple[IntArray, IntArray]:
+    """Independent Poisson counts of a (patients x columns) field, one row per unit.
+
+    Means above :data:`DENSE_MEAN` are drawn one by one; the rest by Poisson splitting:
+    a Poisson total per patient, each event's column from the row's means (one global
+    cumulative sum, per-patient offsets, ``searchsorted``). Returns (patient, column).
+    """
+    P, W = means.shape
+    flat = means.ravel()
+    dense = np.flatnonzero(flat > DENSE_MEAN)
+    dense_counts = rng.poisson(flat[dense])
+    sparse = flat.copy()
+    sparse[dense] = 0.0
+    cum = np.cumsum(sparse)
+    row_end = cum[W - 1::W]
+    offset = np.concatenate([[0.0], row_end[:-1]])
+    total = row_end - offset
+    events = rng.poisson(np.maximum(total, 0.0))
+    units = [np.repeat(dense, dense_counts)]
+    if events.any():
+        p = np.repeat(np.arange(P), events)
+        at = offset[p] + rng.random(p.size) * total[p]
+        index = np.searchsorted(cum, at, side="right")
+        rows = sparse.reshape(P, W)
+        last = np.arange(P) * W + W - 1 - np.argmax(rows[:, ::-1] > 0, axis=1)
+        units.append(np.minimum(index, last[p]))
+    index = np.concatenate(units)
+    p, column = np.divmod(index, W)
+    return p, column
