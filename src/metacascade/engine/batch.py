@@ -175,7 +175,7 @@ class _Batch:
 
     # -- one step ----------------------------------------------------------------
     def step(self, k: int) -> None:
-        plan, rng = self.plan, self.rng
+        plan = self.plan
         n = plan.n
         self._activate(k)
         expected, groups = self._shedding(k)
@@ -407,14 +407,14 @@ class _Batch:
                               for part in parts])
         if not count.sum():
             return
-        p, o, code, via = (np.repeat(x, count) for x in (p, o, code, via))
-        per_patient = np.bincount(p, minlength=plan.P)
+        per_patient = np.bincount(p, weights=count, minlength=plan.P).astype(np.int64)
         over = np.flatnonzero(self.colonies + per_patient > MAX_COLONIES)
         if over.size:
             raise EngineError(
                 f"patient {int(over[0])}: more than {MAX_COLONIES} colonies founded by day "
                 f"{plan.ends[k]:.0f}: colonisation in this scenario is implausibly efficient "
                 "(lower divide_after_extravasation or soil, or shorten the horizon)")
+        p, o, code, via = (np.repeat(x, count) for x in (p, o, code, via))
         t0, width = plan.starts[k], plan.ends[k] - plan.starts[k]
         founded = t0 + rng.random(p.size) * width
         w = rng.exponential(size=p.size) / plan.q[p]
@@ -438,9 +438,14 @@ class _Batch:
                    "via": via, "surface": surface})
         # A source from the first step starting at or after its switch.
         step = np.maximum(np.searchsorted(plan.starts, switch, side="left"), k + 1)
-        soon = step < plan.n_steps
-        for s in np.unique(step[soon]).tolist():
-            self.pending.setdefault(s, []).append(index[step == s])
+        soon = np.flatnonzero(step < plan.n_steps)
+        if soon.size:
+            order = np.argsort(step[soon], kind="stable")
+            steps, index = step[soon][order], index[soon][order]
+            cuts = np.flatnonzero(np.diff(steps)) + 1
+            for s, chunk in zip(steps[np.concatenate([[0], cuts])].tolist(),
+                                np.split(index, cuts), strict=True):
+                self.pending.setdefault(s, []).append(chunk)
 
     # -- records and results -------------------------------------------------------
     def record(self, k: int) -> None:
