@@ -117,31 +117,39 @@ def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
     return state.results([0] * len(models) if seeds is None else list(seeds))
 
 
-class _Store:
-    """Colonies of the whole batch, in the order they were founded (grows by doubling)."""
+class _Lookup:
+    """What a colony's children need of it (patient, id, generation), by store index.
 
-    NAMES = ("patient", "local", *COLONY_DTYPES)
+    Grows by doubling; the colonies' other columns are kept as one chunk per step.
+    """
 
     def __init__(self) -> None:
         self.size = 0
-        self.columns: dict[str, NDArray[Any]] = {
-            name: np.zeros(0, dtype=np.int64 if name in ("patient", "local")
-                           else COLONY_DTYPES[name]) for name in self.NAMES}
+        self.columns = [np.zeros(0, dtype=np.int64) for _ in range(3)]
 
-    def add(self, columns: dict[str, NDArray[Any]]) -> None:
-        k = len(columns["organ"])
-        if self.size + k > len(self.columns["organ"]):
-            cap = max(self.size + k, 2 * len(self.columns["organ"]), 1024)
-            for name, old in self.columns.items():
-                grown = np.zeros(cap, dtype=old.dtype)
+    def add(self, *columns: IntArray) -> None:
+        k = len(columns[0])
+        if self.size + k > len(self.columns[0]):
+            cap = max(self.size + k, 2 * len(self.columns[0]), 1024)
+            for i, old in enumerate(self.columns):
+                grown = np.empty(cap, dtype=np.int64)
                 grown[: self.size] = old[: self.size]
-                self.columns[name] = grown
-        for name in self.NAMES:
-            self.columns[name][self.size:self.size + k] = columns[name]
+                self.columns[i] = grown
+        for column, values in zip(self.columns, columns, strict=True):
+            column[self.size:self.size + k] = values
         self.size += k
 
-    def view(self, name: str) -> NDArray[Any]:
-        return self.columns[name][: self.size]
+    @property
+    def patient(self) -> IntArray:
+        return self.columns[0][: self.size]
+
+    @property
+    def local(self) -> IntArray:
+        return self.columns[1][: self.size]
+
+    @property
+    def generation(self) -> IntArray:
+        return self.columns[2][: self.size]
 
 
 class _Batch:
@@ -154,20 +162,25 @@ class _Batch:
         self.shed = np.zeros(P, dtype=np.int64)
         self.died = np.zeros(P, dtype=np.int64)
         self.colonies = np.zeros(P, dtype=np.int64)
-        self.store = _Store()
+        self.lookup = _Lookup()
+        #: The colonies founded in each step (COLONY_DTYPES columns, in store order).
+        self.chunks: list[dict[str, NDArray[Any]]] = []
         # Sources (colonies past their switch), sorted by key patient * entries + entry.
         self.src_key = _NO_INTS
         self.src_index = _NO_INTS
         self.src_switch = np.zeros(0)
-        self.pending: dict[int, list[IntArray]] = {}
+        #: Colonies not yet sources that will be within the horizon, sorted by the step
+        #: they become one: (step, store index, key, switch).
+        self.pending = (_NO_INTS, _NO_INTS, _NO_INTS, np.zeros(0))
         # Dormant cohorts sorted by key (source code * organs + organ); a source code
         # is the patient for a primary, P + the colony's store index for a colony.
         self.d_key = _NO_INTS
         self.d_count = _NO_INTS
-        # Means (and cells) of the common fates since the last record.
+        # Means (and cells) of the common fates since the last record; acc_plain: the
+        # clusters (organs + 1) whose rare ones were drawn one by one.
         self.acc_single = np.zeros((P, n + 1))
         self.acc_cluster_blood = np.zeros((P, len(plan.cluster_sizes)))
-        self.acc_cluster_colony = [np.zeros((P, n + 1)) for _ in plan.cluster_sizes]
+        self.acc_plain = [np.zeros((P, n + 1)) for _ in plan.cluster_sizes]
         self.acc_rest = np.zeros((P, n), dtype=np.int64)
         self.acc_total = np.zeros(P)
         self.snapshots: list[tuple[float, IntArray, IntArray, IntArray, IntArray,
@@ -197,7 +210,7 @@ class _Batch:
         self.acc_single += single_prim + single_col
         for c in range(len(plan.cluster_sizes)):
             self.acc_cluster_blood[:, c] += cluster_prim[c][:, n]
-            self.acc_cluster_colony[c] += cluster_col[c]
+            self.acc_plain[c] += cluster_col[c]
 
         dormant: list[tuple[IntArray, IntArray, IntArray]] = []  # (code, organ, cells)
         founders: Founders = []
@@ -209,19 +222,18 @@ class _Batch:
 
     def _activate(self, k: int) -> None:
         """Colonies whose switch is at or before the step's start become sources."""
-        fresh = self.pending.pop(k, None)
-        if not fresh:
+        steps = self.pending[0]
+        cut = int(np.searchsorted(steps, k, side="right"))
+        if not cut:
             return
-        index = np.concatenate(fresh)
-        plan, store = self.plan, self.store
-        key = (store.view("patient")[index] * plan.n_entries
-               + plan.organ_entry[store.view("organ")[index]])
+        _, index, key, switch = (x[:cut] for x in self.pending)
+        self.pending = tuple(x[cut:] for x in self.pending)  # type: ignore[assignment]
         order = np.argsort(key, kind="stable")
-        key, index = key[order], index[order]
+        key, index, switch = key[order], index[order], switch[order]
         at = np.searchsorted(self.src_key, key, side="right")
         self.src_key = np.insert(self.src_key, at, key)
         self.src_index = np.insert(self.src_index, at, index)
-        self.src_switch = np.insert(self.src_switch, at, store.view("switch")[index])
+        self.src_switch = np.insert(self.src_switch, at, switch)
 
     def _shedding(self, k: int) -> tuple[FloatArray, FloatArray]:
         """Expected cells shed in step k by each colony source, and per (patient, entry)."""
@@ -241,25 +253,41 @@ class _Batch:
     def _primary_part(self, single: FloatArray, clusters: list[FloatArray],
                       dormant: list[tuple[IntArray, IntArray, IntArray]],
                       founders: Founders) -> None:
-        """Rare fates of the primary's cells: dormant cells and founders per organ."""
+        """Rare fates of the primary's cells: dormant cells and founders per organ.
+
+        Single cells: Poisson counts (large means one by one, small ones by splitting).
+        Clusters, per patient and organ: where rare clusters are many, cell by cell (a
+        Poisson number of clusters, binomial dormant cells and founders, the other
+        cells' fates kept for the record); where few, rare clusters one by one (split
+        cell by cell) and the plain ones kept for the record as a Poisson mean.
+        """
         plan, rng, n = self.plan, self.rng, self.plan.n
-        asleep = rng.poisson(single[:, :n] * plan.p_dormant)
-        found = rng.poisson(single[:, :n] * plan.p_found)
-        self.counters[:, :, ARRESTED] += asleep + found
+        means = np.concatenate([single[:, :n] * plan.p_dormant, single[:, :n] * plan.p_found],
+                               axis=1)
+        p, column, count = _poisson_counts(rng, means)
+        kind, o = np.divmod(column, n)
+        np.add.at(self.counters[:, :, ARRESTED], (p, o), count)
+        asleep, found = kind == 0, kind == 1
+        dormant.append((p[asleep], o[asleep], count[asleep]))
+        founders.append((p[found], o[found], p[found], count[found], 0))
         for c, m in enumerate(plan.cluster_sizes):
-            cells = m * rng.poisson(clusters[c][:, :n])
-            c_asleep = rng.binomial(cells, plan.p_dormant)
-            c_found = rng.binomial(cells - c_asleep, plan.founder_given_active)
-            self.counters[:, :, ARRESTED] += cells
-            self.acc_rest += cells - c_asleep - c_found
-            asleep += c_asleep
-            found += c_found
-        for counts, parts in ((asleep, dormant), (found, None)):
-            p, o = np.nonzero(counts)
-            if parts is None:
-                founders.append((p, o, p, counts[p, o], 0))
-            else:
-                parts.append((p, o, counts[p, o]))
+            arrested = clusters[c][:, :n]
+            rare = arrested * plan.cluster_rare[c]
+            many = rare > DENSE_MEAN
+            at = np.flatnonzero(many)
+            cells = m * rng.poisson(arrested.ravel()[at])
+            c_asleep = rng.binomial(cells, plan.p_dormant.ravel()[at])
+            c_found = rng.binomial(cells - c_asleep, plan.founder_given_active.ravel()[at])
+            pa, oa = np.divmod(at, n)  # each (patient, organ) once
+            self.counters[pa, oa, ARRESTED] += cells
+            self.acc_rest[pa, oa] += cells - c_asleep - c_found
+            dormant.append((pa, oa, c_asleep))
+            founders.append((pa, oa, pa, c_found, 0))
+            self.acc_plain[c][:, :n] += np.where(many, 0.0, arrested)
+            p, column, count = _poisson_counts(rng, np.where(many, 0.0, rare))
+            if p.size:
+                p, o = np.repeat(p, count), np.repeat(column, count)
+                self._split_clusters(c, p, o, p, dormant, founders)
 
     def _colony_part(self, k: int, expected: FloatArray, groups: FloatArray,
                      single: FloatArray, clusters: list[FloatArray],
@@ -273,9 +301,10 @@ class _Batch:
             [single[:, :n] * plan.p_dormant, single[:, :n] * plan.p_found,
              *(clusters[c][:, :n] * plan.cluster_rare[c]
                for c in range(len(plan.cluster_sizes)))], axis=1)
-        p, column = _poisson_units(self.rng, means)
+        p, column, count = _poisson_counts(self.rng, means)
         if not p.size:
             return
+        p, column = np.repeat(p, count), np.repeat(column, count)
         kind, o = np.divmod(column, n)
         code = self._attribute(p, kind, o, expected, groups)
         for which, parts in ((0, dormant), (1, None)):
@@ -373,7 +402,7 @@ class _Batch:
         P = self.plan.P
         colony = code >= P
         out = code.copy()
-        out[colony] = self.store.view("patient")[code[colony] - P]
+        out[colony] = self.lookup.patient[code[colony] - P]
         return out
 
     def _join(self, parts: list[tuple[IntArray, IntArray, IntArray]]) -> None:
@@ -401,7 +430,7 @@ class _Batch:
         """Found the step's colonies: fates, order by (patient, day), ids, generations."""
         if not parts:
             return
-        plan, rng, store = self.plan, self.rng, self.store
+        plan, rng, lookup = self.plan, self.rng, self.lookup
         p, o, code, count = (np.concatenate([part[i] for part in parts]) for i in range(4))
         via = np.concatenate([np.full(part[0].size, part[4], dtype=np.int8)
                               for part in parts])
@@ -415,37 +444,41 @@ class _Batch:
                 f"{plan.ends[k]:.0f}: colonisation in this scenario is implausibly efficient "
                 "(lower divide_after_extravasation or soil, or shorten the horizon)")
         p, o, code, via = (np.repeat(x, count) for x in (p, o, code, via))
-        t0, width = plan.starts[k], plan.ends[k] - plan.starts[k]
-        founded = t0 + rng.random(p.size) * width
+        # Founding times uniform in the step, in order within each patient: sorted by
+        # patient + u / 2, the share u of the step is read back from the sorted keys
+        # (rounded to the keys' precision, so that it never decreases within a patient).
+        key = p + 0.5 * rng.random(p.size)
+        order = np.argsort(key)
+        p, o, code, via = (x[order] for x in (p, o, code, via))
+        u = 2.0 * (key[order] - p)
+        founded = plan.starts[k] + u * (plan.ends[k] - plan.starts[k])
         w = rng.exponential(size=p.size) / plan.q[p]
         wait = rng.exponential(size=p.size) / plan.switch_rate[p]
         surface = rng.random(p.size) < plan.surface_share[p]
         switch = founded + np.log(plan.avascular[p] / w) / plan.rate[p] + wait
-        order = np.lexsort((founded, p))
-        p, o, code, via, founded, w, switch, surface = (
-            x[order] for x in (p, o, code, via, founded, w, switch, surface))
         first = np.searchsorted(p, p, side="left")
         local = self.colonies[p] + 1 + np.arange(p.size) - first
         self.colonies += per_patient
         colony = code >= plan.P
         parent = np.zeros(p.size, dtype=np.int64)
         generation = np.ones(p.size, dtype=np.int64)
-        parent[colony] = store.view("local")[code[colony] - plan.P]
-        generation[colony] += store.view("generation")[code[colony] - plan.P]
-        index = store.size + np.arange(p.size)
-        store.add({"patient": p, "local": local, "organ": o, "parent": parent,
-                   "generation": generation, "founded": founded, "w": w, "switch": switch,
-                   "via": via, "surface": surface})
+        parent[colony] = lookup.local[code[colony] - plan.P]
+        generation[colony] += lookup.generation[code[colony] - plan.P]
+        index = lookup.size + np.arange(p.size)
+        lookup.add(p, local, generation)
+        self.chunks.append({"organ": o, "parent": parent,
+                            "generation": generation, "founded": founded, "w": w,
+                            "switch": switch, "via": via, "surface": surface})
         # A source from the first step starting at or after its switch.
         step = np.maximum(np.searchsorted(plan.starts, switch, side="left"), k + 1)
         soon = np.flatnonzero(step < plan.n_steps)
         if soon.size:
-            order = np.argsort(step[soon], kind="stable")
-            steps, index = step[soon][order], index[soon][order]
-            cuts = np.flatnonzero(np.diff(steps)) + 1
-            for s, chunk in zip(steps[np.concatenate([[0], cuts])].tolist(),
-                                np.split(index, cuts), strict=True):
-                self.pending.setdefault(s, []).append(chunk)
+            soon = soon[np.argsort(step[soon], kind="stable")]
+            new = (step[soon], index[soon], p[soon] * plan.n_entries + plan.organ_entry[o[soon]],
+                   switch[soon])
+            at = np.searchsorted(self.pending[0], new[0], side="right")
+            self.pending = tuple(np.insert(old, at, x)  # type: ignore[assignment]
+                                 for old, x in zip(self.pending, new, strict=True))
 
     # -- records and results -------------------------------------------------------
     def record(self, k: int) -> None:
@@ -460,14 +493,14 @@ class _Batch:
         delta[:, :, EXTINCT] = common[:, :, 2]
         blood = rng.poisson(single[:, n])
         for c, m in enumerate(plan.cluster_sizes):
-            plain = rng.poisson(self.acc_cluster_colony[c][:, :n, None]
+            plain = rng.poisson(self.acc_plain[c][:, :n, None]
                                 * plan.cluster_plain_split[c])
             j = np.arange(m + 1)
             delta[:, :, ARRESTED] += m * plain.sum(axis=2)
             delta[:, :, FAILED] += plain @ j
             delta[:, :, DIED_AFTER] += plain @ (m - j)
             blood += m * rng.poisson(self.acc_cluster_blood[:, c]
-                                     + self.acc_cluster_colony[c][:, n])
+                                     + self.acc_plain[c][:, n])
         rest = self.acc_rest
         failed = rng.binomial(rest, plan.fail_given_rest)
         died = rng.binomial(rest - failed, plan.died_given_rest)
@@ -479,7 +512,7 @@ class _Batch:
         self.shed = self.died + self.counters[:, :, ARRESTED].sum(axis=1)
         self.acc_single[:] = 0.0
         self.acc_cluster_blood[:] = 0.0
-        for acc in self.acc_cluster_colony:
+        for acc in self.acc_plain:
             acc[:] = 0.0
         self.acc_rest[:] = 0
         self.acc_total[:] = 0.0
@@ -491,9 +524,16 @@ class _Batch:
 
     def results(self, seeds: list[int]) -> list[Result]:
         """One Result per patient (colonies in founding order)."""
-        plan, store = self.plan, self.store
-        order = np.argsort(store.view("patient"), kind="stable")
-        columns = {name: store.view(name)[order] for name in COLONY_DTYPES}
+        plan = self.plan
+        # Row of each colony once grouped by patient: its patient's offset + its id - 1.
+        offset = np.concatenate([[0], np.cumsum(self.colonies)[:-1]])
+        row = offset[self.lookup.patient] + self.lookup.local - 1
+        columns = {}
+        for name, dtype in COLONY_DTYPES.items():
+            column = np.empty(self.lookup.size, dtype=dtype)
+            if self.chunks:
+                column[row] = np.concatenate([c[name] for c in self.chunks])
+            columns[name] = column
         bounds = np.concatenate([[0], np.cumsum(self.colonies)]).tolist()
         results = []
         for i, model in enumerate(plan.models):
@@ -507,32 +547,35 @@ class _Batch:
         return results
 
 
-def _poisson_units(rng: np.random.Generator, means: FloatArray) -> tuple[IntArray, IntArray]:
-    """Independent Poisson counts of a (patients x columns) field, one row per unit.
+def _poisson_counts(rng: np.random.Generator, means: FloatArray,
+                    ) -> tuple[IntArray, IntArray, IntArray]:
+    """Independent Poisson counts of a (patients x columns) field: the nonzero ones.
 
     Means above :data:`DENSE_MEAN` are drawn one by one; the rest by Poisson splitting:
     a Poisson total per patient, each event's column from the row's means (one global
-    cumulative sum, per-patient offsets, ``searchsorted``). Returns (patient, column).
+    cumulative sum, per-patient offsets, ``searchsorted``; an event is a count of 1).
+    Returns (patient, column, count).
     """
     P, W = means.shape
     flat = means.ravel()
     dense = np.flatnonzero(flat > DENSE_MEAN)
     dense_counts = rng.poisson(flat[dense])
+    some = dense_counts > 0
+    index, counts = [dense[some]], [dense_counts[some]]
     sparse = flat.copy()
     sparse[dense] = 0.0
     cum = np.cumsum(sparse)
     row_end = cum[W - 1::W]
     offset = np.concatenate([[0.0], row_end[:-1]])
-    total = row_end - offset
-    events = rng.poisson(np.maximum(total, 0.0))
-    units = [np.repeat(dense, dense_counts)]
+    total = np.maximum(row_end - offset, 0.0)
+    events = rng.poisson(total)
     if events.any():
         p = np.repeat(np.arange(P), events)
         at = offset[p] + rng.random(p.size) * total[p]
-        index = np.searchsorted(cum, at, side="right")
+        chosen = np.searchsorted(cum, at, side="right")
         rows = sparse.reshape(P, W)
         last = np.arange(P) * W + W - 1 - np.argmax(rows[:, ::-1] > 0, axis=1)
-        units.append(np.minimum(index, last[p]))
-    index = np.concatenate(units)
-    p, column = np.divmod(index, W)
-    return p, column
+        index.append(np.minimum(chosen, last[p]))
+        counts.append(np.ones(p.size, dtype=np.int64))
+    p, column = np.divmod(np.concatenate(index), W)
+    return p, column, np.concatenate(counts)
