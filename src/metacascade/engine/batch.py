@@ -172,8 +172,10 @@ class _Batch:
         #: Colonies not yet sources that will be within the horizon, sorted by the step
         #: they become one: (step, store index, key, switch).
         self.pending = (_NO_INTS, _NO_INTS, _NO_INTS, np.zeros(0))
-        # Dormant cohorts sorted by key (source code * organs + organ); a source code
-        # is the patient for a primary, P + the colony's store index for a colony.
+        # Dormant cohorts: the primaries' (patients x organs), and the colonies', sorted
+        # by key (source code * organs + organ). A source code is the patient for a
+        # primary, P + the colony's store index for a colony.
+        self.pool = np.zeros((P, n), dtype=np.int64)
         self.d_key = _NO_INTS
         self.d_count = _NO_INTS
         # Means (and cells) of the common fates since the last record; acc_plain: the
@@ -371,31 +373,40 @@ class _Batch:
         some = found > 0
         founders.append((p[some], o[some], code[some], found[some], 0))
 
-    def _dormant_events(self, k: int,
-                        founders: Founders) -> None:
-        """Wakings and deaths of the pool at the step's start; woken cells may found."""
-        plan, rng = self.plan, self.rng
-        if not self.d_key.size:
+    def _dormant_events(self, k: int, founders: Founders) -> None:
+        """Wakings and deaths of the pool at the step's start; woken cells may found.
+
+        Each cohort has ``Binomial(cells, 1 - exp(-(w + m) dt))`` events, each a waking
+        with probability w / (w + m); a woken cell founds a colony with the organ's
+        ``wake_founding``, else goes extinct.
+        """
+        plan, rng, n = self.plan, self.rng, self.plan.n
+        p_event = plan.p_event[:, k]
+        # The primaries' cohorts (patients x organs), then the colonies'.
+        events = rng.binomial(self.pool, p_event[:, None])
+        ph, oh = np.nonzero(events)
+        ev, ch = events[ph, oh], ph
+        self.pool[ph, oh] -= ev
+        if self.d_key.size:
+            code, o = np.divmod(self.d_key, n)
+            p = self.patient_of(code)
+            d_events = rng.binomial(self.d_count, p_event[p])
+            hit = np.flatnonzero(d_events)
+            if hit.size:
+                self.d_count[hit] -= d_events[hit]
+                ph, oh, ch, ev = (np.concatenate([a, b[hit]]) for a, b in
+                                  ((ph, p), (oh, o), (ch, code), (ev, d_events)))
+                keep = self.d_count > 0
+                self.d_key, self.d_count = self.d_key[keep], self.d_count[keep]
+        if not ev.size:
             return
-        code, o = np.divmod(self.d_key, plan.n)
-        p = self.patient_of(code)
-        events = rng.binomial(self.d_count, plan.p_event[:, k][p])
-        hit = np.flatnonzero(events)
-        if not hit.size:
-            return
-        ev, ph, oh, ch = events[hit], p[hit], o[hit], code[hit]
         woke = rng.binomial(ev, plan.wake_share[ph])
         found = rng.binomial(woke, plan.wake_founding[ph, oh])
         np.add.at(self.counters[:, :, DIED_AFTER], (ph, oh), ev - woke)
         np.add.at(self.counters[:, :, WOKE], (ph, oh), woke)
         np.add.at(self.counters[:, :, EXTINCT], (ph, oh), woke - found)
-        self.d_count[hit] -= ev
         some = found > 0
-        if some.any():
-            founders.append((ph[some], oh[some], ch[some], found[some], 1))
-        keep = self.d_count > 0
-        if not keep.all():
-            self.d_key, self.d_count = self.d_key[keep], self.d_count[keep]
+        founders.append((ph[some], oh[some], ch[some], found[some], 1))
 
     def patient_of(self, code: IntArray) -> IntArray:
         """The patient of each source code."""
@@ -410,13 +421,17 @@ class _Batch:
         if not parts:
             return
         code = np.concatenate([x[0] for x in parts])
-        if not code.size:
-            return
         o = np.concatenate([x[1] for x in parts])
         cells = np.concatenate([x[2] for x in parts])
-        key = code * self.plan.n + o
+        primary = code < self.plan.P
+        np.add.at(self.pool, (code[primary], o[primary]), cells[primary])
+        if primary.all():
+            return
+        colony = ~primary
+        key = code[colony] * self.plan.n + o[colony]
         key, inverse = np.unique(key, return_inverse=True)
-        cells = np.bincount(inverse, weights=cells, minlength=key.size).astype(np.int64)
+        cells = np.bincount(inverse, weights=cells[colony],
+                            minlength=key.size).astype(np.int64)
         at = np.searchsorted(self.d_key, key)
         found = at < self.d_key.size
         found[found] = self.d_key[at[found]] == key[found]
@@ -517,8 +532,9 @@ class _Batch:
         self.acc_rest[:] = 0
         self.acc_total[:] = 0.0
         code, o = np.divmod(self.d_key, n)
-        asleep = np.bincount(self.patient_of(code) * n + o, weights=self.d_count,
-                             minlength=plan.P * n).astype(np.int64).reshape(plan.P, n)
+        asleep = self.pool + np.bincount(
+            self.patient_of(code) * n + o, weights=self.d_count,
+            minlength=plan.P * n).astype(np.int64).reshape(plan.P, n)
         self.snapshots.append((float(plan.ends[k]), self.shed.copy(), self.died.copy(),
                                self.counters.copy(), asleep, self.colonies.copy()))
 
