@@ -13,31 +13,42 @@ Each step, for the whole batch:
    in each absorbing state are summed per patient in two **parts**: the primary's, and
    the colonies' (grouped by entry: a colony's emboli enter at its organ's outflow).
    By Poisson superposition the two parts are independent and can be drawn apart.
-2. **The primary's part** needs no attribution (its source is the primary): single
-   cells made dormant or founding a colony are one Poisson count per patient and organ;
-   clusters are drawn cell by cell (a Poisson number of clusters per patient and organ,
-   then binomial dormant cells and founders; the other cells' fates are multinomial
-   and kept for the record).
-3. **The colonies' part** is small: its rare fates (single cells made dormant or
-   founding, clusters with a dormant or dividing cell) are drawn by Poisson splitting
-   (a Poisson total per patient, each event's (kind, organ) from one global cumulative
-   sum with per-patient offsets and ``searchsorted``; large means are drawn as one
-   Poisson each). Each event is attributed to its source in two categorical draws: the
-   entry (weights: the patient's expected cells per entry times the routing), then the
-   colony within (patient, entry) proportional to its expected shedding (one global
-   cumulative sum over sources sorted by (patient, entry), segment offsets). Rare
-   clusters are split cell by cell with a zero-truncated binomial.
-4. **Dormant cohorts** (patient, organ, source, cells) are flat arrays sorted by key.
-   The pool at the step's start has ``Binomial(cells, 1 - exp(-(w + m) dt))`` events,
-   ``Binomial(events, w / (w + m))`` wakings, of which ``Binomial(woken, q_wake)``
-   found colonies (founded uniformly in the step, parent the cohort's source). Cells
-   made dormant in the step join the pool at its end.
+2. **The primary's part** needs no attribution (its source is the primary). Single
+   cells made dormant or founding a colony: a Poisson count per patient, kind and
+   organ (see below for how). Clusters, per patient and organ: where rare clusters
+   (with a dormant or dividing cell) are many, cell by cell (a Poisson number of
+   clusters, then binomial dormant cells and founders; the other cells' fates are
+   multinomial, drawn at the record); where few, the rare clusters one by one (split
+   cell by cell with a zero-truncated binomial) and the plain ones at the record.
+3. **The colonies' part** is small. Its rare fates are Poisson counts too, each
+   event then attributed to its source in two categorical draws: the entry (weights:
+   the patient's expected cells per entry times the routing), then the colony within
+   (patient, entry) proportional to its expected shedding (one global cumulative sum
+   over the sources sorted by (patient, entry), segment offsets, ``searchsorted``).
+   Rare clusters are split cell by cell as the primary's.
+
+   A field of Poisson counts (patients x kinds and organs) is drawn one count per mean
+   where the mean is above :data:`DENSE_MEAN`, and by Poisson splitting elsewhere (a
+   Poisson total per patient, each event's column from one global cumulative sum with
+   per-patient offsets and ``searchsorted``): the same law, at a cost that grows with
+   the events rather than the cells of the field.
+4. **Dormant cohorts**: the cells made dormant by the primaries (patients x organs),
+   and those made dormant by colonies as flat arrays (source, organ, cells) sorted by
+   key. The pool at the step's start has ``Binomial(cells, 1 - exp(-(w + m) dt))``
+   events per cohort, ``Binomial(events, w / (w + m))`` of them wakings, of which
+   ``Binomial(woken, q_wake)`` found colonies (founded uniformly in the step, parent
+   the cohort's source); the rest died or went extinct. Cells made dormant in the step
+   join the pool at its end.
 5. **Colonies** founded in the step get a uniform founding time in it, ``W ~ Exp(mean
    1/q)``, a depth and a switch, are sorted by (patient, founding time) and appended;
    each becomes a source from the first step starting at or after its switch.
 6. **Common fates** (failed, died after extravasation, extinct, died in blood, plain
    clusters) only feed the counters: their Poisson means are summed per patient and
    drawn once per ledger record interval (Poisson additivity, exact given the sources).
+
+Python work is paid per step (a few hundred NumPy calls), NumPy work grows with the
+patients, organs, sources, dormant cohorts and colonies, never with cells. The draws
+are made in a fixed order from the one ``rng``, so the same stream gives the same bytes.
 """
 
 from __future__ import annotations
@@ -544,12 +555,14 @@ class _Batch:
         # Row of each colony once grouped by patient: its patient's offset + its id - 1.
         offset = np.concatenate([[0], np.cumsum(self.colonies)[:-1]])
         row = offset[self.lookup.patient] + self.lookup.local - 1
-        columns = {}
-        for name, dtype in COLONY_DTYPES.items():
-            column = np.empty(self.lookup.size, dtype=dtype)
-            if self.chunks:
-                column[row] = np.concatenate([c[name] for c in self.chunks])
-            columns[name] = column
+        columns = {name: np.empty(self.lookup.size, dtype=dtype)
+                   for name, dtype in COLONY_DTYPES.items()}
+        at = 0
+        for chunk in self.chunks:
+            rows = row[at:at + len(chunk["organ"])]
+            at += rows.size
+            for name, column in columns.items():
+                column[rows] = chunk[name]
         bounds = np.concatenate([[0], np.cumsum(self.colonies)]).tolist()
         results = []
         for i, model in enumerate(plan.models):
