@@ -148,3 +148,19 @@ def test_mean_colonies_per_organ_agree_with_the_kernel():
     p_organs = permutation_chi2(a, b, rng=np.random.default_rng(13), permutations=4999)
     p_totals = mann_whitney(a.sum(axis=1), b.sum(axis=1))
     assert min(p_organs, p_totals) > ALPHA / 2
+
+
+def test_per_patient_primary_shedding_is_the_kernels():
+    from metacascade.engine.batch_plan import BatchPlan
+    from metacascade.engine.compile import EXPONENTIAL, GOMPERTZ, POWER
+
+    base = dataclasses.replace(_small(), primary_capacity_cells=1e9, growth_rate_per_day=0.01)
+    models = [dataclasses.replace(base, growth_law=law, growth_exponent=b,
+                                  primary_removed_day=removed)
+              for law, b, removed in [(EXPONENTIAL, 1.0, np.inf), (GOMPERTZ, 1.0, 200.0),
+                                      (POWER, 0.75, np.inf), (POWER, 1.0, 100.5)]]
+    plan = BatchPlan(models)
+    for i, model in enumerate(models):
+        expected = kernel._plan(model).primary_expected
+        np.testing.assert_allclose(plan.primary_expected[i], expected, rtol=1e-12)
+        assert plan.primary_cells_end[i] == pytest.approx(kernel._plan(model).primary_cells_end)

@@ -482,7 +482,9 @@ class _Batch:
         wait = rng.exponential(size=p.size) / plan.switch_rate[p]
         surface = rng.random(p.size) < plan.surface_share[p]
         switch = founded + np.log(plan.avascular[p] / w) / plan.rate[p] + wait
-        first = np.searchsorted(p, p, side="left")
+        # Rank within the patient: position minus the position of its first colony.
+        starts = np.flatnonzero(np.concatenate([[True], p[1:] != p[:-1]]))
+        first = np.repeat(starts, np.diff(np.append(starts, p.size)))
         local = self.colonies[p] + 1 + np.arange(p.size) - first
         self.colonies += per_patient
         colony = code >= plan.P
