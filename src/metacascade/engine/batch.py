@@ -1,0 +1,612 @@
+"""The batched engine: many patients at once, step by step, as arrays of patients x organs.
+
+The law is the per-patient kernel's (:mod:`.kernel`): time in steps of ``step_days``,
+rates piecewise constant within a step, the same sources, emboli, fates, dormant pool
+and colonies. Only the order of the draws differs, so a batch of one patient does not
+reproduce ``kernel.run`` draw for draw; it reproduces it in law.
+
+Each step, for the whole batch:
+
+1. **Sources.** The primary of every patient, and every colony whose switch is at or
+   before the step's start, shed Poisson cells with mean ``shedding_per_cell_per_day``
+   times the Simpson integral of their size over the step. The expected emboli ending
+   in each absorbing state are summed per patient in two **parts**: the primary's, and
+   the colonies' (grouped by entry: a colony's emboli enter at its organ's outflow).
+   By Poisson superposition the two parts are independent and can be drawn apart.
+2. **The primary's part** needs no attribution (its source is the primary). Single
+   cells made dormant or founding a colony: a Poisson count per patient, kind and
+   organ (see below for how). Clusters, per patient and organ: where rare clusters
+   (with a dormant or dividing cell) are many, cell by cell (a Poisson number of
+   clusters, then binomial dormant cells and founders; the other cells' fates are
+   multinomial, drawn at the record); where few, the rare clusters one by one (split
+   cell by cell with a zero-truncated binomial) and the plain ones at the record.
+3. **The colonies' part** is small. Its rare fates are Poisson counts too, each
+   event then attributed to its source in two categorical draws: the entry (weights:
+   the patient's expected cells per entry times the routing), then the colony within
+   (patient, entry) proportional to its expected shedding (one global cumulative sum
+   over the sources sorted by (patient, entry), segment offsets, ``searchsorted``).
+   Rare clusters are split cell by cell as the primary's.
+
+   A field of Poisson counts (patients x kinds and organs) is drawn one count per mean
+   where the mean is above :data:`DENSE_MEAN`, and by Poisson splitting elsewhere (a
+   Poisson total per patient, each event's column from one global cumulative sum with
+   per-patient offsets and ``searchsorted``): the same law, at a cost that grows with
+   the events rather than the cells of the field.
+4. **Dormant cohorts**: the cells made dormant by the primaries (patients x organs),
+   and those made dormant by colonies as flat arrays (source, organ, cells) sorted by
+   key. The pool at the step's start has ``Binomial(cells, 1 - exp(-(w + m) dt))``
+   events per cohort, ``Binomial(events, w / (w + m))`` of them wakings, of which
+   ``Binomial(woken, q_wake)`` found colonies (founded uniformly in the step, parent
+   the cohort's source); the rest died or went extinct. Cells made dormant in the step
+   join the pool at its end.
+5. **Colonies** founded in the step get a uniform founding time in it, ``W ~ Exp(mean
+   1/q)``, a depth and a switch, are sorted by (patient, founding time) and appended;
+   each becomes a source from the first step starting at or after its switch.
+6. **Common fates** (failed, died after extravasation, extinct, died in blood, plain
+   clusters) only feed the counters: their Poisson means are summed per patient and
+   drawn once per ledger record interval (Poisson additivity, exact given the sources).
+
+Python work is paid per step (a few hundred NumPy calls), NumPy work grows with the
+patients, organs, sources, dormant cohorts and colonies, never with cells. The draws
+are made in a fixed order from the one ``rng``, so the same stream gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metacascade.engine.batch_plan import BatchPlan
+from metacascade.engine.compile import CompiledModel
+from metacascade.engine.kernel import MAX_COLONIES, MAX_POISSON_MEAN, EngineError
+from metacascade.engine.result import (
+    ARRESTED,
+    COLONY_DTYPES,
+    DIED_AFTER,
+    EXTINCT,
+    FAILED,
+    WOKE,
+    Result,
+    Snapshot,
+    build_result,
+)
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+#: Colonies to found: (patient, organ, source code, count, via) per part.
+Founders = list[tuple[IntArray, IntArray, IntArray, IntArray, int]]
+
+#: Means of the colonies' rare fates above which each is drawn as its own Poisson count
+#: rather than by splitting a per-patient total (both exact; this bounds the cost).
+DENSE_MEAN = 0.5
+
+_NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
+
+
+def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
+                   seeds: Sequence[int] | None = None) -> list[Result]:
+    """Simulate one patient per compiled model, all at once.
+
+    Parameters
+    ----------
+    models
+        One compiled model per patient. They may differ in growth, shedding, soils,
+        establishment and the other per-patient numbers, but must share the body, the
+        embolus kinds, the entries, the step grid and the horizon.
+    rng
+        The one random stream of the whole batch.
+    seeds
+        Recorded as each result's seed (0 by default).
+
+    Returns
+    -------
+    list of Result
+        One per model, in order, with ``engine="kernel-batch"``.
+
+    Raises
+    ------
+    EngineError
+        If the models differ in a structural field (named), a patient founds more than
+        ``MAX_COLONIES`` colonies (the patient index is named), or shedding is beyond
+        ``MAX_POISSON_MEAN``.
+
+    """
+    if not models:
+        return []
+    if seeds is not None and len(seeds) != len(models):
+        raise EngineError(f"{len(seeds)} seeds for {len(models)} models")
+    plan = BatchPlan(models)
+    state = _Batch(plan, rng)
+    record_at = set(plan.record_steps)
+    for k in range(plan.n_steps):
+        state.step(k)
+        if k in record_at:
+            state.record(k)
+    return state.results([0] * len(models) if seeds is None else list(seeds))
+
+
+class _Lookup:
+    """What a colony's children need of it (patient, id, generation), by store index.
+
+    Grows by doubling; the colonies' other columns are kept as one chunk per step.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.columns = [np.zeros(0, dtype=np.int64) for _ in range(3)]
+
+    def add(self, *columns: IntArray) -> None:
+        k = len(columns[0])
+        if self.size + k > len(self.columns[0]):
+            cap = max(self.size + k, 2 * len(self.columns[0]), 1024)
+            for i, old in enumerate(self.columns):
+                grown = np.empty(cap, dtype=np.int64)
+                grown[: self.size] = old[: self.size]
+                self.columns[i] = grown
+        for column, values in zip(self.columns, columns, strict=True):
+            column[self.size:self.size + k] = values
+        self.size += k
+
+    @property
+    def patient(self) -> IntArray:
+        return self.columns[0][: self.size]
+
+    @property
+    def local(self) -> IntArray:
+        return self.columns[1][: self.size]
+
+    @property
+    def generation(self) -> IntArray:
+        return self.columns[2][: self.size]
+
+
+class _Batch:
+    """The state of a batch run: counters, dormant cohorts, sources, colonies."""
+
+    def __init__(self, plan: BatchPlan, rng: np.random.Generator) -> None:
+        self.plan, self.rng = plan, rng
+        P, n = plan.P, plan.n
+        self.counters = np.zeros((P, n, 5), dtype=np.int64)
+        self.shed = np.zeros(P, dtype=np.int64)
+        self.died = np.zeros(P, dtype=np.int64)
+        self.colonies = np.zeros(P, dtype=np.int64)
+        self.lookup = _Lookup()
+        #: The colonies founded in each step (COLONY_DTYPES columns, in store order).
+        self.chunks: list[dict[str, NDArray[Any]]] = []
+        # Sources (colonies past their switch), sorted by key patient * entries + entry.
+        self.src_key = _NO_INTS
+        self.src_index = _NO_INTS
+        self.src_switch = np.zeros(0)
+        #: Colonies not yet sources that will be within the horizon, sorted by the step
+        #: they become one: (step, store index, key, switch).
+        self.pending = (_NO_INTS, _NO_INTS, _NO_INTS, np.zeros(0))
+        # Dormant cohorts: the primaries' (patients x organs), and the colonies', sorted
+        # by key (source code * organs + organ). A source code is the patient for a
+        # primary, P + the colony's store index for a colony.
+        self.pool = np.zeros((P, n), dtype=np.int64)
+        self.d_key = _NO_INTS
+        self.d_count = _NO_INTS
+        # Means (and cells) of the common fates since the last record; acc_plain: the
+        # clusters (organs + 1) whose rare ones were drawn one by one.
+        self.acc_single = np.zeros((P, n + 1))
+        self.acc_cluster_blood = np.zeros((P, len(plan.cluster_sizes)))
+        self.acc_plain = [np.zeros((P, n + 1)) for _ in plan.cluster_sizes]
+        self.acc_rest = np.zeros((P, n), dtype=np.int64)
+        self.acc_total = np.zeros(P)
+        self.snapshots: list[tuple[float, IntArray, IntArray, IntArray, IntArray,
+                                   IntArray]] = []
+
+    # -- one step ----------------------------------------------------------------
+    def step(self, k: int) -> None:
+        plan = self.plan
+        n = plan.n
+        self._activate(k)
+        expected, groups = self._shedding(k)
+        prim = plan.primary_expected[:, k]
+        self.acc_total += prim + groups.sum(axis=1)
+        if float(self.acc_total.max()) > MAX_POISSON_MEAN or not np.isfinite(
+                self.acc_total).all():
+            p = int(np.argmax(np.where(np.isfinite(self.acc_total), self.acc_total, np.inf)))
+            raise EngineError(
+                f"patient {p}: shedding of {self.acc_total[p]:.3g} cells by day "
+                f"{plan.ends[k]:.0f} is beyond what the engine can draw exactly; shorten "
+                "the horizon or lower the shedding rate or tumour size")
+        # Expected emboli per absorbing state (P x organs + 1), primary and colonies.
+        single_prim = prim[:, None] * plan.single_primary_row
+        single_col = np.einsum("pe,pes->ps", groups, plan.single_by_entry)
+        cluster_prim = [prim[:, None] * row for row in plan.cluster_primary_rows]
+        cluster_col = [(groups @ absorption) * share[:, None] for absorption, share in
+                       zip(plan.cluster_absorption, plan.cluster_per_cell, strict=True)]
+        self.acc_single += single_prim + single_col
+        for c in range(len(plan.cluster_sizes)):
+            self.acc_cluster_blood[:, c] += cluster_prim[c][:, n]
+            self.acc_plain[c] += cluster_col[c]
+
+        dormant: list[tuple[IntArray, IntArray, IntArray]] = []  # (code, organ, cells)
+        founders: Founders = []
+        self._primary_part(single_prim, cluster_prim, dormant, founders)
+        self._colony_part(k, expected, groups, single_col, cluster_col, dormant, founders)
+        self._dormant_events(k, founders)
+        self._join(dormant)
+        self._found(k, founders)
+
+    def _activate(self, k: int) -> None:
+        """Colonies whose switch is at or before the step's start become sources."""
+        steps = self.pending[0]
+        cut = int(np.searchsorted(steps, k, side="right"))
+        if not cut:
+            return
+        _, index, key, switch = (x[:cut] for x in self.pending)
+        self.pending = tuple(x[cut:] for x in self.pending)  # type: ignore[assignment]
+        order = np.argsort(key, kind="stable")
+        key, index, switch = key[order], index[order], switch[order]
+        at = np.searchsorted(self.src_key, key, side="right")
+        self.src_key = np.insert(self.src_key, at, key)
+        self.src_index = np.insert(self.src_index, at, index)
+        self.src_switch = np.insert(self.src_switch, at, switch)
+
+    def _shedding(self, k: int) -> tuple[FloatArray, FloatArray]:
+        """Expected cells shed in step k by each colony source, and per (patient, entry)."""
+        plan = self.plan
+        groups = np.zeros((plan.P, plan.n_entries))
+        if not self.src_key.size:
+            return np.zeros(0), groups
+        p = self.src_key // plan.n_entries
+        t0, t1 = plan.starts[k], plan.ends[k]
+        sizes = [plan.vascular_cells(p, t, self.src_switch) for t in (t0, 0.5 * (t0 + t1), t1)]
+        integral = (sizes[0] + 4.0 * sizes[1] + sizes[2]) / 6.0 * (t1 - t0)
+        expected = plan.shedding[p] * integral
+        groups.ravel()[:] = np.bincount(self.src_key, weights=expected,
+                                        minlength=plan.P * plan.n_entries)
+        return expected, groups
+
+    def _primary_part(self, single: FloatArray, clusters: list[FloatArray],
+                      dormant: list[tuple[IntArray, IntArray, IntArray]],
+                      founders: Founders) -> None:
+        """Rare fates of the primary's cells: dormant cells and founders per organ.
+
+        Single cells: Poisson counts (large means one by one, small ones by splitting).
+        Clusters, per patient and organ: where rare clusters are many, cell by cell (a
+        Poisson number of clusters, binomial dormant cells and founders, the other
+        cells' fates kept for the record); where few, rare clusters one by one (split
+        cell by cell) and the plain ones kept for the record as a Poisson mean.
+        """
+        plan, rng, n = self.plan, self.rng, self.plan.n
+        means = np.concatenate([single[:, :n] * plan.p_dormant, single[:, :n] * plan.p_found],
+                               axis=1)
+        p, column, count = _poisson_counts(rng, means)
+        kind, o = np.divmod(column, n)
+        np.add.at(self.counters[:, :, ARRESTED], (p, o), count)
+        asleep, found = kind == 0, kind == 1
+        dormant.append((p[asleep], o[asleep], count[asleep]))
+        founders.append((p[found], o[found], p[found], count[found], 0))
+        for c, m in enumerate(plan.cluster_sizes):
+            arrested = clusters[c][:, :n]
+            rare = arrested * plan.cluster_rare[c]
+            many = rare > DENSE_MEAN
+            at = np.flatnonzero(many)
+            cells = m * rng.poisson(arrested.ravel()[at])
+            c_asleep = rng.binomial(cells, plan.p_dormant.ravel()[at])
+            c_found = rng.binomial(cells - c_asleep, plan.founder_given_active.ravel()[at])
+            pa, oa = np.divmod(at, n)  # each (patient, organ) once
+            self.counters[pa, oa, ARRESTED] += cells
+            self.acc_rest[pa, oa] += cells - c_asleep - c_found
+            dormant.append((pa, oa, c_asleep))
+            founders.append((pa, oa, pa, c_found, 0))
+            self.acc_plain[c][:, :n] += np.where(many, 0.0, arrested)
+            p, column, count = _poisson_counts(rng, np.where(many, 0.0, rare))
+            if p.size:
+                p, o = np.repeat(p, count), np.repeat(column, count)
+                self._split_clusters(c, p, o, p, dormant, founders)
+
+    def _colony_part(self, k: int, expected: FloatArray, groups: FloatArray,
+                     single: FloatArray, clusters: list[FloatArray],
+                     dormant: list[tuple[IntArray, IntArray, IntArray]],
+                     founders: Founders) -> None:
+        """Rare fates of the colonies' cells, each attributed to its source."""
+        plan, n = self.plan, self.plan.n
+        if not expected.size:
+            return
+        means = np.concatenate(
+            [single[:, :n] * plan.p_dormant, single[:, :n] * plan.p_found,
+             *(clusters[c][:, :n] * plan.cluster_rare[c]
+               for c in range(len(plan.cluster_sizes)))], axis=1)
+        p, column, count = _poisson_counts(self.rng, means)
+        if not p.size:
+            return
+        p, column = np.repeat(p, count), np.repeat(column, count)
+        kind, o = np.divmod(column, n)
+        code = self._attribute(p, kind, o, expected, groups)
+        for which, parts in ((0, dormant), (1, None)):
+            chosen = kind == which
+            if chosen.any():
+                ones = np.ones(int(chosen.sum()), dtype=np.int64)
+                np.add.at(self.counters[:, :, ARRESTED], (p[chosen], o[chosen]), 1)
+                if parts is None:
+                    founders.append((p[chosen], o[chosen], code[chosen], ones, 0))
+                else:
+                    parts.append((code[chosen], o[chosen], ones))
+        for c in range(len(plan.cluster_sizes)):
+            chosen = kind == 2 + c
+            if chosen.any():
+                self._split_clusters(c, p[chosen], o[chosen], code[chosen], dormant,
+                                     founders)
+
+    def _attribute(self, p: IntArray, kind: IntArray, o: IntArray, expected: FloatArray,
+                   groups: FloatArray) -> IntArray:
+        """Source code of each rare event of the colonies' part (two categorical draws)."""
+        plan, rng = self.plan, self.rng
+        E = plan.n_entries
+        weights = np.empty((p.size, E))
+        single = kind < 2
+        weights[single] = plan.single_by_entry[p[single], :, o[single]]
+        for c in range(len(plan.cluster_sizes)):
+            chosen = kind == 2 + c
+            weights[chosen] = plan.cluster_absorption[c][:, o[chosen]].T
+        weights *= groups[p]
+        cum = np.cumsum(weights, axis=1)
+        u = rng.random(p.size) * cum[:, -1]
+        entry = (cum <= u[:, None]).sum(axis=1)
+        last = E - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
+        entry = np.minimum(entry, last)
+        group = p * E + entry
+        start = np.searchsorted(self.src_key, group, side="left")
+        end = np.searchsorted(self.src_key, group, side="right")
+        total = np.concatenate([[0.0], np.cumsum(expected)])
+        base = total[start]
+        at = base + rng.random(p.size) * (total[end] - base)
+        j = np.clip(np.searchsorted(total, at, side="right") - 1, start, end - 1)
+        return np.asarray(plan.P + self.src_index[j], dtype=np.int64)
+
+    def _split_clusters(self, c: int, p: IntArray, o: IntArray, code: IntArray,
+                        dormant: list[tuple[IntArray, IntArray, IntArray]],
+                        founders: Founders,
+                        ) -> None:
+        """Split rare clusters of kind ``c`` cell by cell (zero-truncated binomial)."""
+        plan, rng = self.plan, self.rng
+        m = plan.cluster_sizes[c]
+        u = rng.random(p.size)
+        r = 1 + (u[:, None] >= plan.cluster_rare_cdf[c][p, o, :-1]).sum(axis=1)
+        asleep = rng.binomial(r, plan.dormant_given_rare[p, o])
+        divide = r - asleep
+        found = rng.binomial(divide, plan.q[p])
+        failed = rng.binomial(m - r, plan.fail_given_common[p, o])
+        where = (p, o)
+        np.add.at(self.counters[:, :, ARRESTED], where, m)
+        np.add.at(self.counters[:, :, FAILED], where, failed)
+        np.add.at(self.counters[:, :, DIED_AFTER], where, m - r - failed)
+        np.add.at(self.counters[:, :, EXTINCT], where, divide - found)
+        some = asleep > 0
+        dormant.append((code[some], o[some], asleep[some]))
+        some = found > 0
+        founders.append((p[some], o[some], code[some], found[some], 0))
+
+    def _dormant_events(self, k: int, founders: Founders) -> None:
+        """Wakings and deaths of the pool at the step's start; woken cells may found.
+
+        Each cohort has ``Binomial(cells, 1 - exp(-(w + m) dt))`` events, each a waking
+        with probability w / (w + m); a woken cell founds a colony with the organ's
+        ``wake_founding``, else goes extinct.
+        """
+        plan, rng, n = self.plan, self.rng, self.plan.n
+        p_event = plan.p_event[:, k]
+        # The primaries' cohorts (patients x organs), then the colonies'.
+        events = rng.binomial(self.pool, p_event[:, None])
+        ph, oh = np.nonzero(events)
+        ev, ch = events[ph, oh], ph
+        self.pool[ph, oh] -= ev
+        if self.d_key.size:
+            code, o = np.divmod(self.d_key, n)
+            p = self.patient_of(code)
+            d_events = rng.binomial(self.d_count, p_event[p])
+            hit = np.flatnonzero(d_events)
+            if hit.size:
+                self.d_count[hit] -= d_events[hit]
+                ph, oh, ch, ev = (np.concatenate([a, b[hit]]) for a, b in
+                                  ((ph, p), (oh, o), (ch, code), (ev, d_events)))
+                keep = self.d_count > 0
+                self.d_key, self.d_count = self.d_key[keep], self.d_count[keep]
+        if not ev.size:
+            return
+        woke = rng.binomial(ev, plan.wake_share[ph])
+        found = rng.binomial(woke, plan.wake_founding[ph, oh])
+        np.add.at(self.counters[:, :, DIED_AFTER], (ph, oh), ev - woke)
+        np.add.at(self.counters[:, :, WOKE], (ph, oh), woke)
+        np.add.at(self.counters[:, :, EXTINCT], (ph, oh), woke - found)
+        some = found > 0
+        founders.append((ph[some], oh[some], ch[some], found[some], 1))
+
+    def patient_of(self, code: IntArray) -> IntArray:
+        """The patient of each source code."""
+        P = self.plan.P
+        colony = code >= P
+        out = code.copy()
+        out[colony] = self.lookup.patient[code[colony] - P]
+        return out
+
+    def _join(self, parts: list[tuple[IntArray, IntArray, IntArray]]) -> None:
+        """Cells made dormant in the step join the pool (merged by key)."""
+        if not parts:
+            return
+        code = np.concatenate([x[0] for x in parts])
+        o = np.concatenate([x[1] for x in parts])
+        cells = np.concatenate([x[2] for x in parts])
+        primary = code < self.plan.P
+        np.add.at(self.pool, (code[primary], o[primary]), cells[primary])
+        if primary.all():
+            return
+        colony = ~primary
+        key = code[colony] * self.plan.n + o[colony]
+        key, inverse = np.unique(key, return_inverse=True)
+        cells = np.bincount(inverse, weights=cells[colony],
+                            minlength=key.size).astype(np.int64)
+        at = np.searchsorted(self.d_key, key)
+        found = at < self.d_key.size
+        found[found] = self.d_key[at[found]] == key[found]
+        np.add.at(self.d_count, at[found], cells[found])
+        new = ~found
+        self.d_key = np.insert(self.d_key, at[new], key[new])
+        self.d_count = np.insert(self.d_count, at[new], cells[new])
+
+    def _found(self, k: int,
+               parts: Founders) -> None:
+        """Found the step's colonies: fates, order by (patient, day), ids, generations."""
+        if not parts:
+            return
+        plan, rng, lookup = self.plan, self.rng, self.lookup
+        p, o, code, count = (np.concatenate([part[i] for part in parts]) for i in range(4))
+        via = np.concatenate([np.full(part[0].size, part[4], dtype=np.int8)
+                              for part in parts])
+        if not count.sum():
+            return
+        per_patient = np.bincount(p, weights=count, minlength=plan.P).astype(np.int64)
+        over = np.flatnonzero(self.colonies + per_patient > MAX_COLONIES)
+        if over.size:
+            raise EngineError(
+                f"patient {int(over[0])}: more than {MAX_COLONIES} colonies founded by day "
+                f"{plan.ends[k]:.0f}: colonisation in this scenario is implausibly efficient "
+                "(lower divide_after_extravasation or soil, or shorten the horizon)")
+        p, o, code, via = (np.repeat(x, count) for x in (p, o, code, via))
+        # Founding times uniform in the step, in order within each patient: sorted by
+        # patient + u / 2, the share u of the step is read back from the sorted keys
+        # (rounded to the keys' precision, so that it never decreases within a patient).
+        key = p + 0.5 * rng.random(p.size)
+        order = np.argsort(key)
+        p, o, code, via = (x[order] for x in (p, o, code, via))
+        u = 2.0 * (key[order] - p)
+        founded = plan.starts[k] + u * (plan.ends[k] - plan.starts[k])
+        w = rng.exponential(size=p.size) / plan.q[p]
+        wait = rng.exponential(size=p.size) / plan.switch_rate[p]
+        surface = rng.random(p.size) < plan.surface_share[p]
+        switch = founded + np.log(plan.avascular[p] / w) / plan.rate[p] + wait
+        # Rank within the patient: position minus the position of its first colony.
+        starts = np.flatnonzero(np.concatenate([[True], p[1:] != p[:-1]]))
+        first = np.repeat(starts, np.diff(np.append(starts, p.size)))
+        local = self.colonies[p] + 1 + np.arange(p.size) - first
+        self.colonies += per_patient
+        colony = code >= plan.P
+        parent = np.zeros(p.size, dtype=np.int64)
+        generation = np.ones(p.size, dtype=np.int64)
+        parent[colony] = lookup.local[code[colony] - plan.P]
+        generation[colony] += lookup.generation[code[colony] - plan.P]
+        index = lookup.size + np.arange(p.size)
+        lookup.add(p, local, generation)
+        self.chunks.append({"organ": o, "parent": parent,
+                            "generation": generation, "founded": founded, "w": w,
+                            "switch": switch, "via": via, "surface": surface})
+        # A source from the first step starting at or after its switch.
+        step = np.maximum(np.searchsorted(plan.starts, switch, side="left"), k + 1)
+        soon = np.flatnonzero(step < plan.n_steps)
+        if soon.size:
+            soon = soon[np.argsort(step[soon], kind="stable")]
+            new = (step[soon], index[soon], p[soon] * plan.n_entries + plan.organ_entry[o[soon]],
+                   switch[soon])
+            at = np.searchsorted(self.pending[0], new[0], side="right")
+            self.pending = tuple(np.insert(old, at, x)  # type: ignore[assignment]
+                                 for old, x in zip(self.pending, new, strict=True))
+
+    # -- records and results -------------------------------------------------------
+    def record(self, k: int) -> None:
+        """Draw the common fates since the last record; keep a snapshot of every patient."""
+        plan, rng, n = self.plan, self.rng, self.plan.n
+        single = self.acc_single
+        common = rng.poisson(single[:, :n, None] * plan.p_common)  # failed, died, extinct
+        delta = np.zeros((plan.P, n, 5), dtype=np.int64)
+        delta[:, :, ARRESTED] = common.sum(axis=2)
+        delta[:, :, FAILED] = common[:, :, 0]
+        delta[:, :, DIED_AFTER] = common[:, :, 1]
+        delta[:, :, EXTINCT] = common[:, :, 2]
+        blood = rng.poisson(single[:, n])
+        for c, m in enumerate(plan.cluster_sizes):
+            plain = rng.poisson(self.acc_plain[c][:, :n, None]
+                                * plan.cluster_plain_split[c])
+            j = np.arange(m + 1)
+            delta[:, :, ARRESTED] += m * plain.sum(axis=2)
+            delta[:, :, FAILED] += plain @ j
+            delta[:, :, DIED_AFTER] += plain @ (m - j)
+            blood += m * rng.poisson(self.acc_cluster_blood[:, c]
+                                     + self.acc_plain[c][:, n])
+        rest = self.acc_rest
+        failed = rng.binomial(rest, plan.fail_given_rest)
+        died = rng.binomial(rest - failed, plan.died_given_rest)
+        delta[:, :, FAILED] += failed
+        delta[:, :, DIED_AFTER] += died
+        delta[:, :, EXTINCT] += rest - failed - died
+        self.counters += delta
+        self.died += blood
+        self.shed = self.died + self.counters[:, :, ARRESTED].sum(axis=1)
+        self.acc_single[:] = 0.0
+        self.acc_cluster_blood[:] = 0.0
+        for acc in self.acc_plain:
+            acc[:] = 0.0
+        self.acc_rest[:] = 0
+        self.acc_total[:] = 0.0
+        code, o = np.divmod(self.d_key, n)
+        asleep = self.pool + np.bincount(
+            self.patient_of(code) * n + o, weights=self.d_count,
+            minlength=plan.P * n).astype(np.int64).reshape(plan.P, n)
+        self.snapshots.append((float(plan.ends[k]), self.shed.copy(), self.died.copy(),
+                               self.counters.copy(), asleep, self.colonies.copy()))
+
+    def results(self, seeds: list[int]) -> list[Result]:
+        """One Result per patient (colonies in founding order)."""
+        plan = self.plan
+        # Row of each colony once grouped by patient: its patient's offset + its id - 1.
+        offset = np.concatenate([[0], np.cumsum(self.colonies)[:-1]])
+        row = offset[self.lookup.patient] + self.lookup.local - 1
+        columns = {name: np.empty(self.lookup.size, dtype=dtype)
+                   for name, dtype in COLONY_DTYPES.items()}
+        at = 0
+        for chunk in self.chunks:
+            rows = row[at:at + len(chunk["organ"])]
+            at += rows.size
+            for name, column in columns.items():
+                column[rows] = chunk[name]
+        bounds = np.concatenate([[0], np.cumsum(self.colonies)]).tolist()
+        results = []
+        for i, model in enumerate(plan.models):
+            a, b = bounds[i], bounds[i + 1]
+            snapshots = [Snapshot(t, int(shed[i]), int(died[i]), counters[i], asleep[i],
+                                  int(colonies[i]))
+                         for t, shed, died, counters, asleep, colonies in self.snapshots]
+            results.append(build_result(
+                model, seeds[i], "kernel-batch", {name: x[a:b] for name, x in columns.items()},
+                snapshots, primary_cells_end=float(plan.primary_cells_end[i])))
+        return results
+
+
+def _poisson_counts(rng: np.random.Generator, means: FloatArray,
+                    ) -> tuple[IntArray, IntArray, IntArray]:
+    """Independent Poisson counts of a (patients x columns) field: the nonzero ones.
+
+    Means above :data:`DENSE_MEAN` are drawn one by one; the rest by Poisson splitting:
+    a Poisson total per patient, each event's column from the row's means (one global
+    cumulative sum, per-patient offsets, ``searchsorted``; an event is a count of 1).
+    Returns (patient, column, count).
+    """
+    P, W = means.shape
+    flat = means.ravel()
+    dense = np.flatnonzero(flat > DENSE_MEAN)
+    dense_counts = rng.poisson(flat[dense])
+    some = dense_counts > 0
+    index, counts = [dense[some]], [dense_counts[some]]
+    sparse = flat.copy()
+    sparse[dense] = 0.0
+    cum = np.cumsum(sparse)
+    row_end = cum[W - 1::W]
+    offset = np.concatenate([[0.0], row_end[:-1]])
+    total = np.maximum(row_end - offset, 0.0)
+    events = rng.poisson(total)
+    if events.any():
+        p = np.repeat(np.arange(P), events)
+        at = offset[p] + rng.random(p.size) * total[p]
+        chosen = np.searchsorted(cum, at, side="right")
+        rows = sparse.reshape(P, W)
+        last = np.arange(P) * W + W - 1 - np.argmax(rows[:, ::-1] > 0, axis=1)
+        index.append(np.minimum(chosen, last[p]))
+        counts.append(np.ones(p.size, dtype=np.int64))
+    p, column = np.divmod(np.concatenate(index), W)
+    return p, column, np.concatenate(counts)

@@ -1,0 +1,166 @@
+"""The batched engine: reproducibility, structure, refusals, a quick check against the kernel.
+
+The quick check compares colonies per organ over 150 kernel runs and 150 batch patients
+of one small model (permutation chi-square of the pooled organ table, whole runs
+permuted) and colonies per patient (Mann-Whitney), at a family-wise ALPHA = 0.001
+(Bonferroni over the two tests). ``verification/test_batch_engine.py`` is the long check.
+"""
+
+import dataclasses
+from functools import cache
+
+import numpy as np
+import pytest
+
+from metacascade.cohort.population import load_population
+from metacascade.engine import kernel
+from metacascade.engine.batch import simulate_batch
+from metacascade.engine.comparison import mann_whitney, permutation_chi2
+from metacascade.engine.compile import compile_scenario
+from metacascade.engine.kernel import MAX_COLONIES, EngineError
+from metacascade.physiology import get_body
+from metacascade.random import spawn_seeds
+from metacascade.scenario import Scenario
+
+ALPHA = 0.001
+N = 150
+SOILS = dict.fromkeys(get_body("adult_female").beds, 1.0)
+
+
+@cache
+def _small():
+    """Neutral soils, clusters, dormant cells that wake, colonies that seed again (1.2 y)."""
+    model = compile_scenario(Scenario.from_dict({
+        "cancer": "breast", "horizon_years": 1.2, "primary_diameter_mm": 0.2,
+        "step_days": 7.0, "cancer_overrides": {"soil": SOILS},
+        "cascade_overrides": {"divide_after_extravasation": 0.002,
+                              "dormant_after_extravasation": 0.05, "wake_rate": 0.02},
+    }))
+    return dataclasses.replace(model, growth_rate_per_day=0.05, avascular_cells=1e4,
+                               switch_rate_per_day=0.05, metastasis_capacity_cells=1e5,
+                               primary_capacity_cells=model.primary_cells0,
+                               embolus_share=np.array([0.6, 0.2, 0.2]),
+                               dormant_death_rate_per_day=0.01)
+
+
+def _batch(models, seed=1):
+    return simulate_batch(models, np.random.default_rng(seed))
+
+
+def _raw_bytes(result):
+    raw = result.raw
+    parts = [getattr(raw, name).tobytes() for name in
+             ("organ", "parent", "generation", "founded", "w", "switch", "via", "surface")]
+    for s in raw.snapshots:
+        parts += [repr((s.t_days, s.shed, s.died, s.colonies)).encode(),
+                  s.counters.tobytes(), s.dormant_now.tobytes()]
+    return b"".join(parts)
+
+
+def test_same_seed_same_bytes_other_seed_other_result():
+    models = [_small()] * 20
+    a, b, c = _batch(models, 5), _batch(models, 5), _batch(models, 6)
+    assert [_raw_bytes(r) for r in a] == [_raw_bytes(r) for r in b]
+    assert [_raw_bytes(r) for r in a] != [_raw_bytes(r) for r in c]
+
+
+def test_structure_matches_the_kernel():
+    model = _small()
+    results = simulate_batch([model] * 30, np.random.default_rng(2), seeds=list(range(30)))
+    reference = kernel.run(model, 1)
+    assert any(r.raw.generation.max(initial=0) >= 2 for r in results)
+    assert any(r.raw.via.sum() > 0 for r in results)
+    for i, r in enumerate(results):
+        raw = r.raw
+        assert r.provenance["engine"] == "kernel-batch"
+        assert r.provenance["seed"] == i
+        assert [s.t_days for s in raw.snapshots] == [s.t_days for s in reference.raw.snapshots]
+        assert r.primary_cells_end == pytest.approx(reference.primary_cells_end, rel=1e-12)
+        ids = np.arange(1, len(raw.organ) + 1)
+        assert (np.diff(raw.founded) >= 0).all()
+        assert ((raw.parent >= 0) & (raw.parent < ids)).all()
+        seeded = raw.parent > 0
+        expected = np.ones(len(ids), dtype=np.int64)
+        expected[seeded] += raw.generation[raw.parent[seeded] - 1]
+        assert (raw.generation == expected).all()
+        # A parent had switched (was shedding) before its child was founded.
+        assert (raw.switch[raw.parent[seeded] - 1] < raw.founded[seeded]).all()
+        assert (raw.switch > raw.founded).all()
+        assert [s.colonies for s in raw.snapshots][-1] == len(ids)
+        led = r.ledger
+        assert (led["shed"] == led["died_in_blood"] + led["arrested"]).all()
+        by = r.ledger_by_organ
+        assert (by["arrested"] == by["failed_extravasation"] + by["died_after_extravasation"]
+                + by["dormant_now"] + by["colonies_founded"] + by["colonies_extinct"]).all()
+        for column in ("shed", "arrested", "woke", "colonies_founded"):
+            assert (led[column].diff().dropna() >= 0).all()
+
+
+def test_heterogeneous_trial_patients_run():
+    population = load_population("examples/virtual_trial_breast.yaml")
+    models = [compile_scenario(population.patient(1, i)[0]) for i in range(4)]
+    results = _batch(models)
+    for model, r in zip(models, results, strict=True):
+        assert r.model is model
+        assert len(r.raw.organ) > 100
+        assert r.primary_cells_end == pytest.approx(kernel.run(model, 0).primary_cells_end)
+
+
+@pytest.mark.parametrize("field", ["organs", "absorption", "step_days", "horizon_days"])
+def test_a_structural_difference_is_named(field):
+    model = _small()
+    changed = {
+        "organs": {"organs": (*model.organs[:-1], "elsewhere")},
+        "absorption": {"absorption": model.absorption[:, ::-1]},
+        "step_days": {"step_days": 3.0},
+        "horizon_days": {"horizon_days": 400.0},
+    }[field]
+    with pytest.raises(EngineError, match=field):
+        _batch([model, model, dataclasses.replace(model, **changed)])
+
+
+def test_too_many_colonies_names_the_patient(monkeypatch):
+    from metacascade.engine import batch
+
+    monkeypatch.setattr(batch, "MAX_COLONIES", 5)
+    with pytest.raises(EngineError, match=r"patient \d+: more than 5 colonies"):
+        _batch([_small()] * 3)
+    assert MAX_COLONIES > 5
+
+
+def test_explosive_shedding_is_refused():
+    model = dataclasses.replace(_small(), shedding_per_cell_per_day=1e14)
+    with pytest.raises(EngineError, match="patient 1: shedding"):
+        _batch([_small(), model])
+
+
+def test_mean_colonies_per_organ_agree_with_the_kernel():
+    model = _small()
+    runs = [kernel.run(model, s) for s in spawn_seeds(11, N)]
+    batch = _batch([model] * N, seed=12)
+
+    def by_organ(results):
+        return np.array([np.bincount(r.raw.organ, minlength=model.n_organs)
+                         for r in results], dtype=float)
+
+    a, b = by_organ(runs), by_organ(batch)
+    assert a.sum() > 20 * N  # colonies are plentiful
+    p_organs = permutation_chi2(a, b, rng=np.random.default_rng(13), permutations=4999)
+    p_totals = mann_whitney(a.sum(axis=1), b.sum(axis=1))
+    assert min(p_organs, p_totals) > ALPHA / 2
+
+
+def test_per_patient_primary_shedding_is_the_kernels():
+    from metacascade.engine.batch_plan import BatchPlan
+    from metacascade.engine.compile import EXPONENTIAL, GOMPERTZ, POWER
+
+    base = dataclasses.replace(_small(), primary_capacity_cells=1e9, growth_rate_per_day=0.01)
+    models = [dataclasses.replace(base, growth_law=law, growth_exponent=b,
+                                  primary_removed_day=removed)
+              for law, b, removed in [(EXPONENTIAL, 1.0, np.inf), (GOMPERTZ, 1.0, 200.0),
+                                      (POWER, 0.75, np.inf), (POWER, 1.0, 100.5)]]
+    plan = BatchPlan(models)
+    for i, model in enumerate(models):
+        expected = kernel._plan(model).primary_expected
+        np.testing.assert_allclose(plan.primary_expected[i], expected, rtol=1e-12)
+        assert plan.primary_cells_end[i] == pytest.approx(kernel._plan(model).primary_cells_end)
