@@ -211,7 +211,7 @@ def cohort(
     engine: Annotated[str, typer.Option(
         help="'batch': patients as arrays, in batches on their own random streams; "
              "'patient': one at a time, each equal to a single simulate (slower).")
-    ] = "patient",
+    ] = "batch",
     batch_size: Annotated[int, typer.Option(help="Patients per batch (batch engine).")] = 256,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Finish the shards a previous run of this cohort left undone.")

@@ -68,7 +68,7 @@ DATASETS = ("patients", "colonies", "observations")
 DEFAULT_SHARD_SIZE = 64
 #: Engines a cohort can run on (see :func:`simulate_cohort`).
 ENGINES = ("batch", "patient")
-DEFAULT_ENGINE = "patient"
+DEFAULT_ENGINE = "batch"
 #: Patients simulated together by the batch engine (the unit of its random streams).
 DEFAULT_BATCH_SIZE = 256
 #: Spawn keys of a batch's streams: engine, clinic (a patient's are in population.py).
