@@ -53,6 +53,7 @@ are made in a fixed order from the one ``rng``, so the same stream gives the sam
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from typing import Any
 
@@ -180,9 +181,12 @@ class _Batch:
         self.src_key = _NO_INTS
         self.src_index = _NO_INTS
         self.src_switch = np.zeros(0)
-        #: Colonies not yet sources that will be within the horizon, sorted by the step
-        #: they become one: (step, store index, key, switch).
-        self.pending = (_NO_INTS, _NO_INTS, _NO_INTS, np.zeros(0))
+        #: Colonies not yet sources that will be within the horizon: chunks (step,
+        #: store index, key, switch) sorted by the step they become one, in a heap by
+        #: their first step (with a tie-breaking counter).
+        self.pending: list[tuple[int, int, tuple[IntArray, IntArray, IntArray,
+                                                 FloatArray]]] = []
+        self.chunk_count = 0
         # Dormant cohorts: the primaries' (patients x organs), and the colonies', sorted
         # by key (source code * organs + organ). A source code is the patient for a
         # primary, P + the colony's store index for a colony.
@@ -235,12 +239,17 @@ class _Batch:
 
     def _activate(self, k: int) -> None:
         """Colonies whose switch is at or before the step's start become sources."""
-        steps = self.pending[0]
-        cut = int(np.searchsorted(steps, k, side="right"))
-        if not cut:
+        fresh: list[tuple[IntArray, IntArray, FloatArray]] = []
+        while self.pending and self.pending[0][0] <= k:
+            _, number, (steps, index, key, switch) = heapq.heappop(self.pending)
+            cut = int(np.searchsorted(steps, k, side="right"))
+            fresh.append((index[:cut], key[:cut], switch[:cut]))
+            if cut < steps.size:
+                heapq.heappush(self.pending, (int(steps[cut]), number, (
+                    steps[cut:], index[cut:], key[cut:], switch[cut:])))
+        if not fresh:
             return
-        _, index, key, switch = (x[:cut] for x in self.pending)
-        self.pending = tuple(x[cut:] for x in self.pending)  # type: ignore[assignment]
+        index, key, switch = (np.concatenate(x) for x in zip(*fresh, strict=True))
         order = np.argsort(key, kind="stable")
         key, index, switch = key[order], index[order], switch[order]
         at = np.searchsorted(self.src_key, key, side="right")
@@ -474,7 +483,7 @@ class _Batch:
         # patient + u / 2, the share u of the step is read back from the sorted keys
         # (rounded to the keys' precision, so that it never decreases within a patient).
         key = p + 0.5 * rng.random(p.size)
-        order = np.argsort(key)
+        order = np.argsort(key, kind="stable")  # (the parts come in runs sorted by p)
         p, o, code, via = (x[order] for x in (p, o, code, via))
         u = 2.0 * (key[order] - p)
         founded = plan.starts[k] + u * (plan.ends[k] - plan.starts[k])
@@ -504,9 +513,8 @@ class _Batch:
             soon = soon[np.argsort(step[soon], kind="stable")]
             new = (step[soon], index[soon], p[soon] * plan.n_entries + plan.organ_entry[o[soon]],
                    switch[soon])
-            at = np.searchsorted(self.pending[0], new[0], side="right")
-            self.pending = tuple(np.insert(old, at, x)  # type: ignore[assignment]
-                                 for old, x in zip(self.pending, new, strict=True))
+            heapq.heappush(self.pending, (int(new[0][0]), self.chunk_count, new))
+            self.chunk_count += 1
 
     # -- records and results -------------------------------------------------------
     def record(self, k: int) -> None:
