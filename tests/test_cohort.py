@@ -1,11 +1,6 @@
 """Virtual cohorts: populations, shards, executors, resume after SIGKILL, refusals."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cohort_helpers import assert_same, kill_after_shards
 from metacascade.cli import app
 from metacascade.cohort import (
     DaskExecutor,
@@ -40,23 +36,6 @@ POPULATION = {
             "discrete": {"values": [0.01, 0.1], "weights": [1, 3]}},
     },
 }
-
-
-def _tables(path: Path) -> dict[str, pd.DataFrame]:
-    out = {}
-    for name in DATASETS:
-        frame = pd.read_parquet(path / name)
-        keys = ["patient"] + (["id"] if name == "colonies" else [])
-        if name == "observations":
-            keys += ["time_days", "kind", "name", "lesion"]
-        out[name] = frame.sort_values(keys, kind="stable").reset_index(drop=True)
-    return out
-
-
-def _assert_same(a: Path, b: Path) -> None:
-    ta, tb = _tables(a), _tables(b)
-    for name in DATASETS:
-        pd.testing.assert_frame_equal(ta[name], tb[name], check_dtype=True)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +119,7 @@ def test_results_identical_whatever_the_shard_size_and_workers(tmp_path, populat
                              executor=LocalExecutor(2), progress=False,
                              engine="patient")
     assert cohort.manifest["complete"] and cohort.manifest["shards_done"] == [0, 1, 2]
-    _assert_same(reference, out)
+    assert_same(reference, out)
     patients = cohort.table("patients")
     assert list(patients["patient"]) == list(range(6))
     assert patients["enrolled"].dtype == bool
@@ -153,7 +132,7 @@ def test_dask_local_cluster_gives_the_same_tables(tmp_path, population, referenc
     with DaskExecutor(n_workers=2) as executor:
         simulate_cohort(population, 6, seed=5, out=out, shard_size=3, executor=executor,
                         progress=False, engine="patient")
-    _assert_same(reference, out)
+    assert_same(reference, out)
 
 
 def test_a_directory_of_another_cohort_is_refused(tmp_path, population, reference):
@@ -186,22 +165,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, population
     simulate_cohort(population, 10, seed=9, out=whole, shard_size=1,
                     executor=LocalExecutor(1), progress=False, engine="patient")
     out = tmp_path / "killed"
-    command = [sys.executable, "-c", "from metacascade.cli import main; main()", *args,
-               "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.monotonic() + 120
-    done: list[int] = []
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            done = json.loads((out / "manifest.json").read_text())["shards_done"]
-        except (OSError, ValueError):
-            done = []
-        if len(done) >= 3:
-            break
-        time.sleep(0.01)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    done = kill_after_shards(args, out, 3)
     assert 3 <= len(done) < 10, "the run finished before it could be killed"
     # Whatever is on disk is readable: no partial shard file is visible.
     for name in DATASETS:
@@ -209,7 +173,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, population
     run = CliRunner().invoke(app, [*args, "--out", str(out), "--resume"])
     assert run.exit_code == 0, run.output
     assert json.loads((out / "manifest.json").read_text())["complete"]
-    _assert_same(whole, out)
+    assert_same(whole, out)
 
 
 def test_virtual_trial_example_runs_and_is_analysed(tmp_path):

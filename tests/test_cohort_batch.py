@@ -2,11 +2,6 @@
 resumable after SIGKILL; refusals; equal in law to the per-patient path."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +11,7 @@ import yaml
 from scipy import stats
 from typer.testing import CliRunner
 
+from cohort_helpers import assert_same, kill_after_shards, read_tables
 from metacascade.cli import app
 from metacascade.cohort import DaskExecutor, LocalExecutor, Population, simulate_cohort
 from metacascade.cohort.run import DATASETS
@@ -41,23 +37,6 @@ POPULATION = {
 }
 
 
-def _tables(path: Path) -> dict[str, pd.DataFrame]:
-    out = {}
-    for name in DATASETS:
-        frame = pd.read_parquet(path / name)
-        keys = ["patient"] + (["id"] if name == "colonies" else [])
-        if name == "observations":
-            keys += ["time_days", "kind", "name", "lesion"]
-        out[name] = frame.sort_values(keys, kind="stable").reset_index(drop=True)
-    return out
-
-
-def _assert_same(a: Path, b: Path) -> None:
-    ta, tb = _tables(a), _tables(b)
-    for name in DATASETS:
-        pd.testing.assert_frame_equal(ta[name], tb[name], check_dtype=True)
-
-
 @pytest.fixture(scope="module")
 def population() -> Population:
     return Population.from_dict(POPULATION)
@@ -72,7 +51,7 @@ def reference(tmp_path_factory, population) -> Path:
 
 
 def test_batch_cohort_has_every_patient_once(reference):
-    tables = _tables(reference)
+    tables = read_tables(reference)
     assert list(tables["patients"]["patient"]) == list(range(10))
     assert set(tables["observations"]["patient"]) <= set(range(10))
     manifest = json.loads((reference / "manifest.json").read_text())
@@ -85,11 +64,11 @@ def test_batch_results_identical_whatever_shards_workers_and_executor(tmp_path, 
     out = tmp_path / "two"
     simulate_cohort(population, 10, seed=5, out=out, batch_size=4, shard_size=4,
                     executor=LocalExecutor(2), progress=False, engine="batch")
-    _assert_same(reference, out)
+    assert_same(reference, out)
     with DaskExecutor(n_workers=2) as executor:
         simulate_cohort(population, 10, seed=5, out=tmp_path / "dask", batch_size=4,
                         shard_size=8, executor=executor, progress=False, engine="batch")
-    _assert_same(reference, tmp_path / "dask")
+    assert_same(reference, tmp_path / "dask")
 
 
 def test_a_patient_does_not_depend_on_the_cohort_size(tmp_path, population, reference):
@@ -97,7 +76,7 @@ def test_a_patient_does_not_depend_on_the_cohort_size(tmp_path, population, refe
     out = tmp_path / "six"
     simulate_cohort(population, 6, seed=5, out=out, batch_size=4, executor=LocalExecutor(1),
                     progress=False, engine="batch")
-    small, large = _tables(out), _tables(reference)
+    small, large = read_tables(out), read_tables(reference)
     for name in DATASETS:
         head = large[name][large[name]["patient"] < 6].reset_index(drop=True)
         pd.testing.assert_frame_equal(small[name], head)
@@ -126,28 +105,13 @@ def test_batch_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, popu
     simulate_cohort(population, 10, seed=5, out=whole, batch_size=1, shard_size=1,
                     executor=LocalExecutor(1), progress=False, engine="batch")
     out = tmp_path / "killed"
-    command = [sys.executable, "-c", "from metacascade.cli import main; main()", *args,
-               "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.monotonic() + 120
-    done: list[int] = []
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            done = json.loads((out / "manifest.json").read_text())["shards_done"]
-        except (OSError, ValueError):
-            done = []
-        if len(done) >= 3:
-            break
-        time.sleep(0.01)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    done = kill_after_shards(args, out, 3)
     assert 3 <= len(done) < 10, "the run finished before it could be killed"
     for name in DATASETS:
         pd.read_parquet(out / name)
     run = CliRunner().invoke(app, [*args, "--out", str(out), "--resume"])
     assert run.exit_code == 0, run.output
-    _assert_same(whole, out)
+    assert_same(whole, out)
 
 
 def test_batch_and_patient_engines_agree_in_law(tmp_path, population):

@@ -1,0 +1,56 @@
+"""Helpers shared by the cohort tests: read and compare cohort tables, kill a run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from metacascade.cohort.run import DATASETS
+
+
+def read_tables(path: Path) -> dict[str, pd.DataFrame]:
+    """Every dataset of a cohort directory, in a fixed row order."""
+    out = {}
+    for name in DATASETS:
+        frame = pd.read_parquet(path / name)
+        keys = ["patient"] + (["id"] if name == "colonies" else [])
+        if name == "observations":
+            keys += ["time_days", "kind", "name", "lesion"]
+        out[name] = frame.sort_values(keys, kind="stable").reset_index(drop=True)
+    return out
+
+
+def assert_same(a: Path, b: Path) -> None:
+    """The two cohort directories hold identical tables."""
+    ta, tb = read_tables(a), read_tables(b)
+    for name in DATASETS:
+        pd.testing.assert_frame_equal(ta[name], tb[name], check_dtype=True)
+
+
+def kill_after_shards(args: list[str], out: Path, shards: int) -> list[int]:
+    """Run the CLI with ``args --out out``; SIGKILL it once ``shards`` shards are done.
+
+    Returns the shards the manifest listed as done when it was killed.
+    """
+    command = [sys.executable, "-c", "from metacascade.cli import main; main()", *args,
+               "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    done: list[int] = []
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            done = json.loads((out / "manifest.json").read_text())["shards_done"]
+        except (OSError, ValueError):
+            done = []
+        if len(done) >= shards:
+            break
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    return done
