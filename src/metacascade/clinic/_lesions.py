@@ -161,6 +161,10 @@ class Lesions:
         vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
         order = np.argsort(self.switch[vascular], kind="stable")
         self.vascular, self.vascular_switch = vascular[order], self.switch[vascular][order]
+        #: Lesions the eradication bounds do not apply to: the primaries and every lesion
+        #: of a patient whose sizes are not bounded.
+        self.is_always = self.is_primary | ~self.bounded[self.pat]
+        self.always = np.nonzero(self.is_always)[0]
         self.kept = np.ones(n, dtype=bool)
         self.eradicated = np.full(n, np.inf)
         self.treated = np.zeros(n_p, dtype=bool)
@@ -216,8 +220,14 @@ class Lesions:
                 kill[i, j] = g.kill_by_organ(self.organs)
         #: (patients, lines) largest kill rate over the organs (the survival bound).
         self.max_kill = kill.max(axis=2, initial=0.0)
+        #: (patients,) largest kill rate over the lines and organs: the fastest the log
+        #: survival floor can fall (one line runs at a time).
+        self.kappa_all = self.max_kill.max(axis=1, initial=0.0)
         self.kill = np.ascontiguousarray(
             kill[self.pat[:, None], np.arange(k)[None, :], self.organ[:, None]])
+        #: (lesions,) largest kill rate over the lines: the fastest a lesion's log
+        #: survival factor can fall.
+        self.kill_max = self.kill.max(axis=1, initial=0.0)
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
         self.line_end = np.full((self.n_patients, k), np.inf)
@@ -260,8 +270,13 @@ class Lesions:
         return self._by_interval[self._interval_bounds[k]:self._interval_bounds[k + 1]]
 
     def lesions_of(self, patients: BoolArray) -> IntArray:
-        """Every lesion of the patients in the mask."""
-        return np.nonzero(patients[self.pat])[0]
+        """Every lesion of the patients in the mask, in order."""
+        p = np.nonzero(patients)[0]
+        lo, hi = self.offsets[p], self.offsets[p + 1]
+        counts = hi - lo
+        # Each patient's run lo..hi-1: a running index shifted by the run's start.
+        shift = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        return np.asarray(np.arange(int(counts.sum()), dtype=np.int64) + shift)
 
     def live(self, ids: IntArray) -> BoolArray:
         """Whether each lesion is had and not eradicated."""
@@ -275,36 +290,55 @@ class Lesions:
         from :func:`~metacascade.engine.growth.primary_cells` at the clinic's times.
         """
         t = np.asarray(t, dtype=float)
-        founded, switch, r = self.founded[ids], self.switch[ids], self.r[ids]
-        with np.errstate(over="ignore"):
-            early = np.minimum(np.maximum(
-                self.w[ids] * np.exp(np.minimum(r * (t - founded), 700.0)), 1.0),
-                self.ka_l[ids])
-        late = self.km_l[ids] * np.exp(self.log_ratio[ids] * np.exp(
-            -self.alpha[ids] * np.maximum(t - switch, 0.0)))
-        cells = np.where(t >= founded, np.where(t >= switch, late, early), 0.0)
+        shape = np.broadcast_shapes(t.shape, ids.shape)
+        at = np.broadcast_to(t, shape)
+        of = np.broadcast_to(ids, shape)
+        founded, switch = self.founded[of], self.switch[of]
         primary = self.is_primary[ids]
+        # Each element in its branch only (the same operations as both branches and a
+        # choice): not founded 0, avascular before the switch, Gompertz after it.
+        late = (at >= switch) & (at >= founded) & ~np.broadcast_to(primary, shape)
+        early = (at >= founded) & ~(at >= switch)
+        cells = np.zeros(shape)
+        if early.any():
+            e, te = of[early], at[early]
+            with np.errstate(over="ignore"):
+                cells[early] = np.minimum(np.maximum(
+                    self.w[e] * np.exp(np.minimum(self.r[e] * (te - founded[early]), 700.0)),
+                    1.0), self.ka_l[e])
+        if late.any():
+            g, tg = of[late], at[late]
+            cells[late] = self.km_l[g] * np.exp(self.log_ratio[g] * np.exp(
+                -self.alpha[g] * np.maximum(tg - switch[late], 0.0)))
         if primary.any():
-            at = np.broadcast_to(t, cells.shape)[..., primary]
+            at = at[..., primary]
             column = np.searchsorted(self.times, at)
             if not np.array_equal(self.times[np.minimum(column, len(self.times) - 1)], at):
                 raise ParameterError("clinic: a primary's size was asked at an unplanned time")
             cells[..., primary] = self.primary[self.pat[ids][primary], column]
-        return np.asarray(cells, dtype=float)
+        return cells
 
     def survival(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
-        """Survival factor of ``ids`` at ``t`` (``TherapyHistory.survival``)."""
+        """Survival factor of ``ids`` at ``t`` (``TherapyHistory.survival``).
+
+        A line a patient has not started leaves its lesions' factor exactly 1 (no
+        exposure, no resistant share), so it is computed only for those who have.
+        """
         t = np.asarray(t, dtype=float)
         out = np.ones(np.broadcast_shapes(t.shape, ids.shape))
-        pat, founded = self.pat[ids], self.founded[ids]
+        pat = self.pat[ids]
         for k in range(self.n_lines):
-            start = self.line_start[pat, k]
-            if not np.isfinite(start).any():
+            started = np.isfinite(self.line_start[pat, k])
+            if not started.any():
                 continue
-            exposed = np.maximum(np.minimum(t, self.line_end[pat, k])
-                                 - np.maximum(start, founded), 0.0)
-            rho = self.resistant[ids, k]
-            out = out * ((1.0 - rho) * np.exp(-self.kill[ids, k] * exposed) + rho)
+            on = np.nonzero(started)[0]
+            sub, p = ids[on], pat[on]
+            tk = t[..., on] if t.ndim and t.shape[-1] == ids.size else t
+            exposed = np.maximum(np.minimum(tk, self.line_end[p, k])
+                                 - np.maximum(self.line_start[p, k], self.founded[sub]), 0.0)
+            rho = self.resistant[sub, k]
+            out[..., on] = out[..., on] * ((1.0 - rho) * np.exp(-self.kill[sub, k] * exposed)
+                                           + rho)
         return out
 
     def log_survival_floor(self, t: float) -> FloatArray:

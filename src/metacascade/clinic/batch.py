@@ -70,6 +70,9 @@ STAGE_NAMES = np.array(["", "M0", "M1"], dtype=object)
 MAX_TARGETS, MAX_TARGETS_PER_ORGAN = 5, 2
 #: Margin of the cheap eradication bound, in log cells: far above its rounding.
 LOG_MARGIN = 1e-6
+#: Margin of a lesion's next possible day, in log cells: far above the rounding of the
+#: bounds it is computed from.
+LOG_SLACK = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -234,7 +237,12 @@ class _Batch:
         """Every decision in time order, then the end of follow-up."""
         x = self.x
         stops = [*sorted(self.decided), x.horizon]
-        x.set_intervals(np.array(stops))
+        self.stops = np.array(stops)
+        x.set_intervals(self.stops)
+        #: Per interval, the lesions to examine for eradication then (``_postpone``);
+        #: patients whose lesions are followed there.
+        self.pending: list[list[IntArray]] = [[] for _ in stops]
+        self.met = np.zeros(x.n_patients, dtype=bool)
         previous = -math.inf
         for k, t in enumerate(stops):
             self._advance(k, previous, t)
@@ -253,7 +261,7 @@ class _Batch:
         treated = self.alive & self.x.treated
         if treated.any():
             self._settle(k, treated)
-            self._eradicate(previous, t, times, treated)
+            self._eradicate(k, previous, t, times, treated)
         for p, day, cause, burden in self.x.deaths(previous, t, times, self.alive):
             self.alive[p] = False
             self.death_day[p], self.death_cause[p] = day, cause
@@ -297,33 +305,73 @@ class _Batch:
                 break
             x.kept[new] = inherited
 
-    def _eradicate(self, previous: float, t: float, times: FloatArray,
+    def _eradicate(self, k: int, previous: float, t: float, times: FloatArray,
                    treated: BoolArray) -> None:
-        """Lesions of treated patients below one cell on the grid (``_eradicate_quiet``)."""
+        """Lesions of treated patients below one cell on the grid (``_eradicate_quiet``).
+
+        Only the lesions that may be candidates are examined: the primaries and the
+        lesions of patients whose sizes are not bounded (always), the colonies founded in
+        the interval, every lesion of a patient treated since the last interval, and the
+        lesions whose next possible day (:meth:`_postpone`) has come. The others would
+        fail the bounds below, so the eradications are the same.
+        """
         x = self.x
-        ids = x.lesions_of(treated)
-        ids = ids[x.kept[ids] & np.isinf(x.eradicated[ids]) & (x.founded[ids] <= t)]
+        fresh = treated & ~self.met
+        self.met |= treated
+        new = x.founded_in(k)
+        parts = [x.always[treated[x.pat[x.always]]],
+                 new[treated[x.pat[new]] & ~x.is_always[new]], *self.pending[k]]
+        self.pending[k] = []
+        if fresh.any():
+            old = x.lesions_of(fresh)
+            parts.append(old[(x.founded[old] <= previous) & ~x.is_always[old]])
+        ids = np.concatenate(parts)
+        ids = ids[treated[x.pat[ids]] & x.kept[ids] & np.isinf(x.eradicated[ids])
+                  & (x.founded[ids] <= t)]
+        always = x.is_always[ids]
+        due = np.full(ids.size, -np.inf)
+        rest = np.ones(ids.size, dtype=bool)
         if not math.isinf(previous):
             # A first, cheap bound (per patient for therapy, in logs for the size):
             # most lesions are far above one cell.
             floor = x.log_survival_floor(t)[x.pat[ids]]
             cheap = x.log_untreated_floor(ids, previous) + floor
-            ids = ids[(cheap < LOG_MARGIN) | x.is_primary[ids] | ~x.bounded[x.pat[ids]]]
-        if ids.size == 0:
-            return
-        lower = x.survival(ids, t)
+            rest = (cheap < LOG_MARGIN) | always
+            far = ~rest
+            due[far] = _later(t, cheap[far] - 2.0 * LOG_MARGIN, x.kappa_all[x.pat[ids[far]]])
+        near = np.nonzero(rest)[0]
+        lower = x.survival(ids[near], t)
         if not math.isinf(previous):
-            lower = lower * np.maximum(x.untreated(ids, previous), 1.0)
-        maybe = (lower < 1.0 + BOUND_MARGIN) | x.is_primary[ids] | ~x.bounded[x.pat[ids]]
-        ids = ids[maybe]
-        if ids.size == 0:
-            return
-        column = times[:, None]
-        cells = x.untreated(ids, column) * x.survival(ids, column)
-        below = (cells < 1.0) & (column >= x.founded[ids])
-        hit = below.any(axis=0)
-        if hit.any():
-            x.eradicated[ids[hit]] = times[np.argmax(below[:, hit], axis=0)]
+            lower = lower * np.maximum(x.untreated(ids[near], previous), 1.0)
+        maybe = (lower < 1.0 + BOUND_MARGIN) | always[near]
+        above = near[~maybe]
+        with np.errstate(divide="ignore"):
+            due[above] = _later(t, np.log(lower[~maybe]) - LOG_SLACK, x.kill_max[ids[above]])
+        grid = ids[near[maybe]]
+        if grid.size:
+            column = times[:, None]
+            cells = x.untreated(grid, column) * x.survival(grid, column)
+            below = (cells < 1.0) & (column >= x.founded[grid])
+            hit = below.any(axis=0)
+            if hit.any():
+                x.eradicated[grid[hit]] = times[np.argmax(below[:, hit], axis=0)]
+        self._postpone(k, ids[~always & np.isinf(x.eradicated[ids])],
+                       due[~always & np.isinf(x.eradicated[ids])])
+
+    def _postpone(self, k: int, ids: IntArray, due: FloatArray) -> None:
+        """Examine ``ids`` again in the first interval after k that ends after ``due``.
+
+        ``due`` is the lesion's next possible day: before it, neither bound of
+        :meth:`_eradicate` can let it through (never, if infinite).
+        """
+        at = np.maximum(np.searchsorted(self.stops, due, side="right"), k + 1)
+        order = np.argsort(at, kind="stable")
+        at, ids = at[order], ids[order]
+        starts = np.flatnonzero(np.diff(at, prepend=-1))
+        bounds = [*starts.tolist(), ids.size]
+        for j, key in enumerate(at[starts].tolist()):
+            if key < len(self.stops):
+                self.pending[key].append(ids[bounds[j]:bounds[j + 1]])
 
     # -- one decision --------------------------------------------------------------------
     def _decide(self, t: float) -> None:
@@ -510,7 +558,9 @@ class _Batch:
             return
         x = self.x
         line = self.next_line[patients]
-        ids = x.lesions_of(np.isin(np.arange(x.n_patients), patients))
+        mask = np.zeros(x.n_patients, dtype=bool)
+        mask[patients] = True
+        ids = x.lesions_of(mask)
         ids = ids[x.kept[ids] & np.isinf(x.eradicated[ids]) & (x.founded[ids] <= t)]
         cells = x.untreated(ids, t) * x.survival(ids, t)  # before the new line starts
         x.line_start[patients, line] = t
@@ -568,6 +618,18 @@ class _Batch:
             detected=pairs, prevented=_pairs(x, ~x.kept), eradicated=eradicated,
             _eradicated_day=x.eradicated.copy(), _kill=x.kill, _resistant=x.resistant,
             _lesions=x)
+
+
+def _later(t: float, room: FloatArray, rate: FloatArray) -> FloatArray:
+    """The day a log bound ``room`` above its threshold at ``t`` may reach it at ``rate``.
+
+    Never (inf) if it does not fall (rate 0) and is above; ``t`` or before if it is not.
+    """
+    out = np.full(room.shape, -np.inf)
+    falls = rate > 0
+    out[falls] = t + room[falls] / rate[falls]
+    out[~falls & (room > 0)] = np.inf
+    return out
 
 
 def _pairs(x: Lesions, mask: BoolArray) -> pd.DataFrame:
