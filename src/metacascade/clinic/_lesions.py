@@ -187,17 +187,24 @@ class Lesions:
         vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}
                  if clinic.vital_organ_lethal_cells is None
                  else clinic.vital_organ_lethal_cells)
-        checks = [("total", np.ones(self.n, dtype=bool), clinic.lethal_burden_cells)]
-        checks += [(organ, self.organ == self.organs.index(organ), cells)
+        n_organs = len(self.organs)
+        checks = [("total", np.ones(n_organs, dtype=bool), clinic.lethal_burden_cells)]
+        checks += [(organ, np.arange(n_organs) == self.organs.index(organ), cells)
                    for organ, cells in vital.items() if organ in self.organs]
         self.check_names = [name for name, _, _ in checks]
         self.lethal = np.array([lethal for _, _, lethal in checks])
-        self.check = np.stack([mask for _, mask, _ in checks], axis=1).astype(float)
-        colonies = self.check * ~self.is_primary[:, None]
+        #: (organs, checks) 1.0 where a check counts the organ's lesions.
+        self.check_organ = np.stack([mask for _, mask, _ in checks], axis=1).astype(float)
+        colony = ~self.is_primary
+        per_organ = np.bincount(self.pat[colony] * n_organs + self.organ[colony],
+                                minlength=self.n_patients * n_organs)
+        colonies = per_organ.reshape(self.n_patients, n_organs).astype(float)
         #: (patients, checks): every colony counted at its avascular limit (a bound).
-        self.avascular_bound = np.stack(
-            [np.bincount(self.pat, weights=colonies[:, c], minlength=self.n_patients)
-             for c in range(len(checks))], axis=1) * self.ka[:, None]
+        self.avascular_bound = (colonies @ self.check_organ) * self.ka[:, None]
+
+    def check(self, ids: IntArray) -> FloatArray:
+        """(ids, checks) 1.0 where a check counts the lesion."""
+        return np.asarray(self.check_organ[self.organ[ids]], dtype=float)
 
     def _therapy(self, scenarios: Sequence[Scenario], clinic: Clinic) -> None:
         plan = clinic.therapy
@@ -428,8 +435,9 @@ class Lesions:
                 before = self.founded[ids] <= previous
                 upper[before] *= self.survival(ids[before], previous)
             bound = self.avascular_bound.copy()
+            counted = self.check(ids)
             for c in range(len(self.lethal)):
-                bound[:, c] += np.bincount(self.pat[ids], weights=upper * self.check[ids, c],
+                bound[:, c] += np.bincount(self.pat[ids], weights=upper * counted[:, c],
                                            minlength=self.n_patients)
             may |= quiet & (bound >= self.lethal * (1.0 - BOUND_MARGIN)).any(axis=1)
         out = []
@@ -447,7 +455,7 @@ class Lesions:
         column = times[:, None]
         cells = self.cells(ids, column)
         cells = np.where(column < self.eradicated[ids], cells, 0.0)
-        burdens = cells @ self.check[ids]
+        burdens = cells @ self.check(ids)
         best: tuple[float, str, float] | None = None
         for c, name in enumerate(self.check_names):
             hit = np.nonzero(burdens[:, c] >= self.lethal[c])[0]
