@@ -27,6 +27,7 @@ from metacascade.clinic.therapy import ResolvedRegimen, resolve_regimen
 from metacascade.engine.growth import primary_cells
 from metacascade.engine.result import Result
 from metacascade.errors import ParameterError
+from metacascade.physiology import get_body, list_bodies
 from metacascade.scenario import Clinic, Scenario
 
 FloatArray = NDArray[np.float64]
@@ -246,13 +247,33 @@ class Lesions:
         if not sites:
             return
         rows: dict[str, list[FloatArray]] = {s: [] for s in sites}
+        # The weights depend only on what Circulation.for_cancer reads: for a catalog body
+        # (routing compiled by name), its name, the cancer's size class, emboli and
+        # primary organ, the cluster size and the vertebral plexus option.
+        known: dict[tuple[Any, ...], tuple[tuple[str, ...], list[FloatArray]]] = {}
         for result, scenario in zip(results, scenarios, strict=True):
-            circulation = circulation_for(scenario)
-            if circulation.entries != result.model.entries:
+            body, cancer = scenario.resolve()
+            key: tuple[Any, ...] | None = None
+            if body.name in list_bodies() and get_body(body.name) is body:
+                cancer.check_body(body)
+                key = (body.name, cancer.size_class.name, cancer.cluster_share.value,
+                       cancer.platelet_share.value, cancer.primary_organ,
+                       cancer.lymphatic_share.value,
+                       scenario.cascade().cells_per_cluster.value, scenario.vertebral_plexus)
+            if key is None or key not in known:
+                circulation = circulation_for(scenario)
+                found = (circulation.entries,
+                         [circulation.concentration_weights(site) for site in sites])
+                if key is not None:
+                    known[key] = found
+            else:
+                found = known[key]
+            entries, weights = found
+            if entries != result.model.entries:
                 raise ParameterError("clinic: the circulation's entries differ from the "
                                      "model's")
-            for site in sites:
-                rows[site].append(circulation.concentration_weights(site))
+            for site, w in zip(sites, weights, strict=True):
+                rows[site].append(w)
         self._weights = {s: np.stack(v) for s, v in rows.items()}
 
     # -- lookups -------------------------------------------------------------------------
