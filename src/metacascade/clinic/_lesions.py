@@ -235,7 +235,9 @@ class Lesions:
             kill[self.pat[:, None], np.arange(k)[None, :], self.organ[:, None]])
         #: (lesions,) largest kill rate over the lines: the fastest a lesion's log
         #: survival factor can fall.
-        self.kill_max = self.kill.max(axis=1, initial=0.0)
+        self.kill_max = np.zeros(self.n)
+        for j in range(k):
+            np.maximum(self.kill_max, self.kill[:, j], out=self.kill_max)
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
         self.line_end = np.full((self.n_patients, k), np.inf)
@@ -289,7 +291,9 @@ class Lesions:
         """Group the colonies by the interval (stops[k-1], stops[k]] they are founded in."""
         k = np.searchsorted(stops, self.founded, side="left")
         k[self.is_primary] = -1
-        self._by_interval = np.argsort(k, kind="stable")
+        # A stable sort of small integers (a radix sort when they fit in 16 bits).
+        small = k.astype(np.int16) if len(stops) < 2**15 - 1 else k
+        self._by_interval = np.argsort(small, kind="stable")
         self._interval_bounds = np.searchsorted(k[self._by_interval],
                                                 np.arange(len(stops) + 1))
 

@@ -364,8 +364,10 @@ class _Batch:
         ``due`` is the lesion's next possible day: before it, neither bound of
         :meth:`_eradicate` can let it through (never, if infinite).
         """
-        at = np.maximum(np.searchsorted(self.stops, due, side="right"), k + 1)
-        order = np.argsort(at, kind="stable")
+        at = np.minimum(np.maximum(np.searchsorted(self.stops, due, side="right"), k + 1),
+                        len(self.stops))
+        small = at.astype(np.int16) if len(self.stops) < 2**15 - 1 else at
+        order = np.argsort(small, kind="stable")  # a radix sort in 16 bits
         at, ids = at[order], ids[order]
         starts = np.flatnonzero(np.diff(at, prepend=-1))
         bounds = [*starts.tolist(), ids.size]
