@@ -325,12 +325,14 @@ class Lesions:
         shape = np.broadcast_shapes(t.shape, ids.shape)
         at = np.broadcast_to(t, shape)
         of = np.broadcast_to(ids, shape)
-        founded, switch = self.founded[of], self.switch[of]
+        founded = np.broadcast_to(self.founded[ids], shape)
+        switch = np.broadcast_to(self.switch[ids], shape)
         primary = self.is_primary[ids]
         # Each element in its branch only (the same operations as both branches and a
         # choice): not founded 0, avascular before the switch, Gompertz after it.
-        late = (at >= switch) & (at >= founded) & ~np.broadcast_to(primary, shape)
-        early = (at >= founded) & ~(at >= switch)
+        grown, switched = at >= founded, at >= switch
+        late = switched & grown & ~np.broadcast_to(primary, shape)
+        early = grown & ~switched
         cells = np.zeros(shape)
         if early.any():
             e, te = of[early], at[early]
@@ -369,8 +371,11 @@ class Lesions:
             exposed = np.maximum(np.minimum(tk, self.line_end[p, k])
                                  - np.maximum(self.line_start[p, k], self.founded[sub]), 0.0)
             rho = self.resistant[sub, k]
-            out[..., on] = out[..., on] * ((1.0 - rho) * np.exp(-self.kill[sub, k] * exposed)
-                                           + rho)
+            factor = (1.0 - rho) * np.exp(-self.kill[sub, k] * exposed) + rho
+            if on.size == ids.size:
+                out = out * factor
+            else:
+                out[..., on] = out[..., on] * factor
         return out
 
     def log_survival_floor(self, t: float) -> FloatArray:

@@ -345,8 +345,7 @@ class _Batch:
             lower = lower * np.maximum(x.untreated(ids[near], previous), 1.0)
         maybe = (lower < 1.0 + BOUND_MARGIN) | always[near]
         above = near[~maybe]
-        with np.errstate(divide="ignore"):
-            due[above] = _later(t, np.log(lower[~maybe]) - LOG_SLACK, x.kill_max[ids[above]])
+        due[above] = self._survival_due(t, ids[above], lower[~maybe])
         grid = ids[near[maybe]]
         if grid.size:
             column = times[:, None]
@@ -357,6 +356,41 @@ class _Batch:
                 x.eradicated[grid[hit]] = times[np.argmax(below[:, hit], axis=0)]
         self._postpone(k, ids[~always & np.isinf(x.eradicated[ids])],
                        due[~always & np.isinf(x.eradicated[ids])])
+
+    def _survival_due(self, t: float, ids: IntArray, lower: FloatArray) -> FloatArray:
+        """Next possible day of lesions whose survival bound ``lower`` (>= 1) holds at t.
+
+        The log bound falls only through the survival factor (the untreated size never
+        decreases): the running line's factor (kill rate k, resistant share rho) by at
+        most k per day and never below rho, so by at most c = log(factor / rho) in all;
+        the lines not started yet by at most their largest kill rate k_next per day
+        (one line at a time). Over d days the fall is at most min(max(k, k_next) d,
+        c + k_next d); ended lines no longer change.
+        """
+        x = self.x
+        pat = x.pat[ids]
+        with np.errstate(divide="ignore"):
+            room = np.log(lower) - LOG_SLACK
+        k_next = np.zeros(ids.size)
+        for j in range(x.n_lines):
+            ahead = self.next_line[pat] <= j
+            k_next[ahead] = np.maximum(k_next[ahead], x.kill[ids[ahead], j])
+        line = self.active[pat]
+        on = np.nonzero(line >= 0)[0]
+        k_now = np.zeros(ids.size)
+        c = np.zeros(ids.size)
+        if on.size:
+            sub, p, k = ids[on], pat[on], line[on]
+            k_now[on] = x.kill[sub, k]
+            rho = x.resistant[sub, k]
+            exposed = np.maximum(np.minimum(t, x.line_end[p, k])
+                                 - np.maximum(x.line_start[p, k], x.founded[sub]), 0.0)
+            factor = (1.0 - rho) * np.exp(-k_now[on] * exposed) + rho
+            share = rho > 0
+            c[on] = np.inf  # no floor without a resistant share
+            c[on[share]] = np.log(factor[share]) - np.log(rho[share])
+        return np.maximum(_later(t, room, np.maximum(k_now, k_next)),
+                          _later(t, room - c, k_next))
 
     def _postpone(self, k: int, ids: IntArray, due: FloatArray) -> None:
         """Examine ``ids`` again in the first interval after k that ends after ``due``.
