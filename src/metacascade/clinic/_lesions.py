@@ -169,6 +169,7 @@ class Lesions:
         self.kept = np.ones(n, dtype=bool)
         self.eradicated = np.full(n, np.inf)
         self.treated = np.zeros(n_p, dtype=bool)
+        self._switched: tuple[float, BoolArray, IntArray, FloatArray] | None = None
 
     def _primary_table(self, models: Sequence[Any], clinic: Clinic) -> None:
         """Each primary's size at every time the clinic may ask (grid, decisions, horizon)."""
@@ -414,13 +415,34 @@ class Lesions:
         scan of the clinic could see a colony at its avascular limit.
         """
         if self.blind:
-            ids = self.vascular[:int(np.searchsorted(self.vascular_switch, t, side="right"))]
-            ids = np.concatenate([self.offsets[:-1], ids])
-        else:
-            ids = np.nonzero(self.founded <= t)[0]
+            ids, untreated = self.switched(t, alive)
+            keep = alive[self.pat[ids]]
+            order = np.argsort(ids[keep])
+            ids = ids[keep][order]
+            return ids, untreated[keep][order] * self.survival(ids, t)
+        ids = np.nonzero(self.founded <= t)[0]
         ids = ids[(self.founded[ids] <= t) & self.live(ids) & alive[self.pat[ids]]]
-        ids = np.sort(ids)
         return ids, self.cells(ids, t)
+
+    def switched(self, t: float, alive: BoolArray) -> tuple[IntArray, FloatArray]:
+        """Primaries and live colonies past their switch at ``t``, and their untreated cells.
+
+        Those of the patients in ``alive``, primaries first, then by switch day. Kept for
+        ``t``: the deaths of (previous, t] and the decision at ``t`` read the same lesions
+        (no lesion is eradicated in between), the decision those of the patients still
+        alive.
+        """
+        known = self._switched
+        if known is not None and known[0] == t and not (alive & ~known[1]).any():
+            ids, cells = known[2], known[3]
+            keep = alive[self.pat[ids]]
+            return ids[keep], cells[keep]
+        ids = self.vascular[:int(np.searchsorted(self.vascular_switch, t, side="right"))]
+        ids = np.concatenate([self.offsets[:-1][alive], ids])
+        ids = ids[(self.founded[ids] <= t) & self.live(ids) & alive[self.pat[ids]]]
+        cells = self.untreated(ids, t)
+        self._switched = (t, alive.copy(), ids, cells)
+        return ids, cells
 
     def shedding_by_entry(self, ids: IntArray, cells: FloatArray, t: float) -> FloatArray:
         """(patients, entries) cells shed per day (``shedding_by_entry``), untreated rate."""
@@ -457,10 +479,9 @@ class Lesions:
         may = alive & (~self.bounded | ((previous < self.removed) & (self.removed <= t)))
         quiet = alive & ~may
         if quiet.any():
-            ids = self.vascular[:int(np.searchsorted(self.vascular_switch, t, side="right"))]
-            ids = np.concatenate([self.offsets[:-1][quiet], ids])
-            ids = ids[(self.founded[ids] <= t) & self.live(ids) & quiet[self.pat[ids]]]
-            upper = self.untreated(ids, t)
+            ids, upper = self.switched(t, alive)
+            keep = quiet[self.pat[ids]]
+            ids, upper = ids[keep], upper[keep]
             if not math.isinf(previous):
                 before = self.founded[ids] <= previous
                 upper[before] *= self.survival(ids[before], previous)
