@@ -424,13 +424,17 @@ class Lesions:
         ids = ids[(self.founded[ids] <= t) & self.live(ids) & alive[self.pat[ids]]]
         return ids, self.cells(ids, t)
 
+    def forget_switched(self) -> None:
+        """A new interval: lesions may be had or eradicated since :meth:`switched`."""
+        self._switched = None
+
     def switched(self, t: float, alive: BoolArray) -> tuple[IntArray, FloatArray]:
         """Primaries and live colonies past their switch at ``t``, and their untreated cells.
 
         Those of the patients in ``alive``, primaries first, then by switch day. Kept for
-        ``t``: the deaths of (previous, t] and the decision at ``t`` read the same lesions
-        (no lesion is eradicated in between), the decision those of the patients still
-        alive.
+        ``t`` until :meth:`forget_switched`: the deaths of (previous, t] and the decision
+        at ``t`` read the same lesions (no lesion is eradicated in between), the decision
+        those of the patients still alive.
         """
         known = self._switched
         if known is not None and known[0] == t and not (alive & ~known[1]).any():

@@ -258,6 +258,7 @@ class _Batch:
         grid = np.arange(math.ceil(first / DEATH_GRID_DAYS) * DEATH_GRID_DAYS, t,
                          DEATH_GRID_DAYS)
         times = np.append(grid[grid > previous], t)
+        self.x.forget_switched()
         treated = self.alive & self.x.treated
         if treated.any():
             self._settle(k, treated)
