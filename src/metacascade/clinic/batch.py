@@ -340,14 +340,16 @@ class _Batch:
             rest = (cheap < LOG_MARGIN) | always
             far = ~rest
             due[far] = _later(t, cheap[far] - 2.0 * LOG_MARGIN, x.kappa_all[x.pat[ids[far]]])
-        near = np.nonzero(rest)[0]
-        lower = x.survival(ids[near], t)
+        # The second bound, for every lesion examined: where the cheap one holds it holds
+        # too (it is the larger), and its next possible day is later.
+        lower = x.survival(ids, t)
         if not math.isinf(previous):
-            lower = lower * np.maximum(x.untreated(ids[near], previous), 1.0)
-        maybe = (lower < 1.0 + BOUND_MARGIN) | always[near]
-        above = near[~maybe]
-        due[above] = self._survival_due(t, ids[above], lower[~maybe])
-        grid = ids[near[maybe]]
+            lower = lower * np.maximum(x.untreated(ids, previous), 1.0)
+        maybe = (lower < 1.0 + BOUND_MARGIN) | always
+        above = np.nonzero(~maybe)[0]
+        due[above] = np.maximum(due[above],
+                                self._survival_due(t, ids[above], lower[above]))
+        grid = ids[rest & maybe]
         if grid.size:
             column = times[:, None]
             cells = x.untreated(grid, column) * x.survival(grid, column)
