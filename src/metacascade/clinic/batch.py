@@ -242,9 +242,10 @@ class _Batch:
         #: Per interval, the lesions to examine for eradication then (``_postpone``);
         #: patients whose lesions are followed there.
         self.pending: list[list[IntArray]] = [[] for _ in stops]
-        self.met = np.zeros(x.n_patients, dtype=bool)
+        self.k = 0
         previous = -math.inf
         for k, t in enumerate(stops):
+            self.k = k
             self._advance(k, previous, t)
             if (t >= x.horizon and t not in self.decided) or not self.alive.any():
                 break
@@ -317,15 +318,10 @@ class _Batch:
         fail the bounds below, so the eradications are the same.
         """
         x = self.x
-        fresh = treated & ~self.met
-        self.met |= treated
         new = x.founded_in(k)
         parts = [x.always[treated[x.pat[x.always]]],
                  new[treated[x.pat[new]] & ~x.is_always[new]], *self.pending[k]]
         self.pending[k] = []
-        if fresh.any():
-            old = x.lesions_of(fresh)
-            parts.append(old[(x.founded[old] <= previous) & ~x.is_always[old]])
         ids = np.concatenate(parts)
         ids = ids[treated[x.pat[ids]] & x.kept[ids] & np.isinf(x.eradicated[ids])
                   & (x.founded[ids] <= t)]
@@ -602,6 +598,8 @@ class _Batch:
         ids = x.lesions_of(mask)
         ids = ids[x.kept[ids] & np.isinf(x.eradicated[ids]) & (x.founded[ids] <= t)]
         cells = x.untreated(ids, t) * x.survival(ids, t)  # before the new line starts
+        first = ~x.treated[x.pat[ids]] & ~x.is_always[ids]
+        met, met_cells = ids[first], cells[first]
         x.line_start[patients, line] = t
         x.treated[patients] = True
         alive = cells >= 1.0
@@ -615,6 +613,10 @@ class _Batch:
         self.rows.add(patients, t, "therapy", label, "", -1, (line + 1).astype(float))
         self.active[patients] = line
         self.next_line[patients] += 1
+        # A first line: the lesions had are followed for eradication from now on, from
+        # their next possible day (before any line their survival factor is 1, so
+        # ``met_cells`` are their untreated sizes at t, the bound of the next interval).
+        self._postpone(self.k, met, self._survival_due(t, met, np.maximum(met_cells, 1.0)))
         # RECIST: a new baseline, from this day's scan if there is one.
         self.progressed[patients] = False
         self.chosen[patients] = False
