@@ -363,17 +363,24 @@ class Lesions:
         out = np.ones(np.broadcast_shapes(t.shape, ids.shape))
         pat = self.pat[ids]
         for k in range(self.n_lines):
-            started = np.isfinite(self.line_start[pat, k])
-            if not started.any():
+            start, end = self.line_start[:, k], self.line_end[:, k]
+            begun = np.isfinite(start)
+            if not begun.any():
                 continue
-            on = np.nonzero(started)[0]
-            sub, p = ids[on], pat[on]
-            tk = t[..., on] if t.ndim and t.shape[-1] == ids.size else t
-            exposed = np.maximum(np.minimum(tk, self.line_end[p, k])
-                                 - np.maximum(self.line_start[p, k], self.founded[sub]), 0.0)
-            rho = self.resistant[sub, k]
-            factor = (1.0 - rho) * np.exp(-self.kill[sub, k] * exposed) + rho
-            if on.size == ids.size:
+            started = begun[pat]
+            if started.all():
+                on, sub, p, tk = None, ids, pat, t
+            else:
+                on = np.nonzero(started)[0]
+                if on.size == 0:
+                    continue
+                sub, p = ids[on], pat[on]
+                tk = t[..., on] if t.ndim and t.shape[-1] == ids.size else t
+            exposed = np.maximum(np.minimum(tk, end[p]) - np.maximum(start[p], self.founded[sub]),
+                                 0.0)
+            rho = self.resistant[:, k][sub]
+            factor = (1.0 - rho) * np.exp(-self.kill[:, k][sub] * exposed) + rho
+            if on is None:
                 out = out * factor
             else:
                 out[..., on] = out[..., on] * factor

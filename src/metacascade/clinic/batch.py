@@ -371,19 +371,22 @@ class _Batch:
         with np.errstate(divide="ignore"):
             room = np.log(lower) - LOG_SLACK
         k_next = np.zeros(ids.size)
-        for j in range(x.n_lines):
-            ahead = self.next_line[pat] <= j
-            k_next[ahead] = np.maximum(k_next[ahead], x.kill[ids[ahead], j])
+        next_line = self.next_line[pat]
         line = self.active[pat]
-        on = np.nonzero(line >= 0)[0]
         k_now = np.zeros(ids.size)
         c = np.zeros(ids.size)
-        if on.size:
-            sub, p, k = ids[on], pat[on], line[on]
-            k_now[on] = x.kill[sub, k]
-            rho = x.resistant[sub, k]
-            exposed = np.maximum(np.minimum(t, x.line_end[p, k])
-                                 - np.maximum(x.line_start[p, k], x.founded[sub]), 0.0)
+        for j in range(x.n_lines):
+            if (next_line <= j).any():
+                ahead = np.nonzero(next_line <= j)[0]
+                k_next[ahead] = np.maximum(k_next[ahead], x.kill[:, j][ids[ahead]])
+            on = np.nonzero(line == j)[0]
+            if on.size == 0:
+                continue
+            sub, p = ids[on], pat[on]
+            k_now[on] = x.kill[:, j][sub]
+            rho = x.resistant[:, j][sub]
+            exposed = np.maximum(np.minimum(t, x.line_end[p, j])
+                                 - np.maximum(x.line_start[p, j], x.founded[sub]), 0.0)
             factor = (1.0 - rho) * np.exp(-k_now[on] * exposed) + rho
             share = rho > 0
             c[on] = np.inf  # no floor without a resistant share
