@@ -124,20 +124,20 @@ class Lesions:
         primary_organ = np.array([m.primary_organ for m in models])
         self.distant = ((self.organ != primary_organ[self.pat]) & (self.organ != lymph)
                         & ~self.is_primary)
-        # Per patient, then per lesion: growth parameters (math.log as in growth.py).
+        # Per patient (a lesion's are its patient's): growth parameters (math.log as in
+        # growth.py).
         r = np.array([m.growth_rate_per_day for m in models])
         ka = np.array([m.avascular_cells for m in models])
         km = np.array([m.metastasis_capacity_cells for m in models])
-        self.ka = ka
+        self.r, self.ka, self.km = r, ka, km
         with np.errstate(divide="ignore"):
             self.log_w = np.log(self.w)
-        self.log_ka = np.log(ka)[self.pat]
-        self.r, self.ka_l, self.km_l = r[self.pat], ka[self.pat], km[self.pat]
+        self.log_ka = np.log(ka)
         self.alpha = np.array([m.growth_rate_per_day / math.log(m.metastasis_capacity_cells
                                                                 / m.avascular_cells)
-                               for m in models])[self.pat]
+                               for m in models])
         self.log_ratio = np.array([math.log(m.avascular_cells / m.metastasis_capacity_cells)
-                                   for m in models])[self.pat]
+                                   for m in models])
         self.cells_per_cm3 = np.array([m.cells_per_cm3 for m in models])
         self.shedding = np.array([m.shedding_per_cell_per_day for m in models])
         self.lymphatic_share = np.array([m.lymphatic_share for m in models])
@@ -155,8 +155,10 @@ class Lesions:
         self.cutoff = np.array([int(s.resolve()[1].ctc_cutoff.value) for s in scenarios],
                                dtype=np.int64)
         self._primary_table(models, clinic)
-        self._checks(clinic)
-        self._therapy(scenarios, clinic)
+        # Each lesion's (patient, organ) cell in a (patients, organs) table.
+        where = self.pat * len(self.organs) + self.organ
+        self._checks(clinic, where)
+        self._therapy(scenarios, clinic, where)
         self._circulation(results, scenarios, clinic)
         # Colonies past their switch by the horizon, by switch day (scans and draws).
         vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
@@ -184,7 +186,7 @@ class Lesions:
         self.times = np.unique(np.array(days, dtype=float))
         self.primary = np.stack([primary_cells(m, self.times) for m in models])
 
-    def _checks(self, clinic: Clinic) -> None:
+    def _checks(self, clinic: Clinic, where: IntArray) -> None:
         """Lethal checks: the total, then each vital organ of the body (``_Patient``)."""
         vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}
                  if clinic.vital_organ_lethal_cells is None
@@ -197,9 +199,8 @@ class Lesions:
         self.lethal = np.array([lethal for _, _, lethal in checks])
         #: (organs, checks) 1.0 where a check counts the organ's lesions.
         self.check_organ = np.stack([mask for _, mask, _ in checks], axis=1).astype(float)
-        colony = ~self.is_primary
-        per_organ = np.bincount(self.pat[colony] * n_organs + self.organ[colony],
-                                minlength=self.n_patients * n_organs)
+        per_organ = np.bincount(where, minlength=self.n_patients * n_organs)
+        per_organ[where[self.offsets[:-1]]] -= 1  # the primaries
         colonies = per_organ.reshape(self.n_patients, n_organs).astype(float)
         #: (patients, checks): every colony counted at its avascular limit (a bound).
         self.avascular_bound = (colonies @ self.check_organ) * self.ka[:, None]
@@ -208,7 +209,8 @@ class Lesions:
         """(ids, checks) 1.0 where a check counts the lesion."""
         return np.asarray(self.check_organ[self.organ[ids]], dtype=float)
 
-    def _therapy(self, scenarios: Sequence[Scenario], clinic: Clinic) -> None:
+    def _therapy(self, scenarios: Sequence[Scenario], clinic: Clinic, where: IntArray,
+                 ) -> None:
         plan = clinic.therapy
         lines = plan.lines if plan is not None else []
         self.n_lines = k = len(lines)
@@ -232,13 +234,10 @@ class Lesions:
         #: (patients,) largest kill rate over the lines and organs: the fastest the log
         #: survival floor can fall (one line runs at a time).
         self.kappa_all = self.max_kill.max(axis=1, initial=0.0)
-        self.kill = np.ascontiguousarray(
-            kill[self.pat[:, None], np.arange(k)[None, :], self.organ[:, None]])
-        #: (lesions,) largest kill rate over the lines: the fastest a lesion's log
-        #: survival factor can fall.
-        self.kill_max = np.zeros(self.n)
+        #: (lesions, lines) kill rate of each line in the lesion's organ.
+        self.kill = np.empty((self.n, k))
         for j in range(k):
-            np.maximum(self.kill_max, self.kill[:, j], out=self.kill_max)
+            self.kill[:, j] = kill[:, j, :].ravel()[where]
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
         self.line_end = np.full((self.n_patients, k), np.inf)
@@ -337,14 +336,16 @@ class Lesions:
         cells = np.zeros(shape)
         if early.any():
             e, te = of[early], at[early]
+            pe = self.pat[e]
             with np.errstate(over="ignore"):
                 cells[early] = np.minimum(np.maximum(
-                    self.w[e] * np.exp(np.minimum(self.r[e] * (te - founded[early]), 700.0)),
-                    1.0), self.ka_l[e])
+                    self.w[e] * np.exp(np.minimum(self.r[pe] * (te - founded[early]), 700.0)),
+                    1.0), self.ka[pe])
         if late.any():
             g, tg = of[late], at[late]
-            cells[late] = self.km_l[g] * np.exp(self.log_ratio[g] * np.exp(
-                -self.alpha[g] * np.maximum(tg - switch[late], 0.0)))
+            pg = self.pat[g]
+            cells[late] = self.km[pg] * np.exp(self.log_ratio[pg] * np.exp(
+                -self.alpha[pg] * np.maximum(tg - switch[late], 0.0)))
         if primary.any():
             at = at[..., primary]
             column = np.searchsorted(self.times, at)
@@ -402,9 +403,11 @@ class Lesions:
         The avascular branch in log form (no exponential); past the switch a colony holds
         at least its avascular limit.
         """
-        early = np.minimum(np.maximum(self.log_w[ids] + self.r[ids] * (t - self.founded[ids]),
-                                      0.0), self.log_ka[ids])
-        return np.asarray(np.where(self.switch[ids] <= t, self.log_ka[ids], early), dtype=float)
+        pat = self.pat[ids]
+        log_ka = self.log_ka[pat]
+        early = np.minimum(np.maximum(self.log_w[ids] + self.r[pat] * (t - self.founded[ids]),
+                                      0.0), log_ka)
+        return np.asarray(np.where(self.switch[ids] <= t, log_ka, early), dtype=float)
 
     def cells(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
         """Cells of ``ids`` at ``t`` with therapy (lesions not live are not asked)."""
