@@ -164,12 +164,16 @@ class Lesions:
         vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
         order = np.argsort(self.switch[vascular], kind="stable")
         self.vascular, self.vascular_switch = vascular[order], self.switch[vascular][order]
+        self.vascular_pat = self.pat[self.vascular]
+        self.vascular_founded = self.founded[self.vascular]
         #: Lesions the eradication bounds do not apply to: the primaries and every lesion
         #: of a patient whose sizes are not bounded.
         self.is_always = self.is_primary | ~self.bounded[self.pat]
         self.always = np.nonzero(self.is_always)[0]
         self.kept = np.ones(n, dtype=bool)
         self.eradicated = np.full(n, np.inf)
+        #: kept and not eradicated (``live``), kept up to date with both.
+        self.had = np.ones(n, dtype=bool)
         self.treated = np.zeros(n_p, dtype=bool)
         self._switched: tuple[float, BoolArray, IntArray, FloatArray] | None = None
 
@@ -312,7 +316,7 @@ class Lesions:
 
     def live(self, ids: IntArray) -> BoolArray:
         """Whether each lesion is had and not eradicated."""
-        return np.asarray(self.kept[ids] & np.isinf(self.eradicated[ids]))
+        return np.asarray(self.had[ids])
 
     # -- sizes ---------------------------------------------------------------------------
     def untreated(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
@@ -451,9 +455,12 @@ class Lesions:
             ids, cells = known[2], known[3]
             keep = alive[self.pat[ids]]
             return ids[keep], cells[keep]
-        ids = self.vascular[:int(np.searchsorted(self.vascular_switch, t, side="right"))]
-        ids = np.concatenate([self.offsets[:-1][alive], ids])
-        ids = ids[(self.founded[ids] <= t) & self.live(ids) & alive[self.pat[ids]]]
+        j = int(np.searchsorted(self.vascular_switch, t, side="right"))
+        ids = self.vascular[:j]
+        ids = ids[(self.vascular_founded[:j] <= t) & alive[self.vascular_pat[:j]]]
+        primaries = self.offsets[:-1][alive]
+        ids = np.concatenate([primaries[self.founded[primaries] <= t], ids])
+        ids = ids[self.had[ids]]
         cells = self.untreated(ids, t)
         self._switched = (t, alive.copy(), ids, cells)
         return ids, cells
@@ -474,7 +481,7 @@ class Lesions:
 
     def final_cells(self, end: FloatArray) -> FloatArray:
         """(lesions,) cells at each patient's end, 0 for lesions not live."""
-        ids = np.nonzero(self.live(np.arange(self.n)))[0]
+        ids = np.nonzero(self.had)[0]
         out = np.zeros(self.n)
         out[ids] = self.cells(ids, end[self.pat[ids]])
         return out

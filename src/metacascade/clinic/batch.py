@@ -306,6 +306,7 @@ class _Batch:
             if np.array_equal(inherited, x.kept[new]):
                 break
             x.kept[new] = inherited
+        x.had[new] = x.kept[new]
 
     def _eradicate(self, k: int, previous: float, t: float, times: FloatArray,
                    treated: BoolArray) -> None:
@@ -323,8 +324,7 @@ class _Batch:
                  new[treated[x.pat[new]] & ~x.is_always[new]], *self.pending[k]]
         self.pending[k] = []
         ids = np.concatenate(parts)
-        ids = ids[treated[x.pat[ids]] & x.kept[ids] & np.isinf(x.eradicated[ids])
-                  & (x.founded[ids] <= t)]
+        ids = ids[treated[x.pat[ids]] & x.had[ids] & (x.founded[ids] <= t)]
         always = x.is_always[ids]
         due = np.full(ids.size, -np.inf)
         rest = np.ones(ids.size, dtype=bool)
@@ -353,8 +353,9 @@ class _Batch:
             hit = below.any(axis=0)
             if hit.any():
                 x.eradicated[grid[hit]] = times[np.argmax(below[:, hit], axis=0)]
-        self._postpone(k, ids[~always & np.isinf(x.eradicated[ids])],
-                       due[~always & np.isinf(x.eradicated[ids])])
+                x.had[grid[hit]] = False
+        later = ~always & x.had[ids]
+        self._postpone(k, ids[later], due[later])
 
     def _survival_due(self, t: float, ids: IntArray, lower: FloatArray) -> FloatArray:
         """Next possible day of lesions whose survival bound ``lower`` (>= 1) holds at t.
@@ -599,7 +600,7 @@ class _Batch:
         mask = np.zeros(x.n_patients, dtype=bool)
         mask[patients] = True
         ids = x.lesions_of(mask)
-        ids = ids[x.kept[ids] & np.isinf(x.eradicated[ids]) & (x.founded[ids] <= t)]
+        ids = ids[x.had[ids] & (x.founded[ids] <= t)]
         cells = x.untreated(ids, t) * x.survival(ids, t)  # before the new line starts
         first = ~x.treated[x.pat[ids]] & ~x.is_always[ids]
         met, met_cells = ids[first], cells[first]
