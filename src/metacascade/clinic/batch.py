@@ -289,7 +289,8 @@ class _Batch:
         met, met_line = new[on], line[on]
         rho = x.regimen_value("resistant_fraction", p[on], met_line)
         exists = self.rng.random(met.size) < -np.expm1(-rho)
-        x.resistant[met, met_line] = np.where(exists, np.maximum(rho, 1.0), 0.0)
+        x.resistant.reshape(-1)[met * x.n_lines + met_line] = np.where(
+            exists, np.maximum(rho, 1.0), 0.0)
         q = np.ones(new.size)
         q[on] = (x.regimen_value("shedding_factor", p[on], met_line)
                  * x.regimen_value("ctc_survival", p[on], met_line))
@@ -371,27 +372,26 @@ class _Batch:
         pat = x.pat[ids]
         with np.errstate(divide="ignore"):
             room = np.log(lower) - LOG_SLACK
-        k_next = np.zeros(ids.size)
         next_line = self.next_line[pat]
         line = self.active[pat]
+        k_next = np.zeros(ids.size)
         k_now = np.zeros(ids.size)
         c = np.zeros(ids.size)
         for j in range(x.n_lines):
-            if (next_line <= j).any():
-                ahead = np.nonzero(next_line <= j)[0]
-                k_next[ahead] = np.maximum(k_next[ahead], x.kill[:, j][ids[ahead]])
-            on = np.nonzero(line == j)[0]
-            if on.size == 0:
+            kill = x.kill[:, j][ids]
+            k_next = np.where(next_line <= j, np.maximum(k_next, kill), k_next)
+            on = line == j
+            if not on.any():
                 continue
-            sub, p = ids[on], pat[on]
-            k_now[on] = x.kill[:, j][sub]
-            rho = x.resistant[:, j][sub]
-            exposed = np.maximum(np.minimum(t, x.line_end[p, j])
-                                 - np.maximum(x.line_start[p, j], x.founded[sub]), 0.0)
-            factor = (1.0 - rho) * np.exp(-k_now[on] * exposed) + rho
-            share = rho > 0
-            c[on] = np.inf  # no floor without a resistant share
-            c[on[share]] = np.log(factor[share]) - np.log(rho[share])
+            rho = x.resistant[:, j][ids]
+            start, end = x.line_start[:, j][pat], x.line_end[:, j][pat]
+            exposed = np.maximum(np.minimum(t, end) - np.maximum(start, x.founded[ids]), 0.0)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                factor = (1.0 - rho) * np.exp(-kill * exposed) + rho
+                # No floor without a resistant share.
+                floor = np.where(rho > 0, np.log(factor) - np.log(rho), np.inf)
+            k_now = np.where(on, kill, k_now)
+            c = np.where(on, floor, c)
         return np.maximum(_later(t, room, np.maximum(k_now, k_next)),
                           _later(t, room - c, k_next))
 
@@ -611,7 +611,8 @@ class _Batch:
         lesion_line = self.next_line[x.pat[ids]]
         rho = x.regimen_value("resistant_fraction", x.pat[ids], lesion_line)
         exists = self.rng.random(ids.size) < -np.expm1(-rho * n)
-        x.resistant[ids, lesion_line] = np.where(exists, np.maximum(rho, 1.0 / n), 0.0)
+        x.resistant.reshape(-1)[ids * x.n_lines + lesion_line] = np.where(
+            exists, np.maximum(rho, 1.0 / n), 0.0)
         names = np.asarray(x.line_names, dtype=object)[line]
         label = np.array([f"start:{n}" for n in names], dtype=object)
         self.rows.add(patients, t, "therapy", label, "", -1, (line + 1).astype(float))
@@ -670,10 +671,9 @@ def _later(t: float, room: FloatArray, rate: FloatArray) -> FloatArray:
 
     Never (inf) if it does not fall (rate 0) and is above; ``t`` or before if it is not.
     """
-    out = np.full(room.shape, -np.inf)
-    falls = rate > 0
-    out[falls] = t + room[falls] / rate[falls]
-    out[~falls & (room > 0)] = np.inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = t + room / rate
+    out[np.isnan(out)] = -np.inf  # rate 0 and no room
     return out
 
 
