@@ -475,8 +475,14 @@ class Lesions:
         rates[pat, self.lymph_entry[pat]] += self.lymphatic_share[pat] * shed
         vascular = ~primary & (self.switch[ids] <= t) & (cells > 0)
         col = ids[vascular]
-        np.add.at(rates, (self.pat[col], self.organ_entry[self.organ[col]]),
-                  self.shedding[self.pat[col]] * cells[vascular])
+        pat = self.pat[col]
+        # np.add.at in one bincount: each cell's value first, then the colonies in order.
+        where = pat * self.n_entries + self.organ_entry[self.organ[col]]
+        shed = self.shedding[pat] * cells[vascular]
+        size = rates.size
+        rates = np.bincount(np.concatenate([np.arange(size), where]),
+                            weights=np.concatenate([rates.reshape(-1), shed]),
+                            minlength=size).reshape(rates.shape)
         return rates
 
     def final_cells(self, end: FloatArray) -> FloatArray:
