@@ -355,7 +355,7 @@ class Lesions:
             column = np.searchsorted(self.times, at)
             if not np.array_equal(self.times[np.minimum(column, len(self.times) - 1)], at):
                 raise ParameterError("clinic: a primary's size was asked at an unplanned time")
-            cells[..., primary] = self.primary[self.pat[ids][primary], column]
+            cells[..., primary] = self.primary[self.pat[ids[primary]], column]
         return cells
 
     def survival(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
