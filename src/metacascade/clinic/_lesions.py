@@ -510,7 +510,8 @@ class Lesions:
             keep = quiet[self.pat[ids]]
             ids, upper = ids[keep], upper[keep]
             if not math.isinf(previous):
-                before = self.founded[ids] <= previous
+                # A patient never treated has a survival factor of exactly 1.
+                before = (self.founded[ids] <= previous) & self.treated[self.pat[ids]]
                 upper[before] *= self.survival(ids[before], previous)
             bound = self.avascular_bound.copy()
             counted = self.check(ids)
@@ -518,22 +519,32 @@ class Lesions:
                 bound[:, c] += np.bincount(self.pat[ids], weights=upper * counted[:, c],
                                            minlength=self.n_patients)
             may |= quiet & (bound >= self.lethal * (1.0 - BOUND_MARGIN)).any(axis=1)
-        out = []
-        for p in np.nonzero(may)[0].tolist():
-            death = self._death(p, previous, times)
-            if death is not None:
-                out.append((p, *death))
-        return out
-
-    def _death(self, p: int, previous: float, times: FloatArray,
-               ) -> tuple[float, str, float] | None:
-        """Patient ``p``'s first lethal grid time (the total first on ties), or None."""
-        ids = np.arange(self.offsets[p], self.offsets[p + 1])
+        out: list[tuple[int, float, str, float]] = []
+        if not may.any():
+            return out
+        # The grid of every patient who may die at once; the burdens patient by patient.
+        ids = self.lesions_of(may)
         ids = ids[self.kept[ids] & (self.eradicated[ids] > previous)]
         column = times[:, None]
         cells = self.cells(ids, column)
         cells = np.where(column < self.eradicated[ids], cells, 0.0)
-        burdens = cells @ self.check(ids)
+        counted = self.check(ids)
+        patients = np.nonzero(may)[0]
+        bounds = np.searchsorted(self.pat[ids], np.append(patients, self.n_patients))
+        for i, p in enumerate(patients.tolist()):
+            lo, hi = int(bounds[i]), int(bounds[i + 1])
+            death = self._death(np.ascontiguousarray(cells[:, lo:hi]), counted[lo:hi], times)
+            if death is not None:
+                out.append((p, *death))
+        return out
+
+    def _death(self, cells: FloatArray, counted: FloatArray, times: FloatArray,
+               ) -> tuple[float, str, float] | None:
+        """A patient's first lethal grid time (the total first on ties), or None.
+
+        ``cells`` (times, lesions) of its lesions on the grid, ``counted`` their checks.
+        """
+        burdens = cells @ counted
         best: tuple[float, str, float] | None = None
         for c, name in enumerate(self.check_names):
             hit = np.nonzero(burdens[:, c] >= self.lethal[c])[0]
