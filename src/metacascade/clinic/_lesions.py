@@ -480,10 +480,9 @@ class Lesions:
         where = pat * self.n_entries + self.organ_entry[self.organ[col]]
         shed = self.shedding[pat] * cells[vascular]
         size = rates.size
-        rates = np.bincount(np.concatenate([np.arange(size), where]),
-                            weights=np.concatenate([rates.reshape(-1), shed]),
-                            minlength=size).reshape(rates.shape)
-        return rates
+        summed = np.bincount(np.concatenate([np.arange(size), where]),
+                             weights=np.concatenate([rates.reshape(-1), shed]), minlength=size)
+        return np.asarray(summed, dtype=float).reshape(rates.shape)
 
     def final_cells(self, end: FloatArray) -> FloatArray:
         """(lesions,) cells at each patient's end, 0 for lesions not live."""
