@@ -367,6 +367,14 @@ class Lesions:
         t = np.asarray(t, dtype=float)
         out = np.ones(np.broadcast_shapes(t.shape, ids.shape))
         pat = self.pat[ids]
+        treated = self.treated[pat]
+        if not treated.all():
+            # The lesions of patients never treated keep a factor of exactly 1.
+            some = np.nonzero(treated)[0]
+            if some.size:
+                tk = t[..., some] if t.ndim and t.shape[-1] == ids.size else t
+                out[..., some] = self.survival(ids[some], tk)
+            return out
         for k in range(self.n_lines):
             start, end = self.line_start[:, k], self.line_end[:, k]
             begun = np.isfinite(start)
