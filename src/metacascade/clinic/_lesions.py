@@ -233,6 +233,8 @@ class Lesions:
         for i, regs in enumerate(self.regimens):
             for j, g in enumerate(regs):
                 kill[i, j] = g.kill_by_organ(self.organs)
+        #: (patients, lines, organs) kill rate of each line in each organ.
+        self.kill_table = kill
         #: (patients, lines) largest kill rate over the organs (the survival bound).
         self.max_kill = kill.max(axis=2, initial=0.0)
         #: (patients,) largest kill rate over the lines and organs: the fastest the log

@@ -372,26 +372,31 @@ class _Batch:
         pat = x.pat[ids]
         with np.errstate(divide="ignore"):
             room = np.log(lower) - LOG_SLACK
-        next_line = self.next_line[pat]
-        line = self.active[pat]
-        k_next = np.zeros(ids.size)
-        k_now = np.zeros(ids.size)
+        # Per (patient, organ): the running line's kill rate and the largest of the lines
+        # still to come (0 without).
+        n_p, n_k = x.n_patients, x.n_lines
+        running = self.active >= 0
+        line = np.where(running, self.active, 0)
+        table = x.kill_table
+        kill_now = np.where(running[:, None], table[np.arange(n_p), line], 0.0)
+        ahead = np.arange(n_k)[None, :] >= self.next_line[:, None]
+        kill_next = np.where(ahead[:, :, None], table, 0.0).max(axis=1, initial=0.0)
+        where = pat * len(x.organs) + x.organ[ids]
+        k_now = kill_now.reshape(-1)[where]
+        k_next = kill_next.reshape(-1)[where]
         c = np.zeros(ids.size)
-        for j in range(x.n_lines):
-            kill = x.kill[:, j][ids]
-            k_next = np.where(next_line <= j, np.maximum(k_next, kill), k_next)
-            on = line == j
-            if not on.any():
-                continue
-            rho = x.resistant[:, j][ids]
-            start, end = x.line_start[:, j][pat], x.line_end[:, j][pat]
-            exposed = np.maximum(np.minimum(t, end) - np.maximum(start, x.founded[ids]), 0.0)
+        on = np.nonzero(running[pat])[0]
+        if on.size:
+            sub, p = ids[on], pat[on]
+            k = line[p]
+            rho = x.resistant.reshape(-1)[sub * n_k + k]
+            start = x.line_start[p, k]
+            end = x.line_end[p, k]
+            exposed = np.maximum(np.minimum(t, end) - np.maximum(start, x.founded[sub]), 0.0)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                factor = (1.0 - rho) * np.exp(-kill * exposed) + rho
+                factor = (1.0 - rho) * np.exp(-k_now[on] * exposed) + rho
                 # No floor without a resistant share.
-                floor = np.where(rho > 0, np.log(factor) - np.log(rho), np.inf)
-            k_now = np.where(on, kill, k_now)
-            c = np.where(on, floor, c)
+                c[on] = np.where(rho > 0, np.log(factor) - np.log(rho), np.inf)
         return np.maximum(_later(t, room, np.maximum(k_now, k_next)),
                           _later(t, room - c, k_next))
 
