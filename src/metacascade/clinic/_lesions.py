@@ -158,7 +158,7 @@ class Lesions:
         # Each lesion's (patient, organ) cell in a (patients, organs) table.
         where = self.pat * len(self.organs) + self.organ
         self._checks(clinic, where)
-        self._therapy(scenarios, clinic, where)
+        self._therapy(scenarios, clinic)
         self._circulation(results, scenarios, clinic)
         # Colonies past their switch by the horizon, by switch day (scans and draws).
         vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
@@ -213,8 +213,7 @@ class Lesions:
         """(ids, checks) 1.0 where a check counts the lesion."""
         return np.asarray(self.check_organ[self.organ[ids]], dtype=float)
 
-    def _therapy(self, scenarios: Sequence[Scenario], clinic: Clinic, where: IntArray,
-                 ) -> None:
+    def _therapy(self, scenarios: Sequence[Scenario], clinic: Clinic) -> None:
         plan = clinic.therapy
         lines = plan.lines if plan is not None else []
         self.n_lines = k = len(lines)
@@ -240,10 +239,6 @@ class Lesions:
         #: (patients,) largest kill rate over the lines and organs: the fastest the log
         #: survival floor can fall (one line runs at a time).
         self.kappa_all = self.max_kill.max(axis=1, initial=0.0)
-        #: (lesions, lines) kill rate of each line in the lesion's organ.
-        self.kill = np.empty((self.n, k))
-        for j in range(k):
-            self.kill[:, j] = kill[:, j, :].ravel()[where]
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
         self.line_end = np.full((self.n_patients, k), np.inf)
@@ -360,6 +355,11 @@ class Lesions:
             cells[..., primary] = self.primary[self.pat[ids[primary]], column]
         return cells
 
+    def kill(self, ids: IntArray, line: int) -> FloatArray:
+        """Kill rate of a line in each lesion's organ."""
+        where = self.pat[ids] * len(self.organs) + self.organ[ids]
+        return np.asarray(self.kill_table[:, line, :].reshape(-1)[where], dtype=float)
+
     def survival(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
         """Survival factor of ``ids`` at ``t`` (``TherapyHistory.survival``).
 
@@ -377,6 +377,7 @@ class Lesions:
                 tk = t[..., some] if t.ndim and t.shape[-1] == ids.size else t
                 out[..., some] = self.survival(ids[some], tk)
             return out
+        where = pat * len(self.organs) + self.organ[ids]
         for k in range(self.n_lines):
             start, end = self.line_start[:, k], self.line_end[:, k]
             begun = np.isfinite(start)
@@ -384,17 +385,18 @@ class Lesions:
                 continue
             started = begun[pat]
             if started.all():
-                on, sub, p, tk = None, ids, pat, t
+                on, sub, p, tk, cell = None, ids, pat, t, where
             else:
                 on = np.nonzero(started)[0]
                 if on.size == 0:
                     continue
-                sub, p = ids[on], pat[on]
+                sub, p, cell = ids[on], pat[on], where[on]
                 tk = t[..., on] if t.ndim and t.shape[-1] == ids.size else t
             exposed = np.maximum(np.minimum(tk, end[p]) - np.maximum(start[p], self.founded[sub]),
                                  0.0)
             rho = self.resistant[:, k][sub]
-            factor = (1.0 - rho) * np.exp(-self.kill[:, k][sub] * exposed) + rho
+            kill = self.kill_table[:, k, :].reshape(-1)[cell]
+            factor = (1.0 - rho) * np.exp(-kill * exposed) + rho
             if on is None:
                 out = out * factor
             else:

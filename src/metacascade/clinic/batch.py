@@ -115,10 +115,9 @@ class BatchCourse:
     detected: pd.DataFrame = field(repr=False)
     prevented: pd.DataFrame = field(repr=False)
     eradicated: pd.DataFrame = field(repr=False)
-    #: Per lesion: day eradicated (inf never); (lesions, lines) kill rates, resistant
-    #: shares; per patient the resolved regimens and lesion organ names (for course()).
+    #: Per lesion: day eradicated (inf never); (lesions, lines) resistant shares; the
+    #: lesions (kill rates, resolved regimens, organ names for course()).
     _eradicated_day: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
-    _kill: FloatArray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     _resistant: FloatArray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     _lesions: Lesions | None = field(repr=False, default=None)
 
@@ -169,7 +168,7 @@ class BatchCourse:
             history.periods.append(Period(
                 line=int(r.line), regimen=lesions.regimens[i][k], start_day=float(r.start_day),
                 end_day=math.inf if math.isnan(r.end_day) else float(r.end_day),
-                end_reason=r.end_reason or None, kill=self._kill[lo:hi, k].copy(),
+                end_reason=r.end_reason or None, kill=lesions.kill(np.arange(lo, hi), k),
                 resistant=self._resistant[lo:hi, k].copy()))
         return history
 
@@ -667,7 +666,7 @@ class _Batch:
             cutoff=x.cutoff.copy(), horizon_days=np.full(x.n_patients, x.horizon),
             therapy=therapy, lesion_offsets=x.offsets.copy(), final_cells=final,
             detected=pairs, prevented=_pairs(x, ~x.kept), eradicated=eradicated,
-            _eradicated_day=x.eradicated.copy(), _kill=x.kill, _resistant=x.resistant,
+            _eradicated_day=x.eradicated.copy(), _resistant=x.resistant,
             _lesions=x)
 
 
