@@ -18,9 +18,12 @@ The speed tricks are those of :func:`follow`, applied to the batch: the weekly d
 is evaluated only for the patients whose burden bound may be lethal in an interval
 (the bound of ``_Patient._may_die``, with every colony that has not switched counted at
 its avascular limit), eradication only for the lesions whose lower bound may fall below
-one cell, and scans and draws read only the primary and the colonies past their
-angiogenic switch, which is all they can see or count when no scan of the clinic can see
-a colony at its avascular limit (otherwise every lesion is read, as :func:`follow` does).
+one cell (each lesion examined again only from the first day its bounds may let it
+through: the untreated size never shrinks and the survival factor falls at most at the
+kill rates of the running and coming lines), and scans and draws read only the primary
+and the colonies past their angiogenic switch, which is all they can see or count when no
+scan of the clinic can see a colony at its avascular limit (otherwise every lesion is
+read, as :func:`follow` does).
 
 The regimens' effects (``kill_rate``, ``dose``, ``brain_exposure``, ``shedding_factor``,
 ``ctc_survival``, ``resistant_fraction``) may differ by patient (a population samples
@@ -238,8 +241,7 @@ class _Batch:
         stops = [*sorted(self.decided), x.horizon]
         self.stops = np.array(stops)
         x.set_intervals(self.stops)
-        #: Per interval, the lesions to examine for eradication then (``_postpone``);
-        #: patients whose lesions are followed there.
+        #: Per interval, the lesions to examine for eradication then (``_postpone``).
         self.pending: list[list[IntArray]] = [[] for _ in stops]
         self.k = 0
         previous = -math.inf
@@ -314,9 +316,9 @@ class _Batch:
 
         Only the lesions that may be candidates are examined: the primaries and the
         lesions of patients whose sizes are not bounded (always), the colonies founded in
-        the interval, every lesion of a patient treated since the last interval, and the
-        lesions whose next possible day (:meth:`_postpone`) has come. The others would
-        fail the bounds below, so the eradications are the same.
+        the interval, and the lesions whose next possible day (:meth:`_postpone`, set
+        when the patient's first line starts and at each examination) has come. The
+        others would fail one of the bounds below, so the eradications are the same.
         """
         x = self.x
         new = x.founded_in(k)
@@ -336,8 +338,8 @@ class _Batch:
             rest = (cheap < LOG_MARGIN) | always
             far = ~rest
             due[far] = _later(t, cheap[far] - 2.0 * LOG_MARGIN, x.kappa_all[x.pat[ids[far]]])
-        # The second bound, for every lesion examined: where the cheap one holds it holds
-        # too (it is the larger), and its next possible day is later.
+        # The second bound, for every lesion examined (its next possible day is usually
+        # the later); the grid is evaluated for the lesions both bounds let through.
         lower = x.survival(ids, t)
         if not math.isinf(previous):
             lower = lower * np.maximum(x.untreated(ids, previous), 1.0)
