@@ -46,13 +46,13 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "virtual_trial_b
 def profile_batch(population: Population, batch_size: int) -> dict[str, float]:
     """Seconds per patient of each stage of one batch (one process)."""
     from metacascade.clinic.batch import follow_batch
-    from metacascade.engine.batch import simulate_batch
+    from metacascade.engine.batch import run_batch
 
     start = time.perf_counter()
     drawn = [population.patient(1, i) for i in range(batch_size)]
     models = [compile_scenario(d[0]) for d in drawn]
     drawn_at = time.perf_counter()
-    results = simulate_batch(models, np.random.default_rng(1), seeds=[d[1] for d in drawn])
+    results = run_batch(models, np.random.default_rng(1), seeds=[d[1] for d in drawn])
     engine_at = time.perf_counter()
     course = batch_columns(follow_batch(results, [d[0] for d in drawn],
                                         np.random.default_rng(2)))

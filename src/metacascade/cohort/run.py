@@ -106,7 +106,7 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
     a patient's results depend on the cohort seed, the batch size and its index only.
     """
     from metacascade.clinic.batch import follow_batch
-    from metacascade.engine.batch import simulate_batch
+    from metacascade.engine.batch import run_batch
     from metacascade.engine.compile import compile_scenario
 
     patients = range(batch * batch_size, (batch + 1) * batch_size)
@@ -115,8 +115,8 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
     engine_rng, clinic_rng = (
         np.random.default_rng(np.random.SeedSequence(cohort_seed, spawn_key=(key, batch)))
         for key in (BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM))
-    results = simulate_batch([compile_scenario(s) for s in scenarios], engine_rng,
-                             seeds=[d[1] for d in drawn])
+    results = run_batch([compile_scenario(s) for s in scenarios], engine_rng,
+                        seeds=[d[1] for d in drawn])
     course = batch_columns(follow_batch(results, scenarios, clinic_rng))
     keep = min(batch_size, n_patients - patients.start)
     tables = cohort_tables(scenarios, [d[1] for d in drawn], [d[2] for d in drawn],
@@ -369,7 +369,7 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
         Print progress to stderr (default: when stderr is a terminal, or ``CI`` is set).
     engine
         ``"batch"`` (default): patients in batches of ``batch_size`` as arrays of
-        patients x organs (:func:`metacascade.engine.batch.simulate_batch`,
+        patients x organs (:func:`metacascade.engine.batch.run_batch`,
         :func:`metacascade.clinic.batch.follow_batch`), each batch on its own random
         streams (cohort seed, spawn keys ``(5, batch)`` engine and ``(6, batch)``
         clinic), every patient of a batch simulated even past ``n_patients``.

@@ -61,6 +61,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade.engine.batch_plan import BatchPlan
+from metacascade.engine.batch_result import BatchResult, BatchSnapshot
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.kernel import MAX_COLONIES, MAX_POISSON_MEAN, EngineError
 from metacascade.engine.result import (
@@ -71,8 +72,6 @@ from metacascade.engine.result import (
     FAILED,
     WOKE,
     Result,
-    Snapshot,
-    build_result,
 )
 
 IntArray = NDArray[np.int64]
@@ -87,8 +86,8 @@ DENSE_MEAN = 0.5
 _NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
 
 
-def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
-                   seeds: Sequence[int] | None = None) -> list[Result]:
+def run_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
+              seeds: Sequence[int] | None = None) -> BatchResult:
     """Simulate one patient per compiled model, all at once.
 
     Parameters
@@ -104,8 +103,9 @@ def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
 
     Returns
     -------
-    list of Result
-        One per model, in order, with ``engine="kernel-batch"``.
+    BatchResult
+        The colonies of every patient as flat columns, with ``engine="kernel-batch"``
+        (:meth:`BatchResult.results` gives one :class:`Result` per model, in order).
 
     Raises
     ------
@@ -116,7 +116,7 @@ def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
 
     """
     if not models:
-        return []
+        raise EngineError("models: give at least one compiled model")
     if seeds is not None and len(seeds) != len(models):
         raise EngineError(f"{len(seeds)} seeds for {len(models)} models")
     plan = BatchPlan(models)
@@ -126,7 +126,19 @@ def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
         state.step(k)
         if k in record_at:
             state.record(k)
-    return state.results([0] * len(models) if seeds is None else list(seeds))
+    return state.batch_result([0] * len(models) if seeds is None else list(seeds))
+
+
+def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
+                   seeds: Sequence[int] | None = None) -> list[Result]:
+    """Simulate one patient per compiled model, all at once: one :class:`Result` each.
+
+    :func:`run_batch` (same arguments, same draws), with the results built per patient
+    (``engine="kernel-batch"``); an empty list for no models.
+    """
+    if not models:
+        return []
+    return run_batch(models, rng, seeds=seeds).results()
 
 
 class _Lookup:
@@ -559,12 +571,12 @@ class _Batch:
         self.snapshots.append((float(plan.ends[k]), self.shed.copy(), self.died.copy(),
                                self.counters.copy(), asleep, self.colonies.copy()))
 
-    def results(self, seeds: list[int]) -> list[Result]:
-        """One Result per patient (colonies in founding order)."""
+    def batch_result(self, seeds: list[int]) -> BatchResult:
+        """The batch's colonies grouped by patient (in founding order) as flat columns."""
         plan = self.plan
         # Row of each colony once grouped by patient: its patient's offset + its id - 1.
-        offset = np.concatenate([[0], np.cumsum(self.colonies)[:-1]])
-        row = offset[self.lookup.patient] + self.lookup.local - 1
+        offsets = np.concatenate([[0], np.cumsum(self.colonies)]).astype(np.int64)
+        row = offsets[self.lookup.patient] + self.lookup.local - 1
         columns = {name: np.empty(self.lookup.size, dtype=dtype)
                    for name, dtype in COLONY_DTYPES.items()}
         at = 0
@@ -573,17 +585,12 @@ class _Batch:
             at += rows.size
             for name, column in columns.items():
                 column[rows] = chunk[name]
-        bounds = np.concatenate([[0], np.cumsum(self.colonies)]).tolist()
-        results = []
-        for i, model in enumerate(plan.models):
-            a, b = bounds[i], bounds[i + 1]
-            snapshots = [Snapshot(t, int(shed[i]), int(died[i]), counters[i], asleep[i],
-                                  int(colonies[i]))
-                         for t, shed, died, counters, asleep, colonies in self.snapshots]
-            results.append(build_result(
-                model, seeds[i], "kernel-batch", {name: x[a:b] for name, x in columns.items()},
-                snapshots, primary_cells_end=float(plan.primary_cells_end[i])))
-        return results
+        snapshots = tuple(BatchSnapshot(t, shed, died, counters, asleep, colonies)
+                          for t, shed, died, counters, asleep, colonies in self.snapshots)
+        return BatchResult(models=tuple(plan.models), seeds=tuple(seeds),
+                           engine="kernel-batch", offsets=offsets, colonies=columns,
+                           snapshots=snapshots,
+                           primary_cells_end=np.asarray(plan.primary_cells_end, dtype=float))
 
 
 def _poisson_counts(rng: np.random.Generator, means: FloatArray,
