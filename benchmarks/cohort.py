@@ -2,17 +2,22 @@
 
 Prints one JSON object. Usage::
 
-    python benchmarks/cohort.py [--json] [--patients N] [--workers K] [--profile]
+    python benchmarks/cohort.py [--json] [--patients N] [--workers K] [--population FILE]
 
 Keys (goals from the issue in brackets):
 
 ``patients_per_s`` [>= 1700]
-    The virtual-trial breast population (``examples/virtual_trial_breast.yaml``: scans,
-    CTC draws, chemotherapy lines; its horizon) run by :func:`simulate_cohort` on a local
-    pool of ``--workers`` processes (default 2) with ``--engine`` (default ``batch``,
-    ``--batch-size`` 256), N patients / wall seconds.
+    The population of ``--population`` (default ``examples/breast_population.yaml``, the
+    issue's "default breast population, 10-year horizon, full clinic": catalog breast
+    cancer, CT and bone scans, CTC draws, two chemotherapy lines;
+    ``examples/virtual_trial_breast.yaml`` is a heavier case, selected for early lung
+    spread) run by :func:`simulate_cohort` on a local pool of ``--workers`` processes
+    (default 2) with ``--engine`` (default ``batch``, ``--batch-size`` 256), N patients
+    / wall seconds.
 ``peak_rss_mib``
     Peak resident memory of this process and its workers (MiB, ``getrusage``).
+``colonies_per_patient``
+    Mean colonies founded per patient in the profiled batch (batch engine; null otherwise).
 ``seconds_per_patient``
     Where the time goes, per patient, in one process: for the batch engine one batch
     of ``--batch-size`` patients split into drawing the patients' parameters and
@@ -40,11 +45,11 @@ from metacascade.cohort.tables import batch_columns, cohort_tables
 from metacascade.engine.compile import compile_scenario
 from metacascade.engine.kernel import simulate
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "virtual_trial_breast.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "breast_population.yaml"
 
 
-def profile_batch(population: Population, batch_size: int) -> dict[str, float]:
-    """Seconds per patient of each stage of one batch (one process)."""
+def profile_batch(population: Population, batch_size: int) -> tuple[dict[str, float], float]:
+    """Seconds per patient of each stage of one batch (one process), colonies per patient."""
     from metacascade.clinic.batch import follow_batch
     from metacascade.engine.batch import run_batch
 
@@ -63,7 +68,7 @@ def profile_batch(population: Population, batch_size: int) -> dict[str, float]:
     return {"population": (drawn_at - start) / batch_size,
             "engine": (engine_at - drawn_at) / batch_size,
             "clinic": (clinic_at - engine_at) / batch_size,
-            "tables": (end - clinic_at) / batch_size}
+            "tables": (end - clinic_at) / batch_size}, float(results.counts.mean())
 
 
 def profile_patients(population: Population, n: int) -> dict[str, float]:
@@ -88,13 +93,16 @@ def main() -> None:
     parser.add_argument("--engine", choices=("batch", "patient"), default="batch")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--profile-patients", type=int, default=10)
+    parser.add_argument("--population", type=Path, default=EXAMPLE,
+                        help="population file (default: examples/breast_population.yaml)")
     args = parser.parse_args()
-    population = load_population(EXAMPLE)
+    population = load_population(args.population)
     if args.engine == "batch":
-        stages = profile_batch(population, args.batch_size)
+        stages, colonies = profile_batch(population, args.batch_size)
         shard = args.batch_size
     else:
         stages = profile_patients(population, args.profile_patients)
+        colonies = None
         shard = 16
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -105,6 +113,7 @@ def main() -> None:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = {
+        "population": args.population.name,
         "patients": args.patients, "workers": args.workers, "engine": args.engine,
         "batch_size": args.batch_size if args.engine == "batch" else None,
         "horizon_years": population.base.horizon_years,
@@ -112,6 +121,7 @@ def main() -> None:
         "patients_per_s": round(args.patients / seconds, 2),
         "peak_rss_mib": round(max(own, children) / 1024, 1),
         "seconds_per_patient": {k: round(v, 6) for k, v in stages.items()},
+        "colonies_per_patient": None if colonies is None else round(colonies, 1),
         "python": sys.version.split()[0],
     }
     print(json.dumps(out, indent=None if args.json else 1))
