@@ -156,7 +156,11 @@ def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[li
     def hashable(value: Any) -> Any:
         if isinstance(value, np.ndarray):
             return (value.shape, value.dtype.str, value.tobytes())
-        if isinstance(value, (list, tuple)):
+        if isinstance(value, list):
+            value = tuple(value)
+        try:
+            hash(value)
+        except TypeError:  # a tuple holding arrays
             return tuple(hashable(v) for v in value)
         return value
 
