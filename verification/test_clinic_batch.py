@@ -9,13 +9,14 @@ batch), so only the clinic's randomness differs. Per case, two-sample tests of:
 first distant detection day, progression day (KS, none at the horizon), progression
 reason, number of therapy lines, baseline CTC count, lesions detected (chi-square),
 death day (KS), the CTC count at the last draw (chi-square), and the numbers of
-colonies never had (thinned under therapy) and eradicated (KS; conservative on counts).
+colonies founded under therapy that the thinning kept, and of colonies eradicated (KS;
+conservative on counts).
 
 The family-wise significance is ALPHA = 0.01, Bonferroni-corrected over every (case,
 statistic) pair. Deliberately broken batches must be rejected by the same comparison:
 scans and draws that read the untreated sizes (ignoring the therapy's survival factor),
 and thinnings of foundings under therapy that ignore the parent's survival factor or
-the regimen's ``ctc_survival``. (Before the thinned and eradicated counts were compared,
+the regimen's ``ctc_survival``. (Before the kept and eradicated counts were compared,
 the thinning breaks went unseen: new colonies under therapy rarely grow visible before
 the horizon.)
 A few minutes.
@@ -43,7 +44,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 N_TRIAL = 400
 N_NEUTRAL = 150
 STATISTICS = ("first_detection", "progression_day", "progression_reason", "lines",
-              "baseline_ctc", "detected", "death_day", "last_ctc", "prevented",
+              "baseline_ctc", "detected", "death_day", "last_ctc", "kept_new",
               "eradicated")
 CASES = ("trial", "neutral")
 N_TESTS = len(STATISTICS) * len(CASES)
@@ -83,9 +84,18 @@ def _statistics(course: ClinicalCourse) -> dict[str, float | str]:
         "detected": _bin(len(course.detected)),
         "death_day": course.death_day or horizon,
         "last_ctc": _bin(draws["value"].iloc[-1] if len(draws) else math.nan),
-        "prevented": float(len(course.prevented)),
+        "kept_new": _kept_new(course),
         "eradicated": float(len(course.eradicated)),
     }
+
+
+def _kept_new(course: ClinicalCourse) -> float:
+    """Colonies founded once therapy had started that the thinning kept (had)."""
+    if not course.therapy:
+        return 0.0
+    founded = course.history.founded
+    new = np.flatnonzero(founded > course.therapy[0].start_day)
+    return float(np.isin(new[new > 0], list(course.prevented), invert=True).sum())
 
 
 def _bin(count: float) -> str:
