@@ -181,6 +181,8 @@ class _Batch:
         self.src_key = _NO_INTS
         self.src_index = _NO_INTS
         self.src_switch = np.zeros(0)
+        #: Sources of group g (patient * entries + entry): src_offsets[g]:src_offsets[g + 1].
+        self.src_offsets = np.zeros(plan.P * plan.n_entries + 1, dtype=np.int64)
         #: Colonies not yet sources that will be within the horizon: chunks (step,
         #: store index, key, switch) sorted by the step they become one, in a heap by
         #: their first step (with a tie-breaking counter).
@@ -256,6 +258,8 @@ class _Batch:
         self.src_key = np.insert(self.src_key, at, key)
         self.src_index = np.insert(self.src_index, at, index)
         self.src_switch = np.insert(self.src_switch, at, switch)
+        self.src_offsets[1:] = np.cumsum(np.bincount(
+            self.src_key, minlength=self.plan.P * self.plan.n_entries))
 
     def _shedding(self, k: int) -> tuple[FloatArray, FloatArray]:
         """Expected cells shed in step k by each colony source, and per (patient, entry)."""
@@ -346,27 +350,52 @@ class _Batch:
 
     def _attribute(self, p: IntArray, kind: IntArray, o: IntArray, expected: FloatArray,
                    groups: FloatArray) -> IntArray:
-        """Source code of each rare event of the colonies' part (two categorical draws)."""
+        """Source code of each rare event of the colonies' part (two categorical draws).
+
+        The entry's weights depend only on the event's row (patient, organ and single
+        cell or cluster kind): they are built and summed once per row met, and each
+        event's entry is found by bisection in its row's cumulative sum. The colony is
+        then found within the sources of its (patient, entry) group.
+        """
         plan, rng = self.plan, self.rng
-        E = plan.n_entries
-        weights = np.empty((p.size, E))
-        single = kind < 2
-        weights[single] = plan.single_by_entry[p[single], :, o[single]]
+        E, P, n = plan.n_entries, plan.P, plan.n
+        # Row of each event: (single cell or cluster kind c) x patient x organ.
+        family = np.maximum(kind - 1, 0)
+        row = (family * P + p) * n + o
+        seen = np.zeros((1 + len(plan.cluster_sizes)) * P * n, dtype=bool)
+        seen[row] = True
+        rows = np.flatnonzero(seen)
+        number = np.cumsum(seen) - 1
+        r_family, r_rest = np.divmod(rows, P * n)
+        r_p, r_o = np.divmod(r_rest, n)
+        weights = np.empty((rows.size, E))
+        single = r_family == 0
+        weights[single] = plan.single_by_entry[r_p[single], :, r_o[single]]
         for c in range(len(plan.cluster_sizes)):
-            chosen = kind == 2 + c
-            weights[chosen] = plan.cluster_absorption[c][:, o[chosen]].T
-        weights *= groups[p]
+            chosen = r_family == 1 + c
+            weights[chosen] = plan.cluster_absorption[c][:, r_o[chosen]].T
+        weights *= groups[r_p]
         cum = np.cumsum(weights, axis=1)
-        u = rng.random(p.size) * cum[:, -1]
-        entry = (cum <= u[:, None]).sum(axis=1)
         last = E - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
-        entry = np.minimum(entry, last)
+        r = number[row]
+        u = rng.random(p.size) * cum[r, -1]
+        # Entry: how many of the row's cumulative weights are <= u (they never decrease).
+        flat = cum.ravel()
+        base = r * E
+        lo = np.zeros(p.size, dtype=np.int64)
+        hi = np.full(p.size, E, dtype=np.int64)
+        for _ in range(int(E).bit_length()):
+            mid = (lo + hi) >> 1
+            below = flat[base + np.minimum(mid, E - 1)] <= u
+            below &= mid < hi
+            lo = np.where(below, mid + 1, lo)
+            hi = np.where(below, hi, mid)
+        entry = np.minimum(lo, last[r])
         group = p * E + entry
-        start = np.searchsorted(self.src_key, group, side="left")
-        end = np.searchsorted(self.src_key, group, side="right")
+        start, end = self.src_offsets[group], self.src_offsets[group + 1]
         total = np.concatenate([[0.0], np.cumsum(expected)])
-        base = total[start]
-        at = base + rng.random(p.size) * (total[end] - base)
+        base_w = total[start]
+        at = base_w + rng.random(p.size) * (total[end] - base_w)
         j = np.clip(np.searchsorted(total, at, side="right") - 1, start, end - 1)
         return np.asarray(plan.P + self.src_index[j], dtype=np.int64)
 
