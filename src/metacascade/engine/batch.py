@@ -354,8 +354,9 @@ class _Batch:
 
         The entry's weights depend only on the event's row (patient, organ and single
         cell or cluster kind): they are built and summed once per row met, and each
-        event's entry is found by bisection in its row's cumulative sum. The colony is
-        then found within the sources of its (patient, entry) group.
+        event's entry is found by binary search in its row's cumulative sum. The colony
+        is then found by binary search within the sources of its (patient, entry) group
+        (the same index as ``searchsorted`` on the global cumulative sum, clipped).
         """
         plan, rng = self.plan, self.rng
         E, P, n = plan.n_entries, plan.P, plan.n
@@ -379,24 +380,29 @@ class _Batch:
         last = E - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
         r = number[row]
         u = rng.random(p.size) * cum[r, -1]
-        # Entry: how many of the row's cumulative weights are <= u (they never decrease).
-        flat = cum.ravel()
-        base = r * E
-        lo = np.zeros(p.size, dtype=np.int64)
-        hi = np.full(p.size, E, dtype=np.int64)
-        for _ in range(int(E).bit_length()):
-            mid = (lo + hi) >> 1
-            below = flat[base + np.minimum(mid, E - 1)] <= u
-            below &= mid < hi
-            lo = np.where(below, mid + 1, lo)
-            hi = np.where(below, hi, mid)
-        entry = np.minimum(lo, last[r])
+        # Entry: how many of the row's cumulative weights are <= u (they never decrease):
+        # one plus the last index whose weight is <= u, by binary lifting from -1.
+        flat, base = cum.ravel(), r * E
+        top = np.full(p.size, -1, dtype=np.int64)
+        step = 1 << int(E - 1).bit_length()
+        while step:
+            cand = np.minimum(top + step, E - 1)
+            top = np.where(flat[base + cand] <= u, cand, top)
+            step >>= 1
+        entry = np.minimum(top + 1, last[r])
         group = p * E + entry
         start, end = self.src_offsets[group], self.src_offsets[group + 1]
         total = np.concatenate([[0.0], np.cumsum(expected)])
         base_w = total[start]
         at = base_w + rng.random(p.size) * (total[end] - base_w)
-        j = np.clip(np.searchsorted(total, at, side="right") - 1, start, end - 1)
+        # The last source of the group whose cumulative shedding before it is <= at (as
+        # searchsorted on total, clipped to the group), by binary lifting from start.
+        j, final = start, end - 1
+        step = 1 << int((end - start).max(initial=1) - 1).bit_length()
+        while step:
+            cand = np.minimum(j + step, final)
+            j = np.where(total[cand] <= at, cand, j)
+            step >>= 1
         return np.asarray(plan.P + self.src_index[j], dtype=np.int64)
 
     def _split_clusters(self, c: int, p: IntArray, o: IntArray, code: IntArray,
