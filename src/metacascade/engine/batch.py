@@ -195,6 +195,7 @@ class _Batch:
         self.pool = np.zeros((P, n), dtype=np.int64)
         self.d_key = _NO_INTS
         self.d_count = _NO_INTS
+        self.d_patient = _NO_INTS  # the patient of each colonies' cohort
         # Means (and cells) of the common fates since the last record; acc_plain: the
         # clusters (organs + 1) whose rare ones were drawn one by one.
         self.acc_single = np.zeros((P, n + 1))
@@ -437,22 +438,29 @@ class _Batch:
         """
         plan, rng, n = self.plan, self.rng, self.plan.n
         p_event = plan.p_event[:, k]
-        # The primaries' cohorts (patients x organs), then the colonies'.
-        events = rng.binomial(self.pool, p_event[:, None])
-        ph, oh = np.nonzero(events)
-        ev, ch = events[ph, oh], ph
-        self.pool[ph, oh] -= ev
+        # The primaries' cohorts (patients x organs), then the colonies'. Empty cohorts
+        # are skipped: a binomial of 0 cells is 0 and draws nothing from the stream.
+        pool = self.pool.ravel()
+        held = np.flatnonzero(pool)
+        events = rng.binomial(pool[held], p_event[held // n])
+        some = events > 0
+        hit, ev = held[some], events[some]
+        pool[hit] -= ev
+        ph, oh = np.divmod(hit, n)
+        ch = ph
         if self.d_key.size:
-            code, o = np.divmod(self.d_key, n)
-            p = self.patient_of(code)
-            d_events = rng.binomial(self.d_count, p_event[p])
+            d_events = rng.binomial(self.d_count, p_event[self.d_patient])
             hit = np.flatnonzero(d_events)
             if hit.size:
                 self.d_count[hit] -= d_events[hit]
-                ph, oh, ch, ev = (np.concatenate([a, b[hit]]) for a, b in
-                                  ((ph, p), (oh, o), (ch, code), (ev, d_events)))
-                keep = self.d_count > 0
-                self.d_key, self.d_count = self.d_key[keep], self.d_count[keep]
+                code, o = np.divmod(self.d_key[hit], n)
+                ph, oh, ch, ev = (np.concatenate([a, b]) for a, b in
+                                  ((ph, self.d_patient[hit]), (oh, o), (ch, code),
+                                   (ev, d_events[hit])))
+                if not self.d_count[hit].all():
+                    keep = self.d_count > 0
+                    self.d_key, self.d_count, self.d_patient = (
+                        self.d_key[keep], self.d_count[keep], self.d_patient[keep])
         if not ev.size:
             return
         woke = rng.binomial(ev, plan.wake_share[ph])
@@ -484,16 +492,20 @@ class _Batch:
             return
         colony = ~primary
         key = code[colony] * self.plan.n + o[colony]
-        key, inverse = np.unique(key, return_inverse=True)
-        cells = np.bincount(inverse, weights=cells[colony],
-                            minlength=key.size).astype(np.int64)
+        cells = cells[colony]
+        order = np.argsort(key)
+        key, cells = key[order], cells[order]
+        first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        key, cells = key[first], np.add.reduceat(cells, first)
         at = np.searchsorted(self.d_key, key)
         found = at < self.d_key.size
         found[found] = self.d_key[at[found]] == key[found]
-        np.add.at(self.d_count, at[found], cells[found])
+        self.d_count[at[found]] += cells[found]  # (distinct keys, distinct places)
         new = ~found
-        self.d_key = np.insert(self.d_key, at[new], key[new])
-        self.d_count = np.insert(self.d_count, at[new], cells[new])
+        at, key = at[new], key[new]
+        self.d_key = np.insert(self.d_key, at, key)
+        self.d_count = np.insert(self.d_count, at, cells[new])
+        self.d_patient = np.insert(self.d_patient, at, self.patient_of(key // self.plan.n))
 
     def _found(self, k: int,
                parts: Founders) -> None:
@@ -587,9 +599,8 @@ class _Batch:
             acc[:] = 0.0
         self.acc_rest[:] = 0
         self.acc_total[:] = 0.0
-        code, o = np.divmod(self.d_key, n)
         asleep = self.pool + np.bincount(
-            self.patient_of(code) * n + o, weights=self.d_count,
+            self.d_patient * n + self.d_key % n, weights=self.d_count,
             minlength=plan.P * n).astype(np.int64).reshape(plan.P, n)
         self.snapshots.append((float(plan.ends[k]), self.shed.copy(), self.died.copy(),
                                self.counters.copy(), asleep, self.colonies.copy()))
