@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from metacascade.engine.batch_plan import BatchPlan
+from metacascade.engine.batch_plan import BatchPlan, vascular_cells
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.kernel import MAX_COLONIES, MAX_POISSON_MEAN, EngineError
 from metacascade.engine.result import (
@@ -181,6 +181,12 @@ class _Batch:
         self.src_key = _NO_INTS
         self.src_index = _NO_INTS
         self.src_switch = np.zeros(0)
+        # Per source: its patient's Gompertz numbers (capacity, log(avascular/capacity),
+        # alpha) and shedding rate, and its size at the end of step src_size_step (NaN
+        # for a source added since).
+        self.src_growth = [np.zeros(0) for _ in range(4)]
+        self.src_size = np.zeros(0)
+        self.src_size_step = -1
         #: Sources of group g (patient * entries + entry): src_offsets[g]:src_offsets[g + 1].
         self.src_offsets = np.zeros(plan.P * plan.n_entries + 1, dtype=np.int64)
         #: Colonies not yet sources that will be within the horizon: chunks (step,
@@ -259,6 +265,12 @@ class _Batch:
         self.src_key = np.insert(self.src_key, at, key)
         self.src_index = np.insert(self.src_index, at, index)
         self.src_switch = np.insert(self.src_switch, at, switch)
+        p = key // self.plan.n_entries
+        plan = self.plan
+        self.src_growth = [np.insert(column, at, values[p]) for column, values in zip(
+            self.src_growth, (plan.capacity, plan.log_ka_km, plan.alpha, plan.shedding),
+            strict=True)]
+        self.src_size = np.insert(self.src_size, at, np.nan)
         self.src_offsets[1:] = np.cumsum(np.bincount(
             self.src_key, minlength=self.plan.P * self.plan.n_entries))
 
@@ -268,11 +280,24 @@ class _Batch:
         groups = np.zeros((plan.P, plan.n_entries))
         if not self.src_key.size:
             return np.zeros(0), groups
-        p = self.src_key // plan.n_entries
         t0, t1 = plan.starts[k], plan.ends[k]
-        sizes = [plan.vascular_cells(p, t, self.src_switch) for t in (t0, 0.5 * (t0 + t1), t1)]
+        capacity, log_ka_km, alpha, shedding = self.src_growth
+
+        def size(t: float, at: slice | IntArray = slice(None)) -> FloatArray:
+            return vascular_cells(capacity[at], log_ka_km[at], alpha[at], t,
+                                  self.src_switch[at])
+
+        # A source's size at the step's start is its size at the last step's end.
+        if self.src_size_step == k - 1 and k and plan.ends[k - 1] == t0:
+            start = self.src_size
+            new = np.flatnonzero(np.isnan(start))
+            start[new] = size(t0, new)
+        else:
+            start = size(t0)
+        sizes = [start, size(0.5 * (t0 + t1)), size(t1)]
+        self.src_size, self.src_size_step = sizes[2], k
         integral = (sizes[0] + 4.0 * sizes[1] + sizes[2]) / 6.0 * (t1 - t0)
-        expected = plan.shedding[p] * integral
+        expected = shedding * integral
         groups.ravel()[:] = np.bincount(self.src_key, weights=expected,
                                         minlength=plan.P * plan.n_entries)
         return expected, groups
@@ -493,7 +518,7 @@ class _Batch:
         colony = ~primary
         key = code[colony] * self.plan.n + o[colony]
         cells = cells[colony]
-        order = np.argsort(key)
+        order = _argsort_ints(key)
         key, cells = key[order], cells[order]
         first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
         key, cells = key[first], np.add.reduceat(cells, first)
@@ -664,3 +689,15 @@ def _poisson_counts(rng: np.random.Generator, means: FloatArray,
         counts.append(np.ones(p.size, dtype=np.int64))
     p, column = np.divmod(np.concatenate(index), W)
     return p, column, np.concatenate(counts)
+
+
+def _argsort_ints(key: IntArray) -> IntArray:
+    """A stable argsort of nonnegative integers: radix sort, 16 bits at a time."""
+    order = np.arange(key.size)
+    top = int(key.max(initial=0))
+    shift = 0
+    while top >> shift:
+        digit = ((key[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+    return order
