@@ -318,7 +318,7 @@ class _Batch:
                                axis=1)
         p, column, count = _poisson_counts(rng, means)
         kind, o = np.divmod(column, n)
-        np.add.at(self.counters[:, :, ARRESTED], (p, o), count)
+        self._tally(p, o, (ARRESTED, count))
         asleep, found = kind == 0, kind == 1
         dormant.append((p[asleep], o[asleep], count[asleep]))
         founders.append((p[found], o[found], p[found], count[found], 0))
@@ -363,7 +363,7 @@ class _Batch:
             chosen = kind == which
             if chosen.any():
                 ones = np.ones(int(chosen.sum()), dtype=np.int64)
-                np.add.at(self.counters[:, :, ARRESTED], (p[chosen], o[chosen]), 1)
+                self._tally(p[chosen], o[chosen], (ARRESTED, 1))
                 if parts is None:
                     founders.append((p[chosen], o[chosen], code[chosen], ones, 0))
                 else:
@@ -444,11 +444,8 @@ class _Batch:
         divide = r - asleep
         found = rng.binomial(divide, plan.q[p])
         failed = rng.binomial(m - r, plan.fail_given_common[p, o])
-        where = (p, o)
-        np.add.at(self.counters[:, :, ARRESTED], where, m)
-        np.add.at(self.counters[:, :, FAILED], where, failed)
-        np.add.at(self.counters[:, :, DIED_AFTER], where, m - r - failed)
-        np.add.at(self.counters[:, :, EXTINCT], where, divide - found)
+        self._tally(p, o, (ARRESTED, m), (FAILED, failed), (DIED_AFTER, m - r - failed),
+                    (EXTINCT, divide - found))
         some = asleep > 0
         dormant.append((code[some], o[some], asleep[some]))
         some = found > 0
@@ -490,11 +487,16 @@ class _Batch:
             return
         woke = rng.binomial(ev, plan.wake_share[ph])
         found = rng.binomial(woke, plan.wake_founding[ph, oh])
-        np.add.at(self.counters[:, :, DIED_AFTER], (ph, oh), ev - woke)
-        np.add.at(self.counters[:, :, WOKE], (ph, oh), woke)
-        np.add.at(self.counters[:, :, EXTINCT], (ph, oh), woke - found)
+        self._tally(ph, oh, (DIED_AFTER, ev - woke), (WOKE, woke), (EXTINCT, woke - found))
         some = found > 0
         founders.append((ph[some], oh[some], ch[some], found[some], 1))
+
+    def _tally(self, p: IntArray, o: IntArray, *columns: tuple[int, IntArray | int]) -> None:
+        """Add values to the counters of (patient, organ) pairs, which may repeat."""
+        flat = self.counters.ravel()  # (a view: the counters are contiguous)
+        at = (p * self.plan.n + o) * self.counters.shape[2]
+        for column, values in columns:
+            np.add.at(flat, at + column, values)
 
     def patient_of(self, code: IntArray) -> IntArray:
         """The patient of each source code."""
@@ -512,7 +514,7 @@ class _Batch:
         o = np.concatenate([x[1] for x in parts])
         cells = np.concatenate([x[2] for x in parts])
         primary = code < self.plan.P
-        np.add.at(self.pool, (code[primary], o[primary]), cells[primary])
+        np.add.at(self.pool.ravel(), code[primary] * self.plan.n + o[primary], cells[primary])
         if primary.all():
             return
         colony = ~primary
