@@ -53,8 +53,8 @@ are made in a fixed order from the one ``rng``, so the same stream gives the sam
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -189,12 +189,10 @@ class _Batch:
         self.src_size_step = -1
         #: Sources of group g (patient * entries + entry): src_offsets[g]:src_offsets[g + 1].
         self.src_offsets = np.zeros(plan.P * plan.n_entries + 1, dtype=np.int64)
-        #: Colonies not yet sources that will be within the horizon: chunks (step,
-        #: store index, key, switch) sorted by the step they become one, in a heap by
-        #: their first step (with a tie-breaking counter).
-        self.pending: list[tuple[int, int, tuple[IntArray, IntArray, IntArray,
-                                                 FloatArray]]] = []
-        self.chunk_count = 0
+        #: Colonies not yet sources that will be within the horizon, by the step they
+        #: become one: chunks (store index, key, switch) in the order they were founded.
+        self.pending: list[list[tuple[IntArray, IntArray, FloatArray]]] = [
+            [] for _ in range(plan.n_steps)]
         # Dormant cohorts: the primaries' (patients x organs), and the colonies', sorted
         # by key (source code * organs + organ). A source code is the patient for a
         # primary, P + the colony's store index for a colony.
@@ -248,14 +246,7 @@ class _Batch:
 
     def _activate(self, k: int) -> None:
         """Colonies whose switch is at or before the step's start become sources."""
-        fresh: list[tuple[IntArray, IntArray, FloatArray]] = []
-        while self.pending and self.pending[0][0] <= k:
-            _, number, (steps, index, key, switch) = heapq.heappop(self.pending)
-            cut = int(np.searchsorted(steps, k, side="right"))
-            fresh.append((index[:cut], key[:cut], switch[:cut]))
-            if cut < steps.size:
-                heapq.heappush(self.pending, (int(steps[cut]), number, (
-                    steps[cut:], index[cut:], key[cut:], switch[cut:])))
+        fresh, self.pending[k] = self.pending[k], []
         if not fresh:
             return
         index, key, switch = (np.concatenate(x) for x in zip(*fresh, strict=True))
@@ -585,10 +576,12 @@ class _Batch:
         soon = np.flatnonzero(step < plan.n_steps)
         if soon.size:
             soon = soon[np.argsort(step[soon], kind="stable")]
-            new = (step[soon], index[soon], p[soon] * plan.n_entries + plan.organ_entry[o[soon]],
-                   switch[soon])
-            heapq.heappush(self.pending, (int(new[0][0]), self.chunk_count, new))
-            self.chunk_count += 1
+            steps, index = step[soon], index[soon]
+            key = p[soon] * plan.n_entries + plan.organ_entry[o[soon]]
+            switch = switch[soon]
+            cuts = [0, *(np.flatnonzero(steps[1:] != steps[:-1]) + 1).tolist(), steps.size]
+            for a, b in pairwise(cuts):  # (a loop over steps)
+                self.pending[int(steps[a])].append((index[a:b], key[a:b], switch[a:b]))
 
     # -- records and results -------------------------------------------------------
     def record(self, k: int) -> None:
