@@ -200,6 +200,7 @@ class _Batch:
         self.d_key = _NO_INTS
         self.d_count = _NO_INTS
         self.d_patient = _NO_INTS  # the patient of each colonies' cohort
+        self.d_empty = 0  # (about how many of them are empty)
         # Means (and cells) of the common fates since the last record; acc_plain: the
         # clusters (organs + 1) whose rare ones were drawn one by one.
         self.acc_single = np.zeros((P, n + 1))
@@ -470,10 +471,14 @@ class _Batch:
                 ph, oh, ch, ev = (np.concatenate([a, b]) for a, b in
                                   ((ph, self.d_patient[hit]), (oh, o), (ch, code),
                                    (ev, d_events[hit])))
-                if not self.d_count[hit].all():
+                # Emptied cohorts stay (their binomials draw nothing) until they are a
+                # quarter of all.
+                self.d_empty += int(np.count_nonzero(self.d_count[hit] == 0))
+                if 4 * self.d_empty > self.d_count.size:
                     keep = self.d_count > 0
                     self.d_key, self.d_count, self.d_patient = (
                         self.d_key[keep], self.d_count[keep], self.d_patient[keep])
+                    self.d_empty = 0
         if not ev.size:
             return
         woke = rng.binomial(ev, plan.wake_share[ph])
