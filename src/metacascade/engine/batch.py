@@ -132,35 +132,47 @@ def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
 class _Lookup:
     """What a colony's children need of it (patient, id, generation), by store index.
 
-    Grows by doubling; the colonies' other columns are kept as one chunk per step.
+    Added chunks are kept aside and copied into the columns (grown by doubling) only
+    when the columns are read; the colonies' other columns are kept as one chunk per
+    step.
     """
 
     def __init__(self) -> None:
         self.size = 0
+        self.stored = 0
         self.columns = [np.zeros(0, dtype=np.int64) for _ in range(3)]
+        self.added: list[tuple[IntArray, ...]] = []
 
     def add(self, *columns: IntArray) -> None:
-        k = len(columns[0])
-        if self.size + k > len(self.columns[0]):
-            cap = max(self.size + k, 2 * len(self.columns[0]), 1024)
+        self.added.append(columns)
+        self.size += len(columns[0])
+
+    def _flush(self) -> None:
+        if not self.added:
+            return
+        if self.size > len(self.columns[0]):
+            cap = max(self.size, 2 * len(self.columns[0]), 1024)
             for i, old in enumerate(self.columns):
                 grown = np.empty(cap, dtype=np.int64)
-                grown[: self.size] = old[: self.size]
+                grown[: self.stored] = old[: self.stored]
                 self.columns[i] = grown
-        for column, values in zip(self.columns, columns, strict=True):
-            column[self.size:self.size + k] = values
-        self.size += k
+        for i, column in enumerate(self.columns):
+            column[self.stored:self.size] = np.concatenate([x[i] for x in self.added])
+        self.stored, self.added = self.size, []
 
     @property
     def patient(self) -> IntArray:
+        self._flush()
         return self.columns[0][: self.size]
 
     @property
     def local(self) -> IntArray:
+        self._flush()
         return self.columns[1][: self.size]
 
     @property
     def generation(self) -> IntArray:
+        self._flush()
         return self.columns[2][: self.size]
 
 
@@ -569,19 +581,22 @@ class _Batch:
         colony = code >= plan.P
         parent = np.zeros(p.size, dtype=np.int64)
         generation = np.ones(p.size, dtype=np.int64)
-        parent[colony] = lookup.local[code[colony] - plan.P]
-        generation[colony] += lookup.generation[code[colony] - plan.P]
+        if colony.any():
+            parent[colony] = lookup.local[code[colony] - plan.P]
+            generation[colony] += lookup.generation[code[colony] - plan.P]
         index = lookup.size + np.arange(p.size)
         lookup.add(p, local, generation)
         self.chunks.append({"organ": o, "parent": parent,
                             "generation": generation, "founded": founded, "w": w,
                             "switch": switch, "via": via, "surface": surface})
         # A source from the first step starting at or after its switch.
-        step = np.maximum(np.searchsorted(plan.starts, switch, side="left"), k + 1)
-        soon = np.flatnonzero(step < plan.n_steps)
+        soon = np.flatnonzero(switch <= plan.starts[-1])
+        step = np.maximum(np.searchsorted(plan.starts, switch[soon], side="left"), k + 1)
+        soon, step = soon[step < plan.n_steps], step[step < plan.n_steps]
         if soon.size:
-            soon = soon[np.argsort(step[soon], kind="stable")]
-            steps, index = step[soon], index[soon]
+            order = np.argsort(step, kind="stable")
+            soon, steps = soon[order], step[order]
+            index = index[soon]
             key = p[soon] * plan.n_entries + plan.organ_entry[o[soon]]
             switch = switch[soon]
             cuts = [0, *(np.flatnonzero(steps[1:] != steps[:-1]) + 1).tolist(), steps.size]
