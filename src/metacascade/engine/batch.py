@@ -79,6 +79,8 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 #: Colonies to found: (patient, organ, source code, count, via) per part.
 Founders = list[tuple[IntArray, IntArray, IntArray, IntArray, int]]
+#: Cells made dormant: (source code, organ, cells, patient) per part.
+Dormant = list[tuple[IntArray, IntArray, IntArray, IntArray]]
 
 #: Means of the colonies' rare fates above which each is drawn as its own Poisson count
 #: rather than by splitting a per-patient total (both exact; this bounds the cost).
@@ -249,7 +251,7 @@ class _Batch:
             self.acc_cluster_blood[:, c] += cluster_prim[c][:, n]
             self.acc_plain[c] += cluster_col[c]
 
-        dormant: list[tuple[IntArray, IntArray, IntArray]] = []  # (code, organ, cells)
+        dormant: Dormant = []
         founders: Founders = []
         self._primary_part(single_prim, cluster_prim, dormant, founders)
         self._colony_part(k, expected, groups, single_col, cluster_col, dormant, founders)
@@ -307,7 +309,7 @@ class _Batch:
         return expected, groups
 
     def _primary_part(self, single: FloatArray, clusters: list[FloatArray],
-                      dormant: list[tuple[IntArray, IntArray, IntArray]],
+                      dormant: Dormant,
                       founders: Founders) -> None:
         """Rare fates of the primary's cells: dormant cells and founders per organ.
 
@@ -324,7 +326,7 @@ class _Batch:
         kind, o = np.divmod(column, n)
         self._tally(p, o, (ARRESTED, count))
         asleep, found = kind == 0, kind == 1
-        dormant.append((p[asleep], o[asleep], count[asleep]))
+        dormant.append((p[asleep], o[asleep], count[asleep], p[asleep]))
         founders.append((p[found], o[found], p[found], count[found], 0))
         for c, m in enumerate(plan.cluster_sizes):
             arrested = clusters[c][:, :n]
@@ -337,7 +339,7 @@ class _Batch:
             pa, oa = np.divmod(at, n)  # each (patient, organ) once
             self.counters[pa, oa, ARRESTED] += cells
             self.acc_rest[pa, oa] += cells - c_asleep - c_found
-            dormant.append((pa, oa, c_asleep))
+            dormant.append((pa, oa, c_asleep, pa))
             founders.append((pa, oa, pa, c_found, 0))
             self.acc_plain[c][:, :n] += np.where(many, 0.0, arrested)
             p, column, count = _poisson_counts(rng, np.where(many, 0.0, rare))
@@ -347,7 +349,7 @@ class _Batch:
 
     def _colony_part(self, k: int, expected: FloatArray, groups: FloatArray,
                      single: FloatArray, clusters: list[FloatArray],
-                     dormant: list[tuple[IntArray, IntArray, IntArray]],
+                     dormant: Dormant,
                      founders: Founders) -> None:
         """Rare fates of the colonies' cells, each attributed to its source."""
         plan, n = self.plan, self.plan.n
@@ -371,7 +373,7 @@ class _Batch:
                 if parts is None:
                     founders.append((p[chosen], o[chosen], code[chosen], ones, 0))
                 else:
-                    parts.append((code[chosen], o[chosen], ones))
+                    parts.append((code[chosen], o[chosen], ones, p[chosen]))
         for c in range(len(plan.cluster_sizes)):
             chosen = kind == 2 + c
             if chosen.any():
@@ -436,7 +438,7 @@ class _Batch:
         return np.asarray(plan.P + self.src_index[j], dtype=np.int64)
 
     def _split_clusters(self, c: int, p: IntArray, o: IntArray, code: IntArray,
-                        dormant: list[tuple[IntArray, IntArray, IntArray]],
+                        dormant: Dormant,
                         founders: Founders,
                         ) -> None:
         """Split rare clusters of kind ``c`` cell by cell (zero-truncated binomial)."""
@@ -451,7 +453,7 @@ class _Batch:
         self._tally(p, o, (ARRESTED, m), (FAILED, failed), (DIED_AFTER, m - r - failed),
                     (EXTINCT, divide - found))
         some = asleep > 0
-        dormant.append((code[some], o[some], asleep[some]))
+        dormant.append((code[some], o[some], asleep[some], p[some]))
         some = found > 0
         founders.append((p[some], o[some], code[some], found[some], 0))
 
@@ -506,15 +508,7 @@ class _Batch:
         for column, values in columns:
             np.add.at(flat, at + column, values)
 
-    def patient_of(self, code: IntArray) -> IntArray:
-        """The patient of each source code."""
-        P = self.plan.P
-        colony = code >= P
-        out = code.copy()
-        out[colony] = self.lookup.patient[code[colony] - P]
-        return out
-
-    def _join(self, parts: list[tuple[IntArray, IntArray, IntArray]]) -> None:
+    def _join(self, parts: Dormant) -> None:
         """Cells made dormant in the step join the pool (merged by key)."""
         if not parts:
             return
@@ -527,20 +521,20 @@ class _Batch:
             return
         colony = ~primary
         key = code[colony] * self.plan.n + o[colony]
-        cells = cells[colony]
-        order = _argsort_ints(key)
-        key, cells = key[order], cells[order]
+        sort = _argsort_ints(key)
+        key, order = key[sort], np.flatnonzero(colony)[sort]
         first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
-        key, cells = key[first], np.add.reduceat(cells, first)
+        key, cells = key[first], np.add.reduceat(cells[order], first)
+        patient = np.concatenate([x[3] for x in parts])[order[first]]
         at = np.searchsorted(self.d_key, key)
         found = at < self.d_key.size
         found[found] = self.d_key[at[found]] == key[found]
         self.d_count[at[found]] += cells[found]  # (distinct keys, distinct places)
         new = ~found
-        at, key = at[new], key[new]
-        self.d_key = np.insert(self.d_key, at, key)
+        at = at[new]
+        self.d_key = np.insert(self.d_key, at, key[new])
         self.d_count = np.insert(self.d_count, at, cells[new])
-        self.d_patient = np.insert(self.d_patient, at, self.patient_of(key // self.plan.n))
+        self.d_patient = np.insert(self.d_patient, at, patient[new])
 
     def _found(self, k: int,
                parts: Founders) -> None:
