@@ -191,12 +191,15 @@ class _Batch:
         self.lookup = _Lookup()
         #: The colonies founded in each step (COLONY_DTYPES columns, in store order).
         self.chunks: list[dict[str, NDArray[Any]]] = []
-        # Sources (colonies past their switch), sorted by key patient * entries + entry:
-        # key and store index (src_ints), and (src_floats) the patient's Gompertz
-        # numbers (capacity, log(avascular/capacity), alpha), shedding rate, the switch
-        # and the size at the end of step src_size_step (NaN for a source added since).
-        self.src_ints = np.zeros((2, 0), dtype=np.int64)
-        self.src_floats = np.zeros((6, 0))
+        # Sources (colonies past their switch), sorted by key patient * entries + entry.
+        self.src_key = _NO_INTS
+        self.src_index = _NO_INTS
+        self.src_switch = np.zeros(0)
+        # Per source: its patient's Gompertz numbers (capacity, log(avascular/capacity),
+        # alpha) and shedding rate, and its size at the end of step src_size_step (NaN
+        # for a source added since).
+        self.src_growth = [np.zeros(0) for _ in range(4)]
+        self.src_size = np.zeros(0)
         self.src_size_step = -1
         #: Sources of group g (patient * entries + entry): src_offsets[g]:src_offsets[g + 1].
         self.src_offsets = np.zeros(plan.P * plan.n_entries + 1, dtype=np.int64)
@@ -264,41 +267,44 @@ class _Batch:
         index, key, switch = (np.concatenate(x) for x in zip(*fresh, strict=True))
         order = np.argsort(key, kind="stable")
         key, index, switch = key[order], index[order], switch[order]
-        at = np.searchsorted(self.src_ints[0], key, side="right")
-        self.src_ints = np.insert(self.src_ints, at, np.stack([key, index]), axis=1)
+        at = np.searchsorted(self.src_key, key, side="right")
+        self.src_key = np.insert(self.src_key, at, key)
+        self.src_index = np.insert(self.src_index, at, index)
+        self.src_switch = np.insert(self.src_switch, at, switch)
         p = key // self.plan.n_entries
         plan = self.plan
-        self.src_floats = np.insert(self.src_floats, at, np.stack([
-            plan.capacity[p], plan.log_ka_km[p], plan.alpha[p], plan.shedding[p], switch,
-            np.full(p.size, np.nan)]), axis=1)
+        self.src_growth = [np.insert(column, at, values[p]) for column, values in zip(
+            self.src_growth, (plan.capacity, plan.log_ka_km, plan.alpha, plan.shedding),
+            strict=True)]
+        self.src_size = np.insert(self.src_size, at, np.nan)
         self.src_offsets[1:] = np.cumsum(np.bincount(
-            self.src_ints[0], minlength=self.plan.P * self.plan.n_entries))
+            self.src_key, minlength=self.plan.P * self.plan.n_entries))
 
     def _shedding(self, k: int) -> tuple[FloatArray, FloatArray]:
         """Expected cells shed in step k by each colony source, and per (patient, entry)."""
         plan = self.plan
         groups = np.zeros((plan.P, plan.n_entries))
-        src_key = self.src_ints[0]
-        if not src_key.size:
+        if not self.src_key.size:
             return np.zeros(0), groups
         t0, t1 = plan.starts[k], plan.ends[k]
-        capacity, log_ka_km, alpha, shedding, switch, end_size = self.src_floats
+        capacity, log_ka_km, alpha, shedding = self.src_growth
 
         def size(t: float, at: slice | IntArray = slice(None)) -> FloatArray:
-            return vascular_cells(capacity[at], log_ka_km[at], alpha[at], t, switch[at])
+            return vascular_cells(capacity[at], log_ka_km[at], alpha[at], t,
+                                  self.src_switch[at])
 
         # A source's size at the step's start is its size at the last step's end.
         if self.src_size_step == k - 1 and k and plan.ends[k - 1] == t0:
-            start = end_size
+            start = self.src_size
             new = np.flatnonzero(np.isnan(start))
             start[new] = size(t0, new)
         else:
             start = size(t0)
         sizes = [start, size(0.5 * (t0 + t1)), size(t1)]
+        self.src_size, self.src_size_step = sizes[2], k
         integral = (sizes[0] + 4.0 * sizes[1] + sizes[2]) / 6.0 * (t1 - t0)
-        end_size[:], self.src_size_step = sizes[2], k  # (start may be end_size itself)
         expected = shedding * integral
-        groups.ravel()[:] = np.bincount(src_key, weights=expected,
+        groups.ravel()[:] = np.bincount(self.src_key, weights=expected,
                                         minlength=plan.P * plan.n_entries)
         return expected, groups
 
@@ -429,7 +435,7 @@ class _Batch:
             cand = np.minimum(j + step, final)
             j = np.where(total[cand] <= at, cand, j)
             step >>= 1
-        return np.asarray(plan.P + self.src_ints[1][j], dtype=np.int64)
+        return np.asarray(plan.P + self.src_index[j], dtype=np.int64)
 
     def _split_clusters(self, c: int, p: IntArray, o: IntArray, code: IntArray,
                         dormant: Dormant,
