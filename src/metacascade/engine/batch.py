@@ -677,12 +677,12 @@ def _poisson_counts(rng: np.random.Generator, means: FloatArray,
     """
     P, W = means.shape
     flat = means.ravel()
-    dense = np.flatnonzero(flat > DENSE_MEAN)
+    large = flat > DENSE_MEAN
+    dense = np.flatnonzero(large)
     dense_counts = rng.poisson(flat[dense])
     some = dense_counts > 0
     index, counts = [dense[some]], [dense_counts[some]]
-    sparse = flat.copy()
-    sparse[dense] = 0.0
+    sparse = np.where(large, 0.0, flat)
     cum = np.cumsum(sparse)
     row_end = cum[W - 1::W]
     offset = np.concatenate([[0.0], row_end[:-1]])
@@ -692,9 +692,10 @@ def _poisson_counts(rng: np.random.Generator, means: FloatArray,
         p = np.repeat(np.arange(P), events)
         at = offset[p] + rng.random(p.size) * total[p]
         chosen = np.searchsorted(cum, at, side="right")
-        rows = sparse.reshape(P, W)
-        last = np.arange(P) * W + W - 1 - np.argmax(rows[:, ::-1] > 0, axis=1)
-        index.append(np.minimum(chosen, last[p]))
+        # The last column with a positive mean, in the rows with events.
+        rows = np.flatnonzero(events)
+        last = rows * W + W - 1 - np.argmax(sparse.reshape(P, W)[rows, ::-1] > 0, axis=1)
+        index.append(np.minimum(chosen, np.repeat(last, events[rows])))
         counts.append(np.ones(p.size, dtype=np.int64))
     p, column = np.divmod(np.concatenate(index), W)
     return p, column, np.concatenate(counts)
