@@ -22,10 +22,13 @@ Each step, for the whole batch:
    cell by cell with a zero-truncated binomial) and the plain ones at the record.
 3. **The colonies' part** is small. Its rare fates are Poisson counts too, each
    event then attributed to its source in two categorical draws: the entry (weights:
-   the patient's expected cells per entry times the routing), then the colony within
-   (patient, entry) proportional to its expected shedding (one global cumulative sum
-   over the sources sorted by (patient, entry), segment offsets, ``searchsorted``).
-   Rare clusters are split cell by cell as the primary's.
+   the patient's expected cells per entry times the routing, summed once per (patient,
+   organ, kind) met), then the colony within (patient, entry) proportional to its
+   expected shedding (one global cumulative sum over the sources sorted by (patient,
+   entry), each event's segment from per-group offsets). Both draws find their index
+   by a vectorised binary search over each event's own row or segment (the index
+   ``searchsorted`` would give). Rare clusters are split cell by cell as the
+   primary's.
 
    A field of Poisson counts (patients x kinds and organs) is drawn one count per mean
    where the mean is above :data:`DENSE_MEAN`, and by Poisson splitting elsewhere (a
@@ -33,15 +36,19 @@ Each step, for the whole batch:
    per-patient offsets and ``searchsorted``): the same law, at a cost that grows with
    the events rather than the cells of the field.
 4. **Dormant cohorts**: the cells made dormant by the primaries (patients x organs),
-   and those made dormant by colonies as flat arrays (source, organ, cells) sorted by
-   key. The pool at the step's start has ``Binomial(cells, 1 - exp(-(w + m) dt))``
-   events per cohort, ``Binomial(events, w / (w + m))`` of them wakings, of which
-   ``Binomial(woken, q_wake)`` found colonies (founded uniformly in the step, parent
-   the cohort's source); the rest died or went extinct. Cells made dormant in the step
-   join the pool at its end.
+   and those made dormant by colonies as flat arrays (source, organ, cells, patient)
+   sorted by key. The pool at the step's start has ``Binomial(cells, 1 - exp(-(w + m)
+   dt))`` events per cohort, ``Binomial(events, w / (w + m))`` of them wakings, of
+   which ``Binomial(woken, q_wake)`` found colonies (founded uniformly in the step,
+   parent the cohort's source); the rest died or went extinct. Empty cohorts are
+   skipped (a binomial of 0 cells is 0 and takes nothing from the stream); emptied
+   colonies' cohorts are dropped once they are a quarter of all. Cells made dormant in
+   the step join the pool at its end (new keys sorted by a radix argsort and merged).
 5. **Colonies** founded in the step get a uniform founding time in it, ``W ~ Exp(mean
    1/q)``, a depth and a switch, are sorted by (patient, founding time) and appended;
-   each becomes a source from the first step starting at or after its switch.
+   each becomes a source from the first step starting at or after its switch (kept
+   until then in that step's list). A source's size at a step's start is its size at
+   the previous step's end.
 6. **Common fates** (failed, died after extravasation, extinct, died in blood, plain
    clusters) only feed the counters: their Poisson means are summed per patient and
    drawn once per ledger record interval (Poisson additivity, exact given the sources).
