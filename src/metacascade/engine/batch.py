@@ -699,10 +699,14 @@ def _poisson_counts(rng: np.random.Generator, means: FloatArray,
         p = np.repeat(np.arange(P), events)
         at = offset[p] + rng.random(p.size) * total[p]
         chosen = np.searchsorted(cum, at, side="right")
-        # The last column with a positive mean, in the rows with events.
-        rows = np.flatnonzero(events)
-        last = rows * W + W - 1 - np.argmax(sparse.reshape(P, W)[rows, ::-1] > 0, axis=1)
-        index.append(np.minimum(chosen, np.repeat(last, events[rows])))
+        # The cumulative sum only rises at positive means, so an event falls on one of
+        # its row's, unless rounding carries it past the row: then on the row's last.
+        past = np.flatnonzero(chosen >= (p + 1) * W)
+        if past.size:
+            rows = p[past]
+            chosen[past] = rows * W + W - 1 - np.argmax(
+                sparse.reshape(P, W)[rows, ::-1] > 0, axis=1)
+        index.append(chosen)
         counts.append(np.ones(p.size, dtype=np.int64))
     p, column = np.divmod(np.concatenate(index), W)
     return p, column, np.concatenate(counts)
