@@ -2,17 +2,27 @@
 
 Prints one JSON object. Usage::
 
-    python benchmarks/cohort.py [--json] [--patients N] [--workers K] [--profile]
+    python benchmarks/cohort.py [--json] [--patients N] [--workers K] [--population FILE]
 
 Keys (goals from the issue in brackets):
 
 ``patients_per_s`` [>= 1700]
-    The virtual-trial breast population (``examples/virtual_trial_breast.yaml``: scans,
-    CTC draws, chemotherapy lines; its horizon) run by :func:`simulate_cohort` on a local
-    pool of ``--workers`` processes (default 2) with ``--engine`` (default ``batch``,
-    ``--batch-size`` 256), N patients / wall seconds.
+    The population of ``--population`` (default ``examples/breast_population.yaml``, the
+    issue's "default breast population, 10-year horizon, full clinic": catalog breast
+    cancer, CT and bone scans, CTC draws, two chemotherapy lines;
+    ``examples/virtual_trial_breast.yaml`` is a heavier case, selected for early lung
+    spread) run by :func:`simulate_cohort` on a local pool of ``--workers`` processes
+    (default 2) with ``--engine`` (default ``batch``, ``--batch-size`` 256), N patients
+    / wall seconds.
 ``peak_rss_mib``
-    Peak resident memory of this process and its workers (MiB, ``getrusage``).
+    Peak resident memory of the largest single process, this one or a worker (MiB,
+    ``getrusage``).
+``peak_total_rss_mib``
+    Peak of the summed resident memory of this process and all its workers, sampled
+    every 0.5 s during the run (MiB; null without ``psutil``, which the ``dask`` extra
+    brings).
+``colonies_per_patient``
+    Mean colonies founded per patient in the profiled batch (batch engine; null otherwise).
 ``seconds_per_patient``
     Where the time goes, per patient, in one process: for the batch engine one batch
     of ``--batch-size`` patients split into drawing the patients' parameters and
@@ -24,10 +34,12 @@ Keys (goals from the issue in brackets):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,19 +52,19 @@ from metacascade.cohort.tables import batch_columns, cohort_tables
 from metacascade.engine.compile import compile_scenario
 from metacascade.engine.kernel import simulate
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "virtual_trial_breast.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "breast_population.yaml"
 
 
-def profile_batch(population: Population, batch_size: int) -> dict[str, float]:
-    """Seconds per patient of each stage of one batch (one process)."""
+def profile_batch(population: Population, batch_size: int) -> tuple[dict[str, float], float]:
+    """Seconds per patient of each stage of one batch (one process), colonies per patient."""
     from metacascade.clinic.batch import follow_batch
-    from metacascade.engine.batch import simulate_batch
+    from metacascade.engine.batch import run_batch
 
     start = time.perf_counter()
     drawn = [population.patient(1, i) for i in range(batch_size)]
     models = [compile_scenario(d[0]) for d in drawn]
     drawn_at = time.perf_counter()
-    results = simulate_batch(models, np.random.default_rng(1), seeds=[d[1] for d in drawn])
+    results = run_batch(models, np.random.default_rng(1), seeds=[d[1] for d in drawn])
     engine_at = time.perf_counter()
     course = batch_columns(follow_batch(results, [d[0] for d in drawn],
                                         np.random.default_rng(2)))
@@ -63,7 +75,39 @@ def profile_batch(population: Population, batch_size: int) -> dict[str, float]:
     return {"population": (drawn_at - start) / batch_size,
             "engine": (engine_at - drawn_at) / batch_size,
             "clinic": (clinic_at - engine_at) / batch_size,
-            "tables": (end - clinic_at) / batch_size}
+            "tables": (end - clinic_at) / batch_size}, float(results.counts.mean())
+
+
+class TreeMemory:
+    """Samples the summed RSS of this process and its descendants in a thread (psutil)."""
+
+    def __init__(self, every_s: float = 0.5) -> None:
+        self.peak: float | None = None
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            import psutil
+        except ImportError:
+            return
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):  # a worker that just ended
+                    total += process.memory_info().rss
+            self.peak = max(self.peak or 0, total)
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def profile_patients(population: Population, n: int) -> dict[str, float]:
@@ -88,30 +132,40 @@ def main() -> None:
     parser.add_argument("--engine", choices=("batch", "patient"), default="batch")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--profile-patients", type=int, default=10)
+    parser.add_argument("--progress", action="store_true",
+                        help="show the cohort's progress bar (on stderr)")
+    parser.add_argument("--population", type=Path, default=EXAMPLE,
+                        help="population file (default: examples/breast_population.yaml)")
     args = parser.parse_args()
-    population = load_population(EXAMPLE)
-    if args.engine == "batch":
-        stages = profile_batch(population, args.batch_size)
-        shard = args.batch_size
-    else:
-        stages = profile_patients(population, args.profile_patients)
-        shard = 16
-    with tempfile.TemporaryDirectory() as tmp:
+    population = load_population(args.population)
+    shard = args.batch_size if args.engine == "batch" else 16
+    with tempfile.TemporaryDirectory() as tmp, TreeMemory() as memory:
         start = time.perf_counter()
         simulate_cohort(population, args.patients, seed=1, out=Path(tmp) / "cohort",
                         executor=LocalExecutor(args.workers), shard_size=shard,
-                        progress=False, engine=args.engine, batch_size=args.batch_size)
+                        progress=args.progress, engine=args.engine,
+                        batch_size=args.batch_size)
         seconds = time.perf_counter() - start
+    # Memory of the run alone (the profile below holds a batch in this process).
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    colonies: float | None = None
+    if args.engine == "batch":
+        stages, colonies = profile_batch(population, args.batch_size)
+    else:
+        stages = profile_patients(population, args.profile_patients)
     out = {
+        "population": args.population.name,
         "patients": args.patients, "workers": args.workers, "engine": args.engine,
         "batch_size": args.batch_size if args.engine == "batch" else None,
         "horizon_years": population.base.horizon_years,
         "seconds": round(seconds, 3),
         "patients_per_s": round(args.patients / seconds, 2),
         "peak_rss_mib": round(max(own, children) / 1024, 1),
+        "peak_total_rss_mib": (None if memory.peak is None
+                               else round(memory.peak / 2**20, 1)),
         "seconds_per_patient": {k: round(v, 6) for k, v in stages.items()},
+        "colonies_per_patient": None if colonies is None else round(colonies, 1),
         "python": sys.version.split()[0],
     }
     print(json.dumps(out, indent=None if args.json else 1))

@@ -63,6 +63,12 @@ def test_population_draws_per_patient_independently_of_everything_else(populatio
     assert diam.min() >= 15 and diam.max() <= 30
     rho = np.array([d["param_clinic__therapy__lines__0__resistant_fraction"] for d in draws])
     assert set(rho) == {0.01, 0.1} and 0.6 < np.mean(rho == 0.1) < 0.9
+    # Drawing patients changes neither the population nor an earlier patient.
+    assert population.scenario["clinic"]["therapy"]["lines"][0]["resistant_fraction"] == 0.05
+    assert population.scenario["primary_diameter_mm"] == 20
+    assert a.to_dict() == b.to_dict() == population.patient(5, 3)[0].to_dict()
+    assert a.clinic.therapy.lines[0].resistant_fraction == values_a[
+        "param_clinic__therapy__lines__0__resistant_fraction"]
 
 
 def test_truncation_keeps_a_lognormal_inside_the_bounds():

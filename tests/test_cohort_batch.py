@@ -131,3 +131,36 @@ def test_batch_and_patient_engines_agree_in_law(tmp_path, population):
         x = b[column].fillna(1e9).to_numpy()
         y = p[column].fillna(1e9).to_numpy()
         assert stats.mannwhitneyu(x, y).pvalue > ALPHA, column
+
+
+def test_a_population_that_varies_structure_runs_in_groups(tmp_path):
+    """Horizons and scan intervals that differ by patient: the batch runs in groups of
+    patients that agree, each on its own streams; identical whatever the sharding."""
+    from metacascade.cohort.run import structure_groups
+    from metacascade.engine.compile import compile_scenario
+
+    data = json.loads(json.dumps(POPULATION))
+    data["population"]["horizon_years"] = {"discrete": {"values": [2, 3]}}
+    data["population"]["clinic.scans.0.every_weeks"] = {"discrete": {"values": [12, 24]}}
+    population = Population.from_dict(data)
+    drawn = [population.patient(5, i) for i in range(8)]
+    groups = structure_groups([compile_scenario(d[0]) for d in drawn], [d[0] for d in drawn])
+    assert sorted(j for g in groups for j in g) == list(range(8))
+    assert 1 < len(groups) <= 4
+    for members in groups:  # each group agrees on what the batch engine and clinic share
+        assert len({(drawn[j][0].horizon_years, drawn[j][0].clinic.scans[0].every_weeks)
+                     for j in members}) == 1
+    simulate_cohort(population, 10, seed=5, out=tmp_path / "a", batch_size=4, shard_size=12,
+                    executor=LocalExecutor(1), progress=False, engine="batch")
+    simulate_cohort(population, 10, seed=5, out=tmp_path / "b", batch_size=4, shard_size=4,
+                    executor=LocalExecutor(2), progress=False, engine="batch")
+    assert_same(tmp_path / "a", tmp_path / "b")
+    patients = read_tables(tmp_path / "a")["patients"]
+    assert list(patients["patient"]) == list(range(10))
+    np.testing.assert_allclose(patients["horizon_days"],
+                               patients["param_horizon_years"] * 365.25)
+    observations = read_tables(tmp_path / "a")["observations"]
+    scans = observations[observations["kind"] == "scan"].groupby("patient")["time_days"]
+    gaps = scans.apply(lambda t: np.diff(np.unique(t)).min() / 7.0)
+    np.testing.assert_allclose(gaps, patients.set_index("patient").loc[
+        gaps.index, "param_clinic__scans__0__every_weeks"])

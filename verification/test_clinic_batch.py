@@ -8,14 +8,17 @@ followed once by follow (its own stream) and once by follow_batch (one stream fo
 batch), so only the clinic's randomness differs. Per case, two-sample tests of:
 first distant detection day, progression day (KS, none at the horizon), progression
 reason, number of therapy lines, baseline CTC count, lesions detected (chi-square),
-death day (KS) and the CTC count at the last draw (chi-square).
+death day (KS), the CTC count at the last draw (chi-square), and the numbers of
+colonies founded under therapy that the thinning kept, and of colonies eradicated (KS;
+conservative on counts).
 
 The family-wise significance is ALPHA = 0.01, Bonferroni-corrected over every (case,
-statistic) pair. A deliberately broken batch (scans and draws read the untreated sizes, ignoring
-the therapy's survival factor) must be rejected by the same comparison. Breaks in the
-thinning of foundings under therapy (the parent's survival factor ignored, or dropped
-parents keeping their descendants) were not: new colonies under therapy rarely grow
-visible before the horizon, so none of these statistics sees them.
+statistic) pair. Deliberately broken batches must be rejected by the same comparison:
+scans and draws that read the untreated sizes (ignoring the therapy's survival factor),
+and thinnings of foundings under therapy that ignore the parent's survival factor or
+the regimen's ``ctc_survival``. (Before the kept and eradicated counts were compared,
+the thinning breaks went unseen: new colonies under therapy rarely grow visible before
+the horizon.)
 A few minutes.
 """
 
@@ -28,6 +31,7 @@ import pytest
 from scipy.stats import chi2_contingency, ks_2samp
 
 from metacascade.clinic import _lesions
+from metacascade.clinic import batch as _batch
 from metacascade.clinic.batch import follow_batch
 from metacascade.clinic.course import ClinicalCourse, follow
 from metacascade.cohort import load_population
@@ -40,7 +44,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 N_TRIAL = 400
 N_NEUTRAL = 150
 STATISTICS = ("first_detection", "progression_day", "progression_reason", "lines",
-              "baseline_ctc", "detected", "death_day", "last_ctc")
+              "baseline_ctc", "detected", "death_day", "last_ctc", "kept_new",
+              "eradicated")
 CASES = ("trial", "neutral")
 N_TESTS = len(STATISTICS) * len(CASES)
 NEUTRAL_CLINIC = {
@@ -79,7 +84,18 @@ def _statistics(course: ClinicalCourse) -> dict[str, float | str]:
         "detected": _bin(len(course.detected)),
         "death_day": course.death_day or horizon,
         "last_ctc": _bin(draws["value"].iloc[-1] if len(draws) else math.nan),
+        "kept_new": _kept_new(course),
+        "eradicated": float(len(course.eradicated)),
     }
+
+
+def _kept_new(course: ClinicalCourse) -> float:
+    """Colonies founded once therapy had started that the thinning kept (had)."""
+    if not course.therapy:
+        return 0.0
+    founded = course.history.founded
+    new = np.flatnonzero(founded > course.therapy[0].start_day)
+    return float(np.isin(new[new > 0], list(course.prevented), invert=True).sum())
 
 
 def _bin(count: float) -> str:
@@ -126,4 +142,33 @@ def test_a_broken_batch_is_rejected(monkeypatch):
     monkeypatch.setattr(_lesions.Lesions, "visible", untreated_sizes)
     p_values = _run("trial")
     print("broken", {k: float(f"{v:.3g}") for k, v in p_values.items()})
+    assert min(p_values.values()) < ALPHA / N_TESTS, p_values
+
+
+def _break_thinning(monkeypatch, survival: bool) -> None:
+    """The thinning under therapy ignores the parent's survival factor (``survival``) or
+    the regimen's ``ctc_survival`` (otherwise), and nothing else does."""
+    original = _batch._Batch._settle
+
+    def settle(self, k, treated):
+        x = self.x
+        if survival:
+            x.survival = lambda ids, t: np.ones(np.broadcast_shapes(np.shape(t), ids.shape))
+        else:
+            value = x.regimen_value
+            x.regimen_value = lambda name, p, lines: (
+                np.ones(len(p)) if name == "ctc_survival" else value(name, p, lines))
+        try:
+            original(self, k, treated)
+        finally:
+            del x.__dict__["survival" if survival else "regimen_value"]
+
+    monkeypatch.setattr(_batch._Batch, "_settle", settle)
+
+
+@pytest.mark.parametrize("survival", [True, False], ids=["parent_survival", "ctc_survival"])
+def test_a_broken_thinning_is_rejected(monkeypatch, survival):
+    _break_thinning(monkeypatch, survival)
+    p_values = _run("trial")
+    print("broken thinning", {k: float(f"{v:.3g}") for k, v in p_values.items()})
     assert min(p_values.values()) < ALPHA / N_TESTS, p_values

@@ -24,8 +24,9 @@ from metacascade.clinic.course import (
 )
 from metacascade.clinic.imaging import get_modality
 from metacascade.clinic.therapy import ResolvedRegimen, resolve_regimen
+from metacascade.engine.batch_result import BatchResult
+from metacascade.engine.compile import CompiledModel
 from metacascade.engine.growth import primary_cells
-from metacascade.engine.result import Result
 from metacascade.errors import ParameterError
 from metacascade.physiology import get_body, list_bodies
 from metacascade.scenario import Clinic, Scenario
@@ -39,10 +40,10 @@ EFFECT_FIELDS = ("dose", "kill_rate", "brain_exposure", "shedding_factor", "ctc_
                  "resistant_fraction")
 
 
-def check_shared(results: Sequence[Result], scenarios: Sequence[Scenario]) -> Clinic:
+def check_shared(batch: BatchResult, scenarios: Sequence[Scenario]) -> Clinic:
     """The clinic the patients share; ParameterError naming the first field that differs."""
-    if len(results) != len(scenarios) or not results:
-        raise ParameterError(f"results: {len(results)} results for {len(scenarios)} "
+    if len(batch) != len(scenarios) or not len(batch):
+        raise ParameterError(f"results: {len(batch)} results for {len(scenarios)} "
                              "scenarios; give one scenario per result, at least one")
     clinics = [s.clinic if s.clinic is not None else Clinic() for s in scenarios]
     first = _clinic_key(clinics[0])
@@ -51,9 +52,8 @@ def check_shared(results: Sequence[Result], scenarios: Sequence[Scenario]) -> Cl
         if where is not None:
             raise ParameterError(f"clinic{where}: differs between the patients of a batch; "
                                  "follow them one by one")
-    model = results[0].model
-    for result in results[1:]:
-        other = result.model
+    model = batch.models[0]
+    for other in batch.models[1:]:
         if other.horizon_days != model.horizon_days:
             raise ParameterError("horizon_years: differs between the patients of a batch")
         if (other.organs != model.organs or other.entries != model.entries
@@ -93,32 +93,36 @@ def _difference(a: Any, b: Any, where: str = "") -> str | None:
 class Lesions:
     """Every lesion of a batch, its natural history, and the therapy each patient got."""
 
-    def __init__(self, results: Sequence[Result], scenarios: Sequence[Scenario],
+    def __init__(self, batch: BatchResult, scenarios: Sequence[Scenario],
                  clinic: Clinic) -> None:
-        models = [r.model for r in results]
+        models = list(batch.models)
         model = models[0]
         self.organs: tuple[str, ...] = tuple(model.organs)
         self.horizon = float(model.horizon_days)
-        self.n_patients = n_p = len(results)
-        sizes = np.array([1 + len(r.raw.founded) for r in results], dtype=np.int64)
+        self.n_patients = n_p = len(batch)
+        sizes = batch.counts + 1
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n = n = int(self.offsets[-1])
         self.pat = np.repeat(np.arange(n_p, dtype=np.int64), sizes)
         starts = self.offsets[:-1]
         self.is_primary = np.zeros(n, dtype=bool)
         self.is_primary[starts] = True
+        # Colony row j of patient p (flat row r = batch.offsets[p] + j) is lesion r + p + 1.
+        rows = np.nonzero(~self.is_primary)[0]
+        cols = batch.colonies
 
-        def flat(values: list[Any], head: list[list[float]]) -> FloatArray:
-            return np.concatenate([np.concatenate([h, v]) for h, v in
-                                   zip(head, values, strict=True)]).astype(float)
+        def flat(column: NDArray[Any], head: float | FloatArray) -> FloatArray:
+            out = np.empty(n)
+            out[starts] = head
+            out[rows] = column
+            return out
 
-        raws = [r.raw for r in results]
-        self.organ = flat([r.organ for r in raws],
-                          [[float(m.primary_organ)] for m in models]).astype(np.int64)
-        self.founded = flat([r.founded for r in raws], [[0.0]] * n_p)
-        self.w = flat([r.w for r in raws], [[1.0]] * n_p)
-        self.switch = flat([r.switch for r in raws], [[-math.inf]] * n_p)
-        local = flat([r.parent for r in raws], [[-1.0]] * n_p).astype(np.int64)
+        self.organ = flat(cols["organ"], np.array([m.primary_organ for m in models],
+                                                  dtype=float)).astype(np.int64)
+        self.founded = flat(cols["founded"], 0.0)
+        self.w = flat(cols["w"], 1.0)
+        self.switch = flat(cols["switch"], -math.inf)
+        local = flat(cols["parent"], -1.0).astype(np.int64)
         self.parent = np.where(local >= 0, local + starts[self.pat], -1)
         lymph = self.organs.index("lymph_node") if "lymph_node" in self.organs else -1
         primary_organ = np.array([m.primary_organ for m in models])
@@ -146,7 +150,12 @@ class Lesions:
         self.organ_entry = np.asarray(model.organ_entry, dtype=np.int64)
         self.n_entries = len(model.entries)
         self.removed = np.array([m.primary_removed_day for m in models])
-        in_order = np.array([bool(np.all(np.diff(rw.founded) >= 0)) for rw in raws])
+        # Whether each patient's colonies are in founding order (a decrease starts
+        # within a patient, never at its first colony).
+        drop = np.nonzero(~(np.diff(cols["founded"]) >= 0))[0] + 1
+        owner = np.searchsorted(batch.offsets, drop, side="right") - 1
+        in_order = np.ones(n_p, dtype=bool)
+        in_order[owner[drop > batch.offsets[owner]]] = False
         self.bounded = in_order & (r > 0) & (km > ka) & (ka >= 1.0)
         self.blind = all(
             float(m.diameter_mm(m.avascular_cells)) * (1.0 + BOUND_MARGIN)
@@ -159,7 +168,7 @@ class Lesions:
         where = self.pat * len(self.organs) + self.organ
         self._checks(clinic, where)
         self._therapy(scenarios, clinic)
-        self._circulation(results, scenarios, clinic)
+        self._circulation(models, scenarios, clinic)
         # Colonies past their switch by the horizon, by switch day (scans and draws).
         vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
         order = np.argsort(self.switch[vascular], kind="stable")
@@ -243,7 +252,7 @@ class Lesions:
         self.line_start = np.full((self.n_patients, k), np.inf)
         self.line_end = np.full((self.n_patients, k), np.inf)
 
-    def _circulation(self, results: Sequence[Result], scenarios: Sequence[Scenario],
+    def _circulation(self, models: Sequence[CompiledModel], scenarios: Sequence[Scenario],
                      clinic: Clinic) -> None:
         self._weights: dict[str, FloatArray] = {}
         sites = sorted({d.site for d in clinic.draws})
@@ -254,7 +263,7 @@ class Lesions:
         # (routing compiled by name), its name, the cancer's size class, emboli and
         # primary organ, the cluster size and the vertebral plexus option.
         known: dict[tuple[Any, ...], tuple[tuple[str, ...], list[FloatArray]]] = {}
-        for result, scenario in zip(results, scenarios, strict=True):
+        for model, scenario in zip(models, scenarios, strict=True):
             body, cancer = scenario.resolve()
             key: tuple[Any, ...] | None = None
             if body.name in list_bodies() and get_body(body.name) is body:
@@ -272,7 +281,7 @@ class Lesions:
             else:
                 found = known[key]
             entries, weights = found
-            if entries != result.model.entries:
+            if entries != model.entries:
                 raise ParameterError("clinic: the circulation's entries differ from the "
                                      "model's")
             for site, w in zip(sites, weights, strict=True):

@@ -59,6 +59,7 @@ from metacascade.clinic.course import (
 )
 from metacascade.clinic.imaging import Detector
 from metacascade.clinic.therapy import Period, TherapyHistory
+from metacascade.engine.batch_result import BatchResult, as_batch
 from metacascade.engine.result import Result
 from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario
 
@@ -176,17 +177,21 @@ class BatchCourse:
         return history
 
 
-def follow_batch(results: Sequence[Result], scenarios: Sequence[Scenario],
+def follow_batch(results: Sequence[Result] | BatchResult, scenarios: Sequence[Scenario],
                  rng: np.random.Generator) -> BatchCourse:
     """Follow every patient of a batch through the clinic they share.
 
-    ``results[i]`` is patient ``i``'s engine result for ``scenarios[i]``. The patients
-    must share the clinic section (but for the regimens' effects) and the horizon;
-    otherwise :class:`~metacascade.errors.ParameterError` names the field. ``rng`` is
-    the clinic's one stream for the batch.
+    ``results`` holds patient ``i``'s engine result for ``scenarios[i]``: a list of
+    :class:`Result` or the :class:`~metacascade.engine.batch_result.BatchResult` of
+    :func:`~metacascade.engine.batch.run_batch` (read as it is, without building a
+    Result per patient). The patients must share the clinic section (but for the
+    regimens' effects) and the horizon; otherwise
+    :class:`~metacascade.errors.ParameterError` names the field. ``rng`` is the
+    clinic's one stream for the batch.
     """
-    clinic = check_shared(results, scenarios)
-    lesions = Lesions(results, scenarios, clinic)
+    batch = as_batch(results)
+    clinic = check_shared(batch, scenarios)
+    lesions = Lesions(batch, scenarios, clinic)
     return _Batch(lesions, clinic, rng).run()
 
 

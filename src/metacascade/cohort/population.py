@@ -197,7 +197,7 @@ class Population:
         """The scenario, engine seed and sampled values of one patient."""
         rng = np.random.default_rng(np.random.SeedSequence(
             cohort_seed, spawn_key=(PARAMETER_STREAM, patient)))
-        data = copy.deepcopy(self.scenario)
+        data = dict(self.scenario)  # _set_path copies what it changes, shares the rest
         values: dict[str, Any] = {}
         for (path, dist), name in zip(self.distributions.items(), self.parameter_names(),
                                       strict=True):
@@ -205,7 +205,7 @@ class Population:
                 value = dist.draw(rng)
             except ScenarioError as error:
                 raise ScenarioError(f"patient {patient}: population.{path}.{error}") from None
-            _set_path(data, path, value)
+            _set_path(data, path, value, copy_path=True)
             values[name] = value
         data["seed"] = patient_seed(cohort_seed, patient)
         try:
@@ -222,8 +222,12 @@ def patient_seed(cohort_seed: int, patient: int) -> int:
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any, *, check_only: bool = False,
-              ) -> None:
-    """Set ``data[a][b][0][c] = value`` for ``path`` ``a.b.0.c`` (dicts made as needed)."""
+              copy_path: bool = False) -> None:
+    """Set ``data[a][b][0][c] = value`` for ``path`` ``a.b.0.c`` (dicts made as needed).
+
+    ``copy_path``: replace each container along the path by a shallow copy first, so
+    that data shared with other scenarios is never changed.
+    """
     parts = path.split(".")
     node: Any = data
     for i, part in enumerate(parts[:-1]):
@@ -231,11 +235,14 @@ def _set_path(data: dict[str, Any], path: str, value: Any, *, check_only: bool =
             if not part.isdigit() or int(part) >= len(node):
                 raise ScenarioError(f"population.{path}: no item {part} in "
                                     f"{'.'.join(parts[:i]) or 'the scenario'}")
-            node = node[int(part)]
+            key: Any = int(part)
         else:
             if part not in node or node[part] is None:
                 node[part] = {}
-            node = node[part]
+            key = part
+        if copy_path and isinstance(node[key], (dict, list)):
+            node[key] = copy.copy(node[key])
+        node = node[key]
     last = parts[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):

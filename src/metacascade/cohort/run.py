@@ -104,26 +104,73 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
 
     All ``batch_size`` patients of the batch are simulated, whatever ``n_patients``, so
     a patient's results depend on the cohort seed, the batch size and its index only.
+    Patients the batch engine or clinic cannot run together (a population that varies
+    the body, the horizon, the step, the routing or the clinic's schedules) run in
+    groups of patients that agree (:func:`structure_groups`), group ``g`` on the streams
+    of spawn keys ``(5, batch, g)`` and ``(6, batch, g)``.
     """
     from metacascade.clinic.batch import follow_batch
-    from metacascade.engine.batch import simulate_batch
+    from metacascade.engine.batch import run_batch
     from metacascade.engine.compile import compile_scenario
 
     patients = range(batch * batch_size, (batch + 1) * batch_size)
     drawn = [population.patient(cohort_seed, i) for i in patients]
     scenarios = [d[0] for d in drawn]
-    engine_rng, clinic_rng = (
-        np.random.default_rng(np.random.SeedSequence(cohort_seed, spawn_key=(key, batch)))
-        for key in (BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM))
-    results = simulate_batch([compile_scenario(s) for s in scenarios], engine_rng,
-                             seeds=[d[1] for d in drawn])
-    course = batch_columns(follow_batch(results, scenarios, clinic_rng))
-    keep = min(batch_size, n_patients - patients.start)
-    tables = cohort_tables(scenarios, [d[1] for d in drawn], [d[2] for d in drawn],
-                           patients, results, course, population.parameter_names())
-    last = patients.start + keep
-    kept = [t[t["patient"] < last].reset_index(drop=True) for t in tables]
+    models = [compile_scenario(s) for s in scenarios]
+    groups = structure_groups(models, scenarios)
+    parts = []
+    for g, members in enumerate(groups):
+        key = (batch,) if len(groups) == 1 else (batch, g)
+        engine_rng, clinic_rng = (
+            np.random.default_rng(np.random.SeedSequence(cohort_seed, spawn_key=(k, *key)))
+            for k in (BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM))
+        chosen = [scenarios[j] for j in members]
+        results = run_batch([models[j] for j in members], engine_rng,
+                            seeds=[drawn[j][1] for j in members])
+        course = batch_columns(follow_batch(results, chosen, clinic_rng))
+        parts.append(cohort_tables(chosen, [drawn[j][1] for j in members],
+                                   [drawn[j][2] for j in members],
+                                   [patients[j] for j in members], results, course,
+                                   population.parameter_names()))
+    last = patients.start + min(batch_size, n_patients - patients.start)
+    kept = []
+    for k in range(3):
+        table = pd.concat([part[k] for part in parts], ignore_index=True)
+        if len(parts) > 1:  # back in patient order (each group's rows in their order)
+            table = table.sort_values("patient", kind="stable", ignore_index=True)
+        kept.append(table[table["patient"] < last].reset_index(drop=True))
     return kept[0], kept[1], kept[2]
+
+
+def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[list[int]]:
+    """Positions of the patients the batch engine and clinic can run together.
+
+    Patients agree when their compiled models share every field of
+    :data:`metacascade.engine.batch_plan.STRUCTURAL` and their clinics agree but for
+    the regimens' effects. Groups come in order of their first patient; usually one.
+    """
+    from metacascade.clinic._lesions import _clinic_key
+    from metacascade.engine.batch_plan import STRUCTURAL
+    from metacascade.scenario import Clinic
+
+    def hashable(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return (value.shape, value.dtype.str, value.tobytes())
+        if isinstance(value, list):
+            value = tuple(value)
+        try:
+            hash(value)
+        except TypeError:  # a tuple holding arrays
+            return tuple(hashable(v) for v in value)
+        return value
+
+    groups: dict[Any, list[int]] = {}
+    for i, (model, scenario) in enumerate(zip(models, scenarios, strict=True)):
+        clinic = scenario.clinic if scenario.clinic is not None else Clinic()
+        key = (tuple(hashable(get(model)) for _, get in STRUCTURAL),
+               json.dumps(_clinic_key(clinic), sort_keys=True))
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
 
 
 # -- one shard ---------------------------------------------------------------------------
@@ -369,7 +416,7 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
         Print progress to stderr (default: when stderr is a terminal, or ``CI`` is set).
     engine
         ``"batch"`` (default): patients in batches of ``batch_size`` as arrays of
-        patients x organs (:func:`metacascade.engine.batch.simulate_batch`,
+        patients x organs (:func:`metacascade.engine.batch.run_batch`,
         :func:`metacascade.clinic.batch.follow_batch`), each batch on its own random
         streams (cohort seed, spawn keys ``(5, batch)`` engine and ``(6, batch)``
         clinic), every patient of a batch simulated even past ``n_patients``.

@@ -19,6 +19,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from metacascade.clinic.course import OBSERVATION_COLUMNS, ClinicalCourse
+from metacascade.engine.batch_result import BatchResult, as_batch
 from metacascade.engine.result import Result
 from metacascade.scenario import Scenario
 
@@ -66,23 +67,19 @@ class CourseColumns:
     final_cells: FloatArray
 
 
-def colony_columns(results: Sequence[Result]) -> dict[str, NDArray[Any]]:
+def colony_columns(results: Sequence[Result] | BatchResult) -> dict[str, NDArray[Any]]:
     """Every colony of the batch, in patient then id order.
 
     Columns ``patient`` (batch position), ``id``, ``organ`` (index), ``parent``,
     ``founded``.
     """
-    counts = np.array([len(r.raw.organ) for r in results], dtype=np.int64)
-    patient = np.repeat(np.arange(len(results), dtype=np.int64), counts)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(results) else counts
-    ids = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts) + 1
-
-    def join(name: str, dtype: Any) -> NDArray[Any]:
-        parts = [np.asarray(getattr(r.raw, name)) for r in results]
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
-
-    return {"patient": patient, "id": ids, "organ": join("organ", np.int64),
-            "parent": join("parent", np.int64), "founded": join("founded", np.float64)}
+    batch = as_batch(results)
+    patient = batch.patient
+    ids = np.arange(patient.size, dtype=np.int64) - batch.offsets[patient] + 1
+    return {"patient": patient, "id": ids,
+            "organ": batch.colonies["organ"].astype(np.int64),
+            "parent": batch.colonies["parent"].astype(np.int64),
+            "founded": batch.colonies["founded"].astype(np.float64)}
 
 
 def courses_columns(results: Sequence[Result], courses: Sequence[ClinicalCourse],
@@ -110,15 +107,17 @@ def courses_columns(results: Sequence[Result], courses: Sequence[ClinicalCourse]
 
 def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
                   values: Sequence[Mapping[str, Any]], patients: Sequence[int],
-                  results: Sequence[Result], course: CourseColumns,
+                  results: Sequence[Result] | BatchResult, course: CourseColumns,
                   parameter_names: Sequence[str],
                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(patients, colonies, observations) of a batch, numbered ``patients``.
 
     The same rows and values as :func:`metacascade.cohort.run.patient_tables` for each
-    patient, computed over the whole batch at once.
+    patient, computed over the whole batch at once. ``results``: per-patient results or
+    the batch engine's :class:`~metacascade.engine.batch_result.BatchResult`.
     """
-    n = len(results)
+    batch = as_batch(results)
+    n = len(batch)
     number = np.asarray(patients, dtype=np.int64)
     obs = course.observations
     at = obs["patient"].to_numpy(dtype=np.int64)
@@ -144,7 +143,7 @@ def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
     later = (kind == "progression") & (time_days > zero[at])
     np.minimum.at(progression, at[later], time_days[later])
     pfs_end = np.minimum(progression, end)
-    models = [r.model for r in results]
+    models = batch.models
     table: dict[str, Any] = {
         "patient": number, "seed": np.asarray(seeds, dtype=np.int64),
         "cancer": np.array([s.cancer for s in scenarios], dtype=object),
@@ -154,7 +153,7 @@ def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
         "os_days": end - zero, "os_event": dead, "pfs_days": pfs_end - zero,
         "pfs_event": (progression <= end) | dead, "death_day": course.death_day,
         "death_cause": course.death_cause, "horizon_days": course.horizon_days,
-        "colonies_founded": np.array([len(r.raw.organ) for r in results], dtype=np.int64),
+        "colonies_founded": batch.counts,
         "lines_of_therapy": course.lines,
     }
     for column in parameter_names:
@@ -162,7 +161,7 @@ def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
                          for v in values]
     patients_table = pd.DataFrame(table, columns=[*PATIENT_COLUMNS, *parameter_names])
 
-    colonies = colony_columns(results)
+    colonies = colony_columns(batch)
     p = colonies["patient"]
     # CompiledModel.diameter_mm, with each colony's patient's cells per cm^3.
     per_cm3 = np.array([m.cells_per_cm3 for m in models], dtype=float)[p]

@@ -76,6 +76,17 @@ def primary_sizes(law: IntArray, n0: FloatArray, rate: FloatArray, capacity: Flo
     return np.asarray(np.minimum(out, capacity), dtype=float)
 
 
+def vascular_cells(capacity: FloatArray, log_ka_km: FloatArray, alpha: FloatArray,
+                   t: float, switch: FloatArray) -> FloatArray:
+    """Cells at ``t`` of colonies past their switch (Gompertz), elementwise.
+
+    ``capacity``, ``log_ka_km`` (log of avascular over capacity cells) and ``alpha`` are
+    each colony's patient's.
+    """
+    late = capacity * np.exp(log_ka_km * np.exp(-alpha * np.maximum(t - switch, 0.0)))
+    return np.asarray(late, dtype=float)
+
+
 class BatchPlan:
     """Per-patient arrays of a batch of compiled models (patients first)."""
 
@@ -126,9 +137,7 @@ class BatchPlan:
 
     def vascular_cells(self, p: IntArray, t: float, switch: FloatArray) -> FloatArray:
         """Cells at ``t`` of colonies of patients ``p`` past their switch (Gompertz)."""
-        late = self.capacity[p] * np.exp(
-            self.log_ka_km[p] * np.exp(-self.alpha[p] * np.maximum(t - switch, 0.0)))
-        return np.asarray(late, dtype=float)
+        return vascular_cells(self.capacity[p], self.log_ka_km[p], self.alpha[p], t, switch)
 
     def _routing(self, models: Sequence[CompiledModel]) -> None:
         first = models[0]
