@@ -10,7 +10,7 @@ product over lines, with each patient's line start and end days).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,9 +35,24 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
+#: Lesions evaluated at once when every lesion is (a few MB of temporaries).
+CHUNK = 1 << 16
 #: Regimen fields a population may vary by patient within one batch.
 EFFECT_FIELDS = ("dose", "kill_rate", "brain_exposure", "shedding_factor", "ctc_survival",
                  "resistant_fraction")
+
+
+def _in_pieces(size: Callable[[IntArray, FloatArray], FloatArray], ids: IntArray,
+               t: FloatArray) -> FloatArray:
+    """``size(ids, t)`` (t scalar or one per lesion) in pieces that fit in the cache.
+
+    Each lesion's value is computed alone, so the pieces give the same numbers.
+    """
+    out = np.empty(ids.size)
+    for lo in range(0, ids.size, CHUNK):
+        hi = lo + CHUNK
+        out[lo:hi] = size(ids[lo:hi], t if t.ndim == 0 else t[lo:hi])
+    return out
 
 
 def check_shared(batch: BatchResult, scenarios: Sequence[Scenario]) -> Clinic:
@@ -332,6 +347,8 @@ class Lesions:
         from :func:`~metacascade.engine.growth.primary_cells` at the clinic's times.
         """
         t = np.asarray(t, dtype=float)
+        if t.ndim <= 1 and ids.size > CHUNK:
+            return _in_pieces(self.untreated, ids, t)
         shape = np.broadcast_shapes(t.shape, ids.shape)
         at = np.broadcast_to(t, shape)
         of = np.broadcast_to(ids, shape)
@@ -376,6 +393,8 @@ class Lesions:
         exposure, no resistant share), so it is computed only for those who have.
         """
         t = np.asarray(t, dtype=float)
+        if t.ndim <= 1 and ids.size > CHUNK:
+            return _in_pieces(self.survival, ids, t)
         out = np.ones(np.broadcast_shapes(t.shape, ids.shape))
         pat = self.pat[ids]
         treated = self.treated[pat]
