@@ -56,19 +56,25 @@ Each step, for the whole batch:
 Python work is paid per step (a few hundred NumPy calls), NumPy work grows with the
 patients, organs, sources, dormant cohorts and colonies, never with cells. The draws
 are made in a fixed order from the one ``rng``, so the same stream gives the same bytes.
+
+This module holds the step loop; the stores (sources and pending colonies, dormant
+cohorts, the colonies' lookup) are in :mod:`.batch_store`, the draws that keep no state
+(fields of Poisson counts, the entry of a colonies' event, the common fates) in
+:mod:`.batch_draws`, and the per-patient arrays in :mod:`.batch_plan`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from metacascade.engine.batch_plan import BatchPlan, vascular_cells
+from metacascade.engine.batch_draws import common_fates, draw_entries, poisson_counts
+from metacascade.engine.batch_plan import BatchPlan
 from metacascade.engine.batch_result import BatchResult, BatchSnapshot
+from metacascade.engine.batch_store import ColonyLookup, Dormant, DormantPool, Sources
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.kernel import MAX_COLONIES, MAX_POISSON_MEAN, EngineError
 from metacascade.engine.result import (
@@ -85,14 +91,10 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 #: Colonies to found: (patient, organ, source code, count, via) per part.
 Founders = list[tuple[IntArray, IntArray, IntArray, IntArray, int]]
-#: Cells made dormant: (source code, organ, cells, patient) per part.
-Dormant = list[tuple[IntArray, IntArray, IntArray, IntArray]]
 
 #: Means of the colonies' rare fates above which each is drawn as its own Poisson count
 #: rather than by splitting a per-patient total (both exact; this bounds the cost).
 DENSE_MEAN = 0.5
-
-_NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
 
 
 def run_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
@@ -150,53 +152,6 @@ def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
     return run_batch(models, rng, seeds=seeds).results()
 
 
-class _Lookup:
-    """What a colony's children need of it (patient, id, generation), by store index.
-
-    Added chunks are kept aside and copied into the columns (grown by doubling) only
-    when the columns are read; the colonies' other columns are kept as one chunk per
-    step.
-    """
-
-    def __init__(self) -> None:
-        self.size = 0
-        self.stored = 0
-        self.columns = [np.zeros(0, dtype=np.int64) for _ in range(3)]
-        self.added: list[tuple[IntArray, ...]] = []
-
-    def add(self, *columns: IntArray) -> None:
-        self.added.append(columns)
-        self.size += len(columns[0])
-
-    def _flush(self) -> None:
-        if not self.added:
-            return
-        if self.size > len(self.columns[0]):
-            cap = max(self.size, 2 * len(self.columns[0]), 1024)
-            for i, old in enumerate(self.columns):
-                grown = np.empty(cap, dtype=np.int64)
-                grown[: self.stored] = old[: self.stored]
-                self.columns[i] = grown
-        for i, column in enumerate(self.columns):
-            column[self.stored:self.size] = np.concatenate([x[i] for x in self.added])
-        self.stored, self.added = self.size, []
-
-    @property
-    def patient(self) -> IntArray:
-        self._flush()
-        return self.columns[0][: self.size]
-
-    @property
-    def local(self) -> IntArray:
-        self._flush()
-        return self.columns[1][: self.size]
-
-    @property
-    def generation(self) -> IntArray:
-        self._flush()
-        return self.columns[2][: self.size]
-
-
 class _Batch:
     """The state of a batch run: counters, dormant cohorts, sources, colonies."""
 
@@ -207,33 +162,11 @@ class _Batch:
         self.shed = np.zeros(P, dtype=np.int64)
         self.died = np.zeros(P, dtype=np.int64)
         self.colonies = np.zeros(P, dtype=np.int64)
-        self.lookup = _Lookup()
+        self.lookup = ColonyLookup()
         #: The colonies founded in each step (COLONY_DTYPES columns, in store order).
         self.chunks: list[dict[str, NDArray[Any]]] = []
-        # Sources (colonies past their switch), sorted by key patient * entries + entry.
-        self.src_key = _NO_INTS
-        self.src_index = _NO_INTS
-        self.src_switch = np.zeros(0)
-        # Per source: its patient's Gompertz numbers (capacity, log(avascular/capacity),
-        # alpha) and shedding rate, and its size at the end of step src_size_step (NaN
-        # for a source added since).
-        self.src_growth = [np.zeros(0) for _ in range(4)]
-        self.src_size = np.zeros(0)
-        self.src_size_step = -1
-        #: Sources of group g (patient * entries + entry): src_offsets[g]:src_offsets[g + 1].
-        self.src_offsets = np.zeros(plan.P * plan.n_entries + 1, dtype=np.int64)
-        #: Colonies not yet sources that will be within the horizon, by the step they
-        #: become one: chunks (store index, key, switch) in the order they were founded.
-        self.pending: list[list[tuple[IntArray, IntArray, FloatArray]]] = [
-            [] for _ in range(plan.n_steps)]
-        # Dormant cohorts: the primaries' (patients x organs), and the colonies', sorted
-        # by key (source code * organs + organ). A source code is the patient for a
-        # primary, P + the colony's store index for a colony.
-        self.pool = np.zeros((P, n), dtype=np.int64)
-        self.d_key = _NO_INTS
-        self.d_count = _NO_INTS
-        self.d_patient = _NO_INTS  # the patient of each colonies' cohort
-        self.d_empty = 0  # (about how many of them are empty)
+        self.sources = Sources(plan)  # colonies past their switch, and those pending
+        self.pool = DormantPool(P, n)  # the dormant cohorts
         # Means (and cells) of the common fates since the last record; acc_plain: the
         # clusters (organs + 1) whose rare ones were drawn one by one.
         self.acc_single = np.zeros((P, n + 1))
@@ -248,8 +181,8 @@ class _Batch:
     def step(self, k: int) -> None:
         plan = self.plan
         n = plan.n
-        self._activate(k)
-        expected, groups = self._shedding(k)
+        self.sources.activate(k)
+        expected, groups = self.sources.shedding(k)
         prim = plan.primary_expected[:, k]
         self.acc_total += prim + groups.sum(axis=1)
         if float(self.acc_total.max()) > MAX_POISSON_MEAN or not np.isfinite(
@@ -275,57 +208,8 @@ class _Batch:
         self._primary_part(single_prim, cluster_prim, dormant, founders)
         self._colony_part(k, expected, groups, single_col, cluster_col, dormant, founders)
         self._dormant_events(k, founders)
-        self._join(dormant)
+        self.pool.join(dormant)
         self._found(k, founders)
-
-    def _activate(self, k: int) -> None:
-        """Colonies whose switch is at or before the step's start become sources."""
-        fresh, self.pending[k] = self.pending[k], []
-        if not fresh:
-            return
-        index, key, switch = (np.concatenate(x) for x in zip(*fresh, strict=True))
-        order = np.argsort(key, kind="stable")
-        key, index, switch = key[order], index[order], switch[order]
-        at = np.searchsorted(self.src_key, key, side="right")
-        self.src_key = np.insert(self.src_key, at, key)
-        self.src_index = np.insert(self.src_index, at, index)
-        self.src_switch = np.insert(self.src_switch, at, switch)
-        p = key // self.plan.n_entries
-        plan = self.plan
-        self.src_growth = [np.insert(column, at, values[p]) for column, values in zip(
-            self.src_growth, (plan.capacity, plan.log_ka_km, plan.alpha, plan.shedding),
-            strict=True)]
-        self.src_size = np.insert(self.src_size, at, np.nan)
-        self.src_offsets[1:] = np.cumsum(np.bincount(
-            self.src_key, minlength=self.plan.P * self.plan.n_entries))
-
-    def _shedding(self, k: int) -> tuple[FloatArray, FloatArray]:
-        """Expected cells shed in step k by each colony source, and per (patient, entry)."""
-        plan = self.plan
-        groups = np.zeros((plan.P, plan.n_entries))
-        if not self.src_key.size:
-            return np.zeros(0), groups
-        t0, t1 = plan.starts[k], plan.ends[k]
-        capacity, log_ka_km, alpha, shedding = self.src_growth
-
-        def size(t: float, at: slice | IntArray = slice(None)) -> FloatArray:
-            return vascular_cells(capacity[at], log_ka_km[at], alpha[at], t,
-                                  self.src_switch[at])
-
-        # A source's size at the step's start is its size at the last step's end.
-        if self.src_size_step == k - 1 and k and plan.ends[k - 1] == t0:
-            start = self.src_size
-            new = np.flatnonzero(np.isnan(start))
-            start[new] = size(t0, new)
-        else:
-            start = size(t0)
-        sizes = [start, size(0.5 * (t0 + t1)), size(t1)]
-        self.src_size, self.src_size_step = sizes[2], k
-        integral = (sizes[0] + 4.0 * sizes[1] + sizes[2]) / 6.0 * (t1 - t0)
-        expected = shedding * integral
-        groups.ravel()[:] = np.bincount(self.src_key, weights=expected,
-                                        minlength=plan.P * plan.n_entries)
-        return expected, groups
 
     def _primary_part(self, single: FloatArray, clusters: list[FloatArray],
                       dormant: Dormant,
@@ -341,7 +225,7 @@ class _Batch:
         plan, rng, n = self.plan, self.rng, self.plan.n
         means = np.concatenate([single[:, :n] * plan.p_dormant, single[:, :n] * plan.p_found],
                                axis=1)
-        p, column, count = _poisson_counts(rng, means)
+        p, column, count = poisson_counts(rng, means, dense_above=DENSE_MEAN)
         kind, o = np.divmod(column, n)
         self._tally(p, o, (ARRESTED, count))
         asleep, found = kind == 0, kind == 1
@@ -361,7 +245,8 @@ class _Batch:
             dormant.append((pa, oa, c_asleep, pa))
             founders.append((pa, oa, pa, c_found, 0))
             self.acc_plain[c][:, :n] += np.where(many, 0.0, arrested)
-            p, column, count = _poisson_counts(rng, np.where(many, 0.0, rare))
+            p, column, count = poisson_counts(rng, np.where(many, 0.0, rare),
+                                              dense_above=DENSE_MEAN)
             if p.size:
                 p, o = np.repeat(p, count), np.repeat(column, count)
                 self._split_clusters(c, p, o, p, dormant, founders)
@@ -378,7 +263,7 @@ class _Batch:
             [single[:, :n] * plan.p_dormant, single[:, :n] * plan.p_found,
              *(clusters[c][:, :n] * plan.cluster_rare[c]
                for c in range(len(plan.cluster_sizes)))], axis=1)
-        p, column, count = _poisson_counts(self.rng, means)
+        p, column, count = poisson_counts(self.rng, means, dense_above=DENSE_MEAN)
         if not p.size:
             return
         p, column = np.repeat(p, count), np.repeat(column, count)
@@ -403,58 +288,12 @@ class _Batch:
                    groups: FloatArray) -> IntArray:
         """Source code of each rare event of the colonies' part (two categorical draws).
 
-        The entry's weights depend only on the event's row (patient, organ and single
-        cell or cluster kind): they are built and summed once per row met, and each
-        event's entry is found by binary search in its row's cumulative sum. The colony
-        is then found by binary search within the sources of its (patient, entry) group
-        (the same index as ``searchsorted`` on the global cumulative sum, clipped).
+        The entry, from the patient's expected cells per entry times the routing to the
+        event's organ and kind; then the colony within (patient, entry), proportional to
+        its expected shedding.
         """
-        plan, rng = self.plan, self.rng
-        E, P, n = plan.n_entries, plan.P, plan.n
-        # Row of each event: (single cell or cluster kind c) x patient x organ.
-        family = np.maximum(kind - 1, 0)
-        row = (family * P + p) * n + o
-        seen = np.zeros((1 + len(plan.cluster_sizes)) * P * n, dtype=bool)
-        seen[row] = True
-        rows = np.flatnonzero(seen)
-        number = np.cumsum(seen) - 1
-        r_family, r_rest = np.divmod(rows, P * n)
-        r_p, r_o = np.divmod(r_rest, n)
-        weights = np.empty((rows.size, E))
-        single = r_family == 0
-        weights[single] = plan.single_by_entry[r_p[single], :, r_o[single]]
-        for c in range(len(plan.cluster_sizes)):
-            chosen = r_family == 1 + c
-            weights[chosen] = plan.cluster_absorption[c][:, r_o[chosen]].T
-        weights *= groups[r_p]
-        cum = np.cumsum(weights, axis=1)
-        last = E - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
-        r = number[row]
-        u = rng.random(p.size) * cum[r, -1]
-        # Entry: how many of the row's cumulative weights are <= u (they never decrease):
-        # one plus the last index whose weight is <= u, by binary lifting from -1.
-        flat, base = cum.ravel(), r * E
-        top = np.full(p.size, -1, dtype=np.int64)
-        step = 1 << int(E - 1).bit_length()
-        while step:
-            cand = np.minimum(top + step, E - 1)
-            top = np.where(flat[base + cand] <= u, cand, top)
-            step >>= 1
-        entry = np.minimum(top + 1, last[r])
-        group = p * E + entry
-        start, end = self.src_offsets[group], self.src_offsets[group + 1]
-        total = np.concatenate([[0.0], np.cumsum(expected)])
-        base_w = total[start]
-        at = base_w + rng.random(p.size) * (total[end] - base_w)
-        # The last source of the group whose cumulative shedding before it is <= at (as
-        # searchsorted on total, clipped to the group), by binary lifting from start.
-        j, final = start, end - 1
-        step = 1 << int((end - start).max(initial=1) - 1).bit_length()
-        while step:
-            cand = np.minimum(j + step, final)
-            j = np.where(total[cand] <= at, cand, j)
-            step >>= 1
-        return np.asarray(plan.P + self.src_index[j], dtype=np.int64)
+        entry = draw_entries(self.rng, self.plan, p, kind, o, groups)
+        return self.sources.draw_colonies(self.rng, p, entry, expected)
 
     def _split_clusters(self, c: int, p: IntArray, o: IntArray, code: IntArray,
                         dormant: Dormant,
@@ -483,35 +322,8 @@ class _Batch:
         with probability w / (w + m); a woken cell founds a colony with the organ's
         ``wake_founding``, else goes extinct.
         """
-        plan, rng, n = self.plan, self.rng, self.plan.n
-        p_event = plan.p_event[:, k]
-        # The primaries' cohorts (patients x organs), then the colonies'. Empty cohorts
-        # are skipped: a binomial of 0 cells is 0 and draws nothing from the stream.
-        pool = self.pool.ravel()
-        held = np.flatnonzero(pool)
-        events = rng.binomial(pool[held], p_event[held // n])
-        some = events > 0
-        hit, ev = held[some], events[some]
-        pool[hit] -= ev
-        ph, oh = np.divmod(hit, n)
-        ch = ph
-        if self.d_key.size:
-            d_events = rng.binomial(self.d_count, p_event[self.d_patient])
-            hit = np.flatnonzero(d_events)
-            if hit.size:
-                self.d_count[hit] -= d_events[hit]
-                code, o = np.divmod(self.d_key[hit], n)
-                ph, oh, ch, ev = (np.concatenate([a, b]) for a, b in
-                                  ((ph, self.d_patient[hit]), (oh, o), (ch, code),
-                                   (ev, d_events[hit])))
-                # Emptied cohorts stay (their binomials draw nothing) until they are a
-                # quarter of all.
-                self.d_empty += int(np.count_nonzero(self.d_count[hit] == 0))
-                if 4 * self.d_empty > self.d_count.size:
-                    keep = self.d_count > 0
-                    self.d_key, self.d_count, self.d_patient = (
-                        self.d_key[keep], self.d_count[keep], self.d_patient[keep])
-                    self.d_empty = 0
+        plan, rng = self.plan, self.rng
+        ph, oh, ch, ev = self.pool.events(rng, plan.p_event[:, k])
         if not ev.size:
             return
         woke = rng.binomial(ev, plan.wake_share[ph])
@@ -526,34 +338,6 @@ class _Batch:
         at = (p * self.plan.n + o) * self.counters.shape[2]
         for column, values in columns:
             np.add.at(flat, at + column, values)
-
-    def _join(self, parts: Dormant) -> None:
-        """Cells made dormant in the step join the pool (merged by key)."""
-        if not parts:
-            return
-        code = np.concatenate([x[0] for x in parts])
-        o = np.concatenate([x[1] for x in parts])
-        cells = np.concatenate([x[2] for x in parts])
-        primary = code < self.plan.P
-        np.add.at(self.pool.ravel(), code[primary] * self.plan.n + o[primary], cells[primary])
-        if primary.all():
-            return
-        colony = ~primary
-        key = code[colony] * self.plan.n + o[colony]
-        sort = _argsort_ints(key)
-        key, order = key[sort], np.flatnonzero(colony)[sort]
-        first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
-        key, cells = key[first], np.add.reduceat(cells[order], first)
-        patient = np.concatenate([x[3] for x in parts])[order[first]]
-        at = np.searchsorted(self.d_key, key)
-        found = at < self.d_key.size
-        found[found] = self.d_key[at[found]] == key[found]
-        self.d_count[at[found]] += cells[found]  # (distinct keys, distinct places)
-        new = ~found
-        at = at[new]
-        self.d_key = np.insert(self.d_key, at, key[new])
-        self.d_count = np.insert(self.d_count, at, cells[new])
-        self.d_patient = np.insert(self.d_patient, at, patient[new])
 
     def _found(self, k: int,
                parts: Founders) -> None:
@@ -603,46 +387,13 @@ class _Batch:
                             "generation": generation, "founded": founded, "w": w,
                             "switch": switch, "via": via, "surface": surface})
         # A source from the first step starting at or after its switch.
-        soon = np.flatnonzero(switch <= plan.starts[-1])
-        step = np.maximum(np.searchsorted(plan.starts, switch[soon], side="left"), k + 1)
-        soon, step = soon[step < plan.n_steps], step[step < plan.n_steps]
-        if soon.size:
-            order = np.argsort(step, kind="stable")
-            soon, steps = soon[order], step[order]
-            index = index[soon]
-            key = p[soon] * plan.n_entries + plan.organ_entry[o[soon]]
-            switch = switch[soon]
-            cuts = [0, *(np.flatnonzero(steps[1:] != steps[:-1]) + 1).tolist(), steps.size]
-            for a, b in pairwise(cuts):  # (a loop over steps)
-                self.pending[int(steps[a])].append((index[a:b], key[a:b], switch[a:b]))
+        self.sources.schedule(k, index, p, o, switch)
 
     # -- records and results -------------------------------------------------------
     def record(self, k: int) -> None:
         """Draw the common fates since the last record; keep a snapshot of every patient."""
-        plan, rng, n = self.plan, self.rng, self.plan.n
-        single = self.acc_single
-        common = rng.poisson(single[:, :n, None] * plan.p_common)  # failed, died, extinct
-        delta = np.zeros((plan.P, n, 5), dtype=np.int64)
-        delta[:, :, ARRESTED] = common.sum(axis=2)
-        delta[:, :, FAILED] = common[:, :, 0]
-        delta[:, :, DIED_AFTER] = common[:, :, 1]
-        delta[:, :, EXTINCT] = common[:, :, 2]
-        blood = rng.poisson(single[:, n])
-        for c, m in enumerate(plan.cluster_sizes):
-            plain = rng.poisson(self.acc_plain[c][:, :n, None]
-                                * plan.cluster_plain_split[c])
-            j = np.arange(m + 1)
-            delta[:, :, ARRESTED] += m * plain.sum(axis=2)
-            delta[:, :, FAILED] += plain @ j
-            delta[:, :, DIED_AFTER] += plain @ (m - j)
-            blood += m * rng.poisson(self.acc_cluster_blood[:, c]
-                                     + self.acc_plain[c][:, n])
-        rest = self.acc_rest
-        failed = rng.binomial(rest, plan.fail_given_rest)
-        died = rng.binomial(rest - failed, plan.died_given_rest)
-        delta[:, :, FAILED] += failed
-        delta[:, :, DIED_AFTER] += died
-        delta[:, :, EXTINCT] += rest - failed - died
+        delta, blood = common_fates(self.rng, self.plan, self.acc_single,
+                                    self.acc_cluster_blood, self.acc_plain, self.acc_rest)
         self.counters += delta
         self.died += blood
         self.shed = self.died + self.counters[:, :, ARRESTED].sum(axis=1)
@@ -652,11 +403,9 @@ class _Batch:
             acc[:] = 0.0
         self.acc_rest[:] = 0
         self.acc_total[:] = 0.0
-        asleep = self.pool + np.bincount(
-            self.d_patient * n + self.d_key % n, weights=self.d_count,
-            minlength=plan.P * n).astype(np.int64).reshape(plan.P, n)
-        self.snapshots.append((float(plan.ends[k]), self.shed.copy(), self.died.copy(),
-                               self.counters.copy(), asleep, self.colonies.copy()))
+        self.snapshots.append((float(self.plan.ends[k]), self.shed.copy(), self.died.copy(),
+                               self.counters.copy(), self.pool.asleep(),
+                               self.colonies.copy()))
 
     def batch_result(self, seeds: list[int]) -> BatchResult:
         """The batch's colonies grouped by patient (in founding order) as flat columns."""
@@ -679,53 +428,3 @@ class _Batch:
                            snapshots=snapshots,
                            primary_cells_end=np.asarray(plan.primary_cells_end, dtype=float))
 
-
-def _poisson_counts(rng: np.random.Generator, means: FloatArray,
-                    ) -> tuple[IntArray, IntArray, IntArray]:
-    """Independent Poisson counts of a (patients x columns) field: the nonzero ones.
-
-    Means above :data:`DENSE_MEAN` are drawn one by one; the rest by Poisson splitting:
-    a Poisson total per patient, each event's column from the row's means (one global
-    cumulative sum, per-patient offsets, ``searchsorted``; an event is a count of 1).
-    Returns (patient, column, count).
-    """
-    P, W = means.shape
-    flat = means.ravel()
-    large = flat > DENSE_MEAN
-    dense = np.flatnonzero(large)
-    dense_counts = rng.poisson(flat[dense])
-    some = dense_counts > 0
-    index, counts = [dense[some]], [dense_counts[some]]
-    sparse = np.where(large, 0.0, flat)
-    cum = np.cumsum(sparse)
-    row_end = cum[W - 1::W]
-    offset = np.concatenate([[0.0], row_end[:-1]])
-    total = np.maximum(row_end - offset, 0.0)
-    events = rng.poisson(total)
-    if events.any():
-        p = np.repeat(np.arange(P), events)
-        at = offset[p] + rng.random(p.size) * total[p]
-        chosen = np.searchsorted(cum, at, side="right")
-        # The cumulative sum only rises at positive means, so an event falls on one of
-        # its row's, unless rounding carries it past the row: then on the row's last.
-        past = np.flatnonzero(chosen >= (p + 1) * W)
-        if past.size:
-            rows = p[past]
-            chosen[past] = rows * W + W - 1 - np.argmax(
-                sparse.reshape(P, W)[rows, ::-1] > 0, axis=1)
-        index.append(chosen)
-        counts.append(np.ones(p.size, dtype=np.int64))
-    p, column = np.divmod(np.concatenate(index), W)
-    return p, column, np.concatenate(counts)
-
-
-def _argsort_ints(key: IntArray) -> IntArray:
-    """A stable argsort of nonnegative integers: radix sort, 16 bits at a time."""
-    order = np.arange(key.size)
-    top = int(key.max(initial=0))
-    shift = 0
-    while top >> shift:
-        digit = ((key[order] >> shift) & 0xFFFF).astype(np.uint16)
-        order = order[np.argsort(digit, kind="stable")]
-        shift += 16
-    return order

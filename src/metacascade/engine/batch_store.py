@@ -1,0 +1,288 @@
+"""The stores of the batched engine: colonies' lookup, sources and dormant cohorts.
+
+How they are used step by step is described in :mod:`metacascade.engine.batch` (steps
+1, 3, 4 and 5 of its description). :class:`Sources` holds the colonies past their
+switch (sorted by (patient, entry)) and those pending, and draws the colony each
+colonies' event came from; :class:`DormantPool` holds the dormant cohorts and draws
+their events; :class:`ColonyLookup` holds what a colony's children need of it. The
+draws are made from the ``rng`` passed in, in the order the engine calls them.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metacascade.engine.batch_draws import argsort_ints
+from metacascade.engine.batch_plan import BatchPlan, vascular_cells
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+#: Cells made dormant: (source code, organ, cells, patient) per part.
+Dormant = list[tuple[IntArray, IntArray, IntArray, IntArray]]
+
+_NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
+
+
+class ColonyLookup:
+    """What a colony's children need of it (patient, id, generation), by store index.
+
+    Added chunks are kept aside and copied into the columns (grown by doubling) only
+    when the columns are read; the colonies' other columns are kept as one chunk per
+    step.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.stored = 0
+        self.columns = [np.zeros(0, dtype=np.int64) for _ in range(3)]
+        self.added: list[tuple[IntArray, ...]] = []
+
+    def add(self, *columns: IntArray) -> None:
+        """Append colonies: their patient, id within the patient and generation."""
+        self.added.append(columns)
+        self.size += len(columns[0])
+
+    def _flush(self) -> None:
+        if not self.added:
+            return
+        if self.size > len(self.columns[0]):
+            cap = max(self.size, 2 * len(self.columns[0]), 1024)
+            for i, old in enumerate(self.columns):
+                grown = np.empty(cap, dtype=np.int64)
+                grown[: self.stored] = old[: self.stored]
+                self.columns[i] = grown
+        for i, column in enumerate(self.columns):
+            column[self.stored:self.size] = np.concatenate([x[i] for x in self.added])
+        self.stored, self.added = self.size, []
+
+    @property
+    def patient(self) -> IntArray:
+        """The patient of each colony."""
+        self._flush()
+        return self.columns[0][: self.size]
+
+    @property
+    def local(self) -> IntArray:
+        """The id of each colony within its patient (from 1, in founding order)."""
+        self._flush()
+        return self.columns[1][: self.size]
+
+    @property
+    def generation(self) -> IntArray:
+        """The generation of each colony (1 for the primary's children)."""
+        self._flush()
+        return self.columns[2][: self.size]
+
+
+class Sources:
+    """Colonies past their switch (the sources), and those to become sources later.
+
+    The sources are sorted by key patient * entries + entry; the colonies not yet
+    sources that will be within the horizon are kept by the step they become one.
+    """
+
+    def __init__(self, plan: BatchPlan) -> None:
+        self.plan = plan
+        self.key = _NO_INTS
+        self.index = _NO_INTS  # store index of each source
+        self.switch = np.zeros(0)
+        # Per source: its patient's Gompertz numbers (capacity, log(avascular/capacity),
+        # alpha) and shedding rate, and its size at the end of step size_step (NaN for a
+        # source added since).
+        self.growth = [np.zeros(0) for _ in range(4)]
+        self.size = np.zeros(0)
+        self.size_step = -1
+        #: Sources of group g (patient * entries + entry): offsets[g]:offsets[g + 1].
+        self.offsets = np.zeros(plan.P * plan.n_entries + 1, dtype=np.int64)
+        #: Chunks (store index, key, switch) by the step they become sources, in the
+        #: order they were founded.
+        self.pending: list[list[tuple[IntArray, IntArray, FloatArray]]] = [
+            [] for _ in range(plan.n_steps)]
+
+    def activate(self, k: int) -> None:
+        """Colonies whose switch is at or before step k's start become sources."""
+        fresh, self.pending[k] = self.pending[k], []
+        if not fresh:
+            return
+        index, key, switch = (np.concatenate(x) for x in zip(*fresh, strict=True))
+        order = np.argsort(key, kind="stable")
+        key, index, switch = key[order], index[order], switch[order]
+        at = np.searchsorted(self.key, key, side="right")
+        self.key = np.insert(self.key, at, key)
+        self.index = np.insert(self.index, at, index)
+        self.switch = np.insert(self.switch, at, switch)
+        p = key // self.plan.n_entries
+        plan = self.plan
+        self.growth = [np.insert(column, at, values[p]) for column, values in zip(
+            self.growth, (plan.capacity, plan.log_ka_km, plan.alpha, plan.shedding),
+            strict=True)]
+        self.size = np.insert(self.size, at, np.nan)
+        self.offsets[1:] = np.cumsum(np.bincount(
+            self.key, minlength=self.plan.P * self.plan.n_entries))
+
+    def shedding(self, k: int) -> tuple[FloatArray, FloatArray]:
+        """Expected cells shed in step k by each source, and per (patient, entry)."""
+        plan = self.plan
+        groups = np.zeros((plan.P, plan.n_entries))
+        if not self.key.size:
+            return np.zeros(0), groups
+        t0, t1 = plan.starts[k], plan.ends[k]
+        capacity, log_ka_km, alpha, shedding = self.growth
+
+        def size(t: float, at: slice | IntArray = slice(None)) -> FloatArray:
+            return vascular_cells(capacity[at], log_ka_km[at], alpha[at], t,
+                                  self.switch[at])
+
+        # A source's size at the step's start is its size at the last step's end.
+        if self.size_step == k - 1 and k and plan.ends[k - 1] == t0:
+            start = self.size
+            new = np.flatnonzero(np.isnan(start))
+            start[new] = size(t0, new)
+        else:
+            start = size(t0)
+        sizes = [start, size(0.5 * (t0 + t1)), size(t1)]
+        self.size, self.size_step = sizes[2], k
+        integral = (sizes[0] + 4.0 * sizes[1] + sizes[2]) / 6.0 * (t1 - t0)
+        expected = shedding * integral
+        groups.ravel()[:] = np.bincount(self.key, weights=expected,
+                                        minlength=plan.P * plan.n_entries)
+        return expected, groups
+
+    def schedule(self, k: int, index: IntArray, p: IntArray, o: IntArray,
+                 switch: FloatArray) -> None:
+        """Colonies founded in step k become sources from the first step at their switch.
+
+        ``index``, ``p``, ``o`` and ``switch`` are the colonies' store index, patient,
+        organ and switch day; those whose switch is past the last step's start never
+        become sources.
+        """
+        plan = self.plan
+        soon = np.flatnonzero(switch <= plan.starts[-1])
+        step = np.maximum(np.searchsorted(plan.starts, switch[soon], side="left"), k + 1)
+        soon, step = soon[step < plan.n_steps], step[step < plan.n_steps]
+        if soon.size:
+            order = np.argsort(step, kind="stable")
+            soon, steps = soon[order], step[order]
+            index = index[soon]
+            key = p[soon] * plan.n_entries + plan.organ_entry[o[soon]]
+            switch = switch[soon]
+            cuts = [0, *(np.flatnonzero(steps[1:] != steps[:-1]) + 1).tolist(), steps.size]
+            for a, b in pairwise(cuts):  # (a loop over steps)
+                self.pending[int(steps[a])].append((index[a:b], key[a:b], switch[a:b]))
+
+    def draw_colonies(self, rng: np.random.Generator, p: IntArray, entry: IntArray,
+                      expected: FloatArray) -> IntArray:
+        """Source code of each event, drawn within its (patient, entry) group.
+
+        The colony is drawn proportional to ``expected`` (the step's expected shedding
+        of each source) by binary search within the group's sources: the same index as
+        ``searchsorted`` on the global cumulative sum, clipped to the group.
+        """
+        plan = self.plan
+        group = p * plan.n_entries + entry
+        start, end = self.offsets[group], self.offsets[group + 1]
+        total = np.concatenate([[0.0], np.cumsum(expected)])
+        base_w = total[start]
+        at = base_w + rng.random(p.size) * (total[end] - base_w)
+        # The last source of the group whose cumulative shedding before it is <= at (as
+        # searchsorted on total, clipped to the group), by binary lifting from start.
+        j, final = start, end - 1
+        step = 1 << int((end - start).max(initial=1) - 1).bit_length()
+        while step:
+            cand = np.minimum(j + step, final)
+            j = np.where(total[cand] <= at, cand, j)
+            step >>= 1
+        return np.asarray(plan.P + self.index[j], dtype=np.int64)
+
+
+class DormantPool:
+    """Dormant cohorts: the primaries' (patients x organs), and the colonies'.
+
+    The colonies' cohorts are flat arrays sorted by key (source code * organs + organ).
+    A source code is the patient for a primary, P + the colony's store index for a
+    colony.
+    """
+
+    def __init__(self, P: int, n: int) -> None:
+        self.P, self.n = P, n
+        self.primary = np.zeros((P, n), dtype=np.int64)  # the primaries' cohorts
+        self.key = _NO_INTS
+        self.count = _NO_INTS
+        self.patient = _NO_INTS  # the patient of each colonies' cohort
+        self.empty = 0  # (about how many of them are empty)
+
+    def events(self, rng: np.random.Generator, p_event: FloatArray,
+               ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """Draw and remove the events of the step (wakings and deaths) of every cohort.
+
+        ``p_event`` is each patient's probability of an event in the step. Returns
+        (patient, organ, source code, events) of the cohorts with events: the primaries'
+        then the colonies'.
+        """
+        n = self.n
+        # Empty cohorts are skipped: a binomial of 0 cells is 0 and draws nothing from
+        # the stream.
+        pool = self.primary.ravel()
+        held = np.flatnonzero(pool)
+        events = rng.binomial(pool[held], p_event[held // n])
+        some = events > 0
+        hit, ev = held[some], events[some]
+        pool[hit] -= ev
+        ph, oh = np.divmod(hit, n)
+        ch = ph
+        if self.key.size:
+            d_events = rng.binomial(self.count, p_event[self.patient])
+            hit = np.flatnonzero(d_events)
+            if hit.size:
+                self.count[hit] -= d_events[hit]
+                code, o = np.divmod(self.key[hit], n)
+                ph, oh, ch, ev = (np.concatenate([a, b]) for a, b in
+                                  ((ph, self.patient[hit]), (oh, o), (ch, code),
+                                   (ev, d_events[hit])))
+                # Emptied cohorts stay (their binomials draw nothing) until they are a
+                # quarter of all.
+                self.empty += int(np.count_nonzero(self.count[hit] == 0))
+                if 4 * self.empty > self.count.size:
+                    keep = self.count > 0
+                    self.key, self.count, self.patient = (
+                        self.key[keep], self.count[keep], self.patient[keep])
+                    self.empty = 0
+        return ph, oh, ch, ev
+
+    def join(self, parts: Dormant) -> None:
+        """Cells made dormant in the step join the pool (merged by key)."""
+        if not parts:
+            return
+        code = np.concatenate([x[0] for x in parts])
+        o = np.concatenate([x[1] for x in parts])
+        cells = np.concatenate([x[2] for x in parts])
+        primary = code < self.P
+        np.add.at(self.primary.ravel(), code[primary] * self.n + o[primary], cells[primary])
+        if primary.all():
+            return
+        colony = ~primary
+        key = code[colony] * self.n + o[colony]
+        sort = argsort_ints(key)
+        key, order = key[sort], np.flatnonzero(colony)[sort]
+        first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        key, cells = key[first], np.add.reduceat(cells[order], first)
+        patient = np.concatenate([x[3] for x in parts])[order[first]]
+        at = np.searchsorted(self.key, key)
+        found = at < self.key.size
+        found[found] = self.key[at[found]] == key[found]
+        self.count[at[found]] += cells[found]  # (distinct keys, distinct places)
+        new = ~found
+        at = at[new]
+        self.key = np.insert(self.key, at, key[new])
+        self.count = np.insert(self.count, at, cells[new])
+        self.patient = np.insert(self.patient, at, patient[new])
+
+    def asleep(self) -> IntArray:
+        """Dormant cells now, per patient and organ (patients x organs)."""
+        n = self.n
+        return self.primary + np.bincount(
+            self.patient * n + self.key % n, weights=self.count,
+            minlength=self.P * n).astype(np.int64).reshape(self.P, n)
