@@ -5,6 +5,12 @@ colonies in ``id`` order. Sizes are the closed forms of :mod:`metacascade.engine
 (the same operations element by element, with each patient's parameters) times the
 survival factor of :class:`~metacascade.clinic.therapy.TherapyHistory` (the same
 product over lines, with each patient's line start and end days).
+
+:class:`Lesions` also holds the therapy each patient got (line days, kill rates,
+resistant shares, the regimens' effects), the circulation weights of the draw sites, and
+what scans and draws read (:meth:`Lesions.visible`). The lethal checks are in
+:mod:`~metacascade.clinic._deaths`; :func:`check_shared` (what a batch must share) is
+in :mod:`~metacascade.clinic._shared` and importable from here.
 """
 
 from __future__ import annotations
@@ -16,12 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from metacascade.clinic.course import (
-    BOUND_MARGIN,
-    VITAL_ORGAN_LETHAL_CELLS,
-    _schedule,
-    circulation_for,
-)
+from metacascade.clinic._shared import check_shared as check_shared  # where tests look
+from metacascade.clinic.course import BOUND_MARGIN, _schedule, circulation_for
 from metacascade.clinic.imaging import get_modality
 from metacascade.clinic.therapy import ResolvedRegimen, resolve_regimen
 from metacascade.engine.batch_result import BatchResult
@@ -37,9 +39,6 @@ BoolArray = NDArray[np.bool_]
 
 #: Lesions evaluated at once when every lesion is (a few MB of temporaries).
 CHUNK = 1 << 16
-#: Regimen fields a population may vary by patient within one batch.
-EFFECT_FIELDS = ("dose", "kill_rate", "brain_exposure", "shedding_factor", "ctc_survival",
-                 "resistant_fraction")
 
 
 def _in_pieces(size: Callable[[IntArray, FloatArray], FloatArray], ids: IntArray,
@@ -54,55 +53,17 @@ def _in_pieces(size: Callable[[IntArray, FloatArray], FloatArray], ids: IntArray
         out[lo:hi] = size(ids[lo:hi], t if t.ndim == 0 else t[lo:hi])
     return out
 
+def _in_founding_order(batch: BatchResult) -> BoolArray:
+    """(patients,) whether each patient's colonies are in founding order.
 
-def check_shared(batch: BatchResult, scenarios: Sequence[Scenario]) -> Clinic:
-    """The clinic the patients share; ParameterError naming the first field that differs."""
-    if len(batch) != len(scenarios) or not len(batch):
-        raise ParameterError(f"results: {len(batch)} results for {len(scenarios)} "
-                             "scenarios; give one scenario per result, at least one")
-    clinics = [s.clinic if s.clinic is not None else Clinic() for s in scenarios]
-    first = _clinic_key(clinics[0])
-    for clinic in clinics[1:]:
-        where = _difference(first, _clinic_key(clinic))
-        if where is not None:
-            raise ParameterError(f"clinic{where}: differs between the patients of a batch; "
-                                 "follow them one by one")
-    model = batch.models[0]
-    for other in batch.models[1:]:
-        if other.horizon_days != model.horizon_days:
-            raise ParameterError("horizon_years: differs between the patients of a batch")
-        if (other.organs != model.organs or other.entries != model.entries
-                or not np.array_equal(other.organ_entry, model.organ_entry)):
-            raise ParameterError("body: the patients of a batch must share the body's "
-                                 "organs and circulation entries")
-    return clinics[0]
-
-
-def _clinic_key(clinic: Clinic) -> dict[str, Any]:
-    data = clinic.model_dump(mode="json")
-    for line in (data.get("therapy") or {}).get("lines", []):
-        for name in EFFECT_FIELDS:
-            line.pop(name, None)
-    return data
-
-
-def _difference(a: Any, b: Any, where: str = "") -> str | None:
-    """Dotted path of the first difference between two plain-data trees, or None."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            found = _difference(a.get(key), b.get(key), f"{where}.{key}")
-            if found is not None:
-                return found
-        return None
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            found = _difference(x, y, f"{where}.{i}")
-            if found is not None:
-                return found
-        return None
-    return None if a == b else where
+    A decrease in the flat ``founded`` column starts within a patient, never at its
+    first colony.
+    """
+    drop = np.nonzero(~(np.diff(batch.colonies["founded"]) >= 0))[0] + 1
+    owner = np.searchsorted(batch.offsets, drop, side="right") - 1
+    in_order = np.ones(len(batch), dtype=bool)
+    in_order[owner[drop > batch.offsets[owner]]] = False
+    return in_order
 
 
 class Lesions:
@@ -143,35 +104,11 @@ class Lesions:
         primary_organ = np.array([m.primary_organ for m in models])
         self.distant = ((self.organ != primary_organ[self.pat]) & (self.organ != lymph)
                         & ~self.is_primary)
-        # Per patient (a lesion's are its patient's): growth parameters (math.log as in
-        # growth.py).
-        r = np.array([m.growth_rate_per_day for m in models])
-        ka = np.array([m.avascular_cells for m in models])
-        km = np.array([m.metastasis_capacity_cells for m in models])
-        self.r, self.ka, self.km = r, ka, km
         with np.errstate(divide="ignore"):
             self.log_w = np.log(self.w)
-        self.log_ka = np.log(ka)
-        self.alpha = np.array([m.growth_rate_per_day / math.log(m.metastasis_capacity_cells
-                                                                / m.avascular_cells)
-                               for m in models])
-        self.log_ratio = np.array([math.log(m.avascular_cells / m.metastasis_capacity_cells)
-                                   for m in models])
-        self.cells_per_cm3 = np.array([m.cells_per_cm3 for m in models])
-        self.shedding = np.array([m.shedding_per_cell_per_day for m in models])
-        self.lymphatic_share = np.array([m.lymphatic_share for m in models])
-        self.primary_entry = np.array([m.primary_entry for m in models], dtype=np.int64)
-        self.lymph_entry = np.array([m.lymph_entry for m in models], dtype=np.int64)
-        self.organ_entry = np.asarray(model.organ_entry, dtype=np.int64)
-        self.n_entries = len(model.entries)
-        self.removed = np.array([m.primary_removed_day for m in models])
-        # Whether each patient's colonies are in founding order (a decrease starts
-        # within a patient, never at its first colony).
-        drop = np.nonzero(~(np.diff(cols["founded"]) >= 0))[0] + 1
-        owner = np.searchsorted(batch.offsets, drop, side="right") - 1
-        in_order = np.ones(n_p, dtype=bool)
-        in_order[owner[drop > batch.offsets[owner]]] = False
-        self.bounded = in_order & (r > 0) & (km > ka) & (ka >= 1.0)
+        self._per_patient(models)
+        r, ka, km = self.r, self.ka, self.km
+        self.bounded = _in_founding_order(batch) & (r > 0) & (km > ka) & (ka >= 1.0)
         self.blind = all(
             float(m.diameter_mm(m.avascular_cells)) * (1.0 + BOUND_MARGIN)
             <= get_modality(scan.modality).floor_mm.value
@@ -179,9 +116,6 @@ class Lesions:
         self.cutoff = np.array([int(s.resolve()[1].ctc_cutoff.value) for s in scenarios],
                                dtype=np.int64)
         self._primary_table(models, clinic)
-        # Each lesion's (patient, organ) cell in a (patients, organs) table.
-        where = self.pat * len(self.organs) + self.organ
-        self._checks(clinic, where)
         self._therapy(scenarios, clinic)
         self._circulation(models, scenarios, clinic)
         # Colonies past their switch by the horizon, by switch day (scans and draws).
@@ -201,6 +135,27 @@ class Lesions:
         self.treated = np.zeros(n_p, dtype=bool)
         self._switched: tuple[float, BoolArray, IntArray, FloatArray] | None = None
 
+    def _per_patient(self, models: Sequence[CompiledModel]) -> None:
+        """Each patient's parameters (a lesion's are its patient's); math.log as in growth.py."""
+        model = models[0]
+        self.r = np.array([m.growth_rate_per_day for m in models])
+        self.ka = np.array([m.avascular_cells for m in models])
+        self.km = np.array([m.metastasis_capacity_cells for m in models])
+        self.log_ka = np.log(self.ka)
+        self.alpha = np.array([m.growth_rate_per_day / math.log(m.metastasis_capacity_cells
+                                                                / m.avascular_cells)
+                               for m in models])
+        self.log_ratio = np.array([math.log(m.avascular_cells / m.metastasis_capacity_cells)
+                                   for m in models])
+        self.cells_per_cm3 = np.array([m.cells_per_cm3 for m in models])
+        self.shedding = np.array([m.shedding_per_cell_per_day for m in models])
+        self.lymphatic_share = np.array([m.lymphatic_share for m in models])
+        self.primary_entry = np.array([m.primary_entry for m in models], dtype=np.int64)
+        self.lymph_entry = np.array([m.lymph_entry for m in models], dtype=np.int64)
+        self.organ_entry = np.asarray(model.organ_entry, dtype=np.int64)
+        self.n_entries = len(model.entries)
+        self.removed = np.array([m.primary_removed_day for m in models])
+
     def _primary_table(self, models: Sequence[Any], clinic: Clinic) -> None:
         """Each primary's size at every time the clinic may ask (grid, decisions, horizon)."""
         days = [self.horizon, *np.arange(0.0, self.horizon, 7.0).tolist()]
@@ -213,29 +168,6 @@ class Lesions:
             days += [d for d in (plan.start_day, plan.stop_day) if d is not None]
         self.times = np.unique(np.array(days, dtype=float))
         self.primary = np.stack([primary_cells(m, self.times) for m in models])
-
-    def _checks(self, clinic: Clinic, where: IntArray) -> None:
-        """Lethal checks: the total, then each vital organ of the body (``_Patient``)."""
-        vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}
-                 if clinic.vital_organ_lethal_cells is None
-                 else clinic.vital_organ_lethal_cells)
-        n_organs = len(self.organs)
-        checks = [("total", np.ones(n_organs, dtype=bool), clinic.lethal_burden_cells)]
-        checks += [(organ, np.arange(n_organs) == self.organs.index(organ), cells)
-                   for organ, cells in vital.items() if organ in self.organs]
-        self.check_names = [name for name, _, _ in checks]
-        self.lethal = np.array([lethal for _, _, lethal in checks])
-        #: (organs, checks) 1.0 where a check counts the organ's lesions.
-        self.check_organ = np.stack([mask for _, mask, _ in checks], axis=1).astype(float)
-        per_organ = np.bincount(where, minlength=self.n_patients * n_organs)
-        per_organ[where[self.offsets[:-1]]] -= 1  # the primaries
-        colonies = per_organ.reshape(self.n_patients, n_organs).astype(float)
-        #: (patients, checks): every colony counted at its avascular limit (a bound).
-        self.avascular_bound = (colonies @ self.check_organ) * self.ka[:, None]
-
-    def check(self, ids: IntArray) -> FloatArray:
-        """(ids, checks) 1.0 where a check counts the lesion."""
-        return np.asarray(self.check_organ[self.organ[ids]], dtype=float)
 
     def _therapy(self, scenarios: Sequence[Scenario], clinic: Clinic) -> None:
         plan = clinic.therapy
@@ -530,63 +462,3 @@ class Lesions:
         out = np.zeros(self.n)
         out[ids] = self.cells(ids, end[self.pat[ids]])
         return out
-
-    # -- death ---------------------------------------------------------------------------
-    def deaths(self, previous: float, t: float, times: FloatArray, alive: BoolArray,
-               ) -> list[tuple[int, float, str, float]]:
-        """(patient, day, cause, burden) of the deaths on the grid ``times`` in (previous, t].
-
-        A patient is evaluated on the grid only if a bound of ``_may_die`` reaches a
-        lethal burden: every colony past its switch at its untreated size at ``t`` times
-        its survival factor at ``previous`` (1 if founded later), every other colony at
-        its avascular limit, and the primary as a switched colony (never skipped over
-        its removal).
-        """
-        may = alive & (~self.bounded | ((previous < self.removed) & (self.removed <= t)))
-        quiet = alive & ~may
-        if quiet.any():
-            ids, upper = self.switched(t, alive)
-            keep = quiet[self.pat[ids]]
-            ids, upper = ids[keep], upper[keep]
-            if not math.isinf(previous):
-                # A patient never treated has a survival factor of exactly 1.
-                before = (self.founded[ids] <= previous) & self.treated[self.pat[ids]]
-                upper[before] *= self.survival(ids[before], previous)
-            bound = self.avascular_bound.copy()
-            counted = self.check(ids)
-            for c in range(len(self.lethal)):
-                bound[:, c] += np.bincount(self.pat[ids], weights=upper * counted[:, c],
-                                           minlength=self.n_patients)
-            may |= quiet & (bound >= self.lethal * (1.0 - BOUND_MARGIN)).any(axis=1)
-        out: list[tuple[int, float, str, float]] = []
-        if not may.any():
-            return out
-        # The grid of every patient who may die at once; the burdens patient by patient.
-        ids = self.lesions_of(may)
-        ids = ids[self.kept[ids] & (self.eradicated[ids] > previous)]
-        column = times[:, None]
-        cells = self.cells(ids, column)
-        cells = np.where(column < self.eradicated[ids], cells, 0.0)
-        counted = self.check(ids)
-        patients = np.nonzero(may)[0]
-        bounds = np.searchsorted(self.pat[ids], np.append(patients, self.n_patients))
-        for i, p in enumerate(patients.tolist()):
-            lo, hi = int(bounds[i]), int(bounds[i + 1])
-            death = self._death(np.ascontiguousarray(cells[:, lo:hi]), counted[lo:hi], times)
-            if death is not None:
-                out.append((p, *death))
-        return out
-
-    def _death(self, cells: FloatArray, counted: FloatArray, times: FloatArray,
-               ) -> tuple[float, str, float] | None:
-        """A patient's first lethal grid time (the total first on ties), or None.
-
-        ``cells`` (times, lesions) of its lesions on the grid, ``counted`` their checks.
-        """
-        burdens = cells @ counted
-        best: tuple[float, str, float] | None = None
-        for c, name in enumerate(self.check_names):
-            hit = np.nonzero(burdens[:, c] >= self.lethal[c])[0]
-            if hit.size and (best is None or times[hit[0]] < best[0]):
-                best = (float(times[hit[0]]), name, float(burdens[hit[0], c]))
-        return best

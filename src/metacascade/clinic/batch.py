@@ -25,6 +25,14 @@ and the colonies past their angiogenic switch, which is all they can see or coun
 scan of the clinic can see a colony at its avascular limit (otherwise every lesion is
 read, as :func:`follow` does).
 
+The decision loop is :class:`_Batch` here (settling the foundings under therapy, scans,
+draws, starting lines); it keeps each part of a patient's state in its own object:
+:class:`~metacascade.clinic._recist.Recist` (stage, targets, progression),
+:class:`~metacascade.clinic._rules.Rules` (which lines start, switch and stop),
+:class:`~metacascade.clinic._eradication.Eradication` (which lesions to examine for
+eradication, and when) and :class:`~metacascade.clinic._deaths.Deaths` (the lethal
+checks and their bounds), all over the lesions' flat arrays.
+
 The regimens' effects (``kill_rate``, ``dose``, ``brain_exposure``, ``shedding_factor``,
 ``ctc_survival``, ``resistant_fraction``) may differ by patient (a population samples
 them); everything else in the clinic section must be the same, or
@@ -37,22 +45,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from metacascade.clinic._lesions import Lesions, check_shared
+from metacascade.clinic._deaths import Deaths
+from metacascade.clinic._eradication import Eradication
+from metacascade.clinic._lesions import Lesions
+from metacascade.clinic._recist import M1, Recist
 from metacascade.clinic._rows import Rows
+from metacascade.clinic._rules import Rules
+from metacascade.clinic._shared import check_shared
 from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, SECONDS_PER_DAY
 from metacascade.clinic.course import (
-    BOUND_MARGIN,
     DEATH_GRID_DAYS,
     OBSERVATION_COLUMNS,
-    PROGRESSION_GROWTH,
-    PROGRESSION_MIN_MM,
-    TARGET_MIN_MM,
     ClinicalCourse,
     TherapyLine,
     _schedule,
@@ -66,17 +74,6 @@ from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
-
-#: Stage codes (0: no scan yet).
-M0, M1 = 1, 2
-STAGE_NAMES = np.array(["", "M0", "M1"], dtype=object)
-#: At most this many targets, and this many per organ (RECIST 1.1).
-MAX_TARGETS, MAX_TARGETS_PER_ORGAN = 5, 2
-#: Margin of the cheap eradication bound, in log cells: far above its rounding.
-LOG_MARGIN = 1e-6
-#: Margin of a lesion's next possible day, in log cells: far above the rounding of the
-#: bounds it is computed from.
-LOG_SLACK = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,29 +197,14 @@ class _Batch:
 
     def __init__(self, lesions: Lesions, clinic: Clinic, rng: np.random.Generator) -> None:
         self.x, self.clinic, self.rng = lesions, clinic, rng
-        n_p, n_k = lesions.n_patients, lesions.n_lines
+        n_p = lesions.n_patients
         self.rows = Rows()
         self.alive = np.ones(n_p, dtype=bool)
         self.death_day = np.full(n_p, np.nan)
         self.death_cause = np.full(n_p, "", dtype=object)
-        # RECIST
-        self.stage = np.zeros(n_p, dtype=np.int64)
-        self.first = np.full(n_p, np.nan)
-        self.progression_day = np.full(n_p, np.nan)
-        self.progression_reason = np.full(n_p, "", dtype=object)
-        self.detected = np.zeros(lesions.n, dtype=bool)
-        self.seen = np.zeros(lesions.n, dtype=bool)
-        self.chosen = np.zeros(n_p, dtype=bool)
-        self.targets = np.full((n_p, MAX_TARGETS), -1, dtype=np.int64)
-        self.nadir = np.full(n_p, np.inf)
-        self.baseline = np.zeros(n_p, dtype=bool)
-        self.progressed = np.zeros(n_p, dtype=bool)
-        self.diameter = np.zeros(lesions.n)
-        # Rules
-        self.over = np.zeros(n_p, dtype=bool)
-        self.active = np.full(n_p, -1, dtype=np.int64)
-        self.next_line = np.zeros(n_p, dtype=np.int64)
-        self.end_reason = np.full((n_p, max(n_k, 1)), "", dtype=object)
+        self.deaths = Deaths(lesions, clinic)
+        self.recist = Recist(lesions, self.rows)
+        self.rules = Rules(lesions, clinic.therapy, self.rows)
         self.scans: dict[float, list[ScanSchedule]] = {}
         self.draws: dict[float, list[DrawSchedule]] = {}
         horizon = lesions.horizon
@@ -238,19 +220,19 @@ class _Batch:
             if plan is not None else set())
         self.detectors = [Detector(s.modality, lesions.organs, regions=s.regions)
                           for s in clinic.scans]
+        #: The ends of the intervals: every decision day, then the horizon.
+        self.stops = [*sorted(self.decided), horizon]
+        self.eradication = Eradication(lesions, self.rules, np.array(self.stops))
+        #: The interval being advanced or decided: (stops[k - 1], stops[k]].
+        self.k = 0
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> BatchCourse:
         """Every decision in time order, then the end of follow-up."""
         x = self.x
-        stops = [*sorted(self.decided), x.horizon]
-        self.stops = np.array(stops)
-        x.set_intervals(self.stops)
-        #: Per interval, the lesions to examine for eradication then (``_postpone``).
-        self.pending: list[list[IntArray]] = [[] for _ in stops]
-        self.k = 0
+        x.set_intervals(np.array(self.stops))
         previous = -math.inf
-        for k, t in enumerate(stops):
+        for k, t in enumerate(self.stops):
             self.k = k
             self._advance(k, previous, t)
             if (t >= x.horizon and t not in self.decided) or not self.alive.any():
@@ -269,17 +251,13 @@ class _Batch:
         treated = self.alive & self.x.treated
         if treated.any():
             self._settle(k, treated)
-            self._eradicate(k, previous, t, times, treated)
-        for p, day, cause, burden in self.x.deaths(previous, t, times, self.alive):
+            self.eradication.examine(k, previous, t, times, treated)
+        for p, day, cause, burden in self.deaths.find(previous, t, times, self.alive):
             self.alive[p] = False
             self.death_day[p], self.death_cause[p] = day, cause
             self.rows.add(np.array([p]), day, "death", cause,
                           cause if cause != "total" else "", -1, burden)
-            line = self.active[p]
-            if line >= 0:
-                self.x.line_end[p, line] = day
-                self.end_reason[p, line] = "death"
-                self.active[p] = -1
+            self.rules.died(p, day)
 
     def _settle(self, k: int, treated: BoolArray) -> None:
         """Which colonies founded in the k-th interval the treated patients have (``_settle``)."""
@@ -289,7 +267,7 @@ class _Batch:
         if new.size == 0:
             return
         p = x.pat[new]
-        line = self.active[p]
+        line = self.rules.active[p]
         on = line >= 0
         # A founder is one cell: resistant (share 1) with probability 1 - exp(-rho).
         met, met_line = new[on], line[on]
@@ -315,114 +293,6 @@ class _Batch:
             x.kept[new] = inherited
         x.had[new] = x.kept[new]
 
-    def _eradicate(self, k: int, previous: float, t: float, times: FloatArray,
-                   treated: BoolArray) -> None:
-        """Lesions of treated patients below one cell on the grid (``_eradicate_quiet``).
-
-        Only the lesions that may be candidates are examined: the primaries and the
-        lesions of patients whose sizes are not bounded (always), the colonies founded in
-        the interval, and the lesions whose next possible day (:meth:`_postpone`, set
-        when the patient's first line starts and at each examination) has come. The
-        others would fail one of the bounds below, so the eradications are the same.
-        """
-        x = self.x
-        new = x.founded_in(k)
-        parts = [x.always[treated[x.pat[x.always]]],
-                 new[treated[x.pat[new]] & ~x.is_always[new]], *self.pending[k]]
-        self.pending[k] = []
-        ids = np.concatenate(parts)
-        ids = ids[treated[x.pat[ids]] & x.had[ids] & (x.founded[ids] <= t)]
-        always = x.is_always[ids]
-        due = np.full(ids.size, -np.inf)
-        rest = np.ones(ids.size, dtype=bool)
-        if not math.isinf(previous):
-            # A first, cheap bound (per patient for therapy, in logs for the size):
-            # most lesions are far above one cell.
-            floor = x.log_survival_floor(t)[x.pat[ids]]
-            cheap = x.log_untreated_floor(ids, previous) + floor
-            rest = (cheap < LOG_MARGIN) | always
-            far = ~rest
-            due[far] = _later(t, cheap[far] - 2.0 * LOG_MARGIN, x.kappa_all[x.pat[ids[far]]])
-        # The second bound, for every lesion examined (its next possible day is usually
-        # the later); the grid is evaluated for the lesions both bounds let through.
-        lower = x.survival(ids, t)
-        if not math.isinf(previous):
-            lower = lower * np.maximum(x.untreated(ids, previous), 1.0)
-        maybe = (lower < 1.0 + BOUND_MARGIN) | always
-        above = np.nonzero(~maybe)[0]
-        due[above] = np.maximum(due[above],
-                                self._survival_due(t, ids[above], lower[above]))
-        grid = ids[rest & maybe]
-        if grid.size:
-            column = times[:, None]
-            cells = x.untreated(grid, column) * x.survival(grid, column)
-            below = (cells < 1.0) & (column >= x.founded[grid])
-            hit = below.any(axis=0)
-            if hit.any():
-                x.eradicated[grid[hit]] = times[np.argmax(below[:, hit], axis=0)]
-                x.had[grid[hit]] = False
-        later = ~always & x.had[ids]
-        self._postpone(k, ids[later], due[later])
-
-    def _survival_due(self, t: float, ids: IntArray, lower: FloatArray) -> FloatArray:
-        """Next possible day of lesions whose survival bound ``lower`` (>= 1) holds at t.
-
-        The log bound falls only through the survival factor (the untreated size never
-        decreases): the running line's factor (kill rate k, resistant share rho) by at
-        most k per day and never below rho, so by at most c = log(factor / rho) in all;
-        the lines not started yet by at most their largest kill rate k_next per day
-        (one line at a time). Over d days the fall is at most min(max(k, k_next) d,
-        c + k_next d); ended lines no longer change.
-        """
-        x = self.x
-        pat = x.pat[ids]
-        with np.errstate(divide="ignore"):
-            room = np.log(lower) - LOG_SLACK
-        # Per (patient, organ): the running line's kill rate and the largest of the lines
-        # still to come (0 without).
-        n_p, n_k = x.n_patients, x.n_lines
-        running = self.active >= 0
-        line = np.where(running, self.active, 0)
-        table = x.kill_table
-        kill_now = np.where(running[:, None], table[np.arange(n_p), line], 0.0)
-        ahead = np.arange(n_k)[None, :] >= self.next_line[:, None]
-        kill_next = np.where(ahead[:, :, None], table, 0.0).max(axis=1, initial=0.0)
-        where = pat * len(x.organs) + x.organ[ids]
-        k_now = kill_now.reshape(-1)[where]
-        k_next = kill_next.reshape(-1)[where]
-        c = np.zeros(ids.size)
-        on = np.nonzero(running[pat])[0]
-        if on.size:
-            sub, p = ids[on], pat[on]
-            k = line[p]
-            rho = x.resistant.reshape(-1)[sub * n_k + k]
-            start = x.line_start[p, k]
-            end = x.line_end[p, k]
-            exposed = np.maximum(np.minimum(t, end) - np.maximum(start, x.founded[sub]), 0.0)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                factor = (1.0 - rho) * np.exp(-k_now[on] * exposed) + rho
-                # No floor without a resistant share.
-                c[on] = np.where(rho > 0, np.log(factor) - np.log(rho), np.inf)
-        return np.maximum(_later(t, room, np.maximum(k_now, k_next)),
-                          _later(t, room - c, k_next))
-
-    def _postpone(self, k: int, ids: IntArray, due: FloatArray) -> None:
-        """Examine ``ids`` again in the first interval after k that ends after ``due``.
-
-        ``due`` is the lesion's next possible day: before it, neither bound of
-        :meth:`_eradicate` can let it through (never, if infinite).
-        """
-        at = np.minimum(np.maximum(np.searchsorted(self.stops, due, side="right"), k + 1),
-                        len(self.stops))
-        small = at.astype(np.int16) if len(self.stops) < 2**15 - 1 else at
-        order = np.argsort(small, kind="stable")  # a radix sort in 16 bits
-        at, ids = at[order], ids[order]
-        starts = np.flatnonzero(np.diff(at, prepend=-1))
-        bounds = [*starts.tolist(), ids.size]
-        for j, key in enumerate(at[starts].tolist()):
-            if key < len(self.stops):
-                self.pending[key].append(ids[bounds[j]:bounds[j + 1]])
-
     # -- one decision --------------------------------------------------------------------
     def _decide(self, t: float) -> None:
         x = self.x
@@ -431,7 +301,7 @@ class _Batch:
         found = np.zeros(0, dtype=np.int64)
         if t in self.scans:
             diameter = x.diameter_mm(ids, cells)
-            self.diameter[ids] = diameter
+            self.recist.diameter[ids] = diameter
             for scan in self.scans[t]:
                 detector = self.detectors[self.clinic.scans.index(scan)]
                 found = np.union1d(found, self._scan(scan, detector, t, ids, cells,
@@ -444,9 +314,11 @@ class _Batch:
         progressed = np.zeros(x.n_patients, dtype=bool)
         distant = found[x.distant[found]]
         if t in self.scans:
-            progressed = self._recist(t, found, distant, alive)
+            progressed = self.recist.scan(t, found, distant, alive)
         if self.clinic.therapy is not None:
-            self._rules(t, progressed, unfavourable, distant, t in self.scans)
+            starting = self.rules.apply(t, self.alive, self.recist.stage == M1, progressed,
+                                        unfavourable)
+            self._start(starting, t, distant, t in self.scans)
 
     def _scan(self, scan: ScanSchedule, detector: Detector, t: float, ids: IntArray,
               cells: FloatArray, diameter: FloatArray, alive: IntArray) -> IntArray:
@@ -470,7 +342,7 @@ class _Batch:
         """One blood draw of every living patient: the CTC counts (``_draw``)."""
         x = self.x
         rates = x.shedding_by_entry(ids, cells, t)[alive]
-        line = self.active[alive]
+        line = self.rules.active[alive]
         on = line >= 0
         factor = np.ones(alive.size)
         factor[on] = (x.regimen_value("shedding_factor", alive[on], line[on])
@@ -486,128 +358,17 @@ class _Batch:
         self.rows.add(alive, t, "draw", draw.site, "", -1, counts.astype(float))
         return counts
 
-    def _recist(self, t: float, found: IntArray, distant: IntArray,
-                alive: IntArray) -> BoolArray:
-        """Stage, first detection and progression after the scans at ``t`` (``_Recist.scan``)."""
-        x, n_p = self.x, self.x.n_patients
-        self.detected[found] = True
-        n_distant = np.bincount(x.pat[distant], minlength=n_p)
-        now = np.where((n_distant > 0) | (self.stage == M1), M1, M0)
-        changed = alive[now[alive] != self.stage[alive]]
-        self.rows.add(changed, t, "stage", STAGE_NAMES[now[changed]], "", -1,
-                      n_distant[changed].astype(float))
-        self.stage[alive] = now[alive]
-        first = alive[(n_distant[alive] > 0) & np.isnan(self.first[alive])]
-        self.first[first] = t
-        choose = alive[~self.chosen[alive] & (n_distant[alive] > 0)]
-        self._choose_targets(choose, distant)
-        total = self._target_sum()
-        check = np.zeros(n_p, dtype=bool)
-        check[alive] = self.baseline[alive] & ~self.progressed[alive]
-        new = np.bincount(x.pat[distant[~self.seen[distant]]], minlength=n_p) > 0
-        n_targets = (self.targets >= 0).sum(axis=1)
-        growth = (self.chosen & (n_targets > 0)
-                  & (total >= (1 + PROGRESSION_GROWTH) * self.nadir)
-                  & (total - self.nadir >= PROGRESSION_MIN_MM))
-        progressed: BoolArray = check & (new | growth)
-        reason = np.where(new, "new_lesion", "target_growth").astype(object)
-        hit = np.nonzero(progressed)[0]
-        self.rows.add(hit, t, "progression", reason[hit], "", -1, total[hit])
-        self.progressed |= progressed
-        firsts = hit[np.isnan(self.progression_day[hit])]
-        self.progression_day[firsts], self.progression_reason[firsts] = t, reason[firsts]
-        measured = np.zeros(n_p, dtype=bool)
-        measured[alive] = self.chosen[alive] & (n_targets[alive] > 0)
-        self.nadir[measured] = np.minimum(self.nadir[measured], total[measured])
-        self.seen[distant] = True
-        self.baseline[alive] = True
-        return progressed
-
-    def _target_sum(self) -> FloatArray:
-        """(patients,) sum of the target diameters now (0 without targets)."""
-        chosen = self.targets >= 0
-        total: FloatArray = np.where(chosen, self.diameter[np.maximum(self.targets, 0)],
-                                     0.0).sum(axis=1)
-        return total
-
-    def _choose_targets(self, patients: IntArray, distant: IntArray) -> None:
-        """Up to 5 targets of >= 10 mm, at most 2 per organ, largest first (``_targets``)."""
-        if patients.size == 0:
-            return
-        x = self.x
-        self.chosen[patients] = True
-        self.targets[patients] = -1
-        mask = np.zeros(x.n_patients, dtype=bool)
-        mask[patients] = True
-        ids = distant[mask[x.pat[distant]]]
-        ids = ids[self.diameter[ids] >= TARGET_MIN_MM]
-        if ids.size == 0:
-            return
-        pat, organ = x.pat[ids], x.organ[ids]
-        order = np.lexsort((ids, -self.diameter[ids], pat))  # largest first, then id
-        ids, pat, organ = ids[order], pat[order], organ[order]
-        by_organ = np.lexsort((np.arange(ids.size), organ, pat))
-        rank = np.empty(ids.size, dtype=np.int64)
-        rank[by_organ] = _rank_in_runs(pat[by_organ] * (len(x.organs) + 1) + organ[by_organ])
-        keep = rank < MAX_TARGETS_PER_ORGAN
-        ids, pat = ids[keep], pat[keep]
-        rank = _rank_in_runs(pat)
-        keep = rank < MAX_TARGETS
-        self.targets[pat[keep], rank[keep]] = ids[keep]
-
-    # -- therapy rules -------------------------------------------------------------------
-    def _rules(self, t: float, progressed: BoolArray, unfavourable: BoolArray,
-               distant: IntArray, scanned: bool) -> None:
-        """Start, switch and stop lines (``_Rules.apply``)."""
-        plan = self.clinic.therapy
-        assert plan is not None
-        ready = self.alive & ~self.over
-        idle = ready & (self.active < 0)
-        start = idle & (((plan.start_day is not None) and t >= plan.start_day)
-                        | (plan.start_at_m1 & (self.stage == M1)))
-        running = np.nonzero(ready & (self.active >= 0))[0]
-        if plan.stop_day is not None and t >= plan.stop_day:
-            self._stop(running, t, "stop_day")
-            self.over[running] = True
-            running = running[:0]
-        started = self.x.line_start[running, self.active[running]]
-        events = {"progression": progressed[running],
-                  "ctc_unfavourable": unfavourable[running]
-                  & (t - started >= 7.0 * plan.ctc_followup_weeks)}
-        switch = _first_event(events, plan.switch_on)
-        stop = _first_event(events, plan.stop_on)
-        switching = switch != ""
-        self._stop(running[switching], t, switch[switching])
-        more = self.next_line[running[switching]] < self.x.n_lines
-        self.over[running[switching][~more]] = True
-        stopping = ~switching & (stop != "")
-        self._stop(running[stopping], t, stop[stopping])
-        self.over[running[stopping]] = True
-        self._start(np.union1d(np.nonzero(start)[0], running[switching][more]), t,
-                    distant, scanned)
-
-    def _stop(self, patients: IntArray, t: float, reason: Any) -> None:
-        if patients.size == 0:
-            return
-        x = self.x
-        line = self.active[patients]
-        x.line_end[patients, line] = t
-        self.end_reason[patients, line] = reason
-        names = np.asarray(x.line_names, dtype=object)[line]
-        label = np.array([f"stop:{n}:{r}" for n, r in
-                          zip(names, np.broadcast_to(np.asarray(reason, dtype=object),
-                                                     patients.shape), strict=True)],
-                         dtype=object)
-        self.rows.add(patients, t, "therapy", label, "", -1, (line + 1).astype(float))
-        self.active[patients] = -1
-
     def _start(self, patients: IntArray, t: float, distant: IntArray, scanned: bool,
                ) -> None:
-        """Start each patient's next line at ``t``; meet the lesions; a new baseline."""
+        """Start each patient's next line at ``t``; meet the lesions; a new baseline.
+
+        The line meets the lesions had: each holds a resistant share (drawn), and a first
+        line puts them on the eradication schedule.
+        """
         if patients.size == 0:
             return
         x = self.x
-        line = self.next_line[patients]
+        line = self.rules.next_line[patients]
         mask = np.zeros(x.n_patients, dtype=bool)
         mask[patients] = True
         ids = x.lesions_of(mask)
@@ -619,41 +380,27 @@ class _Batch:
         x.treated[patients] = True
         alive = cells >= 1.0
         ids, n = ids[alive], np.maximum(cells[alive], 1.0)
-        lesion_line = self.next_line[x.pat[ids]]
+        lesion_line = self.rules.next_line[x.pat[ids]]
         rho = x.regimen_value("resistant_fraction", x.pat[ids], lesion_line)
         exists = self.rng.random(ids.size) < -np.expm1(-rho * n)
         x.resistant.reshape(-1)[ids * x.n_lines + lesion_line] = np.where(
             exists, np.maximum(rho, 1.0 / n), 0.0)
-        names = np.asarray(x.line_names, dtype=object)[line]
-        label = np.array([f"start:{n}" for n in names], dtype=object)
-        self.rows.add(patients, t, "therapy", label, "", -1, (line + 1).astype(float))
-        self.active[patients] = line
-        self.next_line[patients] += 1
+        self.rules.started(patients, t)
         # A first line: the lesions had are followed for eradication from now on, from
         # their next possible day (before any line their survival factor is 1, so
         # ``met_cells`` are their untreated sizes at t, the bound of the next interval).
-        self._postpone(self.k, met, self._survival_due(t, met, np.maximum(met_cells, 1.0)))
+        due = self.eradication.survival_due(t, met, np.maximum(met_cells, 1.0))
+        self.eradication.postpone(self.k, met, due)
         # RECIST: a new baseline, from this day's scan if there is one.
-        self.progressed[patients] = False
-        self.chosen[patients] = False
-        self.targets[patients] = -1
-        self.nadir[patients] = np.inf
-        self.baseline[patients] = scanned
-        if scanned:
-            mask = np.zeros(x.n_patients, dtype=bool)
-            mask[patients] = True
-            n_distant = np.bincount(x.pat[distant], minlength=x.n_patients)
-            self._choose_targets(patients[n_distant[patients] > 0], distant)
-            total = self._target_sum()
-            measured = mask & self.chosen & (self.targets >= 0).any(axis=1)
-            self.nadir[measured] = total[measured]
+        self.recist.new_baseline(patients, distant, scanned)
 
     # -- the result ----------------------------------------------------------------------
     def _finish(self) -> BatchCourse:
         x = self.x
         end = np.where(np.isnan(self.death_day), x.horizon, self.death_day)
         final = x.final_cells(end)
-        pairs = _pairs(x, self.detected)
+        recist = self.recist
+        pairs = _pairs(x, recist.detected)
         lines = np.argwhere(np.isfinite(x.line_start))
         pat, k = lines[:, 0], lines[:, 1]
         end_day = x.line_end[pat, k]
@@ -663,13 +410,13 @@ class _Batch:
             "kind": np.asarray(x.line_kinds, dtype=object)[k],
             "start_day": x.line_start[pat, k],
             "end_day": np.where(np.isinf(end_day), np.nan, end_day),
-            "end_reason": self.end_reason[pat, k]})
+            "end_reason": self.rules.end_reason[pat, k]})
         eradicated = _pairs(x, np.isfinite(x.eradicated))
         eradicated["day"] = x.eradicated[np.isfinite(x.eradicated)]
         return BatchCourse(
             observations=self.rows.table(), death_day=self.death_day,
-            death_cause=self.death_cause, progression_day=self.progression_day,
-            progression_reason=self.progression_reason, first_detection_day=self.first,
+            death_cause=self.death_cause, progression_day=recist.progression_day,
+            progression_reason=recist.progression_reason, first_detection_day=recist.first,
             cutoff=x.cutoff.copy(), horizon_days=np.full(x.n_patients, x.horizon),
             therapy=therapy, lesion_offsets=x.offsets.copy(), final_cells=final,
             detected=pairs, prevented=_pairs(x, ~x.kept), eradicated=eradicated,
@@ -677,40 +424,8 @@ class _Batch:
             _lesions=x)
 
 
-def _later(t: float, room: FloatArray, rate: FloatArray) -> FloatArray:
-    """The day a log bound ``room`` above its threshold at ``t`` may reach it at ``rate``.
-
-    Never (inf) if it does not fall (rate 0) and is above; ``t`` or before if it is not.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = t + room / rate
-    out[np.isnan(out)] = -np.inf  # rate 0 and no room
-    return out
-
-
 def _pairs(x: Lesions, mask: BoolArray) -> pd.DataFrame:
     """(patient, lesion id) of the lesions in ``mask``."""
     ids = np.nonzero(mask)[0]
     pat = x.pat[ids]
     return pd.DataFrame({"patient": pat, "lesion": ids - x.offsets[pat]})
-
-
-def _first_event(events: dict[str, BoolArray], allowed: Sequence[str],
-                 ) -> NDArray[np.object_]:
-    """Per patient, the first event (in ``events`` order) that is ``allowed``, else ``""``."""
-    n = len(next(iter(events.values())))
-    out = np.full(n, "", dtype=object)
-    for name in reversed(list(events)):
-        if name in allowed:
-            out[events[name]] = name
-    return out
-
-
-def _rank_in_runs(keys: IntArray) -> IntArray:
-    """Position of each element within its run of equal ``keys`` (sorted by key)."""
-    n = keys.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    start = np.r_[True, keys[1:] != keys[:-1]]
-    index = np.arange(n, dtype=np.int64)
-    return index - np.maximum.accumulate(np.where(start, index, 0))

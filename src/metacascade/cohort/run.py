@@ -149,7 +149,7 @@ def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[li
     :data:`metacascade.engine.batch_plan.STRUCTURAL` and their clinics agree but for
     the regimens' effects. Groups come in order of their first patient; usually one.
     """
-    from metacascade.clinic._lesions import _clinic_key
+    from metacascade.clinic._shared import _clinic_key
     from metacascade.engine.batch_plan import STRUCTURAL
     from metacascade.scenario import Clinic
 

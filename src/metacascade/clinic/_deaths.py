@@ -1,0 +1,111 @@
+"""Deaths for a batch of patients: the lethal checks, their bounds and the weekly grid.
+
+For :func:`~metacascade.clinic.batch.follow_batch`: :class:`Deaths` holds the lethal
+checks of the clinic (the total burden, then each vital organ's, as ``_Patient`` of
+:mod:`~metacascade.clinic.course`) and finds each patient's first lethal grid time in an
+interval, evaluating the grid only for the patients whose burden bound may be lethal.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metacascade.clinic._lesions import Lesions
+from metacascade.clinic.course import BOUND_MARGIN, VITAL_ORGAN_LETHAL_CELLS
+from metacascade.scenario import Clinic
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+
+class Deaths:
+    """The lethal checks of a batch: the total, then each vital organ of the body."""
+
+    def __init__(self, lesions: Lesions, clinic: Clinic) -> None:
+        x = self.x = lesions
+        vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}
+                 if clinic.vital_organ_lethal_cells is None
+                 else clinic.vital_organ_lethal_cells)
+        n_organs = len(x.organs)
+        checks = [("total", np.ones(n_organs, dtype=bool), clinic.lethal_burden_cells)]
+        checks += [(organ, np.arange(n_organs) == x.organs.index(organ), cells)
+                   for organ, cells in vital.items() if organ in x.organs]
+        self.check_names = [name for name, _, _ in checks]
+        self.lethal = np.array([lethal for _, _, lethal in checks])
+        #: (organs, checks) 1.0 where a check counts the organ's lesions.
+        self.check_organ = np.stack([mask for _, mask, _ in checks], axis=1).astype(float)
+        # Each lesion's (patient, organ) cell in a (patients, organs) table.
+        where = x.pat * n_organs + x.organ
+        per_organ = np.bincount(where, minlength=x.n_patients * n_organs)
+        per_organ[where[x.offsets[:-1]]] -= 1  # the primaries
+        colonies = per_organ.reshape(x.n_patients, n_organs).astype(float)
+        #: (patients, checks): every colony counted at its avascular limit (a bound).
+        self.avascular_bound = (colonies @ self.check_organ) * x.ka[:, None]
+
+    def check(self, ids: IntArray) -> FloatArray:
+        """(ids, checks) 1.0 where a check counts the lesion."""
+        return np.asarray(self.check_organ[self.x.organ[ids]], dtype=float)
+
+    def find(self, previous: float, t: float, times: FloatArray, alive: BoolArray,
+             ) -> list[tuple[int, float, str, float]]:
+        """(patient, day, cause, burden) of the deaths on the grid ``times`` in (previous, t].
+
+        A patient is evaluated on the grid only if a bound of ``_may_die`` reaches a
+        lethal burden: every colony past its switch at its untreated size at ``t`` times
+        its survival factor at ``previous`` (1 if founded later), every other colony at
+        its avascular limit, and the primary as a switched colony (never skipped over
+        its removal).
+        """
+        x = self.x
+        may = alive & (~x.bounded | ((previous < x.removed) & (x.removed <= t)))
+        quiet = alive & ~may
+        if quiet.any():
+            ids, upper = x.switched(t, alive)
+            keep = quiet[x.pat[ids]]
+            ids, upper = ids[keep], upper[keep]
+            if not math.isinf(previous):
+                # A patient never treated has a survival factor of exactly 1.
+                before = (x.founded[ids] <= previous) & x.treated[x.pat[ids]]
+                upper[before] *= x.survival(ids[before], previous)
+            bound = self.avascular_bound.copy()
+            counted = self.check(ids)
+            for c in range(len(self.lethal)):
+                bound[:, c] += np.bincount(x.pat[ids], weights=upper * counted[:, c],
+                                           minlength=x.n_patients)
+            may |= quiet & (bound >= self.lethal * (1.0 - BOUND_MARGIN)).any(axis=1)
+        out: list[tuple[int, float, str, float]] = []
+        if not may.any():
+            return out
+        # The grid of every patient who may die at once; the burdens patient by patient.
+        ids = x.lesions_of(may)
+        ids = ids[x.kept[ids] & (x.eradicated[ids] > previous)]
+        column = times[:, None]
+        cells = x.cells(ids, column)
+        cells = np.where(column < x.eradicated[ids], cells, 0.0)
+        counted = self.check(ids)
+        patients = np.nonzero(may)[0]
+        bounds = np.searchsorted(x.pat[ids], np.append(patients, x.n_patients))
+        for i, p in enumerate(patients.tolist()):
+            lo, hi = int(bounds[i]), int(bounds[i + 1])
+            death = self._death(np.ascontiguousarray(cells[:, lo:hi]), counted[lo:hi], times)
+            if death is not None:
+                out.append((p, *death))
+        return out
+
+    def _death(self, cells: FloatArray, counted: FloatArray, times: FloatArray,
+               ) -> tuple[float, str, float] | None:
+        """A patient's first lethal grid time (the total first on ties), or None.
+
+        ``cells`` (times, lesions) of its lesions on the grid, ``counted`` their checks.
+        """
+        burdens = cells @ counted
+        best: tuple[float, str, float] | None = None
+        for c, name in enumerate(self.check_names):
+            hit = np.nonzero(burdens[:, c] >= self.lethal[c])[0]
+            if hit.size and (best is None or times[hit[0]] < best[0]):
+                best = (float(times[hit[0]]), name, float(burdens[hit[0], c]))
+        return best

@@ -1,0 +1,150 @@
+"""RECIST for a batch of patients: stage, first detection, targets and progression.
+
+The batched form of :class:`~metacascade.clinic.course._Recist`, for
+:func:`~metacascade.clinic.batch.follow_batch`: :class:`Recist` holds every patient's
+stage, targets and nadir, reads the scans of a decision day and adds the ``stage`` and
+``progression`` rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metacascade.clinic._lesions import Lesions
+from metacascade.clinic._rows import Rows
+from metacascade.clinic.course import PROGRESSION_GROWTH, PROGRESSION_MIN_MM, TARGET_MIN_MM
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+#: Stage codes (0: no scan yet).
+M0, M1 = 1, 2
+STAGE_NAMES = np.array(["", "M0", "M1"], dtype=object)
+#: At most this many targets, and this many per organ (RECIST 1.1).
+MAX_TARGETS, MAX_TARGETS_PER_ORGAN = 5, 2
+
+
+class Recist:
+    """Every patient's stage, first detection, targets and progression.
+
+    ``diameter`` (per lesion) holds the diameters of the last scan, which the targets
+    are chosen and measured from; ``detected`` the lesions any scan found.
+    """
+
+    def __init__(self, lesions: Lesions, rows: Rows) -> None:
+        self.x, self.rows = lesions, rows
+        n_p = lesions.n_patients
+        self.stage = np.zeros(n_p, dtype=np.int64)
+        self.first = np.full(n_p, np.nan)
+        self.progression_day = np.full(n_p, np.nan)
+        self.progression_reason = np.full(n_p, "", dtype=object)
+        self.detected = np.zeros(lesions.n, dtype=bool)
+        self.seen = np.zeros(lesions.n, dtype=bool)
+        self.chosen = np.zeros(n_p, dtype=bool)
+        self.targets = np.full((n_p, MAX_TARGETS), -1, dtype=np.int64)
+        self.nadir = np.full(n_p, np.inf)
+        self.baseline = np.zeros(n_p, dtype=bool)
+        self.progressed = np.zeros(n_p, dtype=bool)
+        self.diameter = np.zeros(lesions.n)
+
+    def scan(self, t: float, found: IntArray, distant: IntArray, alive: IntArray,
+             ) -> BoolArray:
+        """Stage, first detection and progression after the scans at ``t`` (``_Recist.scan``).
+
+        ``found`` the lesions the scans found, ``distant`` those of them that are
+        distant, ``alive`` the living patients; returns who progressed.
+        """
+        x, n_p = self.x, self.x.n_patients
+        self.detected[found] = True
+        n_distant = np.bincount(x.pat[distant], minlength=n_p)
+        now = np.where((n_distant > 0) | (self.stage == M1), M1, M0)
+        changed = alive[now[alive] != self.stage[alive]]
+        self.rows.add(changed, t, "stage", STAGE_NAMES[now[changed]], "", -1,
+                      n_distant[changed].astype(float))
+        self.stage[alive] = now[alive]
+        first = alive[(n_distant[alive] > 0) & np.isnan(self.first[alive])]
+        self.first[first] = t
+        choose = alive[~self.chosen[alive] & (n_distant[alive] > 0)]
+        self._choose_targets(choose, distant)
+        total = self._target_sum()
+        check = np.zeros(n_p, dtype=bool)
+        check[alive] = self.baseline[alive] & ~self.progressed[alive]
+        new = np.bincount(x.pat[distant[~self.seen[distant]]], minlength=n_p) > 0
+        n_targets = (self.targets >= 0).sum(axis=1)
+        growth = (self.chosen & (n_targets > 0)
+                  & (total >= (1 + PROGRESSION_GROWTH) * self.nadir)
+                  & (total - self.nadir >= PROGRESSION_MIN_MM))
+        progressed: BoolArray = check & (new | growth)
+        reason = np.where(new, "new_lesion", "target_growth").astype(object)
+        hit = np.nonzero(progressed)[0]
+        self.rows.add(hit, t, "progression", reason[hit], "", -1, total[hit])
+        self.progressed |= progressed
+        firsts = hit[np.isnan(self.progression_day[hit])]
+        self.progression_day[firsts], self.progression_reason[firsts] = t, reason[firsts]
+        measured = np.zeros(n_p, dtype=bool)
+        measured[alive] = self.chosen[alive] & (n_targets[alive] > 0)
+        self.nadir[measured] = np.minimum(self.nadir[measured], total[measured])
+        self.seen[distant] = True
+        self.baseline[alive] = True
+        return progressed
+
+    def new_baseline(self, patients: IntArray, distant: IntArray, scanned: bool) -> None:
+        """A new line's baseline for ``patients``: from this day's scan if there is one."""
+        x = self.x
+        self.progressed[patients] = False
+        self.chosen[patients] = False
+        self.targets[patients] = -1
+        self.nadir[patients] = np.inf
+        self.baseline[patients] = scanned
+        if scanned:
+            mask = np.zeros(x.n_patients, dtype=bool)
+            mask[patients] = True
+            n_distant = np.bincount(x.pat[distant], minlength=x.n_patients)
+            self._choose_targets(patients[n_distant[patients] > 0], distant)
+            total = self._target_sum()
+            measured = mask & self.chosen & (self.targets >= 0).any(axis=1)
+            self.nadir[measured] = total[measured]
+
+    def _target_sum(self) -> FloatArray:
+        """(patients,) sum of the target diameters now (0 without targets)."""
+        chosen = self.targets >= 0
+        total: FloatArray = np.where(chosen, self.diameter[np.maximum(self.targets, 0)],
+                                     0.0).sum(axis=1)
+        return total
+
+    def _choose_targets(self, patients: IntArray, distant: IntArray) -> None:
+        """Up to 5 targets of >= 10 mm, at most 2 per organ, largest first (``_targets``)."""
+        if patients.size == 0:
+            return
+        x = self.x
+        self.chosen[patients] = True
+        self.targets[patients] = -1
+        mask = np.zeros(x.n_patients, dtype=bool)
+        mask[patients] = True
+        ids = distant[mask[x.pat[distant]]]
+        ids = ids[self.diameter[ids] >= TARGET_MIN_MM]
+        if ids.size == 0:
+            return
+        pat, organ = x.pat[ids], x.organ[ids]
+        order = np.lexsort((ids, -self.diameter[ids], pat))  # largest first, then id
+        ids, pat, organ = ids[order], pat[order], organ[order]
+        by_organ = np.lexsort((np.arange(ids.size), organ, pat))
+        rank = np.empty(ids.size, dtype=np.int64)
+        rank[by_organ] = _rank_in_runs(pat[by_organ] * (len(x.organs) + 1) + organ[by_organ])
+        keep = rank < MAX_TARGETS_PER_ORGAN
+        ids, pat = ids[keep], pat[keep]
+        rank = _rank_in_runs(pat)
+        keep = rank < MAX_TARGETS
+        self.targets[pat[keep], rank[keep]] = ids[keep]
+
+
+def _rank_in_runs(keys: IntArray) -> IntArray:
+    """Position of each element within its run of equal ``keys`` (sorted by key)."""
+    n = keys.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    start = np.r_[True, keys[1:] != keys[:-1]]
+    index = np.arange(n, dtype=np.int64)
+    return index - np.maximum.accumulate(np.where(start, index, 0))
