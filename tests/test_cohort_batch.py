@@ -15,6 +15,7 @@ from cohort_helpers import assert_same, kill_after_shards, read_tables
 from metacascade.cli import app
 from metacascade.cohort import DaskExecutor, LocalExecutor, Population, simulate_cohort
 from metacascade.cohort.run import DATASETS
+from metacascade.engine.kernel import EngineError
 from metacascade.errors import OutputError
 from metacascade.physiology import get_body
 
@@ -164,3 +165,23 @@ def test_a_population_that_varies_structure_runs_in_groups(tmp_path):
     gaps = scans.apply(lambda t: np.diff(np.unique(t)).min() / 7.0)
     np.testing.assert_allclose(gaps, patients.set_index("patient").loc[
         gaps.index, "param_clinic__scans__0__every_weeks"])
+
+
+def test_a_failing_patient_stops_the_cohort_at_once_and_is_named(tmp_path):
+    """A patient the engine refuses (too many colonies) stops the run without running
+    the shards not started, and the error names its number in the cohort."""
+    population = Population.from_dict({
+        "cancer": "breast", "horizon_years": 10, "primary_diameter_mm": 40,
+        "population": {"cancer_overrides.doubling_time": {
+            "discrete": {"values": [120, 40], "weights": [30, 1]}, "unit": "d"}}})
+    fast = {i for i in range(400) if population.patient(29, i)[2][
+        "param_cancer_overrides__doubling_time"].startswith("40")}
+    assert min(fast) == 6 and len({i // 4 for i in fast}) == 10  # batch 1, position 2
+    with pytest.raises(EngineError, match=r"^patient (\d+): more than 200000 colonies") as info:
+        simulate_cohort(population, 400, seed=29, out=tmp_path / "c", batch_size=4,
+                        executor=LocalExecutor(2), progress=False)
+    assert int(str(info.value).split()[1].rstrip(":")) in fast
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert not manifest["complete"]
+    # The shards not started were cancelled, not run (90 of the 100 would succeed).
+    assert len(list((tmp_path / "c" / "patients").glob("*.parquet"))) < 50

@@ -37,6 +37,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -60,7 +61,7 @@ from metacascade.cohort.tables import (
     cohort_tables,
     courses_columns,
 )
-from metacascade.errors import OutputError
+from metacascade.errors import MetacascadeError, OutputError
 
 MANIFEST = "manifest.json"
 FORMAT = "metacascade-cohort/2"
@@ -125,9 +126,12 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
             np.random.default_rng(np.random.SeedSequence(cohort_seed, spawn_key=(k, *key)))
             for k in (BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM))
         chosen = [scenarios[j] for j in members]
-        results = run_batch([models[j] for j in members], engine_rng,
-                            seeds=[drawn[j][1] for j in members])
-        course = batch_columns(follow_batch(results, chosen, clinic_rng))
+        try:
+            results = run_batch([models[j] for j in members], engine_rng,
+                                seeds=[drawn[j][1] for j in members])
+            course = batch_columns(follow_batch(results, chosen, clinic_rng))
+        except MetacascadeError as error:  # name the cohort's patient, not the batch's
+            raise type(error)(_renumber(str(error), [patients[j] for j in members])) from None
         parts.append(cohort_tables(chosen, [drawn[j][1] for j in members],
                                    [drawn[j][2] for j in members],
                                    [patients[j] for j in members], results, course,
@@ -140,6 +144,11 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
             table = table.sort_values("patient", kind="stable", ignore_index=True)
         kept.append(table[table["patient"] < last].reset_index(drop=True))
     return kept[0], kept[1], kept[2]
+
+
+def _renumber(message: str, numbers: Sequence[int]) -> str:
+    """``message`` with a leading "patient i" (batch position) made cohort patient number."""
+    return re.sub(r"^patient (\d+)", lambda m: f"patient {numbers[int(m[1])]}", message)
 
 
 def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[list[int]]:
@@ -299,15 +308,22 @@ class LocalExecutor:
             raise OutputError(f"workers: {self.workers} must be >= 1")
 
     def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
-        """Run every shard; yield indices as they finish."""
+        """Run every shard; yield indices as they finish.
+
+        A shard that fails stops the run at once: the shards not started are cancelled
+        (those running finish and are written), then its error is raised.
+        """
         if self.workers == 1 or len(shards) <= 1:
             for shard in shards:
                 yield fn(shard)
             return
-        with ProcessPoolExecutor(max_workers=self.workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=self.workers)
+        try:
             futures = [pool.submit(fn, shard) for shard in shards]
             for future in as_completed(futures):
                 yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DaskExecutor:
@@ -338,8 +354,11 @@ class DaskExecutor:
 
         futures = [self.client.submit(fn, shard, pure=False, key=_task_key(shard))
                    for shard in shards]
-        for future in dask_completed(futures):  # type: ignore[no-untyped-call]
-            yield int(future.result())
+        try:
+            for future in dask_completed(futures):  # type: ignore[no-untyped-call]
+                yield int(future.result())
+        finally:  # a failed shard stops the run: cancel what is left
+            self.client.cancel(futures)  # type: ignore[no-untyped-call]
 
     def __enter__(self) -> DaskExecutor:
         return self
