@@ -1,7 +1,7 @@
 """The batched engine: many patients at once, step by step, as arrays of patients x organs.
 
 The law is the per-patient kernel's (:mod:`.kernel`): time in steps of ``step_days``,
-rates piecewise constant within a step, the same sources, emboli, fates, dormant pool
+rates piecewise constant within a step, the same sources, emboli, fates, dormant cells
 and colonies. Only the order of the draws differs, so a batch of one patient does not
 reproduce ``kernel.run`` draw for draw; it reproduces it in law.
 
@@ -35,15 +35,18 @@ Each step, for the whole batch:
    Poisson total per patient, each event's column from one global cumulative sum with
    per-patient offsets and ``searchsorted``): the same law, at a cost that grows with
    the events rather than the cells of the field.
-4. **Dormant cohorts**: the cells made dormant by the primaries (patients x organs),
-   and those made dormant by colonies as flat arrays (source, organ, cells, patient)
-   sorted by key. The pool at the step's start has ``Binomial(cells, 1 - exp(-(w + m)
-   dt))`` events per cohort, ``Binomial(events, w / (w + m))`` of them wakings, of
-   which ``Binomial(woken, q_wake)`` found colonies (founded uniformly in the step,
-   parent the cohort's source); the rest died or went extinct. Empty cohorts are
-   skipped (a binomial of 0 cells is 0 and takes nothing from the stream); emptied
-   colonies' cohorts are dropped once they are a quarter of all. Cells made dormant in
-   the step join the pool at its end (new keys sorted by a radix argsort and merged).
+4. **Dormant cells** (:mod:`.batch_dormant`) are split when they arrive by the event
+   that will end them: a waking (probability ``w / (w + m)``) or a death. Cells that
+   will wake are drawn one by one: their waking step from an ``Exp(w + m)`` clock
+   started at the end of the arrival step, and whether they found a colony (the
+   organ's ``q_wake``; founded uniformly in the waking step, parent the cell's
+   source). Cells that will die only change the ledger: counts per patient and organ,
+   thinned binomially from record to record; the primary's single cells, which arrive
+   as Poisson counts, are not drawn per step at all: the means of those alive at the
+   next record and of those dead by then are drawn there (Poisson thinning). The same
+   law as drawing ``Binomial(cells, 1 - exp(-(w + m) dt))`` events per cohort every
+   step, at a cost that grows with the wakings, not with the cells or the steps they
+   sleep.
 5. **Colonies** founded in the step get a uniform founding time in it, ``W ~ Exp(mean
    1/q)``, a depth and a switch, are sorted by (patient, founding time) and appended;
    each becomes a source from the first step starting at or after its switch (kept
@@ -54,13 +57,14 @@ Each step, for the whole batch:
    drawn once per ledger record interval (Poisson additivity, exact given the sources).
 
 Python work is paid per step (a few hundred NumPy calls), NumPy work grows with the
-patients, organs, sources, dormant cohorts and colonies, never with cells. The draws
+patients, organs, sources, wakings and colonies, never with cells. The draws
 are made in a fixed order from the one ``rng``, so the same stream gives the same bytes.
 
-This module holds the step loop; the stores (sources and pending colonies, dormant
-cohorts, the colonies' lookup) are in :mod:`.batch_store`, the draws that keep no state
-(fields of Poisson counts, the entry of a colonies' event, the common fates) in
-:mod:`.batch_draws`, and the per-patient arrays in :mod:`.batch_plan`.
+This module holds the step loop; the stores (sources and pending colonies, the
+colonies' lookup) are in :mod:`.batch_store`, the dormant cells in
+:mod:`.batch_dormant`, the draws that keep no state (fields of Poisson counts, the entry
+of a colonies' event, the common fates) in :mod:`.batch_draws`, and the per-patient
+arrays in :mod:`.batch_plan`.
 """
 
 from __future__ import annotations
@@ -71,10 +75,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade.engine.batch_dormant import Dormant, DormantCells
 from metacascade.engine.batch_draws import common_fates, draw_entries, poisson_counts
 from metacascade.engine.batch_plan import BatchPlan
 from metacascade.engine.batch_result import BatchResult, BatchSnapshot
-from metacascade.engine.batch_store import ColonyLookup, Dormant, DormantPool, Sources
+from metacascade.engine.batch_store import ColonyLookup, Sources
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.kernel import MAX_COLONIES, MAX_POISSON_MEAN, EngineError
 from metacascade.engine.result import (
@@ -83,7 +88,6 @@ from metacascade.engine.result import (
     DIED_AFTER,
     EXTINCT,
     FAILED,
-    WOKE,
     Result,
 )
 
@@ -166,7 +170,7 @@ class _Batch:
         #: The colonies founded in each step (COLONY_DTYPES columns, in store order).
         self.chunks: list[dict[str, NDArray[Any]]] = []
         self.sources = Sources(plan)  # colonies past their switch, and those pending
-        self.pool = DormantPool(P, n)  # the dormant cohorts
+        self.dormant = DormantCells(plan)  # the dormant cells
         # Means (and cells) of the common fates since the last record; acc_plain: the
         # clusters (organs + 1) whose rare ones were drawn one by one.
         self.acc_single = np.zeros((P, n + 1))
@@ -205,31 +209,37 @@ class _Batch:
 
         dormant: Dormant = []
         founders: Founders = []
-        self._primary_part(single_prim, cluster_prim, dormant, founders)
+        waking = self._primary_part(k, single_prim, cluster_prim, dormant, founders)
         self._colony_part(k, expected, groups, single_col, cluster_col, dormant, founders)
-        self._dormant_events(k, founders)
-        self.pool.join(dormant)
+        self._wakings(k, founders)
+        self.dormant.join(self.rng, k, dormant, waking)
         self._found(k, founders)
 
-    def _primary_part(self, single: FloatArray, clusters: list[FloatArray],
+    def _primary_part(self, k: int, single: FloatArray, clusters: list[FloatArray],
                       dormant: Dormant,
-                      founders: Founders) -> None:
+                      founders: Founders) -> tuple[IntArray, IntArray, IntArray]:
         """Rare fates of the primary's cells: dormant cells and founders per organ.
 
-        Single cells: Poisson counts (large means one by one, small ones by splitting).
+        Single cells: Poisson counts (large means one by one, small ones by splitting)
+        of founders and of dormant cells that will wake (returned as (patient, organ,
+        source code), one cell each); the means of those that will die go to the
+        dormant cells' records (:meth:`DormantCells.add_poisson`).
         Clusters, per patient and organ: where rare clusters are many, cell by cell (a
         Poisson number of clusters, binomial dormant cells and founders, the other
         cells' fates kept for the record); where few, rare clusters one by one (split
         cell by cell) and the plain ones kept for the record as a Poisson mean.
         """
         plan, rng, n = self.plan, self.rng, self.plan.n
-        means = np.concatenate([single[:, :n] * plan.p_dormant, single[:, :n] * plan.p_found],
+        arrested = single[:, :n]
+        means = np.concatenate([arrested * plan.p_dormant_wake, arrested * plan.p_found],
                                axis=1)
         p, column, count = poisson_counts(rng, means, dense_above=DENSE_MEAN)
+        self.dormant.add_poisson(k, arrested * plan.p_dormant_die)
         kind, o = np.divmod(column, n)
         self._tally(p, o, (ARRESTED, count))
         asleep, found = kind == 0, kind == 1
-        dormant.append((p[asleep], o[asleep], count[asleep], p[asleep]))
+        waking_p = np.repeat(p[asleep], count[asleep])
+        waking = (waking_p, np.repeat(o[asleep], count[asleep]), waking_p)
         founders.append((p[found], o[found], p[found], count[found], 0))
         for c, m in enumerate(plan.cluster_sizes):
             arrested = clusters[c][:, :n]
@@ -250,6 +260,7 @@ class _Batch:
             if p.size:
                 p, o = np.repeat(p, count), np.repeat(column, count)
                 self._split_clusters(c, p, o, p, dormant, founders)
+        return waking
 
     def _colony_part(self, k: int, expected: FloatArray, groups: FloatArray,
                      single: FloatArray, clusters: list[FloatArray],
@@ -315,22 +326,12 @@ class _Batch:
         some = found > 0
         founders.append((p[some], o[some], code[some], found[some], 0))
 
-    def _dormant_events(self, k: int, founders: Founders) -> None:
-        """Wakings and deaths of the pool at the step's start; woken cells may found.
-
-        Each cohort has ``Binomial(cells, 1 - exp(-(w + m) dt))`` events, each a waking
-        with probability w / (w + m); a woken cell founds a colony with the organ's
-        ``wake_founding``, else goes extinct.
-        """
-        plan, rng = self.plan, self.rng
-        ph, oh, ch, ev = self.pool.events(rng, plan.p_event[:, k])
-        if not ev.size:
-            return
-        woke = rng.binomial(ev, plan.wake_share[ph])
-        found = rng.binomial(woke, plan.wake_founding[ph, oh])
-        self._tally(ph, oh, (DIED_AFTER, ev - woke), (WOKE, woke), (EXTINCT, woke - found))
-        some = found > 0
-        founders.append((ph[some], oh[some], ch[some], found[some], 1))
+    def _wakings(self, k: int, founders: Founders) -> None:
+        """Colonies founded by dormant cells waking in step k (drawn when they arrived)."""
+        due = self.dormant.wakings(k)
+        if due is not None:
+            p, o, code = due
+            founders.append((p, o, code, np.ones(p.size, dtype=np.int64), 1))
 
     def _tally(self, p: IntArray, o: IntArray, *columns: tuple[int, IntArray | int]) -> None:
         """Add values to the counters of (patient, organ) pairs, which may repeat."""
@@ -394,7 +395,8 @@ class _Batch:
         """Draw the common fates since the last record; keep a snapshot of every patient."""
         delta, blood = common_fates(self.rng, self.plan, self.acc_single,
                                     self.acc_cluster_blood, self.acc_plain, self.acc_rest)
-        self.counters += delta
+        dormant_delta, asleep = self.dormant.record(self.rng, k)
+        self.counters += delta + dormant_delta
         self.died += blood
         self.shed = self.died + self.counters[:, :, ARRESTED].sum(axis=1)
         self.acc_single[:] = 0.0
@@ -404,7 +406,7 @@ class _Batch:
         self.acc_rest[:] = 0
         self.acc_total[:] = 0.0
         self.snapshots.append((float(self.plan.ends[k]), self.shed.copy(), self.died.copy(),
-                               self.counters.copy(), self.pool.asleep(),
+                               self.counters.copy(), asleep,
                                self.colonies.copy()))
 
     def batch_result(self, seeds: list[int]) -> BatchResult:

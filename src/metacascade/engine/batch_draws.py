@@ -1,9 +1,9 @@
 """Draws of the batched engine that keep no state.
 
-Fields of Poisson counts, the entry of each colonies' event, the common fates, and a
-radix argsort. How and when the engine makes them is described in
-:mod:`metacascade.engine.batch` (steps 2, 3 and 6 of its description); each function
-draws from the ``rng`` it is given, in a fixed order.
+Fields of Poisson counts, the entry of each colonies' event and the common fates. How
+and when the engine makes them is described in :mod:`metacascade.engine.batch` (steps
+2, 3 and 6 of its description); each function draws from the ``rng`` it is given, in a
+fixed order.
 """
 
 from __future__ import annotations
@@ -135,15 +135,3 @@ def common_fates(rng: np.random.Generator, plan: BatchPlan, single: FloatArray,
     delta[:, :, DIED_AFTER] += died
     delta[:, :, EXTINCT] += rest - failed - died
     return delta, blood
-
-
-def argsort_ints(key: IntArray) -> IntArray:
-    """A stable argsort of nonnegative integers: radix sort, 16 bits at a time."""
-    order = np.arange(key.size)
-    top = int(key.max(initial=0))
-    shift = 0
-    while top >> shift:
-        digit = ((key[order] >> shift) & 0xFFFF).astype(np.uint16)
-        order = order[np.argsort(digit, kind="stable")]
-        shift += 16
-    return order

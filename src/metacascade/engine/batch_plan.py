@@ -206,6 +206,9 @@ class BatchPlan:
         hazard = wake + _column(models, lambda m: m.dormant_death_rate_per_day)
         with np.errstate(divide="ignore", invalid="ignore"):
             self.wake_share = np.where(hazard > 0, wake / hazard, 0.0)
-        #: (P, steps): chance that a dormant cell has an event (wakes or dies) in a step.
-        self.p_event = -np.expm1(-hazard[:, None] * (self.ends - self.starts)[None, :])
+        #: (P,): a dormant cell's event rate (waking or death, per day).
+        self.hazard = hazard
+        #: (P, organs): chance that an arrested cell becomes dormant and will wake, or die.
+        self.p_dormant_wake = p_dormant * self.wake_share[:, None]
+        self.p_dormant_die = p_dormant - self.p_dormant_wake
         self.wake_founding = np.array([m.wake_founding() for m in models])

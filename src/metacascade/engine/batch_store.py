@@ -1,11 +1,11 @@
-"""The stores of the batched engine: colonies' lookup, sources and dormant cohorts.
+"""The stores of the batched engine: colonies' lookup and sources.
 
 How they are used step by step is described in :mod:`metacascade.engine.batch` (steps
-1, 3, 4 and 5 of its description). :class:`Sources` holds the colonies past their
-switch (sorted by (patient, entry)) and those pending, and draws the colony each
-colonies' event came from; :class:`DormantPool` holds the dormant cohorts and draws
-their events; :class:`ColonyLookup` holds what a colony's children need of it. The
-draws are made from the ``rng`` passed in, in the order the engine calls them.
+1, 3 and 5 of its description). :class:`Sources` holds the colonies past their switch
+(sorted by (patient, entry)) and those pending, and draws the colony each colonies'
+event came from; :class:`ColonyLookup` holds what a colony's children need of it. The
+draws are made from the ``rng`` passed in, in the order the engine calls them. The
+dormant cells are in :mod:`metacascade.engine.batch_dormant`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ from itertools import pairwise
 import numpy as np
 from numpy.typing import NDArray
 
-from metacascade.engine.batch_draws import argsort_ints
 from metacascade.engine.batch_plan import BatchPlan, vascular_cells
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
-#: Cells made dormant: (source code, organ, cells, patient) per part.
-Dormant = list[tuple[IntArray, IntArray, IntArray, IntArray]]
 
 _NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
 
@@ -196,93 +193,3 @@ class Sources:
             j = np.where(total[cand] <= at, cand, j)
             step >>= 1
         return np.asarray(plan.P + self.index[j], dtype=np.int64)
-
-
-class DormantPool:
-    """Dormant cohorts: the primaries' (patients x organs), and the colonies'.
-
-    The colonies' cohorts are flat arrays sorted by key (source code * organs + organ).
-    A source code is the patient for a primary, P + the colony's store index for a
-    colony.
-    """
-
-    def __init__(self, P: int, n: int) -> None:
-        self.P, self.n = P, n
-        self.primary = np.zeros((P, n), dtype=np.int64)  # the primaries' cohorts
-        self.key = _NO_INTS
-        self.count = _NO_INTS
-        self.patient = _NO_INTS  # the patient of each colonies' cohort
-        self.empty = 0  # (about how many of them are empty)
-
-    def events(self, rng: np.random.Generator, p_event: FloatArray,
-               ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
-        """Draw and remove the events of the step (wakings and deaths) of every cohort.
-
-        ``p_event`` is each patient's probability of an event in the step. Returns
-        (patient, organ, source code, events) of the cohorts with events: the primaries'
-        then the colonies'.
-        """
-        n = self.n
-        # Empty cohorts are skipped: a binomial of 0 cells is 0 and draws nothing from
-        # the stream.
-        pool = self.primary.ravel()
-        held = np.flatnonzero(pool)
-        events = rng.binomial(pool[held], p_event[held // n])
-        some = events > 0
-        hit, ev = held[some], events[some]
-        pool[hit] -= ev
-        ph, oh = np.divmod(hit, n)
-        ch = ph
-        if self.key.size:
-            d_events = rng.binomial(self.count, p_event[self.patient])
-            hit = np.flatnonzero(d_events)
-            if hit.size:
-                self.count[hit] -= d_events[hit]
-                code, o = np.divmod(self.key[hit], n)
-                ph, oh, ch, ev = (np.concatenate([a, b]) for a, b in
-                                  ((ph, self.patient[hit]), (oh, o), (ch, code),
-                                   (ev, d_events[hit])))
-                # Emptied cohorts stay (their binomials draw nothing) until they are a
-                # quarter of all.
-                self.empty += int(np.count_nonzero(self.count[hit] == 0))
-                if 4 * self.empty > self.count.size:
-                    keep = self.count > 0
-                    self.key, self.count, self.patient = (
-                        self.key[keep], self.count[keep], self.patient[keep])
-                    self.empty = 0
-        return ph, oh, ch, ev
-
-    def join(self, parts: Dormant) -> None:
-        """Cells made dormant in the step join the pool (merged by key)."""
-        if not parts:
-            return
-        code = np.concatenate([x[0] for x in parts])
-        o = np.concatenate([x[1] for x in parts])
-        cells = np.concatenate([x[2] for x in parts])
-        primary = code < self.P
-        np.add.at(self.primary.ravel(), code[primary] * self.n + o[primary], cells[primary])
-        if primary.all():
-            return
-        colony = ~primary
-        key = code[colony] * self.n + o[colony]
-        sort = argsort_ints(key)
-        key, order = key[sort], np.flatnonzero(colony)[sort]
-        first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
-        key, cells = key[first], np.add.reduceat(cells[order], first)
-        patient = np.concatenate([x[3] for x in parts])[order[first]]
-        at = np.searchsorted(self.key, key)
-        found = at < self.key.size
-        found[found] = self.key[at[found]] == key[found]
-        self.count[at[found]] += cells[found]  # (distinct keys, distinct places)
-        new = ~found
-        at = at[new]
-        self.key = np.insert(self.key, at, key[new])
-        self.count = np.insert(self.count, at, cells[new])
-        self.patient = np.insert(self.patient, at, patient[new])
-
-    def asleep(self) -> IntArray:
-        """Dormant cells now, per patient and organ (patients x organs)."""
-        n = self.n
-        return self.primary + np.bincount(
-            self.patient * n + self.key % n, weights=self.count,
-            minlength=self.P * n).astype(np.int64).reshape(self.P, n)

@@ -1,0 +1,198 @@
+"""Dormant cells of the batched engine, split at arrival by the event that will end them.
+
+A dormant cell has one exponential clock of rate ``h = w + m`` (waking ``w``, death
+``m``), started when it joins the pool at the end of the step that made it dormant; its
+event is a waking with probability ``w / h``, independent of when it rings. The engine
+of steps drew, every step, ``Binomial(cells, 1 - exp(-h dt))`` events per cohort and
+split them into wakings and deaths. The same law costs far less drawn at arrival:
+
+- **Cells that will wake** (about 1 % of dormant cells in the catalog's cascade) are
+  drawn one by one: the step of their waking from their clock (``Exp(h)`` from the end
+  of the arrival step; never, if past the horizon) and whether they found a colony
+  (the organ's ``wake_founding``). Those that found wait on a calendar by step; their
+  wakings and extinctions are counted in the ledger record that follows.
+- **Cells that will die** only change the ledger, which is read at the records: they
+  are counts per patient and organ. A cell arriving in step k is alive at the next
+  record ``R`` with probability ``exp(-h (end(R) - end(k)))``; those alive there are
+  thinned binomially from record to record. The primary's single cells arrive as
+  Poisson counts, so by Poisson thinning its dying cells need no draw per step: the
+  means of those alive at the next record and of those dead by then are summed over
+  the steps and drawn once at the record (ledger: arrested and died after
+  extravasation). Cells that arrive in compound numbers (clusters, colonies' cells)
+  are kept with their step and thinned binomially at the record.
+
+Counts of cells are never looped over; the cost grows with the wakings, the patients x
+organs and the records, not with the cells or the steps they sleep.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metacascade.engine.batch_plan import BatchPlan
+from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, WOKE
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+#: Cells made dormant in compound numbers: (source code, organ, cells, patient) per part.
+Dormant = list[tuple[IntArray, IntArray, IntArray, IntArray]]
+#: Colonies founded by woken cells in a step: (patient, organ, source code).
+Wakings = tuple[IntArray, IntArray, IntArray]
+
+
+class DormantCells:
+    """The batch's dormant cells: a calendar of wakings and counts of dying cells."""
+
+    def __init__(self, plan: BatchPlan) -> None:
+        self.plan = plan
+        P, n = plan.P, plan.n
+        records = np.asarray(plan.record_steps, dtype=np.int64)
+        self.records = records
+        #: Index of the first record at or after each step (every step has one: the
+        #: last step is a record).
+        self.record_of = np.searchsorted(records, np.arange(plan.n_steps), side="left")
+        self.next = 0  # the next record's index
+        R = len(records)
+        # Per record (R, P, n): wakings and extinctions to count there, and the change
+        # in cells that will wake but sleep at it.
+        self.woke = np.zeros((R, P, n), dtype=np.int64)
+        self.extinct = np.zeros((R, P, n), dtype=np.int64)
+        self.sleeping_change = np.zeros((R, P, n), dtype=np.int64)
+        self.sleeping = np.zeros((P, n), dtype=np.int64)  # those cells at the last record
+        # Cells that will die: alive at the last record; arrived since (compound); and
+        # the Poisson means of the primary's single cells alive and dead at the next
+        # record.
+        self.dying = np.zeros((P, n), dtype=np.int64)
+        self.arrived: list[tuple[IntArray, IntArray, IntArray, int]] = []
+        self.mean_alive = np.zeros((P, n))
+        self.mean_dead = np.zeros((P, n))
+        #: Colonies founded by woken cells, by step.
+        self.calendar: list[list[Wakings]] = [[] for _ in range(plan.n_steps)]
+
+    # -- arrivals ------------------------------------------------------------------
+    def add_poisson(self, k: int, means: FloatArray) -> None:
+        """Cells that will die, arriving in step k as Poisson counts of these means."""
+        plan = self.plan
+        end = plan.ends[self.records[self.record_of[k]]]
+        alive = np.exp(-plan.hazard * (end - plan.ends[k]))[:, None]
+        self.mean_alive += means * alive
+        self.mean_dead += means * (1.0 - alive)
+
+    def join(self, rng: np.random.Generator, k: int, parts: Dormant,
+             waking: tuple[IntArray, IntArray, IntArray] | None = None) -> None:
+        """Cells made dormant in step k join: ``parts`` to split, ``waking`` will wake.
+
+        Each part's cells are split into those that will wake (``Binomial(cells, w /
+        h)``) and those that will die; ``waking`` (patient, organ, source code, one cell
+        each) are cells already known to wake.
+        """
+        plan = self.plan
+        p_wake, o_wake, c_wake = [], [], []
+        if waking is not None:
+            p_wake.append(waking[0])
+            o_wake.append(waking[1])
+            c_wake.append(waking[2])
+        if parts:
+            code, o, cells, p = (np.concatenate([x[i] for x in parts]) for i in range(4))
+            wake = rng.binomial(cells, plan.wake_share[p])
+            die = cells - wake
+            some = die > 0
+            if some.any():
+                self.arrived.append((p[some], o[some], die[some], k))
+            some = wake > 0
+            if some.any():
+                count = wake[some]
+                p_wake.append(np.repeat(p[some], count))
+                o_wake.append(np.repeat(o[some], count))
+                c_wake.append(np.repeat(code[some], count))
+        if p_wake:
+            self._schedule(rng, k, np.concatenate(p_wake), np.concatenate(o_wake),
+                           np.concatenate(c_wake))
+
+    def _schedule(self, rng: np.random.Generator, k: int, p: IntArray, o: IntArray,
+                  code: IntArray) -> None:
+        """Draw when each cell that will wake does, and whether it founds a colony."""
+        if not p.size:
+            return
+        plan = self.plan
+        n = plan.n
+        with np.errstate(divide="ignore"):
+            ring = plan.ends[k] + rng.exponential(size=p.size) / plan.hazard[p]
+        step = np.searchsorted(plan.ends, ring, side="right")
+        found = rng.random(p.size) < plan.wake_founding[p, o]
+        flat = p * n + o
+        np.add.at(self.sleeping_change[self.record_of[k]].ravel(), flat, 1)
+        within = step < plan.n_steps
+        if not within.any():
+            return
+        at = self.record_of[step[within]] * (plan.P * n) + flat[within]
+        np.add.at(self.sleeping_change.ravel(), at, -1)
+        np.add.at(self.woke.ravel(), at, 1)
+        np.add.at(self.extinct.ravel(), at[~found[within]], 1)
+        chosen = np.flatnonzero(within & found)
+        if not chosen.size:
+            return
+        chosen = chosen[np.argsort(step[chosen], kind="stable")]
+        steps = step[chosen]
+        cuts = [0, *(np.flatnonzero(steps[1:] != steps[:-1]) + 1).tolist(), steps.size]
+        for a, b in pairwise(cuts):  # (a loop over the steps with wakings to come)
+            rows = chosen[a:b]
+            self.calendar[int(steps[a])].append((p[rows], o[rows], code[rows]))
+
+    # -- events ----------------------------------------------------------------------
+    def wakings(self, k: int) -> Wakings | None:
+        """The colonies founded by cells waking in step k (patient, organ, source code)."""
+        due, self.calendar[k] = self.calendar[k], []
+        if not due:
+            return None
+        p, o, code = (np.concatenate([x[i] for x in due]) for i in range(3))
+        return p, o, code
+
+    def record(self, rng: np.random.Generator, k: int) -> tuple[IntArray, IntArray]:
+        """At the record at the end of step k: the ledger's change and cells asleep.
+
+        Draws the deaths of the dying cells since the last record (binomial for those
+        alive then and for compound arrivals, Poisson for the primary's single cells).
+        Returns the counters to add (patients x organs x 5) and the dormant cells now
+        (patients x organs).
+        """
+        plan = self.plan
+        r = self.next
+        if r >= len(self.records) or self.records[r] != k:
+            raise ValueError(f"step {k} is not the next record")
+        self.next += 1
+        P, n = plan.P, plan.n
+        died = np.zeros((P, n), dtype=np.int64)
+        end = plan.ends[k]
+        if r:
+            since = end - plan.ends[self.records[r - 1]]
+            held = np.flatnonzero(self.dying)
+            p_held = held // n
+            dead = rng.binomial(self.dying.ravel()[held],
+                                -np.expm1(-plan.hazard[p_held] * since))
+            self.dying.ravel()[held] -= dead
+            died.ravel()[held] += dead
+        if self.arrived:
+            p, o, cells = (np.concatenate([x[i] for x in self.arrived]) for i in range(3))
+            step = np.concatenate([np.full(x[0].size, x[3]) for x in self.arrived])
+            alive = rng.binomial(cells, np.exp(-plan.hazard[p] * (end - plan.ends[step])))
+            flat = p * n + o
+            np.add.at(self.dying.ravel(), flat, alive)
+            np.add.at(died.ravel(), flat, cells - alive)
+            self.arrived = []
+        alive = rng.poisson(self.mean_alive)
+        dead = rng.poisson(self.mean_dead)
+        self.mean_alive[:] = 0.0
+        self.mean_dead[:] = 0.0
+        self.dying += alive
+        died += dead
+        delta = np.zeros((P, n, 5), dtype=np.int64)
+        delta[:, :, DIED_AFTER] = died
+        delta[:, :, ARRESTED] = alive + dead
+        delta[:, :, WOKE] = self.woke[r]
+        delta[:, :, EXTINCT] = self.extinct[r]
+        self.sleeping += self.sleeping_change[r]
+        return delta, self.dying + self.sleeping
