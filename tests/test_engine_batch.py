@@ -3,7 +3,11 @@
 The quick check compares colonies per organ over 150 kernel runs and 150 batch patients
 of one small model (permutation chi-square of the pooled organ table, whole runs
 permuted) and colonies per patient (Mann-Whitney), at a family-wise ALPHA = 0.001
-(Bonferroni over the two tests). ``verification/test_batch_engine.py`` is the long check.
+(Bonferroni over the two tests). A second quick check compares dormant cells, deaths
+after extravasation and wakings at two records (100 runs each, six Mann-Whitney tests at
+the same ALPHA); it fails with the dormant cells' death rate 30% low for the primary's
+single cells or for clusters, and with wakings counted from the start of the arrival
+step. ``verification/test_batch_engine.py`` is the long check.
 """
 
 import dataclasses
@@ -164,3 +168,42 @@ def test_per_patient_primary_shedding_is_the_kernels():
         expected = kernel._plan(model).primary_expected
         np.testing.assert_allclose(plan.primary_expected[i], expected, rtol=1e-12)
         assert plan.primary_cells_end[i] == pytest.approx(kernel._plan(model).primary_cells_end)
+
+
+@cache
+def _sleepers():
+    """Single cells and clusters, many dormant cells, few colonies (3 y, 3 records)."""
+    model = compile_scenario(Scenario.from_dict({
+        "cancer": "breast", "horizon_years": 3.0, "primary_diameter_mm": 0.5,
+        "step_days": 14.0, "cancer_overrides": {"soil": SOILS},
+        "cascade_overrides": {"divide_after_extravasation": 0.00005,
+                              "dormant_after_extravasation": 0.3, "wake_rate": 0.0005},
+    }))
+    return dataclasses.replace(model, growth_rate_per_day=0.01, avascular_cells=1e4,
+                               switch_rate_per_day=0.02, metastasis_capacity_cells=1e5,
+                               primary_capacity_cells=model.primary_cells0,
+                               embolus_share=np.array([0.5, 0.0, 0.5]),
+                               dormant_death_rate_per_day=0.003)
+
+
+def test_dormant_cells_agree_with_the_kernel():
+    """Dormant cells, deaths after extravasation and wakings at the first two records.
+
+    The batch engine draws the dormant cells that will die at the records (Poisson for
+    the primary's single cells, binomial for clusters) and the wakings when cells
+    arrive; the kernel draws every cohort's events every step. Mann-Whitney per
+    statistic, family-wise ALPHA (Bonferroni over the six).
+    """
+    from metacascade.engine.result import DIED_AFTER, WOKE
+
+    model = _sleepers()
+    runs = [kernel.run(model, s) for s in spawn_seeds(21, 100)]
+    batch = _batch([model] * 100, seed=22)
+    values = {"dormant": lambda s: s.dormant_now.sum(),
+              "died_after": lambda s: s.counters[:, DIED_AFTER].sum(),
+              "woke": lambda s: s.counters[:, WOKE].sum()}
+    assert np.mean([r.raw.snapshots[0].dormant_now.sum() for r in runs]) > 1000
+    p = [mann_whitney(*(np.array([get(r.raw.snapshots[i]) for r in x], dtype=float)
+                        for x in (runs, batch)))
+         for i in range(2) for get in values.values()]
+    assert min(p) > ALPHA / len(p)
