@@ -13,13 +13,18 @@ Each step, for the whole batch:
    in each absorbing state are summed per patient in two **parts**: the primary's, and
    the colonies' (grouped by entry: a colony's emboli enter at its organ's outflow).
    By Poisson superposition the two parts are independent and can be drawn apart.
-2. **The primary's part** needs no attribution (its source is the primary). Single
-   cells made dormant or founding a colony: a Poisson count per patient, kind and
-   organ (see below for how). Clusters, per patient and organ: where rare clusters
-   (with a dormant or dividing cell) are many, cell by cell (a Poisson number of
-   clusters, then binomial dormant cells and founders; the other cells' fates are
-   multinomial, drawn at the record); where few, the rare clusters one by one (split
-   cell by cell with a zero-truncated binomial) and the plain ones at the record.
+2. **The primary's part** needs no attribution (its source is the primary), and each
+   of its means is the primary's expected cells of the step (one number per patient)
+   times a row of the patient's fixed for the run (:mod:`.batch_primary`), so it
+   costs per patient and per event, not per organ. Single cells founding a colony or
+   made dormant to wake later: a Poisson number per patient, each placed in its
+   column by a categorical draw from the row. Clusters, per patient and organ: where
+   rare clusters (with a dormant or dividing cell) are many, cell by cell (a Poisson
+   number of clusters, then binomial dormant cells and founders; the other cells'
+   fates are multinomial, drawn at the record); elsewhere the rare clusters one by one
+   (split cell by cell with a zero-truncated binomial) and the plain ones at the
+   record. The means kept for the record are sums of the primary's expected cells,
+   multiplied by the rows there.
 3. **The colonies' part** is small. Its rare fates are Poisson counts too, each
    event then attributed to its source in two categorical draws: the entry (weights:
    the patient's expected cells per entry times the routing, summed once per (patient,
@@ -78,6 +83,7 @@ from numpy.typing import NDArray
 from metacascade.engine.batch_dormant import Dormant, DormantCells
 from metacascade.engine.batch_draws import common_fates, draw_entries, poisson_counts
 from metacascade.engine.batch_plan import BatchPlan
+from metacascade.engine.batch_primary import PrimaryRows
 from metacascade.engine.batch_result import BatchResult, BatchSnapshot
 from metacascade.engine.batch_store import ColonyLookup, Sources
 from metacascade.engine.compile import CompiledModel
@@ -170,7 +176,8 @@ class _Batch:
         #: The colonies founded in each step (COLONY_DTYPES columns, in store order).
         self.chunks: list[dict[str, NDArray[Any]]] = []
         self.sources = Sources(plan)  # colonies past their switch, and those pending
-        self.dormant = DormantCells(plan)  # the dormant cells
+        self.rows = PrimaryRows(plan, DENSE_MEAN)  # the primary's rows and sums
+        self.dormant = DormantCells(plan, self.rows.dying)  # the dormant cells
         # Means (and cells) of the common fates since the last record; acc_plain: the
         # clusters (organs + 1) whose rare ones were drawn one by one.
         self.acc_single = np.zeros((P, n + 1))
@@ -184,7 +191,6 @@ class _Batch:
     # -- one step ----------------------------------------------------------------
     def step(self, k: int) -> None:
         plan = self.plan
-        n = plan.n
         self.sources.activate(k)
         expected, groups = self.sources.shedding(k)
         prim = plan.primary_expected[:, k]
@@ -196,45 +202,43 @@ class _Batch:
                 f"patient {p}: shedding of {self.acc_total[p]:.3g} cells by day "
                 f"{plan.ends[k]:.0f} is beyond what the engine can draw exactly; shorten "
                 "the horizon or lower the shedding rate or tumour size")
-        # Expected emboli per absorbing state (P x organs + 1), primary and colonies.
-        single_prim = prim[:, None] * plan.single_primary_row
-        single_col = np.einsum("pe,pes->ps", groups, plan.single_by_entry)
-        cluster_prim = [prim[:, None] * row for row in plan.cluster_primary_rows]
-        cluster_col = [(groups @ absorption) * share[:, None] for absorption, share in
-                       zip(plan.cluster_absorption, plan.cluster_per_cell, strict=True)]
-        self.acc_single += single_prim + single_col
-        for c in range(len(plan.cluster_sizes)):
-            self.acc_cluster_blood[:, c] += cluster_prim[c][:, n]
-            self.acc_plain[c] += cluster_col[c]
-
         dormant: Dormant = []
         founders: Founders = []
-        waking = self._primary_part(k, single_prim, cluster_prim, dormant, founders)
-        self._colony_part(k, expected, groups, single_col, cluster_col, dormant, founders)
+        waking = self._primary_part(k, prim, dormant, founders)
+        if expected.size:
+            # The colonies' expected emboli per absorbing state (P x organs + 1).
+            single_col = np.einsum("pe,pes->ps", groups, plan.single_by_entry)
+            cluster_col = [(groups @ absorption) * share[:, None] for absorption, share in
+                           zip(plan.cluster_absorption, plan.cluster_per_cell, strict=True)]
+            self.acc_single += single_col
+            for c in range(len(plan.cluster_sizes)):
+                self.acc_plain[c] += cluster_col[c]
+            self._colony_part(k, expected, groups, single_col, cluster_col, dormant,
+                              founders)
         self._wakings(k, founders)
         self.dormant.join(self.rng, k, dormant, waking)
         self._found(k, founders)
 
-    def _primary_part(self, k: int, single: FloatArray, clusters: list[FloatArray],
-                      dormant: Dormant,
+    def _primary_part(self, k: int, prim: FloatArray, dormant: Dormant,
                       founders: Founders) -> tuple[IntArray, IntArray, IntArray]:
         """Rare fates of the primary's cells: dormant cells and founders per organ.
 
-        Single cells: Poisson counts (large means one by one, small ones by splitting)
-        of founders and of dormant cells that will wake (returned as (patient, organ,
-        source code), one cell each); the means of those that will die go to the
-        dormant cells' records (:meth:`DormantCells.add_poisson`).
-        Clusters, per patient and organ: where rare clusters are many, cell by cell (a
-        Poisson number of clusters, binomial dormant cells and founders, the other
-        cells' fates kept for the record); where few, rare clusters one by one (split
-        cell by cell) and the plain ones kept for the record as a Poisson mean.
+        ``prim``: the primary's expected cells shed in the step, per patient; every
+        mean is ``prim`` times a fixed row of the patient's (:mod:`.batch_primary`).
+        Single cells: Poisson counts of founders and of dormant cells that will wake
+        (returned as (patient, organ, source code), one cell each); those that will die
+        are drawn at the record (:meth:`DormantCells.add_poisson`). Clusters: patients
+        with an organ of many rare clusters (with a dormant or dividing cell) this step
+        are drawn organ by organ, cell by cell where many (a Poisson number of clusters,
+        binomial dormant cells and founders, the other cells' fates kept for the
+        record), the rare clusters one by one elsewhere; the other patients' rare
+        clusters are drawn one by one from their rows. Rare clusters drawn one by one
+        are split cell by cell; plain clusters are kept for the record as Poisson means.
         """
-        plan, rng, n = self.plan, self.rng, self.plan.n
-        arrested = single[:, :n]
-        means = np.concatenate([arrested * plan.p_dormant_wake, arrested * plan.p_found],
-                               axis=1)
-        p, column, count = poisson_counts(rng, means, dense_above=DENSE_MEAN)
-        self.dormant.add_poisson(k, arrested * plan.p_dormant_die)
+        plan, rng, n, rows = self.plan, self.rng, self.plan.n, self.rows
+        rows.shed += prim
+        p, column, count = rows.singles.draw(rng, prim)
+        self.dormant.add_poisson(k, prim)
         kind, o = np.divmod(column, n)
         self._tally(p, o, (ARRESTED, count))
         asleep, found = kind == 0, kind == 1
@@ -242,24 +246,20 @@ class _Batch:
         waking = (waking_p, np.repeat(o[asleep], count[asleep]), waking_p)
         founders.append((p[found], o[found], p[found], count[found], 0))
         for c, m in enumerate(plan.cluster_sizes):
-            arrested = clusters[c][:, :n]
-            rare = arrested * plan.cluster_rare[c]
-            many = rare > DENSE_MEAN
-            at = np.flatnonzero(many)
-            cells = m * rng.poisson(arrested.ravel()[at])
-            c_asleep = rng.binomial(cells, plan.p_dormant.ravel()[at])
-            c_found = rng.binomial(cells - c_asleep, plan.founder_given_active.ravel()[at])
-            pa, oa = np.divmod(at, n)  # each (patient, organ) once
+            count_many, pa, oa = rows.many(c, prim)  # each (patient, organ) once
+            arrested = prim[pa] * plan.cluster_primary_rows[c][pa, oa]
+            cells = m * rng.poisson(arrested)
+            c_asleep = rng.binomial(cells, plan.p_dormant[pa, oa])
+            c_found = rng.binomial(cells - c_asleep, plan.founder_given_active[pa, oa])
             self.counters[pa, oa, ARRESTED] += cells
             self.acc_rest[pa, oa] += cells - c_asleep - c_found
+            rows.apart[c][pa, oa] += prim[pa]
             dormant.append((pa, oa, c_asleep, pa))
             founders.append((pa, oa, pa, c_found, 0))
-            self.acc_plain[c][:, :n] += np.where(many, 0.0, arrested)
-            p, column, count = poisson_counts(rng, np.where(many, 0.0, rare),
-                                              dense_above=DENSE_MEAN)
+            p, rank, count = rows.rare[c].draw(rng, prim, count_many)
             if p.size:
-                p, o = np.repeat(p, count), np.repeat(column, count)
-                self._split_clusters(c, p, o, p, dormant, founders)
+                p, rank = np.repeat(p, count), np.repeat(rank, count)
+                self._split_clusters(c, p, rows.order[c][p, rank], p, dormant, founders)
         return waking
 
     def _colony_part(self, k: int, expected: FloatArray, groups: FloatArray,
@@ -393,6 +393,11 @@ class _Batch:
     # -- records and results -------------------------------------------------------
     def record(self, k: int) -> None:
         """Draw the common fates since the last record; keep a snapshot of every patient."""
+        single, cluster_blood, plain = self.rows.means()
+        self.acc_single += single
+        self.acc_cluster_blood += cluster_blood
+        for acc, primary in zip(self.acc_plain, plain, strict=True):
+            acc += primary
         delta, blood = common_fates(self.rng, self.plan, self.acc_single,
                                     self.acc_cluster_blood, self.acc_plain, self.acc_rest)
         dormant_delta, asleep = self.dormant.record(self.rng, k)

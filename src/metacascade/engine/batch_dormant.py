@@ -46,8 +46,11 @@ Wakings = tuple[IntArray, IntArray, IntArray]
 class DormantCells:
     """The batch's dormant cells: a calendar of wakings and counts of dying cells."""
 
-    def __init__(self, plan: BatchPlan) -> None:
+    def __init__(self, plan: BatchPlan, dying: FloatArray) -> None:
         self.plan = plan
+        #: The primary's single cells made dormant that will die, per unit of its
+        #: expected cells shed (patients x organs).
+        self.dying_row = dying
         P, n = plan.P, plan.n
         records = np.asarray(plan.record_steps, dtype=np.int64)
         self.records = records
@@ -67,19 +70,23 @@ class DormantCells:
         # record.
         self.dying = np.zeros((P, n), dtype=np.int64)
         self.arrived: list[tuple[IntArray, IntArray, IntArray, int]] = []
-        self.mean_alive = np.zeros((P, n))
-        self.mean_dead = np.zeros((P, n))
+        self.weight_alive = np.zeros(P)
+        self.weight_dead = np.zeros(P)
         #: Colonies founded by woken cells, by step.
         self.calendar: list[list[Wakings]] = [[] for _ in range(plan.n_steps)]
 
     # -- arrivals ------------------------------------------------------------------
-    def add_poisson(self, k: int, means: FloatArray) -> None:
-        """Cells that will die, arriving in step k as Poisson counts of these means."""
+    def add_poisson(self, k: int, prim: FloatArray) -> None:
+        """The primary's single cells that will die, arriving in step k.
+
+        Poisson counts with means ``prim`` (the primary's expected cells shed in the
+        step, per patient) times the dying row.
+        """
         plan = self.plan
         end = plan.ends[self.records[self.record_of[k]]]
-        alive = np.exp(-plan.hazard * (end - plan.ends[k]))[:, None]
-        self.mean_alive += means * alive
-        self.mean_dead += means * (1.0 - alive)
+        alive = np.exp(-plan.hazard * (end - plan.ends[k]))
+        self.weight_alive += prim * alive
+        self.weight_dead += prim * (1.0 - alive)
 
     def join(self, rng: np.random.Generator, k: int, parts: Dormant,
              waking: tuple[IntArray, IntArray, IntArray] | None = None) -> None:
@@ -183,10 +190,10 @@ class DormantCells:
             np.add.at(self.dying.ravel(), flat, alive)
             np.add.at(died.ravel(), flat, cells - alive)
             self.arrived = []
-        alive = rng.poisson(self.mean_alive)
-        dead = rng.poisson(self.mean_dead)
-        self.mean_alive[:] = 0.0
-        self.mean_dead[:] = 0.0
+        alive = rng.poisson(self.weight_alive[:, None] * self.dying_row)
+        dead = rng.poisson(self.weight_dead[:, None] * self.dying_row)
+        self.weight_alive[:] = 0.0
+        self.weight_dead[:] = 0.0
         self.dying += alive
         died += dead
         delta = np.zeros((P, n, 5), dtype=np.int64)
