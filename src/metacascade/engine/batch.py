@@ -15,7 +15,7 @@ Each step, for the whole batch:
    By Poisson superposition the two parts are independent and can be drawn apart.
 2. **The primary's part** needs no attribution (its source is the primary), and each
    of its means is the primary's expected cells of the step (one number per patient)
-   times a row of the patient's fixed for the run (:mod:`.batch_primary`), so it
+   times a row of the patient's fixed for the run (:mod:`.batch_rows`), so it
    costs per patient and per event, not per organ. Single cells founding a colony or
    made dormant to wake later: a Poisson number per patient, each placed in its
    column by a categorical draw from the row. Clusters, per patient and organ: where
@@ -25,21 +25,17 @@ Each step, for the whole batch:
    (split cell by cell with a zero-truncated binomial) and the plain ones at the
    record. The means kept for the record are sums of the primary's expected cells,
    multiplied by the rows there.
-3. **The colonies' part** is small. Its rare fates are Poisson counts too, each
-   event then attributed to its source in two categorical draws: the entry (weights:
-   the patient's expected cells per entry times the routing, summed once per (patient,
-   organ, kind) met), then the colony within (patient, entry) proportional to its
-   expected shedding (one global cumulative sum over the sources sorted by (patient,
-   entry), each event's segment from per-group offsets). Both draws find their index
-   by a vectorised binary search over each event's own row or segment (the index
-   ``searchsorted`` would give). Rare clusters are split cell by cell as the
-   primary's.
+3. **The colonies' part** is drawn the same way, per (patient, entry) with colonies
+   shedding into the entry: their expected cells there times a row of (patient,
+   entry) fixed for the run. Each event's entry is its row's; its colony is then drawn
+   within (patient, entry) proportional to its expected shedding (one global
+   cumulative sum over the sources sorted by (patient, entry), each event's segment
+   from per-group offsets, found by a vectorised binary search). Rare clusters are
+   split cell by cell as the primary's.
 
-   A field of Poisson counts (patients x kinds and organs) is drawn one count per mean
-   where the mean is above :data:`DENSE_MEAN`, and by Poisson splitting elsewhere (a
-   Poisson total per patient, each event's column from one global cumulative sum with
-   per-patient offsets and ``searchsorted``): the same law, at a cost that grows with
-   the events rather than the cells of the field.
+   Within a row, a Poisson total and a categorical column per event where the row's
+   expected total is at most its width, a Poisson count per column otherwise: the same
+   law, at a cost that grows with the events rather than the cells.
 4. **Dormant cells** (:mod:`.batch_dormant`) are split when they arrive by the event
    that will end them: a waking (probability ``w / (w + m)``) or a death. Cells that
    will wake are drawn one by one: their waking step from an ``Exp(w + m)`` clock
@@ -62,7 +58,7 @@ Each step, for the whole batch:
    drawn once per ledger record interval (Poisson additivity, exact given the sources).
 
 Python work is paid per step (a few hundred NumPy calls), NumPy work grows with the
-patients, organs, sources, wakings and colonies, never with cells. The draws
+patients, sources, events and colonies, never with cells. The draws
 are made in a fixed order from the one ``rng``, so the same stream gives the same bytes.
 
 This module holds the step loop; the stores (sources and pending colonies, the
@@ -80,11 +76,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from metacascade.engine.batch_dormant import Dormant, DormantCells
-from metacascade.engine.batch_draws import common_fates, draw_entries, poisson_counts
+from metacascade.engine.batch_dormant import Dormant, DormantCells, Wakings
+from metacascade.engine.batch_draws import common_fates
 from metacascade.engine.batch_plan import BatchPlan
-from metacascade.engine.batch_primary import PrimaryRows
 from metacascade.engine.batch_result import BatchResult, BatchSnapshot
+from metacascade.engine.batch_rows import ColonyRows, PrimaryRows
 from metacascade.engine.batch_store import ColonyLookup, Sources
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.kernel import MAX_COLONIES, MAX_POISSON_MEAN, EngineError
@@ -102,8 +98,8 @@ FloatArray = NDArray[np.float64]
 #: Colonies to found: (patient, organ, source code, count, via) per part.
 Founders = list[tuple[IntArray, IntArray, IntArray, IntArray, int]]
 
-#: Means of the colonies' rare fates above which each is drawn as its own Poisson count
-#: rather than by splitting a per-patient total (both exact; this bounds the cost).
+#: Mean of rare clusters of the primary's in an organ above which they are drawn cell by
+#: cell rather than one by one (both exact; this bounds the cost).
 DENSE_MEAN = 0.5
 
 
@@ -177,7 +173,8 @@ class _Batch:
         self.chunks: list[dict[str, NDArray[Any]]] = []
         self.sources = Sources(plan)  # colonies past their switch, and those pending
         self.rows = PrimaryRows(plan, DENSE_MEAN)  # the primary's rows and sums
-        self.dormant = DormantCells(plan, self.rows.dying)  # the dormant cells
+        self.colony_rows = ColonyRows(plan)  # the colonies' rows by entry, and sums
+        self.dormant = DormantCells(plan, self.rows.dying, self.colony_rows.dying)
         # Means (and cells) of the common fates since the last record; acc_plain: the
         # clusters (organs + 1) whose rare ones were drawn one by one.
         self.acc_single = np.zeros((P, n + 1))
@@ -204,17 +201,10 @@ class _Batch:
                 "the horizon or lower the shedding rate or tumour size")
         dormant: Dormant = []
         founders: Founders = []
-        waking = self._primary_part(k, prim, dormant, founders)
+        waking = [self._primary_part(k, prim, dormant, founders)]
+        self.dormant.add_poisson(k, prim, groups if expected.size else None)
         if expected.size:
-            # The colonies' expected emboli per absorbing state (P x organs + 1).
-            single_col = np.einsum("pe,pes->ps", groups, plan.single_by_entry)
-            cluster_col = [(groups @ absorption) * share[:, None] for absorption, share in
-                           zip(plan.cluster_absorption, plan.cluster_per_cell, strict=True)]
-            self.acc_single += single_col
-            for c in range(len(plan.cluster_sizes)):
-                self.acc_plain[c] += cluster_col[c]
-            self._colony_part(k, expected, groups, single_col, cluster_col, dormant,
-                              founders)
+            self._colony_part(expected, groups, dormant, founders, waking)
         self._wakings(k, founders)
         self.dormant.join(self.rng, k, dormant, waking)
         self._found(k, founders)
@@ -224,7 +214,7 @@ class _Batch:
         """Rare fates of the primary's cells: dormant cells and founders per organ.
 
         ``prim``: the primary's expected cells shed in the step, per patient; every
-        mean is ``prim`` times a fixed row of the patient's (:mod:`.batch_primary`).
+        mean is ``prim`` times a fixed row of the patient's (:mod:`.batch_rows`).
         Single cells: Poisson counts of founders and of dormant cells that will wake
         (returned as (patient, organ, source code), one cell each); those that will die
         are drawn at the record (:meth:`DormantCells.add_poisson`). Clusters: patients
@@ -238,7 +228,6 @@ class _Batch:
         plan, rng, n, rows = self.plan, self.rng, self.plan.n, self.rows
         rows.shed += prim
         p, column, count = rows.singles.draw(rng, prim)
-        self.dormant.add_poisson(k, prim)
         kind, o = np.divmod(column, n)
         self._tally(p, o, (ARRESTED, count))
         asleep, found = kind == 0, kind == 1
@@ -262,49 +251,34 @@ class _Batch:
                 self._split_clusters(c, p, rows.order[c][p, rank], p, dormant, founders)
         return waking
 
-    def _colony_part(self, k: int, expected: FloatArray, groups: FloatArray,
-                     single: FloatArray, clusters: list[FloatArray],
-                     dormant: Dormant,
-                     founders: Founders) -> None:
-        """Rare fates of the colonies' cells, each attributed to its source."""
+    def _colony_part(self, expected: FloatArray, groups: FloatArray, dormant: Dormant,
+                     founders: Founders, waking: list[Wakings]) -> None:
+        """Rare fates of the colonies' cells, each attributed to its source.
+
+        Drawn per (patient, entry) from the colonies' rows (:class:`ColonyRows`); each
+        event's colony is then drawn within its (patient, entry) in proportion to its
+        expected shedding. Dormant cells that will wake are added to ``waking``; those
+        that will die are drawn at the record (:meth:`DormantCells.add_poisson`).
+        """
         plan, n = self.plan, self.plan.n
-        if not expected.size:
-            return
-        means = np.concatenate(
-            [single[:, :n] * plan.p_dormant, single[:, :n] * plan.p_found,
-             *(clusters[c][:, :n] * plan.cluster_rare[c]
-               for c in range(len(plan.cluster_sizes)))], axis=1)
-        p, column, count = poisson_counts(self.rng, means, dense_above=DENSE_MEAN)
+        p, entry, column, count = self.colony_rows.draw(self.rng, groups)
         if not p.size:
             return
-        p, column = np.repeat(p, count), np.repeat(column, count)
+        p, entry, column = (np.repeat(x, count) for x in (p, entry, column))
         kind, o = np.divmod(column, n)
-        code = self._attribute(p, kind, o, expected, groups)
-        for which, parts in ((0, dormant), (1, None)):
-            chosen = kind == which
-            if chosen.any():
-                ones = np.ones(int(chosen.sum()), dtype=np.int64)
-                self._tally(p[chosen], o[chosen], (ARRESTED, 1))
-                if parts is None:
-                    founders.append((p[chosen], o[chosen], code[chosen], ones, 0))
-                else:
-                    parts.append((code[chosen], o[chosen], ones, p[chosen]))
+        code = self.sources.draw_colonies(self.rng, p, entry, expected)
+        single = kind < 2
+        self._tally(p[single], o[single], (ARRESTED, 1))
+        chosen = kind == 0
+        waking.append((p[chosen], o[chosen], code[chosen]))
+        chosen = np.flatnonzero(kind == 1)
+        founders.append((p[chosen], o[chosen], code[chosen],
+                         np.ones(chosen.size, dtype=np.int64), 0))
         for c in range(len(plan.cluster_sizes)):
             chosen = kind == 2 + c
             if chosen.any():
                 self._split_clusters(c, p[chosen], o[chosen], code[chosen], dormant,
                                      founders)
-
-    def _attribute(self, p: IntArray, kind: IntArray, o: IntArray, expected: FloatArray,
-                   groups: FloatArray) -> IntArray:
-        """Source code of each rare event of the colonies' part (two categorical draws).
-
-        The entry, from the patient's expected cells per entry times the routing to the
-        event's organ and kind; then the colony within (patient, entry), proportional to
-        its expected shedding.
-        """
-        entry = draw_entries(self.rng, self.plan, p, kind, o, groups)
-        return self.sources.draw_colonies(self.rng, p, entry, expected)
 
     def _split_clusters(self, c: int, p: IntArray, o: IntArray, code: IntArray,
                         dormant: Dormant,
@@ -394,10 +368,11 @@ class _Batch:
     def record(self, k: int) -> None:
         """Draw the common fates since the last record; keep a snapshot of every patient."""
         single, cluster_blood, plain = self.rows.means()
-        self.acc_single += single
+        single_col, clusters_col = self.colony_rows.means()
+        self.acc_single += single + single_col
         self.acc_cluster_blood += cluster_blood
-        for acc, primary in zip(self.acc_plain, plain, strict=True):
-            acc += primary
+        for acc, primary, colonies in zip(self.acc_plain, plain, clusters_col, strict=True):
+            acc += primary + colonies
         delta, blood = common_fates(self.rng, self.plan, self.acc_single,
                                     self.acc_cluster_blood, self.acc_plain, self.acc_rest)
         dormant_delta, asleep = self.dormant.record(self.rng, k)

@@ -46,11 +46,13 @@ Wakings = tuple[IntArray, IntArray, IntArray]
 class DormantCells:
     """The batch's dormant cells: a calendar of wakings and counts of dying cells."""
 
-    def __init__(self, plan: BatchPlan, dying: FloatArray) -> None:
+    def __init__(self, plan: BatchPlan, dying: FloatArray, dying_by_entry: FloatArray,
+                 ) -> None:
         self.plan = plan
-        #: The primary's single cells made dormant that will die, per unit of its
-        #: expected cells shed (patients x organs).
-        self.dying_row = dying
+        #: Single cells made dormant that will die, per cell the primary sheds (patients
+        #: x organs) and per cell the colonies shed into each entry (patients x entries
+        #: x organs).
+        self.dying_row, self.dying_by_entry = dying, dying_by_entry
         P, n = plan.P, plan.n
         records = np.asarray(plan.record_steps, dtype=np.int64)
         self.records = records
@@ -72,24 +74,30 @@ class DormantCells:
         self.arrived: list[tuple[IntArray, IntArray, IntArray, int]] = []
         self.weight_alive = np.zeros(P)
         self.weight_dead = np.zeros(P)
+        self.weight_alive_entry = np.zeros((P, plan.n_entries))
+        self.weight_dead_entry = np.zeros((P, plan.n_entries))
         #: Colonies founded by woken cells, by step.
         self.calendar: list[list[Wakings]] = [[] for _ in range(plan.n_steps)]
 
     # -- arrivals ------------------------------------------------------------------
-    def add_poisson(self, k: int, prim: FloatArray) -> None:
-        """The primary's single cells that will die, arriving in step k.
+    def add_poisson(self, k: int, prim: FloatArray, groups: FloatArray | None) -> None:
+        """Single cells that will die, arriving in step k.
 
         Poisson counts with means ``prim`` (the primary's expected cells shed in the
-        step, per patient) times the dying row.
+        step, per patient) times the dying row, plus ``groups`` (the colonies' per
+        patient and entry; None if there are none) times the dying rows by entry.
         """
         plan = self.plan
         end = plan.ends[self.records[self.record_of[k]]]
         alive = np.exp(-plan.hazard * (end - plan.ends[k]))
         self.weight_alive += prim * alive
         self.weight_dead += prim * (1.0 - alive)
+        if groups is not None:
+            self.weight_alive_entry += groups * alive[:, None]
+            self.weight_dead_entry += groups * (1.0 - alive[:, None])
 
     def join(self, rng: np.random.Generator, k: int, parts: Dormant,
-             waking: tuple[IntArray, IntArray, IntArray] | None = None) -> None:
+             waking: list[Wakings]) -> None:
         """Cells made dormant in step k join: ``parts`` to split, ``waking`` will wake.
 
         Each part's cells are split into those that will wake (``Binomial(cells, w /
@@ -97,11 +105,9 @@ class DormantCells:
         each) are cells already known to wake.
         """
         plan = self.plan
-        p_wake, o_wake, c_wake = [], [], []
-        if waking is not None:
-            p_wake.append(waking[0])
-            o_wake.append(waking[1])
-            c_wake.append(waking[2])
+        p_wake = [x[0] for x in waking]
+        o_wake = [x[1] for x in waking]
+        c_wake = [x[2] for x in waking]
         if parts:
             code, o, cells, p = (np.concatenate([x[i] for x in parts]) for i in range(4))
             wake = rng.binomial(cells, plan.wake_share[p])
@@ -187,13 +193,19 @@ class DormantCells:
             step = np.concatenate([np.full(x[0].size, x[3]) for x in self.arrived])
             alive = rng.binomial(cells, np.exp(-plan.hazard[p] * (end - plan.ends[step])))
             flat = p * n + o
-            np.add.at(self.dying.ravel(), flat, alive)
-            np.add.at(died.ravel(), flat, cells - alive)
+            # (bincount sums exactly: counts far below 2**53)
+            self.dying += np.bincount(flat, weights=alive, minlength=P * n).astype(
+                np.int64).reshape(P, n)
+            died += np.bincount(flat, weights=cells - alive, minlength=P * n).astype(
+                np.int64).reshape(P, n)
             self.arrived = []
-        alive = rng.poisson(self.weight_alive[:, None] * self.dying_row)
-        dead = rng.poisson(self.weight_dead[:, None] * self.dying_row)
-        self.weight_alive[:] = 0.0
-        self.weight_dead[:] = 0.0
+        alive, dead = (rng.poisson(w[:, None] * self.dying_row
+                                   + np.einsum("pe,pen->pn", by_entry, self.dying_by_entry))
+                       for w, by_entry in ((self.weight_alive, self.weight_alive_entry),
+                                           (self.weight_dead, self.weight_dead_entry)))
+        for w in (self.weight_alive, self.weight_dead, self.weight_alive_entry,
+                  self.weight_dead_entry):
+            w[:] = 0.0
         self.dying += alive
         died += dead
         delta = np.zeros((P, n, 5), dtype=np.int64)

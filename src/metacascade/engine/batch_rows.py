@@ -1,9 +1,11 @@
-"""The primary's part of a batch step, drawn from per-patient rows fixed for the run.
+"""Rows fixed for the run, from which the batch engine draws the rare fates of a step.
 
 Every mean of the primary's part factorises: the primary's expected cells shed in step
 k (``prim[p]``, one number per patient) times a row of the patient's that does not
-change with time (routing, fates, embolus mix). So the draws of a step need only
-per-patient numbers and the events themselves, not passes over patients x organs:
+change with time (routing, fates, embolus mix). The colonies' part factorises per
+entry: the colonies' expected cells shed into entry e (``groups[p, e]``) times a row of
+(patient, entry). So the draws of a step need only those numbers and the events
+themselves, not passes over patients x organs:
 
 - **Rare fates of single cells** (founders, and dormant cells that will wake): a row of
   ``2 x organs`` rates. A patient's events in the step are ``Poisson(prim * row sum)``,
@@ -15,10 +17,14 @@ per-patient numbers and the events themselves, not passes over patients x organs
   mean above ``dense_above`` in some organ this step is drawn as before, organ by organ
   (cell by cell where many); the other patients' rare clusters, one by one, are
   placed by the categorical draw from their row.
+- **The colonies' rare fates** (founders, dormant cells that will wake, rare clusters)
+  are drawn the same way from the rows of (patient, entry) with colonies shedding into
+  the entry; each event's entry is then its row's, and its colony is drawn within
+  (patient, entry).
 - **Means for the record** (single cells' and plain clusters' common fates, clusters
-  dying in blood, the primary's dormant cells that will die): sums of ``prim`` per
-  patient (weighted by survival to the next record for the dying sleepers), multiplied
-  by the rows at the record.
+  dying in blood, dormant cells that will die): sums of ``prim`` per patient and of
+  ``groups`` per (patient, entry) (weighted by survival to the next record for the
+  dying sleepers), multiplied by the rows at the record.
 """
 
 from __future__ import annotations
@@ -45,13 +51,15 @@ class RowCategorical:
         self.base = np.concatenate([[0.0], self.cum])  # rates before each place
         positive = self.rows > 0
         self.last = self.width - 1 - np.argmax(positive[:, ::-1], axis=1)
+        self.total = np.asarray(self.base[self.width::self.width]
+                                - self.base[0:-1:self.width], dtype=float)
 
     def totals(self, skip: IntArray | None = None) -> FloatArray:
         """Each row's rates summed (after its first ``skip`` columns)."""
         W = self.width
         ends = self.base[W::W]
         if skip is None:
-            return np.asarray(ends - self.base[0:-1:W], dtype=float)
+            return self.total
         return np.asarray(np.maximum(ends - self.base[np.arange(ends.size) * W + skip], 0.0),
                           dtype=float)
 
@@ -68,28 +76,32 @@ class RowCategorical:
         return np.asarray(np.minimum(chosen, self.last[p]), dtype=np.int64)
 
     def draw(self, rng: np.random.Generator, scale: FloatArray,
-             skip: IntArray | None = None) -> tuple[IntArray, IntArray, IntArray]:
-        """Independent ``Poisson(scale[p] * rows[p, j])`` counts: (patient, column, count).
+             skip: IntArray | None = None, rows: IntArray | None = None,
+             ) -> tuple[IntArray, IntArray, IntArray]:
+        """Independent ``Poisson(scale[i] * rows[i, j])`` counts: (row, column, count).
 
-        Columns ``j >= skip[p]`` only, if ``skip`` is given. Rows whose expected total is
-        at most their width: a Poisson total, then each event's column (count 1 each);
-        the others column by column (nonzero counts).
+        Over all rows, or over ``rows`` only (``scale`` then gives theirs). Columns ``j >=
+        skip[i]`` only, if ``skip`` is given (all rows). Rows whose expected total is at
+        most their width: a Poisson total, then each event's column (count 1 each); the
+        others column by column (nonzero counts).
         """
-        mean = scale * self.totals(skip)
-        dense = np.flatnonzero(mean > self.width)
-        events = rng.poisson(np.where(mean > self.width, 0.0, mean))
-        p = np.repeat(np.arange(scale.size), events)
-        column = self.columns(rng, p, skip)
-        count = np.ones(p.size, dtype=np.int64)
-        if dense.size:
-            counts = rng.poisson(scale[dense, None] * self.rows[dense])
+        at = np.arange(scale.size) if rows is None else rows
+        mean = scale * self.totals(skip)[at]
+        wide = mean > self.width
+        events = rng.poisson(np.where(wide, 0.0, mean))
+        row = np.repeat(at, events)
+        column = self.columns(rng, row, skip)
+        count = np.ones(row.size, dtype=np.int64)
+        if wide.any():
+            dense = np.flatnonzero(wide)
+            counts = rng.poisson(scale[dense, None] * self.rows[at[dense]])
             if skip is not None:
-                counts[np.arange(self.width) < skip[dense, None]] = 0
-            rows, cols = np.nonzero(counts)
-            p = np.concatenate([p, dense[rows]])
+                counts[np.arange(self.width) < skip[at[dense], None]] = 0
+            which, cols = np.nonzero(counts)
+            row = np.concatenate([row, at[dense[which]]])
             column = np.concatenate([column, cols])
-            count = np.concatenate([count, counts[rows, cols]])
-        return p, column, count
+            count = np.concatenate([count, counts[which, cols]])
+        return row, column, count
 
 
 class PrimaryRows:
@@ -155,3 +167,48 @@ class PrimaryRows:
         p = np.repeat(np.arange(prim.size), count)
         rank = np.arange(p.size) - np.repeat(np.cumsum(count) - count, count)
         return count, p, self.order[c][p, rank]
+
+
+class ColonyRows:
+    """The colonies' rows per (patient, entry), and the sums of ``groups`` since the last record.
+
+    Row ``p * entries + e``: per cell the colonies of patient p shed into entry e, the
+    founders and dormant cells that will wake per organ, then each cluster kind's rare
+    clusters per organ (``2 + cluster kinds`` blocks of organs).
+    """
+
+    def __init__(self, plan: BatchPlan) -> None:
+        n, E, P = plan.n, plan.n_entries, plan.P
+        self.plan = plan
+        single = plan.single_by_entry[:, :, :n]
+        blocks = [single * plan.p_dormant_wake[:, None, :], single * plan.p_found[:, None, :]]
+        for absorption, share, rare in zip(plan.cluster_absorption, plan.cluster_per_cell,
+                                           plan.cluster_rare, strict=True):
+            blocks.append(share[:, None, None] * absorption[None, :, :n] * rare[:, None, :])
+        self.rare = RowCategorical(np.concatenate(blocks, axis=2).reshape(P * E, -1))
+        #: Dormant cells that will die per cell shed into each entry (P, entries, organs).
+        self.dying = single * plan.p_dormant_die[:, None, :]
+        self.groups = np.zeros((P, E))  # sum of groups since the last record
+
+    def draw(self, rng: np.random.Generator, groups: FloatArray,
+             ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """Rare fates of the step's colonies' cells: (patient, entry, column, count)."""
+        self.groups += groups
+        flat = groups.ravel()
+        rows = np.flatnonzero(flat > 0)
+        row, column, count = self.rare.draw(rng, flat[rows], rows=rows)
+        p, e = np.divmod(row, self.plan.n_entries)
+        return p, e, column, count
+
+    def means(self) -> tuple[FloatArray, list[FloatArray]]:
+        """The colonies' means since the last record, which are then reset to zero.
+
+        Single cells (patients x organs + 1) and per cluster kind the clusters
+        (patients x organs + 1), whose rare ones were drawn apart.
+        """
+        plan = self.plan
+        single = np.einsum("pe,pes->ps", self.groups, plan.single_by_entry)
+        clusters = [(self.groups @ absorption) * share[:, None] for absorption, share in
+                    zip(plan.cluster_absorption, plan.cluster_per_cell, strict=True)]
+        self.groups[:] = 0.0
+        return single, clusters
