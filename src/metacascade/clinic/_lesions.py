@@ -168,6 +168,7 @@ class Lesions:
             days += [d for d in (plan.start_day, plan.stop_day) if d is not None]
         self.times = np.unique(np.array(days, dtype=float))
         self.primary = np.stack([primary_cells(m, self.times) for m in models])
+        self._column = {day: j for j, day in enumerate(self.times.tolist())}
 
     def _therapy(self, scenarios: Sequence[Scenario], clinic: Clinic) -> None:
         plan = clinic.therapy
@@ -281,14 +282,58 @@ class Lesions:
         t = np.asarray(t, dtype=float)
         if t.ndim <= 1 and ids.size > CHUNK:
             return _in_pieces(self.untreated, ids, t)
+        if t.ndim > 1 or (t.ndim == 1 and t.shape != ids.shape):
+            return self._untreated_grid(ids, t)
+        # One time for every lesion, or one each: no broadcasting.
+        founded, switch = self.founded[ids], self.switch[ids]
+        primary = self.is_primary[ids]
+        # Each element in its branch only (the same operations as both branches and a
+        # choice): not founded 0, avascular before the switch, Gompertz after it.
+        grown, switched = t >= founded, t >= switch
+        early = grown & ~switched
+        late = switched & grown & ~primary
+        cells = np.zeros(ids.shape)
+        scalar = t.ndim == 0
+        if early.any():
+            pe = self.pat[ids[early]]
+            te = t if scalar else t[early]
+            with np.errstate(over="ignore"):
+                cells[early] = np.minimum(np.maximum(
+                    self.w[ids[early]] * np.exp(np.minimum(self.r[pe] * (te - founded[early]),
+                                                           700.0)),
+                    1.0), self.ka[pe])
+        if late.any():
+            pg = self.pat[ids[late]]
+            tg = t if scalar else t[late]
+            cells[late] = self.km[pg] * np.exp(self.log_ratio[pg] * np.exp(
+                -self.alpha[pg] * np.maximum(tg - switch[late], 0.0)))
+        if primary.any():
+            heads = self.pat[ids[primary]]
+            if scalar:
+                column = self._column.get(float(t))
+                if column is None:
+                    raise ParameterError("clinic: a primary's size was asked at an "
+                                         "unplanned time")
+                cells[primary] = self.primary[heads, column]
+            else:
+                cells[primary] = self.primary[heads, self._columns(t[primary])]
+        return cells
+
+    def _columns(self, at: FloatArray) -> IntArray:
+        """The columns of the primaries' table at ``at`` (planned times only)."""
+        column = np.searchsorted(self.times, at)
+        if not np.array_equal(self.times[np.minimum(column, len(self.times) - 1)], at):
+            raise ParameterError("clinic: a primary's size was asked at an unplanned time")
+        return column
+
+    def _untreated_grid(self, ids: IntArray, t: FloatArray) -> FloatArray:
+        """:meth:`untreated` at times broadcast against the lesions (``times[:, None]``)."""
         shape = np.broadcast_shapes(t.shape, ids.shape)
         at = np.broadcast_to(t, shape)
         of = np.broadcast_to(ids, shape)
         founded = np.broadcast_to(self.founded[ids], shape)
         switch = np.broadcast_to(self.switch[ids], shape)
         primary = self.is_primary[ids]
-        # Each element in its branch only (the same operations as both branches and a
-        # choice): not founded 0, avascular before the switch, Gompertz after it.
         grown, switched = at >= founded, at >= switch
         late = switched & grown & ~np.broadcast_to(primary, shape)
         early = grown & ~switched
@@ -307,9 +352,7 @@ class Lesions:
                 -self.alpha[pg] * np.maximum(tg - switch[late], 0.0)))
         if primary.any():
             at = at[..., primary]
-            column = np.searchsorted(self.times, at)
-            if not np.array_equal(self.times[np.minimum(column, len(self.times) - 1)], at):
-                raise ParameterError("clinic: a primary's size was asked at an unplanned time")
+            column = self._columns(at)
             cells[..., primary] = self.primary[self.pat[ids[primary]], column]
         return cells
 
