@@ -191,6 +191,8 @@ class Lesions:
                 kill[i, j] = g.kill_by_organ(self.organs)
         #: (patients, lines, organs) kill rate of each line in each organ.
         self.kill_table = kill
+        #: Per line, the kill rates as a flat (patient, organ) table.
+        self._kill_flat = [np.ascontiguousarray(kill[:, j, :]).reshape(-1) for j in range(k)]
         #: (patients, lines) largest kill rate over the organs (the survival bound).
         self.max_kill = kill.max(axis=2, initial=0.0)
         #: (patients,) largest kill rate over the lines and organs: the fastest the log
@@ -365,42 +367,36 @@ class Lesions:
         """Survival factor of ``ids`` at ``t`` (``TherapyHistory.survival``).
 
         A line a patient has not started leaves its lesions' factor exactly 1 (no
-        exposure, no resistant share), so it is computed only for those who have.
+        exposure, no resistant share), so each line's is computed only for the lesions
+        of the patients who have started it.
         """
         t = np.asarray(t, dtype=float)
         if t.ndim <= 1 and ids.size > CHUNK:
             return _in_pieces(self.survival, ids, t)
         out = np.ones(np.broadcast_shapes(t.shape, ids.shape))
-        pat = self.pat[ids]
-        treated = self.treated[pat]
-        if not treated.all():
-            # The lesions of patients never treated keep a factor of exactly 1.
-            some = np.nonzero(treated)[0]
-            if some.size:
-                tk = t[..., some] if t.ndim and t.shape[-1] == ids.size else t
-                out[..., some] = self.survival(ids[some], tk)
+        begun = np.isfinite(self.line_start)
+        lines = np.nonzero(begun.any(axis=0))[0].tolist()
+        if not lines:
             return out
-        where = pat * len(self.organs) + self.organ[ids]
-        for k in range(self.n_lines):
-            start, end = self.line_start[:, k], self.line_end[:, k]
-            begun = np.isfinite(start)
-            if not begun.any():
+        pat = self.pat[ids]
+        founded = self.founded[ids]
+        cell = pat * len(self.organs) + self.organ[ids]
+        per_lesion = t.ndim > 0 and t.shape[-1] == ids.size
+        for k in lines:
+            started = begun[:, k][pat]
+            on = np.nonzero(started)[0]
+            if on.size == 0:
                 continue
-            started = begun[pat]
-            if started.all():
-                on, sub, p, tk, cell = None, ids, pat, t, where
-            else:
-                on = np.nonzero(started)[0]
-                if on.size == 0:
-                    continue
-                sub, p, cell = ids[on], pat[on], where[on]
-                tk = t[..., on] if t.ndim and t.shape[-1] == ids.size else t
-            exposed = np.maximum(np.minimum(tk, end[p]) - np.maximum(start[p], self.founded[sub]),
-                                 0.0)
-            rho = self.resistant[:, k][sub]
-            kill = self.kill_table[:, k, :].reshape(-1)[cell]
+            every = on.size == ids.size
+            p = pat if every else pat[on]
+            tk = t[..., on] if per_lesion and not every else t
+            exposed = np.maximum(np.minimum(tk, self.line_end[:, k][p])
+                                 - np.maximum(self.line_start[:, k][p],
+                                              founded if every else founded[on]), 0.0)
+            rho = self.resistant[:, k][ids if every else ids[on]]
+            kill = self._kill_flat[k][cell if every else cell[on]]
             factor = (1.0 - rho) * np.exp(-kill * exposed) + rho
-            if on is None:
+            if every:
                 out = out * factor
             else:
                 out[..., on] = out[..., on] * factor
