@@ -118,12 +118,18 @@ class Lesions:
         self._primary_table(models, clinic)
         self._therapy(scenarios, clinic)
         self._circulation(models, scenarios, clinic)
-        # Colonies past their switch by the horizon, by switch day (scans and draws).
+        # What scans and draws may read (:meth:`switched`), by the first day they may: the
+        # primaries from their founding, the colonies past their switch by the horizon
+        # from their switch (once founded).
         vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
-        order = np.argsort(self.switch[vascular], kind="stable")
-        self.vascular, self.vascular_switch = vascular[order], self.switch[vascular][order]
-        self.vascular_pat = self.pat[self.vascular]
-        self.vascular_founded = self.founded[self.vascular]
+        readable = np.concatenate([starts, vascular])
+        day = np.maximum(self.switch[readable], self.founded[readable])
+        order = np.argsort(day, kind="stable")
+        self._readable, self._readable_day = readable[order], day[order]
+        #: The readable lesions of :meth:`switched`'s last day, in id order, and how many
+        #: of ``_readable`` they were drawn from.
+        self._current = np.zeros(0, dtype=np.int64)
+        self._taken = 0
         #: Lesions the eradication bounds do not apply to: the primaries and every lesion
         #: of a patient whose sizes are not bounded.
         self.is_always = self.is_primary | ~self.bounded[self.pat]
@@ -441,10 +447,7 @@ class Lesions:
         """
         if self.blind:
             ids, untreated = self.switched(t, alive)
-            keep = alive[self.pat[ids]]
-            order = np.argsort(ids[keep])
-            ids = ids[keep][order]
-            return ids, untreated[keep][order] * self.survival(ids, t)
+            return ids, untreated * self.survival(ids, t)
         ids = np.nonzero(self.founded <= t)[0]
         ids = ids[(self.founded[ids] <= t) & self.live(ids) & alive[self.pat[ids]]]
         return ids, self.cells(ids, t)
@@ -456,22 +459,27 @@ class Lesions:
     def switched(self, t: float, alive: BoolArray) -> tuple[IntArray, FloatArray]:
         """Primaries and live colonies past their switch at ``t``, and their untreated cells.
 
-        Those of the patients in ``alive``, primaries first, then by switch day. Kept for
-        ``t`` until :meth:`forget_switched`: the deaths of (previous, t] and the decision
-        at ``t`` read the same lesions (no lesion is eradicated in between), the decision
-        those of the patients still alive.
+        Those of the patients in ``alive``, in id order (each patient's primary first).
+        Kept for ``t`` until :meth:`forget_switched`: the deaths of (previous, t] and the
+        decision at ``t`` read the same lesions (no lesion is eradicated in between), the
+        decision those of the patients still alive. Asked in time order, of patients who
+        stay dead and lesions that stay gone: each call starts from the last one's
+        lesions, adds those that became readable since and drops those no longer had or
+        alive.
         """
         known = self._switched
         if known is not None and known[0] == t and not (alive & ~known[1]).any():
             ids, cells = known[2], known[3]
             keep = alive[self.pat[ids]]
             return ids[keep], cells[keep]
-        j = int(np.searchsorted(self.vascular_switch, t, side="right"))
-        ids = self.vascular[:j]
-        ids = ids[(self.vascular_founded[:j] <= t) & alive[self.vascular_pat[:j]]]
-        primaries = self.offsets[:-1][alive]
-        ids = np.concatenate([primaries[self.founded[primaries] <= t], ids])
-        ids = ids[self.had[ids]]
+        current = self._current
+        j = int(np.searchsorted(self._readable_day, t, side="right"))
+        if j > self._taken:
+            new = np.sort(self._readable[self._taken:j])
+            current = np.insert(current, np.searchsorted(current, new), new)
+            self._taken = j
+        ids = current[self.had[current] & alive[self.pat[current]]]
+        self._current = ids
         cells = self.untreated(ids, t)
         self._switched = (t, alive.copy(), ids, cells)
         return ids, cells
