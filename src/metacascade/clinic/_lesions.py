@@ -25,18 +25,20 @@ from numpy.typing import NDArray
 from metacascade.clinic._shared import check_shared as check_shared  # where tests look
 from metacascade.clinic.course import BOUND_MARGIN, _schedule, circulation_for
 from metacascade.clinic.imaging import get_modality
-from metacascade.clinic.therapy import ResolvedRegimen, resolve_regimen
+from metacascade.clinic.therapy import BRAIN, ResolvedRegimen, resolve_regimen
 from metacascade.engine.batch_result import BatchResult
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.growth import primary_cells
 from metacascade.errors import ParameterError
 from metacascade.physiology import get_body, list_bodies
-from metacascade.scenario import Clinic, Scenario
+from metacascade.scenario import Clinic, Regimen, Scenario
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
+#: The fields of a regimen (what resolving it reads).
+REGIMEN_FIELDS = tuple(Regimen.model_fields)
 #: Lesions evaluated at once when every lesion is (a few MB of temporaries).
 CHUNK = 1 << 16
 
@@ -83,25 +85,25 @@ class Lesions:
         starts = self.offsets[:-1]
         self.is_primary = np.zeros(n, dtype=bool)
         self.is_primary[starts] = True
-        # Colony row j of patient p (flat row r = batch.offsets[p] + j) is lesion r + p + 1.
-        rows = np.nonzero(~self.is_primary)[0]
+        # Colony row j of patient p (flat row r = batch.offsets[p] + j) is lesion r + p + 1:
+        # the colony rows fill the lesions that are not primaries, in order.
+        rows = ~self.is_primary
         cols = batch.colonies
 
-        def flat(column: NDArray[Any], head: float | FloatArray) -> FloatArray:
-            out = np.empty(n)
+        def flat(column: NDArray[Any], head: Any, dtype: type = np.float64) -> NDArray[Any]:
+            out = np.empty(n, dtype=dtype)
             out[starts] = head
             out[rows] = column
             return out
 
-        self.organ = flat(cols["organ"], np.array([m.primary_organ for m in models],
-                                                  dtype=float)).astype(np.int64)
+        primary_organ = np.array([m.primary_organ for m in models], dtype=np.int64)
+        self.organ = flat(cols["organ"], primary_organ, np.int64)
         self.founded = flat(cols["founded"], 0.0)
         self.w = flat(cols["w"], 1.0)
         self.switch = flat(cols["switch"], -math.inf)
-        local = flat(cols["parent"], -1.0).astype(np.int64)
+        local = flat(cols["parent"], -1, np.int64)
         self.parent = np.where(local >= 0, local + starts[self.pat], -1)
         lymph = self.organs.index("lymph_node") if "lymph_node" in self.organs else -1
-        primary_organ = np.array([m.primary_organ for m in models])
         self.distant = ((self.organ != primary_organ[self.pat]) & (self.organ != lymph)
                         & ~self.is_primary)
         with np.errstate(divide="ignore"):
@@ -109,10 +111,12 @@ class Lesions:
         self._per_patient(models)
         r, ka, km = self.r, self.ka, self.km
         self.bounded = _in_founding_order(batch) & (r > 0) & (km > ka) & (ka >= 1.0)
-        self.blind = all(
-            float(m.diameter_mm(m.avascular_cells)) * (1.0 + BOUND_MARGIN)
-            <= get_modality(scan.modality).floor_mm.value
-            for m in models for scan in clinic.scans)
+        # Patients mostly share their avascular limit and cell density: one diameter each.
+        floor = min((get_modality(scan.modality).floor_mm.value for scan in clinic.scans),
+                    default=math.inf)
+        limits = {(m.avascular_cells, m.cells_per_cm3): m for m in models}
+        self.blind = not clinic.scans or all(float(m.diameter_mm(m.avascular_cells)) * (1.0 + BOUND_MARGIN)
+                         <= floor for m in limits.values())
         self.cutoff = np.array([int(s.resolve()[1].ctc_cutoff.value) for s in scenarios],
                                dtype=np.int64)
         self._primary_table(models, clinic)
@@ -124,7 +128,7 @@ class Lesions:
         vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
         readable = np.concatenate([starts, vascular])
         day = np.maximum(self.switch[readable], self.founded[readable])
-        order = np.argsort(day, kind="stable")
+        order = np.argsort(day)  # ties in any order: switched() sorts by id
         self._readable, self._readable_day = readable[order], day[order]
         #: The readable lesions of :meth:`switched`'s last day, in id order, and how many
         #: of ``_readable`` they were drawn from.
@@ -182,19 +186,32 @@ class Lesions:
         self.n_lines = k = len(lines)
         self.line_names = [resolve_regimen(r).name for r in lines]
         self.line_kinds = [r.kind for r in lines]
+        # Patients mostly share a line's regimen but for a sampled effect: each distinct
+        # regimen (by its fields) resolved once.
+        resolved: dict[tuple[Any, ...], ResolvedRegimen] = {}
+
+        def resolve(j: int, regimen: Regimen) -> ResolvedRegimen:
+            key = (j, *(getattr(regimen, name) for name in REGIMEN_FIELDS))
+            found = resolved.get(key)
+            if found is None:
+                found = resolved[key] = resolve_regimen(
+                    regimen, where=f"clinic.therapy.lines.{j}")
+            return found
+
         self.regimens: list[list[ResolvedRegimen]] = [
-            [resolve_regimen(r, where=f"clinic.therapy.lines.{j}")
-             for j, r in enumerate(s.clinic.therapy.lines)]
+            [resolve(j, r) for j, r in enumerate(s.clinic.therapy.lines)]
             if s.clinic is not None and s.clinic.therapy is not None else []
             for s in scenarios]
         self._effects = {
             name: np.array([[getattr(g, name) for g in regs] for regs in self.regimens],
                            dtype=float).reshape(self.n_patients, k)
             for name in ("shedding_factor", "ctc_survival", "resistant_fraction")}
-        kill = np.zeros((self.n_patients, k, len(self.organs)))
-        for i, regs in enumerate(self.regimens):
-            for j, g in enumerate(regs):
-                kill[i, j] = g.kill_by_organ(self.organs)
+        # ResolvedRegimen.kill_by_organ of every (patient, line) at once.
+        rate, brain = (np.array([[getattr(g, name) for g in regs] for regs in self.regimens],
+                                dtype=float).reshape(self.n_patients, k, 1)
+                       for name in ("kill_rate_per_day", "brain_exposure"))
+        is_brain = np.array([o == BRAIN for o in self.organs])
+        kill = rate * np.where(is_brain, brain, 1.0)
         #: (patients, lines, organs) kill rate of each line in each organ.
         self.kill_table = kill
         #: Per line, the kill rates as a flat (patient, organ) table.
