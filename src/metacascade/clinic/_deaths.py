@@ -73,7 +73,7 @@ class Deaths:
             if not math.isinf(previous):
                 # A patient never treated has a survival factor of exactly 1.
                 before = (x.founded[ids] <= previous) & x.treated[x.pat[ids]]
-                upper[before] *= x.survival(ids[before], previous)
+                upper[before] *= x.survival_read(ids[before], previous)
             # The total, then each vital organ's (a per-organ sum adds the organ's lesions
             # in the same order as the sum over the patient's lesions with the others'
             # zeros: the same numbers).

@@ -144,6 +144,8 @@ class Lesions:
         self.had = np.ones(n, dtype=bool)
         self.treated = np.zeros(n_p, dtype=bool)
         self._switched: tuple[float, BoolArray, IntArray, FloatArray] | None = None
+        #: The day, lesions (in id order) and survival factors :meth:`visible` last read.
+        self._factors: tuple[float, IntArray, FloatArray] | None = None
 
     def _per_patient(self, models: Sequence[CompiledModel]) -> None:
         """Each patient's parameters (a lesion's are its patient's); math.log as in growth.py."""
@@ -425,6 +427,28 @@ class Lesions:
                 out[..., on] = out[..., on] * factor
         return out
 
+    def survival_read(self, ids: IntArray, t: float) -> FloatArray:
+        """:meth:`survival` at ``t``, reusing the factors :meth:`visible` read at ``t``.
+
+        Between a decision and the next interval's deaths a lesion's factor at ``t``
+        changes only if its patient started a line at ``t`` (its start and resistant
+        share; a line stopped at ``t`` had the same exposure up to ``t``), so the
+        factors read are those of the lesions read of the other patients.
+        """
+        known = self._factors
+        if known is None or known[0] != t or not ids.size or not known[1].size:
+            return self.survival(ids, t)
+        _, read, factor = known
+        pos = np.minimum(np.searchsorted(read, ids), read.size - 1)
+        started = (self.line_start == t).any(axis=1)
+        hit = (read[pos] == ids) & ~started[self.pat[ids]]
+        out = np.empty(ids.size)
+        out[hit] = factor[pos[hit]]
+        miss = np.nonzero(~hit)[0]
+        if miss.size:
+            out[miss] = self.survival(ids[miss], t)
+        return out
+
     def log_survival_floor(self, t: float) -> FloatArray:
         r"""(patients,) a lower bound of the log survival factor of every lesion at ``t``.
 
@@ -464,7 +488,9 @@ class Lesions:
         """
         if self.blind:
             ids, untreated = self.switched(t, alive)
-            return ids, untreated * self.survival(ids, t)
+            factor = self.survival(ids, t)
+            self._factors = (t, ids, factor)
+            return ids, untreated * factor
         ids = np.nonzero(self.founded <= t)[0]
         ids = ids[(self.founded[ids] <= t) & self.live(ids) & alive[self.pat[ids]]]
         return ids, self.cells(ids, t)
