@@ -60,27 +60,33 @@ class Eradication:
                  new[treated[x.pat[new]] & ~x.is_always[new]], *self.pending[k]]
         self.pending[k] = []
         ids = np.concatenate(parts)
-        ids = ids[treated[x.pat[ids]] & x.had[ids] & (x.founded[ids] <= t)]
+        pat, founded = x.pat[ids], x.founded[ids]
+        keep = treated[pat] & x.had[ids] & (founded <= t)
+        ids, pat, founded = ids[keep], pat[keep], founded[keep]
         always = x.is_always[ids]
         due = np.full(ids.size, -np.inf)
         rest = np.ones(ids.size, dtype=bool)
         if not math.isinf(previous):
             # A first, cheap bound (per patient for therapy, in logs for the size):
             # most lesions are far above one cell.
-            floor = x.log_survival_floor(t)[x.pat[ids]]
-            cheap = x.log_untreated_floor(ids, previous) + floor
+            floor = x.log_survival_floor(t)[pat]
+            cheap = x.log_untreated_floor(ids, previous, pat) + floor
             rest = (cheap < LOG_MARGIN) | always
             far = ~rest
-            due[far] = _later(t, cheap[far] - 2.0 * LOG_MARGIN, x.kappa_all[x.pat[ids[far]]])
+            due[far] = _later(t, cheap[far] - 2.0 * LOG_MARGIN, x.kappa_all[pat[far]])
         # The second bound, for every lesion examined (its next possible day is usually
         # the later); the grid is evaluated for the lesions both bounds let through.
-        lower = x.survival(ids, t)
+        lower = x.survival(ids, t, pat)
         if not math.isinf(previous):
-            lower = lower * np.maximum(x.untreated(ids, previous), 1.0)
+            # max(untreated, 1): 1 for the colonies founded since (0 untreated cells).
+            then = np.nonzero(founded <= previous)[0]
+            size = np.ones(ids.size)
+            size[then] = np.maximum(x.untreated(ids[then], previous), 1.0)
+            lower = lower * size
         maybe = (lower < 1.0 + BOUND_MARGIN) | always
         above = np.nonzero(~maybe)[0]
-        due[above] = np.maximum(due[above],
-                                self.survival_due(t, ids[above], lower[above]))
+        due[above] = np.maximum(due[above], self.survival_due(
+            t, ids[above], lower[above], pat[above]))
         grid = ids[rest & maybe]
         if grid.size:
             column = times[:, None]
@@ -93,7 +99,8 @@ class Eradication:
         later = ~always & x.had[ids]
         self.postpone(k, ids[later], due[later])
 
-    def survival_due(self, t: float, ids: IntArray, lower: FloatArray) -> FloatArray:
+    def survival_due(self, t: float, ids: IntArray, lower: FloatArray,
+                     pat: IntArray | None = None) -> FloatArray:
         """Next possible day of lesions whose survival bound ``lower`` (>= 1) holds at t.
 
         The log bound falls only through the survival factor (the untreated size never
@@ -104,7 +111,8 @@ class Eradication:
         c + k_next d); ended lines no longer change.
         """
         x = self.x
-        pat = x.pat[ids]
+        if pat is None:
+            pat = x.pat[ids]
         with np.errstate(divide="ignore"):
             room = np.log(lower) - LOG_SLACK
         n_k = x.n_lines

@@ -388,12 +388,13 @@ class Lesions:
         where = self.pat[ids] * len(self.organs) + self.organ[ids]
         return np.asarray(self.kill_table[:, line, :].reshape(-1)[where], dtype=float)
 
-    def survival(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
+    def survival(self, ids: IntArray, t: float | FloatArray,
+                 pat: IntArray | None = None) -> FloatArray:
         """Survival factor of ``ids`` at ``t`` (``TherapyHistory.survival``).
 
         A line a patient has not started leaves its lesions' factor exactly 1 (no
         exposure, no resistant share), so each line's is computed only for the lesions
-        of the patients who have started it.
+        of the patients who have started it. ``pat``: the lesions' patients, if known.
         """
         t = np.asarray(t, dtype=float)
         if t.ndim <= 1 and ids.size > CHUNK:
@@ -403,7 +404,8 @@ class Lesions:
         lines = np.nonzero(begun.any(axis=0))[0].tolist()
         if not lines:
             return out
-        pat = self.pat[ids]
+        if pat is None:
+            pat = self.pat[ids]
         founded = self.founded[ids]
         cell = pat * len(self.organs) + self.organ[ids]
         per_lesion = t.ndim > 0 and t.shape[-1] == ids.size
@@ -459,13 +461,15 @@ class Lesions:
         exposed = np.maximum(np.minimum(t, self.line_end) - self.line_start, 0.0)
         return np.asarray(-(self.max_kill * exposed).sum(axis=1), dtype=float)
 
-    def log_untreated_floor(self, ids: IntArray, t: float) -> FloatArray:
+    def log_untreated_floor(self, ids: IntArray, t: float,
+                            pat: IntArray | None = None) -> FloatArray:
         """A lower bound of log(max(untreated cells, 1)) of founded colonies ``ids`` at ``t``.
 
         The avascular branch in log form (no exponential); past the switch a colony holds
-        at least its avascular limit.
+        at least its avascular limit. ``pat``: the lesions' patients, if known.
         """
-        pat = self.pat[ids]
+        if pat is None:
+            pat = self.pat[ids]
         log_ka = self.log_ka[pat]
         early = np.minimum(np.maximum(self.log_w[ids] + self.r[pat] * (t - self.founded[ids]),
                                       0.0), log_ka)
