@@ -137,9 +137,10 @@ class Eradication:
                           _later(t, room - c, k_next))
 
     def _kill_rates(self) -> tuple[BoolArray, IntArray, FloatArray, FloatArray]:
-        """Per patient: running a line, the line (0 without), and per (patient, organ) the
-        running line's kill rate and the largest of the lines still to come (0 without).
+        """Whether each patient runs a line, the line, and the kill rates ahead.
 
+        Per patient: running a line, the line (0 without); per (patient, organ): the
+        running line's kill rate and the largest of the lines still to come (0 without).
         Computed again only when the rules have changed a running or next line.
         """
         if self._kills is None or self._kills[0] != self.rules.version:

@@ -23,14 +23,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade.clinic._shared import check_shared as check_shared  # where tests look
-from metacascade.clinic.course import BOUND_MARGIN, _schedule, circulation_for
+from metacascade.clinic._weights import circulation_weights
+from metacascade.clinic.course import BOUND_MARGIN, _schedule
 from metacascade.clinic.imaging import get_modality
 from metacascade.clinic.therapy import BRAIN, ResolvedRegimen, resolve_regimen
 from metacascade.engine.batch_result import BatchResult
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.growth import primary_cells
 from metacascade.errors import ParameterError
-from metacascade.physiology import get_body, list_bodies
 from metacascade.scenario import Clinic, Regimen, Scenario
 
 FloatArray = NDArray[np.float64]
@@ -91,7 +91,7 @@ class Lesions:
         cols = batch.colonies
 
         def flat(column: NDArray[Any], head: Any, dtype: type = np.float64) -> NDArray[Any]:
-            out = np.empty(n, dtype=dtype)
+            out: NDArray[Any] = np.empty(n, dtype=dtype)
             out[starts] = head
             out[rows] = column
             return out
@@ -115,13 +115,14 @@ class Lesions:
         floor = min((get_modality(scan.modality).floor_mm.value for scan in clinic.scans),
                     default=math.inf)
         limits = {(m.avascular_cells, m.cells_per_cm3): m for m in models}
-        self.blind = not clinic.scans or all(float(m.diameter_mm(m.avascular_cells)) * (1.0 + BOUND_MARGIN)
-                         <= floor for m in limits.values())
+        self.blind = not clinic.scans or all(
+            float(m.diameter_mm(m.avascular_cells)) * (1.0 + BOUND_MARGIN) <= floor
+            for m in limits.values())
         self.cutoff = np.array([int(s.resolve()[1].ctc_cutoff.value) for s in scenarios],
                                dtype=np.int64)
         self._primary_table(models, clinic)
         self._therapy(scenarios, clinic)
-        self._circulation(models, scenarios, clinic)
+        self._weights = circulation_weights(models, scenarios, clinic)
         # What scans and draws may read (:meth:`switched`), by the first day they may: the
         # primaries from their founding, the colonies past their switch by the horizon
         # from their switch (once founded).
@@ -227,42 +228,6 @@ class Lesions:
         self.line_start = np.full((self.n_patients, k), np.inf)
         self.line_end = np.full((self.n_patients, k), np.inf)
 
-    def _circulation(self, models: Sequence[CompiledModel], scenarios: Sequence[Scenario],
-                     clinic: Clinic) -> None:
-        self._weights: dict[str, FloatArray] = {}
-        sites = sorted({d.site for d in clinic.draws})
-        if not sites:
-            return
-        rows: dict[str, list[FloatArray]] = {s: [] for s in sites}
-        # The weights depend only on what Circulation.for_cancer reads: for a catalog body
-        # (routing compiled by name), its name, the cancer's size class, emboli and
-        # primary organ, the cluster size and the vertebral plexus option.
-        known: dict[tuple[Any, ...], tuple[tuple[str, ...], list[FloatArray]]] = {}
-        for model, scenario in zip(models, scenarios, strict=True):
-            body, cancer = scenario.resolve()
-            key: tuple[Any, ...] | None = None
-            if body.name in list_bodies() and get_body(body.name) is body:
-                cancer.check_body(body)
-                key = (body.name, cancer.size_class.name, cancer.cluster_share.value,
-                       cancer.platelet_share.value, cancer.primary_organ,
-                       cancer.lymphatic_share.value,
-                       scenario.cascade().cells_per_cluster.value, scenario.vertebral_plexus)
-            if key is None or key not in known:
-                circulation = circulation_for(scenario)
-                found = (circulation.entries,
-                         [circulation.concentration_weights(site) for site in sites])
-                if key is not None:
-                    known[key] = found
-            else:
-                found = known[key]
-            entries, weights = found
-            if entries != model.entries:
-                raise ParameterError("clinic: the circulation's entries differ from the "
-                                     "model's")
-            for site, w in zip(sites, weights, strict=True):
-                rows[site].append(w)
-        self._weights = {s: np.stack(v) for s, v in rows.items()}
-
     # -- lookups -------------------------------------------------------------------------
     def weights(self, site: str) -> FloatArray:
         """(patients, entries) concentration weights of a draw site."""
@@ -309,41 +274,41 @@ class Lesions:
         t = np.asarray(t, dtype=float)
         if t.ndim <= 1 and ids.size > CHUNK:
             return _in_pieces(self.untreated, ids, t)
-        if t.ndim > 1 or (t.ndim == 1 and t.shape != ids.shape):
-            return self._untreated_grid(ids, t)
-        # One time for every lesion, or one each: no broadcasting.
         founded, switch = self.founded[ids], self.switch[ids]
         primary = self.is_primary[ids]
+        at, of, heads = t, ids, primary
+        if t.ndim > 1 or (t.ndim == 1 and t.shape != ids.shape):  # a grid of times
+            shape = np.broadcast_shapes(t.shape, ids.shape)
+            at, of, heads = (np.broadcast_to(a, shape) for a in (t, ids, primary))
+            founded, switch = np.broadcast_to(founded, shape), np.broadcast_to(switch, shape)
         # Each element in its branch only (the same operations as both branches and a
         # choice): not founded 0, avascular before the switch, Gompertz after it.
-        grown, switched = t >= founded, t >= switch
+        grown, switched = at >= founded, at >= switch
+        late = switched & grown & ~heads
         early = grown & ~switched
-        late = switched & grown & ~primary
-        cells = np.zeros(ids.shape)
-        scalar = t.ndim == 0
+        cells = np.zeros(founded.shape)
         if early.any():
-            pe = self.pat[ids[early]]
-            te = t if scalar else t[early]
+            e, te = of[early], (at if at.ndim == 0 else at[early])
+            pe = self.pat[e]
             with np.errstate(over="ignore"):
                 cells[early] = np.minimum(np.maximum(
-                    self.w[ids[early]] * np.exp(np.minimum(self.r[pe] * (te - founded[early]),
-                                                           700.0)),
+                    self.w[e] * np.exp(np.minimum(self.r[pe] * (te - founded[early]), 700.0)),
                     1.0), self.ka[pe])
         if late.any():
-            pg = self.pat[ids[late]]
-            tg = t if scalar else t[late]
+            g, tg = of[late], (at if at.ndim == 0 else at[late])
+            pg = self.pat[g]
             cells[late] = self.km[pg] * np.exp(self.log_ratio[pg] * np.exp(
                 -self.alpha[pg] * np.maximum(tg - switch[late], 0.0)))
         if primary.any():
-            heads = self.pat[ids[primary]]
-            if scalar:
-                column = self._column.get(float(t))
-                if column is None:
+            rows = self.pat[ids[primary]]
+            if at.ndim == 0:
+                column = self._column.get(float(at), -1)
+                if column < 0:
                     raise ParameterError("clinic: a primary's size was asked at an "
                                          "unplanned time")
-                cells[primary] = self.primary[heads, column]
+                cells[primary] = self.primary[rows, column]
             else:
-                cells[primary] = self.primary[heads, self._columns(t[primary])]
+                cells[..., primary] = self.primary[rows, self._columns(at[..., primary])]
         return cells
 
     def _columns(self, at: FloatArray) -> IntArray:
@@ -352,36 +317,6 @@ class Lesions:
         if not np.array_equal(self.times[np.minimum(column, len(self.times) - 1)], at):
             raise ParameterError("clinic: a primary's size was asked at an unplanned time")
         return column
-
-    def _untreated_grid(self, ids: IntArray, t: FloatArray) -> FloatArray:
-        """:meth:`untreated` at times broadcast against the lesions (``times[:, None]``)."""
-        shape = np.broadcast_shapes(t.shape, ids.shape)
-        at = np.broadcast_to(t, shape)
-        of = np.broadcast_to(ids, shape)
-        founded = np.broadcast_to(self.founded[ids], shape)
-        switch = np.broadcast_to(self.switch[ids], shape)
-        primary = self.is_primary[ids]
-        grown, switched = at >= founded, at >= switch
-        late = switched & grown & ~np.broadcast_to(primary, shape)
-        early = grown & ~switched
-        cells = np.zeros(shape)
-        if early.any():
-            e, te = of[early], at[early]
-            pe = self.pat[e]
-            with np.errstate(over="ignore"):
-                cells[early] = np.minimum(np.maximum(
-                    self.w[e] * np.exp(np.minimum(self.r[pe] * (te - founded[early]), 700.0)),
-                    1.0), self.ka[pe])
-        if late.any():
-            g, tg = of[late], at[late]
-            pg = self.pat[g]
-            cells[late] = self.km[pg] * np.exp(self.log_ratio[pg] * np.exp(
-                -self.alpha[pg] * np.maximum(tg - switch[late], 0.0)))
-        if primary.any():
-            at = at[..., primary]
-            column = self._columns(at)
-            cells[..., primary] = self.primary[self.pat[ids[primary]], column]
-        return cells
 
     def kill(self, ids: IntArray, line: int) -> FloatArray:
         """Kill rate of a line in each lesion's organ."""

@@ -37,7 +37,7 @@ class Rows:
         def column(values: Any, dtype: type) -> NDArray[Any]:
             if np.ndim(values) == 0:
                 return np.full(n, values, dtype=dtype)
-            out = np.asarray(values, dtype=dtype)
+            out: NDArray[Any] = np.asarray(values, dtype=dtype)
             return out if out.shape == (n,) else np.broadcast_to(out, (n,))
 
         self._blocks.append((
