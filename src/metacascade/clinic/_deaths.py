@@ -35,6 +35,9 @@ class Deaths:
         checks += [(organ, np.arange(n_organs) == x.organs.index(organ), cells)
                    for organ, cells in vital.items() if organ in x.organs]
         self.check_names = [name for name, _, _ in checks]
+        #: The organ of each vital organ's check (the checks after the total).
+        self.vital = np.array([x.organs.index(name) for name in self.check_names[1:]],
+                              dtype=np.int64)
         self.lethal = np.array([lethal for _, _, lethal in checks])
         #: (organs, checks) 1.0 where a check counts the organ's lesions.
         self.check_organ = np.stack([mask for _, mask, _ in checks], axis=1).astype(float)
@@ -70,12 +73,16 @@ class Deaths:
             if not math.isinf(previous):
                 # A patient never treated has a survival factor of exactly 1.
                 before = (x.founded[ids] <= previous) & x.treated[x.pat[ids]]
-                upper[before] *= x.survival(ids[before], previous)
+                upper[before] *= x.survival_read(ids[before], previous)
+            # The total, then each vital organ's (a per-organ sum adds the organ's lesions
+            # in the same order as the sum over the patient's lesions with the others'
+            # zeros: the same numbers).
+            pat, n_organs = x.pat[ids], len(x.organs)
             bound = self.avascular_bound.copy()
-            counted = self.check(ids)
-            for c in range(len(self.lethal)):
-                bound[:, c] += np.bincount(x.pat[ids], weights=upper * counted[:, c],
-                                           minlength=x.n_patients)
+            bound[:, 0] += np.bincount(pat, weights=upper, minlength=x.n_patients)
+            per_organ = np.bincount(pat * n_organs + x.organ[ids], weights=upper,
+                                    minlength=x.n_patients * n_organs)
+            bound[:, 1:] += per_organ.reshape(x.n_patients, n_organs)[:, self.vital]
             may |= quiet & (bound >= self.lethal * (1.0 - BOUND_MARGIN)).any(axis=1)
         out: list[tuple[int, float, str, float]] = []
         if not may.any():

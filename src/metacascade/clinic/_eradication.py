@@ -42,6 +42,7 @@ class Eradication:
         self.x, self.rules, self.stops = lesions, rules, stops
         #: Per interval, the lesions to examine for eradication then (:meth:`postpone`).
         self.pending: list[list[IntArray]] = [[] for _ in range(len(stops))]
+        self._kills: tuple[int, BoolArray, IntArray, FloatArray, FloatArray] | None = None
 
     def examine(self, k: int, previous: float, t: float, times: FloatArray,
                 treated: BoolArray) -> None:
@@ -59,27 +60,33 @@ class Eradication:
                  new[treated[x.pat[new]] & ~x.is_always[new]], *self.pending[k]]
         self.pending[k] = []
         ids = np.concatenate(parts)
-        ids = ids[treated[x.pat[ids]] & x.had[ids] & (x.founded[ids] <= t)]
+        pat, founded = x.pat[ids], x.founded[ids]
+        keep = treated[pat] & x.had[ids] & (founded <= t)
+        ids, pat, founded = ids[keep], pat[keep], founded[keep]
         always = x.is_always[ids]
         due = np.full(ids.size, -np.inf)
         rest = np.ones(ids.size, dtype=bool)
         if not math.isinf(previous):
             # A first, cheap bound (per patient for therapy, in logs for the size):
             # most lesions are far above one cell.
-            floor = x.log_survival_floor(t)[x.pat[ids]]
-            cheap = x.log_untreated_floor(ids, previous) + floor
+            floor = x.log_survival_floor(t)[pat]
+            cheap = x.log_untreated_floor(ids, previous, pat) + floor
             rest = (cheap < LOG_MARGIN) | always
             far = ~rest
-            due[far] = _later(t, cheap[far] - 2.0 * LOG_MARGIN, x.kappa_all[x.pat[ids[far]]])
+            due[far] = _later(t, cheap[far] - 2.0 * LOG_MARGIN, x.kappa_all[pat[far]])
         # The second bound, for every lesion examined (its next possible day is usually
         # the later); the grid is evaluated for the lesions both bounds let through.
-        lower = x.survival(ids, t)
+        lower = x.survival(ids, t, pat)
         if not math.isinf(previous):
-            lower = lower * np.maximum(x.untreated(ids, previous), 1.0)
+            # max(untreated, 1): 1 for the colonies founded since (0 untreated cells).
+            then = np.nonzero(founded <= previous)[0]
+            size = np.ones(ids.size)
+            size[then] = np.maximum(x.untreated(ids[then], previous), 1.0)
+            lower = lower * size
         maybe = (lower < 1.0 + BOUND_MARGIN) | always
         above = np.nonzero(~maybe)[0]
-        due[above] = np.maximum(due[above],
-                                self.survival_due(t, ids[above], lower[above]))
+        due[above] = np.maximum(due[above], self.survival_due(
+            t, ids[above], lower[above], pat[above]))
         grid = ids[rest & maybe]
         if grid.size:
             column = times[:, None]
@@ -92,7 +99,8 @@ class Eradication:
         later = ~always & x.had[ids]
         self.postpone(k, ids[later], due[later])
 
-    def survival_due(self, t: float, ids: IntArray, lower: FloatArray) -> FloatArray:
+    def survival_due(self, t: float, ids: IntArray, lower: FloatArray,
+                     pat: IntArray | None = None) -> FloatArray:
         """Next possible day of lesions whose survival bound ``lower`` (>= 1) holds at t.
 
         The log bound falls only through the survival factor (the untreated size never
@@ -103,19 +111,12 @@ class Eradication:
         c + k_next d); ended lines no longer change.
         """
         x = self.x
-        pat = x.pat[ids]
+        if pat is None:
+            pat = x.pat[ids]
         with np.errstate(divide="ignore"):
             room = np.log(lower) - LOG_SLACK
-        # Per (patient, organ): the running line's kill rate and the largest of the lines
-        # still to come (0 without).
-        n_p, n_k = x.n_patients, x.n_lines
-        active, next_line = self.rules.active, self.rules.next_line
-        running = active >= 0
-        line = np.where(running, active, 0)
-        table = x.kill_table
-        kill_now = np.where(running[:, None], table[np.arange(n_p), line], 0.0)
-        ahead = np.arange(n_k)[None, :] >= next_line[:, None]
-        kill_next = np.where(ahead[:, :, None], table, 0.0).max(axis=1, initial=0.0)
+        n_k = x.n_lines
+        running, line, kill_now, kill_next = self._kill_rates()
         where = pat * len(x.organs) + x.organ[ids]
         k_now = kill_now.reshape(-1)[where]
         k_next = kill_next.reshape(-1)[where]
@@ -135,22 +136,44 @@ class Eradication:
         return np.maximum(_later(t, room, np.maximum(k_now, k_next)),
                           _later(t, room - c, k_next))
 
+    def _kill_rates(self) -> tuple[BoolArray, IntArray, FloatArray, FloatArray]:
+        """Whether each patient runs a line, the line, and the kill rates ahead.
+
+        Per patient: running a line, the line (0 without); per (patient, organ): the
+        running line's kill rate and the largest of the lines still to come (0 without).
+        Computed again only when the rules have changed a running or next line.
+        """
+        if self._kills is None or self._kills[0] != self.rules.version:
+            x = self.x
+            n_p, n_k = x.n_patients, x.n_lines
+            active, next_line = self.rules.active, self.rules.next_line
+            running = active >= 0
+            line = np.where(running, active, 0)
+            table = x.kill_table
+            kill_now = np.where(running[:, None], table[np.arange(n_p), line], 0.0)
+            ahead = np.arange(n_k)[None, :] >= next_line[:, None]
+            kill_next = np.where(ahead[:, :, None], table, 0.0).max(axis=1, initial=0.0)
+            self._kills = (self.rules.version, running, line, kill_now, kill_next)
+        return self._kills[1:]
+
     def postpone(self, k: int, ids: IntArray, due: FloatArray) -> None:
         """Examine ``ids`` again in the first interval after k that ends after ``due``.
 
         ``due`` is the lesion's next possible day: before it, neither bound of
         :meth:`examine` can let it through (never, if infinite).
         """
-        at = np.minimum(np.maximum(np.searchsorted(self.stops, due, side="right"), k + 1),
-                        len(self.stops))
-        small = at.astype(np.int16) if len(self.stops) < 2**15 - 1 else at
+        n = len(self.stops)
+        at = np.clip(np.searchsorted(self.stops, due, side="right"), k + 1, n)
+        small = at.astype(np.int16) if n < 2**15 - 1 else at
         order = np.argsort(small, kind="stable")  # a radix sort in 16 bits
-        at, ids = at[order], ids[order]
-        starts = np.flatnonzero(np.diff(at, prepend=-1))
-        bounds = [*starts.tolist(), ids.size]
-        for j, key in enumerate(at[starts].tolist()):
-            if key < len(self.stops):
-                self.pending[key].append(ids[bounds[j]:bounds[j + 1]])
+        ids = ids[order]
+        # Each interval's lesions, in their order: a run of the sorted ids.
+        counts = np.bincount(at, minlength=n + 1)
+        high = np.cumsum(counts)
+        keys = np.flatnonzero(counts[:n])
+        for key, lo, hi in zip(keys.tolist(), (high[keys] - counts[keys]).tolist(),
+                               high[keys].tolist(), strict=True):
+            self.pending[key].append(ids[lo:hi])
 
 
 def _later(t: float, room: FloatArray, rate: FloatArray) -> FloatArray:

@@ -23,20 +23,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade.clinic._shared import check_shared as check_shared  # where tests look
-from metacascade.clinic.course import BOUND_MARGIN, _schedule, circulation_for
+from metacascade.clinic._weights import circulation_weights
+from metacascade.clinic.course import BOUND_MARGIN, _schedule
 from metacascade.clinic.imaging import get_modality
-from metacascade.clinic.therapy import ResolvedRegimen, resolve_regimen
+from metacascade.clinic.therapy import BRAIN, ResolvedRegimen, resolve_regimen
 from metacascade.engine.batch_result import BatchResult
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.growth import primary_cells
 from metacascade.errors import ParameterError
-from metacascade.physiology import get_body, list_bodies
-from metacascade.scenario import Clinic, Scenario
+from metacascade.scenario import Clinic, Regimen, Scenario
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
+#: The fields of a regimen (what resolving it reads).
+REGIMEN_FIELDS = tuple(Regimen.model_fields)
 #: Lesions evaluated at once when every lesion is (a few MB of temporaries).
 CHUNK = 1 << 16
 
@@ -83,25 +85,25 @@ class Lesions:
         starts = self.offsets[:-1]
         self.is_primary = np.zeros(n, dtype=bool)
         self.is_primary[starts] = True
-        # Colony row j of patient p (flat row r = batch.offsets[p] + j) is lesion r + p + 1.
-        rows = np.nonzero(~self.is_primary)[0]
+        # Colony row j of patient p (flat row r = batch.offsets[p] + j) is lesion r + p + 1:
+        # the colony rows fill the lesions that are not primaries, in order.
+        rows = ~self.is_primary
         cols = batch.colonies
 
-        def flat(column: NDArray[Any], head: float | FloatArray) -> FloatArray:
-            out = np.empty(n)
+        def flat(column: NDArray[Any], head: Any, dtype: type = np.float64) -> NDArray[Any]:
+            out: NDArray[Any] = np.empty(n, dtype=dtype)
             out[starts] = head
             out[rows] = column
             return out
 
-        self.organ = flat(cols["organ"], np.array([m.primary_organ for m in models],
-                                                  dtype=float)).astype(np.int64)
+        primary_organ = np.array([m.primary_organ for m in models], dtype=np.int64)
+        self.organ = flat(cols["organ"], primary_organ, np.int64)
         self.founded = flat(cols["founded"], 0.0)
         self.w = flat(cols["w"], 1.0)
         self.switch = flat(cols["switch"], -math.inf)
-        local = flat(cols["parent"], -1.0).astype(np.int64)
+        local = flat(cols["parent"], -1, np.int64)
         self.parent = np.where(local >= 0, local + starts[self.pat], -1)
         lymph = self.organs.index("lymph_node") if "lymph_node" in self.organs else -1
-        primary_organ = np.array([m.primary_organ for m in models])
         self.distant = ((self.organ != primary_organ[self.pat]) & (self.organ != lymph)
                         & ~self.is_primary)
         with np.errstate(divide="ignore"):
@@ -109,21 +111,30 @@ class Lesions:
         self._per_patient(models)
         r, ka, km = self.r, self.ka, self.km
         self.bounded = _in_founding_order(batch) & (r > 0) & (km > ka) & (ka >= 1.0)
-        self.blind = all(
-            float(m.diameter_mm(m.avascular_cells)) * (1.0 + BOUND_MARGIN)
-            <= get_modality(scan.modality).floor_mm.value
-            for m in models for scan in clinic.scans)
+        # Patients mostly share their avascular limit and cell density: one diameter each.
+        floor = min((get_modality(scan.modality).floor_mm.value for scan in clinic.scans),
+                    default=math.inf)
+        limits = {(m.avascular_cells, m.cells_per_cm3): m for m in models}
+        self.blind = not clinic.scans or all(
+            float(m.diameter_mm(m.avascular_cells)) * (1.0 + BOUND_MARGIN) <= floor
+            for m in limits.values())
         self.cutoff = np.array([int(s.resolve()[1].ctc_cutoff.value) for s in scenarios],
                                dtype=np.int64)
         self._primary_table(models, clinic)
         self._therapy(scenarios, clinic)
-        self._circulation(models, scenarios, clinic)
-        # Colonies past their switch by the horizon, by switch day (scans and draws).
+        self._weights = circulation_weights(models, scenarios, clinic)
+        # What scans and draws may read (:meth:`switched`), by the first day they may: the
+        # primaries from their founding, the colonies past their switch by the horizon
+        # from their switch (once founded).
         vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
-        order = np.argsort(self.switch[vascular], kind="stable")
-        self.vascular, self.vascular_switch = vascular[order], self.switch[vascular][order]
-        self.vascular_pat = self.pat[self.vascular]
-        self.vascular_founded = self.founded[self.vascular]
+        readable = np.concatenate([starts, vascular])
+        day = np.maximum(self.switch[readable], self.founded[readable])
+        order = np.argsort(day)  # ties in any order: switched() sorts by id
+        self._readable, self._readable_day = readable[order], day[order]
+        #: The readable lesions of :meth:`switched`'s last day, in id order, and how many
+        #: of ``_readable`` they were drawn from.
+        self._current = np.zeros(0, dtype=np.int64)
+        self._taken = 0
         #: Lesions the eradication bounds do not apply to: the primaries and every lesion
         #: of a patient whose sizes are not bounded.
         self.is_always = self.is_primary | ~self.bounded[self.pat]
@@ -134,6 +145,8 @@ class Lesions:
         self.had = np.ones(n, dtype=bool)
         self.treated = np.zeros(n_p, dtype=bool)
         self._switched: tuple[float, BoolArray, IntArray, FloatArray] | None = None
+        #: The day, lesions (in id order) and survival factors :meth:`visible` last read.
+        self._factors: tuple[float, IntArray, FloatArray] | None = None
 
     def _per_patient(self, models: Sequence[CompiledModel]) -> None:
         """Each patient's parameters (a lesion's are its patient's); math.log as in growth.py."""
@@ -168,6 +181,7 @@ class Lesions:
             days += [d for d in (plan.start_day, plan.stop_day) if d is not None]
         self.times = np.unique(np.array(days, dtype=float))
         self.primary = np.stack([primary_cells(m, self.times) for m in models])
+        self._column = {day: j for j, day in enumerate(self.times.tolist())}
 
     def _therapy(self, scenarios: Sequence[Scenario], clinic: Clinic) -> None:
         plan = clinic.therapy
@@ -175,21 +189,36 @@ class Lesions:
         self.n_lines = k = len(lines)
         self.line_names = [resolve_regimen(r).name for r in lines]
         self.line_kinds = [r.kind for r in lines]
+        # Patients mostly share a line's regimen but for a sampled effect: each distinct
+        # regimen (by its fields) resolved once.
+        resolved: dict[tuple[Any, ...], ResolvedRegimen] = {}
+
+        def resolve(j: int, regimen: Regimen) -> ResolvedRegimen:
+            key = (j, *(getattr(regimen, name) for name in REGIMEN_FIELDS))
+            found = resolved.get(key)
+            if found is None:
+                found = resolved[key] = resolve_regimen(
+                    regimen, where=f"clinic.therapy.lines.{j}")
+            return found
+
         self.regimens: list[list[ResolvedRegimen]] = [
-            [resolve_regimen(r, where=f"clinic.therapy.lines.{j}")
-             for j, r in enumerate(s.clinic.therapy.lines)]
+            [resolve(j, r) for j, r in enumerate(s.clinic.therapy.lines)]
             if s.clinic is not None and s.clinic.therapy is not None else []
             for s in scenarios]
         self._effects = {
             name: np.array([[getattr(g, name) for g in regs] for regs in self.regimens],
                            dtype=float).reshape(self.n_patients, k)
             for name in ("shedding_factor", "ctc_survival", "resistant_fraction")}
-        kill = np.zeros((self.n_patients, k, len(self.organs)))
-        for i, regs in enumerate(self.regimens):
-            for j, g in enumerate(regs):
-                kill[i, j] = g.kill_by_organ(self.organs)
+        # ResolvedRegimen.kill_by_organ of every (patient, line) at once.
+        rate, brain = (np.array([[getattr(g, name) for g in regs] for regs in self.regimens],
+                                dtype=float).reshape(self.n_patients, k, 1)
+                       for name in ("kill_rate_per_day", "brain_exposure"))
+        is_brain = np.array([o == BRAIN for o in self.organs])
+        kill = rate * np.where(is_brain, brain, 1.0)
         #: (patients, lines, organs) kill rate of each line in each organ.
         self.kill_table = kill
+        #: Per line, the kill rates as a flat (patient, organ) table.
+        self._kill_flat = [np.ascontiguousarray(kill[:, j, :]).reshape(-1) for j in range(k)]
         #: (patients, lines) largest kill rate over the organs (the survival bound).
         self.max_kill = kill.max(axis=2, initial=0.0)
         #: (patients,) largest kill rate over the lines and organs: the fastest the log
@@ -198,42 +227,6 @@ class Lesions:
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
         self.line_end = np.full((self.n_patients, k), np.inf)
-
-    def _circulation(self, models: Sequence[CompiledModel], scenarios: Sequence[Scenario],
-                     clinic: Clinic) -> None:
-        self._weights: dict[str, FloatArray] = {}
-        sites = sorted({d.site for d in clinic.draws})
-        if not sites:
-            return
-        rows: dict[str, list[FloatArray]] = {s: [] for s in sites}
-        # The weights depend only on what Circulation.for_cancer reads: for a catalog body
-        # (routing compiled by name), its name, the cancer's size class, emboli and
-        # primary organ, the cluster size and the vertebral plexus option.
-        known: dict[tuple[Any, ...], tuple[tuple[str, ...], list[FloatArray]]] = {}
-        for model, scenario in zip(models, scenarios, strict=True):
-            body, cancer = scenario.resolve()
-            key: tuple[Any, ...] | None = None
-            if body.name in list_bodies() and get_body(body.name) is body:
-                cancer.check_body(body)
-                key = (body.name, cancer.size_class.name, cancer.cluster_share.value,
-                       cancer.platelet_share.value, cancer.primary_organ,
-                       cancer.lymphatic_share.value,
-                       scenario.cascade().cells_per_cluster.value, scenario.vertebral_plexus)
-            if key is None or key not in known:
-                circulation = circulation_for(scenario)
-                found = (circulation.entries,
-                         [circulation.concentration_weights(site) for site in sites])
-                if key is not None:
-                    known[key] = found
-            else:
-                found = known[key]
-            entries, weights = found
-            if entries != model.entries:
-                raise ParameterError("clinic: the circulation's entries differ from the "
-                                     "model's")
-            for site, w in zip(sites, weights, strict=True):
-                rows[site].append(w)
-        self._weights = {s: np.stack(v) for s, v in rows.items()}
 
     # -- lookups -------------------------------------------------------------------------
     def weights(self, site: str) -> FloatArray:
@@ -281,86 +274,116 @@ class Lesions:
         t = np.asarray(t, dtype=float)
         if t.ndim <= 1 and ids.size > CHUNK:
             return _in_pieces(self.untreated, ids, t)
-        shape = np.broadcast_shapes(t.shape, ids.shape)
-        at = np.broadcast_to(t, shape)
-        of = np.broadcast_to(ids, shape)
-        founded = np.broadcast_to(self.founded[ids], shape)
-        switch = np.broadcast_to(self.switch[ids], shape)
+        founded, switch = self.founded[ids], self.switch[ids]
         primary = self.is_primary[ids]
+        at, of, heads = t, ids, primary
+        if t.ndim > 1 or (t.ndim == 1 and t.shape != ids.shape):  # a grid of times
+            shape = np.broadcast_shapes(t.shape, ids.shape)
+            at, of, heads = (np.broadcast_to(a, shape) for a in (t, ids, primary))
+            founded, switch = np.broadcast_to(founded, shape), np.broadcast_to(switch, shape)
         # Each element in its branch only (the same operations as both branches and a
         # choice): not founded 0, avascular before the switch, Gompertz after it.
         grown, switched = at >= founded, at >= switch
-        late = switched & grown & ~np.broadcast_to(primary, shape)
+        late = switched & grown & ~heads
         early = grown & ~switched
-        cells = np.zeros(shape)
+        cells = np.zeros(founded.shape)
         if early.any():
-            e, te = of[early], at[early]
+            e, te = of[early], (at if at.ndim == 0 else at[early])
             pe = self.pat[e]
             with np.errstate(over="ignore"):
                 cells[early] = np.minimum(np.maximum(
                     self.w[e] * np.exp(np.minimum(self.r[pe] * (te - founded[early]), 700.0)),
                     1.0), self.ka[pe])
         if late.any():
-            g, tg = of[late], at[late]
+            g, tg = of[late], (at if at.ndim == 0 else at[late])
             pg = self.pat[g]
             cells[late] = self.km[pg] * np.exp(self.log_ratio[pg] * np.exp(
                 -self.alpha[pg] * np.maximum(tg - switch[late], 0.0)))
         if primary.any():
-            at = at[..., primary]
-            column = np.searchsorted(self.times, at)
-            if not np.array_equal(self.times[np.minimum(column, len(self.times) - 1)], at):
-                raise ParameterError("clinic: a primary's size was asked at an unplanned time")
-            cells[..., primary] = self.primary[self.pat[ids[primary]], column]
+            rows = self.pat[ids[primary]]
+            if at.ndim == 0:
+                column = self._column.get(float(at), -1)
+                if column < 0:
+                    raise ParameterError("clinic: a primary's size was asked at an "
+                                         "unplanned time")
+                cells[primary] = self.primary[rows, column]
+            else:
+                cells[..., primary] = self.primary[rows, self._columns(at[..., primary])]
         return cells
+
+    def _columns(self, at: FloatArray) -> IntArray:
+        """The columns of the primaries' table at ``at`` (planned times only)."""
+        column = np.searchsorted(self.times, at)
+        if not np.array_equal(self.times[np.minimum(column, len(self.times) - 1)], at):
+            raise ParameterError("clinic: a primary's size was asked at an unplanned time")
+        return column
 
     def kill(self, ids: IntArray, line: int) -> FloatArray:
         """Kill rate of a line in each lesion's organ."""
         where = self.pat[ids] * len(self.organs) + self.organ[ids]
         return np.asarray(self.kill_table[:, line, :].reshape(-1)[where], dtype=float)
 
-    def survival(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
+    def survival(self, ids: IntArray, t: float | FloatArray,
+                 pat: IntArray | None = None) -> FloatArray:
         """Survival factor of ``ids`` at ``t`` (``TherapyHistory.survival``).
 
         A line a patient has not started leaves its lesions' factor exactly 1 (no
-        exposure, no resistant share), so it is computed only for those who have.
+        exposure, no resistant share), so each line's is computed only for the lesions
+        of the patients who have started it. ``pat``: the lesions' patients, if known.
         """
         t = np.asarray(t, dtype=float)
         if t.ndim <= 1 and ids.size > CHUNK:
             return _in_pieces(self.survival, ids, t)
         out = np.ones(np.broadcast_shapes(t.shape, ids.shape))
-        pat = self.pat[ids]
-        treated = self.treated[pat]
-        if not treated.all():
-            # The lesions of patients never treated keep a factor of exactly 1.
-            some = np.nonzero(treated)[0]
-            if some.size:
-                tk = t[..., some] if t.ndim and t.shape[-1] == ids.size else t
-                out[..., some] = self.survival(ids[some], tk)
+        begun = np.isfinite(self.line_start)
+        lines = np.nonzero(begun.any(axis=0))[0].tolist()
+        if not lines:
             return out
-        where = pat * len(self.organs) + self.organ[ids]
-        for k in range(self.n_lines):
-            start, end = self.line_start[:, k], self.line_end[:, k]
-            begun = np.isfinite(start)
-            if not begun.any():
+        if pat is None:
+            pat = self.pat[ids]
+        founded = self.founded[ids]
+        cell = pat * len(self.organs) + self.organ[ids]
+        per_lesion = t.ndim > 0 and t.shape[-1] == ids.size
+        for k in lines:
+            started = begun[:, k][pat]
+            on = np.nonzero(started)[0]
+            if on.size == 0:
                 continue
-            started = begun[pat]
-            if started.all():
-                on, sub, p, tk, cell = None, ids, pat, t, where
-            else:
-                on = np.nonzero(started)[0]
-                if on.size == 0:
-                    continue
-                sub, p, cell = ids[on], pat[on], where[on]
-                tk = t[..., on] if t.ndim and t.shape[-1] == ids.size else t
-            exposed = np.maximum(np.minimum(tk, end[p]) - np.maximum(start[p], self.founded[sub]),
-                                 0.0)
-            rho = self.resistant[:, k][sub]
-            kill = self.kill_table[:, k, :].reshape(-1)[cell]
+            every = on.size == ids.size
+            p = pat if every else pat[on]
+            tk = t[..., on] if per_lesion and not every else t
+            exposed = np.maximum(np.minimum(tk, self.line_end[:, k][p])
+                                 - np.maximum(self.line_start[:, k][p],
+                                              founded if every else founded[on]), 0.0)
+            rho = self.resistant[:, k][ids if every else ids[on]]
+            kill = self._kill_flat[k][cell if every else cell[on]]
             factor = (1.0 - rho) * np.exp(-kill * exposed) + rho
-            if on is None:
+            if every:
                 out = out * factor
             else:
                 out[..., on] = out[..., on] * factor
+        return out
+
+    def survival_read(self, ids: IntArray, t: float) -> FloatArray:
+        """:meth:`survival` at ``t``, reusing the factors :meth:`visible` read at ``t``.
+
+        Between a decision and the next interval's deaths a lesion's factor at ``t``
+        changes only if its patient started a line at ``t`` (its start and resistant
+        share; a line stopped at ``t`` had the same exposure up to ``t``), so the
+        factors read are those of the lesions read of the other patients.
+        """
+        known = self._factors
+        if known is None or known[0] != t or not ids.size or not known[1].size:
+            return self.survival(ids, t)
+        _, read, factor = known
+        pos = np.minimum(np.searchsorted(read, ids), read.size - 1)
+        started = (self.line_start == t).any(axis=1)
+        hit = (read[pos] == ids) & ~started[self.pat[ids]]
+        out = np.empty(ids.size)
+        out[hit] = factor[pos[hit]]
+        miss = np.nonzero(~hit)[0]
+        if miss.size:
+            out[miss] = self.survival(ids[miss], t)
         return out
 
     def log_survival_floor(self, t: float) -> FloatArray:
@@ -373,13 +396,15 @@ class Lesions:
         exposed = np.maximum(np.minimum(t, self.line_end) - self.line_start, 0.0)
         return np.asarray(-(self.max_kill * exposed).sum(axis=1), dtype=float)
 
-    def log_untreated_floor(self, ids: IntArray, t: float) -> FloatArray:
+    def log_untreated_floor(self, ids: IntArray, t: float,
+                            pat: IntArray | None = None) -> FloatArray:
         """A lower bound of log(max(untreated cells, 1)) of founded colonies ``ids`` at ``t``.
 
         The avascular branch in log form (no exponential); past the switch a colony holds
-        at least its avascular limit.
+        at least its avascular limit. ``pat``: the lesions' patients, if known.
         """
-        pat = self.pat[ids]
+        if pat is None:
+            pat = self.pat[ids]
         log_ka = self.log_ka[pat]
         early = np.minimum(np.maximum(self.log_w[ids] + self.r[pat] * (t - self.founded[ids]),
                                       0.0), log_ka)
@@ -402,10 +427,9 @@ class Lesions:
         """
         if self.blind:
             ids, untreated = self.switched(t, alive)
-            keep = alive[self.pat[ids]]
-            order = np.argsort(ids[keep])
-            ids = ids[keep][order]
-            return ids, untreated[keep][order] * self.survival(ids, t)
+            factor = self.survival(ids, t)
+            self._factors = (t, ids, factor)
+            return ids, untreated * factor
         ids = np.nonzero(self.founded <= t)[0]
         ids = ids[(self.founded[ids] <= t) & self.live(ids) & alive[self.pat[ids]]]
         return ids, self.cells(ids, t)
@@ -417,22 +441,27 @@ class Lesions:
     def switched(self, t: float, alive: BoolArray) -> tuple[IntArray, FloatArray]:
         """Primaries and live colonies past their switch at ``t``, and their untreated cells.
 
-        Those of the patients in ``alive``, primaries first, then by switch day. Kept for
-        ``t`` until :meth:`forget_switched`: the deaths of (previous, t] and the decision
-        at ``t`` read the same lesions (no lesion is eradicated in between), the decision
-        those of the patients still alive.
+        Those of the patients in ``alive``, in id order (each patient's primary first).
+        Kept for ``t`` until :meth:`forget_switched`: the deaths of (previous, t] and the
+        decision at ``t`` read the same lesions (no lesion is eradicated in between), the
+        decision those of the patients still alive. Asked in time order, of patients who
+        stay dead and lesions that stay gone: each call starts from the last one's
+        lesions, adds those that became readable since and drops those no longer had or
+        alive.
         """
         known = self._switched
         if known is not None and known[0] == t and not (alive & ~known[1]).any():
             ids, cells = known[2], known[3]
             keep = alive[self.pat[ids]]
             return ids[keep], cells[keep]
-        j = int(np.searchsorted(self.vascular_switch, t, side="right"))
-        ids = self.vascular[:j]
-        ids = ids[(self.vascular_founded[:j] <= t) & alive[self.vascular_pat[:j]]]
-        primaries = self.offsets[:-1][alive]
-        ids = np.concatenate([primaries[self.founded[primaries] <= t], ids])
-        ids = ids[self.had[ids]]
+        current = self._current
+        j = int(np.searchsorted(self._readable_day, t, side="right"))
+        if j > self._taken:
+            new = np.sort(self._readable[self._taken:j])
+            current = np.insert(current, np.searchsorted(current, new), new)
+            self._taken = j
+        ids = current[self.had[current] & alive[self.pat[current]]]
+        self._current = ids
         cells = self.untreated(ids, t)
         self._switched = (t, alive.copy(), ids, cells)
         return ids, cells

@@ -34,12 +34,16 @@ class Rows:
             column[:] = values
             return column
 
+        def column(values: Any, dtype: type) -> NDArray[Any]:
+            if np.ndim(values) == 0:
+                return np.full(n, values, dtype=dtype)
+            out: NDArray[Any] = np.asarray(values, dtype=dtype)
+            return out if out.shape == (n,) else np.broadcast_to(out, (n,))
+
         self._blocks.append((
-            np.asarray(patients, dtype=np.int64),
-            np.broadcast_to(np.asarray(t, dtype=np.float64), (n,)),
+            np.asarray(patients, dtype=np.int64), column(t, np.float64),
             np.full(n, _KIND_ORDER[kind], dtype=np.int64), text(name), text(organ),
-            np.broadcast_to(np.asarray(lesion, dtype=np.int64), (n,)),
-            np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)),
+            column(lesion, np.int64), column(value, np.float64),
             np.arange(self._count, self._count + n, dtype=np.int64)))
         self._count += n
 

@@ -39,6 +39,8 @@ class Rules:
         self.active = np.full(n_p, -1, dtype=np.int64)
         self.next_line = np.zeros(n_p, dtype=np.int64)
         self.end_reason = np.full((n_p, max(lesions.n_lines, 1)), "", dtype=object)
+        #: Counts the changes of ``active`` and ``next_line`` (for what is computed from them).
+        self.version = 0
 
     def apply(self, t: float, alive: BoolArray, m1: BoolArray, progressed: BoolArray,
               unfavourable: BoolArray) -> IntArray:
@@ -88,6 +90,7 @@ class Rules:
                          dtype=object)
         self.rows.add(patients, t, "therapy", label, "", -1, (line + 1).astype(float))
         self.active[patients] = -1
+        self.version += 1
 
     def started(self, patients: IntArray, t: float) -> None:
         """Record that ``patients`` started their next line at ``t``: it runs now."""
@@ -97,6 +100,7 @@ class Rules:
         self.rows.add(patients, t, "therapy", label, "", -1, (line + 1).astype(float))
         self.active[patients] = line
         self.next_line[patients] += 1
+        self.version += 1
 
     def died(self, patient: int, day: float) -> None:
         """A patient died on ``day``: its running line, if any, ends then."""
@@ -105,6 +109,7 @@ class Rules:
             self.x.line_end[patient, line] = day
             self.end_reason[patient, line] = "death"
             self.active[patient] = -1
+            self.version += 1
 
 
 def _first_event(events: dict[str, BoolArray], allowed: Sequence[str],

@@ -31,7 +31,8 @@ def check_shared(batch: BatchResult, scenarios: Sequence[Scenario]) -> Clinic:
     clinics = [s.clinic if s.clinic is not None else Clinic() for s in scenarios]
     first = _clinic_key(clinics[0])
     for clinic in clinics[1:]:
-        where = _difference(first, _clinic_key(clinic))
+        key = _clinic_key(clinic)
+        where = None if key == first else _difference(first, key)
         if where is not None:
             raise ParameterError(f"clinic{where}: differs between the patients of a batch; "
                                  "follow them one by one")
