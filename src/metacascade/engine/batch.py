@@ -18,20 +18,23 @@ Each step, for the whole batch:
    times a row of the patient's fixed for the run (:mod:`.batch_rows`), so it
    costs per patient and per event, not per organ. Single cells founding a colony or
    made dormant to wake later: a Poisson number per patient, each placed in its
-   column by a categorical draw from the row. Clusters, per patient and organ: where
-   rare clusters (with a dormant or dividing cell) are many, cell by cell (a Poisson
-   number of clusters, then binomial dormant cells and founders; the other cells'
-   fates are multinomial, drawn at the record); elsewhere the rare clusters one by one
-   (split cell by cell with a zero-truncated binomial) and the plain ones at the
-   record. The means kept for the record are sums of the primary's expected cells,
-   multiplied by the rows there.
+   column by a categorical draw from the row. Clusters: a rare cluster (with a dormant
+   or dividing cell) is *quiet* when its only rare cell is a sleeper that will die
+   (it changes only the ledger and the sleepers: drawn at the record) and *loud*
+   otherwise. Loud clusters one by one (split cell by cell: the number of rare cells
+   from the loud distribution, then dormant and dividing cells), except per patient
+   and organ where they are many in the step: there every cluster is drawn cell by
+   cell (a Poisson number of clusters, then binomial dormant cells and founders; the
+   other cells' fates are multinomial, drawn at the record), and left out of the
+   plain and quiet clusters of the record. The means kept for the record are sums of
+   the primary's expected cells, multiplied by the rows there.
 3. **The colonies' part** is drawn the same way, per (patient, entry) with colonies
    shedding into the entry: their expected cells there times a row of (patient,
    entry) fixed for the run. Each event's entry is its row's; its colony is then drawn
    within (patient, entry) proportional to its expected shedding (one global
    cumulative sum over the sources sorted by (patient, entry), each event's segment
-   from per-group offsets, found by a vectorised binary search). Rare clusters are
-   split cell by cell as the primary's.
+   from per-group offsets, found by a vectorised binary search). Loud clusters are
+   split cell by cell as the primary's; quiet ones are drawn at the record.
 
    Within a row, a Poisson total and a categorical column per event where the row's
    expected total is at most its width, a Poisson count per column otherwise: the same
@@ -54,18 +57,19 @@ Each step, for the whole batch:
    until then in that step's list). A source's size at a step's start is its size at
    the previous step's end.
 6. **Common fates** (failed, died after extravasation, extinct, died in blood, plain
-   clusters) only feed the counters: their Poisson means are summed per patient and
-   drawn once per ledger record interval (Poisson additivity, exact given the sources).
+   and quiet clusters, sleepers that die) only feed the counters and the sleepers:
+   their Poisson means are summed per patient and drawn once per ledger record
+   interval (Poisson additivity, exact given the sources).
 
 Python work is paid per step (a few hundred NumPy calls), NumPy work grows with the
-patients, sources, events and colonies, never with cells. The draws
-are made in a fixed order from the one ``rng``, so the same stream gives the same bytes.
+patients, sources, events and colonies, never with cells. The draws are made in a fixed
+order from the one ``rng``, so the same stream gives the same bytes.
 
 This module holds the step loop; the stores (sources and pending colonies, the
 colonies' lookup) are in :mod:`.batch_store`, the dormant cells in
-:mod:`.batch_dormant`, the draws that keep no state (fields of Poisson counts, the entry
-of a colonies' event, the common fates) in :mod:`.batch_draws`, and the per-patient
-arrays in :mod:`.batch_plan`.
+:mod:`.batch_dormant`, the rows the rare fates are drawn from in :mod:`.batch_rows`,
+the common fates in :mod:`.batch_draws`, and the per-patient arrays in
+:mod:`.batch_plan`.
 """
 
 from __future__ import annotations
@@ -201,7 +205,8 @@ class _Batch:
                 "the horizon or lower the shedding rate or tumour size")
         dormant: Dormant = []
         founders: Founders = []
-        waking = [self._primary_part(k, prim, dormant, founders)]
+        waking: list[Wakings] = []
+        self._primary_part(k, prim, dormant, founders, waking)
         self.dormant.add_poisson(k, prim, groups if expected.size else None)
         if expected.size:
             self._colony_part(expected, groups, dormant, founders, waking)
@@ -210,7 +215,7 @@ class _Batch:
         self._found(k, founders)
 
     def _primary_part(self, k: int, prim: FloatArray, dormant: Dormant,
-                      founders: Founders) -> tuple[IntArray, IntArray, IntArray]:
+                      founders: Founders, waking: list[Wakings]) -> None:
         """Rare fates of the primary's cells: dormant cells and founders per organ.
 
         ``prim``: the primary's expected cells shed in the step, per patient; every
@@ -232,7 +237,7 @@ class _Batch:
         self._tally(p, o, (ARRESTED, count))
         asleep, found = kind == 0, kind == 1
         waking_p = np.repeat(p[asleep], count[asleep])
-        waking = (waking_p, np.repeat(o[asleep], count[asleep]), waking_p)
+        waking.append((waking_p, np.repeat(o[asleep], count[asleep]), waking_p))
         founders.append((p[found], o[found], p[found], count[found], 0))
         for c, m in enumerate(plan.cluster_sizes):
             count_many, pa, oa = rows.many(c, prim)  # each (patient, organ) once
@@ -243,13 +248,14 @@ class _Batch:
             self.counters[pa, oa, ARRESTED] += cells
             self.acc_rest[pa, oa] += cells - c_asleep - c_found
             rows.apart[c][pa, oa] += prim[pa]
+            self.dormant.exclude(k, c, pa, oa, prim[pa])
             dormant.append((pa, oa, c_asleep, pa))
             founders.append((pa, oa, pa, c_found, 0))
             p, rank, count = rows.rare[c].draw(rng, prim, count_many)
             if p.size:
                 p, rank = np.repeat(p, count), np.repeat(rank, count)
-                self._split_clusters(c, p, rows.order[c][p, rank], p, dormant, founders)
-        return waking
+                self._split_clusters(c, p, rows.order[c][p, rank], p, dormant, founders,
+                                     waking)
 
     def _colony_part(self, expected: FloatArray, groups: FloatArray, dormant: Dormant,
                      founders: Founders, waking: list[Wakings]) -> None:
@@ -278,25 +284,37 @@ class _Batch:
             chosen = kind == 2 + c
             if chosen.any():
                 self._split_clusters(c, p[chosen], o[chosen], code[chosen], dormant,
-                                     founders)
+                                     founders, waking)
 
     def _split_clusters(self, c: int, p: IntArray, o: IntArray, code: IntArray,
-                        dormant: Dormant,
-                        founders: Founders,
+                        dormant: Dormant, founders: Founders, waking: list[Wakings],
                         ) -> None:
-        """Split rare clusters of kind ``c`` cell by cell (zero-truncated binomial)."""
+        """Split loud clusters of kind ``c`` cell by cell.
+
+        A loud cluster's rare cells (dormant or dividing) number r >= 1 from the loud
+        distribution (quiet clusters, whose only rare cell is a sleeper that will die,
+        are drawn at the record). With r = 1 the rare cell is a sleeper that will wake
+        or a dividing cell; with more, each is dormant with the rare cells' share.
+        """
         plan, rng = self.plan, self.rng
         m = plan.cluster_sizes[c]
         u = rng.random(p.size)
-        r = 1 + (u[:, None] >= plan.cluster_rare_cdf[c][p, o, :-1]).sum(axis=1)
-        asleep = rng.binomial(r, plan.dormant_given_rare[p, o])
+        r = 1 + (u[:, None] >= plan.cluster_loud_cdf[c][p, o, :-1]).sum(axis=1)
+        asleep = np.zeros(p.size, dtype=np.int64)
+        several = np.flatnonzero(r > 1)
+        asleep[several] = rng.binomial(r[several], plan.dormant_given_rare[p[several],
+                                                                           o[several]])
+        one = np.flatnonzero(r == 1)
+        wakes = one[rng.random(one.size) < plan.wake_given_one[p[one], o[one]]]
         divide = r - asleep
+        divide[wakes] = 0
         found = rng.binomial(divide, plan.q[p])
         failed = rng.binomial(m - r, plan.fail_given_common[p, o])
         self._tally(p, o, (ARRESTED, m), (FAILED, failed), (DIED_AFTER, m - r - failed),
                     (EXTINCT, divide - found))
         some = asleep > 0
         dormant.append((code[some], o[some], asleep[some], p[some]))
+        waking.append((p[wakes], o[wakes], code[wakes]))
         some = found > 0
         founders.append((p[some], o[some], code[some], found[some], 0))
 

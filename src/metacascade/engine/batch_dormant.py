@@ -18,8 +18,12 @@ split them into wakings and deaths. The same law costs far less drawn at arrival
   Poisson counts, so by Poisson thinning its dying cells need no draw per step: the
   means of those alive at the next record and of those dead by then are summed over
   the steps and drawn once at the record (ledger: arrested and died after
-  extravasation). Cells that arrive in compound numbers (clusters, colonies' cells)
-  are kept with their step and thinned binomially at the record.
+  extravasation). So are the colonies' single cells (their means per patient and
+  entry), and the **quiet clusters** (a cluster whose only dormant or dividing cell is
+  a sleeper that will die; the clusters are Poisson, so the quiet ones are too):
+  alive and dead at the record, then their other cells' failures binomially. Cells
+  that arrive in compound numbers (the rest of the clusters' sleepers) are kept with
+  their step and thinned binomially at the record.
 
 Counts of cells are never looped over; the cost grows with the wakings, the patients x
 organs and the records, not with the cells or the steps they sleep.
@@ -33,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade.engine.batch_plan import BatchPlan
-from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, WOKE
+from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, FAILED, WOKE
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -76,6 +80,11 @@ class DormantCells:
         self.weight_dead = np.zeros(P)
         self.weight_alive_entry = np.zeros((P, plan.n_entries))
         self.weight_dead_entry = np.zeros((P, plan.n_entries))
+        #: Per cluster kind: the weights of the steps whose clusters were drawn cell by
+        #: cell, per patient and organ, to leave out of the quiet clusters.
+        self.apart_alive = [np.zeros((P, n)) for _ in plan.cluster_sizes]
+        self.apart_dead = [np.zeros((P, n)) for _ in plan.cluster_sizes]
+        self._survival: tuple[int, FloatArray] = (-1, np.zeros(P))
         #: Colonies founded by woken cells, by step.
         self.calendar: list[list[Wakings]] = [[] for _ in range(plan.n_steps)]
 
@@ -87,14 +96,30 @@ class DormantCells:
         step, per patient) times the dying row, plus ``groups`` (the colonies' per
         patient and entry; None if there are none) times the dying rows by entry.
         """
-        plan = self.plan
-        end = plan.ends[self.records[self.record_of[k]]]
-        alive = np.exp(-plan.hazard * (end - plan.ends[k]))
+        alive = self.survival(k)
         self.weight_alive += prim * alive
         self.weight_dead += prim * (1.0 - alive)
         if groups is not None:
             self.weight_alive_entry += groups * alive[:, None]
             self.weight_dead_entry += groups * (1.0 - alive[:, None])
+
+    def survival(self, k: int) -> FloatArray:
+        """Per patient: chance that a sleeper arriving in step k is alive at the next record."""
+        if self._survival[0] != k:
+            plan = self.plan
+            end = plan.ends[self.records[self.record_of[k]]]
+            self._survival = (k, np.exp(-plan.hazard * (end - plan.ends[k])))
+        return self._survival[1]
+
+    def exclude(self, k: int, c: int, p: IntArray, o: IntArray, prim: FloatArray) -> None:
+        """The primary's clusters of kind c in (p, o) in step k were drawn cell by cell.
+
+        ``prim``: the primary's expected cells shed in the step, of each patient ``p``
+        (pairs (p, o) distinct). Leaves them out of the quiet clusters of the record.
+        """
+        alive = self.survival(k)[p]
+        self.apart_alive[c][p, o] += prim * alive
+        self.apart_dead[c][p, o] += prim * (1.0 - alive)
 
     def join(self, rng: np.random.Generator, k: int, parts: Dormant,
              waking: list[Wakings]) -> None:
@@ -199,18 +224,37 @@ class DormantCells:
             died += np.bincount(flat, weights=cells - alive, minlength=P * n).astype(
                 np.int64).reshape(P, n)
             self.arrived = []
-        alive, dead = (rng.poisson(w[:, None] * self.dying_row
-                                   + np.einsum("pe,pen->pn", by_entry, self.dying_by_entry))
-                       for w, by_entry in ((self.weight_alive, self.weight_alive_entry),
-                                           (self.weight_dead, self.weight_dead_entry)))
+        delta = np.zeros((P, n, 5), dtype=np.int64)
+        weights = ((self.weight_alive, self.weight_alive_entry, self.apart_alive),
+                   (self.weight_dead, self.weight_dead_entry, self.apart_dead))
+        counts = [rng.poisson(w[:, None] * self.dying_row
+                              + np.einsum("pe,pen->pn", by_entry, self.dying_by_entry))
+                  for w, by_entry, _ in weights]
+        self.dying += counts[0]
+        died += counts[1]
+        delta[:, :, ARRESTED] = counts[0] + counts[1]
+        # Quiet clusters (one sleeper that will die, the other cells failed or died
+        # after extravasation): alive and dead at the record, then the failed cells.
+        for c, m in enumerate(plan.cluster_sizes):
+            row = plan.cluster_primary_rows[c][:, :n]
+            quiet = [rng.poisson(np.maximum(w[:, None] - apart[c], 0.0) * row
+                                 * plan.cluster_quiet[c]
+                                 + (by_entry @ plan.cluster_absorption[c][:, :n])
+                                 * (plan.cluster_per_cell[c][:, None]
+                                    * plan.cluster_quiet[c]))
+                     for w, by_entry, apart in weights]
+            clusters = quiet[0] + quiet[1]
+            failed = rng.binomial((m - 1) * clusters, plan.fail_given_common)
+            self.dying += quiet[0]
+            died += quiet[1] + (m - 1) * clusters - failed
+            delta[:, :, ARRESTED] += m * clusters
+            delta[:, :, FAILED] += failed
+            self.apart_alive[c][:] = 0.0
+            self.apart_dead[c][:] = 0.0
         for w in (self.weight_alive, self.weight_dead, self.weight_alive_entry,
                   self.weight_dead_entry):
             w[:] = 0.0
-        self.dying += alive
-        died += dead
-        delta = np.zeros((P, n, 5), dtype=np.int64)
         delta[:, :, DIED_AFTER] = died
-        delta[:, :, ARRESTED] = alive + dead
         delta[:, :, WOKE] = self.woke[r]
         delta[:, :, EXTINCT] = self.extinct[r]
         self.sleeping += self.sleeping_change[r]

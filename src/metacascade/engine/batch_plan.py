@@ -173,6 +173,7 @@ class BatchPlan:
         #: (P, organs, 3): failed, died after extravasation, extinct.
         self.p_common = np.stack([fail, p_died, p_divide * (1.0 - q[:, None])], axis=2)
         rare_cell = p_dormant + p_divide
+        self.rare_cell = rare_cell  # (P, organs): chance a cell is dormant or divides
         with np.errstate(divide="ignore", invalid="ignore"):
             self.dormant_given_rare = np.where(rare_cell > 0, p_dormant / rare_cell, 0.0)
             common = fail + p_died
@@ -212,3 +213,37 @@ class BatchPlan:
         self.p_dormant_wake = p_dormant * self.wake_share[:, None]
         self.p_dormant_die = p_dormant - self.p_dormant_wake
         self.wake_founding = np.array([m.wake_founding() for m in models])
+        self._cluster_kinds()
+
+    def _cluster_kinds(self) -> None:
+        """Quiet and loud clusters: the rare ones split by whether the ledger alone sees them.
+
+        A cluster is quiet when its only rare cell is dormant and will die (the others
+        fail or die after extravasation): it changes nothing but the ledger and the
+        sleepers, so it is drawn at the record. The other rare clusters are loud. Per
+        kind (P, organs): the chance of each, the distribution of a loud cluster's rare
+        cells (cumulative, 1 .. m), and the chance that a loud cluster's one rare cell is
+        a sleeper that will wake (rather than a dividing cell).
+        """
+        die_given_rare = self.dormant_given_rare * (1.0 - self.wake_share[:, None])
+        rare_cell = self.rare_cell
+        self.cluster_quiet: list[FloatArray] = []
+        self.cluster_loud: list[FloatArray] = []
+        self.cluster_loud_cdf: list[FloatArray] = []
+        for m in self.cluster_sizes:
+            r = np.arange(1, m + 1)
+            comb = np.array([math.comb(m, int(i)) for i in r])
+            pmf = comb * rare_cell[..., None] ** r * (1.0 - rare_cell[..., None]) ** (m - r)
+            quiet = pmf[..., 0] * die_given_rare
+            pmf[..., 0] -= quiet
+            loud = pmf.sum(axis=2)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cdf = np.cumsum(pmf, axis=2) / np.where(loud > 0, loud, 1.0)[..., None]
+            cdf[..., -1] = 1.0
+            self.cluster_quiet.append(quiet)
+            self.cluster_loud.append(loud)
+            self.cluster_loud_cdf.append(cdf)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.wake_given_one = np.where(
+                die_given_rare < 1.0, (self.dormant_given_rare - die_given_rare)
+                / (1.0 - die_given_rare), 0.0)

@@ -123,7 +123,7 @@ class PrimaryRows:
         self.dying = single * plan.p_dormant_die
         self.order: list[IntArray] = []  # per kind: organs by rare rate, highest first
         self.rare: list[RowCategorical] = []  # per kind: rare rates in that order
-        for row, rare in zip(plan.cluster_primary_rows, plan.cluster_rare, strict=True):
+        for row, rare in zip(plan.cluster_primary_rows, plan.cluster_loud, strict=True):
             rates = row[:, :n] * rare
             order = np.argsort(-rates, axis=1, kind="stable")
             self.order.append(order)
@@ -183,7 +183,7 @@ class ColonyRows:
         single = plan.single_by_entry[:, :, :n]
         blocks = [single * plan.p_dormant_wake[:, None, :], single * plan.p_found[:, None, :]]
         for absorption, share, rare in zip(plan.cluster_absorption, plan.cluster_per_cell,
-                                           plan.cluster_rare, strict=True):
+                                           plan.cluster_loud, strict=True):
             blocks.append(share[:, None, None] * absorption[None, :, :n] * rare[:, None, :])
         self.rare = RowCategorical(np.concatenate(blocks, axis=2).reshape(P * E, -1))
         #: Dormant cells that will die per cell shed into each entry (P, entries, organs).
