@@ -171,6 +171,13 @@ class Population:
                 raise ScenarioError(f"population.{path}{'.' + loc if loc else ''}: "
                                     f"{message}") from None
             _set_path(copy.deepcopy(self.scenario), path, 1.0, check_only=True)
+        self._names = self.parameter_names()
+        # Each patient's data: this, with the sampled values set. What no sampled path
+        # reaches is already validated (from the same plain data), so pydantic takes it
+        # as it is, and the scenario checks keep what they derive from it (one body
+        # object, one cascade) for the next patient.
+        self._shared = _share_unsampled(self.scenario, Scenario.from_dict(self.scenario),
+                                        [path.split(".") for path in self.distributions])
 
     @classmethod
     def from_dict(cls, data: Any) -> Population:
@@ -194,13 +201,16 @@ class Population:
         return ["param_" + path.replace(".", "__") for path in self.distributions]
 
     def patient(self, cohort_seed: int, patient: int) -> tuple[Scenario, int, dict[str, Any]]:
-        """The scenario, engine seed and sampled values of one patient."""
+        """The scenario, engine seed and sampled values of one patient.
+
+        The sections of the scenario that no distribution reaches (a scan schedule, a
+        line of therapy, ...) are the same frozen objects in every patient's scenario.
+        """
         rng = np.random.default_rng(np.random.SeedSequence(
             cohort_seed, spawn_key=(PARAMETER_STREAM, patient)))
-        data = dict(self.scenario)  # _set_path copies what it changes, shares the rest
+        data = dict(self._shared)  # _set_path copies what it changes, shares the rest
         values: dict[str, Any] = {}
-        for (path, dist), name in zip(self.distributions.items(), self.parameter_names(),
-                                      strict=True):
+        for (path, dist), name in zip(self.distributions.items(), self._names, strict=True):
             try:
                 value = dist.draw(rng)
             except ScenarioError as error:
@@ -219,6 +229,42 @@ def patient_seed(cohort_seed: int, patient: int) -> int:
     """The engine seed of a patient (independent of sharding and workers)."""
     state = np.random.SeedSequence(cohort_seed, spawn_key=(SEED_STREAM, patient))
     return int(state.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _share_unsampled(plain: Any, validated: Any, paths: list[list[str]]) -> Any:
+    """``plain`` with each section that no path reaches replaced by its validated model.
+
+    ``validated`` is ``plain`` validated; ``paths`` are the split dotted paths that
+    reach here, relative to here (``[]`` for one that ends here). Containers stay
+    plain data (a patient's :func:`_set_path` copies and changes those a path reaches),
+    and so does anything that is not a model.
+    """
+    if not paths and isinstance(validated, BaseModel):
+        return validated
+    if isinstance(plain, dict):
+        return {key: _share_unsampled(value, _child(validated, key), _below(paths, key))
+                for key, value in plain.items()}
+    if isinstance(plain, list):
+        return [_share_unsampled(value, _child(validated, str(i)), _below(paths, i))
+                for i, value in enumerate(plain)]
+    return plain
+
+
+def _below(paths: list[list[str]], key: str | int) -> list[list[str]]:
+    """The paths through ``key`` (an item's index as :func:`_set_path` reads it), from it."""
+    return [path[1:] for path in paths if path and (
+        path[0] == key if isinstance(key, str) else path[0].isdigit() and int(path[0]) == key)]
+
+
+def _child(validated: Any, key: str) -> Any:
+    """The validated value under ``key`` of a model, dict or list (None if none)."""
+    if isinstance(validated, BaseModel):
+        return getattr(validated, key, None)
+    if isinstance(validated, dict):
+        return validated.get(key)
+    if isinstance(validated, list) and key.isdigit() and int(key) < len(validated):
+        return validated[int(key)]
+    return None
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any, *, check_only: bool = False,
