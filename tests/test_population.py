@@ -1,6 +1,6 @@
 """Drawing a population's patients: the same scenarios, seeds, values and errors as
 validating each patient's plain data, however the draws are sped up (validated sections
-shared between patients)."""
+shared between patients, streams of many patients derived together)."""
 
 import copy
 from pathlib import Path
@@ -10,6 +10,7 @@ import pytest
 
 from metacascade.cohort import Population, load_population
 from metacascade.cohort.population import _set_path, patient_seed
+from metacascade.cohort.seeds import rng_from_state, seed_states
 from metacascade.errors import ScenarioError
 from metacascade.scenario import Scenario, read_scenario_file
 
@@ -121,3 +122,34 @@ def test_drawing_patients_changes_no_shared_section():
     assert a.clinic.therapy.lines[1] is b.clinic.therapy.lines[1]
     assert a.clinic.scans[0] is b.clinic.scans[0] and a.clinic.scans is not b.clinic.scans
     assert a.clinic.therapy.lines[0] != b.clinic.therapy.lines[0]
+
+
+def test_patients_together_are_the_patients_one_by_one():
+    population = _trial({k: WIDE[k] for k in ("clinic.therapy.lines.0.resistant_fraction",
+                                              "cancer_overrides.soil.bone_marrow")})
+    numbers = [*range(40), 2**32 - 1, 2**32 + 5, 2**70]
+    together = population.patients(7, numbers)
+    for number, drawn in zip(numbers, together, strict=True):
+        _same(drawn, population.patient(7, number))
+    # The first patient refused stops both the same way.
+    wide = _trial(WIDE)
+    first = next(i for i in range(60) if isinstance(_draw(wide, 7, i), str))
+    with pytest.raises(ScenarioError) as error:
+        wide.patients(7, range(60))
+    assert str(error.value) == _draw(wide, 7, first)
+    with pytest.raises(ValueError, match="non-negative"):
+        wide.patients(-1, range(20))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**32 - 1, 2**32, 2**64 + 3, 2**130 + 11])
+def test_seed_states_are_numpys(seed):
+    patients = [0, 1, 17, 255, 2**31, 2**32 - 1, 2**32, 2**33 + 1, 2**70]
+    for stream in (2, 3, 2**40):
+        for n_words in (1, 4):
+            expected = [np.random.SeedSequence(seed, spawn_key=(stream, p)).generate_state(
+                n_words, np.uint64) for p in patients]
+            np.testing.assert_array_equal(seed_states(seed, stream, patients, n_words),
+                                          np.array(expected))
+    for p, state in zip(patients, seed_states(seed, 3, patients, 4), strict=True):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3, p)))
+        assert rng_from_state(state).bit_generator.state == rng.bit_generator.state

@@ -22,18 +22,22 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from metacascade.cohort.seeds import rng_from_state, seed_states
 from metacascade.errors import ScenarioError
 from metacascade.scenario import Scenario, read_scenario_file
 
 #: Spawn keys of a patient's streams: parameters, engine seed.
 PARAMETER_STREAM, SEED_STREAM = 3, 2
+#: Fewest patients whose streams :meth:`Population.patients` derives together (for
+#: fewer, numpy's own seed sequences are quicker).
+MIN_PATIENTS_TOGETHER = 16
 
 
 class _Strict(BaseModel):
@@ -208,6 +212,27 @@ class Population:
         """
         rng = np.random.default_rng(np.random.SeedSequence(
             cohort_seed, spawn_key=(PARAMETER_STREAM, patient)))
+        return self._draw(patient, rng, patient_seed(cohort_seed, patient))
+
+    def patients(self, cohort_seed: int, patients: Sequence[int],
+                 ) -> list[tuple[Scenario, int, dict[str, Any]]]:
+        """:meth:`patient` of each of ``patients``, in order.
+
+        The same scenarios, seeds and values (and the same error, for the first patient
+        that has one); the streams of many patients are derived together, which is
+        quicker (:mod:`metacascade.cohort.seeds`).
+        """
+        if len(patients) < MIN_PATIENTS_TOGETHER or not all(
+                type(x) is int and x >= 0 for x in (cohort_seed, *patients)):
+            return [self.patient(cohort_seed, p) for p in patients]
+        states = seed_states(cohort_seed, PARAMETER_STREAM, patients, 4)
+        seeds = [int(s) >> 1 for s in seed_states(cohort_seed, SEED_STREAM, patients, 1)[:, 0]]
+        return [self._draw(p, rng_from_state(state), seed)
+                for p, state, seed in zip(patients, states, seeds, strict=True)]
+
+    def _draw(self, patient: int, rng: np.random.Generator, seed: int,
+              ) -> tuple[Scenario, int, dict[str, Any]]:
+        """Draw the patient's values from ``rng``; its scenario has engine seed ``seed``."""
         data = dict(self._shared)  # _set_path copies what it changes, shares the rest
         values: dict[str, Any] = {}
         for (path, dist), name in zip(self.distributions.items(), self._names, strict=True):
@@ -217,7 +242,7 @@ class Population:
                 raise ScenarioError(f"patient {patient}: population.{path}.{error}") from None
             _set_path(data, path, value, copy_path=True)
             values[name] = value
-        data["seed"] = patient_seed(cohort_seed, patient)
+        data["seed"] = seed
         try:
             scenario = Scenario.from_dict(data)
         except ScenarioError as error:

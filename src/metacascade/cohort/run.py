@@ -90,7 +90,7 @@ def _patient_batch(population: Population, cohort_seed: int, patients: Sequence[
     """Tables of ``patients``, each simulated and followed on its own stream."""
     from metacascade.engine.kernel import simulate
 
-    drawn = [population.patient(cohort_seed, i) for i in patients]
+    drawn = population.patients(cohort_seed, patients)
     results = [simulate(scenario, seed=seed) for scenario, seed, _ in drawn]
     courses = [follow(result, scenario)
                for result, (scenario, _, _) in zip(results, drawn, strict=True)]
@@ -115,7 +115,7 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
     from metacascade.engine.compile import compile_scenario
 
     patients = range(batch * batch_size, (batch + 1) * batch_size)
-    drawn = [population.patient(cohort_seed, i) for i in patients]
+    drawn = population.patients(cohort_seed, patients)
     scenarios = [d[0] for d in drawn]
     models = [compile_scenario(s) for s in scenarios]
     groups = structure_groups(models, scenarios)
