@@ -162,9 +162,17 @@ def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[li
     from metacascade.engine.batch_plan import STRUCTURAL
     from metacascade.scenario import Clinic
 
+    # Models share arrays (their body's routing): each is read once (and kept, so that
+    # its id is not reused).
+    arrays: dict[int, tuple[np.ndarray, Any]] = {}
+
     def hashable(value: Any) -> Any:
         if isinstance(value, np.ndarray):
-            return (value.shape, value.dtype.str, value.tobytes())
+            found = arrays.get(id(value))
+            if found is None:
+                found = arrays[id(value)] = (
+                    value, (value.shape, value.dtype.str, value.tobytes()))
+            return found[1]
         if isinstance(value, list):
             value = tuple(value)
         try:
