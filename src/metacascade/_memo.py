@@ -41,10 +41,11 @@ class IdentityMemo(Generic[T]):
     def get(self, objects: tuple[object, ...], key: Hashable,
             compute: Callable[[], T]) -> T:
         """The cached result for ``objects`` and ``key``, else ``compute()`` (then kept)."""
-        full = (tuple(map(id, objects)), key)
+        # An entry holds its objects, so no other object has their ids while it is kept.
+        full = (*map(id, objects), key)
         with self._lock:
             hit = self._items.get(full)
-            if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+            if hit is not None:
                 self._items.move_to_end(full)
                 return hit[1]
         value = compute()
