@@ -155,6 +155,11 @@ class Population:
     distributions
         Dotted path into the scenario -> :class:`Distribution` (or plain data for one).
 
+    Notes
+    -----
+    Patients are drawn from what the population validated when it was made: change
+    neither ``scenario`` nor ``distributions`` afterwards, make another population.
+
     """
 
     def __init__(self, scenario: Mapping[str, Any],
