@@ -429,8 +429,9 @@ def _resolve(scenario: Scenario) -> tuple[Body, Cancer]:
 
 
 def _unless_empty(overrides: BaseModel) -> tuple[BaseModel, ...]:
-    """``(overrides,)``, or ``()`` if none was given (any such overrides do the same)."""
-    return (overrides,) if overrides.model_fields_set else ()
+    """``(overrides,)``, or ``()`` if they override nothing (any such do the same)."""
+    empty = all(value is None for value in overrides.__dict__.values())
+    return () if empty else (overrides,)
 
 
 def _overridden_body(body: Body, overrides: BodyOverrides, vertebral_plexus: bool) -> Body:
