@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -125,12 +126,17 @@ class CompiledModel:
 
     def record_days(self) -> list[float]:
         """Days the ledger is recorded: each year's end within the horizon, and the horizon."""
-        years = math.ceil(self.horizon_days / 365.25 - 1e-9)
-        return sorted({min(self.horizon_days, 365.25 * k) for k in range(1, years + 1)})
+        return list(_record_days(self.horizon_days))
 
     def cells_for_diameter(self, diameter_mm: float) -> float:
         """Cells in a sphere of the given diameter."""
         return math.pi / 6.0 * (diameter_mm / 10.0) ** 3 * self.cells_per_cm3
+
+
+@lru_cache(maxsize=64, typed=True)
+def _record_days(horizon_days: float) -> tuple[float, ...]:
+    years = math.ceil(horizon_days / 365.25 - 1e-9)
+    return tuple(sorted({min(horizon_days, 365.25 * k) for k in range(1, years + 1)}))
 
 
 def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years: float,
