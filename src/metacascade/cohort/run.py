@@ -151,6 +151,10 @@ def _renumber(message: str, numbers: Sequence[int]) -> str:
     return re.sub(r"^patient (\d+)", lambda m: f"patient {numbers[int(m[1])]}", message)
 
 
+#: ``json.dumps(..., sort_keys=True)`` of plain data (a model's dump holds no cycle).
+_SORTED_JSON = json.JSONEncoder(sort_keys=True, check_circular=False)
+
+
 def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[list[int]]:
     """Positions of the patients the batch engine and clinic can run together.
 
@@ -185,7 +189,7 @@ def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[li
     for i, (model, scenario) in enumerate(zip(models, scenarios, strict=True)):
         clinic = scenario.clinic if scenario.clinic is not None else Clinic()
         key = (tuple(hashable(get(model)) for _, get in STRUCTURAL),
-               json.dumps(_clinic_key(clinic), sort_keys=True))
+               _SORTED_JSON.encode(_clinic_key(clinic)))
         groups.setdefault(key, []).append(i)
     return list(groups.values())
 
