@@ -189,3 +189,35 @@ def test_colony_sizes_at_chosen_times_grow():
     early, late = result.colony_cells_at(365.0), result.colony_cells_at(5 * 365.25)
     assert (late >= early).all()
     np.testing.assert_allclose(late, result.colonies["cells_end"].to_numpy())
+
+
+def test_models_of_one_body_share_read_only_routing():
+    """Models compiled for one body share its routing (read-only), as compile_routing
+    gives it for each embolus kind, and cite what they would cite one by one."""
+    from metacascade.engine.compile import EMBOLUS_KINDS
+    from metacascade.physiology.routing import compile_routing
+
+    scenarios = [Scenario.from_dict({"cancer": "breast", "primary_diameter_mm": d,
+                                     "cancer_overrides": {"doubling_time": f"{t} d"}})
+                 for d, t in ((10, 100), (20, 150))]
+    a, b = (compile_scenario(s) for s in scenarios)
+    body, cancer = scenarios[0].resolve()
+    for name in ("absorption", "Q", "R", "E", "E_death", "time_in_blood_s"):
+        assert getattr(a, name) is getattr(b, name)
+        assert not getattr(a, name).flags.writeable
+        np.testing.assert_array_equal(getattr(a, name), np.stack([
+            getattr(compile_routing(body, kind, size_class=cancer.size_class.name), name)
+            for kind in EMBOLUS_KINDS]))
+    with pytest.raises(ValueError, match="read-only"):
+        a.absorption[0, 0, 0] = 1.0
+    assert a.organ_entry.tolist() == [a.entries.index(o) for o in a.organs]
+    cascade = scenarios[0].cascade()
+    parameters = [body.cardiac_output, body.blood_volume, body.body_mass,
+                  *cancer.parameters().values(), *cancer.soil.values(), cancer.other_soil,
+                  *cascade.parameters().values()]
+    for bed in body.beds.values():
+        parameters += [bed.arrest_per_pass, bed.death_per_pass, bed.capillary_transit,
+                       *bed.drains_to.values()]
+    for junction in body.junctions.values():
+        parameters += [junction.transit, *junction.feeds.values()]
+    assert a.citations == tuple(sorted({p.source.key for p in parameters}))

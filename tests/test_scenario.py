@@ -173,3 +173,32 @@ def test_random_files_raise_only_scenario_error(tmp_path_factory, text):
         assert str(error) and "\n" not in str(error)
         return
     assert isinstance(scenario, Scenario)
+
+
+def test_resolved_bodies_are_kept_and_refusals_are_not():
+    """Scenarios without body overrides share one body object (the routing compiled for
+    it is kept), with the plexus switched off too; a refused override is refused again."""
+    plain = {"cancer": "prostate", "vertebral_plexus": False}
+    a, b = Scenario.from_dict(plain), Scenario.from_dict(dict(plain))
+    assert a.resolve()[0] is b.resolve()[0]
+    assert "vertebral_plexus" not in a.resolve()[0].junctions
+    bad = {**plain, "body_overrides": {"drains_to": {"prostate": {"venous": 0.4}}}}
+    for _ in range(2):
+        with pytest.raises(ScenarioError, match=r"^body_overrides\.drains_to\.prostate: "):
+            Scenario.from_dict(bad)
+    assert Scenario.from_dict(plain).resolve()[0] is a.resolve()[0]
+
+
+def test_identity_memo_keeps_results_by_object():
+    from metacascade._memo import IdentityMemo
+
+    memo: IdentityMemo[list[int]] = IdentityMemo(2)
+    one, two, three = object(), object(), object()
+    first = memo.get((one,), "k", lambda: [1])
+    assert memo.get((one,), "k", lambda: [2]) is first
+    assert memo.get((one,), "other", lambda: [3]) == [3]
+    with pytest.raises(ZeroDivisionError):
+        memo.get((two,), "k", lambda: [1 // 0])
+    assert memo.get((two,), "k", lambda: [4]) == [4]  # a failure is not kept
+    memo.get((three,), "k", lambda: [5])
+    assert len(memo) == 2 and memo.get((one,), "k", lambda: [6]) == [6]  # one went first

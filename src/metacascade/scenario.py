@@ -30,6 +30,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from metacascade._memo import IdentityMemo
 from metacascade.cancers import Cancer, get_cancer
 from metacascade.cancers.cascade import DEFAULT_CASCADE, Cascade
 from metacascade.citations import Assumption, Parameter
@@ -159,13 +160,23 @@ class Regimen(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Regimen:
+        # pydantic runs this again for a Regimen given as one (the lines a population's
+        # patients share): the same frozen regimen passes as it did.
+        _CHECKED_REGIMENS.get((self,), None, self._resolve)
+        return self
+
+    def _resolve(self) -> bool:
         from metacascade.clinic.therapy import resolve_regimen
 
         try:
             resolve_regimen(self, where="")
         except MetacascadeError as error:
             raise ValueError(str(error).lstrip(".")) from None
-        return self
+        return True
+
+
+#: Regimens that passed their check lately.
+_CHECKED_REGIMENS: IdentityMemo[bool] = IdentityMemo(64)
 
 
 class Therapy(_Strict):
@@ -266,7 +277,7 @@ class Scenario(_Strict):
         # Our errors are ValueErrors: pydantic reports them, and from_dict turns the
         # report back into one ScenarioError line.
         self._resolved = _resolve(self)
-        self._cascade = _apply_cascade(self.cascade_overrides)
+        self._cascade = _cascade_of(self.cascade_overrides)
         if self.clinic is not None:
             body = self._resolved[0]
             organs = body.organs
@@ -388,21 +399,49 @@ def _set(param: Parameter, value: Any, what: str) -> Parameter:
     return param.with_value(number, source=SCENARIO_SOURCE, what=what)
 
 
+#: Cancers, bodies and cascades with overrides applied, by the catalog objects and the
+#: overrides (frozen models) they came from: the patients of a population share their
+#: unsampled overrides, and a scenario without overrides shares the catalog's. Keeping
+#: one body object per body also keeps the routing compiled for it (engine.compile).
+_CANCERS: IdentityMemo[Cancer] = IdentityMemo(64)
+_BODIES: IdentityMemo[Body] = IdentityMemo(64)
+_CASCADES: IdentityMemo[Cascade] = IdentityMemo(64)
+
+
 def _resolve(scenario: Scenario) -> tuple[Body, Cancer]:
     try:
-        cancer = get_cancer(scenario.cancer)
+        catalog_cancer = get_cancer(scenario.cancer)
     except MetacascadeError as error:
         raise ScenarioError(f"cancer: {error}") from None
     try:
-        body = get_body(scenario.body or cancer.default_body)
-        cancer.check_body(body)
+        catalog_body = get_body(scenario.body or catalog_cancer.default_body)
+        catalog_cancer.check_body(catalog_body)
     except MetacascadeError as error:
         raise ScenarioError(f"body: {error}") from None
-    cancer = _apply_cancer(cancer, scenario.cancer_overrides, body)
-    body = _apply_body(body, scenario.body_overrides)
-    if not scenario.vertebral_plexus:
-        body = body.without_vertebral_plexus()
+    cancer_overrides, body_overrides = scenario.cancer_overrides, scenario.body_overrides
+    cancer = _CANCERS.get(
+        (catalog_cancer, catalog_body, *_unless_empty(cancer_overrides)), None,
+        lambda: _apply_cancer(catalog_cancer, cancer_overrides, catalog_body))
+    plexus = scenario.vertebral_plexus
+    body = _BODIES.get((catalog_body, *_unless_empty(body_overrides)), plexus,
+                       lambda: _overridden_body(catalog_body, body_overrides, plexus))
     return body, cancer
+
+
+def _unless_empty(overrides: BaseModel) -> tuple[BaseModel, ...]:
+    """``(overrides,)``, or ``()`` if they override nothing (any such do the same)."""
+    empty = all(value is None for value in overrides.__dict__.values())
+    return () if empty else (overrides,)
+
+
+def _overridden_body(body: Body, overrides: BodyOverrides, vertebral_plexus: bool) -> Body:
+    body = _apply_body(body, overrides)
+    return body if vertebral_plexus else body.without_vertebral_plexus()
+
+
+def _cascade_of(overrides: CascadeOverrides) -> Cascade:
+    """:func:`_apply_cascade`, kept for the next scenario with the same overrides."""
+    return _CASCADES.get(_unless_empty(overrides), None, lambda: _apply_cascade(overrides))
 
 
 def _apply_cascade(overrides: CascadeOverrides) -> Cascade:

@@ -22,18 +22,22 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from metacascade.cohort.seeds import rng_from_state, seed_states
 from metacascade.errors import ScenarioError
 from metacascade.scenario import Scenario, read_scenario_file
 
 #: Spawn keys of a patient's streams: parameters, engine seed.
 PARAMETER_STREAM, SEED_STREAM = 3, 2
+#: Fewest patients whose streams :meth:`Population.patients` derives together (for
+#: fewer, numpy's own seed sequences are quicker).
+MIN_PATIENTS_TOGETHER = 16
 
 
 class _Strict(BaseModel):
@@ -151,6 +155,11 @@ class Population:
     distributions
         Dotted path into the scenario -> :class:`Distribution` (or plain data for one).
 
+    Notes
+    -----
+    Patients are drawn from what the population validated when it was made: change
+    neither ``scenario`` nor ``distributions`` afterwards, make another population.
+
     """
 
     def __init__(self, scenario: Mapping[str, Any],
@@ -171,6 +180,13 @@ class Population:
                 raise ScenarioError(f"population.{path}{'.' + loc if loc else ''}: "
                                     f"{message}") from None
             _set_path(copy.deepcopy(self.scenario), path, 1.0, check_only=True)
+        self._names = self.parameter_names()
+        # Each patient's data: this, with the sampled values set. What no sampled path
+        # reaches is already validated (from the same plain data), so pydantic takes it
+        # as it is, and the scenario checks keep what they derive from it (one body
+        # object, one cascade) for the next patient.
+        self._shared = _share_unsampled(self.scenario, Scenario.from_dict(self.scenario),
+                                        [path.split(".") for path in self.distributions])
 
     @classmethod
     def from_dict(cls, data: Any) -> Population:
@@ -194,20 +210,44 @@ class Population:
         return ["param_" + path.replace(".", "__") for path in self.distributions]
 
     def patient(self, cohort_seed: int, patient: int) -> tuple[Scenario, int, dict[str, Any]]:
-        """The scenario, engine seed and sampled values of one patient."""
+        """The scenario, engine seed and sampled values of one patient.
+
+        The sections of the scenario that no distribution reaches (a scan schedule, a
+        line of therapy, ...) are the same frozen objects in every patient's scenario.
+        """
         rng = np.random.default_rng(np.random.SeedSequence(
             cohort_seed, spawn_key=(PARAMETER_STREAM, patient)))
-        data = dict(self.scenario)  # _set_path copies what it changes, shares the rest
+        return self._draw(patient, rng, patient_seed(cohort_seed, patient))
+
+    def patients(self, cohort_seed: int, patients: Sequence[int],
+                 ) -> list[tuple[Scenario, int, dict[str, Any]]]:
+        """:meth:`patient` of each of ``patients``, in order.
+
+        The same scenarios, seeds and values (and the same error, for the first patient
+        that has one); the streams of many patients are derived together, which is
+        quicker (:mod:`metacascade.cohort.seeds`).
+        """
+        if len(patients) < MIN_PATIENTS_TOGETHER or not all(
+                type(x) is int and x >= 0 for x in (cohort_seed, *patients)):
+            return [self.patient(cohort_seed, p) for p in patients]
+        states = seed_states(cohort_seed, PARAMETER_STREAM, patients, 4)
+        seeds = [int(s) >> 1 for s in seed_states(cohort_seed, SEED_STREAM, patients, 1)[:, 0]]
+        return [self._draw(p, rng_from_state(state), seed)
+                for p, state, seed in zip(patients, states, seeds, strict=True)]
+
+    def _draw(self, patient: int, rng: np.random.Generator, seed: int,
+              ) -> tuple[Scenario, int, dict[str, Any]]:
+        """Draw the patient's values from ``rng``; its scenario has engine seed ``seed``."""
+        data = dict(self._shared)  # _set_path copies what it changes, shares the rest
         values: dict[str, Any] = {}
-        for (path, dist), name in zip(self.distributions.items(), self.parameter_names(),
-                                      strict=True):
+        for (path, dist), name in zip(self.distributions.items(), self._names, strict=True):
             try:
                 value = dist.draw(rng)
             except ScenarioError as error:
                 raise ScenarioError(f"patient {patient}: population.{path}.{error}") from None
             _set_path(data, path, value, copy_path=True)
             values[name] = value
-        data["seed"] = patient_seed(cohort_seed, patient)
+        data["seed"] = seed
         try:
             scenario = Scenario.from_dict(data)
         except ScenarioError as error:
@@ -219,6 +259,42 @@ def patient_seed(cohort_seed: int, patient: int) -> int:
     """The engine seed of a patient (independent of sharding and workers)."""
     state = np.random.SeedSequence(cohort_seed, spawn_key=(SEED_STREAM, patient))
     return int(state.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _share_unsampled(plain: Any, validated: Any, paths: list[list[str]]) -> Any:
+    """``plain`` with each section that no path reaches replaced by its validated model.
+
+    ``validated`` is ``plain`` validated; ``paths`` are the split dotted paths that
+    reach here, relative to here (``[]`` for one that ends here). Containers stay
+    plain data (a patient's :func:`_set_path` copies and changes those a path reaches),
+    and so does anything that is not a model.
+    """
+    if not paths and isinstance(validated, BaseModel):
+        return validated
+    if isinstance(plain, dict):
+        return {key: _share_unsampled(value, _child(validated, key), _below(paths, key))
+                for key, value in plain.items()}
+    if isinstance(plain, list):
+        return [_share_unsampled(value, _child(validated, str(i)), _below(paths, i))
+                for i, value in enumerate(plain)]
+    return plain
+
+
+def _below(paths: list[list[str]], key: str | int) -> list[list[str]]:
+    """The paths through ``key`` (an item's index as :func:`_set_path` reads it), from it."""
+    return [path[1:] for path in paths if path and (
+        path[0] == key if isinstance(key, str) else path[0].isdigit() and int(path[0]) == key)]
+
+
+def _child(validated: Any, key: str) -> Any:
+    """The validated value under ``key`` of a model, dict or list (None if none)."""
+    if isinstance(validated, BaseModel):
+        return getattr(validated, key, None)
+    if isinstance(validated, dict):
+        return validated.get(key)
+    if isinstance(validated, list) and key.isdigit() and int(key) < len(validated):
+        return validated[int(key)]
+    return None
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any, *, check_only: bool = False,

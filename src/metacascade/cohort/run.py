@@ -90,7 +90,7 @@ def _patient_batch(population: Population, cohort_seed: int, patients: Sequence[
     """Tables of ``patients``, each simulated and followed on its own stream."""
     from metacascade.engine.kernel import simulate
 
-    drawn = [population.patient(cohort_seed, i) for i in patients]
+    drawn = population.patients(cohort_seed, patients)
     results = [simulate(scenario, seed=seed) for scenario, seed, _ in drawn]
     courses = [follow(result, scenario)
                for result, (scenario, _, _) in zip(results, drawn, strict=True)]
@@ -115,7 +115,7 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
     from metacascade.engine.compile import compile_scenario
 
     patients = range(batch * batch_size, (batch + 1) * batch_size)
-    drawn = [population.patient(cohort_seed, i) for i in patients]
+    drawn = population.patients(cohort_seed, patients)
     scenarios = [d[0] for d in drawn]
     models = [compile_scenario(s) for s in scenarios]
     groups = structure_groups(models, scenarios)
@@ -151,6 +151,10 @@ def _renumber(message: str, numbers: Sequence[int]) -> str:
     return re.sub(r"^patient (\d+)", lambda m: f"patient {numbers[int(m[1])]}", message)
 
 
+#: ``json.dumps(..., sort_keys=True)`` of plain data (a model's dump holds no cycle).
+_SORTED_JSON = json.JSONEncoder(sort_keys=True, check_circular=False)
+
+
 def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[list[int]]:
     """Positions of the patients the batch engine and clinic can run together.
 
@@ -162,9 +166,17 @@ def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[li
     from metacascade.engine.batch_plan import STRUCTURAL
     from metacascade.scenario import Clinic
 
+    # Models share arrays (their body's routing): each is read once (and kept, so that
+    # its id is not reused).
+    arrays: dict[int, tuple[np.ndarray, Any]] = {}
+
     def hashable(value: Any) -> Any:
         if isinstance(value, np.ndarray):
-            return (value.shape, value.dtype.str, value.tobytes())
+            found = arrays.get(id(value))
+            if found is None:
+                found = arrays[id(value)] = (
+                    value, (value.shape, value.dtype.str, value.tobytes()))
+            return found[1]
         if isinstance(value, list):
             value = tuple(value)
         try:
@@ -177,7 +189,7 @@ def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[li
     for i, (model, scenario) in enumerate(zip(models, scenarios, strict=True)):
         clinic = scenario.clinic if scenario.clinic is not None else Clinic()
         key = (tuple(hashable(get(model)) for _, get in STRUCTURAL),
-               json.dumps(_clinic_key(clinic), sort_keys=True))
+               _SORTED_JSON.encode(_clinic_key(clinic)))
         groups.setdefault(key, []).append(i)
     return list(groups.values())
 

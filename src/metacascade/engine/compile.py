@@ -8,17 +8,19 @@ comparison between them tests the algorithm, not two readings of the catalogs.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade._memo import IdentityMemo
 from metacascade.cancers import Cancer
 from metacascade.cancers.cascade import Cascade
 from metacascade.physiology import Body
-from metacascade.physiology.routing import RoutingChain, compile_routing
+from metacascade.physiology.routing import compile_routing
 from metacascade.scenario import Scenario
 
 FloatArray = NDArray[np.float64]
@@ -33,7 +35,12 @@ _LAW_CODES = {"exponential": EXPONENTIAL, "gompertz": GOMPERTZ, "power": POWER}
 
 @dataclass(frozen=True, eq=False)
 class CompiledModel:
-    """Everything the engines need, as numbers and arrays (units in the names)."""
+    """Everything the engines need, as numbers and arrays (units in the names).
+
+    The routing arrays (``absorption``, ``Q``, ``R``, ``E``, ``E_death``,
+    ``time_in_blood_s``, ``organ_entry``) are read-only, shared by the models compiled
+    for one body.
+    """
 
     organs: tuple[str, ...]
     entries: tuple[str, ...]
@@ -119,12 +126,17 @@ class CompiledModel:
 
     def record_days(self) -> list[float]:
         """Days the ledger is recorded: each year's end within the horizon, and the horizon."""
-        years = math.ceil(self.horizon_days / 365.25 - 1e-9)
-        return sorted({min(self.horizon_days, 365.25 * k) for k in range(1, years + 1)})
+        return list(_record_days(self.horizon_days))
 
     def cells_for_diameter(self, diameter_mm: float) -> float:
         """Cells in a sphere of the given diameter."""
         return math.pi / 6.0 * (diameter_mm / 10.0) ** 3 * self.cells_per_cm3
+
+
+@lru_cache(maxsize=64, typed=True)
+def _record_days(horizon_days: float) -> tuple[float, ...]:
+    years = math.ceil(horizon_days / 365.25 - 1e-9)
+    return tuple(sorted({min(horizon_days, 365.25 * k) for k in range(1, years + 1)}))
 
 
 def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years: float,
@@ -138,16 +150,15 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
     emboli; without, every embolus is a single cell.
     """
     cancer.check_body(body)
-    chains = [_routing(body, kind, cancer.size_class.name, vertebral_plexus)
-              for kind in EMBOLUS_KINDS]
-    entries = chains[0].entries
-    organs = chains[0].states
+    routes = _routes(body, cancer.size_class.name, vertebral_plexus)
+    entries, organs = routes.entries, routes.organs
     cluster = cancer.cluster_share.value if embolus_mix else 0.0
     platelet = cancer.platelet_share.value if embolus_mix else 0.0
     share = np.array([(1 - cluster) * (1 - platelet), (1 - cluster) * platelet, cluster])
     cells = np.array([1.0, 1.0, cascade.cells_per_cluster.value])
 
-    extravasate = np.array([cascade.extravasation[body.beds[o].barrier].value for o in organs])
+    extravasate = np.array([cascade.extravasation[barrier].value
+                            for barrier in routes.barriers])
     soil = np.array([cancer.soil_for(o).value for o in organs])
     dormant = np.full(len(organs), cascade.dormant_after_extravasation.value)
     divide = np.minimum(cascade.divide_after_extravasation.value * soil, 1.0 - dormant)
@@ -155,23 +166,25 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
     cells_per_cm3 = cascade.cells_per_cm3.value
     primary_cells0 = math.pi / 6.0 * (primary_diameter_mm / 10.0) ** 3 * cells_per_cm3
     exponent = cancer.growth_exponent.value if cancer.growth_exponent is not None else 1.0
-    citations = sorted({p.source.key for p in _all_parameters(body, cancer, cascade)})
+    citations = sorted(routes.citations | _CITATIONS.get(
+        (cascade,), None, lambda: _keys(cascade.parameters().values()))
+        | _keys([*cancer.parameters().values(), *cancer.soil.values(), cancer.other_soil]))
     return CompiledModel(
         organs=organs,
         entries=entries,
-        absorption=np.stack([c.absorption for c in chains]),
-        Q=np.stack([c.Q for c in chains]),
-        R=np.stack([c.R for c in chains]),
-        E=np.stack([c.E for c in chains]),
-        E_death=np.stack([c.E_death for c in chains]),
-        time_in_blood_s=np.stack([c.time_in_blood_s for c in chains]),
+        absorption=routes.absorption,
+        Q=routes.Q,
+        R=routes.R,
+        E=routes.E,
+        E_death=routes.E_death,
+        time_in_blood_s=routes.time_in_blood_s,
         embolus_share=share,
         cells_per_embolus=cells,
         primary_organ=organs.index(cancer.primary_organ),
         primary_entry=entries.index(cancer.primary_organ),
         lymph_entry=entries.index("lymphatic"),
         lymphatic_share=cancer.lymphatic_share.value,
-        organ_entry=np.array([entries.index(o) for o in organs], dtype=np.int64),
+        organ_entry=routes.organ_entry,
         growth_law=_LAW_CODES[cancer.growth_law],
         primary_cells0=primary_cells0,
         growth_rate_per_day=math.log(2.0) / cancer.doubling_time.value,
@@ -200,30 +213,75 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
     )
 
 
-#: Routing chains of the bodies compiled lately, by (id of the body, embolus, size class,
-#: plexus); each entry holds its body, so the id is not reused while it is cached.
-_ROUTES: OrderedDict[tuple[int, str, str, bool], tuple[Body, RoutingChain]] = OrderedDict()
-#: Most routing chains kept (a cohort compiles one body per patient, usually the same).
-ROUTES_CACHE = 32
+@dataclass(frozen=True, eq=False)
+class _Routes:
+    """What a model takes from its body alone.
 
-
-def _routing(body: Body, kind: str, size_class: str, vertebral_plexus: bool) -> RoutingChain:
-    """:func:`compile_routing` of ``body``, kept for the next patient with the same body.
-
-    Bodies are immutable and the catalog hands out one object per body (a scenario
-    without body overrides resolves to it), so patients of a cohort share the chains.
+    The routing of each embolus kind (stacked in the order of :data:`EMBOLUS_KINDS`),
+    each organ's barrier and the body's citation keys. The arrays are read-only: the
+    models of a cohort share them.
     """
-    key = (id(body), kind, size_class, vertebral_plexus)
-    hit = _ROUTES.get(key)
-    if hit is not None and hit[0] is body:
-        _ROUTES.move_to_end(key)
-        return hit[1]
-    chain = compile_routing(body, kind, size_class=size_class,
-                            vertebral_plexus=vertebral_plexus)
-    _ROUTES[key] = (body, chain)
-    if len(_ROUTES) > ROUTES_CACHE:
-        _ROUTES.popitem(last=False)
-    return chain
+
+    organs: tuple[str, ...]
+    entries: tuple[str, ...]
+    absorption: FloatArray
+    Q: FloatArray
+    R: FloatArray
+    E: FloatArray
+    E_death: FloatArray
+    time_in_blood_s: FloatArray
+    organ_entry: NDArray[np.int64]
+    barriers: tuple[str, ...]
+    citations: frozenset[str]
+
+
+#: Most routes kept (a cohort compiles one body per patient, usually the same).
+ROUTES_CACHE = 32
+#: Routes of the bodies compiled lately, by body object (with size class and plexus).
+_ROUTES: IdentityMemo[_Routes] = IdentityMemo(ROUTES_CACHE)
+#: Citation keys of the cascades compiled lately, by cascade object.
+_CITATIONS: IdentityMemo[frozenset[str]] = IdentityMemo(ROUTES_CACHE)
+
+
+def _routes(body: Body, size_class: str, vertebral_plexus: bool) -> _Routes:
+    """:func:`compile_routing` of ``body`` for each kind, kept for the next patient.
+
+    Bodies are immutable and the catalog hands out one object per body (as does a
+    scenario for the patients of a population that do not vary the body), so the
+    patients of a cohort share the routes.
+    """
+    return _ROUTES.get((body,), (size_class, vertebral_plexus),
+                       lambda: _compile_routes(body, size_class, vertebral_plexus))
+
+
+def _compile_routes(body: Body, size_class: str, vertebral_plexus: bool) -> _Routes:
+    chains = [compile_routing(body, kind, size_class=size_class,
+                              vertebral_plexus=vertebral_plexus) for kind in EMBOLUS_KINDS]
+    entries, organs = chains[0].entries, chains[0].states
+
+    def stacked(name: str) -> FloatArray:
+        array = np.stack([getattr(c, name) for c in chains])
+        array.setflags(write=False)
+        return array
+
+    organ_entry = np.array([entries.index(o) for o in organs], dtype=np.int64)
+    organ_entry.setflags(write=False)
+    body_parameters: list[Any] = [body.cardiac_output, body.blood_volume, body.body_mass]
+    for bed in body.beds.values():
+        body_parameters += [bed.arrest_per_pass, bed.death_per_pass, bed.capillary_transit,
+                            *bed.drains_to.values()]
+    for junction in body.junctions.values():
+        body_parameters += [junction.transit, *junction.feeds.values()]
+    return _Routes(organs=organs, entries=entries, absorption=stacked("absorption"),
+                   Q=stacked("Q"), R=stacked("R"), E=stacked("E"), E_death=stacked("E_death"),
+                   time_in_blood_s=stacked("time_in_blood_s"), organ_entry=organ_entry,
+                   barriers=tuple(body.beds[o].barrier for o in organs),
+                   citations=_keys(body_parameters))
+
+
+def _keys(parameters: Iterable[Any]) -> frozenset[str]:
+    """The citation keys of the sources of ``parameters``."""
+    return frozenset(p.source.key for p in parameters)
 
 
 def compile_scenario(scenario: Scenario) -> CompiledModel:
@@ -237,15 +295,3 @@ def compile_scenario(scenario: Scenario) -> CompiledModel:
                              if scenario.clinic and scenario.clinic.surgery_day is not None
                              else math.inf),
     )
-
-
-def _all_parameters(body: Body, cancer: Cancer, cascade: Cascade) -> list[Any]:
-    params: list[Any] = [body.cardiac_output, body.blood_volume, body.body_mass]
-    for bed in body.beds.values():
-        params += [bed.arrest_per_pass, bed.death_per_pass, bed.capillary_transit,
-                   *bed.drains_to.values()]
-    for junction in body.junctions.values():
-        params += [junction.transit, *junction.feeds.values()]
-    params += [*cancer.parameters().values(), *cancer.soil.values(), cancer.other_soil]
-    params += list(cascade.parameters().values())
-    return params

@@ -1,0 +1,155 @@
+"""Drawing a population's patients: the same scenarios, seeds, values and errors as
+validating each patient's plain data, however the draws are sped up (validated sections
+shared between patients, streams of many patients derived together)."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metacascade.cohort import Population, load_population
+from metacascade.cohort.population import _set_path, patient_seed
+from metacascade.cohort.seeds import rng_from_state, seed_states
+from metacascade.errors import ScenarioError
+from metacascade.scenario import Scenario, read_scenario_file
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TRIAL = EXAMPLES / "virtual_trial_breast.yaml"
+
+
+def _uniform(low: float, high: float) -> dict:
+    return {"uniform": {"low": low, "high": high}}
+
+
+def _trial(distributions: dict) -> Population:
+    data = copy.deepcopy(read_scenario_file(TRIAL))
+    data["population"] = distributions
+    return Population.from_dict(data)
+
+
+#: Paths into a list item beside one that is not sampled, into a dict the base lacks,
+#: into a list of strings, into body and cascade overrides, with some values invalid.
+WIDE = {
+    "clinic.therapy.lines.0.resistant_fraction": _uniform(0.0, 0.2),
+    "clinic.therapy.lines.1.kill_rate": _uniform(-0.002, 0.05),
+    "clinic.scans.0.regions.0": {"discrete": {"values": ["chest", "head", "toe"],
+                                              "weights": [5, 5, 1]}},
+    "clinic.draws.0.site": {"discrete": {"values": ["arm_vein", "liver", "nowhere"],
+                                         "weights": [5, 5, 1]}},
+    "cancer_overrides.soil.bone_marrow": {"lognormal": {"median": 1.0, "sigma": 1.0}},
+    "body_overrides.arrest_per_pass.liver": _uniform(0.6, 1.0),
+    "cascade_overrides.establishment": _uniform(-0.05, 0.5),
+    "vertebral_plexus": {"discrete": {"values": [True, False]}},
+}
+
+
+def _populations() -> list[Population]:
+    return [load_population(EXAMPLES / "breast_population.yaml"), load_population(TRIAL),
+            _trial(WIDE)]
+
+
+def _plain_patient(population: Population, cohort_seed: int, patient: int):
+    """A patient as drawn before any speed-up: its plain data, validated as a whole."""
+    rng = np.random.default_rng(np.random.SeedSequence(cohort_seed, spawn_key=(3, patient)))
+    data = copy.deepcopy(population.scenario)
+    values = {}
+    for (path, dist), name in zip(population.distributions.items(),
+                                  population.parameter_names(), strict=True):
+        values[name] = dist.draw(rng)
+        _set_path(data, path, values[name])
+    data["seed"] = patient_seed(cohort_seed, patient)
+    try:
+        return Scenario.from_dict(data), data["seed"], values
+    except ScenarioError as error:
+        return f"patient {patient}: {error}"
+
+
+def _same(drawn, plain) -> None:
+    if isinstance(plain, str):
+        assert drawn == plain
+        return
+    scenario, seed, values = drawn
+    assert (seed, values) == plain[1:]
+    # Bodies, cancers and cascades compare by identity (a scenario's equal another's
+    # only if shared), so compare what they hold.
+    assert scenario.__dict__ == plain[0].__dict__
+    assert scenario.model_dump() == plain[0].model_dump()
+    assert scenario.model_fields_set == plain[0].model_fields_set
+    assert repr(scenario.resolve()) == repr(plain[0].resolve())
+    assert repr(scenario.cascade()) == repr(plain[0].cascade())
+
+
+def _draw(population: Population, cohort_seed: int, patient: int):
+    try:
+        return population.patient(cohort_seed, patient)
+    except ScenarioError as error:
+        return str(error)
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_patients_are_their_plain_data_validated(index):
+    population = _populations()[index]
+    refused = 0
+    for i in range(60):
+        plain = _plain_patient(population, 4, i)
+        refused += isinstance(plain, str)
+        _same(_draw(population, 4, i), plain)
+    assert refused < 60
+    if index == 2:  # every kind of refusal of WIDE came up, with the field named
+        messages = [_draw(population, 4, i) for i in range(60)]
+        for field in ("clinic.therapy.lines.1.kill_rate", "clinic.scans.0.regions",
+                      "clinic.draws.0.site", "body_overrides.arrest_per_pass.liver",
+                      "cascade_overrides.establishment"):
+            assert any(isinstance(m, str) and f": {field}" in m for m in messages), field
+
+
+def test_drawing_patients_changes_no_shared_section():
+    population = _trial(WIDE)
+    shared = repr(population._shared)
+    plain = copy.deepcopy(population.scenario)
+    first = [_draw(population, 1, i) for i in range(8)]
+    dumps = [d[0].model_dump() for d in first if not isinstance(d, str)]
+    for i in range(8, 60):
+        _draw(population, 1, i)
+    assert repr(population._shared) == shared and population.scenario == plain
+    assert [d[0].model_dump() for d in first if not isinstance(d, str)] == dumps
+    # Unsampled sections are the validated objects themselves (frozen, never changed).
+    one_line = _trial({"clinic.therapy.lines.0.resistant_fraction": _uniform(0.0, 0.2)})
+    a, b = (one_line.patient(1, i)[0] for i in (0, 1))
+    assert a.clinic is not None and b.clinic is not None
+    assert a.clinic.therapy is not None and b.clinic.therapy is not None
+    assert a.clinic.therapy.lines[1] is b.clinic.therapy.lines[1]
+    assert a.clinic.scans[0] is b.clinic.scans[0] and a.clinic.scans is not b.clinic.scans
+    assert a.clinic.therapy.lines[0] != b.clinic.therapy.lines[0]
+
+
+def test_patients_together_are_the_patients_one_by_one():
+    population = _trial({k: WIDE[k] for k in ("clinic.therapy.lines.0.resistant_fraction",
+                                              "cancer_overrides.soil.bone_marrow")})
+    numbers = [*range(40), 2**32 - 1, 2**32 + 5, 2**70]
+    together = population.patients(7, numbers)
+    for number, drawn in zip(numbers, together, strict=True):
+        _same(drawn, population.patient(7, number))
+    # The first patient refused stops both the same way.
+    wide = _trial(WIDE)
+    first = next(i for i in range(60) if isinstance(_draw(wide, 7, i), str))
+    with pytest.raises(ScenarioError) as error:
+        wide.patients(7, range(60))
+    assert str(error.value) == _draw(wide, 7, first)
+    with pytest.raises(ValueError, match="non-negative"):
+        wide.patients(-1, range(20))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**32 - 1, 2**32, 2**64 + 3, 2**130 + 11])
+def test_seed_states_are_numpys(seed):
+    patients = [0, 1, 17, 255, 2**31, 2**32 - 1, 2**32, 2**33 + 1, 2**70]
+    for stream in (2, 3, 2**40):
+        for n_words in (1, 4):
+            expected = [np.random.SeedSequence(seed, spawn_key=(stream, p)).generate_state(
+                n_words, np.uint64) for p in patients]
+            np.testing.assert_array_equal(seed_states(seed, stream, patients, n_words),
+                                          np.array(expected))
+    for p, state in zip(patients, seed_states(seed, 3, patients, 4), strict=True):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3, p)))
+        assert rng_from_state(state).bit_generator.state == rng.bit_generator.state
