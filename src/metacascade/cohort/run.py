@@ -64,7 +64,10 @@ from metacascade.cohort.tables import (
 from metacascade.errors import MetacascadeError, OutputError
 
 MANIFEST = "manifest.json"
-FORMAT = "metacascade-cohort/2"
+#: The manifest's format; raised whenever the same seed would give other patients, so
+#: that ``--resume`` refuses a directory begun by another version (3: the batch engine
+#: draws dormant cells when they arrive and the rare fates from fixed rows).
+FORMAT = "metacascade-cohort/3"
 DATASETS = ("patients", "colonies", "observations")
 DEFAULT_SHARD_SIZE = 64
 #: Engines a cohort can run on (see :func:`simulate_cohort`).
