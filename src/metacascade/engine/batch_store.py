@@ -11,6 +11,7 @@ dormant cells are in :mod:`metacascade.engine.batch_dormant`.
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -77,27 +78,37 @@ class ColonyLookup:
 class Sources:
     """Colonies past their switch (the sources), and those to become sources later.
 
-    The sources are sorted by key patient * entries + entry; the colonies not yet
-    sources that will be within the horizon are kept by the step they become one.
+    The sources' columns are kept in the order they became sources (grown by doubling),
+    with a permutation that sorts them by key patient * entries + entry (in that order
+    within a key); the colonies not yet sources that will be within the horizon are
+    kept by the step they become one.
     """
 
     def __init__(self, plan: BatchPlan) -> None:
         self.plan = plan
-        self.key = _NO_INTS
-        self.index = _NO_INTS  # store index of each source
-        self.switch = np.zeros(0)
-        # Per source: its patient's Gompertz numbers (capacity, log(avascular/capacity),
-        # alpha) and shedding rate, and its size at the end of step size_step (NaN for a
-        # source added since).
-        self.growth = [np.zeros(0) for _ in range(4)]
-        self.size = np.zeros(0)
+        self.n = 0  # sources so far
+        # Per source: key patient * entries + entry, store index, switch day, its
+        # patient's Gompertz numbers (capacity, log(avascular/capacity), alpha) and
+        # shedding rate, and its size at the end of step size_step (NaN for a source
+        # added since).
+        self._columns: dict[str, NDArray[np.generic]] = {
+            "key": _NO_INTS, "index": _NO_INTS, "switch": np.zeros(0),
+            "capacity": np.zeros(0), "log_ka_km": np.zeros(0), "alpha": np.zeros(0),
+            "shedding": np.zeros(0), "size": np.zeros(0)}
         self.size_step = -1
-        #: Sources of group g (patient * entries + entry): offsets[g]:offsets[g + 1].
+        #: The sources sorted by key, their keys, and the sources of group g
+        #: (patient * entries + entry) at order[offsets[g]:offsets[g + 1]].
+        self.order = _NO_INTS
+        self.sorted_key = _NO_INTS
         self.offsets = np.zeros(plan.P * plan.n_entries + 1, dtype=np.int64)
         #: Chunks (store index, key, switch) by the step they become sources, in the
         #: order they were founded.
         self.pending: list[list[tuple[IntArray, IntArray, FloatArray]]] = [
             [] for _ in range(plan.n_steps)]
+
+    def column(self, name: str) -> NDArray[Any]:
+        """The sources' values of one column (a view)."""
+        return self._columns[name][: self.n]
 
     def activate(self, k: int) -> None:
         """Colonies whose switch is at or before step k's start become sources."""
@@ -105,46 +116,53 @@ class Sources:
         if not fresh:
             return
         index, key, switch = (np.concatenate(x) for x in zip(*fresh, strict=True))
-        order = np.argsort(key, kind="stable")
-        key, index, switch = key[order], index[order], switch[order]
-        at = np.searchsorted(self.key, key, side="right")
-        self.key = np.insert(self.key, at, key)
-        self.index = np.insert(self.index, at, index)
-        self.switch = np.insert(self.switch, at, switch)
-        p = key // self.plan.n_entries
         plan = self.plan
-        self.growth = [np.insert(column, at, values[p]) for column, values in zip(
-            self.growth, (plan.capacity, plan.log_ka_km, plan.alpha, plan.shedding),
-            strict=True)]
-        self.size = np.insert(self.size, at, np.nan)
-        self.offsets[1:] = np.cumsum(np.bincount(
-            self.key, minlength=self.plan.P * self.plan.n_entries))
+        p = key // plan.n_entries
+        new = {"key": key, "index": index, "switch": switch, "capacity": plan.capacity[p],
+               "log_ka_km": plan.log_ka_km[p], "alpha": plan.alpha[p],
+               "shedding": plan.shedding[p], "size": np.full(key.size, np.nan)}
+        end = self.n + key.size
+        if end > len(self._columns["key"]):
+            cap = max(end, 2 * len(self._columns["key"]), 1024)
+            for name, old in self._columns.items():
+                grown = np.empty(cap, dtype=old.dtype)
+                grown[: self.n] = old[: self.n]
+                self._columns[name] = grown
+        for name, values in new.items():
+            self._columns[name][self.n:end] = values
+        fresh_order = np.argsort(key, kind="stable")
+        at = np.searchsorted(self.sorted_key, key[fresh_order], side="right")
+        self.order = np.insert(self.order, at, self.n + fresh_order)
+        self.sorted_key = np.insert(self.sorted_key, at, key[fresh_order])
+        self.offsets[1:] += np.cumsum(np.bincount(key, minlength=self.offsets.size - 1))
+        self.n = end
 
     def shedding(self, k: int) -> tuple[FloatArray, FloatArray]:
         """Expected cells shed in step k by each source, and per (patient, entry)."""
         plan = self.plan
         groups = np.zeros((plan.P, plan.n_entries))
-        if not self.key.size:
+        if not self.n:
             return np.zeros(0), groups
         t0, t1 = plan.starts[k], plan.ends[k]
-        capacity, log_ka_km, alpha, shedding = self.growth
+        capacity, log_ka_km, alpha, switch = (
+            self.column(name) for name in ("capacity", "log_ka_km", "alpha", "switch"))
 
         def size(t: float, at: slice | IntArray = slice(None)) -> FloatArray:
-            return vascular_cells(capacity[at], log_ka_km[at], alpha[at], t,
-                                  self.switch[at])
+            return vascular_cells(capacity[at], log_ka_km[at], alpha[at], t, switch[at])
 
         # A source's size at the step's start is its size at the last step's end.
+        start = self.column("size")
         if self.size_step == k - 1 and k and plan.ends[k - 1] == t0:
-            start = self.size
             new = np.flatnonzero(np.isnan(start))
             start[new] = size(t0, new)
         else:
-            start = size(t0)
-        sizes = [start, size(0.5 * (t0 + t1)), size(t1)]
-        self.size, self.size_step = sizes[2], k
-        integral = (sizes[0] + 4.0 * sizes[1] + sizes[2]) / 6.0 * (t1 - t0)
-        expected = shedding * integral
-        groups.ravel()[:] = np.bincount(self.key, weights=expected,
+            start[:] = size(t0)
+        end = size(t1)
+        integral = (start + 4.0 * size(0.5 * (t0 + t1)) + end) / 6.0 * (t1 - t0)
+        start[:] = end
+        self.size_step = k
+        expected = self.column("shedding") * integral
+        groups.ravel()[:] = np.bincount(self.column("key"), weights=expected,
                                         minlength=plan.P * plan.n_entries)
         return expected, groups
 
@@ -176,12 +194,13 @@ class Sources:
 
         The colony is drawn proportional to ``expected`` (the step's expected shedding
         of each source) by binary search within the group's sources: the same index as
-        ``searchsorted`` on the global cumulative sum, clipped to the group.
+        ``searchsorted`` on the cumulative sum over the sources sorted by key, clipped
+        to the group.
         """
         plan = self.plan
         group = p * plan.n_entries + entry
         start, end = self.offsets[group], self.offsets[group + 1]
-        total = np.concatenate([[0.0], np.cumsum(expected)])
+        total = np.concatenate([[0.0], np.cumsum(expected[self.order])])
         base_w = total[start]
         at = base_w + rng.random(p.size) * (total[end] - base_w)
         # The last source of the group whose cumulative shedding before it is <= at (as
@@ -192,4 +211,4 @@ class Sources:
             cand = np.minimum(j + step, final)
             j = np.where(total[cand] <= at, cand, j)
             step >>= 1
-        return np.asarray(plan.P + self.index[j], dtype=np.int64)
+        return np.asarray(plan.P + self.column("index")[self.order[j]], dtype=np.int64)
