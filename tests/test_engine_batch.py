@@ -207,3 +207,33 @@ def test_dormant_cells_agree_with_the_kernel():
                         for x in (runs, batch)))
          for i in range(2) for get in values.values()]
     assert min(p) > ALPHA / len(p)
+
+
+def test_row_categorical_draws_poisson_counts_per_column():
+    """Per row and column, counts from the Poisson total + categorical path and from the
+    column-by-column path have the means ``scale * rate`` (chi-square over 2,000 draws,
+    ALPHA); skipped columns get nothing."""
+    from scipy import stats
+
+    from metacascade.engine.batch_rows import RowCategorical
+
+    rows = np.array([[0.0, 1.0, 2.0, 0.0, 3.0],
+                     [4.0, 0.0, 0.0, 1.0, 1.0],
+                     [0.5, 0.5, 0.5, 0.5, 2.0]])
+    table = RowCategorical(rows)
+    scale = np.array([0.5, 0.2, 3.0])  # the last row's total (12) is above its width
+    skip = np.array([0, 1, 2])
+    rng = np.random.default_rng(31)
+    draws = 2000
+    for skipped in (None, skip):
+        sums = np.zeros_like(rows)
+        for _ in range(draws):
+            p, column, count = table.draw(rng, scale, skipped)
+            np.add.at(sums, (p, column), count)
+        expected = draws * scale[:, None] * rows
+        if skipped is not None:
+            expected[np.arange(5) < skip[:, None]] = 0.0
+        assert not sums[expected == 0].any()
+        positive = expected > 0
+        chi2 = (((sums - expected) ** 2)[positive] / expected[positive]).sum()
+        assert stats.chi2.sf(chi2, positive.sum()) > ALPHA
