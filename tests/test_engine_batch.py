@@ -228,7 +228,7 @@ def test_row_categorical_draws_poisson_counts_per_column():
     for skipped in (None, skip):
         sums = np.zeros_like(rows)
         for _ in range(draws):
-            p, column, count = table.draw(rng, scale, skipped)
+            p, column, count = table.draw(rng, scale, skip=skipped)
             np.add.at(sums, (p, column), count)
         expected = draws * scale[:, None] * rows
         if skipped is not None:

@@ -251,7 +251,7 @@ class _Batch:
             self.dormant.exclude(k, c, pa, oa, prim[pa])
             dormant.append((pa, oa, c_asleep, pa))
             founders.append((pa, oa, pa, c_found, 0))
-            p, rank, count = rows.rare[c].draw(rng, prim, count_many)
+            p, rank, count = rows.rare[c].draw(rng, prim, skip=count_many)
             if p.size:
                 p, rank = np.repeat(p, count), np.repeat(rank, count)
                 self._split_clusters(c, p, rows.order[c][p, rank], p, dormant, founders,

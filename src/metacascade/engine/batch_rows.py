@@ -54,54 +54,50 @@ class RowCategorical:
         self.total = np.asarray(self.base[self.width::self.width]
                                 - self.base[0:-1:self.width], dtype=float)
 
-    def totals(self, skip: IntArray | None = None) -> FloatArray:
-        """Each row's rates summed (after its first ``skip`` columns)."""
-        W = self.width
-        ends = self.base[W::W]
-        if skip is None:
-            return self.total
-        return np.asarray(np.maximum(ends - self.base[np.arange(ends.size) * W + skip], 0.0),
-                          dtype=float)
-
-    def columns(self, rng: np.random.Generator, p: IntArray,
+    def columns(self, rng: np.random.Generator, row: IntArray,
                 skip: IntArray | None = None) -> IntArray:
-        """One column for each event of patient ``p``, in proportion to the row's rates."""
+        """One column for each event of table row ``row`` (past its first ``skip``)."""
         W = self.width
-        first = p * W if skip is None else p * W + skip[p]
-        low, high = self.base[first], self.base[p * W + W]
-        at = low + rng.random(p.size) * (high - low)
-        chosen = np.searchsorted(self.cum, at, side="right") - p * W
+        first = row * W if skip is None else row * W + skip
+        low, high = self.base[first], self.base[row * W + W]
+        at = low + rng.random(row.size) * (high - low)
+        chosen = np.searchsorted(self.cum, at, side="right") - row * W
         # The cumulative sum only rises at positive rates, so an event falls on one of
         # its row's, unless rounding carries it past the row: then on the row's last.
-        return np.asarray(np.minimum(chosen, self.last[p]), dtype=np.int64)
+        return np.asarray(np.minimum(chosen, self.last[row]), dtype=np.int64)
 
     def draw(self, rng: np.random.Generator, scale: FloatArray,
-             skip: IntArray | None = None, rows: IntArray | None = None,
+             rows: IntArray | None = None, skip: IntArray | None = None,
              ) -> tuple[IntArray, IntArray, IntArray]:
-        """Independent ``Poisson(scale[i] * rows[i, j])`` counts: (row, column, count).
+        """Independent ``Poisson(scale[i] * rates[rows[i], j])`` counts.
 
-        Over all rows, or over ``rows`` only (``scale`` then gives theirs). Columns ``j >=
-        skip[i]`` only, if ``skip`` is given (all rows). Rows whose expected total is at
-        most their width: a Poisson total, then each event's column (count 1 each); the
-        others column by column (nonzero counts).
+        ``rows``: the table row of each entry of ``scale`` (default: entry i, row i);
+        ``skip``: per entry, the first columns to leave out. Entries whose expected total
+        is at most the width: a Poisson total, then each event's column (count 1 each);
+        the others column by column (nonzero counts). Returns (entry, column, count).
         """
-        at = np.arange(scale.size) if rows is None else rows
-        mean = scale * self.totals(skip)[at]
-        wide = mean > self.width
+        W = self.width
+        rows = np.arange(scale.size) if rows is None else rows
+        if skip is None:
+            total = self.total[rows]
+        else:
+            total = np.maximum(self.base[rows * W + W] - self.base[rows * W + skip], 0.0)
+        mean = scale * total
+        wide = mean > W
         events = rng.poisson(np.where(wide, 0.0, mean))
-        row = np.repeat(at, events)
-        column = self.columns(rng, row, skip)
-        count = np.ones(row.size, dtype=np.int64)
+        entry = np.repeat(np.arange(scale.size), events)
+        column = self.columns(rng, rows[entry], None if skip is None else skip[entry])
+        count = np.ones(entry.size, dtype=np.int64)
         if wide.any():
             dense = np.flatnonzero(wide)
-            counts = rng.poisson(scale[dense, None] * self.rows[at[dense]])
+            counts = rng.poisson(scale[dense, None] * self.rows[rows[dense]])
             if skip is not None:
-                counts[np.arange(self.width) < skip[at[dense], None]] = 0
+                counts[np.arange(W) < skip[dense, None]] = 0
             which, cols = np.nonzero(counts)
-            row = np.concatenate([row, at[dense[which]]])
+            entry = np.concatenate([entry, dense[which]])
             column = np.concatenate([column, cols])
             count = np.concatenate([count, counts[which, cols]])
-        return row, column, count
+        return entry, column, count
 
 
 class PrimaryRows:
@@ -196,8 +192,8 @@ class ColonyRows:
         self.groups += groups
         flat = groups.ravel()
         rows = np.flatnonzero(flat > 0)
-        row, column, count = self.rare.draw(rng, flat[rows], rows=rows)
-        p, e = np.divmod(row, self.plan.n_entries)
+        entry, column, count = self.rare.draw(rng, flat[rows], rows=rows)
+        p, e = np.divmod(rows[entry], self.plan.n_entries)
         return p, e, column, count
 
     def means(self) -> tuple[FloatArray, list[FloatArray]]:
