@@ -16,7 +16,9 @@ Each step, for the whole batch:
 2. **The primary's part** needs no attribution (its source is the primary), and each
    of its means is the primary's expected cells of the step (one number per patient)
    times a row of the patient's fixed for the run (:mod:`.batch_rows`), so it
-   costs per patient and per event, not per organ. Single cells founding a colony or
+   costs per patient and per event, not per organ. It does not depend on the colonies,
+   so it is drawn for all the steps of a ledger interval when the interval begins
+   (:mod:`.batch_primary`). Single cells founding a colony or
    made dormant to wake later: a Poisson number per patient, each placed in its
    column by a categorical draw from the row. Clusters: a rare cluster (with a dormant
    or dividing cell) is *quiet* when its only rare cell is a sleeper that will die
@@ -68,8 +70,8 @@ order from the one ``rng``, so the same stream gives the same bytes.
 This module holds the step loop; the stores (sources and pending colonies, the
 colonies' lookup) are in :mod:`.batch_store`, the dormant cells in
 :mod:`.batch_dormant`, the rows the rare fates are drawn from in :mod:`.batch_rows`,
-the common fates in :mod:`.batch_draws`, and the per-patient arrays in
-:mod:`.batch_plan`.
+the primary's part in :mod:`.batch_primary`, the common fates and the split of loud
+clusters in :mod:`.batch_draws`, and the per-patient arrays in :mod:`.batch_plan`.
 """
 
 from __future__ import annotations
@@ -81,8 +83,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade.engine.batch_dormant import Dormant, DormantCells, Wakings
-from metacascade.engine.batch_draws import common_fates
+from metacascade.engine.batch_draws import common_fates, split_clusters
 from metacascade.engine.batch_plan import BatchPlan
+from metacascade.engine.batch_primary import PrimaryPart
 from metacascade.engine.batch_result import BatchResult, BatchSnapshot
 from metacascade.engine.batch_rows import ColonyRows, PrimaryRows
 from metacascade.engine.batch_store import ColonyLookup, Sources
@@ -179,6 +182,9 @@ class _Batch:
         self.rows = PrimaryRows(plan, DENSE_MEAN)  # the primary's rows and sums
         self.colony_rows = ColonyRows(plan)  # the colonies' rows by entry, and sums
         self.dormant = DormantCells(plan, self.rows.dying, self.colony_rows.dying)
+        self.primary = PrimaryPart(plan, self.rows, self.dormant, DENSE_MEAN)
+        #: The first step of each ledger interval.
+        self.interval_starts = {0, *(r + 1 for r in plan.record_steps)}
         # Means (and cells) of the common fates since the last record; acc_plain: the
         # clusters (organs + 1) whose rare ones were drawn one by one.
         self.acc_single = np.zeros((P, n + 1))
@@ -192,6 +198,8 @@ class _Batch:
     # -- one step ----------------------------------------------------------------
     def step(self, k: int) -> None:
         plan = self.plan
+        if k in self.interval_starts:
+            self._draw_primary(k)
         self.sources.activate(k)
         expected, groups = self.sources.shedding(k)
         prim = plan.primary_expected[:, k]
@@ -206,56 +214,30 @@ class _Batch:
         dormant: Dormant = []
         founders: Founders = []
         waking: list[Wakings] = []
-        self._primary_part(k, prim, dormant, founders, waking)
-        self.dormant.add_poisson(k, prim, groups if expected.size else None)
+        primary = self.primary.founders.pop(k, None)
+        if primary is not None:
+            founders.append((*primary, 0))
         if expected.size:
+            self.dormant.add_poisson(k, None, groups)
             self._colony_part(expected, groups, dormant, founders, waking)
         self._wakings(k, founders)
         self.dormant.join(self.rng, k, dormant, waking)
         self._found(k, founders)
 
-    def _primary_part(self, k: int, prim: FloatArray, dormant: Dormant,
-                      founders: Founders, waking: list[Wakings]) -> None:
-        """Rare fates of the primary's cells: dormant cells and founders per organ.
+    def _draw_primary(self, first: int) -> None:
+        """Draw the primary's part of the ledger interval starting at step ``first``.
 
-        ``prim``: the primary's expected cells shed in the step, per patient; every
-        mean is ``prim`` times a fixed row of the patient's (:mod:`.batch_rows`).
-        Single cells: Poisson counts of founders and of dormant cells that will wake
-        (returned as (patient, organ, source code), one cell each); those that will die
-        are drawn at the record (:meth:`DormantCells.add_poisson`). Clusters: patients
-        with an organ of many rare clusters (with a dormant or dividing cell) this step
-        are drawn organ by organ, cell by cell where many (a Poisson number of clusters,
-        binomial dormant cells and founders, the other cells' fates kept for the
-        record), the rare clusters one by one elsewhere; the other patients' rare
-        clusters are drawn one by one from their rows. Rare clusters drawn one by one
-        are split cell by cell; plain clusters are kept for the record as Poisson means.
+        Up to the interval's record, or to the first step whose shedding is beyond what
+        the engine can draw exactly (the step loop refuses it when it comes).
         """
-        plan, rng, n, rows = self.plan, self.rng, self.plan.n, self.rows
-        rows.shed += prim
-        p, column, count = rows.singles.draw(rng, prim)
-        kind, o = np.divmod(column, n)
-        self._tally(p, o, (ARRESTED, count))
-        asleep, found = kind == 0, kind == 1
-        waking_p = np.repeat(p[asleep], count[asleep])
-        waking.append((waking_p, np.repeat(o[asleep], count[asleep]), waking_p))
-        founders.append((p[found], o[found], p[found], count[found], 0))
-        for c, m in enumerate(plan.cluster_sizes):
-            count_many, pa, oa = rows.many(c, prim)  # each (patient, organ) once
-            arrested = prim[pa] * plan.cluster_primary_rows[c][pa, oa]
-            cells = m * rng.poisson(arrested)
-            c_asleep = rng.binomial(cells, plan.p_dormant[pa, oa])
-            c_found = rng.binomial(cells - c_asleep, plan.founder_given_active[pa, oa])
-            self.counters[pa, oa, ARRESTED] += cells
-            self.acc_rest[pa, oa] += cells - c_asleep - c_found
-            rows.apart[c][pa, oa] += prim[pa]
-            self.dormant.exclude(k, c, pa, oa, prim[pa])
-            dormant.append((pa, oa, c_asleep, pa))
-            founders.append((pa, oa, pa, c_found, 0))
-            p, rank, count = rows.rare[c].draw(rng, prim, skip=count_many)
-            if p.size:
-                p, rank = np.repeat(p, count), np.repeat(rank, count)
-                self._split_clusters(c, p, rows.order[c][p, rank], p, dormant, founders,
-                                     waking)
+        plan = self.plan
+        records = np.asarray(plan.record_steps)
+        stop = int(records[np.searchsorted(records, first)]) + 1
+        total = np.cumsum(plan.primary_expected[:, first:stop], axis=1)
+        bad = np.flatnonzero(((total > MAX_POISSON_MEAN) | ~np.isfinite(total)).any(axis=0))
+        if bad.size:
+            stop = first + int(bad[0])
+        self.primary.draw(self.rng, first, stop)
 
     def _colony_part(self, expected: FloatArray, groups: FloatArray, dormant: Dormant,
                      founders: Founders, waking: list[Wakings]) -> None:
@@ -289,34 +271,16 @@ class _Batch:
     def _split_clusters(self, c: int, p: IntArray, o: IntArray, code: IntArray,
                         dormant: Dormant, founders: Founders, waking: list[Wakings],
                         ) -> None:
-        """Split loud clusters of kind ``c`` cell by cell.
-
-        A loud cluster's rare cells (dormant or dividing) number r >= 1 from the loud
-        distribution (quiet clusters, whose only rare cell is a sleeper that will die,
-        are drawn at the record). With r = 1 the rare cell is a sleeper that will wake
-        or a dividing cell; with more, each is dormant with the rare cells' share.
-        """
-        plan, rng = self.plan, self.rng
-        m = plan.cluster_sizes[c]
-        u = rng.random(p.size)
-        r = 1 + (u[:, None] >= plan.cluster_loud_cdf[c][p, o, :-1]).sum(axis=1)
-        asleep = np.zeros(p.size, dtype=np.int64)
-        several = np.flatnonzero(r > 1)
-        asleep[several] = rng.binomial(r[several], plan.dormant_given_rare[p[several],
-                                                                           o[several]])
-        one = np.flatnonzero(r == 1)
-        wakes = one[rng.random(one.size) < plan.wake_given_one[p[one], o[one]]]
-        divide = r - asleep
-        divide[wakes] = 0
-        found = rng.binomial(divide, plan.q[p])
-        failed = rng.binomial(m - r, plan.fail_given_common[p, o])
-        self._tally(p, o, (ARRESTED, m), (FAILED, failed), (DIED_AFTER, m - r - failed),
-                    (EXTINCT, divide - found))
-        some = asleep > 0
-        dormant.append((code[some], o[some], asleep[some], p[some]))
-        waking.append((p[wakes], o[wakes], code[wakes]))
-        some = found > 0
-        founders.append((p[some], o[some], code[some], found[some], 0))
+        """Split the step's loud clusters of kind ``c`` (:func:`split_clusters`)."""
+        split = split_clusters(self.rng, self.plan, c, p, o)
+        self._tally(p, o, (ARRESTED, self.plan.cluster_sizes[c]), (FAILED, split["failed"]),
+                    (DIED_AFTER, split["died"]), (EXTINCT, split["extinct"]))
+        some = split["asleep"] > 0
+        dormant.append((code[some], o[some], split["asleep"][some], p[some]))
+        some = split["wakes"] > 0
+        waking.append((p[some], o[some], code[some]))
+        some = split["found"] > 0
+        founders.append((p[some], o[some], code[some], split["found"][some], 0))
 
     def _wakings(self, k: int, founders: Founders) -> None:
         """Colonies founded by dormant cells waking in step k (drawn when they arrived)."""
@@ -385,6 +349,9 @@ class _Batch:
     # -- records and results -------------------------------------------------------
     def record(self, k: int) -> None:
         """Draw the common fates since the last record; keep a snapshot of every patient."""
+        counters, rest = self.primary.take()
+        self.counters += counters
+        self.acc_rest += rest
         single, cluster_blood, plain = self.rows.means()
         single_col, clusters_col = self.colony_rows.means()
         self.acc_single += single + single_col

@@ -43,6 +43,7 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 #: Cells made dormant in compound numbers: (source code, organ, cells, patient) per part.
 Dormant = list[tuple[IntArray, IntArray, IntArray, IntArray]]
+_NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
 #: Colonies founded by woken cells in a step: (patient, organ, source code).
 Wakings = tuple[IntArray, IntArray, IntArray]
 
@@ -75,7 +76,7 @@ class DormantCells:
         # the Poisson means of the primary's single cells alive and dead at the next
         # record.
         self.dying = np.zeros((P, n), dtype=np.int64)
-        self.arrived: list[tuple[IntArray, IntArray, IntArray, int]] = []
+        self.arrived: list[tuple[IntArray, IntArray, IntArray, IntArray]] = []
         self.weight_alive = np.zeros(P)
         self.weight_dead = np.zeros(P)
         self.weight_alive_entry = np.zeros((P, plan.n_entries))
@@ -89,37 +90,56 @@ class DormantCells:
         self.calendar: list[list[Wakings]] = [[] for _ in range(plan.n_steps)]
 
     # -- arrivals ------------------------------------------------------------------
-    def add_poisson(self, k: int, prim: FloatArray, groups: FloatArray | None) -> None:
+    def add_poisson(self, k: int, prim: FloatArray | None,
+                    groups: FloatArray | None) -> None:
         """Single cells that will die, arriving in step k.
 
         Poisson counts with means ``prim`` (the primary's expected cells shed in the
-        step, per patient) times the dying row, plus ``groups`` (the colonies' per
-        patient and entry; None if there are none) times the dying rows by entry.
+        step, per patient; None if drawn apart, :meth:`add_primary`) times the dying row,
+        plus ``groups`` (the colonies' per patient and entry; None if there are none)
+        times the dying rows by entry.
         """
         alive = self.survival(k)
-        self.weight_alive += prim * alive
-        self.weight_dead += prim * (1.0 - alive)
+        if prim is not None:
+            self.weight_alive += prim * alive
+            self.weight_dead += prim * (1.0 - alive)
         if groups is not None:
             self.weight_alive_entry += groups * alive[:, None]
             self.weight_dead_entry += groups * (1.0 - alive[:, None])
 
+    def add_primary(self, first: int, prim: FloatArray) -> None:
+        """The primary's single cells that will die, arriving in steps ``first`` on.
+
+        ``prim``: its expected cells shed per patient (rows) and step (columns, from
+        step ``first``, all before the same record).
+        """
+        steps = np.arange(first, first + prim.shape[1])
+        alive = self.alive(steps[None, :], np.arange(self.plan.P)[:, None])
+        self.weight_alive += (prim * alive).sum(axis=1)
+        self.weight_dead += (prim * (1.0 - alive)).sum(axis=1)
+
+    def alive(self, k: IntArray, p: IntArray) -> FloatArray:
+        """Chance that a sleeper of patient p arriving in step k is alive at the next record."""
+        plan = self.plan
+        end = plan.ends[self.records[self.record_of[k]]]
+        return np.asarray(np.exp(-plan.hazard[p] * (end - plan.ends[k])), dtype=float)
+
     def survival(self, k: int) -> FloatArray:
         """Per patient: chance that a sleeper arriving in step k is alive at the next record."""
         if self._survival[0] != k:
-            plan = self.plan
-            end = plan.ends[self.records[self.record_of[k]]]
-            self._survival = (k, np.exp(-plan.hazard * (end - plan.ends[k])))
+            self._survival = (k, self.alive(np.full(self.plan.P, k), np.arange(self.plan.P)))
         return self._survival[1]
 
-    def exclude(self, k: int, c: int, p: IntArray, o: IntArray, prim: FloatArray) -> None:
-        """The primary's clusters of kind c in (p, o) in step k were drawn cell by cell.
+    def exclude(self, k: IntArray, c: int, p: IntArray, o: IntArray, prim: FloatArray,
+                ) -> None:
+        """The primary's clusters of kind c in (k, p, o) were drawn cell by cell.
 
-        ``prim``: the primary's expected cells shed in the step, of each patient ``p``
-        (pairs (p, o) distinct). Leaves them out of the quiet clusters of the record.
+        ``k``: the step of each; ``prim``: the primary's expected cells shed in that step
+        by patient ``p``. Leaves them out of the quiet clusters of the record.
         """
-        alive = self.survival(k)[p]
-        self.apart_alive[c][p, o] += prim * alive
-        self.apart_dead[c][p, o] += prim * (1.0 - alive)
+        alive = self.alive(k, p)
+        np.add.at(self.apart_alive[c], (p, o), prim * alive)
+        np.add.at(self.apart_dead[c], (p, o), prim * (1.0 - alive))
 
     def join(self, rng: np.random.Generator, k: int, parts: Dormant,
              waking: list[Wakings]) -> None:
@@ -129,30 +149,40 @@ class DormantCells:
         h)``) and those that will die; ``waking`` (patient, organ, source code, one cell
         each) are cells already known to wake.
         """
-        plan = self.plan
-        p_wake = [x[0] for x in waking]
-        o_wake = [x[1] for x in waking]
-        c_wake = [x[2] for x in waking]
-        if parts:
-            code, o, cells, p = (np.concatenate([x[i] for x in parts]) for i in range(4))
-            wake = rng.binomial(cells, plan.wake_share[p])
-            die = cells - wake
-            some = die > 0
-            if some.any():
-                self.arrived.append((p[some], o[some], die[some], k))
-            some = wake > 0
-            if some.any():
-                count = wake[some]
-                p_wake.append(np.repeat(p[some], count))
-                o_wake.append(np.repeat(o[some], count))
-                c_wake.append(np.repeat(code[some], count))
-        if p_wake:
-            self._schedule(rng, k, np.concatenate(p_wake), np.concatenate(o_wake),
-                           np.concatenate(c_wake))
+        arrays = [np.concatenate([x[i] for x in parts]) if parts else _NO_INTS
+                  for i in range(4)]
+        self.arrive(rng, np.full(arrays[0].size, k), *arrays)
+        if waking:
+            p, o, code = (np.concatenate([x[i] for x in waking]) for i in range(3))
+            self.wake(rng, np.full(p.size, k), p, o, code)
 
-    def _schedule(self, rng: np.random.Generator, k: int, p: IntArray, o: IntArray,
-                  code: IntArray) -> None:
-        """Draw when each cell that will wake does, and whether it founds a colony."""
+    def arrive(self, rng: np.random.Generator, k: IntArray, code: IntArray, o: IntArray,
+               cells: IntArray, p: IntArray) -> None:
+        """Sleepers arriving in compound numbers: ``cells`` in step ``k`` (per element).
+
+        Split into those that will wake (``Binomial(cells, w / h)``, scheduled one by
+        one) and those that will die (thinned at the record).
+        """
+        if not cells.size:
+            return
+        wake = self.plan.wake_share[p]
+        wake = rng.binomial(cells, wake)
+        die = cells - wake
+        some = die > 0
+        if some.any():
+            self.arrived.append((p[some], o[some], die[some], k[some]))
+        some = wake > 0
+        if some.any():
+            count = wake[some]
+            self.wake(rng, *(np.repeat(x[some], count) for x in (k, p, o, code)))
+
+    def wake(self, rng: np.random.Generator, k: IntArray, p: IntArray, o: IntArray,
+             code: IntArray) -> None:
+        """Sleepers that will wake, arriving in step ``k`` (per cell).
+
+        Draws the step each wakes in (never, past the horizon) and whether it founds a
+        colony; counts the wakings and extinctions at their records.
+        """
         if not p.size:
             return
         plan = self.plan
@@ -162,7 +192,7 @@ class DormantCells:
         step = np.searchsorted(plan.ends, ring, side="right")
         found = rng.random(p.size) < plan.wake_founding[p, o]
         flat = p * n + o
-        np.add.at(self.sleeping_change[self.record_of[k]].ravel(), flat, 1)
+        np.add.at(self.sleeping_change.ravel(), self.record_of[k] * (plan.P * n) + flat, 1)
         within = step < plan.n_steps
         if not within.any():
             return
@@ -215,7 +245,7 @@ class DormantCells:
             died.ravel()[held] += dead
         if self.arrived:
             p, o, cells = (np.concatenate([x[i] for x in self.arrived]) for i in range(3))
-            step = np.concatenate([np.full(x[0].size, x[3]) for x in self.arrived])
+            step = np.concatenate([x[3] for x in self.arrived])
             alive = rng.binomial(cells, np.exp(-plan.hazard[p] * (end - plan.ends[step])))
             flat = p * n + o
             # (bincount sums exactly: counts far below 2**53)

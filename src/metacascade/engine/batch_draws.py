@@ -1,7 +1,8 @@
 """Draws of the batched engine that keep no state.
 
-The common fates, drawn at each ledger record (step 6 of the description in
-:mod:`metacascade.engine.batch`) from the ``rng`` it is given, in a fixed order.
+The common fates, drawn at each ledger record, and the split of loud clusters cell by
+cell (steps 6 and 2 of the description in :mod:`metacascade.engine.batch`), from the
+``rng`` given, in a fixed order.
 """
 
 from __future__ import annotations
@@ -49,3 +50,31 @@ def common_fates(rng: np.random.Generator, plan: BatchPlan, single: FloatArray,
     delta[:, :, DIED_AFTER] += died
     delta[:, :, EXTINCT] += rest - failed - died
     return delta, blood
+
+
+def split_clusters(rng: np.random.Generator, plan: BatchPlan, c: int, p: IntArray,
+                   o: IntArray) -> dict[str, IntArray]:
+    """Split loud clusters of kind ``c`` (patients ``p``, organs ``o``) cell by cell.
+
+    A loud cluster's rare cells (dormant or dividing) number r >= 1 from the loud
+    distribution (quiet clusters, whose only rare cell is a sleeper that will die, are
+    drawn at the record). With r = 1 the rare cell is a sleeper that will wake or a
+    dividing cell; with more, each is dormant with the rare cells' share. Returns per
+    cluster: ``failed``, ``died`` (after extravasation), ``extinct``, ``asleep`` (sleepers
+    to split at arrival), ``wakes`` (1 for a sleeper known to wake) and ``found``.
+    """
+    m = plan.cluster_sizes[c]
+    u = rng.random(p.size)
+    r = 1 + (u[:, None] >= plan.cluster_loud_cdf[c][p, o, :-1]).sum(axis=1)
+    asleep = np.zeros(p.size, dtype=np.int64)
+    several = np.flatnonzero(r > 1)
+    asleep[several] = rng.binomial(r[several], plan.dormant_given_rare[p[several],
+                                                                       o[several]])
+    one = np.flatnonzero(r == 1)
+    wakes = np.zeros(p.size, dtype=np.int64)
+    wakes[one[rng.random(one.size) < plan.wake_given_one[p[one], o[one]]]] = 1
+    divide = r - asleep - wakes
+    found = rng.binomial(divide, plan.q[p])
+    failed = rng.binomial(m - r, plan.fail_given_common[p, o])
+    return {"failed": failed, "died": m - r - failed, "extinct": divide - found,
+            "asleep": asleep, "wakes": wakes, "found": found}

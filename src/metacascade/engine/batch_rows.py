@@ -150,20 +150,6 @@ class PrimaryRows:
         self.shed[:] = 0.0
         return single, blood, plain
 
-    def many(self, c: int, prim: FloatArray) -> tuple[IntArray, IntArray, IntArray]:
-        """Organs with many rare clusters of kind ``c`` this step.
-
-        Returns their number per patient (the first of the patient's sorted row), and
-        (patient, organ) of each.
-        """
-        rare = self.rare[c]
-        with np.errstate(divide="ignore"):
-            above = self.dense_above / prim
-        count = np.count_nonzero(rare.rows > above[:, None], axis=1)
-        p = np.repeat(np.arange(prim.size), count)
-        rank = np.arange(p.size) - np.repeat(np.cumsum(count) - count, count)
-        return count, p, self.order[c][p, rank]
-
 
 class ColonyRows:
     """The colonies' rows per (patient, entry), and the sums of ``groups`` since the last record.
