@@ -10,7 +10,10 @@ split them into wakings and deaths. The same law costs far less drawn at arrival
   drawn one by one: the step of their waking from their clock (``Exp(h)`` from the end
   of the arrival step; never, if past the horizon) and whether they found a colony
   (the organ's ``wake_founding``). Those that found wait on a calendar by step; their
-  wakings and extinctions are counted in the ledger record that follows.
+  wakings and extinctions are counted in the ledger record that follows. The
+  primary's single cells that will wake and go extinct (about 99 % of its wakers)
+  change only the ledger: they are Poisson counts per patient, organ and the interval
+  between records they wake in, drawn when their arrival interval is.
 - **Cells that will die** only change the ledger, which is read at the records: they
   are counts per patient and organ. A cell arriving in step k is alive at the next
   record ``R`` with probability ``exp(-h (end(R) - end(k)))``; those alive there are
@@ -174,14 +177,16 @@ class DormantCells:
         some = wake > 0
         if some.any():
             count = wake[some]
-            self.wake(rng, *(np.repeat(x[some], count) for x in (k, p, o, code)))
+            k_w, p_w, o_w, code_w = (np.repeat(x[some], count) for x in (k, p, o, code))
+            self.wake(rng, k_w, p_w, o_w, code_w)
 
     def wake(self, rng: np.random.Generator, k: IntArray, p: IntArray, o: IntArray,
-             code: IntArray) -> None:
+             code: IntArray, founding: bool = False) -> None:
         """Sleepers that will wake, arriving in step ``k`` (per cell).
 
         Draws the step each wakes in (never, past the horizon) and whether it founds a
-        colony; counts the wakings and extinctions at their records.
+        colony (not if ``founding``: all do); counts the wakings and extinctions at
+        their records.
         """
         if not p.size:
             return
@@ -190,7 +195,10 @@ class DormantCells:
         with np.errstate(divide="ignore"):
             ring = plan.ends[k] + rng.exponential(size=p.size) / plan.hazard[p]
         step = np.searchsorted(plan.ends, ring, side="right")
-        found = rng.random(p.size) < plan.wake_founding[p, o]
+        if founding:
+            found = np.ones(p.size, dtype=bool)
+        else:
+            found = rng.random(p.size) < plan.wake_founding[p, o]
         flat = p * n + o
         np.add.at(self.sleeping_change.ravel(), self.record_of[k] * (plan.P * n) + flat, 1)
         within = step < plan.n_steps
@@ -209,6 +217,38 @@ class DormantCells:
         for a, b in pairwise(cuts):  # (a loop over the steps with wakings to come)
             rows = chosen[a:b]
             self.calendar[int(steps[a])].append((p[rows], o[rows], code[rows]))
+
+    def add_idle(self, rng: np.random.Generator, first: int, prim: FloatArray,
+                 row: FloatArray) -> IntArray:
+        """The primary's sleepers that will wake and go extinct, arriving in steps ``first`` on.
+
+        They arrive as Poisson counts (``prim``, patients x steps of one interval, times
+        ``row``, patients x organs) and change only the ledger, so they are drawn as
+        Poisson counts per patient, organ and the interval they wake in (or never): a
+        cell arriving in step k wakes between two records with the difference of its
+        exponential clock's survival to them, from the end of step k. Returns the cells
+        arrived (patients x organs).
+        """
+        plan = self.plan
+        r = int(self.record_of[first])
+        ends = plan.ends[first:first + prim.shape[1]]
+        t = plan.ends[self.records[r:]]
+        with np.errstate(over="ignore"):
+            survive = np.exp(-plan.hazard[:, None, None]
+                             * np.maximum(t[None, None, :] - ends[None, :, None], 0.0))
+        # Per patient and interval (r .. last, then never): expected cells arriving, by
+        # the interval their clock rings in.
+        shares = np.concatenate([1.0 - survive[:, :, :1], -np.diff(survive, axis=2),
+                                 survive[:, :, -1:]], axis=2)
+        weights = np.einsum("pl,plb->pb", prim, shares)
+        cells = rng.poisson(weights[:, None, :] * row[:, :, None])  # P x organs x (b, never)
+        woke = np.moveaxis(cells[:, :, :-1], 2, 0)
+        self.woke[r:] += woke
+        self.extinct[r:] += woke
+        arrived = cells.sum(axis=2)
+        self.sleeping_change[r] += arrived
+        self.sleeping_change[r:] -= woke
+        return np.asarray(arrived, dtype=np.int64)
 
     # -- events ----------------------------------------------------------------------
     def wakings(self, k: int) -> Wakings | None:

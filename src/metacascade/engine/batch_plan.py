@@ -213,6 +213,10 @@ class BatchPlan:
         self.p_dormant_wake = p_dormant * self.wake_share[:, None]
         self.p_dormant_die = p_dormant - self.p_dormant_wake
         self.wake_founding = np.array([m.wake_founding() for m in models])
+        #: (P, organs): chance that an arrested cell becomes a sleeper that will wake and
+        #: found a colony, or wake and go extinct.
+        self.p_dormant_wake_found = self.p_dormant_wake * self.wake_founding
+        self.p_dormant_wake_idle = self.p_dormant_wake - self.p_dormant_wake_found
         self._cluster_kinds()
 
     def _cluster_kinds(self) -> None:

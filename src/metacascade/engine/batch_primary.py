@@ -67,16 +67,19 @@ class PrimaryPart:
         counts: list[IntArray] = []
         sleepers: list[tuple[IntArray, IntArray, IntArray, IntArray]] = []  # k, p, o, cells
         waking: list[tuple[IntArray, IntArray, IntArray]] = []  # k, p, o
-        # Single cells: founders and sleepers that will wake.
+        # Single cells: founders, sleepers that will wake and found (one by one), and
+        # those that will wake and go extinct (counts per interval they wake in).
         e, column, count = rows.singles.draw(rng, scale, rows=entry_p)
         p, k = entry_p[e], entry_k[e]
         kind, o = np.divmod(column, n)
         self._tally(p, o, (ARRESTED, count))
         asleep, found = kind == 0, kind == 1
-        waking.append((np.repeat(k[asleep], count[asleep]), np.repeat(p[asleep], count[asleep]),
-                       np.repeat(o[asleep], count[asleep])))
+        p_wake = np.repeat(p[asleep], count[asleep])
+        self.dormant.wake(rng, np.repeat(k[asleep], count[asleep]), p_wake,
+                          np.repeat(o[asleep], count[asleep]), p_wake, founding=True)
         founders.append((k[found], p[found], o[found]))
         counts.append(count[found])
+        self.counters[:, :, ARRESTED] += self.dormant.add_idle(rng, first, prim, rows.idle)
         for c, m in enumerate(plan.cluster_sizes):
             rare = rows.rare[c]
             with np.errstate(divide="ignore"):

@@ -112,9 +112,12 @@ class PrimaryRows:
         n = plan.n
         self.plan, self.dense_above = plan, dense_above
         single = plan.single_primary_row[:, :n]
-        #: Founders and dormant cells that will wake, per unit of prim (P x 2 organs).
+        #: Founders, and sleepers that will wake and found, per unit of prim (P x 2
+        #: organs).
         self.singles = RowCategorical(np.concatenate(
-            [single * plan.p_dormant_wake, single * plan.p_found], axis=1))
+            [single * plan.p_dormant_wake_found, single * plan.p_found], axis=1))
+        #: Sleepers that will wake and go extinct, per unit of prim (P x organs).
+        self.idle = single * plan.p_dormant_wake_idle
         #: Dormant cells that will die, per unit of prim (P x organs).
         self.dying = single * plan.p_dormant_die
         self.order: list[IntArray] = []  # per kind: organs by rare rate, highest first
