@@ -119,8 +119,9 @@ class PrimaryPart:
             k, p, o, cells = (np.concatenate([x[i] for x in sleepers]) for i in range(4))
             some = cells > 0
             self.dormant.arrive(rng, k[some], p[some], o[some], cells[some], p[some])
-        k, p, o = (np.concatenate([x[i] for x in waking]) for i in range(3))
-        self.dormant.wake(rng, k, p, o, p)
+        if waking:
+            k, p, o = (np.concatenate([x[i] for x in waking]) for i in range(3))
+            self.dormant.wake(rng, k, p, o, p)
         self._keep_founders(founders, counts)
 
     def _keep_founders(self, parts: list[tuple[IntArray, IntArray, IntArray]],
