@@ -38,11 +38,12 @@ def common_fates(rng: np.random.Generator, plan: BatchPlan, single: FloatArray,
     delta[:, :, EXTINCT] = common[:, :, 2]
     blood = rng.poisson(single[:, n])
     for c, m in enumerate(plan.cluster_sizes):
-        counts = rng.poisson(plain[c][:, :n, None] * plan.cluster_plain_split[c])
-        j = np.arange(m + 1)
-        delta[:, :, ARRESTED] += m * counts.sum(axis=2)
-        delta[:, :, FAILED] += counts @ j
-        delta[:, :, DIED_AFTER] += counts @ (m - j)
+        # Plain clusters (no rare cell): each cell fails or dies after extravasation.
+        cells = m * rng.poisson(plain[c][:, :n] * (1.0 - plan.cluster_rare[c]))
+        failed = rng.binomial(cells, plan.fail_given_common)
+        delta[:, :, ARRESTED] += cells
+        delta[:, :, FAILED] += failed
+        delta[:, :, DIED_AFTER] += cells - failed
         blood += m * rng.poisson(cluster_blood[:, c] + plain[c][:, n])
     failed = rng.binomial(rest, plan.fail_given_rest)
     died = rng.binomial(rest - failed, plan.died_given_rest)

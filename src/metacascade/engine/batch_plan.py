@@ -185,24 +185,9 @@ class BatchPlan:
             after_fail = rest - fail
             self.died_given_rest = np.clip(
                 np.where(after_fail > 0, p_died / after_fail, 0.0), 0, 1)
-        self.cluster_rare: list[FloatArray] = []
-        self.cluster_rare_cdf: list[FloatArray] = []
-        self.cluster_plain_split: list[FloatArray] = []
-        for m in self.cluster_sizes:
-            p_rare = -np.expm1(m * np.log1p(-np.minimum(rare_cell, 1.0)))
-            self.cluster_rare.append(p_rare)
-            r = np.arange(1, m + 1)
-            comb = np.array([math.comb(m, int(i)) for i in r])
-            pmf = comb * rare_cell[..., None] ** r * (1.0 - rare_cell[..., None]) ** (m - r)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cdf = np.cumsum(pmf, axis=2) / np.where(p_rare > 0, p_rare, 1.0)[..., None]
-            cdf[..., -1] = 1.0
-            self.cluster_rare_cdf.append(cdf)
-            j = np.arange(m + 1)
-            f = self.fail_given_common[..., None]
-            comb = np.array([math.comb(m, int(i)) for i in j])
-            self.cluster_plain_split.append((1.0 - p_rare)[..., None]
-                                            * comb * f**j * (1.0 - f) ** (m - j))
+        #: Per cluster kind (P, organs): chance that a cluster has a rare cell.
+        self.cluster_rare: list[FloatArray] = [
+            -np.expm1(m * np.log1p(-np.minimum(rare_cell, 1.0))) for m in self.cluster_sizes]
         wake = _column(models, lambda m: m.wake_rate_per_day)
         hazard = wake + _column(models, lambda m: m.dormant_death_rate_per_day)
         with np.errstate(divide="ignore", invalid="ignore"):
