@@ -12,7 +12,7 @@ Keys (goals from the issue in brackets):
     cancer, CT and bone scans, CTC draws, two chemotherapy lines;
     ``examples/virtual_trial_breast.yaml`` is a heavier case, selected for early lung
     spread) run by :func:`simulate_cohort` on a local pool of ``--workers`` processes
-    (default 2) with ``--engine`` (default ``batch``, ``--batch-size`` 256), N patients
+    (default 2) with ``--engine`` (default ``batch``, ``--batch-size`` 512), N patients
     / wall seconds.
 ``peak_rss_mib``
     Peak resident memory of the largest single process, this one or a worker (MiB,
@@ -48,6 +48,7 @@ import numpy as np
 from metacascade.clinic.course import follow
 from metacascade.cohort import LocalExecutor, load_population, simulate_cohort
 from metacascade.cohort.population import Population
+from metacascade.cohort.run import DEFAULT_BATCH_SIZE
 from metacascade.cohort.tables import batch_columns, cohort_tables
 from metacascade.engine.compile import compile_scenario
 from metacascade.engine.kernel import simulate
@@ -130,7 +131,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=2048)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--engine", choices=("batch", "patient"), default="batch")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--profile-patients", type=int, default=10)
     parser.add_argument("--progress", action="store_true",
                         help="show the cohort's progress bar (on stderr)")

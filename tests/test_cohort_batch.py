@@ -185,3 +185,14 @@ def test_a_failing_patient_stops_the_cohort_at_once_and_is_named(tmp_path):
     assert not manifest["complete"]
     # The shards not started were cancelled, not run (90 of the 100 would succeed).
     assert len(list((tmp_path / "c" / "patients").glob("*.parquet"))) < 50
+
+
+def test_the_command_line_batch_size_default_is_the_librarys():
+    import inspect
+
+    from metacascade import cli
+    from metacascade.cohort.run import DEFAULT_BATCH_SIZE, simulate_cohort
+
+    default = inspect.signature(cli.cohort).parameters["batch_size"].default
+    assert default == DEFAULT_BATCH_SIZE
+    assert inspect.signature(simulate_cohort).parameters["batch_size"].default == default

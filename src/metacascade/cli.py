@@ -212,7 +212,7 @@ def cohort(
         help="'batch': patients as arrays, in batches on their own random streams; "
              "'patient': one at a time, each equal to a single simulate (slower).")
     ] = "batch",
-    batch_size: Annotated[int, typer.Option(help="Patients per batch (batch engine).")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Patients per batch (batch engine).")] = 512,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Finish the shards a previous run of this cohort left undone.")
     ] = False,

@@ -15,7 +15,7 @@ each written to a hidden temporary name and renamed, so no partial file is ever
 readable; ``manifest.json`` (also replaced atomically) lists the shards done, the
 scenario, the seed, the engine and the versions.
 
-By default patients run in **batches** (``batch_size``, 256) as arrays of patients x
+By default patients run in **batches** (``batch_size``, 512) as arrays of patients x
 organs, each batch on its own random streams; a shard is a whole number of batches. A
 patient's results depend only on the cohort seed, the batch size and the patient's
 index, so the concatenated tables are identical whatever the shard size, the number of
@@ -74,7 +74,7 @@ DEFAULT_SHARD_SIZE = 64
 ENGINES = ("batch", "patient")
 DEFAULT_ENGINE = "batch"
 #: Patients simulated together by the batch engine (the unit of its random streams).
-DEFAULT_BATCH_SIZE = 256
+DEFAULT_BATCH_SIZE = 512
 #: Spawn keys of a batch's streams: engine, clinic (a patient's are in population.py).
 BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM = 5, 6
 
