@@ -4,9 +4,11 @@ For :func:`~metacascade.clinic.batch.follow_batch`: :class:`Eradication` examine
 lesions of treated patients on the death grid of each interval (as
 ``_Patient._eradicate_quiet`` of :mod:`~metacascade.clinic.course` does), but only those
 that may be candidates. Each other lesion waits in :attr:`Eradication.pending` for the
-first interval that ends after its next possible day: the untreated size never shrinks
-and the survival factor falls at most at the kill rates of the running and coming lines,
-so before that day neither bound can let it through.
+first interval that ends after its next possible day (:meth:`Eradication.next_day`): a
+colony grows at its rate r until its avascular limit and never shrinks, and its survival
+factor falls at most at the kill rates of the running and coming lines (and the running
+line's no lower than its resistant share), so before that day it cannot fall below one
+cell.
 """
 
 from __future__ import annotations
@@ -64,7 +66,6 @@ class Eradication:
         keep = treated[pat] & x.had[ids] & (founded <= t)
         ids, pat, founded = ids[keep], pat[keep], founded[keep]
         always = x.is_always[ids]
-        due = np.full(ids.size, -np.inf)
         rest = np.ones(ids.size, dtype=bool)
         if not math.isinf(previous):
             # A first, cheap bound (per patient for therapy, in logs for the size):
@@ -72,21 +73,17 @@ class Eradication:
             floor = x.log_survival_floor(t)[pat]
             cheap = x.log_untreated_floor(ids, previous, pat) + floor
             rest = (cheap < LOG_MARGIN) | always
-            far = ~rest
-            due[far] = _later(t, cheap[far] - 2.0 * LOG_MARGIN, x.kappa_all[pat[far]])
-        # The second bound, for every lesion examined (its next possible day is usually
-        # the later); the grid is evaluated for the lesions both bounds let through.
-        lower = x.survival(ids, t, pat)
+        # The second bound; the grid is evaluated for the lesions both bounds let through.
+        factor = x.survival(ids, t, pat)
+        # max(untreated, 1) at previous: 1 for the colonies founded since (0 untreated
+        # cells) and in the first interval (no patient treated before it).
+        size = np.ones(ids.size)
+        lower = factor
         if not math.isinf(previous):
-            # max(untreated, 1): 1 for the colonies founded since (0 untreated cells).
             then = np.nonzero(founded <= previous)[0]
-            size = np.ones(ids.size)
             size[then] = np.maximum(x.untreated(ids[then], previous), 1.0)
-            lower = lower * size
+            lower = factor * size
         maybe = (lower < 1.0 + BOUND_MARGIN) | always
-        above = np.nonzero(~maybe)[0]
-        due[above] = np.maximum(due[above], self.survival_due(
-            t, ids[above], lower[above], pat[above]))
         grid = ids[rest & maybe]
         if grid.size:
             column = times[:, None]
@@ -96,45 +93,89 @@ class Eradication:
             if hit.any():
                 x.eradicated[grid[hit]] = times[np.argmax(below[:, hit], axis=0)]
                 x.had[grid[hit]] = False
-        later = ~always & x.had[ids]
-        self.postpone(k, ids[later], due[later])
+        later = np.nonzero(~always & x.had[ids])[0]
+        with np.errstate(divide="ignore"):
+            log_factor, log_size = np.log(factor[later]), np.log(size[later])
+        self.postpone(k, ids[later], self.next_day(t, ids[later], log_factor, log_size,
+                                                   pat[later]))
 
-    def survival_due(self, t: float, ids: IntArray, lower: FloatArray,
-                     pat: IntArray | None = None) -> FloatArray:
-        """Next possible day of lesions whose survival bound ``lower`` (>= 1) holds at t.
+    def next_day(self, t: float, ids: IntArray, log_factor: FloatArray,
+                 log_size: FloatArray, pat: IntArray | None = None) -> FloatArray:
+        r"""Next possible day of colonies ``ids`` (founded by ``t``, of bounded patients).
 
-        The log bound falls only through the survival factor (the untreated size never
-        decreases): the running line's factor (kill rate k, resistant share rho) by at
-        most k per day and never below rho, so by at most c = log(factor / rho) in all;
-        the lines not started yet by at most their largest kill rate k_next per day
-        (one line at a time). Over d days the fall is at most min(max(k, k_next) d,
-        c + k_next d); ended lines no longer change.
+        ``log_factor`` is the log of their survival factor at ``t``, ``log_size`` that of
+        a lower bound of their untreated size from ``t`` on (its size at t or before,
+        or 1). Before the day returned no grid time after ``t`` can find a colony below
+        one cell: it is a lower bound of the first such time (inf: never). With
+        :math:`d = \tau - t \ge 0`:
+
+        * The untreated size :math:`U` never decreases (the patient is bounded:
+          :math:`r > 0`, :math:`K_m > K_a \ge 1`). Before its switch it is the
+          avascular branch :math:`\min(\max(w e^{\min(r(\tau - t_f), 700)}, 1), K_a)`,
+          whose log is :math:`\min(P, Z, \log K_a)` with
+          :math:`P = \max(A + r d, 0)`, :math:`A = \log w + r(t - t_f)` and
+          :math:`Z = \max(\log w + 700, 0)`; past its switch it is at least
+          :math:`K_a` (Gompertz from :math:`K_a` toward :math:`K_m`); and it is at
+          least its size at t. So :math:`\log U(\tau) \ge \min(P, Q)` with
+          :math:`Q = \max(\min(\log K_a, \log w + 700), \log size)`.
+        * The survival factor: :math:`\log S(\tau) \ge \log S(t) - F(d)`,
+          :math:`F(d) = \min(\kappa d, c + \kappa_{next} d)`: the running line's factor
+          (kill rate k, resistant share rho) falls by at most k per day and never below
+          rho, so by at most :math:`c = \log(factor / \rho)` in all; the lines not
+          started yet by at most their largest kill rate :math:`\kappa_{next}` per day
+          (one line at a time); :math:`\kappa = \max(k, \kappa_{next})`; ended lines no
+          longer change (a line stopping or switching only slows the fall).
+
+        So with :math:`s = \log S(t)` the log cells at :math:`\tau` are at least
+        :math:`\min(P, Q) + s - F(d)`, which is at least 0 wherever both
+        :math:`P + s - F` and :math:`Q + s - F` are; each holds wherever one of its
+        linear lower bounds :math:`a + b d` does (:math:`P \ge A + r d`, and
+        :math:`F \le \kappa d` or :math:`F \le c + \kappa_{next} d`): half-lines
+        from 0 or to infinity (:func:`_first_uncovered`). Growth at r slows the fall
+        (at :math:`\kappa - r`), and may outpace it (never). Every offset ``a`` is
+        lowered by :data:`LOG_SLACK`, far above the rounding of the sizes and of the
+        bound.
         """
         x = self.x
         if pat is None:
             pat = x.pat[ids]
-        with np.errstate(divide="ignore"):
-            room = np.log(lower) - LOG_SLACK
         n_k = x.n_lines
         running, line, kill_now, kill_next = self._kill_rates()
         where = pat * len(x.organs) + x.organ[ids]
         k_now = kill_now.reshape(-1)[where]
         k_next = kill_next.reshape(-1)[where]
+        kappa = np.maximum(k_now, k_next)
         c = np.zeros(ids.size)
         on = np.nonzero(running[pat])[0]
         if on.size:
-            sub, p = ids[on], pat[on]
+            every = on.size == ids.size
+            sub, p = (ids, pat) if every else (ids[on], pat[on])
             k = line[p]
             rho = x.resistant.reshape(-1)[sub * n_k + k]
-            start = x.line_start[p, k]
-            end = x.line_end[p, k]
-            exposed = np.maximum(np.minimum(t, end) - np.maximum(start, x.founded[sub]), 0.0)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                factor = (1.0 - rho) * np.exp(-k_now[on] * exposed) + rho
-                # No floor without a resistant share.
-                c[on] = np.where(rho > 0, np.log(factor) - np.log(rho), np.inf)
-        return np.maximum(_later(t, room, np.maximum(k_now, k_next)),
-                          _later(t, room - c, k_next))
+            # The running line's log factor: the whole factor's if it is the first line
+            # (no other line has begun), else its own.
+            log_run = log_factor if every else log_factor[on]
+            later = np.nonzero(k > 0)[0]
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                if later.size:
+                    q, kq, rq = p[later], k[later], rho[later]
+                    exposed = np.maximum(np.minimum(t, x.line_end[q, kq])
+                                         - np.maximum(x.line_start[q, kq],
+                                                      x.founded[sub[later]]), 0.0)
+                    log_run = log_run.copy()
+                    log_run[later] = np.log((1.0 - rq) * np.exp(
+                        -(k_now if every else k_now[on])[later] * exposed) + rq)
+                # No floor without a resistant share (rho = 0: c = inf).
+                c[on] = np.where(rho > 0.0, log_run - np.log(rho), np.inf)
+        log_w = x.log_w[ids]
+        r = x.r[pat]
+        cap = np.maximum(np.minimum(x.log_ka[pat], log_w + 700.0), log_size)
+        s = log_factor - LOG_SLACK
+        grown = log_w + r * (t - x.founded[ids]) + s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            growing = _first_uncovered([(grown, kappa - r), (grown - c, k_next - r)])
+            capped = np.fmax(np.fmax((cap + s) / kappa, (cap + s - c) / k_next), -np.inf)
+        return np.asarray(t + np.minimum(growing, capped), dtype=float)
 
     def _kill_rates(self) -> tuple[BoolArray, IntArray, FloatArray, FloatArray]:
         """Whether each patient runs a line, the line, and the kill rates ahead.
@@ -176,12 +217,22 @@ class Eradication:
             self.pending[key].append(ids[lo:hi])
 
 
-def _later(t: float, room: FloatArray, rate: FloatArray) -> FloatArray:
-    """The day a log bound ``room`` above its threshold at ``t`` may reach it at ``rate``.
+def _first_uncovered(pieces: list[tuple[FloatArray, FloatArray]]) -> FloatArray:
+    """A lower bound of the first d >= 0 at which every ``a - f d`` is negative.
 
-    Never (inf) if it does not fall (rate 0) and is above; ``t`` or before if it is not.
+    Each piece (a, f), a falling at rate f (rising if f < 0), holds (is >= 0) on a
+    half-line of d >= 0: [0, a / f] if f > 0, [a / f, inf) if f < 0, all or nothing if
+    f = 0. The union of the ones from 0 ends at X and the others start at Y: the first
+    d left out is X if Y > max(X, 0) (X < 0: at once), and there is none (inf)
+    otherwise. A piece whose end is not a number (0 / 0) is left out, which only
+    makes the bound earlier.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = t + room / rate
-    out[np.isnan(out)] = -np.inf  # rate 0 and no room
-    return out
+    n = pieces[0][0].size
+    head, tail = np.full(n, -np.inf), np.full(n, np.inf)
+    for a, f in pieces:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross = a / f
+        rising = f < 0
+        head = np.fmax(head, np.where(rising, -np.inf, cross))
+        tail = np.fmin(tail, np.where(rising, cross, np.inf))
+    return np.where(tail <= np.maximum(head, 0.0), np.inf, head)

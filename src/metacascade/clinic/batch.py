@@ -18,9 +18,9 @@ The speed tricks are those of :func:`follow`, applied to the batch: the weekly d
 is evaluated only for the patients whose burden bound may be lethal in an interval
 (the bound of ``_Patient._may_die``, with every colony that has not switched counted at
 its avascular limit), eradication only for the lesions whose lower bound may fall below
-one cell (each lesion examined again only from the first day its bounds may let it
-through: the untreated size never shrinks and the survival factor falls at most at the
-kill rates of the running and coming lines), and scans and draws read only the primary
+one cell (each lesion examined again only from the first day it may: a colony grows at
+its rate until its avascular limit and never shrinks, and its survival factor falls at
+most at the kill rates of the running and coming lines), and scans and draws read only the primary
 and the colonies past their angiogenic switch, which is all they can see or count when no
 scan of the clinic can see a colony at its avascular limit (otherwise every lesion is
 read, as :func:`follow` does).
@@ -375,7 +375,7 @@ class _Batch:
         ids = ids[x.had[ids] & (x.founded[ids] <= t)]
         cells = x.untreated(ids, t) * x.survival(ids, t)  # before the new line starts
         first = ~x.treated[x.pat[ids]] & ~x.is_always[ids]
-        met, met_cells = ids[first], cells[first]
+        ids_met, cells_met = ids[first], cells[first]
         x.line_start[patients, line] = t
         x.treated[patients] = True
         alive = cells >= 1.0
@@ -388,9 +388,10 @@ class _Batch:
         self.rules.started(patients, t)
         # A first line: the lesions had are followed for eradication from now on, from
         # their next possible day (before any line their survival factor is 1, so
-        # ``met_cells`` are their untreated sizes at t, the bound of the next interval).
-        due = self.eradication.survival_due(t, met, np.maximum(met_cells, 1.0))
-        self.eradication.postpone(self.k, met, due)
+        # ``cells`` are their untreated sizes at t).
+        due = self.eradication.next_day(t, ids_met, np.zeros(ids_met.size),
+                                        np.log(cells_met))
+        self.eradication.postpone(self.k, ids_met, due)
         # RECIST: a new baseline, from this day's scan if there is one.
         self.recist.new_baseline(patients, distant, scanned)
 
