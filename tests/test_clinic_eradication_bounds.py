@@ -2,15 +2,18 @@
 
 :class:`~metacascade.clinic._eradication.Eradication` examines a colony again only from
 its next possible day (a lower bound of the first grid time it may fall below one
-cell). A bound too late skips an eradication or finds it late: the courses then differ
+cell), and evaluates an examined colony on the grid only if a bound lets it through. A
+bound too optimistic skips an eradication or finds it late: the courses then differ
 from those of a batch whose every colony is examined in every interval (next possible
-day -inf). The clinics here make the bound nearly tight: colonies that grow faster than
-a line kills and slower, colonies at their avascular limit, lines that switch to faster
-ones, lines that stop, resistant shares of none and some. Seen to fail with each of
-these breaks of the bound: growth not capped at the avascular limit (or the untreated
-size at t counted 20-fold), growth 1.5 times too fast, the coming lines' kill rates
-left out, the running line's fall left out (c = 0), and a later line's fall taken from
-the whole survival factor."""
+day -inf) and evaluated on the grid. The clinics here make the bounds nearly tight:
+colonies that grow faster than a line kills and slower, colonies at their avascular
+limit, lines that switch to faster ones, lines that stop, resistant shares of none and
+some. Seen to fail with each of these breaks: growth not capped at the avascular limit
+(or the untreated size at t counted 20-fold), growth 1.5 times too fast, the coming
+lines' kill rates left out, the running line's fall left out (c = 0), a later line's
+fall taken from the whole survival factor, and an examination's bound counting the
+untreated size at the interval's end.
+"""
 
 from functools import cache
 from pathlib import Path
@@ -66,6 +69,8 @@ def _every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     def now(self, t, ids, *args, **kwargs):
         return np.full(ids.size, -np.inf)
     monkeypatch.setattr(_eradication.Eradication, "next_day", now)
+    # And every lesion examined evaluated on the grid.
+    monkeypatch.setattr(_eradication, "LOG_MARGIN", np.inf)
 
 
 @pytest.mark.parametrize("name", [None, *CLINICS])

@@ -20,13 +20,12 @@ from numpy.typing import NDArray
 
 from metacascade.clinic._lesions import Lesions
 from metacascade.clinic._rules import Rules
-from metacascade.clinic.course import BOUND_MARGIN
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
-#: Margin of the cheap eradication bound, in log cells: far above its rounding.
+#: Margin of the eradication bound, in log cells: far above its rounding.
 LOG_MARGIN = 1e-6
 #: Margin of a lesion's next possible day, in log cells: far above the rounding of the
 #: bounds it is computed from.
@@ -66,25 +65,20 @@ class Eradication:
         keep = treated[pat] & x.had[ids] & (founded <= t)
         ids, pat, founded = ids[keep], pat[keep], founded[keep]
         always = x.is_always[ids]
-        rest = np.ones(ids.size, dtype=bool)
+        with np.errstate(divide="ignore"):
+            log_factor = np.log(x.survival(ids, t, pat))
+        # A lower bound of log max(untreated, 1) on the grid of (previous, t] and after,
+        # from the colony's founding: its avascular branch at previous (in logs; of a
+        # colony founded since, below its size at founding), past its switch its size.
+        # No patient is treated before the first interval ends.
+        log_size = np.zeros(ids.size)
         if not math.isinf(previous):
-            # A first, cheap bound (per patient for therapy, in logs for the size):
-            # most lesions are far above one cell.
-            floor = x.log_survival_floor(t)[pat]
-            cheap = x.log_untreated_floor(ids, previous, pat) + floor
-            rest = (cheap < LOG_MARGIN) | always
-        # The second bound; the grid is evaluated for the lesions both bounds let through.
-        factor = x.survival(ids, t, pat)
-        # max(untreated, 1) at previous: 1 for the colonies founded since (0 untreated
-        # cells) and in the first interval (no patient treated before it).
-        size = np.ones(ids.size)
-        lower = factor
-        if not math.isinf(previous):
-            then = np.nonzero(founded <= previous)[0]
-            size[then] = np.maximum(x.untreated(ids[then], previous), 1.0)
-            lower = factor * size
-        maybe = (lower < 1.0 + BOUND_MARGIN) | always
-        grid = ids[rest & maybe]
+            log_size = x.log_untreated_floor(ids, previous, pat)
+            then = np.nonzero(~always & (x.switch[ids] <= previous) & (founded <= previous))[0]
+            log_size[then] = np.log(np.maximum(x.untreated(ids[then], previous), 1.0))
+        # The untreated size never decreases and the survival factor never increases:
+        # only the lesions this bound lets through may fall below one cell on the grid.
+        grid = ids[(log_size + log_factor < LOG_MARGIN) | always]
         if grid.size:
             column = times[:, None]
             cells = x.untreated(grid, column) * x.survival(grid, column)
@@ -94,10 +88,8 @@ class Eradication:
                 x.eradicated[grid[hit]] = times[np.argmax(below[:, hit], axis=0)]
                 x.had[grid[hit]] = False
         later = np.nonzero(~always & x.had[ids])[0]
-        with np.errstate(divide="ignore"):
-            log_factor, log_size = np.log(factor[later]), np.log(size[later])
-        self.postpone(k, ids[later], self.next_day(t, ids[later], log_factor, log_size,
-                                                   pat[later]))
+        self.postpone(k, ids[later], self.next_day(t, ids[later], log_factor[later],
+                                                   log_size[later], pat[later]))
 
     def next_day(self, t: float, ids: IntArray, log_factor: FloatArray,
                  log_size: FloatArray, pat: IntArray | None = None) -> FloatArray:

@@ -219,11 +219,6 @@ class Lesions:
         self.kill_table = kill
         #: Per line, the kill rates as a flat (patient, organ) table.
         self._kill_flat = [np.ascontiguousarray(kill[:, j, :]).reshape(-1) for j in range(k)]
-        #: (patients, lines) largest kill rate over the organs (the survival bound).
-        self.max_kill = kill.max(axis=2, initial=0.0)
-        #: (patients,) largest kill rate over the lines and organs: the fastest the log
-        #: survival floor can fall (one line runs at a time).
-        self.kappa_all = self.max_kill.max(axis=1, initial=0.0)
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
         self.line_end = np.full((self.n_patients, k), np.inf)
@@ -386,22 +381,13 @@ class Lesions:
             out[miss] = self.survival(ids[miss], t)
         return out
 
-    def log_survival_floor(self, t: float) -> FloatArray:
-        r"""(patients,) a lower bound of the log survival factor of every lesion at ``t``.
-
-        Each line's factor :math:`(1-\rho) e^{-\kappa e \tau} + \rho` is at least
-        :math:`e^{-\kappa_{max} \tau_{line}}`, with the largest kill rate over the organs
-        and the line's whole exposure (a lesion founded later is exposed less).
-        """
-        exposed = np.maximum(np.minimum(t, self.line_end) - self.line_start, 0.0)
-        return np.asarray(-(self.max_kill * exposed).sum(axis=1), dtype=float)
-
     def log_untreated_floor(self, ids: IntArray, t: float,
                             pat: IntArray | None = None) -> FloatArray:
         """A lower bound of log(max(untreated cells, 1)) of founded colonies ``ids`` at ``t``.
 
         The avascular branch in log form (no exponential); past the switch a colony holds
-        at least its avascular limit. ``pat``: the lesions' patients, if known.
+        at least its avascular limit. (Of a colony founded after ``t``, a lower bound of
+        its size from its founding on.) ``pat``: the lesions' patients, if known.
         """
         if pat is None:
             pat = self.pat[ids]
