@@ -10,9 +10,9 @@ tight: colonies that grow faster than a line kills and slower, colonies at their
 avascular limit, lines that switch to faster ones, lines that stop, resistant shares of
 none and some. Seen to fail with each of these breaks: growth not capped at the
 avascular limit (or the untreated size at t counted 20-fold), growth 1.5 times too
-fast, the coming lines' kill rates left out, the running line's fall left out (c = 0),
-a later line's fall taken from the whole survival factor, and an examination's bound
-counting the untreated size at the interval's end.
+fast, the running line's kill rate halved, its fall to the resistant share left out
+(c = 0), the schedule not made again when a patient starts a later line, and an
+examination's bound counting the untreated size at the interval's end.
 
 Deaths: :class:`~metacascade.clinic._deaths.Deaths` skips a patient's lethal checks
 until the day its bound may reach a lethal burden. The deaths must be those of a batch

@@ -41,9 +41,15 @@ class Eradication:
 
     def __init__(self, lesions: Lesions, rules: Rules, stops: FloatArray) -> None:
         self.x, self.rules, self.stops = lesions, rules, stops
-        #: Per interval, the lesions to examine for eradication then (:meth:`postpone`).
-        self.pending: list[list[IntArray]] = [[] for _ in range(len(stops))]
-        self._kills: tuple[int, BoolArray, IntArray, FloatArray, FloatArray] | None = None
+        #: Per interval, the lesions to examine for eradication then (:meth:`postpone`),
+        #: in blocks, each with the count of postponements when it was made.
+        self.pending: list[list[tuple[int, IntArray]]] = [[] for _ in range(len(stops))]
+        #: Counts the postponements and restarts; each patient's count at its last
+        #: restart (:meth:`restart`), and the count at the last restart of any.
+        self.clock = 0
+        self.restarted = np.zeros(lesions.n_patients, dtype=np.int64)
+        self.latest = 0
+        self._kills: tuple[int, BoolArray, IntArray, FloatArray] | None = None
 
     def examine(self, k: int, previous: float, t: float, times: FloatArray,
                 treated: BoolArray) -> None:
@@ -52,13 +58,17 @@ class Eradication:
         Only the lesions that may be candidates are examined: the primaries and the
         lesions of patients whose sizes are not bounded (always), the colonies founded in
         the interval, and the lesions whose next possible day (:meth:`postpone`, set
-        when the patient's first line starts and at each examination) has come. The
-        others would fail one of the bounds below, so the eradications are the same.
+        when the patient starts a line and at each examination) has come. The others
+        would fail one of the bounds below, so the eradications are the same.
         """
         x = self.x
         new = x.founded_in(k)
         parts = [x.always[treated[x.pat[x.always]]],
-                 new[treated[x.pat[new]] & ~x.is_always[new]], *self.pending[k]]
+                 new[treated[x.pat[new]] & ~x.is_always[new]]]
+        for made, block in self.pending[k]:
+            # A block made before its patient's last restart is out of date.
+            parts.append(block if made > self.latest
+                         else block[self.restarted[x.pat[block]] < made])
         self.pending[k] = []
         ids = np.concatenate(parts)
         pat, founded = x.pat[ids], x.founded[ids]
@@ -110,33 +120,30 @@ class Eradication:
           :math:`K_a` (Gompertz from :math:`K_a` toward :math:`K_m`); and it is at
           least its size at t. So :math:`\log U(\tau) \ge \min(P, Q)` with
           :math:`Q = \max(\min(\log K_a, \log w + 700), \log size)`.
-        * The survival factor: :math:`\log S(\tau) \ge \log S(t) - F(d)`,
-          :math:`F(d) = \min(\kappa d, c + \kappa_{next} d)`: the running line's factor
-          (kill rate k, resistant share rho) falls by at most k per day and never below
-          rho, so by at most :math:`c = \log(factor / \rho)` in all; the lines not
-          started yet by at most their largest kill rate :math:`\kappa_{next}` per day
-          (one line at a time); :math:`\kappa = \max(k, \kappa_{next})`; ended lines no
-          longer change (a line stopping or switching only slows the fall).
+        * The survival factor, until the patient starts another line (which calls
+          :meth:`restart`): :math:`\log S(\tau) \ge \log S(t) - F(d)`,
+          :math:`F(d) = \min(\kappa d, c)`: the running line's factor (kill rate
+          :math:`\kappa`, 0 without, and resistant share rho) falls by at most
+          :math:`\kappa` per day and never below rho, so by at most
+          :math:`c = \log(factor / \rho)` in all; ended lines no longer change (a line
+          stopping only ends the fall).
 
         So with :math:`s = \log S(t)` the log cells at :math:`\tau` are at least
         :math:`\min(P, Q) + s - F(d)`, which is at least 0 wherever both
         :math:`P + s - F` and :math:`Q + s - F` are; each holds wherever one of its
         linear lower bounds :math:`a + b d` does (:math:`P \ge A + r d`, and
-        :math:`F \le \kappa d` or :math:`F \le c + \kappa_{next} d`): half-lines
-        from 0 or to infinity (:func:`_first_uncovered`). Growth at r slows the fall
-        (at :math:`\kappa - r`), and may outpace it (never). Every offset ``a`` is
-        lowered by :data:`LOG_SLACK`, far above the rounding of the sizes and of the
-        bound.
+        :math:`F \le \kappa d` or :math:`F \le c`): half-lines from 0 or to infinity
+        (:func:`_first_uncovered`). Growth at r slows the fall (at
+        :math:`\kappa - r`), and may outpace it or outlast it (never). Every offset
+        ``a`` is lowered by :data:`LOG_SLACK`, far above the rounding of the sizes and
+        of the bound.
         """
         x = self.x
         if pat is None:
             pat = x.pat[ids]
         n_k = x.n_lines
-        running, line, kill_now, kill_next = self._kill_rates()
-        where = pat * len(x.organs) + x.organ[ids]
-        k_now = kill_now.reshape(-1)[where]
-        k_next = kill_next.reshape(-1)[where]
-        kappa = np.maximum(k_now, k_next)
+        running, line, kill_now = self._kill_rates()
+        kappa = kill_now.reshape(-1)[pat * len(x.organs) + x.organ[ids]]
         c = np.zeros(ids.size)
         on = np.nonzero(running[pat])[0]
         if on.size:
@@ -156,7 +163,7 @@ class Eradication:
                                                       x.founded[sub[later]]), 0.0)
                     log_run = log_run.copy()
                     log_run[later] = np.log((1.0 - rq) * np.exp(
-                        -(k_now if every else k_now[on])[later] * exposed) + rq)
+                        -(kappa if every else kappa[on])[later] * exposed) + rq)
                 # No floor without a resistant share (rho = 0: c = inf).
                 c[on] = np.where(rho > 0.0, log_run - np.log(rho), np.inf)
         log_w = x.log_w[ids]
@@ -164,30 +171,40 @@ class Eradication:
         cap = np.maximum(np.minimum(x.log_ka[pat], log_w + 700.0), log_size)
         s = log_factor - LOG_SLACK
         grown = log_w + r * (t - x.founded[ids]) + s
-        with np.errstate(divide="ignore", invalid="ignore"):
-            growing = _first_uncovered([(grown, kappa - r), (grown - c, k_next - r)])
-            capped = np.fmax(np.fmax((cap + s) / kappa, (cap + s - c) / k_next), -np.inf)
+        growing = _first_uncovered([(grown, kappa - r), (grown - c, -r)])
+        capped = _first_uncovered([(cap + s, kappa), (cap + s - c, np.zeros(ids.size))])
         return np.asarray(t + np.minimum(growing, capped), dtype=float)
 
-    def _kill_rates(self) -> tuple[BoolArray, IntArray, FloatArray, FloatArray]:
-        """Whether each patient runs a line, the line, and the kill rates ahead.
+    def _kill_rates(self) -> tuple[BoolArray, IntArray, FloatArray]:
+        """Whether each patient runs a line, the line (0 without), its kill rates.
 
-        Per patient: running a line, the line (0 without); per (patient, organ): the
-        running line's kill rate and the largest of the lines still to come (0 without).
-        Computed again only when the rules have changed a running or next line.
+        The kill rates per (patient, organ), 0 without a line. Computed again only when
+        the rules have changed a running line.
         """
         if self._kills is None or self._kills[0] != self.rules.version:
             x = self.x
-            n_p, n_k = x.n_patients, x.n_lines
-            active, next_line = self.rules.active, self.rules.next_line
+            active = self.rules.active
             running = active >= 0
             line = np.where(running, active, 0)
-            table = x.kill_table
-            kill_now = np.where(running[:, None], table[np.arange(n_p), line], 0.0)
-            ahead = np.arange(n_k)[None, :] >= next_line[:, None]
-            kill_next = np.where(ahead[:, :, None], table, 0.0).max(axis=1, initial=0.0)
-            self._kills = (self.rules.version, running, line, kill_now, kill_next)
+            kill_now = np.where(running[:, None],
+                                x.kill_table[np.arange(x.n_patients), line], 0.0)
+            self._kills = (self.rules.version, running, line, kill_now)
         return self._kills[1:]
+
+    def restart(self, k: int, t: float, patients: IntArray, ids: IntArray,
+                log_factor: FloatArray, untreated: FloatArray) -> None:
+        """``patients`` started a line at ``t`` (the end of the k-th interval).
+
+        Their colonies ``ids`` (those they have, founded by t, of bounded patients) are
+        examined from their next possible day under the new line; the days set before
+        (:meth:`next_day` counts only the lines running then) are dropped.
+        ``log_factor`` is the log of the colonies' survival factor at t before the
+        line, ``untreated`` their untreated sizes at t.
+        """
+        self.clock += 1
+        self.restarted[patients] = self.clock
+        self.latest = self.clock
+        self.postpone(k, ids, self.next_day(t, ids, log_factor, np.log(untreated)))
 
     def postpone(self, k: int, ids: IntArray, due: FloatArray) -> None:
         """Examine ``ids`` again in the first interval after k that ends after ``due``.
@@ -195,6 +212,7 @@ class Eradication:
         ``due`` is the lesion's next possible day: before it, neither bound of
         :meth:`examine` can let it through (never, if infinite).
         """
+        self.clock += 1
         n = len(self.stops)
         at = np.clip(np.searchsorted(self.stops, due, side="right"), k + 1, n)
         small = at.astype(np.int16) if n < 2**15 - 1 else at
@@ -206,7 +224,7 @@ class Eradication:
         keys = np.flatnonzero(counts[:n])
         for key, lo, hi in zip(keys.tolist(), (high[keys] - counts[keys]).tolist(),
                                high[keys].tolist(), strict=True):
-            self.pending[key].append(ids[lo:hi])
+            self.pending[key].append((self.clock, ids[lo:hi]))
 
 
 def _first_uncovered(pieces: list[tuple[FloatArray, FloatArray]]) -> FloatArray:

@@ -362,8 +362,8 @@ class _Batch:
                ) -> None:
         """Start each patient's next line at ``t``; meet the lesions; a new baseline.
 
-        The line meets the lesions had: each holds a resistant share (drawn), and a first
-        line puts them on the eradication schedule.
+        The line meets the lesions had: each holds a resistant share (drawn), and goes
+        on the eradication schedule again (:meth:`Eradication.restart`).
         """
         if patients.size == 0:
             return
@@ -373,9 +373,10 @@ class _Batch:
         mask[patients] = True
         ids = x.lesions_of(mask)
         ids = ids[x.had[ids] & (x.founded[ids] <= t)]
-        cells = x.untreated(ids, t) * x.survival(ids, t)  # before the new line starts
-        first = ~x.treated[x.pat[ids]] & ~x.is_always[ids]
-        ids_met, cells_met = ids[first], cells[first]
+        untreated, factor = x.untreated(ids, t), x.survival(ids, t)
+        cells = untreated * factor  # before the new line starts
+        bounded = np.nonzero(~x.is_always[ids])[0]
+        met, met_untreated, met_factor = ids[bounded], untreated[bounded], factor[bounded]
         x.line_start[patients, line] = t
         x.treated[patients] = True
         alive = cells >= 1.0
@@ -386,12 +387,11 @@ class _Batch:
         x.resistant.reshape(-1)[ids * x.n_lines + lesion_line] = np.where(
             exists, np.maximum(rho, 1.0 / n), 0.0)
         self.rules.started(patients, t)
-        # A first line: the lesions had are followed for eradication from now on, from
-        # their next possible day (before any line their survival factor is 1, so
-        # ``cells`` are their untreated sizes at t).
-        due = self.eradication.next_day(t, ids_met, np.zeros(ids_met.size),
-                                        np.log(cells_met))
-        self.eradication.postpone(self.k, ids_met, due)
+        # The colonies had are followed for eradication from their next possible day
+        # under the new line.
+        with np.errstate(divide="ignore"):
+            log_factor = np.log(met_factor)
+        self.eradication.restart(self.k, t, patients, met, log_factor, met_untreated)
         # RECIST: a new baseline, from this day's scan if there is one.
         self.recist.new_baseline(patients, distant, scanned)
 
