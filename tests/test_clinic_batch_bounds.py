@@ -8,7 +8,7 @@ differ from those of a batch whose every colony is examined in every interval (n
 possible day -inf) and evaluated on the grid. The clinics here make the bounds nearly
 tight: colonies that grow faster than a line kills and slower, colonies at their
 avascular limit, lines that switch to faster ones, lines that stop, resistant shares of
-none and some. Seen to fail with each of these breaks: growth not capped at the
+none and some, primaries removed. Seen to fail with each of these breaks: growth not capped at the
 avascular limit (or the untreated size at t counted 20-fold), growth 1.5 times too
 fast, the running line's kill rate halved, its fall to the resistant share left out
 (c = 0), the schedule not made again when a patient starts a later line, and an
@@ -52,6 +52,10 @@ CLINICS = {
     "late_start": {"scans": SCANS, "therapy": {
         "start_day": 1650, "lines": [
             {"kind": "cytotoxic", "kill_rate": 0.05, "resistant_fraction": 0.0}]}},
+    # The same with the primary removed under therapy (the engine's results too).
+    "surgery": {"scans": SCANS, "surgery_day": 1800, "therapy": {
+        "start_day": 1650, "lines": [
+            {"kind": "cytotoxic", "kill_rate": 0.05, "resistant_fraction": 0.0}]}},
 }
 #: A line too weak to stop the deaths (each patient's lethal checks then never skipped
 #: are those of the others), stopped.
@@ -61,11 +65,13 @@ WEAK = {"scans": SCANS, "draws": DRAWS, "therapy": {
 
 
 @cache
-def _trial(n: int = 8) -> tuple:
+def _trial(n: int = 8, surgery_day: float | None = None) -> tuple:
     population = load_population(EXAMPLES / "virtual_trial_breast.yaml")
     scenarios, results = [], []
     for i in range(n):
         scenario, seed, _ = population.patient(4, i)
+        if surgery_day is not None:
+            scenario = _with_clinic((scenario,), {"surgery_day": surgery_day})[0]
         scenarios.append(scenario)
         results.append(simulate(scenario, seed=seed))
     return tuple(results), tuple(scenarios)
@@ -88,8 +94,9 @@ def _every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("name", [None, *CLINICS])
 def test_eradications_are_those_of_examining_every_lesion(name, monkeypatch):
-    results, scenarios = _trial()
-    scenarios = _with_clinic(scenarios, CLINICS.get(name))
+    clinic = CLINICS.get(name)
+    results, scenarios = _trial(surgery_day=(clinic or {}).get("surgery_day"))
+    scenarios = _with_clinic(scenarios, clinic)
     fast = follow_batch(results, scenarios, np.random.default_rng(3))
     _every_interval(monkeypatch)
     slow = follow_batch(results, scenarios, np.random.default_rng(3))
@@ -107,12 +114,13 @@ def _every_check(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("lethal", [{"lethal_burden_cells": 1e11},
+                                    {"lethal_burden_cells": 1e11, "surgery_day": 900},
                                     # Few colonies, growing past their switch: tight.
                                     {"lethal_burden_cells": 1e13, "vital_organ_lethal_cells": {
                                         "heart": 4e7, "thyroid": 6e7}},
                                     {"vital_organ_lethal_cells": {"breast": 6e10}}])
 def test_deaths_are_those_of_checking_every_interval(lethal, monkeypatch):
-    results, scenarios = _trial()
+    results, scenarios = _trial(surgery_day=lethal.get("surgery_day"))
     scenarios = _with_clinic(scenarios, {**WEAK, **lethal})
     fast = follow_batch(results, scenarios, np.random.default_rng(3))
     _every_check(monkeypatch)

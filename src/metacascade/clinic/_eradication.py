@@ -86,9 +86,14 @@ class Eradication:
             log_size = x.log_untreated_floor(ids, previous, pat)
             then = np.nonzero(~always & (x.switch[ids] <= previous) & (founded <= previous))[0]
             log_size[then] = np.log(np.maximum(x.untreated(ids[then], previous), 1.0))
-        # The untreated size never decreases and the survival factor never increases:
-        # only the lesions this bound lets through may fall below one cell on the grid.
-        grid = ids[(log_size + log_factor < LOG_MARGIN) | always]
+        # A primary's size on the grid is its table's: at least the smallest there.
+        heads = np.nonzero(x.is_primary[ids])[0]
+        with np.errstate(divide="ignore"):
+            log_size[heads] = np.log(x.smallest_primary(pat[heads], times))
+        # The untreated size never decreases (but a primary's) and the survival factor
+        # never increases: only the lesions this bound lets through (and those of the
+        # patients whose sizes are not bounded) may fall below one cell on the grid.
+        grid = ids[(log_size + log_factor < LOG_MARGIN) | ~x.bounded[pat]]
         if grid.size:
             column = times[:, None]
             cells = x.untreated(grid, column) * x.survival(grid, column)

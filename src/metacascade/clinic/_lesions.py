@@ -313,6 +313,11 @@ class Lesions:
             raise ParameterError("clinic: a primary's size was asked at an unplanned time")
         return column
 
+    def smallest_primary(self, patients: IntArray, times: FloatArray) -> FloatArray:
+        """The smallest untreated size of the ``patients``' primaries at ``times``."""
+        rows = self.primary[patients][:, self._columns(times)]
+        return np.asarray(rows.min(axis=1, initial=np.inf), dtype=float)
+
     def kill(self, ids: IntArray, line: int) -> FloatArray:
         """Kill rate of a line in each lesion's organ."""
         where = self.pat[ids] * len(self.organs) + self.organ[ids]
