@@ -61,7 +61,8 @@ def _in_founding_order(batch: BatchResult) -> BoolArray:
     A decrease in the flat ``founded`` column starts within a patient, never at its
     first colony.
     """
-    drop = np.nonzero(~(np.diff(batch.colonies["founded"]) >= 0))[0] + 1
+    founded = batch.colonies["founded"]
+    drop = np.flatnonzero(~(founded[1:] >= founded[:-1])) + 1
     owner = np.searchsorted(batch.offsets, drop, side="right") - 1
     in_order = np.ones(len(batch), dtype=bool)
     in_order[owner[drop > batch.offsets[owner]]] = False
@@ -101,11 +102,10 @@ class Lesions:
         self.founded = flat(cols["founded"], 0.0)
         self.w = flat(cols["w"], 1.0)
         self.switch = flat(cols["switch"], -math.inf)
-        local = flat(cols["parent"], -1, np.int64)
-        self.parent = np.where(local >= 0, local + starts[self.pat], -1)
-        lymph = self.organs.index("lymph_node") if "lymph_node" in self.organs else -1
-        self.distant = ((self.organ != primary_organ[self.pat]) & (self.organ != lymph)
-                        & ~self.is_primary)
+        # Read when needed (:meth:`parent_of`, :meth:`is_distant`).
+        self._parents = np.asarray(cols["parent"], dtype=np.int64)
+        self._primary_organ = primary_organ
+        self._lymph = self.organs.index("lymph_node") if "lymph_node" in self.organs else -1
         with np.errstate(divide="ignore"):
             self.log_w = np.log(self.w)
         self._per_patient(models)
@@ -254,6 +254,18 @@ class Lesions:
         # Each patient's run lo..hi-1: a running index shifted by the run's start.
         shift = np.repeat(lo - (np.cumsum(counts) - counts), counts)
         return np.asarray(np.arange(int(counts.sum()), dtype=np.int64) + shift)
+
+    def parent_of(self, ids: IntArray) -> IntArray:
+        """The lesion each colony of ``ids`` was founded from (not of primaries)."""
+        pat = self.pat[ids]
+        local = self._parents[ids - pat - 1]  # the colony's row of the batch
+        return np.asarray(np.where(local >= 0, local + self.offsets[pat], -1), dtype=np.int64)
+
+    def is_distant(self, ids: IntArray) -> BoolArray:
+        """Whether each lesion is a colony outside its primary's organ and lymph nodes."""
+        organ = self.organ[ids]
+        return np.asarray((organ != self._primary_organ[self.pat[ids]])
+                          & (organ != self._lymph) & ~self.is_primary[ids])
 
     def live(self, ids: IntArray) -> BoolArray:
         """Whether each lesion is had and not eradicated."""

@@ -278,7 +278,7 @@ class _Batch:
         q = np.ones(new.size)
         q[on] = (x.regimen_value("shedding_factor", p[on], met_line)
                  * x.regimen_value("ctc_survival", p[on], met_line))
-        parent = x.parent[new]
+        parent = x.parent_of(new)
         founded = x.founded[new]
         q = q * x.survival(parent, founded) * (x.eradicated[parent] > founded)
         draw = q < 1.0
@@ -312,7 +312,7 @@ class _Batch:
             if draw.site == "arm_vein":
                 unfavourable[alive] |= counts >= x.cutoff[alive]
         progressed = np.zeros(x.n_patients, dtype=bool)
-        distant = found[x.distant[found]]
+        distant = found[x.is_distant(found)]
         if t in self.scans:
             progressed = self.recist.scan(t, found, distant, alive)
         if self.clinic.therapy is not None:
