@@ -177,7 +177,11 @@ class Eradication:
         s = log_factor - LOG_SLACK
         grown = log_w + r * (t - x.founded[ids]) + s
         growing = _first_uncovered([(grown, kappa - r), (grown - c, -r)])
-        capped = _first_uncovered([(cap + s, kappa), (cap + s - c, np.zeros(ids.size))])
+        # The same for (cap + s, kappa) and (cap + s - c, 0), which does not fall: never
+        # if it holds, else the first (at once if it does not fall either, 0 / 0).
+        capped = cap + s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            capped = np.where(capped - c >= 0.0, np.inf, np.fmax(capped / kappa, -np.inf))
         return np.asarray(t + np.minimum(growing, capped), dtype=float)
 
     def _kill_rates(self) -> tuple[BoolArray, IntArray, FloatArray]:
