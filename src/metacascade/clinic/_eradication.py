@@ -6,9 +6,10 @@ lesions of treated patients on the death grid of each interval (as
 that may be candidates. Each other lesion waits in :attr:`Eradication.pending` for the
 first interval that ends after its next possible day (:meth:`Eradication.next_day`): a
 colony grows at its rate r until its avascular limit and never shrinks, and its survival
-factor falls at most at the kill rates of the running and coming lines (and the running
-line's no lower than its resistant share), so before that day it cannot fall below one
-cell.
+factor falls at most at the running line's kill rate and no lower than its resistant
+share, so before that day it cannot fall below one cell while that line runs (or none
+does). A patient's start of a line schedules its colonies again
+(:meth:`Eradication.restart`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Eradication:
     """The lesions to examine in each interval, and their examination.
 
     ``stops`` are the ends of the intervals (the decision days, then the horizon);
-    ``rules`` give each patient's running and next line (the kill rates to come).
+    ``rules`` give each patient's running line (its kill rates).
     """
 
     def __init__(self, lesions: Lesions, rules: Rules, stops: FloatArray) -> None:
@@ -218,8 +219,8 @@ class Eradication:
     def postpone(self, k: int, ids: IntArray, due: FloatArray) -> None:
         """Examine ``ids`` again in the first interval after k that ends after ``due``.
 
-        ``due`` is the lesion's next possible day: before it, neither bound of
-        :meth:`examine` can let it through (never, if infinite).
+        ``due`` is the lesion's next possible day (:meth:`next_day`): before it, no grid
+        time can find it below one cell (never, if infinite).
         """
         self.clock += 1
         n = len(self.stops)

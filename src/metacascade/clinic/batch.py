@@ -17,13 +17,14 @@ resistance) the two give the same numbers.
 The speed tricks are those of :func:`follow`, applied to the batch: the weekly death grid
 is evaluated only for the patients whose burden bound may be lethal in an interval
 (the bound of ``_Patient._may_die``, with every colony that has not switched counted at
-its avascular limit), eradication only for the lesions whose lower bound may fall below
-one cell (each lesion examined again only from the first day it may: a colony grows at
-its rate until its avascular limit and never shrinks, and its survival factor falls at
-most at the kill rates of the running and coming lines), and scans and draws read only the primary
-and the colonies past their angiogenic switch, which is all they can see or count when no
-scan of the clinic can see a colony at its avascular limit (otherwise every lesion is
-read, as :func:`follow` does).
+its avascular limit; the bound itself only from the first day growth may make it lethal),
+eradication only for the lesions whose lower bound may fall below one cell (each lesion
+examined again only from the first day it may: a colony grows at its rate until its
+avascular limit and never shrinks, and its survival factor falls at most at the running
+line's kill rate, down to its resistant share; each line's start schedules the patient's
+colonies again), and scans and draws read only the primary and the colonies past their
+angiogenic switch, which is all they can see or count when no scan of the clinic can see
+a colony at its avascular limit (otherwise every lesion is read, as :func:`follow` does).
 
 The decision loop is :class:`_Batch` here (settling the foundings under therapy, scans,
 draws, starting lines); it keeps each part of a patient's state in its own object:
