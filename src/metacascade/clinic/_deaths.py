@@ -3,7 +3,9 @@
 For :func:`~metacascade.clinic.batch.follow_batch`: :class:`Deaths` holds the lethal
 checks of the clinic (the total burden, then each vital organ's, as ``_Patient`` of
 :mod:`~metacascade.clinic.course`) and finds each patient's first lethal grid time in an
-interval, evaluating the grid only for the patients whose burden bound may be lethal.
+interval, evaluating the grid only for the patients whose burden bound may be lethal,
+and the bound only for those whose quiet day (before which its growth cannot make it
+lethal) has come.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from metacascade.scenario import Clinic
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
+
+#: The most of the primary's table times :meth:`Deaths._quiet_until` looks at (about a
+#: year of the weekly grid and the decisions).
+QUIET_TIMES = 64
 
 
 class Deaths:
@@ -48,6 +54,14 @@ class Deaths:
         colonies = per_organ.reshape(x.n_patients, n_organs).astype(float)
         #: (patients, checks): every colony counted at its avascular limit (a bound).
         self.avascular_bound = (colonies @ self.check_organ) * x.ka[:, None]
+        #: (patients, checks) 1.0 where a check counts the patient's primary.
+        self.primary_check = self.check_organ[x.organ[x.offsets[:-1]]]
+        #: (patients,) no grid time before this day can be lethal (:meth:`_quiet_until`).
+        self.quiet_until = np.full(x.n_patients, -np.inf)
+        #: (patients,) with a colony founded past its switch (above its avascular limit
+        #: from its founding): never given a quiet day.
+        self.restless = np.bincount(x.pat[(x.switch < x.founded) & ~x.is_primary],
+                                    minlength=x.n_patients) > 0
 
     def check(self, ids: IntArray) -> FloatArray:
         """(ids, checks) 1.0 where a check counts the lesion."""
@@ -61,11 +75,13 @@ class Deaths:
         lethal burden: every colony past its switch at its untreated size at ``t`` times
         its survival factor at ``previous`` (1 if founded later), every other colony at
         its avascular limit, and the primary as a switched colony (never skipped over
-        its removal).
+        its removal). The bound itself is computed only for the patients whose quiet
+        day (:meth:`_quiet_until`, set when the bound was last below lethal) has come.
         """
         x = self.x
         may = alive & (~x.bounded | ((previous < x.removed) & (x.removed <= t)))
-        quiet = alive & ~may
+        # The bound of the others, but for those who cannot die by t (:meth:`_quiet_until`).
+        quiet = alive & ~may & (self.quiet_until <= t)
         if quiet.any():
             ids, upper = x.switched(t, alive)
             keep = quiet[x.pat[ids]]
@@ -84,6 +100,12 @@ class Deaths:
                                     minlength=x.n_patients * n_organs)
             bound[:, 1:] += per_organ.reshape(x.n_patients, n_organs)[:, self.vital]
             may |= quiet & (bound >= self.lethal * (1.0 - BOUND_MARGIN)).any(axis=1)
+            # The others cannot die before their quiet day.
+            calm = np.nonzero(quiet & ~may & ~self.restless)[0]
+            heads = x.is_primary[ids]
+            primary = np.zeros(x.n_patients)
+            primary[pat[heads]] = upper[heads]
+            self.quiet_until[calm] = self._quiet_until(t, calm, bound[calm], primary[calm])
         out: list[tuple[int, float, str, float]] = []
         if not may.any():
             return out
@@ -102,6 +124,45 @@ class Deaths:
             if death is not None:
                 out.append((p, *death))
         return out
+
+    def _quiet_until(self, t: float, patients: IntArray, bound: FloatArray,
+                     primary: FloatArray) -> FloatArray:
+        r"""A day before which no grid time after ``t`` is lethal to ``patients``.
+
+        ``bound`` (patients, checks) is each one's bound of :meth:`find` in the interval
+        ending at ``t`` (below lethal), ``primary`` its primary's part. The bound is a
+        bound of the burden on the grid at any later time :math:`\tau` too, but for
+        growth. The patients are bounded (:math:`r > 0`, :math:`K_m > K_a \ge 1`): a
+        colony past its switch grows by Gompertz, at most at r in logs
+        (:math:`\alpha \log(K_m / U) \le \alpha \log(K_m / K_a) = r`), and every other
+        one holds at most :math:`K_a` until its switch and grows from there the same
+        way (those founded after t are among the avascular bound's colonies; none is
+        founded past its switch, :attr:`restless`); survival factors only fall. So the
+        colonies hold at most :math:`C e^{r(\tau - t)}`, C the bound less the
+        primary's part, and the primary at most its untreated size, which the grid
+        reads from the primary's table (every grid time is one of the table's times; a
+        removal only lowers it). The day returned is the first of the table's times
+        after t at which this bound of a check reaches a lethal burden (with
+        :data:`BOUND_MARGIN`), looking at :data:`QUIET_TIMES` of them at most (the next
+        one if none of those is; inf if none is left).
+        """
+        x = self.x
+        lo = int(np.searchsorted(x.times, t, side="right"))
+        hi = min(lo + QUIET_TIMES, len(x.times))
+        days = x.times[lo:hi]
+        if not days.size:
+            return np.full(patients.size, np.inf)
+        # The exponent capped: inf cells would be lethal anyway, and 0 stays 0.
+        growth = np.exp(np.minimum(x.r[patients, None] * (days - t), 700.0))
+        colonies = bound - primary[:, None] * self.primary_check[patients]
+        cells = (x.primary[patients, None, lo:hi] * self.primary_check[patients, :, None]
+                 + colonies[:, :, None] * growth[:, None, :])
+        lethal = (cells >= (self.lethal * (1.0 - BOUND_MARGIN))[:, None]).any(axis=1)
+        first = np.argmax(lethal, axis=1)
+        hit = lethal[np.arange(patients.size), first]
+        # None lethal among the times looked at: quiet until the next one.
+        after = x.times[hi] if hi < len(x.times) else np.inf
+        return np.asarray(np.where(hit, days[first], after), dtype=float)
 
     def _death(self, cells: FloatArray, counted: FloatArray, times: FloatArray,
                ) -> tuple[float, str, float] | None:

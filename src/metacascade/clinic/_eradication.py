@@ -4,9 +4,12 @@ For :func:`~metacascade.clinic.batch.follow_batch`: :class:`Eradication` examine
 lesions of treated patients on the death grid of each interval (as
 ``_Patient._eradicate_quiet`` of :mod:`~metacascade.clinic.course` does), but only those
 that may be candidates. Each other lesion waits in :attr:`Eradication.pending` for the
-first interval that ends after its next possible day: the untreated size never shrinks
-and the survival factor falls at most at the kill rates of the running and coming lines,
-so before that day neither bound can let it through.
+first interval that ends after its next possible day (:meth:`Eradication.next_day`): a
+colony grows at its rate r until its avascular limit and never shrinks, and its survival
+factor falls at most at the running line's kill rate and no lower than its resistant
+share, so before that day it cannot fall below one cell while that line runs (or none
+does). A patient's start of a line schedules its colonies again
+(:meth:`Eradication.restart`).
 """
 
 from __future__ import annotations
@@ -18,13 +21,12 @@ from numpy.typing import NDArray
 
 from metacascade.clinic._lesions import Lesions
 from metacascade.clinic._rules import Rules
-from metacascade.clinic.course import BOUND_MARGIN
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
-#: Margin of the cheap eradication bound, in log cells: far above its rounding.
+#: Margin of the eradication bound, in log cells: far above its rounding.
 LOG_MARGIN = 1e-6
 #: Margin of a lesion's next possible day, in log cells: far above the rounding of the
 #: bounds it is computed from.
@@ -35,14 +37,20 @@ class Eradication:
     """The lesions to examine in each interval, and their examination.
 
     ``stops`` are the ends of the intervals (the decision days, then the horizon);
-    ``rules`` give each patient's running and next line (the kill rates to come).
+    ``rules`` give each patient's running line (its kill rates).
     """
 
     def __init__(self, lesions: Lesions, rules: Rules, stops: FloatArray) -> None:
         self.x, self.rules, self.stops = lesions, rules, stops
-        #: Per interval, the lesions to examine for eradication then (:meth:`postpone`).
-        self.pending: list[list[IntArray]] = [[] for _ in range(len(stops))]
-        self._kills: tuple[int, BoolArray, IntArray, FloatArray, FloatArray] | None = None
+        #: Per interval, the lesions to examine for eradication then (:meth:`postpone`),
+        #: in blocks, each with the count of postponements when it was made.
+        self.pending: list[list[tuple[int, IntArray]]] = [[] for _ in range(len(stops))]
+        #: Counts the postponements and restarts; each patient's count at its last
+        #: restart (:meth:`restart`), and the count at the last restart of any.
+        self.clock = 0
+        self.restarted = np.zeros(lesions.n_patients, dtype=np.int64)
+        self.latest = 0
+        self._kills: tuple[int, BoolArray, IntArray, FloatArray] | None = None
 
     def examine(self, k: int, previous: float, t: float, times: FloatArray,
                 treated: BoolArray) -> None:
@@ -51,43 +59,42 @@ class Eradication:
         Only the lesions that may be candidates are examined: the primaries and the
         lesions of patients whose sizes are not bounded (always), the colonies founded in
         the interval, and the lesions whose next possible day (:meth:`postpone`, set
-        when the patient's first line starts and at each examination) has come. The
-        others would fail one of the bounds below, so the eradications are the same.
+        when the patient starts a line and at each examination) has come. The others
+        would fail one of the bounds below, so the eradications are the same.
         """
         x = self.x
         new = x.founded_in(k)
         parts = [x.always[treated[x.pat[x.always]]],
-                 new[treated[x.pat[new]] & ~x.is_always[new]], *self.pending[k]]
+                 new[treated[x.pat[new]] & ~x.is_always[new]]]
+        for made, block in self.pending[k]:
+            # A block made before its patient's last restart is out of date.
+            parts.append(block if made > self.latest
+                         else block[self.restarted[x.pat[block]] < made])
         self.pending[k] = []
         ids = np.concatenate(parts)
         pat, founded = x.pat[ids], x.founded[ids]
         keep = treated[pat] & x.had[ids] & (founded <= t)
         ids, pat, founded = ids[keep], pat[keep], founded[keep]
         always = x.is_always[ids]
-        due = np.full(ids.size, -np.inf)
-        rest = np.ones(ids.size, dtype=bool)
+        with np.errstate(divide="ignore"):
+            log_factor = np.log(x.survival(ids, t, pat))
+        # A lower bound of log max(untreated, 1) on the grid of (previous, t] and after,
+        # from the colony's founding: its avascular branch at previous (in logs; of a
+        # colony founded since, below its size at founding), past its switch its size.
+        # No patient is treated before the first interval ends.
+        log_size = np.zeros(ids.size)
         if not math.isinf(previous):
-            # A first, cheap bound (per patient for therapy, in logs for the size):
-            # most lesions are far above one cell.
-            floor = x.log_survival_floor(t)[pat]
-            cheap = x.log_untreated_floor(ids, previous, pat) + floor
-            rest = (cheap < LOG_MARGIN) | always
-            far = ~rest
-            due[far] = _later(t, cheap[far] - 2.0 * LOG_MARGIN, x.kappa_all[pat[far]])
-        # The second bound, for every lesion examined (its next possible day is usually
-        # the later); the grid is evaluated for the lesions both bounds let through.
-        lower = x.survival(ids, t, pat)
-        if not math.isinf(previous):
-            # max(untreated, 1): 1 for the colonies founded since (0 untreated cells).
-            then = np.nonzero(founded <= previous)[0]
-            size = np.ones(ids.size)
-            size[then] = np.maximum(x.untreated(ids[then], previous), 1.0)
-            lower = lower * size
-        maybe = (lower < 1.0 + BOUND_MARGIN) | always
-        above = np.nonzero(~maybe)[0]
-        due[above] = np.maximum(due[above], self.survival_due(
-            t, ids[above], lower[above], pat[above]))
-        grid = ids[rest & maybe]
+            log_size = x.log_untreated_floor(ids, previous, pat)
+            then = np.nonzero(~always & (x.switch[ids] <= previous) & (founded <= previous))[0]
+            log_size[then] = np.log(np.maximum(x.untreated(ids[then], previous), 1.0))
+        # A primary's size on the grid is its table's: at least the smallest there.
+        heads = np.nonzero(x.is_primary[ids])[0]
+        with np.errstate(divide="ignore"):
+            log_size[heads] = np.log(x.smallest_primary(pat[heads], times))
+        # The untreated size never decreases (but a primary's) and the survival factor
+        # never increases: only the lesions this bound lets through (and those of the
+        # patients whose sizes are not bounded) may fall below one cell on the grid.
+        grid = ids[(log_size + log_factor < LOG_MARGIN) | ~x.bounded[pat]]
         if grid.size:
             column = times[:, None]
             cells = x.untreated(grid, column) * x.survival(grid, column)
@@ -96,72 +103,126 @@ class Eradication:
             if hit.any():
                 x.eradicated[grid[hit]] = times[np.argmax(below[:, hit], axis=0)]
                 x.had[grid[hit]] = False
-        later = ~always & x.had[ids]
-        self.postpone(k, ids[later], due[later])
+        later = np.nonzero(~always & x.had[ids])[0]
+        self.postpone(k, ids[later], self.next_day(t, ids[later], log_factor[later],
+                                                   log_size[later], pat[later]))
 
-    def survival_due(self, t: float, ids: IntArray, lower: FloatArray,
-                     pat: IntArray | None = None) -> FloatArray:
-        """Next possible day of lesions whose survival bound ``lower`` (>= 1) holds at t.
+    def next_day(self, t: float, ids: IntArray, log_factor: FloatArray,
+                 log_size: FloatArray, pat: IntArray | None = None) -> FloatArray:
+        r"""Next possible day of colonies ``ids`` (founded by ``t``, of bounded patients).
 
-        The log bound falls only through the survival factor (the untreated size never
-        decreases): the running line's factor (kill rate k, resistant share rho) by at
-        most k per day and never below rho, so by at most c = log(factor / rho) in all;
-        the lines not started yet by at most their largest kill rate k_next per day
-        (one line at a time). Over d days the fall is at most min(max(k, k_next) d,
-        c + k_next d); ended lines no longer change.
+        ``log_factor`` is the log of their survival factor at ``t``, ``log_size`` that of
+        a lower bound of their untreated size from ``t`` on (its size at t or before,
+        or 1). Before the day returned no grid time after ``t`` can find a colony below
+        one cell: it is a lower bound of the first such time (inf: never). With
+        :math:`d = \tau - t \ge 0`:
+
+        * The untreated size :math:`U` never decreases (the patient is bounded:
+          :math:`r > 0`, :math:`K_m > K_a \ge 1`). Before its switch it is the
+          avascular branch :math:`\min(\max(w e^{\min(r(\tau - t_f), 700)}, 1), K_a)`,
+          whose log is :math:`\min(P, Z, \log K_a)` with
+          :math:`P = \max(A + r d, 0)`, :math:`A = \log w + r(t - t_f)` and
+          :math:`Z = \max(\log w + 700, 0)`; past its switch it is at least
+          :math:`K_a` (Gompertz from :math:`K_a` toward :math:`K_m`); and it is at
+          least its size at t. So :math:`\log U(\tau) \ge \min(P, Q)` with
+          :math:`Q = \max(\min(\log K_a, \log w + 700), \log size)`.
+        * The survival factor, until the patient starts another line (which calls
+          :meth:`restart`): :math:`\log S(\tau) \ge \log S(t) - F(d)`,
+          :math:`F(d) = \min(\kappa d, c)`: the running line's factor (kill rate
+          :math:`\kappa`, 0 without, and resistant share rho) falls by at most
+          :math:`\kappa` per day and never below rho, so by at most
+          :math:`c = \log(factor / \rho)` in all; ended lines no longer change (a line
+          stopping only ends the fall).
+
+        So with :math:`s = \log S(t)` the log cells at :math:`\tau` are at least
+        :math:`\min(P, Q) + s - F(d)`, which is at least 0 wherever both
+        :math:`P + s - F` and :math:`Q + s - F` are; each holds wherever one of its
+        linear lower bounds :math:`a + b d` does (:math:`P \ge A + r d`, and
+        :math:`F \le \kappa d` or :math:`F \le c`): half-lines from 0 or to infinity
+        (:func:`_first_uncovered`). Growth at r slows the fall (at
+        :math:`\kappa - r`), and may outpace it or outlast it (never). Every offset
+        ``a`` is lowered by :data:`LOG_SLACK`, far above the rounding of the sizes and
+        of the bound.
         """
         x = self.x
         if pat is None:
             pat = x.pat[ids]
-        with np.errstate(divide="ignore"):
-            room = np.log(lower) - LOG_SLACK
         n_k = x.n_lines
-        running, line, kill_now, kill_next = self._kill_rates()
-        where = pat * len(x.organs) + x.organ[ids]
-        k_now = kill_now.reshape(-1)[where]
-        k_next = kill_next.reshape(-1)[where]
+        running, line, kill_now = self._kill_rates()
+        kappa = kill_now.reshape(-1)[pat * len(x.organs) + x.organ[ids]]
         c = np.zeros(ids.size)
         on = np.nonzero(running[pat])[0]
         if on.size:
-            sub, p = ids[on], pat[on]
+            every = on.size == ids.size
+            sub, p = (ids, pat) if every else (ids[on], pat[on])
             k = line[p]
             rho = x.resistant.reshape(-1)[sub * n_k + k]
-            start = x.line_start[p, k]
-            end = x.line_end[p, k]
-            exposed = np.maximum(np.minimum(t, end) - np.maximum(start, x.founded[sub]), 0.0)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                factor = (1.0 - rho) * np.exp(-k_now[on] * exposed) + rho
-                # No floor without a resistant share.
-                c[on] = np.where(rho > 0, np.log(factor) - np.log(rho), np.inf)
-        return np.maximum(_later(t, room, np.maximum(k_now, k_next)),
-                          _later(t, room - c, k_next))
+            # The running line's log factor: the whole factor's if it is the first line
+            # (no other line has begun), else its own.
+            log_run = log_factor if every else log_factor[on]
+            later = np.nonzero(k > 0)[0]
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                if later.size:
+                    q, kq, rq = p[later], k[later], rho[later]
+                    exposed = np.maximum(np.minimum(t, x.line_end[q, kq])
+                                         - np.maximum(x.line_start[q, kq],
+                                                      x.founded[sub[later]]), 0.0)
+                    log_run = log_run.copy()
+                    log_run[later] = np.log((1.0 - rq) * np.exp(
+                        -(kappa if every else kappa[on])[later] * exposed) + rq)
+                # No floor without a resistant share (rho = 0: c = inf).
+                c[on] = np.where(rho > 0.0, log_run - np.log(rho), np.inf)
+        log_w = x.log_w[ids]
+        r = x.r[pat]
+        cap = np.maximum(np.minimum(x.log_ka[pat], log_w + 700.0), log_size)
+        s = log_factor - LOG_SLACK
+        grown = log_w + r * (t - x.founded[ids]) + s
+        growing = _first_uncovered([(grown, kappa - r), (grown - c, -r)])
+        # The same for (cap + s, kappa) and (cap + s - c, 0), which does not fall: never
+        # if it holds, else the first (at once if it does not fall either, 0 / 0).
+        capped = cap + s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            capped = np.where(capped - c >= 0.0, np.inf, np.fmax(capped / kappa, -np.inf))
+        return np.asarray(t + np.minimum(growing, capped), dtype=float)
 
-    def _kill_rates(self) -> tuple[BoolArray, IntArray, FloatArray, FloatArray]:
-        """Whether each patient runs a line, the line, and the kill rates ahead.
+    def _kill_rates(self) -> tuple[BoolArray, IntArray, FloatArray]:
+        """Whether each patient runs a line, the line (0 without), its kill rates.
 
-        Per patient: running a line, the line (0 without); per (patient, organ): the
-        running line's kill rate and the largest of the lines still to come (0 without).
-        Computed again only when the rules have changed a running or next line.
+        The kill rates per (patient, organ), 0 without a line. Computed again only when
+        the rules have changed a running line.
         """
         if self._kills is None or self._kills[0] != self.rules.version:
             x = self.x
-            n_p, n_k = x.n_patients, x.n_lines
-            active, next_line = self.rules.active, self.rules.next_line
+            active = self.rules.active
             running = active >= 0
             line = np.where(running, active, 0)
-            table = x.kill_table
-            kill_now = np.where(running[:, None], table[np.arange(n_p), line], 0.0)
-            ahead = np.arange(n_k)[None, :] >= next_line[:, None]
-            kill_next = np.where(ahead[:, :, None], table, 0.0).max(axis=1, initial=0.0)
-            self._kills = (self.rules.version, running, line, kill_now, kill_next)
+            kill_now = np.where(running[:, None],
+                                x.kill_table[np.arange(x.n_patients), line], 0.0)
+            self._kills = (self.rules.version, running, line, kill_now)
         return self._kills[1:]
+
+    def restart(self, k: int, t: float, patients: IntArray, ids: IntArray,
+                log_factor: FloatArray, untreated: FloatArray) -> None:
+        """``patients`` started a line at ``t`` (the end of the k-th interval).
+
+        Their colonies ``ids`` (those they have, founded by t, of bounded patients) are
+        examined from their next possible day under the new line; the days set before
+        (:meth:`next_day` counts only the lines running then) are dropped.
+        ``log_factor`` is the log of the colonies' survival factor at t before the
+        line, ``untreated`` their untreated sizes at t.
+        """
+        self.clock += 1
+        self.restarted[patients] = self.clock
+        self.latest = self.clock
+        self.postpone(k, ids, self.next_day(t, ids, log_factor, np.log(untreated)))
 
     def postpone(self, k: int, ids: IntArray, due: FloatArray) -> None:
         """Examine ``ids`` again in the first interval after k that ends after ``due``.
 
-        ``due`` is the lesion's next possible day: before it, neither bound of
-        :meth:`examine` can let it through (never, if infinite).
+        ``due`` is the lesion's next possible day (:meth:`next_day`): before it, no grid
+        time can find it below one cell (never, if infinite).
         """
+        self.clock += 1
         n = len(self.stops)
         at = np.clip(np.searchsorted(self.stops, due, side="right"), k + 1, n)
         small = at.astype(np.int16) if n < 2**15 - 1 else at
@@ -173,15 +234,25 @@ class Eradication:
         keys = np.flatnonzero(counts[:n])
         for key, lo, hi in zip(keys.tolist(), (high[keys] - counts[keys]).tolist(),
                                high[keys].tolist(), strict=True):
-            self.pending[key].append(ids[lo:hi])
+            self.pending[key].append((self.clock, ids[lo:hi]))
 
 
-def _later(t: float, room: FloatArray, rate: FloatArray) -> FloatArray:
-    """The day a log bound ``room`` above its threshold at ``t`` may reach it at ``rate``.
+def _first_uncovered(pieces: list[tuple[FloatArray, FloatArray]]) -> FloatArray:
+    """A lower bound of the first d >= 0 at which every ``a - f d`` is negative.
 
-    Never (inf) if it does not fall (rate 0) and is above; ``t`` or before if it is not.
+    Each piece (a, f), a falling at rate f (rising if f < 0), holds (is >= 0) on a
+    half-line of d >= 0: [0, a / f] if f > 0, [a / f, inf) if f < 0, all or nothing if
+    f = 0. The union of the ones from 0 ends at X and the others start at Y: the first
+    d left out is X if Y > max(X, 0) (X < 0: at once), and there is none (inf)
+    otherwise. A piece whose end is not a number (0 / 0) is left out, which only
+    makes the bound earlier.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = t + room / rate
-    out[np.isnan(out)] = -np.inf  # rate 0 and no room
-    return out
+    n = pieces[0][0].size
+    head, tail = np.full(n, -np.inf), np.full(n, np.inf)
+    for a, f in pieces:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross = a / f
+        rising = f < 0
+        head = np.fmax(head, np.where(rising, -np.inf, cross))
+        tail = np.fmin(tail, np.where(rising, cross, np.inf))
+    return np.where(tail <= np.maximum(head, 0.0), np.inf, head)

@@ -61,7 +61,8 @@ def _in_founding_order(batch: BatchResult) -> BoolArray:
     A decrease in the flat ``founded`` column starts within a patient, never at its
     first colony.
     """
-    drop = np.nonzero(~(np.diff(batch.colonies["founded"]) >= 0))[0] + 1
+    founded = batch.colonies["founded"]
+    drop = np.flatnonzero(~(founded[1:] >= founded[:-1])) + 1
     owner = np.searchsorted(batch.offsets, drop, side="right") - 1
     in_order = np.ones(len(batch), dtype=bool)
     in_order[owner[drop > batch.offsets[owner]]] = False
@@ -101,11 +102,10 @@ class Lesions:
         self.founded = flat(cols["founded"], 0.0)
         self.w = flat(cols["w"], 1.0)
         self.switch = flat(cols["switch"], -math.inf)
-        local = flat(cols["parent"], -1, np.int64)
-        self.parent = np.where(local >= 0, local + starts[self.pat], -1)
-        lymph = self.organs.index("lymph_node") if "lymph_node" in self.organs else -1
-        self.distant = ((self.organ != primary_organ[self.pat]) & (self.organ != lymph)
-                        & ~self.is_primary)
+        # Read when needed (:meth:`parent_of`, :meth:`is_distant`).
+        self._parents = np.asarray(cols["parent"], dtype=np.int64)
+        self._primary_organ = primary_organ
+        self._lymph = self.organs.index("lymph_node") if "lymph_node" in self.organs else -1
         with np.errstate(divide="ignore"):
             self.log_w = np.log(self.w)
         self._per_patient(models)
@@ -219,11 +219,6 @@ class Lesions:
         self.kill_table = kill
         #: Per line, the kill rates as a flat (patient, organ) table.
         self._kill_flat = [np.ascontiguousarray(kill[:, j, :]).reshape(-1) for j in range(k)]
-        #: (patients, lines) largest kill rate over the organs (the survival bound).
-        self.max_kill = kill.max(axis=2, initial=0.0)
-        #: (patients,) largest kill rate over the lines and organs: the fastest the log
-        #: survival floor can fall (one line runs at a time).
-        self.kappa_all = self.max_kill.max(axis=1, initial=0.0)
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
         self.line_end = np.full((self.n_patients, k), np.inf)
@@ -259,6 +254,18 @@ class Lesions:
         # Each patient's run lo..hi-1: a running index shifted by the run's start.
         shift = np.repeat(lo - (np.cumsum(counts) - counts), counts)
         return np.asarray(np.arange(int(counts.sum()), dtype=np.int64) + shift)
+
+    def parent_of(self, ids: IntArray) -> IntArray:
+        """The lesion each colony of ``ids`` was founded from (not of primaries)."""
+        pat = self.pat[ids]
+        local = self._parents[ids - pat - 1]  # the colony's row of the batch
+        return np.asarray(np.where(local >= 0, local + self.offsets[pat], -1), dtype=np.int64)
+
+    def is_distant(self, ids: IntArray) -> BoolArray:
+        """Whether each lesion is a colony outside its primary's organ and lymph nodes."""
+        organ = self.organ[ids]
+        return np.asarray((organ != self._primary_organ[self.pat[ids]])
+                          & (organ != self._lymph) & ~self.is_primary[ids])
 
     def live(self, ids: IntArray) -> BoolArray:
         """Whether each lesion is had and not eradicated."""
@@ -317,6 +324,11 @@ class Lesions:
         if not np.array_equal(self.times[np.minimum(column, len(self.times) - 1)], at):
             raise ParameterError("clinic: a primary's size was asked at an unplanned time")
         return column
+
+    def smallest_primary(self, patients: IntArray, times: FloatArray) -> FloatArray:
+        """The smallest untreated size of the ``patients``' primaries at ``times``."""
+        rows = self.primary[patients][:, self._columns(times)]
+        return np.asarray(rows.min(axis=1, initial=np.inf), dtype=float)
 
     def kill(self, ids: IntArray, line: int) -> FloatArray:
         """Kill rate of a line in each lesion's organ."""
@@ -386,22 +398,13 @@ class Lesions:
             out[miss] = self.survival(ids[miss], t)
         return out
 
-    def log_survival_floor(self, t: float) -> FloatArray:
-        r"""(patients,) a lower bound of the log survival factor of every lesion at ``t``.
-
-        Each line's factor :math:`(1-\rho) e^{-\kappa e \tau} + \rho` is at least
-        :math:`e^{-\kappa_{max} \tau_{line}}`, with the largest kill rate over the organs
-        and the line's whole exposure (a lesion founded later is exposed less).
-        """
-        exposed = np.maximum(np.minimum(t, self.line_end) - self.line_start, 0.0)
-        return np.asarray(-(self.max_kill * exposed).sum(axis=1), dtype=float)
-
     def log_untreated_floor(self, ids: IntArray, t: float,
                             pat: IntArray | None = None) -> FloatArray:
         """A lower bound of log(max(untreated cells, 1)) of founded colonies ``ids`` at ``t``.
 
         The avascular branch in log form (no exponential); past the switch a colony holds
-        at least its avascular limit. ``pat``: the lesions' patients, if known.
+        at least its avascular limit. (Of a colony founded after ``t``, a lower bound of
+        its size from its founding on.) ``pat``: the lesions' patients, if known.
         """
         if pat is None:
             pat = self.pat[ids]

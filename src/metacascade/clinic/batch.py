@@ -17,13 +17,14 @@ resistance) the two give the same numbers.
 The speed tricks are those of :func:`follow`, applied to the batch: the weekly death grid
 is evaluated only for the patients whose burden bound may be lethal in an interval
 (the bound of ``_Patient._may_die``, with every colony that has not switched counted at
-its avascular limit), eradication only for the lesions whose lower bound may fall below
-one cell (each lesion examined again only from the first day its bounds may let it
-through: the untreated size never shrinks and the survival factor falls at most at the
-kill rates of the running and coming lines), and scans and draws read only the primary
-and the colonies past their angiogenic switch, which is all they can see or count when no
-scan of the clinic can see a colony at its avascular limit (otherwise every lesion is
-read, as :func:`follow` does).
+its avascular limit; the bound itself only from the first day growth may make it lethal),
+eradication only for the lesions whose lower bound may fall below one cell (each lesion
+examined again only from the first day it may: a colony grows at its rate until its
+avascular limit and never shrinks, and its survival factor falls at most at the running
+line's kill rate, down to its resistant share; each line's start schedules the patient's
+colonies again), and scans and draws read only the primary and the colonies past their
+angiogenic switch, which is all they can see or count when no scan of the clinic can see
+a colony at its avascular limit (otherwise every lesion is read, as :func:`follow` does).
 
 The decision loop is :class:`_Batch` here (settling the foundings under therapy, scans,
 draws, starting lines); it keeps each part of a patient's state in its own object:
@@ -278,7 +279,7 @@ class _Batch:
         q = np.ones(new.size)
         q[on] = (x.regimen_value("shedding_factor", p[on], met_line)
                  * x.regimen_value("ctc_survival", p[on], met_line))
-        parent = x.parent[new]
+        parent = x.parent_of(new)
         founded = x.founded[new]
         q = q * x.survival(parent, founded) * (x.eradicated[parent] > founded)
         draw = q < 1.0
@@ -312,7 +313,7 @@ class _Batch:
             if draw.site == "arm_vein":
                 unfavourable[alive] |= counts >= x.cutoff[alive]
         progressed = np.zeros(x.n_patients, dtype=bool)
-        distant = found[x.distant[found]]
+        distant = found[x.is_distant(found)]
         if t in self.scans:
             progressed = self.recist.scan(t, found, distant, alive)
         if self.clinic.therapy is not None:
@@ -362,8 +363,8 @@ class _Batch:
                ) -> None:
         """Start each patient's next line at ``t``; meet the lesions; a new baseline.
 
-        The line meets the lesions had: each holds a resistant share (drawn), and a first
-        line puts them on the eradication schedule.
+        The line meets the lesions had: each holds a resistant share (drawn), and goes
+        on the eradication schedule again (:meth:`Eradication.restart`).
         """
         if patients.size == 0:
             return
@@ -373,9 +374,10 @@ class _Batch:
         mask[patients] = True
         ids = x.lesions_of(mask)
         ids = ids[x.had[ids] & (x.founded[ids] <= t)]
-        cells = x.untreated(ids, t) * x.survival(ids, t)  # before the new line starts
-        first = ~x.treated[x.pat[ids]] & ~x.is_always[ids]
-        met, met_cells = ids[first], cells[first]
+        untreated, factor = x.untreated(ids, t), x.survival(ids, t)
+        cells = untreated * factor  # before the new line starts
+        bounded = np.nonzero(~x.is_always[ids])[0]
+        met, met_untreated, met_factor = ids[bounded], untreated[bounded], factor[bounded]
         x.line_start[patients, line] = t
         x.treated[patients] = True
         alive = cells >= 1.0
@@ -386,11 +388,11 @@ class _Batch:
         x.resistant.reshape(-1)[ids * x.n_lines + lesion_line] = np.where(
             exists, np.maximum(rho, 1.0 / n), 0.0)
         self.rules.started(patients, t)
-        # A first line: the lesions had are followed for eradication from now on, from
-        # their next possible day (before any line their survival factor is 1, so
-        # ``met_cells`` are their untreated sizes at t, the bound of the next interval).
-        due = self.eradication.survival_due(t, met, np.maximum(met_cells, 1.0))
-        self.eradication.postpone(self.k, met, due)
+        # The colonies had are followed for eradication from their next possible day
+        # under the new line.
+        with np.errstate(divide="ignore"):
+            log_factor = np.log(met_factor)
+        self.eradication.restart(self.k, t, patients, met, log_factor, met_untreated)
         # RECIST: a new baseline, from this day's scan if there is one.
         self.recist.new_baseline(patients, distant, scanned)
 
