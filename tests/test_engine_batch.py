@@ -31,20 +31,26 @@ N = 150
 SOILS = dict.fromkeys(get_body("adult_female").beds, 1.0)
 
 
+def _breast(horizon_years, primary_diameter_mm, step_days, divide, dormant, wake,
+            **replace):
+    """The catalog breast cancer with neutral soils and a primary that does not grow."""
+    model = compile_scenario(Scenario.from_dict({
+        "cancer": "breast", "horizon_years": horizon_years,
+        "primary_diameter_mm": primary_diameter_mm, "step_days": step_days,
+        "cancer_overrides": {"soil": SOILS},
+        "cascade_overrides": {"divide_after_extravasation": divide,
+                              "dormant_after_extravasation": dormant, "wake_rate": wake},
+    }))
+    return dataclasses.replace(model, primary_capacity_cells=model.primary_cells0, **replace)
+
+
 @cache
 def _small():
     """Neutral soils, clusters, dormant cells that wake, colonies that seed again (1.2 y)."""
-    model = compile_scenario(Scenario.from_dict({
-        "cancer": "breast", "horizon_years": 1.2, "primary_diameter_mm": 0.2,
-        "step_days": 7.0, "cancer_overrides": {"soil": SOILS},
-        "cascade_overrides": {"divide_after_extravasation": 0.002,
-                              "dormant_after_extravasation": 0.05, "wake_rate": 0.02},
-    }))
-    return dataclasses.replace(model, growth_rate_per_day=0.05, avascular_cells=1e4,
-                               switch_rate_per_day=0.05, metastasis_capacity_cells=1e5,
-                               primary_capacity_cells=model.primary_cells0,
-                               embolus_share=np.array([0.6, 0.2, 0.2]),
-                               dormant_death_rate_per_day=0.01)
+    return _breast(1.2, 0.2, 7.0, 0.002, 0.05, 0.02, growth_rate_per_day=0.05,
+                   avascular_cells=1e4, switch_rate_per_day=0.05,
+                   metastasis_capacity_cells=1e5, embolus_share=np.array([0.6, 0.2, 0.2]),
+                   dormant_death_rate_per_day=0.01)
 
 
 def _batch(models, seed=1):
@@ -173,17 +179,10 @@ def test_per_patient_primary_shedding_is_the_kernels():
 @cache
 def _sleepers():
     """Single cells and clusters, many dormant cells, few colonies (3 y, 3 records)."""
-    model = compile_scenario(Scenario.from_dict({
-        "cancer": "breast", "horizon_years": 3.0, "primary_diameter_mm": 0.5,
-        "step_days": 14.0, "cancer_overrides": {"soil": SOILS},
-        "cascade_overrides": {"divide_after_extravasation": 0.00005,
-                              "dormant_after_extravasation": 0.3, "wake_rate": 0.0005},
-    }))
-    return dataclasses.replace(model, growth_rate_per_day=0.01, avascular_cells=1e4,
-                               switch_rate_per_day=0.02, metastasis_capacity_cells=1e5,
-                               primary_capacity_cells=model.primary_cells0,
-                               embolus_share=np.array([0.5, 0.0, 0.5]),
-                               dormant_death_rate_per_day=0.003)
+    return _breast(3.0, 0.5, 14.0, 0.00005, 0.3, 0.0005, growth_rate_per_day=0.01,
+                   avascular_cells=1e4, switch_rate_per_day=0.02,
+                   metastasis_capacity_cells=1e5, embolus_share=np.array([0.5, 0.0, 0.5]),
+                   dormant_death_rate_per_day=0.003)
 
 
 def test_dormant_cells_agree_with_the_kernel():
