@@ -22,6 +22,7 @@ from metacascade.engine.batch import simulate_batch
 from metacascade.engine.comparison import mann_whitney, permutation_chi2
 from metacascade.engine.compile import compile_scenario
 from metacascade.engine.kernel import MAX_COLONIES, EngineError
+from metacascade.engine.kernel_plan import kernel_plan
 from metacascade.physiology import get_body
 from metacascade.random import spawn_seeds
 from metacascade.scenario import Scenario
@@ -171,9 +172,9 @@ def test_per_patient_primary_shedding_is_the_kernels():
                                       (POWER, 0.75, np.inf), (POWER, 1.0, 100.5)]]
     plan = BatchPlan(models)
     for i, model in enumerate(models):
-        expected = kernel._plan(model).primary_expected
+        expected = kernel_plan(model).primary_expected
         np.testing.assert_allclose(plan.primary_expected[i], expected, rtol=1e-12)
-        assert plan.primary_cells_end[i] == pytest.approx(kernel._plan(model).primary_cells_end)
+        assert plan.primary_cells_end[i] == pytest.approx(kernel_plan(model).primary_cells_end)
 
 
 @cache

@@ -3,8 +3,8 @@
 The structural fields (body, entries, routing, embolus kinds, step grid, horizon) must
 agree across the batch; everything else (growth, shedding, soils, establishment,
 dormancy, lymphatic share, embolus mix) becomes an array with one row per patient. The
-formulas are the kernel's (:class:`metacascade.engine.kernel._Plan`) and the growth
-module's, vectorised over patients.
+formulas are the kernel's (:class:`metacascade.engine.kernel_plan.KernelPlan`) and the
+growth module's, vectorised over patients.
 """
 
 from __future__ import annotations
