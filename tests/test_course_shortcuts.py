@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from metacascade import simulate
-from metacascade.clinic.course import ClinicalCourse, _Patient, follow
+from metacascade.clinic._patient import Patient
+from metacascade.clinic.course import ClinicalCourse, follow
 from metacascade.cohort import Population
 from metacascade.scenario import Scenario, read_scenario_file
 
@@ -57,14 +58,14 @@ def _case(name: str) -> tuple[Scenario, object]:
 
 def _plain_follow(monkeypatch: pytest.MonkeyPatch, result: object,
                   scenario: Scenario) -> ClinicalCourse:
-    init = _Patient.__init__
+    init = Patient.__init__
 
-    def plain(self: _Patient, *args: object, **kwargs: object) -> None:
+    def plain(self: Patient, *args: object, **kwargs: object) -> None:
         init(self, *args, **kwargs)  # type: ignore[arg-type]
         self._in_order = self._bounded = False
 
     with monkeypatch.context() as patch:
-        patch.setattr(_Patient, "__init__", plain)
+        patch.setattr(Patient, "__init__", plain)
         return follow(result, scenario)  # type: ignore[arg-type]
 
 

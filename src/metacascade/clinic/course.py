@@ -35,53 +35,41 @@ CTC count; burden in cells at death).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from metacascade.citations import Parameter, assumed, cited
+from metacascade.clinic._course_rules import Recist, Row, Rules
+from metacascade.clinic._patient import Patient
 from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, Circulation
 from metacascade.clinic.biopsy import expected_ctc as expected_ctc_mean
-from metacascade.clinic.imaging import Detector, get_modality
-from metacascade.clinic.therapy import TherapyHistory, resolve_regimen
+from metacascade.clinic.criteria import (
+    BOUND_MARGIN,
+    DEATH_GRID_DAYS,
+    LETHAL_BURDEN,
+    PROGRESSION_GROWTH,
+    PROGRESSION_MIN_MM,
+    TARGET_MIN_MM,
+    VITAL_ORGAN_LETHAL_CELLS,
+)
+from metacascade.clinic.therapy import TherapyHistory
 from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.result import Result
 from metacascade.errors import ParameterError
-from metacascade.references import COUMANS_2013
-from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario, Therapy
+from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario
+
+# The criteria are importable from here, as before they had their own module.
+__all__ = ["BOUND_MARGIN", "DEATH_GRID_DAYS", "LETHAL_BURDEN", "OBSERVATION_COLUMNS",
+           "PROGRESSION_GROWTH", "PROGRESSION_MIN_MM", "TARGET_MIN_MM",
+           "VITAL_ORGAN_LETHAL_CELLS", "ClinicalCourse", "TherapyLine", "circulation_for",
+           "course_rng", "follow", "shedding_by_entry"]
 
 FloatArray = NDArray[np.float64]
 
 OBSERVATION_COLUMNS = ("time_days", "kind", "name", "organ", "lesion", "value")
-#: Resolution of the death time, days.
-DEATH_GRID_DAYS = 7.0
-#: Smallest diameter of a target lesion (RECIST 1.1: 10 mm on CT), mm.
-TARGET_MIN_MM = 10.0
-#: Growth of the target sum over its nadir that is progression (RECIST 1.1).
-PROGRESSION_GROWTH = 0.20
-PROGRESSION_MIN_MM = 5.0
-#: Relative margin of the bounds that let the weekly grid be skipped: far above the
-#: rounding of the values compared (a few ulp per term), far below anything the grid sees.
-BOUND_MARGIN = 1e-9
-
-#: Total tumour burden at death, about 1 kg (the scenario's default).
-LETHAL_BURDEN = cited(1e12, "cell", COUMANS_2013, bounds=(1e11, 1e13))
-#: Burden in a vital organ that kills, cells (1e9 cells per cm^3).
-VITAL_ORGAN_LETHAL_CELLS: Mapping[str, Parameter] = MappingProxyType({
-    "liver": assumed(5e11, "cell", "about a third of a 1.5 kg liver replaced by tumour",
-                     bounds=(1e11, 1e12)),
-    "lung": assumed(5e11, "cell", "about half of the lungs' parenchyma replaced",
-                    bounds=(1e11, 1e12)),
-    "brain": assumed(3e10, "cell", "about 30 mL of intracranial mass (midline shift)",
-                     bounds=(1e10, 1e11)),
-})
-
-
 @dataclass(frozen=True)
 class TherapyLine:
     """One line of therapy as given: ``end_day`` None while it ran to the end of follow-up."""
@@ -236,7 +224,6 @@ def course_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
 
 
-Row = tuple[float, str, str, str, int, float]
 _KIND_ORDER = {"stage": 0, "scan": 1, "draw": 2, "progression": 3, "therapy": 4, "death": 5}
 
 
@@ -256,7 +243,7 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
     model = result.model
     horizon = model.horizon_days
     rng = course_rng(result.seed)
-    patient = _Patient(result, clinic, rng)
+    patient = Patient(result, clinic, rng)
     scans: dict[float, list[ScanSchedule]] = {}
     for scan in clinic.scans:
         for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, horizon):
@@ -266,7 +253,7 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
         for t in _schedule(draw.start_day, draw.every_weeks, draw.stop_day, horizon):
             draws.setdefault(t, []).append(draw)
     plan = clinic.therapy
-    rules = _Rules(plan, patient) if plan is not None else None
+    rules = Rules(plan, patient) if plan is not None else None
     decided = set(scans) | set(draws) | ({d for d in (plan.start_day, plan.stop_day)
                                           if d is not None and d <= horizon} if plan else set())
     decisions = sorted(decided)
@@ -274,7 +261,7 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
     if circulation is not None and circulation.entries != model.entries:
         raise ParameterError("clinic: the circulation's entries differ from the model's")
     # The resolved cancer: ``cancer_overrides.ctc_cutoff`` applies.
-    recist = _Recist(patient, int(scenario.resolve()[1].ctc_cutoff.value))
+    recist = Recist(patient, int(scenario.resolve()[1].ctc_cutoff.value))
     rows: list[Row] = []
     death: tuple[float, str, float] | None = None
     previous = -math.inf
@@ -319,358 +306,6 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
         history=patient.therapy, eradicated_day=patient.eradicated.copy())
 
 
-class _Patient:
-    """The primary (lesion 0) and every colony, with therapy applied.
-
-    The engine's lesions are the untreated natural history; :attr:`kept` marks the
-    colonies the treated patient has (a thinning of the foundings, module
-    :mod:`metacascade.clinic.therapy`), :attr:`eradicated` the day therapy eradicated a
-    lesion (inf: never).
-    """
-
-    def __init__(self, result: Result, clinic: Clinic, rng: np.random.Generator) -> None:
-        model, raw = result.model, result.raw
-        self.result, self.model, self.clinic, self.rng = result, model, clinic, rng
-        self.organs = np.asarray(model.organs)
-        self.organ = np.concatenate([[model.primary_organ], raw.organ]).astype(np.int64)
-        self.founded = np.concatenate([[0.0], raw.founded])
-        #: Lesions in founding order (the engine's colonies are; checked, not assumed).
-        self._in_order = bool(np.all(self.founded[1:] >= self.founded[:-1]))
-        self.w, self.switch = raw.w, raw.switch
-        self.parent = np.concatenate([[-1], raw.parent]).astype(np.int64)
-        n = len(self.organ)
-        self.ids = np.arange(n, dtype=np.int64)
-        lymph = model.organs.index("lymph_node") if "lymph_node" in model.organs else -1
-        self.distant = (self.organ != model.primary_organ) & (self.organ != lymph)
-        self.distant[0] = False
-        self.kept = np.ones(n, dtype=bool)
-        self.eradicated = np.full(n, np.inf)
-        self._live_ids: NDArray[np.int64] | None = None
-        self._memo: tuple[float, FloatArray] | None = None
-        self._checks_for: tuple[NDArray[np.int64], FloatArray] | None = None
-        #: Untreated sizes at the last two times asked (:meth:`_untreated_at`), and the
-        #: survival factors at the last time asked (:meth:`_survival_at`).
-        self._now: tuple[float, FloatArray] | None = None
-        self._then: tuple[float, FloatArray] | None = None
-        self._factor: tuple[float, FloatArray] | None = None
-        self._diameter: tuple[FloatArray, FloatArray] | None = None
-        self._seen: tuple[float, FloatArray] | None = None
-        #: (time, the live lesions they are of, sizes).
-        self._seen_untreated: tuple[float, NDArray[np.int64], FloatArray] | None = None
-        #: Day each lesion starts shedding (the primary from the start).
-        self.switch_day = np.concatenate([[-np.inf], raw.switch])
-        # No scan of this clinic can find a colony at its avascular limit.
-        self._blind = all(
-            model.diameter_mm(model.avascular_cells) * (1.0 + BOUND_MARGIN)
-            <= get_modality(scan.modality).floor_mm.value for scan in clinic.scans)
-        self._detectors: dict[tuple[str, tuple[str, ...] | None], Detector] = {}
-        # The bounds of advance() need sizes that never shrink: a positive growth rate,
-        # and colonies that hold at least one cell from founding and stall below their
-        # capacity (then every growth law here is non-decreasing in time).
-        self._bounded = (self._in_order and model.growth_rate_per_day > 0
-                         and model.metastasis_capacity_cells > model.avascular_cells >= 1.0)
-        self.therapy = TherapyHistory(self.organs[self.organ].tolist(), self.founded, rng)
-        vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}
-                 if clinic.vital_organ_lethal_cells is None
-                 else clinic.vital_organ_lethal_cells)
-        self.checks: list[tuple[str, NDArray[np.bool_], float]] = [
-            ("total", np.ones(n, dtype=bool), clinic.lethal_burden_cells)]
-        self.checks += [(organ, self.organ == model.organs.index(organ), cells)
-                        for organ, cells in vital.items() if organ in model.organs]
-        self._lethal = np.array([lethal for _, _, lethal in self.checks])
-        #: (lesions, checks) 0/1: which lesions count towards each lethal check.
-        self._check_all = np.stack([mask for _, mask, _ in self.checks], axis=1).astype(float)
-
-    def untreated(self, t: float | FloatArray, ids: NDArray[np.int64] | None = None,
-                  ) -> FloatArray:
-        """(times..., lesions) untreated cells of every lesion (or of sorted ``ids``).
-
-        Only the colonies founded by the latest time are evaluated: the engine stores
-        colonies in founding order, so they are a prefix of ``ids``, and every later
-        colony holds exactly 0 cells (what :func:`colony_cells` gives before founding).
-        """
-        t = np.asarray(t, dtype=float)
-        ids = self.ids if ids is None else ids
-        primary = ids.size > 0 and ids[0] == 0
-        col = ids[1:] - 1 if primary else ids - 1
-        founded = self.founded[1:][col]
-        if self._in_order and t.size and col.size:
-            m = int(np.searchsorted(founded, t.max(), side="right"))
-        else:
-            m = col.size
-        if m == col.size:
-            cells = colony_cells(self.model, t[..., None], founded, self.w[col],
-                                 self.switch[col])
-        else:
-            cells = np.zeros((*t.shape, col.size))
-            head = col[:m]
-            cells[..., :m] = colony_cells(self.model, t[..., None], founded[:m],
-                                          self.w[head], self.switch[head])
-        if primary:
-            cells = np.concatenate([primary_cells(self.model, t)[..., None], cells], axis=-1)
-        return cells
-
-    def changed(self) -> None:
-        """Forget cached sizes (kept, eradicated or therapy changed).
-
-        The untreated sizes stay: they depend on time only, and the lesions they were
-        computed for only ever lose members (:meth:`live`).
-        """
-        self._live_ids = None
-        self._memo = None
-        self._factor = None
-        self._seen = None
-
-    def _untreated_at(self, t: float) -> FloatArray:
-        """(lesions,) untreated cells at ``t`` of the lesions live when first asked (else 0).
-
-        Computed as :meth:`cells` computes them (one time, the live lesions), so the
-        values are the same; kept for the next decision's bounds (:meth:`_eradicate_quiet`).
-        """
-        if self._now is not None and self._now[0] == t:
-            return self._now[1]
-        live = self.live()
-        full = np.zeros(len(self.ids))
-        full[live] = self.untreated(t, live)
-        self._then, self._now = self._now, (t, full)
-        return full
-
-    def _survival_at(self, t: float) -> FloatArray:
-        """(lesions,) survival factors at ``t`` of the live lesions founded by ``t`` (else 1)."""
-        if self._factor is not None and self._factor[0] == t:
-            return self._factor[1]
-        head = self._founded_by(self.live(), t)
-        full = np.ones(len(self.ids))
-        full[head] = self.therapy.survival(t, head)
-        self._factor = (t, full)
-        return full
-
-    def _founded_by(self, ids: NDArray[np.int64], t: float) -> NDArray[np.int64]:
-        """The sorted ``ids`` founded by ``t`` (a prefix: lesions are in founding order)."""
-        return ids[:int(np.searchsorted(self.founded[ids], t, side="right"))]
-
-    def live(self) -> NDArray[np.int64]:
-        """Ids of the lesions the treated patient has (kept, not eradicated)."""
-        if self._live_ids is None:
-            self._live_ids = np.nonzero(self.kept & np.isinf(self.eradicated))[0]
-        return self._live_ids
-
-    def cells(self, t: float | FloatArray) -> FloatArray:
-        """(times..., lesions) cells with therapy applied.
-
-        Times never go back before the last eradication.
-        """
-        t = np.asarray(t, dtype=float)
-        if t.ndim == 0 and self._memo is not None and self._memo[0] == float(t):
-            return self._memo[1]
-        live = self.live()
-        if t.ndim == 0 and self._in_order:
-            # The same values as below: each lesion's size and factor are computed
-            # element by element, and a lesion not founded yet holds 0 cells.
-            sub = self._untreated_at(float(t))[live]
-            if self.therapy.periods:
-                sub = sub * self._survival_at(float(t))[live]
-        else:
-            sub = self.untreated(t, live)
-            if self.therapy.periods:
-                sub = sub * self.therapy.survival(t[..., None], live)
-        cells = np.zeros((*t.shape, len(self.ids)))
-        cells[..., live] = sub
-        if t.ndim == 0:
-            self._memo = (float(t), cells)
-        return cells
-
-    def seen(self, t: float) -> FloatArray:
-        """(lesions,) cells at ``t`` as scans, blood draws and RECIST read them.
-
-        Exact for the primary and every colony past its angiogenic switch, which is all
-        these read: only those shed, and before therapy a colony that has not switched
-        holds at most its avascular limit, given here in its place, which no scan of
-        the clinic can find (``_blind``) but every scan counts as present (the same
-        random draws). Under therapy, or with a scan that could see such a colony,
-        :meth:`cells`.
-        """
-        if self.therapy.periods or not self._blind or not self._in_order:
-            return self.cells(t)
-        if self._seen is None or self._seen[0] != t:
-            live = self.live()
-            cells = self._untreated_seen(t)
-            assert self._seen_untreated is not None
-            if self._seen_untreated[1] is not live:  # computed for more lesions
-                cells = np.where(self.kept & np.isinf(self.eradicated), cells, 0.0)
-            self._seen = (t, cells)
-        return self._seen[1]
-
-    def _untreated_seen(self, t: float) -> FloatArray:
-        """(lesions,) untreated cells of the live lesions at ``t`` (0 if not founded).
-
-        The avascular limit stands for a colony that has not switched (an upper bound).
-        Kept for ``t`` as :meth:`_untreated_at` is.
-        """
-        if self._seen_untreated is not None and self._seen_untreated[0] == t:
-            return self._seen_untreated[2]
-        live = self.live()
-        head = self._founded_by(live, t)
-        switched = self.switch_day[head] <= t
-        full = np.zeros(len(self.ids))
-        full[head[~switched]] = self.model.avascular_cells
-        exact = head[switched]
-        full[exact] = self.untreated(t, exact)
-        self._seen_untreated = (t, live, full)
-        return full
-
-    def diameter_mm(self, t: float) -> FloatArray:
-        """(lesions,) diameters at ``t``, mm, of :meth:`seen` (kept while it is)."""
-        cells = self.seen(t)
-        if self._diameter is None or self._diameter[0] is not cells:
-            self._diameter = (cells, self.model.diameter_mm(cells))
-        return self._diameter[1]
-
-    def detector(self, scan: ScanSchedule) -> Detector:
-        """Detection curves of a scan schedule for this patient's organs."""
-        key = (scan.modality, None if scan.regions is None else tuple(scan.regions))
-        if key not in self._detectors:
-            self._detectors[key] = Detector(scan.modality, self.model.organs,
-                                            regions=scan.regions)
-        return self._detectors[key]
-
-    def advance(self, previous: float, t: float) -> tuple[float, str, float] | None:
-        """Move from ``previous`` to ``t``; the death (day, cause, burden) or None.
-
-        Settles the foundings in (previous, t], then checks eradication and death on the
-        weekly grid in (previous, t] and at ``t``. Most intervals provably hold no death
-        (:meth:`_may_die`); then the grid is evaluated only for the lesions that may be
-        eradicated (:meth:`_eradicate_quiet`), with the same result.
-        """
-        self._settle(previous, t)
-        first = 0.0 if math.isinf(previous) else previous
-        grid = np.arange(math.ceil(first / DEATH_GRID_DAYS) * DEATH_GRID_DAYS, t,
-                         DEATH_GRID_DAYS)
-        times = np.append(grid[grid > previous], t)
-        live = self.live()
-        chunk = max(1, 2_000_000 // max(1, len(live)))
-        if self._bounded and not self._may_die(previous, t, live):
-            if self.therapy.periods:
-                self._eradicate_quiet(previous, t, times, live, chunk)
-            return None
-        for start in range(0, len(times), chunk):
-            block = times[start:start + chunk]
-            cells = self.untreated(block, live)
-            if self.therapy.periods:
-                cells = cells * self.therapy.survival(block[:, None], live)
-                cells = self._eradicate(block, cells, live)
-            burdens = cells @ self._check_matrix(live)
-            best: tuple[float, str, float] | None = None
-            for k, (name, _, lethal) in enumerate(self.checks):  # the total first on ties
-                hit = np.nonzero(burdens[:, k] >= lethal)[0]
-                if hit.size and (best is None or block[hit[0]] < best[0]):
-                    best = (float(block[hit[0]]), name, float(burdens[hit[0], k]))
-            if best is not None:
-                return best
-        return None
-
-    def _may_die(self, previous: float, t: float, live: NDArray[np.int64]) -> bool:
-        r"""Whether a burden on the grid in (previous, t] may be lethal (False: none is).
-
-        The lesions on the grid are ``live``; each one's untreated size never shrinks,
-        and therapy multiplies it by a survival factor :math:`S_i \le 1` that never
-        grows while therapy is fixed (between two decisions). Each grid burden is
-        therefore at most the sum of :math:`U_i(t) S_i(\text{previous})` over the lesions
-        it counts; if that bound is below every lethal threshold (with
-        :data:`BOUND_MARGIN`), no grid time is lethal. The primary's removal breaks the
-        first premise (it drops to 0 cells), so an interval holding it is never skipped.
-        """
-        if previous < self.model.primary_removed_day <= t:
-            return True
-        # The sizes below are 0 for lesions not live when they were computed, a
-        # superset of ``live``: the sums still bound the grid's burdens.
-        limit = self._lethal * (1.0 - BOUND_MARGIN)
-        matrix = self._check_all
-        # Before therapy nothing needs the exact sizes of avascular colonies.
-        if not self.therapy.periods and not np.any(self._untreated_seen(t) @ matrix >= limit):
-            return False
-        upper = self._untreated_at(t)
-        if not np.any(upper @ matrix >= limit):
-            return False
-        if not self.therapy.periods or math.isinf(previous):
-            return True
-        # A lesion founded after ``previous`` has had no exposure: S = 1.
-        factor = np.ones(len(self.ids))
-        head = self._founded_by(live, previous)
-        factor[head] = self.therapy.survival(previous, head)
-        return bool(np.any((upper * factor) @ matrix >= limit))
-
-    def _eradicate_quiet(self, previous: float, t: float, times: FloatArray,
-                         live: NDArray[np.int64], chunk: int) -> None:
-        r"""Eradication on the grid ``times`` in (previous, t], when no death is possible.
-
-        On the grid a lesion founded by ``t`` holds, once founded, at least one untreated
-        cell and no fewer than at ``previous``, times a survival factor no smaller than
-        at ``t``: at least :math:`S_i(t) \max(1, U_i(\text{previous}))` cells. Lesions
-        whose bound is at least one cell (with :data:`BOUND_MARGIN`) cannot be
-        eradicated here; the others are evaluated on the grid in the same blocks of
-        times as :meth:`advance`, element by element as there, so the same lesions are
-        eradicated on the same days. The primary is always evaluated (removed, it holds
-        0 cells).
-        """
-        head = self._founded_by(live, t)
-        if head.size == 0:
-            return
-        lower = self._survival_at(t)[head]
-        if self._then is not None and self._then[0] == previous:
-            lower = lower * np.maximum(self._then[1][head], 1.0)
-        maybe = lower < 1.0 + BOUND_MARGIN
-        maybe[0] |= head[0] == 0
-        ids = head[maybe]
-        for start in range(0, len(times) if ids.size else 0, chunk):
-            block = times[start:start + chunk]
-            cells = self.untreated(block, ids) * self.therapy.survival(block[:, None], ids)
-            self._eradicate(block, cells, ids)
-
-    def _check_matrix(self, live: NDArray[np.int64]) -> FloatArray:
-        """(live lesions, checks) 0/1: which lesions count towards each lethal check."""
-        if self._checks_for is None or self._checks_for[0] is not live:
-            matrix = np.stack([mask[live] for _, mask, _ in self.checks], axis=1)
-            self._checks_for = (live, matrix.astype(float))
-        return self._checks_for[1]
-
-    def _eradicate(self, times: FloatArray, cells: FloatArray,
-                   live: NDArray[np.int64]) -> FloatArray:
-        """Mark live lesions that fell below one cell after founding; zero them from then."""
-        below = (cells < 1.0) & (times[:, None] >= self.founded[live])
-        hit = below.any(axis=0)
-        if hit.any():
-            first = np.argmax(below[:, hit], axis=0)
-            self.eradicated[live[hit]] = times[first]
-            self.changed()
-            cells = np.where(times[:, None] < self.eradicated[live], cells, 0.0)
-        return cells
-
-    def _settle(self, previous: float, t: float) -> None:
-        """Decide which colonies founded in (previous, t] the treated patient has."""
-        new = np.nonzero((self.founded > previous) & (self.founded <= t))[0]
-        history = self.therapy
-        if new.size == 0 or not history.periods:
-            return
-        history.meet(new, np.ones(new.size))  # a founder is one cell
-        parents = self.parent[new]
-        has_parent = parents >= 0
-        q = np.full(new.size, history.shedding_factor() * history.ctc_survival())
-        safe = np.where(has_parent, parents, 0)
-        ratio = history.survival(self.founded[new], safe)  # parent at founding
-        q = np.where(has_parent, q * ratio * (self.eradicated[safe] > self.founded[new]), q)
-        draw = q < 1.0
-        keep = np.ones(new.size, dtype=bool)
-        keep[draw] = self.rng.random(int(draw.sum())) < q[draw]
-        self.kept[new] = keep
-        self.changed()
-        # A dropped or prevented parent takes its descendants with it (ids grow with time).
-        while True:
-            inherited = self.kept[new] & np.where(has_parent, self.kept[safe], True)
-            if np.array_equal(inherited, self.kept[new]):
-                break
-            self.kept[new] = inherited
-
 
 def _observation_table(rows: list[Row]) -> pd.DataFrame:
     """The rows as a table in time order.
@@ -701,7 +336,7 @@ def _schedule(start: float, every_weeks: float, stop: float | None, end: float) 
     return np.arange(start, last + 1e-9, 7.0 * every_weeks).tolist()
 
 
-def _scan(patient: _Patient, scan: ScanSchedule, t: float, rng: np.random.Generator,
+def _scan(patient: Patient, scan: ScanSchedule, t: float, rng: np.random.Generator,
           rows: list[Row]) -> NDArray[np.int64]:
     """One scan: the lesions it finds (and a row for each, or one row for none)."""
     diameter = patient.diameter_mm(t)
@@ -745,7 +380,7 @@ def shedding_by_entry(result: Result, t: float, cells: FloatArray | None = None,
     return rates
 
 
-def _draw(patient: _Patient, circulation: Circulation, draw: DrawSchedule, t: float,
+def _draw(patient: Patient, circulation: Circulation, draw: DrawSchedule, t: float,
           rng: np.random.Generator, rows: list[Row]) -> int:
     """One blood draw: the CTC count (Poisson with the closed-form mean)."""
     history = patient.therapy
@@ -760,151 +395,3 @@ def _draw(patient: _Patient, circulation: Circulation, draw: DrawSchedule, t: fl
     rows.append((t, "draw", draw.site, "", -1, float(count)))
     return count
 
-
-class _Recist:
-    """Stage after every scan, first distant detection, and RECIST progression per line.
-
-    A new line of therapy takes a new baseline: the scan at its start if there is one,
-    else the next scan; targets are chosen again and the nadir starts afresh. A lesion
-    is new if no earlier scan of the whole follow-up found it.
-    """
-
-    def __init__(self, patient: _Patient, cutoff: int) -> None:
-        self.patient = patient
-        self.cutoff = cutoff
-        self.stage = ""
-        self.first: float | None = None
-        self.progression_day: float | None = None
-        self.progression_reason: str | None = None
-        self.detected: set[int] = set()
-        self.seen: set[int] = set()
-        self.targets: NDArray[np.int64] | None = None
-        self.nadir = math.inf
-        self.baseline = False
-        self.progressed = False
-        self.last_scan: tuple[float, NDArray[np.int64]] | None = None
-
-    def scan(self, t: float, found: NDArray[np.int64], rows: list[Row]) -> str | None:
-        """Stage and progression after the scans at ``t``; the progression reason."""
-        patient = self.patient
-        self.detected.update(int(i) for i in found)
-        distant = [int(j) for j in found if patient.distant[j]]
-        now = "M1" if (distant or self.stage == "M1") else "M0"
-        if now != self.stage:
-            rows.append((t, "stage", now, "", -1, float(len(distant))))
-            self.stage = now
-        if distant and self.first is None:
-            self.first = t
-        diameter = patient.diameter_mm(t)
-        if self.targets is None and distant:
-            self.targets = _targets(patient, np.array(distant), diameter)
-        reason: str | None = None
-        if self.baseline and not self.progressed:
-            total = float(diameter[self.targets].sum()) if self.targets is not None else 0.0
-            if any(j not in self.seen for j in distant):
-                reason = "new_lesion"
-            elif (self.targets is not None and self.targets.size
-                  and total >= (1 + PROGRESSION_GROWTH) * self.nadir
-                  and total - self.nadir >= PROGRESSION_MIN_MM):
-                reason = "target_growth"
-            if reason is not None:
-                rows.append((t, "progression", reason, "", -1, total))
-                self.progressed = True
-                if self.progression_day is None:
-                    self.progression_day, self.progression_reason = t, reason
-        if self.targets is not None and self.targets.size:
-            self.nadir = min(self.nadir, float(diameter[self.targets].sum()))
-        self.seen.update(distant)
-        self.baseline = True
-        self.last_scan = (t, np.array(distant, dtype=np.int64))
-        return reason
-
-    def new_line(self, t: float) -> None:
-        """A new line of therapy starts at ``t``: take a new baseline."""
-        self.progressed = False
-        self.targets, self.nadir, self.baseline = None, math.inf, False
-        if self.last_scan is not None and self.last_scan[0] == t:
-            distant = self.last_scan[1]
-            diameter = self.patient.diameter_mm(t)
-            if distant.size:
-                self.targets = _targets(self.patient, distant, diameter)
-                if self.targets.size:
-                    self.nadir = float(diameter[self.targets].sum())
-            self.baseline = True
-
-
-class _Rules:
-    """Start, switch and stop the lines of a :class:`~metacascade.scenario.Therapy`."""
-
-    def __init__(self, plan: Therapy, patient: _Patient) -> None:
-        self.plan = plan
-        self.patient = patient
-        self.regimens = [resolve_regimen(r, where=f"clinic.therapy.lines.{i}")
-                         for i, r in enumerate(plan.lines)]
-        self.next_line = 0
-        self.over = False
-
-    def _start(self, t: float, recist: _Recist, rows: list[Row]) -> None:
-        regimen = self.regimens[self.next_line]
-        self.patient.therapy.start(self.next_line + 1, regimen, t, self.patient.cells(t))
-        self.patient.changed()
-        rows.append((t, "therapy", f"start:{regimen.name}", "", -1,
-                     float(self.next_line + 1)))
-        self.next_line += 1
-        recist.new_line(t)
-
-    def _stop(self, t: float, reason: str, rows: list[Row]) -> None:
-        period = self.patient.therapy.active
-        assert period is not None
-        self.patient.therapy.stop(t, reason)
-        self.patient.changed()
-        rows.append((t, "therapy", f"stop:{period.regimen.name}:{reason}", "", -1,
-                     float(period.line)))
-
-    def apply(self, t: float, progressed: bool, unfavourable: bool, recist: _Recist,
-              rows: list[Row]) -> None:
-        """React to what was seen at ``t``."""
-        plan, active = self.plan, self.patient.therapy.active
-        if self.over:
-            return
-        if active is None:
-            if ((plan.start_day is not None and t >= plan.start_day)
-                    or (plan.start_at_m1 and recist.stage == "M1")):
-                self._start(t, recist, rows)
-            return
-        if plan.stop_day is not None and t >= plan.stop_day:
-            self._stop(t, "stop_day", rows)
-            self.over = True
-            return
-        events = []
-        if progressed:
-            events.append("progression")
-        if unfavourable and t - active.start_day >= 7.0 * plan.ctc_followup_weeks:
-            events.append("ctc_unfavourable")
-        switch = [e for e in events if e in plan.switch_on]
-        stop = [e for e in events if e in plan.stop_on]
-        if switch:
-            self._stop(t, switch[0], rows)
-            if self.next_line < len(self.regimens):
-                self._start(t, recist, rows)
-            else:
-                self.over = True
-        elif stop:
-            self._stop(t, stop[0], rows)
-            self.over = True
-
-
-def _targets(patient: _Patient, found: NDArray[Any], diameter: FloatArray) -> NDArray[np.int64]:
-    """Up to 5 measurable lesions (>= 10 mm), at most 2 per organ, largest first."""
-    order = found[np.argsort(-diameter[found], kind="stable")]
-    chosen: list[int] = []
-    per_organ: dict[int, int] = {}
-    for j in order.tolist():
-        organ = int(patient.organ[j])
-        if diameter[j] < TARGET_MIN_MM or per_organ.get(organ, 0) >= 2:
-            continue
-        chosen.append(j)
-        per_organ[organ] = per_organ.get(organ, 0) + 1
-        if len(chosen) == 5:
-            break
-    return np.array(chosen, dtype=np.int64)

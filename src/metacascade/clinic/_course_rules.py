@@ -1,0 +1,172 @@
+"""Stage, RECIST progression and the therapy rules of the per-patient clinic (:mod:`.course`).
+
+:class:`Recist` keeps the stage, the first distant detection and progression per line
+of therapy; :class:`Rules` starts, switches and stops lines as the scenario's therapy
+plan says, on what the scans and draws just showed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metacascade.clinic._patient import Patient
+from metacascade.clinic.criteria import PROGRESSION_GROWTH, PROGRESSION_MIN_MM, TARGET_MIN_MM
+from metacascade.clinic.therapy import resolve_regimen
+from metacascade.scenario import Therapy
+
+FloatArray = NDArray[np.float64]
+#: One observation: (time_days, kind, name, organ, lesion, value).
+Row = tuple[float, str, str, str, int, float]
+
+
+class Recist:
+    """Stage after every scan, first distant detection, and RECIST progression per line.
+
+    A new line of therapy takes a new baseline: the scan at its start if there is one,
+    else the next scan; targets are chosen again and the nadir starts afresh. A lesion
+    is new if no earlier scan of the whole follow-up found it.
+    """
+
+    def __init__(self, patient: Patient, cutoff: int) -> None:
+        self.patient = patient
+        self.cutoff = cutoff
+        self.stage = ""
+        self.first: float | None = None
+        self.progression_day: float | None = None
+        self.progression_reason: str | None = None
+        self.detected: set[int] = set()
+        self.seen: set[int] = set()
+        self.targets: NDArray[np.int64] | None = None
+        self.nadir = math.inf
+        self.baseline = False
+        self.progressed = False
+        self.last_scan: tuple[float, NDArray[np.int64]] | None = None
+
+    def scan(self, t: float, found: NDArray[np.int64], rows: list[Row]) -> str | None:
+        """Stage and progression after the scans at ``t``; the progression reason."""
+        patient = self.patient
+        self.detected.update(int(i) for i in found)
+        distant = [int(j) for j in found if patient.distant[j]]
+        now = "M1" if (distant or self.stage == "M1") else "M0"
+        if now != self.stage:
+            rows.append((t, "stage", now, "", -1, float(len(distant))))
+            self.stage = now
+        if distant and self.first is None:
+            self.first = t
+        diameter = patient.diameter_mm(t)
+        if self.targets is None and distant:
+            self.targets = targets(patient, np.array(distant), diameter)
+        reason: str | None = None
+        if self.baseline and not self.progressed:
+            total = float(diameter[self.targets].sum()) if self.targets is not None else 0.0
+            if any(j not in self.seen for j in distant):
+                reason = "new_lesion"
+            elif (self.targets is not None and self.targets.size
+                  and total >= (1 + PROGRESSION_GROWTH) * self.nadir
+                  and total - self.nadir >= PROGRESSION_MIN_MM):
+                reason = "target_growth"
+            if reason is not None:
+                rows.append((t, "progression", reason, "", -1, total))
+                self.progressed = True
+                if self.progression_day is None:
+                    self.progression_day, self.progression_reason = t, reason
+        if self.targets is not None and self.targets.size:
+            self.nadir = min(self.nadir, float(diameter[self.targets].sum()))
+        self.seen.update(distant)
+        self.baseline = True
+        self.last_scan = (t, np.array(distant, dtype=np.int64))
+        return reason
+
+    def new_line(self, t: float) -> None:
+        """A new line of therapy starts at ``t``: take a new baseline."""
+        self.progressed = False
+        self.targets, self.nadir, self.baseline = None, math.inf, False
+        if self.last_scan is not None and self.last_scan[0] == t:
+            distant = self.last_scan[1]
+            diameter = self.patient.diameter_mm(t)
+            if distant.size:
+                self.targets = targets(self.patient, distant, diameter)
+                if self.targets.size:
+                    self.nadir = float(diameter[self.targets].sum())
+            self.baseline = True
+
+
+class Rules:
+    """Start, switch and stop the lines of a :class:`~metacascade.scenario.Therapy`."""
+
+    def __init__(self, plan: Therapy, patient: Patient) -> None:
+        self.plan = plan
+        self.patient = patient
+        self.regimens = [resolve_regimen(r, where=f"clinic.therapy.lines.{i}")
+                         for i, r in enumerate(plan.lines)]
+        self.next_line = 0
+        self.over = False
+
+    def _start(self, t: float, recist: Recist, rows: list[Row]) -> None:
+        regimen = self.regimens[self.next_line]
+        self.patient.therapy.start(self.next_line + 1, regimen, t, self.patient.cells(t))
+        self.patient.changed()
+        rows.append((t, "therapy", f"start:{regimen.name}", "", -1,
+                     float(self.next_line + 1)))
+        self.next_line += 1
+        recist.new_line(t)
+
+    def _stop(self, t: float, reason: str, rows: list[Row]) -> None:
+        period = self.patient.therapy.active
+        assert period is not None
+        self.patient.therapy.stop(t, reason)
+        self.patient.changed()
+        rows.append((t, "therapy", f"stop:{period.regimen.name}:{reason}", "", -1,
+                     float(period.line)))
+
+    def apply(self, t: float, progressed: bool, unfavourable: bool, recist: Recist,
+              rows: list[Row]) -> None:
+        """React to what was seen at ``t``."""
+        plan, active = self.plan, self.patient.therapy.active
+        if self.over:
+            return
+        if active is None:
+            if ((plan.start_day is not None and t >= plan.start_day)
+                    or (plan.start_at_m1 and recist.stage == "M1")):
+                self._start(t, recist, rows)
+            return
+        if plan.stop_day is not None and t >= plan.stop_day:
+            self._stop(t, "stop_day", rows)
+            self.over = True
+            return
+        events = []
+        if progressed:
+            events.append("progression")
+        if unfavourable and t - active.start_day >= 7.0 * plan.ctc_followup_weeks:
+            events.append("ctc_unfavourable")
+        switch = [e for e in events if e in plan.switch_on]
+        stop = [e for e in events if e in plan.stop_on]
+        if switch:
+            self._stop(t, switch[0], rows)
+            if self.next_line < len(self.regimens):
+                self._start(t, recist, rows)
+            else:
+                self.over = True
+        elif stop:
+            self._stop(t, stop[0], rows)
+            self.over = True
+
+
+def targets(patient: Patient, found: NDArray[Any], diameter: FloatArray) -> NDArray[np.int64]:
+    """Up to 5 measurable lesions (>= 10 mm), at most 2 per organ, largest first."""
+    order = found[np.argsort(-diameter[found], kind="stable")]
+    chosen: list[int] = []
+    per_organ: dict[int, int] = {}
+    for j in order.tolist():
+        organ = int(patient.organ[j])
+        if diameter[j] < TARGET_MIN_MM or per_organ.get(organ, 0) >= 2:
+            continue
+        chosen.append(j)
+        per_organ[organ] = per_organ.get(organ, 0) + 1
+        if len(chosen) == 5:
+            break
+    return np.array(chosen, dtype=np.int64)
