@@ -138,7 +138,7 @@ def calibrate(targets_name: str = "disibio2008", *, out: Path, seed: int = 1,
               settings: Settings | None = None, executor: Any = None,
               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the whole calibration; write ``calibration.json`` and ``fit.png`` in ``out``."""
-    from metacascade.cohort.run import LocalExecutor
+    from metacascade.cohort.executors import LocalExecutor
 
     settings = settings or Settings()
     say = progress or (lambda _msg: None)

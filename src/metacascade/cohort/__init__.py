@@ -1,18 +1,13 @@
 """Virtual cohorts: populations of patients, run in shards to Parquet, resumable.
 
 See :mod:`metacascade.cohort.population` (distributions of patient-level parameters)
-and :mod:`metacascade.cohort.run` (:func:`simulate_cohort`, executors, the directory
-layout).
+:mod:`metacascade.cohort.run` (:func:`simulate_cohort`, the directory layout) and
+:mod:`metacascade.cohort.executors` (a local process pool, Dask).
 """
 
+from metacascade.cohort.executors import DaskExecutor, LocalExecutor
 from metacascade.cohort.population import Distribution, Population, load_population, patient_seed
-from metacascade.cohort.run import (
-    Cohort,
-    DaskExecutor,
-    LocalExecutor,
-    patient_tables,
-    simulate_cohort,
-)
+from metacascade.cohort.run import Cohort, patient_tables, simulate_cohort
 
 __all__ = [
     "Cohort",
