@@ -175,8 +175,9 @@ class _Batch:
         self.shed = np.zeros(P, dtype=np.int64)
         self.died = np.zeros(P, dtype=np.int64)
         self.colonies = np.zeros(P, dtype=np.int64)
-        self.lookup = ColonyLookup()
-        #: The colonies founded in each step (COLONY_DTYPES columns, in store order).
+        self.lookup = ColonyLookup(P)
+        #: The colonies founded in each step (COLONY_DTYPES columns and "patient", in
+        #: store order).
         self.chunks: list[dict[str, NDArray[Any]]] = []
         self.sources = Sources(plan)  # colonies past their switch, and those pending
         self.rows = PrimaryRows(plan, DENSE_MEAN)  # the primary's rows and sums
@@ -303,48 +304,53 @@ class _Batch:
             return
         plan, rng, lookup = self.plan, self.rng, self.lookup
         p, o, code, count = (np.concatenate([part[i] for part in parts]) for i in range(4))
-        via = np.concatenate([np.full(part[0].size, part[4], dtype=np.int8)
-                              for part in parts])
-        if not count.sum():
+        total = int(count.sum())
+        if not total:
             return
-        per_patient = np.bincount(p, weights=count, minlength=plan.P).astype(np.int64)
+        via = np.repeat(np.array([part[4] for part in parts], dtype=np.int8),
+                        [part[0].size for part in parts])
+        # Each founder repeated count times: `source` picks the rows of p, o, code, via.
+        source = None if total == count.size and count.min() == 1 else np.repeat(
+            np.arange(count.size), count)
+        if source is not None:
+            p = p[source]
+        per_patient = np.bincount(p, minlength=plan.P)
         over = np.flatnonzero(self.colonies + per_patient > MAX_COLONIES)
         if over.size:
             raise EngineError(
                 f"patient {int(over[0])}: more than {MAX_COLONIES} colonies founded by day "
                 f"{plan.ends[k]:.0f}: colonisation in this scenario is implausibly efficient "
                 "(lower divide_after_extravasation or soil, or shorten the horizon)")
-        p, o, code, via = (np.repeat(x, count) for x in (p, o, code, via))
         # Founding times uniform in the step, in order within each patient: sorted by
         # patient + u / 2, the share u of the step is read back from the sorted keys
         # (rounded to the keys' precision, so that it never decreases within a patient).
         key = p + 0.5 * rng.random(p.size)
         order = np.argsort(key, kind="stable")  # (the parts come in runs sorted by p)
-        p, o, code, via = (x[order] for x in (p, o, code, via))
+        p = p[order]
         u = 2.0 * (key[order] - p)
+        at = order if source is None else source[order]
+        o, code, via = o[at], code[at], via[at]
         founded = plan.starts[k] + u * (plan.ends[k] - plan.starts[k])
         w = rng.exponential(size=p.size) / plan.q[p]
         wait = rng.exponential(size=p.size) / plan.switch_rate[p]
         surface = rng.random(p.size) < plan.surface_share[p]
         switch = founded + np.log(plan.avascular[p] / w) / plan.rate[p] + wait
-        # Rank within the patient: position minus the position of its first colony.
-        starts = np.flatnonzero(np.concatenate([[True], p[1:] != p[:-1]]))
-        first = np.repeat(starts, np.diff(np.append(starts, p.size)))
-        local = self.colonies[p] + 1 + np.arange(p.size) - first
+        # Id within the patient: its colonies so far + 1 + its rank among the patient's
+        # new ones (position minus the position of the patient's first, the new colonies
+        # of the patients before it).
+        first = np.cumsum(per_patient) - per_patient
+        local = (self.colonies + 1 - first)[p] + np.arange(p.size)
         self.colonies += per_patient
-        colony = code >= plan.P
-        parent = np.zeros(p.size, dtype=np.int64)
-        generation = np.ones(p.size, dtype=np.int64)
-        if colony.any():
-            parent[colony] = lookup.local[code[colony] - plan.P]
-            generation[colony] += lookup.generation[code[colony] - plan.P]
-        index = lookup.size + np.arange(p.size)
-        lookup.add(p, local, generation)
+        # (codes below P are the primaries: parent 0, generation 1).
+        parent = lookup.local[code]
+        generation = lookup.generation[code] + 1
+        new_code = plan.P + lookup.size + np.arange(p.size)
+        lookup.add(local, generation)
         self.chunks.append({"organ": o, "parent": parent,
                             "generation": generation, "founded": founded, "w": w,
-                            "switch": switch, "via": via, "surface": surface})
+                            "switch": switch, "via": via, "surface": surface, "patient": p})
         # A source from the first step starting at or after its switch.
-        self.sources.schedule(k, index, p, o, switch)
+        self.sources.schedule(k, new_code, p, o, switch)
 
     # -- records and results -------------------------------------------------------
     def record(self, k: int) -> None:
@@ -375,23 +381,23 @@ class _Batch:
                                self.colonies.copy()))
 
     def batch_result(self, seeds: list[int]) -> BatchResult:
-        """The batch's colonies grouped by patient (in founding order) as flat columns."""
-        plan = self.plan
-        # Row of each colony once grouped by patient: its patient's offset + its id - 1.
+        """The batch's colonies grouped by patient (in founding order) as flat columns.
+
+        Each column is joined once in store order and scattered to its rows: a colony's
+        row is its patient's offset plus its id within the patient, less one.
+        """
+        plan, chunks = self.plan, self.chunks
         offsets = np.concatenate([[0], np.cumsum(self.colonies)]).astype(np.int64)
-        row = offsets[self.lookup.patient] + self.lookup.local - 1
         columns = {name: np.empty(self.lookup.size, dtype=dtype)
                    for name, dtype in COLONY_DTYPES.items()}
-        at = 0
-        for chunk in self.chunks:
-            rows = row[at:at + len(chunk["organ"])]
-            at += rows.size
+        if chunks:
+            patient = np.concatenate([chunk["patient"] for chunk in chunks])
+            row = offsets[patient] + self.lookup.local[plan.P:] - 1
             for name, column in columns.items():
-                column[rows] = chunk[name]
+                column[row] = np.concatenate([chunk[name] for chunk in chunks])
         snapshots = tuple(BatchSnapshot(t, shed, died, counters, asleep, colonies)
                           for t, shed, died, counters, asleep, colonies in self.snapshots)
         return BatchResult(models=tuple(plan.models), seeds=tuple(seeds),
                            engine="kernel-batch", offsets=offsets, colonies=columns,
                            snapshots=snapshots,
                            primary_cells_end=np.asarray(plan.primary_cells_end, dtype=float))
-
