@@ -204,7 +204,8 @@ class _Batch:
         self.sources.activate(k)
         expected, groups = self.sources.shedding(k)
         prim = plan.primary_expected[:, k]
-        self.acc_total += prim + groups.sum(axis=1)
+        # (with no sources groups are 0 and prim + 0 is prim)
+        self.acc_total += prim + groups.sum(axis=1) if expected.size else prim
         if float(self.acc_total.max()) > MAX_POISSON_MEAN or not np.isfinite(
                 self.acc_total).all():
             p = int(np.argmax(np.where(np.isfinite(self.acc_total), self.acc_total, np.inf)))

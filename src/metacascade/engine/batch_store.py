@@ -127,7 +127,7 @@ class Sources:
         self.offsets = np.zeros(plan.P * plan.n_entries + 1, dtype=np.int64)
         #: Colonies to become sources: the step they do, code, key and switch day (in
         #: founding order; rows of past steps are dropped now and then).
-        self._pending = Columns({"step": np.int64, "code": np.int64, "key": np.int64,
+        self._pending = Columns({"step": np.int32, "code": np.int64, "key": np.int64,
                                  "switch": np.float64})
         self._done = 0  # pending rows whose step is past
 
@@ -217,11 +217,12 @@ class Sources:
         become sources.
         """
         plan = self.plan
-        step = np.maximum(np.searchsorted(plan.starts, switch, side="left"), k + 1)
-        soon = np.flatnonzero(step < plan.n_steps)
+        soon = np.flatnonzero(switch <= plan.starts[-1])  # (most switch later)
+        step = np.maximum(np.searchsorted(plan.starts, switch[soon], side="left"), k + 1)
+        soon, step = soon[step < plan.n_steps], step[step < plan.n_steps]
         if soon.size:
             self._pending.append(
-                step=step[soon], code=code[soon], switch=switch[soon],
+                step=step, code=code[soon], switch=switch[soon],
                 key=p[soon] * plan.n_entries + plan.organ_entry[o[soon]])
 
     def draw_colonies(self, rng: np.random.Generator, p: IntArray, entry: IntArray,
