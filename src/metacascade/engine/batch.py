@@ -384,18 +384,22 @@ class _Batch:
     def batch_result(self, seeds: list[int]) -> BatchResult:
         """The batch's colonies grouped by patient (in founding order) as flat columns.
 
-        Each column is joined once in store order and scattered to its rows: a colony's
-        row is its patient's offset plus its id within the patient, less one.
+        A colony's row is its patient's offset plus its id within the patient, less one;
+        each step's chunk is scattered to its rows (increasing within a chunk, as the
+        chunk is sorted by patient: faster than one scatter of the joined columns).
         """
-        plan, chunks = self.plan, self.chunks
+        plan = self.plan
         offsets = np.concatenate([[0], np.cumsum(self.colonies)]).astype(np.int64)
         columns = {name: np.empty(self.lookup.size, dtype=dtype)
                    for name, dtype in COLONY_DTYPES.items()}
-        if chunks:
-            patient = np.concatenate([chunk["patient"] for chunk in chunks])
-            row = offsets[patient] + self.lookup.local[plan.P:] - 1
+        at = 0
+        for chunk in self.chunks:
+            patient = chunk["patient"]
+            rows = offsets[patient] + self.lookup.local[plan.P + at:plan.P + at + patient.size]
+            rows -= 1
+            at += patient.size
             for name, column in columns.items():
-                column[row] = np.concatenate([chunk[name] for chunk in chunks])
+                column[rows] = chunk[name]
         snapshots = tuple(BatchSnapshot(t, shed, died, counters, asleep, colonies)
                           for t, shed, died, counters, asleep, colonies in self.snapshots)
         return BatchResult(models=tuple(plan.models), seeds=tuple(seeds),
