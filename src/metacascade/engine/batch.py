@@ -165,6 +165,26 @@ def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
     return run_batch(models, rng, seeds=seeds).results()
 
 
+def _key_order(key: FloatArray, p: IntArray, patients: int) -> IntArray:
+    """``argsort(key, kind="stable")`` for keys ``p + u / 2`` (``0 <= u < 1``).
+
+    First a stable radix sort (NumPy's, for 16-bit integers) on a coarse key that never
+    decreases as the key grows: the patient and a few leading bits of its share of the
+    step, ``floor(key * 2**(b + 1)) - p * 2**b``, at most ``patients * 2**b < 2**16``. Then
+    a stable sort of the keys so ordered, which are nearly sorted (only colonies of one
+    patient in one bin can be out of order), so cheap for NumPy's timsort. Equal keys have
+    equal coarse keys, so both sorts keep them in their first order: the result is the
+    stable argsort's.
+    """
+    bits = (0xFFFF // patients).bit_length() - 1
+    if bits < 2:
+        return np.asarray(np.argsort(key, kind="stable"), dtype=np.int64)
+    coarse = (key * float(2 ** (bits + 1))).astype(np.int64)  # (floor: key >= 0)
+    coarse -= p << bits
+    first = np.argsort(coarse.astype(np.uint16), kind="stable")
+    return np.asarray(first[np.argsort(key[first], kind="stable")], dtype=np.int64)
+
+
 class _Batch:
     """The state of a batch run: counters, dormant cohorts, sources, colonies."""
 
@@ -326,7 +346,7 @@ class _Batch:
         # patient + u / 2, the share u of the step is read back from the sorted keys
         # (rounded to the keys' precision, so that it never decreases within a patient).
         key = p + 0.5 * rng.random(p.size)
-        order = np.argsort(key, kind="stable")  # (the parts come in runs sorted by p)
+        order = _key_order(key, p, plan.P)
         p = p[order]
         u = 2.0 * (key[order] - p)
         at = order if source is None else source[order]
