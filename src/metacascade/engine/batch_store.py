@@ -159,10 +159,17 @@ class Sources:
         self._columns.append(key=key, code=code, switch=switch, capacity=plan.capacity[p],
                              log_ka_km=plan.log_ka_km[p], neg_alpha=self._neg_alpha[p],
                              shedding=plan.shedding[p])
-        # The new sources go after their group's (a stable merge): at the group's end.
-        fresh_order = np.argsort(key, kind="stable")
-        self.order = np.insert(self.order, self.offsets[key[fresh_order] + 1],
-                               n + fresh_order)
+        # The new sources go after their group's (a stable merge): at the group's end, as
+        # np.insert(order, offsets[key + 1], n + fresh) would put them.
+        fresh = np.argsort(key, kind="stable")
+        at = self.offsets[key[fresh] + 1]
+        at += np.arange(fresh.size)  # (their positions once inserted)
+        order = np.empty(n + fresh.size, dtype=np.int64)
+        old = np.ones(order.size, dtype=bool)
+        old[at] = False
+        order[at] = n + fresh
+        order[old] = self.order
+        self.order = order
         self.offsets[1:] += np.cumsum(np.bincount(key, minlength=self.offsets.size - 1))
 
     def _vascular(self, t: float, at: slice, out: FloatArray) -> None:
