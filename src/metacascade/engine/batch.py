@@ -230,8 +230,7 @@ class _Batch:
         prim = plan.primary_expected[:, k]
         # (with no sources groups are 0 and prim + 0 is prim)
         self.acc_total += prim + groups.sum(axis=1) if expected.size else prim
-        if float(self.acc_total.max()) > MAX_POISSON_MEAN or not np.isfinite(
-                self.acc_total).all():
+        if not float(self.acc_total.max()) <= MAX_POISSON_MEAN:  # (also NaN or inf)
             p = int(np.argmax(np.where(np.isfinite(self.acc_total), self.acc_total, np.inf)))
             raise EngineError(
                 f"patient {p}: shedding of {self.acc_total[p]:.3g} cells by day "
