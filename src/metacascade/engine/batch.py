@@ -56,8 +56,8 @@ Each step, for the whole batch:
 5. **Colonies** founded in the step get a uniform founding time in it, ``W ~ Exp(mean
    1/q)``, a depth and a switch, are sorted by (patient, founding time) and appended;
    each becomes a source from the first step starting at or after its switch (kept
-   until then in that step's list). A source's size at a step's start is its size at
-   the previous step's end.
+   until then among the pending colonies, with that step). A source's size at a step's
+   start is its size at the previous step's end.
 6. **Common fates** (failed, died after extravasation, extinct, died in blood, plain
    and quiet clusters, sleepers that die) only feed the counters and the sleepers:
    their Poisson means are summed per patient and drawn once per ledger record

@@ -3,9 +3,10 @@
 How they are used step by step is described in :mod:`metacascade.engine.batch` (steps
 1, 3 and 5 of its description). :class:`Sources` holds the colonies past their switch
 (sorted by (patient, entry)) and those pending, and draws the colony each colonies'
-event came from; :class:`ColonyLookup` holds what a colony's children need of it. The
-draws are made from the ``rng`` passed in, in the order the engine calls them. The
-dormant cells are in :mod:`metacascade.engine.batch_dormant`.
+event came from; :class:`ColonyLookup` holds what a colony's children need of it; both
+keep their columns in :class:`Columns` (appended to step by step). The draws are made
+from the ``rng`` passed in, in the order the engine calls them. The dormant cells are in
+:mod:`metacascade.engine.batch_dormant`.
 """
 
 from __future__ import annotations
