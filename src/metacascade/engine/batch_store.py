@@ -121,7 +121,9 @@ class Sources:
             "shedding": np.float64, "size": np.float64})
         self.size_step = -1
         self.sized = 0
-        self._neg_alpha = -plan.alpha
+        #: (4, P) what a source reads of its patient.
+        self._patient_numbers = np.stack([plan.capacity, plan.log_ka_km, -plan.alpha,
+                                          plan.shedding])
         #: The sources sorted by key, and the sources of group g (patient * entries +
         #: entry) at order[offsets[g]:offsets[g + 1]].
         self.order = _NO_INTS
@@ -157,9 +159,9 @@ class Sources:
         plan = self.plan
         p = key // plan.n_entries
         n = self.n
-        self._columns.append(key=key, code=code, switch=switch, capacity=plan.capacity[p],
-                             log_ka_km=plan.log_ka_km[p], neg_alpha=self._neg_alpha[p],
-                             shedding=plan.shedding[p])
+        capacity, log_ka_km, neg_alpha, shedding = self._patient_numbers[:, p]
+        self._columns.append(key=key, code=code, switch=switch, capacity=capacity,
+                             log_ka_km=log_ka_km, neg_alpha=neg_alpha, shedding=shedding)
         # The new sources go after their group's (a stable merge): at the group's end, as
         # np.insert(order, offsets[key + 1], n + fresh) would put them.
         fresh = np.argsort(key, kind="stable")
@@ -247,7 +249,7 @@ class Sources:
         start, end = self.offsets[group], self.offsets[group + 1]
         total = np.empty(self.n + 1)
         total[0] = 0.0
-        np.cumsum(expected[self.order], out=total[1:])
+        np.cumsum(np.take(expected, self.order), out=total[1:])  # (take: a faster gather)
         base_w = total[start]
         at = base_w + rng.random(p.size) * (total[end] - base_w)
         # The last source of the group whose cumulative shedding before it is <= at (as
