@@ -237,3 +237,22 @@ def test_row_categorical_draws_poisson_counts_per_column():
         positive = expected > 0
         chi2 = (((sums - expected) ** 2)[positive] / expected[positive]).sum()
         assert stats.chi2.sf(chi2, positive.sum()) > ALPHA
+
+
+@pytest.mark.parametrize("patients", [1, 7, 512, 40_000])
+def test_founding_order_is_the_stable_argsort(patients):
+    """The founding order (a radix sort on coarse keys, then a sort of nearly sorted keys)
+    is ``argsort(key, kind="stable")``, ties included (keys p + u / 2, runs sorted by p)."""
+    from metacascade.engine.batch import _key_order
+
+    rng = np.random.default_rng(5)
+    for size in (0, 1, 50, 3000):
+        p = np.concatenate([np.sort(rng.integers(0, patients, size // 2)),
+                            np.sort(rng.integers(0, patients, size - size // 2))])
+        key = p + 0.5 * rng.random(size)
+        if size > 10:  # ties, and keys at the top of a patient's half step
+            key[rng.integers(0, size, size // 5)] = key[rng.integers(0, size, size // 5)]
+            key[:3] = np.nextafter(p[:3] + 0.5, -np.inf)
+            key[3:5] = p[3:5] + 0.5  # (p + u / 2 can round up to it)
+        p = np.floor(key).astype(np.int64)
+        assert np.array_equal(_key_order(key, p, patients), np.argsort(key, kind="stable"))

@@ -3,20 +3,20 @@
 How they are used step by step is described in :mod:`metacascade.engine.batch` (steps
 1, 3 and 5 of its description). :class:`Sources` holds the colonies past their switch
 (sorted by (patient, entry)) and those pending, and draws the colony each colonies'
-event came from; :class:`ColonyLookup` holds what a colony's children need of it. The
-draws are made from the ``rng`` passed in, in the order the engine calls them. The
-dormant cells are in :mod:`metacascade.engine.batch_dormant`.
+event came from; :class:`ColonyLookup` holds what a colony's children need of it; both
+keep their columns in :class:`Columns` (appended to step by step). The draws are made
+from the ``rng`` passed in, in the order the engine calls them. The dormant cells are in
+:mod:`metacascade.engine.batch_dormant`.
 """
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from metacascade.engine.batch_plan import BatchPlan, vascular_cells
+from metacascade.engine.batch_plan import BatchPlan
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -24,55 +24,80 @@ FloatArray = NDArray[np.float64]
 _NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
 
 
-class ColonyLookup:
-    """What a colony's children need of it (patient, id, generation), by store index.
+class Columns:
+    """Named columns appended to in chunks, grown by doubling (amortised O(1) per row).
 
-    Added chunks are kept aside and copied into the columns (grown by doubling) only
-    when the columns are read; the colonies' other columns are kept as one chunk per
-    step.
+    ``rows`` are in use; :meth:`view` gives a column's rows in use (a view, valid until
+    the next append), :meth:`keep` drops rows, keeping the others in order.
     """
 
-    def __init__(self) -> None:
-        self.size = 0
-        self.stored = 0
-        self.columns = [np.zeros(0, dtype=np.int64) for _ in range(3)]
-        self.added: list[tuple[IntArray, ...]] = []
+    def __init__(self, dtypes: dict[str, type[np.generic]], rows: int = 0) -> None:
+        self.rows = rows
+        self._data: dict[str, NDArray[Any]] = {
+            name: np.zeros(max(rows, 1024), dtype=dtype) for name, dtype in dtypes.items()}
 
-    def add(self, *columns: IntArray) -> None:
-        """Append colonies: their patient, id within the patient and generation."""
-        self.added.append(columns)
-        self.size += len(columns[0])
+    def view(self, name: str) -> NDArray[Any]:
+        """The rows in use of one column (a view)."""
+        return self._data[name][: self.rows]
 
-    def _flush(self) -> None:
-        if not self.added:
-            return
-        if self.size > len(self.columns[0]):
-            cap = max(self.size, 2 * len(self.columns[0]), 1024)
-            for i, old in enumerate(self.columns):
-                grown = np.empty(cap, dtype=np.int64)
-                grown[: self.stored] = old[: self.stored]
-                self.columns[i] = grown
-        for i, column in enumerate(self.columns):
-            column[self.stored:self.size] = np.concatenate([x[i] for x in self.added])
-        self.stored, self.added = self.size, []
+    def reserve(self, extra: int) -> int:
+        """Room for ``extra`` more rows (grown by doubling); returns the first new row."""
+        end = self.rows + extra
+        capacity = len(next(iter(self._data.values())))
+        if end > capacity:
+            capacity = max(end, 2 * capacity)
+            for name, old in self._data.items():
+                grown = np.empty(capacity, dtype=old.dtype)
+                grown[: self.rows] = old[: self.rows]
+                self._data[name] = grown
+        return self.rows
+
+    def append(self, **values: NDArray[Any]) -> None:
+        """Append rows: one array per column, all of the same length."""
+        size = len(next(iter(values.values())))
+        at = self.reserve(size)
+        for name, column in values.items():
+            self._data[name][at:at + size] = column
+        self.rows = at + size
+
+    def keep(self, rows: IntArray) -> None:
+        """Keep only ``rows`` (increasing), in order."""
+        for column in self._data.values():
+            column[: rows.size] = column[rows]
+        self.rows = rows.size
+
+
+class ColonyLookup:
+    """What a colony's children need of it (id within its patient, generation), by code.
+
+    A source's code is its patient for the primary and ``P`` + its store index for a
+    colony; the first ``P`` rows are the primaries' (id 0 and generation 0, so that a
+    child's parent is ``local[code]`` and its generation ``generation[code] + 1``, with
+    no case for the primary's children).
+    """
+
+    def __init__(self, patients: int) -> None:
+        self.patients = patients
+        self._columns = Columns({"local": np.int64, "generation": np.int64}, rows=patients)
 
     @property
-    def patient(self) -> IntArray:
-        """The patient of each colony."""
-        self._flush()
-        return self.columns[0][: self.size]
+    def size(self) -> int:
+        """Colonies stored."""
+        return self._columns.rows - self.patients
+
+    def add(self, local: IntArray, generation: IntArray) -> None:
+        """Append colonies: their id within the patient and their generation."""
+        self._columns.append(local=local, generation=generation)
 
     @property
     def local(self) -> IntArray:
-        """The id of each colony within its patient (from 1, in founding order)."""
-        self._flush()
-        return self.columns[1][: self.size]
+        """The id of each source within its patient (from 1, in founding order), by code."""
+        return self._columns.view("local")
 
     @property
     def generation(self) -> IntArray:
-        """The generation of each colony (1 for the primary's children)."""
-        self._flush()
-        return self.columns[2][: self.size]
+        """The generation of each source (1 for the primary's children), by code."""
+        return self._columns.view("generation")
 
 
 class Sources:
@@ -81,112 +106,134 @@ class Sources:
     The sources' columns are kept in the order they became sources (grown by doubling),
     with a permutation that sorts them by key patient * entries + entry (in that order
     within a key); the colonies not yet sources that will be within the horizon are
-    kept by the step they become one.
+    kept in founding order with the step they become one.
     """
 
     def __init__(self, plan: BatchPlan) -> None:
         self.plan = plan
-        self.n = 0  # sources so far
-        # Per source: key patient * entries + entry, store index, switch day, its
-        # patient's Gompertz numbers (capacity, log(avascular/capacity), alpha) and
-        # shedding rate, and its size at the end of step size_step (NaN for a source
-        # added since).
-        self._columns: dict[str, NDArray[np.generic]] = {
-            "key": _NO_INTS, "index": _NO_INTS, "switch": np.zeros(0),
-            "capacity": np.zeros(0), "log_ka_km": np.zeros(0), "alpha": np.zeros(0),
-            "shedding": np.zeros(0), "size": np.zeros(0)}
+        # Per source: key patient * entries + entry, code (P + store index), switch day,
+        # its patient's Gompertz numbers (capacity, log(avascular/capacity), -alpha) and
+        # shedding rate, and its size at the end of step size_step (for the first
+        # `sized` sources).
+        self._columns = Columns({
+            "key": np.int64, "code": np.int64, "switch": np.float64,
+            "capacity": np.float64, "log_ka_km": np.float64, "neg_alpha": np.float64,
+            "shedding": np.float64, "size": np.float64})
         self.size_step = -1
-        #: The sources sorted by key, their keys, and the sources of group g
-        #: (patient * entries + entry) at order[offsets[g]:offsets[g + 1]].
+        self.sized = 0
+        #: (4, P) what a source reads of its patient.
+        self._patient_numbers = np.stack([plan.capacity, plan.log_ka_km, -plan.alpha,
+                                          plan.shedding])
+        #: The sources sorted by key, and the sources of group g (patient * entries +
+        #: entry) at order[offsets[g]:offsets[g + 1]].
         self.order = _NO_INTS
-        self.sorted_key = _NO_INTS
         self.offsets = np.zeros(plan.P * plan.n_entries + 1, dtype=np.int64)
-        #: Chunks (store index, key, switch) by the step they become sources, in the
-        #: order they were founded.
-        self.pending: list[list[tuple[IntArray, IntArray, FloatArray]]] = [
-            [] for _ in range(plan.n_steps)]
+        #: Colonies to become sources: the step they do, code, key and switch day (in
+        #: founding order; rows of past steps are dropped now and then).
+        self._pending = Columns({"step": np.int32, "code": np.int64, "key": np.int64,
+                                 "switch": np.float64})
+        self._done = 0  # pending rows whose step is past
+
+    @property
+    def n(self) -> int:
+        """Sources so far."""
+        return self._columns.rows
 
     def column(self, name: str) -> NDArray[Any]:
         """The sources' values of one column (a view)."""
-        return self._columns[name][: self.n]
+        return self._columns.view(name)
 
     def activate(self, k: int) -> None:
         """Colonies whose switch is at or before step k's start become sources."""
-        fresh, self.pending[k] = self.pending[k], []
-        if not fresh:
+        pending = self._pending
+        if not pending.rows:
             return
-        index, key, switch = (np.concatenate(x) for x in zip(*fresh, strict=True))
+        due = np.flatnonzero(pending.view("step") == k)
+        if not due.size:
+            return
+        code, key, switch = (pending.view(name)[due] for name in ("code", "key", "switch"))
+        self._done += due.size
+        if 2 * self._done > pending.rows:  # drop the rows of past steps (order kept)
+            pending.keep(np.flatnonzero(pending.view("step") > k))
+            self._done = 0
         plan = self.plan
         p = key // plan.n_entries
-        new = {"key": key, "index": index, "switch": switch, "capacity": plan.capacity[p],
-               "log_ka_km": plan.log_ka_km[p], "alpha": plan.alpha[p],
-               "shedding": plan.shedding[p], "size": np.full(key.size, np.nan)}
-        end = self.n + key.size
-        if end > len(self._columns["key"]):
-            cap = max(end, 2 * len(self._columns["key"]), 1024)
-            for name, old in self._columns.items():
-                grown = np.empty(cap, dtype=old.dtype)
-                grown[: self.n] = old[: self.n]
-                self._columns[name] = grown
-        for name, values in new.items():
-            self._columns[name][self.n:end] = values
-        fresh_order = np.argsort(key, kind="stable")
-        at = np.searchsorted(self.sorted_key, key[fresh_order], side="right")
-        self.order = np.insert(self.order, at, self.n + fresh_order)
-        self.sorted_key = np.insert(self.sorted_key, at, key[fresh_order])
+        n = self.n
+        capacity, log_ka_km, neg_alpha, shedding = self._patient_numbers[:, p]
+        self._columns.append(key=key, code=code, switch=switch, capacity=capacity,
+                             log_ka_km=log_ka_km, neg_alpha=neg_alpha, shedding=shedding)
+        # The new sources go after their group's (a stable merge): at the group's end, as
+        # np.insert(order, offsets[key + 1], n + fresh) would put them.
+        fresh = np.argsort(key, kind="stable")
+        at = self.offsets[key[fresh] + 1]
+        at += np.arange(fresh.size)  # (their positions once inserted)
+        order = np.empty(n + fresh.size, dtype=np.int64)
+        old = np.ones(order.size, dtype=bool)
+        old[at] = False
+        order[at] = n + fresh
+        order[old] = self.order
+        self.order = order
         self.offsets[1:] += np.cumsum(np.bincount(key, minlength=self.offsets.size - 1))
-        self.n = end
+
+    def _vascular(self, t: float, at: slice, out: FloatArray) -> None:
+        """Cells at ``t`` of the sources ``at`` (Gompertz), into ``out``.
+
+        The operations of :func:`vascular_cells` in the same order, in place; its
+        ``maximum(t - switch, 0)`` is ``t - switch`` here, as a source's switch is at or
+        before the start of every step it sheds in.
+        """
+        col = self._columns.view
+        np.subtract(t, col("switch")[at], out=out)
+        np.multiply(col("neg_alpha")[at], out, out=out)
+        np.exp(out, out=out)
+        np.multiply(col("log_ka_km")[at], out, out=out)
+        np.exp(out, out=out)
+        np.multiply(col("capacity")[at], out, out=out)
 
     def shedding(self, k: int) -> tuple[FloatArray, FloatArray]:
         """Expected cells shed in step k by each source, and per (patient, entry)."""
         plan = self.plan
-        groups = np.zeros((plan.P, plan.n_entries))
         if not self.n:
-            return np.zeros(0), groups
+            return np.zeros(0), np.zeros((plan.P, plan.n_entries))
         t0, t1 = plan.starts[k], plan.ends[k]
-        capacity, log_ka_km, alpha, switch = (
-            self.column(name) for name in ("capacity", "log_ka_km", "alpha", "switch"))
-
-        def size(t: float, at: slice | IntArray = slice(None)) -> FloatArray:
-            return vascular_cells(capacity[at], log_ka_km[at], alpha[at], t, switch[at])
-
         # A source's size at the step's start is its size at the last step's end.
-        start = self.column("size")
-        if self.size_step == k - 1 and k and plan.ends[k - 1] == t0:
-            new = np.flatnonzero(np.isnan(start))
-            start[new] = size(t0, new)
-        else:
-            start[:] = size(t0)
-        end = size(t1)
-        integral = (start + 4.0 * size(0.5 * (t0 + t1)) + end) / 6.0 * (t1 - t0)
-        start[:] = end
-        self.size_step = k
-        expected = self.column("shedding") * integral
-        groups.ravel()[:] = np.bincount(self.column("key"), weights=expected,
-                                        minlength=plan.P * plan.n_entries)
-        return expected, groups
+        size = self.column("size")
+        if not (self.size_step == k - 1 and k and plan.ends[k - 1] == t0):
+            self.sized = 0
+        if self.sized < self.n:
+            self._vascular(t0, slice(self.sized, self.n), size[self.sized:])
+        # (start + 4 mid + end) / 6 * (t1 - t0), as vascular_cells' callers computed it;
+        # the end overwrites the start once added.
+        integral = np.empty(self.n)
+        self._vascular(0.5 * (t0 + t1), slice(None), integral)
+        integral *= 4.0
+        integral += size
+        self._vascular(t1, slice(None), size)
+        integral += size
+        integral /= 6.0
+        integral *= t1 - t0
+        self.size_step, self.sized = k, self.n
+        expected = np.multiply(self.column("shedding"), integral, out=integral)
+        groups = np.bincount(self.column("key"), weights=expected,
+                             minlength=plan.P * plan.n_entries)
+        return expected, np.asarray(groups.reshape(plan.P, plan.n_entries), dtype=float)
 
-    def schedule(self, k: int, index: IntArray, p: IntArray, o: IntArray,
+    def schedule(self, k: int, code: IntArray, p: IntArray, o: IntArray,
                  switch: FloatArray) -> None:
         """Colonies founded in step k become sources from the first step at their switch.
 
-        ``index``, ``p``, ``o`` and ``switch`` are the colonies' store index, patient,
+        ``code``, ``p``, ``o`` and ``switch`` are the colonies' source code, patient,
         organ and switch day; those whose switch is past the last step's start never
         become sources.
         """
         plan = self.plan
-        soon = np.flatnonzero(switch <= plan.starts[-1])
+        soon = np.flatnonzero(switch <= plan.starts[-1])  # (most switch later)
         step = np.maximum(np.searchsorted(plan.starts, switch[soon], side="left"), k + 1)
         soon, step = soon[step < plan.n_steps], step[step < plan.n_steps]
         if soon.size:
-            order = np.argsort(step, kind="stable")
-            soon, steps = soon[order], step[order]
-            index = index[soon]
-            key = p[soon] * plan.n_entries + plan.organ_entry[o[soon]]
-            switch = switch[soon]
-            cuts = [0, *(np.flatnonzero(steps[1:] != steps[:-1]) + 1).tolist(), steps.size]
-            for a, b in pairwise(cuts):  # (a loop over steps)
-                self.pending[int(steps[a])].append((index[a:b], key[a:b], switch[a:b]))
+            self._pending.append(
+                step=step, code=code[soon], switch=switch[soon],
+                key=p[soon] * plan.n_entries + plan.organ_entry[o[soon]])
 
     def draw_colonies(self, rng: np.random.Generator, p: IntArray, entry: IntArray,
                       expected: FloatArray) -> IntArray:
@@ -200,7 +247,9 @@ class Sources:
         plan = self.plan
         group = p * plan.n_entries + entry
         start, end = self.offsets[group], self.offsets[group + 1]
-        total = np.concatenate([[0.0], np.cumsum(expected[self.order])])
+        total = np.empty(self.n + 1)
+        total[0] = 0.0
+        np.cumsum(np.take(expected, self.order), out=total[1:])  # (take: a faster gather)
         base_w = total[start]
         at = base_w + rng.random(p.size) * (total[end] - base_w)
         # The last source of the group whose cumulative shedding before it is <= at (as
@@ -211,4 +260,4 @@ class Sources:
             cand = np.minimum(j + step, final)
             j = np.where(total[cand] <= at, cand, j)
             step >>= 1
-        return np.asarray(plan.P + self.column("index")[self.order[j]], dtype=np.int64)
+        return np.asarray(self.column("code")[self.order[j]], dtype=np.int64)
