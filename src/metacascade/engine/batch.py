@@ -90,7 +90,7 @@ from metacascade.engine.batch_result import BatchResult, BatchSnapshot
 from metacascade.engine.batch_rows import ColonyRows, PrimaryRows
 from metacascade.engine.batch_store import ColonyLookup, Sources
 from metacascade.engine.compile import CompiledModel
-from metacascade.engine.kernel import MAX_COLONIES, MAX_POISSON_MEAN, EngineError
+from metacascade.engine.limits import MAX_COLONIES, MAX_POISSON_MEAN, EngineError
 from metacascade.engine.result import (
     ARRESTED,
     COLONY_DTYPES,

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade.engine.compile import EXPONENTIAL, GOMPERTZ, CompiledModel
-from metacascade.engine.kernel import EngineError
+from metacascade.engine.limits import EngineError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
