@@ -205,6 +205,9 @@ class Lesions(Sizes):
         self.kill_table = kill
         #: Per line, the kill rates as a flat (patient, organ) table.
         self._kill_flat = [np.ascontiguousarray(kill[:, j, :]).reshape(-1) for j in range(k)]
+        self._neg_kill_flat = [-flat for flat in self._kill_flat]
+        self._finite_kill = bool(np.isfinite(kill).all())
+        self._cell = self.pat * len(self.organs) + self.organ
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
         self.line_end = np.full((self.n_patients, k), np.inf)

@@ -57,6 +57,11 @@ class Sizes:
     resistant: FloatArray
     kill_table: FloatArray
     _kill_flat: list[FloatArray]
+    #: The same negated (``-kill``, exactly), and whether every kill rate is finite.
+    _neg_kill_flat: list[FloatArray]
+    _finite_kill: bool
+    #: Each lesion's (patient, organ) cell of a flat (patients, organs) table.
+    _cell: IntArray
     #: The day, lesions (in id order) and survival factors ``visible`` last read.
     _factors: tuple[float, IntArray, FloatArray] | None
 
@@ -121,49 +126,74 @@ class Sizes:
 
     def kill(self, ids: IntArray, line: int) -> FloatArray:
         """Kill rate of a line in each lesion's organ."""
-        where = self.pat[ids] * len(self.organs) + self.organ[ids]
-        return np.asarray(self.kill_table[:, line, :].reshape(-1)[where], dtype=float)
+        return np.asarray(self._kill_flat[line][self._cell[ids]], dtype=float)
 
     def survival(self, ids: IntArray, t: float | FloatArray,
                  pat: IntArray | None = None) -> FloatArray:
         """Survival factor of ``ids`` at ``t`` (``TherapyHistory.survival``).
 
-        A line a patient has not started leaves its lesions' factor exactly 1 (no
-        exposure, no resistant share), so each line's is computed only for the lesions
-        of the patients who have started it. ``pat``: the lesions' patients, if known.
+        The product over the lines some patient has started, in line order, of
+        ``(1 - rho) * exp(-kill * exposed) + rho``. A line a patient has not started
+        leaves its lesions' factor exactly 1: its start is inf, so the exposure is
+        ``max(min(t, end) - inf, 0) = 0`` (t finite), ``exp(-kill * 0) = 1`` (kill
+        finite) and its resistant share is 0, a factor of exactly 1.0, and multiplying
+        by 1.0 changes nothing. So when most of the lesions' patients have started a
+        line, it is computed for every lesion at once (no subsets to gather and
+        scatter); otherwise only for the lesions of those who have. ``pat``: the
+        lesions' patients, if known.
         """
         t = np.asarray(t, dtype=float)
         if t.ndim <= 1 and ids.size > CHUNK:
             return _in_pieces(self.survival, ids, t)
-        out = np.ones(np.broadcast_shapes(t.shape, ids.shape))
+        shape = np.broadcast_shapes(t.shape, ids.shape)
         begun = np.isfinite(self.line_start)
         lines = np.nonzero(begun.any(axis=0))[0].tolist()
         if not lines:
-            return out
+            return np.ones(shape)
         if pat is None:
             pat = self.pat[ids]
-        founded = self.founded[ids]
-        cell = pat * len(self.organs) + self.organ[ids]
+        # Whether a line may be computed for every lesion (see above).
+        whole = self._finite_kill and bool(np.isfinite(t).all())
+        founded: FloatArray | None = None
+        out: FloatArray | None = None
         per_lesion = t.ndim > 0 and t.shape[-1] == ids.size
         for k in lines:
             started = begun[:, k][pat]
-            on = np.nonzero(started)[0]
-            if on.size == 0:
+            count = int(np.count_nonzero(started))
+            if count == 0:
                 continue
-            every = on.size == ids.size
-            p = pat if every else pat[on]
-            tk = t[..., on] if per_lesion and not every else t
+            if whole and 2 * count >= ids.size:
+                if founded is None:
+                    founded = self.founded[ids]
+                # min(t, end) per patient and then per lesion: the same numbers.
+                cap = (np.minimum(t, self.line_end[:, k])[pat] if t.ndim == 0
+                       else np.minimum(t, self.line_end[:, k][pat]))
+                exposed = np.subtract(cap, np.maximum(self.line_start[:, k][pat], founded))
+                np.maximum(exposed, 0.0, out=exposed)
+                rho = self.resistant[:, k][ids]
+                # (1 - rho) * exp(-kill * exposed) + rho, in place.
+                factor = np.multiply(self._neg_kill_flat[k][self._cell[ids]], exposed,
+                                     out=exposed)
+                np.exp(factor, out=factor)
+                factor *= 1.0 - rho
+                factor += rho
+                if out is None:
+                    out = factor  # 1.0 * factor
+                else:
+                    out *= factor
+                continue
+            if out is None:
+                out = np.ones(shape)
+            on = np.nonzero(started)[0]
+            p, sub = pat[on], ids[on]
+            tk = t[..., on] if per_lesion else t
             exposed = np.maximum(np.minimum(tk, self.line_end[:, k][p])
-                                 - np.maximum(self.line_start[:, k][p],
-                                              founded if every else founded[on]), 0.0)
-            rho = self.resistant[:, k][ids if every else ids[on]]
-            kill = self._kill_flat[k][cell if every else cell[on]]
-            factor = (1.0 - rho) * np.exp(-kill * exposed) + rho
-            if every:
-                out = out * factor
-            else:
-                out[..., on] = out[..., on] * factor
-        return out
+                                 - np.maximum(self.line_start[:, k][p], self.founded[sub]),
+                                 0.0)
+            rho = self.resistant[:, k][sub]
+            kill = self._kill_flat[k][self._cell[sub]]
+            out[..., on] = out[..., on] * ((1.0 - rho) * np.exp(-kill * exposed) + rho)
+        return out if out is not None else np.ones(shape)
 
     def survival_read(self, ids: IntArray, t: float) -> FloatArray:
         """:meth:`survival` at ``t``, reusing the factors :meth:`visible` read at ``t``.
