@@ -153,6 +153,9 @@ class Lesions(Sizes):
         self.lymph_entry = np.array([m.lymph_entry for m in models], dtype=np.int64)
         self.organ_entry = np.asarray(model.organ_entry, dtype=np.int64)
         self.n_entries = len(model.entries)
+        #: The (patient, entry) cell of each (patient, organ) cell (:meth:`shedding_by_entry`).
+        self._entry_cell = (np.arange(len(models), dtype=np.int64)[:, None] * self.n_entries
+                            + self.organ_entry[None, :]).reshape(-1)
         self.removed = np.array([m.primary_removed_day for m in models])
 
     def _primary_table(self, models: Sequence[Any], clinic: Clinic) -> None:
@@ -210,6 +213,8 @@ class Lesions(Sizes):
         self._cell = self.pat * len(self.organs) + self.organ
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
+        self._begun = []
+        self._started = np.zeros((k, self.n_patients), dtype=bool)
         self.line_end = np.full((self.n_patients, k), np.inf)
 
     # -- lookups -------------------------------------------------------------------------
@@ -323,10 +328,14 @@ class Lesions(Sizes):
         vascular = ~primary & (self.switch[ids] <= t) & (cells > 0)
         col = ids[vascular]
         pat = self.pat[col]
-        # np.add.at in one bincount: each cell's value first, then the colonies in order.
-        where = pat * self.n_entries + self.organ_entry[self.organ[col]]
+        where = self._entry_cell[self._cell[col]]
         shed = self.shedding[pat] * cells[vascular]
-        size = rates.size
-        summed = np.bincount(np.concatenate([np.arange(size), where]),
-                             weights=np.concatenate([rates.reshape(-1), shed]), minlength=size)
+        # np.add.at in one bincount: each cell's value first, then the colonies in order
+        # (a bincount adds its weights in order, from 0). Only the cells a primary
+        # sheds into come first: another cell's value is 0.0, and adding 0.0 to the
+        # bincount's 0 first changes nothing.
+        first = np.flatnonzero(rates)
+        summed = np.bincount(np.concatenate([first, where]),
+                             weights=np.concatenate([rates.reshape(-1)[first], shed]),
+                             minlength=rates.size)
         return np.asarray(summed, dtype=float).reshape(rates.shape)

@@ -64,6 +64,16 @@ class Sizes:
     _cell: IntArray
     #: The day, lesions (in id order) and survival factors ``visible`` last read.
     _factors: tuple[float, IntArray, FloatArray] | None
+    #: The lines some patient has started (in order), and (lines, patients) who has.
+    _begun: list[int]
+    _started: BoolArray
+
+    def begin(self, patients: IntArray, line: IntArray | int, t: float) -> None:
+        """``patients`` start ``line`` (each its own, or one for all) at ``t``."""
+        self.line_start[patients, line] = t
+        started = np.isfinite(self.line_start)
+        self._begun = np.flatnonzero(started.any(axis=0)).tolist()
+        self._started = np.ascontiguousarray(started.T)
 
     def untreated(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
         """Untreated cells of ``ids`` at ``t`` (scalar, ``times[:, None]`` or per lesion).
@@ -74,6 +84,12 @@ class Sizes:
         t = np.asarray(t, dtype=float)
         if t.ndim <= 1 and ids.size > CHUNK:
             return _in_pieces(self.untreated, ids, t)
+        if t.ndim == 2 and t.shape[1] == 1 and t.shape[0] and ids.size:
+            return self._untreated_grid(ids, t)
+        return self._untreated(ids, t)
+
+    def _untreated(self, ids: IntArray, t: FloatArray) -> FloatArray:
+        """:meth:`untreated`, element by element (any ``t`` that broadcasts)."""
         founded, switch = self.founded[ids], self.switch[ids]
         primary = self.is_primary[ids]
         at, of, heads = t, ids, primary
@@ -112,6 +128,43 @@ class Sizes:
                 cells[..., primary] = self.primary[rows, self._columns(at[..., primary])]
         return cells
 
+    def _untreated_grid(self, ids: IntArray, t: FloatArray) -> FloatArray:
+        """:meth:`untreated` at a column of times ``t`` (times, 1): (times, lesions).
+
+        A colony whose branch is the same at every time (founded by the first; before
+        its switch at the last, or past it at the first) has its column computed at
+        once, its parameters read once: the same operations on the same numbers as
+        element by element. The others (founded or switching within the times) are
+        computed element by element (:meth:`_untreated`).
+        """
+        first, last = float(t.min()), float(t.max())
+        founded, switch = self.founded[ids], self.switch[ids]
+        primary = self.is_primary[ids]
+        cells = np.zeros((t.shape[0], ids.size))
+        grown = founded <= first
+        early = np.flatnonzero(grown & (last < switch))  # no primary: its switch is -inf
+        late = np.flatnonzero(grown & (switch <= first) & ~primary)
+        mixed = np.flatnonzero(~grown & (founded <= last) & ~primary
+                               | (founded <= first) & (switch > first) & (switch <= last))
+        if early.size:
+            e = ids[early]
+            pe = self.pat[e]
+            with np.errstate(over="ignore"):
+                cells[:, early] = np.minimum(np.maximum(
+                    self.w[e] * np.exp(np.minimum(self.r[pe] * (t - founded[early]), 700.0)),
+                    1.0), self.ka[pe])
+        if late.size:
+            pg = self.pat[ids[late]]
+            cells[:, late] = self.km[pg] * np.exp(self.log_ratio[pg] * np.exp(
+                -self.alpha[pg] * np.maximum(t - switch[late], 0.0)))
+        if mixed.size:
+            cells[:, mixed] = self._untreated(ids[mixed], t)
+        heads = np.flatnonzero(primary)
+        if heads.size:
+            columns = self._columns(t[:, 0])
+            cells[:, heads] = self.primary[self.pat[ids[heads]]][:, columns].T
+        return cells
+
     def _columns(self, at: FloatArray) -> IntArray:
         """The columns of the primaries' table at ``at`` (planned times only)."""
         column = np.searchsorted(self.times, at)
@@ -145,9 +198,8 @@ class Sizes:
         t = np.asarray(t, dtype=float)
         if t.ndim <= 1 and ids.size > CHUNK:
             return _in_pieces(self.survival, ids, t)
-        shape = np.broadcast_shapes(t.shape, ids.shape)
-        begun = np.isfinite(self.line_start)
-        lines = np.nonzero(begun.any(axis=0))[0].tolist()
+        shape = ids.shape if t.ndim == 0 else np.broadcast_shapes(t.shape, ids.shape)
+        lines = self._begun
         if not lines:
             return np.ones(shape)
         if pat is None:
@@ -158,7 +210,7 @@ class Sizes:
         out: FloatArray | None = None
         per_lesion = t.ndim > 0 and t.shape[-1] == ids.size
         for k in lines:
-            started = begun[:, k][pat]
+            started = self._started[k][pat]
             count = int(np.count_nonzero(started))
             if count == 0:
                 continue
