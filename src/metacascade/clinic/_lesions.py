@@ -85,6 +85,7 @@ class Lesions(Sizes):
 
         primary_organ = np.array([m.primary_organ for m in models], dtype=np.int64)
         self.organ = flat(cols["organ"], primary_organ, np.int64)
+        self.pat_organ = self.pat * len(self.organs) + self.organ
         self.founded = flat(cols["founded"], 0.0)
         self.w = flat(cols["w"], 1.0)
         self.switch = flat(cols["switch"], -math.inf)
@@ -210,7 +211,6 @@ class Lesions(Sizes):
         self._kill_flat = [np.ascontiguousarray(kill[:, j, :]).reshape(-1) for j in range(k)]
         self._neg_kill_flat = [-flat for flat in self._kill_flat]
         self._finite_kill = bool(np.isfinite(kill).all())
-        self._cell = self.pat * len(self.organs) + self.organ
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
         self._begun = []
@@ -328,7 +328,7 @@ class Lesions(Sizes):
         vascular = ~primary & (self.switch[ids] <= t) & (cells > 0)
         col = ids[vascular]
         pat = self.pat[col]
-        where = self._entry_cell[self._cell[col]]
+        where = self._entry_cell[self.pat_organ[col]]
         shed = self.shedding[pat] * cells[vascular]
         # np.add.at in one bincount: each cell's value first, then the colonies in order
         # (a bincount adds its weights in order, from 0). Only the cells a primary

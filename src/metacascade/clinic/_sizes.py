@@ -60,8 +60,8 @@ class Sizes:
     #: The same negated (``-kill``, exactly), and whether every kill rate is finite.
     _neg_kill_flat: list[FloatArray]
     _finite_kill: bool
-    #: Each lesion's (patient, organ) cell of a flat (patients, organs) table.
-    _cell: IntArray
+    #: Each lesion's index in a flat (patients, organs) table: pat * organs + organ.
+    pat_organ: IntArray
     #: The day, lesions (in id order) and survival factors ``visible`` last read.
     _factors: tuple[float, IntArray, FloatArray] | None
     #: The lines some patient has started (in order), and (lines, patients) who has.
@@ -131,32 +131,38 @@ class Sizes:
     def _untreated_grid(self, ids: IntArray, t: FloatArray) -> FloatArray:
         """:meth:`untreated` at a column of times ``t`` (times, 1): (times, lesions).
 
-        A colony whose branch is the same at every time (founded by the first; before
-        its switch at the last, or past it at the first) has its column computed at
-        once, its parameters read once: the same operations on the same numbers as
-        element by element. The others (founded or switching within the times) are
-        computed element by element (:meth:`_untreated`).
+        A colony whose branch is the same at every time it is founded by (before its
+        switch at the last time, or past it at the first and founded by then) has its
+        column computed at once, its parameters read once: the same operations on the
+        same numbers as element by element. A colony founded within the times is 0
+        before (the avascular branch at those times is computed, with its overflow
+        ignored as for the others, and not used). The others (switching within the
+        times, or founded past their switch within them) are computed element by
+        element (:meth:`_untreated`).
         """
         first, last = float(t.min()), float(t.max())
         founded, switch = self.founded[ids], self.switch[ids]
         primary = self.is_primary[ids]
         cells = np.zeros((t.shape[0], ids.size))
-        grown = founded <= first
-        early = np.flatnonzero(grown & (last < switch))  # no primary: its switch is -inf
-        late = np.flatnonzero(grown & (switch <= first) & ~primary)
-        mixed = np.flatnonzero(~grown & (founded <= last) & ~primary
-                               | (founded <= first) & (switch > first) & (switch <= last))
+        founding = founded <= last
+        early = np.flatnonzero(founding & (last < switch))  # no primary: its switch is -inf
+        late = np.flatnonzero((founded <= first) & (switch <= first) & ~primary)
         if early.size:
-            e = ids[early]
+            e, fe = ids[early], founded[early]
             pe = self.pat[e]
             with np.errstate(over="ignore"):
-                cells[:, early] = np.minimum(np.maximum(
-                    self.w[e] * np.exp(np.minimum(self.r[pe] * (t - founded[early]), 700.0)),
-                    1.0), self.ka[pe])
+                block = np.minimum(np.maximum(
+                    self.w[e] * np.exp(np.minimum(self.r[pe] * (t - fe), 700.0)), 1.0),
+                    self.ka[pe])
+            if fe.max() > first:
+                block = np.where(t >= fe, block, 0.0)
+            cells[:, early] = block
         if late.size:
             pg = self.pat[ids[late]]
             cells[:, late] = self.km[pg] * np.exp(self.log_ratio[pg] * np.exp(
                 -self.alpha[pg] * np.maximum(t - switch[late], 0.0)))
+        mixed = np.flatnonzero(founding & (switch <= last) & ~primary
+                               & ((founded > first) | (switch > first)))
         if mixed.size:
             cells[:, mixed] = self._untreated(ids[mixed], t)
         heads = np.flatnonzero(primary)
@@ -179,7 +185,7 @@ class Sizes:
 
     def kill(self, ids: IntArray, line: int) -> FloatArray:
         """Kill rate of a line in each lesion's organ."""
-        return np.asarray(self._kill_flat[line][self._cell[ids]], dtype=float)
+        return np.asarray(self._kill_flat[line][self.pat_organ[ids]], dtype=float)
 
     def survival(self, ids: IntArray, t: float | FloatArray,
                  pat: IntArray | None = None) -> FloatArray:
@@ -224,7 +230,7 @@ class Sizes:
                 np.maximum(exposed, 0.0, out=exposed)
                 rho = self.resistant[:, k][ids]
                 # (1 - rho) * exp(-kill * exposed) + rho, in place.
-                factor = np.multiply(self._neg_kill_flat[k][self._cell[ids]], exposed,
+                factor = np.multiply(self._neg_kill_flat[k][self.pat_organ[ids]], exposed,
                                      out=exposed)
                 np.exp(factor, out=factor)
                 factor *= 1.0 - rho
@@ -243,7 +249,7 @@ class Sizes:
                                  - np.maximum(self.line_start[:, k][p], self.founded[sub]),
                                  0.0)
             rho = self.resistant[:, k][sub]
-            kill = self._kill_flat[k][self._cell[sub]]
+            kill = self._kill_flat[k][self.pat_organ[sub]]
             out[..., on] = out[..., on] * ((1.0 - rho) * np.exp(-kill * exposed) + rho)
         return out if out is not None else np.ones(shape)
 
