@@ -313,7 +313,7 @@ class Lesions(Sizes):
             self._taken = j
         ids = current[self.had[current] & alive[self.pat[current]]]
         self._current = ids
-        cells = self.untreated(ids, t)
+        cells = self.vascular(ids, t)  # each is readable by t: founded, past its switch
         self._switched = (t, alive.copy(), ids, cells)
         return ids, cells
 

@@ -88,6 +88,27 @@ class Sizes:
             return self._untreated_grid(ids, t)
         return self._untreated(ids, t)
 
+    def vascular(self, ids: IntArray, t: float) -> FloatArray:
+        """:meth:`untreated` of primaries and colonies founded by ``t`` past their switch.
+
+        Only the Gompertz branch is computed for the colonies (the one they are in) and
+        the table read for the primaries: the same numbers, without the branch masks.
+        """
+        heads = self.is_primary[ids]
+        cells = np.empty(ids.size)
+        colonies = np.flatnonzero(~heads)
+        g = ids[colonies]
+        pg = self.pat[g]
+        cells[colonies] = self.km[pg] * np.exp(self.log_ratio[pg] * np.exp(
+            -self.alpha[pg] * np.maximum(t - self.switch[g], 0.0)))
+        primaries = np.flatnonzero(heads)
+        if primaries.size:
+            column = self._column.get(float(t), -1)
+            if column < 0:
+                raise ParameterError("clinic: a primary's size was asked at an unplanned time")
+            cells[primaries] = self.primary[self.pat[ids[primaries]], column]
+        return cells
+
     def _untreated(self, ids: IntArray, t: FloatArray) -> FloatArray:
         """:meth:`untreated`, element by element (any ``t`` that broadcasts)."""
         founded, switch = self.founded[ids], self.switch[ids]
@@ -213,6 +234,7 @@ class Sizes:
         # Whether a line may be computed for every lesion (see above).
         whole = self._finite_kill and bool(np.isfinite(t).all())
         founded: FloatArray | None = None
+        pat_organ: IntArray | None = None
         out: FloatArray | None = None
         per_lesion = t.ndim > 0 and t.shape[-1] == ids.size
         for k in lines:
@@ -221,8 +243,8 @@ class Sizes:
             if count == 0:
                 continue
             if whole and 2 * count >= ids.size:
-                if founded is None:
-                    founded = self.founded[ids]
+                if founded is None or pat_organ is None:
+                    founded, pat_organ = self.founded[ids], self.pat_organ[ids]
                 # min(t, end) per patient and then per lesion: the same numbers.
                 cap = (np.minimum(t, self.line_end[:, k])[pat] if t.ndim == 0
                        else np.minimum(t, self.line_end[:, k][pat]))
@@ -230,8 +252,7 @@ class Sizes:
                 np.maximum(exposed, 0.0, out=exposed)
                 rho = self.resistant[:, k][ids]
                 # (1 - rho) * exp(-kill * exposed) + rho, in place.
-                factor = np.multiply(self._neg_kill_flat[k][self.pat_organ[ids]], exposed,
-                                     out=exposed)
+                factor = np.multiply(self._neg_kill_flat[k][pat_organ], exposed, out=exposed)
                 np.exp(factor, out=factor)
                 factor *= 1.0 - rho
                 factor += rho
