@@ -180,15 +180,22 @@ class Lesions(Sizes):
         self.line_names = [resolve_regimen(r).name for r in lines]
         self.line_kinds = [r.kind for r in lines]
         # Patients mostly share a line's regimen but for a sampled effect: each distinct
-        # regimen (by its fields) resolved once.
+        # regimen (by its fields) resolved once, and a regimen object the patients share
+        # (a population's lines it does not sample) looked up by identity first (the
+        # scenarios hold the objects, so their ids stay theirs meanwhile).
         resolved: dict[tuple[Any, ...], ResolvedRegimen] = {}
+        by_object: dict[tuple[int, int], ResolvedRegimen] = {}
 
         def resolve(j: int, regimen: Regimen) -> ResolvedRegimen:
+            found = by_object.get((j, id(regimen)))
+            if found is not None:
+                return found
             key = (j, *(getattr(regimen, name) for name in REGIMEN_FIELDS))
             found = resolved.get(key)
             if found is None:
                 found = resolved[key] = resolve_regimen(
                     regimen, where=f"clinic.therapy.lines.{j}")
+            by_object[j, id(regimen)] = found
             return found
 
         self.regimens: list[list[ResolvedRegimen]] = [
