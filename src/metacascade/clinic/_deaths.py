@@ -48,7 +48,7 @@ class Deaths:
         #: (organs, checks) 1.0 where a check counts the organ's lesions.
         self.check_organ = np.stack([mask for _, mask, _ in checks], axis=1).astype(float)
         # Each lesion's (patient, organ) cell in a (patients, organs) table.
-        where = x.pat * n_organs + x.organ
+        where = x.pat_organ
         per_organ = np.bincount(where, minlength=x.n_patients * n_organs)
         per_organ[where[x.offsets[:-1]]] -= 1  # the primaries
         colonies = per_organ.reshape(x.n_patients, n_organs).astype(float)
@@ -65,7 +65,7 @@ class Deaths:
 
     def check(self, ids: IntArray) -> FloatArray:
         """(ids, checks) 1.0 where a check counts the lesion."""
-        return np.asarray(self.check_organ[self.x.organ[ids]], dtype=float)
+        return np.asarray(self.check_organ.take(self.x.organ[ids], axis=0), dtype=float)
 
     def find(self, previous: float, t: float, times: FloatArray, alive: BoolArray,
              ) -> list[tuple[int, float, str, float]]:
@@ -96,7 +96,7 @@ class Deaths:
             pat, n_organs = x.pat[ids], len(x.organs)
             bound = self.avascular_bound.copy()
             bound[:, 0] += np.bincount(pat, weights=upper, minlength=x.n_patients)
-            per_organ = np.bincount(pat * n_organs + x.organ[ids], weights=upper,
+            per_organ = np.bincount(x.pat_organ[ids], weights=upper,
                                     minlength=x.n_patients * n_organs)
             bound[:, 1:] += per_organ.reshape(x.n_patients, n_organs)[:, self.vital]
             may |= quiet & (bound >= self.lethal * (1.0 - BOUND_MARGIN)).any(axis=1)

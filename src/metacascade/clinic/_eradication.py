@@ -149,7 +149,7 @@ class Eradication:
             pat = x.pat[ids]
         n_k = x.n_lines
         running, line, kill_now = self._kill_rates()
-        kappa = kill_now.reshape(-1)[pat * len(x.organs) + x.organ[ids]]
+        kappa = kill_now.reshape(-1)[x.pat_organ[ids]]  # each lesion's (patient, organ)
         c = np.zeros(ids.size)
         on = np.nonzero(running[pat])[0]
         if on.size:

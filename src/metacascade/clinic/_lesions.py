@@ -1,10 +1,10 @@
 """The lesions of a batch of patients as flat arrays, and their sizes with therapy.
 
 Patient ``i``'s lesions are ``offsets[i]:offsets[i + 1]``: its primary, then its
-colonies in ``id`` order. Sizes are the closed forms of :mod:`metacascade.engine.growth`
-(the same operations element by element, with each patient's parameters) times the
-survival factor of :class:`~metacascade.clinic.therapy.TherapyHistory` (the same
-product over lines, with each patient's line start and end days).
+colonies in ``id`` order. Their sizes (the closed forms of
+:mod:`metacascade.engine.growth` times the survival factor of
+:class:`~metacascade.clinic.therapy.TherapyHistory`) are computed by
+:class:`~metacascade.clinic._sizes.Sizes`, which :class:`Lesions` extends.
 
 :class:`Lesions` also holds the therapy each patient got (line days, kill rates,
 resistant shares, the regimens' effects), the circulation weights of the draw sites, and
@@ -16,13 +16,14 @@ in :mod:`~metacascade.clinic._shared` and importable from here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from metacascade.clinic._shared import check_shared as check_shared  # where tests look
+from metacascade.clinic._sizes import Sizes
 from metacascade.clinic._weights import circulation_weights
 from metacascade.clinic.course import BOUND_MARGIN, _schedule
 from metacascade.clinic.imaging import get_modality
@@ -30,7 +31,6 @@ from metacascade.clinic.therapy import BRAIN, ResolvedRegimen, resolve_regimen
 from metacascade.engine.batch_result import BatchResult
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.growth import primary_cells
-from metacascade.errors import ParameterError
 from metacascade.scenario import Clinic, Regimen, Scenario
 
 FloatArray = NDArray[np.float64]
@@ -39,21 +39,7 @@ BoolArray = NDArray[np.bool_]
 
 #: The fields of a regimen (what resolving it reads).
 REGIMEN_FIELDS = tuple(Regimen.model_fields)
-#: Lesions evaluated at once when every lesion is (a few MB of temporaries).
-CHUNK = 1 << 16
 
-
-def _in_pieces(size: Callable[[IntArray, FloatArray], FloatArray], ids: IntArray,
-               t: FloatArray) -> FloatArray:
-    """``size(ids, t)`` (t scalar or one per lesion) in pieces that fit in the cache.
-
-    Each lesion's value is computed alone, so the pieces give the same numbers.
-    """
-    out = np.empty(ids.size)
-    for lo in range(0, ids.size, CHUNK):
-        hi = lo + CHUNK
-        out[lo:hi] = size(ids[lo:hi], t if t.ndim == 0 else t[lo:hi])
-    return out
 
 def _in_founding_order(batch: BatchResult) -> BoolArray:
     """(patients,) whether each patient's colonies are in founding order.
@@ -69,7 +55,7 @@ def _in_founding_order(batch: BatchResult) -> BoolArray:
     return in_order
 
 
-class Lesions:
+class Lesions(Sizes):
     """Every lesion of a batch, its natural history, and the therapy each patient got."""
 
     def __init__(self, batch: BatchResult, scenarios: Sequence[Scenario],
@@ -99,6 +85,7 @@ class Lesions:
 
         primary_organ = np.array([m.primary_organ for m in models], dtype=np.int64)
         self.organ = flat(cols["organ"], primary_organ, np.int64)
+        self.pat_organ = self.pat * len(self.organs) + self.organ
         self.founded = flat(cols["founded"], 0.0)
         self.w = flat(cols["w"], 1.0)
         self.switch = flat(cols["switch"], -math.inf)
@@ -167,6 +154,9 @@ class Lesions:
         self.lymph_entry = np.array([m.lymph_entry for m in models], dtype=np.int64)
         self.organ_entry = np.asarray(model.organ_entry, dtype=np.int64)
         self.n_entries = len(model.entries)
+        #: The (patient, entry) cell of each (patient, organ) cell (:meth:`shedding_by_entry`).
+        self._entry_cell = (np.arange(len(models), dtype=np.int64)[:, None] * self.n_entries
+                            + self.organ_entry[None, :]).reshape(-1)
         self.removed = np.array([m.primary_removed_day for m in models])
 
     def _primary_table(self, models: Sequence[Any], clinic: Clinic) -> None:
@@ -190,15 +180,22 @@ class Lesions:
         self.line_names = [resolve_regimen(r).name for r in lines]
         self.line_kinds = [r.kind for r in lines]
         # Patients mostly share a line's regimen but for a sampled effect: each distinct
-        # regimen (by its fields) resolved once.
+        # regimen (by its fields) resolved once, and a regimen object the patients share
+        # (a population's lines it does not sample) looked up by identity first (the
+        # scenarios hold the objects, so their ids stay theirs meanwhile).
         resolved: dict[tuple[Any, ...], ResolvedRegimen] = {}
+        by_object: dict[tuple[int, int], ResolvedRegimen] = {}
 
         def resolve(j: int, regimen: Regimen) -> ResolvedRegimen:
+            found = by_object.get((j, id(regimen)))
+            if found is not None:
+                return found
             key = (j, *(getattr(regimen, name) for name in REGIMEN_FIELDS))
             found = resolved.get(key)
             if found is None:
                 found = resolved[key] = resolve_regimen(
                     regimen, where=f"clinic.therapy.lines.{j}")
+            by_object[j, id(regimen)] = found
             return found
 
         self.regimens: list[list[ResolvedRegimen]] = [
@@ -219,8 +216,12 @@ class Lesions:
         self.kill_table = kill
         #: Per line, the kill rates as a flat (patient, organ) table.
         self._kill_flat = [np.ascontiguousarray(kill[:, j, :]).reshape(-1) for j in range(k)]
+        self._neg_kill_flat = [-flat for flat in self._kill_flat]
+        self._finite_kill = bool(np.isfinite(kill).all())
         self.resistant = np.zeros((self.n, k))
         self.line_start = np.full((self.n_patients, k), np.inf)
+        self._begun = []
+        self._started = np.zeros((k, self.n_patients), dtype=bool)
         self.line_end = np.full((self.n_patients, k), np.inf)
 
     # -- lookups -------------------------------------------------------------------------
@@ -271,152 +272,6 @@ class Lesions:
         """Whether each lesion is had and not eradicated."""
         return np.asarray(self.had[ids])
 
-    # -- sizes ---------------------------------------------------------------------------
-    def untreated(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
-        """Untreated cells of ``ids`` at ``t`` (scalar, ``times[:, None]`` or per lesion).
-
-        The colonies as :func:`~metacascade.engine.growth.colony_cells`, the primaries
-        from :func:`~metacascade.engine.growth.primary_cells` at the clinic's times.
-        """
-        t = np.asarray(t, dtype=float)
-        if t.ndim <= 1 and ids.size > CHUNK:
-            return _in_pieces(self.untreated, ids, t)
-        founded, switch = self.founded[ids], self.switch[ids]
-        primary = self.is_primary[ids]
-        at, of, heads = t, ids, primary
-        if t.ndim > 1 or (t.ndim == 1 and t.shape != ids.shape):  # a grid of times
-            shape = np.broadcast_shapes(t.shape, ids.shape)
-            at, of, heads = (np.broadcast_to(a, shape) for a in (t, ids, primary))
-            founded, switch = np.broadcast_to(founded, shape), np.broadcast_to(switch, shape)
-        # Each element in its branch only (the same operations as both branches and a
-        # choice): not founded 0, avascular before the switch, Gompertz after it.
-        grown, switched = at >= founded, at >= switch
-        late = switched & grown & ~heads
-        early = grown & ~switched
-        cells = np.zeros(founded.shape)
-        if early.any():
-            e, te = of[early], (at if at.ndim == 0 else at[early])
-            pe = self.pat[e]
-            with np.errstate(over="ignore"):
-                cells[early] = np.minimum(np.maximum(
-                    self.w[e] * np.exp(np.minimum(self.r[pe] * (te - founded[early]), 700.0)),
-                    1.0), self.ka[pe])
-        if late.any():
-            g, tg = of[late], (at if at.ndim == 0 else at[late])
-            pg = self.pat[g]
-            cells[late] = self.km[pg] * np.exp(self.log_ratio[pg] * np.exp(
-                -self.alpha[pg] * np.maximum(tg - switch[late], 0.0)))
-        if primary.any():
-            rows = self.pat[ids[primary]]
-            if at.ndim == 0:
-                column = self._column.get(float(at), -1)
-                if column < 0:
-                    raise ParameterError("clinic: a primary's size was asked at an "
-                                         "unplanned time")
-                cells[primary] = self.primary[rows, column]
-            else:
-                cells[..., primary] = self.primary[rows, self._columns(at[..., primary])]
-        return cells
-
-    def _columns(self, at: FloatArray) -> IntArray:
-        """The columns of the primaries' table at ``at`` (planned times only)."""
-        column = np.searchsorted(self.times, at)
-        if not np.array_equal(self.times[np.minimum(column, len(self.times) - 1)], at):
-            raise ParameterError("clinic: a primary's size was asked at an unplanned time")
-        return column
-
-    def smallest_primary(self, patients: IntArray, times: FloatArray) -> FloatArray:
-        """The smallest untreated size of the ``patients``' primaries at ``times``."""
-        rows = self.primary[patients][:, self._columns(times)]
-        return np.asarray(rows.min(axis=1, initial=np.inf), dtype=float)
-
-    def kill(self, ids: IntArray, line: int) -> FloatArray:
-        """Kill rate of a line in each lesion's organ."""
-        where = self.pat[ids] * len(self.organs) + self.organ[ids]
-        return np.asarray(self.kill_table[:, line, :].reshape(-1)[where], dtype=float)
-
-    def survival(self, ids: IntArray, t: float | FloatArray,
-                 pat: IntArray | None = None) -> FloatArray:
-        """Survival factor of ``ids`` at ``t`` (``TherapyHistory.survival``).
-
-        A line a patient has not started leaves its lesions' factor exactly 1 (no
-        exposure, no resistant share), so each line's is computed only for the lesions
-        of the patients who have started it. ``pat``: the lesions' patients, if known.
-        """
-        t = np.asarray(t, dtype=float)
-        if t.ndim <= 1 and ids.size > CHUNK:
-            return _in_pieces(self.survival, ids, t)
-        out = np.ones(np.broadcast_shapes(t.shape, ids.shape))
-        begun = np.isfinite(self.line_start)
-        lines = np.nonzero(begun.any(axis=0))[0].tolist()
-        if not lines:
-            return out
-        if pat is None:
-            pat = self.pat[ids]
-        founded = self.founded[ids]
-        cell = pat * len(self.organs) + self.organ[ids]
-        per_lesion = t.ndim > 0 and t.shape[-1] == ids.size
-        for k in lines:
-            started = begun[:, k][pat]
-            on = np.nonzero(started)[0]
-            if on.size == 0:
-                continue
-            every = on.size == ids.size
-            p = pat if every else pat[on]
-            tk = t[..., on] if per_lesion and not every else t
-            exposed = np.maximum(np.minimum(tk, self.line_end[:, k][p])
-                                 - np.maximum(self.line_start[:, k][p],
-                                              founded if every else founded[on]), 0.0)
-            rho = self.resistant[:, k][ids if every else ids[on]]
-            kill = self._kill_flat[k][cell if every else cell[on]]
-            factor = (1.0 - rho) * np.exp(-kill * exposed) + rho
-            if every:
-                out = out * factor
-            else:
-                out[..., on] = out[..., on] * factor
-        return out
-
-    def survival_read(self, ids: IntArray, t: float) -> FloatArray:
-        """:meth:`survival` at ``t``, reusing the factors :meth:`visible` read at ``t``.
-
-        Between a decision and the next interval's deaths a lesion's factor at ``t``
-        changes only if its patient started a line at ``t`` (its start and resistant
-        share; a line stopped at ``t`` had the same exposure up to ``t``), so the
-        factors read are those of the lesions read of the other patients.
-        """
-        known = self._factors
-        if known is None or known[0] != t or not ids.size or not known[1].size:
-            return self.survival(ids, t)
-        _, read, factor = known
-        pos = np.minimum(np.searchsorted(read, ids), read.size - 1)
-        started = (self.line_start == t).any(axis=1)
-        hit = (read[pos] == ids) & ~started[self.pat[ids]]
-        out = np.empty(ids.size)
-        out[hit] = factor[pos[hit]]
-        miss = np.nonzero(~hit)[0]
-        if miss.size:
-            out[miss] = self.survival(ids[miss], t)
-        return out
-
-    def log_untreated_floor(self, ids: IntArray, t: float,
-                            pat: IntArray | None = None) -> FloatArray:
-        """A lower bound of log(max(untreated cells, 1)) of founded colonies ``ids`` at ``t``.
-
-        The avascular branch in log form (no exponential); past the switch a colony holds
-        at least its avascular limit. (Of a colony founded after ``t``, a lower bound of
-        its size from its founding on.) ``pat``: the lesions' patients, if known.
-        """
-        if pat is None:
-            pat = self.pat[ids]
-        log_ka = self.log_ka[pat]
-        early = np.minimum(np.maximum(self.log_w[ids] + self.r[pat] * (t - self.founded[ids]),
-                                      0.0), log_ka)
-        return np.asarray(np.where(self.switch[ids] <= t, log_ka, early), dtype=float)
-
-    def cells(self, ids: IntArray, t: float | FloatArray) -> FloatArray:
-        """Cells of ``ids`` at ``t`` with therapy (lesions not live are not asked)."""
-        return self.untreated(ids, t) * self.survival(ids, t)
-
     def diameter_mm(self, ids: IntArray, cells: FloatArray) -> FloatArray:
         """Diameters of spherical lesions (``CompiledModel.diameter_mm``), mm."""
         volume_cm3 = cells / self.cells_per_cm3[self.pat[ids]]
@@ -465,7 +320,7 @@ class Lesions:
             self._taken = j
         ids = current[self.had[current] & alive[self.pat[current]]]
         self._current = ids
-        cells = self.untreated(ids, t)
+        cells = self.vascular(ids, t)  # each is readable by t: founded, past its switch
         self._switched = (t, alive.copy(), ids, cells)
         return ids, cells
 
@@ -480,17 +335,14 @@ class Lesions:
         vascular = ~primary & (self.switch[ids] <= t) & (cells > 0)
         col = ids[vascular]
         pat = self.pat[col]
-        # np.add.at in one bincount: each cell's value first, then the colonies in order.
-        where = pat * self.n_entries + self.organ_entry[self.organ[col]]
+        where = self._entry_cell[self.pat_organ[col]]
         shed = self.shedding[pat] * cells[vascular]
-        size = rates.size
-        summed = np.bincount(np.concatenate([np.arange(size), where]),
-                             weights=np.concatenate([rates.reshape(-1), shed]), minlength=size)
+        # np.add.at in one bincount: each cell's value first, then the colonies in order
+        # (a bincount adds its weights in order, from 0). Only the cells a primary
+        # sheds into come first: another cell's value is 0.0, and adding 0.0 to the
+        # bincount's 0 first changes nothing.
+        first = np.flatnonzero(rates)
+        summed = np.bincount(np.concatenate([first, where]),
+                             weights=np.concatenate([rates.reshape(-1)[first], shed]),
+                             minlength=rates.size)
         return np.asarray(summed, dtype=float).reshape(rates.shape)
-
-    def final_cells(self, end: FloatArray) -> FloatArray:
-        """(lesions,) cells at each patient's end, 0 for lesions not live."""
-        ids = np.nonzero(self.had)[0]
-        out = np.zeros(self.n)
-        out[ids] = self.cells(ids, end[self.pat[ids]])
-        return out

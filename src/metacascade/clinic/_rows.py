@@ -10,57 +10,64 @@ from numpy.typing import NDArray
 
 from metacascade.clinic.course import _KIND_ORDER, OBSERVATION_COLUMNS
 
+#: The fields of a block after its patients, and each one's column type.
+_FIELDS: tuple[type, ...] = (np.float64, np.int64, object, object, np.int64, np.float64)
+
 
 class Rows:
     """Blocks of observation rows; :meth:`table` sorts them as ``_observation_table`` does.
 
     Each patient's rows go by time, kind (:data:`_KIND_ORDER`), lesion, then the order
     they were added, as :func:`~metacascade.clinic.course.follow` orders them.
+
+    A block keeps its fields as given (one value for all its rows, or one per row) and
+    :meth:`table` builds the columns once: each column repeats the blocks' single values
+    and then writes the blocks' own rows over theirs (the same values, converted to the
+    column's type by the same assignment, as building each block's column apart).
     """
 
     def __init__(self) -> None:
-        self._blocks: list[tuple[NDArray[Any], ...]] = []
-        self._count = 0
+        self._blocks: list[tuple[NDArray[np.int64], tuple[Any, ...]]] = []
 
     def add(self, patients: NDArray[np.int64], t: Any, kind: str, name: Any, organ: Any,
             lesion: Any, value: Any) -> None:
         """One row per patient in ``patients``; the other fields broadcast against it."""
-        n = len(patients)
-        if n == 0:
+        if len(patients) == 0:
             return
-
-        def text(values: Any) -> NDArray[np.object_]:
-            column = np.empty(n, dtype=object)
-            column[:] = values
-            return column
-
-        def column(values: Any, dtype: type) -> NDArray[Any]:
-            if np.ndim(values) == 0:
-                return np.full(n, values, dtype=dtype)
-            out: NDArray[Any] = np.asarray(values, dtype=dtype)
-            return out if out.shape == (n,) else np.broadcast_to(out, (n,))
-
-        self._blocks.append((
-            np.asarray(patients, dtype=np.int64), column(t, np.float64),
-            np.full(n, _KIND_ORDER[kind], dtype=np.int64), text(name), text(organ),
-            column(lesion, np.int64), column(value, np.float64),
-            np.arange(self._count, self._count + n, dtype=np.int64)))
-        self._count += n
+        self._blocks.append((np.asarray(patients, dtype=np.int64),
+                             (t, _KIND_ORDER[kind], name, organ, lesion, value)))
 
     def table(self) -> pd.DataFrame:
         """``patient`` and :data:`OBSERVATION_COLUMNS`, sorted."""
         kinds = np.empty(len(_KIND_ORDER), dtype=object)
         for kind_name, code in _KIND_ORDER.items():
             kinds[code] = kind_name
-        if self._blocks:
-            columns = [np.concatenate(c) for c in zip(*self._blocks, strict=True)]
-        else:
-            columns = [np.zeros(0, dtype=d) for d in
-                       (np.int64, np.float64, np.int64, object, object, np.int64,
-                        np.float64, np.int64)]
-        patient, time, kind, name, organ, lesion, value, order = columns
+        counts = np.array([len(p) for p, _ in self._blocks], dtype=np.int64)
+        patient = (np.concatenate([p for p, _ in self._blocks]) if self._blocks
+                   else np.zeros(0, dtype=np.int64))
+        ends = np.cumsum(counts).tolist()
+        starts = [end - count for end, count in zip(ends, counts.tolist(), strict=True)]
+        time, kind, name, organ, lesion, value = (
+            self._column(j, dtype, counts, starts, ends) for j, dtype in enumerate(_FIELDS))
+        order = np.arange(len(patient), dtype=np.int64)
         sort = np.lexsort((order, lesion, kind, time, patient))
         return pd.DataFrame({
             "patient": patient[sort], "time_days": time[sort], "kind": kinds[kind[sort]],
             "name": name[sort], "organ": organ[sort], "lesion": lesion[sort],
             "value": value[sort]}, columns=["patient", *OBSERVATION_COLUMNS])
+
+    def _column(self, j: int, dtype: type, counts: NDArray[np.int64], starts: list[int],
+                ends: list[int]) -> NDArray[Any]:
+        """The j-th field of every block as one column of ``dtype``."""
+        single: NDArray[Any] = np.empty(len(self._blocks), dtype=dtype)
+        own: list[int] = []
+        for i, (_, fields) in enumerate(self._blocks):
+            if np.ndim(fields[j]) == 0:
+                single[i] = fields[j]
+            else:
+                single[i] = 0 if dtype is not object else None
+                own.append(i)
+        out: NDArray[Any] = np.repeat(single, counts)
+        for i in own:
+            out[starts[i]:ends[i]] = self._blocks[i][1][j]
+        return out

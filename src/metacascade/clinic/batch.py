@@ -378,7 +378,7 @@ class _Batch:
         cells = untreated * factor  # before the new line starts
         bounded = np.nonzero(~x.is_always[ids])[0]
         met, met_untreated, met_factor = ids[bounded], untreated[bounded], factor[bounded]
-        x.line_start[patients, line] = t
+        x.begin(patients, line, t)
         x.treated[patients] = True
         alive = cells >= 1.0
         ids, n = ids[alive], np.maximum(cells[alive], 1.0)
