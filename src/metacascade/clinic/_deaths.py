@@ -1,8 +1,8 @@
 """Deaths for a batch of patients: the lethal checks, their bounds and the weekly grid.
 
 For :func:`~metacascade.clinic.batch.follow_batch`: :class:`Deaths` holds the lethal
-checks of the clinic (the total burden, then each vital organ's, as ``_Patient`` of
-:mod:`~metacascade.clinic.course`) and finds each patient's first lethal grid time in an
+checks of the clinic (the total burden, then each vital organ's, as ``Patient`` of
+:mod:`~metacascade.clinic._patient`) and finds each patient's first lethal grid time in an
 interval, evaluating the grid only for the patients whose burden bound may be lethal,
 and the bound only for those whose quiet day (before which its growth cannot make it
 lethal) has come.

@@ -2,7 +2,7 @@
 
 For :func:`~metacascade.clinic.batch.follow_batch`: :class:`Eradication` examines the
 lesions of treated patients on the death grid of each interval (as
-``_Patient._eradicate_quiet`` of :mod:`~metacascade.clinic.course` does), but only those
+``Patient._eradicate_quiet`` of :mod:`~metacascade.clinic._patient` does), but only those
 that may be candidates. Each other lesion waits in :attr:`Eradication.pending` for the
 first interval that ends after its next possible day (:meth:`Eradication.next_day`): a
 colony grows at its rate r until its avascular limit and never shrinks, and its survival

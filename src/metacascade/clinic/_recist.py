@@ -1,6 +1,6 @@
 """RECIST for a batch of patients: stage, first detection, targets and progression.
 
-The batched form of :class:`~metacascade.clinic.course._Recist`, for
+The batched form of :class:`~metacascade.clinic._course_rules.Recist`, for
 :func:`~metacascade.clinic.batch.follow_batch`: :class:`Recist` holds every patient's
 stage, targets and nadir, reads the scans of a decision day and adds the ``stage`` and
 ``progression`` rows.
@@ -51,7 +51,7 @@ class Recist:
 
     def scan(self, t: float, found: IntArray, distant: IntArray, alive: IntArray,
              ) -> BoolArray:
-        """Stage, first detection and progression after the scans at ``t`` (``_Recist.scan``).
+        """Stage, first detection and progression after the scans at ``t`` (``Recist.scan``).
 
         ``found`` the lesions the scans found, ``distant`` those of them that are
         distant, ``alive`` the living patients; returns who progressed.

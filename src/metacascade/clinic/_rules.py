@@ -1,6 +1,6 @@
 """Therapy rules for a batch of patients: which lines start, switch and stop.
 
-The batched form of :class:`~metacascade.clinic.course._Rules`, for
+The batched form of :class:`~metacascade.clinic._course_rules.Rules`, for
 :func:`~metacascade.clinic.batch.follow_batch`: :class:`Rules` holds each patient's
 running and next line and the reasons lines ended, stops lines (with their ``therapy``
 rows) and says who starts a line. Starting one also meets the lesions (resistant
@@ -44,7 +44,7 @@ class Rules:
 
     def apply(self, t: float, alive: BoolArray, m1: BoolArray, progressed: BoolArray,
               unfavourable: BoolArray) -> IntArray:
-        """Stop and switch lines at ``t`` (``_Rules.apply``); the patients to start one.
+        """Stop and switch lines at ``t`` (``Rules.apply``); the patients to start one.
 
         ``m1`` the patients staged M1, ``progressed`` those who progressed at ``t``,
         ``unfavourable`` those whose arm-vein CTC count reached the cut-off.

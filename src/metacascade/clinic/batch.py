@@ -16,7 +16,7 @@ resistance) the two give the same numbers.
 
 The speed tricks are those of :func:`follow`, applied to the batch: the weekly death grid
 is evaluated only for the patients whose burden bound may be lethal in an interval
-(the bound of ``_Patient._may_die``, with every colony that has not switched counted at
+(the bound of ``Patient._may_die``, with every colony that has not switched counted at
 its avascular limit; the bound itself only from the first day growth may make it lethal),
 eradication only for the lesions whose lower bound may fall below one cell (each lesion
 examined again only from the first day it may: a colony grows at its rate until its
