@@ -133,16 +133,17 @@ class DormantCells:
             self._survival = (k, self.alive(np.full(self.plan.P, k), np.arange(self.plan.P)))
         return self._survival[1]
 
-    def exclude(self, k: IntArray, c: int, p: IntArray, o: IntArray, prim: FloatArray,
+    def exclude(self, k: IntArray, c: int, p: IntArray, pon: IntArray, prim: FloatArray,
                 ) -> None:
         """The primary's clusters of kind c in (k, p, o) were drawn cell by cell.
 
-        ``k``: the step of each; ``prim``: the primary's expected cells shed in that step
-        by patient ``p``. Leaves them out of the quiet clusters of the record.
+        ``k``: the step of each; ``pon``: its flat (patient, organ) index ``p * organs +
+        o``; ``prim``: the primary's expected cells shed in that step by patient ``p``.
+        Leaves them out of the quiet clusters of the record.
         """
         alive = self.alive(k, p)
-        np.add.at(self.apart_alive[c], (p, o), prim * alive)
-        np.add.at(self.apart_dead[c], (p, o), prim * (1.0 - alive))
+        np.add.at(self.apart_alive[c].ravel(), pon, prim * alive)
+        np.add.at(self.apart_dead[c].ravel(), pon, prim * (1.0 - alive))
 
     def join(self, rng: np.random.Generator, k: int, parts: Dormant,
              waking: list[Wakings]) -> None:
