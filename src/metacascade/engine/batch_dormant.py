@@ -67,6 +67,9 @@ class DormantCells:
         #: Index of the first record at or after each step (every step has one: the
         #: last step is a record).
         self.record_of = np.searchsorted(records, np.arange(plan.n_steps), side="left")
+        #: Days from each step's end to the end of its record (the same subtraction as
+        #: ``ends[records[record_of[k]]] - ends[k]``, made once).
+        self.to_record = plan.ends[records[self.record_of]] - plan.ends
         self.next = 0  # the next record's index
         R = len(records)
         # Per record (R, P, n): wakings and extinctions to count there, and the change
@@ -123,14 +126,12 @@ class DormantCells:
 
     def alive(self, k: IntArray, p: IntArray) -> FloatArray:
         """Chance that a sleeper of patient p arriving in step k is alive at the next record."""
-        plan = self.plan
-        end = plan.ends[self.records[self.record_of[k]]]
-        return np.asarray(np.exp(-plan.hazard[p] * (end - plan.ends[k])), dtype=float)
+        return np.asarray(np.exp(-self.plan.hazard[p] * self.to_record[k]), dtype=float)
 
     def survival(self, k: int) -> FloatArray:
         """Per patient: chance that a sleeper arriving in step k is alive at the next record."""
         if self._survival[0] != k:
-            self._survival = (k, self.alive(np.full(self.plan.P, k), np.arange(self.plan.P)))
+            self._survival = (k, np.exp(-self.plan.hazard * self.to_record[k]))
         return self._survival[1]
 
     def exclude(self, k: IntArray, c: int, p: IntArray, pon: IntArray, prim: FloatArray,
@@ -196,11 +197,11 @@ class DormantCells:
         with np.errstate(divide="ignore"):
             ring = plan.ends[k] + rng.exponential(size=p.size) / plan.hazard[p]
         step = np.searchsorted(plan.ends, ring, side="right")
+        flat = p * n + o
         if founding:
             found = np.ones(p.size, dtype=bool)
         else:
-            found = rng.random(p.size) < plan.wake_founding[p, o]
-        flat = p * n + o
+            found = rng.random(p.size) < plan.wake_founding.ravel().take(flat)
         np.add.at(self.sleeping_change.ravel(), self.record_of[k] * (plan.P * n) + flat, 1)
         within = step < plan.n_steps
         if not within.any():
@@ -213,11 +214,10 @@ class DormantCells:
         if not chosen.size:
             return
         chosen = chosen[np.argsort(step[chosen], kind="stable")]
-        steps = step[chosen]
+        steps, p, o, code = step[chosen], p[chosen], o[chosen], code[chosen]
         cuts = [0, *(np.flatnonzero(steps[1:] != steps[:-1]) + 1).tolist(), steps.size]
         for a, b in pairwise(cuts):  # (a loop over the steps with wakings to come)
-            rows = chosen[a:b]
-            self.calendar[int(steps[a])].append((p[rows], o[rows], code[rows]))
+            self.calendar[int(steps[a])].append((p[a:b], o[a:b], code[a:b]))
 
     def add_idle(self, rng: np.random.Generator, first: int, prim: FloatArray,
                  row: FloatArray) -> IntArray:
