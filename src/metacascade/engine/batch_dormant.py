@@ -91,7 +91,9 @@ class DormantCells:
         #: cell, per patient and organ, to leave out of the quiet clusters.
         self.apart_alive = [np.zeros((P, n)) for _ in plan.cluster_sizes]
         self.apart_dead = [np.zeros((P, n)) for _ in plan.cluster_sizes]
-        self._survival: tuple[int, FloatArray] = (-1, np.zeros(P))
+        #: The last step's survival to the record per patient, and its complement.
+        self._survival: tuple[int, FloatArray, FloatArray] = (-1, np.zeros(P), np.zeros(P))
+        self._buffer = np.zeros((P, plan.n_entries))
         #: Colonies founded by woken cells, by step.
         self.calendar: list[list[Wakings]] = [[] for _ in range(plan.n_steps)]
 
@@ -106,12 +108,14 @@ class DormantCells:
         times the dying rows by entry.
         """
         alive = self.survival(k)
+        dead = self._survival[2]
         if prim is not None:
             self.weight_alive += prim * alive
-            self.weight_dead += prim * (1.0 - alive)
+            self.weight_dead += prim * dead
         if groups is not None:
-            self.weight_alive_entry += groups * alive[:, None]
-            self.weight_dead_entry += groups * (1.0 - alive[:, None])
+            buffer = self._buffer  # (the same products, without a new array each)
+            self.weight_alive_entry += np.multiply(groups, alive[:, None], out=buffer)
+            self.weight_dead_entry += np.multiply(groups, dead[:, None], out=buffer)
 
     def add_primary(self, first: int, prim: FloatArray) -> None:
         """The primary's single cells that will die, arriving in steps ``first`` on.
@@ -131,7 +135,8 @@ class DormantCells:
     def survival(self, k: int) -> FloatArray:
         """Per patient: chance that a sleeper arriving in step k is alive at the next record."""
         if self._survival[0] != k:
-            self._survival = (k, np.exp(-self.plan.hazard * self.to_record[k]))
+            alive = np.exp(-self.plan.hazard * self.to_record[k])
+            self._survival = (k, alive, 1.0 - alive)
         return self._survival[1]
 
     def exclude(self, k: IntArray, c: int, p: IntArray, pon: IntArray, prim: FloatArray,
@@ -170,14 +175,13 @@ class DormantCells:
         """
         if not cells.size:
             return
-        wake = self.plan.wake_share[p]
-        wake = rng.binomial(cells, wake)
+        wake = rng.binomial(cells, self.plan.wake_share[p])
         die = cells - wake
-        some = die > 0
-        if some.any():
+        some = np.flatnonzero(die)
+        if some.size:
             self.arrived.append((p[some], o[some], die[some], k[some]))
-        some = wake > 0
-        if some.any():
+        some = np.flatnonzero(wake)
+        if some.size:
             count = wake[some]
             k_w, p_w, o_w, code_w = (np.repeat(x[some], count) for x in (k, p, o, code))
             self.wake(rng, k_w, p_w, o_w, code_w)

@@ -19,6 +19,8 @@ draws exactly: the step loop refuses that step before it is reached.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -100,8 +102,9 @@ class PrimaryPart:
             np.add.at(rows.apart[c].ravel(), pon, sa)
             self.dormant.exclude(ka, c, pa, pon, sa)
             sleepers.append((ka, pa, oa, c_asleep))
-            founders.append((ka, pa, oa))
-            counts.append(c_found)
+            some = np.flatnonzero(c_found)
+            founders.append((ka[some], pa[some], oa[some]))
+            counts.append(c_found[some])
             # Elsewhere the loud clusters one by one.
             e, rank, count = rare.draw(rng, scale, rows=entry_p, skip=many)
             if e.size:
@@ -113,14 +116,16 @@ class PrimaryPart:
                             (FAILED, split["failed"]), (DIED_AFTER, split["died"]),
                             (EXTINCT, split["extinct"]))
                 sleepers.append((k, p, o, split["asleep"]))
-                some = split["wakes"] > 0
-                waking.append((k[some], p[some], o[some]))
-                founders.append((k, p, o))
-                counts.append(split["found"])
+                wakes = np.flatnonzero(split["wakes"])
+                waking.append((k[wakes], p[wakes], o[wakes]))
+                some = np.flatnonzero(split["found"])
+                founders.append((k[some], p[some], o[some]))
+                counts.append(split["found"][some])
         if sleepers:
             k, p, o, cells = (np.concatenate([x[i] for x in sleepers]) for i in range(4))
-            some = cells > 0
-            self.dormant.arrive(rng, k[some], p[some], o[some], cells[some], p[some])
+            some = np.flatnonzero(cells)
+            p = p[some]
+            self.dormant.arrive(rng, k[some], p, o[some], cells[some], p)
         if waking:
             k, p, o = (np.concatenate([x[i] for x in waking]) for i in range(3))
             self.dormant.wake(rng, k, p, o, p)
@@ -130,33 +135,37 @@ class PrimaryPart:
                        counts: list[IntArray], first: int, stop: int) -> None:
         """Keep the founders by step (in the order drawn within a step).
 
-        Within a step: the parts in order, each in the order drawn. Each part is sorted
-        by step (stably, and only if it is not already: they mostly come in step
-        order), cut at the steps, and a step's pieces joined: the order of one stable
-        sort by step of all the parts joined, with less copying.
+        ``counts`` are all positive. Within a step: the parts in order, each in the
+        order drawn. Each part is sorted by step (stably, and only if it is not
+        already: they mostly come in step order) and cut at the steps; the pieces are
+        joined step after step and each step's founders are a slice of the whole: the
+        order of one stable sort by step of all the parts joined, with less copying.
         """
         steps = np.arange(first, stop + 1)
-        pieces: list[tuple[IntArray, IntArray, IntArray, IntArray]] = []
+        pieces: list[tuple[list[int], IntArray, IntArray, IntArray]] = []
         for (k, p, o), count in zip(parts, counts, strict=True):
-            some = np.flatnonzero(count > 0)
-            if some.size < count.size:
-                k, p, o, count = k[some], p[some], o[some], count[some]
             if not k.size:
                 continue
             if (k[1:] < k[:-1]).any():
                 order = np.argsort(k, kind="stable")
                 k, p, o, count = k[order], p[order], o[order], count[order]
-            pieces.append((np.searchsorted(k, steps), p, o, count))
-        for i, step in enumerate(range(first, stop)):  # (a loop over steps)
-            cut = [(p[a:b], o[a:b], count[a:b]) for at, p, o, count in pieces
-                   if (a := int(at[i])) < (b := int(at[i + 1]))]
-            if len(cut) == 1:
-                p, o, count = cut[0]
-            elif cut:
-                p, o, count = (np.concatenate([x[j] for x in cut]) for j in range(3))
-            else:
-                continue
-            self.founders[step] = (p, o, p, count)
+            pieces.append((np.searchsorted(k, steps).tolist(), p, o, count))
+        if not pieces:
+            return
+        cut: list[tuple[IntArray, IntArray, IntArray]] = []
+        ends = [0]  # where each step's founders end in the whole
+        for i in range(stop - first):  # (a loop over steps)
+            size = ends[-1]
+            for at, p, o, count in pieces:
+                a, b = at[i], at[i + 1]
+                if a < b:
+                    cut.append((p[a:b], o[a:b], count[a:b]))
+                    size += b - a
+            ends.append(size)
+        p, o, count = (np.concatenate([x[j] for x in cut]) for j in range(3))
+        for i, (a, b) in enumerate(pairwise(ends)):
+            if a < b:
+                self.founders[first + i] = (p[a:b], o[a:b], p[a:b], count[a:b])
 
     def take(self) -> tuple[IntArray, IntArray]:
         """The interval's ledger counts and cells of common fates; both reset to zero."""
