@@ -242,15 +242,22 @@ class DormantCells:
             survive = np.exp(-plan.hazard[:, None, None]
                              * np.maximum(t[None, None, :] - ends[None, :, None], 0.0))
         # Per patient and interval (r .. last, then never): expected cells arriving, by
-        # the interval their clock rings in.
-        shares = np.concatenate([1.0 - survive[:, :, :1], -np.diff(survive, axis=2),
-                                 survive[:, :, -1:]], axis=2)
+        # the interval their clock rings in: 1 - survive to the first, the drops of
+        # survive between records (-diff), survive at the last. Written in place, the
+        # same operations as concatenating them (signed zeros included).
+        P, L, B = survive.shape
+        shares = np.empty((P, L, B + 1))
+        np.subtract(1.0, survive[:, :, 0], out=shares[:, :, 0])
+        drops = shares[:, :, 1:B]
+        np.subtract(survive[:, :, 1:], survive[:, :, :-1], out=drops)
+        np.negative(drops, out=drops)
+        shares[:, :, B] = survive[:, :, B - 1]
         weights = np.einsum("pl,plb->pb", prim, shares)
         cells = rng.poisson(weights[:, None, :] * row[:, :, None])  # P x organs x (b, never)
-        woke = np.moveaxis(cells[:, :, :-1], 2, 0)
+        woke = np.ascontiguousarray(np.moveaxis(cells[:, :, :-1], 2, 0))
         self.woke[r:] += woke
         self.extinct[r:] += woke
-        arrived = cells.sum(axis=2)
+        arrived = woke.sum(axis=0) + cells[:, :, -1]  # (integers: any order is exact)
         self.sleeping_change[r] += arrived
         self.sleeping_change[r:] -= woke
         return np.asarray(arrived, dtype=np.int64)
