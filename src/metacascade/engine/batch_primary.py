@@ -187,8 +187,8 @@ def _count_above(table: FloatArray, row: IntArray, above: FloatArray) -> IntArra
 
     The table's rows are sorted from the highest down, so those that exceed are a
     prefix of the row: its length is found by a binary search of the row, for all
-    entries at once (the count ``count_nonzero(table[row] > above[:, None], axis=1)``,
-    with the same comparisons, in ``log2(width)`` passes over the entries).
+    entries at once. The same count as ``count_nonzero(table[row] > above[:, None],
+    axis=1)``, in ``log2(width)`` passes over the entries rather than one per column.
     """
     W = table.shape[1]
     flat = table.ravel()
