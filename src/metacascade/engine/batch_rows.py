@@ -36,6 +36,9 @@ from metacascade.engine.batch_plan import BatchPlan
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
+#: Events of a categorical draw below which each is found by a search of the whole
+#: table rather than by the vectorised search within rows (the same columns).
+FEW_EVENTS = 512
 
 
 class RowCategorical:
@@ -68,13 +71,18 @@ class RowCategorical:
         only matter when ``at`` reaches the row's end, and then the clip to the row's
         last positive rate gives the same column). Same comparisons of the same
         numbers, so the same columns; ``log2(width)`` short passes over the events
-        instead of a search of the whole table for each.
+        instead of a search of the whole table for each. (Below ``FEW_EVENTS``
+        events, the passes' fixed cost is more than the searches': those search the
+        whole table.)
         """
         W = self.width
         start = row * W
         first = start if skip is None else start + skip
         low, high = self.base[first], self.base[start + W]
         at = low + rng.random(row.size) * (high - low)
+        if row.size < FEW_EVENTS:
+            chosen = np.searchsorted(self.cum, at, side="right") - start
+            return np.asarray(np.minimum(chosen, self.last[row]), dtype=np.int64)
         # Branchless binary search of the row: the count of cum[start + j] <= at, j < W.
         # Invariant: the count is in [place - start, place - start + n]; each pass
         # looks at one entry and halves n (the same n for every event).
