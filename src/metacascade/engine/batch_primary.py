@@ -34,6 +34,8 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 #: Colonies to found in a step: (patient, organ, source code, count).
 StepFounders = tuple[IntArray, IntArray, IntArray, IntArray]
+#: Runs sorted by step in a part of the founders above which it is sorted at once.
+MAX_RUNS = 8
 
 
 class PrimaryPart:
@@ -136,20 +138,25 @@ class PrimaryPart:
         """Keep the founders by step (in the order drawn within a step).
 
         ``counts`` are all positive. Within a step: the parts in order, each in the
-        order drawn. Each part is sorted by step (stably, and only if it is not
-        already: they mostly come in step order) and cut at the steps; the pieces are
-        joined step after step and each step's founders are a slice of the whole: the
-        order of one stable sort by step of all the parts joined, with less copying.
+        order drawn. Each part comes as a few runs sorted by step (a categorical draw's
+        events, then those of its wide rows): each run is cut at the steps, and the
+        pieces are joined step after step, each step's founders a slice of the whole.
+        The order of one stable sort by step of all the parts joined (within a step,
+        earlier runs first), with less copying. (A part of many runs is sorted.)
         """
         steps = np.arange(first, stop + 1)
         pieces: list[tuple[list[int], IntArray, IntArray, IntArray]] = []
         for (k, p, o), count in zip(parts, counts, strict=True):
             if not k.size:
                 continue
-            if (k[1:] < k[:-1]).any():
+            runs = [0, *(np.flatnonzero(k[1:] < k[:-1]) + 1).tolist(), k.size]
+            if len(runs) > MAX_RUNS + 1:
                 order = np.argsort(k, kind="stable")
                 k, p, o, count = k[order], p[order], o[order], count[order]
-            pieces.append((np.searchsorted(k, steps).tolist(), p, o, count))
+                runs = [0, k.size]
+            for a, b in pairwise(runs):
+                pieces.append((np.searchsorted(k[a:b], steps).tolist(), p[a:b], o[a:b],
+                               count[a:b]))
         if not pieces:
             return
         cut: list[tuple[IntArray, IntArray, IntArray]] = []
