@@ -67,6 +67,9 @@ class DormantCells:
         #: Index of the first record at or after each step (every step has one: the
         #: last step is a record).
         self.record_of = np.searchsorted(records, np.arange(plan.n_steps), side="left")
+        #: Days from each step's end to the end of its record (the same subtraction as
+        #: ``ends[records[record_of[k]]] - ends[k]``, made once).
+        self.to_record = plan.ends[records[self.record_of]] - plan.ends
         self.next = 0  # the next record's index
         R = len(records)
         # Per record (R, P, n): wakings and extinctions to count there, and the change
@@ -88,7 +91,9 @@ class DormantCells:
         #: cell, per patient and organ, to leave out of the quiet clusters.
         self.apart_alive = [np.zeros((P, n)) for _ in plan.cluster_sizes]
         self.apart_dead = [np.zeros((P, n)) for _ in plan.cluster_sizes]
-        self._survival: tuple[int, FloatArray] = (-1, np.zeros(P))
+        #: The last step's survival to the record per patient, and its complement.
+        self._survival: tuple[int, FloatArray, FloatArray] = (-1, np.zeros(P), np.zeros(P))
+        self._buffer = np.zeros((P, plan.n_entries))
         #: Colonies founded by woken cells, by step.
         self.calendar: list[list[Wakings]] = [[] for _ in range(plan.n_steps)]
 
@@ -103,12 +108,14 @@ class DormantCells:
         times the dying rows by entry.
         """
         alive = self.survival(k)
+        dead = self._survival[2]
         if prim is not None:
             self.weight_alive += prim * alive
-            self.weight_dead += prim * (1.0 - alive)
+            self.weight_dead += prim * dead
         if groups is not None:
-            self.weight_alive_entry += groups * alive[:, None]
-            self.weight_dead_entry += groups * (1.0 - alive[:, None])
+            buffer = self._buffer  # (the same products, without a new array each)
+            self.weight_alive_entry += np.multiply(groups, alive[:, None], out=buffer)
+            self.weight_dead_entry += np.multiply(groups, dead[:, None], out=buffer)
 
     def add_primary(self, first: int, prim: FloatArray) -> None:
         """The primary's single cells that will die, arriving in steps ``first`` on.
@@ -123,26 +130,26 @@ class DormantCells:
 
     def alive(self, k: IntArray, p: IntArray) -> FloatArray:
         """Chance that a sleeper of patient p arriving in step k is alive at the next record."""
-        plan = self.plan
-        end = plan.ends[self.records[self.record_of[k]]]
-        return np.asarray(np.exp(-plan.hazard[p] * (end - plan.ends[k])), dtype=float)
+        return np.asarray(np.exp(-self.plan.hazard[p] * self.to_record[k]), dtype=float)
 
     def survival(self, k: int) -> FloatArray:
         """Per patient: chance that a sleeper arriving in step k is alive at the next record."""
         if self._survival[0] != k:
-            self._survival = (k, self.alive(np.full(self.plan.P, k), np.arange(self.plan.P)))
+            alive = np.exp(-self.plan.hazard * self.to_record[k])
+            self._survival = (k, alive, 1.0 - alive)
         return self._survival[1]
 
-    def exclude(self, k: IntArray, c: int, p: IntArray, o: IntArray, prim: FloatArray,
+    def exclude(self, k: IntArray, c: int, p: IntArray, pon: IntArray, prim: FloatArray,
                 ) -> None:
         """The primary's clusters of kind c in (k, p, o) were drawn cell by cell.
 
-        ``k``: the step of each; ``prim``: the primary's expected cells shed in that step
-        by patient ``p``. Leaves them out of the quiet clusters of the record.
+        ``k``: the step of each; ``pon``: its flat (patient, organ) index ``p * organs +
+        o``; ``prim``: the primary's expected cells shed in that step by patient ``p``.
+        Leaves them out of the quiet clusters of the record.
         """
         alive = self.alive(k, p)
-        np.add.at(self.apart_alive[c], (p, o), prim * alive)
-        np.add.at(self.apart_dead[c], (p, o), prim * (1.0 - alive))
+        np.add.at(self.apart_alive[c].ravel(), pon, prim * alive)
+        np.add.at(self.apart_dead[c].ravel(), pon, prim * (1.0 - alive))
 
     def join(self, rng: np.random.Generator, k: int, parts: Dormant,
              waking: list[Wakings]) -> None:
@@ -168,14 +175,13 @@ class DormantCells:
         """
         if not cells.size:
             return
-        wake = self.plan.wake_share[p]
-        wake = rng.binomial(cells, wake)
+        wake = rng.binomial(cells, self.plan.wake_share[p])
         die = cells - wake
-        some = die > 0
-        if some.any():
+        some = np.flatnonzero(die)
+        if some.size:
             self.arrived.append((p[some], o[some], die[some], k[some]))
-        some = wake > 0
-        if some.any():
+        some = np.flatnonzero(wake)
+        if some.size:
             count = wake[some]
             k_w, p_w, o_w, code_w = (np.repeat(x[some], count) for x in (k, p, o, code))
             self.wake(rng, k_w, p_w, o_w, code_w)
@@ -195,11 +201,11 @@ class DormantCells:
         with np.errstate(divide="ignore"):
             ring = plan.ends[k] + rng.exponential(size=p.size) / plan.hazard[p]
         step = np.searchsorted(plan.ends, ring, side="right")
+        flat = p * n + o
         if founding:
             found = np.ones(p.size, dtype=bool)
         else:
-            found = rng.random(p.size) < plan.wake_founding[p, o]
-        flat = p * n + o
+            found = rng.random(p.size) < plan.wake_founding.ravel().take(flat)
         np.add.at(self.sleeping_change.ravel(), self.record_of[k] * (plan.P * n) + flat, 1)
         within = step < plan.n_steps
         if not within.any():
@@ -212,11 +218,10 @@ class DormantCells:
         if not chosen.size:
             return
         chosen = chosen[np.argsort(step[chosen], kind="stable")]
-        steps = step[chosen]
+        steps, p, o, code = step[chosen], p[chosen], o[chosen], code[chosen]
         cuts = [0, *(np.flatnonzero(steps[1:] != steps[:-1]) + 1).tolist(), steps.size]
         for a, b in pairwise(cuts):  # (a loop over the steps with wakings to come)
-            rows = chosen[a:b]
-            self.calendar[int(steps[a])].append((p[rows], o[rows], code[rows]))
+            self.calendar[int(steps[a])].append((p[a:b], o[a:b], code[a:b]))
 
     def add_idle(self, rng: np.random.Generator, first: int, prim: FloatArray,
                  row: FloatArray) -> IntArray:
@@ -237,15 +242,22 @@ class DormantCells:
             survive = np.exp(-plan.hazard[:, None, None]
                              * np.maximum(t[None, None, :] - ends[None, :, None], 0.0))
         # Per patient and interval (r .. last, then never): expected cells arriving, by
-        # the interval their clock rings in.
-        shares = np.concatenate([1.0 - survive[:, :, :1], -np.diff(survive, axis=2),
-                                 survive[:, :, -1:]], axis=2)
+        # the interval their clock rings in: 1 - survive to the first, the drops of
+        # survive between records (-diff), survive at the last. Written in place, the
+        # same operations as concatenating them (signed zeros included).
+        P, L, B = survive.shape
+        shares = np.empty((P, L, B + 1))
+        np.subtract(1.0, survive[:, :, 0], out=shares[:, :, 0])
+        drops = shares[:, :, 1:B]
+        np.subtract(survive[:, :, 1:], survive[:, :, :-1], out=drops)
+        np.negative(drops, out=drops)
+        shares[:, :, B] = survive[:, :, B - 1]
         weights = np.einsum("pl,plb->pb", prim, shares)
         cells = rng.poisson(weights[:, None, :] * row[:, :, None])  # P x organs x (b, never)
-        woke = np.moveaxis(cells[:, :, :-1], 2, 0)
+        woke = np.ascontiguousarray(np.moveaxis(cells[:, :, :-1], 2, 0))
         self.woke[r:] += woke
         self.extinct[r:] += woke
-        arrived = cells.sum(axis=2)
+        arrived = woke.sum(axis=0) + cells[:, :, -1]  # (integers: any order is exact)
         self.sleeping_change[r] += arrived
         self.sleeping_change[r:] -= woke
         return np.asarray(arrived, dtype=np.int64)

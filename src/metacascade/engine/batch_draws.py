@@ -66,16 +66,22 @@ def split_clusters(rng: np.random.Generator, plan: BatchPlan, c: int, p: IntArra
     """
     m = plan.cluster_sizes[c]
     u = rng.random(p.size)
-    r = 1 + (u[:, None] >= plan.cluster_loud_cdf[c][p, o, :-1]).sum(axis=1)
+    # Tables of patients x organs read at flat indices (take, rather than indexing by
+    # (p, o) pairs); the rare cells count the cumulative probabilities at or below u.
+    po = p * plan.n + o
+    cdf = plan.cluster_loud_cdf[c].reshape(-1, m)
+    r = np.ones(p.size, dtype=np.int64)
+    for j in range(m - 1):
+        r += u >= cdf[:, j].take(po)
     asleep = np.zeros(p.size, dtype=np.int64)
     several = np.flatnonzero(r > 1)
-    asleep[several] = rng.binomial(r[several], plan.dormant_given_rare[p[several],
-                                                                       o[several]])
+    asleep[several] = rng.binomial(r[several],
+                                   plan.dormant_given_rare.ravel().take(po[several]))
     one = np.flatnonzero(r == 1)
     wakes = np.zeros(p.size, dtype=np.int64)
-    wakes[one[rng.random(one.size) < plan.wake_given_one[p[one], o[one]]]] = 1
+    wakes[one[rng.random(one.size) < plan.wake_given_one.ravel().take(po[one])]] = 1
     divide = r - asleep - wakes
-    found = rng.binomial(divide, plan.q[p])
-    failed = rng.binomial(m - r, plan.fail_given_common[p, o])
+    found = rng.binomial(divide, plan.q.take(p))
+    failed = rng.binomial(m - r, plan.fail_given_common.ravel().take(po))
     return {"failed": failed, "died": m - r - failed, "extinct": divide - found,
             "asleep": asleep, "wakes": wakes, "found": found}

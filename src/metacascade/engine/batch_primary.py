@@ -34,6 +34,8 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 #: Colonies to found in a step: (patient, organ, source code, count).
 StepFounders = tuple[IntArray, IntArray, IntArray, IntArray]
+#: Runs sorted by step in a part of the founders above which it is sorted at once.
+MAX_RUNS = 8
 
 
 class PrimaryPart:
@@ -72,7 +74,7 @@ class PrimaryPart:
         e, column, count = rows.singles.draw(rng, scale, rows=entry_p)
         p, k = entry_p[e], entry_k[e]
         kind, o = np.divmod(column, n)
-        self._tally(p, o, (ARRESTED, count))
+        self._tally(p * n + o, (ARRESTED, count))
         asleep, found = kind == 0, kind == 1
         p_wake = np.repeat(p[asleep], count[asleep])
         self.dormant.wake(rng, np.repeat(k[asleep], count[asleep]), p_wake,
@@ -84,60 +86,93 @@ class PrimaryPart:
             rare = rows.rare[c]
             with np.errstate(divide="ignore"):
                 above = self.dense_above / scale
-            many = np.count_nonzero(rare.rows[entry_p] > above[:, None], axis=1)
-            # Where loud clusters are many: every cluster cell by cell.
+            many = _count_above(rare.rows, entry_p, above)
+            # Where loud clusters are many: every cluster cell by cell. (Indices into
+            # patients x organs tables are flat: patient * n + organ.)
             at = np.repeat(np.arange(scale.size), many)
             rank = np.arange(at.size) - np.repeat(np.cumsum(many) - many, many)
-            pa, ka = entry_p[at], entry_k[at]
-            oa = rows.order[c][pa, rank]
-            arrested = scale[at] * plan.cluster_primary_rows[c][pa, oa]
+            pa, ka, sa = entry_p[at], entry_k[at], scale[at]
+            oa = rows.order[c].ravel().take(pa * n + rank)
+            pon = pa * n + oa
+            arrested = sa * plan.cluster_primary_rows[c].ravel().take(pa * (n + 1) + oa)
             cells = m * rng.poisson(arrested)
-            c_asleep = rng.binomial(cells, plan.p_dormant[pa, oa])
-            c_found = rng.binomial(cells - c_asleep, plan.founder_given_active[pa, oa])
-            self._tally(pa, oa, (ARRESTED, cells))
-            np.add.at(self.rest, (pa, oa), cells - c_asleep - c_found)
-            np.add.at(rows.apart[c], (pa, oa), scale[at])
-            self.dormant.exclude(ka, c, pa, oa, scale[at])
+            c_asleep = rng.binomial(cells, plan.p_dormant.ravel().take(pon))
+            c_found = rng.binomial(cells - c_asleep,
+                                   plan.founder_given_active.ravel().take(pon))
+            self._tally(pon, (ARRESTED, cells))
+            np.add.at(self.rest.ravel(), pon, cells - c_asleep - c_found)
+            np.add.at(rows.apart[c].ravel(), pon, sa)
+            self.dormant.exclude(ka, c, pa, pon, sa)
             sleepers.append((ka, pa, oa, c_asleep))
-            founders.append((ka, pa, oa))
-            counts.append(c_found)
+            some = np.flatnonzero(c_found)
+            founders.append((ka[some], pa[some], oa[some]))
+            counts.append(c_found[some])
             # Elsewhere the loud clusters one by one.
             e, rank, count = rare.draw(rng, scale, rows=entry_p, skip=many)
             if e.size:
                 e, rank = np.repeat(e, count), np.repeat(rank, count)
                 p, k = entry_p[e], entry_k[e]
-                o = rows.order[c][p, rank]
+                o = rows.order[c].ravel().take(p * n + rank)
                 split = split_clusters(rng, plan, c, p, o)
-                self._tally(p, o, (ARRESTED, np.full(p.size, m)), (FAILED, split["failed"]),
-                            (DIED_AFTER, split["died"]), (EXTINCT, split["extinct"]))
+                self._tally(p * n + o, (ARRESTED, np.full(p.size, m)),
+                            (FAILED, split["failed"]), (DIED_AFTER, split["died"]),
+                            (EXTINCT, split["extinct"]))
                 sleepers.append((k, p, o, split["asleep"]))
-                some = split["wakes"] > 0
-                waking.append((k[some], p[some], o[some]))
-                founders.append((k, p, o))
-                counts.append(split["found"])
+                wakes = np.flatnonzero(split["wakes"])
+                waking.append((k[wakes], p[wakes], o[wakes]))
+                some = np.flatnonzero(split["found"])
+                founders.append((k[some], p[some], o[some]))
+                counts.append(split["found"][some])
         if sleepers:
             k, p, o, cells = (np.concatenate([x[i] for x in sleepers]) for i in range(4))
-            some = cells > 0
-            self.dormant.arrive(rng, k[some], p[some], o[some], cells[some], p[some])
+            some = np.flatnonzero(cells)
+            p = p[some]
+            self.dormant.arrive(rng, k[some], p, o[some], cells[some], p)
         if waking:
             k, p, o = (np.concatenate([x[i] for x in waking]) for i in range(3))
             self.dormant.wake(rng, k, p, o, p)
-        self._keep_founders(founders, counts)
+        self._keep_founders(founders, counts, first, stop)
 
     def _keep_founders(self, parts: list[tuple[IntArray, IntArray, IntArray]],
-                       counts: list[IntArray]) -> None:
-        """Keep the founders by step (in the order drawn within a step)."""
-        count = np.concatenate(counts)
-        some = count > 0
-        k, p, o = (np.concatenate([x[i] for x in parts])[some] for i in range(3))
-        count = count[some]
-        if not k.size:
+                       counts: list[IntArray], first: int, stop: int) -> None:
+        """Keep the founders by step (in the order drawn within a step).
+
+        ``counts`` are all positive. Within a step: the parts in order, each in the
+        order drawn. Each part comes as a few runs sorted by step (a categorical draw's
+        events, then those of its wide rows): each run is cut at the steps, and the
+        pieces are joined step after step, each step's founders a slice of the whole.
+        The order of one stable sort by step of all the parts joined (within a step,
+        earlier runs first), with less copying. (A part of many runs is sorted.)
+        """
+        steps = np.arange(first, stop + 1)
+        pieces: list[tuple[list[int], IntArray, IntArray, IntArray]] = []
+        for (k, p, o), count in zip(parts, counts, strict=True):
+            if not k.size:
+                continue
+            runs = [0, *(np.flatnonzero(k[1:] < k[:-1]) + 1).tolist(), k.size]
+            if len(runs) > MAX_RUNS + 1:
+                order = np.argsort(k, kind="stable")
+                k, p, o, count = k[order], p[order], o[order], count[order]
+                runs = [0, k.size]
+            for a, b in pairwise(runs):
+                pieces.append((np.searchsorted(k[a:b], steps).tolist(), p[a:b], o[a:b],
+                               count[a:b]))
+        if not pieces:
             return
-        order = np.argsort(k, kind="stable")
-        k, p, o, count = k[order], p[order], o[order], count[order]
-        cuts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1], [True]]))
-        for a, b in pairwise(cuts):  # (a loop over steps)
-            self.founders[int(k[a])] = (p[a:b], o[a:b], p[a:b], count[a:b])
+        cut: list[tuple[IntArray, IntArray, IntArray]] = []
+        ends = [0]  # where each step's founders end in the whole
+        for i in range(stop - first):  # (a loop over steps)
+            size = ends[-1]
+            for at, p, o, count in pieces:
+                a, b = at[i], at[i + 1]
+                if a < b:
+                    cut.append((p[a:b], o[a:b], count[a:b]))
+                    size += b - a
+            ends.append(size)
+        p, o, count = (np.concatenate([x[j] for x in cut]) for j in range(3))
+        for i, (a, b) in enumerate(pairwise(ends)):
+            if a < b:
+                self.founders[first + i] = (p[a:b], o[a:b], p[a:b], count[a:b])
 
     def take(self) -> tuple[IntArray, IntArray]:
         """The interval's ledger counts and cells of common fates; both reset to zero."""
@@ -146,8 +181,30 @@ class PrimaryPart:
         self.rest[:] = 0
         return counters, rest
 
-    def _tally(self, p: IntArray, o: IntArray, *columns: tuple[int, IntArray]) -> None:
+    def _tally(self, pon: IntArray, *columns: tuple[int, IntArray]) -> None:
+        """Add values to the counters of flat (patient, organ) indices, which may repeat."""
         flat = self.counters.ravel()
-        at = (p * self.plan.n + o) * 5
+        at = pon * 5
         for column, values in columns:
             np.add.at(flat, at + column, values)
+
+
+def _count_above(table: FloatArray, row: IntArray, above: FloatArray) -> IntArray:
+    """Per entry i: how many of ``table[row[i]]`` exceed ``above[i]``.
+
+    The table's rows are sorted from the highest down, so those that exceed are a
+    prefix of the row: its length is found by a binary search of the row, for all
+    entries at once. The same count as ``count_nonzero(table[row] > above[:, None],
+    axis=1)``, in ``log2(width)`` passes over the entries rather than one per column.
+    """
+    W = table.shape[1]
+    flat = table.ravel()
+    start = row * W
+    # Invariant: the count is in [place - start, place - start + n].
+    place, n = start.copy(), W
+    while n > 1:
+        half = n // 2
+        place += (flat.take(place + half) > above) * half
+        n -= half
+    place += flat.take(place) > above
+    return np.asarray(place - start, dtype=np.int64)
