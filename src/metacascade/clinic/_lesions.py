@@ -97,7 +97,9 @@ class Lesions(Sizes):
             self.log_w = np.log(self.w)
         self._per_patient(models)
         r, ka, km = self.r, self.ka, self.km
-        self.bounded = _in_founding_order(batch) & (r > 0) & (km > ka) & (ka >= 1.0)
+        #: (patients,) whether each patient's colonies are in founding order.
+        self.in_order = _in_founding_order(batch)
+        self.bounded = self.in_order & (r > 0) & (km > ka) & (ka >= 1.0)
         # Patients mostly share their avascular limit and cell density: one diameter each.
         floor = min((get_modality(scan.modality).floor_mm.value for scan in clinic.scans),
                     default=math.inf)
@@ -234,17 +236,45 @@ class Lesions(Sizes):
         return np.asarray(self._effects[name][patients, lines], dtype=float)
 
     def set_intervals(self, stops: FloatArray) -> None:
-        """Group the colonies by the interval (stops[k-1], stops[k]] they are founded in."""
-        k = np.searchsorted(stops, self.founded, side="left")
-        k[self.is_primary] = -1
-        # A stable sort of small integers (a radix sort when they fit in 16 bits).
-        small = k.astype(np.int16) if len(stops) < 2**15 - 1 else k
-        self._by_interval = np.argsort(small, kind="stable")
-        self._interval_bounds = np.searchsorted(k[self._by_interval],
-                                                np.arange(len(stops) + 1))
+        """Group the colonies by the interval (stops[k-1], stops[k]] they are founded in.
+
+        The k-th group holds its colonies in id order (patient by patient), as a stable
+        sort of the colonies by interval would. A patient's colonies in founding order
+        (:attr:`in_order`) founded in an interval are a run of its colonies, found by a
+        search of the stops among its founding days (a colony is in the k-th interval
+        exactly when it is founded after ``stops[k - 1]`` and by ``stops[k]``); the
+        others are sorted by interval, stably, patient by patient. The groups are then
+        the runs, interval by interval: no search or sort over every lesion.
+        """
+        n_s, n_p = len(stops), self.n_patients
+        # upto[p, j + 1]: how many of p's colonies are founded by stops[j].
+        upto = np.zeros((n_p, n_s + 1), dtype=np.int64)
+        first = self.offsets[:-1] + 1
+        perm: IntArray | None = None
+        founded = self.founded
+        for p, (lo, hi, ordered) in enumerate(zip(first.tolist(), self.offsets[1:].tolist(),
+                                                  self.in_order.tolist(), strict=True)):
+            if hi <= lo:
+                continue
+            if ordered:
+                upto[p, 1:] = np.searchsorted(founded[lo:hi], stops, side="right")
+                continue
+            k = np.searchsorted(stops, founded[lo:hi], side="left")
+            if perm is None:
+                perm = np.arange(self.n, dtype=np.int64)
+            perm[lo:hi] = lo + np.argsort(k, kind="stable")
+            upto[p, 1:] = np.cumsum(np.bincount(k, minlength=n_s + 1))[:n_s]
+        # The runs interval by interval, each its patients' in order: (k, patient) cells.
+        counts = np.diff(upto, axis=1).T.reshape(-1)
+        begin = (upto[:, :-1] + first[:, None]).T.reshape(-1)
+        ends = np.cumsum(counts)
+        by_interval = np.repeat(begin - (ends - counts), counts)
+        by_interval += np.arange(by_interval.size, dtype=np.int64)
+        self._by_interval = by_interval if perm is None else perm[by_interval]
+        self._interval_bounds = np.concatenate([[0], ends[n_p - 1::n_p]]).astype(np.int64)
 
     def founded_in(self, k: int) -> IntArray:
-        """Colonies founded in the k-th interval."""
+        """Colonies founded in the k-th interval, in id order."""
         return self._by_interval[self._interval_bounds[k]:self._interval_bounds[k + 1]]
 
     def lesions_of(self, patients: BoolArray) -> IntArray:
