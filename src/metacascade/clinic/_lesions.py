@@ -136,6 +136,7 @@ class Lesions(Sizes):
         self._switched: tuple[float, BoolArray, IntArray, FloatArray] | None = None
         #: The day, lesions (in id order) and survival factors :meth:`visible` last read.
         self._factors: tuple[float, IntArray, FloatArray] | None = None
+        self._read_factor = np.zeros(n)
 
     def _per_patient(self, models: Sequence[CompiledModel]) -> None:
         """Each patient's parameters (a lesion's are its patient's); math.log as in growth.py."""
@@ -317,6 +318,7 @@ class Lesions(Sizes):
             ids, untreated = self.switched(t, alive)
             factor = self.survival(ids, t)
             self._factors = (t, ids, factor)
+            self._read_factor[ids] = factor
             return ids, untreated * factor
         ids = np.nonzero(self.founded <= t)[0]
         ids = ids[(self.founded[ids] <= t) & self.live(ids) & alive[self.pat[ids]]]

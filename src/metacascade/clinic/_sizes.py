@@ -64,6 +64,8 @@ class Sizes:
     pat_organ: IntArray
     #: The day, lesions (in id order) and survival factors ``visible`` last read.
     _factors: tuple[float, IntArray, FloatArray] | None
+    #: Per lesion, its survival factor when ``visible`` last read it (scratch).
+    _read_factor: FloatArray
     #: The lines some patient has started (in order), and (lines, patients) who has.
     _begun: list[int]
     _started: BoolArray
@@ -201,7 +203,13 @@ class Sizes:
 
     def smallest_primary(self, patients: IntArray, times: FloatArray) -> FloatArray:
         """The smallest untreated size of the ``patients``' primaries at ``times``."""
-        rows = self.primary[patients][:, self._columns(times)]
+        columns = self._columns(times)
+        lo, hi = (int(columns[0]), int(columns[-1]) + 1) if columns.size else (0, 0)
+        if columns.size and hi - lo == columns.size:
+            # Consecutive columns (the times are increasing): a slice reads the same.
+            rows = self.primary[patients, lo:hi]
+        else:
+            rows = self.primary[patients][:, columns]
         return np.asarray(rows.min(axis=1, initial=np.inf), dtype=float)
 
     def kill(self, ids: IntArray, line: int) -> FloatArray:
@@ -280,18 +288,22 @@ class Sizes:
         Between a decision and the next interval's deaths a lesion's factor at ``t``
         changes only if its patient started a line at ``t`` (its start and resistant
         share; a line stopped at ``t`` had the same exposure up to ``t``), so the
-        factors read are those of the lesions read of the other patients.
+        factors read are those of the lesions read of the other patients. ``ids``
+        must be had now, of patients alive now and founded by ``t`` (as the deaths
+        ask): such a lesion was had and its patient alive at ``t`` too (a lesion is had
+        from the interval it is founded in until it is eradicated), so it was read
+        exactly when it was readable by ``t`` (:meth:`switched`: founded and past its
+        switch, ``max(switch, founded) <= t``), and its factor is in the per-lesion
+        scratch :meth:`visible` wrote at ``t`` (no search of the lesions read).
         """
         known = self._factors
         if known is None or known[0] != t or not ids.size or not known[1].size:
             return self.survival(ids, t)
-        _, read, factor = known
-        pos = np.minimum(np.searchsorted(read, ids), read.size - 1)
         started = (self.line_start == t).any(axis=1)
-        hit = (read[pos] == ids) & ~started[self.pat[ids]]
-        out = np.empty(ids.size)
-        out[hit] = factor[pos[hit]]
-        miss = np.nonzero(~hit)[0]
+        hit = ((np.maximum(self.switch[ids], self.founded[ids]) <= t)
+               & ~started[self.pat[ids]])
+        out = self._read_factor[ids]
+        miss = np.flatnonzero(~hit)
         if miss.size:
             out[miss] = self.survival(ids[miss], t)
         return out
