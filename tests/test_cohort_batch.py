@@ -167,6 +167,34 @@ def test_a_population_that_varies_structure_runs_in_groups(tmp_path):
         gaps.index, "param_clinic__scans__0__every_weeks"])
 
 
+def test_clinic_groups_are_those_of_the_clinics_json():
+    """structure_groups keeps clinic keys by the clinics' parts: the groups are those of
+    comparing every clinic's JSON (regimen effects aside), also for -0.0 against 0.0 in
+    schedules the patients share, and for equal schedules that are other objects."""
+    from metacascade.clinic._shared import _clinic_key
+    from metacascade.cohort.run import structure_groups
+    from metacascade.engine.compile import compile_scenario
+    from metacascade.scenario import Scenario
+
+    clinic = {"scans": [{"modality": "ct", "every_weeks": 12}],
+              "therapy": {"start_at_m1": True, "lines": [
+                  {"kind": "cytotoxic", "resistant_fraction": 0.05}]}}
+    population = Population.from_dict({"cancer": "breast", "clinic": clinic, "population": {
+        "clinic.surgery_day": {"discrete": {"values": [0.0, -0.0, 30.0]}},
+        "clinic.therapy.lines.0.name": {"discrete": {"values": ["a", "b"]}},
+        "clinic.therapy.lines.0.resistant_fraction": {"uniform": {"low": 0, "high": 1}}}})
+    scenarios = [scenario for scenario, _, _ in population.patients(2, range(40))]
+    scenarios += [Scenario.from_dict({"cancer": "breast", "clinic": clinic})
+                  for _ in range(2)]  # equal schedules, other objects
+    models = [compile_scenario(s) for s in scenarios]
+    by_json: dict[str, list[int]] = {}
+    for i, s in enumerate(scenarios):
+        assert s.clinic is not None
+        by_json.setdefault(json.dumps(_clinic_key(s.clinic), sort_keys=True), []).append(i)
+    assert structure_groups(models, scenarios) == list(by_json.values())
+    assert len(by_json) == 7  # surgery on day 0.0, -0.0 or 30 by name; no surgery
+
+
 def test_a_failing_patient_stops_the_cohort_at_once_and_is_named(tmp_path):
     """A patient the engine refuses (too many colonies) stops the run without running
     the shards not started, and the error names its number in the cohort."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
@@ -157,9 +157,12 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
     share = np.array([(1 - cluster) * (1 - platelet), (1 - cluster) * platelet, cluster])
     cells = np.array([1.0, 1.0, cascade.cells_per_cluster.value])
 
-    extravasate = np.array([cascade.extravasation[barrier].value
-                            for barrier in routes.barriers])
-    soil = np.array([cancer.soil_for(o).value for o in organs])
+    extravasate = _BY_ORGAN.get((cascade, routes), "extravasation", lambda: _read_only(
+        [cascade.extravasation[barrier].value for barrier in routes.barriers]))
+    # The soil mapping is shared by the cancers a population's patients get when they
+    # do not vary the soil (overrides.py), so its array is kept by it.
+    soil = _BY_ORGAN.get((cancer.soil, cancer.other_soil, routes), "soil", lambda: _read_only(
+        [cancer.soil_for(o).value for o in organs]))
     dormant = np.full(len(organs), cascade.dormant_after_extravasation.value)
     divide = np.minimum(cascade.divide_after_extravasation.value * soil, 1.0 - dormant)
 
@@ -169,7 +172,7 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
     citations = sorted(routes.citations | _CITATIONS.get(
         (cascade,), None, lambda: _keys(cascade.parameters().values()))
         | _keys([*cancer.parameters().values(), *cancer.soil.values(), cancer.other_soil]))
-    return CompiledModel(
+    return _compiled_model(
         organs=organs,
         entries=entries,
         absorption=routes.absorption,
@@ -213,6 +216,28 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
     )
 
 
+#: Field names of a CompiledModel, in order.
+_FIELDS = tuple(f.name for f in fields(CompiledModel))
+
+
+def _compiled_model(**values: Any) -> CompiledModel:
+    """``CompiledModel(**values)`` given every field, without the frozen ``__init__``.
+
+    That sets each field by ``object.__setattr__`` (5 µs a model); CompiledModel has no
+    ``__post_init__``, so the same fields in the same order are the same model.
+    """
+    model = object.__new__(CompiledModel)
+    model.__dict__.update({name: values[name] for name in _FIELDS})  # KeyError if one lacks
+    return model
+
+
+def _read_only(values: list[float]) -> FloatArray:
+    array = np.array(values)
+    array.setflags(write=False)
+    return array
+
+
+
 @dataclass(frozen=True, eq=False)
 class _Routes:
     """What a model takes from its body alone.
@@ -241,6 +266,9 @@ ROUTES_CACHE = 32
 _ROUTES: IdentityMemo[_Routes] = IdentityMemo(ROUTES_CACHE)
 #: Citation keys of the cascades compiled lately, by cascade object.
 _CITATIONS: IdentityMemo[frozenset[str]] = IdentityMemo(ROUTES_CACHE)
+#: Per-organ arrays of the cascades and soil mappings compiled lately, by them and the
+#: routes (read-only: a model's arrays are computed from them, none is one of them).
+_BY_ORGAN: IdentityMemo[FloatArray] = IdentityMemo(2 * ROUTES_CACHE)
 
 
 def _routes(body: Body, size_class: str, vertebral_plexus: bool) -> _Routes:
