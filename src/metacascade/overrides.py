@@ -134,23 +134,7 @@ def _apply_cancer(cancer: Cancer, overrides: CancerOverrides, body: Body) -> Can
         changes["soil"] = soil
     if "ctc_cutoff" in changes and not float(changes["ctc_cutoff"].value).is_integer():
         raise ScenarioError("cancer_overrides.ctc_cutoff: must be a whole number of cells")
-    if not changes:
-        return cancer
-    if type(cancer) is Cancer and changes.keys() <= _UNREAD_BY_CHECKS:
-        # What replace() would make (it would wrap the same soil again) without running
-        # Cancer.__post_init__: its checks read none of the fields changed, and the
-        # rest passed them when the catalog made ``cancer``.
-        copy = object.__new__(Cancer)
-        copy.__dict__.update(cancer.__dict__, **changes)
-        return copy
-    return replace(cancer, **changes)
-
-
-#: Cancer fields that Cancer.__post_init__ reads nowhere (it checks the growth law and
-#: exponent, the sexes, the CTC cutoff and the soils).
-_UNREAD_BY_CHECKS = frozenset({"doubling_time", "carrying_capacity", "shedding_rate",
-                               "cluster_share", "platelet_share", "lymphatic_share",
-                               "ctc_diameter"})
+    return replace(cancer, **changes) if changes else cancer
 
 
 def _apply_body(body: Body, overrides: BodyOverrides) -> Body:

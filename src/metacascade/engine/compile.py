@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -172,7 +172,7 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
     citations = sorted(routes.citations | _CITATIONS.get(
         (cascade,), None, lambda: _keys(cascade.parameters().values()))
         | _keys([*cancer.parameters().values(), *cancer.soil.values(), cancer.other_soil]))
-    return _compiled_model(
+    return CompiledModel(
         organs=organs,
         entries=entries,
         absorption=routes.absorption,
@@ -216,26 +216,10 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
     )
 
 
-#: Field names of a CompiledModel, in order.
-_FIELDS = tuple(f.name for f in fields(CompiledModel))
-
-
-def _compiled_model(**values: Any) -> CompiledModel:
-    """``CompiledModel(**values)`` given every field, without the frozen ``__init__``.
-
-    That sets each field by ``object.__setattr__`` (5 µs a model); CompiledModel has no
-    ``__post_init__``, so the same fields in the same order are the same model.
-    """
-    model = object.__new__(CompiledModel)
-    model.__dict__.update({name: values[name] for name in _FIELDS})  # KeyError if one lacks
-    return model
-
-
 def _read_only(values: list[float]) -> FloatArray:
     array = np.array(values)
     array.setflags(write=False)
     return array
-
 
 
 @dataclass(frozen=True, eq=False)
