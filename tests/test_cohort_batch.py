@@ -2,6 +2,9 @@
 resumable after SIGKILL; refusals; equal in law to the per-patient path."""
 
 import json
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +227,13 @@ def test_the_command_line_batch_size_default_is_the_librarys():
     default = inspect.signature(cli.cohort).parameters["batch_size"].default
     assert default == DEFAULT_BATCH_SIZE
     assert inspect.signature(simulate_cohort).parameters["batch_size"].default == default
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_workers_keep_freed_memory():
+    # In a process of its own: the setting lasts for the process.
+    code = ("from metacascade.cohort.executors import keep_freed_memory; "
+            "print(keep_freed_memory())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "True"
