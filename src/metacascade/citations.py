@@ -160,14 +160,7 @@ class Parameter:
         ``what`` names the field in the error message when the value is refused.
         """
         check_in_bounds(value, self.bounds, what=what, unit=self.unit)
-        if type(self) is not Parameter:  # a subclass may check more
-            return replace(self, value=float(value), source=source or self.source)
-        # What replace() would make, without running __post_init__ again: its checks
-        # (ordered bounds, the value within them) are of the bounds this parameter
-        # passed and of the value just checked. A cohort sets a few per patient.
-        copy = object.__new__(Parameter)
-        copy.__dict__.update(self.__dict__, value=float(value), source=source or self.source)
-        return copy
+        return replace(self, value=float(value), source=source or self.source)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for JSON output."""
