@@ -70,6 +70,8 @@ def test_batch_results_identical_whatever_shards_workers_and_executor(tmp_path, 
                     executor=LocalExecutor(2), progress=False, engine="batch")
     assert_same(reference, out)
     with DaskExecutor(n_workers=2) as executor:
+        if platform.libc_ver()[0] == "glibc":
+            assert list(executor.kept_freed_memory.values()) == [True, True]
         simulate_cohort(population, 10, seed=5, out=tmp_path / "dask", batch_size=4,
                         shard_size=8, executor=executor, progress=False, engine="batch")
     assert_same(reference, tmp_path / "dask")

@@ -112,7 +112,10 @@ class DaskExecutor:
     """Dask distributed: a ``LocalCluster`` of ``n_workers`` or an existing scheduler.
 
     Tasks are submitted with ``pure=False`` and a key naming the cohort and shard, so
-    Dask never merges two shards' random draws into one cached result.
+    Dask never merges two shards' random draws into one cached result. The workers of a
+    ``LocalCluster`` it starts keep the memory they free (:func:`keep_freed_memory`;
+    :attr:`kept_freed_memory`, by worker, says where it applied); those of an existing
+    cluster are left as they are.
     """
 
     def __init__(self, *, address: str | None = None, n_workers: int | None = None) -> None:
@@ -127,7 +130,9 @@ class DaskExecutor:
                 n_workers=n_workers or 2, threads_per_worker=1, processes=True,
                 dashboard_address=None)
             self.client = Client(self._cluster)  # type: ignore[no-untyped-call]
+            self.kept_freed_memory: dict[str, bool] = self.client.run(keep_freed_memory)
         else:
+            self.kept_freed_memory = {}
             self.client = Client(address)  # type: ignore[no-untyped-call]
 
     def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
