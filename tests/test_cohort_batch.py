@@ -173,9 +173,9 @@ def test_a_population_that_varies_structure_runs_in_groups(tmp_path):
 
 
 def test_clinic_groups_are_those_of_the_clinics_json():
-    """structure_groups keeps clinic keys by the clinics' parts: the groups are those of
-    comparing every clinic's JSON (regimen effects aside), also for -0.0 against 0.0 in
-    schedules the patients share, and for equal schedules that are other objects."""
+    """structure_groups' groups are those of comparing every clinic's JSON (regimen
+    effects aside), also for -0.0 against 0.0 in schedules the patients share, and for
+    equal schedules that are other objects."""
     from metacascade.clinic._shared import _clinic_key
     from metacascade.cohort.run import structure_groups
     from metacascade.engine.compile import compile_scenario

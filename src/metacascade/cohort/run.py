@@ -159,17 +159,6 @@ def _renumber(message: str, numbers: Sequence[int]) -> str:
 _SORTED_JSON = json.JSONEncoder(sort_keys=True, check_circular=False)
 
 
-def _by_fields() -> dict[type, frozenset[str]]:
-    from metacascade.clinic._shared import EFFECT_FIELDS
-    from metacascade.scenario import Clinic, Regimen, Therapy
-
-    return {Clinic: frozenset(), Therapy: frozenset(), Regimen: frozenset(EFFECT_FIELDS)}
-
-
-#: Models :func:`_parts` reads by their fields, and the fields it leaves out.
-_BY_FIELDS = _by_fields()
-
-
 def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[list[int]]:
     """Positions of the patients the batch engine and clinic can run together.
 
@@ -200,45 +189,13 @@ def structure_groups(models: Sequence[Any], scenarios: Sequence[Any]) -> list[li
             return tuple(hashable(v) for v in value)
         return value
 
-    # The clinics' keys, by what they are made of (see _parts): patients whose clinics
-    # differ only in a sampled regimen effect share one key, computed once.
-    clinic_keys: dict[Any, str] = {}
     groups: dict[Any, list[int]] = {}
     for i, (model, scenario) in enumerate(zip(models, scenarios, strict=True)):
         clinic = scenario.clinic if scenario.clinic is not None else Clinic()
-        parts = _parts(clinic)
-        clinic_key = clinic_keys.get(parts)
-        if clinic_key is None:
-            clinic_key = clinic_keys[parts] = _SORTED_JSON.encode(_clinic_key(clinic))
-        key = (tuple(hashable(get(model)) for _, get in STRUCTURAL), clinic_key)
+        key = (tuple(hashable(get(model)) for _, get in STRUCTURAL),
+               _SORTED_JSON.encode(_clinic_key(clinic)))
         groups.setdefault(key, []).append(i)
     return list(groups.values())
-
-
-def _parts(value: Any) -> Any:
-    """What a clinic's key is made of: clinics with equal parts have equal keys.
-
-    A clinic, its therapy and regimens (new models for each patient that samples one)
-    by their fields (a regimen's without its effects, which the key leaves out), other
-    models (schedules the patients share) by identity (the scenarios hold them while
-    the groups are made), numbers with their type and sign (0.0 == -0.0, True == 1,
-    but not in JSON). Equal parts dump to the same data, so to the same key.
-    """
-    kind = type(value)
-    if kind is str or value is None:
-        return value
-    if kind is float:
-        return kind, value, math.copysign(1.0, value)
-    if kind is int or kind is bool:
-        return kind, value
-    if kind is list or kind is tuple:
-        return kind, tuple(map(_parts, value))
-    if kind is dict:
-        return kind, tuple((k, _parts(v)) for k, v in value.items())
-    if kind in _BY_FIELDS:
-        skip = _BY_FIELDS[kind]
-        return kind, tuple(_parts(v) for k, v in value.__dict__.items() if k not in skip)
-    return kind, id(value)
 
 
 # -- one shard ---------------------------------------------------------------------------
