@@ -23,6 +23,9 @@ Keys (goals from the issue in brackets):
     brings).
 ``colonies_per_patient``
     Mean colonies founded per patient in the profiled batch (batch engine; null otherwise).
+``numba``
+    numba's version if the compiled loops ran (the ``fast`` extra; same results), else
+    null (``METACASCADE_JIT=0`` turns them off).
 ``seconds_per_patient``
     Where the time goes, per patient, in one process: for the batch engine one batch
     of ``--batch-size`` patients split into drawing the patients' parameters and
@@ -45,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from metacascade import _jit
 from metacascade.clinic.course import follow
 from metacascade.cohort import LocalExecutor, load_population, simulate_cohort
 from metacascade.cohort.population import Population
@@ -168,6 +172,7 @@ def main() -> None:
         "seconds_per_patient": {k: round(v, 6) for k, v in stages.items()},
         "colonies_per_patient": None if colonies is None else round(colonies, 1),
         "python": sys.version.split()[0],
+        "numba": _jit.NUMBA_VERSION if _jit.ENABLED else None,
     }
     print(json.dumps(out, indent=None if args.json else 1))
 

@@ -49,6 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from metacascade import _jit
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
 from metacascade.cohort.executors import Executor, LocalExecutor
@@ -438,7 +439,8 @@ def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
     os.replace(temporary, out / MANIFEST)
 
 
-def _versions() -> dict[str, str]:
+def _versions() -> dict[str, str | None]:
+    # numba: informative only (the compiled loops give the same bytes, see _jit.py)
     return {"metacascade": __version__, "python": platform.python_version(),
             "numpy": np.__version__, "pandas": pd.__version__,
-            "pyarrow": pa.__version__}
+            "pyarrow": pa.__version__, "numba": _jit.NUMBA_VERSION if _jit.ENABLED else None}

@@ -1,0 +1,73 @@
+"""Optional compiled loops (numba) for the batch engine and clinic: the same bytes.
+
+The ``fast`` extra installs numba. Where it is installed, a few hot passes of the batch
+engine and clinic run as compiled loops instead of chains of NumPy calls; without it
+(or with ``METACASCADE_JIT=0`` in the environment) the NumPy code runs. **Both give the
+same bytes**, which ``tests/test_jit.py`` checks on whole cohorts, so a result never
+depends on whether numba is installed. To keep it so, a compiled loop:
+
+- draws no random numbers (every draw stays with NumPy's ``Generator``);
+- calls no transcendental function (``exp``, ``log``, ``**``): NumPy may compute those
+  with its own SIMD routines, which can differ from the C library's in the last bit, so
+  they are computed with NumPy before or after the loop;
+- adds floating-point numbers in the order the NumPy code does (``np.sum`` adds
+  pairwise, ``cumsum``, ``bincount`` and ``add.at`` in index order);
+- uses only IEEE operations that round the same everywhere (``+ - * /``, ``sqrt``,
+  comparisons, ``min``/``max``, conversions); numba's default contracts no
+  multiply-add into a fused one (``fastmath`` stays off).
+
+Each call site reads :data:`ENABLED` when it runs (``use()`` switches it, for tests).
+Compiled code is cached on disk (numba's ``cache=True``), so a new worker process loads
+it instead of compiling it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
+
+
+def _import_numba() -> Any:
+    try:  # the `fast` extra
+        return importlib.import_module("numba")
+    except ImportError:  # pragma: no cover - the test extra installs numba
+        return None
+
+
+#: The numba module, or None.
+numba: Any = _import_numba()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: numba's version, or None when it is not installed.
+NUMBA_VERSION: str | None = None if numba is None else str(numba.__version__)
+
+#: Whether the compiled loops run: numba installed and ``METACASCADE_JIT`` not ``0``.
+ENABLED: bool = numba is not None and os.environ.get("METACASCADE_JIT", "1") != "0"
+
+
+def jit(func: F) -> F:
+    """Compile ``func`` with numba: nopython, cached, NumPy's error model.
+
+    Without numba the plain function is returned; call sites do not call it then, as
+    :data:`ENABLED` is false.
+    """
+    if numba is None:  # pragma: no cover - the test extra installs numba
+        return func
+    return cast(F, numba.njit(cache=True, nogil=True, error_model="numpy")(func))
+
+
+@contextlib.contextmanager
+def use(enabled: bool) -> Iterator[None]:
+    """Run the block with the compiled loops on or off (on needs numba installed)."""
+    global ENABLED
+    if enabled and numba is None:
+        raise RuntimeError("the compiled loops need numba: pip install 'metacascade[fast]'")
+    before, ENABLED = ENABLED, enabled
+    try:
+        yield
+    finally:
+        ENABLED = before

@@ -1,0 +1,70 @@
+"""The compiled loops (numba, the ``fast`` extra) give the NumPy code's bytes.
+
+Whole batches of both example populations are run with the loops on and off; the
+engine's raw results, the clinic's columns and the cohort tables must be identical, not
+close: a cohort must not depend on whether numba is installed (``_jit.py``).
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metacascade import _jit
+from metacascade.clinic.batch import follow_batch
+from metacascade.cohort import load_population
+from metacascade.cohort.tables import batch_columns, cohort_tables
+from metacascade.engine.batch import simulate_batch
+from metacascade.engine.compile import compile_scenario
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RAW = ("organ", "parent", "generation", "founded", "w", "switch", "via", "surface")
+
+
+def _run(path: Path, patients: int) -> list[pd.DataFrame]:
+    """The engine's raw columns and snapshots, and the cohort tables, as frames."""
+    population = load_population(path)
+    drawn = [population.patient(3, i) for i in range(patients)]
+    models = [compile_scenario(d[0]) for d in drawn]
+    results = simulate_batch(models, np.random.default_rng(5), seeds=[d[1] for d in drawn])
+    raw = pd.DataFrame({f: np.concatenate([getattr(r.raw, f) for r in results]) for f in RAW})
+    snapshots = pd.DataFrame(np.concatenate([
+        np.concatenate([s.counters.ravel(), s.dormant_now.ravel(), [s.shed, s.died, s.colonies]])
+        for r in results for s in r.raw.snapshots]))
+    course = follow_batch(results, [d[0] for d in drawn], np.random.default_rng(7))
+    tables = cohort_tables([d[0] for d in drawn], [d[1] for d in drawn], [d[2] for d in drawn],
+                           range(patients), results, batch_columns(course),
+                           population.parameter_names())
+    return [raw, snapshots, *tables]
+
+
+@pytest.mark.parametrize("example, patients", [("breast_population.yaml", 100),
+                                               ("virtual_trial_breast.yaml", 61)])
+def test_compiled_loops_give_the_same_bytes(example, patients):
+    assert _jit.numba is not None, "the test extra installs numba"
+    with _jit.use(True):
+        fast = _run(EXAMPLES / example, patients)
+    with _jit.use(False):
+        plain = _run(EXAMPLES / example, patients)
+    assert len(fast[0]) > 1000  # colonies enough to exercise the loops
+    for a, b in zip(fast, plain, strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_the_environment_turns_the_compiled_loops_off():
+    code = "from metacascade import _jit; print(_jit.ENABLED)"
+    for value, expected in (("0", "False"), ("1", "True")):
+        env = {**os.environ, "METACASCADE_JIT": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert out == expected
+
+
+def test_turning_them_on_without_numba_is_refused(monkeypatch):
+    monkeypatch.setattr(_jit, "numba", None)
+    with pytest.raises(RuntimeError, match="numba"), _jit.use(True):
+        pass
