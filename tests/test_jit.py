@@ -68,3 +68,19 @@ def test_turning_them_on_without_numba_is_refused(monkeypatch):
     monkeypatch.setattr(_jit, "numba", None)
     with pytest.raises(RuntimeError, match="numba"), _jit.use(True):
         pass
+
+
+def test_arrays_from_compiled_loops_have_numpys_dtype_objects(tmp_path):
+    # A loop loaded from numba's cache (a second process) returns arrays whose dtypes
+    # were unpickled: NumPy then takes slow paths (np.add.at about 40 times slower).
+    (tmp_path / "loops.py").write_text(
+        "import numpy as np\nfrom metacascade import _jit\n"
+        "@_jit.jit\ndef make(n):\n    return np.zeros(n), (np.arange(n), 1.5)\n")
+    code = ("import numpy as np, loops\na, (b, c) = loops.make(3)\n"
+            "print(a.dtype is np.dtype(np.float64), b.dtype is np.dtype(np.int64), c)")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)]  # compiled and cached, then loaded from the cache
+    assert runs == ["True True 1.5", "True True 1.5"]
+    assert list(tmp_path.glob("__pycache__/*.nbc"))  # the second run read the cache
