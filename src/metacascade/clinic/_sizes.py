@@ -62,6 +62,8 @@ class Sizes:
     #: The same negated (``-kill``, exactly), and whether every kill rate is finite.
     _neg_kill_flat: list[FloatArray]
     _finite_kill: bool
+    #: ``_neg_kill_flat`` as one (lines, patients * organs) table (the compiled loops).
+    _neg_kill: FloatArray | None = None
     #: Each lesion's index in a flat (patients, organs) table: pat * organs + organ.
     pat_organ: IntArray
     #: The day, lesions (in id order) and survival factors ``visible`` last read.
@@ -280,6 +282,9 @@ class Sizes:
             pat = self.pat[ids]
         # Whether a line may be computed for every lesion (see above).
         whole = self._finite_kill and bool(np.isfinite(t).all())
+        if _jit.ENABLED and (t.ndim == 0 or t.shape == ids.shape
+                             or (t.ndim == 2 and t.shape[1] in (1, ids.size))):
+            return self._survival_loops(ids, t, pat, whole)
         founded: FloatArray | None = None
         pat_organ: IntArray | None = None
         out: FloatArray | None = None
@@ -320,6 +325,25 @@ class Sizes:
             kill = self._kill_flat[k][self.pat_organ[sub]]
             out[..., on] = out[..., on] * ((1.0 - rho) * np.exp(-kill * exposed) + rho)
         return out if out is not None else np.ones(shape)
+
+    def _survival_loops(self, ids: IntArray, t: FloatArray, pat: IntArray,
+                        whole: bool) -> FloatArray:
+        """:meth:`survival` in compiled loops (t a scalar, one per lesion, or 2-d)."""
+        lines = np.array(self._begun, dtype=np.int64)
+        ids, pat = np.ascontiguousarray(ids), np.ascontiguousarray(pat)
+        mode = loops.survival_modes(pat, lines, self._started, whole)
+        if not mode.any():
+            return np.ones(ids.shape if t.ndim < 2 else (t.shape[0], ids.size))
+        if self._neg_kill is None:
+            self._neg_kill = np.stack(self._neg_kill_flat)
+        at = np.ascontiguousarray(t.reshape(1, -1) if t.ndim < 2 else t)
+        decay = loops.survival_exponents(ids, pat, at, lines, mode, self._started,
+                                         self.line_start, self.line_end, self.founded,
+                                         self._neg_kill, self.pat_organ)
+        np.exp(decay, out=decay)
+        out = loops.survival_product(ids, pat, lines, mode, self._started, self.resistant,
+                                     decay)
+        return out if t.ndim == 2 else out.reshape(ids.shape)
 
     def survival_read(self, ids: IntArray, t: float) -> FloatArray:
         """:meth:`survival` at ``t``, reusing the factors :meth:`visible` read at ``t``.

@@ -136,3 +136,89 @@ def untreated_gompertz(ids: IntArray, pat: IntArray, branch: Int8Array, e: Float
         for i in range(n):
             if b[i] == LATE:
                 o[i] = km[pat[ids[i]]] * x[i]
+
+
+@_jit.jit
+def survival_modes(pat: IntArray, lines: IntArray, started: BoolArray,
+                   whole: bool) -> Int8Array:
+    """Each line's mode as ``Sizes.survival`` chooses it, for lesions of patients ``pat``.
+
+    0: no lesion's patient has started it (skipped); 1: computed for every lesion
+    (``whole`` and at least half the lesions' patients have started it); 2: only for
+    the lesions of those who have.
+    """
+    n = pat.size
+    mode = np.zeros(lines.size, dtype=np.int8)
+    for j in range(lines.size):
+        on = started[lines[j]]
+        count = 0
+        for i in range(n):
+            count += on[pat[i]]
+        if count:
+            mode[j] = 1 if whole and 2 * count >= n else 2
+    return mode
+
+
+@_jit.jit
+def survival_exponents(ids: IntArray, pat: IntArray, t: FloatArray, lines: IntArray,
+                       mode: Int8Array, started: BoolArray, line_start: FloatArray,
+                       line_end: FloatArray, founded: FloatArray, neg_kill: FloatArray,
+                       pat_organ: IntArray) -> FloatArray:
+    """The exponents ``-kill * exposed`` of ``Sizes.survival``: (lines, rows, n).
+
+    ``t`` is (rows, 1) or (rows, n). Each line of :func:`survival_modes`' ``mode`` for
+    the lesions it is computed for (the others' exponents are left 0 and not used):
+    ``max(min(t, end) - max(start, founded), 0)`` times ``-kill`` (``_neg_kill_flat``,
+    a (lines, patients * organs) table here).
+    """
+    n = ids.size
+    rows, cols = t.shape
+    out = np.zeros((lines.size, rows, n))
+    for j in range(lines.size):
+        m = mode[j]
+        if m == 0:
+            continue
+        k = lines[j]
+        on = started[k]
+        start, end, nk = line_start[:, k], line_end[:, k], neg_kill[k]
+        for row in range(rows):
+            o = out[j, row]
+            times = t[row]
+            for i in range(n):
+                p = pat[i]
+                if m == 2 and not on[p]:
+                    continue
+                g = ids[i]
+                at = times[0] if cols == 1 else times[i]
+                exposed = _maximum(_minimum(at, end[p]) - _maximum(start[p], founded[g]), 0.0)
+                o[i] = nk[pat_organ[g]] * exposed
+    return out
+
+
+@_jit.jit
+def survival_product(ids: IntArray, pat: IntArray, lines: IntArray, mode: Int8Array,
+                     started: BoolArray, resistant: FloatArray,
+                     decay: FloatArray) -> FloatArray:
+    """``Sizes.survival`` from the exponentials of :func:`survival_exponents`: (rows, n).
+
+    Per lesion, the product in line order, from 1.0, of ``decay * (1 - rho) + rho`` over
+    the lines computed for it, as ``survival`` multiplies them (its first factor stored
+    as is: ``1.0 * factor`` is the same; ``(1 - rho) * e`` is ``e * (1 - rho)``).
+    """
+    n_lines, rows, n = decay.shape
+    out = np.ones((rows, n))
+    for j in range(n_lines):
+        m = mode[j]
+        if m == 0:
+            continue
+        k = lines[j]
+        on = started[k]
+        for row in range(rows):
+            o = out[row]
+            d = decay[j, row]
+            for i in range(n):
+                if m == 2 and not on[pat[i]]:
+                    continue
+                rho = resistant[ids[i], k]
+                o[i] = o[i] * (d[i] * (1.0 - rho) + rho)
+    return out
