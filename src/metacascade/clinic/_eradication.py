@@ -19,6 +19,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade import _jit
 from metacascade.clinic._lesions import Lesions
 from metacascade.clinic._rules import Rules
 
@@ -172,6 +173,9 @@ class Eradication:
                         -(kappa if every else kappa[on])[later] * exposed) + rq)
                 # No floor without a resistant share (rho = 0: c = inf).
                 c[on] = np.where(rho > 0.0, log_run - np.log(rho), np.inf)
+        if _jit.ENABLED:
+            return _next_day_loop(t, ids, pat, kappa, c, log_factor, log_size, x.log_w, x.r,
+                                  x.log_ka, x.founded)
         log_w = x.log_w[ids]
         r = x.r[pat]
         cap = np.maximum(np.minimum(x.log_ka[pat], log_w + 700.0), log_size)
@@ -256,3 +260,88 @@ def _first_uncovered(pieces: list[tuple[FloatArray, FloatArray]]) -> FloatArray:
         head = np.fmax(head, np.where(rising, -np.inf, cross))
         tail = np.fmin(tail, np.where(rising, cross, np.inf))
     return np.where(tail <= np.maximum(head, 0.0), np.inf, head)
+
+
+@_jit.jit
+def _next_day_loop(t: float, ids: IntArray, pat: IntArray, kappa: FloatArray, c: FloatArray,
+                   log_factor: FloatArray, log_size: FloatArray, log_w: FloatArray,
+                   r: FloatArray, log_ka: FloatArray, founded: FloatArray) -> FloatArray:
+    """The end of :meth:`Eradication.next_day` (from ``log_w``), lesion by lesion.
+
+    The same operations on each lesion's numbers, in the same order: ``cap``, ``s``,
+    ``grown`` (``(log_w + r * (t - founded)) + s``), :func:`_first_uncovered` of its two
+    pieces (``np.fmax``/``np.fmin`` skip NaN, ``np.maximum``/``np.minimum`` propagate
+    it, as written out here) and ``capped``. No exponential or logarithm: those are in
+    ``log_factor``, ``log_size`` and ``c``, computed by NumPy.
+    """
+    n = ids.size
+    out = np.empty(n)
+    for i in range(n):
+        g = ids[i]
+        p = pat[i]
+        lw = log_w[g]
+        rp = r[p]
+        ci = c[i]
+        ki = kappa[i]
+        # cap = maximum(minimum(log_ka, log_w + 700), log_size)
+        cap = _maximum(_minimum(log_ka[p], lw + 700.0), log_size[i])
+        s = log_factor[i] - LOG_SLACK
+        grown = lw + rp * (t - founded[g]) + s
+        # _first_uncovered([(grown, kappa - r), (grown - c, -r)])
+        head = -np.inf
+        tail = np.inf
+        for piece in range(2):
+            a = grown if piece == 0 else grown - ci
+            f = ki - rp if piece == 0 else -rp
+            cross = a / f
+            if f < 0:
+                head = _fmax(head, -np.inf)
+                tail = _fmin(tail, cross)
+            else:
+                head = _fmax(head, cross)
+                tail = _fmin(tail, np.inf)
+        growing = np.inf if tail <= _maximum(head, 0.0) else head
+        capped = cap + s
+        capped = np.inf if capped - ci >= 0.0 else _fmax(capped / ki, -np.inf)
+        out[i] = t + _minimum(growing, capped)
+    return out
+
+
+@_jit.jit
+def _maximum(a: float, b: float) -> float:
+    """``np.maximum``: NaN if either is."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a >= b else b
+
+
+@_jit.jit
+def _minimum(a: float, b: float) -> float:
+    """``np.minimum``: NaN if either is."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a <= b else b
+
+
+@_jit.jit
+def _fmax(a: float, b: float) -> float:
+    """``np.fmax``: the other if one is NaN."""
+    if b != b:
+        return a
+    if a != a:
+        return b
+    return a if a >= b else b
+
+
+@_jit.jit
+def _fmin(a: float, b: float) -> float:
+    """``np.fmin``: the other if one is NaN."""
+    if b != b:
+        return a
+    if a != a:
+        return b
+    return a if a <= b else b

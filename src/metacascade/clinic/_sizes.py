@@ -15,6 +15,8 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade import _jit
+from metacascade.clinic import _sizes_loops as loops
 from metacascade.errors import ParameterError
 
 FloatArray = NDArray[np.float64]
@@ -60,6 +62,8 @@ class Sizes:
     #: The same negated (``-kill``, exactly), and whether every kill rate is finite.
     _neg_kill_flat: list[FloatArray]
     _finite_kill: bool
+    #: ``_neg_kill_flat`` as one (lines, patients * organs) table (the compiled loops).
+    _neg_kill: FloatArray | None = None
     #: Each lesion's index in a flat (patients, organs) table: pat * organs + organ.
     pat_organ: IntArray
     #: The day, lesions (in id order) and survival factors ``visible`` last read.
@@ -96,6 +100,8 @@ class Sizes:
         Only the Gompertz branch is computed for the colonies (the one they are in) and
         the table read for the primaries: the same numbers, without the branch masks.
         """
+        if _jit.ENABLED:
+            return self._untreated_loops(ids, np.asarray(t, dtype=float), vascular=True)
         heads = self.is_primary[ids]
         cells = np.empty(ids.size)
         colonies = np.flatnonzero(~heads)
@@ -113,6 +119,8 @@ class Sizes:
 
     def _untreated(self, ids: IntArray, t: FloatArray) -> FloatArray:
         """:meth:`untreated`, element by element (any ``t`` that broadcasts)."""
+        if _jit.ENABLED and (t.ndim == 0 or t.shape == ids.shape):
+            return self._untreated_loops(ids, t)
         founded, switch = self.founded[ids], self.switch[ids]
         primary = self.is_primary[ids]
         at, of, heads = t, ids, primary
@@ -163,6 +171,8 @@ class Sizes:
         times, or founded past their switch within them) are computed element by
         element (:meth:`_untreated`).
         """
+        if _jit.ENABLED:
+            return self._untreated_loops(ids, t)
         first, last = float(t.min()), float(t.max())
         founded, switch = self.founded[ids], self.switch[ids]
         primary = self.is_primary[ids]
@@ -193,6 +203,37 @@ class Sizes:
             columns = self._columns(t[:, 0])
             cells[:, heads] = self.primary[self.pat[ids[heads]]][:, columns].T
         return cells
+
+    def _untreated_loops(self, ids: IntArray, t: FloatArray,
+                         vascular: bool = False) -> FloatArray:
+        """:meth:`_untreated` (or :meth:`vascular`) in compiled loops (``_sizes_loops``).
+
+        ``t`` a scalar, one per lesion or a column (times, 1): the same numbers as
+        element by element, which :meth:`_untreated_grid` gives too.
+        """
+        at = np.ascontiguousarray(t.reshape(1, -1) if t.ndim < 2 else t)
+        ids = np.ascontiguousarray(ids)
+        arg, branch, heads = loops.untreated_exponents(
+            ids, at, self.pat, self.founded, self.switch, self.is_primary, self.r,
+            self.alpha, vascular)
+        e = np.exp(arg, out=arg)
+        cells = loops.untreated_values(ids, self.pat, branch, e, self.w, self.ka,
+                                       self.log_ratio)
+        np.exp(e, out=e)
+        loops.untreated_gompertz(ids, self.pat, branch, e, self.km, cells)
+        if heads.size:
+            rows = self.pat[ids[heads]]
+            if t.ndim == 0:
+                column = self._column.get(float(t), -1)
+                if column < 0:
+                    raise ParameterError("clinic: a primary's size was asked at an "
+                                         "unplanned time")
+                cells[0, heads] = self.primary[rows, column]
+            elif t.ndim == 1:
+                cells[0, heads] = self.primary[rows, self._columns(t[heads])]
+            else:
+                cells[:, heads] = self.primary[rows][:, self._columns(t[:, 0])].T
+        return cells if t.ndim == 2 else cells.reshape(ids.shape)
 
     def _columns(self, at: FloatArray) -> IntArray:
         """The columns of the primaries' table at ``at`` (planned times only)."""
@@ -241,6 +282,9 @@ class Sizes:
             pat = self.pat[ids]
         # Whether a line may be computed for every lesion (see above).
         whole = self._finite_kill and bool(np.isfinite(t).all())
+        if _jit.ENABLED and (t.ndim == 0 or t.shape == ids.shape
+                             or (t.ndim == 2 and t.shape[1] in (1, ids.size))):
+            return self._survival_loops(ids, t, pat, whole)
         founded: FloatArray | None = None
         pat_organ: IntArray | None = None
         out: FloatArray | None = None
@@ -281,6 +325,25 @@ class Sizes:
             kill = self._kill_flat[k][self.pat_organ[sub]]
             out[..., on] = out[..., on] * ((1.0 - rho) * np.exp(-kill * exposed) + rho)
         return out if out is not None else np.ones(shape)
+
+    def _survival_loops(self, ids: IntArray, t: FloatArray, pat: IntArray,
+                        whole: bool) -> FloatArray:
+        """:meth:`survival` in compiled loops (t a scalar, one per lesion, or 2-d)."""
+        lines = np.array(self._begun, dtype=np.int64)
+        ids, pat = np.ascontiguousarray(ids), np.ascontiguousarray(pat)
+        mode = loops.survival_modes(pat, lines, self._started, whole)
+        if not mode.any():
+            return np.ones(ids.shape if t.ndim < 2 else (t.shape[0], ids.size))
+        if self._neg_kill is None:
+            self._neg_kill = np.stack(self._neg_kill_flat)
+        at = np.ascontiguousarray(t.reshape(1, -1) if t.ndim < 2 else t)
+        decay = loops.survival_exponents(ids, pat, at, lines, mode, self._started,
+                                         self.line_start, self.line_end, self.founded,
+                                         self._neg_kill, self.pat_organ)
+        np.exp(decay, out=decay)
+        out = loops.survival_product(ids, pat, lines, mode, self._started, self.resistant,
+                                     decay)
+        return out if t.ndim == 2 else out.reshape(ids.shape)
 
     def survival_read(self, ids: IntArray, t: float) -> FloatArray:
         """:meth:`survival` at ``t``, reusing the factors :meth:`visible` read at ``t``.
