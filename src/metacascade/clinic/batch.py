@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from metacascade import _jit
 from metacascade.clinic._deaths import Deaths
 from metacascade.clinic._eradication import Eradication
 from metacascade.clinic._lesions import Lesions
@@ -342,13 +343,16 @@ class _Batch:
               alive: IntArray) -> IntArray:
         """One blood draw of every living patient: the CTC counts (``_draw``)."""
         x = self.x
-        rates = x.shedding_by_entry(ids, cells, t)[alive]
-        line = self.rules.active[alive]
-        on = line >= 0
-        factor = np.ones(alive.size)
-        factor[on] = (x.regimen_value("shedding_factor", alive[on], line[on])
-                      * x.regimen_value("ctc_survival", alive[on], line[on]))
-        rates = rates * factor[:, None]
+        if _jit.ENABLED:
+            rates = x.draw_rates(ids, cells, t, alive, self.rules.active)
+        else:
+            rates = x.shedding_by_entry(ids, cells, t)[alive]
+            line = self.rules.active[alive]
+            on = line >= 0
+            factor = np.ones(alive.size)
+            factor[on] = (x.regimen_value("shedding_factor", alive[on], line[on])
+                          * x.regimen_value("ctc_survival", alive[on], line[on]))
+            rates = rates * factor[:, None]
         weights = x.weights(draw.site)[alive]
         concentration = np.einsum("ij,ij->i", rates, weights) / SECONDS_PER_DAY
         recovery = RECOVERY.value if draw.recovery is None else draw.recovery
