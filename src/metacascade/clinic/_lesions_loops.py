@@ -64,3 +64,58 @@ def draw_rates(ids: IntArray, cells: FloatArray, t: float, alive: IntArray,
         for e in range(n_entries):
             out[a, e] = rates[p, e] * factor
     return out
+
+
+@_jit.jit
+def flat_lesions(counts: IntArray, offsets: IntArray, primary_organ: IntArray,
+                 organ_column: IntArray, founded_column: FloatArray, w_column: FloatArray,
+                 switch_column: FloatArray, n_organs: int, horizon: float,
+                 ) -> tuple[IntArray, BoolArray, IntArray, FloatArray, FloatArray,
+                            FloatArray, IntArray, IntArray]:
+    """The flat per-lesion arrays of :class:`Lesions`, each primary first, in one pass.
+
+    Replaces (``Lesions.__init__``)::
+
+        pat = np.repeat(np.arange(n_p), counts + 1); is_primary[offsets[:-1]] = True
+        organ, founded, w, switch = flat(column, head) for each column
+        pat_organ = pat * n_organs + organ
+        vascular = np.nonzero(~is_primary & (switch <= horizon))[0]
+        readable = np.concatenate([offsets[:-1], vascular])
+
+    with the heads ``primary_organ[p]``, 0.0, 1.0 and -inf (colony row ``j`` of patient
+    ``p`` is lesion ``j + p + 1``). Copies and comparisons only.
+    """
+    n_p = counts.size
+    n = offsets[n_p]
+    pat = np.empty(n, dtype=np.int64)
+    is_primary = np.zeros(n, dtype=np.bool_)
+    organ = np.empty(n, dtype=np.int64)
+    founded = np.empty(n)
+    w = np.empty(n)
+    switch = np.empty(n)
+    pat_organ = np.empty(n, dtype=np.int64)
+    readable = np.empty(n, dtype=np.int64)
+    r = n_p
+    for p in range(n_p):
+        head = offsets[p]
+        readable[p] = head
+        pat[head] = p
+        is_primary[head] = True
+        organ[head] = primary_organ[p]
+        founded[head] = 0.0
+        w[head] = 1.0
+        switch[head] = -np.inf
+        pat_organ[head] = p * n_organs + primary_organ[p]
+        for i in range(head + 1, offsets[p + 1]):
+            row = i - p - 1
+            pat[i] = p
+            organ[i] = organ_column[row]
+            founded[i] = founded_column[row]
+            w[i] = w_column[row]
+            switch[i] = switch_column[row]
+            pat_organ[i] = p * n_organs + organ_column[row]
+    for i in range(n):
+        if not is_primary[i] and switch[i] <= horizon:
+            readable[r] = i
+            r += 1
+    return pat, is_primary, organ, founded, w, switch, pat_organ, readable[:r]
