@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from metacascade import _jit
 from metacascade.clinic import _lesions_loops as loops
 from metacascade.clinic._shared import check_shared as check_shared  # where tests look
 from metacascade.clinic._sizes import Sizes
@@ -70,36 +69,27 @@ class Lesions(Sizes):
         sizes = batch.counts + 1
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n = n = int(self.offsets[-1])
+        self.pat = np.repeat(np.arange(n_p, dtype=np.int64), sizes)
         starts = self.offsets[:-1]
+        self.is_primary = np.zeros(n, dtype=bool)
+        self.is_primary[starts] = True
+        # Colony row j of patient p (flat row r = batch.offsets[p] + j) is lesion r + p + 1:
+        # the colony rows fill the lesions that are not primaries, in order.
+        rows = ~self.is_primary
         cols = batch.colonies
+
+        def flat(column: NDArray[Any], head: Any, dtype: type = np.float64) -> NDArray[Any]:
+            out: NDArray[Any] = np.empty(n, dtype=dtype)
+            out[starts] = head
+            out[rows] = column
+            return out
+
         primary_organ = np.array([m.primary_organ for m in models], dtype=np.int64)
-        readable: IntArray | None = None
-        if _jit.ENABLED:
-            (self.pat, self.is_primary, self.organ, self.founded, self.w, self.switch,
-             self.pat_organ, readable) = loops.flat_lesions(
-                np.asarray(batch.counts, dtype=np.int64), self.offsets, primary_organ,
-                cols["organ"], cols["founded"], cols["w"], cols["switch"],
-                len(self.organs), self.horizon)
-        else:
-            self.pat = np.repeat(np.arange(n_p, dtype=np.int64), sizes)
-            self.is_primary = np.zeros(n, dtype=bool)
-            self.is_primary[starts] = True
-            # Colony row j of patient p (flat row r = batch.offsets[p] + j) is lesion
-            # r + p + 1: the colony rows fill the lesions that are not primaries, in order.
-            rows = ~self.is_primary
-
-            def flat(column: NDArray[Any], head: Any, dtype: type = np.float64,
-                     ) -> NDArray[Any]:
-                out: NDArray[Any] = np.empty(n, dtype=dtype)
-                out[starts] = head
-                out[rows] = column
-                return out
-
-            self.organ = flat(cols["organ"], primary_organ, np.int64)
-            self.pat_organ = self.pat * len(self.organs) + self.organ
-            self.founded = flat(cols["founded"], 0.0)
-            self.w = flat(cols["w"], 1.0)
-            self.switch = flat(cols["switch"], -math.inf)
+        self.organ = flat(cols["organ"], primary_organ, np.int64)
+        self.pat_organ = self.pat * len(self.organs) + self.organ
+        self.founded = flat(cols["founded"], 0.0)
+        self.w = flat(cols["w"], 1.0)
+        self.switch = flat(cols["switch"], -math.inf)
         # Read when needed (:meth:`parent_of`, :meth:`is_distant`).
         self._parents = np.asarray(cols["parent"], dtype=np.int64)
         self._primary_organ = primary_organ
@@ -126,9 +116,8 @@ class Lesions(Sizes):
         # What scans and draws may read (:meth:`switched`), by the first day they may: the
         # primaries from their founding, the colonies past their switch by the horizon
         # from their switch (once founded).
-        if readable is None:
-            vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
-            readable = np.concatenate([starts, vascular])
+        vascular = np.nonzero(~self.is_primary & (self.switch <= self.horizon))[0]
+        readable = np.concatenate([starts, vascular])
         day = np.maximum(self.switch[readable], self.founded[readable])
         order = np.argsort(day)  # ties in any order: switched() sorts by id
         self._readable, self._readable_day = readable[order], day[order]
