@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade.clinic import _lesions_loops as loops
 from metacascade.clinic._shared import check_shared as check_shared  # where tests look
 from metacascade.clinic._sizes import Sizes
 from metacascade.clinic._weights import circulation_weights
@@ -378,3 +379,17 @@ class Lesions(Sizes):
                              weights=np.concatenate([rates.reshape(-1)[first], shed]),
                              minlength=rates.size)
         return np.asarray(summed, dtype=float).reshape(rates.shape)
+
+    def draw_rates(self, ids: IntArray, cells: FloatArray, t: float, alive: IntArray,
+                   active: IntArray) -> FloatArray:
+        """(alive, entries) cells shed per day with each running line's factor (compiled).
+
+        What ``_Batch._draw`` computes from :meth:`shedding_by_entry` (see
+        :func:`~metacascade.clinic._lesions_loops.draw_rates`); ``active`` is each
+        patient's running line (-1: none).
+        """
+        return loops.draw_rates(
+            ids, cells, t, alive, active, self.is_primary, self.pat, self.pat_organ,
+            self.switch, self.shedding, self.lymphatic_share, self.primary_entry,
+            self.lymph_entry, self._entry_cell, self._effects["shedding_factor"],
+            self._effects["ctc_survival"], self.n_patients, self.n_entries)

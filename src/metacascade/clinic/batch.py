@@ -51,6 +51,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from metacascade import _jit
+from metacascade.clinic import _batch_loops as loops
 from metacascade.clinic._deaths import Deaths
 from metacascade.clinic._eradication import Eradication
 from metacascade.clinic._lesions import Lesions
@@ -263,24 +265,36 @@ class _Batch:
     def _settle(self, k: int, treated: BoolArray) -> None:
         """Which colonies founded in the k-th interval the treated patients have (``_settle``)."""
         x = self.x
-        new = x.founded_in(k)
-        new = new[treated[x.pat[new]]]
-        if new.size == 0:
-            return
-        p = x.pat[new]
-        line = self.rules.active[p]
-        on = line >= 0
-        # A founder is one cell: resistant (share 1) with probability 1 - exp(-rho).
-        met, met_line = new[on], line[on]
-        rho = x.regimen_value("resistant_fraction", p[on], met_line)
-        exists = self.rng.random(met.size) < -np.expm1(-rho)
-        x.resistant.reshape(-1)[met * x.n_lines + met_line] = np.where(
-            exists, np.maximum(rho, 1.0), 0.0)
-        q = np.ones(new.size)
-        q[on] = (x.regimen_value("shedding_factor", p[on], met_line)
-                 * x.regimen_value("ctc_survival", p[on], met_line))
-        parent = x.parent_of(new)
-        founded = x.founded[new]
+        if _jit.ENABLED:
+            effects = x._effects
+            new, met, met_line, rho, q, parent, founded = loops.settle_new(
+                x.founded_in(k), treated, x.pat, self.rules.active,
+                effects["resistant_fraction"], effects["shedding_factor"],
+                effects["ctc_survival"], x._parents, x.offsets, x.founded)
+            if new.size == 0:
+                return
+            exists = self.rng.random(met.size) < -np.expm1(-rho)
+            x.resistant.reshape(-1)[met * x.n_lines + met_line] = np.where(
+                exists, np.maximum(rho, 1.0), 0.0)
+        else:
+            new = x.founded_in(k)
+            new = new[treated[x.pat[new]]]
+            if new.size == 0:
+                return
+            p = x.pat[new]
+            line = self.rules.active[p]
+            on = line >= 0
+            # A founder is one cell: resistant (share 1) with probability 1 - exp(-rho).
+            met, met_line = new[on], line[on]
+            rho = x.regimen_value("resistant_fraction", p[on], met_line)
+            exists = self.rng.random(met.size) < -np.expm1(-rho)
+            x.resistant.reshape(-1)[met * x.n_lines + met_line] = np.where(
+                exists, np.maximum(rho, 1.0), 0.0)
+            q = np.ones(new.size)
+            q[on] = (x.regimen_value("shedding_factor", p[on], met_line)
+                     * x.regimen_value("ctc_survival", p[on], met_line))
+            parent = x.parent_of(new)
+            founded = x.founded[new]
         q = q * x.survival(parent, founded) * (x.eradicated[parent] > founded)
         draw = q < 1.0
         keep = np.ones(new.size, dtype=bool)
@@ -342,13 +356,16 @@ class _Batch:
               alive: IntArray) -> IntArray:
         """One blood draw of every living patient: the CTC counts (``_draw``)."""
         x = self.x
-        rates = x.shedding_by_entry(ids, cells, t)[alive]
-        line = self.rules.active[alive]
-        on = line >= 0
-        factor = np.ones(alive.size)
-        factor[on] = (x.regimen_value("shedding_factor", alive[on], line[on])
-                      * x.regimen_value("ctc_survival", alive[on], line[on]))
-        rates = rates * factor[:, None]
+        if _jit.ENABLED:
+            rates = x.draw_rates(ids, cells, t, alive, self.rules.active)
+        else:
+            rates = x.shedding_by_entry(ids, cells, t)[alive]
+            line = self.rules.active[alive]
+            on = line >= 0
+            factor = np.ones(alive.size)
+            factor[on] = (x.regimen_value("shedding_factor", alive[on], line[on])
+                          * x.regimen_value("ctc_survival", alive[on], line[on]))
+            rates = rates * factor[:, None]
         weights = x.weights(draw.site)[alive]
         concentration = np.einsum("ij,ij->i", rates, weights) / SECONDS_PER_DAY
         recovery = RECOVERY.value if draw.recovery is None else draw.recovery
@@ -372,18 +389,27 @@ class _Batch:
         line = self.rules.next_line[patients]
         mask = np.zeros(x.n_patients, dtype=bool)
         mask[patients] = True
-        ids = x.lesions_of(mask)
-        ids = ids[x.had[ids] & (x.founded[ids] <= t)]
-        untreated, factor = x.untreated(ids, t), x.survival(ids, t)
-        cells = untreated * factor  # before the new line starts
-        bounded = np.nonzero(~x.is_always[ids])[0]
-        met, met_untreated, met_factor = ids[bounded], untreated[bounded], factor[bounded]
-        x.begin(patients, line, t)
-        x.treated[patients] = True
-        alive = cells >= 1.0
-        ids, n = ids[alive], np.maximum(cells[alive], 1.0)
-        lesion_line = self.rules.next_line[x.pat[ids]]
-        rho = x.regimen_value("resistant_fraction", x.pat[ids], lesion_line)
+        if _jit.ENABLED:
+            ids = loops.start_lesions(mask, x.offsets, x.had, x.founded, t)
+            untreated, factor = x.untreated(ids, t), x.survival(ids, t)
+            met, met_untreated, met_factor, ids, n, lesion_line, rho = loops.start_shares(
+                ids, untreated, factor, x.is_always, x.pat, self.rules.next_line,
+                x._effects["resistant_fraction"])
+            x.begin(patients, line, t)
+            x.treated[patients] = True
+        else:
+            ids = x.lesions_of(mask)
+            ids = ids[x.had[ids] & (x.founded[ids] <= t)]
+            untreated, factor = x.untreated(ids, t), x.survival(ids, t)
+            cells = untreated * factor  # before the new line starts
+            bounded = np.nonzero(~x.is_always[ids])[0]
+            met, met_untreated, met_factor = ids[bounded], untreated[bounded], factor[bounded]
+            x.begin(patients, line, t)
+            x.treated[patients] = True
+            alive = cells >= 1.0
+            ids, n = ids[alive], np.maximum(cells[alive], 1.0)
+            lesion_line = self.rules.next_line[x.pat[ids]]
+            rho = x.regimen_value("resistant_fraction", x.pat[ids], lesion_line)
         exists = self.rng.random(ids.size) < -np.expm1(-rho * n)
         x.resistant.reshape(-1)[ids * x.n_lines + lesion_line] = np.where(
             exists, np.maximum(rho, 1.0 / n), 0.0)
