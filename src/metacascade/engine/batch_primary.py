@@ -24,10 +24,11 @@ from itertools import pairwise
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade import _jit
 from metacascade.engine.batch_dormant import DormantCells
 from metacascade.engine.batch_draws import split_clusters
 from metacascade.engine.batch_plan import BatchPlan
-from metacascade.engine.batch_rows import PrimaryRows
+from metacascade.engine.batch_rows import PrimaryRows, canonical
 from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, FAILED
 
 IntArray = NDArray[np.int64]
@@ -72,15 +73,22 @@ class PrimaryPart:
         # Single cells: founders, sleepers that will wake and found (one by one), and
         # those that will wake and go extinct (counts per interval they wake in).
         e, column, count = rows.singles.draw(rng, scale, rows=entry_p)
-        p, k = entry_p[e], entry_k[e]
-        kind, o = np.divmod(column, n)
-        self._tally(p * n + o, (ARRESTED, count))
-        asleep, found = kind == 0, kind == 1
-        p_wake = np.repeat(p[asleep], count[asleep])
-        self.dormant.wake(rng, np.repeat(k[asleep], count[asleep]), p_wake,
-                          np.repeat(o[asleep], count[asleep]), p_wake, founding=True)
-        founders.append((k[found], p[found], o[found]))
-        counts.append(count[found])
+        if _jit.ENABLED:
+            k_wake, p_wake, o_wake, *found_part, found_count = canonical(*_split_singles(
+                e, column, count, entry_p, entry_k, n, self.counters.ravel()))
+            self.dormant.wake(rng, k_wake, p_wake, o_wake, p_wake, founding=True)
+            founders.append((found_part[0], found_part[1], found_part[2]))
+            counts.append(found_count)
+        else:
+            p, k = entry_p[e], entry_k[e]
+            kind, o = np.divmod(column, n)
+            self._tally(p * n + o, (ARRESTED, count))
+            asleep, found = kind == 0, kind == 1
+            p_wake = np.repeat(p[asleep], count[asleep])
+            self.dormant.wake(rng, np.repeat(k[asleep], count[asleep]), p_wake,
+                              np.repeat(o[asleep], count[asleep]), p_wake, founding=True)
+            founders.append((k[found], p[found], o[found]))
+            counts.append(count[found])
         self.counters[:, :, ARRESTED] += self.dormant.add_idle(rng, first, prim, rows.idle)
         for c, m in enumerate(plan.cluster_sizes):
             rare = rows.rare[c]
@@ -208,3 +216,42 @@ def _count_above(table: FloatArray, row: IntArray, above: FloatArray) -> IntArra
         n -= half
     place += flat.take(place) > above
     return np.asarray(place - start, dtype=np.int64)
+
+
+@_jit.jit
+def _split_singles(e: IntArray, column: IntArray, count: IntArray, entry_p: IntArray,
+                   entry_k: IntArray, n: int, counters: IntArray,
+                   ) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray,
+                              IntArray]:
+    """The single cells' events split in one pass (integers only).
+
+    Replaces :meth:`PrimaryPart.draw`'s NumPy code after the singles' draw: each event's
+    patient, step and organ, the tally of its cells as arrested (``counters``: the flat
+    ledger counts, added in place), the sleepers that will wake and found (step,
+    patient, organ, each repeated by its count) and the founders (step, patient, organ,
+    count), in the order drawn.
+    """
+    wakes = founds = 0
+    for i in range(e.size):
+        if column[i] < n:
+            wakes += count[i]
+        else:
+            founds += 1
+    k_wake, p_wake, o_wake = (np.empty(wakes, dtype=np.int64), np.empty(wakes, dtype=np.int64),
+                              np.empty(wakes, dtype=np.int64))
+    k_found, p_found = np.empty(founds, dtype=np.int64), np.empty(founds, dtype=np.int64)
+    o_found, c_found = np.empty(founds, dtype=np.int64), np.empty(founds, dtype=np.int64)
+    wakes = founds = 0
+    for i in range(e.size):
+        p, k, c = entry_p[e[i]], entry_k[e[i]], count[i]
+        o = column[i] % n
+        counters[(p * n + o) * 5 + ARRESTED] += c
+        if column[i] < n:
+            for j in range(wakes, wakes + c):
+                k_wake[j], p_wake[j], o_wake[j] = k, p, o
+            wakes += c
+        else:
+            k_found[founds], p_found[founds], o_found[founds] = k, p, o
+            c_found[founds] = c
+            founds += 1
+    return k_wake, p_wake, o_wake, k_found, p_found, o_found, c_found

@@ -29,9 +29,12 @@ themselves, not passes over patients x organs:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade import _jit
 from metacascade.engine.batch_plan import BatchPlan
 
 IntArray = NDArray[np.int64]
@@ -39,6 +42,17 @@ FloatArray = NDArray[np.float64]
 #: Events of a categorical draw below which each is found by a search of the whole
 #: table rather than by the vectorised search within rows (the same columns).
 FEW_EVENTS = 512
+
+
+def canonical(*arrays: NDArray[Any]) -> tuple[NDArray[Any], ...]:
+    """The arrays (views) with NumPy's own dtype objects.
+
+    A compiled loop loaded from numba's cache returns arrays whose dtype objects were
+    unpickled from it: equal to NumPy's, not the same objects, and some NumPy calls then
+    take a slower path (a float ``add.at`` about 30 times slower). The view copies
+    nothing.
+    """
+    return tuple(a.view(a.dtype.type) for a in arrays)
 
 
 class RowCategorical:
@@ -116,8 +130,14 @@ class RowCategorical:
         mean = scale * total
         wide = mean > W
         events = rng.poisson(np.where(wide, 0.0, mean))
-        entry = np.repeat(np.arange(scale.size), events)
-        column = self.columns(rng, rows[entry], None if skip is None else skip[entry])
+        if _jit.ENABLED:
+            u = rng.random(int(events.sum()))  # (what columns() draws)
+            entry, column = canonical(*_event_columns(
+                events, rows, np.zeros(scale.size, dtype=np.int64) if skip is None else skip,
+                u, self.base, self.cum, self.last, W))
+        else:
+            entry = np.repeat(np.arange(scale.size), events)
+            column = self.columns(rng, rows[entry], None if skip is None else skip[entry])
         count = np.ones(entry.size, dtype=np.int64)
         if wide.any():
             dense = np.flatnonzero(wide)
@@ -129,6 +149,54 @@ class RowCategorical:
             column = np.concatenate([column, cols])
             count = np.concatenate([count, counts[which, cols]])
         return entry, column, count
+
+
+@_jit.jit
+def _event_columns(events: IntArray, rows: IntArray, skip: IntArray, u: FloatArray,
+                   base: FloatArray, cum: FloatArray, last: IntArray, W: int,
+                   ) -> tuple[IntArray, IntArray]:
+    """Each event's entry and column, in one pass.
+
+    Replaces :meth:`RowCategorical.draw`'s ``repeat`` of the entries and
+    :meth:`RowCategorical.columns` (``u``: the uniforms it draws). Per event of entry i
+    (row ``rows[i]``): ``at = low + u * (high - low)``, the same three operations on
+    the same numbers as the NumPy code (no multiply-add is fused), then the branchless
+    binary search of ``columns`` (the count of the row's cumulative rates ``<= at``,
+    which its searches of the whole table find too), 64 events at a time in lockstep
+    (so that independent searches overlap), clipped to the row's last positive rate.
+    No other float operation.
+    """
+    n = u.size
+    entry = np.empty(n, dtype=np.int64)
+    column = np.empty(n, dtype=np.int64)
+    at = np.empty(64)
+    place = np.empty(64, dtype=np.int64)
+    j = 0  # events done
+    f = 0  # events in the block
+    for i in range(events.size):
+        start = rows[i] * W
+        low, high = base[start + skip[i]], base[start + W]
+        span = high - low
+        for _ in range(events[i]):
+            at[f] = low + u[j + f] * span
+            place[f] = start
+            entry[j + f] = i
+            f += 1
+            if f < 64 and j + f < n:
+                continue
+            m = W
+            while m > 1:
+                half = m // 2
+                for q in range(f):
+                    place[q] += half * (cum[place[q] + half] <= at[q])
+                m -= half
+            for q in range(f):
+                row = rows[entry[j + q]]
+                count = place[q] + (cum[place[q]] <= at[q]) - row * W
+                column[j + q] = min(count, last[row])
+            j += f
+            f = 0
+    return entry, column
 
 
 class PrimaryRows:
