@@ -93,6 +93,47 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+# -- scalars as NumPy's ufuncs treat them, for compiled loops ---------------------------
+@inner
+def maximum(a: float, b: float) -> float:
+    """``np.maximum``: NaN if either is."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a >= b else b
+
+
+@inner
+def minimum(a: float, b: float) -> float:
+    """``np.minimum``: NaN if either is."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a <= b else b
+
+
+@inner
+def fmax(a: float, b: float) -> float:
+    """``np.fmax``: the other if one is NaN."""
+    if b != b:
+        return a
+    if a != a:
+        return b
+    return a if a >= b else b
+
+
+@inner
+def fmin(a: float, b: float) -> float:
+    """``np.fmin``: the other if one is NaN."""
+    if b != b:
+        return a
+    if a != a:
+        return b
+    return a if a <= b else b
+
+
 @contextlib.contextmanager
 def use(enabled: bool) -> Iterator[None]:
     """Run the block with the compiled loops on or off (on needs numba installed)."""

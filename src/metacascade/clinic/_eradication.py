@@ -284,7 +284,7 @@ def _next_day_loop(t: float, ids: IntArray, pat: IntArray, kappa: FloatArray, c:
         ci = c[i]
         ki = kappa[i]
         # cap = maximum(minimum(log_ka, log_w + 700), log_size)
-        cap = _maximum(_minimum(log_ka[p], lw + 700.0), log_size[i])
+        cap = _jit.maximum(_jit.minimum(log_ka[p], lw + 700.0), log_size[i])
         s = log_factor[i] - LOG_SLACK
         grown = lw + rp * (t - founded[g]) + s
         # _first_uncovered([(grown, kappa - r), (grown - c, -r)])
@@ -295,53 +295,13 @@ def _next_day_loop(t: float, ids: IntArray, pat: IntArray, kappa: FloatArray, c:
             f = ki - rp if piece == 0 else -rp
             cross = a / f
             if f < 0:
-                head = _fmax(head, -np.inf)
-                tail = _fmin(tail, cross)
+                head = _jit.fmax(head, -np.inf)
+                tail = _jit.fmin(tail, cross)
             else:
-                head = _fmax(head, cross)
-                tail = _fmin(tail, np.inf)
-        growing = np.inf if tail <= _maximum(head, 0.0) else head
+                head = _jit.fmax(head, cross)
+                tail = _jit.fmin(tail, np.inf)
+        growing = np.inf if tail <= _jit.maximum(head, 0.0) else head
         capped = cap + s
-        capped = np.inf if capped - ci >= 0.0 else _fmax(capped / ki, -np.inf)
-        out[i] = t + _minimum(growing, capped)
+        capped = np.inf if capped - ci >= 0.0 else _jit.fmax(capped / ki, -np.inf)
+        out[i] = t + _jit.minimum(growing, capped)
     return out
-
-
-@_jit.jit
-def _maximum(a: float, b: float) -> float:
-    """``np.maximum``: NaN if either is."""
-    if a != a:
-        return a
-    if b != b:
-        return b
-    return a if a >= b else b
-
-
-@_jit.jit
-def _minimum(a: float, b: float) -> float:
-    """``np.minimum``: NaN if either is."""
-    if a != a:
-        return a
-    if b != b:
-        return b
-    return a if a <= b else b
-
-
-@_jit.jit
-def _fmax(a: float, b: float) -> float:
-    """``np.fmax``: the other if one is NaN."""
-    if b != b:
-        return a
-    if a != a:
-        return b
-    return a if a >= b else b
-
-
-@_jit.jit
-def _fmin(a: float, b: float) -> float:
-    """``np.fmin``: the other if one is NaN."""
-    if b != b:
-        return a
-    if a != a:
-        return b
-    return a if a <= b else b

@@ -27,24 +27,6 @@ Int8Array = NDArray[np.int8]
 ZERO, EARLY, LATE, PRIMARY = 0, 1, 2, 3
 
 
-@_jit.jit
-def _minimum(a: float, b: float) -> float:
-    """``np.minimum``: NaN if either is."""
-    if a != a:
-        return a
-    if b != b:
-        return b
-    return a if a <= b else b
-
-
-@_jit.jit
-def _maximum(a: float, b: float) -> float:
-    """``np.maximum``: NaN if either is."""
-    if a != a:
-        return a
-    if b != b:
-        return b
-    return a if a >= b else b
 
 
 @_jit.jit
@@ -91,10 +73,10 @@ def untreated_exponents(ids: IntArray, t: FloatArray, pat: IntArray, founded: Fl
                 b[i] = PRIMARY
             elif vascular or (at >= s and at >= f):
                 b[i] = LATE
-                a[i] = -alpha[pat[g]] * _maximum(at - s, 0.0)
+                a[i] = -alpha[pat[g]] * _jit.maximum(at - s, 0.0)
             elif at >= f:
                 b[i] = EARLY
-                a[i] = _minimum(r[pat[g]] * (at - f), 700.0)
+                a[i] = _jit.minimum(r[pat[g]] * (at - f), 700.0)
     return arg, branch, heads
 
 
@@ -115,7 +97,7 @@ def untreated_values(ids: IntArray, pat: IntArray, branch: Int8Array, e: FloatAr
         for i in range(n):
             g = ids[i]
             if b[i] == EARLY:
-                o[i] = _minimum(_maximum(w[g] * x[i], 1.0), ka[pat[g]])
+                o[i] = _jit.minimum(_jit.maximum(w[g] * x[i], 1.0), ka[pat[g]])
                 x[i] = 0.0
             elif b[i] == LATE:
                 x[i] = log_ratio[pat[g]] * x[i]
@@ -190,7 +172,8 @@ def survival_exponents(ids: IntArray, pat: IntArray, t: FloatArray, lines: IntAr
                     continue
                 g = ids[i]
                 at = times[0] if cols == 1 else times[i]
-                exposed = _maximum(_minimum(at, end[p]) - _maximum(start[p], founded[g]), 0.0)
+                exposed = _jit.maximum(
+                    _jit.minimum(at, end[p]) - _jit.maximum(start[p], founded[g]), 0.0)
                 o[i] = nk[pat_organ[g]] * exposed
     return out
 

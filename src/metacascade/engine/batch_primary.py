@@ -28,7 +28,7 @@ from metacascade import _jit
 from metacascade.engine.batch_dormant import DormantCells
 from metacascade.engine.batch_draws import split_clusters
 from metacascade.engine.batch_plan import BatchPlan
-from metacascade.engine.batch_rows import PrimaryRows, canonical
+from metacascade.engine.batch_rows import PrimaryRows
 from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, FAILED
 
 IntArray = NDArray[np.int64]
@@ -74,8 +74,8 @@ class PrimaryPart:
         # those that will wake and go extinct (counts per interval they wake in).
         e, column, count = rows.singles.draw(rng, scale, rows=entry_p)
         if _jit.ENABLED:
-            k_wake, p_wake, o_wake, *found_part, found_count = canonical(*_split_singles(
-                e, column, count, entry_p, entry_k, n, self.counters.ravel()))
+            k_wake, p_wake, o_wake, *found_part, found_count = _split_singles(
+                e, column, count, entry_p, entry_k, n, self.counters.ravel())
             self.dormant.wake(rng, k_wake, p_wake, o_wake, p_wake, founding=True)
             founders.append((found_part[0], found_part[1], found_part[2]))
             counts.append(found_count)

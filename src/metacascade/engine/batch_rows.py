@@ -29,8 +29,6 @@ themselves, not passes over patients x organs:
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import NDArray
 
@@ -42,17 +40,6 @@ FloatArray = NDArray[np.float64]
 #: Events of a categorical draw below which each is found by a search of the whole
 #: table rather than by the vectorised search within rows (the same columns).
 FEW_EVENTS = 512
-
-
-def canonical(*arrays: NDArray[Any]) -> tuple[NDArray[Any], ...]:
-    """The arrays (views) with NumPy's own dtype objects.
-
-    A compiled loop loaded from numba's cache returns arrays whose dtype objects were
-    unpickled from it: equal to NumPy's, not the same objects, and some NumPy calls then
-    take a slower path (a float ``add.at`` about 30 times slower). The view copies
-    nothing.
-    """
-    return tuple(a.view(a.dtype.type) for a in arrays)
 
 
 class RowCategorical:
@@ -132,9 +119,9 @@ class RowCategorical:
         events = rng.poisson(np.where(wide, 0.0, mean))
         if _jit.ENABLED:
             u = rng.random(int(events.sum()))  # (what columns() draws)
-            entry, column = canonical(*_event_columns(
+            entry, column = _event_columns(
                 events, rows, np.zeros(scale.size, dtype=np.int64) if skip is None else skip,
-                u, self.base, self.cum, self.last, W))
+                u, self.base, self.cum, self.last, W)
         else:
             entry = np.repeat(np.arange(scale.size), events)
             column = self.columns(rng, rows[entry], None if skip is None else skip[entry])
