@@ -420,11 +420,12 @@ def _wake(clock: FloatArray, uniform: FloatArray, founding: bool, k: IntArray, p
             at = cursor[s]
             out_step[at], out_p[at], out_o[at], out_code[at] = s, p[i], o[i], code[i]
             cursor[s] += 1
-    cuts = [0]
-    for x in range(1, m):
-        if out_step[x] != out_step[x - 1]:
-            cuts.append(x)
-    if m:
-        cuts.append(m)
-    return out_step, out_p, out_o, out_code, np.array(cuts, dtype=np.int64)
+    cuts = np.empty(steps + 1, dtype=np.int64)  # where each step's run begins, and m
+    runs = 0
+    for s in range(steps):
+        if chosen[s + 1] > chosen[s]:
+            cuts[runs] = chosen[s]
+            runs += 1
+    cuts[runs] = m
+    return out_step, out_p, out_o, out_code, cuts[:runs + 1]
 

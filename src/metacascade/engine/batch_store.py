@@ -374,11 +374,13 @@ def _activate(due: IntArray, pending_code: IntArray, pending_key: IntArray,
         offsets[g] += shift
         if added[g + 1]:
             end = offsets[g + 1]  # (the group's old end: not shifted yet)
-            merged[copied + shift:end + shift] = order[copied:end]
+            for x in range(copied, end):
+                merged[x + shift] = order[x]
             copied = end
             shift += added[g + 1]
             added[g + 1] = end + shift - added[g + 1]  # where its new sources go
-    merged[copied + shift:] = order[copied:]
+    for x in range(copied, n):
+        merged[x + shift] = order[x]
     offsets[groups] += shift
     for i in range(m):
         g = key[n + i]
