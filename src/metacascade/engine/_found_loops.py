@@ -1,9 +1,9 @@
-"""Compiled loops (:mod:`metacascade._jit`) of :mod:`.batch`: founding colonies, results.
+"""Compiled loops (:mod:`metacascade._jit`) of :mod:`.batch`: founding the colonies.
 
-Each kernel replaces a chain of NumPy calls of :meth:`.batch._Batch._found` or
-:meth:`.batch._Batch.batch_result` and gives their bytes: no draws (the founding times'
-uniforms and the colonies' clocks stay NumPy draws), no ``log``/``exp``, and the only
-floating-point operations are the NumPy code's, element by element, in its order.
+Each kernel replaces a chain of NumPy calls of :meth:`.batch._Batch._found` and gives
+their bytes: no draws (the founding times' uniforms and the colonies' clocks stay NumPy
+draws), no ``log``/``exp``, and the only floating-point operations are the NumPy code's,
+element by element, in its order. (Kept apart from :mod:`.batch` for its length.)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from metacascade import _jit
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
+
 
 @_jit.jit
 def per_patient(p: IntArray, count: IntArray, colonies: IntArray, most: int,
@@ -43,7 +44,7 @@ def found(uniform: FloatArray, p: IntArray, o: IntArray, code: IntArray, count: 
     """The step's colonies in order of (patient, founding time), and what they read.
 
     Replaces, in :meth:`_Batch._found`, the founders' repeat by ``count``, the keys
-    ``p + 0.5 * uniform``, their stable argsort (:func:`_key_order`), the reordered
+    ``p + 0.5 * uniform``, their stable argsort (:func:`.batch._key_order`), the reordered
     ``p, o, code, via``, ``u = 2.0 * (key - p)``, ``founded = start + u * length``, the
     repeat of the patients' ``numbers`` (5, P), the ids within the patient
     (``colonies + 1 - first + position``), the parents and the generations (``new``: the
