@@ -1,8 +1,7 @@
 """Edge cases of the batch engine's compiled loops that whole batches rarely reach.
 
-Ties among the founding keys, groups of sources that shed nothing and wakings that never
-ring: the loops must still give the NumPy code's bytes (``tests/test_jit.py`` checks whole
-batches).
+Ties among the founding keys and groups of sources that shed nothing: the loops must
+still give the NumPy code's bytes (``tests/test_jit.py`` checks whole batches).
 """
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 from metacascade import _jit
 from metacascade.engine import _found_loops
 from metacascade.engine.batch import _key_order
-from metacascade.engine.batch_dormant import _wake
 from metacascade.engine.batch_store import _draw_sources
 
 pytestmark = pytest.mark.skipif(_jit.numba is None, reason="the compiled loops need numba")
@@ -78,21 +76,3 @@ def test_colony_draw_skips_sources_that_shed_nothing():
     assert np.array_equal(got, code[order[j]])
     assert (expected[order[j]] > 0).all()
 
-
-def test_wakings_that_never_ring_are_past_the_horizon():
-    ends = np.arange(1.0, 11.0)
-    k = np.array([0, 1, 2, 3, 4])
-    p = np.array([0, 1, 2, 3, 0])
-    hazard = np.array([1.0, 0.0, 0.0, 2.0])  # 0/0 is NaN, x/0 is inf
-    clock = np.array([0.5, 0.0, 3.0, 4.0, 0.0])
-    R, P, n = 2, 4, 1
-    counts = [np.zeros(R * P * n, dtype=np.int64) for _ in range(3)]
-    record_of = np.where(np.arange(10) <= 4, 0, 1)
-    steps, pw, _, _, cuts = _wake(clock, np.zeros(0), True, k, p, np.zeros(5, dtype=np.int64),
-                                  np.arange(5), ends, hazard, np.ones(P), record_of, P * n,
-                                  n, *counts)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        want = np.searchsorted(ends, ends[k] + clock / hazard[p], side="right")
-    assert want.tolist() == [1, 10, 10, 6, 5]
-    assert steps.tolist() == [1, 5, 6] and pw.tolist() == [0, 0, 3]
-    assert cuts.tolist() == [0, 1, 2, 3]

@@ -39,7 +39,6 @@ from itertools import pairwise
 import numpy as np
 from numpy.typing import NDArray
 
-from metacascade import _jit
 from metacascade.engine.batch_plan import BatchPlan
 from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, FAILED, WOKE
 
@@ -48,7 +47,6 @@ FloatArray = NDArray[np.float64]
 #: Cells made dormant in compound numbers: (source code, organ, cells, patient) per part.
 Dormant = list[tuple[IntArray, IntArray, IntArray, IntArray]]
 _NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
-_NO_FLOATS: FloatArray = np.zeros(0)
 #: Colonies founded by woken cells in a step: (patient, organ, source code).
 Wakings = tuple[IntArray, IntArray, IntArray]
 
@@ -198,9 +196,6 @@ class DormantCells:
         """
         if not p.size:
             return
-        if _jit.ENABLED:
-            self._wake_compiled(rng, k, p, o, code, founding)
-            return
         plan = self.plan
         n = plan.n
         with np.errstate(divide="ignore"):
@@ -226,19 +221,6 @@ class DormantCells:
         steps, p, o, code = step[chosen], p[chosen], o[chosen], code[chosen]
         cuts = [0, *(np.flatnonzero(steps[1:] != steps[:-1]) + 1).tolist(), steps.size]
         for a, b in pairwise(cuts):  # (a loop over the steps with wakings to come)
-            self.calendar[int(steps[a])].append((p[a:b], o[a:b], code[a:b]))
-
-    def _wake_compiled(self, rng: np.random.Generator, k: IntArray, p: IntArray,
-                       o: IntArray, code: IntArray, founding: bool) -> None:
-        """:meth:`wake` with the compiled loops: its draws, then :func:`_wake` (same bytes)."""
-        plan = self.plan
-        clock = rng.exponential(size=p.size)
-        uniform = _NO_FLOATS if founding else rng.random(p.size)
-        steps, p, o, code, cuts = _wake(
-            clock, uniform, founding, k, p, o, code, plan.ends, plan.hazard,
-            plan.wake_founding.ravel(), self.record_of, plan.P * plan.n, plan.n,
-            self.sleeping_change.ravel(), self.woke.ravel(), self.extinct.ravel())
-        for a, b in pairwise(cuts.tolist()):  # (a loop over the steps with wakings to come)
             self.calendar[int(steps[a])].append((p[a:b], o[a:b], code[a:b]))
 
     def add_idle(self, rng: np.random.Generator, first: int, prim: FloatArray,
@@ -359,73 +341,3 @@ class DormantCells:
         delta[:, :, EXTINCT] = self.extinct[r]
         self.sleeping += self.sleeping_change[r]
         return delta, self.dying + self.sleeping
-
-
-@_jit.jit
-def _wake(clock: FloatArray, uniform: FloatArray, founding: bool, k: IntArray, p: IntArray,
-          o: IntArray, code: IntArray, ends: FloatArray, hazard: FloatArray,
-          wake_founding: FloatArray, record_of: IntArray, cells: int, organs: int,
-          sleeping_change: IntArray, woke: IntArray, extinct: IntArray,
-          ) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
-    """:meth:`DormantCells.wake` after its draws (``clock``, and ``uniform`` unless founding).
-
-    Replaces its ring ``ends[k] + clock / hazard[p]`` (the same two operations; a
-    division by zero gives inf, or NaN, as NumPy's), the step of each by
-    ``searchsorted(ends, ring, side="right")`` (a binary search with NumPy's order: NaN
-    after every number), whether it founds (``uniform < wake_founding[flat]``), the
-    ``np.add.at`` counts (integers) and the stable sort by step of those that found
-    within the horizon (a counting sort). Returns their steps, patients, organs, source
-    codes, and where each step's run begins (and the end).
-    """
-    size = p.size
-    steps = ends.size
-    step = np.empty(size, dtype=np.int64)
-    chosen = np.zeros(steps + 1, dtype=np.int64)  # per step, then where its run begins
-    for i in range(size):
-        ring = ends[k[i]] + clock[i] / hazard[p[i]]
-        if ring != ring:  # (NaN)
-            s = steps
-        else:
-            low, high = 0, steps  # the first end > ring
-            while low < high:
-                middle = (low + high) >> 1
-                if ends[middle] <= ring:
-                    low = middle + 1
-                else:
-                    high = middle
-            s = low
-        flat = p[i] * organs + o[i]
-        sleeping_change[record_of[k[i]] * cells + flat] += 1
-        found = founding or uniform[i] < wake_founding[flat]
-        if s < steps:
-            at = record_of[s] * cells + flat
-            sleeping_change[at] -= 1
-            woke[at] += 1
-            if found:
-                chosen[s + 1] += 1
-            else:
-                extinct[at] += 1
-        step[i] = s if found else steps
-    for s in range(steps):
-        chosen[s + 1] += chosen[s]
-    m = chosen[steps]
-    out_step = np.empty(m, dtype=np.int64)
-    out_p = np.empty(m, dtype=np.int64)
-    out_o = np.empty(m, dtype=np.int64)
-    out_code = np.empty(m, dtype=np.int64)
-    cursor = chosen[:steps].copy()
-    for i in range(size):
-        s = step[i]
-        if s < steps:
-            at = cursor[s]
-            out_step[at], out_p[at], out_o[at], out_code[at] = s, p[i], o[i], code[i]
-            cursor[s] += 1
-    cuts = np.empty(steps + 1, dtype=np.int64)  # where each step's run begins, and m
-    runs = 0
-    for s in range(steps):
-        if chosen[s + 1] > chosen[s]:
-            cuts[runs] = chosen[s]
-            runs += 1
-    cuts[runs] = m
-    return out_step, out_p, out_o, out_code, cuts[:runs + 1]
-

@@ -149,9 +149,6 @@ class Sources:
         pending = self._pending
         if not pending.rows:
             return
-        if _jit.ENABLED:
-            self._activate_compiled(k)
-            return
         due = np.flatnonzero(pending.view("step") == k)
         if not due.size:
             return
@@ -178,25 +175,6 @@ class Sources:
         order[old] = self.order
         self.order = order
         self.offsets[1:] += np.cumsum(np.bincount(key, minlength=self.offsets.size - 1))
-
-    def _activate_compiled(self, k: int) -> None:
-        """:meth:`activate` with the compiled loops (the same columns and order)."""
-        pending = self._pending
-        due = _due(pending.view("step"), k)
-        if not due.size:
-            return
-        columns, n = self._columns, self.n
-        columns.rows = columns.reserve(due.size) + due.size
-        col = columns.view
-        self.order = _activate(
-            due, pending.view("code"), pending.view("key"), pending.view("switch"),
-            self.plan.n_entries, self._patient_numbers, n, col("key"), col("code"),
-            col("switch"), col("capacity"), col("log_ka_km"), col("neg_alpha"),
-            col("shedding"), self.order, self.offsets)
-        self._done += due.size
-        if 2 * self._done > pending.rows:  # drop the rows of past steps (order kept)
-            pending.keep(np.flatnonzero(pending.view("step") > k))
-            self._done = 0
 
     def _vascular(self, t: float, at: slice, out: FloatArray) -> None:
         """Cells at ``t`` of the sources ``at`` (Gompertz), into ``out``.
@@ -324,66 +302,3 @@ def _draw_sources(uniform: FloatArray, p: IntArray, entry: IntArray, entries: in
                 high = middle - 1
         out[e] = code[order[low]]
     return out
-
-
-@_jit.jit
-def _due(step: NDArray[np.int32], k: int) -> IntArray:
-    """``np.flatnonzero(step == k)``."""
-    out = np.empty(step.size, dtype=np.int64)
-    m = 0
-    for i in range(step.size):
-        if step[i] == k:
-            out[m] = i
-            m += 1
-    return out[:m].copy()
-
-
-@_jit.jit
-def _activate(due: IntArray, pending_code: IntArray, pending_key: IntArray,
-              pending_switch: FloatArray, entries: int, numbers: FloatArray, n: int,
-              key: IntArray, code: IntArray, switch: FloatArray, capacity: FloatArray,
-              log_ka_km: FloatArray, neg_alpha: FloatArray, shedding: FloatArray,
-              order: IntArray, offsets: IntArray) -> IntArray:
-    """The pending rows ``due`` become sources ``n`` on: their columns, order and offsets.
-
-    Replaces :meth:`Sources.activate`'s gathers (the pending rows, their patients'
-    ``numbers``), the columns' append (into rows ``n`` on, reserved), the stable merge of
-    the new sources after their group's in ``order`` (in their own order within a group,
-    as the stable argsort by key put them) and ``offsets[1:] += cumsum(bincount(key))``:
-    copies and integer sums only. Returns the new order; ``offsets`` is updated.
-    """
-    m = due.size
-    groups = offsets.size - 1
-    added = np.zeros(groups + 1, dtype=np.int64)
-    for i in range(m):
-        row = due[i]
-        g = pending_key[row]
-        q = g // entries
-        key[n + i] = g
-        code[n + i] = pending_code[row]
-        switch[n + i] = pending_switch[row]
-        capacity[n + i] = numbers[0, q]
-        log_ka_km[n + i] = numbers[1, q]
-        neg_alpha[n + i] = numbers[2, q]
-        shedding[n + i] = numbers[3, q]
-        added[g + 1] += 1
-    merged = np.empty(n + m, dtype=np.int64)
-    shift = 0  # new sources of the groups before g
-    copied = 0  # old sources placed
-    for g in range(groups):
-        offsets[g] += shift
-        if added[g + 1]:
-            end = offsets[g + 1]  # (the group's old end: not shifted yet)
-            for x in range(copied, end):
-                merged[x + shift] = order[x]
-            copied = end
-            shift += added[g + 1]
-            added[g + 1] = end + shift - added[g + 1]  # where its new sources go
-    for x in range(copied, n):
-        merged[x + shift] = order[x]
-    offsets[groups] += shift
-    for i in range(m):
-        g = key[n + i]
-        merged[added[g + 1]] = n + i
-        added[g + 1] += 1
-    return merged
