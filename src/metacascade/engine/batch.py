@@ -82,6 +82,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade import _jit
+from metacascade.engine import _found_loops as _loops
 from metacascade.engine.batch_dormant import Dormant, DormantCells, Wakings
 from metacascade.engine.batch_draws import common_fates, split_clusters
 from metacascade.engine.batch_plan import BatchPlan
@@ -331,6 +333,9 @@ class _Batch:
         total = int(count.sum())
         if not total:
             return
+        if _jit.ENABLED:
+            self._found_compiled(k, parts, p, o, code, count, total)
+            return
         via = np.repeat(np.array([part[4] for part in parts], dtype=np.int8),
                         [part[0].size for part in parts])
         # Each founder repeated count times: `source` picks the rows of p, o, code, via.
@@ -355,14 +360,8 @@ class _Batch:
         at = order if source is None else source[order]
         o, code, via = o[at], code[at], via[at]
         founded = plan.starts[k] + u * (plan.ends[k] - plan.starts[k])
-        # (each patient's numbers by one repeat, as p is sorted; standard_exponential
-        # draws what exponential(1.0) draws, with less overhead per draw)
-        q, switch_rate, surface_share, avascular, rate = np.repeat(
-            self.colony_numbers, per_patient, axis=1)
-        w = rng.standard_exponential(size=p.size) / q
-        wait = rng.standard_exponential(size=p.size) / switch_rate
-        surface = rng.random(p.size) < surface_share
-        switch = founded + np.log(avascular / w) / rate + wait
+        # (each patient's numbers by one repeat, as p is sorted)
+        numbers = np.repeat(self.colony_numbers, per_patient, axis=1)
         # Id within the patient: its colonies so far + 1 + its rank among the patient's
         # new ones (position minus the position of the patient's first, the new colonies
         # of the patients before it).
@@ -373,6 +372,42 @@ class _Batch:
         # (codes below P are the primaries: parent 0, generation 1).
         parent = lookup.local[code]
         generation = lookup.generation[code] + 1
+        self._add_colonies(k, p, o, code, via, founded, numbers, local, parent, generation)
+
+    def _found_compiled(self, k: int, parts: Founders, p: IntArray, o: IntArray,
+                        code: IntArray, count: IntArray, total: int) -> None:
+        """:meth:`_found` with the compiled loops, from the founders joined (same bytes)."""
+        plan = self.plan
+        per_patient, over = _loops.per_patient(p, count, self.colonies, MAX_COLONIES)
+        if over >= 0:
+            raise EngineError(
+                f"patient {over}: more than {MAX_COLONIES} colonies founded by day "
+                f"{plan.ends[k]:.0f}: colonisation in this scenario is implausibly efficient "
+                "(lower divide_after_extravasation or soil, or shorten the horizon)")
+        uniform = self.rng.random(total)
+        sizes = np.array([part[0].size for part in parts], dtype=np.int64)
+        vias = np.array([part[4] for part in parts], dtype=np.int8)
+        p, o, code, via, founded, numbers, local, parent, generation = _loops.found(
+            uniform, p, o, code, count, sizes, vias, per_patient, self.colonies,
+            float(plan.starts[k]), float(plan.ends[k] - plan.starts[k]),
+            self.colony_numbers, self.lookup.local, self.lookup.generation)
+        self.colonies += per_patient
+        self._add_colonies(k, p, o, code, via, founded, numbers, local, parent, generation)
+
+    def _add_colonies(self, k: int, p: IntArray, o: IntArray, code: IntArray,
+                      via: NDArray[np.int8], founded: FloatArray, numbers: FloatArray,
+                      local: IntArray, parent: IntArray, generation: IntArray) -> None:
+        """Draw the new colonies' clocks and keep them (their patient's ``numbers``).
+
+        (standard_exponential draws what exponential(1.0) draws, with less overhead per
+        draw.)
+        """
+        plan, rng, lookup = self.plan, self.rng, self.lookup
+        q, switch_rate, surface_share, avascular, rate = numbers
+        w = rng.standard_exponential(size=p.size) / q
+        wait = rng.standard_exponential(size=p.size) / switch_rate
+        surface = rng.random(p.size) < surface_share
+        switch = founded + np.log(avascular / w) / rate + wait
         new_code = np.arange(plan.P + lookup.size, plan.P + lookup.size + p.size)
         lookup.add(local, generation)
         self.chunks.append({"organ": o, "parent": parent,

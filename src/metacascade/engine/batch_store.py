@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade import _jit
 from metacascade.engine.batch_plan import BatchPlan
 
 IntArray = NDArray[np.int64]
@@ -245,6 +246,9 @@ class Sources:
         to the group.
         """
         plan = self.plan
+        if _jit.ENABLED:  # (the draw first: what comes before it draws nothing)
+            return _draw_sources(rng.random(p.size), p, entry, plan.n_entries, self.offsets,
+                                 expected, self.order, self.column("code"))
         group = p * plan.n_entries + entry
         start, end = self.offsets[group], self.offsets[group + 1]
         total = np.empty(self.n + 1)
@@ -261,3 +265,40 @@ class Sources:
             j = np.where(total[cand] <= at, cand, j)
             step >>= 1
         return np.asarray(self.column("code")[self.order[j]], dtype=np.int64)
+
+
+@_jit.jit
+def _draw_sources(uniform: FloatArray, p: IntArray, entry: IntArray, entries: int,
+                  offsets: IntArray, expected: FloatArray, order: IntArray, code: IntArray,
+                  ) -> IntArray:
+    """:meth:`Sources.draw_colonies` after its draw (``uniform``): the same codes.
+
+    Replaces the cumulative sum of ``expected`` over the sources sorted by key (``np.take``
+    then ``np.cumsum``, which adds in index order, as here), each event's point ``base +
+    uniform * (total[end] - base)`` and the binary lifting: a binary search for the same
+    index, the last of the group whose cumulative sum before it is ``<= at`` (the sums
+    never decrease).
+    """
+    total = np.empty(order.size + 1)
+    total[0] = 0.0
+    if order.size:
+        running = expected[order[0]]
+        total[1] = running
+        for i in range(1, order.size):
+            running += expected[order[i]]
+            total[i + 1] = running
+    out = np.empty(p.size, dtype=np.int64)
+    for e in range(p.size):
+        group = p[e] * entries + entry[e]
+        start, end = offsets[group], offsets[group + 1]
+        base = total[start]
+        at = base + uniform[e] * (total[end] - base)
+        low, high = start, end - 1  # total[low] <= at; the answer is in [low, high]
+        while low < high:
+            middle = (low + high + 1) >> 1
+            if total[middle] <= at:
+                low = middle
+            else:
+                high = middle - 1
+        out[e] = code[order[low]]
+    return out
