@@ -28,7 +28,8 @@ Keys (goals from the issue in brackets):
     null (``METACASCADE_JIT=0`` turns them off).
 ``seconds_per_patient``
     Where the time goes, per patient, in one process: for the batch engine one batch
-    of ``--batch-size`` patients split into drawing the patients' parameters and
+    of ``--batch-size`` patients (as in a worker: its memory setting, the compiled loops
+    loaded beforehand) split into drawing the patients' parameters and
     compiling their models (``population``), the batch engine (``engine``), the batch
     clinic (``clinic``) and the tables (``tables``); for the per-patient engine the
     first ``--profile-patients`` patients' engine and clinic.
@@ -51,6 +52,7 @@ import numpy as np
 from metacascade import _jit
 from metacascade.clinic.course import follow
 from metacascade.cohort import LocalExecutor, load_population, simulate_cohort
+from metacascade.cohort.executors import keep_freed_memory
 from metacascade.cohort.population import Population
 from metacascade.cohort.run import DEFAULT_BATCH_SIZE
 from metacascade.cohort.tables import batch_columns, cohort_tables
@@ -61,10 +63,19 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "breast_populati
 
 
 def profile_batch(population: Population, batch_size: int) -> tuple[dict[str, float], float]:
-    """Seconds per patient of each stage of one batch (one process), colonies per patient."""
+    """Seconds per patient of each stage of one batch (one process), colonies per patient.
+
+    Run as in a worker: with its memory setting, after a small batch has loaded (or
+    compiled) the compiled loops, so that their loading is not counted.
+    """
     from metacascade.clinic.batch import follow_batch
     from metacascade.engine.batch import run_batch
 
+    keep_freed_memory()
+    drawn = [population.patient(1, i) for i in range(8)]
+    warm = run_batch([compile_scenario(d[0]) for d in drawn], np.random.default_rng(1),
+                     seeds=[d[1] for d in drawn])
+    follow_batch(warm, [d[0] for d in drawn], np.random.default_rng(2))
     start = time.perf_counter()
     drawn = [population.patient(1, i) for i in range(batch_size)]
     models = [compile_scenario(d[0]) for d in drawn]
