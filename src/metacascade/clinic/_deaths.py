@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade import _jit
 from metacascade.clinic._lesions import Lesions
 from metacascade.clinic.course import BOUND_MARGIN, VITAL_ORGAN_LETHAL_CELLS
 from metacascade.scenario import Clinic
@@ -82,7 +83,10 @@ class Deaths:
         may = alive & (~x.bounded | ((previous < x.removed) & (x.removed <= t)))
         # The bound of the others, but for those who cannot die by t (:meth:`_quiet_until`).
         quiet = alive & ~may & (self.quiet_until <= t)
-        if quiet.any():
+        if _jit.ENABLED:
+            if quiet.any():
+                self._bound_loops(previous, t, alive, may, quiet)
+        elif quiet.any():
             ids, upper = x.switched(t, alive)
             keep = quiet[x.pat[ids]]
             ids, upper = ids[keep], upper[keep]
@@ -125,6 +129,29 @@ class Deaths:
                 out.append((p, *death))
         return out
 
+    def _bound_loops(self, previous: float, t: float, alive: BoolArray, may: BoolArray,
+                     quiet: BoolArray) -> None:
+        """:meth:`find`'s bound of the ``quiet`` patients in compiled loops (sets ``may``).
+
+        The same steps: the survival factors at ``previous`` of the lesions that have
+        one (:func:`_quiet_before`, then :meth:`survival_read`), the bound, its lethal
+        checks and the calm patients' bounds (:func:`_quiet_bound`), their quiet days.
+        """
+        x = self.x
+        ids, upper = x.switched(t, alive)
+        if math.isinf(previous):
+            before = np.zeros(0, dtype=np.int64)
+            factor = np.ones(0)
+        else:
+            before = _quiet_before(ids, quiet, x.pat, x.founded, x.treated, previous)
+            factor = (x.survival_read(before, previous) if before.size else np.ones(0))
+        calm, bound, primary = _quiet_bound(
+            ids, upper, before.size > 0, factor, quiet, may, self.restless, x.pat,
+            x.pat_organ, x.founded, x.treated, previous, x.is_primary,
+            self.avascular_bound, self.vital, self.lethal * (1.0 - BOUND_MARGIN),
+            len(x.organs))
+        self.quiet_until[calm] = self._quiet_until(t, calm, bound, primary)
+
     def _quiet_until(self, t: float, patients: IntArray, bound: FloatArray,
                      primary: FloatArray) -> FloatArray:
         r"""A day before which no grid time after ``t`` is lethal to ``patients``.
@@ -154,6 +181,11 @@ class Deaths:
             return np.full(patients.size, np.inf)
         # The exponent capped: inf cells would be lethal anyway, and 0 stays 0.
         growth = np.exp(np.minimum(x.r[patients, None] * (days - t), 700.0))
+        after = x.times[hi] if hi < len(x.times) else np.inf
+        if _jit.ENABLED:
+            return _quiet_days(patients, bound, primary, growth, x.primary, lo,
+                               self.primary_check, self.lethal * (1.0 - BOUND_MARGIN),
+                               days, after)
         colonies = bound - primary[:, None] * self.primary_check[patients]
         cells = (x.primary[patients, None, lo:hi] * self.primary_check[patients, :, None]
                  + colonies[:, :, None] * growth[:, None, :])
@@ -161,7 +193,6 @@ class Deaths:
         first = np.argmax(lethal, axis=1)
         hit = lethal[np.arange(patients.size), first]
         # None lethal among the times looked at: quiet until the next one.
-        after = x.times[hi] if hi < len(x.times) else np.inf
         return np.asarray(np.where(hit, days[first], after), dtype=float)
 
     def _death(self, cells: FloatArray, counted: FloatArray, times: FloatArray,
@@ -177,3 +208,131 @@ class Deaths:
             if hit.size and (best is None or times[hit[0]] < best[0]):
                 best = (float(times[hit[0]]), name, float(burdens[hit[0], c]))
         return best
+
+
+# -- compiled loops (metacascade._jit) ----------------------------------------------------
+@_jit.jit
+def _quiet_before(ids: IntArray, quiet: BoolArray, pat: IntArray, founded: FloatArray,
+                  treated: BoolArray, previous: float) -> IntArray:
+    """The lesions of ``ids`` whose bound :meth:`Deaths.find` multiplies by a factor.
+
+    Replaces ``keep = quiet[pat[ids]]; ids = ids[keep]`` and
+    ``ids[(founded[ids] <= previous) & treated[pat[ids]]]``: those of quiet patients
+    who were treated, founded by ``previous``, in the order of ``ids``. Comparisons only.
+    """
+    out = np.empty(ids.size, dtype=np.int64)
+    n = 0
+    for j in range(ids.size):
+        i = ids[j]
+        p = pat[i]
+        if quiet[p] and founded[i] <= previous and treated[p]:
+            out[n] = i
+            n += 1
+    return out[:n]
+
+
+@_jit.jit
+def _quiet_bound(ids: IntArray, upper: FloatArray, survive: bool, factor: FloatArray,
+                 quiet: BoolArray, may: BoolArray, restless: BoolArray, pat: IntArray,
+                 pat_organ: IntArray, founded: FloatArray, treated: BoolArray,
+                 previous: float, is_primary: BoolArray, avascular_bound: FloatArray,
+                 vital: IntArray, threshold: FloatArray, n_organs: int,
+                 ) -> tuple[IntArray, FloatArray, FloatArray]:
+    """:meth:`Deaths.find`'s bound of the quiet patients, its checks and the calm ones.
+
+    Replaces, from ``ids, upper = switched(t, alive)`` on (the factors of
+    :func:`_quiet_before`'s lesions given, in its order, when ``survive``)::
+
+        keep = quiet[pat[ids]]; ids, upper = ids[keep], upper[keep]
+        upper[before] *= factor
+        bound = avascular_bound.copy()
+        bound[:, 0] += bincount(pat[ids], weights=upper)
+        bound[:, 1:] += bincount(pat_organ[ids], weights=upper)[...][:, vital]
+        may |= quiet & (bound >= threshold).any(axis=1)
+        calm = nonzero(quiet & ~may & ~restless); primary[pat[heads]] = upper[heads]
+
+    setting ``may`` in place and returning ``calm, bound[calm], primary[calm]``. Each
+    sum starts at 0.0 and adds the kept lesions' products ``upper * factor`` in the
+    order of ``ids``, as a bincount does, and the avascular bound is added to it after,
+    as the ``+=``; the comparisons are the same.
+    """
+    n_p = quiet.size
+    n_checks = threshold.size
+    total = np.zeros(n_p)
+    per_organ = np.zeros(n_p * n_organs)
+    primary = np.zeros(n_p)
+    k = 0
+    for j in range(ids.size):
+        i = ids[j]
+        p = pat[i]
+        if not quiet[p]:
+            continue
+        u = upper[j]
+        if survive and founded[i] <= previous and treated[p]:
+            u = u * factor[k]
+            k += 1
+        total[p] += u
+        per_organ[pat_organ[i]] += u
+        if is_primary[i]:
+            primary[p] = u
+    calm = np.empty(n_p, dtype=np.int64)
+    bound = np.empty((n_p, n_checks))
+    heads = np.empty(n_p)
+    row = np.empty(n_checks)
+    m = 0
+    for p in range(n_p):
+        if not quiet[p]:
+            continue
+        row[0] = avascular_bound[p, 0] + total[p]
+        for c in range(1, n_checks):
+            row[c] = avascular_bound[p, c] + per_organ[p * n_organs + vital[c - 1]]
+        lethal = False
+        for c in range(n_checks):
+            if row[c] >= threshold[c]:
+                lethal = True
+        if lethal:
+            may[p] = True
+        elif not restless[p]:
+            calm[m] = p
+            bound[m] = row
+            heads[m] = primary[p]
+            m += 1
+    return calm[:m], bound[:m], heads[:m]
+
+
+@_jit.jit
+def _quiet_days(patients: IntArray, bound: FloatArray, primary: FloatArray,
+                growth: FloatArray, table: FloatArray, lo: int, primary_check: FloatArray,
+                threshold: FloatArray, days: FloatArray, after: float) -> FloatArray:
+    """:meth:`Deaths._quiet_until`'s days from its growth factors (NumPy's exp).
+
+    Replaces::
+
+        colonies = bound - primary[:, None] * primary_check[patients]
+        cells = (table[patients, None, lo:hi] * primary_check[patients, :, None]
+                 + colonies[:, :, None] * growth[:, None, :])
+        lethal = (cells >= threshold[:, None]).any(axis=1)
+        first = argmax(lethal, axis=1); hit = lethal[arange, first]
+        where(hit, days[first], after)
+
+    The same products and sums of each (patient, check, day), stopping at the first
+    lethal day.
+    """
+    n_checks = threshold.size
+    out = np.empty(patients.size)
+    colonies = np.empty(n_checks)
+    for a in range(patients.size):
+        p = patients[a]
+        for c in range(n_checks):
+            colonies[c] = bound[a, c] - primary[a] * primary_check[p, c]
+        out[a] = after
+        for d in range(days.size):
+            lethal = False
+            for c in range(n_checks):
+                cells = table[p, lo + d] * primary_check[p, c] + colonies[c] * growth[a, d]
+                if cells >= threshold[c]:
+                    lethal = True
+            if lethal:
+                out[a] = days[d]
+                break
+    return out
