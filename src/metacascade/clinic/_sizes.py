@@ -100,8 +100,18 @@ class Sizes:
         Only the Gompertz branch is computed for the colonies (the one they are in) and
         the table read for the primaries: the same numbers, without the branch masks.
         """
-        if _jit.ENABLED:
-            return self._untreated_loops(ids, np.asarray(t, dtype=float), vascular=True)
+        if _jit.ENABLED and (column := self._column.get(float(t), -1)) >= 0:
+            # Lesion by lesion around NumPy's two exponentials (an unplanned time: the
+            # NumPy code, which raises if a primary is asked).
+            ids = np.ascontiguousarray(ids)
+            e = loops.vascular_exponents(ids, self.pat, self.is_primary, self.switch,
+                                         self.alpha, float(t))
+            np.exp(e, out=e)
+            loops.vascular_second(ids, self.pat, self.is_primary, self.log_ratio, e)
+            np.exp(e, out=e)
+            loops.vascular_cells(ids, self.pat, self.is_primary, self.km, self.primary,
+                                 column, e)
+            return e
         heads = self.is_primary[ids]
         cells = np.empty(ids.size)
         colonies = np.flatnonzero(~heads)

@@ -205,3 +205,49 @@ def survival_product(ids: IntArray, pat: IntArray, lines: IntArray, mode: Int8Ar
                 rho = resistant[ids[i], k]
                 o[i] = o[i] * (d[i] * (1.0 - rho) + rho)
     return out
+
+
+@_jit.jit
+def vascular_exponents(ids: IntArray, pat: IntArray, is_primary: BoolArray,
+                       switch: FloatArray, alpha: FloatArray, t: float) -> FloatArray:
+    """The first exponent of ``Sizes.vascular``'s Gompertz branch, lesion by lesion.
+
+    ``-alpha * max(t - switch, 0)`` of each colony (``(-alpha) * m`` in NumPy: the same,
+    as negation is exact), 0 of each primary (read from its table instead, in
+    :func:`vascular_cells`). Its ``exp`` is NumPy's, on this array.
+    """
+    n = ids.size
+    arg = np.empty(n)
+    for i in range(n):
+        g = ids[i]
+        if is_primary[g]:
+            arg[i] = 0.0
+        else:
+            arg[i] = -alpha[pat[g]] * _jit.maximum(t - switch[g], 0.0)
+    return arg
+
+
+@_jit.jit
+def vascular_second(ids: IntArray, pat: IntArray, is_primary: BoolArray,
+                    log_ratio: FloatArray, e: FloatArray) -> None:
+    """In place, ``e = exp(first exponent)`` becomes the second, ``log_ratio * e``.
+
+    0 for the primaries (so that its ``exp``, NumPy's, cannot overflow).
+    """
+    for i in range(ids.size):
+        g = ids[i]
+        e[i] = 0.0 if is_primary[g] else log_ratio[pat[g]] * e[i]
+
+
+@_jit.jit
+def vascular_cells(ids: IntArray, pat: IntArray, is_primary: BoolArray, km: FloatArray,
+                   primary: FloatArray, column: int, e: FloatArray) -> None:
+    """In place, ``e = exp(second exponent)`` becomes the cells of ``Sizes.vascular``.
+
+    ``km * e`` of each colony, as ``km[pg] * np.exp(...)``; each primary's
+    ``primary[patient, column]``, its table's, as the NumPy code reads it.
+    """
+    for i in range(ids.size):
+        g = ids[i]
+        p = pat[g]
+        e[i] = primary[p, column] if is_primary[g] else km[p] * e[i]
