@@ -186,6 +186,16 @@ class Eradication:
             pat = x.pat[ids]
         n_k = x.n_lines
         running, line, kill_now = self._kill_rates()
+        if _jit.ENABLED:
+            kappa, rho, arg, state = loops.next_day_rates(
+                t, ids, pat, running, line, kill_now.reshape(-1), x.pat_organ, x.resistant,
+                x.line_start, x.line_end, x.founded)
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                e = np.exp(arg, out=arg)
+                run = np.log((1.0 - rho) * e + rho)
+                log_rho = np.log(rho)
+            return _next_day_loop(t, ids, pat, kappa, state, run, rho, log_rho, log_factor,
+                                  log_size, x.log_w, x.r, x.log_ka, x.founded)
         kappa = kill_now.reshape(-1)[x.pat_organ[ids]]  # each lesion's (patient, organ)
         c = np.zeros(ids.size)
         on = np.nonzero(running[pat])[0]
@@ -209,9 +219,6 @@ class Eradication:
                         -(kappa if every else kappa[on])[later] * exposed) + rq)
                 # No floor without a resistant share (rho = 0: c = inf).
                 c[on] = np.where(rho > 0.0, log_run - np.log(rho), np.inf)
-        if _jit.ENABLED:
-            return _next_day_loop(t, ids, pat, kappa, c, log_factor, log_size, x.log_w, x.r,
-                                  x.log_ka, x.founded)
         log_w = x.log_w[ids]
         r = x.r[pat]
         cap = np.maximum(np.minimum(x.log_ka[pat], log_w + 700.0), log_size)
@@ -263,6 +270,11 @@ class Eradication:
         time can find it below one cell (never, if infinite).
         """
         self.clock += 1
+        if _jit.ENABLED:
+            ids, keys, los, his = loops.buckets(ids, due, self.stops, k)
+            for key, lo, hi in zip(keys.tolist(), los.tolist(), his.tolist(), strict=True):
+                self.pending[key].append((self.clock, ids[lo:hi]))
+            return
         n = len(self.stops)
         at = np.clip(np.searchsorted(self.stops, due, side="right"), k + 1, n)
         small = at.astype(np.int16) if n < 2**15 - 1 else at
@@ -299,12 +311,19 @@ def _first_uncovered(pieces: list[tuple[FloatArray, FloatArray]]) -> FloatArray:
 
 
 @_jit.jit
-def _next_day_loop(t: float, ids: IntArray, pat: IntArray, kappa: FloatArray, c: FloatArray,
-                   log_factor: FloatArray, log_size: FloatArray, log_w: FloatArray,
-                   r: FloatArray, log_ka: FloatArray, founded: FloatArray) -> FloatArray:
-    """The end of :meth:`Eradication.next_day` (from ``log_w``), lesion by lesion.
+def _next_day_loop(t: float, ids: IntArray, pat: IntArray, kappa: FloatArray,
+                   state: NDArray[np.int8], run: FloatArray, rho: FloatArray,
+                   log_rho: FloatArray, log_factor: FloatArray, log_size: FloatArray,
+                   log_w: FloatArray, r: FloatArray, log_ka: FloatArray,
+                   founded: FloatArray) -> FloatArray:
+    """The end of :meth:`Eradication.next_day` (from ``c``), lesion by lesion.
 
-    The same operations on each lesion's numbers, in the same order: ``cap``, ``s``,
+    From what :func:`~metacascade.clinic._eradication_loops.next_day_rates` gathers and
+    NumPy's logarithms of it (``run``: the log factor of a later running line,
+    ``log_rho``): ``c`` as ``np.where(rho > 0.0, log_run - np.log(rho), np.inf)`` of
+    the lesions of a running line (``log_run`` the whole ``log_factor`` for the first
+    line), 0 of the others. Then the same operations on each lesion's numbers, in the
+    same order: ``cap``, ``s``,
     ``grown`` (``(log_w + r * (t - founded)) + s``), :func:`_first_uncovered` of its two
     pieces (``np.fmax``/``np.fmin`` skip NaN, ``np.maximum``/``np.minimum`` propagate
     it, as written out here) and ``capped``. No exponential or logarithm: those are in
@@ -317,7 +336,10 @@ def _next_day_loop(t: float, ids: IntArray, pat: IntArray, kappa: FloatArray, c:
         p = pat[i]
         lw = log_w[g]
         rp = r[p]
-        ci = c[i]
+        ci = 0.0
+        if state[i]:
+            ci = ((run[i] if state[i] == 2 else log_factor[i]) - log_rho[i]
+                  if rho[i] > 0.0 else np.inf)
         ki = kappa[i]
         # cap = maximum(minimum(log_ka, log_w + 700), log_size)
         cap = _jit.maximum(_jit.minimum(log_ka[p], lw + 700.0), log_size[i])

@@ -16,6 +16,7 @@ from metacascade import _jit
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
+Int8Array = NDArray[np.int8]
 
 
 @_jit.jit
@@ -100,3 +101,110 @@ def candidates(always: IntArray, new: IntArray, blocks: IntArray, ends: IntArray
             n_heads += 1
         m += 1
     return ids[:m], pats[:m], kinds[:m], log_size[:m], then[:n_then], heads[:n_heads]
+
+
+@_jit.jit
+def next_day_rates(t: float, ids: IntArray, pat: IntArray, running: BoolArray,
+                   line: IntArray, kill_flat: FloatArray, pat_organ: IntArray,
+                   resistant: FloatArray, line_start: FloatArray, line_end: FloatArray,
+                   founded: FloatArray,
+                   ) -> tuple[FloatArray, FloatArray, FloatArray, Int8Array]:
+    """What ``Eradication.next_day`` gathers before its logarithms, lesion by lesion.
+
+    Replaces::
+
+        kappa = kill_now.reshape(-1)[pat_organ[ids]]
+        on = np.nonzero(running[pat])[0]; k = line[pat[on]]
+        rho = resistant.reshape(-1)[ids[on] * n_k + k]
+        later = np.nonzero(k > 0)[0]
+        exposed = max(min(t, line_end[q, kq]) - max(line_start[q, kq], founded), 0)
+        ... np.exp(-kappa[later] * exposed) ...
+
+    and returns per lesion ``kappa``, ``rho`` (1.0 off a running line), the exponent
+    ``-kappa * exposed`` (``(-kappa) * exposed`` in NumPy, the same: negation is
+    exact) of the lesions whose running line is not the first (0 elsewhere) and the
+    state: 0 without a running line, 1 the first, 2 a later one. The exponential and
+    logarithms are NumPy's, on the whole arrays (element by element, as on the subsets).
+    """
+    n = ids.size
+    kappa = np.empty(n)
+    rho = np.empty(n)
+    arg = np.zeros(n)
+    state = np.zeros(n, dtype=np.int8)
+    for i in range(n):
+        g = ids[i]
+        p = pat[i]
+        kappa[i] = kill_flat[pat_organ[g]]
+        rho[i] = 1.0
+        if not running[p]:
+            continue
+        k = line[p]
+        rho[i] = resistant[g, k]
+        if k > 0:
+            exposed = _jit.maximum(_jit.minimum(t, line_end[p, k])
+                                   - _jit.maximum(line_start[p, k], founded[g]), 0.0)
+            arg[i] = -kappa[i] * exposed
+            state[i] = 2
+        else:
+            state[i] = 1
+    return kappa, rho, arg, state
+
+
+@_jit.jit
+def buckets(ids: IntArray, due: FloatArray, stops: FloatArray, k: int,
+            ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """``Eradication.postpone``'s intervals of ``ids`` and their runs, in one pass.
+
+    Replaces::
+
+        at = np.clip(np.searchsorted(stops, due, side="right"), k + 1, n)
+        ids = ids[np.argsort(at, kind="stable")]
+        counts = np.bincount(at, minlength=n + 1); high = np.cumsum(counts)
+        keys = np.flatnonzero(counts[:n])
+
+    and returns ``ids`` so sorted, ``keys`` and each key's run ``high - counts`` and
+    ``high``. The search is NumPy's binary search (the first stop that ``due`` is less
+    than, NaN after every number, so NaN goes last); the sort a stable counting sort.
+    No float arithmetic.
+    """
+    n = stops.size
+    m = ids.size
+    at = np.empty(m, dtype=np.int64)
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for i in range(m):
+        d = due[i]
+        lo, hi = 0, n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            s = stops[mid]
+            if d < s or (s != s and d == d):
+                hi = mid
+            else:
+                lo = mid + 1
+        a = min(max(lo, k + 1), n)
+        at[i] = a
+        counts[a] += 1
+    start = np.empty(n + 1, dtype=np.int64)
+    total = 0
+    n_keys = 0
+    for j in range(n + 1):
+        start[j] = total
+        total += counts[j]
+        if j < n and counts[j]:
+            n_keys += 1
+    keys = np.empty(n_keys, dtype=np.int64)
+    los = np.empty(n_keys, dtype=np.int64)
+    his = np.empty(n_keys, dtype=np.int64)
+    q = 0
+    for j in range(n):
+        if counts[j]:
+            keys[q] = j
+            los[q] = start[j]
+            his[q] = start[j] + counts[j]
+            q += 1
+    out = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        a = at[i]
+        out[start[a]] = ids[i]
+        start[a] += 1
+    return out, keys, los, his
