@@ -214,9 +214,8 @@ class Sizes:
             cells[:, heads] = self.primary[self.pat[ids[heads]]][:, columns].T
         return cells
 
-    def _untreated_loops(self, ids: IntArray, t: FloatArray,
-                         vascular: bool = False) -> FloatArray:
-        """:meth:`_untreated` (or :meth:`vascular`) in compiled loops (``_sizes_loops``).
+    def _untreated_loops(self, ids: IntArray, t: FloatArray) -> FloatArray:
+        """:meth:`_untreated` in compiled loops (``_sizes_loops``).
 
         ``t`` a scalar, one per lesion or a column (times, 1): the same numbers as
         element by element, which :meth:`_untreated_grid` gives too.
@@ -225,7 +224,7 @@ class Sizes:
         ids = np.ascontiguousarray(ids)
         arg, branch, heads = loops.untreated_exponents(
             ids, at, self.pat, self.founded, self.switch, self.is_primary, self.r,
-            self.alpha, vascular)
+            self.alpha)
         e = np.exp(arg, out=arg)
         cells = loops.untreated_values(ids, self.pat, branch, e, self.w, self.ka,
                                        self.log_ratio)
