@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade import _jit
+from metacascade.clinic import _eradication_loops as loops
 from metacascade.clinic._lesions import Lesions
 from metacascade.clinic._rules import Rules
 
@@ -64,34 +65,39 @@ class Eradication:
         would fail one of the bounds below, so the eradications are the same.
         """
         x = self.x
-        new = x.founded_in(k)
-        parts = [x.always[treated[x.pat[x.always]]],
-                 new[treated[x.pat[new]] & ~x.is_always[new]]]
-        for made, block in self.pending[k]:
-            # A block made before its patient's last restart is out of date.
-            parts.append(block if made > self.latest
-                         else block[self.restarted[x.pat[block]] < made])
-        self.pending[k] = []
-        ids = np.concatenate(parts)
-        pat, founded = x.pat[ids], x.founded[ids]
-        keep = treated[pat] & x.had[ids] & (founded <= t)
-        ids, pat, founded = ids[keep], pat[keep], founded[keep]
-        always = x.is_always[ids]
-        with np.errstate(divide="ignore"):
-            log_factor = np.log(x.survival(ids, t, pat))
-        # A lower bound of log max(untreated, 1) on the grid of (previous, t] and after,
-        # from the colony's founding: its avascular branch at previous (in logs; of a
-        # colony founded since, below its size at founding), past its switch its size.
-        # No patient is treated before the first interval ends.
-        log_size = np.zeros(ids.size)
-        if not math.isinf(previous):
-            log_size = x.log_untreated_floor(ids, previous, pat)
-            then = np.nonzero(~always & (x.switch[ids] <= previous) & (founded <= previous))[0]
-            log_size[then] = np.log(np.maximum(x.untreated(ids[then], previous), 1.0))
-        # A primary's size on the grid is its table's: at least the smallest there.
-        heads = np.nonzero(x.is_primary[ids])[0]
-        with np.errstate(divide="ignore"):
-            log_size[heads] = np.log(x.smallest_primary(pat[heads], times))
+        if _jit.ENABLED:
+            ids, pat, always, log_factor, log_size = self._candidates_loops(
+                k, previous, t, times, treated)
+        else:
+            new = x.founded_in(k)
+            parts = [x.always[treated[x.pat[x.always]]],
+                     new[treated[x.pat[new]] & ~x.is_always[new]]]
+            for made, block in self.pending[k]:
+                # A block made before its patient's last restart is out of date.
+                parts.append(block if made > self.latest
+                             else block[self.restarted[x.pat[block]] < made])
+            self.pending[k] = []
+            ids = np.concatenate(parts)
+            pat, founded = x.pat[ids], x.founded[ids]
+            keep = treated[pat] & x.had[ids] & (founded <= t)
+            ids, pat, founded = ids[keep], pat[keep], founded[keep]
+            always = x.is_always[ids]
+            with np.errstate(divide="ignore"):
+                log_factor = np.log(x.survival(ids, t, pat))
+            # A lower bound of log max(untreated, 1) on the grid of (previous, t] and after,
+            # from the colony's founding: its avascular branch at previous (in logs; of a
+            # colony founded since, below its size at founding), past its switch its size.
+            # No patient is treated before the first interval ends.
+            log_size = np.zeros(ids.size)
+            if not math.isinf(previous):
+                log_size = x.log_untreated_floor(ids, previous, pat)
+                then = np.nonzero(~always & (x.switch[ids] <= previous)
+                                  & (founded <= previous))[0]
+                log_size[then] = np.log(np.maximum(x.untreated(ids[then], previous), 1.0))
+            # A primary's size on the grid is its table's: at least the smallest there.
+            heads = np.nonzero(x.is_primary[ids])[0]
+            with np.errstate(divide="ignore"):
+                log_size[heads] = np.log(x.smallest_primary(pat[heads], times))
         # The untreated size never decreases (but a primary's) and the survival factor
         # never increases: only the lesions this bound lets through (and those of the
         # patients whose sizes are not bounded) may fall below one cell on the grid.
@@ -107,6 +113,36 @@ class Eradication:
         later = np.nonzero(~always & x.had[ids])[0]
         self.postpone(k, ids[later], self.next_day(t, ids[later], log_factor[later],
                                                    log_size[later], pat[later]))
+
+    def _candidates_loops(self, k: int, previous: float, t: float, times: FloatArray,
+                          treated: BoolArray,
+                          ) -> tuple[IntArray, IntArray, BoolArray, FloatArray, FloatArray]:
+        """:meth:`examine`'s lesions and bounds (``ids, pat, always, log_factor, log_size``).
+
+        The choice of the lesions and the floor of their sizes in one compiled loop
+        (:func:`~metacascade.clinic._eradication_loops.candidates`); the logarithms of
+        their survival factors and of the sizes the floor does not give are NumPy's, as
+        in :meth:`examine`.
+        """
+        x = self.x
+        pending = self.pending[k]
+        self.pending[k] = []
+        blocks = [block for _, block in pending]
+        stacked = np.concatenate(blocks) if len(blocks) > 1 else (
+            blocks[0] if blocks else x.always[:0])
+        ends = np.cumsum(np.array([block.size for block in blocks], dtype=np.int64))
+        made = np.array([m for m, _ in pending], dtype=np.int64)
+        ids, pat, always, log_size, then, heads = loops.candidates(
+            x.always, x.founded_in(k), stacked, ends, made, self.latest, self.restarted,
+            treated, x.pat, x.is_always, x.had, x.founded, t, previous,
+            not math.isinf(previous), x.log_w, x.r, x.log_ka, x.switch, x.is_primary)
+        with np.errstate(divide="ignore"):
+            log_factor = np.log(x.survival(ids, t, pat))
+            if then.size:
+                log_size[then] = np.log(np.maximum(x.untreated(ids[then], previous), 1.0))
+            if heads.size:
+                log_size[heads] = np.log(x.smallest_primary(pat[heads], times))
+        return ids, pat, always, log_factor, log_size
 
     def next_day(self, t: float, ids: IntArray, log_factor: FloatArray,
                  log_size: FloatArray, pat: IntArray | None = None) -> FloatArray:
@@ -150,6 +186,16 @@ class Eradication:
             pat = x.pat[ids]
         n_k = x.n_lines
         running, line, kill_now = self._kill_rates()
+        if _jit.ENABLED:
+            kappa, rho, arg, state = loops.next_day_rates(
+                t, ids, pat, running, line, kill_now.reshape(-1), x.pat_organ, x.resistant,
+                x.line_start, x.line_end, x.founded)
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                e = np.exp(arg, out=arg)
+                run = np.log((1.0 - rho) * e + rho)
+                log_rho = np.log(rho)
+            return _next_day_loop(t, ids, pat, kappa, state, run, rho, log_rho, log_factor,
+                                  log_size, x.log_w, x.r, x.log_ka, x.founded)
         kappa = kill_now.reshape(-1)[x.pat_organ[ids]]  # each lesion's (patient, organ)
         c = np.zeros(ids.size)
         on = np.nonzero(running[pat])[0]
@@ -173,9 +219,6 @@ class Eradication:
                         -(kappa if every else kappa[on])[later] * exposed) + rq)
                 # No floor without a resistant share (rho = 0: c = inf).
                 c[on] = np.where(rho > 0.0, log_run - np.log(rho), np.inf)
-        if _jit.ENABLED:
-            return _next_day_loop(t, ids, pat, kappa, c, log_factor, log_size, x.log_w, x.r,
-                                  x.log_ka, x.founded)
         log_w = x.log_w[ids]
         r = x.r[pat]
         cap = np.maximum(np.minimum(x.log_ka[pat], log_w + 700.0), log_size)
@@ -227,6 +270,11 @@ class Eradication:
         time can find it below one cell (never, if infinite).
         """
         self.clock += 1
+        if _jit.ENABLED:
+            ids, keys, los, his = loops.buckets(ids, due, self.stops, k)
+            for key, lo, hi in zip(keys.tolist(), los.tolist(), his.tolist(), strict=True):
+                self.pending[key].append((self.clock, ids[lo:hi]))
+            return
         n = len(self.stops)
         at = np.clip(np.searchsorted(self.stops, due, side="right"), k + 1, n)
         small = at.astype(np.int16) if n < 2**15 - 1 else at
@@ -263,12 +311,19 @@ def _first_uncovered(pieces: list[tuple[FloatArray, FloatArray]]) -> FloatArray:
 
 
 @_jit.jit
-def _next_day_loop(t: float, ids: IntArray, pat: IntArray, kappa: FloatArray, c: FloatArray,
-                   log_factor: FloatArray, log_size: FloatArray, log_w: FloatArray,
-                   r: FloatArray, log_ka: FloatArray, founded: FloatArray) -> FloatArray:
-    """The end of :meth:`Eradication.next_day` (from ``log_w``), lesion by lesion.
+def _next_day_loop(t: float, ids: IntArray, pat: IntArray, kappa: FloatArray,
+                   state: NDArray[np.int8], run: FloatArray, rho: FloatArray,
+                   log_rho: FloatArray, log_factor: FloatArray, log_size: FloatArray,
+                   log_w: FloatArray, r: FloatArray, log_ka: FloatArray,
+                   founded: FloatArray) -> FloatArray:
+    """The end of :meth:`Eradication.next_day` (from ``c``), lesion by lesion.
 
-    The same operations on each lesion's numbers, in the same order: ``cap``, ``s``,
+    From what :func:`~metacascade.clinic._eradication_loops.next_day_rates` gathers and
+    NumPy's logarithms of it (``run``: the log factor of a later running line,
+    ``log_rho``): ``c`` as ``np.where(rho > 0.0, log_run - np.log(rho), np.inf)`` of
+    the lesions of a running line (``log_run`` the whole ``log_factor`` for the first
+    line), 0 of the others. Then the same operations on each lesion's numbers, in the
+    same order: ``cap``, ``s``,
     ``grown`` (``(log_w + r * (t - founded)) + s``), :func:`_first_uncovered` of its two
     pieces (``np.fmax``/``np.fmin`` skip NaN, ``np.maximum``/``np.minimum`` propagate
     it, as written out here) and ``capped``. No exponential or logarithm: those are in
@@ -281,7 +336,10 @@ def _next_day_loop(t: float, ids: IntArray, pat: IntArray, kappa: FloatArray, c:
         p = pat[i]
         lw = log_w[g]
         rp = r[p]
-        ci = c[i]
+        ci = 0.0
+        if state[i]:
+            ci = ((run[i] if state[i] == 2 else log_factor[i]) - log_rho[i]
+                  if rho[i] > 0.0 else np.inf)
         ki = kappa[i]
         # cap = maximum(minimum(log_ka, log_w + 700), log_size)
         cap = _jit.maximum(_jit.minimum(log_ka[p], lw + 700.0), log_size[i])

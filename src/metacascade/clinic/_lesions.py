@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade import _jit
 from metacascade.clinic import _lesions_loops as loops
 from metacascade.clinic._shared import check_shared as check_shared  # where tests look
 from metacascade.clinic._sizes import Sizes
@@ -347,11 +348,16 @@ class Lesions(Sizes):
             return ids[keep], cells[keep]
         current = self._current
         j = int(np.searchsorted(self._readable_day, t, side="right"))
-        if j > self._taken:
-            new = np.sort(self._readable[self._taken:j])
-            current = np.insert(current, np.searchsorted(current, new), new)
-            self._taken = j
-        ids = current[self.had[current] & alive[self.pat[current]]]
+        if _jit.ENABLED:
+            new = np.sort(self._readable[self._taken:j]) if j > self._taken else current[:0]
+            self._taken = max(self._taken, j)
+            ids = loops.merge_live(current, new, self.had, alive, self.pat)
+        else:
+            if j > self._taken:
+                new = np.sort(self._readable[self._taken:j])
+                current = np.insert(current, np.searchsorted(current, new), new)
+                self._taken = j
+            ids = current[self.had[current] & alive[self.pat[current]]]
         self._current = ids
         cells = self.vascular(ids, t)  # each is readable by t: founded, past its switch
         self._switched = (t, alive.copy(), ids, cells)

@@ -64,3 +64,33 @@ def draw_rates(ids: IntArray, cells: FloatArray, t: float, alive: IntArray,
         for e in range(n_entries):
             out[a, e] = rates[p, e] * factor
     return out
+
+
+@_jit.jit
+def merge_live(current: IntArray, new: IntArray, had: BoolArray, alive: BoolArray,
+               pat: IntArray) -> IntArray:
+    """``Lesions.switched``'s merge of the newly readable lesions and its filter.
+
+    Replaces::
+
+        current = np.insert(current, np.searchsorted(current, new), new)
+        ids = current[had[current] & alive[pat[current]]]
+
+    for ``current`` and ``new`` sorted (``new`` may be empty). The lesions of the two
+    are distinct, so the insertion is their merge in increasing order; the lesions kept
+    are then those had and of patients alive, in that order. No float operation.
+    """
+    n_c, n_n = current.size, new.size
+    out = np.empty(n_c + n_n, dtype=np.int64)
+    i = j = m = 0
+    while i < n_c or j < n_n:
+        if j >= n_n or (i < n_c and current[i] < new[j]):
+            g = current[i]
+            i += 1
+        else:
+            g = new[j]
+            j += 1
+        if had[g] and alive[pat[g]]:
+            out[m] = g
+            m += 1
+    return out[:m]

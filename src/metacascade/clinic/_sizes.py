@@ -100,8 +100,18 @@ class Sizes:
         Only the Gompertz branch is computed for the colonies (the one they are in) and
         the table read for the primaries: the same numbers, without the branch masks.
         """
-        if _jit.ENABLED:
-            return self._untreated_loops(ids, np.asarray(t, dtype=float), vascular=True)
+        if _jit.ENABLED and (column := self._column.get(float(t), -1)) >= 0:
+            # Lesion by lesion around NumPy's two exponentials (an unplanned time: the
+            # NumPy code, which raises if a primary is asked).
+            ids = np.ascontiguousarray(ids)
+            e = loops.vascular_exponents(ids, self.pat, self.is_primary, self.switch,
+                                         self.alpha, float(t))
+            np.exp(e, out=e)
+            loops.vascular_second(ids, self.pat, self.is_primary, self.log_ratio, e)
+            np.exp(e, out=e)
+            loops.vascular_cells(ids, self.pat, self.is_primary, self.km, self.primary,
+                                 column, e)
+            return e
         heads = self.is_primary[ids]
         cells = np.empty(ids.size)
         colonies = np.flatnonzero(~heads)
@@ -204,9 +214,8 @@ class Sizes:
             cells[:, heads] = self.primary[self.pat[ids[heads]]][:, columns].T
         return cells
 
-    def _untreated_loops(self, ids: IntArray, t: FloatArray,
-                         vascular: bool = False) -> FloatArray:
-        """:meth:`_untreated` (or :meth:`vascular`) in compiled loops (``_sizes_loops``).
+    def _untreated_loops(self, ids: IntArray, t: FloatArray) -> FloatArray:
+        """:meth:`_untreated` in compiled loops (``_sizes_loops``).
 
         ``t`` a scalar, one per lesion or a column (times, 1): the same numbers as
         element by element, which :meth:`_untreated_grid` gives too.
@@ -215,7 +224,7 @@ class Sizes:
         ids = np.ascontiguousarray(ids)
         arg, branch, heads = loops.untreated_exponents(
             ids, at, self.pat, self.founded, self.switch, self.is_primary, self.r,
-            self.alpha, vascular)
+            self.alpha)
         e = np.exp(arg, out=arg)
         cells = loops.untreated_values(ids, self.pat, branch, e, self.w, self.ka,
                                        self.log_ratio)

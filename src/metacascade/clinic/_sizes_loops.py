@@ -1,14 +1,17 @@
 """Compiled loops (:mod:`metacascade._jit`) of :class:`~metacascade.clinic._sizes.Sizes`.
 
-The untreated sizes of ``Sizes._untreated``, ``Sizes._untreated_grid`` and
-``Sizes.vascular``, element by element in three passes around NumPy's exponentials:
+The untreated sizes of ``Sizes._untreated`` and ``Sizes._untreated_grid``, element by
+element in three passes around NumPy's exponentials:
 :func:`untreated_exponents` computes each element's branch and the argument of its
 first ``exp``, :func:`untreated_values` the avascular sizes and the argument of the
 Gompertz branch's second ``exp``, :func:`untreated_gompertz` the Gompertz sizes. Each
 element gets the operations of its branch on its own numbers, in the order the NumPy
 code applies them; the exponentials are ``np.exp`` of the arrays the loops fill
 (element by element, as NumPy computes them on the branch's subsets). Minima and maxima
-propagate NaN as ``np.minimum``/``np.maximum`` do.
+propagate NaN as ``np.minimum``/``np.maximum`` do. ``Sizes.vascular`` (the Gompertz
+branch and the primaries' table only) has its own three passes (:func:`vascular_exponents`,
+:func:`vascular_second`, :func:`vascular_cells`), and ``Sizes.survival`` its own
+(:func:`survival_modes` on).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ ZERO, EARLY, LATE, PRIMARY = 0, 1, 2, 3
 @_jit.jit
 def untreated_exponents(ids: IntArray, t: FloatArray, pat: IntArray, founded: FloatArray,
                         switch: FloatArray, is_primary: BoolArray, r: FloatArray,
-                        alpha: FloatArray, vascular: bool,
+                        alpha: FloatArray,
                         ) -> tuple[FloatArray, Int8Array, IntArray]:
     """Each element's branch and first exponent: (rows, n) each, and the primaries.
 
@@ -40,8 +43,7 @@ def untreated_exponents(ids: IntArray, t: FloatArray, pat: IntArray, founded: Fl
     per-lesion arrays are the whole batch's, read at ``ids``. The branch as
     ``_untreated`` chooses it (``grown = t >= founded``, ``switched = t >= switch``: a
     primary its table, grown and switched the Gompertz branch, grown and not switched
-    the avascular one, else 0), or every colony Gompertz (``vascular``, as
-    ``Sizes.vascular``). The exponent: avascular ``min(r * (t - founded), 700)``,
+    the avascular one, else 0). The exponent: avascular ``min(r * (t - founded), 700)``,
     Gompertz ``(-alpha) * max(t - switch, 0)`` (``-alpha * m`` in NumPy: the same, as
     negation is exact), 0 otherwise. Also the positions (in ``ids``) of the primaries.
     (The loops over lesions are innermost and simple, so that they vectorize.)
@@ -71,7 +73,7 @@ def untreated_exponents(ids: IntArray, t: FloatArray, pat: IntArray, founded: Fl
             f, s = founded[g], switch[g]
             if is_primary[g]:
                 b[i] = PRIMARY
-            elif vascular or (at >= s and at >= f):
+            elif at >= s and at >= f:
                 b[i] = LATE
                 a[i] = -alpha[pat[g]] * _jit.maximum(at - s, 0.0)
             elif at >= f:
@@ -205,3 +207,49 @@ def survival_product(ids: IntArray, pat: IntArray, lines: IntArray, mode: Int8Ar
                 rho = resistant[ids[i], k]
                 o[i] = o[i] * (d[i] * (1.0 - rho) + rho)
     return out
+
+
+@_jit.jit
+def vascular_exponents(ids: IntArray, pat: IntArray, is_primary: BoolArray,
+                       switch: FloatArray, alpha: FloatArray, t: float) -> FloatArray:
+    """The first exponent of ``Sizes.vascular``'s Gompertz branch, lesion by lesion.
+
+    ``-alpha * max(t - switch, 0)`` of each colony (``(-alpha) * m`` in NumPy: the same,
+    as negation is exact), 0 of each primary (read from its table instead, in
+    :func:`vascular_cells`). Its ``exp`` is NumPy's, on this array.
+    """
+    n = ids.size
+    arg = np.empty(n)
+    for i in range(n):
+        g = ids[i]
+        if is_primary[g]:
+            arg[i] = 0.0
+        else:
+            arg[i] = -alpha[pat[g]] * _jit.maximum(t - switch[g], 0.0)
+    return arg
+
+
+@_jit.jit
+def vascular_second(ids: IntArray, pat: IntArray, is_primary: BoolArray,
+                    log_ratio: FloatArray, e: FloatArray) -> None:
+    """In place, ``e = exp(first exponent)`` becomes the second, ``log_ratio * e``.
+
+    0 for the primaries (so that its ``exp``, NumPy's, cannot overflow).
+    """
+    for i in range(ids.size):
+        g = ids[i]
+        e[i] = 0.0 if is_primary[g] else log_ratio[pat[g]] * e[i]
+
+
+@_jit.jit
+def vascular_cells(ids: IntArray, pat: IntArray, is_primary: BoolArray, km: FloatArray,
+                   primary: FloatArray, column: int, e: FloatArray) -> None:
+    """In place, ``e = exp(second exponent)`` becomes the cells of ``Sizes.vascular``.
+
+    ``km * e`` of each colony, as ``km[pg] * np.exp(...)``; each primary's
+    ``primary[patient, column]``, its table's, as the NumPy code reads it.
+    """
+    for i in range(ids.size):
+        g = ids[i]
+        p = pat[g]
+        e[i] = primary[p, column] if is_primary[g] else km[p] * e[i]
