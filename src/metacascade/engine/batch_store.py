@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade import _jit
+from metacascade.engine import _store_loops as _loops
 from metacascade.engine.batch_plan import BatchPlan
 
 IntArray = NDArray[np.int64]
@@ -40,6 +41,10 @@ class Columns:
     def view(self, name: str) -> NDArray[Any]:
         """The rows in use of one column (a view)."""
         return self._data[name][: self.rows]
+
+    def whole(self, name: str) -> NDArray[Any]:
+        """One column with its rows reserved but not in use (valid until it grows)."""
+        return self._data[name]
 
     def reserve(self, extra: int) -> int:
         """Room for ``extra`` more rows (grown by doubling); returns the first new row."""
@@ -134,6 +139,20 @@ class Sources:
         self._pending = Columns({"step": np.int32, "code": np.int64, "key": np.int64,
                                  "switch": np.float64})
         self._done = 0  # pending rows whose step is past
+        #: With the compiled loops (:mod:`._store_loops`; chosen once, for the whole
+        #: run), the pending rows are kept (never dropped) without their step, in runs
+        #: of one step (their first row, size and the step's next run), in one list per
+        #: step: its first run (or -1), its last, and the rows in it. The buffer holds
+        #: the shedding's exponents.
+        self._compiled = _jit.ENABLED
+        if self._compiled:
+            self._pending = Columns({"code": np.int64, "key": np.int64,
+                                     "switch": np.float64})
+            self._runs = Columns({"start": np.int64, "size": np.int64, "next": np.int64})
+            self._head = np.full(plan.n_steps, -1, dtype=np.int64)
+            self._tail = np.full(plan.n_steps, -1, dtype=np.int64)
+            self._due = np.zeros(plan.n_steps, dtype=np.int64)
+            self._buffer = np.zeros(0)
 
     @property
     def n(self) -> int:
@@ -146,6 +165,9 @@ class Sources:
 
     def activate(self, k: int) -> None:
         """Colonies whose switch is at or before step k's start become sources."""
+        if self._compiled:
+            self._activate_compiled(k)
+            return
         pending = self._pending
         if not pending.rows:
             return
@@ -176,6 +198,22 @@ class Sources:
         self.order = order
         self.offsets[1:] += np.cumsum(np.bincount(key, minlength=self.offsets.size - 1))
 
+    def _activate_compiled(self, k: int) -> None:
+        """:meth:`activate` with the compiled loops: step k's list of pending rows."""
+        m = int(self._due[k])
+        if not m:
+            return
+        columns, n, pending, runs = self._columns, self.n, self._pending, self._runs
+        columns.rows = columns.reserve(m) + m
+        col = columns.view
+        self.order = _loops.activate(
+            int(self._head[k]), m, runs.view("start"), runs.view("size"), runs.view("next"),
+            pending.view("code"),
+            pending.view("key"), pending.view("switch"), self.plan.n_entries,
+            self._patient_numbers, n, col("key"), col("code"), col("switch"),
+            col("capacity"), col("log_ka_km"), col("neg_alpha"), col("shedding"),
+            self.order, self.offsets)
+
     def _vascular(self, t: float, at: slice, out: FloatArray) -> None:
         """Cells at ``t`` of the sources ``at`` (Gompertz), into ``out``.
 
@@ -201,6 +239,8 @@ class Sources:
         size = self.column("size")
         if not (self.size_step == k - 1 and k and plan.ends[k - 1] == t0):
             self.sized = 0
+        if self._compiled:
+            return self._shedding_compiled(k, t0, t1, size)
         if self.sized < self.n:
             self._vascular(t0, slice(self.sized, self.n), size[self.sized:])
         # (start + 4 mid + end) / 6 * (t1 - t0), as vascular_cells' callers computed it;
@@ -219,6 +259,24 @@ class Sources:
                              minlength=plan.P * plan.n_entries)
         return expected, np.asarray(groups.reshape(plan.P, plan.n_entries), dtype=float)
 
+    def _shedding_compiled(self, k: int, t0: float, t1: float, size: FloatArray,
+                           ) -> tuple[FloatArray, FloatArray]:
+        """:meth:`shedding` with the compiled loops, from its sizes' check (same bytes)."""
+        plan, n, sized, col = self.plan, self.n, self.sized, self.column
+        used = 3 * n - sized
+        if self._buffer.size < used:
+            self._buffer = np.zeros(max(used, 2 * self._buffer.size))
+        cells = self._buffer[:used]
+        _loops.exponents(sized, np.array([t0, 0.5 * (t0 + t1), t1]), col("switch"),
+                         col("neg_alpha"), cells)
+        np.exp(cells, out=cells)
+        _loops.scale(sized, col("log_ka_km"), cells)
+        np.exp(cells, out=cells)
+        expected, groups = _loops.shed(sized, col("capacity"), col("shedding"), col("key"),
+                                       plan.P * plan.n_entries, float(t1 - t0), cells, size)
+        self.size_step, self.sized = k, n
+        return expected, groups.reshape(plan.P, plan.n_entries)
+
     def schedule(self, k: int, code: IntArray, p: IntArray, o: IntArray,
                  switch: FloatArray) -> None:
         """Colonies founded in step k become sources from the first step at their switch.
@@ -228,6 +286,16 @@ class Sources:
         become sources.
         """
         plan = self.plan
+        if self._compiled:
+            pending, runs = self._pending, self._runs
+            rows = pending.reserve(switch.size)
+            first = runs.reserve(min(switch.size, plan.n_steps))
+            whole, run = pending.whole, runs.whole
+            pending.rows, runs.rows = _loops.schedule(
+                k, code, p, o, switch, plan.starts, plan.n_entries, plan.organ_entry, rows,
+                first, whole("code"), whole("key"), whole("switch"), run("start"),
+                run("size"), run("next"), self._head, self._tail, self._due)
+            return
         soon = np.flatnonzero(switch <= plan.starts[-1])  # (most switch later)
         step = np.maximum(np.searchsorted(plan.starts, switch[soon], side="left"), k + 1)
         soon, step = soon[step < plan.n_steps], step[step < plan.n_steps]
