@@ -20,6 +20,50 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
 
+@_jit.inner
+def link_runs(step: IntArray, order: IntArray, rows: int, runs: int, run_start: IntArray,
+              run_size: IntArray, run_next: IntArray, head: IntArray, tail: IntArray,
+              due: IntArray) -> int:
+    """Rows ``rows`` on, due in ``step[order[j]]`` for the j-th (by step), as runs.
+
+    Each step's rows (consecutive) are one run (``runs`` on: its first row and size),
+    linked at the end of the step's list of runs (``head``/``tail``/``run_next``, -1 for
+    none) and counted in ``due``. Returns the runs in use.
+    """
+    run, last = runs - 1, -1
+    for j in range(order.size):
+        at = step[order[j]]
+        if at != last:
+            run += 1
+            last = at
+            run_start[run] = rows + j
+            run_size[run] = 0
+            run_next[run] = -1
+            if head[at] < 0:
+                head[at] = run
+            else:
+                run_next[tail[at]] = run
+            tail[at] = run
+        run_size[run] += 1
+        due[at] += 1
+    return run + 1
+
+
+@_jit.inner
+def due_rows(run: int, m: int, run_start: IntArray, run_size: IntArray,
+             run_next: IntArray) -> IntArray:
+    """The ``m`` rows of a step's list of runs (from ``run``), in order."""
+    out = np.empty(m, dtype=np.int64)
+    i = 0
+    while i < m:
+        start = run_start[run]
+        for x in range(run_size[run]):
+            out[i + x] = start + x
+        i += run_size[run]
+        run = run_next[run]
+    return out
+
+
 @_jit.jit
 def schedule(k: int, code: IntArray, p: IntArray, o: IntArray, switch: FloatArray,
              starts: FloatArray, entries: int, organ_entry: IntArray, rows: int, runs: int,
@@ -32,10 +76,8 @@ def schedule(k: int, code: IntArray, p: IntArray, o: IntArray, switch: FloatArra
     switch, "left"), k + 1)`` (a binary search for the first start not below the switch),
     the rows past the last step left out, and the append of code, key ``p * entries +
     organ_entry[o]`` and switch. The rows are appended by step (a stable sort: in
-    founding order within a step), each step's as one run (``runs`` on: its first row and
-    size) linked at the end of the step's list of runs (``head``/``tail``/``run_next``,
-    -1 for none), and counted in ``due``. Comparisons and integers only. Returns the
-    rows and runs in use.
+    founding order within a step), as runs (:func:`link_runs`). Comparisons and integers
+    only. Returns the rows and runs in use.
     """
     last = starts[starts.size - 1]
     steps = starts.size
@@ -58,27 +100,15 @@ def schedule(k: int, code: IntArray, p: IntArray, o: IntArray, switch: FloatArra
             chosen[m] = i
             step[m] = at
             m += 1
-    r, run, step_of_run = rows, runs - 1, -1
-    for j in _stable_order(step[:m]):
-        i, at = chosen[j], step[j]
-        if at != step_of_run:
-            run += 1
-            step_of_run = at
-            run_start[run] = r
-            run_size[run] = 0
-            run_next[run] = -1
-            if head[at] < 0:
-                head[at] = run
-            else:
-                run_next[tail[at]] = run
-            tail[at] = run
-        pending_code[r] = code[i]
-        pending_key[r] = p[i] * entries + organ_entry[o[i]]
-        pending_switch[r] = switch[i]
-        run_size[run] += 1
-        due[at] += 1
-        r += 1
-    return r, run + 1
+    order = _stable_order(step[:m])
+    runs = link_runs(step, order, rows, runs, run_start, run_size, run_next, head, tail,
+                     due)
+    for j in range(m):
+        i = chosen[order[j]]
+        pending_code[rows + j] = code[i]
+        pending_key[rows + j] = p[i] * entries + organ_entry[o[i]]
+        pending_switch[rows + j] = switch[i]
+    return rows + m, runs
 
 
 @_jit.jit
@@ -99,12 +129,7 @@ def activate(run: int, m: int, run_start: IntArray, run_size: IntArray,
     and integer sums only. Returns the new order; ``offsets`` is updated.
     """
     new = np.empty(m, dtype=np.int64)
-    row, stop = 0, 0
-    for i in range(m):
-        if row == stop:  # (the next run)
-            row = run_start[run]
-            stop = row + run_size[run]
-            run = run_next[run]
+    for i, row in enumerate(due_rows(run, m, run_start, run_size, run_next)):
         g = pending_key[row]
         q = g // entries
         key[n + i] = g
@@ -115,7 +140,6 @@ def activate(run: int, m: int, run_start: IntArray, run_size: IntArray,
         log_ka_km[n + i] = numbers[1, q]
         neg_alpha[n + i] = numbers[2, q]
         shedding[n + i] = numbers[3, q]
-        row += 1
     fresh = _stable_order(new)
     merged = np.empty(n + m, dtype=np.int64)
     copied = 0  # old sources placed

@@ -73,6 +73,38 @@ class Columns:
         self.rows = rows.size
 
 
+class StepRuns:
+    """Rows due in later steps, kept in runs by step (for the compiled loops).
+
+    ``rows`` hold the columns, appended to in chunks; each chunk's rows are sorted by the
+    step they are due in, and each step's rows of a chunk are one run (its first row and
+    size in ``runs``), linked at the end of the step's list (its first run ``head`` and
+    last ``tail``, -1 for none; a run's next, ``runs`` column "next"). ``due``: the rows
+    of each step's list. Rows are never dropped.
+    """
+
+    def __init__(self, steps: int, dtypes: dict[str, type[np.generic]]) -> None:
+        self.rows = Columns(dtypes)
+        self.runs = Columns({"start": np.int64, "size": np.int64, "next": np.int64})
+        self.head = np.full(steps, -1, dtype=np.int64)
+        self.tail = np.full(steps, -1, dtype=np.int64)
+        self.due = np.zeros(steps, dtype=np.int64)
+
+    def reserve(self, extra: int) -> tuple[int, int]:
+        """Room for ``extra`` more rows and their runs: the first new row and run."""
+        return self.rows.reserve(extra), self.runs.reserve(min(extra, self.head.size))
+
+    def links(self) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray]:
+        """The runs' columns (whole: start, size, next), ``head``, ``tail`` and ``due``."""
+        run = self.runs.whole
+        return run("start"), run("size"), run("next"), self.head, self.tail, self.due
+
+    def runs_in_use(self) -> tuple[IntArray, IntArray, IntArray]:
+        """The runs' columns in use (start, size, next)."""
+        run = self.runs.view
+        return run("start"), run("size"), run("next")
+
+
 class ColonyLookup:
     """What a colony's children need of it (id within its patient, generation), by code.
 
@@ -140,19 +172,12 @@ class Sources:
                                  "switch": np.float64})
         self._done = 0  # pending rows whose step is past
         #: With the compiled loops (:mod:`._store_loops`; chosen once, for the whole
-        #: run), the pending rows are kept (never dropped) without their step, in runs
-        #: of one step (their first row, size and the step's next run), in one list per
-        #: step: its first run (or -1), its last, and the rows in it. The buffer holds
+        #: run), the pending rows are kept by step (never dropped); the buffer holds
         #: the shedding's exponents.
         self._compiled = _jit.ENABLED
-        if self._compiled:
-            self._pending = Columns({"code": np.int64, "key": np.int64,
-                                     "switch": np.float64})
-            self._runs = Columns({"start": np.int64, "size": np.int64, "next": np.int64})
-            self._head = np.full(plan.n_steps, -1, dtype=np.int64)
-            self._tail = np.full(plan.n_steps, -1, dtype=np.int64)
-            self._due = np.zeros(plan.n_steps, dtype=np.int64)
-            self._buffer = np.zeros(0)
+        self._by_step = StepRuns(plan.n_steps, {"code": np.int64, "key": np.int64,
+                                                "switch": np.float64})
+        self._buffer = np.zeros(0)
 
     @property
     def n(self) -> int:
@@ -200,16 +225,16 @@ class Sources:
 
     def _activate_compiled(self, k: int) -> None:
         """:meth:`activate` with the compiled loops: step k's list of pending rows."""
-        m = int(self._due[k])
+        by_step = self._by_step
+        m = int(by_step.due[k])
         if not m:
             return
-        columns, n, pending, runs = self._columns, self.n, self._pending, self._runs
+        columns, n, pending = self._columns, self.n, by_step.rows.view
         columns.rows = columns.reserve(m) + m
         col = columns.view
         self.order = _loops.activate(
-            int(self._head[k]), m, runs.view("start"), runs.view("size"), runs.view("next"),
-            pending.view("code"),
-            pending.view("key"), pending.view("switch"), self.plan.n_entries,
+            int(by_step.head[k]), m, *by_step.runs_in_use(), pending("code"),
+            pending("key"), pending("switch"), self.plan.n_entries,
             self._patient_numbers, n, col("key"), col("code"), col("switch"),
             col("capacity"), col("log_ka_km"), col("neg_alpha"), col("shedding"),
             self.order, self.offsets)
@@ -287,14 +312,12 @@ class Sources:
         """
         plan = self.plan
         if self._compiled:
-            pending, runs = self._pending, self._runs
-            rows = pending.reserve(switch.size)
-            first = runs.reserve(min(switch.size, plan.n_steps))
-            whole, run = pending.whole, runs.whole
-            pending.rows, runs.rows = _loops.schedule(
+            by_step = self._by_step
+            rows, runs = by_step.reserve(switch.size)
+            whole = by_step.rows.whole
+            by_step.rows.rows, by_step.runs.rows = _loops.schedule(
                 k, code, p, o, switch, plan.starts, plan.n_entries, plan.organ_entry, rows,
-                first, whole("code"), whole("key"), whole("switch"), run("start"),
-                run("size"), run("next"), self._head, self._tail, self._due)
+                runs, whole("code"), whole("key"), whole("switch"), *by_step.links())
             return
         soon = np.flatnonzero(switch <= plan.starts[-1])  # (most switch later)
         step = np.maximum(np.searchsorted(plan.starts, switch[soon], side="left"), k + 1)
