@@ -35,11 +35,15 @@ organs and the records, not with the cells or the steps they sleep.
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade import _jit
+from metacascade.engine import _dormant_loops as _loops
 from metacascade.engine.batch_plan import BatchPlan
+from metacascade.engine.batch_store import StepRuns
 from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, FAILED, WOKE
 
 IntArray = NDArray[np.int64]
@@ -47,6 +51,7 @@ FloatArray = NDArray[np.float64]
 #: Cells made dormant in compound numbers: (source code, organ, cells, patient) per part.
 Dormant = list[tuple[IntArray, IntArray, IntArray, IntArray]]
 _NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
+_NO_FLOATS: FloatArray = np.zeros(0)
 #: Colonies founded by woken cells in a step: (patient, organ, source code).
 Wakings = tuple[IntArray, IntArray, IntArray]
 
@@ -96,6 +101,11 @@ class DormantCells:
         self._buffer = np.zeros((P, plan.n_entries))
         #: Colonies founded by woken cells, by step.
         self.calendar: list[list[Wakings]] = [[] for _ in range(plan.n_steps)]
+        #: With the compiled loops (:mod:`._dormant_loops`; chosen once, for the whole
+        #: run), the calendar's rows are kept in runs by step instead.
+        self._compiled = _jit.ENABLED
+        self._by_step = StepRuns(plan.n_steps, {"p": np.int64, "o": np.int64,
+                                                "code": np.int64})
 
     # -- arrivals ------------------------------------------------------------------
     def add_poisson(self, k: int, prim: FloatArray | None,
@@ -176,6 +186,16 @@ class DormantCells:
         if not cells.size:
             return
         wake = rng.binomial(cells, self.plan.wake_share[p])
+        if self._compiled:
+            total = int(wake.sum())
+            clock, uniform = ((rng.exponential(size=total), rng.random(total)) if total
+                              else (_NO_FLOATS, _NO_FLOATS))
+            *dying, rows, runs = _loops.arrive(k, code, o, cells, p, wake, clock, uniform,
+                                              *self._wake_arguments(total))
+            self._by_step.rows.rows, self._by_step.runs.rows = rows, runs
+            if dying[2].size:
+                self.arrived.append((dying[0], dying[1], dying[2], dying[3]))
+            return
         die = cells - wake
         some = np.flatnonzero(die)
         if some.size:
@@ -195,6 +215,12 @@ class DormantCells:
         their records.
         """
         if not p.size:
+            return
+        if self._compiled:
+            clock = rng.exponential(size=p.size)
+            uniform = _NO_FLOATS if founding else rng.random(p.size)
+            self._by_step.rows.rows, self._by_step.runs.rows = _loops.wake(
+                k, p, o, code, clock, uniform, founding, *self._wake_arguments(p.size))
             return
         plan = self.plan
         n = plan.n
@@ -222,6 +248,15 @@ class DormantCells:
         cuts = [0, *(np.flatnonzero(steps[1:] != steps[:-1]) + 1).tolist(), steps.size]
         for a, b in pairwise(cuts):  # (a loop over the steps with wakings to come)
             self.calendar[int(steps[a])].append((p[a:b], o[a:b], code[a:b]))
+
+    def _wake_arguments(self, extra: int) -> tuple[Any, ...]:
+        """What the compiled loops of :meth:`wake` read and write, with room for ``extra``."""
+        plan, by_step = self.plan, self._by_step
+        rows, runs = by_step.reserve(extra)
+        whole = by_step.rows.whole
+        return (plan.ends, plan.hazard, plan.wake_founding.ravel(), self.record_of, plan.n,
+                self.sleeping_change.ravel(), self.woke.ravel(), self.extinct.ravel(), rows,
+                runs, whole("p"), whole("o"), whole("code"), *by_step.links())
 
     def add_idle(self, rng: np.random.Generator, first: int, prim: FloatArray,
                  row: FloatArray) -> IntArray:
@@ -265,6 +300,15 @@ class DormantCells:
     # -- events ----------------------------------------------------------------------
     def wakings(self, k: int) -> Wakings | None:
         """The colonies founded by cells waking in step k (patient, organ, source code)."""
+        if self._compiled:
+            by_step = self._by_step
+            m = int(by_step.due[k])
+            if not m:
+                return None
+            by_step.due[k] = 0
+            rows = by_step.rows.view
+            return _loops.wakings(int(by_step.head[k]), m, *by_step.runs_in_use(), rows("p"),
+                                  rows("o"), rows("code"))
         due, self.calendar[k] = self.calendar[k], []
         if not due:
             return None

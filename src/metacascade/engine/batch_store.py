@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade import _jit
+from metacascade.engine import _store_loops as _loops
 from metacascade.engine.batch_plan import BatchPlan
 
 IntArray = NDArray[np.int64]
@@ -40,6 +41,10 @@ class Columns:
     def view(self, name: str) -> NDArray[Any]:
         """The rows in use of one column (a view)."""
         return self._data[name][: self.rows]
+
+    def whole(self, name: str) -> NDArray[Any]:
+        """One column with its rows reserved but not in use (valid until it grows)."""
+        return self._data[name]
 
     def reserve(self, extra: int) -> int:
         """Room for ``extra`` more rows (grown by doubling); returns the first new row."""
@@ -66,6 +71,38 @@ class Columns:
         for column in self._data.values():
             column[: rows.size] = column[rows]
         self.rows = rows.size
+
+
+class StepRuns:
+    """Rows due in later steps, kept in runs by step (for the compiled loops).
+
+    ``rows`` hold the columns, appended to in chunks; each chunk's rows are sorted by the
+    step they are due in, and each step's rows of a chunk are one run (its first row and
+    size in ``runs``), linked at the end of the step's list (its first run ``head`` and
+    last ``tail``, -1 for none; a run's next, ``runs`` column "next"). ``due``: the rows
+    of each step's list. Rows are never dropped.
+    """
+
+    def __init__(self, steps: int, dtypes: dict[str, type[np.generic]]) -> None:
+        self.rows = Columns(dtypes)
+        self.runs = Columns({"start": np.int64, "size": np.int64, "next": np.int64})
+        self.head = np.full(steps, -1, dtype=np.int64)
+        self.tail = np.full(steps, -1, dtype=np.int64)
+        self.due = np.zeros(steps, dtype=np.int64)
+
+    def reserve(self, extra: int) -> tuple[int, int]:
+        """Room for ``extra`` more rows and their runs: the first new row and run."""
+        return self.rows.reserve(extra), self.runs.reserve(min(extra, self.head.size))
+
+    def links(self) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray]:
+        """The runs' columns (whole: start, size, next), ``head``, ``tail`` and ``due``."""
+        run = self.runs.whole
+        return run("start"), run("size"), run("next"), self.head, self.tail, self.due
+
+    def runs_in_use(self) -> tuple[IntArray, IntArray, IntArray]:
+        """The runs' columns in use (start, size, next)."""
+        run = self.runs.view
+        return run("start"), run("size"), run("next")
 
 
 class ColonyLookup:
@@ -134,6 +171,13 @@ class Sources:
         self._pending = Columns({"step": np.int32, "code": np.int64, "key": np.int64,
                                  "switch": np.float64})
         self._done = 0  # pending rows whose step is past
+        #: With the compiled loops (:mod:`._store_loops`; chosen once, for the whole
+        #: run), the pending rows are kept by step (never dropped); the buffer holds
+        #: the shedding's exponents.
+        self._compiled = _jit.ENABLED
+        self._by_step = StepRuns(plan.n_steps, {"code": np.int64, "key": np.int64,
+                                                "switch": np.float64})
+        self._buffer = np.zeros(0)
 
     @property
     def n(self) -> int:
@@ -146,6 +190,9 @@ class Sources:
 
     def activate(self, k: int) -> None:
         """Colonies whose switch is at or before step k's start become sources."""
+        if self._compiled:
+            self._activate_compiled(k)
+            return
         pending = self._pending
         if not pending.rows:
             return
@@ -176,6 +223,22 @@ class Sources:
         self.order = order
         self.offsets[1:] += np.cumsum(np.bincount(key, minlength=self.offsets.size - 1))
 
+    def _activate_compiled(self, k: int) -> None:
+        """:meth:`activate` with the compiled loops: step k's list of pending rows."""
+        by_step = self._by_step
+        m = int(by_step.due[k])
+        if not m:
+            return
+        columns, n, pending = self._columns, self.n, by_step.rows.view
+        columns.rows = columns.reserve(m) + m
+        col = columns.view
+        self.order = _loops.activate(
+            int(by_step.head[k]), m, *by_step.runs_in_use(), pending("code"),
+            pending("key"), pending("switch"), self.plan.n_entries,
+            self._patient_numbers, n, col("key"), col("code"), col("switch"),
+            col("capacity"), col("log_ka_km"), col("neg_alpha"), col("shedding"),
+            self.order, self.offsets)
+
     def _vascular(self, t: float, at: slice, out: FloatArray) -> None:
         """Cells at ``t`` of the sources ``at`` (Gompertz), into ``out``.
 
@@ -201,6 +264,8 @@ class Sources:
         size = self.column("size")
         if not (self.size_step == k - 1 and k and plan.ends[k - 1] == t0):
             self.sized = 0
+        if self._compiled:
+            return self._shedding_compiled(k, t0, t1, size)
         if self.sized < self.n:
             self._vascular(t0, slice(self.sized, self.n), size[self.sized:])
         # (start + 4 mid + end) / 6 * (t1 - t0), as vascular_cells' callers computed it;
@@ -219,6 +284,24 @@ class Sources:
                              minlength=plan.P * plan.n_entries)
         return expected, np.asarray(groups.reshape(plan.P, plan.n_entries), dtype=float)
 
+    def _shedding_compiled(self, k: int, t0: float, t1: float, size: FloatArray,
+                           ) -> tuple[FloatArray, FloatArray]:
+        """:meth:`shedding` with the compiled loops, from its sizes' check (same bytes)."""
+        plan, n, sized, col = self.plan, self.n, self.sized, self.column
+        used = 3 * n - sized
+        if self._buffer.size < used:
+            self._buffer = np.zeros(max(used, 2 * self._buffer.size))
+        cells = self._buffer[:used]
+        _loops.exponents(sized, np.array([t0, 0.5 * (t0 + t1), t1]), col("switch"),
+                         col("neg_alpha"), cells)
+        np.exp(cells, out=cells)
+        _loops.scale(sized, col("log_ka_km"), cells)
+        np.exp(cells, out=cells)
+        expected, groups = _loops.shed(sized, col("capacity"), col("shedding"), col("key"),
+                                       plan.P * plan.n_entries, float(t1 - t0), cells, size)
+        self.size_step, self.sized = k, n
+        return expected, groups.reshape(plan.P, plan.n_entries)
+
     def schedule(self, k: int, code: IntArray, p: IntArray, o: IntArray,
                  switch: FloatArray) -> None:
         """Colonies founded in step k become sources from the first step at their switch.
@@ -228,6 +311,14 @@ class Sources:
         become sources.
         """
         plan = self.plan
+        if self._compiled:
+            by_step = self._by_step
+            rows, runs = by_step.reserve(switch.size)
+            whole = by_step.rows.whole
+            by_step.rows.rows, by_step.runs.rows = _loops.schedule(
+                k, code, p, o, switch, plan.starts, plan.n_entries, plan.organ_entry, rows,
+                runs, whole("code"), whole("key"), whole("switch"), *by_step.links())
+            return
         soon = np.flatnonzero(switch <= plan.starts[-1])  # (most switch later)
         step = np.maximum(np.searchsorted(plan.starts, switch[soon], side="left"), k + 1)
         soon, step = soon[step < plan.n_steps], step[step < plan.n_steps]
