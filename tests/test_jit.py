@@ -84,3 +84,13 @@ def test_arrays_from_compiled_loops_have_numpys_dtype_objects(tmp_path):
             for _ in range(2)]  # compiled and cached, then loaded from the cache
     assert runs == ["True True 1.5", "True True 1.5"]
     assert list(tmp_path.glob("__pycache__/*.nbc"))  # the second run read the cache
+
+
+def test_the_loops_binary_searches_are_numpys_searchsorted():
+    rng = np.random.default_rng(0)
+    a = np.sort(np.concatenate([rng.integers(0, 20, 40).astype(float), [np.nan, np.nan]]))
+    for x in (*np.arange(-1.0, 22.0, 0.5), np.nan, np.inf, -np.inf):
+        assert _jit.search_right(a, x) == np.searchsorted(a, x, side="right")
+        assert _jit.search_left(a, x) == np.searchsorted(a, x, side="left")
+    empty = np.empty(0)
+    assert _jit.search_right(empty, 1.0) == _jit.search_left(empty, 1.0) == 0

@@ -137,6 +137,34 @@ def fmin(a: float, b: float) -> float:
     return a if a <= b else b
 
 
+@inner
+def search_right(a: Any, x: float) -> int:
+    """``np.searchsorted(a, x, side="right")`` for sorted ``a``: NaN sorts last."""
+    low, high = 0, a.size
+    while low < high:
+        middle = (low + high) >> 1
+        s = a[middle]
+        if x < s or (s != s and x == x):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+@inner
+def search_left(a: Any, x: float) -> int:
+    """``np.searchsorted(a, x, side="left")`` for sorted ``a``: NaN sorts last."""
+    low, high = 0, a.size
+    while low < high:
+        middle = (low + high) >> 1
+        s = a[middle]
+        if s < x or (x != x and s == s):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
 @contextlib.contextmanager
 def use(enabled: bool) -> Iterator[None]:
     """Run the block with the compiled loops on or off (on needs numba installed)."""

@@ -172,16 +172,7 @@ def buckets(ids: IntArray, due: FloatArray, stops: FloatArray, k: int,
     at = np.empty(m, dtype=np.int64)
     counts = np.zeros(n + 1, dtype=np.int64)
     for i in range(m):
-        d = due[i]
-        lo, hi = 0, n
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            s = stops[mid]
-            if d < s or (s != s and d == d):
-                hi = mid
-            else:
-                lo = mid + 1
-        a = min(max(lo, k + 1), n)
+        a = min(max(_jit.search_right(stops, due[i]), k + 1), n)
         at[i] = a
         counts[a] += 1
     start = np.empty(n + 1, dtype=np.int64)

@@ -36,13 +36,7 @@ def _wake(k: IntArray, p: IntArray, o: IntArray, code: IntArray, clock: FloatArr
     m = 0
     for i in range(p.size):
         ring = ends[k[i]] + clock[i] / hazard[p[i]]
-        low, high = 0, steps  # searchsorted(ends, ring, "right") (NaN: past the end)
-        while low < high:
-            middle = (low + high) >> 1
-            if ring < ends[middle]:
-                high = middle
-            else:
-                low = middle + 1
+        low = _jit.search_right(ends, ring)  # (NaN: past the end)
         flat = p[i] * n + o[i]
         found = founding or uniform[i] < wake_founding[flat]
         sleeping_change[record_of[k[i]] * cells + flat] += 1

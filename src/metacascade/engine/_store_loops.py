@@ -88,14 +88,7 @@ def schedule(k: int, code: IntArray, p: IntArray, o: IntArray, switch: FloatArra
         s = switch[i]
         if not s <= last:
             continue
-        low, high = 0, steps
-        while low < high:
-            middle = (low + high) >> 1
-            if starts[middle] < s:
-                low = middle + 1
-            else:
-                high = middle
-        at = max(low, k + 1)
+        at = max(_jit.search_left(starts, s), k + 1)
         if at < steps:
             chosen[m] = i
             step[m] = at
