@@ -33,6 +33,12 @@ Keys (goals from the issue in brackets):
     compiling their models (``population``), the batch engine (``engine``), the batch
     clinic (``clinic``) and the tables (``tables``); for the per-patient engine the
     first ``--profile-patients`` patients' engine and clinic.
+``draws_seconds_per_patient``
+    Of ``engine`` and ``clinic`` in that batch, the CPU time spent inside the random
+    draws of NumPy's ``Generator`` (binomial, Poisson, uniform, exponential), by
+    method, per patient (batch engine only; null otherwise). It is the part of the
+    time that the model's number of draws sets: compiled code draws them no faster
+    (numba's ``Generator`` runs NumPy's algorithms on the same bit generator).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -62,8 +69,34 @@ from metacascade.engine.kernel import simulate
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "breast_population.yaml"
 
 
-def profile_batch(population: Population, batch_size: int) -> tuple[dict[str, float], float]:
+class TimedDraws:
+    """A ``Generator`` that adds up the CPU time of each draw method (the same draws)."""
+
+    def __init__(self, rng: np.random.Generator, totals: dict[str, float]) -> None:
+        self._rng, self._totals = rng, totals
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._rng, name)
+        if not callable(method):
+            return method
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self._totals[name] = self._totals.get(name, 0.0) + time.process_time() - start
+
+        return timed
+
+
+def profile_batch(population: Population, batch_size: int,
+                  ) -> tuple[dict[str, float], dict[str, dict[str, float]], float]:
     """Seconds per patient of each stage of one batch (one process), colonies per patient.
+
+    Also the CPU seconds per patient inside the engine's and the clinic's draws, by
+    method (:class:`TimedDraws`; its bookkeeping, about a microsecond a call, is in the
+    stages' times).
 
     Run as in a worker: with its memory setting, after a small batch has loaded (or
     compiled) the compiled loops, so that their loading is not counted.
@@ -80,10 +113,13 @@ def profile_batch(population: Population, batch_size: int) -> tuple[dict[str, fl
     drawn = [population.patient(1, i) for i in range(batch_size)]
     models = [compile_scenario(d[0]) for d in drawn]
     drawn_at = time.perf_counter()
-    results = run_batch(models, np.random.default_rng(1), seeds=[d[1] for d in drawn])
+    engine_draws: dict[str, float] = {}
+    clinic_draws: dict[str, float] = {}
+    results = run_batch(models, cast(np.random.Generator, TimedDraws(
+        np.random.default_rng(1), engine_draws)), seeds=[d[1] for d in drawn])
     engine_at = time.perf_counter()
-    course = batch_columns(follow_batch(results, [d[0] for d in drawn],
-                                        np.random.default_rng(2)))
+    course = batch_columns(follow_batch(results, [d[0] for d in drawn], cast(
+        np.random.Generator, TimedDraws(np.random.default_rng(2), clinic_draws))))
     clinic_at = time.perf_counter()
     cohort_tables([d[0] for d in drawn], [d[1] for d in drawn], [d[2] for d in drawn],
                   range(batch_size), results, course, population.parameter_names())
@@ -91,7 +127,11 @@ def profile_batch(population: Population, batch_size: int) -> tuple[dict[str, fl
     return {"population": (drawn_at - start) / batch_size,
             "engine": (engine_at - drawn_at) / batch_size,
             "clinic": (clinic_at - engine_at) / batch_size,
-            "tables": (end - clinic_at) / batch_size}, float(results.counts.mean())
+            "tables": (end - clinic_at) / batch_size}, {
+        stage: {"total": sum(draws.values()) / batch_size,
+                **{k: v / batch_size for k, v in sorted(draws.items(), key=lambda kv: -kv[1])}}
+        for stage, draws in (("engine", engine_draws), ("clinic", clinic_draws))
+    }, float(results.counts.mean())
 
 
 class TreeMemory:
@@ -166,8 +206,9 @@ def main() -> None:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     colonies: float | None = None
+    draws: dict[str, dict[str, float]] | None = None
     if args.engine == "batch":
-        stages, colonies = profile_batch(population, args.batch_size)
+        stages, draws, colonies = profile_batch(population, args.batch_size)
     else:
         stages = profile_patients(population, args.profile_patients)
     out = {
@@ -181,6 +222,9 @@ def main() -> None:
         "peak_total_rss_mib": (None if memory.peak is None
                                else round(memory.peak / 2**20, 1)),
         "seconds_per_patient": {k: round(v, 6) for k, v in stages.items()},
+        "draws_seconds_per_patient": None if draws is None else {
+            stage: {k: round(v, 6) for k, v in by_method.items()}
+            for stage, by_method in draws.items()},
         "colonies_per_patient": None if colonies is None else round(colonies, 1),
         "python": sys.version.split()[0],
         "numba": _jit.NUMBA_VERSION if _jit.ENABLED else None,

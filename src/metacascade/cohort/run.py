@@ -281,7 +281,9 @@ def _write_atomic(table: pd.DataFrame, path: Path) -> None:
     for i, field in enumerate(schema):
         if pa.types.is_null(field.type):  # an empty text column is still text
             schema = schema.set(i, pa.field(field.name, pa.string()))
-    pq.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False), temporary)
+    # One thread: a worker has its core, and pyarrow would start a thread pool per table.
+    pq.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False,
+                                        nthreads=1), temporary)
     os.replace(temporary, path)
 
 
