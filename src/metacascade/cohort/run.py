@@ -32,13 +32,13 @@ the last one in the 28 days before it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import platform
 import re
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,7 @@ from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
 from metacascade.cohort.executors import Executor, LocalExecutor
 from metacascade.cohort.population import Population
+from metacascade.cohort.progress import Progress
 from metacascade.cohort.tables import (
     COLONY_COLUMNS,
     PATIENT_COLUMNS,  # noqa: F401 (the patients table's columns, documented here)
@@ -385,23 +386,16 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
     _write_manifest(out, manifest)
     show = (progress if progress is not None
             else sys.stderr.isatty() or bool(os.environ.get("CI")))
-    started = time.perf_counter()
     executor = executor or LocalExecutor()
-    patients_done = 0
-    for index in executor.run(run_shard, shards):
-        done.add(index)
-        manifest["shards_done"] = sorted(done)
-        manifest["complete"] = len(done) == n_shards
-        _write_manifest(out, manifest)
-        patients_done += min(n_patients, (index + 1) * shard_size) - index * shard_size
-        if show:
-            elapsed = time.perf_counter() - started
-            rate = patients_done / elapsed if elapsed > 0 else math.inf
-            left = sum(s.stop - s.start for s in shards) - patients_done
-            end = "\n" if not sys.stderr.isatty() or len(done) == n_shards else "\r"
-            print(f"shards {len(done)}/{n_shards}  patients {patients_done} this run  "
-                  f"{rate:.1f}/s  about {left / rate if rate else 0:.0f} s left",
-                  file=sys.stderr, end=end, flush=True)
+    with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards)) if show
+          else contextlib.nullcontext()) as bar:
+        for index in executor.run(run_shard, shards):
+            done.add(index)
+            manifest["shards_done"] = sorted(done)
+            manifest["complete"] = len(done) == n_shards
+            _write_manifest(out, manifest)
+            if bar is not None:
+                bar.shard_done(min(n_patients, (index + 1) * shard_size) - index * shard_size)
     return Cohort(out)
 
 
