@@ -67,8 +67,9 @@ from metacascade.errors import MetacascadeError, OutputError
 MANIFEST = "manifest.json"
 #: The manifest's format; raised whenever the same seed would give other patients, so
 #: that ``--resume`` refuses a directory begun by another version (3: the batch engine
-#: draws dormant cells when they arrive and the rare fates from fixed rows).
-FORMAT = "metacascade-cohort/3"
+#: draws dormant cells when they arrive and the rare fates from fixed rows; 4: Poisson
+#: means above 2^40 cells are drawn in parts, :func:`metacascade.engine.limits.poisson`).
+FORMAT = "metacascade-cohort/4"
 DATASETS = ("patients", "colonies", "observations")
 DEFAULT_SHARD_SIZE = 64
 #: Engines a cohort can run on (see :func:`simulate_cohort`).

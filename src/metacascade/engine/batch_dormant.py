@@ -44,6 +44,7 @@ from metacascade import _jit
 from metacascade.engine import _dormant_loops as _loops
 from metacascade.engine.batch_plan import BatchPlan
 from metacascade.engine.batch_store import StepRuns
+from metacascade.engine.limits import poisson
 from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, FAILED, WOKE
 
 IntArray = NDArray[np.int64]
@@ -288,7 +289,7 @@ class DormantCells:
         np.negative(drops, out=drops)
         shares[:, :, B] = survive[:, :, B - 1]
         weights = np.einsum("pl,plb->pb", prim, shares)
-        cells = rng.poisson(weights[:, None, :] * row[:, :, None])  # P x organs x (b, never)
+        cells = poisson(rng, weights[:, None, :] * row[:, :, None])  # P x organs x (b, never)
         woke = np.ascontiguousarray(np.moveaxis(cells[:, :, :-1], 2, 0))
         self.woke[r:] += woke
         self.extinct[r:] += woke
@@ -353,7 +354,7 @@ class DormantCells:
         delta = np.zeros((P, n, 5), dtype=np.int64)
         weights = ((self.weight_alive, self.weight_alive_entry, self.apart_alive),
                    (self.weight_dead, self.weight_dead_entry, self.apart_dead))
-        counts = [rng.poisson(w[:, None] * self.dying_row
+        counts = [poisson(rng, w[:, None] * self.dying_row
                               + np.einsum("pe,pen->pn", by_entry, self.dying_by_entry))
                   for w, by_entry, _ in weights]
         self.dying += counts[0]
@@ -363,7 +364,7 @@ class DormantCells:
         # after extravasation): alive and dead at the record, then the failed cells.
         for c, m in enumerate(plan.cluster_sizes):
             row = plan.cluster_primary_rows[c][:, :n]
-            quiet = [rng.poisson(np.maximum(w[:, None] - apart[c], 0.0) * row
+            quiet = [poisson(rng, np.maximum(w[:, None] - apart[c], 0.0) * row
                                  * plan.cluster_quiet[c]
                                  + (by_entry @ plan.cluster_absorption[c][:, :n])
                                  * (plan.cluster_per_cell[c][:, None]

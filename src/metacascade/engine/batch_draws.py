@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade.engine.batch_plan import BatchPlan
+from metacascade.engine.limits import poisson
 from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, FAILED
 
 IntArray = NDArray[np.int64]
@@ -30,21 +31,21 @@ def common_fates(rng: np.random.Generator, plan: BatchPlan, single: FloatArray,
     organs x 5) and the cells that died in blood per patient.
     """
     n = plan.n
-    common = rng.poisson(single[:, :n, None] * plan.p_common)  # failed, died, extinct
+    common = poisson(rng, single[:, :n, None] * plan.p_common)  # failed, died, extinct
     delta = np.zeros((plan.P, n, 5), dtype=np.int64)
     delta[:, :, ARRESTED] = common.sum(axis=2)
     delta[:, :, FAILED] = common[:, :, 0]
     delta[:, :, DIED_AFTER] = common[:, :, 1]
     delta[:, :, EXTINCT] = common[:, :, 2]
-    blood = rng.poisson(single[:, n])
+    blood = poisson(rng, single[:, n])
     for c, m in enumerate(plan.cluster_sizes):
         # Plain clusters (no rare cell): each cell fails or dies after extravasation.
-        cells = m * rng.poisson(plain[c][:, :n] * (1.0 - plan.cluster_rare[c]))
+        cells = m * poisson(rng, plain[c][:, :n] * (1.0 - plan.cluster_rare[c]))
         failed = rng.binomial(cells, plan.fail_given_common)
         delta[:, :, ARRESTED] += cells
         delta[:, :, FAILED] += failed
         delta[:, :, DIED_AFTER] += cells - failed
-        blood += m * rng.poisson(cluster_blood[:, c] + plain[c][:, n])
+        blood += m * poisson(rng, cluster_blood[:, c] + plain[c][:, n])
     failed = rng.binomial(rest, plan.fail_given_rest)
     died = rng.binomial(rest - failed, plan.died_given_rest)
     delta[:, :, FAILED] += failed

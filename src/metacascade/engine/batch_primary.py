@@ -29,6 +29,7 @@ from metacascade.engine.batch_dormant import DormantCells
 from metacascade.engine.batch_draws import split_clusters
 from metacascade.engine.batch_plan import BatchPlan
 from metacascade.engine.batch_rows import PrimaryRows
+from metacascade.engine.limits import poisson
 from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, FAILED
 
 IntArray = NDArray[np.int64]
@@ -103,7 +104,7 @@ class PrimaryPart:
             oa = rows.order[c].ravel().take(pa * n + rank)
             pon = pa * n + oa
             arrested = sa * plan.cluster_primary_rows[c].ravel().take(pa * (n + 1) + oa)
-            cells = m * rng.poisson(arrested)
+            cells = m * poisson(rng, arrested)
             c_asleep = rng.binomial(cells, plan.p_dormant.ravel().take(pon))
             c_found = rng.binomial(cells - c_asleep,
                                    plan.founder_given_active.ravel().take(pon))

@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from metacascade import _jit
 from metacascade.engine.batch_plan import BatchPlan
+from metacascade.engine.limits import poisson
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -116,7 +117,7 @@ class RowCategorical:
             total = np.maximum(self.base[rows * W + W] - self.base[rows * W + skip], 0.0)
         mean = scale * total
         wide = mean > W
-        events = rng.poisson(np.where(wide, 0.0, mean))
+        events = poisson(rng, np.where(wide, 0.0, mean))
         if _jit.ENABLED:
             u = rng.random(int(events.sum()))  # (what columns() draws)
             entry, column = _event_columns(
@@ -128,7 +129,7 @@ class RowCategorical:
         count = np.ones(entry.size, dtype=np.int64)
         if wide.any():
             dense = np.flatnonzero(wide)
-            counts = rng.poisson(scale[dense, None] * self.rows[rows[dense]])
+            counts = poisson(rng, scale[dense, None] * self.rows[rows[dense]])
             if skip is not None:
                 counts[np.arange(W) < skip[dense, None]] = 0
             which, cols = np.nonzero(counts)

@@ -95,6 +95,7 @@ from metacascade.engine.limits import (
     RARE_CLUSTERS,
     SCALAR_DRAWS,
     EngineError,
+    poisson,
 )
 from metacascade.engine.result import (
     ARRESTED,
@@ -238,11 +239,11 @@ class _Run:
         """
         rng, n, width = self.rng, self.plan.n, self.plan.rare_width
         if means.dense:
-            counts = rng.poisson(means.rare)
+            counts = poisson(rng, means.rare)
             flat = np.flatnonzero(counts)
             count = counts[flat]
         else:
-            total = rng.poisson(means.rare_total)
+            total = poisson(rng, means.rare_total)
             if not total:
                 return {}
             flat = np.searchsorted(means.rare_cdf, rng.random(total) * means.rare_total,
@@ -358,7 +359,7 @@ class _Run:
         for c, m in enumerate(plan.cluster_sizes):
             if not means.direct[c]:
                 continue
-            cells = m * rng.poisson(means.cluster[c][:, :n])
+            cells = m * poisson(rng, means.cluster[c][:, :n])
             cells_dormant = rng.binomial(cells, plan.p_dormant[None])
             cells_founding = rng.binomial(cells - cells_dormant, plan.founder_given_active)
             direct_cells[c] = (cells, cells - cells_dormant - cells_founding)
@@ -409,7 +410,7 @@ class _Run:
         # Common fates of the kept steps, one Poisson count each: per organ failed, died
         # and extinct single cells and plain clusters of each kind by failed cells (the
         # rest died); single cells and clusters of each kind died in blood.
-        common = rng.poisson(means.common if kept == K else means.common_means(plan, kept))
+        common = poisson(rng, means.common if kept == K else means.common_means(plan, kept))
         at = n * plan.common_width
         delta = common[:at].reshape(n, plan.common_width) @ plan.common_weights
         died_blood = int(common[at:] @ plan.blood_weights)

@@ -59,6 +59,7 @@ from metacascade.engine.growth import (
     integral_simpson,
     primary_step_integrals,
 )
+from metacascade.engine.limits import poisson
 from metacascade.engine.result import (
     ARRESTED,
     COLONY_DTYPES,
@@ -312,7 +313,7 @@ def _shed(state: _State, sources: list[tuple[int, int, float]], t0: float,
     for source, organ, expected in sources:
         for kind, share in enumerate(model.embolus_share.tolist()):
             mean = expected * share / model.cells_per_shed_embolus
-            for _ in range(int(rng.poisson(mean))):
+            for _ in range(int(poisson(rng, mean))):
                 if organ >= 0:
                     entry = int(model.organ_entry[organ])
                 elif uniform() < model.lymphatic_share:
