@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from metacascade._frozen import reduce_by_fields
 from metacascade.citations import Parameter, assumed
 from metacascade.errors import CatalogError
 from metacascade.physiology.emboli import SizeClass, size_class_for
@@ -103,6 +104,8 @@ class Cancer:
         "doubling_time", "carrying_capacity", "shedding_rate", "cluster_share",
         "platelet_share", "lymphatic_share", "ctc_diameter", "ctc_cutoff",
     )
+
+    __reduce__ = reduce_by_fields  # pickled as its arguments (_frozen.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "soil", MappingProxyType(dict(self.soil)))

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from metacascade._frozen import reduce_by_fields
 from metacascade.citations import Assumption, Parameter
 from metacascade.errors import BodyError
 
@@ -71,6 +72,8 @@ class Bed:
     capillary_transit: Parameter
     barrier: str
 
+    __reduce__ = reduce_by_fields  # pickled as its arguments (_frozen.py)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "drains_to", _frozen(self.drains_to))
 
@@ -94,6 +97,8 @@ class Junction:
     label: str
     feeds: Mapping[str, Parameter]
     transit: Parameter
+
+    __reduce__ = reduce_by_fields  # pickled as its arguments (_frozen.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "feeds", _frozen(self.feeds))
@@ -129,6 +134,8 @@ class Body:
     beds: Mapping[str, Bed]
     junctions: Mapping[str, Junction]
     notes: tuple[str, ...] = field(default=())
+
+    __reduce__ = reduce_by_fields  # pickled as its arguments (_frozen.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "beds", MappingProxyType(dict(self.beds)))
