@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,38 @@ def test_analyze_a_degenerate_cohort_gives_nulls(tmp_path):
     breast = data["autopsy"]["by_cancer"]["breast"]
     assert breast["basis"] == "end_of_follow_up" and breast["organs"]["lung"]["share"] == 0.0
     assert data["time_to_first_metastasis"]["organs"] == {}
+
+
+def test_the_size_that_counts_at_autopsy_is_a_choice(tmp_path):
+    """``--min-diameter-mm``: 0 counts every colony (the calibration's reading)."""
+    from typer.testing import CliRunner
+
+    from metacascade.analysis import AUTOPSY_MIN_DIAMETER_MM
+    from metacascade.cli import app
+
+    patients = synthetic_patients(14, 40)
+    dead = [int(p) for p in patients.loc[patients["death_day"].notna(), "patient"]]
+    colonies = colonies_table([(p, "lung", 10.0, 0.5) for p in dead[:10]]
+                              + [(p, "lung", 10.0, 7.0) for p in dead[10:12]])
+    cohort = write_cohort(tmp_path, patients, colonies, scans_table([(1, 9.0, "", -1)]))
+    runner = CliRunner()
+    shares = {}
+    for option in ([], ["--min-diameter-mm", "0"], ["--min-diameter-mm", "0.4"]):
+        run = runner.invoke(app, ["analyze", str(cohort), *option])
+        assert run.exit_code == 0, run.output
+        data = json.loads((tmp_path / "analysis.json").read_text(encoding="utf-8"))
+        lung = data["autopsy"]["by_cancer"]["breast"]["organs"]["lung"]
+        shares[tuple(option)] = (data["autopsy"]["min_diameter_mm"], lung["n_involved"])
+    assert shares == {(): (AUTOPSY_MIN_DIAMETER_MM, 2), ("--min-diameter-mm", "0"): (0.0, 12),
+                      ("--min-diameter-mm", "0.4"): (0.4, 12)}
+    help_text = runner.invoke(app, ["analyze", "--help"]).output
+    words = " ".join(re.sub(r"[\u2500-\u257f]", " ", help_text).split())  # no box lines
+    assert f"default {AUTOPSY_MIN_DIAMETER_MM:g}:" in words
+    before = (tmp_path / "analysis.json").read_bytes()
+    for bad in ("-1", "nan", "inf"):
+        run = runner.invoke(app, ["analyze", str(cohort), "--min-diameter-mm", bad])
+        assert run.exit_code == 2
+        assert run.output.count("\n") == 1 and "min_diameter_mm" in run.output
+    assert (tmp_path / "analysis.json").read_bytes() == before
+    with pytest.raises(MetacascadeError, match="min_diameter_mm"):
+        analyze(cohort, min_diameter_mm=True)

@@ -239,6 +239,10 @@ def cohort(
 def analyze(
     cohort_dir: Annotated[Path, typer.Argument(help="A cohort directory.",
                                                show_default=False)],
+    min_diameter_mm: Annotated[float | None, typer.Option(
+        help="Smallest colony counted as an organ involved at death, mm (default 5: "
+             "a gross autopsy); 0 counts every established colony, as the calibration "
+             "reads DiSibio & French 2008.", show_default=False)] = None,
 ) -> None:
     """Survival by baseline CTC group, autopsy view, time to first metastasis."""
     import matplotlib
@@ -247,7 +251,8 @@ def analyze(
     from metacascade.analysis import analyze as analyze_cohort
 
     with _user_errors():
-        report = analyze_cohort(cohort_dir)
+        report = (analyze_cohort(cohort_dir) if min_diameter_mm is None
+                  else analyze_cohort(cohort_dir, min_diameter_mm=min_diameter_mm))
     typer.echo(json.dumps(_headline(report), indent=1))
     typer.echo(f"wrote analysis.json, survival.png, organs.png to {cohort_dir}/")
 

@@ -23,6 +23,7 @@ Each file is written under a hidden temporary name first and moved into place wi
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -48,7 +49,7 @@ from metacascade.analysis.survival import (
     logrank,
     median_survival,
 )
-from metacascade.errors import MetacascadeError, OutputError
+from metacascade.errors import MetacascadeError, OutputError, ParameterError
 from metacascade.outputs import plain_json
 
 if TYPE_CHECKING:
@@ -134,7 +135,10 @@ def analyze(cohort_dir: str | Path, out_dir: str | Path | None = None, *,
         Where to write; by default ``cohort_dir``. Created with its parents if missing;
         earlier outputs of the same names are replaced, other files left alone.
     min_diameter_mm
-        Smallest colony counted as organ involvement at death, mm.
+        Smallest colony counted as organ involvement at death, mm (a finite number
+        >= 0). The default, 5, reads the autopsy as gross; 0 counts every established
+        colony, the histological reading the calibration fits DiSibio & French with
+        (:class:`metacascade.calibration.model.Autopsy`).
 
     Returns
     -------
@@ -143,6 +147,8 @@ def analyze(cohort_dir: str | Path, out_dir: str | Path | None = None, *,
 
     Raises
     ------
+    ParameterError
+        ``min_diameter_mm`` is not a finite number >= 0 (nothing is written).
     CohortError
         ``cohort_dir`` is not a readable cohort.
     OutputError
@@ -151,6 +157,10 @@ def analyze(cohort_dir: str | Path, out_dir: str | Path | None = None, *,
         lifelines, an optional dependency, is not installed.
 
     """
+    if isinstance(min_diameter_mm, bool) or not isinstance(min_diameter_mm, int | float) \
+            or not math.isfinite(min_diameter_mm) or min_diameter_mm < 0:
+        raise ParameterError(f"min_diameter_mm: {min_diameter_mm!r} must be a finite "
+                             "number of mm >= 0 (0 counts every established colony)")
     try:
         import lifelines  # noqa: F401
     except ImportError:
