@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from metacascade import __version__
-from metacascade.cli import app
+from metacascade.cli import app, main
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -125,3 +125,36 @@ def test_installed_script_prints_no_traceback():
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "unknown cancer 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["simulate", "--cancer", "breast", "--seed", "x", "--out", "unused"],
+     "Invalid value for '--seed'"),
+    (["simulat"], "No such command 'simulat'"),
+    (["route", "--bogus"], "No such option: --bogus"),
+    (["cohort", "--patients", "3"], "Missing option '--scenario'"),
+])
+def test_click_errors_are_one_line_too(args, says, tmp_path):
+    """Errors that click finds (types, unknown names) come as the library's do."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from metacascade.cli import main; main()", *args],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("metacascade: error: ")
+    assert says in proc.stderr and "--help" in proc.stderr
+    assert proc.stdout == "" and not any(tmp_path.iterdir())
+
+
+def test_main_without_arguments_prints_the_help(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    assert stop.value.code == 2
+    assert "Commands" in capsys.readouterr().out
+
+
+def test_main_exits_with_the_commands_status(capsys):
+    for args, code in ((["--version"], 0), (["route", "--cancer", "nope"], 2)):
+        with pytest.raises(SystemExit) as stop:
+            main(args)
+        assert stop.value.code == code

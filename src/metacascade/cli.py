@@ -1,16 +1,17 @@
 """The ``metacascade`` command: thin over the library.
 
-Bad input (unknown names, malformed scenarios) prints one line on stderr and exits
-with status 2; nothing is written.
+Bad input (unknown names, malformed scenarios, an option's value of the wrong type)
+prints one line on stderr and exits with status 2; nothing is written.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -377,10 +378,33 @@ def dashboard(
         serve(host=host, port=port, show=not no_browser)
 
 
-def main() -> None:
-    """Entry point of the ``metacascade`` script."""
-    app(prog_name="metacascade")
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``metacascade`` script (``args``: default ``sys.argv[1:]``).
 
+    Click's own errors (an option's value of the wrong type, an unknown option or
+    command, a missing argument) also come as one line on stderr with status 2, as the
+    library's do; without arguments the help is printed.
+    """
+    try:
+        code = app(args=args, prog_name="metacascade", standalone_mode=False)
+    except _CLICK_ERROR as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            error.show()  # the help
+        else:
+            ctx = getattr(error, "ctx", None)
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            message = " ".join(error.format_message().split())
+            typer.echo(f"metacascade: error: {message}{where}", err=True)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+#: Click's base error, as typer has it (typer 0.29 vendors click).
+_CLICK_ERROR: Any = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 if __name__ == "__main__":  # pragma: no cover
     main()
