@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 from scipy.stats import chi2_contingency, ks_2samp
 
+from metacascade import _jit
 from metacascade.clinic import _lesions
 from metacascade.clinic import batch as _batch
 from metacascade.clinic.batch import follow_batch
@@ -147,7 +148,13 @@ def test_a_broken_batch_is_rejected(monkeypatch):
 
 def _break_thinning(monkeypatch, survival: bool) -> None:
     """The thinning under therapy ignores the parent's survival factor (``survival``) or
-    the regimen's ``ctc_survival`` (otherwise), and nothing else does."""
+    the regimen's ``ctc_survival`` (otherwise), and nothing else does.
+
+    The break is made in the NumPy code, so the compiled loops (the ``fast`` extra),
+    which read the regimens' values without ``regimen_value``, are turned off: with
+    them on, the ``ctc_survival`` break did not take and the check could not fail.
+    """
+    monkeypatch.setattr(_jit, "ENABLED", False)
     original = _batch._Batch._settle
 
     def settle(self, k, treated):
