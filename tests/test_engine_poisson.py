@@ -45,6 +45,12 @@ def test_a_large_mean_keeps_shape_and_sums_its_parts() -> None:
     assert np.all(np.abs(counts - lam) <= 8 * np.sqrt(lam) + 8)
 
 
+@pytest.mark.parametrize("lam", [1e15, np.float64(1e15), np.array(1e15)])
+def test_a_large_scalar_mean_gives_an_int(lam: object) -> None:
+    count = poisson(np.random.default_rng(6), lam)
+    assert type(count) is int and abs(count - 1e15) < 8 * np.sqrt(1e15)
+
+
 def test_nan_is_refused_as_numpy_refuses_it() -> None:
     with pytest.raises(ValueError):
         poisson(np.random.default_rng(0), np.array([1.0, np.nan]))

@@ -53,15 +53,16 @@ def poisson(rng: np.random.Generator, lam: Any) -> Any:
     means = np.asarray(lam, dtype=np.float64)
     if not means.size or not means.max() > POISSON_PART:  # (NaN: NumPy says what is wrong)
         return rng.poisson(lam)
-    big = np.flatnonzero(means.ravel() > POISSON_PART)
-    large = means.ravel()[big]
-    parts = np.ceil(large / POISSON_PART)
-    share = large / parts
-    first = means.copy()
-    first.ravel()[big] = share
+    first = means.ravel().copy()
+    big = np.flatnonzero(first > POISSON_PART)
+    parts = np.ceil(first[big] / POISSON_PART)
+    share = first[big] / parts
+    first[big] = share
     counts = rng.poisson(first)
     n_more = parts.astype(np.int64) - 1  # >= 1 each
     more = rng.poisson(np.repeat(share, n_more))
     starts = np.concatenate(([0], np.cumsum(n_more)[:-1]))
-    counts.ravel()[big] += np.add.reduceat(more, starts)
-    return counts
+    counts[big] += np.add.reduceat(more, starts)
+    if means.ndim == 0:  # as NumPy draws for a scalar mean: an int
+        return int(counts[0])
+    return counts.reshape(means.shape)
