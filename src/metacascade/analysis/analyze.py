@@ -28,7 +28,6 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -158,7 +157,8 @@ def analyze(cohort_dir: str | Path, out_dir: str | Path | None = None, *,
         lifelines, an optional dependency, is not installed.
 
     """
-    if isinstance(min_diameter_mm, bool) or not isinstance(min_diameter_mm, Real) \
+    if isinstance(min_diameter_mm, bool) or not isinstance(
+            min_diameter_mm, int | float | np.integer | np.floating) \
             or not math.isfinite(min_diameter_mm) or min_diameter_mm < 0:
         raise ParameterError(f"min_diameter_mm: {min_diameter_mm!r} must be a finite "
                              "number of mm >= 0 (0 counts every established colony)")
