@@ -1,6 +1,7 @@
 """Virtual cohorts: populations, shards, executors, resume after SIGKILL, refusals."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -142,8 +143,11 @@ def test_dask_local_cluster_gives_the_same_tables(tmp_path, population, referenc
 
 
 def test_a_directory_of_another_cohort_is_refused(tmp_path, population, reference):
-    with pytest.raises(OutputError, match="another cohort"):
+    with pytest.raises(OutputError, match=r"another cohort \(not the same seed\)"):
         simulate_cohort(population, 6, seed=6, out=reference, shard_size=6, resume=True,
+                        engine="patient")
+    with pytest.raises(OutputError, match=r"not the same patients, shard size\)"):
+        simulate_cohort(population, 5, seed=5, out=reference, shard_size=3, resume=True,
                         engine="patient")
     with pytest.raises(OutputError, match="already holds this cohort"):
         simulate_cohort(population, 6, seed=5, out=reference, shard_size=6, engine="patient")
@@ -197,3 +201,18 @@ def test_virtual_trial_example_runs_and_is_analysed(tmp_path):
     assert 0 <= report["n_enrolled"] <= 6
     for name in ("survival.png", "organs.png"):
         assert (out / name).stat().st_size > 0
+
+
+def test_a_cohort_of_another_format_is_refused_as_such(tmp_path, population, reference):
+    """A directory begun by another version: the message says so, and nothing changes."""
+    old = tmp_path / "old"
+    shutil.copytree(reference, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["format"] = "metacascade-cohort/0"
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    before = {p: p.read_bytes() for p in old.rglob("*") if p.is_file()}
+    with pytest.raises(OutputError, match=r"format 'metacascade-cohort/0', begun by "
+                                          r"another version of metacascade"):
+        simulate_cohort(population, 6, seed=5, out=old, shard_size=6, resume=True,
+                        engine="patient")
+    assert {p: p.read_bytes() for p in old.rglob("*") if p.is_file()} == before

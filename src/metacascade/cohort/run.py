@@ -415,11 +415,18 @@ def _prepare(out: Path, identity: dict[str, Any], resume: bool) -> set[int]:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, json.JSONDecodeError):
         raise OutputError(f"out: {str(out)!r} has an unreadable {MANIFEST}") from None
-    same = all(manifest.get(k) == v for k, v in identity.items())
-    if not same:
-        raise OutputError(f"out: {str(out)!r} holds another cohort (scenario, seed, "
-                          "patients, engine, batch or shard size differ); choose another "
-                          "directory")
+    differ = [k for k, v in identity.items() if manifest.get(k) != v]
+    if differ == ["format"]:
+        raise OutputError(f"out: {str(out)!r} holds a cohort of format "
+                          f"{manifest.get('format')!r}, begun by another version of "
+                          f"metacascade (this one writes {FORMAT!r}, whose patients differ "
+                          "for the same seed); choose another directory")
+    if differ:
+        names = {"n_patients": "patients", "shard_size": "shard size",
+                 "batch_size": "batch size"}
+        raise OutputError(f"out: {str(out)!r} holds another cohort (not the same "
+                          f"{', '.join(names.get(k, k) for k in differ)}); choose "
+                          "another directory")
     if not resume:
         raise OutputError(f"out: {str(out)!r} already holds this cohort; pass --resume "
                           "to finish it, or choose another directory")
