@@ -216,3 +216,20 @@ def test_a_cohort_of_another_format_is_refused_as_such(tmp_path, population, ref
         simulate_cohort(population, 6, seed=5, out=old, shard_size=6, resume=True,
                         engine="patient")
     assert {p: p.read_bytes() for p in old.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("address", ["bogus", "tcp://127.0.0.1:1"])
+def test_an_unreachable_scheduler_is_one_line(tmp_path, monkeypatch, address):
+    """--scheduler at no scheduler: one line naming the address, status 2, no directory."""
+    from metacascade.cohort import executors
+
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 1.0)
+    path = tmp_path / "pop.yaml"
+    path.write_text(yaml.safe_dump(POPULATION))
+    out = tmp_path / "out"
+    run = CliRunner().invoke(app, ["cohort", "--scenario", str(path), "--patients", "2",
+                                   "--out", str(out), "--scheduler", address])
+    assert run.exit_code == 2, run.output
+    assert f"scheduler: cannot connect to '{address}'" in run.output
+    assert "Traceback" not in run.output and run.output.count("\n") == 1
+    assert not out.exists()

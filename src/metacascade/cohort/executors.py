@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
 
-from metacascade.errors import OutputError
+from metacascade.errors import MetacascadeError, OutputError
 
 
 class Task(Protocol):
@@ -87,6 +87,8 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 KEPT_FREED_BYTES = 1 << 30
 #: Arrays below this size come from the worker's heap, bytes (glibc allows up to 32 MiB).
 HEAP_ARRAY_BYTES = 32 << 20
+#: Seconds to wait for an existing Dask scheduler to answer (``--scheduler``).
+CONNECT_TIMEOUT_S = 10.0
 
 
 def keep_freed_memory() -> bool:
@@ -133,7 +135,12 @@ class DaskExecutor:
             self.kept_freed_memory: dict[str, bool] = self.client.run(keep_freed_memory)
         else:
             self.kept_freed_memory = {}
-            self.client = Client(address)  # type: ignore[no-untyped-call]
+            try:
+                self.client = Client(  # type: ignore[no-untyped-call]
+                    address, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, ValueError) as error:  # unreachable, or not an address
+                raise MetacascadeError(f"scheduler: cannot connect to {address!r}: "
+                                       f"{error}") from None
 
     def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
         """Run every shard on the cluster; yield indices as they finish."""
