@@ -94,3 +94,37 @@ def test_the_loops_binary_searches_are_numpys_searchsorted():
         assert _jit.search_left(a, x) == np.searchsorted(a, x, side="left")
     empty = np.empty(0)
     assert _jit.search_right(empty, 1.0) == _jit.search_left(empty, 1.0) == 0
+
+
+def _draw_in_a_loop():
+    """Binomial, uniform and exponential draws made one by one in a compiled loop."""
+
+    @_jit.numba.njit(cache=False)
+    def draws(rng, n, p, k):
+        binomial = np.empty(n.size, np.int64)
+        for i in range(n.size):
+            binomial[i] = rng.binomial(n[i], p[i])
+        uniform = np.empty(k)
+        exponential = np.empty(k)
+        for i in range(k):
+            uniform[i] = rng.random()
+        for i in range(k):
+            exponential[i] = rng.standard_exponential()
+        return binomial, uniform, exponential
+
+    return draws
+
+
+def test_numbas_draws_are_numpys_where_the_docstring_says_so():
+    """``_jit``'s docstring lets a future loop draw binomial, uniform and exponential
+    numbers inside numba: they must be NumPy's, from the same generator state."""
+    if _jit.numba is None:  # pragma: no cover - the test extra installs numba
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(1)
+    n = np.concatenate([rng.integers(0, 40, 3000), rng.integers(0, 10**12, 3000)])
+    p = rng.random(n.size) ** 3
+    ours = _draw_in_a_loop()(np.random.default_rng(5), n, p, 5000)
+    theirs = np.random.default_rng(5)
+    assert np.array_equal(ours[0], theirs.binomial(n, p))
+    assert np.array_equal(ours[1], theirs.random(5000))
+    assert np.array_equal(ours[2], theirs.standard_exponential(5000))

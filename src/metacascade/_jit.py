@@ -6,7 +6,11 @@ engine and clinic run as compiled loops instead of chains of NumPy calls; withou
 same bytes**, which ``tests/test_jit.py`` checks on whole cohorts, so a result never
 depends on whether numba is installed. To keep it so, a compiled loop:
 
-- draws no random numbers (every draw stays with NumPy's ``Generator``);
+- draws no random numbers (every draw stays with NumPy's ``Generator``). numba can draw
+  from the same ``Generator`` inside a loop, and its binomial, uniform and exponential
+  draws are NumPy's numbers (``tests/test_jit.py`` checks it), but its Poisson is not:
+  in a rare branch for means of 10 or more it truncates where NumPy floors, and every
+  draw after differs. No loop draws yet;
 - calls no transcendental function (``exp``, ``log``, ``**``): NumPy may compute those
   with its own SIMD routines, which can differ from the C library's in the last bit, so
   they are computed with NumPy before or after the loop;
