@@ -239,3 +239,28 @@ def test_workers_keep_freed_memory():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "True"
+
+
+def test_shards_run_with_one_blas_thread(tmp_path, population, monkeypatch):
+    # The executors run a process per core; BLAS threads would compete with them. The
+    # caller's own setting is back afterwards.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from metacascade.cohort import run
+
+    seen: list[set[int]] = []
+    batch = run._batch
+
+    def spy(*args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info()
+                     if pool["user_api"] == "blas"})
+        return batch(*args, **kwargs)
+
+    monkeypatch.setattr(run, "_batch", spy)
+    with threadpool_limits(limits=2, user_api="blas"):
+        simulate_cohort(population, 4, seed=5, out=tmp_path / "c", batch_size=2,
+                        executor=LocalExecutor(1), progress=False, engine="batch")
+        after = {pool["num_threads"] for pool in threadpool_info()
+                 if pool["user_api"] == "blas"}
+    assert seen == [{1}, {1}]
+    assert after == {2}

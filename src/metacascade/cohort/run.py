@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from threadpoolctl import threadpool_limits
 
 from metacascade import _jit
 from metacascade._version import __version__
@@ -225,17 +226,24 @@ _POPULATIONS: dict[str, Population] = {}
 
 
 def run_shard(shard: Shard) -> int:
-    """Simulate one shard and write its three files (atomically); the shard index."""
+    """Simulate one shard and write its three files (atomically); the shard index.
+
+    The shard runs with one BLAS thread (``threadpoolctl``): the executors already run
+    one process per core, and OpenBLAS's threads, which start on the larger products of
+    a big batch, would only compete with them (at a batch size of 2048 the engine used
+    60 % more CPU time for no gain in wall time). Results do not depend on it.
+    """
     key = json.dumps(shard.population, sort_keys=True)
     population = _POPULATIONS.get(key)
     if population is None:
         population = _POPULATIONS.setdefault(key, Population.from_dict(shard.population))
-    if shard.engine == "batch":
-        parts = [_batch(population, shard.seed, b, shard.batch_size, shard.n_patients)
-                 for b in range(shard.start // shard.batch_size,
-                                -(-shard.stop // shard.batch_size))]
-    else:
-        parts = [_patient_batch(population, shard.seed, range(shard.start, shard.stop))]
+    with threadpool_limits(limits=1):  # one process per core: no BLAS threads besides
+        if shard.engine == "batch":
+            parts = [_batch(population, shard.seed, b, shard.batch_size, shard.n_patients)
+                     for b in range(shard.start // shard.batch_size,
+                                    -(-shard.stop // shard.batch_size))]
+        else:
+            parts = [_patient_batch(population, shard.seed, range(shard.start, shard.stop))]
     tables = {name: _concat([part[k] for part in parts], columns)
               for k, (name, columns) in enumerate((
                   ("patients", None), ("colonies", COLONY_COLUMNS),
