@@ -37,10 +37,21 @@ def kill_after_shards(args: list[str], out: Path, shards: int) -> list[int]:
 
     Returns the shards the manifest listed as done when it was killed.
     """
+    return signal_after_shards(args, out, shards, signal.SIGKILL)[0]
+
+
+def signal_after_shards(args: list[str], out: Path, shards: int, signal_number: int,
+                        ) -> tuple[list[int], int, str]:
+    """Run the CLI with ``args --out out``; send ``signal_number`` to its process group
+    (as a terminal's Ctrl-C does) once ``shards`` shards are done.
+
+    Returns the shards the manifest listed as done then, the exit status and stderr.
+    Raises AssertionError if a process of the group outlives the command by 10 s.
+    """
     command = [sys.executable, "-c", "from metacascade.cli import main; main()", *args,
                "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
     deadline = time.monotonic() + 120
     done: list[int] = []
     while time.monotonic() < deadline and process.poll() is None:
@@ -51,6 +62,14 @@ def kill_after_shards(args: list[str], out: Path, shards: int) -> list[int]:
         if len(done) >= shards:
             break
         time.sleep(0.01)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    return done
+    os.killpg(process.pid, signal_number)
+    _, stderr = process.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while True:  # the group is empty once every process of it has ended
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a process of the run outlived it"
+        time.sleep(0.05)
+    return done, process.returncode, stderr

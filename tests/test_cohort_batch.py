@@ -3,6 +3,7 @@ resumable after SIGKILL; refusals; equal in law to the per-patient path."""
 
 import json
 import platform
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import yaml
 from scipy import stats
 from typer.testing import CliRunner
 
-from cohort_helpers import assert_same, kill_after_shards, read_tables
+from cohort_helpers import assert_same, kill_after_shards, read_tables, signal_after_shards
 from metacascade.cli import app
 from metacascade.cohort import DaskExecutor, LocalExecutor, Population, simulate_cohort
 from metacascade.cohort.run import DATASETS
@@ -264,3 +265,28 @@ def test_shards_run_with_one_blas_thread(tmp_path, population, monkeypatch):
                  if pool["user_api"] == "blas"}
     assert seen == [{1}, {1}]
     assert after == {2}
+
+
+@pytest.mark.parametrize("where", [["--workers", "2"], ["--dask-local", "2"]],
+                         ids=["pool", "dask"])
+def test_ctrl_c_stops_at_once_says_how_to_resume_and_resumes(tmp_path, population, where):
+    if where[0] == "--dask-local":
+        pytest.importorskip("distributed")
+    path = tmp_path / "pop.yaml"
+    path.write_text(yaml.safe_dump(POPULATION))
+    args = ["cohort", "--scenario", str(path), "--patients", "10", "--seed", "5",
+            "--batch-size", "1", "--shard-size", "1", *where]
+    whole = tmp_path / "whole"
+    simulate_cohort(population, 10, seed=5, out=whole, batch_size=1, shard_size=1,
+                    executor=LocalExecutor(1), progress=False)
+    out = tmp_path / "stopped"
+    done, status, stderr = signal_after_shards(args, out, 2, signal.SIGINT)
+    assert 2 <= len(done) < 10, "the run finished before it could be interrupted"
+    assert status == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("metacascade: interrupted: ") and "--resume" in last, last
+    assert not list(out.glob("*/.*.tmp"))  # no temporary file is left
+    run = CliRunner().invoke(app, [*args, "--out", str(out), "--resume"])
+    assert run.exit_code == 0, run.output
+    assert_same(whole, out)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from metacascade.engine.result import Result
     from metacascade.scenario import Scenario
 
+#: Exit status after an interrupt (Ctrl-C), as shells report one: 128 + SIGINT.
+INTERRUPTED = 130
+
 #: Executor options shared by `cohort` and `calibrate`.
 _Workers = Annotated[int | None, typer.Option(
     help="Local worker processes (default: one per core).")]
@@ -219,7 +222,12 @@ def cohort(
     ] = False,
 ) -> None:
     """Simulate a virtual cohort into Parquet shards (patients, colonies, observations)."""
-    from metacascade.cohort import DaskExecutor, load_population, simulate_cohort
+    from metacascade.cohort import (
+        CohortInterrupted,
+        DaskExecutor,
+        load_population,
+        simulate_cohort,
+    )
 
     with _user_errors():
         _check_executor_options(workers, dask_local, scheduler)
@@ -229,9 +237,16 @@ def cohort(
             result = simulate_cohort(population, patients, seed=seed, out=out,
                                      executor=executor, shard_size=shard_size, resume=resume,
                                      progress=True, engine=engine, batch_size=batch_size)
+        except CohortInterrupted as stop:  # Ctrl-C: what is done, and how to go on
+            stopped: CohortInterrupted | None = stop
+        else:
+            stopped = None
         finally:
             if isinstance(executor, DaskExecutor):
-                executor.close()
+                executor.close()  # first: its workers' last log lines come before ours
+    if stopped is not None:
+        typer.echo(f"metacascade: {stopped}", err=True)
+        raise typer.Exit(INTERRUPTED)
     manifest = result.manifest
     typer.echo(f"{patients} patients in {manifest['shards_total']} shards written to {out}/")
 

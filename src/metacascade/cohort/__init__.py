@@ -7,10 +7,11 @@ See :mod:`metacascade.cohort.population` (distributions of patient-level paramet
 
 from metacascade.cohort.executors import DaskExecutor, LocalExecutor
 from metacascade.cohort.population import Distribution, Population, load_population, patient_seed
-from metacascade.cohort.run import Cohort, patient_tables, simulate_cohort
+from metacascade.cohort.run import Cohort, CohortInterrupted, patient_tables, simulate_cohort
 
 __all__ = [
     "Cohort",
+    "CohortInterrupted",
     "DaskExecutor",
     "Distribution",
     "LocalExecutor",

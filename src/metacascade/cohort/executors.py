@@ -8,10 +8,13 @@ draws from streams derived from the cohort seed and its patients' indices.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
@@ -64,19 +67,44 @@ class LocalExecutor:
         """Run every shard; yield indices as they finish.
 
         A shard that fails stops the run at once: the shards not started are cancelled
-        (those running finish and are written), then its error is raised.
+        (those running finish and are written), then its error is raised. An interrupt
+        (Ctrl-C) stops the workers at once: they ignore it themselves, and are ended
+        here, so that no shard goes on after the command has returned.
         """
         if self.workers == 1 or len(shards) <= 1:
             for shard in shards:
                 yield fn(shard)
             return
-        pool = ProcessPoolExecutor(max_workers=self.workers, initializer=keep_freed_memory)
+        pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_start_worker)
         try:
             futures = [pool.submit(fn, shard) for shard in shards]
             for future in as_completed(futures):
                 yield future.result()
+        except (KeyboardInterrupt, GeneratorExit):  # here, or where the caller was
+            _end_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker() -> None:
+    """A local pool's worker: it keeps its freed memory and leaves Ctrl-C to the caller."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """End a pool's worker processes now.
+
+    A shard they were writing stays a hidden temporary file, which the caller removes.
+    """
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    processes = getattr(pool, "_processes", None) or {}  # pid -> Process, before 3.14
+    for process in list(processes.values()):
+        process.terminate()
 
 
 #: glibc's mallopt parameters: freed memory below the top of the heap is kept up to
@@ -128,9 +156,10 @@ class DaskExecutor:
                               "pip install 'metacascade[dask]'") from None
         self._cluster = None
         if address is None:
-            self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=n_workers or 2, threads_per_worker=1, processes=True,
-                dashboard_address=None)
+            with _interrupts_ignored():  # its processes inherit it: Ctrl-C is the caller's
+                self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                    n_workers=n_workers or 2, threads_per_worker=1, processes=True,
+                    dashboard_address=None)
             self.client = Client(self._cluster)  # type: ignore[no-untyped-call]
             self.kept_freed_memory: dict[str, bool] = self.client.run(keep_freed_memory)
         else:
@@ -165,6 +194,25 @@ class DaskExecutor:
         self.client.close()  # type: ignore[no-untyped-call]
         if self._cluster is not None:
             self._cluster.close()
+
+
+@contextlib.contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Ignore SIGINT meanwhile, so that processes started now ignore it too.
+
+    A terminal's Ctrl-C goes to every process of the foreground group; the processes of
+    a ``LocalCluster`` would each print a traceback. This process stops them instead
+    (the executor's ``close``). Outside the main thread, where signals cannot be set,
+    nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _task_key(shard: Task) -> str:

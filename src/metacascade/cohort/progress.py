@@ -45,8 +45,10 @@ class Progress:
             self._timer.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
         self._stop_timer()
+        if kind is not None and self.done < self.n_shards and self.stream.isatty():
+            print(file=self.stream, flush=True)  # end the line a stop leaves, for what follows
 
     def shard_done(self, patients: int) -> None:
         """Print the line of a shard of ``patients`` patients that has just finished."""

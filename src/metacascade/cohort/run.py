@@ -396,16 +396,46 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
     show = (progress if progress is not None
             else sys.stderr.isatty() or bool(os.environ.get("CI")))
     executor = executor or LocalExecutor()
-    with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards)) if show
-          else contextlib.nullcontext()) as bar:
-        for index in executor.run(run_shard, shards):
-            done.add(index)
-            manifest["shards_done"] = sorted(done)
-            manifest["complete"] = len(done) == n_shards
-            _write_manifest(out, manifest)
-            if bar is not None:
-                bar.shard_done(min(n_patients, (index + 1) * shard_size) - index * shard_size)
+    try:
+        with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards)) if show
+              else contextlib.nullcontext()) as bar:
+            runs = executor.run(run_shard, shards)
+            try:
+                for index in runs:
+                    done.add(index)
+                    manifest["shards_done"] = sorted(done)
+                    manifest["complete"] = len(done) == n_shards
+                    _write_manifest(out, manifest)
+                    if bar is not None:
+                        bar.shard_done(min(n_patients, (index + 1) * shard_size)
+                                       - index * shard_size)
+            finally:
+                close = getattr(runs, "close", None)  # stop the executor's shards now
+                if close is not None:
+                    close()
+    except KeyboardInterrupt:
+        _remove_temporaries(out)
+        raise CohortInterrupted(out, len(done), n_shards) from None
     return Cohort(out)
+
+
+class CohortInterrupted(KeyboardInterrupt):
+    """A cohort run stopped by an interrupt (Ctrl-C); its directory can be resumed.
+
+    The shards listed in the manifest are whole; ``resume`` finishes the others.
+    """
+
+    def __init__(self, out: Path, done: int, total: int) -> None:
+        super().__init__(f"interrupted: {done} of {total} shards done in {str(out)!r}; "
+                         "the same command with --resume finishes it")
+        self.out, self.done, self.total = out, done, total
+
+
+def _remove_temporaries(out: Path) -> None:
+    """Remove the hidden temporary files a stopped run's shards left."""
+    for dataset in DATASETS:
+        for stale in (out / dataset).glob(".shard-*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def _prepare(out: Path, identity: dict[str, Any], resume: bool) -> set[int]:
@@ -438,9 +468,7 @@ def _prepare(out: Path, identity: dict[str, Any], resume: bool) -> set[int]:
     if not resume:
         raise OutputError(f"out: {str(out)!r} already holds this cohort; pass --resume "
                           "to finish it, or choose another directory")
-    for dataset in DATASETS:  # temporary files of a killed run
-        for stale in (out / dataset).glob(".shard-*.tmp"):
-            stale.unlink()
+    _remove_temporaries(out)  # those of a killed run
     done = {int(i) for i in manifest.get("shards_done", [])}
     return {i for i in done if all((out / d / shard_file(i)).exists() for d in DATASETS)}
 
