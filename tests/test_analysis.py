@@ -248,6 +248,10 @@ def test_analyze_writes_the_three_files(tmp_path):
     assert set(data["groups"]["favourable"]) >= {"n", "median_os_days", "median_pfs_days"}
     assert set(data["cox"]["os"]) == {"hazard_ratio", "ci_low", "ci_high", "p_value"}
     assert set(data["logrank"]["pfs"]) == {"statistic", "p_value"}
+    if data["cox"]["os"]["hazard_ratio"] is not None and all(
+            data["groups"][g][f"median_{e}_days"] is not None
+            for g in ("favourable", "unfavourable") for e in ("os", "pfs")):
+        assert data["not_estimated"] == []
     liver = data["autopsy"]["by_cancer"]["breast"]["organs"]["liver"]
     assert 0.0 < liver["share"] <= 1.0
     assert data["time_to_first_metastasis"]["organs"]["liver"]["n_detected"] == 1
@@ -292,6 +296,13 @@ def test_analyze_a_degenerate_cohort_gives_nulls(tmp_path):
     assert data["groups"]["unfavourable"] == {
         "n": 0, "os_events": 0, "median_os_days": None, "median_os_days_ci": [None, None],
         "pfs_events": 0, "median_pfs_days": None, "median_pfs_days_ci": [None, None]}
+    assert data["not_estimated"] == [  # why each null is null
+        "median OS, favourable group: the group is empty",
+        "median OS, unfavourable group: the group is empty",
+        "OS hazard ratio: the favourable and unfavourable groups are empty",
+        "median PFS, favourable group: the group is empty",
+        "median PFS, unfavourable group: the group is empty",
+        "PFS hazard ratio: the favourable and unfavourable groups are empty"]
     breast = data["autopsy"]["by_cancer"]["breast"]
     assert breast["basis"] == "end_of_follow_up" and breast["organs"]["lung"]["share"] == 0.0
     assert data["time_to_first_metastasis"]["organs"] == {}
@@ -330,3 +341,26 @@ def test_the_size_that_counts_at_autopsy_is_a_choice(tmp_path):
     assert (tmp_path / "analysis.json").read_bytes() == before
     with pytest.raises(MetacascadeError, match="min_diameter_mm"):
         analyze(cohort, min_diameter_mm=True)
+
+
+def test_why_a_median_or_hazard_ratio_is_null_is_said():
+    from metacascade.analysis.analyze import _not_estimated
+
+    def group(n, os_events, os_median, pfs_events, pfs_median):
+        return {"n": n, "os_events": os_events, "median_os_days": os_median,
+                "pfs_events": pfs_events, "median_pfs_days": pfs_median}
+
+    estimated = {"hazard_ratio": 1.5}
+    groups = {"favourable": group(7, 0, None, 3, 200.0),
+              "unfavourable": group(40, 12, None, 30, 100.0)}
+    cox = {"os": {"hazard_ratio": None}, "pfs": estimated}
+    assert _not_estimated(groups, cox) == [
+        "median OS, favourable group: no event among its 7 patients during follow-up",
+        "median OS, unfavourable group: not reached (12 events among 40 patients)",
+        "OS hazard ratio: no event in the favourable group"]
+    groups["favourable"] = group(7, 2, 300.0, 3, 200.0)
+    assert _not_estimated(groups, cox) == [
+        "median OS, unfavourable group: not reached (12 events among 40 patients)",
+        "OS hazard ratio: the Cox fit did not converge"]
+    assert _not_estimated(groups, {"os": estimated, "pfs": estimated}) == [
+        "median OS, unfavourable group: not reached (12 events among 40 patients)"]

@@ -136,6 +136,8 @@ def test_cli_reports_a_simulated_cohort(tmp_path):
     text = (tmp_path / "r.html").read_text()
     assert _sections(text) == list(COHORT_SECTIONS)
     assert "primary_diameter_mm: uniform between 10 and 20" in text
+    # Three untreated patients over a year: nothing to estimate, and the report says why.
+    assert "Not estimated: median OS, favourable group: " in text
 
 
 @pytest.mark.parametrize("make", ["missing", "empty", "file", "incomplete", "both"])

@@ -274,7 +274,8 @@ def analyze(
 
 
 def _headline(report: dict[str, object]) -> dict[str, object]:
-    keys = ("n_patients", "n_enrolled", "share_baseline_unfavourable", "groups", "cox")
+    keys = ("n_patients", "n_enrolled", "share_baseline_unfavourable", "groups", "cox",
+            "not_estimated")
     return {k: report[k] for k in keys if k in report}
 
 

@@ -199,9 +199,10 @@ def analysis_data(cohort: Cohort, autopsy: pd.DataFrame, timing: pd.DataFrame, *
         "share_baseline_unfavourable": (float(grouped["unfavourable"].mean())
                                         if n_baseline else None),
         "confidence": CONFIDENCE,
-        "groups": _groups(patients),
+        "groups": (groups := _groups(patients)),
         "logrank": {e: asdict(logrank(patients, e)) for e in _ENDPOINTS},
-        "cox": {e: asdict(cox_hazard_ratio(patients, e)) for e in _ENDPOINTS},
+        "cox": (cox := {e: asdict(cox_hazard_ratio(patients, e)) for e in _ENDPOINTS}),
+        "not_estimated": _not_estimated(groups, cox),
         "autopsy": _autopsy_data(autopsy, min_diameter_mm),
         "time_to_first_metastasis": {
             "clock": "simulation day (day 0: start of the simulated natural history)",
@@ -226,6 +227,36 @@ def _groups(patients: pd.DataFrame) -> dict[str, dict[str, Any]]:
                 else [entry.ci_low, entry.ci_high],
             })
     return out
+
+
+def _not_estimated(groups: Mapping[str, Mapping[str, Any]],
+                   cox: Mapping[Endpoint, Mapping[str, Any]]) -> list[str]:
+    """Why each null median and hazard ratio is null, one line each (empty if none is)."""
+    notes: list[str] = []
+    for endpoint in _ENDPOINTS:
+        name = endpoint.upper()
+        for group in CTC_GROUPS:
+            entry = groups[group]
+            n, events = entry["n"], entry[f"{endpoint}_events"]
+            if entry[f"median_{endpoint}_days"] is not None:
+                continue
+            if n == 0:
+                notes.append(f"median {name}, {group} group: the group is empty")
+            elif events == 0:
+                notes.append(f"median {name}, {group} group: no event among its {n} "
+                             "patients during follow-up")
+            else:
+                notes.append(f"median {name}, {group} group: not reached ({events} events "
+                             f"among {n} patients)")
+        if cox[endpoint]["hazard_ratio"] is None:
+            empty = [g for g in CTC_GROUPS if groups[g]["n"] == 0]
+            silent = [g for g in CTC_GROUPS if groups[g][f"{endpoint}_events"] == 0]
+            why = (f"the {' and '.join(empty)} group{'s are' if len(empty) > 1 else ' is'} "
+                   "empty" if empty else
+                   f"no event in the {' and '.join(silent)} group{'s' * (len(silent) > 1)}"
+                   if silent else "the Cox fit did not converge")
+            notes.append(f"{name} hazard ratio: {why}")
+    return notes
 
 
 def _autopsy_data(table: pd.DataFrame, min_diameter_mm: float) -> dict[str, Any]:

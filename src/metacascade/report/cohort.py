@@ -151,6 +151,9 @@ def _headline(run: CohortRun) -> Section:
                       "line of therapy when the scenario has therapy, else day 0. "
                       "What a small or short cohort cannot estimate is shown as –.",
                       css="note")
+    if a.get("not_estimated"):  # (analysis.json of older versions lacks it)
+        body += paragraph("Not estimated: " + "; ".join(a["not_estimated"]) + ".",
+                          css="note")
     return Section("cohort-summary", "Cohort size and headline numbers", body)
 
 
