@@ -309,7 +309,11 @@ def test_analyze_a_degenerate_cohort_gives_nulls(tmp_path):
 
 
 def test_the_size_that_counts_at_autopsy_is_a_choice(tmp_path):
-    """``--min-diameter-mm``: 0 counts every colony (the calibration's reading)."""
+    """``--min-diameter-mm``: 0 counts every colony the cohort kept, and says so.
+
+    (Colonies of 0.5 mm here stand for detected ones: a cohort keeps those and the
+    colonies of at least 1 mm.)
+    """
     from typer.testing import CliRunner
 
     from metacascade.analysis import AUTOPSY_MIN_DIAMETER_MM
@@ -328,6 +332,8 @@ def test_the_size_that_counts_at_autopsy_is_a_choice(tmp_path):
         data = json.loads((tmp_path / "analysis.json").read_text(encoding="utf-8"))
         lung = data["autopsy"]["by_cancer"]["breast"]["organs"]["lung"]
         shares[tuple(option)] = (data["autopsy"]["min_diameter_mm"], lung["n_involved"])
+        counts = data["autopsy"]["counts"]
+        assert ("the smallest a cohort keeps" in counts) == bool(option), counts
     assert shares == {(): (AUTOPSY_MIN_DIAMETER_MM, 2), ("--min-diameter-mm", "0"): (0.0, 12),
                       ("--min-diameter-mm", "0.4"): (0.4, 12)}
     help_text = runner.invoke(app, ["analyze", "--help"]).output

@@ -257,8 +257,9 @@ def analyze(
                                                show_default=False)],
     min_diameter_mm: Annotated[float | None, typer.Option(
         help="Smallest colony counted as an organ involved at death, mm (default 5: "
-             "a gross autopsy); 0 counts every established colony, as the calibration "
-             "reads DiSibio & French 2008.", show_default=False)] = None,
+             "a gross autopsy). A cohort keeps colonies of at least 1 mm (and those "
+             "detected), so 0 counts those, not every colony founded.",
+        show_default=False)] = None,
 ) -> None:
     """Survival by baseline CTC group, autopsy view, time to first metastasis."""
     import matplotlib

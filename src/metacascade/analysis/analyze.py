@@ -37,6 +37,8 @@ import pandas as pd
 from metacascade._version import __version__
 from metacascade.analysis.autopsy import (
     AUTOPSY_MIN_DIAMETER_MM,
+    KEPT_MIN_DIAMETER_MM,
+    counted_colonies,
     involvement,
     time_to_first_metastasis,
 )
@@ -161,7 +163,7 @@ def analyze(cohort_dir: str | Path, out_dir: str | Path | None = None, *,
             min_diameter_mm, int | float | np.integer | np.floating) \
             or not math.isfinite(min_diameter_mm) or min_diameter_mm < 0:
         raise ParameterError(f"min_diameter_mm: {min_diameter_mm!r} must be a finite "
-                             "number of mm >= 0 (0 counts every established colony)")
+                             "number of mm >= 0")
     try:
         import lifelines  # noqa: F401
     except ImportError:
@@ -279,7 +281,8 @@ def _autopsy_data(table: pd.DataFrame, min_diameter_mm: float) -> dict[str, Any]
                 } for row in rows.itertuples(index=False)
             },
         }
-    return {"min_diameter_mm": min_diameter_mm, "source": _DISIBIO, "by_cancer": by_cancer}
+    return {"min_diameter_mm": min_diameter_mm, "counts": counted_colonies(min_diameter_mm),
+            "source": _DISIBIO, "by_cancer": by_cancer}
 
 
 # -- figures --------------------------------------------------------------------------------
@@ -322,7 +325,8 @@ def _organs_figure(table: pd.DataFrame, min_diameter_mm: float) -> Figure:
         rows = table[table["cancer"] == cancer]
         basis = "end of follow-up" if (rows["basis"] == "end_of_follow_up").any() else "death"
         n = int(rows["n_patients"].iloc[0]) if len(rows) else 0
-        plot_organs(rows, ax=ax, title=f"{cancer}: lesions >= {min_diameter_mm:g} mm at "
+        shown = max(min_diameter_mm, KEPT_MIN_DIAMETER_MM)  # (what the cohort kept)
+        plot_organs(rows, ax=ax, title=f"{cancer}: lesions >= {shown:g} mm at "
                                        f"{basis} (n={n})")
     figure.tight_layout()
     return figure

@@ -28,6 +28,7 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 
+from metacascade.cohort.tables import COLONY_MIN_DIAMETER_MM
 from metacascade.errors import MetacascadeError
 
 #: Smallest colony counted as organ involvement at autopsy, mm. An assumption: a
@@ -37,6 +38,19 @@ from metacascade.errors import MetacascadeError
 #: where sections happen to fall. Plausible range 2-10 mm; lower it to compare with a
 #: series that sampled organs systematically.
 AUTOPSY_MIN_DIAMETER_MM = 5.0
+#: The smallest colony a cohort's colonies table keeps (besides those ever detected),
+#: mm (:data:`metacascade.cohort.tables.COLONY_MIN_DIAMETER_MM`): a threshold below it
+#: counts the colonies of at least this size, not every colony founded. (The
+#: calibration's autopsy counts every established colony, of any size.)
+KEPT_MIN_DIAMETER_MM = COLONY_MIN_DIAMETER_MM
+
+
+def counted_colonies(min_diameter_mm: float) -> str:
+    """What an autopsy view at ``min_diameter_mm`` counts, in words."""
+    if min_diameter_mm >= KEPT_MIN_DIAMETER_MM:
+        return f"colonies of at least {min_diameter_mm:g} mm"
+    return (f"colonies of at least {KEPT_MIN_DIAMETER_MM:g} mm, the smallest a cohort "
+            f"keeps (asked: {min_diameter_mm:g} mm), and smaller ones detected before")
 
 #: Body-catalog organ -> DiSibio & French column, for the hematogenous targets both have.
 #: Both marrow beds are "bone". The rectum is counted with the large intestine (the table
@@ -119,8 +133,11 @@ def involvement(patients: pd.DataFrame, colonies: pd.DataFrame, *,
 
     A patient's organ is involved when a colony there measured at least
     ``min_diameter_mm`` at the end of follow-up (``diameter_mm_end``; for the dead, at
-    death). Patients who died are counted, as at autopsy; for a cancer none of whose
-    patients died, all its patients at the end of follow-up are (``basis`` says which).
+    death). A cohort's colonies table keeps the colonies of at least
+    :data:`KEPT_MIN_DIAMETER_MM` and those ever detected, so a smaller threshold counts
+    those (:func:`counted_colonies`), not every colony founded. Patients who died are
+    counted, as at autopsy; for a cancer none of whose patients died, all its patients
+    at the end of follow-up are (``basis`` says which).
 
     Parameters
     ----------
