@@ -287,6 +287,13 @@ def test_ctrl_c_stops_at_once_says_how_to_resume_and_resumes(tmp_path, populatio
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("metacascade: interrupted: ") and "--resume" in last, last
     assert not list(out.glob("*/.*.tmp"))  # no temporary file is left
+    if where[0] == "--workers":  # what is there can be analysed, with a note
+        pytest.importorskip("lifelines")
+        run = CliRunner().invoke(app, ["analyze", str(out)])
+        assert run.exit_code == 0, run.output
+        recorded = json.loads((out / "manifest.json").read_text())["shards_done"]
+        assert run.stderr.startswith("metacascade: note: the cohort is not complete: "
+                                     f"{len(recorded)} of its 10 patients"), run.stderr
     run = CliRunner().invoke(app, [*args, "--out", str(out), "--resume"])
     assert run.exit_code == 0, run.output
     assert_same(whole, out)

@@ -248,7 +248,8 @@ def cohort(
         typer.echo(f"metacascade: {stopped}", err=True)
         raise typer.Exit(INTERRUPTED)
     manifest = result.manifest
-    typer.echo(f"{patients} patients in {manifest['shards_total']} shards written to {out}/")
+    shards = manifest["shards_total"]
+    typer.echo(f"{patients} patients in {shards} shard{'s' * (shards != 1)} written to {out}/")
 
 
 @app.command()
@@ -272,6 +273,10 @@ def analyze(
                   else analyze_cohort(cohort_dir, min_diameter_mm=min_diameter_mm))
     typer.echo(json.dumps(_headline(report), indent=1))
     typer.echo(f"wrote analysis.json, survival.png, organs.png to {cohort_dir}/")
+    if report.get("cohort_complete") is False:  # (an interrupted run)
+        typer.echo(f"metacascade: note: the cohort is not complete: {report['n_patients']} "
+                   f"of its {report['manifest_n_patients']} patients were analysed; "
+                   "'metacascade cohort ... --resume' finishes it", err=True)
 
 
 def _headline(report: dict[str, object]) -> dict[str, object]:

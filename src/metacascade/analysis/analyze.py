@@ -194,6 +194,7 @@ def analysis_data(cohort: Cohort, autopsy: pd.DataFrame, timing: pd.DataFrame, *
         "metacascade_version": __version__,
         "seed": cohort.manifest.get("seed"),
         "manifest_n_patients": cohort.manifest.get("n_patients"),
+        "cohort_complete": cohort.manifest.get("complete"),
         "cancers": sorted(str(c) for c in patients["cancer"].unique()),
         "n_patients": len(patients),
         "n_enrolled": int(patients["enrolled"].astype(bool).sum()),

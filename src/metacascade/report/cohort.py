@@ -127,7 +127,12 @@ def _headline(run: CohortRun) -> Section:
               if run.analysis_source == "analysis.json"
               else "computed for this report (the directory has no analysis.json for "
                    "these patients; metacascade analyze writes one)")
+    incomplete = ([("cohort not complete", f"{a['n_patients']:,} of its "
+                    f"{a['manifest_n_patients']:,} patients are in the directory; "
+                    "'metacascade cohort ... --resume' finishes it")]
+                  if a.get("cohort_complete") is False else [])
     body = facts([
+        *incomplete,
         ("patients", f"{a['n_patients']:,}"),
         ("died within follow-up", f"{died:,} ({share(died / len(patients))})"),
         ("enrolled (time origin reached)", f"{a['n_enrolled']:,}"),
