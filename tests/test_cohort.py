@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -233,3 +234,36 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path, monkeypatch, address):
     assert f"scheduler: cannot connect to '{address}'" in run.output
     assert "Traceback" not in run.output and run.output.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="runs are guarded with flock")
+def test_a_directory_another_run_holds_is_refused_and_left_alone(tmp_path, population,
+                                                                 reference):
+    import fcntl
+
+    from metacascade.cohort.run import LOCK
+
+    busy = tmp_path / "busy"
+    shutil.copytree(reference, busy)
+    manifest = json.loads((busy / "manifest.json").read_text())
+    manifest["shards_done"], manifest["complete"] = [], False
+    (busy / "manifest.json").write_text(json.dumps(manifest))  # a run half done
+    before = {p: p.read_bytes() for p in busy.rglob("*") if p.is_file()}
+    with open(busy / LOCK, "a") as held:  # as the other run holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(OutputError, match="is in use by another metacascade run"):
+            simulate_cohort(population, 6, seed=5, out=busy, shard_size=6, resume=True,
+                            engine="patient", progress=False, executor=LocalExecutor(1))
+        assert {p: p.read_bytes() for p in busy.rglob("*") if p.is_file()} == before
+        path = tmp_path / "pop.yaml"
+        path.write_text(yaml.safe_dump(POPULATION))
+        run = CliRunner().invoke(app, ["cohort", "--scenario", str(path), "--patients", "6",
+                                       "--seed", "5", "--shard-size", "6", "--engine",
+                                       "patient", "--workers", "1", "--out", str(busy),
+                                       "--resume"])
+        assert run.exit_code == 2 and run.stderr.count("\n") == 1, run.output
+        assert "in use by another metacascade run" in run.stderr
+    # Once the other run has ended, the same call finishes the cohort.
+    simulate_cohort(population, 6, seed=5, out=busy, shard_size=6, resume=True,
+                    engine="patient", progress=False, executor=LocalExecutor(1))
+    assert_same(reference, busy)

@@ -13,7 +13,8 @@
 
 each written to a hidden temporary name and renamed, so no partial file is ever
 readable; ``manifest.json`` (also replaced atomically) lists the shards done, the
-scenario, the seed, the engine and the versions.
+scenario, the seed, the engine and the versions. A run holds a lock on the hidden
+``.lock`` file, so that a second run on the same directory is refused while it lasts.
 
 By default patients run in **batches** (``batch_size``, 512) as arrays of patients x
 organs, each batch on its own random streams; a shard is a whole number of batches. A
@@ -39,7 +40,7 @@ import os
 import platform
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ from metacascade.cohort.tables import (
 from metacascade.errors import MetacascadeError, OutputError
 
 MANIFEST = "manifest.json"
+#: The hidden file a run holds a lock on, so that a second run on the directory is refused.
+LOCK = ".lock"
 #: The manifest's format; raised whenever the same seed would give other patients, so
 #: that ``--resume`` refuses a directory begun by another version (3: the batch engine
 #: draws dormant cells when they arrive and the rare fates from fixed rows; 4: Poisson
@@ -385,7 +388,18 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
     identity = {"format": FORMAT, "scenario": scenario, "seed": seed,
                 "n_patients": n_patients, "shard_size": shard_size, "engine": engine,
                 "batch_size": batch_size if engine == "batch" else None}
-    done = _prepare(out, identity, resume)
+    _check_directory(out, identity, resume)  # nothing is written before it passes
+    with _claimed(out):
+        _check_directory(out, identity, resume)  # again: a run may have ended meanwhile
+        return _run(out, identity, batch_size, executor, progress)
+
+
+def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executor | None,
+         progress: bool | None) -> Cohort:
+    """Run the shards of a checked and claimed cohort directory (:func:`simulate_cohort`)."""
+    scenario, seed, n_patients = identity["scenario"], identity["seed"], identity["n_patients"]
+    shard_size, engine = identity["shard_size"], identity["engine"]
+    done = _prepare(out)
     n_shards = math.ceil(n_patients / shard_size)
     shards = [Shard(scenario, seed, k, k * shard_size, min(n_patients, (k + 1) * shard_size),
                     str(out), engine, batch_size, n_patients)
@@ -438,13 +452,12 @@ def _remove_temporaries(out: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
-def _prepare(out: Path, identity: dict[str, Any], resume: bool) -> set[int]:
-    """Check the directory; the shards already done (resume)."""
+def _check_directory(out: Path, identity: dict[str, Any], resume: bool) -> None:
+    """Refuse a directory that is not this cohort's to write (it only reads)."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"out: {str(out)!r} is a file, not a directory")
-    if not out.exists() or not any(out.iterdir()):
-        out.mkdir(parents=True, exist_ok=True)
-        return set()
+    if not out.exists() or not any(p.name != LOCK for p in out.iterdir()):
+        return
     manifest_path = out / MANIFEST
     if not manifest_path.exists():
         raise OutputError(f"out: {str(out)!r} is not empty and holds no cohort; "
@@ -468,6 +481,43 @@ def _prepare(out: Path, identity: dict[str, Any], resume: bool) -> set[int]:
     if not resume:
         raise OutputError(f"out: {str(out)!r} already holds this cohort; pass --resume "
                           "to finish it, or choose another directory")
+
+
+@contextlib.contextmanager
+def _claimed(out: Path) -> Iterator[None]:
+    """Hold the cohort directory for this run: a second run on it is refused.
+
+    An exclusive ``flock`` on its hidden :data:`LOCK` file, released when the run ends
+    (also by a crash or a kill: the system releases it with the process). Where
+    ``fcntl`` is missing (Windows), runs are not guarded.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(out / LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"out: {str(out)!r} is in use by another metacascade run; "
+                              "wait for it to end, or stop it") from None
+        except OSError:  # a file system without locks: run unguarded
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prepare(out: Path) -> set[int]:
+    """The shards a claimed directory already holds (resume), its temporaries removed."""
+    manifest_path = out / MANIFEST
+    if not manifest_path.exists():
+        return set()
+    manifest = json.loads(manifest_path.read_text())
     _remove_temporaries(out)  # those of a killed run
     done = {int(i) for i in manifest.get("shards_done", [])}
     return {i for i in done if all((out / d / shard_file(i)).exists() for d in DATASETS)}
