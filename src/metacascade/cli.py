@@ -140,7 +140,7 @@ def simulate(
     seed: Annotated[int | None, typer.Option(
         help="Seed of the random stream (default: the scenario's, else a fresh one).")] = None,
 ) -> None:
-    """Simulate one patient and write summary, colonies, events, scenario and a figure."""
+    """Simulate and follow one patient; write its summary, tables, scenario and figures."""
     import matplotlib
 
     matplotlib.use("Agg")
