@@ -47,7 +47,7 @@ class _Strict(BaseModel):
 class LogNormal(_Strict):
     """Lognormal with the given median and sigma of the log."""
 
-    median: float = Field(gt=0.0)
+    median: float = Field(gt=0.0, allow_inf_nan=False)
     sigma: float = Field(ge=0.0, le=5.0)
 
 
@@ -61,6 +61,9 @@ class Uniform(_Strict):
     def _check(self) -> Uniform:
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low <= self.high):
             raise ValueError("high: must be finite and >= low")
+        if not math.isfinite(self.high - self.low):  # numpy cannot draw from it
+            raise ValueError(f"high: the width high - low ({self.high!r} - {self.low!r}) "
+                             "must be finite")
         return self
 
 
