@@ -114,6 +114,7 @@ def test_truncation_keeps_a_lognormal_inside_the_bounds():
      "population.clinic.therapy.lines.4.dose"),
     ({"primary_diameter_mm": {"uniform": {"low": 1, "high": 2}, "truncate": [3, 1]}},
      "population.primary_diameter_mm: truncate"),
+    ({"seed": {"uniform": {"low": 1, "high": 9}}}, "population.seed: each patient's seed"),
     # numpy cannot draw from these (an OverflowError), nor can a patient have them
     ({"primary_diameter_mm": {"uniform": {"low": -1e308, "high": 1e308}}},
      "population.primary_diameter_mm.uniform: high: the width high - low"),

@@ -173,6 +173,9 @@ class Population:
         self.scenario.pop("seed", None)
         self.distributions: dict[str, Distribution] = {}
         for path, spec in sorted((distributions or {}).items()):  # a canonical order
+            if path == "seed":  # (drawn, it would be replaced by the patient's seed)
+                raise ScenarioError("population.seed: each patient's seed derives from the "
+                                    "cohort seed (--seed); allowed: any other field")
             try:
                 self.distributions[path] = (spec if isinstance(spec, Distribution)
                                             else Distribution.model_validate(spec))
