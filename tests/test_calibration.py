@@ -237,3 +237,22 @@ def test_held_out_prediction_is_exact_when_soils_share_an_organ_profile() -> Non
     fitted = stats.spearmanr(AutopsyModel(t).shares(point)[0, t.mask[0]],
                              t.shares[0, t.mask[0]]).statistic
     assert broken["spearman"] != pytest.approx(fitted, abs=1e-6)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--seed", "-1"], "seed: -1 must be a whole number in [0, 2^63)"),
+    (["--seed", str(2**63)], f"seed: {2**63} must be a whole number in [0, 2^63)"),
+    (["--out", "{file}/sub"], "is a file, not a directory"),
+])
+def test_cli_refuses_a_bad_seed_and_an_out_under_a_file(tmp_path, args, needle) -> None:
+    """One line and exit status 2, not numpy's or mkdir's traceback; nothing written."""
+    file = tmp_path / "file"
+    file.write_text("keep", encoding="utf-8")
+    args = [a.replace("{file}", str(file)) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "c")]
+    bad = CliRunner().invoke(app, ["calibrate", "--quick", *args])
+    assert bad.exit_code == 2 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and needle in bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    assert file.read_text(encoding="utf-8") == "keep"

@@ -61,6 +61,9 @@ def test_route_from_scenario_file():
     (("route", "--cancer", "breast", "--embolus", "bubble"),
      "unknown embolus 'bubble'; known: single, cluster, platelet"),
     (("route",), "give --cancer NAME or --scenario FILE"),
+    # an empty name is a name (an unset shell variable), not "the default body"
+    (("route", "--cancer", "breast", "--body", ""),
+     "unknown body ''; known bodies: adult_male, adult_female"),
 ])
 def test_bad_names_exit_2_with_one_line(args, needle):
     result = _run(*args)
@@ -74,6 +77,7 @@ def test_bad_names_exit_2_with_one_line(args, needle):
     ("cancer: breast\ncolour: red\n", "colour: unknown field"),
     ("cancer: breast\ncancer_overrides: {shedding_rate: -1}\n",
      "cancer_overrides.shedding_rate"),
+    ("cancer: breast\nbody: ''\n", "body: unknown body ''"),
     ("cancer: breast\ncancer_overrides: {cluster_share: 1.5}\n",
      "cancer_overrides.cluster_share"),
     ("cancer: breast\nbody_overrides: {arterial_share: {brain: 0.3}}\n",

@@ -114,6 +114,12 @@ def test_truncation_keeps_a_lognormal_inside_the_bounds():
      "population.clinic.therapy.lines.4.dose"),
     ({"primary_diameter_mm": {"uniform": {"low": 1, "high": 2}, "truncate": [3, 1]}},
      "population.primary_diameter_mm: truncate"),
+    ({"seed": {"uniform": {"low": 1, "high": 9}}}, "population.seed: each patient's seed"),
+    # numpy cannot draw from these (an OverflowError), nor can a patient have them
+    ({"primary_diameter_mm": {"uniform": {"low": -1e308, "high": 1e308}}},
+     "population.primary_diameter_mm.uniform: high: the width high - low"),
+    ({"primary_diameter_mm": {"lognormal": {"median": float("inf"), "sigma": 0.1}}},
+     "population.primary_diameter_mm.lognormal.median: Input should be a finite number"),
 ])
 def test_bad_population_names_the_field(distributions, field):
     with pytest.raises(ScenarioError, match=field.replace(".", r"\.")):
@@ -267,3 +273,51 @@ def test_a_directory_another_run_holds_is_refused_and_left_alone(tmp_path, popul
     simulate_cohort(population, 6, seed=5, out=busy, shard_size=6, resume=True,
                     engine="patient", progress=False, executor=LocalExecutor(1))
     assert_same(reference, busy)
+
+
+def _cohort_cli(tmp_path, population, *args):
+    path = tmp_path / "pop.yaml"
+    path.write_text(yaml.safe_dump(population))
+    return CliRunner().invoke(app, ["cohort", "--scenario", str(path), *args])
+
+
+@pytest.mark.parametrize("existing", ["missing", "empty"])
+def test_a_population_its_patients_refuse_leaves_no_directory_behind(tmp_path, existing):
+    """Bad input a patient shows (a diameter drawn above 300 mm): exit 2, one error
+    line, and the directory is as it was, so the corrected command can use it."""
+    out = tmp_path / "c"
+    if existing == "empty":
+        out.mkdir()
+    bad = {**POPULATION, "horizon_years": 0.5,
+           "population": {"primary_diameter_mm": {"uniform": {"low": 400, "high": 500}}}}
+    args = ("--patients", "4", "--out", str(out), "--workers", "1", "--batch-size", "2")
+    result = _cohort_cli(tmp_path, bad, *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith("metacascade: error: patient 0: "
+                                                     "primary_diameter_mm")
+    assert "Traceback" not in result.stderr
+    assert (list(out.iterdir()) == []) if existing == "empty" else not out.exists()
+    good = {**bad, "population": {"primary_diameter_mm": {"uniform": {"low": 10, "high": 20}}}}
+    result = _cohort_cli(tmp_path, good, *args)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("--out", "{file}/c"), "is a file, not a directory"),
+    (("--out", "/proc/metacascade-cohort"), "out: cannot create '/proc/metacascade-cohort'"),
+    (("--patients", "100000001"), "patients: 100000001 must be a whole number in "
+                                  "[1, 100000000]"),
+    (("--batch-size", "16385"), "batch_size: 16385 must be a whole number in [1, 16384]"),
+])
+def test_unwritable_out_and_huge_sizes_are_one_line(tmp_path, args, needle):
+    """Not mkdir's traceback, nor a MemoryError or a killed process; nothing written."""
+    file = tmp_path / "file"
+    file.write_text("keep")
+    args = tuple(a.replace("{file}", str(file)) for a in args)
+    defaults = {"--out": str(tmp_path / "c"), "--patients": "4"}
+    extra = [x for k, v in defaults.items() if k not in args for x in (k, v)]
+    result = _cohort_cli(tmp_path, POPULATION, *args, *extra)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and needle in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "pop.yaml"]
+    assert file.read_text() == "keep"

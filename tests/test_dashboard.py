@@ -202,3 +202,15 @@ def test_the_cli_refuses_a_bad_port():
     outcome = CliRunner().invoke(cli, ["dashboard", "--port", "70000", "--no-browser"])
     assert outcome.exit_code == 2
     assert "port: 70000" in outcome.output
+
+
+@pytest.mark.parametrize(("host", "says"), [
+    ("", "host: '' is empty; allowed: an address or host name"),
+    ("no-such-host.invalid", "host: cannot listen on 'no-such-host.invalid'"),
+])
+def test_the_cli_refuses_a_bad_host_in_one_line(host, says):
+    """Was bokeh's ValueError, or socket's gaierror with --port 0, as a traceback."""
+    outcome = CliRunner().invoke(cli, ["dashboard", "--host", host, "--port", "0",
+                                       "--no-browser"])
+    assert outcome.exit_code == 2 and outcome.stdout == ""
+    assert outcome.stderr.count("\n") == 1 and says in outcome.stderr

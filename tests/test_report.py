@@ -205,3 +205,20 @@ def test_a_scenario_this_version_refuses_is_named(run, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert "scenario.yaml" in result.stderr and "leukaemia" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["summary.json", "scenario.yaml", "notes"])
+def test_an_existing_file_that_is_not_a_report_is_not_replaced(run, tmp_path, name):
+    """`--out` naming one of the run's own files (or any other non-HTML file) is refused."""
+    out = shutil.copytree(run[0], tmp_path / "run")
+    (out / "notes").write_text("keep me")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = runner.invoke(app, ["report", str(out), "--out", str(out / name)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "exists and is not a report" in result.stderr
+    assert "allowed: a new file, or an existing .html or .htm file" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (out / "old.HTML").write_text("an earlier report")
+    assert runner.invoke(app, ["report", str(out), "--out", str(out / "old.HTML")]
+                         ).exit_code == 0
+    assert "<html" in (out / "old.HTML").read_text()

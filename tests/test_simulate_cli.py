@@ -148,6 +148,7 @@ BAD_ARGS = [
     (("--cancer", "breast", "--years", "101"), "horizon_years"),
     (("--cancer", "breast", "--years", "nan"), "horizon_years"),
     (("--cancer", "breast", "--seed", "-1"), "seed"),
+    (("--cancer", "breast", "--body", ""), "body: unknown body ''"),
     (("--years", "5"), "give --cancer NAME or --scenario FILE"),
     (("--cancer", "breast", "--scenario", str(EXAMPLES / "prostate_plexus.yaml")),
      "do not also give --cancer or --body"),

@@ -202,7 +202,7 @@ def _print_simulation(scenario: Scenario, result: Result, out: Path,
 def cohort(
     scenario: Annotated[Path, typer.Option(
         help="Population file: a scenario with a 'population' section.", show_default=False)],
-    patients: Annotated[int, typer.Option(help="Number of patients (>= 1).",
+    patients: Annotated[int, typer.Option(help="Number of patients (1 to 100000000).",
                                           show_default=False)],
     out: Annotated[Path, typer.Option(help="Cohort directory.", show_default=False)],
     seed: Annotated[int, typer.Option(help="Cohort seed.")] = 0,
@@ -216,7 +216,8 @@ def cohort(
         help="'batch': patients as arrays, in batches on their own random streams; "
              "'patient': one at a time, each equal to a single simulate (slower).")
     ] = "batch",
-    batch_size: Annotated[int, typer.Option(help="Patients per batch (batch engine).")] = 512,
+    batch_size: Annotated[int, typer.Option(
+        help="Patients per batch (batch engine; 1 to 16384).")] = 512,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Finish the shards a previous run of this cohort left undone.")
     ] = False,

@@ -57,7 +57,8 @@ def resolve(scenario: Scenario) -> tuple[Body, Cancer]:
     except MetacascadeError as error:
         raise ScenarioError(f"cancer: {error}") from None
     try:
-        catalog_body = get_body(scenario.body or catalog_cancer.default_body)
+        catalog_body = get_body(catalog_cancer.default_body if scenario.body is None
+                                else scenario.body)
         catalog_cancer.check_body(catalog_body)
     except MetacascadeError as error:
         raise ScenarioError(f"body: {error}") from None

@@ -140,15 +140,20 @@ def calibrate(targets_name: str = "disibio2008", *, out: Path, seed: int = 1,
     """Run the whole calibration; write ``calibration.json`` and ``fit.png`` in ``out``."""
     from metacascade.cohort.executors import LocalExecutor
 
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63):
+        raise CalibrationError(f"seed: {seed!r} must be a whole number in [0, 2^63)")
     settings = settings or Settings()
     say = progress or (lambda _msg: None)
     targets = load_targets(targets_name)
     autopsy = Autopsy()
     seeds = np.random.SeedSequence(seed).generate_state(3 + len(targets.cancers))
     start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
     work = out / "fits"
-    work.mkdir(exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CalibrationError(f"out: cannot create {str(work)!r}: "
+                               f"{error.strerror or error}") from None
 
     say("stage 1: blood flow alone (shared physiology + one soil level per primary)")
     flow_names = [*SHARED, *parameter_names(targets, soil="flow")]
@@ -448,6 +453,10 @@ def check_out(out: Path) -> None:
     """Refuse an output path that is a file, or a directory holding other files."""
     if out.exists() and not out.is_dir():
         raise CalibrationError(f"out: {str(out)!r} exists and is not a directory")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise CalibrationError(f"out: {str(out)!r}: {str(parent)!r} is a file, not a "
+                                   "directory")
     if out.is_dir():
         ours = {"calibration.json", "catalog_values.json", "fit.png", "fits"}
         other = sorted(p.name for p in out.iterdir()

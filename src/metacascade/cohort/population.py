@@ -47,7 +47,7 @@ class _Strict(BaseModel):
 class LogNormal(_Strict):
     """Lognormal with the given median and sigma of the log."""
 
-    median: float = Field(gt=0.0)
+    median: float = Field(gt=0.0, allow_inf_nan=False)
     sigma: float = Field(ge=0.0, le=5.0)
 
 
@@ -61,6 +61,9 @@ class Uniform(_Strict):
     def _check(self) -> Uniform:
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low <= self.high):
             raise ValueError("high: must be finite and >= low")
+        if not math.isfinite(self.high - self.low):  # numpy cannot draw from it
+            raise ValueError(f"high: the width high - low ({self.high!r} - {self.low!r}) "
+                             "must be finite")
         return self
 
 
@@ -170,6 +173,9 @@ class Population:
         self.scenario.pop("seed", None)
         self.distributions: dict[str, Distribution] = {}
         for path, spec in sorted((distributions or {}).items()):  # a canonical order
+            if path == "seed":  # (drawn, it would be replaced by the patient's seed)
+                raise ScenarioError("population.seed: each patient's seed derives from the "
+                                    "cohort seed (--seed); allowed: any other field")
             try:
                 self.distributions[path] = (spec if isinstance(spec, Distribution)
                                             else Distribution.model_validate(spec))

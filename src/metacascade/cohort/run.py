@@ -64,7 +64,7 @@ from metacascade.cohort.tables import (
     cohort_tables,
     courses_columns,
 )
-from metacascade.errors import MetacascadeError, OutputError
+from metacascade.errors import MetacascadeError, OutputError, ScenarioError
 
 MANIFEST = "manifest.json"
 #: The hidden file a run holds a lock on, so that a second run on the directory is refused.
@@ -81,6 +81,12 @@ ENGINES = ("batch", "patient")
 DEFAULT_ENGINE = "batch"
 #: Patients simulated together by the batch engine (the unit of its random streams).
 DEFAULT_BATCH_SIZE = 512
+#: Largest batch: the batch engine holds every patient of a batch in memory at once
+#: (about 60 kB each over half a year, more over longer horizons).
+MAX_BATCH_SIZE = 16_384
+#: Most patients in one cohort (the shards are listed up front; at a few hundred
+#: patients a second on a workstation, this many would take days).
+MAX_PATIENTS = 100_000_000
 #: Spawn keys of a batch's streams: engine, clinic (a patient's are in population.py).
 BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM = 5, 6
 
@@ -370,12 +376,14 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
     """
     if engine not in ENGINES:
         raise OutputError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise OutputError(f"batch_size: {batch_size!r} must be a whole number >= 1")
+    if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise OutputError(f"batch_size: {batch_size!r} must be a whole number in "
+                          f"[1, {MAX_BATCH_SIZE}]")
     if shard_size is None:
         shard_size = batch_size if engine == "batch" else DEFAULT_SHARD_SIZE
-    if not isinstance(n_patients, int) or n_patients < 1:
-        raise OutputError(f"patients: {n_patients!r} must be a whole number >= 1")
+    if not isinstance(n_patients, int) or not 1 <= n_patients <= MAX_PATIENTS:
+        raise OutputError(f"patients: {n_patients!r} must be a whole number in "
+                          f"[1, {MAX_PATIENTS}]")
     if not isinstance(shard_size, int) or shard_size < 1:
         raise OutputError(f"shard_size: {shard_size!r} must be a whole number >= 1")
     if engine == "batch" and shard_size % batch_size:
@@ -389,9 +397,47 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
                 "n_patients": n_patients, "shard_size": shard_size, "engine": engine,
                 "batch_size": batch_size if engine == "batch" else None}
     _check_directory(out, identity, resume)  # nothing is written before it passes
+    existed, locked = out.exists(), (out / LOCK).exists()
     with _claimed(out):
         _check_directory(out, identity, resume)  # again: a run may have ended meanwhile
-        return _run(out, identity, batch_size, executor, progress)
+        fresh = not any(p.name != LOCK for p in out.iterdir())
+        try:
+            return _run(out, identity, batch_size, executor, progress)
+        except ScenarioError as error:
+            # Bad input that only a patient shows (a value drawn that the scenario
+            # refuses): what this run wrote into a directory it began is taken back
+            # when no shard is done, so that the corrected command can use it. (A
+            # patient the engine refuses leaves the directory, its shards done kept.)
+            refused = error
+            taken_back = fresh and _take_back(out)
+            if taken_back and not locked:
+                (out / LOCK).unlink(missing_ok=True)  # while held: no run can take it
+    if taken_back and not existed:
+        with contextlib.suppress(OSError):  # (another run may have begun in it)
+            out.rmdir()
+    raise refused
+
+
+def _take_back(out: Path) -> bool:
+    """Remove what a refused run wrote into a directory it began, if no shard is done.
+
+    (A shard a worker finished as another was refused may be there, not yet listed.)
+    """
+    manifest_path = out / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    if manifest.get("shards_done"):
+        return False
+    _remove_temporaries(out)
+    for dataset in DATASETS:
+        for shard in (out / dataset).glob("shard-*.parquet"):
+            shard.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (out / dataset).rmdir()  # only if empty
+    manifest_path.unlink(missing_ok=True)
+    return True
 
 
 def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executor | None,
@@ -456,6 +502,10 @@ def _check_directory(out: Path, identity: dict[str, Any], resume: bool) -> None:
     """Refuse a directory that is not this cohort's to write (it only reads)."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"out: {str(out)!r} is a file, not a directory")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(f"out: {str(out)!r}: {str(parent)!r} is a file, not a "
+                              "directory")
     if not out.exists() or not any(p.name != LOCK for p in out.iterdir()):
         return
     manifest_path = out / MANIFEST
@@ -491,13 +541,22 @@ def _claimed(out: Path) -> Iterator[None]:
     (also by a crash or a kill: the system releases it with the process). Where
     ``fcntl`` is missing (Windows), runs are not guarded.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"out: cannot create {str(out)!r}: "
+                          f"{error.strerror or error}") from None
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    with open(out / LOCK, "a") as handle:
+    try:
+        handle = open(out / LOCK, "a")  # noqa: SIM115 (closed below)
+    except OSError as error:
+        raise OutputError(f"out: cannot write in {str(out)!r}: "
+                          f"{error.strerror or error}") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -79,8 +79,15 @@ def serve(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, show: bool = Tr
 
     if not 0 <= port <= 65535:
         raise MetacascadeError(f"port: {port} must be in 0..65535")
+    if not host.strip():
+        raise MetacascadeError(f"host: {host!r} is empty; allowed: an address or host name "
+                               f"of this machine (default {DEFAULT_HOST})")
     if port == 0:
-        port = free_port(host)
+        try:
+            port = free_port(host)
+        except OSError as error:
+            raise MetacascadeError(f"host: cannot listen on {host!r}: "
+                                   f"{error.strerror or error}") from None
     origins = sorted({f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
     if verbose:
         print(f"metacascade dashboard at http://{host}:{port}/ (Ctrl+C stops it)", flush=True)

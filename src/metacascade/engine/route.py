@@ -103,7 +103,8 @@ def route(cancer: str | Cancer, *, body: str | Body | None = None, embolus: str 
 
     """
     cancer_obj = get_cancer(cancer) if isinstance(cancer, str) else cancer
-    body_obj = get_body(body or cancer_obj.default_body) if not isinstance(body, Body) else body
+    body_obj = (body if isinstance(body, Body)
+                else get_body(cancer_obj.default_body if body is None else body))
     cancer_obj.check_body(body_obj)
     chain = compile_routing(body_obj, embolus, size_class=cancer_obj.size_class.name,
                             vertebral_plexus=vertebral_plexus)

@@ -20,6 +20,8 @@ from metacascade.report.html import page
 
 #: The report's file name inside a run directory (the default destination).
 REPORT_FILE = "report.html"
+#: Suffixes of an existing file ``write_report`` may replace (any other is refused).
+REPORT_SUFFIXES = (".html", ".htm")
 
 
 def write_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
@@ -32,7 +34,9 @@ def write_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
         ``metacascade cohort`` (a virtual cohort).
     out
         The report's path; by default :data:`REPORT_FILE` inside ``run_dir``. Missing
-        parent directories are created; an earlier file there is replaced.
+        parent directories are created; an earlier report there (a ``.html`` or
+        ``.htm`` file) is replaced, any other existing file is refused (it may be one
+        of the run's own, such as ``manifest.json``).
 
     Returns
     -------
@@ -44,14 +48,18 @@ def write_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
     ReportError
         ``run_dir`` is missing, is neither kind of directory, or cannot be read.
     OutputError
-        ``out`` cannot be written (it is a directory, or the disk refused); nothing is
-        left half-written.
+        ``out`` cannot be written (it is a directory, an existing file that is not
+        HTML, or the disk refused); nothing is left half-written.
 
     """
     path = Path(run_dir)
     target = path / REPORT_FILE if out is None else Path(out)
     if target.is_dir():
         raise OutputError(f"report path {str(target)!r} is a directory; give a file name")
+    if target.exists() and target.suffix.lower() not in REPORT_SUFFIXES:
+        raise OutputError(f"report path {str(target)!r} exists and is not a report; "
+                          f"allowed: a new file, or an existing {' or '.join(REPORT_SUFFIXES)} "
+                          "file to replace")
     text = report_html(path)
     _write_atomic(target, text)
     return target
