@@ -73,6 +73,28 @@ def test_bad_names_exit_2_with_one_line(args, needle):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ("simulate", "--cancer", "breast", "--out", ""),
+    ("simulate", "--scenario", "", "--out", "x"),
+    ("route", "--scenario", ""),
+    ("cohort", "--scenario", "", "--patients", "2", "--out", "x"),
+    ("cohort", "--scenario", "s.yaml", "--patients", "2", "--out", ""),
+    ("analyze", ""),
+    ("report", ""),
+    ("report", ".", "--out", ""),
+    ("calibrate", "--out", ""),
+])
+def test_an_empty_path_is_refused_not_read_as_here(tmp_path, monkeypatch, capsys, args):
+    # An unset shell variable ("--out $DIR") would otherwise mean the current directory.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(list(args))
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    assert err.count("\n") == 1 and "an empty path" in err, err
+    assert not any(tmp_path.iterdir())  # nothing written here
+
+
 @pytest.mark.parametrize(("content", "field"), [
     ("cancer: breast\ncolour: red\n", "colour: unknown field"),
     ("cancer: breast\ncancer_overrides: {shedding_rate: -1}\n",
@@ -154,7 +176,8 @@ def test_main_without_arguments_prints_the_help(capsys):
     with pytest.raises(SystemExit) as stop:
         main([])
     assert stop.value.code == 2
-    assert "Commands" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "Commands" in out and err == ""  # (not a blank line on stderr)
 
 
 def test_main_exits_with_the_commands_status(capsys):

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from metacascade.engine.result import Result
     from metacascade.scenario import Scenario
 
+def _path(value: str) -> Path:
+    """A path option's value; an empty one (an unset shell variable) is refused."""
+    if not value:
+        raise typer.BadParameter("an empty path; give a file or directory name")
+    return Path(value)
+
+
 #: Exit status after an interrupt (Ctrl-C), as shells report one: 128 + SIGINT.
 INTERRUPTED = 130
 
@@ -88,7 +95,7 @@ def route(
     body: Annotated[str | None, typer.Option(
         help="Body, e.g. adult_male (default: the cancer's default body).")] = None,
     embolus: Annotated[str, typer.Option(help="single, cluster or platelet.")] = "single",
-    scenario: Annotated[Path | None, typer.Option(
+    scenario: Annotated[Path | None, typer.Option(parser=_path,
         help="Scenario file (.yaml/.toml) naming body, cancer and overrides.")] = None,
     vertebral_plexus: Annotated[bool, typer.Option(
         "--vertebral-plexus/--no-vertebral-plexus",
@@ -128,10 +135,11 @@ def route(
 
 @app.command()
 def simulate(
-    out: Annotated[Path, typer.Option(help="Directory for the outputs (created if missing).",
-                                      show_default=False)],
+    out: Annotated[Path, typer.Option(
+        parser=_path, help="Directory for the outputs (created if missing).",
+        show_default=False)],
     cancer: Annotated[str | None, typer.Option(help="Cancer type, e.g. breast.")] = None,
-    scenario: Annotated[Path | None, typer.Option(
+    scenario: Annotated[Path | None, typer.Option(parser=_path,
         help="Scenario file (.yaml/.toml) naming body, cancer and overrides.")] = None,
     body: Annotated[str | None, typer.Option(
         help="Body, e.g. adult_female (default: the cancer's default body).")] = None,
@@ -200,11 +208,11 @@ def _print_simulation(scenario: Scenario, result: Result, out: Path,
 
 @app.command()
 def cohort(
-    scenario: Annotated[Path, typer.Option(
+    scenario: Annotated[Path, typer.Option(parser=_path,
         help="Population file: a scenario with a 'population' section.", show_default=False)],
     patients: Annotated[int, typer.Option(help="Number of patients (1 to 100000000).",
                                           show_default=False)],
-    out: Annotated[Path, typer.Option(help="Cohort directory.", show_default=False)],
+    out: Annotated[Path, typer.Option(parser=_path, help="Cohort directory.", show_default=False)],
     seed: Annotated[int, typer.Option(help="Cohort seed.")] = 0,
     workers: _Workers = None,
     dask_local: _DaskLocal = None,
@@ -255,7 +263,7 @@ def cohort(
 
 @app.command()
 def analyze(
-    cohort_dir: Annotated[Path, typer.Argument(help="A cohort directory.",
+    cohort_dir: Annotated[Path, typer.Argument(parser=_path, help="A cohort directory.",
                                                show_default=False)],
     min_diameter_mm: Annotated[float | None, typer.Option(
         help="Smallest colony counted as an organ involved at death, mm (default 5: "
@@ -288,9 +296,9 @@ def _headline(report: dict[str, object]) -> dict[str, object]:
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(
+    run_dir: Annotated[Path, typer.Argument(parser=_path,
         help="A directory written by `simulate` or by `cohort`.", show_default=False)],
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[Path | None, typer.Option(parser=_path,
         help="The HTML file to write (default: RUN_DIR/report.html).")] = None,
 ) -> None:
     """Write one self-contained HTML report of a simulation or a cohort directory."""
@@ -306,7 +314,7 @@ def report(
 
 @app.command()
 def calibrate(
-    out: Annotated[Path, typer.Option(help="Output directory.", show_default=False)],
+    out: Annotated[Path, typer.Option(parser=_path, help="Output directory.", show_default=False)],
     targets: Annotated[str, typer.Option(help="Targets to fit.")] = "disibio2008",
     seed: Annotated[int, typer.Option(help="Calibration seed.")] = 1,
     workers: _Workers = None,
@@ -412,7 +420,10 @@ def main(args: list[str] | None = None) -> None:
         code = app(args=args, prog_name="metacascade", standalone_mode=False)
     except _CLICK_ERROR as error:
         if type(error).__name__ == "NoArgsIsHelpError":
-            error.show()  # the help
+            # The help: typer's rich formatter has printed it already (to stdout, when
+            # the error was made), and left the message empty; plain click's is the text.
+            if message := error.format_message():
+                typer.echo(message)
         else:
             ctx = getattr(error, "ctx", None)
             where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
