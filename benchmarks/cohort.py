@@ -26,6 +26,13 @@ Keys (goals from the issue in brackets):
 ``numba``
     numba's version if the compiled loops ran (the ``fast`` extra; same results), else
     null (``METACASCADE_JIT=0`` turns them off).
+``jit_warmup_seconds``
+    With the loops on, the wall seconds of a small batch run in a separate process
+    before the timed run, so that the loops are compiled into numba's on-disk cache
+    (about 20 s, once after an install or a change of the code) or loaded from it
+    (under a second); the workers of the timed run then load them. Without it a first
+    run's ``seconds`` would include the compiling, in every worker at once. Null with
+    the loops off.
 ``seconds_per_patient``
     Where the time goes, per patient, in one process: for the batch engine one batch
     of ``--batch-size`` patients (as in a worker: its memory setting, the compiled loops
@@ -47,6 +54,7 @@ import argparse
 import contextlib
 import json
 import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -180,6 +188,27 @@ def profile_patients(population: Population, n: int) -> dict[str, float]:
     return {"engine": engine / n, "clinic": clinic / n}
 
 
+def warm_compiled_loops(population_file: Path) -> float:
+    """Wall seconds to compile (or load) the compiled loops in a process of their own.
+
+    Runs a batch of 8 patients of the population through the batch engine and clinic,
+    as a worker would, which fills numba's on-disk cache for the timed run's workers.
+    """
+    code = ("import sys, numpy as np\n"
+            "from metacascade.cohort import load_population\n"
+            "from metacascade.engine.compile import compile_scenario\n"
+            "from metacascade.engine.batch import run_batch\n"
+            "from metacascade.clinic.batch import follow_batch\n"
+            "pop = load_population(sys.argv[1])\n"
+            "drawn = [pop.patient(1, i) for i in range(8)]\n"
+            "r = run_batch([compile_scenario(d[0]) for d in drawn], np.random.default_rng(1),"
+            " seeds=[d[1] for d in drawn])\n"
+            "follow_batch(r, [d[0] for d in drawn], np.random.default_rng(2))\n")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, str(population_file)], check=True)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON only")
@@ -195,6 +224,7 @@ def main() -> None:
     args = parser.parse_args()
     population = load_population(args.population)
     shard = args.batch_size if args.engine == "batch" else 16
+    warmup = warm_compiled_loops(args.population) if _jit.ENABLED else None
     with tempfile.TemporaryDirectory() as tmp, TreeMemory() as memory:
         start = time.perf_counter()
         simulate_cohort(population, args.patients, seed=1, out=Path(tmp) / "cohort",
@@ -228,6 +258,7 @@ def main() -> None:
         "colonies_per_patient": None if colonies is None else round(colonies, 1),
         "python": sys.version.split()[0],
         "numba": _jit.NUMBA_VERSION if _jit.ENABLED else None,
+        "jit_warmup_seconds": None if warmup is None else round(warmup, 2),
     }
     print(json.dumps(out, indent=None if args.json else 1))
 

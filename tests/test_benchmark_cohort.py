@@ -61,3 +61,15 @@ def test_a_batch_with_timed_draws_is_the_same_batch() -> None:
     assert a.observations.equals(b.observations)
     assert np.array_equal(a.final_cells, b.final_cells)
     assert clinic  # the clinic drew through it
+
+
+def test_the_warm_up_batch_runs_in_its_own_process() -> None:
+    """The warm-up (check=True: a failing batch raises) runs before the timed run."""
+    from metacascade import _jit
+
+    if not _jit.ENABLED:
+        import pytest
+
+        pytest.skip("the compiled loops are off")
+    seconds = _benchmark().warm_compiled_loops(ROOT / "examples" / "breast_population.yaml")
+    assert seconds > 0.0
