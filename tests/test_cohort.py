@@ -113,13 +113,16 @@ def test_truncation_keeps_a_lognormal_inside_the_bounds():
     ({"clinic.therapy.lines.4.dose": {"uniform": {"low": 1, "high": 2}}},
      "population.clinic.therapy.lines.4.dose"),
     ({"primary_diameter_mm": {"uniform": {"low": 1, "high": 2}, "truncate": [3, 1]}},
-     "population.primary_diameter_mm: truncate"),
+     "population.primary_diameter_mm.truncate: "),
     ({"seed": {"uniform": {"low": 1, "high": 9}}}, "population.seed: each patient's seed"),
     # numpy cannot draw from these (an OverflowError), nor can a patient have them
     ({"primary_diameter_mm": {"uniform": {"low": -1e308, "high": 1e308}}},
-     "population.primary_diameter_mm.uniform: high: the width high - low"),
+     "population.primary_diameter_mm.uniform.high: the width high - low"),
     ({"primary_diameter_mm": {"lognormal": {"median": float("inf"), "sigma": 0.1}}},
      "population.primary_diameter_mm.lognormal.median: Input should be a finite number"),
+    # YAML's true is not the number 1
+    ({"primary_diameter_mm": {"uniform": {"low": True, "high": 20}}},
+     "population.primary_diameter_mm.uniform.low: true is not a number"),
 ])
 def test_bad_population_names_the_field(distributions, field):
     with pytest.raises(ScenarioError, match=field.replace(".", r"\.")):

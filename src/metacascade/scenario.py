@@ -25,10 +25,18 @@ from __future__ import annotations
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 
 from metacascade._memo import IdentityMemo
 from metacascade.cancers import Cancer
@@ -40,10 +48,45 @@ from metacascade.physiology import Body
 
 #: A value given by the user: a number in the catalog unit, "<number> <unit>", or
 #: {value, unit}.
-QuantityInput = float | str | dict[str, Any]
+QuantityInput = Annotated[float, Strict()] | str | dict[str, Any]  # (true is no number)
 
-class _Strict(BaseModel):
+class InputModel(BaseModel):
+    """Base of the models of user input: unknown keys refused, values frozen.
+
+    YAML's true and false are refused where a number is expected (pydantic would read
+    true as 1).
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_truth_value_as_number(cls, data: Any) -> Any:
+        """YAML's true and false are not numbers (pydantic would read true as 1).
+
+        (One look at the mapping per model, not a validator per field: patients'
+        scenarios are validated by the thousand.)
+        """
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, bool) and key in cls.model_fields and _numeric(
+                        cls.model_fields[key].annotation):
+                    raise ValueError(f"{key}: {str(value).lower()} is not a number; "
+                                     "give a number")
+        return data
+
+
+_Strict = InputModel
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type takes a number and not a bool (float, int, or a union of one)."""
+    if annotation is bool:
+        return False
+    if annotation in (float, int):
+        return True
+    arguments = get_args(annotation)
+    return bool not in arguments and any(_numeric(a) for a in arguments)
 
 
 class CancerOverrides(_Strict):

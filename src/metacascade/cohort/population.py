@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from metacascade.cohort.seeds import rng_from_state, seed_states
 from metacascade.errors import ScenarioError
-from metacascade.scenario import Scenario, read_scenario_file
+from metacascade.scenario import InputModel, Scenario, read_scenario_file
 
 #: Spawn keys of a patient's streams: parameters, engine seed.
 PARAMETER_STREAM, SEED_STREAM = 3, 2
@@ -40,8 +40,8 @@ PARAMETER_STREAM, SEED_STREAM = 3, 2
 MIN_PATIENTS_TOGETHER = 16
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(InputModel):
+    pass
 
 
 class LogNormal(_Strict):
@@ -183,6 +183,9 @@ class Population:
                 first = error.errors()[0]
                 loc = ".".join(str(p) for p in first["loc"])
                 message = str(first["msg"]).removeprefix("Value error, ")
+                field, sep, rest = message.partition(": ")
+                if sep and field.replace("_", "").isalnum():  # a validator named the field
+                    loc, message = f"{loc}.{field}" if loc else field, rest
                 raise ScenarioError(f"population.{path}{'.' + loc if loc else ''}: "
                                     f"{message}") from None
             _set_path(copy.deepcopy(self.scenario), path, 1.0, check_only=True)
