@@ -399,10 +399,19 @@ def _first_error(error: ValidationError) -> str:
         model = _model_at(first["loc"][:-1])
         allowed = ", ".join(model.model_fields) if model else ""
         return f"{loc}: unknown field; allowed here: {allowed}"
-    field, sep, rest = message.partition(": ")
-    if loc and sep and field.replace(".", "").replace("_", "").isalnum():
-        return f"{loc}.{field}: {rest}"  # our validators name the field first
+    loc, message = name_field(loc, message)
     return f"{loc}: {message}" if loc else message
+
+
+def name_field(loc: str, message: str) -> tuple[str, str]:
+    """A validation error's location and message, the field named first moved onto it.
+
+    Our validators name the field first (``"high: must be ..."``).
+    """
+    field, sep, rest = message.partition(": ")
+    if sep and field.replace(".", "").replace("_", "").isalnum():
+        return (f"{loc}.{field}" if loc else field), rest
+    return loc, message
 
 
 def _is_union_tag(part: Any) -> bool:
