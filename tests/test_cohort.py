@@ -305,6 +305,23 @@ def test_a_population_its_patients_refuse_leaves_no_directory_behind(tmp_path, e
     assert result.exit_code == 0, result.output
 
 
+def test_a_patient_the_engine_refuses_leaves_no_directory_behind(tmp_path):
+    """Colonisation past the engine's colony limit in the first shard: exit 2, one error
+    line naming the patient, no directory left, so the corrected command can use it."""
+    out = tmp_path / "c"
+    boom = {"cancer": "lung", "horizon_years": 5, "primary_diameter_mm": 30,
+            "cascade_overrides": {"divide_after_extravasation": 1e-2}}
+    args = ("--patients", "2", "--out", str(out), "--workers", "1", "--batch-size", "2")
+    result = _cohort_cli(tmp_path, boom, *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith("metacascade: error: patient 0: "
+                                                     "more than 200000 colonies founded")
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+    result = _cohort_cli(tmp_path, {**boom, "horizon_years": 0.25}, *args)
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize(("args", "needle"), [
     (("--out", "{file}/c"), "is a file, not a directory"),
     (("--out", "/proc/metacascade-cohort"), "out: cannot create '/proc/metacascade-cohort'"),

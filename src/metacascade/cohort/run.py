@@ -64,7 +64,7 @@ from metacascade.cohort.tables import (
     cohort_tables,
     courses_columns,
 )
-from metacascade.errors import MetacascadeError, OutputError, ScenarioError
+from metacascade.errors import MetacascadeError, OutputError
 
 MANIFEST = "manifest.json"
 #: The hidden file a run holds a lock on, so that a second run on the directory is refused.
@@ -403,11 +403,11 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
         fresh = not any(p.name != LOCK for p in out.iterdir())
         try:
             return _run(out, identity, batch_size, executor, progress)
-        except ScenarioError as error:
-            # Bad input that only a patient shows (a value drawn that the scenario
-            # refuses): what this run wrote into a directory it began is taken back
-            # when no shard is done, so that the corrected command can use it. (A
-            # patient the engine refuses leaves the directory, its shards done kept.)
+        except MetacascadeError as error:
+            # What only a patient shows (a value drawn that the scenario refuses, a
+            # patient the engine refuses): what this run wrote into a directory it
+            # began is taken back when no shard is done, so that the corrected command
+            # can use it. (With shards done, the directory and its shards are kept.)
             refused = error
             taken_back = fresh and _take_back(out)
             if taken_back and not locked:
