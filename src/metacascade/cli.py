@@ -76,8 +76,11 @@ def _main(
 
 @app.command()
 def catalog(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    cite: Annotated[bool, typer.Option("--cite", help="Print every value's source.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object (every value with its unit, bounds and "
+                       "source).")] = False,
+    cite: Annotated[bool, typer.Option(
+        "--cite", help="Print every value's source (the JSON always has them).")] = False,
 ) -> None:
     """List bodies, organs and cancers with every value's unit (and source)."""
     from metacascade.describe import catalog_dict, catalog_text
