@@ -62,3 +62,37 @@ def test_simulate_cohort_prints_progress(tmp_path: Path,
     simulate_cohort(population, 6, seed=2, out=tmp_path / "quiet", shard_size=3,
                     executor=LocalExecutor(1), progress=False, engine="patient")
     assert capsys.readouterr().err == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _screen(text: str) -> list[str]:
+    """The lines a terminal shows for ``text`` (carriage returns rewrite a line)."""
+    shown = []
+    for line in text.split("\n"):
+        screen = ""
+        for part in line.split("\r"):
+            screen = part + screen[len(part):]
+        shown.append(screen.rstrip())
+    return [line for line in shown if line]
+
+
+@pytest.mark.parametrize("done", [0, 1])
+def test_a_stop_on_a_terminal_keeps_only_what_says_something(done: int) -> None:
+    """Stopped before any shard is done, the first line is cleared (the error line that
+    follows is the one line shown); after one, the last progress line stays."""
+    stream = _Terminal()
+    with pytest.raises(RuntimeError), Progress(3, 0, 30, stream=stream) as bar:
+        for _ in range(done):
+            bar.shard_done(10)
+        raise RuntimeError("a patient the engine refuses")
+    print("metacascade: error: patient 0: ...", file=stream)
+    shown = _screen(stream.getvalue())
+    assert shown[-1] == "metacascade: error: patient 0: ..."
+    if done:
+        assert len(shown) == 2 and shown[0].startswith("shards 1/3  patients 10 this run")
+    else:
+        assert len(shown) == 1

@@ -1,10 +1,12 @@
 """A cohort's progress on the terminal: shards done, patients per second, time left.
 
 One line, rewritten in place on a terminal (one line per shard elsewhere, as in CI
-logs). A line is printed when the run starts, so that a run is never silent until its
-first shard is done; if that takes longer than :data:`WAIT_NOTE_S` and numba's compiled
-loops are on, one more line says why the first run after an install or a change of the
-code can wait: every worker compiles the loops first (:mod:`metacascade._jit`).
+logs); on a terminal, a run stopped (an error, Ctrl-C) before its first shard is done
+clears it, so that the one line saying why is all that is left. A line is printed when
+the run starts, so that a run is never silent until its first shard is done; if that
+takes longer than :data:`WAIT_NOTE_S` and numba's compiled loops are on, one more line
+says why the first run after an install or a change of the code can wait: every worker
+compiles the loops first (:mod:`metacascade._jit`).
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ class Progress:
     def __exit__(self, kind: object, *exc: object) -> None:
         self._stop_timer()
         if kind is not None and self.done < self.n_shards and self.stream.isatty():
-            print(file=self.stream, flush=True)  # end the line a stop leaves, for what follows
+            with self._lock:
+                if self.patients_done:  # end the line a stop leaves, for what follows
+                    print(file=self.stream, flush=True)
+                else:  # only the first line (or none after the note): the error replaces it
+                    print("\r" + " " * 79 + "\r", file=self.stream, end="", flush=True)
 
     def shard_done(self, patients: int) -> None:
         """Print the line of a shard of ``patients`` patients that has just finished."""
