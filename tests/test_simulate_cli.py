@@ -72,7 +72,7 @@ def test_writes_the_six_files(breast_dirs):
 
 def test_prints_a_summary_and_progress(tmp_path):
     result = _simulate(tmp_path / "out", "--cancer", "colon", "--years", "1", "--seed", "3")
-    assert "simulating 1 years of a colon primary" in result.stderr
+    assert "simulating 1 year of a colon primary" in result.stderr
     assert "shed cells" in result.stdout and "macrometastases" in result.stdout
     assert str(tmp_path / "out") in result.stdout
 

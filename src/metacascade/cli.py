@@ -161,8 +161,10 @@ def simulate(
     with _user_errors():
         resolved = _simulation_scenario(cancer, scenario, body, years, seed)
         check_output_dir(out)
-        typer.echo(f"simulating {resolved.horizon_years:g} years of a {resolved.cancer} "
-                   "primary...", err=True)
+        article = "an" if resolved.cancer[:1] in "aeiou" else "a"
+        unit = "year" if resolved.horizon_years == 1 else "years"
+        typer.echo(f"simulating {resolved.horizon_years:g} {unit} of {article} "
+                   f"{resolved.cancer} primary...", err=True)
         result = simulate_patient(resolved)
         write_simulation(result, resolved, out, scenario_file=scenario)
     _print_simulation(resolved, result, out, OUTPUT_FILES)

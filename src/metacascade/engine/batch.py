@@ -92,7 +92,12 @@ from metacascade.engine.batch_result import BatchResult, BatchSnapshot
 from metacascade.engine.batch_rows import ColonyRows, PrimaryRows
 from metacascade.engine.batch_store import ColonyLookup, Sources
 from metacascade.engine.compile import CompiledModel
-from metacascade.engine.limits import MAX_COLONIES, MAX_POISSON_MEAN, EngineError
+from metacascade.engine.limits import (
+    MAX_COLONIES,
+    MAX_POISSON_MEAN,
+    EngineError,
+    too_many_colonies,
+)
 from metacascade.engine.result import (
     ARRESTED,
     COLONY_DTYPES,
@@ -346,10 +351,7 @@ class _Batch:
         per_patient = np.bincount(p, minlength=plan.P)
         over = np.flatnonzero(self.colonies + per_patient > MAX_COLONIES)
         if over.size:
-            raise EngineError(
-                f"patient {int(over[0])}: more than {MAX_COLONIES} colonies founded by day "
-                f"{plan.ends[k]:.0f}: colonisation in this scenario is implausibly efficient "
-                "(lower divide_after_extravasation or soil, or shorten the horizon)")
+            raise too_many_colonies(MAX_COLONIES, float(plan.ends[k]), int(over[0]))
         # Founding times uniform in the step, in order within each patient: sorted by
         # patient + u / 2, the share u of the step is read back from the sorted keys
         # (rounded to the keys' precision, so that it never decreases within a patient).
@@ -380,10 +382,7 @@ class _Batch:
         plan = self.plan
         per_patient, over = _loops.per_patient(p, count, self.colonies, MAX_COLONIES)
         if over >= 0:
-            raise EngineError(
-                f"patient {over}: more than {MAX_COLONIES} colonies founded by day "
-                f"{plan.ends[k]:.0f}: colonisation in this scenario is implausibly efficient "
-                "(lower divide_after_extravasation or soil, or shorten the horizon)")
+            raise too_many_colonies(MAX_COLONIES, float(plan.ends[k]), over)
         uniform = self.rng.random(total)
         sizes = np.array([part[0].size for part in parts], dtype=np.int64)
         vias = np.array([part[4] for part in parts], dtype=np.int8)

@@ -96,6 +96,7 @@ from metacascade.engine.limits import (
     SCALAR_DRAWS,
     EngineError,
     poisson,
+    too_many_colonies,
 )
 from metacascade.engine.result import (
     ARRESTED,
@@ -447,11 +448,7 @@ class _Run:
 
     def _check_colonies(self, more: int, day: float) -> None:
         if self.col.size + more > MAX_COLONIES:
-            raise EngineError(
-                f"more than {MAX_COLONIES} colonies founded by day {day:.0f}: colonisation "
-                "in this scenario is implausibly efficient (lower divide_after_extravasation "
-                "or soil, or shorten the horizon)"
-            )
+            raise too_many_colonies(MAX_COLONIES, day)
 
     def _record(self, t1: float) -> None:
         self.snapshots.append(Snapshot(t1, self.shed, self.died, self.counters.copy(),

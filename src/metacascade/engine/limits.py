@@ -41,6 +41,15 @@ class EngineError(MetacascadeError):
     """A scenario the engine cannot run correctly (it would overflow or explode)."""
 
 
+def too_many_colonies(limit: int, day: float, patient: int | None = None) -> EngineError:
+    """The error of a patient (of a batch, if given) past ``limit`` colonies by ``day``."""
+    who = "" if patient is None else f"patient {patient}: "
+    return EngineError(
+        f"{who}more than {limit} colonies founded by day {day:.0f} (year "
+        f"{day / 365.25:.1f}): colonisation in this scenario is implausibly efficient "
+        "(lower divide_after_extravasation or soil, or end the horizon before then)")
+
+
 def poisson(rng: np.random.Generator, lam: Any) -> Any:
     """``rng.poisson(lam)``, exact also for means above :data:`POISSON_PART`.
 
