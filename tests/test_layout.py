@@ -1,0 +1,108 @@
+"""The package's dependencies point one way (DESIGN, section 3).
+
+Foundations <- catalogs (physiology, cancers) <- scenario <- engine <- clinic <- cohort,
+calibration, analysis, outputs <- plots, report, dashboard <- cli. Every import of a
+``metacascade`` module, lazy ones included, is read from the source; an import of a
+higher layer fails unless it is one of :data:`ALLOWED`, each with its reason. The engine
+and the catalogs import no plotting, command-line or file-format library.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "src" / "metacascade"
+
+#: Layer of each top-level module or package of metacascade (lower imports nothing higher).
+LAYERS = {
+    **dict.fromkeys(["random", "citations", "references", "units", "errors", "_frozen",
+                     "_memo", "_jit", "_version", "calibrated"], 0),
+    **dict.fromkeys(["physiology", "cancers"], 1),
+    **dict.fromkeys(["overrides", "scenario"], 2),
+    "engine": 3,
+    "clinic": 4,
+    **dict.fromkeys(["cohort", "calibration", "analysis", "outputs", "describe"], 5),
+    **dict.fromkeys(["plots", "report", "dashboard"], 6),
+    "cli": 7,
+}
+
+#: Imports of a higher layer that are allowed: (importing file, imported module) -> why.
+ALLOWED = {
+    ("scenario.py", "metacascade.clinic.imaging"):
+        "a scenario's scans are checked against the imaging modalities and regions",
+    ("scenario.py", "metacascade.clinic.therapy"):
+        "a scenario's therapy lines are resolved against the regimen defaults",
+    ("analysis/analyze.py", "metacascade.plots.cohort"):
+        "`metacascade analyze` writes survival.png and organs.png (a lazy import)",
+    ("calibration/fit.py", "metacascade.plots.calibration"):
+        "`metacascade calibrate` writes fit.png (a lazy import)",
+    ("outputs.py", "metacascade.plots.fates"): "`simulate` writes fates.png (a lazy import)",
+    ("outputs.py", "metacascade.plots.clinic"):
+        "`simulate` writes ctc.png and body.png (a lazy import)",
+}
+
+#: Libraries the engine and the catalogs must not import.
+FORBIDDEN_IN_CORE = {"matplotlib", "typer", "pyarrow", "yaml", "tomllib", "lifelines",
+                     "dask", "distributed", "pyabc"}
+
+
+def _imports(path: Path) -> list[str]:
+    """Every module ``path`` imports (absolute names; relative ones resolved)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = ["metacascade", *path.relative_to(PACKAGE).parent.parts]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                out.append(".".join(base + ([node.module] if node.module else [])))
+            elif node.module:
+                out.append(node.module)
+    return out
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "metacascade" or len(parts) < 2:
+        return None
+    return LAYERS[parts[1]]
+
+
+SOURCES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"
+                 or p.parent != PACKAGE)
+
+
+def test_every_top_level_module_has_a_layer() -> None:
+    names = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+             if (p.suffix == ".py" and p.name != "__init__.py")
+             or (p.is_dir() and (p / "__init__.py").exists())}
+    assert names == set(LAYERS)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_point_down(path: Path) -> None:
+    where = str(path.relative_to(PACKAGE))
+    own = _layer("metacascade." + path.relative_to(PACKAGE).parts[0].removesuffix(".py"))
+    assert own is not None
+    upward = [m for m in _imports(path)
+              if (layer := _layer(m)) is not None and layer > own
+              and (where, m) not in ALLOWED]
+    assert upward == [], f"{where} imports a higher layer: {upward}"
+
+
+@pytest.mark.parametrize("package", ["engine", "physiology", "cancers"])
+def test_the_core_imports_no_plotting_cli_or_file_format(package: str) -> None:
+    found = {(str(p.relative_to(PACKAGE)), m) for p in (PACKAGE / package).rglob("*.py")
+             for m in _imports(p) if m.split(".")[0] in FORBIDDEN_IN_CORE}
+    assert found == set()
+
+
+def test_every_allowed_exception_is_still_used() -> None:
+    """An exception no longer needed is taken off the list."""
+    used = {(str(p.relative_to(PACKAGE)), m) for p in SOURCES for m in _imports(p)}
+    assert set(ALLOWED) <= used
