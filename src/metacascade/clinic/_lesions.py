@@ -91,8 +91,9 @@ class Lesions(Sizes):
         self.founded = flat(cols["founded"], 0.0)
         self.w = flat(cols["w"], 1.0)
         self.switch = flat(cols["switch"], -math.inf)
-        # Read when needed (:meth:`parent_of`, :meth:`is_distant`).
-        self._parents = np.asarray(cols["parent"], dtype=np.int64)
+        #: (colonies,) each colony's parent, as the engine's batch numbers it (read when
+        #: needed: :meth:`parent_of`, :meth:`is_distant`, the settling of new colonies).
+        self.parents = np.asarray(cols["parent"], dtype=np.int64)
         self._primary_organ = primary_organ
         self._lymph = self.organs.index("lymph_node") if "lymph_node" in self.organs else -1
         with np.errstate(divide="ignore"):
@@ -207,7 +208,9 @@ class Lesions(Sizes):
             [resolve(j, r) for j, r in enumerate(s.clinic.therapy.lines)]
             if s.clinic is not None and s.clinic.therapy is not None else []
             for s in scenarios]
-        self._effects = {
+        #: Regimen effect name -> (patients, lines) value of each patient's lines (the
+        #: shedding factor, CTC survival and resistant share).
+        self.effects = {
             name: np.array([[getattr(g, name) for g in regs] for regs in self.regimens],
                            dtype=float).reshape(self.n_patients, k)
             for name in ("shedding_factor", "ctc_survival", "resistant_fraction")}
@@ -236,7 +239,7 @@ class Lesions(Sizes):
 
     def regimen_value(self, name: str, patients: IntArray, lines: IntArray) -> FloatArray:
         """A regimen effect of each patient's given line."""
-        return np.asarray(self._effects[name][patients, lines], dtype=float)
+        return np.asarray(self.effects[name][patients, lines], dtype=float)
 
     def set_intervals(self, stops: FloatArray) -> None:
         """Group the colonies by the interval (stops[k-1], stops[k]] they are founded in.
@@ -292,7 +295,7 @@ class Lesions(Sizes):
     def parent_of(self, ids: IntArray) -> IntArray:
         """The lesion each colony of ``ids`` was founded from (not of primaries)."""
         pat = self.pat[ids]
-        local = self._parents[ids - pat - 1]  # the colony's row of the batch
+        local = self.parents[ids - pat - 1]  # the colony's row of the batch
         return np.asarray(np.where(local >= 0, local + self.offsets[pat], -1), dtype=np.int64)
 
     def is_distant(self, ids: IntArray) -> BoolArray:
@@ -397,5 +400,5 @@ class Lesions(Sizes):
         return loops.draw_rates(
             ids, cells, t, alive, active, self.is_primary, self.pat, self.pat_organ,
             self.switch, self.shedding, self.lymphatic_share, self.primary_entry,
-            self.lymph_entry, self._entry_cell, self._effects["shedding_factor"],
-            self._effects["ctc_survival"], self.n_patients, self.n_entries)
+            self.lymph_entry, self._entry_cell, self.effects["shedding_factor"],
+            self.effects["ctc_survival"], self.n_patients, self.n_entries)

@@ -266,11 +266,11 @@ class _Batch:
         """Which colonies founded in the k-th interval the treated patients have (``_settle``)."""
         x = self.x
         if _jit.ENABLED:
-            effects = x._effects
+            effects = x.effects
             new, met, met_line, rho, q, parent, founded = loops.settle_new(
                 x.founded_in(k), treated, x.pat, self.rules.active,
                 effects["resistant_fraction"], effects["shedding_factor"],
-                effects["ctc_survival"], x._parents, x.offsets, x.founded)
+                effects["ctc_survival"], x.parents, x.offsets, x.founded)
             if new.size == 0:
                 return
             exists = self.rng.random(met.size) < -np.expm1(-rho)
@@ -394,7 +394,7 @@ class _Batch:
             untreated, factor = x.untreated(ids, t), x.survival(ids, t)
             met, met_untreated, met_factor, ids, n, lesion_line, rho = loops.start_shares(
                 ids, untreated, factor, x.is_always, x.pat, self.rules.next_line,
-                x._effects["resistant_fraction"])
+                x.effects["resistant_fraction"])
             x.begin(patients, line, t)
             x.treated[patients] = True
         else:
