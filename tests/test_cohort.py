@@ -341,3 +341,53 @@ def test_unwritable_out_and_huge_sizes_are_one_line(tmp_path, args, needle):
     assert result.stderr.count("\n") == 1 and needle in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "pop.yaml"]
     assert file.read_text() == "keep"
+
+
+def test_the_python_entry_point_takes_a_population_its_data_or_its_file(tmp_path,
+                                                                        population):
+    """``metacascade.simulate_cohort`` (the issue's name), with a Population, plain data
+    or a path, NumPy whole numbers, and ``out`` left out (a new temporary directory):
+    the same patients each time."""
+    import metacascade
+
+    path = tmp_path / "pop.yaml"
+    path.write_text(yaml.safe_dump(POPULATION))
+    common = {"executor": LocalExecutor(1), "progress": False, "batch_size": 2}
+    runs = [metacascade.simulate_cohort(population, 2, seed=5, out=tmp_path / "a", **common),
+            metacascade.simulate_cohort(POPULATION, np.int64(2), seed=np.uint32(5),
+                                        out=tmp_path / "b", **common),
+            metacascade.simulate_cohort(str(path), 2, seed=5, **common)]
+    try:
+        assert runs[2].path.name.startswith("metacascade-cohort-")
+        first = runs[0].table("patients")
+        for run in runs[1:]:
+            pd.testing.assert_frame_equal(run.table("patients"), first)
+    finally:
+        shutil.rmtree(runs[2].path)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "needle"), [
+    ({"population": 3}, ScenarioError, "population: int is not a population"),
+    ({"executor": "dask"}, OutputError, "executor: 'dask' is not an executor"),
+    ({"seed": True}, OutputError, "seed: True is a truth value"),
+    ({"n_patients": 2.5}, OutputError, "patients: 2.5 must be a whole number"),
+    ({"out": None, "resume": True}, OutputError, "out: give the directory"),
+])
+def test_bad_python_arguments_are_named_and_nothing_is_written(tmp_path, population,
+                                                               kwargs, error, needle):
+    args = {"population": population, "n_patients": 2, "seed": 5, "out": tmp_path / "c",
+            **kwargs}
+    with pytest.raises(error, match=needle):
+        simulate_cohort(args.pop("population"), args.pop("n_patients"), **args)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_import_metacascade_loads_the_cohort_package_only_when_used():
+    import subprocess
+
+    code = ("import sys, metacascade; assert 'metacascade.cohort' not in sys.modules; "
+            "assert 'simulate_cohort' in dir(metacascade); "
+            "from metacascade import Population, load_population, simulate_cohort; "
+            "assert simulate_cohort.__module__ == 'metacascade.cohort.run'; "
+            "assert 'metacascade.cohort' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -203,20 +203,22 @@ def test_clinic_groups_are_those_of_the_clinics_json():
 
 def test_a_failing_patient_stops_the_cohort_at_once_and_is_named(tmp_path):
     """A patient the engine refuses (too many colonies) stops the run without running
-    the shards not started, and the error names its number in the cohort."""
+    the shards not started, and the error names its number in the cohort. (The first
+    such patient is in the sixth shard: with no shard done, the run's directory would
+    be taken back.)"""
     population = Population.from_dict({
         "cancer": "breast", "horizon_years": 10, "primary_diameter_mm": 40,
         "population": {"cancer_overrides.doubling_time": {
             "discrete": {"values": [120, 40], "weights": [30, 1]}, "unit": "d"}}})
-    fast = {i for i in range(400) if population.patient(29, i)[2][
+    fast = {i for i in range(400) if population.patient(30, i)[2][
         "param_cancer_overrides__doubling_time"].startswith("40")}
-    assert min(fast) == 6 and len({i // 4 for i in fast}) == 10  # batch 1, position 2
+    assert min(fast) == 23 and len({i // 4 for i in fast}) == 10  # batch 5, position 3
     with pytest.raises(EngineError, match=r"^patient (\d+): more than 200000 colonies") as info:
-        simulate_cohort(population, 400, seed=29, out=tmp_path / "c", batch_size=4,
+        simulate_cohort(population, 400, seed=30, out=tmp_path / "c", batch_size=4,
                         executor=LocalExecutor(2), progress=False)
     assert int(str(info.value).split()[1].rstrip(":")) in fast
     manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
-    assert not manifest["complete"]
+    assert not manifest["complete"] and manifest["shards_done"]
     # The shards not started were cancelled, not run (90 of the 100 would succeed).
     assert len(list((tmp_path / "c" / "patients").glob("*.parquet"))) < 50
 

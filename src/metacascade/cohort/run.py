@@ -36,11 +36,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import operator
 import os
 import platform
 import re
 import sys
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,7 @@ from metacascade import _jit
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
 from metacascade.cohort.executors import Executor, LocalExecutor
-from metacascade.cohort.population import Population
+from metacascade.cohort.population import Population, load_population
 from metacascade.cohort.progress import Progress
 from metacascade.cohort.tables import (
     COLONY_COLUMNS,
@@ -64,7 +66,7 @@ from metacascade.cohort.tables import (
     cohort_tables,
     courses_columns,
 )
-from metacascade.errors import MetacascadeError, OutputError
+from metacascade.errors import MetacascadeError, OutputError, ScenarioError
 
 MANIFEST = "manifest.json"
 #: The hidden file a run holds a lock on, so that a second run on the directory is refused.
@@ -331,8 +333,9 @@ class Cohort:
         return pq.read_table(paths).to_pandas() if paths else pd.DataFrame()
 
 
-def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: str | Path,
-                    executor: Executor | None = None, shard_size: int | None = None,
+def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLike[str],
+                    n_patients: int, *, seed: int, executor: Executor | None = None,
+                    out: str | os.PathLike[str] | None = None, shard_size: int | None = None,
                     resume: bool = False, progress: bool | None = None,
                     engine: str = DEFAULT_ENGINE, batch_size: int = DEFAULT_BATCH_SIZE,
                     ) -> Cohort:
@@ -341,18 +344,23 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
     Parameters
     ----------
     population
-        The scenario and its patient-level distributions.
+        The scenario and its patient-level distributions: a :class:`Population`, the
+        plain data of a scenario file with a ``population`` section, or the path of
+        such a file (:func:`load_population`).
     n_patients
         Number of patients (>= 1).
     seed
         Cohort seed: patient ``i``'s results depend on it, on ``i``, and (batch engine)
         on ``batch_size`` only.
+    executor
+        :class:`LocalExecutor` (default, one process per core), :class:`DaskExecutor`,
+        or any object with their ``run`` method.
     out
         Cohort directory. A directory that exists and is not empty is refused unless
         ``resume`` is set and its manifest is of the same scenario, seed, number of
-        patients, engine, batch size and shard size.
-    executor
-        :class:`LocalExecutor` (default, one process per core) or :class:`DaskExecutor`.
+        patients, engine, batch size and shard size. Default: a new temporary
+        directory (``metacascade-cohort-*`` in the system's temporary directory; the
+        returned :class:`Cohort`'s ``path``), which is left for the caller to remove.
     shard_size
         Patients per shard (the unit of work and of resumption); with the batch engine
         a multiple of ``batch_size`` (default: ``batch_size``), else default
@@ -374,6 +382,16 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
         Patients per batch of the batch engine (>= 1).
 
     """
+    population = _population(population)
+    n_patients, seed, batch_size = (_whole(name, value) for name, value in (
+        ("patients", n_patients), ("seed", seed), ("batch_size", batch_size)))
+    if shard_size is not None:
+        shard_size = _whole("shard_size", shard_size)
+    if executor is not None and not callable(getattr(executor, "run", None)):
+        raise OutputError(f"executor: {executor!r} is not an executor; give a "
+                          "LocalExecutor, a DaskExecutor, or None (a local process pool)")
+    if out is None and resume:
+        raise OutputError("out: give the directory of the cohort to resume")
     if engine not in ENGINES:
         raise OutputError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
     if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
@@ -391,7 +409,7 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
                           f"{batch_size} with the batch engine")
     if not (isinstance(seed, int) and 0 <= seed < 2**63):
         raise OutputError(f"seed: {seed!r} must be a whole number in [0, 2^63)")
-    out = Path(out)
+    out = Path(tempfile.mkdtemp(prefix="metacascade-cohort-")) if out is None else Path(out)
     scenario = population.to_dict()
     identity = {"format": FORMAT, "scenario": scenario, "seed": seed,
                 "n_patients": n_patients, "shard_size": shard_size, "engine": engine,
@@ -416,6 +434,31 @@ def simulate_cohort(population: Population, n_patients: int, *, seed: int, out: 
         with contextlib.suppress(OSError):  # (another run may have begun in it)
             out.rmdir()
     raise refused
+
+
+def _population(population: Any) -> Population:
+    """A :class:`Population` from one, from its plain data, or from its file's path."""
+    if isinstance(population, Population):
+        return population
+    if isinstance(population, (str, os.PathLike)):
+        return load_population(os.fspath(population))
+    if isinstance(population, Mapping):
+        return Population.from_dict(dict(population))
+    raise ScenarioError(f"population: {type(population).__name__} is not a population; "
+                        "give a Population, its plain data or the path of its file")
+
+
+def _whole(name: str, value: Any) -> Any:
+    """``value`` as a Python int if it is a whole number (NumPy's too; a bool is refused).
+
+    Anything else is returned as it is, for the range checks to refuse, naming ``name``.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise OutputError(f"{name}: {value!r} is a truth value, not a whole number")
+    try:
+        return operator.index(value)
+    except TypeError:
+        return value
 
 
 def _take_back(out: Path) -> bool:
