@@ -362,6 +362,11 @@ def test_the_python_entry_point_takes_a_population_its_data_or_its_file(tmp_path
         first = runs[0].table("patients")
         for run in runs[1:]:
             pd.testing.assert_frame_equal(run.table("patients"), first)
+        # A Cohort is path-like: analyze takes it as its directory.
+        from metacascade.analysis import analyze
+
+        assert analyze(runs[2])["n_patients"] == 2
+        assert (runs[2].path / "analysis.json").exists()
     finally:
         shutil.rmtree(runs[2].path)
 

@@ -311,9 +311,16 @@ def _write_atomic(table: pd.DataFrame, path: Path) -> None:
 # -- the cohort --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Cohort:
-    """A cohort directory: its manifest, and its tables on demand."""
+    """A cohort directory: its manifest, and its tables on demand.
+
+    A path-like object: ``metacascade.analysis.analyze(cohort)`` and ``open``-style
+    calls take it as its directory.
+    """
 
     path: Path
+
+    def __fspath__(self) -> str:
+        return str(self.path)
 
     @property
     def manifest(self) -> dict[str, Any]:
