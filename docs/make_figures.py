@@ -4,15 +4,18 @@
 
 Every picture comes from a seeded run, so the same versions give the same files: the
 ``make demo`` patient (breast, seed 1), the breast example on chemotherapy
-(examples/breast_metastatic_ctc.yaml, seed 1) and a 60-patient virtual trial
-(examples/virtual_trial_breast.yaml, cohort seed 1). Small sizes and 80 dpi keep the
-PNG files small. The snippets in docs/figures.md draw the same figures.
+(examples/breast_metastatic_ctc.yaml, seed 1), the README's 1,000-patient virtual trial
+(examples/virtual_trial_breast.yaml, cohort seed 1) for the survival curves, and 1,000
+patients of the default breast population (examples/breast_population.yaml, cohort seed
+1) for the organs at death. Small sizes and 80 dpi keep the PNG files small. The
+snippets in docs/figures.md draw the same figures.
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -93,22 +96,33 @@ def single_panels(demo: metacascade.Result, example: metacascade.Result) -> None
 
 
 def cohort_figures() -> None:
-    """Kaplan-Meier curves and organs at death of a small virtual trial."""
-    population = load_population(ROOT / "examples" / "virtual_trial_breast.yaml")
+    """Kaplan-Meier curves of the README's virtual trial, and organs at death.
+
+    The organs come from the default breast population (where patients die), counting
+    colonies of 1 mm or more.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "trial"
-        simulate_cohort(population, 60, seed=1, out=out, shard_size=15,
-                        executor=LocalExecutor(), progress=False)
-        cohort = read_cohort(out)
+        trial = _cohort("virtual_trial_breast", Path(tmp))
+        population = _cohort("breast_population", Path(tmp))
     fig = Figure(figsize=(10, 4.4), layout="constrained")
     left, right = fig.subplots(1, 2)
-    plot_survival(cohort.patients, "os", ax=left)
-    plot_survival(cohort.patients, "pfs", ax=right)
+    plot_survival(trial.patients, "os", ax=left)
+    plot_survival(trial.patients, "pfs", ax=right)
     save(fig, "plot_survival")
-    table = involvement(cohort.patients, cohort.colonies)
+    table = involvement(population.patients, population.colonies, min_diameter_mm=1.0)
     fig = Figure(figsize=(5.5, 6), layout="constrained")
-    plot_organs(table[table["cancer"] == "breast"], ax=fig.subplots())
+    n = int(table["n_patients"].iloc[0])
+    plot_organs(table[table["cancer"] == "breast"], ax=fig.subplots(),
+                title=f"breast: lesions >= 1 mm at death (n={n})")
     save(fig, "plot_organs")
+
+
+def _cohort(example: str, tmp: Path) -> Any:
+    """1,000 patients of an example population, cohort seed 1, read back."""
+    out = tmp / example
+    simulate_cohort(load_population(ROOT / "examples" / f"{example}.yaml"), 1000, seed=1,
+                    out=out, executor=LocalExecutor(), progress=False)
+    return read_cohort(out)
 
 
 def main() -> None:
