@@ -42,13 +42,15 @@ from metacascade.scenario import Scenario, load_scenario
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "docs" / "figures"
 DPI = 80
+#: Patients of each cohort picture (tests draw them from fewer).
+PATIENTS = 1000
 
 
 def save(fig: Figure, name: str) -> None:
     """Write ``fig`` as docs/figures/NAME.png, without a timestamp or software tag."""
-    fig.savefig(FIGURES / f"{name}.png", dpi=DPI, metadata={"Software": None},
-                pil_kwargs={"optimize": True})
-    print(f"wrote docs/figures/{name}.png")
+    path = FIGURES / f"{name}.png"
+    fig.savefig(path, dpi=DPI, metadata={"Software": None}, pil_kwargs={"optimize": True})
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 def patient_figures(prefix: str, scenario: Scenario) -> metacascade.Result:
@@ -118,10 +120,10 @@ def cohort_figures() -> None:
 
 
 def _cohort(example: str, tmp: Path) -> Any:
-    """1,000 patients of an example population, cohort seed 1, read back."""
+    """:data:`PATIENTS` patients of an example population, cohort seed 1, read back."""
     out = tmp / example
-    simulate_cohort(load_population(ROOT / "examples" / f"{example}.yaml"), 1000, seed=1,
-                    out=out, executor=LocalExecutor(), progress=False)
+    simulate_cohort(load_population(ROOT / "examples" / f"{example}.yaml"), PATIENTS,
+                    seed=1, out=out, executor=LocalExecutor(), progress=False)
     return read_cohort(out)
 
 
