@@ -396,3 +396,15 @@ def test_import_metacascade_loads_the_cohort_package_only_when_used():
             "assert simulate_cohort.__module__ == 'metacascade.cohort.run'; "
             "assert 'metacascade.cohort' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_refused_run_into_a_temporary_directory_leaves_none(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    bad = {**POPULATION, "horizon_years": 0.5,
+           "population": {"primary_diameter_mm": {"uniform": {"low": 400, "high": 500}}}}
+    with pytest.raises(ScenarioError, match="patient 0: primary_diameter_mm"):
+        simulate_cohort(bad, 2, seed=1, batch_size=2, executor=LocalExecutor(1),
+                        progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -416,13 +416,16 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
                           f"{batch_size} with the batch engine")
     if not (isinstance(seed, int) and 0 <= seed < 2**63):
         raise OutputError(f"seed: {seed!r} must be a whole number in [0, 2^63)")
-    out = Path(tempfile.mkdtemp(prefix="metacascade-cohort-")) if out is None else Path(out)
     scenario = population.to_dict()
     identity = {"format": FORMAT, "scenario": scenario, "seed": seed,
                 "n_patients": n_patients, "shard_size": shard_size, "engine": engine,
                 "batch_size": batch_size if engine == "batch" else None}
-    _check_directory(out, identity, resume)  # nothing is written before it passes
-    existed, locked = out.exists(), (out / LOCK).exists()
+    if out is None:  # a new temporary directory, taken as one this run began
+        out, existed, locked = Path(tempfile.mkdtemp(prefix="metacascade-cohort-")), False, False
+    else:
+        out = Path(out)
+        _check_directory(out, identity, resume)  # nothing is written before it passes
+        existed, locked = out.exists(), (out / LOCK).exists()
     with _claimed(out):
         _check_directory(out, identity, resume)  # again: a run may have ended meanwhile
         fresh = not any(p.name != LOCK for p in out.iterdir())
