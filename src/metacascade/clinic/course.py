@@ -26,10 +26,13 @@ engine's draws are the same with and without a clinic, and the same seed gives t
 course.
 
 Observations are one table (:data:`OBSERVATION_COLUMNS`): ``time_days``, ``kind``
-(``scan``, ``draw``, ``stage``, ``progression``, ``death``), ``name`` (modality, draw
-site, stage, progression reason or death cause), ``organ``, ``lesion`` (colony id, 0 the
-primary, -1 none) and ``value`` (diameter mm of a lesion found; lesions found by a scan;
-CTC count; burden in cells at death).
+(``scan``, ``draw``, ``stage``, ``progression``, ``therapy``, ``death``), ``name``
+(modality, draw site, stage, progression reason, ``start:REGIMEN`` or
+``stop:REGIMEN:REASON``, death cause), ``organ``, ``lesion`` (colony id, 0 the primary,
+-1 none) and ``value`` (a scan: diameter mm of the lesion found, 0 on the one row of a
+scan that found none; a draw: the CTC count; a stage: distant lesions found by that
+scan; a progression: the sum of target diameters, mm; therapy: the line's number; death:
+the burden in cells).
 """
 
 from __future__ import annotations
@@ -236,6 +239,24 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
     closed forms of time and death is checked on the weekly grid. At a decision the
     scans and draws are made, stage and progression updated, and the therapy rules
     applied to what was just seen.
+
+    Parameters
+    ----------
+    result
+        The patient's untreated natural history (:func:`metacascade.simulate`).
+    scenario
+        The scenario ``result`` was simulated from (its circulation gives the CTC
+        draws, its cancer the CTC cut-off).
+    clinic
+        Follow-up to use instead of ``scenario.clinic``; without either, no scans,
+        draws or therapy: the patient is followed to death or the horizon.
+
+    Returns
+    -------
+    ClinicalCourse
+        The observations, stage, progression, therapy given and death; the clinic's
+        draws come from its own stream of the result's seed (:func:`course_rng`).
+
     """
     clinic = clinic if clinic is not None else scenario.clinic
     if clinic is None:
