@@ -239,24 +239,6 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
     closed forms of time and death is checked on the weekly grid. At a decision the
     scans and draws are made, stage and progression updated, and the therapy rules
     applied to what was just seen.
-
-    Parameters
-    ----------
-    result
-        The patient's untreated natural history (:func:`metacascade.simulate`).
-    scenario
-        The scenario ``result`` was simulated from (its circulation gives the CTC
-        draws, its cancer the CTC cut-off).
-    clinic
-        Follow-up to use instead of ``scenario.clinic``; without either, no scans,
-        draws or therapy: the patient is followed to death or the horizon.
-
-    Returns
-    -------
-    ClinicalCourse
-        The observations, stage, progression, therapy given and death; the clinic's
-        draws come from its own stream of the result's seed (:func:`course_rng`).
-
     """
     clinic = clinic if clinic is not None else scenario.clinic
     if clinic is None:
