@@ -91,8 +91,10 @@ def read_cohort(cohort_dir: str | Path) -> Cohort:
     ----------
     cohort_dir
         Directory holding ``manifest.json`` and the ``patients``, ``colonies`` and
-        ``observations`` Parquet datasets. A dataset directory without shards is an
-        empty table (a cohort without colonies has none to write).
+        ``observations`` Parquet datasets (or the path-like
+        :class:`metacascade.cohort.Cohort` that :func:`~metacascade.cohort.simulate_cohort`
+        returns). A dataset directory without shards is an empty table (a cohort without
+        colonies has none to write).
 
     Returns
     -------
@@ -132,15 +134,19 @@ def analyze(cohort_dir: str | Path, out_dir: str | Path | None = None, *,
     Parameters
     ----------
     cohort_dir
-        The cohort directory (see :func:`read_cohort`).
+        The cohort directory (see :func:`read_cohort`), or the path-like
+        :class:`metacascade.cohort.Cohort` that :func:`~metacascade.cohort.simulate_cohort`
+        returns.
     out_dir
         Where to write; by default ``cohort_dir``. Created with its parents if missing;
         earlier outputs of the same names are replaced, other files left alone.
     min_diameter_mm
         Smallest colony counted as organ involvement at death, mm (a finite number
-        >= 0). The default, 5, reads the autopsy as gross; 0 counts every established
-        colony, the histological reading the calibration fits DiSibio & French with
-        (:class:`metacascade.calibration.model.Autopsy`).
+        >= 0). The default, 5, reads the autopsy as gross. A cohort keeps only the
+        colonies of at least 1 mm at the end of follow-up (and those ever detected), so
+        a smaller value counts those, not every established colony as the calibration's
+        autopsy does (:class:`metacascade.calibration.model.Autopsy`);
+        ``autopsy.counts`` in ``analysis.json`` says what was counted.
 
     Returns
     -------

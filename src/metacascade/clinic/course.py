@@ -26,10 +26,13 @@ engine's draws are the same with and without a clinic, and the same seed gives t
 course.
 
 Observations are one table (:data:`OBSERVATION_COLUMNS`): ``time_days``, ``kind``
-(``scan``, ``draw``, ``stage``, ``progression``, ``death``), ``name`` (modality, draw
-site, stage, progression reason or death cause), ``organ``, ``lesion`` (colony id, 0 the
-primary, -1 none) and ``value`` (diameter mm of a lesion found; lesions found by a scan;
-CTC count; burden in cells at death).
+(``scan``, ``draw``, ``stage``, ``progression``, ``therapy``, ``death``), ``name``
+(modality, draw site, stage, progression reason, ``start:REGIMEN`` or
+``stop:REGIMEN:REASON``, death cause), ``organ``, ``lesion`` (colony id, 0 the primary,
+-1 none) and ``value`` (a scan: diameter mm of the lesion found, 0 on the one row of a
+scan that found none; a draw: the CTC count; a stage: distant lesions found by that
+scan; a progression: the sum of target diameters, mm; therapy: the line's number; death:
+the burden in cells).
 """
 
 from __future__ import annotations

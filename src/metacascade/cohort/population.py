@@ -5,6 +5,10 @@ mapping dotted paths into the scenario to distributions::
 
     cancer: breast
     horizon_years: 10
+    clinic:
+      therapy:
+        start_at_m1: true
+        lines: [{name: paclitaxel, kind: cytotoxic}]
     population:
       cancer_overrides.doubling_time: {lognormal: {median: 80, sigma: 0.4}, unit: d}
       primary_diameter_mm: {uniform: {low: 15, high: 40}}
@@ -13,9 +17,10 @@ mapping dotted paths into the scenario to distributions::
 
 Each patient draws every distribution from the patient's own random stream (the cohort
 seed, spawn key ``(3, patient)``), so patient 17 is the same whatever the shard size,
-the number of workers or their order; the engine and clinic of that patient use the
-seed :func:`patient_seed`. A value outside the scenario's bounds is refused for that
-patient with the field named.
+the number of workers or their order. With ``engine="patient"`` the engine and clinic
+of that patient use the seed :func:`patient_seed`; the default batch engine draws them
+from its batch's streams instead (:func:`~metacascade.cohort.run.simulate_cohort`). A
+value outside the scenario's bounds is refused for that patient with the field named.
 """
 
 from __future__ import annotations

@@ -313,8 +313,9 @@ def _write_atomic(table: pd.DataFrame, path: Path) -> None:
 class Cohort:
     """A cohort directory: its manifest, and its tables on demand.
 
-    A path-like object: ``metacascade.analysis.analyze(cohort)`` and ``open``-style
-    calls take it as its directory.
+    A path-like object (``os.fspath(cohort)`` is its directory):
+    :func:`metacascade.analysis.analyze`, :func:`metacascade.analysis.read_cohort` and
+    :class:`pathlib.Path` take it as the directory.
     """
 
     path: Path
@@ -387,6 +388,12 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
         The two are equal in law, not in draws.
     batch_size
         Patients per batch of the batch engine (>= 1).
+
+    Returns
+    -------
+    Cohort
+        The cohort directory (``path``; path-like), its manifest and its tables
+        (:meth:`Cohort.table`).
 
     """
     population = _population(population)

@@ -134,6 +134,13 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int | None = None)
         Seed of the random stream; by default the scenario's, else a fresh one (recorded
         in the result's provenance, so the run can be replayed).
 
+    Returns
+    -------
+    Result
+        The untreated natural history to the horizon: the cell-fate ledger, the
+        colonies and their events (follow it through a clinic with
+        :func:`metacascade.clinic.course.follow`).
+
     """
     if not isinstance(scenario, Scenario):
         scenario = Scenario.from_dict(dict(scenario))

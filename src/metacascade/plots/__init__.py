@@ -1,6 +1,8 @@
-"""Figures: functions that take an Axes (or make one), draw a Result, and return it.
+"""Figures: functions that draw on an Axes (``ax=``, by default the current one) and return it.
 
-They read results and never run the model; they import matplotlib's object API only,
+They read a Result, a clinical course or a run directory's tables and never run the
+model (:func:`plot_fates_figure` makes a Figure of its own); a cohort's figures are in
+:mod:`metacascade.plots.cohort`. They import pyplot only when no ``ax`` is given,
 so they work under any backend (the CLI uses Agg).
 """
 

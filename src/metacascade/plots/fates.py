@@ -230,6 +230,18 @@ def plot_fates_figure(result: Result) -> Figure:
 
     Built with :class:`matplotlib.figure.Figure` (no pyplot), so it needs no display
     and leaves pyplot's state alone.
+
+    Parameters
+    ----------
+    result
+        A simulated patient.
+
+    Returns
+    -------
+    Figure
+        :func:`plot_fates` and :func:`plot_fates_by_organ` side by side, titled with the
+        cancer, the horizon and the seed (a run directory's ``fates.png``).
+
     """
     from matplotlib.figure import Figure
 
