@@ -123,6 +123,13 @@ def test_truncation_keeps_a_lognormal_inside_the_bounds():
     # YAML's true is not the number 1
     ({"primary_diameter_mm": {"uniform": {"low": True, "high": 20}}},
      "population.primary_diameter_mm.uniform.low: true is not a number"),
+    # nor is NumPy's, nor a truth value among numbers
+    ({"primary_diameter_mm": {"uniform": {"low": np.bool_(True), "high": 20}}},
+     "population.primary_diameter_mm.uniform.low: true is not a number"),
+    ({"primary_diameter_mm": {"discrete": {"values": [1, 2], "weights": [True, 1]}}},
+     "population.primary_diameter_mm.discrete.weights.0: true is not a number"),
+    ({"primary_diameter_mm": {"uniform": {"low": 1, "high": 2}, "truncate": [True, 3]}},
+     "population.primary_diameter_mm.truncate.0: true is not a number"),
 ])
 def test_bad_population_names_the_field(distributions, field):
     with pytest.raises(ScenarioError, match=field.replace(".", r"\.")):

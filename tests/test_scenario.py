@@ -3,6 +3,7 @@
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -95,6 +96,20 @@ BAD = [
     ({"cancer": "breast", "cascade_overrides": {"establishment": 2}},
      r"^cascade_overrides\.establishment: 2 is outside"),
     (["breast"], r"a scenario is a mapping"),
+    # NumPy's truth values are no numbers either, nor are truth values inside a
+    # mapping of numbers (they were read as 1 or 0).
+    ({"cancer": "breast", "horizon_years": np.bool_(True)},
+     r"^horizon_years: true is not a number"),
+    ({"cancer": "breast", "seed": np.bool_(True)}, r"^seed: true is not a number"),
+    ({"cancer": "breast", "cancer_overrides": {"soil": {"lung": np.bool_(True)}}},
+     r"^cancer_overrides\.soil\.lung: true is not a number"),
+    ({"cancer": "breast", "body_overrides": {"arterial_share": {"brain": np.bool_(False)}}},
+     r"^body_overrides\.arterial_share\.brain: false is not a number"),
+    ({"cancer": "breast", "clinic": {"vital_organ_lethal_cells": {"liver": True}}},
+     r"^clinic\.vital_organ_lethal_cells\.liver: true is not a number"),
+    ({"cancer": "breast", "clinic": {"therapy": {"start_day": 0, "lines": [
+        {"kind": "cytotoxic", "kill_rate": np.bool_(True)}]}}},
+     r"^clinic\.therapy\.lines\.0\.kill_rate: true is not a number"),
 ]
 
 
@@ -102,6 +117,21 @@ BAD = [
 def test_malformed_scenarios_are_refused_naming_the_field(data, pattern):
     with pytest.raises(ScenarioError, match=pattern):
         Scenario.from_dict(data)
+
+
+def test_any_mapping_is_a_scenario_and_numpy_numbers_are_numbers():
+    from types import MappingProxyType
+
+    plain = {"cancer": "breast", "horizon_years": 0.5, "seed": 3,
+             "cancer_overrides": {"soil": {"lung": 2.0}}}
+    numpy = {"cancer": "breast", "horizon_years": np.float64(0.5), "seed": np.int64(3),
+             "cancer_overrides": {"soil": {"lung": np.float64(2.0)}}}
+    expected = Scenario.from_dict(plain).to_dict()
+    assert Scenario.from_dict(MappingProxyType(plain)).to_dict() == expected
+    assert Scenario.from_dict(numpy).to_dict() == expected
+    # truth values stay allowed where a field takes one
+    assert not Scenario.from_dict({"cancer": "breast",
+                                   "vertebral_plexus": np.bool_(False)}).vertebral_plexus
 
 
 def test_load_refuses_bad_files(tmp_path):

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -64,23 +66,58 @@ class InputModel(BaseModel):
     def _no_truth_value_as_number(cls, data: Any) -> Any:
         """YAML's true and false are not numbers (pydantic would read true as 1).
 
-        (One look at the mapping per model, not a validator per field: patients'
-        scenarios are validated by the thousand.)
+        Nor are NumPy's (``np.bool_``), also inside a mapping or list of numbers
+        (``soil: {lung: true}``, ``weights: [true, 1]``). (One look at the mapping per
+        model, not a validator per field: patients' scenarios are validated by the
+        thousand.)
         """
         if isinstance(data, dict):
+            numeric = _NUMERIC_FIELDS.get(cls)
+            if numeric is None:
+                numeric = _NUMERIC_FIELDS[cls] = frozenset(
+                    k for k, f in cls.model_fields.items() if _numeric(f.annotation))
             for key, value in data.items():
-                if isinstance(value, bool) and key in cls.model_fields and _numeric(
-                        cls.model_fields[key].annotation):
-                    raise ValueError(f"{key}: {str(value).lower()} is not a number; "
-                                     "give a number")
+                if isinstance(value, _CONTAINS_TRUTH) and key in numeric:
+                    where = _truth_value_in(value)
+                    if where is not None:
+                        path, truth = where
+                        raise ValueError(f"{key}{path}: {str(truth).lower()} is not a "
+                                         "number; give a number")
         return data
 
 
 _Strict = InputModel
 
+#: Each input model's fields that take numbers (or mappings or lists of numbers).
+_NUMERIC_FIELDS: dict[type[BaseModel], frozenset[str]] = {}
+#: Truth values (Python's and NumPy's), and what may hold one.
+_TRUTH = (bool, np.bool_)
+_CONTAINS_TRUTH = (bool, np.bool_, dict, list, tuple)
+
+
+def _truth_value_in(value: Any) -> tuple[str, Any] | None:
+    """The first truth value in ``value`` (itself, or in its mappings and lists, nested).
+
+    Returns its path below ``value`` (``""``, ``".lung"``, ``".0"``) and the value, or
+    None.
+    """
+    if isinstance(value, _TRUTH):
+        return "", value
+    items: Any = (value.items() if isinstance(value, dict)
+                  else enumerate(value) if isinstance(value, list | tuple) else ())
+    for key, item in items:
+        if isinstance(item, _CONTAINS_TRUTH):
+            found = _truth_value_in(item)
+            if found is not None:
+                return f".{key}{found[0]}", found[1]
+    return None
+
 
 def _numeric(annotation: Any) -> bool:
-    """Whether a field's type takes a number and not a bool (float, int, or a union of one)."""
+    """Whether a field's type takes a number and not a bool (float, int, or a union of one).
+
+    (Also a mapping or list of numbers: their items must not be truth values either.)
+    """
     if annotation is bool:
         return False
     if annotation in (float, int):
@@ -334,11 +371,13 @@ class Scenario(_Strict):
     # -- construction --------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: Any) -> Scenario:
-        """Validate plain data (as read from YAML or TOML); raise ScenarioError."""
+        """Validate plain data (as read from YAML or TOML; any mapping); raise ScenarioError."""
         if not isinstance(data, dict):
-            raise ScenarioError(
-                f"a scenario is a mapping of fields, not {type(data).__name__}"
-            )
+            if not isinstance(data, Mapping):
+                raise ScenarioError(
+                    f"a scenario is a mapping of fields, not {type(data).__name__}"
+                )
+            data = dict(data)
         try:
             return cls.model_validate(data)
         except ValidationError as error:
