@@ -402,6 +402,20 @@ class Scenario(_Strict):
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+def as_scenario(scenario: Any, what: str = "scenario") -> Scenario:
+    """``scenario`` if it is a :class:`Scenario`, else its plain data validated.
+
+    Anything but a scenario or a mapping is refused with :class:`ScenarioError` naming
+    the argument ``what``.
+    """
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, Mapping):
+        return Scenario.from_dict(scenario)
+    raise ScenarioError(f"{what}: expected a Scenario or a mapping of its fields (as in a "
+                        f"scenario file), not {type(scenario).__name__}")
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario from a ``.yaml``/``.yml`` or ``.toml`` file; raise ScenarioError."""
     return Scenario.from_dict(read_scenario_file(path))
