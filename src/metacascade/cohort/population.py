@@ -154,7 +154,8 @@ class Population:
     Parameters
     ----------
     scenario
-        Plain scenario data (as in a scenario file, without ``population``).
+        Plain scenario data (as in a scenario file, without ``population``), or a
+        :class:`~metacascade.scenario.Scenario`.
     distributions
         Dotted path into the scenario -> :class:`Distribution` (or plain data for one).
 
@@ -165,10 +166,22 @@ class Population:
 
     """
 
-    def __init__(self, scenario: Mapping[str, Any],
+    def __init__(self, scenario: Scenario | Mapping[str, Any],
                  distributions: Mapping[str, Distribution | Mapping[str, Any]] | None = None,
                  ) -> None:
-        self.base = Scenario.from_dict(dict(scenario))  # the scenario alone must be valid
+        if isinstance(scenario, Scenario):
+            scenario = scenario.to_dict()
+        if not isinstance(scenario, Mapping):
+            raise ScenarioError(f"scenario: a population's scenario is a Scenario or a "
+                                f"mapping of its fields, not {type(scenario).__name__}")
+        if distributions is not None and not isinstance(distributions, Mapping):
+            raise ScenarioError("population: a mapping of dotted paths to distributions, "
+                                f"not {type(distributions).__name__}")
+        bad = [p for p in (distributions or {}) if not isinstance(p, str)]
+        if bad:
+            raise ScenarioError(f"population: {bad[0]!r} is not a dotted path into the "
+                                "scenario (such as 'cancer_overrides.doubling_time')")
+        self.base = Scenario.from_dict(scenario)  # the scenario alone must be valid
         self.scenario = self.base.to_dict()
         self.scenario.pop("seed", None)
         self.distributions: dict[str, Distribution] = {}
@@ -196,13 +209,16 @@ class Population:
 
     @classmethod
     def from_dict(cls, data: Any) -> Population:
-        """A population from plain data: a scenario with a ``population`` section."""
-        if not isinstance(data, dict):
+        """A population from plain data (any mapping): a scenario with a ``population`` section."""
+        if not isinstance(data, Mapping):
             raise ScenarioError(f"a population is a mapping of fields, not {type(data).__name__}")
         data = dict(data)
-        distributions = data.pop("population", None) or {}
-        if not isinstance(distributions, dict):
-            raise ScenarioError("population: a mapping of dotted paths to distributions")
+        distributions = data.pop("population", None)
+        if distributions is None:
+            distributions = {}
+        if not isinstance(distributions, Mapping):
+            raise ScenarioError("population: a mapping of dotted paths to distributions, "
+                                f"not {type(distributions).__name__}")
         return cls(data, distributions)
 
     def to_dict(self) -> dict[str, Any]:
