@@ -411,3 +411,18 @@ def test_why_a_median_or_hazard_ratio_is_null_is_said():
         "OS hazard ratio: the Cox fit did not converge"]
     assert _not_estimated(groups, {"os": estimated, "pfs": estimated}) == [
         "median OS, unfavourable group: not reached (12 events among 40 patients)"]
+
+
+def test_cohort_plots_name_a_table_that_is_not_theirs():
+    from matplotlib.figure import Figure
+
+    from metacascade.plots.cohort import plot_organs, plot_survival
+
+    ax = Figure().subplots()
+    with pytest.raises(MetacascadeError, match=r"patients table lacks column.*os_days"):
+        plot_survival(pd.DataFrame(), ax=ax)  # (a KeyError before)
+    with pytest.raises(TypeError, match=r"^patients: expected a pandas DataFrame"):
+        plot_survival(None, ax=ax)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^table: expected a pandas DataFrame"):
+        plot_organs(None, ax=ax)  # type: ignore[arg-type]
+    plot_survival(synthetic_patients(1, 50), "pfs", ax=ax)  # (a table that is theirs)
