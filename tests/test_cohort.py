@@ -121,6 +121,8 @@ def test_truncation_keeps_a_lognormal_inside_the_bounds():
      "population.primary_diameter_mm.uniform.high: the width high - low"),
     ({"primary_diameter_mm": {"lognormal": {"median": float("inf"), "sigma": 0.1}}},
      "population.primary_diameter_mm.lognormal.median: Input should be a finite number"),
+    ({"primary_diameter_mm": {"lognormal": {"median": 10, "sigma": float("nan")}}},
+     "population.primary_diameter_mm.lognormal.sigma: nan is not a number"),
     # YAML's true is not the number 1
     ({"primary_diameter_mm": {"uniform": {"low": True, "high": 20}}},
      "population.primary_diameter_mm.uniform.low: true is not a number"),

@@ -86,6 +86,11 @@ BAD = [
     ({"cancer": "prostate", "body": "adult_female"}, r"^body: cancer 'prostate' arises in"),
     ({"cancer": "breast", "embolus": "bubble"}, r"^embolus: Input should be 'single'"),
     ({"cancer": "breast", "horizon_years": 0}, r"^horizon_years: Input should be greater"),
+    # NaN is said to be no number (pydantic says it "should be <= 100")
+    ({"cancer": "breast", "horizon_years": float("nan")},
+     r"^horizon_years: nan is not a number \(Input should be less than or equal to 100\)"),
+    ({"cancer": "breast", "clinic": {"draws": [{"every_weeks": 4, "recovery": float("nan")}]}},
+     r"^clinic\.draws\.0\.recovery: nan is not a number"),
     ({"cancer": "colon", "cancer_overrides": {"growth_exponent": 0.5}},
      r"^cancer_overrides\.growth_exponent: cancer 'colon' grows by the gompertz law"),
     ({"cancer": "breast", "cancer_overrides": {"ctc_cutoff": 2.5}},

@@ -447,13 +447,29 @@ def _first_error(error: ValidationError) -> str:
     """One line naming the field and what is wrong with it."""
     first = error.errors()[0]
     loc = ".".join(str(part) for part in first["loc"] if not _is_union_tag(part))
-    message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         model = _model_at(first["loc"][:-1])
         allowed = ", ".join(model.model_fields) if model else ""
         return f"{loc}: unknown field; allowed here: {allowed}"
-    loc, message = name_field(loc, message)
+    loc, message = name_field(loc, error_message(first))
     return f"{loc}: {message}" if loc else message
+
+
+def error_message(error: Any) -> str:
+    """The message of one of pydantic's errors (an item of ``errors()``), said plainly.
+
+    NaN fails every bound, and pydantic says it "should be less than or equal to 100":
+    the message says it is no number first.
+    """
+    message = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    if isinstance(given, float) and math.isnan(given) and error["type"] in _BOUND_ERRORS:
+        return f"nan is not a number ({message})"
+    return message
+
+
+#: pydantic's error types of a number outside a bound (NaN fails them all).
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
 def name_field(loc: str, message: str) -> tuple[str, str]:

@@ -31,7 +31,13 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from metacascade.cohort.seeds import rng_from_state, seed_states
 from metacascade.errors import ScenarioError
-from metacascade.scenario import InputModel, Scenario, name_field, read_scenario_file
+from metacascade.scenario import (
+    InputModel,
+    Scenario,
+    error_message,
+    name_field,
+    read_scenario_file,
+)
 
 #: Spawn keys of a patient's streams: parameters, engine seed.
 PARAMETER_STREAM, SEED_STREAM = 3, 2
@@ -195,7 +201,7 @@ class Population:
             except ValidationError as error:
                 first = error.errors()[0]
                 loc = ".".join(str(p) for p in first["loc"])
-                loc, message = name_field(loc, str(first["msg"]).removeprefix("Value error, "))
+                loc, message = name_field(loc, error_message(first))
                 raise ScenarioError(f"population.{path}{'.' + loc if loc else ''}: "
                                     f"{message}") from None
             _set_path(copy.deepcopy(self.scenario), path, 1.0, check_only=True)
