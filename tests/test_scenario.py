@@ -139,6 +139,12 @@ def test_any_mapping_is_a_scenario_and_numpy_numbers_are_numbers():
                                    "vertebral_plexus": np.bool_(False)}).vertebral_plexus
 
 
+@pytest.mark.parametrize("path", [None, 3, b"scenario.yaml"])
+def test_load_names_a_path_that_is_no_path(path):
+    with pytest.raises(ScenarioError, match=r"^scenario file: expected a path"):
+        load_scenario(path)
+
+
 def test_load_refuses_bad_files(tmp_path):
     with pytest.raises(ScenarioError, match=r"expected a \.yaml, \.yml or \.toml"):
         load_scenario(tmp_path / "s.json")

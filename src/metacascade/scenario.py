@@ -23,6 +23,7 @@ Example (YAML)::
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -423,6 +424,9 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def read_scenario_file(path: str | Path) -> Any:
     """The plain data of a ``.yaml``/``.yml`` or ``.toml`` file; raise ScenarioError."""
+    if not isinstance(path, str | os.PathLike):
+        raise ScenarioError(f"scenario file: expected a path (str or os.PathLike), not "
+                            f"{type(path).__name__}")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml"):
