@@ -32,7 +32,7 @@ from metacascade.analysis import (
     median_survival,
     time_to_first_metastasis,
 )
-from metacascade.errors import MetacascadeError
+from metacascade.errors import MetacascadeError, ParameterError
 
 ALPHA = 0.001
 HORIZON_DAYS = 1095.0
@@ -203,6 +203,35 @@ def test_involvement_by_hand():
     assert chorio["disibio_share"].isna().all() and chorio["disibio_row"].isna().all()
 
 
+@pytest.mark.parametrize("size", [True, np.bool_(True), float("nan"), -1.0, "5", None])
+def test_involvement_names_a_size_that_is_no_size(size):
+    """True was counted as 1 mm, NaN counted no colony, -1 every colony."""
+    colonies = colonies_table([(1, "liver", 10.0, 6.0)])
+    with pytest.raises(ParameterError, match=r"^min_diameter_mm: .* must be a finite"):
+        involvement(small_patients(), colonies, min_diameter_mm=size)
+
+
+def test_involvement_takes_numpy_sizes():
+    colonies = colonies_table([(1, "liver", 10.0, 6.0)])
+    table = involvement(small_patients(), colonies, min_diameter_mm=np.float64(5))
+    pd.testing.assert_frame_equal(table, involvement(small_patients(), colonies))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: ctc_groups(None),
+    lambda: kaplan_meier({"os_days": [1.0]}),
+    lambda: logrank([1, 2]),
+    lambda: cox_hazard_ratio(None),
+    lambda: median_survival(None),
+    lambda: involvement(None, colonies_table([(1, "liver", 10.0, 6.0)])),
+    lambda: time_to_first_metastasis(colonies_table([(1, "liver", 10.0, 6.0)]), None),
+])
+def test_a_table_that_is_no_dataframe_is_named(call):
+    with pytest.raises(TypeError, match=r"^(patients|colonies|observations): expected a "
+                                        r"pandas DataFrame"):
+        call()
+
+
 def test_disibio_table_is_package_data():
     counts = disibio_counts()
     assert counts["N_autopsies"].sum() == 3827
@@ -281,6 +310,18 @@ def test_bad_directories_raise_clear_errors(tmp_path):
         analyze(tmp_path)
     assert not any(tmp_path.glob("*.json.*")) and not (tmp_path / "analysis.json").exists()
     assert issubclass(CohortError, MetacascadeError)
+
+
+def test_paths_of_the_wrong_type_are_named(tmp_path):
+    from metacascade.analysis import read_cohort
+
+    with pytest.raises(TypeError, match=r"^cohort_dir: expected a directory's path"):
+        read_cohort(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^cohort_dir: expected a directory's path"):
+        analyze(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^out_dir: expected a directory's path"):
+        analyze(tmp_path, 3)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_analyze_a_degenerate_cohort_gives_nulls(tmp_path):
@@ -370,3 +411,18 @@ def test_why_a_median_or_hazard_ratio_is_null_is_said():
         "OS hazard ratio: the Cox fit did not converge"]
     assert _not_estimated(groups, {"os": estimated, "pfs": estimated}) == [
         "median OS, unfavourable group: not reached (12 events among 40 patients)"]
+
+
+def test_cohort_plots_name_a_table_that_is_not_theirs():
+    from matplotlib.figure import Figure
+
+    from metacascade.plots.cohort import plot_organs, plot_survival
+
+    ax = Figure().subplots()
+    with pytest.raises(MetacascadeError, match=r"patients table lacks column.*os_days"):
+        plot_survival(pd.DataFrame(), ax=ax)  # (a KeyError before)
+    with pytest.raises(TypeError, match=r"^patients: expected a pandas DataFrame"):
+        plot_survival(None, ax=ax)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^table: expected a pandas DataFrame"):
+        plot_organs(None, ax=ax)  # type: ignore[arg-type]
+    plot_survival(synthetic_patients(1, 50), "pfs", ax=ax)  # (a table that is theirs)

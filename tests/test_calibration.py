@@ -256,3 +256,44 @@ def test_cli_refuses_a_bad_seed_and_an_out_under_a_file(tmp_path, args, needle) 
     assert bad.stderr.count("\n") == 1 and needle in bad.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
     assert file.read_text(encoding="utf-8") == "keep"
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"population_size": 10.5}, r"population_size: 10\.5 must be a whole number >= 10"),
+    ({"population_size": True}, "population_size: True must be a whole number >= 10"),
+    ({"generations": True}, "generations: True must be a whole number >= 1"),  # (ran 1)
+    ({"generations": 1.5}, r"generations: 1\.5 must be a whole number >= 1"),
+    ({"min_acceptance_rate": float("nan")}, r"min_acceptance_rate: nan must be a number"),
+    ({"min_acceptance_rate": -1}, r"min_acceptance_rate: -1 must be a number in \[0, 1\]"),
+    ({"seed": True}, "seed: True is not a whole number"),
+    ({"prior": {"soil.breast": (True, 10.0)}}, r"prior\.soil\.breast: \(True, 10\.0\) must be"),
+    ({"prior": {"soil.breast": ("a", 10.0)}}, r"prior\.soil\.breast: .* two numbers"),
+    ({"parameters": "soil.breast"}, "parameters: a list of names, not the string"),
+])
+def test_calibration_arguments_are_checked_before_fitting(kwargs, needle) -> None:
+    t = load_targets().subset(["breast"])
+    args = {"parameters": ["soil.breast"], "prior": {"soil.breast": (0.1, 10.0)}, **kwargs}
+    calibration = Calibration(t, args.pop("parameters"), args.pop("prior"), **args)
+    with pytest.raises(CalibrationError, match=needle):
+        calibration.fit()
+    assert not hasattr(calibration, "posterior_")
+
+
+def test_numpy_numbers_pass_the_checks_and_bad_autopsies_and_organs_are_named(tmp_path):
+    from metacascade.calibration.fit import calibrate
+
+    t = load_targets().subset("breast")  # a str is one primary (not its letters)
+    assert t.cancers == ("breast",)
+    Calibration(t, ["soil.breast"], {"soil.breast": (np.float64(0.1), np.int64(10))},
+                population_size=np.int64(20), generations=np.int64(2))._check()
+    for name, value in (("years", float("nan")), ("years", -1.0), ("years", True),
+                        ("primary_diameter_mm", 0.0), ("min_diameter_mm", -1.0)):
+        with pytest.raises(CalibrationError, match=rf"^autopsy\.{name}: "):
+            Autopsy(**{name: value})
+    with pytest.raises(CalibrationError, match="have no organ 'elbow'"):
+        t.only("breast", "elbow")
+    # a NumPy seed passes calibrate's check (it stops at the unknown targets, before
+    # anything is written)
+    with pytest.raises(CalibrationError, match="unknown set 'nope'"):
+        calibrate("nope", out=str(tmp_path / "c"), seed=np.int64(3))
+    assert list(tmp_path.iterdir()) == []

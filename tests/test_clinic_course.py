@@ -151,3 +151,26 @@ def test_the_scenario_ctc_cutoff_is_the_clinic_cutoff():
     assert follow(result, default).cutoff == 5
     course = follow(result, three)
     assert course.cutoff == 3 and course.summary()["ctc_cutoff"] == 3
+
+
+def test_follow_takes_plain_data_and_names_what_is_not():
+    from metacascade.errors import ScenarioError
+
+    data = {"cancer": "breast", "seed": 2, "horizon_years": 0.5,
+            "clinic": {"scans": [{"modality": "ct", "every_weeks": 8}],
+                       "draws": [{"every_weeks": 8}]}}
+    scenario = Scenario.from_dict(data)
+    result = simulate(scenario)
+    expected = follow(result, scenario).observations
+    pd.testing.assert_frame_equal(follow(result, data).observations, expected)
+    pd.testing.assert_frame_equal(
+        follow(result, {**data, "clinic": None}, clinic=data["clinic"]).observations,
+        expected)
+    with pytest.raises(ScenarioError, match=r"^scenario: expected a Scenario"):
+        follow(result, None)  # type: ignore[arg-type]
+    with pytest.raises(ScenarioError, match=r"^clinic: expected a Clinic"):
+        follow(result, scenario, clinic=[])  # type: ignore[arg-type]
+    with pytest.raises(ScenarioError, match=r"^clinic\.scans\.0\.modality: unknown"):
+        follow(result, scenario, clinic={"scans": [{"modality": "xray", "every_weeks": 8}]})
+    with pytest.raises(TypeError, match=r"^result: expected a Result"):
+        follow(None, scenario)  # type: ignore[arg-type]

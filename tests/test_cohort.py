@@ -38,6 +38,7 @@ POPULATION = {
             "discrete": {"values": [0.01, 0.1], "weights": [1, 3]}},
     },
 }
+POPULATION_SCENARIO = {k: v for k, v in POPULATION.items() if k != "population"}
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +121,18 @@ def test_truncation_keeps_a_lognormal_inside_the_bounds():
      "population.primary_diameter_mm.uniform.high: the width high - low"),
     ({"primary_diameter_mm": {"lognormal": {"median": float("inf"), "sigma": 0.1}}},
      "population.primary_diameter_mm.lognormal.median: Input should be a finite number"),
+    ({"primary_diameter_mm": {"lognormal": {"median": 10, "sigma": float("nan")}}},
+     "population.primary_diameter_mm.lognormal.sigma: nan is not a number"),
     # YAML's true is not the number 1
     ({"primary_diameter_mm": {"uniform": {"low": True, "high": 20}}},
      "population.primary_diameter_mm.uniform.low: true is not a number"),
+    # nor is NumPy's, nor a truth value among numbers
+    ({"primary_diameter_mm": {"uniform": {"low": np.bool_(True), "high": 20}}},
+     "population.primary_diameter_mm.uniform.low: true is not a number"),
+    ({"primary_diameter_mm": {"discrete": {"values": [1, 2], "weights": [True, 1]}}},
+     "population.primary_diameter_mm.discrete.weights.0: true is not a number"),
+    ({"primary_diameter_mm": {"uniform": {"low": 1, "high": 2}, "truncate": [True, 3]}},
+     "population.primary_diameter_mm.truncate.0: true is not a number"),
 ])
 def test_bad_population_names_the_field(distributions, field):
     with pytest.raises(ScenarioError, match=field.replace(".", r"\.")):
@@ -385,6 +395,69 @@ def test_bad_python_arguments_are_named_and_nothing_is_written(tmp_path, populat
     with pytest.raises(error, match=needle):
         simulate_cohort(args.pop("population"), args.pop("n_patients"), **args)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (lambda: Population(None), "scenario: a population's scenario is a Scenario or a mapping"),
+    (lambda: Population(POPULATION_SCENARIO, [1]),
+     "population: a mapping of dotted paths to distributions, not list"),
+    (lambda: Population(POPULATION_SCENARIO, {3: {"uniform": {"low": 1, "high": 2}}}),
+     "population: 3 is not a dotted path"),
+    (lambda: Population.from_dict({**POPULATION_SCENARIO, "population": 0}),
+     "population: a mapping of dotted paths to distributions, not int"),
+])
+def test_a_population_of_the_wrong_types_is_named(make, needle):
+    with pytest.raises(ScenarioError, match=needle):
+        make()
+
+
+def test_a_population_takes_any_mapping_or_a_scenario():
+    from types import MappingProxyType
+
+    from metacascade.scenario import Scenario
+
+    expected = Population.from_dict(POPULATION).to_dict()
+    assert Population.from_dict(MappingProxyType(POPULATION)).to_dict() == expected
+    scenario = Scenario.from_dict(POPULATION_SCENARIO)
+    assert Population(scenario, POPULATION["population"]).to_dict() == expected
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (lambda: LocalExecutor(0), "workers: 0 must be a whole number >= 1"),
+    (lambda: LocalExecutor(True), "workers: True must be a whole number >= 1"),
+    (lambda: LocalExecutor(2.5), "workers: 2.5 must be a whole number >= 1"),
+    (lambda: LocalExecutor("2"), "workers: '2' must be a whole number >= 1"),
+    # (0 workers gave a cluster of 2, -1 a cluster with no worker, where a run waits)
+    (lambda: DaskExecutor(n_workers=0), "n_workers: 0 must be a whole number >= 1"),
+    (lambda: DaskExecutor(n_workers=-1), "n_workers: -1 must be a whole number >= 1"),
+    (lambda: DaskExecutor(n_workers=True), "n_workers: True must be a whole number >= 1"),
+    (lambda: DaskExecutor(address=3), "scheduler: the address is a string"),
+])
+def test_bad_executor_arguments_are_named_before_anything_starts(make, needle):
+    with pytest.raises(OutputError, match=needle):
+        make()
+
+
+def test_executors_take_numpy_whole_numbers():
+    executor = LocalExecutor(np.int64(2))
+    assert executor.workers == 2 and type(executor.workers) is int
+
+
+def test_a_cohort_object_names_what_its_directory_lacks(tmp_path):
+    from metacascade.cohort import Cohort
+
+    cohort = Cohort(str(tmp_path))  # a str is a path too
+    assert cohort.path == tmp_path
+    with pytest.raises(OutputError, match=r"is not a cohort directory: no manifest\.json"):
+        cohort.table("patients")
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(OutputError, match=r"cannot read .*manifest\.json"):
+        cohort.manifest  # noqa: B018
+    (tmp_path / "manifest.json").write_text('{"shards_done": [0]}')
+    with pytest.raises(OutputError, match="a shard the manifest lists as done is missing"):
+        cohort.table("patients")
+    with pytest.raises(TypeError, match="path: expected a directory's path"):
+        Cohort(None)  # type: ignore[arg-type]
 
 
 def test_import_metacascade_loads_the_cohort_package_only_when_used():

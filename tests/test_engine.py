@@ -221,3 +221,21 @@ def test_models_of_one_body_share_read_only_routing():
     for junction in body.junctions.values():
         parameters += [junction.transit, *junction.feeds.values()]
     assert a.citations == tuple(sorted({p.source.key for p in parameters}))
+
+
+@pytest.mark.parametrize("scenario", [None, 3, ["breast"], [("cancer", "breast")],
+                                      "breast.yaml"])
+def test_simulate_refuses_what_is_no_scenario_naming_it(scenario):
+    from metacascade.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"^scenario: expected a Scenario or a mapping"):
+        simulate(scenario)
+
+
+def test_simulate_takes_any_mapping():
+    from types import MappingProxyType
+
+    data = {"cancer": "breast", "horizon_years": 0.2}
+    a = simulate(MappingProxyType(data), seed=np.int64(4))
+    b = simulate(Scenario.from_dict(data), seed=4)
+    pd.testing.assert_frame_equal(a.colonies, b.colonies)

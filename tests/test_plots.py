@@ -54,3 +54,29 @@ def test_plot_fates_without_axes_uses_the_current_one(result):
 def test_figure_has_two_panels(result):
     fig = plot_fates_figure(result)
     assert len(fig.axes) == 2
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"top": -1}, "top: -1 must be a whole number >= 0"),  # (it left the last organ out)
+    ({"top": True}, "top: True must be a whole number >= 0"),
+    ({"top": None}, "top: None must be a whole number >= 0"),
+])
+def test_bad_fates_by_organ_options_are_named(result, kwargs, needle):
+    from metacascade.errors import MetacascadeError
+
+    with pytest.raises(MetacascadeError, match=needle):
+        plot_fates_by_organ(result, ax=plt.figure().subplots(), **kwargs)
+    plt.close("all")
+
+
+def test_fates_by_organ_names_unknown_steps_and_what_is_no_result():
+    import pandas as pd
+
+    from metacascade.errors import MetacascadeError
+
+    ax = plt.figure().subplots()
+    with pytest.raises(MetacascadeError, match="unknown step column"):
+        plot_fates_by_organ(pd.DataFrame({"x": [1]}, index=["lung"]), ax=ax)
+    with pytest.raises(TypeError, match=r"^result: expected a Result"):
+        plot_fates_figure(None)
+    plt.close("all")

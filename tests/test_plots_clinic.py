@@ -118,6 +118,15 @@ def test_ctc_bad_draws_name_the_column(axes, draws, change, message):
     ({"cutoff": 0}, "cutoff"),
     ({"cutoff": 5, "therapy": [(100, 50, "surgery")]}, "surgery"),
     ({"cutoff": 5, "therapy": [(float("nan"), 50, "surgery")]}, "surgery"),
+    # a truth value is no cut-off (True drew one at 1); None and text are named too
+    ({"cutoff": True}, "cutoff must be a positive number of CTCs, not True"),
+    ({"cutoff": np.bool_(True)}, "cutoff must be a positive number"),
+    ({"cutoff": None}, "cutoff must be a positive number"),
+    ({"cutoff": "5"}, "cutoff must be a positive number"),
+    ({"cutoff": 5, "therapy": [(0, "soon", "surgery")]},
+     "therapy 'surgery': start_day and end_day must be numbers"),
+    ({"cutoff": 5, "therapy": (0, 10, "surgery")}, r"therapy entries are \(start_day"),
+    ({"cutoff": 5, "therapy": None}, "therapy: a list of"),
 ])
 def test_ctc_bad_options(axes, draws, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -215,3 +224,15 @@ def test_body_bad_options(axes, rng):
         plot_body(lesions(5, rng), primary_organ="appendix", ax=axes)
     with pytest.raises(ValueError, match="sex"):
         plot_body(lesions(5, rng), sex="other", ax=axes)
+
+
+def test_tables_that_are_no_dataframes_are_named(axes):
+    with pytest.raises(TypeError, match=r"^draws: expected a pandas DataFrame"):
+        plot_ctc({"time_days": [1.0], "count": [1]}, cutoff=5, ax=axes)
+    with pytest.raises(TypeError, match=r"^lesions: expected a pandas DataFrame"):
+        plot_body(None, ax=axes)
+
+
+def test_ctc_takes_numpy_numbers(axes, draws):
+    plot_ctc(draws, cutoff=np.int64(5), ax=axes)
+    assert any(line.get_ydata()[0] == 5 for line in axes.get_lines())

@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
@@ -85,3 +86,35 @@ def test_empty_and_bad_tables():
         plot_seeding_tree(TREE.drop(columns="generation"), ax=_axes())
     with pytest.raises(MetacascadeError, match="whole numbers"):
         plot_seeding_tree(TREE.assign(parent=[0, 0, 1.5, 1, 3]), ax=_axes())
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"max_colonies": True}, "max_colonies: True must be a whole number >= 0"),
+    ({"max_colonies": float("nan")}, "max_colonies: nan must be a whole number >= 0"),
+    ({"max_colonies": None}, "max_colonies: None must be a whole number >= 0"),
+    ({"top_organs": 2.5}, "top_organs: 2.5 must be a whole number >= 1"),
+    ({"top_organs": 0}, "top_organs: 0 must be a whole number >= 1"),
+])
+def test_bad_tree_options_are_named(kwargs, needle):
+    with pytest.raises(MetacascadeError, match=needle):
+        plot_seeding_tree(TREE, ax=_axes(), **kwargs)
+    with pytest.raises(TypeError, match=r"^colonies: expected a pandas DataFrame"):
+        plot_seeding_tree(None, ax=_axes())
+
+
+def test_tree_takes_numpy_whole_numbers():
+    plot_seeding_tree(TREE, ax=_axes(), max_colonies=np.int64(2), top_organs=np.int64(1))
+
+
+def test_counts_that_lack_a_step_are_named(result):
+    with pytest.raises(MetacascadeError, match="counts per step lacks 'arrested'"):
+        plot_fates({"shed": 1}, ax=_axes())
+    with pytest.raises(MetacascadeError, match="ledger lacks 'failed_extravasation'"):
+        funnel_counts({"shed": 1, "arrested": 1}, 0)
+    with pytest.raises(MetacascadeError, match="macrometastases: True is not a count"):
+        funnel_counts(result.summary()["ledger"], True)
+    with pytest.raises(MetacascadeError, match="ledger_by_organ lacks 'arrested'"):
+        funnel_counts_by_organ(pd.DataFrame(), {})
+    with pytest.raises(TypeError, match=r"^result: expected a Result \(from "
+                                        r"metacascade\.simulate\) or its counts per step"):
+        plot_fates(None, ax=_axes())

@@ -222,3 +222,16 @@ def test_an_existing_file_that_is_not_a_report_is_not_replaced(run, tmp_path, na
     assert runner.invoke(app, ["report", str(out), "--out", str(out / "old.HTML")]
                          ).exit_code == 0
     assert "<html" in (out / "old.HTML").read_text()
+
+
+def test_paths_of_the_wrong_type_are_named_and_a_str_is_a_path(run, tmp_path):
+    from metacascade.report import report_html, run_kind
+
+    out, _, _ = run
+    assert run_kind(str(out)) == "simulation"  # (an AttributeError before)
+    for call, name in ((lambda: write_report(None), "run_dir"),
+                       (lambda: write_report(out, out=3), "out"),
+                       (lambda: report_html(3), "run_dir"),
+                       (lambda: run_kind(None), "path")):
+        with pytest.raises(TypeError, match=rf"^{name}: expected a path"):
+            call()

@@ -177,3 +177,24 @@ def test_size_class_follows_ctc_diameter():
     assert get_cancer("breast").size_class.name == "large"
     assert get_cancer("colon").size_class.name == "small"
     assert get_cancer("prostate").size_class.name == "medium"
+
+
+@pytest.mark.parametrize(("kwargs", "error", "pattern"), [
+    ({"cancer": None}, "CatalogError", r"^cancer: expected a cancer's catalog name"),
+    ({"cancer": 3}, "CatalogError", r"^cancer: expected a cancer's catalog name"),
+    ({"cancer": "breast", "vertebral_plexus": "no"}, "ParameterError",
+     r"^vertebral_plexus: 'no' is not true or false"),
+    ({"cancer": "breast", "vertebral_plexus": None}, "ParameterError",
+     r"^vertebral_plexus: None is not true or false"),
+])
+def test_route_names_a_bad_argument(kwargs, error, pattern):
+    from metacascade import errors
+
+    with pytest.raises(getattr(errors, error), match=pattern):
+        route(**kwargs)
+
+
+def test_route_takes_numpy_truth_values():
+    closed = route("prostate", vertebral_plexus=np.bool_(False))
+    assert closed.vertebral_plexus is False
+    assert closed.arrest == route("prostate", vertebral_plexus=False).arrest

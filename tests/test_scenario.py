@@ -3,6 +3,7 @@
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -85,6 +86,11 @@ BAD = [
     ({"cancer": "prostate", "body": "adult_female"}, r"^body: cancer 'prostate' arises in"),
     ({"cancer": "breast", "embolus": "bubble"}, r"^embolus: Input should be 'single'"),
     ({"cancer": "breast", "horizon_years": 0}, r"^horizon_years: Input should be greater"),
+    # NaN is said to be no number (pydantic says it "should be <= 100")
+    ({"cancer": "breast", "horizon_years": float("nan")},
+     r"^horizon_years: nan is not a number \(Input should be less than or equal to 100\)"),
+    ({"cancer": "breast", "clinic": {"draws": [{"every_weeks": 4, "recovery": float("nan")}]}},
+     r"^clinic\.draws\.0\.recovery: nan is not a number"),
     ({"cancer": "colon", "cancer_overrides": {"growth_exponent": 0.5}},
      r"^cancer_overrides\.growth_exponent: cancer 'colon' grows by the gompertz law"),
     ({"cancer": "breast", "cancer_overrides": {"ctc_cutoff": 2.5}},
@@ -95,6 +101,20 @@ BAD = [
     ({"cancer": "breast", "cascade_overrides": {"establishment": 2}},
      r"^cascade_overrides\.establishment: 2 is outside"),
     (["breast"], r"a scenario is a mapping"),
+    # NumPy's truth values are no numbers either, nor are truth values inside a
+    # mapping of numbers (they were read as 1 or 0).
+    ({"cancer": "breast", "horizon_years": np.bool_(True)},
+     r"^horizon_years: true is not a number"),
+    ({"cancer": "breast", "seed": np.bool_(True)}, r"^seed: true is not a number"),
+    ({"cancer": "breast", "cancer_overrides": {"soil": {"lung": np.bool_(True)}}},
+     r"^cancer_overrides\.soil\.lung: true is not a number"),
+    ({"cancer": "breast", "body_overrides": {"arterial_share": {"brain": np.bool_(False)}}},
+     r"^body_overrides\.arterial_share\.brain: false is not a number"),
+    ({"cancer": "breast", "clinic": {"vital_organ_lethal_cells": {"liver": True}}},
+     r"^clinic\.vital_organ_lethal_cells\.liver: true is not a number"),
+    ({"cancer": "breast", "clinic": {"therapy": {"start_day": 0, "lines": [
+        {"kind": "cytotoxic", "kill_rate": np.bool_(True)}]}}},
+     r"^clinic\.therapy\.lines\.0\.kill_rate: true is not a number"),
 ]
 
 
@@ -102,6 +122,27 @@ BAD = [
 def test_malformed_scenarios_are_refused_naming_the_field(data, pattern):
     with pytest.raises(ScenarioError, match=pattern):
         Scenario.from_dict(data)
+
+
+def test_any_mapping_is_a_scenario_and_numpy_numbers_are_numbers():
+    from types import MappingProxyType
+
+    plain = {"cancer": "breast", "horizon_years": 0.5, "seed": 3,
+             "cancer_overrides": {"soil": {"lung": 2.0}}}
+    numpy = {"cancer": "breast", "horizon_years": np.float64(0.5), "seed": np.int64(3),
+             "cancer_overrides": {"soil": {"lung": np.float64(2.0)}}}
+    expected = Scenario.from_dict(plain).to_dict()
+    assert Scenario.from_dict(MappingProxyType(plain)).to_dict() == expected
+    assert Scenario.from_dict(numpy).to_dict() == expected
+    # truth values stay allowed where a field takes one
+    assert not Scenario.from_dict({"cancer": "breast",
+                                   "vertebral_plexus": np.bool_(False)}).vertebral_plexus
+
+
+@pytest.mark.parametrize("path", [None, 3, b"scenario.yaml"])
+def test_load_names_a_path_that_is_no_path(path):
+    with pytest.raises(ScenarioError, match=r"^scenario file: expected a path"):
+        load_scenario(path)
 
 
 def test_load_refuses_bad_files(tmp_path):

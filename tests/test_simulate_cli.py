@@ -17,7 +17,7 @@ import metacascade.outputs as outputs
 from metacascade.cli import app
 from metacascade.engine.kernel import simulate
 from metacascade.engine.result import COLONY_COLUMNS, EVENT_COLUMNS
-from metacascade.errors import OutputError
+from metacascade.errors import OutputError, ScenarioError
 from metacascade.outputs import OUTPUT_FILES, write_simulation
 from metacascade.scenario import Scenario, load_scenario
 
@@ -130,6 +130,26 @@ def test_example_scenarios_run(example, tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["cancer"] == load_scenario(example).cancer
     assert summary["horizon_years"] == 1
+
+
+def test_write_simulation_takes_plain_data_and_names_bad_arguments(tmp_path):
+    data = {"cancer": "breast", "horizon_years": 0.2}
+    result = simulate(data, seed=1)
+    written = write_simulation(result, data, os.fspath(tmp_path / "plain"))
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == sorted(OUTPUT_FILES)
+    assert written["summary.json"].is_file()
+    bad = [((None, data, tmp_path / "a"), TypeError, r"^result: expected a Result"),
+           ((result, ["breast"], tmp_path / "a"), ScenarioError, r"^scenario: expected"),
+           ((result, data, None), TypeError, r"^out_dir: expected a path"),
+           ((result, data, 3), TypeError, r"^out_dir: expected a path")]
+    for args, error, pattern in bad:
+        with pytest.raises(error, match=pattern):
+            write_simulation(*args)
+    with pytest.raises(TypeError, match=r"^course: expected a ClinicalCourse"):
+        write_simulation(result, data, tmp_path / "a", course=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^scenario_file: expected a path"):
+        write_simulation(result, data, tmp_path / "a", scenario_file=3)  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]  # nothing else written
 
 
 def test_no_colonies_still_writes_typed_tables(tmp_path):

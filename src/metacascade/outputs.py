@@ -51,7 +51,7 @@ from metacascade._version import __version__
 from metacascade.clinic.course import ClinicalCourse
 from metacascade.engine.result import Result
 from metacascade.errors import OutputError
-from metacascade.scenario import Scenario
+from metacascade.scenario import Scenario, as_scenario
 
 #: The files :func:`write_simulation` writes, in the order it writes them.
 OUTPUT_FILES = ("summary.json", "colonies.parquet", "events.parquet", "observations.parquet",
@@ -63,7 +63,8 @@ BODY_MIN_DIAMETER_MM = 0.2
 JSON_DIGITS = 12
 
 
-def write_simulation(result: Result, scenario: Scenario, out_dir: str | Path, *,
+def write_simulation(result: Result, scenario: Scenario | Mapping[str, Any],
+                     out_dir: str | os.PathLike[str], *,
                      scenario_file: str | Path | None = None,
                      course: ClinicalCourse | None = None) -> dict[str, Path]:
     """Write a simulated patient's output files (:data:`OUTPUT_FILES`) into ``out_dir``.
@@ -73,7 +74,8 @@ def write_simulation(result: Result, scenario: Scenario, out_dir: str | Path, *,
     result
         The simulated patient.
     scenario
-        The scenario it was simulated from (its seed may be unset; the result's is used).
+        The scenario it was simulated from, or its plain data (its seed may be unset;
+        the result's is used).
     out_dir
         Directory to write into; created with its parents if missing. Other files in it
         are left alone; earlier outputs of the same names are replaced.
@@ -97,6 +99,18 @@ def write_simulation(result: Result, scenario: Scenario, out_dir: str | Path, *,
     """
     from metacascade.clinic.course import follow
 
+    if not isinstance(result, Result):
+        raise TypeError(f"result: expected a Result (from metacascade.simulate), not "
+                        f"{type(result).__name__}")
+    scenario = as_scenario(scenario)
+    if course is not None and not isinstance(course, ClinicalCourse):
+        raise TypeError(f"course: expected a ClinicalCourse (from "
+                        f"metacascade.clinic.follow) or None, not {type(course).__name__}")
+    for name, path in (("out_dir", out_dir), ("scenario_file", scenario_file)):
+        if not isinstance(path, str | os.PathLike) and not (
+                path is None and name == "scenario_file"):
+            raise TypeError(f"{name}: expected a path (str or os.PathLike), not "
+                            f"{type(path).__name__}")
     out = Path(out_dir)
     check_output_dir(out)
     if course is None:

@@ -23,10 +23,13 @@ Example (YAML)::
 from __future__ import annotations
 
 import math
+import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -64,23 +67,58 @@ class InputModel(BaseModel):
     def _no_truth_value_as_number(cls, data: Any) -> Any:
         """YAML's true and false are not numbers (pydantic would read true as 1).
 
-        (One look at the mapping per model, not a validator per field: patients'
-        scenarios are validated by the thousand.)
+        Nor are NumPy's (``np.bool_``), also inside a mapping or list of numbers
+        (``soil: {lung: true}``, ``weights: [true, 1]``). (One look at the mapping per
+        model, not a validator per field: patients' scenarios are validated by the
+        thousand.)
         """
         if isinstance(data, dict):
+            numeric = _NUMERIC_FIELDS.get(cls)
+            if numeric is None:
+                numeric = _NUMERIC_FIELDS[cls] = frozenset(
+                    k for k, f in cls.model_fields.items() if _numeric(f.annotation))
             for key, value in data.items():
-                if isinstance(value, bool) and key in cls.model_fields and _numeric(
-                        cls.model_fields[key].annotation):
-                    raise ValueError(f"{key}: {str(value).lower()} is not a number; "
-                                     "give a number")
+                if isinstance(value, _CONTAINS_TRUTH) and key in numeric:
+                    where = _truth_value_in(value)
+                    if where is not None:
+                        path, truth = where
+                        raise ValueError(f"{key}{path}: {str(truth).lower()} is not a "
+                                         "number; give a number")
         return data
 
 
 _Strict = InputModel
 
+#: Each input model's fields that take numbers (or mappings or lists of numbers).
+_NUMERIC_FIELDS: dict[type[BaseModel], frozenset[str]] = {}
+#: Truth values (Python's and NumPy's), and what may hold one.
+_TRUTH = (bool, np.bool_)
+_CONTAINS_TRUTH = (bool, np.bool_, dict, list, tuple)
+
+
+def _truth_value_in(value: Any) -> tuple[str, Any] | None:
+    """The first truth value in ``value`` (itself, or in its mappings and lists, nested).
+
+    Returns its path below ``value`` (``""``, ``".lung"``, ``".0"``) and the value, or
+    None.
+    """
+    if isinstance(value, _TRUTH):
+        return "", value
+    items: Any = (value.items() if isinstance(value, dict)
+                  else enumerate(value) if isinstance(value, list | tuple) else ())
+    for key, item in items:
+        if isinstance(item, _CONTAINS_TRUTH):
+            found = _truth_value_in(item)
+            if found is not None:
+                return f".{key}{found[0]}", found[1]
+    return None
+
 
 def _numeric(annotation: Any) -> bool:
-    """Whether a field's type takes a number and not a bool (float, int, or a union of one)."""
+    """Whether a field's type takes a number and not a bool (float, int, or a union of one).
+
+    (Also a mapping or list of numbers: their items must not be truth values either.)
+    """
     if annotation is bool:
         return False
     if annotation in (float, int):
@@ -334,11 +372,13 @@ class Scenario(_Strict):
     # -- construction --------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: Any) -> Scenario:
-        """Validate plain data (as read from YAML or TOML); raise ScenarioError."""
+        """Validate plain data (as read from YAML or TOML; any mapping); raise ScenarioError."""
         if not isinstance(data, dict):
-            raise ScenarioError(
-                f"a scenario is a mapping of fields, not {type(data).__name__}"
-            )
+            if not isinstance(data, Mapping):
+                raise ScenarioError(
+                    f"a scenario is a mapping of fields, not {type(data).__name__}"
+                )
+            data = dict(data)
         try:
             return cls.model_validate(data)
         except ValidationError as error:
@@ -363,6 +403,20 @@ class Scenario(_Strict):
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+def as_scenario(scenario: Any, what: str = "scenario") -> Scenario:
+    """``scenario`` if it is a :class:`Scenario`, else its plain data validated.
+
+    Anything but a scenario or a mapping is refused with :class:`ScenarioError` naming
+    the argument ``what``.
+    """
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, Mapping):
+        return Scenario.from_dict(scenario)
+    raise ScenarioError(f"{what}: expected a Scenario or a mapping of its fields (as in a "
+                        f"scenario file), not {type(scenario).__name__}")
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario from a ``.yaml``/``.yml`` or ``.toml`` file; raise ScenarioError."""
     return Scenario.from_dict(read_scenario_file(path))
@@ -370,6 +424,9 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def read_scenario_file(path: str | Path) -> Any:
     """The plain data of a ``.yaml``/``.yml`` or ``.toml`` file; raise ScenarioError."""
+    if not isinstance(path, str | os.PathLike):
+        raise ScenarioError(f"scenario file: expected a path (str or os.PathLike), not "
+                            f"{type(path).__name__}")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml"):
@@ -394,13 +451,29 @@ def _first_error(error: ValidationError) -> str:
     """One line naming the field and what is wrong with it."""
     first = error.errors()[0]
     loc = ".".join(str(part) for part in first["loc"] if not _is_union_tag(part))
-    message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         model = _model_at(first["loc"][:-1])
         allowed = ", ".join(model.model_fields) if model else ""
         return f"{loc}: unknown field; allowed here: {allowed}"
-    loc, message = name_field(loc, message)
+    loc, message = name_field(loc, error_message(first))
     return f"{loc}: {message}" if loc else message
+
+
+def error_message(error: Any) -> str:
+    """The message of one of pydantic's errors (an item of ``errors()``), said plainly.
+
+    NaN fails every bound, and pydantic says it "should be less than or equal to 100":
+    the message says it is no number first.
+    """
+    message = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    if isinstance(given, float) and math.isnan(given) and error["type"] in _BOUND_ERRORS:
+        return f"nan is not a number ({message})"
+    return message
+
+
+#: pydantic's error types of a number outside a bound (NaN fails them all).
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
 def name_field(loc: str, message: str) -> tuple[str, str]:

@@ -23,7 +23,6 @@ Each file is written under a hidden temporary name first and moved into place wi
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from metacascade._version import __version__
 from metacascade.analysis.autopsy import (
     AUTOPSY_MIN_DIAMETER_MM,
     KEPT_MIN_DIAMETER_MM,
+    check_min_diameter,
     counted_colonies,
     involvement,
     time_to_first_metastasis,
@@ -51,7 +51,7 @@ from metacascade.analysis.survival import (
     logrank,
     median_survival,
 )
-from metacascade.errors import MetacascadeError, OutputError, ParameterError
+from metacascade.errors import MetacascadeError, OutputError
 from metacascade.outputs import plain_json
 
 if TYPE_CHECKING:
@@ -108,6 +108,9 @@ def read_cohort(cohort_dir: str | Path) -> Cohort:
         a column the analysis needs, or there are no patients.
 
     """
+    if not isinstance(cohort_dir, str | os.PathLike):
+        raise TypeError(f"cohort_dir: expected a directory's path (str or os.PathLike), "
+                        f"not {type(cohort_dir).__name__}")
     cohort = Path(cohort_dir)
     if not cohort.is_dir():
         raise CohortError(f"cohort directory {str(cohort)!r} does not exist or is not a "
@@ -165,11 +168,11 @@ def analyze(cohort_dir: str | Path, out_dir: str | Path | None = None, *,
         lifelines, an optional dependency, is not installed.
 
     """
-    if isinstance(min_diameter_mm, bool) or not isinstance(
-            min_diameter_mm, int | float | np.integer | np.floating) \
-            or not math.isfinite(min_diameter_mm) or min_diameter_mm < 0:
-        raise ParameterError(f"min_diameter_mm: {min_diameter_mm!r} must be a finite "
-                             "number of mm >= 0")
+    check_min_diameter(min_diameter_mm)
+    for name, path in (("cohort_dir", cohort_dir), ("out_dir", out_dir)):
+        if not isinstance(path, str | os.PathLike) and not (path is None and name == "out_dir"):
+            raise TypeError(f"{name}: expected a directory's path (str or os.PathLike), "
+                            f"not {type(path).__name__}")
     try:
         import lifelines  # noqa: F401
     except ImportError:

@@ -23,13 +23,15 @@ there was founded and first found on a scan.
 from __future__ import annotations
 
 import functools
+import math
 from importlib.resources import files
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from metacascade.cohort.tables import COLONY_MIN_DIAMETER_MM
-from metacascade.errors import MetacascadeError
+from metacascade.errors import MetacascadeError, ParameterError
 
 #: Smallest colony counted as organ involvement at autopsy, mm. An assumption: a
 #: pathologist at a routine autopsy finds metastases grossly, by inspection and
@@ -147,7 +149,7 @@ def involvement(patients: pd.DataFrame, colonies: pd.DataFrame, *,
     colonies
         A cohort's colonies table (``patient``, ``organ``, ``diameter_mm_end``).
     min_diameter_mm
-        Smallest colony that counts, mm.
+        Smallest colony that counts, mm (a finite number >= 0).
 
     Returns
     -------
@@ -162,6 +164,7 @@ def involvement(patients: pd.DataFrame, colonies: pd.DataFrame, *,
         does not always count metastases there).
 
     """
+    check_min_diameter(min_diameter_mm)
     _require(patients, ("patient", "cancer", "primary_organ", "death_day"), "patients")
     _require(colonies, ("patient", "organ", "diameter_mm_end"), "colonies")
     table = _disibio()
@@ -251,7 +254,22 @@ def _involved_pairs(colonies: pd.DataFrame, min_diameter_mm: float) -> pd.DataFr
     return pairs.dropna().drop_duplicates()
 
 
+def check_min_diameter(min_diameter_mm: Any) -> None:
+    """Refuse a smallest counted colony that is not a finite number of mm >= 0.
+
+    (A truth value is no number: True was counted as 1 mm; NaN counted no colony.)
+    """
+    if isinstance(min_diameter_mm, bool | np.bool_) or not isinstance(
+            min_diameter_mm, int | float | np.integer | np.floating) \
+            or not math.isfinite(min_diameter_mm) or min_diameter_mm < 0:
+        raise ParameterError(f"min_diameter_mm: {min_diameter_mm!r} must be a finite "
+                             "number of mm >= 0")
+
+
 def _require(table: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"{name}: expected a pandas DataFrame (a cohort's {name} table), "
+                        f"not {type(table).__name__}")
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise MetacascadeError(f"{name} table lacks column(s) {', '.join(missing)}")

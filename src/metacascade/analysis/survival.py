@@ -266,6 +266,9 @@ def _group_order(values: pd.Series, by: str) -> list[Any]:
 
 
 def _require(table: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"patients: expected a pandas DataFrame (a cohort's patients "
+                        f"table), not {type(table).__name__}")
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise MetacascadeError(f"patients table lacks column(s) {', '.join(missing)}")

@@ -36,6 +36,7 @@ from scipy import stats
 
 from metacascade.calibration.model import Autopsy, AutopsyModel
 from metacascade.calibration.targets import CalibrationError, Targets
+from metacascade.errors import MetacascadeError
 from metacascade.random import resolve_seed
 
 FloatArray = NDArray[np.float64]
@@ -202,6 +203,9 @@ class Calibration:
         return self.posterior_
 
     def _check(self) -> list[str]:
+        if isinstance(self.parameters, str):  # (its letters would be the names)
+            raise CalibrationError(f"parameters: a list of names, not the string "
+                                   f"{self.parameters!r}")
         names = list(self.parameters)
         if not names:
             raise CalibrationError("parameters: at least one parameter must be fitted")
@@ -209,20 +213,41 @@ class Calibration:
         if missing:
             raise CalibrationError(f"prior: no bounds for {missing}")
         for n in names:
-            low, high = self.prior[n]
+            bounds = self.prior[n]
+            if isinstance(bounds, str) or not isinstance(bounds, Sequence) or len(
+                    bounds) != 2 or not all(_is_number(b) for b in bounds):
+                raise CalibrationError(f"prior.{n}: {bounds!r} must be (low, high), two "
+                                       "numbers")
+            low, high = bounds
             if not np.isfinite(low) or not np.isfinite(high) or not low < high:
                 raise CalibrationError(f"prior.{n}: ({low}, {high}) must be finite with "
                                        "low < high")
-        if self.population_size < 10:
-            raise CalibrationError(f"population_size: {self.population_size} must be >= 10")
+        for name, low in (("population_size", 10), ("generations", 1)):
+            value = getattr(self, name)
+            if not (_is_number(value) and isinstance(value, int | np.integer)
+                    and value >= low):
+                raise CalibrationError(f"{name}: {value!r} must be a whole number >= {low}")
+        rate = self.min_acceptance_rate
+        if not (_is_number(rate) and 0.0 <= rate <= 1.0):
+            raise CalibrationError(f"min_acceptance_rate: {rate!r} must be a number in "
+                                   "[0, 1]")
         if self.kernel not in KERNELS:
             raise CalibrationError(f"kernel: {self.kernel!r} is not one of "
                                    f"{', '.join(KERNELS)}")
-        if self.generations < 1:
-            raise CalibrationError(f"generations: {self.generations} must be >= 1")
+        if self.seed is not None:
+            try:
+                resolve_seed(self.seed)
+            except MetacascadeError as error:
+                raise CalibrationError(str(error)) from None
         AutopsyModel(self.targets, self.autopsy).expected(
             {**dict(self.fixed or {}), **{n: float(np.mean(self.prior[n])) for n in names}})
         return names
+
+
+def _is_number(value: Any) -> bool:
+    """Whether ``value`` is a real number (NumPy's too), and not a truth value."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_)
 
 
 def _binomial_kernel(counts: NDArray[Any], trials: NDArray[Any]) -> Any:

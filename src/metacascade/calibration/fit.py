@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -134,14 +135,19 @@ def fit_to_dict(c: Calibration) -> dict[str, Any]:
             "point": c.point_, "seed": c.seed_, "runtime_s": c.runtime_s_}
 
 
-def calibrate(targets_name: str = "disibio2008", *, out: Path, seed: int = 1,
+def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str], seed: int = 1,
               settings: Settings | None = None, executor: Any = None,
               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the whole calibration; write ``calibration.json`` and ``fit.png`` in ``out``."""
     from metacascade.cohort.executors import LocalExecutor
 
-    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63):
+    whole = isinstance(seed, int | np.integer) and not isinstance(seed, bool | np.bool_)
+    if not (whole and 0 <= seed < 2**63):
         raise CalibrationError(f"seed: {seed!r} must be a whole number in [0, 2^63)")
+    seed = int(seed)  # (NumPy's whole numbers too)
+    if not isinstance(out, str | os.PathLike):
+        raise CalibrationError(f"out: expected a directory's path, not {type(out).__name__}")
+    out = Path(out)
     settings = settings or Settings()
     say = progress or (lambda _msg: None)
     targets = load_targets(targets_name)

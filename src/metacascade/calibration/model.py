@@ -77,6 +77,19 @@ class Autopsy:
     primary_diameter_mm: float = 10.0
     min_diameter_mm: float = 0.0
 
+    def __post_init__(self) -> None:
+        # (a scenario's bounds: the autopsy is simulated as one)
+        for name, low, high in (("years", 0.0, 100.0), ("primary_diameter_mm", 0.0, 300.0),
+                                ("min_diameter_mm", None, math.inf)):
+            value = getattr(self, name)
+            number = isinstance(value, int | float | np.integer | np.floating) and not (
+                isinstance(value, bool | np.bool_))
+            if not (number and math.isfinite(value) and value <= high and (
+                    value >= 0 if low is None else value > low)):
+                allowed = ">= 0" if low is None else f"in ({low:g}, {high:g}]"
+                raise CalibrationError(f"autopsy.{name}: {value!r} must be a finite "
+                                       f"number {allowed}")
+
     @property
     def day(self) -> float:
         """Day of the autopsy."""

@@ -38,6 +38,7 @@ the burden in cells).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,8 +62,8 @@ from metacascade.clinic.criteria import (
 from metacascade.clinic.therapy import TherapyHistory
 from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.result import Result
-from metacascade.errors import ParameterError
-from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario
+from metacascade.errors import ParameterError, ScenarioError
+from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario, as_scenario
 
 # The criteria are importable from here, as before they had their own module.
 __all__ = ["BOUND_MARGIN", "DEATH_GRID_DAYS", "LETHAL_BURDEN", "OBSERVATION_COLUMNS",
@@ -230,8 +231,8 @@ def course_rng(seed: int) -> np.random.Generator:
 _KIND_ORDER = {"stage": 0, "scan": 1, "draw": 2, "progression": 3, "therapy": 4, "death": 5}
 
 
-def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
-           ) -> ClinicalCourse:
+def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
+           clinic: Clinic | Mapping[str, Any] | None = None) -> ClinicalCourse:
     """Follow a simulated patient through the scenario's clinic (or ``clinic``).
 
     Time runs forward from one decision (a scan, a draw, a therapy start or stop day) to
@@ -239,7 +240,20 @@ def follow(result: Result, scenario: Scenario, *, clinic: Clinic | None = None,
     closed forms of time and death is checked on the weekly grid. At a decision the
     scans and draws are made, stage and progression updated, and the therapy rules
     applied to what was just seen.
+
+    ``result`` is what :func:`metacascade.simulate` returned for ``scenario`` (a
+    :class:`~metacascade.scenario.Scenario` or its plain data); ``clinic``, a
+    :class:`~metacascade.scenario.Clinic` or its plain data, replaces the scenario's.
     """
+    if not isinstance(result, Result):
+        raise TypeError(f"result: expected a Result (from metacascade.simulate), not "
+                        f"{type(result).__name__}")
+    scenario = as_scenario(scenario)
+    if clinic is not None and not isinstance(clinic, Clinic):
+        if not isinstance(clinic, Mapping):
+            raise ScenarioError(f"clinic: expected a Clinic or a mapping of its fields, "
+                                f"not {type(clinic).__name__}")
+        clinic = Scenario.from_dict({**scenario.to_dict(), "clinic": dict(clinic)}).clinic
     clinic = clinic if clinic is not None else scenario.clinic
     if clinic is None:
         clinic = Clinic()

@@ -12,12 +12,15 @@ import contextlib
 import ctypes
 import hashlib
 import json
+import operator
 import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
+
+import numpy as np
 
 from metacascade.errors import MetacascadeError, OutputError
 
@@ -59,9 +62,8 @@ class LocalExecutor:
     """
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers if workers is not None else (os.cpu_count() or 1)
-        if self.workers < 1:
-            raise OutputError(f"workers: {self.workers} must be >= 1")
+        self.workers = (_workers("workers", workers) if workers is not None
+                        else (os.cpu_count() or 1))
 
     def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
         """Run every shard; yield indices as they finish.
@@ -85,6 +87,17 @@ class LocalExecutor:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _workers(name: str, value: Any) -> int:
+    """``value`` as a number of workers: a whole number >= 1 (NumPy's too; no bool)."""
+    try:
+        number = None if isinstance(value, bool | np.bool_) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
+        raise OutputError(f"{name}: {value!r} must be a whole number >= 1")
+    return number
 
 
 def _start_worker() -> None:
@@ -149,6 +162,11 @@ class DaskExecutor:
     """
 
     def __init__(self, *, address: str | None = None, n_workers: int | None = None) -> None:
+        if n_workers is not None:
+            n_workers = _workers("n_workers", n_workers)
+        if address is not None and not isinstance(address, str):
+            raise OutputError(f"scheduler: the address is a string such as "
+                              f"'tcp://host:8786', not {type(address).__name__}")
         try:
             from distributed import Client, LocalCluster
         except ImportError:

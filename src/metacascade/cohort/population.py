@@ -36,7 +36,13 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from metacascade.cohort.seeds import rng_from_state, seed_states
 from metacascade.errors import ScenarioError
-from metacascade.scenario import InputModel, Scenario, name_field, read_scenario_file
+from metacascade.scenario import (
+    InputModel,
+    Scenario,
+    error_message,
+    name_field,
+    read_scenario_file,
+)
 
 #: Spawn keys of a patient's streams: parameters, engine seed.
 PARAMETER_STREAM, SEED_STREAM = 3, 2
@@ -159,7 +165,8 @@ class Population:
     Parameters
     ----------
     scenario
-        Plain scenario data (as in a scenario file, without ``population``).
+        Plain scenario data (as in a scenario file, without ``population``), or a
+        :class:`~metacascade.scenario.Scenario`.
     distributions
         Dotted path into the scenario -> :class:`Distribution` (or plain data for one).
 
@@ -170,10 +177,22 @@ class Population:
 
     """
 
-    def __init__(self, scenario: Mapping[str, Any],
+    def __init__(self, scenario: Scenario | Mapping[str, Any],
                  distributions: Mapping[str, Distribution | Mapping[str, Any]] | None = None,
                  ) -> None:
-        self.base = Scenario.from_dict(dict(scenario))  # the scenario alone must be valid
+        if isinstance(scenario, Scenario):
+            scenario = scenario.to_dict()
+        if not isinstance(scenario, Mapping):
+            raise ScenarioError(f"scenario: a population's scenario is a Scenario or a "
+                                f"mapping of its fields, not {type(scenario).__name__}")
+        if distributions is not None and not isinstance(distributions, Mapping):
+            raise ScenarioError("population: a mapping of dotted paths to distributions, "
+                                f"not {type(distributions).__name__}")
+        bad = [p for p in (distributions or {}) if not isinstance(p, str)]
+        if bad:
+            raise ScenarioError(f"population: {bad[0]!r} is not a dotted path into the "
+                                "scenario (such as 'cancer_overrides.doubling_time')")
+        self.base = Scenario.from_dict(scenario)  # the scenario alone must be valid
         self.scenario = self.base.to_dict()
         self.scenario.pop("seed", None)
         self.distributions: dict[str, Distribution] = {}
@@ -187,7 +206,7 @@ class Population:
             except ValidationError as error:
                 first = error.errors()[0]
                 loc = ".".join(str(p) for p in first["loc"])
-                loc, message = name_field(loc, str(first["msg"]).removeprefix("Value error, "))
+                loc, message = name_field(loc, error_message(first))
                 raise ScenarioError(f"population.{path}{'.' + loc if loc else ''}: "
                                     f"{message}") from None
             _set_path(copy.deepcopy(self.scenario), path, 1.0, check_only=True)
@@ -201,13 +220,16 @@ class Population:
 
     @classmethod
     def from_dict(cls, data: Any) -> Population:
-        """A population from plain data: a scenario with a ``population`` section."""
-        if not isinstance(data, dict):
+        """A population from plain data (any mapping): a scenario with a ``population`` section."""
+        if not isinstance(data, Mapping):
             raise ScenarioError(f"a population is a mapping of fields, not {type(data).__name__}")
         data = dict(data)
-        distributions = data.pop("population", None) or {}
-        if not isinstance(distributions, dict):
-            raise ScenarioError("population: a mapping of dotted paths to distributions")
+        distributions = data.pop("population", None)
+        if distributions is None:
+            distributions = {}
+        if not isinstance(distributions, Mapping):
+            raise ScenarioError("population: a mapping of dotted paths to distributions, "
+                                f"not {type(distributions).__name__}")
         return cls(data, distributions)
 
     def to_dict(self) -> dict[str, Any]:

@@ -320,13 +320,33 @@ class Cohort:
 
     path: Path
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str | os.PathLike):
+            raise TypeError(f"path: expected a directory's path (str or os.PathLike), not "
+                            f"{type(self.path).__name__}")
+        object.__setattr__(self, "path", Path(self.path))  # (a str is taken too)
+
     def __fspath__(self) -> str:
         return str(self.path)
 
     @property
     def manifest(self) -> dict[str, Any]:
-        """The manifest (shards done, scenario, seed, versions)."""
-        data: dict[str, Any] = json.loads((self.path / MANIFEST).read_text())
+        """The manifest (shards done, scenario, seed, versions).
+
+        :class:`~metacascade.errors.OutputError` if the directory holds no readable one.
+        """
+        path = self.path / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise OutputError(f"{str(self.path)!r} is not a cohort directory: no "
+                              f"{MANIFEST}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise OutputError(f"cannot read {str(path)!r}: "
+                              f"{getattr(error, 'strerror', None) or error}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("shards_done"), list):
+            raise OutputError(f"{str(path)!r} is not a cohort's manifest (no list of "
+                              "shards done)")
         return data
 
     def table(self, name: str) -> pd.DataFrame:
@@ -338,7 +358,14 @@ class Cohort:
             raise OutputError(f"table: unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
         paths = [str(self.path / name / shard_file(i))
                  for i in sorted(self.manifest["shards_done"])]
-        return pq.read_table(paths).to_pandas() if paths else pd.DataFrame()
+        try:
+            return pq.read_table(paths).to_pandas() if paths else pd.DataFrame()
+        except FileNotFoundError as error:
+            raise OutputError(f"cannot read the {name} dataset of {str(self.path)!r}: a "
+                              f"shard the manifest lists as done is missing ({error})") from None
+        except (OSError, pa.ArrowException) as error:
+            raise OutputError(f"cannot read the {name} dataset of {str(self.path)!r}: "
+                              f"{error}") from None
 
 
 def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLike[str],

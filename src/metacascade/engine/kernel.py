@@ -109,7 +109,7 @@ from metacascade.engine.result import (
     build_result,
 )
 from metacascade.random import make_rng, resolve_seed
-from metacascade.scenario import Scenario
+from metacascade.scenario import Scenario, as_scenario
 
 # The limits are importable from here, as before they had their own module.
 __all__ = ["DENSE_SHARE", "MAX_BLOCK_STEPS", "MAX_COLONIES", "MAX_POISSON_MEAN",
@@ -142,8 +142,7 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int | None = None)
         :func:`metacascade.clinic.course.follow`).
 
     """
-    if not isinstance(scenario, Scenario):
-        scenario = Scenario.from_dict(dict(scenario))
+    scenario = as_scenario(scenario)
     used_seed = resolve_seed(seed if seed is not None else scenario.seed)
     model = compile_scenario(scenario)
     return run(model, used_seed)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from metacascade.cancers import Cancer, get_cancer
+from metacascade.errors import CatalogError, ParameterError
 from metacascade.physiology import Body, get_body
 from metacascade.physiology.routing import RoutingChain, compile_routing
 
@@ -102,6 +103,12 @@ def route(cancer: str | Cancer, *, body: str | Body | None = None, embolus: str 
         time in blood.
 
     """
+    if not isinstance(cancer, str | Cancer):
+        raise CatalogError(f"cancer: expected a cancer's catalog name or a Cancer, not "
+                           f"{type(cancer).__name__}")
+    if not isinstance(vertebral_plexus, bool | np.bool_):
+        raise ParameterError(f"vertebral_plexus: {vertebral_plexus!r} is not true or false")
+    vertebral_plexus = bool(vertebral_plexus)
     cancer_obj = get_cancer(cancer) if isinstance(cancer, str) else cancer
     body_obj = (body if isinstance(body, Body)
                 else get_body(cancer_obj.default_body if body is None else body))

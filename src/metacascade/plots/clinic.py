@@ -110,8 +110,11 @@ def plot_ctc(draws: pd.DataFrame, *, cutoff: float,
         The Axes drawn on.
 
     """
-    if not (math.isfinite(cutoff) and cutoff > 0):
+    if isinstance(cutoff, bool | np.bool_) or not isinstance(
+            cutoff, int | float | np.integer | np.floating) or not (
+            math.isfinite(cutoff) and cutoff > 0):
         raise MetacascadeError(f"cutoff must be a positive number of CTCs, not {cutoff!r}")
+    require_frame(draws, "draws")
     table = _ctc_table(draws)
     spans = _therapy_spans(therapy)
     ax = _axes(ax)
@@ -180,6 +183,7 @@ def plot_body(lesions: pd.DataFrame, *, primary_organ: str | None = None,
     """
     if sex not in ("female", "male"):
         raise MetacascadeError(f"sex must be 'female' or 'male', not {sex!r}")
+    require_frame(lesions, "lesions")
     if primary_organ is not None:
         _check_organs([primary_organ], "primary_organ")
     table = _lesion_table(lesions)
@@ -240,11 +244,21 @@ def _therapy_spans(therapy: Sequence[tuple[float, float, str]]
                    ) -> list[tuple[float, float, str]]:
     """Therapy spans in months, checked: finite start, end after start, a label."""
     spans = []
+    given: object = therapy
+    if isinstance(given, str) or not isinstance(given, Sequence):
+        raise MetacascadeError(f"therapy: a list of (start_day, end_day, label), not "
+                               f"{therapy!r}")
     for item in therapy:
-        if len(item) != 3:
+        if isinstance(item, str) or not isinstance(item, Sequence) or len(item) != 3:
             raise MetacascadeError(
                 f"therapy entries are (start_day, end_day, label), not {item!r}")
-        start, end, label = float(item[0]), float(item[1]), item[2]
+        try:
+            if any(isinstance(x, bool | np.bool_ | str) for x in item[:2]):
+                raise TypeError
+            start, end, label = float(item[0]), float(item[1]), item[2]
+        except (TypeError, ValueError):
+            raise MetacascadeError(f"therapy {item[2]!r}: start_day and end_day must be "
+                                   f"numbers of days, not ({item[0]!r}, {item[1]!r})") from None
         if not math.isfinite(start) or math.isnan(end) or end < start:
             raise MetacascadeError(
                 f"therapy {label!r} needs a finite start and an end after it, "
@@ -429,6 +443,20 @@ def _marker_proxy(marker: str, face: str, edge: str, size: float, label: str) ->
 
     return Line2D([], [], linestyle="", marker=marker, markersize=size,
                   markerfacecolor=face, markeredgecolor=edge, label=label)
+
+
+def require_frame(frame: object, what: str) -> None:
+    """Refuse ``frame`` unless it is a pandas DataFrame (naming the argument ``what``)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what}: expected a pandas DataFrame, not {type(frame).__name__}")
+
+
+def whole_number(value: object, what: str, low: int) -> int:
+    """``value`` as an int if it is a whole number >= ``low`` (NumPy's too; no bool)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) \
+            or value < low:
+        raise MetacascadeError(f"{what}: {value!r} must be a whole number >= {low}")
+    return int(value)
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:

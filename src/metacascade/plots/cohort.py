@@ -19,7 +19,7 @@ import pandas as pd
 
 from metacascade.analysis.survival import CTC_GROUPS, ENDPOINTS, Endpoint, kaplan_meier
 from metacascade.errors import MetacascadeError
-from metacascade.plots.clinic import DAYS_PER_MONTH
+from metacascade.plots.clinic import DAYS_PER_MONTH, require_frame
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -60,8 +60,13 @@ def plot_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
         raise MetacascadeError(f"unknown endpoint {endpoint!r}; use one of {sorted(ENDPOINTS)}")
     from lifelines.plotting import add_at_risk_counts
 
+    require_frame(patients, "patients")
+    duration, event = ENDPOINTS[endpoint]
+    missing = [c for c in ("enrolled", "baseline_ctc", "ctc_cutoff", duration, event)
+               if c not in patients.columns]
+    if missing:
+        raise MetacascadeError(f"patients table lacks column(s) {', '.join(missing)}")
     ax = _axes(ax)
-    duration, _ = ENDPOINTS[endpoint]
     in_months = patients.assign(**{duration: patients[duration] / DAYS_PER_MONTH})
     fits = kaplan_meier(in_months, endpoint)
     for group, fitter in fits.items():
@@ -113,6 +118,7 @@ def plot_organs(table: pd.DataFrame, *, ax: Axes | None = None,
     """
     needed = ("cancer", "organ", "basis", "share", "n_involved", "n_patients",
               "disibio_share", "disibio_count", "disibio_n", "primary_site")
+    require_frame(table, "table")
     missing = [c for c in needed if c not in table.columns]
     if missing:
         raise MetacascadeError(f"involvement table lacks column(s) {', '.join(missing)}")

@@ -25,11 +25,14 @@ which organs hold each step's cells. :func:`funnel_counts` and
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from metacascade.errors import MetacascadeError
+from metacascade.plots.clinic import require_frame, whole_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -64,6 +67,9 @@ def funnel_counts(ledger: Mapping[str, int], macrometastases: int) -> dict[str, 
         Count per step, in the order of :data:`FATE_STEPS`.
 
     """
+    _require_keys(ledger, _LEDGER_KEYS, "ledger")
+    if isinstance(macrometastases, bool | np.bool_):
+        raise MetacascadeError(f"macrometastases: {macrometastases!r} is not a count")
     return {
         "shed": int(ledger["shed"]),
         "arrested": int(ledger["arrested"]),
@@ -100,6 +106,8 @@ def funnel_counts_by_organ(ledger_by_organ: pd.DataFrame,
         One row per organ of ``ledger_by_organ``, one integer column per step.
 
     """
+    require_frame(ledger_by_organ, "ledger_by_organ")
+    _require_keys(ledger_by_organ.columns, _LEDGER_KEYS[1:], "ledger_by_organ")
     last = ledger_by_organ
     macro = pd.Series(dict(macrometastases_by_organ), dtype="int64")
     table = pd.DataFrame({
@@ -142,8 +150,10 @@ def plot_fates(result: Result | Mapping[str, int], ax: Axes | None = None) -> Ax
         The Axes drawn on.
 
     """
+    counts = dict(result) if isinstance(result, Mapping) else fate_counts(
+        _result(result, " or its counts per step"))
+    _require_keys(counts, FATE_STEPS, "counts per step")
     ax = _axes(ax)
-    counts = dict(result) if isinstance(result, Mapping) else fate_counts(result)
     y = np.arange(len(FATE_STEPS))
     values = np.array([counts[s] for s in FATE_STEPS], dtype=float)
     colours = [_BRANCH_COLOUR if s in _BRANCHES else _MAIN_COLOUR for s in FATE_STEPS]
@@ -192,8 +202,14 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
         The Axes drawn on.
 
     """
+    top = whole_number(top, "top", 0)
+    table = (result if isinstance(result, pd.DataFrame)
+             else fate_counts_by_organ(_result(result, " or its counts per organ")))
+    unknown = [str(c) for c in table.columns if c not in FATE_STEPS]
+    if unknown:
+        raise MetacascadeError(f"counts per organ: unknown step column(s) "
+                               f"{', '.join(unknown)}; allowed: {', '.join(FATE_STEPS[1:])}")
     ax = _axes(ax)
-    table = result if isinstance(result, pd.DataFrame) else fate_counts_by_organ(result)
     totals = table.sum(axis=0)
     shares = table.div(totals.where(totals > 0, 1), axis=1)
     best = shares.max(axis=1).sort_values(ascending=False, kind="stable")
@@ -245,6 +261,7 @@ def plot_fates_figure(result: Result) -> Figure:
     """
     from matplotlib.figure import Figure
 
+    result = _result(result)
     fig = Figure(figsize=(12.0, 5.0), layout="constrained")
     funnel, organs = fig.subplots(1, 2, sharey=True, width_ratios=[1.4, 1.0])
     plot_fates(result, ax=funnel)
@@ -252,6 +269,27 @@ def plot_fates_figure(result: Result) -> Figure:
     organs.tick_params(labelleft=False)
     fig.suptitle(_title(result))
     return fig
+
+
+#: The ledger entries :func:`funnel_counts` reads (all but ``shed`` per organ too).
+_LEDGER_KEYS = ("shed", "arrested", "failed_extravasation", "dormant_now",
+                "colonies_founded", "colonies_extinct", "colonies_vascularised")
+
+
+def _require_keys(given: Any, keys: Sequence[str], what: str) -> None:
+    missing = [k for k in keys if k not in given]
+    if missing:
+        raise MetacascadeError(f"{what} lacks {', '.join(map(repr, missing))}")
+
+
+def _result(result: Any, alternative: str = "") -> Result:
+    """``result`` if it is a :class:`Result`; else a TypeError naming it."""
+    from metacascade.engine.result import Result
+
+    if not isinstance(result, Result):
+        raise TypeError(f"result: expected a Result (from metacascade.simulate)"
+                        f"{alternative}, not {type(result).__name__}")
+    return result
 
 
 def _axes(ax: Axes | None) -> Axes:

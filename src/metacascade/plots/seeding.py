@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from metacascade.errors import MetacascadeError
+from metacascade.plots.clinic import require_frame, whole_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -86,9 +87,9 @@ def plot_seeding_tree(colonies: pd.DataFrame, ax: Axes | None = None, *,
         The Axes drawn on.
 
     """
-    if max_colonies < 0 or top_organs < 1:
-        raise MetacascadeError("max_colonies must be >= 0 and top_organs >= 1, not "
-                               f"{max_colonies!r} and {top_organs!r}")
+    max_colonies = whole_number(max_colonies, "max_colonies", 0)
+    top_organs = whole_number(top_organs, "top_organs", 1)
+    require_frame(colonies, "colonies")
     table = _seeding_table(colonies)
     ax = _axes(ax)
     by_colony = len(table) <= max_colonies

@@ -52,8 +52,8 @@ def write_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
         HTML, or the disk refused); nothing is left half-written.
 
     """
-    path = Path(run_dir)
-    target = path / REPORT_FILE if out is None else Path(out)
+    path = _path(run_dir, "run_dir")
+    target = path / REPORT_FILE if out is None else _path(out, "out")
     if target.is_dir():
         raise OutputError(f"report path {str(target)!r} is a directory; give a file name")
     if target.exists() and target.suffix.lower() not in REPORT_SUFFIXES:
@@ -71,7 +71,7 @@ def report_html(run_dir: str | Path) -> str:
     Figures are drawn on :class:`matplotlib.figure.Figure` objects, without pyplot, so
     the caller's backend is left alone.
     """
-    path = Path(run_dir)
+    path = _path(run_dir, "run_dir")
     kind = run_kind(path)
     if kind == "simulation":
         from metacascade.report.run import read_run, run_sections, run_title
@@ -90,8 +90,9 @@ def report_html(run_dir: str | Path) -> str:
     return page(title, subtitle, sections, footer)
 
 
-def run_kind(path: Path) -> str:
+def run_kind(path: str | os.PathLike[str]) -> str:
     """``"simulation"`` or ``"cohort"``; :class:`ReportError` for anything else."""
+    path = _path(path, "path")
     expected = ("a simulation directory (summary.json, written by `metacascade simulate "
                 "--out DIR`) or a cohort directory (manifest.json, written by "
                 "`metacascade cohort --out DIR`)")
@@ -107,6 +108,14 @@ def run_kind(path: Path) -> str:
         raise ReportError(f"{str(path)!r} has neither summary.json nor manifest.json; "
                           f"expected {expected}")
     return "simulation" if simulation else "cohort"
+
+
+def _path(value: object, name: str) -> Path:
+    """``value`` as a Path if it is one (a str or os.PathLike); else a TypeError naming it."""
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"{name}: expected a path (str or os.PathLike), not "
+                        f"{type(value).__name__}")
+    return Path(value)
 
 
 def _write_atomic(target: Path, text: str) -> None:

@@ -71,6 +71,9 @@ class Targets:
 
     def subset(self, cancers: tuple[str, ...] | list[str]) -> Targets:
         """The same targets for some of the primaries only."""
+        given: object = cancers
+        if isinstance(given, str):  # (its letters would be the primaries)
+            cancers = [given]
         unknown = [c for c in cancers if c not in self.cancers]
         if unknown:
             raise CalibrationError(f"targets {self.name!r} have no primary {unknown}; "
@@ -83,6 +86,9 @@ class Targets:
     def only(self, cancer: str, organ: str) -> Targets:
         """One primary and one organ (the other organs masked)."""
         sub = self.subset([cancer])
+        if organ not in self.organs:
+            raise CalibrationError(f"targets {self.name!r} have no organ {organ!r}; they "
+                                   f"have {', '.join(self.organs)}")
         counts = np.full_like(sub.counts, -1)
         j = self.organs.index(organ)
         counts[0, j] = sub.counts[0, j]
