@@ -481,3 +481,13 @@ def test_a_refused_run_into_a_temporary_directory_leaves_none(tmp_path, monkeypa
         simulate_cohort(bad, 2, seed=1, batch_size=2, executor=LocalExecutor(1),
                         progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_item_of_a_list_the_scenario_lacks_is_refused_when_the_population_is_read():
+    """Every patient was refused ("clinic.therapy.lines: Input should be a valid list")."""
+    with pytest.raises(ScenarioError, match=r"population\.clinic\.therapy\.lines\.0\."
+                       r"resistant_fraction: the scenario has no clinic\.therapy\.lines "
+                       r"to take item 0 from"):
+        Population.from_dict({"cancer": "breast", "population": {
+            "clinic.therapy.lines.0.resistant_fraction": {
+                "lognormal": {"median": 0.05, "sigma": 0.5}}}})

@@ -84,7 +84,7 @@ class Cohort:
     observations: pd.DataFrame
 
 
-def read_cohort(cohort_dir: str | Path) -> Cohort:
+def read_cohort(cohort_dir: str | os.PathLike[str]) -> Cohort:
     """Read a cohort directory's manifest and datasets.
 
     Parameters
@@ -130,7 +130,7 @@ def read_cohort(cohort_dir: str | Path) -> Cohort:
     return Cohort(manifest, tables["patients"], tables["colonies"], tables["observations"])
 
 
-def analyze(cohort_dir: str | Path, out_dir: str | Path | None = None, *,
+def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
             min_diameter_mm: float = AUTOPSY_MIN_DIAMETER_MM) -> dict[str, Any]:
     """Analyse a cohort and write :data:`ANALYSIS_FILES`.
 

@@ -241,9 +241,25 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
     scans and draws are made, stage and progression updated, and the therapy rules
     applied to what was just seen.
 
-    ``result`` is what :func:`metacascade.simulate` returned for ``scenario`` (a
-    :class:`~metacascade.scenario.Scenario` or its plain data); ``clinic``, a
-    :class:`~metacascade.scenario.Clinic` or its plain data, replaces the scenario's.
+    Parameters
+    ----------
+    result
+        The patient's untreated natural history: what :func:`metacascade.simulate`
+        returned for ``scenario``.
+    scenario
+        The scenario ``result`` came from (a :class:`~metacascade.scenario.Scenario` or
+        its plain data): its circulation gives the CTC draws, its cancer the cut-off.
+    clinic
+        A :class:`~metacascade.scenario.Clinic` or its plain data, replacing the
+        scenario's. With neither, there are no scans, draws or therapy, and the patient
+        is followed to death or the horizon.
+
+    Returns
+    -------
+    ClinicalCourse
+        Drawn from its own stream of the result's seed (:func:`course_rng`), so the
+        same result and scenario always give the same course.
+
     """
     if not isinstance(result, Result):
         raise TypeError(f"result: expected a Result (from metacascade.simulate), not "

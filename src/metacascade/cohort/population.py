@@ -347,6 +347,11 @@ def _set_path(data: dict[str, Any], path: str, value: Any, *, check_only: bool =
             key: Any = int(part)
         else:
             if part not in node or node[part] is None:
+                if parts[i + 1].isdigit():  # an item of a list the scenario lacks
+                    where = ".".join(parts[:i + 1])
+                    raise ScenarioError(f"population.{path}: the scenario has no {where} to "
+                                        f"take item {parts[i + 1]} from; give {where} in "
+                                        "the scenario")
                 node[part] = {}
             key = part
         if copy_path and isinstance(node[key], (dict, list)):
