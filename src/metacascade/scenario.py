@@ -179,8 +179,9 @@ class ScanSchedule(_Strict):
 
     modality: str
     every_weeks: float = Field(gt=0.0, le=520.0)
-    start_day: float = Field(default=0.0, ge=0.0, description="first scan, days from start")
-    stop_day: float | None = Field(default=None, gt=0.0)
+    start_day: float = Field(default=0.0, ge=0.0, allow_inf_nan=False,
+                             description="first scan, days from start")
+    stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     regions: list[str] | None = Field(
         default=None, description="restrict the scan to these regions (default: all)")
 
@@ -203,8 +204,9 @@ class DrawSchedule(_Strict):
     """Blood draws for circulating tumour cells (CellSearch-like assay)."""
 
     every_weeks: float = Field(gt=0.0, le=520.0)
-    start_day: float = Field(default=0.0, ge=0.0, description="first draw, days from start")
-    stop_day: float | None = Field(default=None, gt=0.0)
+    start_day: float = Field(default=0.0, ge=0.0, allow_inf_nan=False,
+                             description="first draw, days from start")
+    stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     site: str = Field(default="arm_vein",
                       description="arm_vein, tumour_vein or the vein of an organ")
     volume_ml: float = Field(default=7.5, gt=0.0, le=500.0)
@@ -260,11 +262,12 @@ class Therapy(_Strict):
     """Lines of systemic therapy, given one after another, and the rules between them."""
 
     lines: list[Regimen] = Field(min_length=1)
-    start_day: float | None = Field(default=None, ge=0.0,
+    start_day: float | None = Field(default=None, ge=0.0, allow_inf_nan=False,
                                     description="first line starts on this day")
     start_at_m1: bool = Field(default=False,
                               description="first line starts when the stage becomes M1")
-    stop_day: float | None = Field(default=None, gt=0.0, description="all therapy ends")
+    stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False,
+                                   description="all therapy ends")
     switch_on: list[str] = Field(default_factory=lambda: ["progression"],
                                  description="events that move to the next line")
     stop_on: list[str] = Field(default_factory=list,
@@ -297,11 +300,13 @@ class Clinic(_Strict):
     scans: list[ScanSchedule] = Field(default_factory=list)
     draws: list[DrawSchedule] = Field(default_factory=list)
     lethal_burden_cells: float = Field(
-        default=1e12, gt=0.0, description="total tumour cells at death (Coumans 2013)")
+        default=1e12, gt=0.0, allow_inf_nan=False,
+        description="total tumour cells at death (Coumans 2013)")
     vital_organ_lethal_cells: dict[str, float] | None = Field(
         default=None, description="organ -> lethal cells there (default: liver, lung, brain)")
     surgery_day: float | None = Field(
-        default=None, ge=0.0, description="day the primary is removed (it sheds no more)")
+        default=None, ge=0.0, allow_inf_nan=False,
+        description="day the primary is removed (it sheds no more; leave it out for none)")
     therapy: Therapy | None = Field(default=None, description="systemic therapy lines")
 
     @model_validator(mode="after")
