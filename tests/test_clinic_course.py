@@ -174,3 +174,21 @@ def test_follow_takes_plain_data_and_names_what_is_not():
         follow(result, scenario, clinic={"scans": [{"modality": "xray", "every_weeks": 8}]})
     with pytest.raises(TypeError, match=r"^result: expected a Result"):
         follow(None, scenario)  # type: ignore[arg-type]
+
+
+def test_follow_refuses_the_scenario_of_another_patient():
+    """Another cancer's scenario used its own CTC cut-off silently (without draws)."""
+    import metacascade
+    from metacascade.errors import ScenarioError
+
+    result = metacascade.simulate({"cancer": "breast", "horizon_years": 0.2, "seed": 3})
+    with pytest.raises(ScenarioError, match=r"^scenario: cancer 'colon' is not the cancer "
+                       r"of the simulated patient \('breast'\)"):
+        follow(result, {"cancer": "colon", "horizon_years": 0.2})
+    with pytest.raises(ScenarioError, match=r"^scenario: body 'adult_male' is not the body"):
+        follow(metacascade.simulate({"cancer": "breast", "body": "adult_female",
+                                     "horizon_years": 0.2}),
+               {"cancer": "breast", "body": "adult_male", "horizon_years": 0.2})
+    # Another clinic, or a cut-off only the clinic reads, is what follow is for.
+    follow(result, {"cancer": "breast", "cancer_overrides": {"ctc_cutoff": 3}},
+           clinic={"draws": [{"every_weeks": 4}]})

@@ -231,6 +231,21 @@ def course_rng(seed: int) -> np.random.Generator:
 _KIND_ORDER = {"stage": 0, "scan": 1, "draw": 2, "progression": 3, "therapy": 4, "death": 5}
 
 
+def _check_same_patient(result: Result, scenario: Scenario) -> None:
+    """Refuse a scenario of another cancer or body than the one ``result`` simulated.
+
+    (Its clinic, and what only the clinic reads, may differ: following one natural
+    history under several clinics is what ``clinic`` is for.)
+    """
+    simulated = result.provenance.get("scenario") or {}
+    for name in ("cancer", "body"):
+        given, was = getattr(scenario, name), simulated.get(name)
+        if given is not None and was is not None and given != was:
+            raise ScenarioError(f"scenario: {name} {given!r} is not the {name} of the "
+                                f"simulated patient ({was!r}); follow a result with the "
+                                "scenario it was simulated from")
+
+
 def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
            clinic: Clinic | Mapping[str, Any] | None = None) -> ClinicalCourse:
     """Follow a simulated patient through the scenario's clinic (or ``clinic``).
@@ -265,6 +280,7 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         raise TypeError(f"result: expected a Result (from metacascade.simulate), not "
                         f"{type(result).__name__}")
     scenario = as_scenario(scenario)
+    _check_same_patient(result, scenario)
     if clinic is not None and not isinstance(clinic, Clinic):
         if not isinstance(clinic, Mapping):
             raise ScenarioError(f"clinic: expected a Clinic or a mapping of its fields, "
