@@ -294,41 +294,40 @@ def _cohort_cli(tmp_path, population, *args):
     return CliRunner().invoke(app, ["cohort", "--scenario", str(path), *args])
 
 
+#: Refusals only a patient shows: (refused data, its message, corrected data, patients).
+_BAD_DIAMETERS = {**POPULATION, "horizon_years": 0.5, "population": {
+    "primary_diameter_mm": {"uniform": {"low": 400, "high": 500}}}}
+_EXPLOSIVE = {"cancer": "lung", "horizon_years": 5, "primary_diameter_mm": 30,
+              "cascade_overrides": {"divide_after_extravasation": 1e-2}}
+REFUSED_BY_A_PATIENT = {
+    # a diameter drawn above 300 mm: the scenario refuses the patient
+    "scenario": (_BAD_DIAMETERS, "primary_diameter_mm",
+                 {**_BAD_DIAMETERS, "population": {
+                     "primary_diameter_mm": {"uniform": {"low": 10, "high": 20}}}}, 4),
+    # colonisation past the engine's colony limit in the first shard
+    "engine": (_EXPLOSIVE, "more than 200000 colonies founded",
+               {**_EXPLOSIVE, "horizon_years": 0.25}, 2),
+}
+
+
 @pytest.mark.parametrize("existing", ["missing", "empty"])
-def test_a_population_its_patients_refuse_leaves_no_directory_behind(tmp_path, existing):
-    """Bad input a patient shows (a diameter drawn above 300 mm): exit 2, one error
-    line, and the directory is as it was, so the corrected command can use it."""
+@pytest.mark.parametrize("refusal", sorted(REFUSED_BY_A_PATIENT))
+def test_a_patient_refused_leaves_no_directory_behind(tmp_path, refusal, existing):
+    """Exit 2, one error line naming the patient, and the directory as it was (what the
+    run wrote with no shard done is taken back), so the corrected command can use it."""
+    bad, message, good, patients = REFUSED_BY_A_PATIENT[refusal]
     out = tmp_path / "c"
     if existing == "empty":
         out.mkdir()
-    bad = {**POPULATION, "horizon_years": 0.5,
-           "population": {"primary_diameter_mm": {"uniform": {"low": 400, "high": 500}}}}
-    args = ("--patients", "4", "--out", str(out), "--workers", "1", "--batch-size", "2")
+    args = ("--patients", str(patients), "--out", str(out), "--workers", "1",
+            "--batch-size", "2")
     result = _cohort_cli(tmp_path, bad, *args)
     assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr.splitlines()[-1].startswith("metacascade: error: patient 0: "
-                                                     "primary_diameter_mm")
+    assert result.stderr.splitlines()[-1].startswith(f"metacascade: error: patient 0: "
+                                                     f"{message}")
     assert "Traceback" not in result.stderr
     assert (list(out.iterdir()) == []) if existing == "empty" else not out.exists()
-    good = {**bad, "population": {"primary_diameter_mm": {"uniform": {"low": 10, "high": 20}}}}
     result = _cohort_cli(tmp_path, good, *args)
-    assert result.exit_code == 0, result.output
-
-
-def test_a_patient_the_engine_refuses_leaves_no_directory_behind(tmp_path):
-    """Colonisation past the engine's colony limit in the first shard: exit 2, one error
-    line naming the patient, no directory left, so the corrected command can use it."""
-    out = tmp_path / "c"
-    boom = {"cancer": "lung", "horizon_years": 5, "primary_diameter_mm": 30,
-            "cascade_overrides": {"divide_after_extravasation": 1e-2}}
-    args = ("--patients", "2", "--out", str(out), "--workers", "1", "--batch-size", "2")
-    result = _cohort_cli(tmp_path, boom, *args)
-    assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr.splitlines()[-1].startswith("metacascade: error: patient 0: "
-                                                     "more than 200000 colonies founded")
-    assert "Traceback" not in result.stderr
-    assert not out.exists()
-    result = _cohort_cli(tmp_path, {**boom, "horizon_years": 0.25}, *args)
     assert result.exit_code == 0, result.output
 
 
@@ -475,10 +474,8 @@ def test_a_refused_run_into_a_temporary_directory_leaves_none(tmp_path, monkeypa
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    bad = {**POPULATION, "horizon_years": 0.5,
-           "population": {"primary_diameter_mm": {"uniform": {"low": 400, "high": 500}}}}
     with pytest.raises(ScenarioError, match="patient 0: primary_diameter_mm"):
-        simulate_cohort(bad, 2, seed=1, batch_size=2, executor=LocalExecutor(1),
+        simulate_cohort(_BAD_DIAMETERS, 2, seed=1, batch_size=2, executor=LocalExecutor(1),
                         progress=False)
     assert list(tmp_path.iterdir()) == []
 

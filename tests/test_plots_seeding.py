@@ -103,7 +103,13 @@ def test_bad_tree_options_are_named(kwargs, needle):
 
 
 def test_tree_takes_numpy_whole_numbers():
-    plot_seeding_tree(TREE, ax=_axes(), max_colonies=np.int64(2), top_organs=np.int64(1))
+    def drawn(ax):
+        return [t.get_text() for t in ax.texts], len(ax.lines), len(ax.collections)
+
+    numpy = plot_seeding_tree(TREE, ax=_axes(), max_colonies=np.int64(2),
+                              top_organs=np.int64(1))
+    plain = plot_seeding_tree(TREE, ax=_axes(), max_colonies=2, top_organs=1)
+    assert drawn(numpy) == drawn(plain) and drawn(plain)[0]
 
 
 def test_counts_that_lack_a_step_are_named(result):
