@@ -383,7 +383,7 @@ def test_the_python_entry_point_takes_a_population_its_data_or_its_file(tmp_path
 @pytest.mark.parametrize(("kwargs", "error", "needle"), [
     ({"population": 3}, ScenarioError, "population: int is not a population"),
     ({"executor": "dask"}, OutputError, "executor: 'dask' is not an executor"),
-    ({"seed": True}, OutputError, "seed: True is a truth value"),
+    ({"seed": True}, OutputError, r"seed: True must be a whole number in \[0, 2\^63\)"),
     ({"n_patients": 2.5}, OutputError, "patients: 2.5 must be a whole number"),
     ({"out": None, "resume": True}, OutputError, "out: give the directory"),
 ])

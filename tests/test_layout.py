@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "metacascade"
 
 #: Layer of each top-level module or package of metacascade (lower imports nothing higher).
 LAYERS = {
-    **dict.fromkeys(["random", "citations", "references", "units", "errors", "_frozen",
+    **dict.fromkeys(["random", "citations", "references", "units", "errors", "_checks", "_frozen",
                      "_memo", "_jit", "_version", "calibrated"], 0),
     **dict.fromkeys(["physiology", "cancers"], 1),
     **dict.fromkeys(["overrides", "scenario"], 2),

@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -41,6 +40,7 @@ from pydantic import (
     model_validator,
 )
 
+from metacascade._checks import TRUTH_VALUES
 from metacascade._memo import IdentityMemo
 from metacascade.cancers import Cancer
 from metacascade.cancers.cascade import Cascade
@@ -91,9 +91,8 @@ _Strict = InputModel
 
 #: Each input model's fields that take numbers (or mappings or lists of numbers).
 _NUMERIC_FIELDS: dict[type[BaseModel], frozenset[str]] = {}
-#: Truth values (Python's and NumPy's), and what may hold one.
-_TRUTH = (bool, np.bool_)
-_CONTAINS_TRUTH = (bool, np.bool_, dict, list, tuple)
+#: What may hold a truth value (Python's or NumPy's).
+_CONTAINS_TRUTH = (*TRUTH_VALUES, dict, list, tuple)
 
 
 def _truth_value_in(value: Any) -> tuple[str, Any] | None:
@@ -102,7 +101,7 @@ def _truth_value_in(value: Any) -> tuple[str, Any] | None:
     Returns its path below ``value`` (``""``, ``".lung"``, ``".0"``) and the value, or
     None.
     """
-    if isinstance(value, _TRUTH):
+    if isinstance(value, TRUTH_VALUES):
         return "", value
     items: Any = (value.items() if isinstance(value, dict)
                   else enumerate(value) if isinstance(value, list | tuple) else ())

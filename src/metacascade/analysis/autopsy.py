@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metacascade._checks import is_number
 from metacascade.cohort.tables import COLONY_MIN_DIAMETER_MM
 from metacascade.errors import MetacascadeError, ParameterError
 
@@ -259,9 +260,8 @@ def check_min_diameter(min_diameter_mm: Any) -> None:
 
     (A truth value is no number: True was counted as 1 mm; NaN counted no colony.)
     """
-    if isinstance(min_diameter_mm, bool | np.bool_) or not isinstance(
-            min_diameter_mm, int | float | np.integer | np.floating) \
-            or not math.isfinite(min_diameter_mm) or min_diameter_mm < 0:
+    if not (is_number(min_diameter_mm) and math.isfinite(min_diameter_mm)
+            and min_diameter_mm >= 0):
         raise ParameterError(f"min_diameter_mm: {min_diameter_mm!r} must be a finite "
                              "number of mm >= 0")
 

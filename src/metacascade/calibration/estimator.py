@@ -34,6 +34,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from metacascade._checks import is_number
 from metacascade.calibration.model import Autopsy, AutopsyModel
 from metacascade.calibration.targets import CalibrationError, Targets
 from metacascade.errors import MetacascadeError
@@ -215,7 +216,7 @@ class Calibration:
         for n in names:
             bounds = self.prior[n]
             if isinstance(bounds, str) or not isinstance(bounds, Sequence) or len(
-                    bounds) != 2 or not all(_is_number(b) for b in bounds):
+                    bounds) != 2 or not all(is_number(b) for b in bounds):
                 raise CalibrationError(f"prior.{n}: {bounds!r} must be (low, high), two "
                                        "numbers")
             low, high = bounds
@@ -224,11 +225,11 @@ class Calibration:
                                        "low < high")
         for name, low in (("population_size", 10), ("generations", 1)):
             value = getattr(self, name)
-            if not (_is_number(value) and isinstance(value, int | np.integer)
+            if not (is_number(value) and isinstance(value, int | np.integer)
                     and value >= low):
                 raise CalibrationError(f"{name}: {value!r} must be a whole number >= {low}")
         rate = self.min_acceptance_rate
-        if not (_is_number(rate) and 0.0 <= rate <= 1.0):
+        if not (is_number(rate) and 0.0 <= rate <= 1.0):
             raise CalibrationError(f"min_acceptance_rate: {rate!r} must be a number in "
                                    "[0, 1]")
         if self.kernel not in KERNELS:
@@ -242,12 +243,6 @@ class Calibration:
         AutopsyModel(self.targets, self.autopsy).expected(
             {**dict(self.fixed or {}), **{n: float(np.mean(self.prior[n])) for n in names}})
         return names
-
-
-def _is_number(value: Any) -> bool:
-    """Whether ``value`` is a real number (NumPy's too), and not a truth value."""
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_)
 
 
 def _binomial_kernel(counts: NDArray[Any], trials: NDArray[Any]) -> Any:

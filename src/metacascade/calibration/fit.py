@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+from metacascade._checks import whole_number
 from metacascade.calibrated import FORMAT, SOIL_RANGE
 from metacascade.calibration.engine_check import engine_involvement
 from metacascade.calibration.estimator import Calibration
@@ -141,10 +142,8 @@ def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str],
     """Run the whole calibration; write ``calibration.json`` and ``fit.png`` in ``out``."""
     from metacascade.cohort.executors import LocalExecutor
 
-    whole = isinstance(seed, int | np.integer) and not isinstance(seed, bool | np.bool_)
-    if not (whole and 0 <= seed < 2**63):
-        raise CalibrationError(f"seed: {seed!r} must be a whole number in [0, 2^63)")
-    seed = int(seed)  # (NumPy's whole numbers too)
+    seed = whole_number(seed, "seed", low=0, high=2**63 - 1, allowed="in [0, 2^63)",
+                        error=CalibrationError)  # (NumPy's whole numbers too)
     if not isinstance(out, str | os.PathLike):
         raise CalibrationError(f"out: expected a directory's path, not {type(out).__name__}")
     out = Path(out)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from metacascade._checks import is_number
 from metacascade.calibration.forward import arrival_per_shed_cell, source_integrals
 from metacascade.calibration.targets import CalibrationError, Targets
 from metacascade.citations import cited
@@ -82,9 +83,7 @@ class Autopsy:
         for name, low, high in (("years", 0.0, 100.0), ("primary_diameter_mm", 0.0, 300.0),
                                 ("min_diameter_mm", None, math.inf)):
             value = getattr(self, name)
-            number = isinstance(value, int | float | np.integer | np.floating) and not (
-                isinstance(value, bool | np.bool_))
-            if not (number and math.isfinite(value) and value <= high and (
+            if not (is_number(value) and math.isfinite(value) and value <= high and (
                     value >= 0 if low is None else value > low)):
                 allowed = ">= 0" if low is None else f"in ({low:g}, {high:g}]"
                 raise CalibrationError(f"autopsy.{name}: {value!r} must be a finite "

@@ -12,7 +12,6 @@ import contextlib
 import ctypes
 import hashlib
 import json
-import operator
 import os
 import signal
 import threading
@@ -20,8 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
 
-import numpy as np
-
+from metacascade._checks import whole_number
 from metacascade.errors import MetacascadeError, OutputError
 
 
@@ -62,8 +60,8 @@ class LocalExecutor:
     """
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = (_workers("workers", workers) if workers is not None
-                        else (os.cpu_count() or 1))
+        self.workers = (os.cpu_count() or 1) if workers is None else whole_number(
+            workers, "workers", low=1, error=OutputError)
 
     def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
         """Run every shard; yield indices as they finish.
@@ -87,17 +85,6 @@ class LocalExecutor:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _workers(name: str, value: Any) -> int:
-    """``value`` as a number of workers: a whole number >= 1 (NumPy's too; no bool)."""
-    try:
-        number = None if isinstance(value, bool | np.bool_) else operator.index(value)
-    except TypeError:
-        number = None
-    if number is None or number < 1:
-        raise OutputError(f"{name}: {value!r} must be a whole number >= 1")
-    return number
 
 
 def _start_worker() -> None:
@@ -163,7 +150,7 @@ class DaskExecutor:
 
     def __init__(self, *, address: str | None = None, n_workers: int | None = None) -> None:
         if n_workers is not None:
-            n_workers = _workers("n_workers", n_workers)
+            n_workers = whole_number(n_workers, "n_workers", low=1, error=OutputError)
         if address is not None and not isinstance(address, str):
             raise OutputError(f"scheduler: the address is a string such as "
                               f"'tcp://host:8786', not {type(address).__name__}")

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import operator
 import os
 import platform
 import re
@@ -54,6 +53,7 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
 from metacascade import _jit
+from metacascade._checks import whole_number
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
 from metacascade.cohort.executors import Executor, LocalExecutor
@@ -424,10 +424,6 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
 
     """
     population = _population(population)
-    n_patients, seed, batch_size = (_whole(name, value) for name, value in (
-        ("patients", n_patients), ("seed", seed), ("batch_size", batch_size)))
-    if shard_size is not None:
-        shard_size = _whole("shard_size", shard_size)
     if executor is not None and not callable(getattr(executor, "run", None)):
         raise OutputError(f"executor: {executor!r} is not an executor; give a "
                           "LocalExecutor, a DaskExecutor, or None (a local process pool)")
@@ -435,21 +431,18 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
         raise OutputError("out: give the directory of the cohort to resume")
     if engine not in ENGINES:
         raise OutputError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
-    if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
-        raise OutputError(f"batch_size: {batch_size!r} must be a whole number in "
-                          f"[1, {MAX_BATCH_SIZE}]")
+    batch_size = whole_number(batch_size, "batch_size", low=1, high=MAX_BATCH_SIZE,
+                              error=OutputError)
     if shard_size is None:
         shard_size = batch_size if engine == "batch" else DEFAULT_SHARD_SIZE
-    if not isinstance(n_patients, int) or not 1 <= n_patients <= MAX_PATIENTS:
-        raise OutputError(f"patients: {n_patients!r} must be a whole number in "
-                          f"[1, {MAX_PATIENTS}]")
-    if not isinstance(shard_size, int) or shard_size < 1:
-        raise OutputError(f"shard_size: {shard_size!r} must be a whole number >= 1")
+    n_patients = whole_number(n_patients, "patients", low=1, high=MAX_PATIENTS,
+                              error=OutputError)
+    shard_size = whole_number(shard_size, "shard_size", low=1, error=OutputError)
     if engine == "batch" and shard_size % batch_size:
         raise OutputError(f"shard_size: {shard_size} must be a multiple of the batch size "
                           f"{batch_size} with the batch engine")
-    if not (isinstance(seed, int) and 0 <= seed < 2**63):
-        raise OutputError(f"seed: {seed!r} must be a whole number in [0, 2^63)")
+    seed = whole_number(seed, "seed", low=0, high=2**63 - 1, allowed="in [0, 2^63)",
+                        error=OutputError)
     scenario = population.to_dict()
     identity = {"format": FORMAT, "scenario": scenario, "seed": seed,
                 "n_patients": n_patients, "shard_size": shard_size, "engine": engine,
@@ -490,19 +483,6 @@ def _population(population: Any) -> Population:
         return Population.from_dict(dict(population))
     raise ScenarioError(f"population: {type(population).__name__} is not a population; "
                         "give a Population, its plain data or the path of its file")
-
-
-def _whole(name: str, value: Any) -> Any:
-    """``value`` as a Python int if it is a whole number (NumPy's too; a bool is refused).
-
-    Anything else is returned as it is, for the range checks to refuse, naming ``name``.
-    """
-    if isinstance(value, (bool, np.bool_)):
-        raise OutputError(f"{name}: {value!r} is a truth value, not a whole number")
-    try:
-        return operator.index(value)
-    except TypeError:
-        return value
 
 
 def _take_back(out: Path) -> bool:

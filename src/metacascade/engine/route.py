@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from metacascade._checks import is_truth_value
 from metacascade.cancers import Cancer, get_cancer
 from metacascade.errors import CatalogError, ParameterError
 from metacascade.physiology import Body, get_body
@@ -106,7 +107,7 @@ def route(cancer: str | Cancer, *, body: str | Body | None = None, embolus: str 
     if not isinstance(cancer, str | Cancer):
         raise CatalogError(f"cancer: expected a cancer's catalog name or a Cancer, not "
                            f"{type(cancer).__name__}")
-    if not isinstance(vertebral_plexus, bool | np.bool_):
+    if not is_truth_value(vertebral_plexus):
         raise ParameterError(f"vertebral_plexus: {vertebral_plexus!r} is not true or false")
     vertebral_plexus = bool(vertebral_plexus)
     cancer_obj = get_cancer(cancer) if isinstance(cancer, str) else cancer

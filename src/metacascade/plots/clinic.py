@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from metacascade._checks import is_number, is_truth_value
 from metacascade.errors import MetacascadeError
 
 if TYPE_CHECKING:
@@ -110,9 +111,7 @@ def plot_ctc(draws: pd.DataFrame, *, cutoff: float,
         The Axes drawn on.
 
     """
-    if isinstance(cutoff, bool | np.bool_) or not isinstance(
-            cutoff, int | float | np.integer | np.floating) or not (
-            math.isfinite(cutoff) and cutoff > 0):
+    if not (is_number(cutoff) and math.isfinite(cutoff) and cutoff > 0):
         raise MetacascadeError(f"cutoff must be a positive number of CTCs, not {cutoff!r}")
     require_frame(draws, "draws")
     table = _ctc_table(draws)
@@ -253,7 +252,7 @@ def _therapy_spans(therapy: Sequence[tuple[float, float, str]]
             raise MetacascadeError(
                 f"therapy entries are (start_day, end_day, label), not {item!r}")
         try:
-            if any(isinstance(x, bool | np.bool_ | str) for x in item[:2]):
+            if any(is_truth_value(x) or isinstance(x, str) for x in item[:2]):
                 raise TypeError
             start, end, label = float(item[0]), float(item[1]), item[2]
         except (TypeError, ValueError):
@@ -449,14 +448,6 @@ def require_frame(frame: object, what: str) -> None:
     """Refuse ``frame`` unless it is a pandas DataFrame (naming the argument ``what``)."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{what}: expected a pandas DataFrame, not {type(frame).__name__}")
-
-
-def whole_number(value: object, what: str, low: int) -> int:
-    """``value`` as an int if it is a whole number >= ``low`` (NumPy's too; no bool)."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) \
-            or value < low:
-        raise MetacascadeError(f"{what}: {value!r} must be a whole number >= {low}")
-    return int(value)
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from metacascade._checks import is_truth_value, whole_number
 from metacascade.errors import MetacascadeError
-from metacascade.plots.clinic import require_frame, whole_number
+from metacascade.plots.clinic import require_frame
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -68,7 +69,7 @@ def funnel_counts(ledger: Mapping[str, int], macrometastases: int) -> dict[str, 
 
     """
     _require_keys(ledger, _LEDGER_KEYS, "ledger")
-    if isinstance(macrometastases, bool | np.bool_):
+    if is_truth_value(macrometastases):
         raise MetacascadeError(f"macrometastases: {macrometastases!r} is not a count")
     return {
         "shed": int(ledger["shed"]),
@@ -202,7 +203,7 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
         The Axes drawn on.
 
     """
-    top = whole_number(top, "top", 0)
+    top = whole_number(top, "top", low=0)
     table = (result if isinstance(result, pd.DataFrame)
              else fate_counts_by_organ(_result(result, " or its counts per organ")))
     unknown = [str(c) for c in table.columns if c not in FATE_STEPS]

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from metacascade._checks import whole_number
 from metacascade.errors import MetacascadeError
-from metacascade.plots.clinic import require_frame, whole_number
+from metacascade.plots.clinic import require_frame
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -87,8 +88,8 @@ def plot_seeding_tree(colonies: pd.DataFrame, ax: Axes | None = None, *,
         The Axes drawn on.
 
     """
-    max_colonies = whole_number(max_colonies, "max_colonies", 0)
-    top_organs = whole_number(top_organs, "top_organs", 1)
+    max_colonies = whole_number(max_colonies, "max_colonies", low=0)
+    top_organs = whole_number(top_organs, "top_organs", low=1)
     require_frame(colonies, "colonies")
     table = _seeding_table(colonies)
     ax = _axes(ax)
