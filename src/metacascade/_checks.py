@@ -1,4 +1,4 @@
-"""Checks of plain arguments shared by the public functions: numbers and whole numbers.
+"""Checks of plain arguments shared by the public functions: numbers, whole numbers, paths.
 
 A truth value (Python's ``bool`` or NumPy's ``np.bool_``) is never a number here, though
 Python counts ``True`` as 1: ``seed=True`` or ``workers=True`` is a mistake to name, not
@@ -8,6 +8,8 @@ a value to run. NumPy's numbers are numbers.
 from __future__ import annotations
 
 import operator
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -47,3 +49,15 @@ def whole_number(value: object, what: str, *, low: int, high: int | None = None,
     if allowed is None:
         allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
     raise error(f"{what}: {value!r} must be a whole number {allowed}")
+
+
+def as_path(value: object, what: str, *, noun: str = "a path",
+            error: type[Exception] = TypeError) -> Path:
+    """``value`` as a Path if it is a str or an ``os.PathLike``; else ``error`` naming it.
+
+    "``what``: expected ``noun`` (str or os.PathLike), not ``type``".
+    """
+    if not isinstance(value, str | os.PathLike):
+        raise error(f"{what}: expected {noun} (str or os.PathLike), not "
+                    f"{type(value).__name__}")
+    return Path(value)

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metacascade._checks import as_path
 from metacascade._version import __version__
 from metacascade.clinic.course import ClinicalCourse
 from metacascade.engine.result import Result
@@ -106,12 +107,9 @@ def write_simulation(result: Result, scenario: Scenario | Mapping[str, Any],
     if course is not None and not isinstance(course, ClinicalCourse):
         raise TypeError(f"course: expected a ClinicalCourse (from "
                         f"metacascade.clinic.follow) or None, not {type(course).__name__}")
-    for name, path in (("out_dir", out_dir), ("scenario_file", scenario_file)):
-        if not isinstance(path, str | os.PathLike) and not (
-                path is None and name == "scenario_file"):
-            raise TypeError(f"{name}: expected a path (str or os.PathLike), not "
-                            f"{type(path).__name__}")
-    out = Path(out_dir)
+    out = as_path(out_dir, "out_dir")
+    if scenario_file is not None:
+        as_path(scenario_file, "scenario_file")
     check_output_dir(out)
     if course is None:
         course = follow(result, scenario)

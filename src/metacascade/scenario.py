@@ -23,7 +23,6 @@ Example (YAML)::
 from __future__ import annotations
 
 import math
-import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from metacascade._checks import TRUTH_VALUES
+from metacascade._checks import TRUTH_VALUES, as_path
 from metacascade._memo import IdentityMemo
 from metacascade.cancers import Cancer
 from metacascade.cancers.cascade import Cascade
@@ -428,10 +427,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def read_scenario_file(path: str | Path) -> Any:
     """The plain data of a ``.yaml``/``.yml`` or ``.toml`` file; raise ScenarioError."""
-    if not isinstance(path, str | os.PathLike):
-        raise ScenarioError(f"scenario file: expected a path (str or os.PathLike), not "
-                            f"{type(path).__name__}")
-    path = Path(path)
+    path = as_path(path, "scenario file", error=ScenarioError)
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml"):
         raise ScenarioError(f"scenario file {str(path)!r}: expected a .yaml, .yml or .toml "

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from metacascade._checks import as_path
 from metacascade._version import __version__
 from metacascade.analysis.autopsy import (
     AUTOPSY_MIN_DIAMETER_MM,
@@ -108,10 +109,7 @@ def read_cohort(cohort_dir: str | os.PathLike[str]) -> Cohort:
         a column the analysis needs, or there are no patients.
 
     """
-    if not isinstance(cohort_dir, str | os.PathLike):
-        raise TypeError(f"cohort_dir: expected a directory's path (str or os.PathLike), "
-                        f"not {type(cohort_dir).__name__}")
-    cohort = Path(cohort_dir)
+    cohort = as_path(cohort_dir, "cohort_dir", noun="a directory's path")
     if not cohort.is_dir():
         raise CohortError(f"cohort directory {str(cohort)!r} does not exist or is not a "
                           "directory")
@@ -169,10 +167,9 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
 
     """
     check_min_diameter(min_diameter_mm)
-    for name, path in (("cohort_dir", cohort_dir), ("out_dir", out_dir)):
-        if not isinstance(path, str | os.PathLike) and not (path is None and name == "out_dir"):
-            raise TypeError(f"{name}: expected a directory's path (str or os.PathLike), "
-                            f"not {type(path).__name__}")
+    as_path(cohort_dir, "cohort_dir", noun="a directory's path")
+    if out_dir is not None:
+        as_path(out_dir, "out_dir", noun="a directory's path")
     try:
         import lifelines  # noqa: F401
     except ImportError:

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
-from metacascade._checks import whole_number
+from metacascade._checks import as_path, whole_number
 from metacascade.calibrated import FORMAT, SOIL_RANGE
 from metacascade.calibration.engine_check import engine_involvement
 from metacascade.calibration.estimator import Calibration
@@ -144,9 +144,7 @@ def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str],
 
     seed = whole_number(seed, "seed", low=0, high=2**63 - 1, allowed="in [0, 2^63)",
                         error=CalibrationError)  # (NumPy's whole numbers too)
-    if not isinstance(out, str | os.PathLike):
-        raise CalibrationError(f"out: expected a directory's path, not {type(out).__name__}")
-    out = Path(out)
+    out = as_path(out, "out", noun="a directory's path", error=CalibrationError)
     settings = settings or Settings()
     say = progress or (lambda _msg: None)
     targets = load_targets(targets_name)

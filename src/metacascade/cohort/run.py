@@ -53,7 +53,7 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
 from metacascade import _jit
-from metacascade._checks import whole_number
+from metacascade._checks import as_path, whole_number
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
 from metacascade.cohort.executors import Executor, LocalExecutor
@@ -321,10 +321,7 @@ class Cohort:
     path: Path
 
     def __post_init__(self) -> None:
-        if not isinstance(self.path, str | os.PathLike):
-            raise TypeError(f"path: expected a directory's path (str or os.PathLike), not "
-                            f"{type(self.path).__name__}")
-        object.__setattr__(self, "path", Path(self.path))  # (a str is taken too)
+        object.__setattr__(self, "path", as_path(self.path, "path", noun="a directory's path"))
 
     def __fspath__(self) -> str:
         return str(self.path)

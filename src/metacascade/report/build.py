@@ -13,6 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
+from metacascade._checks import as_path
 from metacascade._version import __version__
 from metacascade.errors import OutputError
 from metacascade.report.errors import ReportError
@@ -112,10 +113,7 @@ def run_kind(path: str | os.PathLike[str]) -> str:
 
 def _path(value: object, name: str) -> Path:
     """``value`` as a Path if it is one (a str or os.PathLike); else a TypeError naming it."""
-    if not isinstance(value, str | os.PathLike):
-        raise TypeError(f"{name}: expected a path (str or os.PathLike), not "
-                        f"{type(value).__name__}")
-    return Path(value)
+    return as_path(value, name)
 
 
 def _write_atomic(target: Path, text: str) -> None:
