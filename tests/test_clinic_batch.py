@@ -6,6 +6,7 @@ are checked in mean against follow's closed-form Poisson mean with a two-sided P
 test at ALPHA = 0.001, Bonferroni over the draws (seen to fail with every mean 20% high).
 """
 
+import dataclasses
 from functools import cache
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from metacascade.clinic.course import (
     shedding_by_entry,
 )
 from metacascade.cohort import load_population
+from metacascade.engine.batch_result import as_batch
 from metacascade.engine.kernel import simulate as simulate_seeded
+from metacascade.engine.limits import EngineError
 from metacascade.errors import ParameterError
 from metacascade.physiology import get_body
 from metacascade.scenario import Scenario
@@ -80,6 +83,33 @@ def test_no_scans_no_draws_gives_follows_deaths_exactly():
         pd.testing.assert_frame_equal(expected.observations, got.observations)
         causes.append(got.death_cause)
     assert causes.count("total") >= 2 and None in causes  # deaths, and a survivor
+
+
+def test_a_history_ended_after_death_changes_nothing_and_one_ended_in_life_is_refused():
+    """``BatchResult.history_end`` (the engine's colony limit): a patient dead by then is
+    followed as before; one alive after it (or ended before its death) is named."""
+    results, scenarios, batch = _batch({})
+    flat = as_batch(list(results))
+    dead = ~np.isnan(batch.death_day)
+    assert dead.any() and not dead.all()
+    end = np.where(dead, batch.death_day, np.inf)
+    ended = dataclasses.replace(flat, history_end=end)
+    again = follow_batch(ended, scenarios, np.random.default_rng(0))
+    for i in range(len(scenarios)):
+        _same_course(batch.course(i), again.course(i))
+    alive = int(np.flatnonzero(~dead)[0])
+    early = end.copy()
+    early[alive] = 3000.0
+    with pytest.raises(EngineError, match=rf"^patient {alive}: more than \d+ colonies "
+                                          r"founded by day 3000 \(year 8.2\)"):
+        follow_batch(dataclasses.replace(flat, history_end=early), scenarios,
+                     np.random.default_rng(0))
+    first = int(np.flatnonzero(dead)[0])
+    early = end.copy()
+    early[first] = batch.death_day[first] - 1.0
+    with pytest.raises(EngineError, match=rf"^patient {first}: "):
+        follow_batch(dataclasses.replace(flat, history_end=early), scenarios,
+                     np.random.default_rng(0))
 
 
 def test_fixed_therapy_without_randomness_gives_follows_numbers():

@@ -297,8 +297,10 @@ def _cohort_cli(tmp_path, population, *args):
 #: Refusals only a patient shows: (refused data, its message, corrected data, patients).
 _BAD_DIAMETERS = {**POPULATION, "horizon_years": 0.5, "population": {
     "primary_diameter_mm": {"uniform": {"low": 400, "high": 500}}}}
+# (nobody dies: a patient past the colony limit is refused only if alive then)
 _EXPLOSIVE = {"cancer": "lung", "horizon_years": 5, "primary_diameter_mm": 30,
-              "cascade_overrides": {"divide_after_extravasation": 1e-2}}
+              "cascade_overrides": {"divide_after_extravasation": 1e-2},
+              "clinic": {"lethal_burden_cells": 1e30, "vital_organ_lethal_cells": {}}}
 REFUSED_BY_A_PATIENT = {
     # a diameter drawn above 300 mm: the scenario refuses the patient
     "scenario": (_BAD_DIAMETERS, "primary_diameter_mm",

@@ -202,12 +202,13 @@ def test_clinic_groups_are_those_of_the_clinics_json():
 
 
 def test_a_failing_patient_stops_the_cohort_at_once_and_is_named(tmp_path):
-    """A patient the engine refuses (too many colonies) stops the run without running
+    """A patient refused (alive past the colony limit) stops the run without running
     the shards not started, and the error names its number in the cohort. (The first
     such patient is in the sixth shard: with no shard done, the run's directory would
-    be taken back.)"""
+    be taken back. Nobody dies, so each fast patient is refused.)"""
     population = Population.from_dict({
         "cancer": "breast", "horizon_years": 10, "primary_diameter_mm": 40,
+        "clinic": {"lethal_burden_cells": 1e30, "vital_organ_lethal_cells": {}},
         "population": {"cancer_overrides.doubling_time": {
             "discrete": {"values": [120, 40], "weights": [30, 1]}, "unit": "d"}}})
     fast = {i for i in range(400) if population.patient(30, i)[2][

@@ -239,3 +239,41 @@ def test_simulate_takes_any_mapping():
     a = simulate(MappingProxyType(data), seed=np.int64(4))
     b = simulate(Scenario.from_dict(data), seed=4)
     pd.testing.assert_frame_equal(a.colonies, b.colonies)
+
+
+@pytest.mark.parametrize("reference", [1e6, 1e8, 1e9, 1e10])
+def test_a_vascularised_colony_doubles_in_the_doubling_time_at_its_reference_size(reference):
+    """``doubling_reference_cells``: the Gompertz colony's instantaneous doubling time at
+    that size is the cancer's (400 d), shorter below and longer above; at or below the
+    avascular limit (the default) the early growth rate is the cancer's own."""
+    from metacascade.engine.growth import colony_cells, time_to_reach
+
+    model = compile_scenario(Scenario.from_dict({
+        "cancer": "breast", "cancer_overrides": {"doubling_time": "400 d"},
+        "cascade_overrides": {"doubling_reference_cells": reference}}))
+    r = np.log(2.0) / 400.0
+    ka, km = model.avascular_cells, model.metastasis_capacity_cells
+    if reference <= ka:
+        assert model.colony_rate_per_day == r
+    else:
+        assert model.colony_rate_per_day > r
+    founded, w, switch = np.zeros(1), np.ones(1), np.array([3000.0])
+    at = float(time_to_reach(model, max(reference, 2 * ka), founded, w, switch)[0])
+    h = 1e-3
+    sizes = colony_cells(model, np.array([at - h, at + h])[:, None], founded, w, switch)
+    rate = float(np.log(sizes[1, 0] / sizes[0, 0]) / (2 * h))
+    expected = r if reference > ka else r * np.log(km / (2 * ka)) / np.log(km / ka)
+    assert rate == pytest.approx(expected, rel=1e-5)
+    # Early growth (the birth-death phase up to the avascular limit) at the colony rate.
+    assert float(colony_cells(model, 100.0, founded, w, switch)[0]) == pytest.approx(
+        np.exp(model.colony_rate_per_day * 100.0), rel=1e-12)
+
+
+def test_a_doubling_reference_at_or_above_the_capacity_is_refused():
+    from metacascade.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"cascade_overrides\.doubling_reference_cells: "
+                                            r"must be below metastasis_capacity \(1e\+10 cell\)"):
+        compile_scenario(Scenario.from_dict({
+            "cancer": "breast", "cascade_overrides": {
+                "doubling_reference_cells": 1e10, "metastasis_capacity": 1e10}}))

@@ -12,13 +12,14 @@ step. ``verification/test_batch_engine.py`` is the long check.
 
 import dataclasses
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from metacascade.cohort.population import load_population
 from metacascade.engine import kernel
-from metacascade.engine.batch import simulate_batch
+from metacascade.engine.batch import run_batch, simulate_batch
 from metacascade.engine.comparison import mann_whitney, permutation_chi2
 from metacascade.engine.compile import compile_scenario
 from metacascade.engine.kernel import MAX_COLONIES, EngineError
@@ -26,6 +27,10 @@ from metacascade.engine.kernel_plan import kernel_plan
 from metacascade.physiology import get_body
 from metacascade.random import spawn_seeds
 from metacascade.scenario import Scenario
+
+#: The trial example as it was, with its lung spread (tests/data/).
+LUNG_SPREAD_TRIAL = (Path(__file__).resolve().parent.parent / "tests" / "data"
+                     / "virtual_trial_lung_spread.yaml")
 
 ALPHA = 0.001
 N = 150
@@ -108,7 +113,7 @@ def test_structure_matches_the_kernel():
 
 
 def test_heterogeneous_trial_patients_run():
-    population = load_population("examples/virtual_trial_breast.yaml")
+    population = load_population(LUNG_SPREAD_TRIAL)
     models = [compile_scenario(population.patient(1, i)[0]) for i in range(4)]
     results = _batch(models)
     for model, r in zip(models, results, strict=True):
@@ -130,13 +135,31 @@ def test_a_structural_difference_is_named(field):
         _batch([model, model, dataclasses.replace(model, **changed)])
 
 
-def test_too_many_colonies_names_the_patient(monkeypatch):
+def test_a_patient_past_the_colony_limit_has_its_history_ended(monkeypatch):
+    """A patient whose colonies would pass the limit founds none from the start of that
+    step on (``history_end``); up to that day its history is the unlimited one's (one
+    patient per batch: the same draws until then)."""
     from metacascade.engine import batch
 
-    monkeypatch.setattr(batch, "MAX_COLONIES", 5)
-    with pytest.raises(EngineError, match=r"patient \d+: more than 5 colonies"):
-        _batch([_small()] * 3)
-    assert MAX_COLONIES > 5
+    model = _small()
+    free = run_batch([model], np.random.default_rng(1))
+    assert np.isinf(free.history_end_day).all() and free.counts[0] > 3
+    monkeypatch.setattr(batch, "MAX_COLONIES", 3)
+    limited = run_batch([model], np.random.default_rng(1))
+    end = float(limited.history_end_day[0])
+    assert 0 < end < model.horizon_days and end in set(model.step_bounds()[0].tolist())
+    assert limited.counts[0] <= 3
+    before = free.colonies["founded"] < end
+    assert limited.counts[0] == before.sum() < free.counts[0]
+    for name, column in limited.colonies.items():
+        np.testing.assert_array_equal(column, free.colonies[name][before], err_msg=name)
+    # In a batch, each patient past the limit is ended on its own; the others run on.
+    quiet = dataclasses.replace(model, p_divide=np.zeros(model.n_organs),
+                                p_dormant=np.zeros(model.n_organs))
+    many = run_batch([model, quiet] * 2, np.random.default_rng(1))
+    assert MAX_COLONIES > 3 and (many.counts <= 3).all()
+    assert np.isfinite(many.history_end_day[::2]).any()
+    assert np.isinf(many.history_end_day[1::2]).all() and (many.counts[1::2] == 0).all()
 
 
 def test_explosive_shedding_is_refused():

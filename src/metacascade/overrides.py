@@ -110,6 +110,11 @@ def _apply_cascade(overrides: CascadeOverrides) -> Cascade:
     if cascade.dormant_after_extravasation.value + cascade.divide_after_extravasation.value > 1:
         raise ScenarioError("cascade_overrides: dormant_after_extravasation + "
                             "divide_after_extravasation must not exceed 1")
+    if cascade.doubling_reference_cells.value >= cascade.metastasis_capacity.value:
+        raise ScenarioError(
+            f"cascade_overrides.doubling_reference_cells: must be below metastasis_capacity "
+            f"({cascade.metastasis_capacity.value:g} cell), got "
+            f"{cascade.doubling_reference_cells.value:g} cell")
     return cascade
 
 

@@ -164,6 +164,7 @@ class CascadeOverrides(_Strict):
     avascular_cells: QuantityInput | None = None
     switch_rate: QuantityInput | None = None
     metastasis_capacity: QuantityInput | None = None
+    doubling_reference_cells: QuantityInput | None = None
     cells_per_cm3: QuantityInput | None = None
     macrometastasis_diameter: QuantityInput | None = None
     cells_per_cluster: QuantityInput | None = None

@@ -65,7 +65,7 @@ def reach_probability(model: CompiledModel, age_days: FloatArray,
     """
     age = np.maximum(np.asarray(age_days, dtype=float), 0.0)
     cells = model.cells_for_diameter(min_diameter_mm) if min_diameter_mm > 0 else 0.0
-    r, q, ka = model.growth_rate_per_day, model.establishment, model.avascular_cells
+    r, q, ka = model.colony_rate_per_day, model.establishment, model.avascular_cells
     if cells <= 1.0:
         return np.ones_like(age)
     if cells <= ka:

@@ -144,11 +144,11 @@ class Lesions(Sizes):
     def _per_patient(self, models: Sequence[CompiledModel]) -> None:
         """Each patient's parameters (a lesion's are its patient's); math.log as in growth.py."""
         model = models[0]
-        self.r = np.array([m.growth_rate_per_day for m in models])
+        self.r = np.array([m.colony_rate_per_day for m in models])
         self.ka = np.array([m.avascular_cells for m in models])
         self.km = np.array([m.metastasis_capacity_cells for m in models])
         self.log_ka = np.log(self.ka)
-        self.alpha = np.array([m.growth_rate_per_day / math.log(m.metastasis_capacity_cells
+        self.alpha = np.array([m.colony_rate_per_day / math.log(m.metastasis_capacity_cells
                                                                 / m.avascular_cells)
                                for m in models])
         self.log_ratio = np.array([math.log(m.avascular_cells / m.metastasis_capacity_cells)

@@ -71,7 +71,7 @@ class Patient:
         # The bounds of advance() need sizes that never shrink: a positive growth rate,
         # and colonies that hold at least one cell from founding and stall below their
         # capacity (then every growth law here is non-decreasing in time).
-        self._bounded = (self._in_order and model.growth_rate_per_day > 0
+        self._bounded = (self._in_order and model.colony_rate_per_day > 0
                          and model.metastasis_capacity_cells > model.avascular_cells >= 1.0)
         self.therapy = TherapyHistory(self.organs[self.organ].tolist(), self.founded, rng)
         vital = ({o: p.value for o, p in VITAL_ORGAN_LETHAL_CELLS.items()}

@@ -71,6 +71,7 @@ from metacascade.clinic.course import (
 from metacascade.clinic.imaging import Detector
 from metacascade.clinic.therapy import Period, TherapyHistory
 from metacascade.engine.batch_result import BatchResult, as_batch
+from metacascade.engine.limits import MAX_COLONIES, too_many_colonies
 from metacascade.engine.result import Result
 from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario
 
@@ -188,11 +189,23 @@ def follow_batch(results: Sequence[Result] | BatchResult, scenarios: Sequence[Sc
     regimens' effects) and the horizon; otherwise
     :class:`~metacascade.errors.ParameterError` names the field. ``rng`` is the
     clinic's one stream for the batch.
+
+    A patient whose natural history the engine ended early (at its colony limit,
+    ``BatchResult.history_end``) is followed as the others: everything up to that day is
+    exact, and so is its course if it dies by then. If it is still alive then,
+    :class:`~metacascade.engine.limits.EngineError` names it: its course would miss the
+    colonies the engine did not found.
     """
     batch = as_batch(results)
     clinic = check_shared(batch, scenarios)
     lesions = Lesions(batch, scenarios, clinic)
-    return _Batch(lesions, clinic, rng).run()
+    course = _Batch(lesions, clinic, rng).run()
+    ended = batch.history_end_day
+    end = np.where(np.isnan(course.death_day), course.horizon_days, course.death_day)
+    late = np.flatnonzero(end > ended)
+    if late.size:
+        raise too_many_colonies(MAX_COLONIES, float(ended[late[0]]), int(late[0]))
+    return course
 
 
 class _Batch:

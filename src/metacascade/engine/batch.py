@@ -96,7 +96,6 @@ from metacascade.engine.limits import (
     MAX_COLONIES,
     MAX_POISSON_MEAN,
     EngineError,
-    too_many_colonies,
 )
 from metacascade.engine.result import (
     ARRESTED,
@@ -141,9 +140,9 @@ def run_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
     Raises
     ------
     EngineError
-        If the models differ in a structural field (named), a patient founds more than
-        ``MAX_COLONIES`` colonies (the patient index is named), or shedding is beyond
-        ``MAX_POISSON_MEAN``.
+        If the models differ in a structural field (named), or shedding is beyond
+        ``MAX_POISSON_MEAN``. A patient whose colonies would pass ``MAX_COLONIES`` has its
+        history ended at the start of that step (``BatchResult.history_end``).
 
     """
     if not models:
@@ -203,10 +202,13 @@ class _Batch:
         self.shed = np.zeros(P, dtype=np.int64)
         self.died = np.zeros(P, dtype=np.int64)
         self.colonies = np.zeros(P, dtype=np.int64)
+        #: (P,) day each patient's history ends (inf: the horizon), and whether it has.
+        self.history_end = np.full(P, np.inf)
+        self.ended = np.zeros(P, dtype=bool)
         self.lookup = ColonyLookup(P)
         #: (5, P) what a new colony's draws read of its patient.
         self.colony_numbers = np.stack([plan.q, plan.switch_rate, plan.surface_share,
-                                        plan.avascular, plan.rate])
+                                        plan.avascular, plan.colony_rate])
         #: The colonies founded in each step (COLONY_DTYPES columns and "patient", in
         #: store order).
         self.chunks: list[dict[str, NDArray[Any]]] = []
@@ -331,6 +333,8 @@ class _Batch:
     def _found(self, k: int,
                parts: Founders) -> None:
         """Found the step's colonies: fates, order by (patient, day), ids, generations."""
+        if self.ended.any():
+            parts = self._going_on(parts)
         if not parts:
             return
         plan, rng, lookup = self.plan, self.rng, self.lookup
@@ -351,7 +355,8 @@ class _Batch:
         per_patient = np.bincount(p, minlength=plan.P)
         over = np.flatnonzero(self.colonies + per_patient > MAX_COLONIES)
         if over.size:
-            raise too_many_colonies(MAX_COLONIES, float(plan.ends[k]), int(over[0]))
+            self._end_history(k, over, parts)
+            return
         # Founding times uniform in the step, in order within each patient: sorted by
         # patient + u / 2, the share u of the step is read back from the sorted keys
         # (rounded to the keys' precision, so that it never decreases within a patient).
@@ -380,9 +385,11 @@ class _Batch:
                         code: IntArray, count: IntArray, total: int) -> None:
         """:meth:`_found` with the compiled loops, from the founders joined (same bytes)."""
         plan = self.plan
-        per_patient, over = _loops.per_patient(p, count, self.colonies, MAX_COLONIES)
-        if over >= 0:
-            raise too_many_colonies(MAX_COLONIES, float(plan.ends[k]), over)
+        per_patient, first_over = _loops.per_patient(p, count, self.colonies, MAX_COLONIES)
+        if first_over >= 0:
+            self._end_history(k, np.flatnonzero(self.colonies + per_patient > MAX_COLONIES),
+                              parts)
+            return
         uniform = self.rng.random(total)
         sizes = np.array([part[0].size for part in parts], dtype=np.int64)
         vias = np.array([part[4] for part in parts], dtype=np.int8)
@@ -392,6 +399,29 @@ class _Batch:
             self.colony_numbers, self.lookup.local, self.lookup.generation)
         self.colonies += per_patient
         self._add_colonies(k, p, o, code, via, founded, numbers, local, parent, generation)
+
+    def _end_history(self, k: int, over: IntArray, parts: Founders) -> None:
+        """End the histories of patients ``over`` the colony limit; found the others' colonies.
+
+        Such a patient's history ends at the step's start (``history_end``): it founds
+        no colony from then on (none of this step's either), so everything up to that day
+        is exact; its sources go on shedding, with no new ones. The clinic refuses a
+        patient alive after its history's end (:func:`metacascade.clinic.batch.follow_batch`).
+        Nothing is drawn before this is decided, so the other patients' draws do not
+        depend on it beyond the founders removed.
+        """
+        self.history_end[over] = self.plan.starts[k]
+        self.ended[over] = True
+        self._found(k, parts)
+
+    def _going_on(self, parts: Founders) -> Founders:
+        """The founders of patients whose history has not ended."""
+        out: Founders = []
+        for p, o, code, count, via in parts:
+            keep = ~self.ended[p]
+            if keep.any():
+                out.append((p[keep], o[keep], code[keep], count[keep], via))
+        return out
 
     def _add_colonies(self, k: int, p: IntArray, o: IntArray, code: IntArray,
                       via: NDArray[np.int8], founded: FloatArray, numbers: FloatArray,
@@ -467,4 +497,5 @@ class _Batch:
         return BatchResult(models=tuple(plan.models), seeds=tuple(seeds),
                            engine="kernel-batch", offsets=offsets, colonies=columns,
                            snapshots=snapshots,
-                           primary_cells_end=np.asarray(plan.primary_cells_end, dtype=float))
+                           primary_cells_end=np.asarray(plan.primary_cells_end, dtype=float),
+                           history_end=self.history_end.copy())

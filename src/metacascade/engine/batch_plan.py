@@ -110,10 +110,12 @@ class BatchPlan:
     def _growth(self, models: Sequence[CompiledModel]) -> None:
         col = _column
         self.rate = col(models, lambda m: m.growth_rate_per_day)
+        #: Each patient's colony growth rate (early; alpha * log(capacity / avascular)).
+        self.colony_rate = col(models, lambda m: m.colony_rate_per_day)
         self.avascular = col(models, lambda m: m.avascular_cells)
         capacity = col(models, lambda m: m.metastasis_capacity_cells)
         self.log_ka_km = np.log(self.avascular / capacity)
-        self.alpha = self.rate / np.log(capacity / self.avascular)
+        self.alpha = self.colony_rate / np.log(capacity / self.avascular)
         self.capacity = capacity
         self.shedding = col(models, lambda m: m.shedding_per_cell_per_day)
         self.switch_rate = col(models, lambda m: m.switch_rate_per_day)

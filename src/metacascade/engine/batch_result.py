@@ -57,6 +57,12 @@ class BatchResult:
         One :class:`BatchSnapshot` per ledger time.
     primary_cells_end
         (patients,) cells in each primary at the horizon.
+    history_end
+        (patients,) day each patient's history ends: inf for the horizon, else the start
+        of the step in which its colonies would have passed
+        :data:`~metacascade.engine.limits.MAX_COLONIES`. It is exact up to that day and
+        holds no colony founded after it (nor do the ledger's later snapshots count
+        what it would have founded). None: every history ran to the horizon.
 
     """
 
@@ -67,6 +73,7 @@ class BatchResult:
     colonies: Mapping[str, NDArray[Any]] = field(repr=False)
     snapshots: tuple[BatchSnapshot, ...] = field(repr=False)
     primary_cells_end: FloatArray = field(repr=False)
+    history_end: FloatArray | None = field(repr=False, default=None)
 
     def __len__(self) -> int:
         """Number of patients."""
@@ -81,6 +88,13 @@ class BatchResult:
     def patient(self) -> IntArray:
         """(colonies,) the patient (batch position) of each colony row."""
         return np.repeat(np.arange(len(self), dtype=np.int64), self.counts)
+
+    @property
+    def history_end_day(self) -> FloatArray:
+        """(patients,) :attr:`history_end`, inf for every patient if None."""
+        if self.history_end is None:
+            return np.full(len(self), np.inf)
+        return self.history_end
 
     def result(self, i: int) -> Result:
         """Patient ``i``'s :class:`Result` (its colony columns copied)."""

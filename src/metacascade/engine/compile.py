@@ -97,11 +97,34 @@ class CompiledModel:
     #: min(1, soil) (a hostile soil keeps woken cells from growing out, as it keeps
     #: arrested ones); None means 1 everywhere.
     p_wake_divide: FloatArray | None = None
+    #: Size at which a vascularised metastasis doubles in the cancer's doubling time,
+    #: cells; at or below ``avascular_cells`` colonies grow at that rate from their
+    #: founding (:attr:`colony_rate_per_day`).
+    doubling_reference_cells: float = 0.0
 
     def wake_founding(self) -> FloatArray:
         """Per organ: probability that a woken dormant cell founds a colony."""
         wake = np.ones(self.n_organs) if self.p_wake_divide is None else self.p_wake_divide
         return np.asarray(wake * self.establishment, dtype=float)
+
+    @property
+    def colony_rate_per_day(self) -> float:
+        r"""Net growth rate of a colony up to its avascular limit, per day.
+
+        Its Gompertz growth after the switch starts at this rate and slows
+        (:math:`\alpha = r_c / \ln(K_m/K_a)`), so that it doubles in the cancer's
+        doubling time at ``doubling_reference_cells``:
+        :math:`r_c = r \ln(K_m/K_a) / \ln(K_m/N_{ref})`. With the reference at or below
+        the avascular limit, :math:`r_c = r`.
+        """
+        r, ka, km = self.growth_rate_per_day, self.avascular_cells, self.metastasis_capacity_cells
+        ref = self.doubling_reference_cells
+        if ref <= ka or km <= ka:
+            return r
+        if ref >= km:
+            raise ValueError(f"doubling_reference_cells ({ref:g}) must be below "
+                             f"metastasis_capacity_cells ({km:g})")
+        return r * math.log(km / ka) / math.log(km / ref)
 
     @property
     def n_organs(self) -> int:
@@ -203,6 +226,11 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
         avascular_cells=cascade.avascular_cells.value,
         switch_rate_per_day=cascade.switch_rate.value,
         metastasis_capacity_cells=cascade.metastasis_capacity.value,
+        # (0: at or below the avascular limit, which a model derived from this one with
+        # another limit keeps)
+        doubling_reference_cells=(cascade.doubling_reference_cells.value
+                                  if cascade.doubling_reference_cells.value
+                                  > cascade.avascular_cells.value else 0.0),
         cells_per_cm3=cells_per_cm3,
         macrometastasis_diameter_mm=cascade.macrometastasis_diameter.value,
         surface_share=cascade.surface_share.value,

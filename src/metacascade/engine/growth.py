@@ -72,7 +72,7 @@ def _primary_untreated(model: CompiledModel, t: FloatArray) -> FloatArray:
 
 def avascular_time(model: CompiledModel, founded: FloatArray, w: FloatArray) -> FloatArray:
     """Day each colony reaches its avascular limit."""
-    r = model.growth_rate_per_day
+    r = model.colony_rate_per_day
     return np.asarray(founded + np.log(model.avascular_cells / w) / r, dtype=float)
 
 
@@ -83,7 +83,7 @@ def colony_cells(model: CompiledModel, t_days: float | FloatArray, founded: Floa
     ``t_days`` is a scalar, or an array broadcasting against the colony arrays.
     """
     t = np.asarray(t_days, dtype=float)
-    r, ka = model.growth_rate_per_day, model.avascular_cells
+    r, ka = model.colony_rate_per_day, model.avascular_cells
     with np.errstate(over="ignore"):
         early = np.minimum(np.maximum(w * np.exp(np.minimum(r * (t - founded), 700.0)), 1.0), ka)
     size = np.where(t >= switch, vascular_cells(model, t, switch), early)
@@ -99,7 +99,7 @@ def vascular_cells(model: CompiledModel, t_days: float | FloatArray,
     in that state skip the avascular branch.
     """
     t = np.asarray(t_days, dtype=float)
-    r, ka, km = model.growth_rate_per_day, model.avascular_cells, model.metastasis_capacity_cells
+    r, ka, km = model.colony_rate_per_day, model.avascular_cells, model.metastasis_capacity_cells
     alpha = r / math.log(km / ka)
     late = km * np.exp(math.log(ka / km) * np.exp(-alpha * np.maximum(t - switch, 0.0)))
     return np.asarray(late, dtype=float)
@@ -108,7 +108,7 @@ def vascular_cells(model: CompiledModel, t_days: float | FloatArray,
 def time_to_reach(model: CompiledModel, cells: float, founded: FloatArray, w: FloatArray,
                   switch: FloatArray) -> FloatArray:
     """Day each colony first holds ``cells`` cells (inf if it never does)."""
-    r, ka, km = model.growth_rate_per_day, model.avascular_cells, model.metastasis_capacity_cells
+    r, ka, km = model.colony_rate_per_day, model.avascular_cells, model.metastasis_capacity_cells
     if cells <= 1.0:
         return np.asarray(founded, dtype=float)
     if cells <= ka:

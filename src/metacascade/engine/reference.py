@@ -218,7 +218,7 @@ class _State:
     def __post_init__(self) -> None:
         model = self.model
         self.counters = np.zeros((model.n_organs, 5), dtype=np.int64)
-        r, q = model.growth_rate_per_day, model.establishment
+        r, q = model.colony_rate_per_day, model.establishment
         self.birth = r / q
         self.death = self.birth - r
         self.cap = lineage_cap(q)
