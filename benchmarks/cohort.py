@@ -10,10 +10,10 @@ Keys (goals from the issue in brackets):
     The population of ``--population`` (default ``examples/breast_population.yaml``, the
     issue's "default breast population, 10-year horizon, full clinic": catalog breast
     cancer, CT and bone scans, CTC draws, two chemotherapy lines;
-    ``examples/virtual_trial_breast.yaml`` is a heavier case, selected for early lung
-    spread) run by :func:`simulate_cohort` on a local pool of ``--workers`` processes
-    (default 2) with ``--engine`` (default ``batch``, ``--batch-size`` 512), N patients
-    / wall seconds.
+    ``examples/virtual_trial_breast.yaml`` is another case: six years, metastases
+    doubling in the tumour's time at 1e9 cells) run by :func:`simulate_cohort` on a
+    local pool of ``--workers`` processes (default 2) with ``--engine`` (default
+    ``batch``, ``--batch-size`` 512), N patients / wall seconds.
 ``peak_rss_mib``
     Peak resident memory of the largest single process, this one or a worker (MiB,
     ``getrusage``).

@@ -35,6 +35,10 @@ from metacascade.clinic.batch import follow_batch
 from metacascade.cohort import load_population
 from metacascade.engine.kernel import simulate
 
+#: The trial example as it was, with its lung spread (tests/data/).
+LUNG_SPREAD_TRIAL = (Path(__file__).resolve().parent.parent / "tests" / "data"
+                     / "virtual_trial_lung_spread.yaml")
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCANS = [{"modality": "ct", "every_weeks": 12, "start_day": 365}]
 DRAWS = [{"every_weeks": 3, "start_day": 365}]
@@ -66,7 +70,7 @@ WEAK = {"scans": SCANS, "draws": DRAWS, "therapy": {
 
 @cache
 def _trial(n: int = 8, surgery_day: float | None = None) -> tuple:
-    population = load_population(EXAMPLES / "virtual_trial_breast.yaml")
+    population = load_population(LUNG_SPREAD_TRIAL)
     scenarios, results = [], []
     for i in range(n):
         scenario, seed, _ = population.patient(4, i)

@@ -21,11 +21,15 @@ from metacascade.clinic.course import ClinicalCourse, follow
 from metacascade.cohort import Population
 from metacascade.scenario import Scenario, read_scenario_file
 
+#: The trial example as it was, with its lung spread (tests/data/).
+LUNG_SPREAD_TRIAL = (Path(__file__).resolve().parent.parent / "tests" / "data"
+                     / "virtual_trial_lung_spread.yaml")
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def _trial(**clinic: object) -> Population:
-    data = copy.deepcopy(read_scenario_file(EXAMPLES / "virtual_trial_breast.yaml"))
+    data = copy.deepcopy(read_scenario_file(LUNG_SPREAD_TRIAL))
     data["clinic"].update(clinic)
     return Population.from_dict(data)
 

@@ -39,6 +39,7 @@ patients, fill their pools.
 
 import dataclasses
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,6 +60,10 @@ from metacascade.engine.result import ARRESTED, DIED_AFTER, EXTINCT, FAILED, WOK
 from metacascade.physiology import get_body
 from metacascade.random import make_rng, spawn_seeds
 from metacascade.scenario import Scenario
+
+#: The trial example as it was, with its lung spread (tests/data/).
+LUNG_SPREAD_TRIAL = (Path(__file__).resolve().parent.parent / "tests" / "data"
+                     / "virtual_trial_lung_spread.yaml")
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +112,7 @@ def _dormancy():
 
 @cache
 def _trial_models(first, count):
-    population = load_population("examples/virtual_trial_breast.yaml")
+    population = load_population(LUNG_SPREAD_TRIAL)
     return [compile_scenario(population.patient(SEED["population"], i)[0])
             for i in range(first, first + count)]
 

@@ -40,6 +40,10 @@ from metacascade.engine.kernel import simulate
 from metacascade.physiology import get_body
 from metacascade.scenario import Scenario
 
+#: The trial example as it was, with its lung spread (tests/data/).
+LUNG_SPREAD_TRIAL = (Path(__file__).resolve().parent.parent / "tests" / "data"
+                     / "virtual_trial_lung_spread.yaml")
+
 ALPHA = 0.01
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 N_TRIAL = 400
@@ -59,7 +63,7 @@ NEUTRAL_CLINIC = {
 @cache
 def _case(name: str) -> tuple[list, list]:
     if name == "trial":
-        population = load_population(EXAMPLES / "virtual_trial_breast.yaml")
+        population = load_population(LUNG_SPREAD_TRIAL)
         patients = [population.patient(11, i) for i in range(N_TRIAL)]
         scenarios = [scenario for scenario, _, _ in patients]
         return [simulate(s, seed=seed) for s, seed, _ in patients], scenarios
