@@ -104,11 +104,11 @@ class Cascade:
     doubling_reference_cells: Parameter = field(default_factory=lambda: assumed(
         1e5, "cell", "at or below the avascular limit (the default, the lowest avascular "
         "limit allowed), colonies grow at the cancer's doubling time from their founding, "
-        "then slow (the model the DiSibio calibration and the documented figures use). Clinical doubling times are measured on tumours "
-        "seen on imaging, about 1 cm across, about 1e9 cells at 1e9 cells/cm^3 (Peer 1993, "
-        "mammograms; Finlay 1988, liver metastases on CT: overt 155 d, occult 86 d, the "
-        "smaller growing faster); 1e9 makes small colonies grow 2-2.5 times faster",
-        (1e5, 1e11)))
+        "then slow (the model the DiSibio calibration and the documented figures use). "
+        "Clinical doubling times are measured on tumours seen on imaging, about 1 cm "
+        "across, about 1e9 cells at 1e9 cells/cm^3 (Peer 1993, mammograms; Finlay 1988, "
+        "liver metastases on CT: overt 155 d, occult 86 d, the smaller growing faster); "
+        "1e9 makes small colonies grow 2-2.5 times faster", (1e5, 1e11)))
     cells_per_cm3: Parameter = field(default_factory=lambda: cited(
         1e9, "cell/cm^3", DEL_MONTE_2009.at("abstract", "1e9 cells per cm^3 by convention; "
                                             "about 1e8 for epithelial tumours; also used as "
