@@ -111,3 +111,32 @@ def test_refusals():
     batch = run_batch(models[:2], np.random.default_rng(0))
     with pytest.raises(ParameterError, match="results: 2 results for 3 scenarios"):
         follow_batch(batch, [d[0] for d in drawn][:3], np.random.default_rng(0))
+
+
+def test_the_patients_table_says_where_a_history_ended():
+    """``history_end_day``: NaN for a history run to the horizon, else the engine's day."""
+    import dataclasses
+
+    population, drawn, models = _drawn()
+    scenarios = [d[0] for d in drawn]
+    batch = run_batch(models, np.random.default_rng(5), seeds=[d[1] for d in drawn])
+    course = follow_batch(batch, scenarios, np.random.default_rng(6))
+    dead = np.flatnonzero(~np.isnan(course.death_day))
+    assert dead.size and np.isinf(batch.history_end_day).all()
+    end = np.full(len(batch), np.inf)
+    end[dead[0]] = course.death_day[dead[0]] + 7.0
+    ended = dataclasses.replace(batch, history_end=end)
+    again = follow_batch(ended, scenarios, np.random.default_rng(6))
+
+    def patients(source, c):
+        return cohort_tables(scenarios, [d[1] for d in drawn], [d[2] for d in drawn],
+                             range(len(drawn)), source, batch_columns(c),
+                             population.parameter_names())[0]
+
+    table = patients(ended, again)
+    expected = np.where(np.isinf(end), np.nan, end)
+    np.testing.assert_array_equal(table["history_end_day"].to_numpy(), expected)
+    before = patients(batch, course)
+    assert before["history_end_day"].isna().all()
+    pd.testing.assert_frame_equal(table.drop(columns="history_end_day"),
+                                  before.drop(columns="history_end_day"))

@@ -4,7 +4,9 @@
 ``shard_size`` patients. Each shard writes one file to each of three Parquet datasets,
 
 * ``patients/shard-NNNNN.parquet``: one row per patient (:data:`PATIENT_COLUMNS` and a
-  ``param_...`` column per sampled parameter),
+  ``param_...`` column per sampled parameter; ``history_end_day`` is the day the batch
+  engine ended a patient's natural history at its colony limit, NaN if it ran to the
+  horizon: its colonies table holds none founded later),
 * ``colonies/shard-NNNNN.parquet``: colonies of at least
   :data:`~metacascade.cohort.tables.COLONY_MIN_DIAMETER_MM` at the end of follow-up, or
   ever detected (:data:`COLONY_COLUMNS`),
@@ -74,8 +76,10 @@ LOCK = ".lock"
 #: The manifest's format; raised whenever the same seed would give other patients, so
 #: that ``--resume`` refuses a directory begun by another version (3: the batch engine
 #: draws dormant cells when they arrive and the rare fates from fixed rows; 4: Poisson
-#: means above 2^40 cells are drawn in parts, :func:`metacascade.engine.limits.poisson`).
-FORMAT = "metacascade-cohort/4"
+#: means above 2^40 cells are drawn in parts, :func:`metacascade.engine.limits.poisson`;
+#: 5: a patient past the colony limit has its history ended, not the cohort, and the
+#: patients table has ``history_end_day``).
+FORMAT = "metacascade-cohort/5"
 DATASETS = ("patients", "colonies", "observations")
 DEFAULT_SHARD_SIZE = 64
 #: Engines a cohort can run on (see :func:`simulate_cohort`).

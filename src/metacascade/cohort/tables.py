@@ -37,7 +37,8 @@ BASELINE_WINDOW_DAYS = 28.0
 PATIENT_COLUMNS = (
     "patient", "seed", "cancer", "primary_organ", "enrolled", "origin_day", "baseline_ctc",
     "ctc_cutoff", "first_detection_day", "os_days", "os_event", "pfs_days", "pfs_event",
-    "death_day", "death_cause", "horizon_days", "colonies_founded", "lines_of_therapy",
+    "death_day", "death_cause", "horizon_days", "colonies_founded", "history_end_day",
+    "lines_of_therapy",
 )
 COLONY_COLUMNS = ("patient", "id", "organ", "parent", "founded_day", "diameter_mm_end",
                   "detected", "first_detected_day")
@@ -157,6 +158,9 @@ def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
         "pfs_event": (progression <= end) | dead, "death_day": course.death_day,
         "death_cause": course.death_cause, "horizon_days": course.horizon_days,
         "colonies_founded": batch.counts,
+        # (NaN: the natural history ran to the horizon)
+        "history_end_day": np.where(np.isinf(batch.history_end_day), math.nan,
+                                    batch.history_end_day),
         "lines_of_therapy": course.lines,
     }
     for column in parameter_names:

@@ -61,8 +61,9 @@ class BatchResult:
         (patients,) day each patient's history ends: inf for the horizon, else the start
         of the step in which its colonies would have passed
         :data:`~metacascade.engine.limits.MAX_COLONIES`. It is exact up to that day and
-        holds no colony founded after it (nor do the ledger's later snapshots count
-        what it would have founded). None: every history ran to the horizon.
+        holds no colony founded after it; its later ledger snapshots are not a
+        patient's (they count the cells arrested but not the colonies those would have
+        founded). None: every history ran to the horizon.
 
     """
 
