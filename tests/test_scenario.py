@@ -257,3 +257,17 @@ def test_identity_memo_keeps_results_by_object():
     assert memo.get((two,), "k", lambda: [4]) == [4]  # a failure is not kept
     memo.get((three,), "k", lambda: [5])
     assert len(memo) == 2 and memo.get((one,), "k", lambda: [6]) == [6]  # one went first
+
+
+@pytest.mark.parametrize("value", ["no", "false", 1, 0, None])
+@pytest.mark.parametrize("field", ["vertebral_plexus", "clinic.therapy.start_at_m1"])
+def test_a_truth_value_field_takes_only_true_or_false(field, value):
+    """pydantic's lax bool read "no" as False and 1 as True; the field says what it got."""
+    data = {"cancer": "breast", "clinic": {"therapy": {"start_at_m1": True,
+                                                      "lines": [{"kind": "cytotoxic"}]}}}
+    where = data["clinic"]["therapy"] if field.startswith("clinic") else data
+    where[field.rsplit(".", 1)[-1]] = value
+    with pytest.raises(ScenarioError, match=rf"^{field}: {value!r} is not true or false$"):
+        Scenario.from_dict(data)
+    where[field.rsplit(".", 1)[-1]] = np.bool_(True)
+    Scenario.from_dict(data)  # NumPy's true is true

@@ -31,10 +31,12 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
     Strict,
+    StrictBool,
     ValidationError,
     model_validator,
 )
@@ -51,6 +53,9 @@ from metacascade.physiology import Body
 #: A value given by the user: a number in the catalog unit, "<number> <unit>", or
 #: {value, unit}.
 QuantityInput = Annotated[float, Strict()] | str | dict[str, Any]  # (true is no number)
+#: true or false (a NumPy one too), not a number or a word such as "no".
+TruthValue = Annotated[StrictBool, BeforeValidator(
+    lambda value: bool(value) if isinstance(value, TRUTH_VALUES) else value)]
 
 class InputModel(BaseModel):
     """Base of the models of user input: unknown keys refused, values frozen.
@@ -263,7 +268,7 @@ class Therapy(_Strict):
     lines: list[Regimen] = Field(min_length=1)
     start_day: float | None = Field(default=None, ge=0.0, allow_inf_nan=False,
                                     description="first line starts on this day")
-    start_at_m1: bool = Field(default=False,
+    start_at_m1: TruthValue = Field(default=False,
                               description="first line starts when the stage becomes M1")
     stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False,
                                    description="all therapy ends")
@@ -335,7 +340,7 @@ class Scenario(_Strict):
     cancer: str
     body: str | None = Field(default=None, description="default: the cancer's default body")
     embolus: Literal["single", "cluster", "platelet"] = "single"
-    vertebral_plexus: bool = True
+    vertebral_plexus: TruthValue = True
     horizon_years: float = Field(default=10.0, gt=0.0, le=100.0)
     seed: int | None = Field(default=None, ge=0, lt=2**63)
     primary_diameter_mm: float = Field(default=10.0, gt=0.0, le=300.0,
@@ -470,6 +475,8 @@ def error_message(error: Any) -> str:
     given = error.get("input")
     if isinstance(given, float) and math.isnan(given) and error["type"] in _BOUND_ERRORS:
         return f"nan is not a number ({message})"
+    if error["type"] == "bool_type":
+        return f"{given!r} is not true or false"
     return message
 
 
