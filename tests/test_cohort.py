@@ -20,7 +20,7 @@ from metacascade.cohort import (
     patient_seed,
     simulate_cohort,
 )
-from metacascade.cohort.run import DATASETS
+from metacascade.cohort.run import DATASETS, Cohort
 from metacascade.errors import OutputError, ScenarioError
 
 POPULATION = {
@@ -152,6 +152,20 @@ def test_results_identical_whatever_the_shard_size_and_workers(tmp_path, populat
     assert patients["enrolled"].dtype == bool
     enrolled = patients[patients["enrolled"]]
     assert (enrolled["os_days"] >= enrolled["pfs_days"]).all()
+
+
+def test_a_cohort_with_no_shard_done_has_tables_with_columns(tmp_path, population, reference):
+    """No shard done: each table has no rows but the columns a done shard would have."""
+    out = tmp_path / "none"
+    shutil.copytree(reference, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.update(shards_done=[], complete=False)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    cohort = Cohort(out)
+    done = Cohort(reference)
+    for name in DATASETS:
+        empty = cohort.table(name)
+        assert len(empty) == 0 and list(empty.columns) == list(done.table(name).columns), name
 
 
 def test_dask_local_cluster_gives_the_same_tables(tmp_path, population, reference):

@@ -63,7 +63,7 @@ from metacascade.cohort.population import Population, load_population
 from metacascade.cohort.progress import Progress
 from metacascade.cohort.tables import (
     COLONY_COLUMNS,
-    PATIENT_COLUMNS,  # noqa: F401 (the patients table's columns, documented here)
+    PATIENT_COLUMNS,
     batch_columns,
     cohort_tables,
     courses_columns,
@@ -353,14 +353,17 @@ class Cohort:
     def table(self, name: str) -> pd.DataFrame:
         """One dataset (``patients``, ``colonies``, ``observations``), sorted by patient.
 
-        Only the shards the manifest lists as done are read.
+        Only the shards the manifest lists as done are read; with none, the table has
+        no rows but its columns.
         """
         if name not in DATASETS:
             raise OutputError(f"table: unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
-        paths = [str(self.path / name / shard_file(i))
-                 for i in sorted(self.manifest["shards_done"])]
+        manifest = self.manifest
+        paths = [str(self.path / name / shard_file(i)) for i in sorted(manifest["shards_done"])]
+        if not paths:
+            return pd.DataFrame(columns=_columns(name, manifest))
         try:
-            return pq.read_table(paths).to_pandas() if paths else pd.DataFrame()
+            return pq.read_table(paths).to_pandas()
         except FileNotFoundError as error:
             raise OutputError(f"cannot read the {name} dataset of {str(self.path)!r}: a "
                               f"shard the manifest lists as done is missing ({error})") from None
@@ -545,6 +548,19 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
         _remove_temporaries(out)
         raise CohortInterrupted(out, len(done), n_shards) from None
     return Cohort(out)
+
+
+def _columns(name: str, manifest: Mapping[str, Any]) -> list[str]:
+    """The columns of dataset ``name`` of the cohort of ``manifest``."""
+    if name == "colonies":
+        return list(COLONY_COLUMNS)
+    if name == "observations":
+        return ["patient", *OBSERVATION_COLUMNS]
+    try:
+        parameters = Population.from_dict(manifest["scenario"]).parameter_names()
+    except (MetacascadeError, KeyError, TypeError):  # a manifest of another kind
+        parameters = []
+    return [*PATIENT_COLUMNS, *parameters]
 
 
 class CohortInterrupted(KeyboardInterrupt):
