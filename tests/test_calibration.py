@@ -126,6 +126,15 @@ def test_bad_calibration_input_is_refused() -> None:
     with pytest.raises(CalibrationError, match="unknown name"):
         Calibration(t, ["soil.breast.elbow"], {"soil.breast.elbow": (0.0, 1.0)}).fit()
     assert parameter_names(t, soil="flow") == ["soil.breast"]
+    for targets in (None, "disibio2008"):
+        with pytest.raises(CalibrationError, match=r"^targets: a Targets \(load_targets"):
+            Calibration(targets, ["soil.breast"], {"soil.breast": (0.0, 1.0)}).fit()
+    with pytest.raises(CalibrationError, match=r"^autopsy: an Autopsy or None, not int"):
+        Calibration(t, ["soil.breast"], {"soil.breast": (0.0, 1.0)}, autopsy=3).fit()
+    for bad in (float("nan"), True, "1"):
+        with pytest.raises(CalibrationError, match=r"^soil.breast: .* must be a finite number"):
+            Calibration(t, ["soil.breast.bone"], {"soil.breast.bone": (0.0, 1.0)},
+                        fixed={"soil.breast": bad}).fit()
 
 
 def test_cli_refuses_bad_targets_and_outputs(tmp_path) -> None:

@@ -123,6 +123,12 @@ class AutopsyModel:
     """
 
     def __init__(self, targets: Targets, autopsy: Autopsy | None = None) -> None:
+        if not isinstance(targets, Targets):
+            raise CalibrationError(f"targets: a Targets (load_targets('disibio2008')), not "
+                                   f"{type(targets).__name__}")
+        if autopsy is not None and not isinstance(autopsy, Autopsy):
+            raise CalibrationError(f"autopsy: an Autopsy or None, not "
+                                   f"{type(autopsy).__name__}")
         self.targets = targets
         self.autopsy = autopsy or Autopsy()
         self._known = set(SHARED) | set(parameter_names(targets, soil="organ")) | set(
@@ -134,6 +140,9 @@ class AutopsyModel:
         if unknown:
             raise CalibrationError(f"parameters: unknown name(s) {unknown}; known: "
                                    "soil.<cancer>[.<organ>], " + ", ".join(SHARED))
+        for name, value in values.items():
+            if not (is_number(value) and math.isfinite(value)):
+                raise CalibrationError(f"{name}: {value!r} must be a finite number")
         out = np.full(self.targets.counts.shape, np.nan)
         for i, cancer in enumerate(self.targets.cancers):
             direct, woken = self._sources(cancer, values)
