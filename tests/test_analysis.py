@@ -232,6 +232,22 @@ def test_a_table_that_is_no_dataframe_is_named(call):
         call()
 
 
+@pytest.mark.parametrize("call", [kaplan_meier, median_survival, logrank, cox_hazard_ratio])
+def test_survival_names_a_negative_duration_or_an_event_that_is_no_truth_value(call):
+    patients = synthetic_patients(3, 200)
+    bad = patients.copy()
+    bad.loc[7, "os_days"] = -1.0
+    with pytest.raises(MetacascadeError,
+                       match=r"os_days must not be negative \(row 7 has -1\)"):
+        call(bad, "os")
+    bad = patients.astype({"os_event": object})
+    bad.loc[9, "os_event"] = math.nan
+    with pytest.raises(MetacascadeError,
+                       match=r"os_event must be true or false \(row 9 has nan\)"):
+        call(bad, "os")
+    call(patients.astype({"os_event": int}), "os")  # 0 and 1 are events too
+
+
 def test_disibio_table_is_package_data():
     counts = disibio_counts()
     assert counts["N_autopsies"].sum() == 3827

@@ -255,6 +255,16 @@ def _endpoint_table(patients: pd.DataFrame, endpoint: str, by: str) -> pd.DataFr
     if by not in table.columns:
         raise MetacascadeError(f"patients table has no column {by!r} to group by")
     table = table[np.isfinite(table[duration].to_numpy(dtype=float))]
+    days = table[duration].to_numpy(dtype=float)
+    if (days < 0).any():
+        row = int(np.argmax(days < 0))
+        raise MetacascadeError(f"patients table: {duration} must not be negative (row "
+                               f"{table.index[row]} has {days[row]:g})")
+    events = table[event]
+    if not events.isin([True, False]).all():
+        row = int(np.argmax(~events.isin([True, False]).to_numpy()))
+        raise MetacascadeError(f"patients table: {event} must be true or false (row "
+                               f"{table.index[row]} has {events.iloc[row]!r})")
     return table.astype({event: bool})
 
 
