@@ -134,6 +134,14 @@ def test_catalog_json_carries_units_and_sources():
         for param in cancer["parameters"].values():
             assert param["unit"] and param["source"]["kind"] in (
                 "citation", "assumption", "calibrated")
+    # The cascade every cancer shares (cascade_overrides), each value with its source.
+    from metacascade.cancers.cascade import DEFAULT_CASCADE
+
+    assert set(data["cascade"]) == set(DEFAULT_CASCADE.parameters())
+    reference = data["cascade"]["doubling_reference_cells"]
+    assert reference["value"] == 1e5 and reference["unit"] == "cell"
+    assert data["cascade"]["extravasation.blood_brain"]["source"]["kind"] == "calibrated"
+    assert "doubling_reference_cells" in _run("catalog").stdout
 
 
 def test_catalog_text_and_cite():

@@ -82,7 +82,7 @@ def catalog(
     cite: Annotated[bool, typer.Option(
         "--cite", help="Print every value's source (the JSON always has them).")] = False,
 ) -> None:
-    """List bodies, organs and cancers with every value's unit (and source)."""
+    """List bodies, organs, cancers and the cascade with every value's unit (and source)."""
     from metacascade.describe import catalog_dict, catalog_text
 
     with _user_errors():

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from metacascade.cancers import Cancer, get_cancer, list_cancers
+from metacascade.cancers.cascade import DEFAULT_CASCADE
 from metacascade.citations import Parameter
 from metacascade.physiology import EMBOLI, SIZE_CLASSES, Body, get_body, list_bodies
 
@@ -75,6 +76,7 @@ def catalog_dict() -> dict[str, Any]:
     return {
         "bodies": {name: body_dict(get_body(name)) for name in list_bodies()},
         "cancers": {name: cancer_dict(get_cancer(name)) for name in list_cancers()},
+        "cascade": {name: p.to_dict() for name, p in DEFAULT_CASCADE.parameters().items()},
         "emboli": {
             name: {
                 "label": kind.label,
@@ -112,7 +114,7 @@ def _line(name: str, p: Parameter, cite: bool, indent: str = "    ") -> list[str
 
 
 def catalog_text(*, cite: bool = False) -> str:
-    """Human-readable catalog: bodies, organs and cancers, each value with its unit.
+    """Human-readable catalog: bodies, organs, cancers and the cascade, each value with its unit.
 
     With ``cite``, every value's source follows it.
     """
@@ -159,6 +161,10 @@ def catalog_text(*, cite: bool = False) -> str:
         for organ, p in cancer.soil.items():
             out += _line(f"soil.{organ}", p, cite)
         out += _line("soil (organs not named)", cancer.other_soil, cite)
+    out.append("")
+    out.append("cascade (after arrest; every cancer, cascade_overrides in a scenario)")
+    for pname, p in DEFAULT_CASCADE.parameters().items():
+        out += _line(pname, p, cite, indent="  ")
     out.append("")
     out.append("emboli")
     for ename, kind in EMBOLI.items():
