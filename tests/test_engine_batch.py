@@ -160,6 +160,10 @@ def test_a_patient_past_the_colony_limit_has_its_history_ended(monkeypatch):
     assert MAX_COLONIES > 3 and (many.counts <= 3).all()
     assert np.isfinite(many.history_end_day[::2]).any()
     assert np.isinf(many.history_end_day[1::2]).all() and (many.counts[1::2] == 0).all()
+    # Past MAX_ENDED_PER_BATCH such patients the batch is refused (its memory), naming one.
+    monkeypatch.setattr(batch, "MAX_ENDED_PER_BATCH", 1)
+    with pytest.raises(EngineError, match=r"^patient [02]: more than 3 colonies founded by day"):
+        run_batch([model, quiet] * 2, np.random.default_rng(1))
 
 
 def test_explosive_shedding_is_refused():

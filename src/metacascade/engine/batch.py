@@ -94,8 +94,10 @@ from metacascade.engine.batch_store import ColonyLookup, Sources
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.limits import (
     MAX_COLONIES,
+    MAX_ENDED_PER_BATCH,
     MAX_POISSON_MEAN,
     EngineError,
+    too_many_colonies,
 )
 from metacascade.engine.result import (
     ARRESTED,
@@ -140,9 +142,11 @@ def run_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
     Raises
     ------
     EngineError
-        If the models differ in a structural field (named), or shedding is beyond
-        ``MAX_POISSON_MEAN``. A patient whose colonies would pass ``MAX_COLONIES`` has its
-        history ended at the start of that step (``BatchResult.history_end``).
+        If the models differ in a structural field (named), shedding is beyond
+        ``MAX_POISSON_MEAN``, or more than ``MAX_ENDED_PER_BATCH`` patients pass
+        ``MAX_COLONIES`` (the last is named). A patient whose colonies would pass
+        ``MAX_COLONIES`` has its history ended at the start of that step
+        (``BatchResult.history_end``).
 
     """
     if not models:
@@ -412,6 +416,8 @@ class _Batch:
         """
         self.history_end[over] = self.plan.starts[k]
         self.ended[over] = True
+        if np.count_nonzero(self.ended) > MAX_ENDED_PER_BATCH:
+            raise too_many_colonies(MAX_COLONIES, float(self.plan.ends[k]), int(over[-1]))
         self._found(k, parts)
 
     def _going_on(self, parts: Founders) -> Founders:

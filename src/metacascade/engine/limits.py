@@ -22,6 +22,11 @@ MAX_POISSON_MEAN = 1e17
 POISSON_PART = 2.0**40
 #: Largest number of colonies one patient may found.
 MAX_COLONIES = 200_000
+#: Most patients of a batch whose histories the batch engine ends at ``MAX_COLONIES``
+#: (each holds that many colonies); one more and the batch is refused, as a patient past
+#: the limit was before (bounds a batch's memory: a scenario where every patient passes
+#: the limit would hold 512 x 200,000 colonies).
+MAX_ENDED_PER_BATCH = 8
 #: Most steps drawn in one block (bounds the memory of a block's arrays).
 MAX_BLOCK_STEPS = 128
 #: Expected rare clusters in a block above which clusters are drawn per step and organ
