@@ -261,8 +261,9 @@ def _endpoint_table(patients: pd.DataFrame, endpoint: str, by: str) -> pd.DataFr
         raise MetacascadeError(f"patients table: {duration} must not be negative (row "
                                f"{table.index[row]} has {days[row]:g})")
     events = table[event]
-    if not events.isin([True, False]).all():
-        row = int(np.argmax(~events.isin([True, False]).to_numpy()))
+    truth = events.isin([True, False]).to_numpy()
+    if not truth.all():
+        row = int(np.argmax(~truth))
         raise MetacascadeError(f"patients table: {event} must be true or false (row "
                                f"{table.index[row]} has {events.iloc[row]!r})")
     return table.astype({event: bool})

@@ -206,9 +206,9 @@ class _Batch:
         self.shed = np.zeros(P, dtype=np.int64)
         self.died = np.zeros(P, dtype=np.int64)
         self.colonies = np.zeros(P, dtype=np.int64)
-        #: (P,) day each patient's history ends (inf: the horizon), and whether it has.
+        #: (P,) day each patient's history ends (inf: the horizon), and how many have.
         self.history_end = np.full(P, np.inf)
-        self.ended = np.zeros(P, dtype=bool)
+        self.n_ended = 0
         self.lookup = ColonyLookup(P)
         #: (5, P) what a new colony's draws read of its patient.
         self.colony_numbers = np.stack([plan.q, plan.switch_rate, plan.surface_share,
@@ -337,7 +337,7 @@ class _Batch:
     def _found(self, k: int,
                parts: Founders) -> None:
         """Found the step's colonies: fates, order by (patient, day), ids, generations."""
-        if self.ended.any():
+        if self.n_ended:
             parts = self._going_on(parts)
         if not parts:
             return
@@ -415,8 +415,8 @@ class _Batch:
         depend on it beyond the founders removed.
         """
         self.history_end[over] = self.plan.starts[k]
-        self.ended[over] = True
-        if np.count_nonzero(self.ended) > MAX_ENDED_PER_BATCH:
+        self.n_ended += over.size
+        if self.n_ended > MAX_ENDED_PER_BATCH:
             raise too_many_colonies(MAX_COLONIES, float(self.plan.ends[k]), int(over[-1]))
         self._found(k, parts)
 
@@ -424,7 +424,7 @@ class _Batch:
         """The founders of patients whose history has not ended."""
         out: Founders = []
         for p, o, code, count, via in parts:
-            keep = ~self.ended[p]
+            keep = np.isinf(self.history_end[p])
             if keep.any():
                 out.append((p[keep], o[keep], code[keep], count[keep], via))
         return out
