@@ -1,6 +1,7 @@
 """Cohorts on the batch engine: identical whatever the sharding, workers and executor;
 resumable after SIGKILL; refusals; equal in law to the per-patient path."""
 
+import contextlib
 import json
 import platform
 import signal
@@ -87,6 +88,54 @@ def test_a_patient_does_not_depend_on_the_cohort_size(tmp_path, population, refe
     for name in DATASETS:
         head = large[name][large[name]["patient"] < 6].reset_index(drop=True)
         pd.testing.assert_frame_equal(small[name], head)
+
+
+def test_patients_with_too_many_colonies_together_run_in_halves(tmp_path, population,
+                                                                  reference, monkeypatch):
+    """Patients whose colonies together would pass MAX_BATCH_COLONIES run in two halves,
+    each on streams with HALF_KEY and the half added to the batch's spawn key (down to
+    one patient); a batch under it is as before. Every patient is there once."""
+    from metacascade.cohort.run import BATCH_ENGINE_STREAM, HALF_KEY
+    from metacascade.engine import batch as engine_batch
+    from metacascade.engine.batch import run_batch
+    from metacascade.engine.compile import compile_scenario
+    from metacascade.engine.limits import BatchTooLarge
+
+    before = read_tables(reference)["patients"]
+    founded = before["colonies_founded"].to_numpy()
+    # Batch 0 (patients 0-3) under the budget, batch 1 (4-7) over it, one patient under.
+    budget = int(max(founded[:4].sum(), founded.max())) + 1
+    assert founded[4:8].sum() > budget
+    monkeypatch.setattr(engine_batch, "MAX_BATCH_COLONIES", budget)
+    out = tmp_path / "halves"
+    simulate_cohort(population, 10, seed=5, out=out, batch_size=4, shard_size=4,
+                    executor=LocalExecutor(1), progress=False, engine="batch")
+    after = read_tables(out)
+    assert list(after["patients"]["patient"]) == list(range(10))
+    assert set(after["colonies"]["patient"]) <= set(range(10))
+    for name in DATASETS:  # each patient's rows together, in patient order
+        assert after[name]["patient"].is_monotonic_increasing
+        rows = slice(None, int((after[name]["patient"] < 4).sum()))
+        pd.testing.assert_frame_equal(after[name][rows], read_tables(reference)[name][rows])
+    # Batch 1's halves: patients 4-5 and 6-7 on the streams of spawn keys (5, 1, HALF_KEY,
+    # half) and (6, 1, HALF_KEY, half).
+    checked = 0
+    for half, members in enumerate([[4, 5], [6, 7]]):
+        drawn = population.patients(5, members)
+        with contextlib.suppress(BatchTooLarge):  # (then it was split again)
+            alone = run_batch([compile_scenario(d[0]) for d in drawn], np.random.default_rng(
+                np.random.SeedSequence(5, spawn_key=(BATCH_ENGINE_STREAM, 1, HALF_KEY, half))))
+            np.testing.assert_array_equal(
+                after["patients"]["colonies_founded"][members], alone.counts)
+            checked += 1
+    assert checked
+    assert not after["patients"][4:8].reset_index(drop=True).equals(
+        before[4:8].reset_index(drop=True))
+    # The same tables whatever the shard size.
+    again = tmp_path / "again"
+    simulate_cohort(population, 10, seed=5, out=again, batch_size=4, shard_size=12,
+                    executor=LocalExecutor(1), progress=False, engine="batch")
+    assert_same(out, again)
 
 
 def test_batch_refusals(tmp_path, population, reference):

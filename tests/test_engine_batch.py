@@ -160,10 +160,29 @@ def test_a_patient_past_the_colony_limit_has_its_history_ended(monkeypatch):
     assert MAX_COLONIES > 3 and (many.counts <= 3).all()
     assert np.isfinite(many.history_end_day[::2]).any()
     assert np.isinf(many.history_end_day[1::2]).all() and (many.counts[1::2] == 0).all()
-    # Past MAX_ENDED_PER_BATCH such patients the batch is refused (its memory), naming one.
-    monkeypatch.setattr(batch, "MAX_ENDED_PER_BATCH", 1)
-    with pytest.raises(EngineError, match=r"^patient [02]: more than 3 colonies founded by day"):
-        run_batch([model, quiet] * 2, np.random.default_rng(1))
+
+
+def test_a_batch_past_its_colony_budget_is_stopped(monkeypatch):
+    """A batch whose colonies would pass MAX_BATCH_COLONIES stops with BatchTooLarge (an
+    EngineError) at the step where they would; under the budget nothing changes."""
+    from metacascade.engine import batch
+    from metacascade.engine.limits import MAX_BATCH_COLONIES, MAX_COLONIES, BatchTooLarge
+
+    assert MAX_BATCH_COLONIES >= MAX_COLONIES  # (one patient always fits)
+    model = _small()
+    free = run_batch([model] * 3, np.random.default_rng(1))
+    total = int(free.counts.sum())
+    assert total > 10
+    monkeypatch.setattr(batch, "MAX_BATCH_COLONIES", total)
+    same = run_batch([model] * 3, np.random.default_rng(1))
+    for name, column in same.colonies.items():
+        np.testing.assert_array_equal(column, free.colonies[name], err_msg=name)
+    monkeypatch.setattr(batch, "MAX_BATCH_COLONIES", total - 1)
+    with pytest.raises(BatchTooLarge, match=(
+            rf"^the batch's 3 patients would hold more than {total - 1} colonies by day "
+            rf"\d+ \(year [\d.]+\), \d+ in all; run fewer patients at once")):
+        run_batch([model] * 3, np.random.default_rng(1))
+    assert issubclass(BatchTooLarge, EngineError)
 
 
 def test_explosive_shedding_is_refused():

@@ -95,6 +95,9 @@ MAX_BATCH_SIZE = 16_384
 MAX_PATIENTS = 100_000_000
 #: Spawn keys of a batch's streams: engine, clinic (a patient's are in population.py).
 BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM = 5, 6
+#: Added with the half (0 or 1) to the spawn key of a batch's patients run in two halves
+#: because together they would hold too many colonies (``MAX_BATCH_COLONIES``).
+HALF_KEY = 7
 
 
 # -- one patient -------------------------------------------------------------------------
@@ -129,20 +132,23 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
     Patients the batch engine or clinic cannot run together (a population that varies
     the body, the horizon, the step, the routing or the clinic's schedules) run in
     groups of patients that agree (:func:`structure_groups`), group ``g`` on the streams
-    of spawn keys ``(5, batch, g)`` and ``(6, batch, g)``.
+    of spawn keys ``(5, batch, g)`` and ``(6, batch, g)``. Patients whose colonies would
+    pass the batch engine's memory limit together (``MAX_BATCH_COLONIES``) run in two
+    halves, each on streams of spawn keys with :data:`HALF_KEY` and the half added.
     """
     from metacascade.clinic.batch import follow_batch
     from metacascade.engine.batch import run_batch
     from metacascade.engine.compile import compile_scenario
+    from metacascade.engine.limits import BatchTooLarge
 
     patients = range(batch * batch_size, (batch + 1) * batch_size)
     drawn = population.patients(cohort_seed, patients)
     scenarios = [d[0] for d in drawn]
     models = [compile_scenario(s) for s in scenarios]
     groups = structure_groups(models, scenarios)
-    parts = []
-    for g, members in enumerate(groups):
-        key = (batch,) if len(groups) == 1 else (batch, g)
+    parts: list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] = []
+
+    def run_together(members: list[int], key: tuple[int, ...]) -> None:
         engine_rng, clinic_rng = (
             np.random.default_rng(np.random.SeedSequence(cohort_seed, spawn_key=(k, *key)))
             for k in (BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM))
@@ -151,12 +157,26 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
             results = run_batch([models[j] for j in members], engine_rng,
                                 seeds=[drawn[j][1] for j in members])
             course = batch_columns(follow_batch(results, chosen, clinic_rng))
+        except BatchTooLarge:
+            if len(members) == 1:  # (one patient holds at most MAX_COLONIES)
+                raise
+            too_large = True
         except MetacascadeError as error:  # name the cohort's patient, not the batch's
             raise type(error)(_renumber(str(error), [patients[j] for j in members])) from None
+        else:
+            too_large = False
+        if too_large:  # each half on streams of its own (outside the handler: no context)
+            half = (len(members) + 1) // 2
+            run_together(members[:half], (*key, HALF_KEY, 0))
+            run_together(members[half:], (*key, HALF_KEY, 1))
+            return
         parts.append(cohort_tables(chosen, [drawn[j][1] for j in members],
                                    [drawn[j][2] for j in members],
                                    [patients[j] for j in members], results, course,
                                    population.parameter_names()))
+
+    for g, members in enumerate(groups):
+        run_together(members, (batch,) if len(groups) == 1 else (batch, g))
     last = patients.start + min(batch_size, n_patients - patients.start)
     kept = []
     for k in range(3):

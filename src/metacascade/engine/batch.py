@@ -93,11 +93,11 @@ from metacascade.engine.batch_rows import ColonyRows, PrimaryRows
 from metacascade.engine.batch_store import ColonyLookup, Sources
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.limits import (
+    MAX_BATCH_COLONIES,
     MAX_COLONIES,
-    MAX_ENDED_PER_BATCH,
     MAX_POISSON_MEAN,
+    BatchTooLarge,
     EngineError,
-    too_many_colonies,
 )
 from metacascade.engine.result import (
     ARRESTED,
@@ -142,11 +142,12 @@ def run_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
     Raises
     ------
     EngineError
-        If the models differ in a structural field (named), shedding is beyond
-        ``MAX_POISSON_MEAN``, or more than ``MAX_ENDED_PER_BATCH`` patients pass
-        ``MAX_COLONIES`` (the last is named). A patient whose colonies would pass
-        ``MAX_COLONIES`` has its history ended at the start of that step
-        (``BatchResult.history_end``).
+        If the models differ in a structural field (named), or shedding is beyond
+        ``MAX_POISSON_MEAN``. A patient whose colonies would pass ``MAX_COLONIES`` has
+        its history ended at the start of that step (``BatchResult.history_end``).
+    BatchTooLarge
+        (an ``EngineError``) If the batch's colonies would pass ``MAX_BATCH_COLONIES``
+        (its memory): run fewer patients at once, as the cohort runner does.
 
     """
     if not models:
@@ -361,6 +362,7 @@ class _Batch:
         if over.size:
             self._end_history(k, over, parts)
             return
+        self._check_budget(k, total)
         # Founding times uniform in the step, in order within each patient: sorted by
         # patient + u / 2, the share u of the step is read back from the sorted keys
         # (rounded to the keys' precision, so that it never decreases within a patient).
@@ -394,6 +396,7 @@ class _Batch:
             self._end_history(k, np.flatnonzero(self.colonies + per_patient > MAX_COLONIES),
                               parts)
             return
+        self._check_budget(k, total)
         uniform = self.rng.random(total)
         sizes = np.array([part[0].size for part in parts], dtype=np.int64)
         vias = np.array([part[4] for part in parts], dtype=np.int8)
@@ -416,9 +419,18 @@ class _Batch:
         """
         self.history_end[over] = self.plan.starts[k]
         self.n_ended += over.size
-        if self.n_ended > MAX_ENDED_PER_BATCH:
-            raise too_many_colonies(MAX_COLONIES, float(self.plan.ends[k]), int(over[-1]))
         self._found(k, parts)
+
+    def _check_budget(self, k: int, new: int) -> None:
+        """Refuse ``new`` colonies that would take the batch past ``MAX_BATCH_COLONIES``."""
+        held = int(self.colonies.sum())
+        if held + new > MAX_BATCH_COLONIES:
+            day = float(self.plan.ends[k])
+            raise BatchTooLarge(
+                f"the batch's {self.plan.P} patients would hold more than "
+                f"{MAX_BATCH_COLONIES} colonies by day {day:.0f} (year {day / 365.25:.1f}), "
+                f"{held + new} in all; run fewer patients at once (each holds at most "
+                f"{MAX_COLONIES})")
 
     def _going_on(self, parts: Founders) -> Founders:
         """The founders of patients whose history has not ended."""

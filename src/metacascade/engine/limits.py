@@ -22,11 +22,13 @@ MAX_POISSON_MEAN = 1e17
 POISSON_PART = 2.0**40
 #: Largest number of colonies one patient may found.
 MAX_COLONIES = 200_000
-#: Most patients of a batch whose histories the batch engine ends at ``MAX_COLONIES``
-#: (each holds that many colonies); one more and the batch is refused, as a patient past
-#: the limit was before (bounds a batch's memory: a scenario where every patient passes
-#: the limit would hold 512 x 200,000 colonies).
-MAX_ENDED_PER_BATCH = 8
+#: Most colonies one batch of the batch engine may hold (about 250 bytes each while it
+#: runs: some 500 MB). A batch that would pass it is stopped (:class:`BatchTooLarge`);
+#: the cohort runner then runs its patients in two halves, each on a stream of its own,
+#: down to one patient (who holds at most :data:`MAX_COLONIES`). So a scenario whose
+#: patients found many colonies runs in bounded memory, and the same way whatever the
+#: number of workers or shards. Must be at least :data:`MAX_COLONIES`.
+MAX_BATCH_COLONIES = 2_000_000
 #: Most steps drawn in one block (bounds the memory of a block's arrays).
 MAX_BLOCK_STEPS = 128
 #: Expected rare clusters in a block above which clusters are drawn per step and organ
@@ -44,6 +46,10 @@ MEANS_CACHE = 64
 
 class EngineError(MetacascadeError):
     """A scenario the engine cannot run correctly (it would overflow or explode)."""
+
+
+class BatchTooLarge(EngineError):
+    """A batch whose colonies would pass :data:`MAX_BATCH_COLONIES` (run fewer patients)."""
 
 
 def too_many_colonies(limit: int, day: float, patient: int | None = None) -> EngineError:
