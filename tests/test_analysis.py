@@ -328,6 +328,33 @@ def test_bad_directories_raise_clear_errors(tmp_path):
     assert issubclass(CohortError, MetacascadeError)
 
 
+def test_only_the_shards_the_manifest_lists_are_read(tmp_path):
+    """As Cohort.table: a shard a killed run renamed into place before its manifest said
+    so is left out; one the manifest lists but is gone is named; no list: every shard."""
+    from metacascade.analysis import read_cohort
+
+    patients = synthetic_patients(3, n=40)
+    write_cohort(tmp_path, patients,
+                 colonies_table([(0, "lung", 10.0, 5.0), (30, "liver", 20.0, 6.0)]),
+                 scans_table([(0, 100.0, "lung", 1), (30, 200.0, "liver", 1)]))
+    assert len(read_cohort(tmp_path).patients) == 40  # (no list of shards done)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "shards_done": [1]}))
+    listed = read_cohort(tmp_path).patients
+    pd.testing.assert_frame_equal(listed, patients.iloc[20:].reset_index(drop=True))
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "shards_done": [0, 2]}))
+    with pytest.raises(CohortError, match=r"the patients/ dataset of .* lacks "
+                                          r"shard-00002\.parquet, which the manifest"):
+        read_cohort(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "shards_done": "all"}))
+    with pytest.raises(CohortError, match="shards_done is not a list of shard numbers"):
+        read_cohort(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "shards_done": []}))
+    with pytest.raises(CohortError, match="has no patients: patients/ holds no Parquet "
+                                          "shards listed as done"):
+        read_cohort(tmp_path)
+
+
 def test_paths_of_the_wrong_type_are_named(tmp_path):
     from metacascade.analysis import read_cohort
 

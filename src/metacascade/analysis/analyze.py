@@ -94,8 +94,12 @@ def read_cohort(cohort_dir: str | os.PathLike[str]) -> Cohort:
         Directory holding ``manifest.json`` and the ``patients``, ``colonies`` and
         ``observations`` Parquet datasets (or the path-like
         :class:`metacascade.cohort.Cohort` that :func:`~metacascade.cohort.simulate_cohort`
-        returns). A dataset directory without shards is an empty table (a cohort without
-        colonies has none to write).
+        returns). Only the shards the manifest lists as done are read (every shard, if
+        it has no such list: a directory not written by ``metacascade cohort``), as
+        :meth:`metacascade.cohort.Cohort.table` reads them; a shard a killed run renamed
+        into place before its manifest said so is left out until ``--resume``. A
+        dataset directory without shards is an empty table (a cohort without colonies
+        has none to write).
 
     Returns
     -------
@@ -105,8 +109,9 @@ def read_cohort(cohort_dir: str | os.PathLike[str]) -> Cohort:
     Raises
     ------
     CohortError
-        The directory, its manifest or a dataset is missing or unreadable, a table lacks
-        a column the analysis needs, or there are no patients.
+        The directory, its manifest, a dataset or a shard the manifest lists is missing
+        or unreadable, a table lacks a column the analysis needs, or there are no
+        patients.
 
     """
     cohort = as_path(cohort_dir, "cohort_dir", noun="a directory's path")
@@ -122,7 +127,12 @@ def read_cohort(cohort_dir: str | os.PathLike[str]) -> Cohort:
         raise CohortError(f"cannot read {str(manifest_path)!r}: {error}") from None
     if not isinstance(manifest, dict):
         raise CohortError(f"{str(manifest_path)!r} is not a JSON object")
-    tables = {name: _read_dataset(cohort, name) for name in REQUIRED_COLUMNS}
+    done = manifest.get("shards_done")
+    if done is not None and not (isinstance(done, list) and all(
+            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in done)):
+        raise CohortError(f"{str(manifest_path)!r}: shards_done is not a list of shard "
+                          "numbers")
+    tables = {name: _read_dataset(cohort, name, done) for name in REQUIRED_COLUMNS}
     if tables["patients"].empty:
         raise CohortError(f"cohort {str(cohort)!r} has no patients")
     return Cohort(manifest, tables["patients"], tables["colonies"], tables["observations"])
@@ -340,21 +350,34 @@ def _organs_figure(table: pd.DataFrame, min_diameter_mm: float) -> Figure:
 
 
 # -- reading and writing ----------------------------------------------------------------
-def _read_dataset(cohort: Path, name: str) -> pd.DataFrame:
+def _read_dataset(cohort: Path, name: str, done: list[int] | None) -> pd.DataFrame:
+    """One dataset: the shards ``done`` lists (all of them if None)."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from metacascade.cohort.run import shard_file
 
     path = cohort / name
     columns = REQUIRED_COLUMNS[name]
     if not path.is_dir():
         raise CohortError(f"{str(cohort)!r} is not a cohort directory: no {name}/ dataset")
-    if not any(path.glob("*.parquet")):
+    if done is None:
+        shards = sorted(path.glob("*.parquet"))
+    else:
+        shards = [path / shard_file(i) for i in sorted(done)]
+        missing = [p.name for p in shards if not p.is_file()]
+        if missing:
+            raise CohortError(f"the {name}/ dataset of {str(cohort)!r} lacks "
+                              f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}, "
+                              "which the manifest lists as done")
+    if not shards:
         if name == "patients":
             raise CohortError(f"cohort {str(cohort)!r} has no patients: {name}/ holds no "
-                              "Parquet shards")
+                              "Parquet shards" + ("" if done is None else " listed as done"))
         return pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, "float64"))
                              for c in columns})
     try:
-        table = pd.read_parquet(path)
+        table = pq.read_table([str(p) for p in shards]).to_pandas()
     except (OSError, ValueError, pa.ArrowException) as error:
         raise CohortError(f"cannot read the {name}/ dataset of {str(cohort)!r}: "
                           f"{error}") from None
