@@ -27,6 +27,11 @@ BoolArray = NDArray[np.bool_]
 #: The most of the primary's table times :meth:`Deaths._quiet_until` looks at (about a
 #: year of the weekly grid and the decisions).
 QUIET_TIMES = 64
+#: Most (grid time, lesion) values :meth:`Deaths.find` computes at once (8 bytes each,
+#: a few arrays of them). A grid larger than this (a patient with hundreds of thousands
+#: of colonies followed over years without a decision) is evaluated a piece of its
+#: times at a time, and a patient found dead is left out of the later pieces.
+GRID_VALUES = 1 << 23
 
 
 class Deaths:
@@ -110,18 +115,39 @@ class Deaths:
             primary = np.zeros(x.n_patients)
             primary[pat[heads]] = upper[heads]
             self.quiet_until[calm] = self._quiet_until(t, calm, bound[calm], primary[calm])
-        out: list[tuple[int, float, str, float]] = []
         if not may.any():
-            return out
-        # The grid of every patient who may die at once; the burdens patient by patient.
+            return []
+        # The grid of every patient who may die at once (in pieces of its times if it is
+        # too large); the burdens patient by patient.
         ids = x.lesions_of(may)
         ids = ids[x.kept[ids] & (x.eradicated[ids] > previous)]
+        patients = np.nonzero(may)[0]
+        out: list[tuple[int, float, str, float]] = []
+        start = 0
+        while start < times.size and patients.size:
+            piece = times[start:start + max(1, GRID_VALUES // max(ids.size, 1))]
+            start += piece.size
+            deaths = self._on_grid(piece, ids, patients)
+            out += deaths
+            if deaths and start < times.size:  # the dead are left out of later pieces
+                dead = np.array([death[0] for death in deaths], dtype=np.int64)
+                patients = patients[~np.isin(patients, dead)]
+                ids = ids[~np.isin(x.pat[ids], dead)]
+        return sorted(out)
+
+    def _on_grid(self, times: FloatArray, ids: IntArray, patients: IntArray,
+                 ) -> list[tuple[int, float, str, float]]:
+        """(patient, day, cause, burden) of ``patients``' first lethal times of ``times``.
+
+        ``ids``: their lesions (live after the interval's start), in patient order.
+        """
+        x = self.x
         column = times[:, None]
         cells = x.cells(ids, column)
         cells = np.where(column < x.eradicated[ids], cells, 0.0)
         counted = self.check(ids)
-        patients = np.nonzero(may)[0]
         bounds = np.searchsorted(x.pat[ids], np.append(patients, x.n_patients))
+        out: list[tuple[int, float, str, float]] = []
         for i, p in enumerate(patients.tolist()):
             lo, hi = int(bounds[i]), int(bounds[i + 1])
             death = self._death(np.ascontiguousarray(cells[:, lo:hi]), counted[lo:hi], times)
