@@ -140,3 +140,12 @@ def test_the_patients_table_says_where_a_history_ended():
     assert before["history_end_day"].isna().all()
     pd.testing.assert_frame_equal(table.drop(columns="history_end_day"),
                                   before.drop(columns="history_end_day"))
+    # Per-patient results carry it both ways (the per-patient engine's cohorts read it
+    # through as_batch).
+    results = ended.results()
+    assert [r.history_end_day for r in results] == end.tolist()
+    np.testing.assert_array_equal(as_batch(results).history_end_day, end)
+    assert as_batch(batch.results()).history_end is None
+    np.testing.assert_array_equal(
+        patients(results, follow_batch(results, scenarios, np.random.default_rng(6))
+                 )["history_end_day"].to_numpy(), expected)

@@ -100,6 +100,26 @@ def test_surgery_stops_the_primary():
     assert cut.ledger["shed"].iloc[0] == cut.final["shed"]
 
 
+def test_a_history_ended_after_death_changes_nothing_and_one_ended_in_life_is_refused():
+    """``Result.history_end_day`` (the engine's colony limit): a patient dead by then is
+    followed as before; one alive after it is refused, naming the day."""
+    import dataclasses
+
+    from metacascade.engine.limits import EngineError
+
+    scenario, result = _breast()
+    course = follow(result, scenario)
+    assert course.death_day is not None and np.isinf(result.history_end_day)
+    ended = dataclasses.replace(result, history_end_day=course.death_day)
+    again = follow(ended, scenario)
+    assert again.death_day == course.death_day and again.death_cause == course.death_cause
+    pd.testing.assert_frame_equal(again.observations, course.observations)
+    np.testing.assert_array_equal(again.final_cells, course.final_cells)
+    with pytest.raises(EngineError, match=r"^more than \d+ colonies founded by day 2000 "
+                                          r"\(year 5.5\): colonisation"):
+        follow(dataclasses.replace(result, history_end_day=2000.0), scenario)
+
+
 def test_course_without_clinic_still_checks_death():
     scenario = Scenario.from_dict({"cancer": "breast", "seed": 4, "horizon_years": 1})
     course = follow(simulate(scenario), scenario)

@@ -38,7 +38,12 @@ def _check_invariant(result) -> None:
         assert (led[column].diff().dropna() >= 0).all()
     numeric = result.colonies.select_dtypes("number").drop(columns=["macro_day"])
     assert np.isfinite(numeric.to_numpy(dtype=float)).all()
-    assert len(result.colonies) == int(led["colonies_founded"].iloc[-1])
+    # (the ledger of a history ended at the colony limit stops at its last record before)
+    recorded = led["time_days"][led["time_days"] <= result.history_end_day]
+    last = recorded.iloc[-1] if len(recorded) else 0.0
+    assert (result.colonies["founded_day"] <= last).sum() == int(led["colonies_founded"].iloc[-1])
+    if np.isinf(result.history_end_day):
+        assert len(result.colonies) == int(led["colonies_founded"].iloc[-1])
 
 
 _scenarios = st.fixed_dictionaries({
@@ -117,11 +122,52 @@ def test_fifty_year_horizon_runs():
     assert result.ledger["time_days"].iloc[-1] == pytest.approx(50 * 365.25)
 
 
-def test_explosive_colonisation_is_refused():
+def test_explosive_colonisation_ends_the_history_at_the_colony_limit():
+    """Past MAX_COLONIES the history ends (no colony founded from then on, the colonies
+    shed no more), and the clinic refuses a patient still alive then."""
+    from metacascade.clinic.course import follow
+    from metacascade.engine.limits import MAX_COLONIES
+
     data = {"cancer": "lung", "horizon_years": 5, "primary_diameter_mm": 30,
             "cascade_overrides": {"divide_after_extravasation": 1e-2}}
-    with pytest.raises(EngineError, match="colonies founded"):
-        simulate(data, seed=1)
+    result = simulate(data, seed=1)
+    end = result.history_end_day
+    assert 0 < end < result.model.horizon_days
+    assert end in set(result.model.step_bounds()[0].tolist())
+    assert len(result.colonies) <= MAX_COLONIES
+    assert (result.colonies["founded_day"] < end).all()
+    _check_invariant(result)
+    with pytest.raises(EngineError, match=rf"^more than {MAX_COLONIES} colonies founded by "
+                                          rf"day {end:.0f} \(year 0.6\)"):
+        follow(result, data)  # (alive then)
+
+
+def test_the_kernel_ends_a_history_where_the_limit_bites(monkeypatch):
+    """Up to the step where the unlimited run passes the limit the two runs are the same
+    draws: the colonies founded before it are the unlimited run's; none after the end."""
+    from metacascade.engine import kernel
+
+    model = compile_scenario(Scenario.from_dict({
+        "cancer": "breast", "horizon_years": 2, "primary_diameter_mm": 30,
+        "cascade_overrides": {"divide_after_extravasation": 1e-4}}))
+    free = run(model, 4)
+    founded = np.sort(free.raw.founded)
+    limit = founded.size // 3
+    assert limit > 10 and np.isinf(free.history_end_day)
+    monkeypatch.setattr(kernel, "MAX_COLONIES", limit)
+    limited = run(model, 4)
+    starts = model.step_bounds()[0]
+    bites = starts[np.searchsorted(starts, founded[limit], side="right") - 1]
+    end = limited.history_end_day
+    assert bites <= end < model.horizon_days and end in set(starts.tolist())
+    assert len(limited.raw.organ) <= limit and (limited.raw.founded < end).all()
+    for name in ("organ", "parent", "generation", "founded", "w", "switch", "via",
+                 "surface"):
+        np.testing.assert_array_equal(getattr(limited.raw, name)[limited.raw.founded < bites],
+                                      getattr(free.raw, name)[free.raw.founded < bites],
+                                      err_msg=name)
+    # After the end the colonies shed no more: fewer cells shed than in the free run.
+    assert limited.final["shed"] < free.final["shed"]
 
 
 def test_the_seeding_tree_reads_back():

@@ -160,6 +160,42 @@ def test_a_patient_past_the_colony_limit_has_its_history_ended(monkeypatch):
     assert MAX_COLONIES > 3 and (many.counts <= 3).all()
     assert np.isfinite(many.history_end_day[::2]).any()
     assert np.isinf(many.history_end_day[1::2]).all() and (many.counts[1::2] == 0).all()
+    # Its ledger stops at the last record before the end (every cell keeps one fate).
+    one = limited.result(0)
+    assert one.history_end_day == end
+    ledger = one.ledger.set_index("time_days")
+    frozen = ledger[ledger.index > end]
+    assert len(frozen) and (frozen == (ledger[ledger.index <= end].iloc[-1]
+                                       if (ledger.index <= end).any() else 0)).all().all()
+    assert int(ledger["colonies_founded"].iloc[-1]) <= limited.counts[0]
+
+
+def test_an_ended_patients_colonies_shed_no_more(monkeypatch):
+    """From the step after its history ends a patient has no source (its colonies that
+    pass their switch later are dropped too); the others' sources stay sorted by key."""
+    from metacascade.engine import batch
+    from metacascade.engine.batch_plan import BatchPlan
+
+    monkeypatch.setattr(batch, "MAX_COLONIES", 40)
+    model = _small()
+    plan = BatchPlan([model] * 8)
+    state = batch._Batch(plan, np.random.default_rng(5))
+    ended_seen = False  # some patients ended, others not, sources out of row order
+    for k in range(plan.n_steps):
+        state.step(k)
+        if k in plan.record_steps:
+            state.record(k)
+        sources = state.sources
+        key = sources.column("key")
+        ended = np.isfinite(state.history_end)
+        if ended.any() and not ended.all() and (sources.order != np.arange(key.size)).any():
+            ended_seen = True
+        assert not ended[key // plan.n_entries].any(), k
+        np.testing.assert_array_equal(sources.order, np.argsort(key, kind="stable"))
+        np.testing.assert_array_equal(sources.offsets, np.concatenate(
+            [[0], np.cumsum(np.bincount(key, minlength=plan.P * plan.n_entries))]))
+        assert sources.sized <= sources.n
+    assert ended_seen and (state.colonies <= 40).all()
 
 
 def test_a_batch_past_its_colony_budget_is_stopped(monkeypatch):

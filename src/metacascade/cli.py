@@ -7,6 +7,7 @@ prints one line on stderr and exits with status 2; nothing is written.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -199,9 +200,18 @@ def _print_simulation(scenario: Scenario, result: Result, out: Path,
     ranked = sorted(colonies.items(), key=lambda item: (-item[1], item[0]))
     typer.echo(f"{scenario.cancer} primary, body {body.name}, {scenario.horizon_years:g} "
                f"years, seed {result.seed}")
+    end = result.history_end_day
+    if not math.isinf(end):
+        from metacascade.engine.limits import MAX_COLONIES
+
+        recorded = result.ledger["time_days"]
+        last = float(recorded[recorded <= end].max()) if (recorded <= end).any() else 0.0
+        typer.echo(f"the natural history ends on day {end:g} (year {end / 365.25:.1f}), where "
+                   f"its colonies would pass the engine's limit of {MAX_COLONIES:,}; the "
+                   f"cells below are counted to day {last:g}, its last ledger record")
     typer.echo(f"{'shed cells':<24}{final['shed']:>16,}")
     typer.echo(f"{'arrested cells':<24}{final['arrested']:>16,}")
-    typer.echo(f"{'colonies founded':<24}{final['colonies_founded']:>16,}")
+    typer.echo(f"{'colonies founded':<24}{len(result.colonies):>16,}")
     for organ, count in ranked[:5]:
         typer.echo(f"  {organ:<22}{count:>16,}")
     if len(ranked) > 5:

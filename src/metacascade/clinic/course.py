@@ -61,6 +61,7 @@ from metacascade.clinic.criteria import (
 )
 from metacascade.clinic.therapy import TherapyHistory
 from metacascade.engine.growth import colony_cells, primary_cells
+from metacascade.engine.limits import MAX_COLONIES, too_many_colonies
 from metacascade.engine.result import Result
 from metacascade.errors import ParameterError, ScenarioError
 from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario, as_scenario
@@ -275,6 +276,14 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         Drawn from its own stream of the result's seed (:func:`course_rng`), so the
         same result and scenario always give the same course.
 
+    Raises
+    ------
+    EngineError
+        If the engine ended the patient's history at its colony limit
+        (``result.history_end_day``) and the patient is still alive then: the course
+        would miss the colonies the engine did not found. (One that dies by then is
+        followed as any other: everything up to that day is exact.)
+
     """
     if not isinstance(result, Result):
         raise TypeError(f"result: expected a Result (from metacascade.simulate), not "
@@ -334,6 +343,8 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         patient.therapy.stop(death[0], "death")
         patient.changed()
     end = death[0] if death is not None else horizon
+    if end > result.history_end_day:  # alive where the engine founded no more colonies
+        raise too_many_colonies(MAX_COLONIES, result.history_end_day)
     if death is not None:
         rows.append((death[0], "death", death[1],
                      death[1] if death[1] != "total" else "", -1, death[2]))

@@ -412,13 +412,15 @@ class _Batch:
 
         Such a patient's history ends at the step's start (``history_end``): it founds
         no colony from then on (none of this step's either), so everything up to that day
-        is exact; its sources go on shedding, with no new ones. The clinic refuses a
-        patient alive after its history's end (:func:`metacascade.clinic.batch.follow_batch`).
-        Nothing is drawn before this is decided, so the other patients' draws do not
-        depend on it beyond the founders removed.
+        is exact; from the next step its colonies shed no more (:meth:`Sources.stop`;
+        its primary does). The clinic refuses a patient alive after its history's end
+        (:func:`metacascade.clinic.batch.follow_batch`). Nothing is drawn before this is
+        decided, so the other patients' draws do not depend on it beyond the founders
+        removed and the sources dropped.
         """
         self.history_end[over] = self.plan.starts[k]
         self.n_ended += over.size
+        self.sources.stop(over)
         self._found(k, parts)
 
     def _check_budget(self, k: int, new: int) -> None:
@@ -487,9 +489,27 @@ class _Batch:
             acc[:] = 0.0
         self.acc_rest[:] = 0
         self.acc_total[:] = 0.0
-        self.snapshots.append((float(self.plan.ends[k]), self.shed.copy(), self.died.copy(),
-                               self.counters.copy(), asleep,
-                               self.colonies.copy()))
+        snapshot = (float(self.plan.ends[k]), self.shed.copy(), self.died.copy(),
+                    self.counters.copy(), asleep, self.colonies.copy())
+        if self.n_ended:
+            self._freeze(snapshot)
+        self.snapshots.append(snapshot)
+
+    def _freeze(self, snapshot: tuple[float, IntArray, IntArray, IntArray, IntArray,
+                                      IntArray]) -> None:
+        """An ended history's ledger stops at the last record before its end.
+
+        The patients whose history ended before ``snapshot``'s time get the previous
+        snapshot's values (zeros if there is none): what comes after the end is not a
+        patient's (it founds nothing), so every cell in the ledger keeps one fate.
+        """
+        frozen = np.flatnonzero(self.history_end < snapshot[0])
+        if not frozen.size:
+            return
+        now = snapshot[1:]
+        before = self.snapshots[-1][1:] if self.snapshots else tuple(map(np.zeros_like, now))
+        for values, last in zip(now, before, strict=True):
+            values[frozen] = last[frozen]
 
     def batch_result(self, seeds: list[int]) -> BatchResult:
         """The batch's colonies grouped by patient (in founding order) as flat columns.

@@ -61,9 +61,8 @@ class BatchResult:
         (patients,) day each patient's history ends: inf for the horizon, else the start
         of the step in which its colonies would have passed
         :data:`~metacascade.engine.limits.MAX_COLONIES`. It is exact up to that day and
-        holds no colony founded after it; its later ledger snapshots are not a
-        patient's (they count the cells arrested but not the colonies those would have
-        founded). None: every history ran to the horizon.
+        holds no colony founded after it; its ledger stops at the last snapshot before
+        that day (the later ones repeat it). None: every history ran to the horizon.
 
     """
 
@@ -104,7 +103,8 @@ class BatchResult:
                               s.dormant_now[i], int(s.colonies[i])) for s in self.snapshots]
         return build_result(self.models[i], self.seeds[i], self.engine,
                             {name: x[a:b] for name, x in self.colonies.items()},
-                            snapshots, primary_cells_end=float(self.primary_cells_end[i]))
+                            snapshots, primary_cells_end=float(self.primary_cells_end[i]),
+                            history_end_day=float(self.history_end_day[i]))
 
     def results(self) -> list[Result]:
         """Every patient's :class:`Result`, in order."""
@@ -115,11 +115,13 @@ def as_batch(results: Sequence[Result] | BatchResult) -> BatchResult:
     """A :class:`BatchResult` of per-patient results (their columns concatenated).
 
     The ledger snapshots are not carried over (the clinic and the cohort tables do not
-    read them); a :class:`BatchResult` is returned as it is.
+    read them); the results' ``history_end_day`` are (None if every one is inf); a
+    :class:`BatchResult` is returned as it is.
     """
     if isinstance(results, BatchResult):
         return results
     counts = np.array([len(r.raw.organ) for r in results], dtype=np.int64)
+    ends = np.array([r.history_end_day for r in results], dtype=float)
 
     def join(name: str, dtype: type[np.generic]) -> NDArray[Any]:
         parts = [np.asarray(getattr(r.raw, name)) for r in results]
@@ -132,4 +134,5 @@ def as_batch(results: Sequence[Result] | BatchResult) -> BatchResult:
         offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         colonies={name: join(name, dtype) for name, dtype in COLONY_DTYPES.items()},
         snapshots=(),
-        primary_cells_end=np.array([r.primary_cells_end for r in results], dtype=float))
+        primary_cells_end=np.array([r.primary_cells_end for r in results], dtype=float),
+        history_end=ends if np.isfinite(ends).any() else None)

@@ -178,6 +178,9 @@ class Sources:
         self._by_step = StepRuns(plan.n_steps, {"code": np.int64, "key": np.int64,
                                                 "switch": np.float64})
         self._buffer = np.zeros(0)
+        #: (P,) patients whose colonies shed no more (:meth:`stop`), and whether any.
+        self._stopped = np.zeros(plan.P, dtype=bool)
+        self._any_stopped = False
 
     @property
     def n(self) -> int:
@@ -188,8 +191,45 @@ class Sources:
         """The sources' values of one column (a view)."""
         return self._columns.view(name)
 
+    def stop(self, patients: IntArray) -> None:
+        """The colonies of ``patients`` shed no more (their histories have ended).
+
+        Their sources are dropped now, and their colonies that pass their switch later
+        when they do (:meth:`activate`): an ended history founds nothing, so shedding
+        would only add to its ledger, at a cost that grows with its colonies.
+        """
+        self._stopped[patients] = True
+        self._any_stopped = True
+        self._drop_stopped(0)
+
+    def _drop_stopped(self, first: int) -> None:
+        """Drop the sources of stopped patients, if any is among rows ``first`` on.
+
+        The others keep their order (by key, then as they became sources) and sizes.
+        """
+        entries = self.plan.n_entries
+        key = self.column("key")
+        if not self._stopped[key[first:] // entries].any():
+            return
+        keep = ~self._stopped[key // entries]
+        self.sized = int(np.count_nonzero(keep[: self.sized]))
+        index = np.cumsum(keep) - 1  # a kept row's index once the others are dropped
+        self.order = np.asarray(index[self.order[keep[self.order]]], dtype=np.int64)
+        self._columns.keep(np.flatnonzero(keep))
+        self.offsets[1:] = np.cumsum(np.bincount(self.column("key"),
+                                                 minlength=self.offsets.size - 1))
+
     def activate(self, k: int) -> None:
-        """Colonies whose switch is at or before step k's start become sources."""
+        """Colonies whose switch is at or before step k's start become sources.
+
+        (Those of a patient whose colonies shed no more, :meth:`stop`, are dropped.)
+        """
+        first = self.n
+        self._activate(k)
+        if self._any_stopped:
+            self._drop_stopped(first)
+
+    def _activate(self, k: int) -> None:
         if self._compiled:
             self._activate_compiled(k)
             return

@@ -51,6 +51,13 @@ from one source change (an angiogenic switch) or ledger record to the next.
    steps only, and dormant events after the cut are undone (by memorylessness the
    cells are simply still dormant; their deaths before the cut are a binomial
    thinning of the block's deaths).
+7. **The colony limit.** A block whose new colonies would take the patient past
+   :data:`~.limits.MAX_COLONIES` is cut at the first step where they would (again a
+   stopping time); when that is the block's first step, the history ends at its start
+   (``Result.history_end_day``): no colony is founded from then on, so everything up to
+   that day is exact, and from the next block the colonies shed no more (as in the
+   batch engine). The clinic refuses a patient still alive then
+   (:func:`metacascade.clinic.course.follow`).
 
 Cost grows with blocks (records, switches) and with rare events (colonies founded,
 dormant cells), never with the number of cells shed. The means of the blocks whose only
@@ -96,7 +103,6 @@ from metacascade.engine.limits import (
     SCALAR_DRAWS,
     EngineError,
     poisson,
-    too_many_colonies,
 )
 from metacascade.engine.result import (
     ARRESTED,
@@ -163,6 +169,8 @@ class _Run:
         self.dormant = DormantPool(n)
         self.col = ColonyStore()
         self.snapshots: list[Snapshot] = []
+        #: Day the history ends (inf: the horizon; else the colony limit's step start).
+        self.history_end = np.inf
 
     # -- the block loop ------------------------------------------------------------
     def run(self) -> Result:
@@ -174,7 +182,7 @@ class _Run:
             next_record = records[bisect.bisect_left(records, s)]
             end = min(next_record + 1, s + MAX_BLOCK_STEPS, n_steps)
             col = self.col
-            if col.size:
+            if col.size and self.history_end == np.inf:
                 # Colonies switching later change the sources from the first step
                 # that starts at or after their switch.
                 pending = col.switch[col.switch > plan.starts[s]]
@@ -187,13 +195,16 @@ class _Run:
                 self._record(float(plan.ends[s - 1]))
         columns = {name: self.col.view(name) for name in COLONY_DTYPES}
         return build_result(self.model, self.seed, "kernel", columns, self.snapshots,
-                            primary_cells_end=plan.primary_cells_end)
+                            primary_cells_end=plan.primary_cells_end,
+                            history_end_day=float(self.history_end))
 
     def _sources(self, s: int, e: int) -> tuple[IntArray, FloatArray, FloatArray,
                                                  list[FloatArray], BlockMeans]:
         """Source ids, expected cells shed per step (K x S), routing rows, block means."""
         plan, model, col = self.plan, self.model, self.col
-        vascular = np.nonzero(col.switch <= plan.starts[s])[0] if col.size else NO_INTS
+        # (an ended history's colonies shed no more: they would only add to its ledger)
+        vascular = (np.nonzero(col.switch <= plan.starts[s])[0]
+                    if col.size and self.history_end == np.inf else NO_INTS)
         if vascular.size == 0:
             expected = plan.primary_expected[s:e, None]
             key = (s, e, RARE_CLUSTERS)
@@ -389,11 +400,15 @@ class _Run:
         # New colonies (from arrests, then woken cells), their fates drawn at founding.
         kept = K
         new: dict[str, NDArray[Any]] = {}
-        if f_count.size or w_count.size:
-            self._check_colonies(int(f_count.sum()) + int(w_count.sum()),
-                                 float(plan.ends[e - 1]))
-            organ = np.concatenate([np.repeat(f_organ, f_count), np.repeat(w_organ, w_count)])
+        founding = bool(f_count.size or w_count.size) and self.history_end == np.inf
+        if founding:
             step = np.concatenate([np.repeat(f_step, f_count), np.repeat(w_step, w_count)])
+            limit = self._within_limit(step, K)
+            if limit == 0:  # the history ends at the block's start: no colony from now on
+                self.history_end = float(plan.starts[s])
+                founding = False
+        if founding:
+            organ = np.concatenate([np.repeat(f_organ, f_count), np.repeat(w_organ, w_count)])
             parent = np.concatenate([np.repeat(f_parent, f_count),
                                      np.repeat(w_parent, w_count)])
             via = np.concatenate([np.zeros(int(f_count.sum()), dtype=np.int8),
@@ -407,7 +422,7 @@ class _Run:
             # Cut the block at the first step a new colony sheds in.
             source_from = np.maximum(np.searchsorted(plan.starts, switch, side="left") - s,
                                      step + 1)
-            kept = int(min(K, source_from.min()))
+            kept = int(min(limit, source_from.min()))
             keep = step < kept
             order = np.argsort(founded[keep], kind="stable")
             new = {name: values[keep][order] for name, values in (
@@ -452,11 +467,23 @@ class _Run:
             self.col.add(new)
         return kept
 
-    def _check_colonies(self, more: int, day: float) -> None:
-        if self.col.size + more > MAX_COLONIES:
-            raise too_many_colonies(MAX_COLONIES, day)
+    def _within_limit(self, step: IntArray, K: int) -> int:
+        """How many steps of the block keep the patient within :data:`MAX_COLONIES`.
+
+        ``step``: each new colony's step (from the block's start). K if all of them do.
+        """
+        if self.col.size + step.size <= MAX_COLONIES:
+            return K
+        held = self.col.size + np.cumsum(np.bincount(step, minlength=K))
+        return int(np.flatnonzero(held > MAX_COLONIES)[0])
 
     def _record(self, t1: float) -> None:
+        if t1 > self.history_end:  # an ended history's ledger stops at its last record
+            n = self.model.n_organs
+            self.snapshots.append(self.snapshots[-1]._replace(t_days=t1) if self.snapshots
+                                  else Snapshot(t1, 0, 0, np.zeros((n, 5), dtype=np.int64),
+                                                np.zeros(n, dtype=np.int64), 0))
+            return
         self.snapshots.append(Snapshot(t1, self.shed, self.died, self.counters.copy(),
                                        self.dormant.counts.sum(axis=1), self.col.size))
 

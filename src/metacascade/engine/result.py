@@ -13,6 +13,7 @@ includes dormant cells that died.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -113,11 +114,13 @@ class _Raw:
 
 def build_result(model: CompiledModel, seed: int, engine: str,
                  colonies: Mapping[str, ArrayLike], snapshots: list[Snapshot], *,
-                 primary_cells_end: float | None = None) -> Result:
+                 primary_cells_end: float | None = None,
+                 history_end_day: float = math.inf) -> Result:
     """The :class:`Result` of an engine run (tables are built when first read).
 
     ``colonies`` maps every name of :data:`COLONY_DTYPES` to that column (copied).
     ``primary_cells_end`` (the primary's size at the horizon) is computed if not given.
+    ``history_end_day``: see :attr:`Result.history_end_day`.
     """
     raw = _Raw(snapshots=snapshots,
                **{name: np.array(colonies[name], dtype=dtype, copy=True)
@@ -133,7 +136,8 @@ def build_result(model: CompiledModel, seed: int, engine: str,
     if primary_cells_end is None:
         primary_cells_end = float(primary_cells(model, model.horizon_days))
     return Result(primary_cells_end=primary_cells_end,
-                  provenance=provenance, model=model, raw=raw)
+                  provenance=provenance, model=model, raw=raw,
+                  history_end_day=float(history_end_day))
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,6 +162,13 @@ class Result:
         Cells in the primary at the horizon.
     provenance
         Scenario, seed, package version, engine and citation keys used.
+    history_end_day
+        inf when the history ran to the horizon; else the start of the step in which the
+        patient's colonies would have passed
+        :data:`~metacascade.engine.limits.MAX_COLONIES`, where the engine ended it. It
+        is exact up to that day and holds no colony founded after it; its ledger stops at
+        the last record before that day (the later rows repeat it), and the clinic
+        refuses the patient if still alive then.
 
     """
 
@@ -165,6 +176,7 @@ class Result:
     provenance: dict[str, Any]
     model: CompiledModel = field(repr=False)
     raw: _Raw = field(repr=False)
+    history_end_day: float = math.inf
 
     @cached_property
     def _ledger_rows(self) -> tuple[list[list[Any]], list[list[Any]]]:
@@ -284,4 +296,7 @@ class Result:
             "macrometastases": len(self.macrometastases()),
             "primary_cells_end": self.primary_cells_end,
             "primary_diameter_mm_end": float(self.model.diameter_mm(self.primary_cells_end)),
+            # (null: the history ran to the horizon)
+            "history_end_day": (None if math.isinf(self.history_end_day)
+                                else self.history_end_day),
         }
