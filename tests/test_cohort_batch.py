@@ -106,6 +106,7 @@ def test_patients_with_too_many_colonies_together_run_in_halves(tmp_path, popula
     # Batch 0 (patients 0-3) under the budget, batch 1 (4-7) over it, one patient under.
     budget = int(max(founded[:4].sum(), founded.max())) + 1
     assert founded[4:8].sum() > budget
+    monkeypatch.setattr(engine_batch, "BATCH_COLONIES_PER_PATIENT", 0)
     monkeypatch.setattr(engine_batch, "MAX_BATCH_COLONIES", budget)
     out = tmp_path / "halves"
     simulate_cohort(population, 10, seed=5, out=out, batch_size=4, shard_size=4,

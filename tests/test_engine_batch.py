@@ -209,6 +209,7 @@ def test_a_batch_past_its_colony_budget_is_stopped(monkeypatch):
     free = run_batch([model] * 3, np.random.default_rng(1))
     total = int(free.counts.sum())
     assert total > 10
+    monkeypatch.setattr(batch, "BATCH_COLONIES_PER_PATIENT", 0)
     monkeypatch.setattr(batch, "MAX_BATCH_COLONIES", total)
     same = run_batch([model] * 3, np.random.default_rng(1))
     for name, column in same.colonies.items():
@@ -219,6 +220,9 @@ def test_a_batch_past_its_colony_budget_is_stopped(monkeypatch):
             rf"\d+ \(year [\d.]+\), \d+ in all; run fewer patients at once")):
         run_batch([model] * 3, np.random.default_rng(1))
     assert issubclass(BatchTooLarge, EngineError)
+    # A larger batch may hold more: BATCH_COLONIES_PER_PATIENT per patient.
+    monkeypatch.setattr(batch, "BATCH_COLONIES_PER_PATIENT", total // 3 + 1)
+    run_batch([model] * 3, np.random.default_rng(1))
 
 
 def test_explosive_shedding_is_refused():

@@ -93,6 +93,7 @@ from metacascade.engine.batch_rows import ColonyRows, PrimaryRows
 from metacascade.engine.batch_store import ColonyLookup, Sources
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.limits import (
+    BATCH_COLONIES_PER_PATIENT,
     MAX_BATCH_COLONIES,
     MAX_COLONIES,
     MAX_POISSON_MEAN,
@@ -146,8 +147,9 @@ def run_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
         ``MAX_POISSON_MEAN``. A patient whose colonies would pass ``MAX_COLONIES`` has
         its history ended at the start of that step (``BatchResult.history_end``).
     BatchTooLarge
-        (an ``EngineError``) If the batch's colonies would pass ``MAX_BATCH_COLONIES``
-        (its memory): run fewer patients at once, as the cohort runner does.
+        (an ``EngineError``) If the batch's colonies would pass ``MAX_BATCH_COLONIES``,
+        or ``BATCH_COLONIES_PER_PATIENT`` per patient if more (its memory): run fewer
+        patients at once, as the cohort runner does.
 
     """
     if not models:
@@ -424,13 +426,17 @@ class _Batch:
         self._found(k, parts)
 
     def _check_budget(self, k: int, new: int) -> None:
-        """Refuse ``new`` colonies that would take the batch past ``MAX_BATCH_COLONIES``."""
+        """Refuse ``new`` colonies that would take the batch past its budget.
+
+        ``MAX_BATCH_COLONIES``, or ``BATCH_COLONIES_PER_PATIENT`` per patient if more.
+        """
         held = int(self.colonies.sum())
-        if held + new > MAX_BATCH_COLONIES:
+        budget = max(MAX_BATCH_COLONIES, self.plan.P * BATCH_COLONIES_PER_PATIENT)
+        if held + new > budget:
             day = float(self.plan.ends[k])
             raise BatchTooLarge(
                 f"the batch's {self.plan.P} patients would hold more than "
-                f"{MAX_BATCH_COLONIES} colonies by day {day:.0f} (year {day / 365.25:.1f}), "
+                f"{budget} colonies by day {day:.0f} (year {day / 365.25:.1f}), "
                 f"{held + new} in all; run fewer patients at once (each holds at most "
                 f"{MAX_COLONIES})")
 
