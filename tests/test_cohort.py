@@ -327,8 +327,9 @@ REFUSED_BY_A_PATIENT = {
 
 
 @pytest.mark.parametrize("existing", ["missing", "empty"])
-@pytest.mark.parametrize("refusal", sorted(REFUSED_BY_A_PATIENT))
-def test_a_patient_refused_leaves_no_directory_behind(tmp_path, refusal, existing):
+@pytest.mark.parametrize(("refusal", "engine"), [
+    *((r, "batch") for r in sorted(REFUSED_BY_A_PATIENT)), ("engine", "patient")])
+def test_a_patient_refused_leaves_no_directory_behind(tmp_path, refusal, engine, existing):
     """Exit 2, one error line naming the patient, and the directory as it was (what the
     run wrote with no shard done is taken back), so the corrected command can use it."""
     bad, message, good, patients = REFUSED_BY_A_PATIENT[refusal]
@@ -336,7 +337,7 @@ def test_a_patient_refused_leaves_no_directory_behind(tmp_path, refusal, existin
     if existing == "empty":
         out.mkdir()
     args = ("--patients", str(patients), "--out", str(out), "--workers", "1",
-            "--batch-size", "2")
+            *(("--batch-size", "2") if engine == "batch" else ("--engine", "patient")))
     result = _cohort_cli(tmp_path, bad, *args)
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.splitlines()[-1].startswith(f"metacascade: error: patient 0: "

@@ -115,9 +115,13 @@ def _patient_batch(population: Population, cohort_seed: int, patients: Sequence[
     from metacascade.engine.kernel import simulate
 
     drawn = population.patients(cohort_seed, patients)
-    results = [simulate(scenario, seed=seed) for scenario, seed, _ in drawn]
-    courses = [follow(result, scenario)
-               for result, (scenario, _, _) in zip(results, drawn, strict=True)]
+    results, courses = [], []
+    for patient, (scenario, seed, _) in zip(patients, drawn, strict=True):
+        try:
+            results.append(simulate(scenario, seed=seed))
+            courses.append(follow(results[-1], scenario))
+        except MetacascadeError as error:  # name the cohort's patient, as batches do
+            raise type(error)(f"patient {patient}: {error}") from None
     return cohort_tables([d[0] for d in drawn], [d[1] for d in drawn], [d[2] for d in drawn],
                          patients, results, courses_columns(results, courses),
                          population.parameter_names())
