@@ -76,7 +76,8 @@ class Progress:
             start = "\n" if self.stream.isatty() else ""  # keep the progress line
             self._print(f"{start}no shard done after {WAIT_NOTE_S:.0f} s: the first run "
                         "after installing or changing metacascade compiles numba's loops "
-                        "in every worker first (about 20 s)", "\n")
+                        "in every worker first (about 20 s), and a shard whose patients "
+                        "found hundreds of thousands of colonies each takes minutes", "\n")
 
     def _stop_timer(self) -> None:
         with self._lock:
