@@ -1,7 +1,6 @@
 """Cohorts on the batch engine: identical whatever the sharding, workers and executor;
 resumable after SIGKILL; refusals; equal in law to the per-patient path."""
 
-import contextlib
 import json
 import platform
 import signal
@@ -95,9 +94,9 @@ def test_patients_with_too_many_colonies_together_run_in_halves(tmp_path, popula
     """Patients whose colonies together would pass MAX_BATCH_COLONIES run in two halves,
     each on streams with HALF_KEY and the half added to the batch's spawn key (down to
     one patient); a batch under it is as before. Every patient is there once."""
-    from metacascade.cohort.run import BATCH_ENGINE_STREAM, HALF_KEY
+    from metacascade.cohort.run import BATCH_ENGINE_STREAM, HALF_KEY, PIECE_KEY
     from metacascade.engine import batch as engine_batch
-    from metacascade.engine.batch import run_batch
+    from metacascade.engine.batch import always_fit, run_batch
     from metacascade.engine.compile import compile_scenario
     from metacascade.engine.limits import BatchTooLarge
 
@@ -119,17 +118,25 @@ def test_patients_with_too_many_colonies_together_run_in_halves(tmp_path, popula
         rows = slice(None, int((after[name]["patient"] < 4).sum()))
         pd.testing.assert_frame_equal(after[name][rows], read_tables(reference)[name][rows])
     # Batch 1's halves: patients 4-5 and 6-7 on the streams of spawn keys (5, 1, HALF_KEY,
-    # half) and (6, 1, HALF_KEY, half).
-    checked = 0
-    for half, members in enumerate([[4, 5], [6, 7]]):
+    # half) and (6, 1, HALF_KEY, half); a half still over the budget in pieces of
+    # always_fit() patients (here 1), keys (..., PIECE_KEY, piece) added.
+    assert always_fit() == 1
+    pieces = 0
+
+    def founded(members, key):
         drawn = population.patients(5, members)
-        with contextlib.suppress(BatchTooLarge):  # (then it was split again)
-            alone = run_batch([compile_scenario(d[0]) for d in drawn], np.random.default_rng(
-                np.random.SeedSequence(5, spawn_key=(BATCH_ENGINE_STREAM, 1, HALF_KEY, half))))
-            np.testing.assert_array_equal(
-                after["patients"]["colonies_founded"][members], alone.counts)
-            checked += 1
-    assert checked
+        return run_batch([compile_scenario(d[0]) for d in drawn], np.random.default_rng(
+            np.random.SeedSequence(5, spawn_key=(BATCH_ENGINE_STREAM, 1, *key)))).counts
+
+    for half, members in enumerate([[4, 5], [6, 7]]):
+        try:
+            counts = founded(members, (HALF_KEY, half))
+        except BatchTooLarge:
+            counts = np.concatenate([founded([p], (HALF_KEY, half, PIECE_KEY, i))
+                                     for i, p in enumerate(members)])
+            pieces += 1
+        np.testing.assert_array_equal(after["patients"]["colonies_founded"][members], counts)
+    assert pieces == 1  # (both ways are seen)
     assert not after["patients"][4:8].reset_index(drop=True).equals(
         before[4:8].reset_index(drop=True))
     # The same tables whatever the shard size.

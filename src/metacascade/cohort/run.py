@@ -96,8 +96,9 @@ MAX_PATIENTS = 100_000_000
 #: Spawn keys of a batch's streams: engine, clinic (a patient's are in population.py).
 BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM = 5, 6
 #: Added with the half (0 or 1) to the spawn key of a batch's patients run in two halves
-#: because together they would hold too many colonies (``MAX_BATCH_COLONIES``).
-HALF_KEY = 7
+#: because together they would hold too many colonies (``MAX_BATCH_COLONIES``), and with
+#: the piece's index to that of a half still too many, run in pieces that always fit.
+HALF_KEY, PIECE_KEY = 7, 8
 
 
 # -- one patient -------------------------------------------------------------------------
@@ -138,10 +139,14 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
     groups of patients that agree (:func:`structure_groups`), group ``g`` on the streams
     of spawn keys ``(5, batch, g)`` and ``(6, batch, g)``. Patients whose colonies would
     pass the batch engine's memory limit together (``MAX_BATCH_COLONIES``) run in two
-    halves, each on streams of spawn keys with :data:`HALF_KEY` and the half added.
+    halves, each on streams of spawn keys with :data:`HALF_KEY` and the half added; a
+    half still too many runs in pieces of
+    :func:`~metacascade.engine.batch.always_fit` patients (10, who always fit), keys
+    with :data:`PIECE_KEY` and the piece's index added. (Halving again would run every
+    level up to the limit in vain: with choriocarcinoma, as long as the runs that fit.)
     """
     from metacascade.clinic.batch import follow_batch
-    from metacascade.engine.batch import run_batch
+    from metacascade.engine.batch import always_fit, run_batch
     from metacascade.engine.compile import compile_scenario
     from metacascade.engine.limits import BatchTooLarge
 
@@ -152,27 +157,32 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
     groups = structure_groups(models, scenarios)
     parts: list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] = []
 
-    def run_together(members: list[int], key: tuple[int, ...]) -> None:
+    def run_together(members: list[int], key: tuple[int, ...], halved: bool = False,
+                     ) -> None:
         engine_rng, clinic_rng = (
             np.random.default_rng(np.random.SeedSequence(cohort_seed, spawn_key=(k, *key)))
             for k in (BATCH_ENGINE_STREAM, BATCH_CLINIC_STREAM))
         chosen = [scenarios[j] for j in members]
+        refused: BatchTooLarge | None = None
         try:
             results = run_batch([models[j] for j in members], engine_rng,
                                 seeds=[drawn[j][1] for j in members])
             course = batch_columns(follow_batch(results, chosen, clinic_rng))
-        except BatchTooLarge:
-            if len(members) == 1:  # (one patient holds at most MAX_COLONIES)
-                raise
-            too_large = True
+        except BatchTooLarge as error:
+            refused = error
         except MetacascadeError as error:  # name the cohort's patient, not the batch's
             raise type(error)(_renumber(str(error), [patients[j] for j in members])) from None
-        else:
-            too_large = False
-        if too_large:  # each half on streams of its own (outside the handler: no context)
-            half = (len(members) + 1) // 2
-            run_together(members[:half], (*key, HALF_KEY, 0))
-            run_together(members[half:], (*key, HALF_KEY, 1))
+        if refused is not None:  # on streams of their own (outside the handler: no context)
+            size = always_fit()
+            if len(members) == 1 or (halved and len(members) <= size):
+                raise refused  # (cannot be: a piece always fits)
+            if halved:
+                for i in range(0, len(members), size):
+                    run_together(members[i:i + size], (*key, PIECE_KEY, i // size), True)
+            else:
+                half = (len(members) + 1) // 2
+                run_together(members[:half], (*key, HALF_KEY, 0), True)
+                run_together(members[half:], (*key, HALF_KEY, 1), True)
             return
         parts.append(cohort_tables(chosen, [drawn[j][1] for j in members],
                                    [drawn[j][2] for j in members],

@@ -166,6 +166,15 @@ def run_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
     return state.batch_result([0] * len(models) if seeds is None else list(seeds))
 
 
+def always_fit() -> int:
+    """Patients a batch can always hold: ``MAX_BATCH_COLONIES // MAX_COLONIES`` (10), at least 1.
+
+    Each patient holds at most ``MAX_COLONIES`` colonies, so a batch of this many never
+    raises :class:`BatchTooLarge`.
+    """
+    return max(1, MAX_BATCH_COLONIES // MAX_COLONIES)
+
+
 def simulate_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
                    seeds: Sequence[int] | None = None) -> list[Result]:
     """Simulate one patient per compiled model, all at once: one :class:`Result` each.
