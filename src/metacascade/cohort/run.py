@@ -168,8 +168,8 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
             results = run_batch([models[j] for j in members], engine_rng,
                                 seeds=[drawn[j][1] for j in members])
             course = batch_columns(follow_batch(results, chosen, clinic_rng))
-        except BatchTooLarge as error:
-            refused = error
+        except BatchTooLarge as error:  # (without its frames: the failed run's memory)
+            refused = error.with_traceback(None)
         except MetacascadeError as error:  # name the cohort's patient, not the batch's
             raise type(error)(_renumber(str(error), [patients[j] for j in members])) from None
         if refused is not None:  # on streams of their own (outside the handler: no context)
