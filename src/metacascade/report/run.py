@@ -159,6 +159,13 @@ def _funnel(run: Run) -> Section:
         "macrometastasis diameter). Cells up to 'divided', colonies from 'colonies "
         "founded' on. These are the engine's natural history, before any therapy: "
         "therapy acts on the clinical course (body map, CTC counts, survival below).")
+    end = s.get("history_end_day")
+    if end is not None:
+        text += paragraph(
+            f"The natural history ends on day {end:g}, where its colonies would have "
+            "passed the engine's limit on colonies per patient: nothing is founded after "
+            "it, and the cells are counted to its last ledger record before that day.",
+            css="note")
     return Section("funnel", "Cascade funnel", text + table(
         ("step", "count", "share"), rows) + figure(
         fig, alt="cascade funnel", caption="Left: cells (colonies) reaching each step, log "
