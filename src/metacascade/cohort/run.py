@@ -291,8 +291,9 @@ def run_shard(shard: Shard) -> int:
             parts = [_batch(population, shard.seed, b, shard.batch_size, shard.n_patients)
                      for b in range(shard.start // shard.batch_size,
                                     -(-shard.stop // shard.batch_size))]
-        else:
-            parts = [_patient_batch(population, shard.seed, range(shard.start, shard.stop))]
+        else:  # patient by patient: a patient's result is freed once it is tables
+            parts = [_patient_batch(population, shard.seed, [p])
+                     for p in range(shard.start, shard.stop)]
     tables = {name: _concat([part[k] for part in parts], columns)
               for k, (name, columns) in enumerate((
                   ("patients", None), ("colonies", COLONY_COLUMNS),
