@@ -355,6 +355,27 @@ def test_only_the_shards_the_manifest_lists_are_read(tmp_path):
         read_cohort(tmp_path)
 
 
+def test_analysis_data_names_a_table_that_is_not_its_input(tmp_path):
+    """The autopsy and timing tables are involvement's and time_to_first_metastasis's:
+    one without their columns is named (an empty frame raised KeyError 'cancer')."""
+    from metacascade.analysis import analysis_data, read_cohort
+
+    patients = synthetic_patients(5, n=40)
+    colonies = colonies_table([(0, "lung", 10.0, 5.0), (30, "liver", 20.0, 6.0)])
+    scans = scans_table([(0, 100.0, "lung", 1)])
+    cohort = read_cohort(write_cohort(tmp_path, patients, colonies, scans))
+    autopsy = involvement(cohort.patients, cohort.colonies)
+    timing = time_to_first_metastasis(cohort.colonies, cohort.observations)
+    data = analysis_data(cohort, autopsy, timing, min_diameter_mm=5.0)
+    assert data["n_patients"] == 40
+    with pytest.raises(MetacascadeError, match=r"^autopsy table lacks column\(s\) cancer, "):
+        analysis_data(cohort, pd.DataFrame(), timing, min_diameter_mm=5.0)
+    with pytest.raises(MetacascadeError, match=r"^timing table lacks column\(s\) n_founded"):
+        analysis_data(cohort, autopsy, pd.DataFrame(), min_diameter_mm=5.0)
+    with pytest.raises(TypeError, match="^timing: expected a pandas DataFrame"):
+        analysis_data(cohort, autopsy, None, min_diameter_mm=5.0)  # type: ignore[arg-type]
+
+
 def test_paths_of_the_wrong_type_are_named(tmp_path):
     from metacascade.analysis import read_cohort
 

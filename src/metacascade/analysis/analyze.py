@@ -37,7 +37,10 @@ from metacascade._checks import as_path
 from metacascade._version import __version__
 from metacascade.analysis.autopsy import (
     AUTOPSY_MIN_DIAMETER_MM,
+    INVOLVEMENT_COLUMNS,
     KEPT_MIN_DIAMETER_MM,
+    TIMING_COLUMNS,
+    _require,
     check_min_diameter,
     counted_colonies,
     involvement,
@@ -201,8 +204,12 @@ def analysis_data(cohort: Cohort, autopsy: pd.DataFrame, timing: pd.DataFrame, *
     """The content of ``analysis.json`` (before rounding) from a cohort's tables.
 
     ``autopsy`` and ``timing`` are :func:`~metacascade.analysis.autopsy.involvement` and
-    :func:`~metacascade.analysis.autopsy.time_to_first_metastasis` of the cohort.
+    :func:`~metacascade.analysis.autopsy.time_to_first_metastasis` of the cohort; a table
+    that lacks their columns is named (``MetacascadeError``; ``TypeError`` for one that
+    is no DataFrame).
     """
+    _require(autopsy, INVOLVEMENT_COLUMNS, "autopsy")
+    _require(timing, TIMING_COLUMNS, "timing")
     patients = cohort.patients
     grouped = ctc_groups(patients)
     n_baseline = len(grouped)

@@ -198,6 +198,11 @@ def involvement(patients: pd.DataFrame, colonies: pd.DataFrame, *,
                        "disibio_share": "float64"})
 
 
+#: Columns of :func:`time_to_first_metastasis` (indexed by organ).
+TIMING_COLUMNS = ("n_founded", "median_first_founded_day", "n_detected",
+                  "median_first_detected_day")
+
+
 def time_to_first_metastasis(colonies: pd.DataFrame,
                              observations: pd.DataFrame) -> pd.DataFrame:
     """Per organ, when patients' first colony there was founded and first found.
@@ -234,7 +239,7 @@ def time_to_first_metastasis(colonies: pd.DataFrame,
     out = pd.DataFrame({
         "n_founded": founded["count"], "median_first_founded_day": founded["median"],
         "n_detected": detected["count"], "median_first_detected_day": detected["median"],
-    })
+    }, columns=list(TIMING_COLUMNS))
     out = out.fillna({"n_founded": 0, "n_detected": 0})
     out = out.astype({"n_founded": "int64", "n_detected": "int64"}).sort_index()
     out.index.name = "organ"
