@@ -372,7 +372,7 @@ def test_analysis_data_names_a_table_that_is_not_its_input(tmp_path):
         analysis_data(cohort, pd.DataFrame(), timing, min_diameter_mm=5.0)
     with pytest.raises(MetacascadeError, match=r"^timing table lacks column\(s\) n_founded"):
         analysis_data(cohort, autopsy, pd.DataFrame(), min_diameter_mm=5.0)
-    with pytest.raises(TypeError, match="^timing: expected a pandas DataFrame"):
+    with pytest.raises(TypeError, match=r"^timing: expected a pandas DataFrame"):
         analysis_data(cohort, autopsy, None, min_diameter_mm=5.0)  # type: ignore[arg-type]
 
 
