@@ -178,9 +178,8 @@ class Sources:
         self._by_step = StepRuns(plan.n_steps, {"code": np.int64, "key": np.int64,
                                                 "switch": np.float64})
         self._buffer = np.zeros(0)
-        #: (P,) patients whose colonies shed no more (:meth:`stop`), and whether any.
+        #: (P,) patients whose colonies shed no more (:meth:`stop`).
         self._stopped = np.zeros(plan.P, dtype=bool)
-        self._any_stopped = False
 
     @property
     def n(self) -> int:
@@ -199,7 +198,6 @@ class Sources:
         would only add to its ledger, at a cost that grows with its colonies.
         """
         self._stopped[patients] = True
-        self._any_stopped = True
         self._drop_stopped(0)
 
     def _drop_stopped(self, first: int) -> None:
@@ -226,7 +224,7 @@ class Sources:
         """
         first = self.n
         self._activate(k)
-        if self._any_stopped:
+        if self._stopped.any():
             self._drop_stopped(first)
 
     def _activate(self, k: int) -> None:
