@@ -9,8 +9,8 @@ only when they run.
 
 from metacascade.analysis.analyze import (
     ANALYSIS_FILES,
-    Cohort,
     CohortError,
+    CohortTables,
     analysis_data,
     analyze,
     read_cohort,
@@ -45,8 +45,8 @@ __all__ = [
     "CTC_GROUPS",
     "ENDPOINTS",
     "ORGAN_TO_DISIBIO",
-    "Cohort",
     "CohortError",
+    "CohortTables",
     "GroupSurvival",
     "HazardRatio",
     "LogRank",

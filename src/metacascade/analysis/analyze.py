@@ -79,8 +79,13 @@ class CohortError(MetacascadeError):
 
 
 @dataclass(frozen=True)
-class Cohort:
-    """The tables of a cohort directory, as read by :func:`read_cohort`."""
+class CohortTables:
+    """The tables of a cohort directory, as read by :func:`read_cohort`.
+
+    Held in memory; :class:`metacascade.cohort.Cohort`, which
+    :func:`~metacascade.cohort.simulate_cohort` returns, is the directory itself (it
+    reads a table when asked).
+    """
 
     manifest: dict[str, Any]
     patients: pd.DataFrame
@@ -88,7 +93,7 @@ class Cohort:
     observations: pd.DataFrame
 
 
-def read_cohort(cohort_dir: str | os.PathLike[str]) -> Cohort:
+def read_cohort(cohort_dir: str | os.PathLike[str]) -> CohortTables:
     """Read a cohort directory's manifest and datasets.
 
     Parameters
@@ -106,7 +111,7 @@ def read_cohort(cohort_dir: str | os.PathLike[str]) -> Cohort:
 
     Returns
     -------
-    Cohort
+    CohortTables
         The manifest and the three tables.
 
     Raises
@@ -138,7 +143,8 @@ def read_cohort(cohort_dir: str | os.PathLike[str]) -> Cohort:
     tables = {name: _read_dataset(cohort, name, done) for name in REQUIRED_COLUMNS}
     if tables["patients"].empty:
         raise CohortError(f"cohort {str(cohort)!r} has no patients")
-    return Cohort(manifest, tables["patients"], tables["colonies"], tables["observations"])
+    return CohortTables(manifest, tables["patients"], tables["colonies"],
+                        tables["observations"])
 
 
 def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
@@ -199,7 +205,7 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     return plain
 
 
-def analysis_data(cohort: Cohort, autopsy: pd.DataFrame, timing: pd.DataFrame, *,
+def analysis_data(cohort: CohortTables, autopsy: pd.DataFrame, timing: pd.DataFrame, *,
                   min_diameter_mm: float) -> dict[str, Any]:
     """The content of ``analysis.json`` (before rounding) from a cohort's tables.
 

@@ -20,7 +20,7 @@ import pandas as pd
 from metacascade.analysis import (
     AUTOPSY_MIN_DIAMETER_MM,
     CTC_GROUPS,
-    Cohort,
+    CohortTables,
     analysis_data,
     involvement,
     read_cohort,
@@ -42,7 +42,7 @@ class CohortRun:
     """A cohort directory read: its tables, population and analysis."""
 
     path: Path
-    cohort: Cohort
+    cohort: CohortTables
     population: Population
     analysis: dict[str, Any]
     #: Where the analysis came from: ``"analysis.json"`` or ``"computed"``.
