@@ -193,3 +193,31 @@ def test_ctc_counts_have_follows_poisson_mean():
         p = 2 * min(poisson.cdf(total, n * mean), poisson.sf(total - 1, n * mean))
         assert p > ALPHA / draws.groupby(["time_days", "name"]).ngroups, (t, site, total,
                                                                           n * mean)
+
+
+def test_deaths_skip_lesions_founded_after_the_grid_with_the_same_numbers(monkeypatch):
+    """The death grid computes no cells of a patient's lesions after the last one founded
+    by its last time (``_founded_by``); the courses are those of computing every lesion,
+    to the byte (the burdens still add the zeros). Seen to fail with the lesions cut at
+    a piece's first time instead of its last."""
+    from metacascade.clinic import _deaths
+
+    results, scenarios, batch = _batch({})
+    assert (~np.isnan(batch.death_day)).sum() >= 2
+    spans = []
+    founded_by = _deaths._founded_by
+
+    def spy(founded, bounds, day):
+        ends = founded_by(founded, bounds, day)
+        spans.append((int((ends - bounds[:-1]).sum()), int(bounds[-1] - bounds[0])))
+        return ends
+
+    monkeypatch.setattr(_deaths, "_founded_by", spy)
+    follow_batch(results, scenarios, np.random.default_rng(0))
+    assert any(computed < total for computed, total in spans)  # lesions were skipped
+    monkeypatch.setattr(_deaths, "_founded_by", lambda founded, bounds, day: bounds[1:])
+    every = follow_batch(results, scenarios, np.random.default_rng(0))
+    np.testing.assert_array_equal(batch.death_day, every.death_day)
+    np.testing.assert_array_equal(batch.death_cause, every.death_cause)
+    pd.testing.assert_frame_equal(batch.observations, every.observations, check_exact=True)
+    np.testing.assert_array_equal(batch.final_cells, every.final_cells)

@@ -122,35 +122,59 @@ class Deaths:
         ids = x.lesions_of(may)
         ids = ids[x.kept[ids] & (x.eradicated[ids] > previous)]
         patients = np.nonzero(may)[0]
+        counted = self.check(ids)
+        # Cells are computed for the lesions founded by the last time (:meth:`_on_grid`),
+        # a patient's burdens over all its lesions: a piece's times hold at most
+        # GRID_VALUES of either.
+        bounds = np.searchsorted(x.pat[ids], np.append(patients, x.n_patients))
+        computed = int((_founded_by(x.founded[ids], bounds, times[-1]) - bounds[:-1]).sum())
+        widest = int(np.diff(bounds).max(initial=1))
         out: list[tuple[int, float, str, float]] = []
         start = 0
         while start < times.size and patients.size:
-            piece = times[start:start + max(1, GRID_VALUES // max(ids.size, 1))]
+            piece = times[start:start + max(1, GRID_VALUES // max(computed, widest, 1))]
             start += piece.size
-            deaths = self._on_grid(piece, ids, patients)
+            deaths = self._on_grid(piece, ids, patients, counted)
             out += deaths
             if deaths and start < times.size:  # the dead are left out of later pieces
                 dead = np.array([death[0] for death in deaths], dtype=np.int64)
                 patients = patients[~np.isin(patients, dead)]
-                ids = ids[~np.isin(x.pat[ids], dead)]
+                keep = ~np.isin(x.pat[ids], dead)
+                ids, counted = ids[keep], counted[keep]
         return sorted(out)
 
     def _on_grid(self, times: FloatArray, ids: IntArray, patients: IntArray,
-                 ) -> list[tuple[int, float, str, float]]:
+                 counted: FloatArray) -> list[tuple[int, float, str, float]]:
         """(patient, day, cause, burden) of ``patients``' first lethal times of ``times``.
 
-        ``ids``: their lesions (live after the interval's start), in patient order.
+        ``ids``: their lesions (live after the interval's start), in patient order;
+        ``counted``: their checks (:meth:`check`).
+
+        A lesion founded after the last time holds no cells on the grid: each patient's
+        lesions after the last one founded by then (a run at the end of its lesions, in
+        id order) are not computed. An explosive history founds most of its colonies
+        long after the patient's death. The burdens still sum their zeros: a shorter sum
+        can round otherwise (BLAS), and a patient's burdens are the same numbers whatever
+        the grid's pieces.
         """
         x = self.x
         column = times[:, None]
-        cells = x.cells(ids, column)
-        cells = np.where(column < x.eradicated[ids], cells, 0.0)
-        counted = self.check(ids)
         bounds = np.searchsorted(x.pat[ids], np.append(patients, x.n_patients))
+        ends = _founded_by(x.founded[ids], bounds, times[-1])
+        mark = np.zeros(ids.size + 1, dtype=np.int64)
+        np.add.at(mark, bounds[:-1], 1)
+        np.add.at(mark, ends, -1)
+        computed = ids[np.cumsum(mark[:-1]) > 0]
+        cells = x.cells(computed, column)
+        cells = np.where(column < x.eradicated[computed], cells, 0.0)
         out: list[tuple[int, float, str, float]] = []
+        at = 0
         for i, p in enumerate(patients.tolist()):
-            lo, hi = int(bounds[i]), int(bounds[i + 1])
-            death = self._death(np.ascontiguousarray(cells[:, lo:hi]), counted[lo:hi], times)
+            lo, hi, end = int(bounds[i]), int(bounds[i + 1]), int(ends[i])
+            block = np.zeros((times.size, hi - lo))
+            block[:, :end - lo] = cells[:, at:at + end - lo]
+            at += end - lo
+            death = self._death(block, counted[lo:hi], times)
             if death is not None:
                 out.append((p, *death))
         return out
@@ -234,6 +258,21 @@ class Deaths:
             if hit.size and (best is None or times[hit[0]] < best[0]):
                 best = (float(times[hit[0]]), name, float(burdens[hit[0], c]))
         return best
+
+
+def _founded_by(founded: FloatArray, bounds: IntArray, day: float) -> IntArray:
+    """(patients,) the end of each patient's lesions up to its last founded by ``day``.
+
+    ``founded``: the founding days of lesions grouped by patient, patient ``i``'s at
+    ``bounds[i]:bounds[i + 1]`` (in id order, not always in founding order). The lesions
+    after the end (a run) are all founded after ``day``.
+    """
+    by_then = np.flatnonzero(founded <= day)
+    ends = np.asarray(bounds[:-1], dtype=np.int64).copy()
+    if by_then.size:
+        last = np.searchsorted(by_then, bounds[1:])  # by_then[last - 1]: a patient's last
+        ends = np.maximum(ends, np.where(last > 0, by_then[np.maximum(last - 1, 0)] + 1, 0))
+    return ends
 
 
 # -- compiled loops (metacascade._jit) ----------------------------------------------------
