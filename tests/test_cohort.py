@@ -89,10 +89,10 @@ def test_truncation_keeps_a_lognormal_inside_the_bounds():
     name = "param_cancer_overrides__doubling_time"
     refused = 0
     for i in range(60):
-        value = float(cut.patient(1, i)[2][name].split()[0])
+        value = cut.patient(1, i)[2][name]
         assert 40 <= value <= 400
         try:
-            same = float(plain.patient(1, i)[2][name].split()[0])
+            same = plain.patient(1, i)[2][name]
         except ScenarioError as error:
             assert "cancer_overrides.doubling_time" in str(error)
             refused += 1
@@ -235,6 +235,10 @@ def test_virtual_trial_example_runs_and_is_analysed(tmp_path):
     assert 0 <= report["n_enrolled"] <= 6
     for name in ("survival.png", "organs.png"):
         assert (out / name).stat().st_size > 0
+    # A parameter drawn with a unit (the doubling time, in d) is a number in the table.
+    patients = pd.read_parquet(out / "patients")
+    column = patients["param_cancer_overrides__doubling_time"]
+    assert column.dtype == np.float64 and (column > 0).all()
 
 
 def test_a_cohort_of_another_format_is_refused_as_such(tmp_path, population, reference):
@@ -505,3 +509,15 @@ def test_an_item_of_a_list_the_scenario_lacks_is_refused_when_the_population_is_
         Population.from_dict({"cancer": "breast", "population": {
             "clinic.therapy.lines.0.resistant_fraction": {
                 "lognormal": {"median": 0.05, "sigma": 0.5}}}})
+
+
+def test_the_readme_names_every_column_of_the_cohort_tables():
+    """The README's table of the cohort's datasets names each column the code writes."""
+    from metacascade.cohort.tables import COLONY_COLUMNS, PATIENT_COLUMNS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in readme.splitlines()
+            if line.startswith("| `") and line.split("|")[1].strip(" `").endswith("/")}
+    for dataset, columns in (("patients/", PATIENT_COLUMNS), ("colonies/", COLONY_COLUMNS)):
+        missing = [c for c in columns if f"`{c}`" not in rows[dataset]]
+        assert not missing, f"README's {dataset} row lacks {missing}"

@@ -56,8 +56,8 @@ def _plain_patient(population: Population, cohort_seed: int, patient: int):
     values = {}
     for (path, dist), name in zip(population.distributions.items(),
                                   population.parameter_names(), strict=True):
-        values[name] = dist.draw(rng)
-        _set_path(data, path, values[name])
+        values[name] = dist.draw_number(rng)
+        _set_path(data, path, dist.with_unit(values[name]))
     data["seed"] = patient_seed(cohort_seed, patient)
     try:
         return Scenario.from_dict(data), data["seed"], values

@@ -128,6 +128,16 @@ class Distribution(_Strict):
 
     def draw(self, rng: np.random.Generator) -> Any:
         """One value (with its unit, if any), inside ``truncate`` if given."""
+        return self.with_unit(self.draw_number(rng))
+
+    def with_unit(self, value: Any) -> Any:
+        """A value drawn as the scenario takes it: a number with :attr:`unit` appended."""
+        if self.unit and _is_number(value):
+            return f"{value!r} {self.unit}"
+        return value
+
+    def draw_number(self, rng: np.random.Generator) -> Any:
+        """One value without its unit (the number drawn), inside ``truncate`` if given."""
         for _ in range(MAX_TRUNCATION_DRAWS):
             value = self._draw_once(rng)
             if self.truncate is None or (
@@ -137,8 +147,6 @@ class Distribution(_Strict):
             raise ScenarioError(f"truncate: no value in {list(self.truncate or ())} after "
                                 f"{MAX_TRUNCATION_DRAWS} draws; the interval holds almost "
                                 "none of the distribution")
-        if self.unit and _is_number(value):
-            return f"{value!r} {self.unit}"
         return value
 
     def _draw_once(self, rng: np.random.Generator) -> Any:
@@ -245,6 +253,9 @@ class Population:
     def patient(self, cohort_seed: int, patient: int) -> tuple[Scenario, int, dict[str, Any]]:
         """The scenario, engine seed and sampled values of one patient.
 
+        The values are keyed by :meth:`parameter_names`, each the number drawn in its
+        distribution's ``unit`` (the scenario has it with the unit appended).
+
         The sections of the scenario that no distribution reaches (a scan schedule, a
         line of therapy, ...) are the same frozen objects in every patient's scenario.
         """
@@ -275,10 +286,10 @@ class Population:
         values: dict[str, Any] = {}
         for (path, dist), name in zip(self.distributions.items(), self._names, strict=True):
             try:
-                value = dist.draw(rng)
+                value = dist.draw_number(rng)
             except ScenarioError as error:
                 raise ScenarioError(f"patient {patient}: population.{path}.{error}") from None
-            _set_path(data, path, value, copy_path=True)
+            _set_path(data, path, dist.with_unit(value), copy_path=True)
             values[name] = value
         data["seed"] = seed
         try:

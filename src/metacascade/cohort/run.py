@@ -4,7 +4,8 @@
 ``shard_size`` patients. Each shard writes one file to each of three Parquet datasets,
 
 * ``patients/shard-NNNNN.parquet``: one row per patient (:data:`PATIENT_COLUMNS` and a
-  ``param_...`` column per sampled parameter; ``history_end_day`` is the day the batch
+  ``param_...`` column per sampled parameter, the number drawn in its distribution's
+  ``unit``; ``history_end_day`` is the day the batch
   engine ended a patient's natural history at its colony limit, NaN if it ran to the
   horizon: its colonies table holds none founded later),
 * ``colonies/shard-NNNNN.parquet``: colonies of at least
@@ -78,8 +79,9 @@ LOCK = ".lock"
 #: draws dormant cells when they arrive and the rare fates from fixed rows; 4: Poisson
 #: means above 2^40 cells are drawn in parts, :func:`metacascade.engine.limits.poisson`;
 #: 5: a patient past the colony limit has its history ended, not the cohort, and the
-#: patients table has ``history_end_day``).
-FORMAT = "metacascade-cohort/5"
+#: patients table has ``history_end_day``; 6: a parameter drawn with a unit is a number in
+#: the patients table, not a string).
+FORMAT = "metacascade-cohort/6"
 DATASETS = ("patients", "colonies", "observations")
 DEFAULT_SHARD_SIZE = 64
 #: Engines a cohort can run on (see :func:`simulate_cohort`).
