@@ -96,3 +96,80 @@ def test_a_stop_on_a_terminal_keeps_only_what_says_something(done: int) -> None:
         assert len(shown) == 2 and shown[0].startswith("shards 1/3  patients 10 this run")
     else:
         assert len(shown) == 1
+
+
+def test_patients_of_the_shards_under_way_are_counted_between_shards(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line each time the patients done in the shards under way change, counted with
+    the whole shards in every line (none once all are done). Seen to fail without the
+    refresh."""
+    monkeypatch.setattr(progress_module, "REFRESH_LOG_S", 0.02)
+    under_way = [0]
+    stream = io.StringIO()
+    with Progress(2, 0, 20, stream=stream, under_way=lambda: under_way[0]) as bar:
+        for count in (3, 3, 7):
+            under_way[0] = count
+            time.sleep(0.2)
+        under_way[0] = 2  # the first shard's 10 are done; the other has 2
+        bar.shard_done(10)
+        time.sleep(0.2)
+        under_way[0] = 10
+        bar.shard_done(10)
+    lines = stream.getvalue().splitlines()
+    counts = [line.split("  ")[1] for line in lines[1:]]
+    assert counts == ["patients 3 this run", "patients 7 this run", "patients 12 this run",
+                      "patients 20 this run"], lines
+    assert lines[-1].startswith("shards 2/2  patients 20 this run")
+
+
+def test_a_failing_count_of_the_shards_under_way_stops_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress_module, "REFRESH_LOG_S", 0.02)
+
+    def broken() -> int:
+        raise OSError("gone")
+
+    stream = io.StringIO()
+    with Progress(1, 0, 5, stream=stream, under_way=broken) as bar:
+        time.sleep(0.1)
+        bar.shard_done(5)
+    assert stream.getvalue().splitlines()[-1].startswith("shards 1/1  patients 5 this run")
+
+
+@pytest.mark.parametrize("engine, batch_size, expected", [
+    ("batch", 2, [2, 4, 5]), ("patient", 1, [1, 2, 3, 4, 5])])
+def test_a_shard_counts_its_patients_done_in_its_progress_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, batch_size: int,
+        expected: list[int]) -> None:
+    """Each batch (or patient) done adds its patients below the cohort's size to the
+    shard's hidden progress file, which the run reads and removes when the shard is
+    done."""
+    from metacascade.cohort import run as run_module
+
+    population = load_population(EXAMPLES / "breast_population.yaml")
+    counts: list[int] = []
+    add = run_module._ShardProgress.add
+
+    def spy(self: run_module._ShardProgress, patients: int) -> None:
+        add(self, patients)
+        assert self.path is not None
+        counts.append(int(self.path.read_text()))
+
+    monkeypatch.setattr(run_module._ShardProgress, "add", spy)
+    shard = run_module.Shard(population.to_dict(), 3, 0, 0, 5, str(tmp_path), engine,
+                             batch_size, 5, progress=True)
+    assert run_module.run_shard(shard) == 0
+    assert counts == expected
+    assert run_module.patients_under_way(tmp_path) == 5
+    quiet = run_module.Shard(population.to_dict(), 3, 1, 0, 5, str(tmp_path / "q"), engine,
+                             batch_size, 5)
+    (tmp_path / "q").mkdir()
+    with pytest.raises(AssertionError):  # no file without progress
+        run_module.run_shard(quiet)
+
+
+def test_a_run_leaves_no_progress_file(tmp_path: Path) -> None:
+    population = load_population(EXAMPLES / "breast_population.yaml")
+    simulate_cohort(population, 6, seed=2, out=tmp_path / "c", shard_size=2, batch_size=2,
+                    executor=LocalExecutor(2), progress=True)
+    assert not list((tmp_path / "c").glob(".shard-*"))

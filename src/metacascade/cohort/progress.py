@@ -6,7 +6,11 @@ clears it, so that the one line saying why is all that is left. A line is printe
 the run starts, so that a run is never silent until its first shard is done; if that
 takes longer than :data:`WAIT_NOTE_S` and numba's compiled loops are on, one more line
 says why the first run after an install or a change of the code can wait: every worker
-compiles the loops first (:mod:`metacascade._jit`).
+compiles the loops first (:mod:`metacascade._jit`). Between shards, the patients done
+in the shards under way (each batch, or each part of a batch split for its colonies,
+or each patient of the per-patient engine) are added to the count every
+:data:`REFRESH_S` seconds on a terminal (every :data:`REFRESH_LOG_S` elsewhere), so
+that a long shard is not silent.
 """
 
 from __future__ import annotations
@@ -14,28 +18,39 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from metacascade import _jit
 
 #: Seconds without a finished shard before the note on compiling is printed.
 WAIT_NOTE_S = 10.0
+#: Seconds between lines counting the patients of the shards under way, on a terminal
+#: (the line is rewritten in place) and elsewhere (a new line each time, as in CI logs).
+REFRESH_S, REFRESH_LOG_S = 2.0, 30.0
 
 
 class Progress:
     """Progress of ``patients`` patients in ``n_shards`` shards (``done`` done before).
 
     A context manager: it prints the first line on entry and stops the note's timer on
-    exit. :meth:`shard_done` prints the line of a finished shard.
+    exit. :meth:`shard_done` prints the line of a finished shard. ``under_way``, if
+    given, returns the patients done so far in the shards not yet finished; they are
+    counted in every line, and a line is printed when their number changes.
     """
 
     def __init__(self, n_shards: int, done: int, patients: int, *,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None,
+                 under_way: Callable[[], int] | None = None) -> None:
         self.n_shards, self.done, self.patients = n_shards, done, patients
         self.stream = sys.stderr if stream is None else stream
         self.patients_done = 0
+        self._under_way = under_way
+        self._shown = 0  # patients of the shards under way in the last line
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
+        self._ended = threading.Event()
+        self._refresher: threading.Thread | None = None
         self._started = time.perf_counter()
 
     def __enter__(self) -> Progress:
@@ -45,13 +60,17 @@ class Progress:
             self._timer = threading.Timer(WAIT_NOTE_S, self._note)
             self._timer.daemon = True
             self._timer.start()
+        if self._under_way is not None and self.done < self.n_shards:
+            self._refresher = threading.Thread(target=self._refresh, daemon=True)
+            self._refresher.start()
         return self
 
     def __exit__(self, kind: object, *exc: object) -> None:
         self._stop_timer()
+        self._stop_refresher()
         if kind is not None and self.done < self.n_shards and self.stream.isatty():
             with self._lock:
-                if self.patients_done:  # end the line a stop leaves, for what follows
+                if self.patients_done or self._shown:  # end the line a stop leaves
                     print(file=self.stream, flush=True)
                 else:  # only the first line (or none after the note): the error replaces it
                     print("\r" + " " * 79 + "\r", file=self.stream, end="", flush=True)
@@ -61,12 +80,44 @@ class Progress:
         self._stop_timer()
         self.done += 1
         self.patients_done += patients
+        last = self.done == self.n_shards
+        if last:
+            self._stop_refresher()
+        self._count(0 if last else self._read_under_way(), last=last)
+
+    def _count(self, under_way: int, last: bool = False) -> None:
+        """Print the line of the patients done: in whole shards and ``under_way``."""
+        done = self.patients_done + under_way
         elapsed = time.perf_counter() - self._started
-        rate = self.patients_done / elapsed if elapsed > 0 else float("inf")
-        left = self.patients - self.patients_done
-        self._line(f"shards {self.done}/{self.n_shards}  patients {self.patients_done} "
+        rate = done / elapsed if elapsed > 0 else float("inf")
+        left = self.patients - done
+        self._shown = under_way
+        self._line(f"shards {self.done}/{self.n_shards}  patients {done} "
                    f"this run  {rate:.1f}/s  about {left / rate if rate else 0:.0f} s left",
-                   last=self.done == self.n_shards)
+                   last=last)
+
+    def _read_under_way(self) -> int:
+        if self._under_way is None:
+            return 0
+        try:
+            return max(0, int(self._under_way()))
+        except Exception:  # the progress line never stops a run
+            return self._shown
+
+    def _refresh(self) -> None:
+        every = REFRESH_S if self.stream.isatty() else REFRESH_LOG_S
+        while not self._ended.wait(every):
+            under_way = self._read_under_way()
+            with self._lock:
+                if self._ended.is_set() or not under_way or under_way == self._shown:
+                    continue
+            self._count(under_way)
+
+    def _stop_refresher(self) -> None:
+        self._ended.set()
+        if self._refresher is not None and self._refresher is not threading.current_thread():
+            self._refresher.join()
+            self._refresher = None
 
     def _note(self) -> None:
         with self._lock:

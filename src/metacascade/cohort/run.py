@@ -44,7 +44,7 @@ import platform
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,8 +131,12 @@ def _patient_batch(population: Population, cohort_seed: int, patients: Sequence[
 
 
 def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int,
-           n_patients: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+           n_patients: int, done: Callable[[int], None] | None = None,
+           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Tables of the patients of batch ``batch`` (those below ``n_patients``).
+
+    ``done`` is called with the number of those patients each time some are done (the
+    whole batch, or a group, half or piece of it).
 
     All ``batch_size`` patients of the batch are simulated, whatever ``n_patients``, so
     a patient's results depend on the cohort seed, the batch size and its index only.
@@ -190,6 +194,8 @@ def _batch(population: Population, cohort_seed: int, batch: int, batch_size: int
                                    [drawn[j][2] for j in members],
                                    [patients[j] for j in members], results, course,
                                    population.parameter_names()))
+        if done is not None:
+            done(sum(patients[j] < n_patients for j in members))
 
     for g, members in enumerate(groups):
         run_together(members, (batch,) if len(groups) == 1 else (batch, g))
@@ -271,6 +277,46 @@ class Shard:
     engine: str = "patient"
     batch_size: int = DEFAULT_BATCH_SIZE
     n_patients: int = 0
+    #: Write the patients done so far to :func:`progress_file` (for the progress line).
+    progress: bool = False
+
+
+def progress_file(out: Path, index: int) -> Path:
+    """The hidden file in which shard ``index`` counts its patients done so far."""
+    return out / f".shard-{index:05d}.progress"
+
+
+class _ShardProgress:
+    """A running shard's count of patients done, in its :func:`progress_file` (or none).
+
+    The count is replaced as a whole (a temporary file renamed), so a reader sees the
+    last count or the one before, never a partial one.
+    """
+
+    def __init__(self, shard: Shard) -> None:
+        self.path = progress_file(Path(shard.out), shard.index) if shard.progress else None
+        self.done = 0
+
+    def add(self, patients: int) -> None:
+        self.done += patients
+        if self.path is None or not patients:
+            return
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with contextlib.suppress(OSError):  # progress only: never stops a shard
+            temporary.write_text(str(self.done))
+            os.replace(temporary, self.path)
+
+
+def patients_under_way(out: Path) -> int:
+    """Patients done so far in the shards under way (their :func:`progress_file`).
+
+    The run removes a shard's file when it counts the shard as done.
+    """
+    total = 0
+    for path in out.glob(".shard-*.progress"):
+        with contextlib.suppress(OSError, ValueError):  # (removed meanwhile)
+            total += int(path.read_text())
+    return total
 
 
 _POPULATIONS: dict[str, Population] = {}
@@ -288,14 +334,18 @@ def run_shard(shard: Shard) -> int:
     population = _POPULATIONS.get(key)
     if population is None:
         population = _POPULATIONS.setdefault(key, Population.from_dict(shard.population))
+    progress = _ShardProgress(shard)
     with threadpool_limits(limits=1):  # one process per core: no BLAS threads besides
         if shard.engine == "batch":
-            parts = [_batch(population, shard.seed, b, shard.batch_size, shard.n_patients)
+            parts = [_batch(population, shard.seed, b, shard.batch_size, shard.n_patients,
+                            progress.add)
                      for b in range(shard.start // shard.batch_size,
                                     -(-shard.stop // shard.batch_size))]
         else:  # patient by patient: a patient's result is freed once it is tables
-            parts = [_patient_batch(population, shard.seed, [p])
-                     for p in range(shard.start, shard.stop)]
+            parts = []
+            for p in range(shard.start, shard.stop):
+                parts.append(_patient_batch(population, shard.seed, [p]))
+                progress.add(1)
     tables = {name: _concat([part[k] for part in parts], columns)
               for k, (name, columns) in enumerate((
                   ("patients", None), ("colonies", COLONY_COLUMNS),
@@ -555,18 +605,19 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
     shard_size, engine = identity["shard_size"], identity["engine"]
     done = _prepare(out)
     n_shards = math.ceil(n_patients / shard_size)
+    show = (progress if progress is not None
+            else sys.stderr.isatty() or bool(os.environ.get("CI")))
     shards = [Shard(scenario, seed, k, k * shard_size, min(n_patients, (k + 1) * shard_size),
-                    str(out), engine, batch_size, n_patients)
+                    str(out), engine, batch_size, n_patients, progress=show)
               for k in range(n_shards) if k not in done]
     manifest = {**identity, "shards_total": n_shards, "shards_done": sorted(done),
                 "versions": _versions(), "complete": not shards}
     _write_manifest(out, manifest)
-    show = (progress if progress is not None
-            else sys.stderr.isatty() or bool(os.environ.get("CI")))
     executor = executor or LocalExecutor()
     try:
-        with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards)) if show
-              else contextlib.nullcontext()) as bar:
+        with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards),
+                       under_way=lambda: patients_under_way(out))
+              if show else contextlib.nullcontext()) as bar:
             runs = executor.run(run_shard, shards)
             try:
                 for index in runs:
@@ -574,6 +625,7 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
                     manifest["shards_done"] = sorted(done)
                     manifest["complete"] = len(done) == n_shards
                     _write_manifest(out, manifest)
+                    progress_file(out, index).unlink(missing_ok=True)
                     if bar is not None:
                         bar.shard_done(min(n_patients, (index + 1) * shard_size)
                                        - index * shard_size)
@@ -584,6 +636,9 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
     except KeyboardInterrupt:
         _remove_temporaries(out)
         raise CohortInterrupted(out, len(done), n_shards) from None
+    finally:
+        for path in out.glob(".shard-*.progress"):  # a run stopped: none is under way
+            path.unlink(missing_ok=True)
     return Cohort(out)
 
 
@@ -613,10 +668,12 @@ class CohortInterrupted(KeyboardInterrupt):
 
 
 def _remove_temporaries(out: Path) -> None:
-    """Remove the hidden temporary files a stopped run's shards left."""
+    """Remove the hidden temporary files a stopped run's shards left (and their progress)."""
     for dataset in DATASETS:
         for stale in (out / dataset).glob(".shard-*.tmp"):
             stale.unlink(missing_ok=True)
+    for stale in out.glob(".shard-*.progress*"):
+        stale.unlink(missing_ok=True)
 
 
 def _check_directory(out: Path, identity: dict[str, Any], resume: bool) -> None:
