@@ -22,6 +22,7 @@ import pytest
 from metacascade.analysis import (
     ANALYSIS_FILES,
     CohortError,
+    analysis_data,
     analyze,
     cox_hazard_ratio,
     ctc_groups,
@@ -490,3 +491,48 @@ def test_cohort_plots_name_a_table_that_is_not_theirs():
     with pytest.raises(TypeError, match=r"^table: expected a pandas DataFrame"):
         plot_organs(None, ax=ax)  # type: ignore[arg-type]
     plot_survival(synthetic_patients(1, 50), "pfs", ax=ax)  # (a table that is theirs)
+
+
+def test_reading_what_the_analysis_reads_gives_the_same_analysis(tmp_path):
+    """``read="analysis"``: the colonies' required columns, of the observations only the
+    scans that found a lesion; the analysis is the same as from every row and column."""
+    from metacascade.analysis import read_cohort
+    from metacascade.analysis.analyze import REQUIRED_COLUMNS
+    from metacascade.outputs import plain_json
+
+    patients = synthetic_patients(5, 120)
+    colonies = colonies_table([(int(p), organ, 50.0 + p, 2.0 + p % 9)
+                               for p in patients["patient"][:80]
+                               for organ in ("liver", "lung")])
+    scans = scans_table([(int(p), 100.0 + p, "liver", 1 + p % 2)
+                         for p in patients["patient"][:60]])
+    draws = scans.assign(kind="draw", name="arm_vein", organ="", lesion=-1, value=3.0)
+    empty_scans = scans.assign(lesion=-1, organ="")
+    observations = pd.concat([draws, scans, empty_scans], ignore_index=True)
+    cohort = write_cohort(tmp_path, patients, colonies, observations)
+    full = read_cohort(cohort)
+    lean = read_cohort(cohort, read="analysis")
+    pd.testing.assert_frame_equal(lean.patients, full.patients)
+    assert list(lean.colonies.columns) == list(REQUIRED_COLUMNS["colonies"])
+    assert list(lean.observations.columns) == list(REQUIRED_COLUMNS["observations"])
+    found = full.observations[(full.observations["kind"] == "scan")
+                              & (full.observations["lesion"] > 0)]
+    pd.testing.assert_frame_equal(
+        lean.observations,
+        found[list(REQUIRED_COLUMNS["observations"])].reset_index(drop=True))
+    assert len(lean.observations) == 60 < len(full.observations)
+
+    def data(tables):
+        autopsy = involvement(tables.patients, tables.colonies, min_diameter_mm=5.0)
+        timing = time_to_first_metastasis(tables.colonies, tables.observations)
+        return json.dumps(plain_json(analysis_data(tables, autopsy, timing,
+                                                   min_diameter_mm=5.0)), sort_keys=True)
+
+    assert data(lean) == data(full)
+    with pytest.raises(ParameterError, match=r"^read: 'some' is not one of 'all', "):
+        read_cohort(cohort, read="some")
+    for shard in (cohort / "colonies").iterdir():
+        pd.read_parquet(shard).drop(columns="organ").to_parquet(shard, index=False)
+    with pytest.raises(CohortError, match=r"the colonies/ dataset of .* lacks column\(s\) "
+                                          "organ"):
+        read_cohort(cohort, read="analysis")

@@ -55,7 +55,7 @@ from metacascade.analysis.survival import (
     logrank,
     median_survival,
 )
-from metacascade.errors import MetacascadeError, OutputError
+from metacascade.errors import MetacascadeError, OutputError, ParameterError
 from metacascade.outputs import plain_json
 
 if TYPE_CHECKING:
@@ -93,7 +93,11 @@ class CohortTables:
     observations: pd.DataFrame
 
 
-def read_cohort(cohort_dir: str | os.PathLike[str]) -> CohortTables:
+#: What :func:`read_cohort` reads: every row and column, or what the analysis reads.
+READS = ("all", "analysis")
+
+
+def read_cohort(cohort_dir: str | os.PathLike[str], *, read: str = "all") -> CohortTables:
     """Read a cohort directory's manifest and datasets.
 
     Parameters
@@ -108,6 +112,12 @@ def read_cohort(cohort_dir: str | os.PathLike[str]) -> CohortTables:
         into place before its manifest said so is left out until ``--resume``. A
         dataset directory without shards is an empty table (a cohort without colonies
         has none to write).
+    read
+        ``"all"`` (default): every row and column. ``"analysis"``: what :func:`analyze`
+        and the cohort's report read, which fits in memory for millions of patients:
+        every column of the patients, the colonies' :data:`REQUIRED_COLUMNS`, and of the
+        observations (about 150 a patient, mostly blood draws) only the scans that found
+        a lesion, with their required columns.
 
     Returns
     -------
@@ -123,6 +133,8 @@ def read_cohort(cohort_dir: str | os.PathLike[str]) -> CohortTables:
 
     """
     cohort = as_path(cohort_dir, "cohort_dir", noun="a directory's path")
+    if read not in READS:
+        raise ParameterError(f"read: {read!r} is not one of {', '.join(map(repr, READS))}")
     if not cohort.is_dir():
         raise CohortError(f"cohort directory {str(cohort)!r} does not exist or is not a "
                           "directory")
@@ -140,7 +152,8 @@ def read_cohort(cohort_dir: str | os.PathLike[str]) -> CohortTables:
             isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in done)):
         raise CohortError(f"{str(manifest_path)!r}: shards_done is not a list of shard "
                           "numbers")
-    tables = {name: _read_dataset(cohort, name, done) for name in REQUIRED_COLUMNS}
+    tables = {name: _read_dataset(cohort, name, done, lean=read == "analysis")
+              for name in REQUIRED_COLUMNS}
     if tables["patients"].empty:
         raise CohortError(f"cohort {str(cohort)!r} has no patients")
     return CohortTables(manifest, tables["patients"], tables["colonies"],
@@ -194,7 +207,7 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     except ImportError:
         raise MetacascadeError("analysing a cohort needs lifelines: "
                                "pip install 'metacascade[analysis]'") from None
-    cohort = read_cohort(cohort_dir)
+    cohort = read_cohort(cohort_dir, read="analysis")
     autopsy = involvement(cohort.patients, cohort.colonies, min_diameter_mm=min_diameter_mm)
     timing = time_to_first_metastasis(cohort.colonies, cohort.observations)
     data = analysis_data(cohort, autopsy, timing, min_diameter_mm=min_diameter_mm)
@@ -363,9 +376,15 @@ def _organs_figure(table: pd.DataFrame, min_diameter_mm: float) -> Figure:
 
 
 # -- reading and writing ----------------------------------------------------------------
-def _read_dataset(cohort: Path, name: str, done: list[int] | None) -> pd.DataFrame:
-    """One dataset: the shards ``done`` lists (all of them if None)."""
+def _read_dataset(cohort: Path, name: str, done: list[int] | None, *, lean: bool = False,
+                  ) -> pd.DataFrame:
+    """One dataset: the shards ``done`` lists (all of them if None).
+
+    ``lean``: of the colonies and observations only the required columns, and of the
+    observations only the scans that found a lesion (``read="analysis"``).
+    """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from metacascade.cohort.run import shard_file
@@ -390,7 +409,18 @@ def _read_dataset(cohort: Path, name: str, done: list[int] | None) -> pd.DataFra
         return pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, "float64"))
                              for c in columns})
     try:
-        table = pq.read_table([str(p) for p in shards]).to_pandas()
+        if lean and name != "patients":
+            present = pq.read_schema(str(shards[0])).names
+            missing = [c for c in columns if c not in present]
+            if missing:
+                raise CohortError(f"the {name}/ dataset of {str(cohort)!r} lacks column(s) "
+                                  f"{', '.join(missing)}")
+            found = ((pc.field("kind") == "scan") & (pc.field("lesion") > 0)
+                     if name == "observations" else None)
+            table = pq.read_table([str(p) for p in shards], columns=list(columns),
+                                  filters=found).to_pandas()
+        else:
+            table = pq.read_table([str(p) for p in shards]).to_pandas()
     except (OSError, ValueError, pa.ArrowException) as error:
         raise CohortError(f"cannot read the {name}/ dataset of {str(cohort)!r}: "
                           f"{error}") from None

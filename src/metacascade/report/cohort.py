@@ -58,7 +58,7 @@ def read_cohort_run(path: Path) -> CohortRun:
     except ImportError:
         raise ReportError("the report of a cohort needs lifelines: "
                           "pip install 'metacascade[analysis]'") from None
-    cohort = read_cohort(path)
+    cohort = read_cohort(path, read="analysis")
     scenario = cohort.manifest.get("scenario")
     if not isinstance(scenario, dict):
         raise ReportError(f"{str(path / 'manifest.json')!r} has no scenario; expected the "
