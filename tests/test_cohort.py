@@ -166,6 +166,8 @@ def test_a_cohort_with_no_shard_done_has_tables_with_columns(tmp_path, populatio
     for name in DATASETS:
         empty = cohort.table(name)
         assert len(empty) == 0 and list(empty.columns) == list(done.table(name).columns), name
+    assert list(cohort.table("colonies", columns=["organ", "patient"]).columns) == [
+        "organ", "patient"]
 
 
 def test_dask_local_cluster_gives_the_same_tables(tmp_path, population, reference):
@@ -521,3 +523,30 @@ def test_the_readme_names_every_column_of_the_cohort_tables():
     for dataset, columns in (("patients/", PATIENT_COLUMNS), ("colonies/", COLONY_COLUMNS)):
         missing = [c for c in columns if f"`{c}`" not in rows[dataset]]
         assert not missing, f"README's {dataset} row lacks {missing}"
+
+
+def test_a_table_can_be_read_in_part(reference):
+    """``columns`` and ``where`` read what the whole table holds, in part; what is not
+    the dataset's is named."""
+    cohort = Cohort(reference)
+    whole = cohort.table("observations")
+    draws = cohort.table("observations", columns=["patient", "time_days", "value"],
+                         where=[("kind", "==", "draw"), ("value", ">", 0)])
+    expected = whole[(whole["kind"] == "draw") & (whole["value"] > 0)]
+    assert len(expected) > 0 and len(expected) < len(whole)
+    pd.testing.assert_frame_equal(
+        draws, expected[["patient", "time_days", "value"]].reset_index(drop=True))
+    kinds = cohort.table("observations", columns=["kind"],
+                         where=[("kind", "in", ["draw", "stage"])])
+    assert set(kinds["kind"]) == {"draw", "stage"}
+    for arguments, needle in [
+            ({"columns": "kind"}, r"^columns: 'kind' is not a list of column names"),
+            ({"columns": ["kind", "size"]}, r"^columns: 'size' not in the observations "
+                                            r"dataset; its columns: patient, time_days"),
+            ({"where": [("size", ">", 1)]}, r"^where: 'size' not in the observations"),
+            ({"where": [("lesion", "~", 1)]}, r"^where: '~' is not one of ==, !="),
+            ({"where": ("kind", "==", "scan")}, r"^where: .* is not a list of"),
+            ({"where": [("kind", "in", 3)]}, r"^where: 'in' takes a list of values"),
+            ({"where": [("kind",)]}, r"^where: \('kind',\) is not a \(column, op, value\)")]:
+        with pytest.raises(OutputError, match=needle):
+            cohort.table("observations", **arguments)
