@@ -116,8 +116,8 @@ def read_cohort(cohort_dir: str | os.PathLike[str], *, read: str = "all") -> Coh
         ``"all"`` (default): every row and column. ``"analysis"``: what :func:`analyze`
         and the cohort's report read, which fits in memory for millions of patients:
         every column of the patients, the colonies' :data:`REQUIRED_COLUMNS`, and of the
-        observations (about 150 a patient, mostly blood draws) only the scans that found
-        a lesion, with their required columns.
+        observations (about 200 a patient in the default population, mostly blood
+        draws) only the scans that found a lesion, with their required columns.
 
     Returns
     -------

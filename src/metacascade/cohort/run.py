@@ -448,7 +448,7 @@ class Cohort:
         the rows for which every ``(column, op, value)`` holds, ``op`` one of ``==``,
         ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``not in`` (pyarrow's filters), e.g.
         ``[("kind", "==", "scan"), ("lesion", ">", 0)]``. A cohort of a million patients
-        holds about 150 million observations, mostly blood draws: more than a laptop's
+        holds about 200 million observations, mostly blood draws: more than a laptop's
         memory if read whole.
         """
         if name not in DATASETS:
