@@ -161,10 +161,11 @@ class Deaths:
         column = times[:, None]
         bounds = np.searchsorted(x.pat[ids], np.append(patients, x.n_patients))
         ends = _founded_by(x.founded[ids], bounds, times[-1])
-        mark = np.zeros(ids.size + 1, dtype=np.int64)
-        np.add.at(mark, bounds[:-1], 1)
-        np.add.at(mark, ends, -1)
-        computed = ids[np.cumsum(mark[:-1]) > 0]
+        # Each patient's run bounds[i]..ends[i]-1: a running index shifted by its start
+        # (as Lesions.lesions_of).
+        counts = ends - bounds[:-1]
+        computed = ids[np.repeat(bounds[:-1] - (np.cumsum(counts) - counts), counts)
+                       + np.arange(int(counts.sum()), dtype=np.int64)]
         cells = x.cells(computed, column)
         cells = np.where(column < x.eradicated[computed], cells, 0.0)
         out: list[tuple[int, float, str, float]] = []
