@@ -384,7 +384,6 @@ def _read_dataset(cohort: Path, name: str, done: list[int] | None, *, lean: bool
     observations only the scans that found a lesion (``read="analysis"``).
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from metacascade.cohort.run import shard_file
@@ -415,7 +414,7 @@ def _read_dataset(cohort: Path, name: str, done: list[int] | None, *, lean: bool
             if missing:
                 raise CohortError(f"the {name}/ dataset of {str(cohort)!r} lacks column(s) "
                                   f"{', '.join(missing)}")
-            found = ((pc.field("kind") == "scan") & (pc.field("lesion") > 0)
+            found = ([("kind", "==", "scan"), ("lesion", ">", 0)]
                      if name == "observations" else None)
             table = pq.read_table([str(p) for p in shards], columns=list(columns),
                                   filters=found).to_pandas()
