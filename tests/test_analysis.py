@@ -494,20 +494,26 @@ def test_cohort_plots_name_a_table_that_is_not_theirs():
 
 
 def test_reading_what_the_analysis_reads_gives_the_same_analysis(tmp_path):
-    """``read="analysis"``: the colonies' required columns, of the observations only the
-    scans that found a lesion; the analysis is the same as from every row and column."""
+    """``read="analysis"``: of the colonies and of the scans that found a lesion, one row
+    per patient and organ (largest end diameter, earliest founding; earliest scan,
+    smallest lesion id); the analysis is the same as from every row and column."""
     from metacascade.analysis import read_cohort
     from metacascade.analysis.analyze import REQUIRED_COLUMNS
     from metacascade.outputs import plain_json
 
     patients = synthetic_patients(5, 120)
-    colonies = colonies_table([(int(p), organ, 50.0 + p, 2.0 + p % 9)
-                               for p in patients["patient"][:80]
-                               for organ in ("liver", "lung")])
-    scans = scans_table([(int(p), 100.0 + p, "liver", 1 + p % 2)
-                         for p in patients["patient"][:60]])
+    # Per patient and organ three colonies: the first founded is small, a later one is
+    # the largest, so a reduction that took the first row's size would count no organ.
+    # (81 and 61 patients: one patient's rows are in both shards of write_cohort.)
+    colonies = colonies_table([(int(p), organ, founded + p, size + p % 9)
+                               for p in patients["patient"][:81]
+                               for organ in ("liver", "lung")
+                               for founded, size in ((90.0, 2.0), (50.0, 1.5), (70.0, 4.5))])
+    scans = scans_table([(int(p), time + p, "liver", lesion)
+                         for p in patients["patient"][:61]
+                         for time, lesion in ((300.0, 2), (100.0, 3), (200.0, 1))])
     draws = scans.assign(kind="draw", name="arm_vein", organ="", lesion=-1, value=3.0)
-    empty_scans = scans.assign(lesion=-1, organ="")
+    empty_scans = scans.assign(lesion=-1, organ="", time_days=scans["time_days"] - 99)
     observations = pd.concat([draws, scans, empty_scans], ignore_index=True)
     cohort = write_cohort(tmp_path, patients, colonies, observations)
     full = read_cohort(cohort)
@@ -515,12 +521,18 @@ def test_reading_what_the_analysis_reads_gives_the_same_analysis(tmp_path):
     pd.testing.assert_frame_equal(lean.patients, full.patients)
     assert list(lean.colonies.columns) == list(REQUIRED_COLUMNS["colonies"])
     assert list(lean.observations.columns) == list(REQUIRED_COLUMNS["observations"])
+    pairs = ["patient", "organ"]
+    expected = full.colonies.groupby(pairs, as_index=False).agg(
+        founded_day=("founded_day", "min"), diameter_mm_end=("diameter_mm_end", "max"))
+    pd.testing.assert_frame_equal(lean.colonies, expected)
+    assert len(lean.colonies) == 162 and lean.colonies["diameter_mm_end"].min() == 4.5
     found = full.observations[(full.observations["kind"] == "scan")
                               & (full.observations["lesion"] > 0)]
-    pd.testing.assert_frame_equal(
-        lean.observations,
-        found[list(REQUIRED_COLUMNS["observations"])].reset_index(drop=True))
-    assert len(lean.observations) == 60 < len(full.observations)
+    expected = found.groupby(pairs, as_index=False).agg(
+        time_days=("time_days", "min"), kind=("kind", "first"), lesion=("lesion", "min"))
+    pd.testing.assert_frame_equal(lean.observations,
+                                  expected[list(REQUIRED_COLUMNS["observations"])])
+    assert len(lean.observations) == 61 and lean.observations["time_days"].min() == 101.0
 
     def data(tables):
         autopsy = involvement(tables.patients, tables.colonies, min_diameter_mm=5.0)

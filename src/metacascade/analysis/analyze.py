@@ -70,6 +70,16 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "colonies": ("patient", "organ", "founded_day", "diameter_mm_end"),
     "observations": ("patient", "time_days", "kind", "organ", "lesion"),
 }
+#: What ``read_cohort(..., read="analysis")`` keeps of the colonies and of the scans that
+#: found a lesion: per patient and organ, each column's aggregate (pyarrow's). Enough for
+#: :func:`involvement` (is a colony there at least so large?) and
+#: :func:`time_to_first_metastasis` (when was the first founded, and first found?).
+PER_ORGAN: dict[str, tuple[tuple[str, str], ...]] = {
+    "colonies": (("founded_day", "min"), ("diameter_mm_end", "max")),
+    "observations": (("time_days", "min"), ("kind", "min"), ("lesion", "min")),
+}
+#: The scans that found a lesion: the observations ``read="analysis"`` reduces.
+_FOUND = [("kind", "==", "scan"), ("lesion", ">", 0)]
 _ENDPOINTS: tuple[Endpoint, ...] = ("os", "pfs")
 _DISIBIO = "DiSibio & French 2008, Arch Pathol Lab Med 132:931, Figure 1"
 
@@ -114,10 +124,16 @@ def read_cohort(cohort_dir: str | os.PathLike[str], *, read: str = "all") -> Coh
         has none to write).
     read
         ``"all"`` (default): every row and column. ``"analysis"``: what :func:`analyze`
-        and the cohort's report read, which fits in memory for millions of patients:
-        every column of the patients, the colonies' :data:`REQUIRED_COLUMNS`, and of the
-        observations (about 200 a patient in the default population, mostly blood
-        draws) only the scans that found a lesion, with their required columns.
+        and the cohort's report use, which fits in memory for millions of patients:
+        every column of the patients and, of the colonies and the observations, one row
+        per patient and organ (:data:`PER_ORGAN`) with their :data:`REQUIRED_COLUMNS`:
+        the largest ``diameter_mm_end`` and the earliest ``founded_day`` of the
+        patient's colonies there, and of the scans that found a lesion there (``kind``
+        ``"scan"``, ``lesion`` > 0) the earliest ``time_days`` and the smallest
+        ``lesion`` (a colony id). Rows are sorted by patient and organ. The shards are
+        read and reduced a part at a time, so the rows are never all in memory (the
+        default population has about 27 colonies and 200 observations a patient, mostly
+        blood draws, and about 5 pairs of patient and organ).
 
     Returns
     -------
@@ -380,8 +396,8 @@ def _read_dataset(cohort: Path, name: str, done: list[int] | None, *, lean: bool
                   ) -> pd.DataFrame:
     """One dataset: the shards ``done`` lists (all of them if None).
 
-    ``lean``: of the colonies and observations only the required columns, and of the
-    observations only the scans that found a lesion (``read="analysis"``).
+    ``lean``: of the colonies and observations one row per patient and organ
+    (:data:`PER_ORGAN`, ``read="analysis"``).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -414,10 +430,7 @@ def _read_dataset(cohort: Path, name: str, done: list[int] | None, *, lean: bool
             if missing:
                 raise CohortError(f"the {name}/ dataset of {str(cohort)!r} lacks column(s) "
                                   f"{', '.join(missing)}")
-            found = ([("kind", "==", "scan"), ("lesion", ">", 0)]
-                     if name == "observations" else None)
-            table = pq.read_table([str(p) for p in shards], columns=list(columns),
-                                  filters=found).to_pandas()
+            table = _per_organ(shards, name)
         else:
             table = pq.read_table([str(p) for p in shards]).to_pandas()
     except (OSError, ValueError, pa.ArrowException) as error:
@@ -428,6 +441,37 @@ def _read_dataset(cohort: Path, name: str, done: list[int] | None, *, lean: bool
         raise CohortError(f"the {name}/ dataset of {str(cohort)!r} lacks column(s) "
                           f"{', '.join(missing)}")
     return table
+
+
+def _per_organ(shards: list[Path], name: str) -> pd.DataFrame:
+    """The :data:`PER_ORGAN` rows of dataset ``name`` in ``shards``.
+
+    Reduced a batch at a time: a patient's rows are in one shard, but may be in two of
+    its batches (or of a dataset not written by a cohort, in two shards), so the
+    reductions are reduced again, as the minimum and maximum allow.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    keys = ["patient", "organ"]
+    aggregates = list(PER_ORGAN[name])
+    columns = [*keys, *(column for column, _ in aggregates)]
+    found = pq.filters_to_expression(_FOUND) if name == "observations" else None
+    scanner = ds.dataset([str(p) for p in shards], format="parquet").scanner(
+        columns=columns, filter=found)
+
+    def reduce(table: pa.Table) -> pa.Table:
+        out = table.group_by(keys, use_threads=False).aggregate(aggregates)
+        return out.rename_columns(keys + [column for column, _ in aggregates])
+
+    parts = [reduce(pa.Table.from_batches([batch])) for batch in scanner.to_batches()
+             if batch.num_rows]
+    if not parts:
+        return scanner.to_table().to_pandas()  # (no rows, with the columns' types)
+    table = reduce(pa.concat_tables(parts))
+    table = table.sort_by([(key, "ascending") for key in keys])
+    return table.select(list(REQUIRED_COLUMNS[name])).to_pandas()
 
 
 _EMPTY_DTYPES = {"patient": "int64", "lesion": "int64", "organ": "object",
