@@ -64,6 +64,27 @@ def test_simulate_cohort_prints_progress(tmp_path: Path,
     assert capsys.readouterr().err == ""
 
 
+def test_a_note_when_workers_would_wait(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Fewer shards than workers: which option makes more shards, and whether the
+    results stay the same (a shard size) or not (a batch size)."""
+    population = load_population(EXAMPLES / "breast_population.yaml")
+    simulate_cohort(population, 6, seed=2, out=tmp_path / "one", shard_size=6,
+                    executor=LocalExecutor(3), progress=True, engine="patient")
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note" in line]
+    assert notes == ["note: 1 shard for 3 workers: 2 wait; a smaller --shard-size makes "
+                     "more shards, with the same results"]
+    simulate_cohort(population, 6, seed=2, out=tmp_path / "batch", batch_size=8,
+                    executor=LocalExecutor(2), progress=True)
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note" in line]
+    assert notes == ["note: 1 shard for 2 workers: 1 waits; a smaller batch size "
+                     "(--batch-size) makes more shards, with other results (a patient's "
+                     "draws depend on the batch size)"]
+    simulate_cohort(population, 6, seed=2, out=tmp_path / "two", shard_size=3,
+                    executor=LocalExecutor(2), progress=True, engine="patient")
+    assert "note" not in capsys.readouterr().err
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True

@@ -160,7 +160,10 @@ class DaskExecutor:
             raise OutputError("the Dask executor needs the 'dask' extra: "
                               "pip install 'metacascade[dask]'") from None
         self._cluster = None
+        #: The workers of the local cluster (None on an existing one).
+        self.workers: int | None = None
         if address is None:
+            self.workers = n_workers or 2
             with _interrupts_ignored():  # its processes inherit it: Ctrl-C is the caller's
                 self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=n_workers or 2, threads_per_worker=1, processes=True,

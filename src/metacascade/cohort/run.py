@@ -662,7 +662,9 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
     executor = executor or LocalExecutor()
     try:
         with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards),
-                       under_way=lambda: patients_under_way(out))
+                       under_way=lambda: patients_under_way(out),
+                       note=_idle_note(n_shards, getattr(executor, "workers", None),
+                                       identity) if not done else None)
               if show else contextlib.nullcontext()) as bar:
             runs = executor.run(run_shard, shards)
             try:
@@ -686,6 +688,24 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
         for path in out.glob(".shard-*.progress"):  # a run stopped: none is under way
             path.unlink(missing_ok=True)
     return Cohort(out)
+
+
+def _idle_note(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> str | None:
+    """What to do when a cohort has fewer shards than workers (None if it has enough).
+
+    A shard runs on one worker; the others wait. With the batch engine a shard is at
+    least a batch, and a patient's results depend on the batch size.
+    """
+    if workers is None or n_shards >= workers:
+        return None
+    idle = workers - n_shards
+    many = (f"{n_shards} shard{'s' * (n_shards != 1)} for {workers} workers: "
+            f"{idle} wait{'s' * (idle == 1)}")
+    if identity["engine"] == "batch" and identity["shard_size"] == identity["batch_size"]:
+        return (f"{many}; a smaller batch size (--batch-size) makes more "
+                "shards, with other results (a patient's draws depend on the batch size)")
+    return (f"{many}; a smaller --shard-size makes more shards, with the "
+            "same results")
 
 
 def _columns(name: str, manifest: Mapping[str, Any]) -> list[str]:
