@@ -21,6 +21,10 @@ from metacascade.references import (
     DEBONO_2008,
 )
 
+# The abstract as PubMed prints it reads "3.2 x 10-6 ... cells per 24 hr per g": the
+# exponent's sign is an artefact of the lost superscript. Its own conclusion needs
+# millions: "a 2-g MTW9 carcinoma pours enough cells into the host circulation to
+# transplant the tumor every 24 hr" (PMID 1090362, seen 2026-11-22).
 SHEDDING_RATE = cited(
     3.2e6, "cell/g/d",
     BUTLER_GULLINO_1975.at("abstract", "growing rat mammary carcinoma, 3.2e6 (growing) to "
