@@ -282,7 +282,11 @@ def test_analyze_writes_the_three_files(tmp_path):
     scans = scans_table([(1, 200.0, "liver", 1), (2, 250.0, "vertebral_marrow", 2)])
     cohort = write_cohort(tmp_path / "cohort", patients, colonies, scans)
     out = tmp_path / "out" / "analysis"
-    data = analyze(cohort, out)
+    said: list[str] = []
+    data = analyze(cohort, out, progress=said.append)
+    assert said == [f"reading {str(cohort)!r}",
+                    "organs at death, time to first metastasis and survival of 300 patients",
+                    "drawing survival.png and organs.png"]
     assert sorted(p.name for p in out.iterdir()) == sorted(ANALYSIS_FILES)
     written = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
     assert written == data

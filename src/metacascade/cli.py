@@ -292,9 +292,12 @@ def analyze(
     matplotlib.use("Agg")
     from metacascade.analysis import analyze as analyze_cohort
 
+    # On a terminal, what is under way (a million patients take half a minute).
+    say = (lambda line: typer.echo(line, err=True)) if sys.stderr.isatty() else None
     with _user_errors():
-        report = (analyze_cohort(cohort_dir) if min_diameter_mm is None
-                  else analyze_cohort(cohort_dir, min_diameter_mm=min_diameter_mm))
+        report = (analyze_cohort(cohort_dir, progress=say) if min_diameter_mm is None
+                  else analyze_cohort(cohort_dir, min_diameter_mm=min_diameter_mm,
+                                      progress=say))
     typer.echo(json.dumps(_headline(report), indent=1))
     typer.echo(f"wrote analysis.json, survival.png, organs.png to {cohort_dir}/")
     if report.get("cohort_complete") is False:  # (an interrupted run)

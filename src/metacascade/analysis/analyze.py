@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,7 +177,8 @@ def read_cohort(cohort_dir: str | os.PathLike[str], *, read: str = "all") -> Coh
 
 
 def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
-            min_diameter_mm: float = AUTOPSY_MIN_DIAMETER_MM) -> dict[str, Any]:
+            min_diameter_mm: float = AUTOPSY_MIN_DIAMETER_MM,
+            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Analyse a cohort and write :data:`ANALYSIS_FILES`.
 
     Parameters
@@ -196,6 +197,10 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
         a smaller value counts those, not every established colony as the calibration's
         autopsy does (:class:`metacascade.calibration.model.Autopsy`);
         ``autopsy.counts`` in ``analysis.json`` says what was counted.
+    progress
+        Called with a line saying what is under way, as each step starts (a million
+        patients take about half a minute: reading the shards, the survival models,
+        the figures).
 
     Returns
     -------
@@ -223,12 +228,17 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     except ImportError:
         raise MetacascadeError("analysing a cohort needs lifelines: "
                                "pip install 'metacascade[analysis]'") from None
+    say = progress or (lambda _line: None)
+    say(f"reading {str(cohort_dir)!r}")
     cohort = read_cohort(cohort_dir, read="analysis")
+    say(f"organs at death, time to first metastasis and survival of "
+        f"{len(cohort.patients):,} patients")
     autopsy = involvement(cohort.patients, cohort.colonies, min_diameter_mm=min_diameter_mm)
     timing = time_to_first_metastasis(cohort.colonies, cohort.observations)
     data = analysis_data(cohort, autopsy, timing, min_diameter_mm=min_diameter_mm)
     plain: dict[str, Any] = plain_json(data)
     out = Path(cohort_dir) if out_dir is None else Path(out_dir)
+    say("drawing survival.png and organs.png")
     _write_outputs(out, plain, _survival_figure(cohort.patients, plain),
                    _organs_figure(autopsy, min_diameter_mm))
     return plain
