@@ -545,6 +545,12 @@ def test_reading_what_the_analysis_reads_gives_the_same_analysis(tmp_path):
                                                    min_diameter_mm=5.0)), sort_keys=True)
 
     assert data(lean) == data(full)
+    for shard in (cohort / "observations").iterdir():  # no scan found a lesion
+        table = pd.read_parquet(shard)
+        table[table["kind"] == "draw"].to_parquet(shard, index=False)
+    empty = read_cohort(cohort, read="analysis").observations
+    assert empty.empty and list(empty.columns) == list(REQUIRED_COLUMNS["observations"])
+    assert empty["organ"].dtype == object and empty["kind"].dtype == object  # (text)
     with pytest.raises(ParameterError, match=r"^read: 'some' is not one of 'all', "):
         read_cohort(cohort, read="some")
     for shard in (cohort / "colonies").iterdir():

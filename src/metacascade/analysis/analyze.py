@@ -472,17 +472,28 @@ def _per_organ(shards: list[Path], name: str) -> pd.DataFrame:
     aggregates = list(PER_ORGAN[name])
     columns = [*keys, *(column for column, _ in aggregates)]
     found = pq.filters_to_expression(_FOUND) if name == "observations" else None
-    scanner = ds.dataset([str(p) for p in shards], format="parquet").scanner(
+    # The observations' text columns are read as their dictionaries: the scans are
+    # picked out without decoding the text of every blood draw (1M patients: 5.9 s ->
+    # 4.6 s; the colonies, all kept, are read as text: quicker).
+    text = ["organ", "kind"] if found is not None else []
+    parquet = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=text))
+    scanner = ds.dataset([str(p) for p in shards], format=parquet).scanner(
         columns=columns, filter=found)
+
+    def as_text(table: pa.Table) -> pa.Table:
+        for column in text:  # (each batch has a dictionary of its own)
+            table = table.set_column(table.column_names.index(column), column,
+                                     table[column].cast(pa.string()))
+        return table
 
     def reduce(table: pa.Table) -> pa.Table:
         out = table.group_by(keys, use_threads=False).aggregate(aggregates)
         return out.rename_columns(columns)
 
-    parts = [reduce(pa.Table.from_batches([batch])) for batch in scanner.to_batches()
-             if batch.num_rows]
-    if not parts:
-        return scanner.to_table().to_pandas()  # (no rows, with the columns' types)
+    parts = [reduce(as_text(pa.Table.from_batches([batch])))
+             for batch in scanner.to_batches() if batch.num_rows]
+    if not parts:  # (no rows, with the columns' types)
+        return as_text(scanner.to_table()).select(list(REQUIRED_COLUMNS[name])).to_pandas()
     table = pa.concat_tables(parts).sort_by(order)
     del parts
     patient, organ = table["patient"], table["organ"]
