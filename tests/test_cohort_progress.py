@@ -64,10 +64,11 @@ def test_simulate_cohort_prints_progress(tmp_path: Path,
     assert capsys.readouterr().err == ""
 
 
-def test_a_note_when_workers_would_wait(tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_note_when_workers_would_wait_or_a_batch_is_mostly_beyond_the_cohort(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Fewer shards than workers: which option makes more shards, and whether the
-    results stay the same (a shard size) or not (a batch size)."""
+    results stay the same (a shard size) or not (a batch size). A batch more than twice
+    the cohort: how many are simulated, and how to simulate only the cohort."""
     population = load_population(EXAMPLES / "breast_population.yaml")
     simulate_cohort(population, 6, seed=2, out=tmp_path / "one", shard_size=6,
                     executor=LocalExecutor(3), progress=True, engine="patient")
@@ -82,6 +83,16 @@ def test_a_note_when_workers_would_wait(tmp_path: Path,
                      "draws depend on the batch size)"]
     simulate_cohort(population, 6, seed=2, out=tmp_path / "two", shard_size=3,
                     executor=LocalExecutor(2), progress=True, engine="patient")
+    assert "note" not in capsys.readouterr().err
+    # A batch more than twice the cohort: said first.
+    simulate_cohort(population, 3, seed=2, out=tmp_path / "few", batch_size=7,
+                    executor=LocalExecutor(1), progress=True)
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note" in line]
+    assert notes == ["note: 7 patients are simulated for these 3 (every patient of a batch "
+                     "of 7, so that a patient's results do not depend on --patients); "
+                     "--batch-size 3 simulates only these, with other draws"]
+    simulate_cohort(population, 4, seed=2, out=tmp_path / "half", batch_size=7,
+                    executor=LocalExecutor(1), progress=True)
     assert "note" not in capsys.readouterr().err
 
 

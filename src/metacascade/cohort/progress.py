@@ -10,8 +10,9 @@ compiles the loops first (:mod:`metacascade._jit`). Between shards, the patients
 in the shards under way (each batch, or each part of a batch split for its colonies,
 or each patient of the per-patient engine) are added to the count every
 :data:`REFRESH_S` seconds on a terminal (every :data:`REFRESH_LOG_S` elsewhere), so
-that a long shard is not silent. A note given to :class:`Progress` (the cohort runner's
-when fewer shards than workers leave some waiting) follows the first line.
+that a long shard is not silent. The notes given to :class:`Progress` (the cohort
+runner's, when fewer shards than workers leave some waiting or a batch is mostly
+patients beyond the cohort) follow the first line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from metacascade import _jit
@@ -37,16 +38,16 @@ class Progress:
     A context manager: it prints the first line on entry and stops the note's timer on
     exit. :meth:`shard_done` prints the line of a finished shard. ``under_way``, if
     given, returns the patients done so far in the shards not yet finished; they are
-    counted in every line, and a line is printed when their number changes. ``note``,
-    if given, is printed once after the first line.
+    counted in every line, and a line is printed when their number changes. Each of
+    ``notes`` is printed once after the first line.
     """
 
     def __init__(self, n_shards: int, done: int, patients: int, *,
                  stream: TextIO | None = None,
                  under_way: Callable[[], int] | None = None,
-                 note: str | None = None) -> None:
+                 notes: Sequence[str] = ()) -> None:
         self.n_shards, self.done, self.patients = n_shards, done, patients
-        self.note = note
+        self.notes = list(notes)
         self.stream = sys.stderr if stream is None else stream
         self.patients_done = 0
         self._under_way = under_way
@@ -60,9 +61,9 @@ class Progress:
     def __enter__(self) -> Progress:
         self._started = time.perf_counter()
         self._line(f"shards {self.done}/{self.n_shards}  {self.patients} patients to run")
-        if self.note:
-            start = "\n" if self.stream.isatty() else ""  # keep the progress line
-            self._print(f"{start}note: {self.note}", "\n")
+        for i, note in enumerate(self.notes):
+            start = "\n" if self.stream.isatty() and not i else ""  # keep the progress line
+            self._print(f"{start}note: {note}", "\n")
         if _jit.ENABLED and self.done < self.n_shards:
             self._timer = threading.Timer(WAIT_NOTE_S, self._note)
             self._timer.daemon = True

@@ -663,8 +663,8 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
     try:
         with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards),
                        under_way=lambda: patients_under_way(out),
-                       note=_idle_note(n_shards, getattr(executor, "workers", None),
-                                       identity) if not done else None)
+                       notes=_notes(n_shards, getattr(executor, "workers", None),
+                                    identity) if not done else ())
               if show else contextlib.nullcontext()) as bar:
             runs = executor.run(run_shard, shards)
             try:
@@ -690,22 +690,32 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
     return Cohort(out)
 
 
-def _idle_note(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> str | None:
-    """What to do when a cohort has fewer shards than workers (None if it has enough).
+def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> list[str]:
+    """What to know before a run: work beyond the cohort, and workers that would wait.
 
-    A shard runs on one worker; the others wait. With the batch engine a shard is at
-    least a batch, and a patient's results depend on the batch size.
+    With the batch engine every patient of a batch is simulated, also those past
+    ``n_patients`` (so that a patient's results do not depend on it); said when that is
+    more than the cohort itself. A shard runs on one worker, the others wait; with the
+    batch engine a shard is at least a batch, and a patient's results depend on the
+    batch size.
     """
-    if workers is None or n_shards >= workers:
-        return None
-    idle = workers - n_shards
-    many = (f"{n_shards} shard{'s' * (n_shards != 1)} for {workers} workers: "
-            f"{idle} wait{'s' * (idle == 1)}")
-    if identity["engine"] == "batch" and identity["shard_size"] == identity["batch_size"]:
-        return (f"{many}; a smaller batch size (--batch-size) makes more "
-                "shards, with other results (a patient's draws depend on the batch size)")
-    return (f"{many}; a smaller --shard-size makes more shards, with the "
-            "same results")
+    notes = []
+    n, size = identity["n_patients"], identity["batch_size"]
+    batch = identity["engine"] == "batch"
+    if batch and -(-n // size) * size > 2 * n:
+        simulated = -(-n // size) * size
+        notes.append(f"{simulated} patients are simulated for these {n} (every patient of "
+                     f"a batch of {size}, so that a patient's results do not depend on "
+                     f"--patients); --batch-size {n} simulates only these, with other draws")
+    if workers is not None and n_shards < workers:
+        idle = workers - n_shards
+        many = (f"{n_shards} shard{'s' * (n_shards != 1)} for {workers} workers: "
+                f"{idle} wait{'s' * (idle == 1)}")
+        notes.append(f"{many}; a smaller batch size (--batch-size) makes more shards, with "
+                     "other results (a patient's draws depend on the batch size)"
+                     if batch and identity["shard_size"] == size else
+                     f"{many}; a smaller --shard-size makes more shards, with the same results")
+    return notes
 
 
 def _columns(name: str, manifest: Mapping[str, Any]) -> list[str]:
