@@ -1,8 +1,10 @@
 """The cohort's progress lines: a first line at once, one per shard, the note on waiting."""
 
 import io
+import itertools
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,30 +72,27 @@ def test_a_note_when_workers_would_wait_or_a_batch_is_mostly_beyond_the_cohort(
     results stay the same (a shard size) or not (a batch size). A batch more than twice
     the cohort: how many are simulated, and how to simulate only the cohort."""
     population = load_population(EXAMPLES / "breast_population.yaml")
-    simulate_cohort(population, 6, seed=2, out=tmp_path / "one", shard_size=6,
-                    executor=LocalExecutor(3), progress=True, engine="patient")
-    notes = [line for line in capsys.readouterr().err.splitlines() if "note" in line]
-    assert notes == ["note: 1 shard for 3 workers: 2 wait; a smaller --shard-size makes "
-                     "more shards, with the same results"]
-    simulate_cohort(population, 6, seed=2, out=tmp_path / "batch", batch_size=8,
-                    executor=LocalExecutor(2), progress=True)
-    notes = [line for line in capsys.readouterr().err.splitlines() if "note" in line]
-    assert notes == ["note: 1 shard for 2 workers: 1 waits; a smaller batch size "
-                     "(--batch-size) makes more shards, with other results (a patient's "
-                     "draws depend on the batch size)"]
-    simulate_cohort(population, 6, seed=2, out=tmp_path / "two", shard_size=3,
-                    executor=LocalExecutor(2), progress=True, engine="patient")
-    assert "note" not in capsys.readouterr().err
-    # A batch more than twice the cohort: said first.
-    simulate_cohort(population, 3, seed=2, out=tmp_path / "few", batch_size=7,
-                    executor=LocalExecutor(1), progress=True)
-    notes = [line for line in capsys.readouterr().err.splitlines() if "note" in line]
-    assert notes == ["note: 7 patients are simulated for these 3 (every patient of a batch "
-                     "of 7, so that a patient's results do not depend on --patients); "
-                     "--batch-size 3 simulates only these, with other draws"]
-    simulate_cohort(population, 4, seed=2, out=tmp_path / "half", batch_size=7,
-                    executor=LocalExecutor(1), progress=True)
-    assert "note" not in capsys.readouterr().err
+    runs = itertools.count()
+
+    def notes(n: int, workers: int, **options: Any) -> list[str]:
+        simulate_cohort(population, n, seed=2, out=tmp_path / f"cohort{next(runs)}",
+                        executor=LocalExecutor(workers), progress=True, **options)
+        return [line for line in capsys.readouterr().err.splitlines() if "note" in line]
+
+    assert notes(6, 3, shard_size=6, engine="patient") == [
+        "note: 1 shard for 3 workers: 2 wait; a smaller --shard-size makes more shards, "
+        "with the same results"]
+    assert notes(6, 2, batch_size=8) == [
+        "note: 1 shard for 2 workers: 1 waits; a smaller batch size (--batch-size) makes "
+        "more shards, with other results (a patient's draws depend on the batch size)"]
+    assert notes(6, 2, shard_size=3, engine="patient") == []
+    assert notes(3, 2, batch_size=7) == [
+        "note: 7 patients are simulated for these 3 (every patient of a batch of 7, so "
+        "that a patient's results do not depend on --patients); --batch-size 3 simulates "
+        "only these, with other draws",
+        "note: 1 shard for 2 workers: 1 waits; a smaller batch size (--batch-size) makes "
+        "more shards, with other results (a patient's draws depend on the batch size)"]
+    assert notes(4, 1, batch_size=7) == []  # (7 is not more than twice 4)
 
 
 class _Terminal(io.StringIO):
