@@ -70,6 +70,22 @@ def signal_after_shards(args: list[str], out: Path, shards: int, signal_number: 
             os.killpg(process.pid, 0)
         except ProcessLookupError:
             break
-        assert time.monotonic() < deadline, "a process of the run outlived it"
+        assert time.monotonic() < deadline, (
+            f"a process of the run outlived it by 10 s: {_group(process.pid)}; its stderr: "
+            f"{stderr!r}")
         time.sleep(0.05)
     return done, process.returncode, stderr
+
+
+def _group(pgid: int) -> list[str]:
+    """The command lines of the processes of process group ``pgid`` (Linux's /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # (state, parent, group, ...)
+                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+                found.append(f"{stat.parent.name}: {command.decode(errors='replace')[:200]}")
+        except (OSError, IndexError, ValueError):  # (a process that ended meanwhile)
+            continue
+    return found
