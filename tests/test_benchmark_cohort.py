@@ -5,29 +5,19 @@ stand-in for the batch's ``Generator``: it must draw exactly what the ``Generato
 draws, or the profile would describe another run.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
+from benchmark_helpers import ROOT, load_benchmark
 from metacascade.clinic.batch import follow_batch
 from metacascade.cohort import load_population
 from metacascade.engine.batch import run_batch
 from metacascade.engine.compile import compile_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def _benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cohort_benchmark",
-                                                  ROOT / "benchmarks" / "cohort.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("cohort")
 
 
 def test_timed_draws_are_the_generators_draws() -> None:

@@ -5,28 +5,18 @@ per patient, and the shares of colonies and of patient-time after death: checked
 against one batch of the same patients, counted another way.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
+from benchmark_helpers import ROOT, load_benchmark
 from metacascade.clinic.batch import follow_batch
 from metacascade.cohort.population import Population
 from metacascade.engine.batch import run_batch
 from metacascade.engine.compile import compile_scenario
 from metacascade.scenario import read_scenario_file
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def test_the_counts_and_shares_after_death_are_those_of_the_batches() -> None:
-    spec = importlib.util.spec_from_file_location("scaling_benchmark",
-                                                  ROOT / "benchmarks" / "scaling.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("scaling")
     data = read_scenario_file(ROOT / "examples" / "breast_population.yaml")
     data["horizon_years"] = 8
     row, colonies_after, time_after = bench.measure(data, 12, 12, repeats=2)
