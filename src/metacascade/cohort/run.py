@@ -702,8 +702,8 @@ def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> l
     notes = []
     n, size = identity["n_patients"], identity["batch_size"]
     batch = identity["engine"] == "batch"
-    simulated = math.ceil(n / size) * size  # (every batch whole)
-    if batch and simulated > 2 * n:
+    simulated = math.ceil(n / size) * size if batch else n  # (every batch whole)
+    if simulated > 2 * n:
         notes.append(f"{simulated} patients are simulated for these {n} (every patient of "
                      f"a batch of {size}, so that a patient's results do not depend on "
                      f"--patients); --batch-size {n} simulates only these, with other draws")
