@@ -62,7 +62,7 @@ typecheck: $(VENV)/.installed-test
 verify: $(VENV)/.installed-test
 	$(BIN)/python -m pytest verification
 
-## calibration: refit the catalog's calibrated values (DiSibio 2008, seed 1, about 11 min
+## calibration: refit the catalog's calibrated values (diSibio 2008, seed 1, about 11 min
 ## on 2 cores) and copy them into the package (src/metacascade/data/calibrated_disibio2008.json)
 calibration: $(VENV)/.installed-test
 	$(BIN)/metacascade calibrate --targets disibio2008 --seed 1 --workers 2 --out out/calibration

@@ -197,7 +197,7 @@ def test_catalog_defaults_reproduce_the_fit() -> None:
     The packaged calibration's values are what the catalog compiles; its autopsy, run in
     closed form from the default scenario of each fitted primary, gives the shares the
     fit reported (within the arrest interpolation of the fit, 0.01), and those shares
-    rank the organs as DiSibio's autopsies do (Spearman >= 0.8 for every primary).
+    rank the organs as diSibio's autopsies do (Spearman >= 0.8 for every primary).
     """
     from metacascade.calibrated import calibration_run
     from metacascade.engine.compile import compile_scenario

@@ -79,7 +79,7 @@ def test_sources_are_citations_or_stated_assumptions(name: str) -> None:
             assert source.where or source.note, f"{name}.{where}: citation says nothing"
         elif isinstance(source, Calibrated):
             # A fitted value names its run, its data and how to reproduce it.
-            assert source.calibration and "DiSibio" in source.data, f"{name}.{where}"
+            assert source.calibration and "diSibio" in source.data, f"{name}.{where}"
             assert "metacascade calibrate" in source.note, f"{name}.{where}"
         else:
             assert isinstance(source, Assumption), f"{name}.{where}: {source!r}"

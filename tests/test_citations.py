@@ -30,7 +30,7 @@ def test_sources_describe_themselves():
     assert c.to_dict()["source"]["kind"] == "citation"
     a = assumed(1.0, "1", "because", (0, 2))
     assert a.source.describe() == "assumed: because"
-    cal = Calibrated("abc-2026-01", "DiSibio 2008")
+    cal = Calibrated("abc-2026-01", "diSibio 2008")
     assert "abc-2026-01" in cal.describe() and cal.to_dict()["kind"] == "calibrated"
 
 

@@ -112,7 +112,7 @@ def test_cohort_report_computes_the_analysis_when_missing(cohort_dir, tmp_path):
     assert "computed for this report" in text
     assert not (cohort_dir / "analysis.json").exists()  # the report writes nothing else
     assert text.count("data:image/png;base64,") == 2  # Kaplan-Meier, organs
-    assert "DiSibio G, French SW (2008)" in text
+    assert "diSibio G, French SW (2008)" in text
 
 
 def test_cohort_report_reads_analysis_json(cohort_dir, tmp_path):

@@ -1,4 +1,4 @@
-"""Values fitted by the DiSibio calibration, as the catalogs use them.
+"""Values fitted by the diSibio calibration, as the catalogs use them.
 
 ``metacascade calibrate --targets disibio2008 --seed 1 --out DIR`` writes
 ``DIR/catalog_values.json``; ``make calibration`` runs it and copies that file to

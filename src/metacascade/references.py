@@ -118,7 +118,7 @@ BLOOM_1962 = Citation(
     "Br Med J 2:213", where="abstract",
 )
 DISIBIO_2008 = Citation(
-    "disibio2008", "DiSibio G, French SW", 2008,
+    "disibio2008", "diSibio G, French SW", 2008,
     "Metastatic patterns of cancers: results from a large autopsy study",
     "Arch Pathol Lab Med 132:931", where="Figure 1",
 )

@@ -8,7 +8,7 @@ and writes three files (:data:`ANALYSIS_FILES`):
     Cohort size, baseline CTC groups, median overall and progression-free survival per
     group with 95% intervals, log-rank tests and Cox hazard ratios
     (:mod:`metacascade.analysis.survival`), organ involvement at death against the
-    DiSibio & French 2008 autopsy series and time to first metastasis per organ
+    diSibio & French 2008 autopsy series and time to first metastasis per organ
     (:mod:`metacascade.analysis.autopsy`). Plain JSON: keys sorted, floats to 12
     significant digits, what cannot be estimated (or is infinite) as ``null``.
 ``survival.png``
@@ -81,7 +81,7 @@ PER_ORGAN: dict[str, tuple[tuple[str, str], ...]] = {
 #: The scans that found a lesion: the observations ``read="analysis"`` reduces.
 _FOUND = [("kind", "==", "scan"), ("lesion", ">", 0)]
 _ENDPOINTS: tuple[Endpoint, ...] = ("os", "pfs")
-_DISIBIO = "DiSibio & French 2008, Arch Pathol Lab Med 132:931, Figure 1"
+_DISIBIO = "diSibio & French 2008, Arch Pathol Lab Med 132:931, Figure 1"
 
 
 class CohortError(MetacascadeError):

@@ -2,7 +2,7 @@
 
 :func:`involvement` gives, for each cancer of a cohort and each organ, the share of
 patients with at least one colony of :data:`AUTOPSY_MIN_DIAMETER_MM` or more in that
-organ when they died, beside the share of autopsies with metastases there in DiSibio &
+organ when they died, beside the share of autopsies with metastases there in diSibio &
 French 2008 (Arch Pathol Lab Med 132:931, Figure 1: 3,827 autopsies of 1914-1943,
 before chemotherapy and radiotherapy, counts per primary and organ;
 ``data/disibio2008_fig1_counts.csv``). A count divided by the row's autopsies is read
@@ -55,7 +55,7 @@ def counted_colonies(min_diameter_mm: float) -> str:
     return (f"colonies of at least {KEPT_MIN_DIAMETER_MM:g} mm, the smallest a cohort "
             f"keeps (asked: {min_diameter_mm:g} mm), and smaller ones detected before")
 
-#: Body-catalog organ -> DiSibio & French column, for the hematogenous targets both have.
+#: Body-catalog organ -> diSibio & French column, for the hematogenous targets both have.
 #: Both marrow beds are "bone". The rectum is counted with the large intestine (the table
 #: has no rectum column). The catalog's uterus bed also holds the ovaries, but only the
 #: "uterus" column is compared (the table counts ovaries apart and a patient may have
@@ -82,10 +82,10 @@ ORGAN_TO_DISIBIO: dict[str, str] = {
     "prostate": "prostate",
     "uterus": "uterus",
 }
-#: The compared organs (DiSibio column names), in the order tables and figures use.
+#: The compared organs (diSibio column names), in the order tables and figures use.
 AUTOPSY_ORGANS: tuple[str, ...] = tuple(dict.fromkeys(ORGAN_TO_DISIBIO.values()))
 
-#: Cancer-catalog name -> DiSibio & French row. Melanoma takes "skin body" (skin
+#: Cancer-catalog name -> diSibio & French row. Melanoma takes "skin body" (skin
 #: primaries of the trunk and limbs, melanoma not separated; its spread to brain, heart
 #: and adrenal is melanoma's), osteosarcoma "bone" (35 primary bone tumours of all
 #: kinds). Choriocarcinoma has no row: "uterus" is mostly endometrial carcinoma.
@@ -253,7 +253,7 @@ def _first_per_organ(table: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def _involved_pairs(colonies: pd.DataFrame, min_diameter_mm: float) -> pd.DataFrame:
-    """(patient, DiSibio organ) pairs with a colony of at least ``min_diameter_mm``."""
+    """(patient, diSibio organ) pairs with a colony of at least ``min_diameter_mm``."""
     big = colonies[colonies["diameter_mm_end"] >= min_diameter_mm]
     organ = big["organ"].map(ORGAN_TO_DISIBIO)
     pairs = pd.DataFrame({"patient": big["patient"].to_numpy(), "organ": organ.to_numpy()})

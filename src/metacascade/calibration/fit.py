@@ -1,4 +1,4 @@
-"""The DiSibio calibration: two ABC-SMC stages, checks against the engine, and the report.
+"""The diSibio calibration: two ABC-SMC stages, checks against the engine, and the report.
 
 Stage 1, *flow*: blood flow alone decides the pattern. Fitted jointly over every primary:
 the shared physiology (single-cell arrest, extravasation per vessel-wall kind, dormancy)

@@ -104,7 +104,7 @@ class Cascade:
     doubling_reference_cells: Parameter = field(default_factory=lambda: assumed(
         1e5, "cell", "at or below the avascular limit (the default, the lowest avascular "
         "limit allowed), colonies grow at the cancer's doubling time from their founding, "
-        "then slow (the model the DiSibio calibration and the documented figures use). "
+        "then slow (the model the diSibio calibration and the documented figures use). "
         "Clinical doubling times are measured on tumours seen on imaging, about 1 cm "
         "across, about 1e9 cells at 1e9 cells/cm^3 (Peer 1993, mammograms; Finlay 1988, "
         "liver metastases on CT: overt 155 d, occult 86 d, the smaller growing faster); "

@@ -27,7 +27,7 @@ GROWTH_LAWS = ("exponential", "gompertz", "power")
 NEUTRAL_SOIL = assumed(
     1.0, "1",
     "neutral soil: no organ preference beyond delivery by blood flow; to be calibrated "
-    "against autopsy involvement (DiSibio & French 2008)",
+    "against autopsy involvement (diSibio & French 2008)",
     (0.01, 100.0),
 )
 

@@ -295,7 +295,7 @@ def organ_table(run: CohortRun) -> pd.DataFrame:
         "patients involved": [f"{k}/{n}" for k, n in zip(shown["n_involved"],
                                                         shown["n_patients"], strict=True)],
         "share": shown["share"].to_numpy(),
-        "autopsy share (DiSibio 2008)": shown["disibio_share"].to_numpy(),
+        "autopsy share (diSibio 2008)": shown["disibio_share"].to_numpy(),
         "counted at": shown["basis"].str.replace("_", " ").to_numpy(),
     })
 

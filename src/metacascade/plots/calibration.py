@@ -29,7 +29,7 @@ def plot_fit(organs: pd.DataFrame, cancer: str, ax: Axes | None = None) -> Axes:
         ax = Figure(figsize=(5, 3)).add_subplot()
     rows = organs[organs["cancer"] == cancer]
     x = np.arange(len(rows))
-    ax.bar(x, rows["observed"], color="0.8", label="autopsies (DiSibio 2008)")
+    ax.bar(x, rows["observed"], color="0.8", label="autopsies (diSibio 2008)")
     low = rows["soil"] - rows["soil_q05"]
     high = rows["soil_q95"] - rows["soil"]
     ax.errorbar(x, rows["soil"], yerr=[low.clip(lower=0), high.clip(lower=0)], fmt="o",

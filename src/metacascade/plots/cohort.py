@@ -6,7 +6,7 @@ for the favourable and unfavourable baseline CTC groups
 axis (lifelines' ``add_at_risk_counts``), as trial reports do.
 
 :func:`plot_organs` draws, per organ, the share of simulated patients with the organ
-involved at death beside the share in the DiSibio & French 2008 autopsy series, from a
+involved at death beside the share in the diSibio & French 2008 autopsy series, from a
 table :func:`metacascade.analysis.autopsy.involvement` made. Neither runs the model.
 """
 
@@ -95,7 +95,7 @@ def plot_organs(table: pd.DataFrame, *, ax: Axes | None = None,
     """Draw simulated and autopsy shares of patients with each organ involved.
 
     Grouped horizontal bars, one pair per organ in the table's order: the simulated
-    share (blue) and the DiSibio & French 2008 share (grey), each labelled with its
+    share (blue) and the diSibio & French 2008 share (grey), each labelled with its
     count and denominator. The organ holding the primary is marked "(primary)".
 
     Parameters
@@ -104,7 +104,7 @@ def plot_organs(table: pd.DataFrame, *, ax: Axes | None = None,
         Rows of one cancer from :func:`metacascade.analysis.autopsy.involvement`
         (``cancer``, ``organ``, ``basis``, ``share``, ``n_involved``, ``n_patients``,
         ``disibio_share``, ``disibio_count``, ``disibio_n``, ``primary_site``).
-        Without a DiSibio row (missing shares) only the simulated bars are drawn.
+        Without a diSibio row (missing shares) only the simulated bars are drawn.
     ax
         Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`.
     title
@@ -135,7 +135,7 @@ def plot_organs(table: pd.DataFrame, *, ax: Axes | None = None,
     has_reference = bool(np.isfinite(autopsy).any())
     if has_reference:
         ax.barh(y - height / 2, np.nan_to_num(autopsy), height, color=_AUTOPSY,
-                label="DiSibio & French 2008")
+                label="diSibio & French 2008")
     for row, yi in zip(table.itertuples(index=False), y, strict=True):
         _bar_label(ax, yi + height / 2, row.share, row.n_involved, row.n_patients)
         if has_reference:

@@ -188,7 +188,7 @@ def _organs(run: CohortRun) -> Section:
     body = paragraph(
         f"Share of patients with each organ involved (a lesion of at least {min_mm:g} mm) "
         "at death, or at the end of follow-up for a cancer none of whose patients died, "
-        "beside the share in the autopsy series of DiSibio & French 2008 (Figure 1).")
+        "beside the share in the autopsy series of diSibio & French 2008 (Figure 1).")
     if not cancers:
         return Section("organs", "Organ involvement against the autopsy table",
                        body + paragraph("No patients to count.", css="note"))
@@ -201,7 +201,7 @@ def _organs(run: CohortRun) -> Section:
              "–" if pd.isna(r.disibio_count) else f"{int(r.disibio_count)}/{int(r.disibio_n)}",
              share(None if pd.isna(r.disibio_share) else float(r.disibio_share)))
             for r in table_.itertuples(index=False)]
-    body += table(("cancer", "organ", "simulated", "share", "DiSibio 2008", "share"), rows,
+    body += table(("cancer", "organ", "simulated", "share", "diSibio 2008", "share"), rows,
                   numeric=(2, 3, 4, 5))
     return Section("organs", "Organ involvement against the autopsy table", body)
 

@@ -1,6 +1,6 @@
 """Published targets a calibration fits: organ involvement at autopsy.
 
-A :class:`Targets` holds, per primary (a catalog cancer) and target organ (a DiSibio &
+A :class:`Targets` holds, per primary (a catalog cancer) and target organ (a diSibio &
 French column), the autopsies behind the row and the number with metastases in that
 organ. :func:`load_targets` builds a named set from the package's data; today there is
 one, ``"disibio2008"`` (:mod:`metacascade.calibration.targets.disibio2008`).

@@ -25,15 +25,15 @@ from metacascade.cancers.catalog import get_cancer
 #: Primaries fitted: the issue's list (melanoma is the "skin body" row).
 CANCERS = ("breast", "prostate", "colon", "rectum", "lung", "stomach", "pancreas",
            "kidney", "melanoma")
-#: Target organs (DiSibio column names).
+#: Target organs (diSibio column names).
 ORGANS = ("lung", "liver", "bone", "brain", "adrenal", "kidney", "spleen", "heart",
           "pancreas", "thyroid", "skin", "skeletal muscle")
-SOURCE = ("DiSibio G, French SW. Metastatic patterns of cancers: results from a large "
+SOURCE = ("diSibio G, French SW. Metastatic patterns of cancers: results from a large "
           "autopsy study. Arch Pathol Lab Med 2008;132:931-939, Figure 1")
 
 
 def targets() -> Targets:
-    """The DiSibio & French 2008 targets for :data:`CANCERS` and :data:`ORGANS`."""
+    """The diSibio & French 2008 targets for :data:`CANCERS` and :data:`ORGANS`."""
     table = disibio_counts()
     beds = {organ: tuple(b for b, o in ORGAN_TO_DISIBIO.items() if o == organ)
             for organ in ORGANS}

@@ -89,7 +89,7 @@ def ctc_cutoff_assumed(by_analogy_with: str) -> Parameter:
 
 
 def calibrated_soils(cancer: str) -> dict[str, Parameter]:
-    """The soils the DiSibio calibration fitted for ``cancer``, by bed.
+    """The soils the diSibio calibration fitted for ``cancer``, by bed.
 
     Every bed of a target organ (:mod:`metacascade.calibrated`); the other beds (the
     lymph node too, which the hematogenous fit does not see) take

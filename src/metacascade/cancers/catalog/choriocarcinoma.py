@@ -64,6 +64,6 @@ CANCER = Cancer(
     },
     other_soil=common.uncalibrated_level(),
     notes="Gompertz growth with an assumed doubling time of days. No autopsy row for "
-          "this tumour (the 'uterus' row of DiSibio & French 2008 is mostly endometrial "
+          "this tumour (the 'uterus' row of diSibio & French 2008 is mostly endometrial "
           "carcinoma), so organ preferences rest on clinical descriptions.",
 )

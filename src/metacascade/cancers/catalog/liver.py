@@ -44,14 +44,14 @@ CANCER = Cancer(
         "epithelial CellSearch assay undercounts them"),
     soil={
         "adrenal": common.scaled_soil(
-            2.0, "adrenal involved in 19 % of 36 liver-cancer autopsies (DiSibio & French "
+            2.0, "adrenal involved in 19 % of 36 liver-cancer autopsies (diSibio & French "
             "2008), far above its 0.3 % of cardiac output"),
         "vertebral_marrow": common.scaled_soil(
             1.5, "bone metastases of hepatocellular carcinoma are common in clinical "
             "series, mostly the spine; bone involved in 8 % of 36 liver-cancer autopsies "
-            "(DiSibio & French 2008)"),
+            "(diSibio & French 2008)"),
         "bone_marrow": common.scaled_soil(
-            1.5, "bone involved in 8 % of 36 liver-cancer autopsies (DiSibio & French "
+            1.5, "bone involved in 8 % of 36 liver-cancer autopsies (diSibio & French "
             "2008), a small series"),
     },
     other_soil=common.uncalibrated_level(),

@@ -11,7 +11,7 @@ from metacascade.cancers.catalog import _common as common
 from metacascade.cancers.model import Cancer
 from metacascade.citations import assumed
 
-_AUTOPSY = ("'skin body' row of DiSibio & French 2008 (67 autopsies; skin primaries of "
+_AUTOPSY = ("'skin body' row of diSibio & French 2008 (67 autopsies; skin primaries of "
             "the trunk and limbs, melanoma not separated)")
 
 CANCER = Cancer(

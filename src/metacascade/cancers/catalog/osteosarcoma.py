@@ -11,7 +11,7 @@ from metacascade.cancers.catalog import _common as common
 from metacascade.cancers.model import Cancer
 from metacascade.citations import assumed
 
-_AUTOPSY = ("'bone' row of DiSibio & French 2008 (35 autopsies of bone primaries, not "
+_AUTOPSY = ("'bone' row of diSibio & French 2008 (35 autopsies of bone primaries, not "
             "osteosarcoma alone)")
 
 CANCER = Cancer(
