@@ -19,6 +19,8 @@ from metacascade.references import (
     COUMANS_2013,
     CRISTOFANILLI_2004,
     DEBONO_2008,
+    FINLAY_1988,
+    MENDELAAR_2020,
 )
 
 # The abstract as PubMed prints it reads "3.2 x 10-6 ... cells per 24 hr per g": the
@@ -75,6 +77,21 @@ CTC_CUTOFF_3_COLORECTAL = cited(
     3.0, "cell/7.5 mL",
     COHEN_2008.at("abstract", ">= 3 CTC per 7.5 mL unfavourable in metastatic colorectal cancer"),
     (1.0, 100.0),
+)
+
+# Colon and rectum share these two figures (colorectal series).
+DOUBLING_TIME_COLORECTAL = cited(
+    155.0, "d",
+    FINLAY_1988.at("abstract", "doubling time of overt colorectal LIVER METASTASES "
+                   "(155 +/- 34 d; occult ones 86 +/- 12 d), used for the primary by "
+                   "analogy only; no primary-tumour figure is at hand"),
+    (60.0, 600.0),
+)
+
+CTC_DIAMETER_COLORECTAL = cited(
+    7.5, "um",
+    MENDELAAR_2020.at("abstract", "median CTC diameter in colorectal cancer"),
+    (5.0, 30.0),
 )
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from metacascade.cancers.catalog import _common as common
 from metacascade.cancers.model import Cancer
-from metacascade.citations import cited
-from metacascade.references import FINLAY_1988, MENDELAAR_2020
 
 CANCER = Cancer(
     name="colon",
@@ -19,20 +17,13 @@ CANCER = Cancer(
     sexes=("female", "male"),
     default_body="adult_male",
     growth_law="gompertz",
-    doubling_time=cited(
-        155.0, "d",
-        FINLAY_1988.at("abstract", "doubling time of overt colorectal LIVER METASTASES "
-                       "(155 +/- 34 d; occult ones 86 +/- 12 d), used for the primary by "
-                       "analogy only; no primary-tumour figure is at hand"),
-        (60.0, 600.0),
-    ),
+    doubling_time=common.DOUBLING_TIME_COLORECTAL,
     carrying_capacity=common.CARRYING_CAPACITY,
     shedding_rate=common.SHEDDING_RATE,
     cluster_share=common.CLUSTER_SHARE,
     platelet_share=common.PLATELET_SHARE,
     lymphatic_share=common.LYMPHATIC_SHARE,
-    ctc_diameter=cited(7.5, "um", MENDELAAR_2020.at("abstract", "median CTC diameter in "
-                                                     "colorectal cancer"), (5.0, 30.0)),
+    ctc_diameter=common.CTC_DIAMETER_COLORECTAL,
     ctc_cutoff=common.CTC_CUTOFF_3_COLORECTAL,
     soil=common.calibrated_soils("colon"),
     other_soil=common.calibrated_other_soil("colon"),
