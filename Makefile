@@ -64,9 +64,11 @@ verify: $(VENV)/.installed-test
 
 ## calibration: refit the catalog's calibrated values (diSibio 2008, seed 1, about 11 min
 ## on 2 cores) and copy them into the package (src/metacascade/data/calibrated_disibio2008.json)
+## and the fit's figure into the README's (docs/figures/calibration_fit.png)
 calibration: $(VENV)/.installed-test
 	$(BIN)/metacascade calibrate --targets disibio2008 --seed 1 --workers 2 --out out/calibration
 	cp out/calibration/catalog_values.json src/metacascade/data/calibrated_disibio2008.json
+	cp out/calibration/fit.png docs/figures/calibration_fit.png
 
 $(VENV)/.installed-fast: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[fast]'
