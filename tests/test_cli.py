@@ -53,6 +53,26 @@ def test_route_from_scenario_file():
     assert json.loads(result.stdout)["cancer"] == "prostate"
 
 
+def test_route_options_override_the_scenario_file(tmp_path):
+    path = tmp_path / "closed.yaml"
+    path.write_text("cancer: prostate\nembolus: cluster\nvertebral_plexus: false\n")
+
+    def routed(*options: str) -> dict:
+        result = _run("route", "--scenario", str(path), "--json", *options)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    def by_name(*options: str) -> dict:
+        return json.loads(_run("route", "--cancer", "prostate", "--json", *options).stdout)
+
+    as_file = routed()
+    assert as_file == by_name("--embolus", "cluster", "--no-vertebral-plexus")
+    given = routed("--embolus", "single", "--vertebral-plexus")
+    assert given == by_name() != by_name("--no-vertebral-plexus")
+    result = _run("route", "--scenario", str(path), "--embolus", "bubble")
+    assert result.exit_code == 2 and "embolus" in result.stderr and "'cluster'" in result.stderr
+
+
 @pytest.mark.parametrize(("args", "needle"), [
     (("route", "--cancer", "leukaemia"), "unknown cancer 'leukaemia'; known cancers: breast"),
     (("route", "--cancer", "breast", "--body", "adult_child"),

@@ -98,17 +98,19 @@ def route(
     cancer: Annotated[str | None, typer.Option(help="Cancer type, e.g. breast.")] = None,
     body: Annotated[str | None, typer.Option(
         help="Body, e.g. adult_male (default: the cancer's default body).")] = None,
-    embolus: Annotated[str, typer.Option(help="single, cluster or platelet.")] = "single",
+    embolus: Annotated[str | None, typer.Option(
+        help="single, cluster or platelet (default: the scenario's, else single).")] = None,
     scenario: Annotated[Path | None, typer.Option(parser=_path,
         help="Scenario file (.yaml/.toml) naming body, cancer and overrides.")] = None,
-    vertebral_plexus: Annotated[bool, typer.Option(
+    vertebral_plexus: Annotated[bool | None, typer.Option(
         "--vertebral-plexus/--no-vertebral-plexus",
-        help="Open or close the vertebral venous plexus.")] = True,
+        help="Open or close the vertebral venous plexus (default: the scenario's, else "
+             "open).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Where the cells shed by a primary end up: arrest share per organ over all passes."""
     from metacascade.engine.route import route as route_cells
-    from metacascade.scenario import load_scenario
+    from metacascade.scenario import Scenario, load_scenario
 
     with _user_errors():
         if scenario is not None:
@@ -116,14 +118,20 @@ def route(
                 raise MetacascadeError("--scenario names the cancer and body; do not also "
                                        "give --cancer or --body")
             loaded = load_scenario(scenario)
+            given = {name: value for name, value in (("embolus", embolus),
+                                                     ("vertebral_plexus", vertebral_plexus))
+                     if value is not None}
+            if given:  # (the options override the file's fields)
+                loaded = Scenario.from_dict({**loaded.to_dict(), **given})
             body_obj, cancer_obj = loaded.resolve()
             result = route_cells(cancer_obj, body=body_obj, embolus=loaded.embolus,
-                                 vertebral_plexus=vertebral_plexus and loaded.vertebral_plexus)
+                                 vertebral_plexus=loaded.vertebral_plexus)
         elif cancer is None:
             raise MetacascadeError("give --cancer NAME or --scenario FILE")
         else:
-            result = route_cells(cancer, body=body, embolus=embolus,
-                                 vertebral_plexus=vertebral_plexus)
+            result = route_cells(cancer, body=body,
+                                 embolus="single" if embolus is None else embolus,
+                                 vertebral_plexus=vertebral_plexus is not False)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
