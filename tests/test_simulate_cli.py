@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import metacascade.outputs as outputs
 from metacascade.cli import app
+from metacascade.describe import scenario_text
 from metacascade.engine.kernel import simulate
 from metacascade.engine.result import COLONY_COLUMNS, EVENT_COLUMNS
 from metacascade.errors import OutputError, ScenarioError
@@ -130,6 +131,26 @@ def test_example_scenarios_run(example, tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["cancer"] == load_scenario(example).cancer
     assert summary["horizon_years"] == 1
+
+
+def test_scenario_embolus_is_not_claimed_for_a_simulation(tmp_path):
+    """The scenario's embolus is route's: a simulation sheds the cancer's mix."""
+    runs = {}
+    for kind in ("single", "cluster"):
+        path = tmp_path / f"{kind}.yaml"
+        path.write_text(f"cancer: breast\nembolus: {kind}\nhorizon_years: 1\nseed: 4\n")
+        result = _run("--scenario", str(path), "--out", str(tmp_path / kind))
+        assert result.exit_code == 0, result.output
+        runs[kind] = result.stderr
+        assert "embolus" not in json.loads((tmp_path / kind / "summary.json").read_text())
+        assert "1 year," in result.stdout
+    assert "note: embolus" not in runs["single"]
+    assert "note: embolus 'cluster' is the kind `metacascade route` follows" in runs["cluster"]
+    for name in ("colonies.parquet", "observations.parquet"):
+        assert ((tmp_path / "single" / name).read_bytes()
+                == (tmp_path / "cluster" / name).read_bytes())
+    text = " ".join(scenario_text(load_scenario(tmp_path / "cluster.yaml")))
+    assert "Emboli:" not in text and "(The scenario's embolus, cluster, is the kind" in text
 
 
 def test_write_simulation_takes_plain_data_and_names_bad_arguments(tmp_path):

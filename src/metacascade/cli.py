@@ -18,6 +18,7 @@ import typer
 
 from metacascade._version import __version__
 from metacascade.errors import MetacascadeError
+from metacascade.units import years_text
 
 if TYPE_CHECKING:
     from metacascade.cohort import DaskExecutor, LocalExecutor
@@ -171,9 +172,12 @@ def simulate(
         resolved = _simulation_scenario(cancer, scenario, body, years, seed)
         check_output_dir(out)
         article = "an" if resolved.cancer[:1] in "aeiou" else "a"
-        unit = "year" if resolved.horizon_years == 1 else "years"
-        typer.echo(f"simulating {resolved.horizon_years:g} {unit} of {article} "
+        typer.echo(f"simulating {years_text(resolved.horizon_years)} of {article} "
                    f"{resolved.cancer} primary...", err=True)
+        if resolved.embolus != "single":
+            typer.echo(f"note: embolus {resolved.embolus!r} is the kind `metacascade route` "
+                       "follows; a simulation sheds the cancer's mix (cluster_share, "
+                       "platelet_share)", err=True)
         result = simulate_patient(resolved)
         write_simulation(result, resolved, out, scenario_file=scenario)
     _print_simulation(resolved, result, out, OUTPUT_FILES)
@@ -206,8 +210,8 @@ def _print_simulation(scenario: Scenario, result: Result, out: Path,
     body, _ = scenario.resolve()
     colonies = result.colonies["organ"].value_counts(sort=False)
     ranked = sorted(colonies.items(), key=lambda item: (-item[1], item[0]))
-    typer.echo(f"{scenario.cancer} primary, body {body.name}, {scenario.horizon_years:g} "
-               f"years, seed {result.seed}")
+    typer.echo(f"{scenario.cancer} primary, body {body.name}, "
+               f"{years_text(scenario.horizon_years)}, seed {result.seed}")
     end = result.history_end_day
     if not math.isinf(end):
         from metacascade.engine.limits import MAX_COLONIES

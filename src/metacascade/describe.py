@@ -14,6 +14,7 @@ from metacascade.cancers import Cancer, get_cancer, list_cancers
 from metacascade.cancers.cascade import DEFAULT_CASCADE
 from metacascade.citations import Parameter
 from metacascade.physiology import EMBOLI, SIZE_CLASSES, Body, get_body, list_bodies
+from metacascade.units import years_text
 
 if TYPE_CHECKING:
     from metacascade.scenario import Scenario
@@ -276,9 +277,12 @@ def scenario_text(scenario: Scenario) -> list[str]:
         f"{_percent(cancer.lymphatic_share.value)} of cells first into the lymphatics.")
     plexus = "open" if scenario.vertebral_plexus else "closed"
     seed = "" if scenario.seed is None else f", with seed {scenario.seed}"
-    run = (f"Emboli: {scenario.embolus} (vertebral venous plexus {plexus}). The run "
-           f"covers {scenario.horizon_years:g} years in steps of {scenario.step_days:g} "
+    run = (f"The vertebral venous plexus is {plexus}. The run covers "
+           f"{years_text(scenario.horizon_years)} in steps of {scenario.step_days:g} "
            f"days{seed}.")
+    if scenario.embolus != "single":
+        run += (f" (The scenario's embolus, {scenario.embolus}, is the kind the route "
+                "command follows; a simulation sheds the mix above.)")
     changes = [f"{k} = {v}" for part in ("cancer_overrides", "body_overrides",
                                          "cascade_overrides")
                for k, v in _flat(getattr(scenario, part).model_dump(exclude_none=True))]

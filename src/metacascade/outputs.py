@@ -168,8 +168,7 @@ def summary_data(result: Result, scenario: Scenario) -> dict[str, Any]:
     """The content of ``summary.json``: the result's summary, the cancer and the body."""
     body, _ = scenario.resolve()
     data = result.summary()
-    data.update(cancer=scenario.cancer, body=body.name, embolus=scenario.embolus,
-                horizon_years=scenario.horizon_years)
+    data.update(cancer=scenario.cancer, body=body.name, horizon_years=scenario.horizon_years)
     return data
 
 

@@ -339,7 +339,9 @@ class Scenario(_Strict):
 
     cancer: str
     body: str | None = Field(default=None, description="default: the cancer's default body")
-    embolus: Literal["single", "cluster", "platelet"] = "single"
+    embolus: Literal["single", "cluster", "platelet"] = Field(
+        default="single", description="the kind `route` follows; a simulation sheds the "
+        "cancer's mix (cluster_share, platelet_share)")
     vertebral_plexus: TruthValue = True
     horizon_years: float = Field(default=10.0, gt=0.0, le=100.0)
     seed: int | None = Field(default=None, ge=0, lt=2**63)

@@ -98,3 +98,9 @@ def _convert(number: float, given: str, unit: str, what: str) -> float:
         raise ParameterError(f"{what}: unit {given!r} cannot be converted to {unit!r} (not "
                              "the same kind of quantity)") from None
     return _finite(converted, what)
+
+
+def years_text(value: float, spec: str = "g") -> str:
+    """``value`` years as words, formatted by ``spec``: "1 year", "2.5 years"."""
+    number = format(value, spec)
+    return f"{number} year" if float(number) == 1 else f"{number} years"

@@ -34,6 +34,7 @@ import pandas as pd
 from metacascade._checks import is_truth_value, whole_number
 from metacascade.errors import MetacascadeError
 from metacascade.plots.clinic import require_frame
+from metacascade.units import years_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -305,7 +306,7 @@ def _title(result: Result) -> str:
     scenario = result.provenance.get("scenario", {})
     cancer = scenario.get("cancer", "?")
     years = float(result.ledger["time_days"].iloc[-1]) / 365.25
-    return f"{cancer} primary: {years:.3g} years, seed {result.seed}"
+    return f"{cancer} primary: {years_text(years, '.3g')}, seed {result.seed}"
 
 
 def _count(value: float) -> str:

@@ -36,6 +36,7 @@ from metacascade.report.html import (
     table,
 )
 from metacascade.scenario import Scenario, load_scenario
+from metacascade.units import years_text
 
 #: Files of a run directory the report needs (``lesions.parquet`` is optional: older
 #: directories lack it and get no body map).
@@ -101,7 +102,7 @@ def run_title(run: Run) -> tuple[str, str]:
     s = run.summary
     version = run.provenance.get("version", "?")
     return (f"{s.get('cancer', run.scenario.cancer)} primary: one simulated patient",
-            f"body {s.get('body', '?')}, {s.get('horizon_years', 0):g} years, seed "
+            f"body {s.get('body', '?')}, {years_text(s.get('horizon_years', 0))}, seed "
             f"{s.get('seed', '?')}; metacascade {version}; from {run.path}")
 
 
