@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metacascade.errors import ScenarioError
-from metacascade.scenario import Scenario, load_scenario
+from metacascade.scenario import Scenario, load_scenario, read_scenario_file
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -172,6 +172,38 @@ def test_load_refuses_bad_files(tmp_path):
     toml.write_text('cancer = "breast"\n[cancer_overrides]\nshedding_rate = -1\n')
     with pytest.raises(ScenarioError, match="shedding_rate"):
         load_scenario(toml)
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("cancer: breast\nhorizon_years: 1\ncancer: prostate\n",
+     r"'cancer' is given twice \(line 3\); give each field once$"),
+    ("cancer: breast\ncancer_overrides:\n  soil: {lung: 2, lung: 3}\n",
+     r"'lung' is given twice \(line 3\)"),
+    ("a: &x {b: 1}\nd: {<<: *x, b: 2, b: 3}\n", r"'b' is given twice \(line 2\)"),
+    ("", r"is empty; give at least 'cancer: NAME'$"),
+    ("# only a comment\n", r"is empty"),
+    ("- breast\n", r": expected fields \(name: value\), not a list$"),
+    ("breast\n", r": expected fields \(name: value\), not a text$"),
+])
+def test_yaml_refuses_repeated_keys_and_files_without_fields(tmp_path, text, needle):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=r"^scenario file '.*s\.yaml'" + "(:| is) "):
+        read_scenario_file(path)
+    with pytest.raises(ScenarioError, match=needle):
+        read_scenario_file(path)
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("base: &b {lung: 2, liver: 3}\nsoil: {<<: *b, lung: 5}\n")
+    assert read_scenario_file(path)["soil"] == {"lung": 5, "liver": 3}
+
+
+def test_a_population_is_pointed_to_the_cohort():
+    with pytest.raises(ScenarioError, match=r"^population: a population is for "
+                       r"`metacascade cohort`"):
+        Scenario.from_dict({"cancer": "breast", "population": {}})
 
 
 # -- random malformed input: only ScenarioError may come out ----------------------------

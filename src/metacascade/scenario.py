@@ -390,6 +390,10 @@ class Scenario(_Strict):
                     f"a scenario is a mapping of fields, not {type(data).__name__}"
                 )
             data = dict(data)
+        if "population" in data:
+            raise ScenarioError("population: a population is for `metacascade cohort` "
+                                "(metacascade.simulate_cohort); this takes one patient's "
+                                "scenario")
         try:
             return cls.model_validate(data)
         except ValidationError as error:
@@ -447,11 +451,45 @@ def read_scenario_file(path: str | Path) -> Any:
     except UnicodeDecodeError:
         raise ScenarioError(f"scenario file {str(path)!r}: not UTF-8 text") from None
     try:
-        data = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
+        data = tomllib.loads(text) if suffix == ".toml" else yaml.load(text, _UniqueKeys)
+    except _DuplicateKey as error:
+        raise ScenarioError(f"scenario file {str(path)!r}: {error}") from None
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ScenarioError(f"scenario file {str(path)!r}: cannot parse: {first}") from None
+    if data is None:
+        raise ScenarioError(f"scenario file {str(path)!r} is empty; give at least "
+                            "'cancer: NAME'")
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario file {str(path)!r}: expected fields (name: value), "
+                            f"not a {_KINDS.get(type(data), type(data).__name__)}")
     return data
+
+
+_KINDS = {list: "list", str: "text", int: "number", float: "number", bool: "truth value"}
+
+
+class _DuplicateKey(Exception):
+    """A key given twice in one YAML mapping (TOML refuses it itself)."""
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in a mapping (the last would win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False,
+                          ) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # ("<<: *anchor": its keys may be overridden)
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):
+                continue  # (a complex key: SafeLoader's own checks)
+            if key in seen:
+                raise _DuplicateKey(f"{key!r} is given twice (line "
+                                    f"{key_node.start_mark.line + 1}); give each field once")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 # -- helpers ---------------------------------------------------------------------------
