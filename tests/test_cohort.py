@@ -185,7 +185,7 @@ def test_a_directory_of_another_cohort_is_refused(tmp_path, population, referenc
     with pytest.raises(OutputError, match=r"not the same patients, shard size\)"):
         simulate_cohort(population, 5, seed=5, out=reference, shard_size=3, resume=True,
                         engine="patient")
-    with pytest.raises(OutputError, match="already holds this cohort"):
+    with pytest.raises(OutputError, match="already holds this cohort, complete; choose"):
         simulate_cohort(population, 6, seed=5, out=reference, shard_size=6, engine="patient")
     other = tmp_path / "notes"
     other.mkdir()
@@ -200,6 +200,37 @@ def test_a_directory_of_another_cohort_is_refused(tmp_path, population, referenc
     run = CliRunner().invoke(app, ["cohort", "--scenario", str(path), "--patients", "0",
                                    "--out", str(tmp_path / "zero")])
     assert run.exit_code == 2 and "patients" in run.output
+
+
+def test_resume_refuses_another_numpy_and_leaves_a_complete_manifest(tmp_path, population,
+                                                                     reference):
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["versions"].update(numpy="1.0.0", metacascade="0.0.1")
+    path.write_text(json.dumps(manifest))
+    before = path.read_bytes()
+    # Complete: nothing to run, and the manifest is left as the run that made it wrote it.
+    simulate_cohort(population, 6, seed=5, out=out, shard_size=6, resume=True,
+                    engine="patient", progress=False)
+    assert path.read_bytes() == before
+    with pytest.raises(OutputError, match="already holds this cohort, complete"):
+        simulate_cohort(population, 6, seed=5, out=out, shard_size=6, engine="patient")
+    manifest.update(shards_done=[], complete=False)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(OutputError, match=r"begun with NumPy 1\.0\.0, whose random draws "
+                       r"this NumPy \(.*\) need not repeat; resume with NumPy 1\.0\.0"):
+        simulate_cohort(population, 6, seed=5, out=out, shard_size=6, resume=True,
+                        engine="patient", progress=False)
+    with pytest.raises(OutputError, match="already holds this cohort, unfinished; pass "
+                       "--resume"):
+        simulate_cohort(population, 6, seed=5, out=out, shard_size=6, engine="patient")
+    manifest["versions"]["numpy"] = np.__version__  # (another metacascade: FORMAT decides)
+    path.write_text(json.dumps(manifest))
+    simulate_cohort(population, 6, seed=5, out=out, shard_size=6, resume=True,
+                    engine="patient", progress=False)
+    assert_same(reference, out)
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, population):
@@ -312,6 +343,27 @@ def _cohort_cli(tmp_path, population, *args):
     path = tmp_path / "pop.yaml"
     path.write_text(yaml.safe_dump(population))
     return CliRunner().invoke(app, ["cohort", "--scenario", str(path), *args])
+
+
+def test_the_cohort_seed_defaults_to_the_files(tmp_path):
+    """--seed, else the file's seed, else 0 (the file's seed was ignored)."""
+    def patients(data, *args):
+        out = tmp_path / f"c{len(list(tmp_path.iterdir()))}"
+        result = _cohort_cli(tmp_path, data, "--patients", "1", "--out", str(out),
+                             "--engine", "patient", "--workers", "1", *args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("1 patient in 1 shard written to ")
+        return json.loads((out / "manifest.json").read_text())["seed"]
+
+    assert patients(POPULATION) == 0
+    assert patients({**POPULATION, "seed": 7}) == 7
+    assert patients({**POPULATION, "seed": 7}, "--seed", "3") == 3
+    result = _cohort_cli(tmp_path, POPULATION, "--patients", "1", "--out",
+                         str(tmp_path / "x"), "--engine", "patient", "--batch-size", "8")
+    assert result.exit_code == 2 and not (tmp_path / "x").exists()
+    assert result.stderr == ("metacascade: error: --batch-size: the batch engine's; "
+                             "--engine patient runs patients one at a time (give one or "
+                             "the other)\n")
 
 
 #: Refusals only a patient shows: (refused data, its message, corrected data, patients).

@@ -283,13 +283,16 @@ def test_a_failing_patient_stops_the_cohort_at_once_and_is_named(tmp_path):
 
 def test_the_command_line_batch_size_default_is_the_librarys():
     import inspect
+    import typing
 
     from metacascade import cli
     from metacascade.cohort.run import DEFAULT_BATCH_SIZE, simulate_cohort
 
-    default = inspect.signature(cli.cohort).parameters["batch_size"].default
-    assert default == DEFAULT_BATCH_SIZE
-    assert inspect.signature(simulate_cohort).parameters["batch_size"].default == default
+    option = inspect.signature(cli.cohort).parameters["batch_size"]
+    assert option.default is None  # (given: refused with --engine patient)
+    hint = typing.get_type_hints(cli.cohort, include_extras=True)["batch_size"]
+    assert f"default {DEFAULT_BATCH_SIZE})" in hint.__metadata__[0].help
+    assert inspect.signature(simulate_cohort).parameters["batch_size"].default == 512
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")

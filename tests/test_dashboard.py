@@ -190,12 +190,13 @@ def test_the_core_package_does_not_import_panel():
 
 def test_without_panel_a_clear_message_and_exit_status_2(monkeypatch):
     monkeypatch.setitem(sys.modules, "panel", None)  # import panel now raises ImportError
-    with pytest.raises(DashboardUnavailable, match=r"install metacascade\[dashboard\]"):
+    with pytest.raises(DashboardUnavailable, match=r"pip install 'metacascade\[dashboard\]' "
+                       r"\(in a clone: \.venv/bin/pip install -e '\.\[dashboard\]'\)$"):
         require_panel()
     outcome = CliRunner().invoke(cli, ["dashboard", "--no-browser"])
     assert outcome.exit_code == 2
     lines = outcome.output.strip().splitlines()
-    assert len(lines) == 1 and "install metacascade[dashboard]" in lines[0]
+    assert len(lines) == 1 and "pip install 'metacascade[dashboard]'" in lines[0]
 
 
 def test_the_cli_refuses_a_bad_port():
@@ -214,3 +215,21 @@ def test_the_cli_refuses_a_bad_host_in_one_line(host, says):
                                        "--no-browser"])
     assert outcome.exit_code == 2 and outcome.stdout == ""
     assert outcome.stderr.count("\n") == 1 and says in outcome.stderr
+
+
+def test_a_port_in_use_is_refused_before_the_address_is_printed():
+    """The address line came first, then the error: two lines, the first misleading."""
+    pytest.importorskip("panel")
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for host in ("127.0.0.1", "999.1.1.1"):
+            outcome = CliRunner().invoke(cli, ["dashboard", "--host", host, "--port",
+                                               str(port), "--no-browser"])
+            assert outcome.exit_code == 2 and outcome.stdout == "", outcome.output
+            assert outcome.stderr.count("\n") == 1
+            assert outcome.stderr.startswith(f"metacascade: error: cannot serve on {host}:"
+                                             f"{port}: ")

@@ -44,6 +44,8 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
+from metacascade.errors import install_hint
+
 
 def _import_numba() -> Any:
     try:  # the `fast` extra
@@ -179,7 +181,7 @@ def use(enabled: bool) -> Iterator[None]:
     """Run the block with the compiled loops on or off (on needs numba installed)."""
     global ENABLED
     if enabled and numba is None:
-        raise RuntimeError("the compiled loops need numba: pip install 'metacascade[fast]'")
+        raise RuntimeError("the compiled loops need numba: " + install_hint("fast"))
     before, ENABLED = ENABLED, enabled
     try:
         yield

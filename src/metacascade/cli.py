@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from metacascade._version import __version__
-from metacascade.errors import MetacascadeError
+from metacascade.errors import MetacascadeError, install_hint
 from metacascade.units import years_text
 
 if TYPE_CHECKING:
@@ -236,11 +236,13 @@ def _print_simulation(scenario: Scenario, result: Result, out: Path,
 @app.command()
 def cohort(
     scenario: Annotated[Path, typer.Option(parser=_path,
-        help="Population file: a scenario with a 'population' section.", show_default=False)],
+        help="Population file: a scenario with a 'population' section (a scenario without "
+             "one gives every patient its values).", show_default=False)],
     patients: Annotated[int, typer.Option(help="Number of patients (1 to 100000000).",
                                           show_default=False)],
     out: Annotated[Path, typer.Option(parser=_path, help="Cohort directory.", show_default=False)],
-    seed: Annotated[int, typer.Option(help="Cohort seed.")] = 0,
+    seed: Annotated[int | None, typer.Option(
+        help="Cohort seed (default: the file's 'seed', else 0).", show_default=False)] = None,
     workers: _Workers = None,
     dask_local: _DaskLocal = None,
     scheduler: _Scheduler = None,
@@ -251,10 +253,12 @@ def cohort(
         help="'batch': patients as arrays, in batches on their own random streams; "
              "'patient': one at a time, each equal to a single simulate (slower).")
     ] = "batch",
-    batch_size: Annotated[int, typer.Option(
-        help="Patients per batch (batch engine; 1 to 16384).")] = 512,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Patients per batch (batch engine; 1 to 16384; default 512).",
+        show_default=False)] = None,
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Finish the shards a previous run of this cohort left undone.")
+        "--resume", help="Finish the shards a previous run of this cohort left undone (in "
+                         "a new or empty directory: run it all).")
     ] = False,
 ) -> None:
     """Simulate a virtual cohort into Parquet shards (patients, colonies, observations)."""
@@ -264,15 +268,23 @@ def cohort(
         load_population,
         simulate_cohort,
     )
+    from metacascade.cohort.run import DEFAULT_BATCH_SIZE
 
     with _user_errors():
         _check_executor_options(workers, dask_local, scheduler)
+        if batch_size is not None and engine == "patient":
+            raise MetacascadeError("--batch-size: the batch engine's; --engine patient runs "
+                                   "patients one at a time (give one or the other)")
         population = load_population(scenario)
+        if seed is None:
+            seed = 0 if population.base.seed is None else population.base.seed
         executor = _executor(workers, dask_local, scheduler)
         try:
             result = simulate_cohort(population, patients, seed=seed, out=out,
                                      executor=executor, shard_size=shard_size, resume=resume,
-                                     progress=True, engine=engine, batch_size=batch_size)
+                                     progress=True, engine=engine,
+                                     batch_size=DEFAULT_BATCH_SIZE if batch_size is None
+                                     else batch_size)
         except CohortInterrupted as stop:  # Ctrl-C: what is done, and how to go on
             stopped: CohortInterrupted | None = stop
         else:
@@ -285,7 +297,8 @@ def cohort(
         raise typer.Exit(INTERRUPTED)
     manifest = result.manifest
     shards = manifest["shards_total"]
-    typer.echo(f"{patients} patients in {shards} shard{'s' * (shards != 1)} written to {out}/")
+    typer.echo(f"{patients} patient{'s' * (patients != 1)} in {shards} "
+               f"shard{'s' * (shards != 1)} written to {out}/")
 
 
 @app.command()
@@ -380,7 +393,7 @@ def calibrate(
             import pyabc  # type: ignore[import-untyped]  # noqa: F401
         except ImportError:
             raise MetacascadeError("calibrate needs the 'calibration' extra: "
-                                   "pip install 'metacascade[calibration]'") from None
+                                   + install_hint("calibration")) from None
         executor = _executor(workers, dask_local, scheduler)
         try:
             report = run(targets, out=out, seed=seed, settings=QUICK if quick else Settings(),

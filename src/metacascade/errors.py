@@ -30,3 +30,9 @@ class ScenarioError(MetacascadeError):
 
 class OutputError(MetacascadeError):
     """An output path cannot be written (it is a file, or the disk refused)."""
+
+
+def install_hint(extra: str) -> str:
+    """How to install an optional extra, from PyPI or into a clone's ``.venv``."""
+    return (f"pip install 'metacascade[{extra}]' (in a clone: .venv/bin/pip install -e "
+            f"'.[{extra}]')")

@@ -55,7 +55,7 @@ from metacascade.analysis.survival import (
     logrank,
     median_survival,
 )
-from metacascade.errors import MetacascadeError, OutputError, ParameterError
+from metacascade.errors import MetacascadeError, OutputError, ParameterError, install_hint
 from metacascade.outputs import plain_json
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
         import lifelines  # noqa: F401
     except ImportError:
         raise MetacascadeError("analysing a cohort needs lifelines: "
-                               "pip install 'metacascade[analysis]'") from None
+                               + install_hint("analysis")) from None
     say = progress or (lambda _line: None)
     say(f"reading {str(cohort_dir)!r}")
     cohort = read_cohort(cohort_dir, read="analysis")

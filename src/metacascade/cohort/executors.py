@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
 
 from metacascade._checks import whole_number
-from metacascade.errors import MetacascadeError, OutputError
+from metacascade.errors import MetacascadeError, OutputError, install_hint
 
 
 class Task(Protocol):
@@ -158,7 +158,7 @@ class DaskExecutor:
             from distributed import Client, LocalCluster
         except ImportError:
             raise OutputError("the Dask executor needs the 'dask' extra: "
-                              "pip install 'metacascade[dask]'") from None
+                              + install_hint("dask")) from None
         self._cluster = None
         #: The workers of the local cluster (None on an existing one).
         self.workers: int | None = None

@@ -658,7 +658,8 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
               for k in range(n_shards) if k not in done]
     manifest = {**identity, "shards_total": n_shards, "shards_done": sorted(done),
                 "versions": _versions(), "complete": not shards}
-    _write_manifest(out, manifest)
+    if shards or not (out / MANIFEST).exists():  # (a complete cohort's is left as it is)
+        _write_manifest(out, manifest)
     executor = executor or LocalExecutor()
     try:
         with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards),
@@ -783,8 +784,16 @@ def _check_directory(out: Path, identity: dict[str, Any], resume: bool) -> None:
                           f"{', '.join(names.get(k, k) for k in differ)}); choose "
                           "another directory")
     if not resume:
-        raise OutputError(f"out: {str(out)!r} already holds this cohort; pass --resume "
-                          "to finish it, or choose another directory")
+        if manifest.get("complete"):
+            raise OutputError(f"out: {str(out)!r} already holds this cohort, complete; "
+                              "choose another directory to run it again")
+        raise OutputError(f"out: {str(out)!r} already holds this cohort, unfinished; pass "
+                          "--resume to finish it, or choose another directory")
+    begun = (manifest.get("versions") or {}).get("numpy")
+    if not manifest.get("complete") and begun is not None and begun != np.__version__:
+        raise OutputError(f"out: {str(out)!r} was begun with NumPy {begun}, whose random "
+                          f"draws this NumPy ({np.__version__}) need not repeat; resume "
+                          f"with NumPy {begun}, or choose another directory")
 
 
 @contextlib.contextmanager

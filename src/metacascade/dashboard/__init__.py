@@ -18,15 +18,14 @@ import socket
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from metacascade.errors import MetacascadeError
+from metacascade.errors import MetacascadeError, install_hint
 
 if TYPE_CHECKING:
     from panel.viewable import Viewable
 
 #: Address and port the server listens on by default (this machine only).
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5006
-INSTALL_HINT = "the dashboard needs Panel: install metacascade[dashboard] " \
-               "(pip install 'metacascade[dashboard]')"
+INSTALL_HINT = "the dashboard needs Panel: " + install_hint("dashboard")
 
 
 class DashboardUnavailable(MetacascadeError):
@@ -88,6 +87,8 @@ def serve(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, show: bool = Tr
         except OSError as error:
             raise MetacascadeError(f"host: cannot listen on {host!r}: "
                                    f"{error.strerror or error}") from None
+    else:
+        _check_listen(host, port)  # (before the address is printed)
     origins = sorted({f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
     if verbose:
         print(f"metacascade dashboard at http://{host}:{port}/ (Ctrl+C stops it)", flush=True)
@@ -97,6 +98,20 @@ def serve(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, show: bool = Tr
                         title="metacascade dashboard")
     except KeyboardInterrupt:
         return None
+    except OSError as error:
+        raise MetacascadeError(f"cannot serve on {host}:{port}: "
+                               f"{error.strerror or error}") from None
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Refuse an address the server could not listen on (as it would: address reuse on)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen()
     except OSError as error:
         raise MetacascadeError(f"cannot serve on {host}:{port}: "
                                f"{error.strerror or error}") from None

@@ -29,7 +29,7 @@ from metacascade.analysis import (
 from metacascade.analysis.survival import Endpoint
 from metacascade.cohort.population import Population
 from metacascade.describe import population_text, scenario_text
-from metacascade.errors import MetacascadeError
+from metacascade.errors import MetacascadeError, install_hint
 from metacascade.outputs import plain_json
 from metacascade.references import DISIBIO_2008
 from metacascade.report.citations import citations_section
@@ -57,7 +57,7 @@ def read_cohort_run(path: Path) -> CohortRun:
         import lifelines  # noqa: F401
     except ImportError:
         raise ReportError("the report of a cohort needs lifelines: "
-                          "pip install 'metacascade[analysis]'") from None
+                          + install_hint("analysis")) from None
     cohort = read_cohort(path, read="analysis")
     scenario = cohort.manifest.get("scenario")
     if not isinstance(scenario, dict):
