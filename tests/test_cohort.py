@@ -233,6 +233,20 @@ def test_resume_refuses_another_numpy_and_leaves_a_complete_manifest(tmp_path, p
     assert_same(reference, out)
 
 
+def test_a_cohort_being_written_is_told_from_an_interrupted_one(tmp_path):
+    """analyze's note said '--resume finishes it' of a cohort a run was still writing."""
+    from metacascade.cohort.run import _claimed, being_written, incomplete_note
+
+    out = tmp_path / "c"
+    assert not being_written(out) and not being_written(tmp_path)  # (no lock file)
+    with _claimed(out):
+        assert being_written(out)
+        assert incomplete_note(out) == "a run is writing it now"
+    assert not being_written(out)
+    assert incomplete_note(out) == ("if its run was interrupted, 'metacascade cohort ... "
+                                    "--resume' finishes it")
+
+
 def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, population):
     path = tmp_path / "pop.yaml"
     path.write_text(yaml.safe_dump(POPULATION))

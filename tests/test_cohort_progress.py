@@ -93,6 +93,12 @@ def test_a_note_when_workers_would_wait_or_a_batch_is_mostly_beyond_the_cohort(
         "note: 1 shard for 2 workers: 1 waits; a smaller batch size (--batch-size) makes "
         "more shards, with other results (a patient's draws depend on the batch size)"]
     assert notes(4, 1, batch_size=7) == []  # (7 is not more than twice 4)
+    # A shard of two batches, but the cohort within one: a smaller shard cannot help.
+    assert notes(5, 2, batch_size=8, shard_size=16) == [
+        "note: 1 shard for 2 workers: 1 waits; a smaller batch size (--batch-size) makes "
+        "more shards, with other results (a patient's draws depend on the batch size)"]
+    assert notes(1, 2, batch_size=1) == []  # (one patient: one shard whatever is done)
+    assert notes(1, 2, engine="patient") == []
 
 
 class _Terminal(io.StringIO):

@@ -325,10 +325,12 @@ def analyze(
                                       progress=say))
     typer.echo(json.dumps(_headline(report), indent=1))
     typer.echo(f"wrote analysis.json, survival.png, organs.png to {cohort_dir}/")
-    if report.get("cohort_complete") is False:  # (an interrupted run)
+    if report.get("cohort_complete") is False:  # (a run under way, or one interrupted)
+        from metacascade.cohort.run import incomplete_note
+
         typer.echo(f"metacascade: note: the cohort is not complete: {report['n_patients']} "
                    f"of its {report['manifest_n_patients']} patients were analysed; "
-                   "'metacascade cohort ... --resume' finishes it", err=True)
+                   f"{incomplete_note(cohort_dir)}", err=True)
 
 
 def _headline(report: dict[str, object]) -> dict[str, object]:

@@ -319,6 +319,34 @@ def patients_under_way(out: Path) -> int:
     return total
 
 
+def being_written(out: str | os.PathLike[str]) -> bool:
+    """Whether a run holds the cohort directory ``out`` now (its lock; False without one)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: runs are not guarded
+        return False
+    try:
+        handle = open(Path(out) / LOCK)  # noqa: SIM115 (closed below)
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:  # a file system without locks
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def incomplete_note(out: str | os.PathLike[str]) -> str:
+    """What to do about an incomplete cohort: wait for its run, or resume an interrupted one."""
+    if being_written(out):
+        return "a run is writing it now"
+    return "if its run was interrupted, 'metacascade cohort ... --resume' finishes it"
+
+
 _POPULATIONS: dict[str, Population] = {}
 
 
@@ -708,13 +736,14 @@ def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> l
         notes.append(f"{simulated} patients are simulated for these {n} (every patient of "
                      f"a batch of {size}, so that a patient's results do not depend on "
                      f"--patients); --batch-size {n} simulates only these, with other draws")
-    if workers is not None and n_shards < workers:
+    if workers is not None and n_shards < min(workers, n):  # (at most a shard a patient)
         idle = workers - n_shards
         many = (f"{n_shards} shard{'s' * (n_shards != 1)} for {workers} workers: "
                 f"{idle} wait{'s' * (idle == 1)}")
+        # (with the batch engine a shard is at least a batch)
         notes.append(f"{many}; a smaller batch size (--batch-size) makes more shards, with "
                      "other results (a patient's draws depend on the batch size)"
-                     if batch and identity["shard_size"] == size else
+                     if batch and (identity["shard_size"] == size or n <= size) else
                      f"{many}; a smaller --shard-size makes more shards, with the same results")
     return notes
 

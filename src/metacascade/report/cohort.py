@@ -28,6 +28,7 @@ from metacascade.analysis import (
 )
 from metacascade.analysis.survival import Endpoint
 from metacascade.cohort.population import Population
+from metacascade.cohort.run import incomplete_note
 from metacascade.describe import population_text, scenario_text
 from metacascade.errors import MetacascadeError, install_hint
 from metacascade.outputs import plain_json
@@ -129,7 +130,7 @@ def _headline(run: CohortRun) -> Section:
                    "these patients; metacascade analyze writes one)")
     incomplete = ([("cohort not complete", f"{a['n_patients']:,} of its "
                     f"{a['manifest_n_patients']:,} patients are in the directory; "
-                    "'metacascade cohort ... --resume' finishes it")]
+                    f"{incomplete_note(run.path)}")]
                   if a.get("cohort_complete") is False else [])
     body = facts([
         *incomplete,
