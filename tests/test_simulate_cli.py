@@ -245,10 +245,26 @@ def test_rerun_replaces_outputs_and_keeps_other_files(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     (out / "summary.json").write_text("stale")
-    _simulate(out, "--cancer", "breast", "--years", "1", "--seed", "4")
+    result = _simulate(out, "--cancer", "breast", "--years", "1", "--seed", "4")
     assert (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "summary.json").read_text())["seed"] == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert "removed" not in result.stderr
+
+
+def test_rerun_removes_the_replaced_runs_report(tmp_path):
+    """A report of the run replaced stayed beside the new run's outputs."""
+    from metacascade.report import REPORT_FILE
+
+    assert outputs.STALE_FILES == (REPORT_FILE,)
+    out = tmp_path / "out"
+    _simulate(out, "--cancer", "colon", "--years", "1", "--seed", "2")
+    assert runner.invoke(app, ["report", str(out)]).exit_code == 0
+    assert (out / REPORT_FILE).is_file()
+    result = _simulate(out, "--cancer", "breast", "--years", "1", "--seed", "5")
+    assert not (out / REPORT_FILE).exists()
+    assert (f"note: removed report.html, the report of the run replaced (metacascade report "
+            f"{out} writes this run's)") in result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +303,24 @@ def test_failure_while_moving_restores_the_earlier_outputs(tmp_path, small_run, 
     with pytest.raises(OutputError, match="No space left on device"):
         write_simulation(simulate(scenario), scenario, out)
     assert calls[4].name == outputs.OUTPUT_FILES[4]  # the failed move; the rest put back
+    assert _snapshot(out) == before
+    # The replaced run's report is put back too when the last move fails.
+    (out / "report.html").write_text("the report of seed 9")
+    before = _snapshot(out)
+    calls.clear()
+    monkeypatch.setattr(outputs, "STALE_FILES", ("report.html", "missing.html"))
+    real_is_file = Path.is_file
+
+    def failing_check(path):
+        if path.name == "missing.html":
+            raise OSError(5, "Input/output error")
+        return real_is_file(path)
+
+    monkeypatch.setattr(outputs.os, "replace", real_replace)
+    monkeypatch.setattr(Path, "is_file", failing_check)
+    with pytest.raises(OutputError, match="Input/output error"):
+        write_simulation(simulate(scenario), scenario, out)
+    monkeypatch.undo()
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

@@ -166,7 +166,12 @@ def simulate(
 
     matplotlib.use("Agg")
     from metacascade.engine.kernel import simulate as simulate_patient
-    from metacascade.outputs import OUTPUT_FILES, check_output_dir, write_simulation
+    from metacascade.outputs import (
+        OUTPUT_FILES,
+        STALE_FILES,
+        check_output_dir,
+        write_simulation,
+    )
 
     with _user_errors():
         resolved = _simulation_scenario(cancer, scenario, body, years, seed)
@@ -179,7 +184,11 @@ def simulate(
                        "follows; a simulation sheds the cancer's mix (cluster_share, "
                        "platelet_share)", err=True)
         result = simulate_patient(resolved)
+        stale = [name for name in STALE_FILES if (out / name).is_file()]
         write_simulation(result, resolved, out, scenario_file=scenario)
+    for name in stale:
+        typer.echo(f"note: removed {name}, the report of the run replaced "
+                   f"(metacascade report {out} writes this run's)", err=True)
     _print_simulation(resolved, result, out, OUTPUT_FILES)
 
 

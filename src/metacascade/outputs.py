@@ -79,7 +79,8 @@ def write_simulation(result: Result, scenario: Scenario | Mapping[str, Any],
         the result's is used).
     out_dir
         Directory to write into; created with its parents if missing. Other files in it
-        are left alone; earlier outputs of the same names are replaced.
+        are left alone; earlier outputs of the same names are replaced, and the
+        replaced run's report (``report.html``) is removed.
     scenario_file
         The file the scenario was read from, if any (recorded in the provenance).
     course
@@ -308,12 +309,18 @@ def body_lesions(result: Result, course: ClinicalCourse) -> pd.DataFrame:
 
 
 # -- moving into place -------------------------------------------------------------------
+#: What ``metacascade report`` writes into a run's directory by default: the report of
+#: the run a new simulation replaces, removed with it.
+STALE_FILES = ("report.html",)
+
+
 def _move_into_place(staging: Path, out: Path) -> None:
     """Move the staged files into ``out``.
 
     A new directory is one rename. Into an existing one the files go one by one, each by
     an atomic replace; the replaced files are kept until all are in and put back if any
-    move fails.
+    move fails. A report of the replaced run (:data:`STALE_FILES`) is removed last, and
+    also put back if a move fails.
     """
     if not out.exists():
         staging.rename(out)
@@ -329,6 +336,10 @@ def _move_into_place(staging: Path, out: Path) -> None:
                 _keep(target, backup / name)
             os.replace(staging / name, target)
             replaced.append((name, existed))
+        for name in STALE_FILES:
+            if (out / name).is_file():
+                os.replace(out / name, backup / name)
+                replaced.append((name, True))
     except BaseException:
         for name, existed in reversed(replaced):
             if existed:

@@ -68,7 +68,8 @@ EMBOLI: dict[str, EmbolusType] = {
         "cluster", "cluster of tumour cells (a few to tens of cells)",
         assumed(50.0, "1",
                 "clusters are far wider than capillaries (5-10 um) and arrest almost surely "
-                "in the first bed; odds x50 turns a per-pass arrest of 0.85 into 0.996",
+                "in the first bed; odds x50 turn any per-pass arrest in the capillary beds' "
+                "bounds (0.7-0.999) into more than 0.99",
                 (5.0, 1000.0)),
         assumed(0.2, "1",
                 "cells in clusters resist shear and anoikis; 23-50-fold higher metastatic "
