@@ -305,6 +305,9 @@ def test_analyze_writes_the_three_files(tmp_path):
     liver = data["autopsy"]["by_cancer"]["breast"]["organs"]["liver"]
     assert 0.0 < liver["share"] <= 1.0
     assert data["time_to_first_metastasis"]["organs"]["liver"]["n_detected"] == 1
+    assert data["time_to_first_metastasis"]["counts"].startswith(
+        "founding: the colonies a cohort keeps (at least 1 mm at the end of follow-up, or "
+        "detected), not every colony founded")
     for name in ("survival.png", "organs.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

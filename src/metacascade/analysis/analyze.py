@@ -277,6 +277,9 @@ def analysis_data(cohort: CohortTables, autopsy: pd.DataFrame, timing: pd.DataFr
         "autopsy": _autopsy_data(autopsy, min_diameter_mm),
         "time_to_first_metastasis": {
             "clock": "simulation day (day 0: start of the simulated natural history)",
+            "counts": (f"founding: the colonies a cohort keeps (at least "
+                       f"{KEPT_MIN_DIAMETER_MM:g} mm at the end of follow-up, or detected), "
+                       "not every colony founded; detection: scans that found a colony"),
             "organs": {str(organ): row for organ, row in timing.to_dict("index").items()},
         },
     }
