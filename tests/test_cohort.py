@@ -20,6 +20,7 @@ from metacascade.cohort import (
     patient_seed,
     simulate_cohort,
 )
+from metacascade.cohort.population import Distribution
 from metacascade.cohort.run import DATASETS, Cohort
 from metacascade.errors import OutputError, ScenarioError
 
@@ -99,10 +100,16 @@ def test_truncation_keeps_a_lognormal_inside_the_bounds():
         else:
             assert same == value
     assert refused > 5
+    # An interval the draws would miss: refused when the population is made (the
+    # patient's draws give up after MAX_TRUNCATION_DRAWS, each naming the interval).
+    narrow = {**wide, "truncate": [390, 400]}
     with pytest.raises(ScenarioError, match=r"population\.cancer_overrides\.doubling_time"
-                                            r"\.truncate: no value"):
+                                            r"\.truncate: \[390\.0, 400\.0\] keeps"):
         Population.from_dict({**POPULATION, "population": {
-            "cancer_overrides.doubling_time": {**wide, "truncate": [390, 400]}}}).patient(1, 0)
+            "cancer_overrides.doubling_time": narrow}})
+    with pytest.raises(ScenarioError, match=r"^truncate: no value in \[390\.0, 400\.0\] "
+                                            r"after 1000 draws"):
+        Distribution.model_validate(narrow).draw_number(np.random.default_rng(1))
 
 
 @pytest.mark.parametrize("distributions, field", [
@@ -381,8 +388,10 @@ def test_the_cohort_seed_defaults_to_the_files(tmp_path):
 
 
 #: Refusals only a patient shows: (refused data, its message, corrected data, patients).
+# (a median the scenario takes, so the population is; patient 0 of seed 3 draws more than
+# 300 mm, which the scenario refuses)
 _BAD_DIAMETERS = {**POPULATION, "horizon_years": 0.5, "population": {
-    "primary_diameter_mm": {"uniform": {"low": 400, "high": 500}}}}
+    "primary_diameter_mm": {"lognormal": {"median": 250, "sigma": 1.0}}}}
 # (nobody dies: a patient past the colony limit is refused only if alive then)
 _EXPLOSIVE = {"cancer": "lung", "horizon_years": 5, "primary_diameter_mm": 30,
               "cascade_overrides": {"divide_after_extravasation": 1e-2},
@@ -409,6 +418,7 @@ def test_a_patient_refused_leaves_no_directory_behind(tmp_path, refusal, engine,
     if existing == "empty":
         out.mkdir()
     args = ("--patients", str(patients), "--out", str(out), "--workers", "1",
+            *(("--seed", "3") if refusal == "scenario" else ()),
             *(("--batch-size", "2") if engine == "batch" else ("--engine", "patient")))
     result = _cohort_cli(tmp_path, bad, *args)
     assert result.exit_code == 2 and result.stdout == ""
@@ -564,7 +574,7 @@ def test_a_refused_run_into_a_temporary_directory_leaves_none(tmp_path, monkeypa
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with pytest.raises(ScenarioError, match="patient 0: primary_diameter_mm"):
-        simulate_cohort(_BAD_DIAMETERS, 2, seed=1, batch_size=2, executor=LocalExecutor(1),
+        simulate_cohort(_BAD_DIAMETERS, 2, seed=3, batch_size=2, executor=LocalExecutor(1),
                         progress=False)
     assert list(tmp_path.iterdir()) == []
 

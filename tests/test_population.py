@@ -29,13 +29,14 @@ def _trial(distributions: dict) -> Population:
 
 
 #: Paths into a list item beside one that is not sampled, into a dict the base lacks,
-#: into a list of strings, into body and cascade overrides, with some values invalid.
+#: into a list of strings, into body and cascade overrides, with some values invalid
+#: (in ranges whose middle is valid: an invalid discrete value is refused up front).
 WIDE = {
     "clinic.therapy.lines.0.resistant_fraction": _uniform(0.0, 0.2),
     "clinic.therapy.lines.1.kill_rate": _uniform(-0.002, 0.05),
-    "clinic.scans.0.regions.0": {"discrete": {"values": ["chest", "head", "toe"],
+    "clinic.scans.0.regions.0": {"discrete": {"values": ["chest", "head", "pelvis"],
                                               "weights": [5, 5, 1]}},
-    "clinic.draws.0.site": {"discrete": {"values": ["arm_vein", "liver", "nowhere"],
+    "clinic.draws.0.site": {"discrete": {"values": ["arm_vein", "liver", "tumour_vein"],
                                          "weights": [5, 5, 1]}},
     "cancer_overrides.soil.bone_marrow": {"lognormal": {"median": 1.0, "sigma": 1.0}},
     "body_overrides.arrest_per_pass.liver": _uniform(0.6, 1.0),
@@ -98,8 +99,8 @@ def test_patients_are_their_plain_data_validated(index):
     assert refused < 60
     if index == 2:  # every kind of refusal of WIDE came up, with the field named
         messages = [_draw(population, 4, i) for i in range(60)]
-        for field in ("clinic.therapy.lines.1.kill_rate", "clinic.scans.0.regions",
-                      "clinic.draws.0.site", "body_overrides.arrest_per_pass.liver",
+        for field in ("clinic.therapy.lines.1.kill_rate",
+                      "body_overrides.arrest_per_pass.liver",
                       "cascade_overrides.establishment"):
             assert any(isinstance(m, str) and f": {field}" in m for m in messages), field
 
@@ -153,3 +154,76 @@ def test_seed_states_are_numpys(seed):
     for p, state in zip(patients, seed_states(seed, 3, patients, 4), strict=True):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3, p)))
         assert rng_from_state(state).bit_generator.state == rng.bit_generator.state
+
+
+def _breast(path: str, spec: dict, **base) -> Population:
+    data = copy.deepcopy(read_scenario_file(EXAMPLES / "breast_population.yaml"))
+    data.update(base)
+    data["population"][path] = spec
+    return Population.from_dict(data)
+
+
+@pytest.mark.parametrize(("path", "spec", "base", "needle"), [
+    ("cancer_overrides.doubling_time",
+     {"lognormal": {"median": 157, "sigma": 0.4}, "unit": "mm"}, {},
+     r"^population\.cancer_overrides\.doubling_time: its median '157.0 mm' is refused "
+     r"\(cancer_overrides\.doubling_time: unit 'mm' cannot be converted to 'd'"),
+    ("cancer_overrides.doubling_time",
+     {"lognormal": {"median": 157, "sigma": 0.4}, "unit": "d", "truncate": [1000, 2000]}, {},
+     r"^population\.cancer_overrides\.doubling_time\.truncate: \[1000\.0, 2000\.0\] keeps "
+     r"\S+ of the lognormal; a patient's 1000 draws would all miss it with probability "
+     r"\S+; widen it$"),
+    ("primary_diameter_mm", {"uniform": {"low": 400, "high": 500}}, {},
+     r"^population\.primary_diameter_mm: its middle 450\.0 is refused \(primary_diameter_mm: "),
+    ("primary_diameter_mm", {"uniform": {"low": 10, "high": 40}, "truncate": [50, 60]}, {},
+     r"truncate: \[50\.0, 60\.0\] keeps 0 of the uniform"),
+    ("cancer", {"discrete": {"values": ["breast", "prostate"]}}, {},
+     r"^population\.cancer: its value 'prostate' is refused \(.*arises in 'prostate'"),
+    ("clinic.therapy.lines.0.resistant_fraction",
+     {"lognormal": {"median": 0.05, "sigma": 0.7}, "unit": "d", "truncate": [0, 1]}, {},
+     r"its median '0\.05 d' is refused \(unit: 'd', but this parameter is a plain number: "
+     r"give no unit\)$"),
+    ("clinic.draws.0.site", {"discrete": {"values": ["arm_vein", "toe"],
+                                          "weights": [1, 0]}}, {}, None),  # (never drawn)
+    ("cancer_overrides.doubling_time",  # a truncation away from the median, kept enough
+     {"lognormal": {"median": 157, "sigma": 0.4}, "unit": "d", "truncate": [300, 400]}, {},
+     None),
+])
+def test_values_a_cohort_would_refuse_are_refused_up_front(path, spec, base, needle):
+    """Before any patient: they stopped the cohort at the first patient to draw one."""
+    if needle is None:
+        _breast(path, spec, **base).patient(1, 0)
+        return
+    with pytest.raises(ScenarioError, match=needle):
+        _breast(path, spec, **base)
+
+
+def test_the_truncation_check_is_the_chance_of_a_refusal():
+    """Kept share m: a patient's 1000 draws all miss with probability (1 - m) ** 1000."""
+    from scipy import stats
+
+    from metacascade.cohort.population import TRUNCATION_MISS
+
+    median, sigma = 157.0, 0.4
+    # The upper bound that keeps exactly the share whose misses have the allowed chance.
+    kept = 1 - TRUNCATION_MISS ** (1 / 1000)
+    edge = median * float(np.exp(sigma * stats.norm.ppf(kept)))
+    spec = {"lognormal": {"median": median, "sigma": sigma}, "unit": "d"}
+    _breast("cancer_overrides.doubling_time", {**spec, "truncate": [1.0, edge * 1.01]})
+    with pytest.raises(ScenarioError, match="widen it"):
+        _breast("cancer_overrides.doubling_time", {**spec, "truncate": [1.0, edge * 0.99]})
+
+
+def test_a_combination_is_refused_with_the_typical_values_named():
+    """Each value is valid alone; with the other distribution's typical value it is not."""
+    data = copy.deepcopy(read_scenario_file(EXAMPLES / "breast_population.yaml"))
+    data.pop("body")
+    del data["clinic"]
+    data["population"] = {"cancer": {"discrete": {"values": ["breast", "prostate"],
+                                                  "weights": [3, 1]}},
+                          "body": {"discrete": {"values": ["adult_female", "adult_male"],
+                                                "weights": [3, 1]}}}
+    with pytest.raises(ScenarioError, match=r"^population\.cancer: its value 'prostate' is "
+                       r"refused with the other distributions' typical values \(body: cancer "
+                       r"'prostate' arises in 'prostate', which body 'adult_female'"):
+        Population.from_dict(data)

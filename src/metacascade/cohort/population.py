@@ -167,6 +167,89 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, float | int) and not isinstance(value, bool)
 
 
+#: Largest chance that a patient's :data:`MAX_TRUNCATION_DRAWS` draws all miss the
+#: ``truncate`` interval that a population may have (1e-6: a million patients would see
+#: one such refusal, on average).
+TRUNCATION_MISS = 1e-6
+
+
+def _inside(dist: Distribution, value: Any) -> bool:
+    """Whether a value can come out of ``dist``'s truncation (any value without one)."""
+    return dist.truncate is None or (
+        _is_number(value) and dist.truncate[0] <= value <= dist.truncate[1])
+
+
+def _typical(path: str, dist: Distribution) -> tuple[Any, str]:
+    """A value inside the distribution's support (and its ``truncate``), and its name.
+
+    A lognormal's median, a uniform's middle, a discrete's most likely value; inside a
+    ``truncate`` interval, the middle of what it keeps. A ``truncate`` interval that the
+    draws would miss too often is refused (:data:`TRUNCATION_MISS`).
+    """
+    where = f"population.{path}.truncate"
+    if dist.lognormal is not None:
+        value: Any = dist.lognormal.median
+        low, high, name = 0.0, math.inf, "median"
+        if dist.truncate is not None:
+            a, b = dist.truncate
+            kept = _lognormal_cdf(b, value, dist.lognormal.sigma) - _lognormal_cdf(
+                a, value, dist.lognormal.sigma)
+            _check_kept(where, dist.truncate, kept, "the lognormal")
+    elif dist.uniform is not None:
+        low, high, name = dist.uniform.low, dist.uniform.high, "middle"
+        value = (low + high) / 2
+        if dist.truncate is not None:
+            a, b = max(low, dist.truncate[0]), min(high, dist.truncate[1])
+            width = high - low
+            kept = (1.0 if width == 0 and a <= b else max(0.0, b - a) / width if width else 0.0)
+            _check_kept(where, dist.truncate, kept, "the uniform")
+            low, high = a, b
+    else:
+        assert dist.discrete is not None
+        weights = dist.discrete.weights or [1.0] * len(dist.discrete.values)
+        kept_weights = [w if _inside(dist, v) else 0.0
+                        for v, w in zip(dist.discrete.values, weights, strict=True)]
+        if dist.truncate is not None:
+            _check_kept(where, dist.truncate, sum(kept_weights) / sum(weights),
+                        "the discrete values")
+        return dist.discrete.values[int(np.argmax(kept_weights))], "value"
+    if dist.truncate is not None and not low <= value <= high:
+        value, name = (max(low, dist.truncate[0]) + min(high, dist.truncate[1])) / 2, (
+            "middle of its truncation")
+    return value, name
+
+
+def _lognormal_cdf(x: float, median: float, sigma: float) -> float:
+    """P(X <= x) for X lognormal with this median and sigma (a step at the median if 0)."""
+    if x <= 0:
+        return 0.0
+    if sigma == 0:
+        return 1.0 if x >= median else 0.0
+    return 0.5 * math.erfc(-math.log(x / median) / (sigma * math.sqrt(2)))
+
+
+def _check_kept(where: str, interval: tuple[float, float], kept: float, what: str) -> None:
+    miss = (1.0 - kept) ** MAX_TRUNCATION_DRAWS
+    if miss > TRUNCATION_MISS:
+        raise ScenarioError(f"{where}: {list(interval)} keeps {kept:.2g} of {what}; a "
+                            f"patient's {MAX_TRUNCATION_DRAWS} draws would all miss it with "
+                            f"probability {miss:.2g}; widen it")
+
+
+def _unit_hint(scenario: Mapping[str, Any], path: str, dist: Distribution, value: Any,
+               error: ScenarioError) -> str:
+    """``error``, or that the parameter takes no unit when the number alone would pass."""
+    if not dist.unit or not _is_number(value) or "parse string as a number" not in str(error):
+        return str(error)
+    data = copy.deepcopy(dict(scenario))
+    _set_path(data, path, value)
+    try:
+        Scenario.from_dict(data)
+    except ScenarioError:
+        return str(error)
+    return f"unit: {dist.unit!r}, but this parameter is a plain number: give no unit"
+
+
 class Population:
     """A scenario and the distributions of its patient-level parameters.
 
@@ -218,6 +301,7 @@ class Population:
                 raise ScenarioError(f"population.{path}{'.' + loc if loc else ''}: "
                                     f"{message}") from None
             _set_path(copy.deepcopy(self.scenario), path, 1.0, check_only=True)
+        self._check_support()
         self._names = self.parameter_names()
         # Each patient's data: this, with the sampled values set. What no sampled path
         # reaches is already validated (from the same plain data), so pydantic takes it
@@ -225,6 +309,44 @@ class Population:
         # object, one cascade) for the next patient.
         self._shared = _share_unsampled(self.scenario, Scenario.from_dict(self.scenario),
                                         [path.split(".") for path in self.distributions])
+
+    def _check_support(self) -> None:
+        """Refuse, before any patient, values every large cohort would draw and refuse.
+
+        Each distribution's typical value (a continuous one's median, or the middle of
+        its range, inside ``truncate``; a discrete one's most likely value) and every
+        value of a discrete one (weight > 0) is checked in the scenario alone, then with
+        the other distributions at their typical values: the draws are independent, so
+        some patient of a large cohort draws each such combination (or values near it).
+        A ``truncate`` interval the patient's :data:`MAX_TRUNCATION_DRAWS` draws would
+        all miss with probability above :data:`TRUNCATION_MISS` is refused too. What this
+        finds would otherwise stop the cohort at the first patient to draw it.
+        """
+        typical = {path: _typical(path, dist) for path, dist in self.distributions.items()}
+        cases = {path: ([(v, "value") for v, w in zip(
+            dist.discrete.values, dist.discrete.weights or [1.0] * len(dist.discrete.values),
+            strict=True) if w > 0 and _inside(dist, v)]
+            if dist.discrete is not None else [typical[path]])
+            for path, dist in self.distributions.items()}
+        for together in (False, True):
+            for path, values in cases.items():
+                dist = self.distributions[path]
+                for value, what in values:
+                    data = copy.deepcopy(self.scenario)
+                    for other, (number, _) in typical.items():
+                        if together and other != path:
+                            _set_path(data, other, self.distributions[other].with_unit(number))
+                    _set_path(data, path, dist.with_unit(value))
+                    try:
+                        Scenario.from_dict(data)
+                    except ScenarioError as error:
+                        others = (" with the other distributions' typical values"
+                                  if together else "")
+                        raise ScenarioError(
+                            f"population.{path}: its {what} {dist.with_unit(value)!r} is "
+                            f"refused{others} "
+                            f"({_unit_hint(self.scenario, path, dist, value, error)})"
+                        ) from None
 
     @classmethod
     def from_dict(cls, data: Any) -> Population:
