@@ -227,3 +227,13 @@ def test_a_combination_is_refused_with_the_typical_values_named():
                        r"refused with the other distributions' typical values \(body: cancer "
                        r"'prostate' arises in 'prostate', which body 'adult_female'"):
         Population.from_dict(data)
+
+
+def test_a_nested_path_is_told_to_be_written_dotted():
+    data = copy.deepcopy(read_scenario_file(EXAMPLES / "breast_population.yaml"))
+    data["population"] = {"cancer_overrides": {"doubling_time": {
+        "lognormal": {"median": 157, "sigma": 0.4}, "unit": "d"}}}
+    with pytest.raises(ScenarioError, match=r"^population\.cancer_overrides: no distribution "
+                       r"\(lognormal, uniform or discrete\); a path is written dotted, as "
+                       r"'cancer_overrides\.doubling_time: \{lognormal: \.\.\.\}'$"):
+        Population.from_dict(data)

@@ -291,6 +291,13 @@ class Population:
             if path == "seed":  # (drawn, it would be replaced by the patient's seed)
                 raise ScenarioError("population.seed: each patient's seed derives from the "
                                     "cohort seed (--seed); allowed: any other field")
+            if isinstance(spec, Mapping) and spec and not set(spec) & {
+                    "lognormal", "uniform", "discrete"} and all(
+                    isinstance(v, Mapping) for v in spec.values()):  # a nested path
+                inner = next(iter(spec))
+                raise ScenarioError(f"population.{path}: no distribution (lognormal, "
+                                    "uniform or discrete); a path is written dotted, as "
+                                    f"'{path}.{inner}: {{lognormal: ...}}'")
             try:
                 self.distributions[path] = (spec if isinstance(spec, Distribution)
                                             else Distribution.model_validate(spec))
