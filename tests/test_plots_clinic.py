@@ -224,6 +224,36 @@ def test_body_bad_options(axes, rng):
         plot_body(lesions(5, rng), primary_organ="appendix", ax=axes)
     with pytest.raises(ValueError, match="sex"):
         plot_body(lesions(5, rng), sex="other", ax=axes)
+    with pytest.raises(ValueError, match=r"^primary_removed: 'yes' is not true or false"):
+        plot_body(lesions(5, rng), primary_removed="yes", ax=axes)
+
+
+@pytest.mark.parametrize("removed", [False, True])
+def test_a_removed_primary_is_a_hollow_star(rng, removed):
+    """body.png drew the primary as present after its surgery."""
+    from matplotlib.colors import to_rgba
+
+    fig, ax = plt.subplots()
+    plot_body(lesions(5, rng), primary_organ="large_intestine", primary_removed=removed,
+              ax=ax)
+    star = ax.collections[-1]  # (drawn after the lesions)
+    assert star.get_facecolor().size == 0 if removed else (
+        tuple(star.get_facecolor()[0]) == to_rgba("#f2c14e"))
+    labels = [t.get_text() for legend in (ax.artists + [ax.get_legend()])
+              if hasattr(legend, "get_texts") for t in legend.get_texts()]
+    assert ("primary (large intestine), removed" in labels) is removed
+    assert ("primary (large intestine)" in labels) is not removed
+    plt.close(fig)
+
+
+def test_the_scenario_says_when_the_primary_is_removed():
+    from metacascade.scenario import Scenario
+
+    plain = Scenario.from_dict({"cancer": "colon"})
+    operated = Scenario.from_dict({"cancer": "colon", "clinic": {"surgery_day": 100}})
+    assert not plain.primary_removed_by(1e9)
+    assert not operated.primary_removed_by(99.9)
+    assert operated.primary_removed_by(100) and operated.primary_removed_by(3652.5)
 
 
 def test_tables_that_are_no_dataframes_are_named(axes):

@@ -282,7 +282,8 @@ def _write_clinic_figures(result: Result, scenario: Scenario, course: ClinicalCo
     figure, ax = plt.subplots(figsize=(6, 8))
     plot_body(body_lesions(result, course), primary_organ=cancer.primary_organ,
               sex="female" if body.sex == "female" else "male", ax=ax,
-              title=f"lesions >= {BODY_MIN_DIAMETER_MM:g} mm at day {course.end_day:.0f}")
+              title=f"lesions >= {BODY_MIN_DIAMETER_MM:g} mm at day {course.end_day:.0f}",
+              primary_removed=scenario.primary_removed_by(course.end_day))
     figure.savefig(staging / "body.png", dpi=110, metadata={"Software": None})
     plt.close(figure)
 

@@ -409,6 +409,11 @@ class Scenario(_Strict):
         assert self._cascade is not None  # set by the validator
         return self._cascade
 
+    def primary_removed_by(self, day: float) -> bool:
+        """Whether surgery (``clinic.surgery_day``) has removed the primary by ``day``."""
+        surgery = None if self.clinic is None else self.clinic.surgery_day
+        return surgery is not None and surgery <= day
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data that :meth:`from_dict` reads back to an equal scenario."""
         return self.model_dump(mode="json", exclude_none=True)

@@ -72,7 +72,7 @@ def body_png(run: PatientRun, day: float) -> bytes:
         figure = Figure(figsize=(6.0, 7.4), layout="constrained")
         plot_body(lesions, primary_organ=cancer.primary_organ,
                   sex="female" if body.sex == "female" else "male", ax=figure.subplots(),
-                  title=title)
+                  title=title, primary_removed=run.scenario.primary_removed_by(day))
         return _png(figure)
 
 

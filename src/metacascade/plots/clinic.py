@@ -148,7 +148,7 @@ def plot_ctc(draws: pd.DataFrame, *, cutoff: float,
 
 def plot_body(lesions: pd.DataFrame, *, primary_organ: str | None = None,
               sex: Literal["female", "male"] = "female", ax: Axes | None = None,
-              title: str | None = None) -> Axes:
+              title: str | None = None, primary_removed: bool = False) -> Axes:
     """Draw a schematic body with every lesion at its organ's position.
 
     Lesions of one organ lie on a golden-angle (Vogel) spiral around the organ's anchor
@@ -173,6 +173,9 @@ def plot_body(lesions: pd.DataFrame, *, primary_organ: str | None = None,
         Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`.
     title
         Title of the Axes; by default the number of lesions and how many are detected.
+    primary_removed
+        The primary has been removed (surgery): its star is hollow, and the legend
+        says so.
 
     Returns
     -------
@@ -185,6 +188,8 @@ def plot_body(lesions: pd.DataFrame, *, primary_organ: str | None = None,
     require_frame(lesions, "lesions")
     if primary_organ is not None:
         _check_organs([primary_organ], "primary_organ")
+    if not is_truth_value(primary_removed):
+        raise MetacascadeError(f"primary_removed: {primary_removed!r} is not true or false")
     table = _lesion_table(lesions)
     ax = _axes(ax)
     _draw_outline(ax, sex)
@@ -193,14 +198,14 @@ def plot_body(lesions: pd.DataFrame, *, primary_organ: str | None = None,
     named = dict(counts.items())
     if primary_organ is not None:
         x, y = ORGAN_POSITIONS[primary_organ]
-        ax.scatter([x], [y], marker="*", s=260, c="#f2c14e", edgecolors="black",
-                   linewidths=0.8, zorder=6)
+        ax.scatter([x], [y], marker="*", s=260, c="none" if primary_removed else "#f2c14e",
+                   edgecolors="black", linewidths=0.8, zorder=6)
         named.setdefault(primary_organ, 0)
     for organ, n in named.items():
         _label_organ(ax, str(organ), int(n))
     if table.empty:
         ax.text(4.5, 5.0, "no metastases", ha="center", va="center", color="0.4")
-    _body_legends(ax, primary_organ)
+    _body_legends(ax, primary_organ, bool(primary_removed))
     ax.set_xlim(-3.3, 6.3)
     ax.set_ylim(-0.2, 10.2)
     ax.set_aspect("equal")
@@ -408,7 +413,7 @@ def _draw_outline(ax: Axes, sex: str) -> None:
                         edgecolor=_OUTLINE, linestyle="--", linewidth=0.8, zorder=0))
 
 
-def _body_legends(ax: Axes, primary_organ: str | None) -> None:
+def _body_legends(ax: Axes, primary_organ: str | None, removed: bool = False) -> None:
     """A legend of the styles (upper right) and one of the marker sizes (lower right)."""
     from matplotlib.legend import Legend
     from matplotlib.legend_handler import HandlerTuple
@@ -423,8 +428,9 @@ def _body_legends(ax: Axes, primary_organ: str | None) -> None:
     labels = ["detected (filled)", "occult (hollow)", *_DEPTH_COLOURS,
               "umbilicated (cancer navel)"]
     if primary_organ is not None:
-        handles.append(_marker_proxy("*", "#f2c14e", "black", 12, ""))
-        labels.append(f"primary ({primary_organ.replace('_', ' ')})")
+        handles.append(_marker_proxy("*", "none" if removed else "#f2c14e", "black", 12, ""))
+        labels.append(f"primary ({primary_organ.replace('_', ' ')})"
+                      + (", removed" if removed else ""))
     styles = Legend(ax, handles, labels, loc="upper right", fontsize=7, frameon=False,
                     handler_map={tuple: HandlerTuple(ndivide=1)})
     ax.add_artist(styles)

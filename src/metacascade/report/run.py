@@ -189,7 +189,8 @@ def _body_map(run: Run) -> Section:
     fig = Figure(figsize=(6.0, 8.0), layout="constrained")
     plot_body(lesions, primary_organ=cancer.primary_organ,
               sex="female" if body.sex == "female" else "male", ax=fig.subplots(),
-              title=f"lesions >= {BODY_MIN_DIAMETER_MM:g} mm at day {run.end_day:.0f}")
+              title=f"lesions >= {BODY_MIN_DIAMETER_MM:g} mm at day {run.end_day:.0f}",
+              primary_removed=run.scenario.primary_removed_by(run.end_day))
     grouped = lesions.groupby("organ", sort=False)
     table_rows = sorted(
         ((str(organ), len(rows), int(rows["detected"].sum()),
