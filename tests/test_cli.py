@@ -221,3 +221,13 @@ def test_main_exits_with_the_commands_status(capsys):
         with pytest.raises(SystemExit) as stop:
             main(args)
         assert stop.value.code == code
+
+
+@pytest.mark.parametrize("command", [(), ("catalog",), ("route",), ("cohort",),
+                                     ("calibrate",), ("dashboard",)])
+def test_flags_show_no_value_in_the_help(command):
+    """typer wrote "<bool>" after a flag, as if it took a value ("--json=false" fails)."""
+    result = _run(*command, "--help")
+    assert result.exit_code == 0
+    shown = [line for line in result.stdout.splitlines() if "<bool>" in line]
+    assert [line.split()[1] for line in shown] == ["--help"]

@@ -32,6 +32,9 @@ def _path(value: str) -> Path:
     return Path(value)
 
 
+#: The metavar of a flag: none (typer shows "<bool>", as if it took a value).
+_FLAG = ""
+
 #: Exit status after an interrupt (Ctrl-C), as shells report one: 128 + SIGINT.
 INTERRUPTED = 130
 
@@ -71,6 +74,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          metavar=_FLAG,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Simulate hematogenous metastasis."""
@@ -79,10 +83,12 @@ def _main(
 @app.command()
 def catalog(
     as_json: Annotated[bool, typer.Option(
-        "--json", help="Print one JSON object (every value with its unit, bounds and "
-                       "source).")] = False,
+        "--json", metavar=_FLAG,
+        help="Print one JSON object (every value with its unit, bounds and source).")
+    ] = False,
     cite: Annotated[bool, typer.Option(
-        "--cite", help="Print every value's source (the JSON always has them).")] = False,
+        "--cite", metavar=_FLAG,
+        help="Print every value's source (the JSON always has them).")] = False,
 ) -> None:
     """List bodies, organs, cancers and the cascade with every value's unit (and source)."""
     from metacascade.describe import catalog_dict, catalog_text
@@ -104,10 +110,11 @@ def route(
     scenario: Annotated[Path | None, typer.Option(parser=_path,
         help="Scenario file (.yaml/.toml) naming body, cancer and overrides.")] = None,
     vertebral_plexus: Annotated[bool | None, typer.Option(
-        "--vertebral-plexus/--no-vertebral-plexus",
+        "--vertebral-plexus/--no-vertebral-plexus", metavar=_FLAG,
         help="Open or close the vertebral venous plexus (default: the scenario's, else "
              "open).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", metavar=_FLAG,
+                                                       help="Print one JSON object.")] = False,
 ) -> None:
     """Where the cells shed by a primary end up: arrest share per organ over all passes."""
     from metacascade.engine.route import route as route_cells
@@ -266,8 +273,9 @@ def cohort(
         help="Patients per batch (batch engine; 1 to 16384; default 512).",
         show_default=False)] = None,
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Finish the shards a previous run of this cohort left undone (in "
-                         "a new or empty directory: run it all).")
+        "--resume", metavar=_FLAG,
+        help="Finish the shards a previous run of this cohort left undone (in a new or "
+             "empty directory: run it all).")
     ] = False,
 ) -> None:
     """Simulate a virtual cohort into Parquet shards (patients, colonies, observations)."""
@@ -375,7 +383,7 @@ def calibrate(
     dask_local: _DaskLocal = None,
     scheduler: _Scheduler = None,
     quick: Annotated[bool, typer.Option(
-        "--quick",
+        "--quick", metavar=_FLAG,
         help="A small smoke run (a minute or two, not a quarter of an hour); not a fit "
              "to use.")] = False,
 ) -> None:
@@ -451,7 +459,8 @@ def dashboard(
         help="Address to listen on (the default takes this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 5006,
     no_browser: Annotated[bool, typer.Option(
-        "--no-browser", help="Do not open the page in a web browser.")] = False,
+        "--no-browser", metavar=_FLAG,
+        help="Do not open the page in a web browser.")] = False,
 ) -> None:
     """Serve the interactive dashboard until Ctrl+C (needs the 'dashboard' extra)."""
     import matplotlib
