@@ -96,6 +96,20 @@ def test_ctc_empty_draws_give_a_labelled_empty_plot(axes, tmp_path):
     plot_ctc(pd.DataFrame(), cutoff=3, ax=axes)
 
 
+def test_ctc_time_axis_spans_the_follow_up_when_given(axes, draws):
+    """With no draws the axis ran 0-12 months whatever the follow-up (10 years)."""
+    empty = pd.DataFrame({"time_days": [], "count": [], "site": []})
+    plot_ctc(empty, cutoff=5, ax=axes, follow_up_days=3652.5)
+    low, high = axes.get_xlim()
+    assert low < 0 < 3652.5 / DAYS_PER_MONTH < high < 1.1 * 3652.5 / DAYS_PER_MONTH
+    axes.clear()
+    plot_ctc(draws, cutoff=5, ax=axes, follow_up_days=60)  # draws beyond it are shown
+    assert axes.get_xlim()[1] > 180 / DAYS_PER_MONTH
+    axes.clear()
+    plot_ctc(draws, cutoff=5, ax=axes)  # by default: the draws' span, day 0 to 180
+    assert axes.get_xlim()[1] < 1.1 * 180 / DAYS_PER_MONTH
+
+
 def test_ctc_saves_to_png(axes, draws, tmp_path):
     plot_ctc(draws, cutoff=5, therapy=[(0, 120, "FOLFOX")], ax=axes, title="patient 7")
     axes.figure.savefig(tmp_path / "ctc.png")
@@ -127,6 +141,8 @@ def test_ctc_bad_draws_name_the_column(axes, draws, change, message):
      "therapy 'surgery': start_day and end_day must be numbers"),
     ({"cutoff": 5, "therapy": (0, 10, "surgery")}, r"therapy entries are \(start_day"),
     ({"cutoff": 5, "therapy": None}, "therapy: a list of"),
+    *(({"cutoff": 5, "follow_up_days": bad}, r"^follow_up_days must be a positive number of "
+       "days") for bad in (0, -1.0, float("inf"), True, "3652")),
 ])
 def test_ctc_bad_options(axes, draws, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -239,7 +255,7 @@ def test_a_removed_primary_is_a_hollow_star(rng, removed):
     star = ax.collections[-1]  # (drawn after the lesions)
     assert star.get_facecolor().size == 0 if removed else (
         tuple(star.get_facecolor()[0]) == to_rgba("#f2c14e"))
-    labels = [t.get_text() for legend in (ax.artists + [ax.get_legend()])
+    labels = [t.get_text() for legend in [*ax.artists, ax.get_legend()]
               if hasattr(legend, "get_texts") for t in legend.get_texts()]
     assert ("primary (large intestine), removed" in labels) is removed
     assert ("primary (large intestine)" in labels) is not removed

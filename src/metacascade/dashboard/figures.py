@@ -54,7 +54,7 @@ def ctc_png(run: PatientRun) -> bytes:
         figure = Figure(figsize=(8.0, 4.2), layout="constrained")
         plot_ctc(course.draws()[["time_days", "count", "site"]], cutoff=course.cutoff,
                  therapy=course.therapy_spans(), ax=figure.subplots(),
-                 title=f"CTC per 7.5 mL, {run.scenario.cancer}")
+                 title=f"CTC per 7.5 mL, {run.scenario.cancer}", follow_up_days=run.end_day)
         return _png(figure)
 
 

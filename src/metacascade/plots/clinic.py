@@ -83,7 +83,7 @@ _THERAPY_COLOURS = ("#b3cde3", "#ccebc5", "#decbe4", "#fed9a6", "#ffffcc", "#fbb
 
 def plot_ctc(draws: pd.DataFrame, *, cutoff: float,
              therapy: Sequence[tuple[float, float, str]] = (), ax: Axes | None = None,
-             title: str | None = None) -> Axes:
+             title: str | None = None, follow_up_days: float | None = None) -> Axes:
     """Draw CTC counts per 7.5 mL of blood over time, against a prognostic cut-off.
 
     Counts go on a symmetric-log axis (linear below 1, so a count of 0 is shown);
@@ -104,6 +104,9 @@ def plot_ctc(draws: pd.DataFrame, *, cutoff: float,
         Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`.
     title
         Title of the Axes; by default "circulating tumour cells".
+    follow_up_days
+        The end of follow-up: the time axis then spans day 0 to it (and any draw or
+        therapy beyond); by default it spans the draws and therapy (a year without).
 
     Returns
     -------
@@ -113,11 +116,16 @@ def plot_ctc(draws: pd.DataFrame, *, cutoff: float,
     """
     if not (is_number(cutoff) and math.isfinite(cutoff) and cutoff > 0):
         raise MetacascadeError(f"cutoff must be a positive number of CTCs, not {cutoff!r}")
+    if follow_up_days is not None and not (
+            is_number(follow_up_days) and math.isfinite(follow_up_days)
+            and follow_up_days > 0):
+        raise MetacascadeError(f"follow_up_days must be a positive number of days, not "
+                               f"{follow_up_days!r}")
     require_frame(draws, "draws")
     table = _ctc_table(draws)
     spans = _therapy_spans(therapy)
     ax = _axes(ax)
-    left, right = _month_range(table, spans)
+    left, right = _month_range(table, spans, follow_up_days)
     handles: list[Artist] = []
     for i, (site, rows) in enumerate(table.groupby("site", sort=False)):
         colour = f"C{i % 10}"
@@ -271,11 +279,12 @@ def _therapy_spans(therapy: Sequence[tuple[float, float, str]]
     return spans
 
 
-def _month_range(table: pd.DataFrame, spans: list[tuple[float, float, str]]
-                 ) -> tuple[float, float]:
-    """Limits of the time axis: the draws and the finite therapy bounds, padded."""
+def _month_range(table: pd.DataFrame, spans: list[tuple[float, float, str]],
+                 follow_up_days: float | None = None) -> tuple[float, float]:
+    """Limits of the time axis: the draws, the finite therapy bounds and the follow-up."""
     values = [*table["months"], *(s for s, _, _ in spans),
-              *(e for _, e, _ in spans if math.isfinite(e))]
+              *(e for _, e, _ in spans if math.isfinite(e)),
+              *(() if follow_up_days is None else (0.0, follow_up_days / DAYS_PER_MONTH))]
     low, high = (min(values), max(values)) if values else (0.0, 12.0)
     if high <= low:
         high = low + 1.0

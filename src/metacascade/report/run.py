@@ -256,7 +256,7 @@ def _ctc(run: Run) -> Section:
             "CTCs per 7.5 mL."))
     fig = Figure(figsize=(10.0, 4.5), layout="constrained")
     plot_ctc(table_draws, cutoff=cutoff, therapy=_therapy_spans(run), ax=fig.subplots(),
-             title=f"CTC per 7.5 mL, {run.scenario.cancer}")
+             title=f"CTC per 7.5 mL, {run.scenario.cancer}", follow_up_days=run.end_day)
     rows = []
     for site, group in table_draws.groupby("site", sort=False):
         high = group[group["count"] >= cutoff]
