@@ -433,9 +433,9 @@ def test_a_patient_refused_leaves_no_directory_behind(tmp_path, refusal, engine,
 @pytest.mark.parametrize(("args", "needle"), [
     (("--out", "{file}/c"), "is a file, not a directory"),
     (("--out", "/proc/metacascade-cohort"), "out: cannot create '/proc/metacascade-cohort'"),
-    (("--patients", "100000001"), "patients: 100000001 must be a whole number in "
+    (("--patients", "100000001"), "--patients: 100000001 must be a whole number in "
                                   "[1, 100000000]"),
-    (("--batch-size", "16385"), "batch_size: 16385 must be a whole number in [1, 16384]"),
+    (("--batch-size", "16385"), "--batch-size: 16385 must be a whole number in [1, 16384]"),
 ])
 def test_unwritable_out_and_huge_sizes_are_one_line(tmp_path, args, needle):
     """Not mkdir's traceback, nor a MemoryError or a killed process; nothing written."""

@@ -56,6 +56,21 @@ app = typer.Typer(
 
 
 @contextmanager
+def _as_options(**options: str) -> Iterator[None]:
+    """Name an error's field as the option that gave it (``horizon_years`` -> ``--years``).
+
+    ``options``: field -> option, for the fields the options given set.
+    """
+    try:
+        yield
+    except MetacascadeError as error:
+        field, colon, rest = str(error).partition(":")
+        if colon and field in options:
+            raise type(error)(f"{options[field]}:{rest}") from None
+        raise
+
+
+@contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn bad-input errors into one line on stderr and exit status 2."""
     try:
@@ -217,7 +232,10 @@ def _simulation_scenario(cancer: str | None, scenario: Path | None, body: str | 
         data["horizon_years"] = years
     if seed is not None:
         data["seed"] = seed
-    return Scenario.from_dict(data)
+    given = {"horizon_years": "--years", "seed": "--seed"}
+    with _as_options(**{field: option for field, option in given.items()
+                        if (years if field == "horizon_years" else seed) is not None}):
+        return Scenario.from_dict(data)
 
 
 def _print_simulation(scenario: Scenario, result: Result, out: Path,
@@ -297,11 +315,13 @@ def cohort(
             seed = 0 if population.base.seed is None else population.base.seed
         executor = _executor(workers, dask_local, scheduler)
         try:
-            result = simulate_cohort(population, patients, seed=seed, out=out,
-                                     executor=executor, shard_size=shard_size, resume=resume,
-                                     progress=True, engine=engine,
-                                     batch_size=DEFAULT_BATCH_SIZE if batch_size is None
-                                     else batch_size)
+            with _as_options(patients="--patients", seed="--seed", engine="--engine",
+                             shard_size="--shard-size", batch_size="--batch-size"):
+                result = simulate_cohort(population, patients, seed=seed, out=out,
+                                         executor=executor, shard_size=shard_size,
+                                         resume=resume, progress=True, engine=engine,
+                                         batch_size=DEFAULT_BATCH_SIZE if batch_size is None
+                                         else batch_size)
         except CohortInterrupted as stop:  # Ctrl-C: what is done, and how to go on
             stopped: CohortInterrupted | None = stop
         else:
@@ -336,7 +356,7 @@ def analyze(
 
     # On a terminal, what is under way (a million patients take half a minute).
     say = (lambda line: typer.echo(line, err=True)) if sys.stderr.isatty() else None
-    with _user_errors():
+    with _user_errors(), _as_options(min_diameter_mm="--min-diameter-mm"):
         report = (analyze_cohort(cohort_dir, progress=say) if min_diameter_mm is None
                   else analyze_cohort(cohort_dir, min_diameter_mm=min_diameter_mm,
                                       progress=say))
