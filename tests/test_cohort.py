@@ -224,6 +224,14 @@ def test_resume_refuses_another_numpy_and_leaves_a_complete_manifest(tmp_path, p
     assert path.read_bytes() == before
     with pytest.raises(OutputError, match="already holds this cohort, complete"):
         simulate_cohort(population, 6, seed=5, out=out, shard_size=6, engine="patient")
+    # Complete in its manifest, but a shard is missing: resuming runs it, so it is refused.
+    moved = out / "patients" / "moved"
+    shard = next((out / "patients").glob("*.parquet"))
+    shard.rename(moved)
+    with pytest.raises(OutputError, match=r"begun with NumPy 1\.0\.0"):
+        simulate_cohort(population, 6, seed=5, out=out, shard_size=6, resume=True,
+                        engine="patient", progress=False)
+    moved.rename(shard)
     manifest.update(shards_done=[], complete=False)
     path.write_text(json.dumps(manifest))
     with pytest.raises(OutputError, match=r"begun with NumPy 1\.0\.0, whose random draws "
@@ -252,6 +260,28 @@ def test_a_cohort_being_written_is_told_from_an_interrupted_one(tmp_path):
     assert not being_written(out)
     assert incomplete_note(out) == ("if its run was interrupted, 'metacascade cohort ... "
                                     "--resume' finishes it")
+
+
+def test_a_run_waits_out_an_instant_look_at_its_lock(tmp_path):
+    """`being_written` holds a shared lock for an instant: a run starting then tries again
+    (it was refused as "in use by another metacascade run")."""
+    import fcntl
+    import threading
+
+    from metacascade.cohort.run import LOCK, _claimed, being_written
+
+    out = tmp_path / "c"
+    out.mkdir()
+    handle = open(out / LOCK, "a")  # noqa: SIM115 (closed below)
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    release = threading.Timer(0.08, lambda: fcntl.flock(handle, fcntl.LOCK_UN))
+    release.start()
+    try:
+        with _claimed(out):
+            assert being_written(out)
+    finally:
+        release.join()
+        handle.close()
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, population):

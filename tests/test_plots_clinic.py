@@ -106,6 +106,9 @@ def test_ctc_time_axis_spans_the_follow_up_when_given(axes, draws):
     plot_ctc(draws, cutoff=5, ax=axes, follow_up_days=60)  # draws beyond it are shown
     assert axes.get_xlim()[1] > 180 / DAYS_PER_MONTH
     axes.clear()
+    plot_ctc(empty, cutoff=5, ax=axes, follow_up_days=0)  # (a death on day 0)
+    assert axes.get_xlim()[0] < 0 < axes.get_xlim()[1]
+    axes.clear()
     plot_ctc(draws, cutoff=5, ax=axes)  # by default: the draws' span, day 0 to 180
     assert axes.get_xlim()[1] < 1.1 * 180 / DAYS_PER_MONTH
 
@@ -141,8 +144,8 @@ def test_ctc_bad_draws_name_the_column(axes, draws, change, message):
      "therapy 'surgery': start_day and end_day must be numbers"),
     ({"cutoff": 5, "therapy": (0, 10, "surgery")}, r"therapy entries are \(start_day"),
     ({"cutoff": 5, "therapy": None}, "therapy: a list of"),
-    *(({"cutoff": 5, "follow_up_days": bad}, r"^follow_up_days must be a positive number of "
-       "days") for bad in (0, -1.0, float("inf"), True, "3652")),
+    *(({"cutoff": 5, "follow_up_days": bad}, r"^follow_up_days must be a number of days >= 0")
+      for bad in (-1.0, float("inf"), float("nan"), True, "3652")),
 ])
 def test_ctc_bad_options(axes, draws, kwargs, message):
     with pytest.raises(ValueError, match=message):

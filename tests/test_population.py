@@ -178,7 +178,8 @@ def _breast(path: str, spec: dict, **base) -> Population:
     ("primary_diameter_mm", {"uniform": {"low": 10, "high": 40}, "truncate": [50, 60]}, {},
      r"truncate: \[50\.0, 60\.0\] keeps 0 of the uniform"),
     ("cancer", {"discrete": {"values": ["breast", "prostate"]}}, {},
-     r"^population\.cancer: its value 'prostate' is refused \(.*arises in 'prostate'"),
+     r"^population\.cancer: its value 'prostate' is refused with the other distributions "
+     r"at their typical values \(.*arises in 'prostate'"),
     ("clinic.therapy.lines.0.resistant_fraction",
      {"lognormal": {"median": 0.05, "sigma": 0.7}, "unit": "d", "truncate": [0, 1]}, {},
      r"its median '0\.05 d' is refused \(unit: 'd', but this parameter is a plain number: "
@@ -209,9 +210,11 @@ def test_the_truncation_check_is_the_chance_of_a_refusal():
     kept = 1 - TRUNCATION_MISS ** (1 / 1000)
     edge = median * float(np.exp(sigma * stats.norm.ppf(kept)))
     spec = {"lognormal": {"median": median, "sigma": sigma}, "unit": "d"}
-    _breast("cancer_overrides.doubling_time", {**spec, "truncate": [1.0, edge * 1.01]})
+    below = stats.lognorm(sigma, scale=median).cdf(40.0)  # (kept out by the 40 d bound)
+    assert below < 0.05 * kept
+    _breast("cancer_overrides.doubling_time", {**spec, "truncate": [40.0, edge * 1.03]})
     with pytest.raises(ScenarioError, match="widen it"):
-        _breast("cancer_overrides.doubling_time", {**spec, "truncate": [1.0, edge * 0.99]})
+        _breast("cancer_overrides.doubling_time", {**spec, "truncate": [40.0, edge * 0.97]})
 
 
 def test_a_combination_is_refused_with_the_typical_values_named():
@@ -224,7 +227,8 @@ def test_a_combination_is_refused_with_the_typical_values_named():
                           "body": {"discrete": {"values": ["adult_female", "adult_male"],
                                                 "weights": [3, 1]}}}
     with pytest.raises(ScenarioError, match=r"^population\.cancer: its value 'prostate' is "
-                       r"refused with the other distributions' typical values \(body: cancer "
+                       r"refused with the other distributions at their typical values \(body: "
+                       r"cancer "
                        r"'prostate' arises in 'prostate', which body 'adult_female'"):
         Population.from_dict(data)
 
@@ -237,3 +241,46 @@ def test_a_nested_path_is_told_to_be_written_dotted():
                        r"\(lognormal, uniform or discrete\); a path is written dotted, as "
                        r"'cancer_overrides\.doubling_time: \{lognormal: \.\.\.\}'$"):
         Population.from_dict(data)
+
+
+@pytest.mark.parametrize(("changes", "base"), [
+    # a median outside the truncation: every draw inside it (was refused by its median)
+    ({"clinic.therapy.lines.0.resistant_fraction": {
+        "lognormal": {"median": 1.5, "sigma": 0.7}, "truncate": [0, 1]}}, {}),
+    # a window drawn at both ends, valid together whatever the file's placeholders say
+    ({"clinic.scans.0.start_day": {"uniform": {"low": 200, "high": 300}},
+      "clinic.scans.0.stop_day": {"uniform": {"low": 400, "high": 500}}},
+     {"clinic": {"scans": [{"modality": "ct", "every_weeks": 12, "start_day": 0,
+                            "stop_day": 100}]}}),
+    # no spread: the draw is the median, inside the interval that starts there
+    ({"cancer_overrides.doubling_time": {"lognormal": {"median": 157, "sigma": 0},
+                                         "unit": "d", "truncate": [157, 400]}}, {}),
+])
+def test_valid_populations_are_not_refused(changes, base):
+    """False refusals a review found (each population's patients are all valid)."""
+    data = copy.deepcopy(read_scenario_file(EXAMPLES / "breast_population.yaml"))
+    data.update(base)
+    data["population"] = changes
+    population = Population.from_dict(data)
+    for i in range(20):
+        population.patient(3, i)
+
+
+def test_a_misspelt_distribution_is_not_taken_for_a_nested_path():
+    data = copy.deepcopy(read_scenario_file(EXAMPLES / "breast_population.yaml"))
+    data["population"] = {"cancer_overrides.doubling_time": {"normal": {"mean": 1, "sd": 1}}}
+    with pytest.raises(ScenarioError) as caught:
+        Population.from_dict(data)
+    assert "dotted" not in str(caught.value)
+    assert str(caught.value).startswith("population.cancer_overrides.doubling_time.normal")
+
+
+def test_a_population_already_run_is_read_without_the_check():
+    """A cohort's manifest holds the population it was made with: reading it (the report,
+    the tables' columns, the workers) must not refuse it for checks added since."""
+    data = copy.deepcopy(read_scenario_file(EXAMPLES / "breast_population.yaml"))
+    data["population"]["primary_diameter_mm"] = {"uniform": {"low": 400, "high": 500}}
+    with pytest.raises(ScenarioError, match="is refused"):
+        Population.from_dict(data)
+    read = Population.from_dict(data, check=False)
+    assert "param_primary_diameter_mm" in read.parameter_names()

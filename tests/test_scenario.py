@@ -198,6 +198,13 @@ def test_yaml_merge_keys_may_be_overridden(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("base: &b {lung: 2, liver: 3}\nsoil: {<<: *b, lung: 5}\n")
     assert read_scenario_file(path)["soil"] == {"lung": 5, "liver": 3}
+    # An anchored mapping with a merge key and an override, merged again through an
+    # alias (PyYAML flattens the anchored node in place when the alias comes first).
+    path.write_text("a:\n  b: &m1 {x: 1}\n  c: &m2\n    <<: *m1\n    x: 2\nd:\n  <<: *m2\n")
+    assert read_scenario_file(path) == {"a": {"b": {"x": 1}, "c": {"x": 2}}, "d": {"x": 2}}
+    path.write_text("~: 1\nnull: 2\n")  # (both keys are None)
+    with pytest.raises(ScenarioError, match=r"None is given twice \(line 2\)"):
+        read_scenario_file(path)
 
 
 def test_a_population_is_pointed_to_the_cohort():

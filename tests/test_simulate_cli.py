@@ -270,6 +270,13 @@ def test_rerun_removes_the_replaced_runs_report(tmp_path):
     assert not (out / REPORT_FILE).exists()
     assert (f"note: removed report.html, the report of the run replaced (metacascade report "
             f"{out} writes this run's)") in result.stderr
+    # A report.html in a directory that held no run is the user's: left alone.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / REPORT_FILE).write_text("my own page")
+    result = _simulate(mine, "--cancer", "breast", "--years", "1", "--seed", "5")
+    assert (mine / REPORT_FILE).read_text() == "my own page"
+    assert "removed" not in result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +342,14 @@ def test_write_simulation_refuses_a_directory_in_place_of_an_output(tmp_path, sm
     with pytest.raises(OutputError, match=r"'summary\.json' in it is a directory"):
         write_simulation(*small_run, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == [tmp_path / "out" / "summary.json"]
+
+
+def test_a_death_on_day_0_is_written_and_reported(tmp_path):
+    """A 150 mm primary passes the lethal burden at once: the CTC figure's follow-up is
+    0 days (it was refused, and nothing was written)."""
+    path = tmp_path / "big.yaml"
+    path.write_text("cancer: breast\nhorizon_years: 1\nprimary_diameter_mm: 150\n")
+    _simulate(tmp_path / "out", "--scenario", str(path))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["clinical"]["death_day"] == 0
+    assert runner.invoke(app, ["report", str(tmp_path / "out")]).exit_code == 0

@@ -145,7 +145,8 @@ def route(
                                                      ("vertebral_plexus", vertebral_plexus))
                      if value is not None}
             if given:  # (the options override the file's fields)
-                loaded = Scenario.from_dict({**loaded.to_dict(), **given})
+                with _as_options(embolus="--embolus"):
+                    loaded = Scenario.from_dict({**loaded.to_dict(), **given})
             body_obj, cancer_obj = loaded.resolve()
             result = route_cells(cancer_obj, body=body_obj, embolus=loaded.embolus,
                                  vertebral_plexus=loaded.vertebral_plexus)
@@ -206,7 +207,8 @@ def simulate(
                        "follows; a simulation sheds the cancer's mix (cluster_share, "
                        "platelet_share)", err=True)
         result = simulate_patient(resolved)
-        stale = [name for name in STALE_FILES if (out / name).is_file()]
+        stale = [name for name in STALE_FILES
+                 if (out / name).is_file() and (out / "summary.json").is_file()]
         write_simulation(result, resolved, out, scenario_file=scenario)
     for name in stale:
         typer.echo(f"note: removed {name}, the report of the run replaced "

@@ -79,8 +79,8 @@ def write_simulation(result: Result, scenario: Scenario | Mapping[str, Any],
         the result's is used).
     out_dir
         Directory to write into; created with its parents if missing. Other files in it
-        are left alone; earlier outputs of the same names are replaced, and the
-        replaced run's report (``report.html``) is removed.
+        are left alone; earlier outputs of the same names are replaced, and the report
+        (``report.html``) of a run replaced (its ``summary.json`` was there) is removed.
     scenario_file
         The file the scenario was read from, if any (recorded in the provenance).
     course
@@ -312,7 +312,8 @@ def body_lesions(result: Result, course: ClinicalCourse) -> pd.DataFrame:
 
 # -- moving into place -------------------------------------------------------------------
 #: What ``metacascade report`` writes into a run's directory by default: the report of
-#: the run a new simulation replaces, removed with it.
+#: the run a new simulation replaces (one whose ``summary.json`` it replaces), removed
+#: with it.
 STALE_FILES = ("report.html",)
 
 
@@ -338,7 +339,7 @@ def _move_into_place(staging: Path, out: Path) -> None:
                 _keep(target, backup / name)
             os.replace(staging / name, target)
             replaced.append((name, existed))
-        for name in STALE_FILES:
+        for name in STALE_FILES if ("summary.json", True) in replaced else ():
             if (out / name).is_file():
                 os.replace(out / name, backup / name)
                 replaced.append((name, True))

@@ -456,7 +456,7 @@ def read_scenario_file(path: str | Path) -> Any:
     except UnicodeDecodeError:
         raise ScenarioError(f"scenario file {str(path)!r}: not UTF-8 text") from None
     try:
-        data = tomllib.loads(text) if suffix == ".toml" else yaml.load(text, _UniqueKeys)
+        data = tomllib.loads(text) if suffix == ".toml" else _load_yaml(text)
     except _DuplicateKey as error:
         raise ScenarioError(f"scenario file {str(path)!r}: {error}") from None
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
@@ -478,23 +478,44 @@ class _DuplicateKey(Exception):
     """A key given twice in one YAML mapping (TOML refuses it itself)."""
 
 
-class _UniqueKeys(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in a mapping (the last would win)."""
+_MERGE = "tag:yaml.org,2002:merge"
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False,
-                          ) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # ("<<: *anchor": its keys may be overridden)
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str | int | float | bool):
-                continue  # (a complex key: SafeLoader's own checks)
-            if key in seen:
-                raise _DuplicateKey(f"{key!r} is given twice (line "
-                                    f"{key_node.start_mark.line + 1}); give each field once")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+
+def _load_yaml(text: str) -> Any:
+    """YAML's safe load, refusing a key given twice in a mapping (the last would win).
+
+    The keys are checked on the composed nodes, before anything is constructed: merge
+    keys (``<<: *anchor``) are left out, so their keys may be overridden.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        seen: set[int] = set()
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:  # (an alias: the anchored node again)
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                stack.extend(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                keys: set[Any] = set()
+                for key_node, value_node in node.value:
+                    stack.append(value_node)
+                    if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
+                        continue
+                    key = loader.construct_object(key_node)
+                    if key in keys:
+                        raise _DuplicateKey(f"{key!r} is given twice (line "
+                                            f"{key_node.start_mark.line + 1}); give each "
+                                            "field once")
+                    keys.add(key)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 # -- helpers ---------------------------------------------------------------------------

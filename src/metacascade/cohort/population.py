@@ -167,6 +167,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, float | int) and not isinstance(value, bool)
 
 
+#: The kinds of distribution (a mapping holding none is no distribution).
+_KINDS = frozenset({"lognormal", "uniform", "discrete"})
+
 #: Largest chance that a patient's :data:`MAX_TRUNCATION_DRAWS` draws all miss the
 #: ``truncate`` interval that a population may have (1e-6: a million patients would see
 #: one such refusal, on average).
@@ -182,50 +185,54 @@ def _inside(dist: Distribution, value: Any) -> bool:
 def _typical(path: str, dist: Distribution) -> tuple[Any, str]:
     """A value inside the distribution's support (and its ``truncate``), and its name.
 
-    A lognormal's median, a uniform's middle, a discrete's most likely value; inside a
-    ``truncate`` interval, the middle of what it keeps. A ``truncate`` interval that the
-    draws would miss too often is refused (:data:`TRUNCATION_MISS`).
+    A lognormal's median, a uniform's middle, a discrete's most likely value; a median
+    or middle outside a ``truncate`` interval gives way to the middle of what the
+    interval keeps. A ``truncate`` interval that the draws would miss too often is
+    refused (:data:`TRUNCATION_MISS`).
     """
     where = f"population.{path}.truncate"
-    if dist.lognormal is not None:
-        value: Any = dist.lognormal.median
-        low, high, name = 0.0, math.inf, "median"
-        if dist.truncate is not None:
-            a, b = dist.truncate
-            kept = _lognormal_cdf(b, value, dist.lognormal.sigma) - _lognormal_cdf(
-                a, value, dist.lognormal.sigma)
-            _check_kept(where, dist.truncate, kept, "the lognormal")
-    elif dist.uniform is not None:
-        low, high, name = dist.uniform.low, dist.uniform.high, "middle"
-        value = (low + high) / 2
-        if dist.truncate is not None:
-            a, b = max(low, dist.truncate[0]), min(high, dist.truncate[1])
-            width = high - low
-            kept = (1.0 if width == 0 and a <= b else max(0.0, b - a) / width if width else 0.0)
-            _check_kept(where, dist.truncate, kept, "the uniform")
-            low, high = a, b
-    else:
-        assert dist.discrete is not None
+    cut = dist.truncate
+    if dist.discrete is not None:
         weights = dist.discrete.weights or [1.0] * len(dist.discrete.values)
         kept_weights = [w if _inside(dist, v) else 0.0
                         for v, w in zip(dist.discrete.values, weights, strict=True)]
-        if dist.truncate is not None:
-            _check_kept(where, dist.truncate, sum(kept_weights) / sum(weights),
-                        "the discrete values")
+        if cut is not None:
+            _check_kept(where, cut, sum(kept_weights) / sum(weights), "the discrete values")
         return dist.discrete.values[int(np.argmax(kept_weights))], "value"
-    if dist.truncate is not None and not low <= value <= high:
-        value, name = (max(low, dist.truncate[0]) + min(high, dist.truncate[1])) / 2, (
-            "middle of its truncation")
+    if dist.lognormal is not None:
+        value, name = dist.lognormal.median, "median"
+        low, high = 0.0, math.inf
+        if cut is not None:
+            _check_kept(where, cut, _lognormal_kept(cut, value, dist.lognormal.sigma),
+                        "the lognormal")
+    else:
+        assert dist.uniform is not None
+        low, high = dist.uniform.low, dist.uniform.high
+        value, name = (low + high) / 2, "middle"
+        if cut is not None:
+            width, overlap = high - low, min(high, cut[1]) - max(low, cut[0])
+            kept = ((1.0 if overlap >= 0 else 0.0) if width == 0
+                    else max(0.0, overlap) / width)
+            _check_kept(where, cut, kept, "the uniform")
+    if cut is not None:
+        low, high = max(low, cut[0]), min(high, cut[1])
+        if not low <= value <= high:
+            value, name = (low + high) / 2, "middle of its truncation"
     return value, name
 
 
-def _lognormal_cdf(x: float, median: float, sigma: float) -> float:
-    """P(X <= x) for X lognormal with this median and sigma (a step at the median if 0)."""
-    if x <= 0:
-        return 0.0
+def _lognormal_kept(interval: tuple[float, float], median: float, sigma: float) -> float:
+    """P(low <= X <= high) for X lognormal with this median and sigma (the median if 0)."""
+    low, high = interval
     if sigma == 0:
-        return 1.0 if x >= median else 0.0
-    return 0.5 * math.erfc(-math.log(x / median) / (sigma * math.sqrt(2)))
+        return 1.0 if low <= median <= high else 0.0
+
+    def below(x: float) -> float:
+        if x <= 0:
+            return 0.0
+        return 0.5 * math.erfc(-math.log(x / median) / (sigma * math.sqrt(2)))
+
+    return below(high) - below(low)
 
 
 def _check_kept(where: str, interval: tuple[float, float], kept: float, what: str) -> None:
@@ -236,15 +243,18 @@ def _check_kept(where: str, interval: tuple[float, float], kept: float, what: st
                             f"probability {miss:.2g}; widen it")
 
 
-def _unit_hint(scenario: Mapping[str, Any], path: str, dist: Distribution, value: Any,
+def _unit_hint(data: Mapping[str, Any], path: str, dist: Distribution, value: Any,
                error: ScenarioError) -> str:
-    """``error``, or that the parameter takes no unit when the number alone would pass."""
+    """``error``, or that the parameter takes no unit when the number alone would pass.
+
+    ``data``: the scenario data refused, with ``path`` set to ``value`` and its unit.
+    """
     if not dist.unit or not _is_number(value) or "parse string as a number" not in str(error):
         return str(error)
-    data = copy.deepcopy(dict(scenario))
-    _set_path(data, path, value)
+    plain = copy.deepcopy(dict(data))
+    _set_path(plain, path, value)
     try:
-        Scenario.from_dict(data)
+        Scenario.from_dict(plain)
     except ScenarioError:
         return str(error)
     return f"unit: {dist.unit!r}, but this parameter is a plain number: give no unit"
@@ -260,6 +270,9 @@ class Population:
         :class:`~metacascade.scenario.Scenario`.
     distributions
         Dotted path into the scenario -> :class:`Distribution` (or plain data for one).
+    check
+        Refuse values every large cohort would draw and refuse (:meth:`_check_support`);
+        ``False`` to read a population a cohort was already made with.
 
     Notes
     -----
@@ -270,7 +283,7 @@ class Population:
 
     def __init__(self, scenario: Scenario | Mapping[str, Any],
                  distributions: Mapping[str, Distribution | Mapping[str, Any]] | None = None,
-                 ) -> None:
+                 *, check: bool = True) -> None:
         if isinstance(scenario, Scenario):
             scenario = scenario.to_dict()
         if not isinstance(scenario, Mapping):
@@ -291,9 +304,9 @@ class Population:
             if path == "seed":  # (drawn, it would be replaced by the patient's seed)
                 raise ScenarioError("population.seed: each patient's seed derives from the "
                                     "cohort seed (--seed); allowed: any other field")
-            if isinstance(spec, Mapping) and spec and not set(spec) & {
-                    "lognormal", "uniform", "discrete"} and all(
-                    isinstance(v, Mapping) for v in spec.values()):  # a nested path
+            if isinstance(spec, Mapping) and spec and not set(spec) & _KINDS and all(
+                    isinstance(v, Mapping) and set(v) & _KINDS
+                    for v in spec.values()):  # a nested path
                 inner = next(iter(spec))
                 raise ScenarioError(f"population.{path}: no distribution (lognormal, "
                                     "uniform or discrete); a path is written dotted, as "
@@ -308,7 +321,8 @@ class Population:
                 raise ScenarioError(f"population.{path}{'.' + loc if loc else ''}: "
                                     f"{message}") from None
             _set_path(copy.deepcopy(self.scenario), path, 1.0, check_only=True)
-        self._check_support()
+        if check:
+            self._check_support()
         self._names = self.parameter_names()
         # Each patient's data: this, with the sampled values set. What no sampled path
         # reaches is already validated (from the same plain data), so pydantic takes it
@@ -320,44 +334,61 @@ class Population:
     def _check_support(self) -> None:
         """Refuse, before any patient, values every large cohort would draw and refuse.
 
-        Each distribution's typical value (a continuous one's median, or the middle of
-        its range, inside ``truncate``; a discrete one's most likely value) and every
-        value of a discrete one (weight > 0) is checked in the scenario alone, then with
-        the other distributions at their typical values: the draws are independent, so
-        some patient of a large cohort draws each such combination (or values near it).
-        A ``truncate`` interval the patient's :data:`MAX_TRUNCATION_DRAWS` draws would
-        all miss with probability above :data:`TRUNCATION_MISS` is refused too. What this
-        finds would otherwise stop the cohort at the first patient to draw it.
+        First the typical patient: each distribution at its typical value (a continuous
+        one's median, or the middle of its range, inside ``truncate``; a discrete one's
+        most likely value). Then each value of a discrete distribution (weight > 0) with
+        the others at theirs. The draws are independent, so some patient of a large
+        cohort draws each such combination (or values near it). A ``truncate`` interval
+        the patient's :data:`MAX_TRUNCATION_DRAWS` draws would all miss with probability
+        above :data:`TRUNCATION_MISS` is refused too. What this finds would otherwise
+        stop the cohort at the first patient to draw it.
         """
         typical = {path: _typical(path, dist) for path, dist in self.distributions.items()}
-        cases = {path: ([(v, "value") for v, w in zip(
-            dist.discrete.values, dist.discrete.weights or [1.0] * len(dist.discrete.values),
-            strict=True) if w > 0 and _inside(dist, v)]
-            if dist.discrete is not None else [typical[path]])
-            for path, dist in self.distributions.items()}
-        for together in (False, True):
-            for path, values in cases.items():
-                dist = self.distributions[path]
-                for value, what in values:
-                    data = copy.deepcopy(self.scenario)
-                    for other, (number, _) in typical.items():
-                        if together and other != path:
-                            _set_path(data, other, self.distributions[other].with_unit(number))
-                    _set_path(data, path, dist.with_unit(value))
-                    try:
-                        Scenario.from_dict(data)
-                    except ScenarioError as error:
-                        others = (" with the other distributions' typical values"
-                                  if together else "")
-                        raise ScenarioError(
-                            f"population.{path}: its {what} {dist.with_unit(value)!r} is "
-                            f"refused{others} "
-                            f"({_unit_hint(self.scenario, path, dist, value, error)})"
-                        ) from None
+
+        def refused(path: str | None, value: Any = None) -> str | None:
+            data = copy.deepcopy(self.scenario)
+            for other, (number, _) in typical.items():
+                _set_path(data, other, self.distributions[other].with_unit(
+                    value if other == path else number))
+            try:
+                Scenario.from_dict(data)
+            except ScenarioError as error:
+                return str(error) if path is None else _unit_hint(
+                    data, path, self.distributions[path], value, error)
+            return None
+
+        if (why := refused(None)) is not None:
+            field = why.partition(":")[0]  # (the refused field: a drawn path, or in one)
+            named = [p for p in typical if len(typical) == 1 or p == field
+                     or field.startswith(p + ".")]
+            if named:
+                path, (number, what) = named[0], typical[named[0]]
+                raise ScenarioError(f"population.{path}: its {what} "
+                                    f"{self.distributions[path].with_unit(number)!r} is "
+                                    f"refused ({refused(path, number)})")
+            values = ", ".join(f"{path} {self.distributions[path].with_unit(number)!r}"
+                               for path, (number, _) in typical.items())
+            raise ScenarioError(f"population: the typical patient ({values}) is refused "
+                                f"({why})")
+        for path, dist in self.distributions.items():
+            if dist.discrete is None:
+                continue
+            weights = dist.discrete.weights or [1.0] * len(dist.discrete.values)
+            for value, weight in zip(dist.discrete.values, weights, strict=True):
+                if weight > 0 and _inside(dist, value) and (
+                        why := refused(path, value)) is not None:
+                    others = (" with the other distributions at their typical values"
+                              if len(typical) > 1 else "")
+                    raise ScenarioError(f"population.{path}: its value "
+                                        f"{dist.with_unit(value)!r} is refused{others} "
+                                        f"({why})")
 
     @classmethod
-    def from_dict(cls, data: Any) -> Population:
-        """A population from plain data (any mapping): a scenario with a ``population`` section."""
+    def from_dict(cls, data: Any, *, check: bool = True) -> Population:
+        """A population from plain data (any mapping): a scenario with a ``population`` section.
+
+        ``check``: as in :class:`Population`.
+        """
         if not isinstance(data, Mapping):
             raise ScenarioError(f"a population is a mapping of fields, not {type(data).__name__}")
         data = dict(data)
@@ -367,7 +398,7 @@ class Population:
         if not isinstance(distributions, Mapping):
             raise ScenarioError("population: a mapping of dotted paths to distributions, "
                                 f"not {type(distributions).__name__}")
-        return cls(data, distributions)
+        return cls(data, distributions, check=check)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data :meth:`from_dict` reads back."""

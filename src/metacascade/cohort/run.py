@@ -44,6 +44,7 @@ import platform
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,8 @@ from metacascade.errors import MetacascadeError, OutputError, ScenarioError
 MANIFEST = "manifest.json"
 #: The hidden file a run holds a lock on, so that a second run on the directory is refused.
 LOCK = ".lock"
+#: Tries to take a cohort directory's lock, 50 ms apart, before it is said to be in use.
+LOCK_TRIES = 5
 #: The manifest's format; raised whenever the same seed would give other patients, so
 #: that ``--resume`` refuses a directory begun by another version (3: the batch engine
 #: draws dormant cells when they arrive and the rare fates from fixed rows; 4: Poisson
@@ -361,7 +364,8 @@ def run_shard(shard: Shard) -> int:
     key = json.dumps(shard.population, sort_keys=True)
     population = _POPULATIONS.get(key)
     if population is None:
-        population = _POPULATIONS.setdefault(key, Population.from_dict(shard.population))
+        population = _POPULATIONS.setdefault(  # (checked when the run began)
+            key, Population.from_dict(shard.population, check=False))
     progress = _ShardProgress(shard)
     with threadpool_limits(limits=1):  # one process per core: no BLAS threads besides
         if shard.engine == "batch":
@@ -755,7 +759,7 @@ def _columns(name: str, manifest: Mapping[str, Any]) -> list[str]:
     if name == "observations":
         return ["patient", *OBSERVATION_COLUMNS]
     try:
-        parameters = Population.from_dict(manifest["scenario"]).parameter_names()
+        parameters = Population.from_dict(manifest["scenario"], check=False).parameter_names()
     except (MetacascadeError, KeyError, TypeError):  # a manifest of another kind
         parameters = []
     return [*PATIENT_COLUMNS, *parameters]
@@ -819,7 +823,10 @@ def _check_directory(out: Path, identity: dict[str, Any], resume: bool) -> None:
         raise OutputError(f"out: {str(out)!r} already holds this cohort, unfinished; pass "
                           "--resume to finish it, or choose another directory")
     begun = (manifest.get("versions") or {}).get("numpy")
-    if not manifest.get("complete") and begun is not None and begun != np.__version__:
+    n_shards = math.ceil(identity["n_patients"] / identity["shard_size"])
+    done = {int(i) for i in manifest.get("shards_done", [])
+            if all((out / d / shard_file(int(i))).exists() for d in DATASETS)}
+    if len(done) < n_shards and begun is not None and begun != np.__version__:
         raise OutputError(f"out: {str(out)!r} was begun with NumPy {begun}, whose random "
                           f"draws this NumPy ({np.__version__}) need not repeat; resume "
                           f"with NumPy {begun}, or choose another directory")
@@ -849,14 +856,19 @@ def _claimed(out: Path) -> Iterator[None]:
         raise OutputError(f"out: cannot write in {str(out)!r}: "
                           f"{error.strerror or error}") from None
     with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OutputError(f"out: {str(out)!r} is in use by another metacascade run; "
-                              "wait for it to end, or stop it") from None
-        except OSError:  # a file system without locks: run unguarded
-            yield
-            return
+        # (a few tries: `being_written` holds a shared lock for an instant)
+        for attempt in range(LOCK_TRIES):
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == LOCK_TRIES - 1:
+                    raise OutputError(f"out: {str(out)!r} is in use by another metacascade "
+                                      "run; wait for it to end, or stop it") from None
+                time.sleep(0.05)
+            except OSError:  # a file system without locks: run unguarded
+                yield
+                return
         try:
             yield
         finally:

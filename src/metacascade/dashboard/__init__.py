@@ -14,6 +14,7 @@ only here and in :mod:`metacascade.dashboard.app`.
 
 from __future__ import annotations
 
+import os
 import socket
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -109,7 +110,8 @@ def _check_listen(host: str, port: int) -> None:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if os.name == "posix":  # (as tornado; on Windows it would share a port in use)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(address)
             sock.listen()
     except OSError as error:

@@ -118,8 +118,8 @@ def plot_ctc(draws: pd.DataFrame, *, cutoff: float,
         raise MetacascadeError(f"cutoff must be a positive number of CTCs, not {cutoff!r}")
     if follow_up_days is not None and not (
             is_number(follow_up_days) and math.isfinite(follow_up_days)
-            and follow_up_days > 0):
-        raise MetacascadeError(f"follow_up_days must be a positive number of days, not "
+            and follow_up_days >= 0):
+        raise MetacascadeError(f"follow_up_days must be a number of days >= 0, not "
                                f"{follow_up_days!r}")
     require_frame(draws, "draws")
     table = _ctc_table(draws)

@@ -65,7 +65,7 @@ def read_cohort_run(path: Path) -> CohortRun:
         raise ReportError(f"{str(path / 'manifest.json')!r} has no scenario; expected the "
                           "manifest `metacascade cohort` writes")
     try:
-        population = Population.from_dict(scenario)
+        population = Population.from_dict(scenario, check=False)  # (as the cohort was made)
     except MetacascadeError as error:
         raise ReportError(f"the scenario in {str(path / 'manifest.json')!r}: {error}") from None
     stored = _stored_analysis(path, len(cohort.patients))
