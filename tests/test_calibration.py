@@ -184,6 +184,7 @@ def test_binomial_kernel_samples_the_exact_posterior(organ) -> None:
     fit = Calibration(t, [name], {name: (-6.0, 3.0)}, fixed=fixed, population_size=300,
                       generations=10, seed=5).fit()
     assert fit.generations_["epsilon"].iloc[-1] == 1.0  # the last generation is exact
+    assert fit.reached_posterior_ is True
     w = fit.posterior_["weight"].to_numpy()
     x = fit.posterior_[name].to_numpy()
     ess = 1.0 / float(np.sum(w ** 2))
@@ -306,3 +307,30 @@ def test_numpy_numbers_pass_the_checks_and_bad_autopsies_and_organs_are_named(tm
     with pytest.raises(CalibrationError, match="unknown set 'nope'"):
         calibrate("nope", out=str(tmp_path / "c"), seed=np.int64(3))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fit_stopped_before_temperature_1_says_so() -> None:
+    """A run stopped by its acceptance rate samples a tempered posterior:
+    ``reached_posterior_`` and the note say so (nothing did). (pyABC's temperature
+    schedule reaches 1 at the last of the generations allowed.)"""
+    from metacascade.calibration.fit import tempered_note
+
+    t = load_targets().only("breast", "lung")
+    name = "soil.breast.lung"
+    fit = Calibration(t, [name], {name: (-6.0, 3.0)}, fixed={"arrest": 0.8},
+                      population_size=50, generations=5, min_acceptance_rate=0.5,
+                      seed=2).fit()
+    last = fit.generations_.iloc[-1]
+    assert len(fit.generations_) < 5 and last["acceptance_rate"] < 0.5
+    assert last["epsilon"] > 1 and fit.reached_posterior_ is False
+    rows = fit.generations_.to_dict(orient="records")
+    assert tempered_note("stage 1", rows, 5) == (
+        f"note: stage 1 stopped at temperature {last['epsilon']:.4g}, not 1, after "
+        f"generation {len(rows) - 1} (its acceptance rate fell to "
+        f"{last['acceptance_rate']:.3g}): its values are those of a tempered posterior, "
+        "broader than the posterior")
+    assert "(it ran its 1 generations)" in tempered_note("stage 1", rows[:1], 1)
+    distance = Calibration(t, [name], {name: (-6.0, 3.0)}, fixed={"arrest": 0.8},
+                           population_size=50, generations=1, seed=2,
+                           kernel="distance").fit()
+    assert distance.reached_posterior_ is None

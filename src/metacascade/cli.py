@@ -449,8 +449,9 @@ def calibrate(
     held = {p["cancer"]: round(p["spearman"], 2) for p in report["held_out"]}
     typer.echo(json.dumps({"spearman": per, "held_out_spearman": held,
                            "pooled": report["pooled"],
+                           "reached_posterior": report["reached_posterior"],
                            "runtime_s": round(report["runtime_s"], 1)}, indent=1))
-    typer.echo(f"wrote calibration.json, catalog_values.json, fit.png to {out}/")
+    typer.echo(f"wrote calibration.json, catalog_values.json, fit.png, fits/ to {out}/")
 
 
 def _check_executor_options(workers: int | None, dask_local: int | None,

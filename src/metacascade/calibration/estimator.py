@@ -87,6 +87,12 @@ class Calibration:
         Per generation: epsilon, accepted particles, model evaluations, acceptance rate.
     point_
         Posterior medians, as a parameter mapping.
+    reached_posterior_
+        With the binomial kernel, whether the last generation ran at temperature 1 (its
+        particles sample the posterior); ``False`` when the run stopped before (at
+        ``generations``, or at ``min_acceptance_rate``): they then sample a tempered
+        posterior, broader than the posterior (its temperature is the last generation's
+        epsilon). ``None`` with the distance kernel.
     seed_, runtime_s_
         The seed used and the wall time of the fit.
 
@@ -169,6 +175,9 @@ class Calibration:
         self.generations_ = _generations(history)
         self.summary_ = _summary(posterior, names, self.prior)
         self.point_ = {k: float(self.summary_.loc[k, "median"]) for k in names}
+        self.reached_posterior_ = (
+            bool(abs(float(self.generations_["epsilon"].iloc[-1]) - 1.0) <= 1e-9)
+            if self.kernel == "binomial" else None)
         self.seed_ = seed
         return self
 

@@ -19,7 +19,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,7 @@ def fit_primary(targets: Targets, fixed: Mapping[str, float], autopsy: Autopsy,
     seeds = np.random.SeedSequence(seed).generate_state(len(targets.organs))
     posterior: dict[str, Any] = {}
     summary, generation_rows, point, runtime = [], [], {}, 0.0
+    reached: dict[str, bool | None] = {}
     for j, organ in enumerate(targets.organs):
         if not targets.mask[0, j]:
             continue
@@ -123,9 +124,10 @@ def fit_primary(targets: Targets, fixed: Mapping[str, float], autopsy: Autopsy,
         generation_rows += [{"parameter": name, **g}
                             for g in fit.generations_.to_dict(orient="records")]
         point[name] = fit.point_[name]
+        reached[name] = fit.reached_posterior_
         runtime += fit.runtime_s_
     return {"posterior": posterior, "summary": summary, "generations": generation_rows,
-            "point": point, "seed": seed, "runtime_s": runtime}
+            "point": point, "reached_posterior": reached, "seed": seed, "runtime_s": runtime}
 
 
 def fit_to_dict(c: Calibration) -> dict[str, Any]:
@@ -133,7 +135,8 @@ def fit_to_dict(c: Calibration) -> dict[str, Any]:
     return {"posterior": c.posterior_.to_dict(orient="list"),
             "summary": c.summary_.reset_index().to_dict(orient="records"),
             "generations": c.generations_.to_dict(orient="records"),
-            "point": c.point_, "seed": c.seed_, "runtime_s": c.runtime_s_}
+            "point": c.point_, "reached_posterior": c.reached_posterior_, "seed": c.seed_,
+            "runtime_s": c.runtime_s_}
 
 
 def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str], seed: int = 1,
@@ -166,6 +169,9 @@ def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str],
                        population_size=settings.flow_population_size,
                        generations=settings.flow_generations, seed=int(seeds[0])).fit()
     shared = {k: flow.point_[k] for k in SHARED}
+    if flow.reached_posterior_ is False:
+        say(tempered_note("stage 1", flow.generations_.to_dict(orient="records"),
+                          settings.flow_generations))
 
     say(f"stage 2: soil per organ, {len(targets.cancers)} primaries")
     tasks = [FitTask({"name": c, "targets": targets.subset([c]).to_dict(), "fixed": shared,
@@ -180,6 +186,10 @@ def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str],
     fits = {c: json.loads((work / f"{c}.json").read_text(encoding="utf-8"))
             for c in targets.cancers}
     point = {**shared, **{k: v for f in fits.values() for k, v in f["point"].items()}}
+    organ_fits = [r for f in fits.values() for r in f["reached_posterior"].values()]
+    if not all(organ_fits):
+        say(f"note: stage 2: {organ_fits.count(False)} of {len(organ_fits)} organ fits "
+            "stopped before temperature 1 (fits/*.json: their generations)")
     report = _evaluate(targets, autopsy, flow, fits, point, settings, int(seeds[1]), say)
     report["held_out"] = held_out(targets, autopsy, point)
     say("synthetic recovery")
@@ -194,8 +204,21 @@ def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str],
         "stage1": {**fit_to_dict(flow), "posterior": None},
         "stage2": {c: {**f, "posterior": None} for c, f in fits.items()},
         "point": point, "runtime_s": time.perf_counter() - start,
+        "reached_posterior": {"stage1": flow.reached_posterior_,
+                              "stage2": {"fits": len(organ_fits),
+                                         "reached": sum(bool(r) for r in organ_fits)}},
     })
     return report
+
+
+def tempered_note(stage: str, generations: Sequence[Mapping[str, Any]], most: int) -> str:
+    """Say that a fit stopped before temperature 1, where and why."""
+    last = generations[-1]
+    why = (f"its acceptance rate fell to {last['acceptance_rate']:.3g}"
+           if len(generations) < most else f"it ran its {most} generations")
+    return (f"note: {stage} stopped at temperature {last['epsilon']:.4g}, not 1, after "
+            f"generation {last['generation']} ({why}): its values are those of a tempered "
+            "posterior, broader than the posterior")
 
 
 def _evaluate(targets: Targets, autopsy: Autopsy, flow: Calibration,
