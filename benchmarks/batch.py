@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--kernel-patients", type=int, default=64)
     args = parser.parse_args()
+    if min(args.sizes) < 1 or args.kernel_patients < 1:
+        parser.error("--sizes and --kernel-patients: each must be >= 1")
     population = load_population(POPULATION)
     models = [compile_scenario(population.patient(1, i)[0]) for i in range(max(args.sizes))]
     out: dict[str, object] = {"python": platform.python_version(), "numpy": np.__version__}

@@ -3,7 +3,7 @@
 Run: python benchmarks/clinic_batch.py [patients]
 """
 
-import sys
+import argparse
 import time
 from pathlib import Path
 
@@ -33,4 +33,10 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 256)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("patients", type=int, nargs="?", default=256,
+                        help="patients of the trial population (default 256)")
+    patients = parser.parse_args().patients
+    if patients < 1:
+        parser.error(f"patients: {patients} must be >= 1")
+    main(patients)

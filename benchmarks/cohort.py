@@ -23,8 +23,8 @@ Keys (goals from the issue in brackets):
     ``getrusage``).
 ``peak_total_rss_mib``
     Peak of the summed resident memory of this process and all its workers, sampled
-    every 0.5 s during the run (MiB; null without ``psutil``, which the ``dask`` extra
-    brings).
+    every 0.5 s during the run, and at least ``peak_rss_mib`` (a short run's samples
+    miss its peaks; MiB; null without ``psutil``, which the ``dask`` extra brings).
 ``colonies_per_patient``
     Mean colonies founded per patient in the profiled batch (batch engine; null otherwise).
 ``numba``
@@ -77,6 +77,7 @@ from metacascade.cohort.run import DEFAULT_BATCH_SIZE
 from metacascade.cohort.tables import batch_columns, cohort_tables
 from metacascade.engine.compile import compile_scenario
 from metacascade.engine.kernel import simulate
+from metacascade.errors import MetacascadeError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "breast_population.yaml"
 
@@ -215,7 +216,8 @@ def warm_compiled_loops(population_file: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument("--json", action="store_true",
+                        help="print the JSON object on one line (default: indented)")
     parser.add_argument("--patients", type=int, default=20480)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--engine", choices=("batch", "patient"), default="batch")
@@ -226,7 +228,13 @@ def main() -> None:
     parser.add_argument("--population", type=Path, default=EXAMPLE,
                         help="population file (default: examples/breast_population.yaml)")
     args = parser.parse_args()
-    population = load_population(args.population)
+    for name in ("patients", "workers", "batch_size", "profile_patients"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: {getattr(args, name)} must be >= 1")
+    try:
+        population = load_population(args.population)
+    except MetacascadeError as error:
+        parser.error(str(error))
     shard = args.batch_size if args.engine == "batch" else 16
     warmup = warm_compiled_loops(args.population) if _jit.ENABLED else None
     with tempfile.TemporaryDirectory() as tmp, TreeMemory() as memory:
@@ -253,8 +261,8 @@ def main() -> None:
         "seconds": round(seconds, 3),
         "patients_per_s": round(args.patients / seconds, 2),
         "peak_rss_mib": round(max(own, children) / 1024, 1),
-        "peak_total_rss_mib": (None if memory.peak is None
-                               else round(memory.peak / 2**20, 1)),
+        "peak_total_rss_mib": (None if memory.peak is None else round(
+            max(memory.peak / 2**20, max(own, children) / 1024), 1)),
         "seconds_per_patient": {k: round(v, 6) for k, v in stages.items()},
         "draws_seconds_per_patient": None if draws is None else {
             stage: {k: round(v, 6) for k, v in by_method.items()}

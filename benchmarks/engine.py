@@ -1,6 +1,6 @@
 """Engine costs: speed-up over the per-cell reference, cost vs cells shed, throughput.
 
-Prints one JSON object. Usage::
+Prints a table, or one JSON object with ``--json``. Usage::
 
     python benchmarks/engine.py [--json] [--quick] [--profile]
 
@@ -26,6 +26,7 @@ breast scenario to stderr (cProfile, by own time).
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import json
 import math
@@ -191,8 +192,14 @@ def _plain(value: Any) -> Any:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--profile", action="store_true",
+                        help="the ten most expensive functions of kernel.run, on stderr")
+    options = parser.parse_args()
     measured = {key: _plain(value) for key, value in main(sys.argv[1:]).items()}
-    if "--json" in sys.argv:
+    if options.json:
         print(json.dumps(measured))
     else:
         for key, value in measured.items():

@@ -1,5 +1,4 @@
-"""Hashes of what the engine, the clinic and the tables make: a check that a change
-keeps the bytes.
+"""Hashes of what the engine, the clinic and the tables make (a change must keep them).
 
 A change meant to make the code faster or tidier must leave every result as it was.
 This prints, for each example population, one SHA-256 per stage of a batch run
@@ -102,6 +101,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
+    if args.patients < 1 or args.batch_size < 1:
+        parser.error("--patients and --batch-size: each must be >= 1")
     for name in POPULATIONS:
         hashes = run(EXAMPLES / name, args.patients, args.batch_size)
         for stage, value in hashes.items():

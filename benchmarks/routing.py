@@ -1,13 +1,14 @@
 """Routing costs: compiling a body, and drawing the fates of 10 vs 10^12 cells.
 
-Prints one JSON object. Usage: ``python benchmarks/routing.py [--json]``.
+Prints a table, or one JSON object with ``--json``. Usage:
+``python benchmarks/routing.py [--json]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -40,8 +41,11 @@ def main() -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    options = parser.parse_args()
     result = main()
-    if "--json" in sys.argv:
+    if options.json:
         print(json.dumps(result))
     else:
         for key, value in result.items():

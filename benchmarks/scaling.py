@@ -93,6 +93,11 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256, 512, 1024])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    for name in ("patients", "batch_size", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: {getattr(args, name)} must be >= 1")
+    if min(args.batch_sizes) < 1:
+        parser.error(f"--batch-sizes: {min(args.batch_sizes)} must be >= 1")
     keep_freed_memory()
     base = read_scenario_file(args.population)
     measure(base, 8, 8)  # the compiled loops loaded (or compiled) first
