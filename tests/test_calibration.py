@@ -5,11 +5,15 @@ Statistical tests state their level; the fits are seeded, so each outcome is fix
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
+import metacascade
 from metacascade.analysis.autopsy import disibio_counts
 from metacascade.calibration import (
     Autopsy,
@@ -334,3 +338,24 @@ def test_a_fit_stopped_before_temperature_1_says_so() -> None:
                            population_size=50, generations=1, seed=2,
                            kernel="distance").fit()
     assert distance.reached_posterior_ is None
+
+
+def test_a_quick_or_custom_run_is_named_so() -> None:
+    """A quick run's catalog values carried the real run's name (disibio2008-seed1)."""
+    from dataclasses import replace
+
+    from metacascade.calibration.fit import QUICK, Settings, run_name
+
+    def name(settings: Settings) -> str:
+        return run_name({"targets": {"name": "disibio2008"}, "seed": 1,
+                         "settings": settings.__dict__})
+
+    assert name(Settings()) == "disibio2008-seed1"
+    assert name(QUICK) == "disibio2008-seed1-quick"
+    assert name(replace(Settings(), generations=12)) == "disibio2008-seed1-custom"
+    # read back from calibration.json (tuples become lists): the same names
+    assert run_name({"targets": {"name": "disibio2008"}, "seed": 1,
+                     "settings": json.loads(json.dumps(QUICK.__dict__))}).endswith("-quick")
+    packaged = json.loads((Path(metacascade.__file__).parent / "data"
+                           / "calibrated_disibio2008.json").read_text())
+    assert packaged["calibration"] == "disibio2008-seed1"

@@ -656,3 +656,10 @@ def test_a_table_can_be_read_in_part(reference):
             ({"where": [("kind",)]}, r"^where: \('kind',\) is not a \(column, op, value\)")]:
         with pytest.raises(OutputError, match=needle):
             cohort.table("observations", **arguments)
+
+
+@pytest.mark.parametrize("progress", ["yes", 1.5, []])
+def test_progress_that_is_no_truth_value_is_refused(tmp_path, population, progress):
+    with pytest.raises(OutputError, match=r"^progress: .* is not true, false or None$"):
+        simulate_cohort(population, 2, seed=1, out=tmp_path / "c", progress=progress)
+    assert not (tmp_path / "c").exists()

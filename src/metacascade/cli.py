@@ -342,7 +342,8 @@ def cohort(
 
 @app.command()
 def analyze(
-    cohort_dir: Annotated[Path, typer.Argument(parser=_path, help="A cohort directory.",
+    cohort_dir: Annotated[Path, typer.Argument(parser=_path, metavar="COHORT_DIR",
+                                               help="A cohort directory.",
                                                show_default=False)],
     min_diameter_mm: Annotated[float | None, typer.Option(
         help="Smallest colony counted as an organ involved at death, mm (default 5: "
@@ -380,7 +381,7 @@ def _headline(report: dict[str, object]) -> dict[str, object]:
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(parser=_path,
+    run_dir: Annotated[Path, typer.Argument(parser=_path, metavar="RUN_DIR",
         help="A directory written by `simulate` or by `cohort`.", show_default=False)],
     out: Annotated[Path | None, typer.Option(parser=_path,
         help="The HTML file to write (default: RUN_DIR/report.html).")] = None,
@@ -406,8 +407,8 @@ def calibrate(
     scheduler: _Scheduler = None,
     quick: Annotated[bool, typer.Option(
         "--quick", metavar=_FLAG,
-        help="A small smoke run (a minute or two, not a quarter of an hour); not a fit "
-             "to use.")] = False,
+        help="A small smoke run (two or three minutes on 2 cores, not a quarter of an "
+             "hour; its values are named '...-quick'); not a fit to use.")] = False,
 ) -> None:
     """Fit soil and shared physiology to autopsy targets (ABC-SMC; calibration.json, fit.png)."""
     import matplotlib

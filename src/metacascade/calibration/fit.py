@@ -445,11 +445,23 @@ def catalog_values(report: Mapping[str, Any], command: str) -> dict[str, Any]:
     shares: dict[str, dict[str, float]] = {}
     for row in report["organs"]:
         shares.setdefault(row["cancer"], {})[row["organ"]] = float(row["soil"])
-    return {"format": FORMAT,
-            "calibration": f"{targets['name']}-seed{report['seed']}",
+    return {"format": FORMAT, "calibration": run_name(report),
             "command": command, "version": __version__, "data": targets["source"],
             "autopsy": report["autopsy"],
             "parameters": parameters, "shares": shares}
+
+
+def run_name(report: Mapping[str, Any]) -> str:
+    """The calibration's name: its targets and seed (``disibio2008-seed1``).
+
+    ``-quick`` or ``-custom`` is added for a run not made with the default
+    :class:`Settings`, so that it is not taken for the real one.
+    """
+    settings = {k: tuple(v) if isinstance(v, list) else v
+                for k, v in dict(report.get("settings") or {}).items()}
+    kind = ("" if settings == Settings().__dict__ else "-quick"
+            if settings == QUICK.__dict__ else "-custom")
+    return f"{report['targets']['name']}-seed{report['seed']}{kind}"
 
 
 def write_calibration(report: dict[str, Any], out: Path, command: str = "") -> None:

@@ -57,7 +57,7 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
 from metacascade import _jit
-from metacascade._checks import as_path, whole_number
+from metacascade._checks import as_path, is_truth_value, whole_number
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
 from metacascade.cohort.executors import Executor, LocalExecutor
@@ -550,7 +550,8 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
     population
         The scenario and its patient-level distributions: a :class:`Population`, the
         plain data of a scenario file with a ``population`` section, or the path of
-        such a file (:func:`load_population`).
+        such a file (:func:`load_population`). A scenario without one gives every
+        patient its values (each patient still draws its own engine seed).
     n_patients
         Number of patients (>= 1).
     seed
@@ -593,6 +594,8 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
 
     """
     population = _population(population)
+    if progress is not None and not is_truth_value(progress):
+        raise OutputError(f"progress: {progress!r} is not true, false or None")
     if executor is not None and not callable(getattr(executor, "run", None)):
         raise OutputError(f"executor: {executor!r} is not an executor; give a "
                           "LocalExecutor, a DaskExecutor, or None (a local process pool)")
