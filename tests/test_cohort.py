@@ -384,6 +384,11 @@ def test_a_directory_another_run_holds_is_refused_and_left_alone(tmp_path, popul
                                        "--resume"])
         assert run.exit_code == 2 and run.stderr.count("\n") == 1, run.output
         assert "in use by another metacascade run" in run.stderr
+        # Without --resume it is said to be in use too (it said "pass --resume", which
+        # was then refused as in use).
+        with pytest.raises(OutputError, match="is in use by another metacascade run"):
+            simulate_cohort(population, 6, seed=5, out=busy, shard_size=6,
+                            engine="patient", progress=False, executor=LocalExecutor(1))
     # Once the other run has ended, the same call finishes the cohort.
     simulate_cohort(population, 6, seed=5, out=busy, shard_size=6, resume=True,
                     engine="patient", progress=False, executor=LocalExecutor(1))

@@ -626,7 +626,8 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
         _check_directory(out, identity, resume)  # nothing is written before it passes
         existed, locked = out.exists(), (out / LOCK).exists()
     with _claimed(out):
-        _check_directory(out, identity, resume)  # again: a run may have ended meanwhile
+        # again: a run may have ended meanwhile (the lock is this run's now)
+        _check_directory(out, identity, resume, claimed=True)
         fresh = not any(p.name != LOCK for p in out.iterdir())
         try:
             return _run(out, identity, batch_size, executor, progress)
@@ -789,8 +790,12 @@ def _remove_temporaries(out: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _check_directory(out: Path, identity: dict[str, Any], resume: bool) -> None:
-    """Refuse a directory that is not this cohort's to write (it only reads)."""
+def _check_directory(out: Path, identity: dict[str, Any], resume: bool, *,
+                     claimed: bool = False) -> None:
+    """Refuse a directory that is not this cohort's to write (it only reads).
+
+    ``claimed``: this run holds the directory's lock (another run cannot).
+    """
     if out.exists() and not out.is_dir():
         raise OutputError(f"out: {str(out)!r} is a file, not a directory")
     for parent in out.parents:
@@ -819,6 +824,9 @@ def _check_directory(out: Path, identity: dict[str, Any], resume: bool) -> None:
         raise OutputError(f"out: {str(out)!r} holds another cohort (not the same "
                           f"{', '.join(names.get(k, k) for k in differ)}); choose "
                           "another directory")
+    if not claimed and being_written(out):  # (refused when the lock is taken; said first)
+        raise OutputError(f"out: {str(out)!r} is in use by another metacascade run; wait "
+                          "for it to end, or stop it")
     if not resume:
         if manifest.get("complete"):
             raise OutputError(f"out: {str(out)!r} already holds this cohort, complete; "
