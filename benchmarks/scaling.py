@@ -40,6 +40,7 @@ from metacascade.cohort.executors import keep_freed_memory
 from metacascade.cohort.population import Population
 from metacascade.engine.batch import run_batch
 from metacascade.engine.compile import compile_scenario
+from metacascade.errors import MetacascadeError
 from metacascade.scenario import read_scenario_file
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "breast_population.yaml"
@@ -98,8 +99,13 @@ def main() -> None:
             parser.error(f"--{name.replace('_', '-')}: {getattr(args, name)} must be >= 1")
     if min(args.batch_sizes) < 1:
         parser.error(f"--batch-sizes: {min(args.batch_sizes)} must be >= 1")
+    if min(args.horizons) <= 0 or min(args.steps) <= 0:
+        parser.error("--horizons and --steps: each must be > 0")
     keep_freed_memory()
-    base = read_scenario_file(args.population)
+    try:
+        base = read_scenario_file(args.population)
+    except MetacascadeError as error:
+        parser.error(str(error))
     measure(base, 8, 8)  # the compiled loops loaded (or compiled) first
 
     def varied(field: str, value: Any) -> dict[str, Any]:

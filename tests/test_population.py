@@ -252,6 +252,12 @@ def test_a_nested_path_is_told_to_be_written_dotted():
       "clinic.scans.0.stop_day": {"uniform": {"low": 400, "high": 500}}},
      {"clinic": {"scans": [{"modality": "ct", "every_weeks": 12, "start_day": 0,
                             "stop_day": 100}]}}),
+    # a median below a one-sided truncation: the draws lie just above its low end (the
+    # middle of [10, 100000] is far past the 300 mm bound; no draw goes there)
+    ({"primary_diameter_mm": {"lognormal": {"median": 8, "sigma": 0.5},
+                              "truncate": [10, 100000]}}, {}),
+    ({"cancer_overrides.doubling_time": {"lognormal": {"median": 30, "sigma": 0.5},
+                                         "unit": "d", "truncate": [60, 1e9]}}, {}),
     # no spread: the draw is the median, inside the interval that starts there
     ({"cancer_overrides.doubling_time": {"lognormal": {"median": 157, "sigma": 0},
                                          "unit": "d", "truncate": [157, 400]}}, {}),
@@ -264,6 +270,21 @@ def test_valid_populations_are_not_refused(changes, base):
     population = Population.from_dict(data)
     for i in range(20):
         population.patient(3, i)
+
+
+@pytest.mark.parametrize(("nested", "dotted"), [
+    ({"cancer_overrides": {"doubling_time": {"lognormal": {"median": 100, "sigma": 0.2},
+                                             "unit": "d"},
+                           "soil": {"lung": {"uniform": {"low": 1, "high": 2}}}}},
+     "cancer_overrides.doubling_time"),
+    ({"cancer_overrides": {"soil": {"lung": {"lognormal": {"median": 1, "sigma": 0.2}}}}},
+     "cancer_overrides.soil.lung"),
+])
+def test_a_path_nested_deeper_is_told_its_dotted_form(nested, dotted):
+    data = copy.deepcopy(read_scenario_file(EXAMPLES / "breast_population.yaml"))
+    data["population"] = nested
+    with pytest.raises(ScenarioError, match=rf"a path is written dotted, as '{dotted}: "):
+        Population.from_dict(data)
 
 
 def test_a_misspelt_distribution_is_not_taken_for_a_nested_path():

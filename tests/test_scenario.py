@@ -202,6 +202,11 @@ def test_yaml_merge_keys_may_be_overridden(tmp_path):
     # alias (PyYAML flattens the anchored node in place when the alias comes first).
     path.write_text("a:\n  b: &m1 {x: 1}\n  c: &m2\n    <<: *m1\n    x: 2\nd:\n  <<: *m2\n")
     assert read_scenario_file(path) == {"a": {"b": {"x": 1}, "c": {"x": 2}}, "d": {"x": 2}}
+    path.write_text("=: 1\nb: &a {=: 2}\nc: {<<: *a}\n")  # ("=": a text key, as PyYAML)
+    assert read_scenario_file(path) == {"=": 1, "b": {"=": 2}, "c": {"=": 2}}
+    path.write_text("a: {x: 1, x: 2}\nb: {y: 1, y: 2}\n")  # (the first in the file)
+    with pytest.raises(ScenarioError, match=r"'x' is given twice \(line 1\)"):
+        read_scenario_file(path)
     path.write_text("~: 1\nnull: 2\n")  # (both keys are None)
     with pytest.raises(ScenarioError, match=r"None is given twice \(line 2\)"):
         read_scenario_file(path)

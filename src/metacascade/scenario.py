@@ -478,7 +478,7 @@ class _DuplicateKey(Exception):
     """A key given twice in one YAML mapping (TOML refuses it itself)."""
 
 
-_MERGE = "tag:yaml.org,2002:merge"
+_MERGE, _VALUE = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"
 
 
 def _load_yaml(text: str) -> Any:
@@ -500,19 +500,20 @@ def _load_yaml(text: str) -> Any:
                 continue
             seen.add(id(node))
             if isinstance(node, yaml.SequenceNode):
-                stack.extend(node.value)
+                stack.extend(reversed(node.value))  # (in the file's order)
             elif isinstance(node, yaml.MappingNode):
                 keys: set[Any] = set()
-                for key_node, value_node in node.value:
-                    stack.append(value_node)
+                for key_node, _ in node.value:
                     if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
                         continue
-                    key = loader.construct_object(key_node)
+                    key = (key_node.value if key_node.tag == _VALUE  # ("=": a text key)
+                           else loader.construct_object(key_node))
                     if key in keys:
                         raise _DuplicateKey(f"{key!r} is given twice (line "
                                             f"{key_node.start_mark.line + 1}); give each "
                                             "field once")
                     keys.add(key)
+                stack.extend(value for _, value in reversed(node.value))
         return loader.construct_document(root)
     finally:
         loader.dispose()

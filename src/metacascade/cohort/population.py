@@ -29,6 +29,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -176,6 +177,21 @@ _KINDS = frozenset({"lognormal", "uniform", "discrete"})
 TRUNCATION_MISS = 1e-6
 
 
+def _holds_distribution(value: Any) -> bool:
+    """Whether ``value`` is a mapping with a distribution's kind in it, at any depth."""
+    return isinstance(value, Mapping) and (bool(set(value) & _KINDS) or any(
+        _holds_distribution(v) for v in value.values()))
+
+
+def _dotted(path: str, spec: Mapping[str, Any]) -> str:
+    """The dotted path of the first distribution nested in ``spec`` (under ``path``)."""
+    for key, value in spec.items():
+        if _holds_distribution(value):
+            inner = f"{path}.{key}"
+            return inner if set(value) & _KINDS else _dotted(inner, value)
+    return path
+
+
 def _inside(dist: Distribution, value: Any) -> bool:
     """Whether a value can come out of ``dist``'s truncation (any value without one)."""
     return dist.truncate is None or (
@@ -186,7 +202,7 @@ def _typical(path: str, dist: Distribution) -> tuple[Any, str]:
     """A value inside the distribution's support (and its ``truncate``), and its name.
 
     A lognormal's median, a uniform's middle, a discrete's most likely value; a median
-    or middle outside a ``truncate`` interval gives way to the middle of what the
+    or middle outside a ``truncate`` interval gives way to the median of what the
     interval keeps. A ``truncate`` interval that the draws would miss too often is
     refused (:data:`TRUNCATION_MISS`).
     """
@@ -203,8 +219,13 @@ def _typical(path: str, dist: Distribution) -> tuple[Any, str]:
         value, name = dist.lognormal.median, "median"
         low, high = 0.0, math.inf
         if cut is not None:
-            _check_kept(where, cut, _lognormal_kept(cut, value, dist.lognormal.sigma),
-                        "the lognormal")
+            median, sigma = dist.lognormal.median, dist.lognormal.sigma
+            _check_kept(where, cut, _lognormal_kept(cut, median, sigma), "the lognormal")
+            if sigma > 0 and not cut[0] <= median <= cut[1]:  # the truncated median
+                normal = NormalDist(math.log(median), sigma)
+                below = [normal.cdf(math.log(x)) if x > 0 else 0.0 for x in cut]
+                value = math.exp(normal.inv_cdf((below[0] + below[1]) / 2))
+                value, name = min(max(value, cut[0]), cut[1]), "median inside its truncation"
     else:
         assert dist.uniform is not None
         low, high = dist.uniform.low, dist.uniform.high
@@ -214,10 +235,10 @@ def _typical(path: str, dist: Distribution) -> tuple[Any, str]:
             kept = ((1.0 if overlap >= 0 else 0.0) if width == 0
                     else max(0.0, overlap) / width)
             _check_kept(where, cut, kept, "the uniform")
-    if cut is not None:
+    if cut is not None:  # (a uniform's middle inside the interval: its truncated median)
         low, high = max(low, cut[0]), min(high, cut[1])
         if not low <= value <= high:
-            value, name = (low + high) / 2, "middle of its truncation"
+            value, name = (low + high) / 2, "middle inside its truncation"
     return value, name
 
 
@@ -305,12 +326,10 @@ class Population:
                 raise ScenarioError("population.seed: each patient's seed derives from the "
                                     "cohort seed (--seed); allowed: any other field")
             if isinstance(spec, Mapping) and spec and not set(spec) & _KINDS and all(
-                    isinstance(v, Mapping) and set(v) & _KINDS
-                    for v in spec.values()):  # a nested path
-                inner = next(iter(spec))
+                    _holds_distribution(v) for v in spec.values()):  # a nested path
                 raise ScenarioError(f"population.{path}: no distribution (lognormal, "
                                     "uniform or discrete); a path is written dotted, as "
-                                    f"'{path}.{inner}: {{lognormal: ...}}'")
+                                    f"'{_dotted(path, spec)}: {{lognormal: ...}}'")
             try:
                 self.distributions[path] = (spec if isinstance(spec, Distribution)
                                             else Distribution.model_validate(spec))
