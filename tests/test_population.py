@@ -269,7 +269,12 @@ def test_valid_populations_are_not_refused(changes, base):
     data["population"] = changes
     population = Population.from_dict(data)
     for i in range(20):
-        population.patient(3, i)
+        scenario, _, values = population.patient(3, i)  # (a refused patient raises)
+        assert isinstance(scenario, Scenario)
+        for (path, dist), name in zip(population.distributions.items(),
+                                      population.parameter_names(), strict=True):
+            low, high = dist.truncate or (-np.inf, np.inf)
+            assert low <= values[name] <= high, (path, values[name])
 
 
 @pytest.mark.parametrize(("nested", "dotted"), [
