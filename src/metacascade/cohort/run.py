@@ -835,9 +835,8 @@ def _check_directory(out: Path, identity: dict[str, Any], resume: bool, *,
                           "--resume to finish it, or choose another directory")
     begun = (manifest.get("versions") or {}).get("numpy")
     n_shards = math.ceil(identity["n_patients"] / identity["shard_size"])
-    done = {int(i) for i in manifest.get("shards_done", [])
-            if all((out / d / shard_file(int(i))).exists() for d in DATASETS)}
-    if len(done) < n_shards and begun is not None and begun != np.__version__:
+    if (len(_shards_on_disk(out, manifest)) < n_shards and begun is not None
+            and begun != np.__version__):
         raise OutputError(f"out: {str(out)!r} was begun with NumPy {begun}, whose random "
                           f"draws this NumPy ({np.__version__}) need not repeat; resume "
                           f"with NumPy {begun}, or choose another directory")
@@ -893,6 +892,11 @@ def _prepare(out: Path) -> set[int]:
         return set()
     manifest = json.loads(manifest_path.read_text())
     _remove_temporaries(out)  # those of a killed run
+    return _shards_on_disk(out, manifest)
+
+
+def _shards_on_disk(out: Path, manifest: Mapping[str, Any]) -> set[int]:
+    """The shards the manifest lists as done whose three files are in ``out``."""
     done = {int(i) for i in manifest.get("shards_done", [])}
     return {i for i in done if all((out / d / shard_file(i)).exists() for d in DATASETS)}
 
