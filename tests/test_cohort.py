@@ -658,7 +658,11 @@ def test_a_table_can_be_read_in_part(reference):
             ({"where": [("lesion", "~", 1)]}, r"^where: '~' is not one of ==, !="),
             ({"where": ("kind", "==", "scan")}, r"^where: .* is not a list of"),
             ({"where": [("kind", "in", 3)]}, r"^where: 'in' takes a list of values"),
-            ({"where": [("kind",)]}, r"^where: \('kind',\) is not a \(column, op, value\)")]:
+            ({"where": [("kind",)]}, r"^where: \('kind',\) is not a \(column, op, value\)"),
+            # (it said "cannot read the observations dataset", naming no argument)
+            ({"where": [("lesion", ">", "a")]},
+             r"^where: \[\('lesion', '>', 'a'\)\] does not fit the observations dataset's "
+             r"column types \(")]:
         with pytest.raises(OutputError, match=needle):
             cohort.table("observations", **arguments)
 

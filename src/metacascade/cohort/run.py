@@ -504,6 +504,12 @@ class Cohort:
         except FileNotFoundError as error:
             raise OutputError(f"cannot read the {name} dataset of {str(self.path)!r}: a "
                               f"shard the manifest lists as done is missing ({error})") from None
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+            if filters is None:
+                raise OutputError(f"cannot read the {name} dataset of {str(self.path)!r}: "
+                                  f"{error}") from None
+            raise OutputError(f"where: {list(where or [])!r} does not fit the {name} "
+                              f"dataset's column types ({error})") from None
         except (OSError, pa.ArrowException) as error:
             raise OutputError(f"cannot read the {name} dataset of {str(self.path)!r}: "
                               f"{error}") from None
