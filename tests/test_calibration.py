@@ -332,7 +332,12 @@ def test_a_fit_stopped_before_temperature_1_says_so() -> None:
         f"note: stage 1 stopped at temperature {last['epsilon']:.4g}, not 1, after "
         f"generation {len(rows) - 1} (its acceptance rate fell to "
         f"{last['acceptance_rate']:.3g}): its values are those of a tempered posterior, "
-        "broader than the posterior")
+        f"broader than the posterior; its 50 particles weigh as {last['ess']:.3g}")
+    # Kish's effective sample size: the particles when their weights are equal (the
+    # prior's generation), fewer when they are not.
+    w = fit.posterior_["weight"].to_numpy()
+    assert last["ess"] == pytest.approx(1 / np.sum(w ** 2))
+    assert fit.generations_["ess"].iloc[0] == pytest.approx(50)
     assert "(it ran its 1 generations)" in tempered_note("stage 1", rows[:1], 1)
     distance = Calibration(t, [name], {name: (-6.0, 3.0)}, fixed={"arrest": 0.8},
                            population_size=50, generations=1, seed=2,

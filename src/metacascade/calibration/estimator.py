@@ -84,7 +84,9 @@ class Calibration:
     summary_
         Per parameter: weighted mean, sd, 2.5 %, 50 % and 97.5 % quantiles, prior bounds.
     generations_
-        Per generation: epsilon, accepted particles, model evaluations, acceptance rate.
+        Per generation: epsilon, accepted particles, model evaluations, acceptance rate,
+        and the particles' effective sample size (``ess``, Kish's: far below the
+        particles when a few weights dominate, and the quantiles rest on those few).
     point_
         Posterior medians, as a parameter mapping.
     reached_posterior_
@@ -290,11 +292,14 @@ def _evaluation_seed(seed: int, values: Mapping[str, float], names: Sequence[str
 def _generations(history: Any) -> pd.DataFrame:
     pops = history.get_all_populations()
     pops = pops[pops["t"] >= 0].reset_index(drop=True)
+    weights = [np.asarray(history.get_distribution(t=int(t))[1], dtype=float)
+               for t in pops["t"]]
     out = pd.DataFrame({"generation": pops["t"].astype(int), "epsilon": pops["epsilon"],
                         "evaluations": pops["samples"].astype(int),
-                        "particles": [len(history.get_distribution(t=int(t))[1])
-                                      for t in pops["t"]]})
+                        "particles": [len(w) for w in weights]})
     out["acceptance_rate"] = out["particles"] / out["evaluations"]
+    # Kish's effective sample size of the weighted particles (the particles if equal)
+    out["ess"] = [float(np.sum(w) ** 2 / np.sum(w ** 2)) for w in weights]
     return out
 
 

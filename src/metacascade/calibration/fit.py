@@ -216,9 +216,11 @@ def tempered_note(stage: str, generations: Sequence[Mapping[str, Any]], most: in
     last = generations[-1]
     why = (f"its acceptance rate fell to {last['acceptance_rate']:.3g}"
            if len(generations) < most else f"it ran its {most} generations")
+    ess = (f"; its {last['particles']} particles weigh as {last['ess']:.3g}"
+           if "ess" in last else "")
     return (f"note: {stage} stopped at temperature {last['epsilon']:.4g}, not 1, after "
             f"generation {last['generation']} ({why}): its values are those of a tempered "
-            "posterior, broader than the posterior")
+            f"posterior, broader than the posterior{ess}")
 
 
 def _evaluate(targets: Targets, autopsy: Autopsy, flow: Calibration,
