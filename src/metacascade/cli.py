@@ -191,8 +191,8 @@ def simulate(
     from metacascade.engine.kernel import simulate as simulate_patient
     from metacascade.outputs import (
         OUTPUT_FILES,
-        STALE_FILES,
         check_output_dir,
+        stale_files,
         write_simulation,
     )
 
@@ -207,8 +207,7 @@ def simulate(
                        "follows; a simulation sheds the cancer's mix (cluster_share, "
                        "platelet_share)", err=True)
         result = simulate_patient(resolved)
-        stale = [name for name in STALE_FILES
-                 if (out / name).is_file() and (out / "summary.json").is_file()]
+        stale = stale_files(out)
         write_simulation(result, resolved, out, scenario_file=scenario)
     for name in stale:
         typer.echo(f"note: removed {name}, the report of the run replaced "

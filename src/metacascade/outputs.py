@@ -317,6 +317,16 @@ def body_lesions(result: Result, course: ClinicalCourse) -> pd.DataFrame:
 STALE_FILES = ("report.html",)
 
 
+def stale_files(out: Path) -> list[str]:
+    """The :data:`STALE_FILES` in ``out`` that a simulation written there removes.
+
+    Those of an earlier run only: ``out`` holds its ``summary.json``.
+    """
+    if not (out / "summary.json").is_file():
+        return []
+    return [name for name in STALE_FILES if (out / name).is_file()]
+
+
 def _move_into_place(staging: Path, out: Path) -> None:
     """Move the staged files into ``out``.
 
@@ -330,6 +340,7 @@ def _move_into_place(staging: Path, out: Path) -> None:
         return
     backup = staging / ".replaced"
     backup.mkdir()
+    stale = stale_files(out)
     replaced: list[tuple[str, bool]] = []
     try:
         for name in OUTPUT_FILES:
@@ -339,10 +350,9 @@ def _move_into_place(staging: Path, out: Path) -> None:
                 _keep(target, backup / name)
             os.replace(staging / name, target)
             replaced.append((name, existed))
-        for name in STALE_FILES if ("summary.json", True) in replaced else ():
-            if (out / name).is_file():
-                os.replace(out / name, backup / name)
-                replaced.append((name, True))
+        for name in stale:
+            os.replace(out / name, backup / name)
+            replaced.append((name, True))
     except BaseException:
         for name, existed in reversed(replaced):
             if existed:
