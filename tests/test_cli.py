@@ -224,11 +224,12 @@ def test_main_exits_with_the_commands_status(capsys):
         assert stop.value.code == code
 
 
-@pytest.mark.parametrize("command", [(), ("catalog",), ("route",), ("cohort",),
+@pytest.mark.parametrize("command", [(), ("catalog",), ("route",), ("simulate",),
+                                     ("cohort",), ("analyze",), ("report",),
                                      ("calibrate",), ("dashboard",)])
 def test_flags_show_no_value_in_the_help(command):
-    """typer wrote "<bool>" after a flag, as if it took a value ("--json=false" fails)."""
+    """typer wrote "<bool>" after a flag, --help too, as if it took a value."""
     result = _run(*command, "--help")
     assert result.exit_code == 0
-    shown = [line for line in result.stdout.splitlines() if "<bool>" in line]
-    assert [line.split()[1] for line in shown] == ["--help"]
+    assert "--help" in result.stdout
+    assert "<bool>" not in result.stdout

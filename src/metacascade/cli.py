@@ -46,8 +46,27 @@ _DaskLocal = Annotated[int | None, typer.Option(
 _Scheduler = Annotated[str | None, typer.Option(
     help="Run on an existing Dask cluster (scheduler address).")]
 
+class _HelpFlag:
+    """Typer's own ``--help`` shown as the flag it is (typer shows it as "<bool>")."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = _FLAG
+        return option
+
+
+class _Group(_HelpFlag, typer.core.TyperGroup):
+    pass
+
+
+class _Command(_HelpFlag, typer.core.TyperCommand):
+    pass
+
+
 app = typer.Typer(
     name="metacascade",
+    cls=_Group,
     help="Simulate hematogenous metastasis: shedding, circulation, arrest, colonisation.",
     no_args_is_help=True,
     add_completion=False,
@@ -95,7 +114,7 @@ def _main(
     """Simulate hematogenous metastasis."""
 
 
-@app.command()
+@app.command(cls=_Command)
 def catalog(
     as_json: Annotated[bool, typer.Option(
         "--json", metavar=_FLAG,
@@ -115,7 +134,7 @@ def catalog(
             typer.echo(catalog_text(cite=cite))
 
 
-@app.command()
+@app.command(cls=_Command)
 def route(
     cancer: Annotated[str | None, typer.Option(help="Cancer type, e.g. breast.")] = None,
     body: Annotated[str | None, typer.Option(
@@ -169,7 +188,7 @@ def route(
     typer.echo(f"{'mean time in blood':<20}{result.mean_time_in_blood_s:>10.1f} s")
 
 
-@app.command()
+@app.command(cls=_Command)
 def simulate(
     out: Annotated[Path, typer.Option(
         parser=_path, help="Directory for the outputs (created if missing).",
@@ -268,7 +287,7 @@ def _print_simulation(scenario: Scenario, result: Result, out: Path,
     typer.echo(f"wrote {', '.join(files)} to {out}/")
 
 
-@app.command()
+@app.command(cls=_Command)
 def cohort(
     scenario: Annotated[Path, typer.Option(parser=_path,
         help="Population file: a scenario with a 'population' section (a scenario without "
@@ -339,7 +358,7 @@ def cohort(
                f"shard{'s' * (shards != 1)} written to {out}/")
 
 
-@app.command()
+@app.command(cls=_Command)
 def analyze(
     cohort_dir: Annotated[Path, typer.Argument(parser=_path, metavar="COHORT_DIR",
                                                help="A cohort directory.",
@@ -378,7 +397,7 @@ def _headline(report: dict[str, object]) -> dict[str, object]:
     return {k: report[k] for k in keys if k in report}
 
 
-@app.command()
+@app.command(cls=_Command)
 def report(
     run_dir: Annotated[Path, typer.Argument(parser=_path, metavar="RUN_DIR",
         help="A directory written by `simulate` or by `cohort`.", show_default=False)],
@@ -396,7 +415,7 @@ def report(
     typer.echo(f"wrote {written}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def calibrate(
     out: Annotated[Path, typer.Option(parser=_path, help="Output directory.", show_default=False)],
     targets: Annotated[str, typer.Option(help="Targets to fit.")] = "disibio2008",
@@ -476,7 +495,7 @@ def _executor(workers: int | None, dask_local: int | None,
     return LocalExecutor(workers)
 
 
-@app.command()
+@app.command(cls=_Command)
 def dashboard(
     host: Annotated[str, typer.Option(
         help="Address to listen on (the default takes this machine only).")] = "127.0.0.1",
