@@ -408,7 +408,9 @@ def test_analyze_a_degenerate_cohort_gives_nulls(tmp_path):
     assert data["logrank"]["pfs"]["p_value"] is None
     assert data["groups"]["unfavourable"] == {
         "n": 0, "os_events": 0, "median_os_days": None, "median_os_days_ci": [None, None],
-        "pfs_events": 0, "median_pfs_days": None, "median_pfs_days_ci": [None, None]}
+        "median_os_at_risk": None, "pfs_events": 0, "median_pfs_days": None,
+        "median_pfs_days_ci": [None, None], "median_pfs_at_risk": None}
+    assert data["few_at_risk"] == []
     assert data["not_estimated"] == [  # why each null is null
         "median OS, favourable group: the group is empty",
         "median OS, unfavourable group: the group is empty",
@@ -484,6 +486,42 @@ def test_why_a_median_or_hazard_ratio_is_null_is_said():
         "OS hazard ratio: the Cox fit did not converge"]
     assert _not_estimated(groups, {"os": estimated, "pfs": estimated}) == [
         "median OS, unfavourable group: not reached (12 events among 40 patients)"]
+
+
+def test_a_median_resting_on_the_last_patients_followed_is_flagged(tmp_path):
+    """One death, the last patient followed, makes a Kaplan-Meier median (S falls 1 to 0).
+
+    lifelines' estimate is right, but it rests on one patient: the number at risk at the
+    median is reported, and a median with fewer than FEW_AT_RISK at risk is named.
+    """
+    from metacascade.analysis import FEW_AT_RISK
+    from metacascade.analysis.analyze import _few_at_risk
+
+    patients = synthetic_patients(15, 200)
+    good = patients["enrolled"] & (patients["baseline_ctc"] < patients["ctc_cutoff"])
+    last = patients.loc[good, "os_days"].idxmax()
+    patients.loc[good, "os_event"] = False
+    patients.loc[last, ["os_days", "os_event"]] = [patients.loc[good, "os_days"].max() + 10,
+                                                   True]
+    medians = median_survival(patients, "os")
+    lone = medians["favourable"]
+    assert lone.events == 1 and lone.at_risk_at_median == 1
+    assert lone.median_days == patients.loc[last, "os_days"]
+    assert medians["unfavourable"].at_risk_at_median >= FEW_AT_RISK  # type: ignore[operator]
+    many = median_survival(synthetic_patients(5, hazard_ratio=2.0), "os")["favourable"]
+    assert many.at_risk_at_median >= FEW_AT_RISK  # type: ignore[operator]
+    cohort = write_cohort(tmp_path, patients, colonies_table([(1, "lung", 5.0, 1.0)]),
+                          scans_table([(1, 9.0, "", -1)]))
+    data = analyze(cohort)
+    assert data["groups"]["favourable"]["median_os_at_risk"] == 1
+    assert data["few_at_risk"] == [
+        f"median OS, favourable group: {lone.median_days:g} days, with 1 patient at risk "
+        f"then (1 event among {lone.n} patients): fewer than {FEW_AT_RISK}, it rests on "
+        "the last patients followed"]
+    assert _few_at_risk({g: {"n": 30, "os_events": 9, "median_os_days": 300.0,
+                             "median_os_at_risk": FEW_AT_RISK, "pfs_events": 0,
+                             "median_pfs_days": None, "median_pfs_at_risk": None}
+                         for g in ("favourable", "unfavourable")}) == []
 
 
 def test_cohort_plots_name_a_table_that_is_not_theirs():

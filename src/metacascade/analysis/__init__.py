@@ -27,6 +27,7 @@ from metacascade.analysis.autopsy import (
 from metacascade.analysis.survival import (
     CTC_GROUPS,
     ENDPOINTS,
+    FEW_AT_RISK,
     GroupSurvival,
     HazardRatio,
     LogRank,
@@ -44,6 +45,7 @@ __all__ = [
     "CANCER_TO_DISIBIO",
     "CTC_GROUPS",
     "ENDPOINTS",
+    "FEW_AT_RISK",
     "ORGAN_TO_DISIBIO",
     "CohortError",
     "CohortTables",

@@ -6,7 +6,8 @@ and writes three files (:data:`ANALYSIS_FILES`):
 
 ``analysis.json``
     Cohort size, baseline CTC groups, median overall and progression-free survival per
-    group with 95% intervals, log-rank tests and Cox hazard ratios
+    group with 95% intervals and the patients at risk at each median (``few_at_risk``
+    names a median reached with fewer than 10 at risk), log-rank tests and Cox hazard ratios
     (:mod:`metacascade.analysis.survival`), organ involvement at death against the
     diSibio & French 2008 autopsy series and time to first metastasis per organ
     (:mod:`metacascade.analysis.autopsy`). Plain JSON: keys sorted, floats to 12
@@ -49,6 +50,7 @@ from metacascade.analysis.autopsy import (
 from metacascade.analysis.survival import (
     CONFIDENCE,
     CTC_GROUPS,
+    FEW_AT_RISK,
     Endpoint,
     cox_hazard_ratio,
     ctc_groups,
@@ -274,6 +276,7 @@ def analysis_data(cohort: CohortTables, autopsy: pd.DataFrame, timing: pd.DataFr
         "logrank": {e: asdict(logrank(patients, e)) for e in _ENDPOINTS},
         "cox": (cox := {e: asdict(cox_hazard_ratio(patients, e)) for e in _ENDPOINTS}),
         "not_estimated": _not_estimated(groups, cox),
+        "few_at_risk": _few_at_risk(groups),
         "autopsy": _autopsy_data(autopsy, min_diameter_mm),
         "time_to_first_metastasis": {
             "clock": "simulation day (day 0: start of the simulated natural history)",
@@ -299,6 +302,8 @@ def _groups(patients: pd.DataFrame) -> dict[str, dict[str, Any]]:
                 f"median_{endpoint}_days": None if entry is None else entry.median_days,
                 f"median_{endpoint}_days_ci": [None, None] if entry is None
                 else [entry.ci_low, entry.ci_high],
+                f"median_{endpoint}_at_risk": None if entry is None
+                else entry.at_risk_at_median,
             })
     return out
 
@@ -320,7 +325,8 @@ def _not_estimated(groups: Mapping[str, Mapping[str, Any]],
                 notes.append(f"median {name}, {group} group: no event among its {n} "
                              "patients during follow-up")
             else:
-                notes.append(f"median {name}, {group} group: not reached ({events} events "
+                notes.append(f"median {name}, {group} group: not reached ({events} "
+                             f"event{'s' * (events != 1)} "
                              f"among {n} patients)")
         if cox[endpoint]["hazard_ratio"] is None:
             empty = [g for g in CTC_GROUPS if groups[g]["n"] == 0]
@@ -330,6 +336,24 @@ def _not_estimated(groups: Mapping[str, Mapping[str, Any]],
                    f"no event in the {' and '.join(silent)} group{'s' * (len(silent) > 1)}"
                    if silent else "the Cox fit did not converge")
             notes.append(f"{name} hazard ratio: {why}")
+    return notes
+
+
+def _few_at_risk(groups: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Each median reached with fewer than FEW_AT_RISK patients at risk, one line each."""
+    notes: list[str] = []
+    for endpoint in _ENDPOINTS:
+        for group in CTC_GROUPS:
+            entry = groups[group]
+            at_risk = entry[f"median_{endpoint}_at_risk"]
+            if at_risk is None or at_risk >= FEW_AT_RISK:
+                continue
+            events = entry[f"{endpoint}_events"]
+            notes.append(
+                f"median {endpoint.upper()}, {group} group: {entry[f'median_{endpoint}_days']:g}"
+                f" days, with {at_risk} patient{'s' * (at_risk != 1)} at risk then "
+                f"({events} event{'s' * (events != 1)} among {entry['n']} patients): "
+                f"fewer than {FEW_AT_RISK}, it rests on the last patients followed")
     return notes
 
 

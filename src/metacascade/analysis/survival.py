@@ -37,6 +37,11 @@ CTC_GROUP = "baseline_ctc_group"
 CTC_GROUPS = ("favourable", "unfavourable")
 #: Two-sided confidence level of every interval reported here.
 CONFIDENCE = 0.95
+#: A median with fewer patients at risk than this is flagged as resting on the last few
+#: patients followed (a stated convention: the tail of a Kaplan-Meier curve with few at
+#: risk is unreliable, and trials' plots are curtailed there; Pocock, Clayton and
+#: Altman, Lancet 2002, 359:1686-1689).
+FEW_AT_RISK = 10
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,9 @@ class GroupSurvival:
 
     ``median_days`` is None where the curve never falls to one half (median not
     reached); a bound of the interval likewise where it is not reached.
+    ``at_risk_at_median`` is the number of patients still followed at the median (None
+    where it is not reached): a median where it is small (below :data:`FEW_AT_RISK`)
+    rests on the last few patients followed, and may move by months with one of them.
     """
 
     group: str
@@ -53,6 +61,7 @@ class GroupSurvival:
     median_days: float | None
     ci_low: float | None
     ci_high: float | None
+    at_risk_at_median: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,10 +169,13 @@ def median_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
     for group, fitter in kaplan_meier(patients, endpoint, by=by).items():
         bounds = median_survival_times(fitter.confidence_interval_)
         low, high = (_finite(v) for v in np.asarray(bounds, dtype=float).ravel()[:2])
+        median = _finite(fitter.median_survival_time_)
+        table = fitter.event_table
         out[group] = GroupSurvival(
-            group=group, n=int(fitter.event_table["at_risk"].iloc[0]),
+            group=group, n=int(table["at_risk"].iloc[0]),
             events=int(fitter.event_observed.sum()),
-            median_days=_finite(fitter.median_survival_time_), ci_low=low, ci_high=high)
+            median_days=median, ci_low=low, ci_high=high,
+            at_risk_at_median=None if median is None else int(table.at[median, "at_risk"]))
     return out
 
 

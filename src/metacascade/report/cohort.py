@@ -160,6 +160,8 @@ def _headline(run: CohortRun) -> Section:
     if a.get("not_estimated"):  # (analysis.json of older versions lacks it)
         body += paragraph("Not estimated: " + "; ".join(a["not_estimated"]) + ".",
                           css="note")
+    if a.get("few_at_risk"):  # (nor this)
+        body += paragraph("Few at risk: " + "; ".join(a["few_at_risk"]) + ".", css="note")
     return Section("cohort-summary", "Cohort size and headline numbers", body)
 
 
