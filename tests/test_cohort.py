@@ -259,7 +259,8 @@ def test_a_cohort_being_written_is_told_from_an_interrupted_one(tmp_path):
         assert incomplete_note(out) == "a run is writing it now"
     assert not being_written(out)
     assert incomplete_note(out) == ("if its run was interrupted, 'metacascade cohort ... "
-                                    "--resume' finishes it")
+                                    "--resume' finishes it (in Python: simulate_cohort(..., "
+                                    "resume=True))")
 
 
 def test_a_run_waits_out_an_instant_look_at_its_lock(tmp_path):

@@ -358,7 +358,8 @@ def test_ctrl_c_stops_at_once_says_how_to_resume_and_resumes(tmp_path, populatio
         assert run.stderr.startswith("metacascade: note: the cohort is not complete: "
                                      f"{len(recorded)} of its 10 patients"), run.stderr
         assert run.stderr.endswith("; if its run was interrupted, 'metacascade cohort ... "
-                                   "--resume' finishes it\n"), run.stderr
+                                   "--resume' finishes it (in Python: simulate_cohort(..., "
+                                   "resume=True))\n"), run.stderr
     run = CliRunner().invoke(app, [*args, "--out", str(out), "--resume"])
     assert run.exit_code == 0, run.output
     assert_same(whole, out)

@@ -347,7 +347,8 @@ def incomplete_note(out: str | os.PathLike[str]) -> str:
     """What to do about an incomplete cohort: wait for its run, or resume an interrupted one."""
     if being_written(out):
         return "a run is writing it now"
-    return "if its run was interrupted, 'metacascade cohort ... --resume' finishes it"
+    return ("if its run was interrupted, 'metacascade cohort ... --resume' finishes it "
+            "(in Python: simulate_cohort(..., resume=True))")
 
 
 _POPULATIONS: dict[str, Population] = {}
@@ -749,16 +750,19 @@ def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> l
     if simulated > 2 * n:
         notes.append(f"{simulated} patients are simulated for these {n} (every patient of "
                      f"a batch of {size}, so that a patient's results do not depend on "
-                     f"--patients); --batch-size {n} simulates only these, with other draws")
+                     f"--patients, n_patients); --batch-size {n} (batch_size={n}) simulates "
+                     "only these, with other draws")
     if workers is not None and n_shards < min(workers, n):  # (at most a shard a patient)
         idle = workers - n_shards
         many = (f"{n_shards} shard{'s' * (n_shards != 1)} for {workers} workers: "
                 f"{idle} wait{'s' * (idle == 1)}")
         # (with the batch engine a shard is at least a batch)
-        notes.append(f"{many}; a smaller batch size (--batch-size) makes more shards, with "
+        notes.append(f"{many}; a smaller batch size (--batch-size, batch_size) makes more "
+                     "shards, with "
                      "other results (a patient's draws depend on the batch size)"
                      if batch and (identity["shard_size"] == size or n <= size) else
-                     f"{many}; a smaller --shard-size makes more shards, with the same results")
+                     f"{many}; a smaller --shard-size (shard_size) makes more shards, with the "
+                     "same results")
     return notes
 
 
@@ -783,7 +787,8 @@ class CohortInterrupted(KeyboardInterrupt):
 
     def __init__(self, out: Path, done: int, total: int) -> None:
         super().__init__(f"interrupted: {done} of {total} shards done in {str(out)!r}; "
-                         "the same command with --resume finishes it")
+                         "the same command with --resume (in Python: resume=True) "
+                         "finishes it")
         self.out, self.done, self.total = out, done, total
 
 
@@ -838,7 +843,8 @@ def _check_directory(out: Path, identity: dict[str, Any], resume: bool, *,
             raise OutputError(f"out: {str(out)!r} already holds this cohort, complete; "
                               "choose another directory to run it again")
         raise OutputError(f"out: {str(out)!r} already holds this cohort, unfinished; pass "
-                          "--resume to finish it, or choose another directory")
+                          "--resume (in Python: resume=True) to finish it, or choose "
+                          "another directory")
     begun = (manifest.get("versions") or {}).get("numpy")
     n_shards = math.ceil(identity["n_patients"] / identity["shard_size"])
     if (len(_shards_on_disk(out, manifest)) < n_shards and begun is not None
