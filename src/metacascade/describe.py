@@ -89,13 +89,40 @@ def catalog_dict() -> dict[str, Any]:
         },
         "size_classes": {
             name: {
-                "max_diameter_um": size.max_diameter_um
-                if size.max_diameter_um != float("inf") else None,
+                "max_diameter_um": None if size.max_diameter is None
+                else size.max_diameter.to_dict(),
                 "arrest_odds_factor": size.arrest_odds_factor.to_dict(),
             }
             for name, size in SIZE_CLASSES.items()
         },
+        "clinic": {group: {name: p.to_dict() for name, p in parameters.items()}
+                   for group, parameters in clinic_catalog().items()},
     }
+
+
+def clinic_catalog() -> dict[str, dict[str, Parameter]]:
+    """The clinic's default figures by group: deaths, RECIST, blood draws, imaging, therapy.
+
+    A scenario's ``clinic`` may change the death thresholds, a draw's assay figures and a
+    regimen's effects; the rest hold for every scenario.
+    """
+    from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY
+    from metacascade.clinic.criteria import LETHAL_BURDEN, RECIST, VITAL_ORGAN_LETHAL_CELLS
+    from metacascade.clinic.imaging import MODALITIES
+    from metacascade.clinic.therapy import REGIMEN_DEFAULTS
+
+    out: dict[str, dict[str, Parameter]] = {
+        "death": {"lethal_burden_cells": LETHAL_BURDEN,
+                  **{f"vital_organ_lethal_cells.{organ}": p
+                     for organ, p in VITAL_ORGAN_LETHAL_CELLS.items()}},
+        "recist": dict(RECIST),
+        "blood_draw": {"recovery": RECOVERY, "false_positive_mean": FALSE_POSITIVE_MEAN},
+    }
+    for name, modality in MODALITIES.items():
+        out[f"imaging.{name}"] = modality.parameters()
+    for kind, effects in REGIMEN_DEFAULTS.items():
+        out[f"therapy.{kind}"] = dict(effects)
+    return out
 
 
 def value_text(p: Parameter) -> str:
@@ -174,9 +201,20 @@ def catalog_text(*, cite: bool = False) -> str:
         out += _line("death_factor", kind.death_factor, cite)
         out += _line("killing_rate", kind.killing_rate, cite)
     out.append("CTC size classes")
+    below = 0.0
     for sname, size in SIZE_CLASSES.items():
-        out += _line(f"{sname} (<= {size.max_diameter_um:g} um)", size.arrest_odds_factor, cite,
-                     indent="  ")
+        span = (f"<= {size.max_diameter_um:g} um" if size.max_diameter is not None
+                else f"> {below:g} um")
+        below = size.max_diameter_um
+        out += _line(f"{sname} ({span})", size.arrest_odds_factor, cite, indent="  ")
+        if size.max_diameter is not None:
+            out += _line("max_diameter", size.max_diameter, cite)
+    out.append("")
+    out.append("clinic (defaults; a scenario's clinic may change deaths, draws and regimens)")
+    for group, parameters in clinic_catalog().items():
+        out.append(f"  {group}")
+        for pname, p in parameters.items():
+            out += _line(pname, p, cite)
     return "\n".join(out)
 
 

@@ -117,6 +117,17 @@ BLOOM_1962 = Citation(
     "treated cases according to histological grade of malignancy",
     "Br Med J 2:213", where="abstract",
 )
+EISENHAUER_2009 = Citation(
+    "eisenhauer2009", "Eisenhauer EA, Therasse P, Bogaerts J, et al.", 2009,
+    "New response evaluation criteria in solid tumours: revised RECIST guideline "
+    "(version 1.1)", "Eur J Cancer 45:228", where="guideline",
+)
+LUZZI_1998 = Citation(
+    "luzzi1998", "Luzzi KJ, MacDonald IC, Schmidt EE, et al.", 1998,
+    "Multistep nature of metastatic inefficiency: dormancy of solitary cells after "
+    "successful extravasation and limited survival of early micrometastases",
+    "Am J Pathol 153:865", where="abstract",
+)
 DISIBIO_2008 = Citation(
     "disibio2008", "diSibio G, French SW", 2008,
     "Metastatic patterns of cancers: results from a large autopsy study",
@@ -196,5 +207,6 @@ ALL_REFERENCES: tuple[Citation, ...] = (
     FIDLER_1970, KOOP_1995, FONT_CLOS_2020, DEL_MONTE_2009, COUMANS_2013, FINLAY_1988,
     PEER_1993, HART_1998, DISIBIO_2008, LUNG_METS_DOUBLING_2003, WEISS_1992,
     NATHANI_2021, WEEDON_FEKJAER_2008, ROBINSON_2000, WANG_2018_PET, SKIPPER_1964,
-    GOLDIE_COLDMAN_1979, LOCKMAN_2010, SMERAGE_2014, BLOOM_1962,
+    GOLDIE_COLDMAN_1979, LOCKMAN_2010, SMERAGE_2014, BLOOM_1962, EISENHAUER_2009,
+    LUZZI_1998,
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 
 from metacascade.calibrated import calibrated
 from metacascade.citations import Parameter, assumed, cited
-from metacascade.references import COUMANS_2013, DEL_MONTE_2009
+from metacascade.references import DEL_MONTE_2009
 
 #: Vessel-wall kinds of metacascade.physiology.model.BARRIERS, in that order.
 BARRIER_ORDER = ("sinusoid", "fenestrated", "continuous", "blood_brain", "lymph_node")
@@ -91,16 +91,19 @@ class Cascade:
         "breast cancer goes on at a steady rate for 5-20 years (Pan 2017); with the death "
         "hazard below, about 1 % of dormant cells ever wake", (1e-7, 1e-1)))
     dormant_death_rate: Parameter = field(default_factory=lambda: assumed(
-        1e-3, "1/d", "dormant cells are slowly lost over years", (1e-6, 1e-1)))
+        1e-3, "1/d", "dormant cells are slowly lost over years: the pool halves in about "
+        "1.9 years, so after the primary is removed its cells wake at a falling rate, not "
+        "at the steady rate of years 5-20 of late recurrence (Pan 2017), which needs 1e-5/d "
+        "or less", (1e-6, 1e-1)))
     avascular_cells: Parameter = field(default_factory=lambda: assumed(
         1e6, "cell", "avascular colonies stall at about 0.2-2 mm, 1e5-1e6 cells (Folkman)",
         (1e5, 1e7)))
     switch_rate: Parameter = field(default_factory=lambda: assumed(
         1.0 / 180.0, "1/d", "a colony waits months at its avascular limit before the "
         "angiogenic switch", (1e-4, 1.0)))
-    metastasis_capacity: Parameter = field(default_factory=lambda: cited(
-        1e11, "cell", COUMANS_2013.at("supplement", "a tenth of the lethal burden of 1e12 "
-                                      "cells as the plateau of one metastasis"), (1e9, 1e12)))
+    metastasis_capacity: Parameter = field(default_factory=lambda: assumed(
+        1e11, "cell", "plateau of one metastasis: a tenth of the lethal burden of about "
+        "1e12 cells used in models (Coumans 2013, supplement)", (1e9, 1e12)))
     doubling_reference_cells: Parameter = field(default_factory=lambda: assumed(
         1e5, "cell", "at or below the avascular limit (the default, the lowest avascular "
         "limit allowed), colonies grow at the cancer's doubling time from their founding, "

@@ -14,7 +14,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metacascade.clinic._patient import Patient
-from metacascade.clinic.criteria import PROGRESSION_GROWTH, PROGRESSION_MIN_MM, TARGET_MIN_MM
+from metacascade.clinic.criteria import (
+    MAX_TARGETS,
+    MAX_TARGETS_PER_ORGAN,
+    PROGRESSION_GROWTH,
+    PROGRESSION_MIN_MM,
+    TARGET_MIN_MM,
+)
 from metacascade.clinic.therapy import resolve_regimen
 from metacascade.scenario import Therapy
 
@@ -163,10 +169,10 @@ def targets(patient: Patient, found: NDArray[Any], diameter: FloatArray) -> NDAr
     per_organ: dict[int, int] = {}
     for j in order.tolist():
         organ = int(patient.organ[j])
-        if diameter[j] < TARGET_MIN_MM or per_organ.get(organ, 0) >= 2:
+        if diameter[j] < TARGET_MIN_MM or per_organ.get(organ, 0) >= MAX_TARGETS_PER_ORGAN:
             continue
         chosen.append(j)
         per_organ[organ] = per_organ.get(organ, 0) + 1
-        if len(chosen) == 5:
+        if len(chosen) == MAX_TARGETS:
             break
     return np.array(chosen, dtype=np.int64)

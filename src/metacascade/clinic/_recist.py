@@ -13,7 +13,13 @@ from numpy.typing import NDArray
 
 from metacascade.clinic._lesions import Lesions
 from metacascade.clinic._rows import Rows
-from metacascade.clinic.course import PROGRESSION_GROWTH, PROGRESSION_MIN_MM, TARGET_MIN_MM
+from metacascade.clinic.criteria import (
+    MAX_TARGETS,
+    MAX_TARGETS_PER_ORGAN,
+    PROGRESSION_GROWTH,
+    PROGRESSION_MIN_MM,
+    TARGET_MIN_MM,
+)
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -22,8 +28,6 @@ BoolArray = NDArray[np.bool_]
 #: Stage codes (0: no scan yet).
 M0, M1 = 1, 2
 STAGE_NAMES = np.array(["", "M0", "M1"], dtype=object)
-#: At most this many targets, and this many per organ (RECIST 1.1).
-MAX_TARGETS, MAX_TARGETS_PER_ORGAN = 5, 2
 
 
 class Recist:

@@ -1,7 +1,11 @@
 r"""Liquid biopsy: circulating tumour cells (CTCs) in a blood draw.
 
-Live CTCs were shed in the last seconds to minutes, far shorter than a tumour changes,
-so the blood is at steady state with the current shedding rates. In the vein that
+Live CTCs were shed in the last seconds to minutes (``route`` gives a mean time in blood
+of 20-35 s, as most cells arrest in the first capillary beds they meet), far shorter
+than a tumour changes, so the blood is at steady state with the current shedding rates.
+(The CTC half-life measured in patients after removal of the primary is 1-2.4 h, Meng
+2004: far longer than the routing's; the model's counts rest on its shedding rate and
+arrest odds, not on that half-life.) In the vein that
 drains capillary bed :math:`b` the concentration of live tumour cells is the flux of
 live cells through that vein over the blood flow through the bed:
 

@@ -10,15 +10,34 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from metacascade.citations import Parameter, assumed, cited
-from metacascade.references import COUMANS_2013
+from metacascade.references import COUMANS_2013, EISENHAUER_2009
 
 #: Resolution of the death time, days.
 DEATH_GRID_DAYS = 7.0
-#: Smallest diameter of a target lesion (RECIST 1.1: 10 mm on CT), mm.
-TARGET_MIN_MM = 10.0
-#: Growth of the target sum over its nadir that is progression (RECIST 1.1).
-PROGRESSION_GROWTH = 0.20
-PROGRESSION_MIN_MM = 5.0
+
+#: RECIST 1.1's numbers the clinic uses (simplified: see :mod:`.course`).
+RECIST: Mapping[str, Parameter] = MappingProxyType({
+    "target_min_diameter": cited(10.0, "mm", EISENHAUER_2009.at(
+        "guideline", "a measurable lesion is at least 10 mm in longest diameter on CT"),
+        bounds=(10.0, 10.0)),
+    "max_targets": cited(5.0, "lesion", EISENHAUER_2009.at(
+        "guideline", "at most 5 target lesions in all"), bounds=(5.0, 5.0)),
+    "max_targets_per_organ": cited(2.0, "lesion", EISENHAUER_2009.at(
+        "guideline", "at most 2 target lesions per organ"), bounds=(2.0, 2.0)),
+    "progression_growth": cited(0.2, "1", EISENHAUER_2009.at(
+        "guideline", "progression: the sum of the targets' diameters at least 20 % above "
+        "its smallest value on study"), bounds=(0.2, 0.2)),
+    "progression_min_increase": cited(5.0, "mm", EISENHAUER_2009.at(
+        "guideline", "and at least 5 mm above it"), bounds=(5.0, 5.0)),
+})
+#: Smallest diameter of a target lesion, mm.
+TARGET_MIN_MM = RECIST["target_min_diameter"].value
+#: Growth of the target sum over its nadir that is progression, and its least increase, mm.
+PROGRESSION_GROWTH = RECIST["progression_growth"].value
+PROGRESSION_MIN_MM = RECIST["progression_min_increase"].value
+#: At most this many targets, and this many per organ.
+MAX_TARGETS = int(RECIST["max_targets"].value)
+MAX_TARGETS_PER_ORGAN = int(RECIST["max_targets_per_organ"].value)
 #: Relative margin of the bounds that let the weekly grid be skipped: far above the
 #: rounding of the values compared (a few ulp per term), far below anything the grid sees.
 BOUND_MARGIN = 1e-9

@@ -96,7 +96,12 @@ def _defaults(kill: float, brain: Parameter, shedding: float, ctc: float,
 #: Default effects per kind of regimen (a regimen in a scenario may override each).
 REGIMEN_DEFAULTS: Mapping[str, Mapping[str, Parameter]] = MappingProxyType({
     "cytotoxic": _defaults(
-        0.03, cited(0.15, "1", LOCKMAN_2010, bounds=(0.0, 1.0)), 0.5, 0.5, 1e-2,
+        0.03, cited(0.15, "1", LOCKMAN_2010.at(
+            "abstract", "paclitaxel and doxorubicin in experimental brain metastases of "
+            "breast cancer (mice) reached less than 15 % of their uptake in other tissues "
+            "and peripheral metastases; that upper figure, a concentration ratio, is taken "
+            "as the share of the kill rate (an assumption)"), bounds=(0.0, 1.0)),
+        0.5, 0.5, 1e-2,
         "cytotoxic"),
     "targeted": _defaults(
         0.02, assumed(0.3, "1", "small-molecule targeted drugs cross the blood-brain "

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from metacascade.citations import Parameter, assumed, cited
-from metacascade.references import ACETO_2014, MENDELAAR_2020
+from metacascade.citations import Parameter, assumed
 
 
 @dataclass(frozen=True)
@@ -41,18 +40,29 @@ class EmbolusType:
 
 @dataclass(frozen=True)
 class SizeClass:
-    """A class of CTC diameters and its effect on arrest."""
+    """A class of CTC diameters and its effect on arrest.
+
+    ``max_diameter`` is the class's largest diameter (um); None for the largest class,
+    which has no upper limit.
+    """
 
     name: str
-    max_diameter_um: float
+    max_diameter: Parameter | None
     arrest_odds_factor: Parameter
+
+    @property
+    def max_diameter_um(self) -> float:
+        """The class's largest diameter, um (infinite for the largest class)."""
+        return float("inf") if self.max_diameter is None else self.max_diameter.value
 
 
 _SINGLE_KILLING = assumed(
     0.5, "1/h",
-    "natural-killer and shear killing of free single cells in flowing blood; a mean "
-    "survival of 2 h in flow is at the upper end of the CTC half-life of 1-2.4 h after "
-    "removal of the primary (Meng 2004), which also reflects arrest",
+    "natural-killer and shear killing of free single cells in flowing blood: a mean "
+    "survival of 2 h in flow, a half-life of 1.4 h, within the CTC half-life of 1-2.4 h "
+    "after removal of the primary (Meng 2004), which also reflects arrest. (The routing's "
+    "arrest in the first beds ends a cell's time in blood within a minute, so this rate "
+    "kills few: see `route`'s mean time in blood)",
     (0.05, 10.0),
 )
 
@@ -75,10 +85,10 @@ EMBOLI: dict[str, EmbolusType] = {
                 "cells in clusters resist shear and anoikis; 23-50-fold higher metastatic "
                 "potential than single CTCs (Aceto 2014) is read partly as better survival",
                 (0.01, 1.0)),
-        cited(0.1, "1/h", ACETO_2014.at(
-            "abstract", "assumed 5-fold less killing in flow than single cells; "
-            "bounds span the 23-50-fold advantage being all or none of it survival"),
-            (0.01, 1.0)),
+        assumed(0.1, "1/h",
+                "5-fold less killing in flow than single cells; the bounds span the "
+                "23-50-fold higher metastatic potential of clusters (Aceto 2014) being all "
+                "or none of it survival in flow", (0.01, 1.0)),
     ),
     "platelet": EmbolusType(
         "platelet", "platelet-cloaked single tumour cell",
@@ -93,22 +103,28 @@ EMBOLI: dict[str, EmbolusType] = {
 
 SIZE_CLASSES: dict[str, SizeClass] = {
     "small": SizeClass(
-        "small", 9.0,
-        cited(0.5, "1", MENDELAAR_2020.at(
-            "abstract", "median CTC diameter 7.5 um in colorectal cancer, about a "
-            "capillary's width; arrest odds halved is an assumption"), (0.1, 1.0)),
+        "small",
+        assumed(9.0, "um", "between the median CTC diameters of colorectal (7.5 um) and "
+                "prostate cancer (10.3 um; Mendelaar 2020), at about a capillary's widest "
+                "(5-10 um)", (7.5, 10.3)),
+        assumed(0.5, "1",
+                "arrest odds halved for CTCs about a capillary's width (5-10 um): the "
+                "median CTC of colorectal cancer measures 7.5 um (Mendelaar 2020)",
+                (0.1, 1.0)),
     ),
     "medium": SizeClass(
-        "medium", 11.5,
-        cited(1.0, "1", MENDELAAR_2020.at(
-            "abstract", "median 10.3 um in prostate cancer; the reference class"),
-            (1.0, 1.0)),
+        "medium",
+        assumed(11.5, "um", "between the median CTC diameters of prostate (10.3 um) and "
+                "breast cancer (12.4 um; Mendelaar 2020)", (10.3, 12.4)),
+        assumed(1.0, "1", "the reference class: bed arrest odds apply as they are "
+                "(the median CTC of prostate cancer, 10.3 um, is in it; Mendelaar 2020)",
+                (1.0, 1.0)),
     ),
     "large": SizeClass(
-        "large", float("inf"),
-        cited(2.0, "1", MENDELAAR_2020.at(
-            "abstract", "median 12.4 um in breast cancer, wider than capillaries; arrest "
-            "odds doubled is an assumption"), (1.0, 10.0)),
+        "large", None,
+        assumed(2.0, "1",
+                "arrest odds doubled for CTCs wider than capillaries (5-10 um): the median "
+                "CTC of breast cancer measures 12.4 um (Mendelaar 2020)", (1.0, 10.0)),
     ),
 }
 

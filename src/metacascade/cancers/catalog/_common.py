@@ -13,7 +13,6 @@ from metacascade.calibrated import SOIL_RANGE, calibrated, calibration_run
 from metacascade.citations import Parameter, assumed, cited
 from metacascade.errors import CatalogError
 from metacascade.references import (
-    ACETO_2014,
     BUTLER_GULLINO_1975,
     COHEN_2008,
     COUMANS_2013,
@@ -35,10 +34,10 @@ SHEDDING_RATE = cited(
     (1e3, 1e8),
 )
 
-CLUSTER_SHARE = cited(
+CLUSTER_SHARE = assumed(
     0.03, "1",
-    ACETO_2014.at("abstract", "clusters are rare among CTC events; 3 % of emboli assumed "
-                  "within 'a few %'"),
+    "share of emboli that are clusters: clusters are rare among CTC events (Aceto 2014, "
+    "abstract, gives no share); 3 % assumed",
     (0.0, 0.2),
 )
 

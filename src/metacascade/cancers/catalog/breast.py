@@ -21,8 +21,9 @@ CANCER = Cancer(
     growth_law="power",
     doubling_time=cited(
         157.0, "d",
-        PEER_1993.at("abstract", "median volume doubling time, women aged 50-70; 80 d under "
-                     "50 and 188 d over 70 span the bounds"),
+        PEER_1993.at("abstract", "median volume doubling time, women aged 50-70 (80 d "
+                     "under 50, 188 d over 70: the age groups' medians); the bounds, "
+                     "40-400 d, are an assumption for the spread between patients"),
         (40.0, 400.0),
     ),
     carrying_capacity=common.CARRYING_CAPACITY,

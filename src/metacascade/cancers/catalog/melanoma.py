@@ -51,7 +51,6 @@ CANCER = Cancer(
         "CellSearch assay misses them and the cut-off presumes a melanoma-specific capture"),
     soil=common.calibrated_soils("melanoma"),
     other_soil=common.calibrated_other_soil("melanoma"),
-    notes="Gompertz growth; doubling time an assumption. Organ preferences are stated "
-          "assumptions, to be calibrated; the autopsy row does not separate melanoma from "
-          "other skin primaries.",
+    notes="Gompertz growth; doubling time an assumption. Organ preferences (soils) are "
+          f"calibrated to the {_AUTOPSY}.",
 )
