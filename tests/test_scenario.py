@@ -315,3 +315,69 @@ def test_a_truth_value_field_takes_only_true_or_false(field, value):
         Scenario.from_dict(data)
     where[field.rsplit(".", 1)[-1]] = np.bool_(True)
     Scenario.from_dict(data)  # NumPy's true is true
+
+
+def test_a_copy_with_changes_is_validated_and_worked_out_again():
+    """model_copy(update=...) kept the original's body and cancer (pydantic sets the
+    fields without validation): a sweep simulated one value while its provenance
+    recorded each."""
+    import metacascade
+
+    base = Scenario.from_dict({"cancer": "breast", "horizon_years": 5})
+    fast = base.model_copy(update={"cancer_overrides": {"doubling_time": "40 d"}})
+    assert fast.resolve()[1].doubling_time.value == 40.0
+    assert base.resolve()[1].doubling_time.value == 157.0
+    assert fast == Scenario.from_dict({**base.to_dict(),
+                                       "cancer_overrides": {"doubling_time": "40 d"}})
+    counts = [len(metacascade.simulate(s, seed=1).colonies) for s in (base, fast)]
+    assert counts[1] > counts[0]
+    prostate = base.model_copy(update={"cancer": "prostate"})
+    assert prostate.resolve()[1].name == "prostate"
+    assert prostate.resolve()[0].name == "adult_male"
+    with pytest.raises(ScenarioError, match="horizon_years"):
+        base.model_copy(update={"horizon_years": -1})
+    with pytest.raises(ScenarioError, match="colour"):
+        base.model_copy(update={"colour": "red"})
+    assert base.model_copy() == base
+
+
+def test_a_scenario_cannot_be_changed_in_place():
+    """Its mappings and lists could be changed (soil["lung"] = 50): the simulation kept
+    the value validated, the provenance recorded the new one."""
+    import copy
+    import pickle
+
+    s = Scenario.from_dict({"cancer": "breast", "cancer_overrides": {"soil": {"lung": 2}},
+                            "clinic": {"scans": [{"modality": "ct", "every_weeks": 12,
+                                                  "regions": ["chest"]}]}})
+    changes = [lambda: s.cancer_overrides.soil.__setitem__("lung", 50),
+               lambda: s.cancer_overrides.soil.update(lung=3),
+               lambda: s.cancer_overrides.soil.pop("lung"),
+               lambda: s.clinic.scans.append(s.clinic.scans[0]),
+               lambda: s.clinic.scans[0].regions.append("abdomen"),
+               lambda: s.clinic.scans.__delitem__(0)]
+    for change in changes:
+        with pytest.raises(TypeError, match="cannot be changed"):
+            change()
+    assert s.cancer_overrides.soil == {"lung": 2.0}
+    assert s.clinic.scans[0].regions == ["chest"]
+    data = s.to_dict()  # plain data: a user may change it to build another scenario
+    assert type(data["cancer_overrides"]["soil"]) is dict
+    data["cancer_overrides"]["soil"]["lung"] = 50
+    assert Scenario.from_dict(data).cancer_overrides.soil == {"lung": 50.0}
+    for twin in (pickle.loads(pickle.dumps(s)), copy.deepcopy(s), copy.copy(s),
+                 Scenario.from_dict(s.to_dict())):
+        assert twin == s and hash(twin) == hash(s)
+        with pytest.raises(TypeError, match="cannot be changed"):
+            twin.cancer_overrides.soil["lung"] = 50
+
+
+def test_equal_scenarios_are_equal():
+    """Equality compared the body and cancer worked out from the fields, by identity."""
+    path = Path(__file__).parents[1] / "examples" / "breast_population.yaml"
+    data = read_scenario_file(path)
+    data.pop("population")
+    a, b = Scenario.from_dict(data), Scenario.from_dict(data)
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != Scenario.from_dict({**data, "horizon_years": 9})
+    assert a != data

@@ -22,11 +22,12 @@ Example (YAML)::
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, NoReturn, get_args
 
 import yaml
 from pydantic import (
@@ -57,14 +58,85 @@ QuantityInput = Annotated[float, Strict()] | str | dict[str, Any]  # (true is no
 TruthValue = Annotated[StrictBool, BeforeValidator(
     lambda value: bool(value) if isinstance(value, TRUTH_VALUES) else value)]
 
+class FrozenDict(dict[Any, Any]):
+    """A dict that cannot be changed: a validated model's mappings (``soil``, ...).
+
+    A ``dict`` still, so that pydantic dumps it and code that reads a dict reads it.
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a scenario's values cannot be changed; build a new scenario "
+                        "(Scenario.from_dict, or model_copy(update=...))")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (pickle and copy build it whole)
+        return (type(self), (dict(self),))
+
+
+class FrozenList(list[Any]):
+    """A list that cannot be changed: a validated model's lists (``scans``, ...)."""
+
+    _refuse = FrozenDict._refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (list(self),))
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` with its dicts and lists (nested) made :class:`FrozenDict`/:class:`FrozenList`."""
+    if isinstance(value, dict) and not isinstance(value, FrozenDict):
+        return FrozenDict({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list) and not isinstance(value, FrozenList):
+        return FrozenList(_frozen(v) for v in value)
+    return value
+
+
 class InputModel(BaseModel):
     """Base of the models of user input: unknown keys refused, values frozen.
+
+    Frozen through and through: a field cannot be set, nor can its mappings and lists
+    be changed in place (they are :class:`FrozenDict` and :class:`FrozenList`). A copy
+    with changes, ``model_copy(update=...)``, is validated as a new model is.
 
     YAML's true and false are refused where a number is expected (pydantic would read
     true as 1).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    @model_validator(mode="after")
+    def _freeze(self) -> Any:
+        cls = type(self)
+        names = _CONTAINER_FIELDS.get(cls)
+        if names is None:
+            names = _CONTAINER_FIELDS[cls] = tuple(
+                k for k, f in cls.model_fields.items() if _container(f.annotation))
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, dict | list):
+                object.__setattr__(self, name, _frozen(value))
+        return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Any:
+        """A copy; with ``update``, the fields changed and the whole validated again.
+
+        (pydantic's own copy sets the fields without validation: a scenario's body and
+        cancer, worked out when it was validated, would stay those of the original.)
+        Bad values raise :class:`ScenarioError`.
+        """
+        if not update:
+            return super().model_copy(deep=deep)
+        fields = {name: getattr(self, name) for name in type(self).model_fields
+                  if name in self.model_fields_set}
+        try:
+            return type(self).model_validate({**fields, **update})
+        except ValidationError as error:
+            raise ScenarioError(_first_error(error)) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -95,6 +167,15 @@ _Strict = InputModel
 
 #: Each input model's fields that take numbers (or mappings or lists of numbers).
 _NUMERIC_FIELDS: dict[type[BaseModel], frozenset[str]] = {}
+#: Each input model's fields that may hold a dict or a list (frozen once validated).
+_CONTAINER_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _container(annotation: Any) -> bool:
+    """Whether a field's type may hold a dict or a list (also in a union)."""
+    if annotation in (dict, list) or getattr(annotation, "__origin__", None) in (dict, list):
+        return True
+    return any(_container(a) for a in get_args(annotation))
 #: What may hold a truth value (Python's or NumPy's).
 _CONTAINS_TRUTH = (*TRUTH_VALUES, dict, list, tuple)
 
@@ -417,6 +498,19 @@ class Scenario(_Strict):
     def to_dict(self) -> dict[str, Any]:
         """Plain data that :meth:`from_dict` reads back to an equal scenario."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def __eq__(self, other: object) -> bool:
+        """Scenarios are equal when their plain data (:meth:`to_dict`) are.
+
+        (pydantic's equality would also compare the body and cancer worked out from the
+        fields, objects compared by identity.)
+        """
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return self is other or self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     def to_yaml(self) -> str:
         """YAML text of :meth:`to_dict`."""
