@@ -202,13 +202,26 @@ def test_follow_refuses_the_scenario_of_another_patient():
     from metacascade.errors import ScenarioError
 
     result = metacascade.simulate({"cancer": "breast", "horizon_years": 0.2, "seed": 3})
-    with pytest.raises(ScenarioError, match=r"^scenario: cancer 'colon' is not the cancer "
-                       r"of the simulated patient \('breast'\)"):
+    with pytest.raises(ScenarioError, match=r"^scenario: cancer 'colon' is not the "
+                       r"simulated patient's \('breast'\)"):
         follow(result, {"cancer": "colon", "horizon_years": 0.2})
-    with pytest.raises(ScenarioError, match=r"^scenario: body 'adult_male' is not the body"):
+    with pytest.raises(ScenarioError, match=r"^scenario: body 'adult_male' is not the "
+                       r"simulated patient's \('adult_female'\)"):
         follow(metacascade.simulate({"cancer": "breast", "body": "adult_female",
                                      "horizon_years": 0.2}),
                {"cancer": "breast", "body": "adult_male", "horizon_years": 0.2})
-    # Another clinic, or a cut-off only the clinic reads, is what follow is for.
-    follow(result, {"cancer": "breast", "cancer_overrides": {"ctc_cutoff": 3}},
+    with pytest.raises(ScenarioError, match=r"^scenario: body 'adult_male' is not"):
+        follow(result, {"cancer": "breast", "body": "adult_male", "horizon_years": 0.2})
+    # What the natural history reads: its horizon was ignored, the others used unseen.
+    for other, field in (({"horizon_years": 5}, "horizon_years"),
+                         ({"step_days": 7}, "step_days"),
+                         ({"primary_diameter_mm": 20}, "primary_diameter_mm"),
+                         ({"cancer_overrides": {"doubling_time": "80 d"}}, "cancer_overrides"),
+                         ({"clinic": {"surgery_day": 10}}, "clinic.surgery_day")):
+        with pytest.raises(ScenarioError, match=rf"^scenario: {field} "):
+            follow(result, {"cancer": "breast", "horizon_years": 0.2, **other})
+    # Another clinic, a cut-off only the clinic reads, the default body named or another
+    # seed (the result's is used) are what follow is for.
+    follow(result, {"cancer": "breast", "horizon_years": 0.2, "body": "adult_female",
+                    "seed": 9, "cancer_overrides": {"ctc_cutoff": 3}},
            clinic={"draws": [{"every_weeks": 4}]})

@@ -323,3 +323,21 @@ def test_a_doubling_reference_at_or_above_the_capacity_is_refused():
         compile_scenario(Scenario.from_dict({
             "cancer": "breast", "cascade_overrides": {
                 "doubling_reference_cells": 1e10, "metastasis_capacity": 1e10}}))
+
+
+def test_changing_a_result_table_changes_nothing_else():
+    """Result.colonies was its cached table: a user's edit changed summary() and the
+    files written after it, but not the events already cached."""
+    import metacascade
+
+    result = metacascade.simulate({"cancer": "breast", "horizon_years": 6}, seed=1)
+    before = (result.summary(), result.colonies, result.events, result.ledger,
+              result.ledger_by_organ)
+    tables = (result.colonies, result.events, result.ledger, result.ledger_by_organ)
+    for table in tables:
+        table.drop(table.index[: len(table) // 2], inplace=True)
+        table.iloc[:, 0] = 0
+    assert result.summary() == before[0]
+    for fresh, old in zip((result.colonies, result.events, result.ledger,
+                           result.ledger_by_organ), before[1:], strict=True):
+        pd.testing.assert_frame_equal(fresh, old)

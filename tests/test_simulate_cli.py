@@ -162,10 +162,21 @@ def test_write_simulation_takes_plain_data_and_names_bad_arguments(tmp_path):
     bad = [((None, data, tmp_path / "a"), TypeError, r"^result: expected a Result"),
            ((result, ["breast"], tmp_path / "a"), ScenarioError, r"^scenario: expected"),
            ((result, data, None), TypeError, r"^out_dir: expected a path"),
-           ((result, data, 3), TypeError, r"^out_dir: expected a path")]
+           ((result, data, 3), TypeError, r"^out_dir: expected a path"),
+           # Another scenario's files beside this patient's (summary.json said 5 years
+           # beside horizon_days 73, and scenario.yaml re-ran another patient).
+           ((result, {**data, "horizon_years": 5}, tmp_path / "a"), ScenarioError,
+            r"^scenario: horizon_years 5\.0 is not the simulated patient's \(0\.2\)"),
+           ((result, {**data, "cancer": "prostate"}, tmp_path / "a"), ScenarioError,
+            r"^scenario: cancer 'prostate'")]
     for args, error, pattern in bad:
         with pytest.raises(error, match=pattern):
             write_simulation(*args)
+    from metacascade.clinic.course import follow
+
+    course = follow(result, data)
+    with pytest.raises(ScenarioError, match=r"^scenario: horizon_years"):
+        write_simulation(result, {**data, "horizon_years": 5}, tmp_path / "a", course=course)
     with pytest.raises(TypeError, match=r"^course: expected a ClinicalCourse"):
         write_simulation(result, data, tmp_path / "a", course=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"^scenario_file: expected a path"):

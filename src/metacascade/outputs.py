@@ -76,7 +76,9 @@ def write_simulation(result: Result, scenario: Scenario | Mapping[str, Any],
         The simulated patient.
     scenario
         The scenario it was simulated from, or its plain data (its seed may be unset;
-        the result's is used).
+        the result's is used). Its clinic may differ but for the surgery day; another
+        cancer, body, horizon, step, primary size or override raises
+        :class:`~metacascade.errors.ScenarioError` before anything is written.
     out_dir
         Directory to write into; created with its parents if missing. Other files in it
         are left alone; earlier outputs of the same names are replaced, and the report
@@ -94,17 +96,20 @@ def write_simulation(result: Result, scenario: Scenario | Mapping[str, Any],
 
     Raises
     ------
+    ScenarioError
+        ``scenario`` is not the one ``result`` was simulated from (but for its clinic).
     OutputError
         ``out_dir`` (or one of the output names in it) exists and is not what it must
         be, or the operating system refused a write. Nothing is left half-written.
 
     """
-    from metacascade.clinic.course import follow
+    from metacascade.clinic.course import check_same_patient, follow
 
     if not isinstance(result, Result):
         raise TypeError(f"result: expected a Result (from metacascade.simulate), not "
                         f"{type(result).__name__}")
     scenario = as_scenario(scenario)
+    check_same_patient(result, scenario)
     if course is not None and not isinstance(course, ClinicalCourse):
         raise TypeError(f"course: expected a ClinicalCourse (from "
                         f"metacascade.clinic.follow) or None, not {type(course).__name__}")

@@ -40,12 +40,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from metacascade.cancers import get_cancer
 from metacascade.clinic._course_rules import Recist, Row, Rules
 from metacascade.clinic._patient import Patient
 from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, Circulation
@@ -232,19 +233,47 @@ def course_rng(seed: int) -> np.random.Generator:
 _KIND_ORDER = {"stage": 0, "scan": 1, "draw": 2, "progression": 3, "therapy": 4, "death": 5}
 
 
-def _check_same_patient(result: Result, scenario: Scenario) -> None:
-    """Refuse a scenario of another cancer or body than the one ``result`` simulated.
+#: Scenario fields the natural history does not read: a result may be followed (and
+#: written) with others. (The clinic's surgery day is read: it stops the shedding.)
+_NOT_SIMULATED = frozenset({"clinic", "embolus", "seed", "body"})
+#: The cancer overrides only the clinic reads.
+_CLINIC_OVERRIDES = frozenset({"ctc_cutoff"})
 
-    (Its clinic, and what only the clinic reads, may differ: following one natural
-    history under several clinics is what ``clinic`` is for.)
+
+def check_same_patient(result: Result, scenario: Scenario) -> None:
+    """Refuse a scenario other than the one ``result`` simulated, but for its clinic.
+
+    Every field the natural history reads must be the simulated one's: the cancer, the
+    body (a body left out is the cancer's default), overrides (but the CTC cut-off),
+    horizon, step, primary size, and the clinic's surgery day. The rest of the clinic may
+    differ: following one natural history under several clinics is what ``clinic`` is
+    for.
     """
-    simulated = result.provenance.get("scenario") or {}
-    for name in ("cancer", "body"):
-        given, was = getattr(scenario, name), simulated.get(name)
-        if given is not None and was is not None and given != was:
-            raise ScenarioError(f"scenario: {name} {given!r} is not the {name} of the "
-                                f"simulated patient ({was!r}); follow a result with the "
-                                "scenario it was simulated from")
+    simulated = result.provenance.get("scenario")
+    if not simulated:
+        return
+    given = scenario.to_dict()
+    given, simulated = ({**data, "cancer_overrides": {
+        k: v for k, v in (data.get("cancer_overrides") or {}).items()
+        if k not in _CLINIC_OVERRIDES}} for data in (given, simulated))
+
+    def refuse(name: str, value: Any, was: Any) -> NoReturn:
+        raise ScenarioError(f"scenario: {name} {value!r} is not the simulated patient's "
+                            f"({was!r}); follow or write a result with the scenario it was "
+                            "simulated from (its clinic may differ, but not its "
+                            "surgery_day)")
+
+    for name in sorted((given.keys() | simulated.keys()) - _NOT_SIMULATED):
+        if given.get(name) != simulated.get(name):
+            refuse(name, given.get(name), simulated.get(name))
+    body, was = (data.get("body") or get_cancer(data["cancer"]).default_body
+                 for data in (given, simulated))
+    if body != was:
+        refuse("body", body, was)
+    surgery, was = ((data.get("clinic") or {}).get("surgery_day")
+                    for data in (given, simulated))
+    if surgery != was:
+        refuse("clinic.surgery_day", surgery, was)
 
 
 def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
@@ -278,6 +307,9 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
 
     Raises
     ------
+    ScenarioError
+        If ``scenario`` is not the one ``result`` was simulated from (its clinic may
+        differ, but not its surgery day): :func:`check_same_patient`.
     EngineError
         If the engine ended the patient's history at its colony limit
         (``result.history_end_day``) and the patient is still alive then: the course
@@ -289,7 +321,7 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         raise TypeError(f"result: expected a Result (from metacascade.simulate), not "
                         f"{type(result).__name__}")
     scenario = as_scenario(scenario)
-    _check_same_patient(result, scenario)
+    check_same_patient(result, scenario)
     if clinic is not None and not isinstance(clinic, Clinic):
         if not isinstance(clinic, Mapping):
             raise ScenarioError(f"clinic: expected a Clinic or a mapping of its fields, "

@@ -192,20 +192,20 @@ class Result:
         return totals, organ_rows
 
     @cached_property
-    def ledger(self) -> pd.DataFrame:
+    def _ledger(self) -> pd.DataFrame:
         """Whole-body ledger per recorded time."""
         ledger = pd.DataFrame(self._ledger_rows[0], columns=["time_days", *TOTAL_FIELDS])
         return ledger.astype({f: "int64" for f in TOTAL_FIELDS})
 
     @cached_property
-    def ledger_by_organ(self) -> pd.DataFrame:
+    def _ledger_by_organ(self) -> pd.DataFrame:
         """Per-organ ledger per recorded time."""
         by_organ = pd.DataFrame(self._ledger_rows[1],
                                 columns=["time_days", "organ", *ORGAN_FIELDS])
         return by_organ.astype({f: "int64" for f in ORGAN_FIELDS})
 
     @cached_property
-    def colonies(self) -> pd.DataFrame:
+    def _colonies(self) -> pd.DataFrame:
         """One row per colony (:data:`COLONY_COLUMNS`)."""
         model, raw = self.model, self.raw
         horizon = model.horizon_days
@@ -235,9 +235,9 @@ class Result:
         }, columns=list(COLONY_COLUMNS))
 
     @cached_property
-    def events(self) -> pd.DataFrame:
+    def _events(self) -> pd.DataFrame:
         """Colony founded, angiogenic switch and macrometastasis events, in time order."""
-        colonies, horizon = self.colonies, self.model.horizon_days
+        colonies, horizon = self._colonies, self.model.horizon_days
         frames = []
         for kind, column in (("colony_founded", "founded_day"),
                              ("angiogenic_switch", "switch_day"),
@@ -251,6 +251,26 @@ class Result:
         return events.reset_index(drop=True)[list(EVENT_COLUMNS)]
 
     @property
+    def ledger(self) -> pd.DataFrame:
+        """Whole-body ledger per recorded time (a copy: change it freely)."""
+        return self._ledger.copy()
+
+    @property
+    def ledger_by_organ(self) -> pd.DataFrame:
+        """Per-organ ledger per recorded time (a copy)."""
+        return self._ledger_by_organ.copy()
+
+    @property
+    def colonies(self) -> pd.DataFrame:
+        """One row per colony (:data:`COLONY_COLUMNS`; a copy)."""
+        return self._colonies.copy()
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """Colony founded, angiogenic switch and macrometastasis events (a copy)."""
+        return self._events.copy()
+
+    @property
     def seed(self) -> int:
         """The seed that reproduces this result."""
         return int(self.provenance["seed"])
@@ -258,12 +278,12 @@ class Result:
     @property
     def final(self) -> dict[str, int]:
         """Whole-body ledger at the horizon."""
-        row = self.ledger.iloc[-1]
+        row = self._ledger.iloc[-1]
         return {name: int(row[name]) for name in TOTAL_FIELDS}
 
     def colony_cells_at(self, t_days: float) -> np.ndarray:
         """Cells in each colony (rows of :attr:`colonies`) at ``t_days``."""
-        c = self.colonies
+        c = self._colonies
         return colony_cells(self.model, t_days, c["founded_day"].to_numpy(),
                             c["w"].to_numpy(), c["switch_day"].to_numpy())
 
@@ -273,19 +293,19 @@ class Result:
 
     def macrometastases(self) -> pd.DataFrame:
         """Colonies at or above the macrometastasis diameter at the horizon."""
-        c = self.colonies
+        c = self._colonies
         return c[c["diameter_mm_end"] >= self.model.macrometastasis_diameter_mm]
 
     def summary(self) -> dict[str, Any]:
         """Plain data for ``summary.json``."""
         organs = self.model.organs
-        by_organ = self.colonies.groupby("organ").size()
+        by_organ = self._colonies.groupby("organ").size()
         macro = self.macrometastases().groupby("organ").size()
-        final_organ = self.ledger_by_organ[
-            self.ledger_by_organ["time_days"] == self.ledger["time_days"].iloc[-1]]
+        final_organ = self._ledger_by_organ[
+            self._ledger_by_organ["time_days"] == self._ledger["time_days"].iloc[-1]]
         return {
             "seed": self.seed,
-            "horizon_days": float(self.ledger["time_days"].iloc[-1]),
+            "horizon_days": float(self._ledger["time_days"].iloc[-1]),
             "ledger": self.final,
             "ledger_by_organ": {
                 row["organ"]: {f: int(row[f]) for f in ORGAN_FIELDS}
