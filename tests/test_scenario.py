@@ -307,8 +307,9 @@ def test_identity_memo_keeps_results_by_object():
 @pytest.mark.parametrize("field", ["vertebral_plexus", "clinic.therapy.start_at_m1"])
 def test_a_truth_value_field_takes_only_true_or_false(field, value):
     """pydantic's lax bool read "no" as False and 1 as True; the field says what it got."""
-    data = {"cancer": "breast", "clinic": {"therapy": {"start_at_m1": True,
-                                                      "lines": [{"kind": "cytotoxic"}]}}}
+    data = {"cancer": "breast", "clinic": {"scans": [{"modality": "ct", "every_weeks": 12}],
+                                           "therapy": {"start_at_m1": True,
+                                                       "lines": [{"kind": "cytotoxic"}]}}}
     where = data["clinic"]["therapy"] if field.startswith("clinic") else data
     where[field.rsplit(".", 1)[-1]] = value
     with pytest.raises(ScenarioError, match=rf"^{field}: {value!r} is not true or false$"):
@@ -381,3 +382,36 @@ def test_equal_scenarios_are_equal():
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
     assert a != Scenario.from_dict({**data, "horizon_years": 9})
     assert a != data
+
+
+_LINE = [{"name": "paclitaxel", "kind": "cytotoxic"}]
+_CT = [{"modality": "ct", "every_weeks": 12}]
+
+
+@pytest.mark.parametrize(("clinic", "pattern"), [
+    ({"therapy": {"start_at_m1": True, "lines": _LINE}},
+     r"^clinic\.therapy\.start_at_m1: the stage becomes M1 only at a scan"),
+    ({"therapy": {"start_day": 10, "switch_on": ["progression"], "lines": _LINE}},
+     r"^clinic\.therapy\.switch_on: progression is seen only at a scan"),
+    ({"scans": _CT, "therapy": {"start_at_m1": True, "switch_on": ["ctc_unfavourable"],
+                                "lines": _LINE}},
+     r"^clinic\.therapy\.switch_on: ctc_unfavourable is seen only at an arm-vein draw"),
+    ({"scans": _CT, "draws": [{"every_weeks": 3, "site": "tumour_vein"}],
+      "therapy": {"start_at_m1": True, "stop_on": ["ctc_unfavourable"], "lines": _LINE}},
+     r"^clinic\.therapy\.stop_on: ctc_unfavourable is seen only at an arm-vein draw"),
+])
+def test_therapy_rules_nothing_can_set_off_are_refused(clinic, pattern):
+    """A therapy that started at M1 in a clinic without scans never started, silently."""
+    with pytest.raises(ScenarioError, match=pattern):
+        Scenario.from_dict({"cancer": "breast", "clinic": clinic})
+
+
+def test_therapy_rules_at_their_defaults_are_not_refused():
+    clinic = Scenario.from_dict({"cancer": "breast", "clinic": {
+        "therapy": {"start_day": 10, "lines": _LINE}}}).clinic
+    assert clinic is not None and clinic.therapy is not None
+    assert clinic.therapy.switch_on == ["progression"]  # (the default: no scans, no switch)
+    Scenario.from_dict({"cancer": "breast", "clinic": {
+        "scans": _CT, "draws": [{"every_weeks": 3}],
+        "therapy": {"start_at_m1": True, "switch_on": ["progression", "ctc_unfavourable"],
+                    "lines": _LINE}}})

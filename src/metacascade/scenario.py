@@ -400,7 +400,35 @@ class Clinic(_Strict):
             if not (math.isfinite(cells) and cells > 0):
                 raise ValueError(f"vital_organ_lethal_cells.{organ}: {cells!r} must be a "
                                  "positive number of cells")
+        self._check_therapy_can_happen()
         return self
+
+    def _check_therapy_can_happen(self) -> None:
+        """Refuse therapy rules that nothing in this clinic can set off.
+
+        M1 and progression are seen only at scans, an unfavourable CTC count only at an
+        arm-vein draw: without them such a rule did nothing, silently (a therapy that
+        never started). A rule left at its default is not refused.
+        """
+        therapy = self.therapy
+        if therapy is None:
+            return
+        arm_vein = any(draw.site == "arm_vein" for draw in self.draws)
+        if therapy.start_at_m1 and not self.scans:
+            raise ValueError("therapy.start_at_m1: the stage becomes M1 only at a scan, and "
+                             "the clinic has none; give scans, or a start_day")
+        for name in ("switch_on", "stop_on"):
+            if name not in therapy.model_fields_set:
+                continue
+            for event in getattr(therapy, name):
+                if event == "progression" and not self.scans:
+                    raise ValueError(f"therapy.{name}: progression is seen only at a scan, "
+                                     "and the clinic has none; give scans, or leave "
+                                     "progression out")
+                if event == "ctc_unfavourable" and not arm_vein:
+                    raise ValueError(f"therapy.{name}: ctc_unfavourable is seen only at an "
+                                     "arm-vein draw, and the clinic has none; give draws "
+                                     "(site arm_vein), or leave ctc_unfavourable out")
 
 
 def _check_window(start: float, stop: float | None) -> None:
