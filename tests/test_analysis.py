@@ -296,6 +296,8 @@ def test_analyze_writes_the_three_files(tmp_path):
                 "time_to_first_metastasis"):
         assert key in data
     assert set(data["groups"]["favourable"]) >= {"n", "median_os_days", "median_pfs_days"}
+    died = int(patients["death_day"].notna().sum())
+    assert data["deaths"] == {"n": died, "by_cause": {"burden": died}}  # (the helper's word)
     assert set(data["cox"]["os"]) == {"hazard_ratio", "ci_low", "ci_high", "p_value"}
     assert set(data["logrank"]["pfs"]) == {"statistic", "p_value"}
     if data["cox"]["os"]["hazard_ratio"] is not None and all(

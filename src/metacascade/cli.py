@@ -392,7 +392,7 @@ def analyze(
 
 
 def _headline(report: dict[str, object]) -> dict[str, object]:
-    keys = ("n_patients", "n_enrolled", "share_baseline_unfavourable", "groups", "cox",
+    keys = ("n_patients", "n_enrolled", "share_baseline_unfavourable", "deaths", "groups", "cox",
             "not_estimated", "few_at_risk")
     return {k: report[k] for k in keys if k in report}
 

@@ -6,7 +6,8 @@ and writes three files (:data:`ANALYSIS_FILES`):
 
 ``analysis.json``
     Cohort size, baseline CTC groups, median overall and progression-free survival per
-    group with 95% intervals and the patients at risk at each median (``few_at_risk``
+    group with 95% intervals, deaths by cause (``deaths``: the total burden or a vital
+    organ's) and the patients at risk at each median (``few_at_risk``
     names a median reached with fewer than 10 at risk), log-rank tests and Cox hazard ratios
     (:mod:`metacascade.analysis.survival`), organ involvement at death against the
     diSibio & French 2008 autopsy series and time to first metastasis per organ
@@ -272,6 +273,7 @@ def analysis_data(cohort: CohortTables, autopsy: pd.DataFrame, timing: pd.DataFr
         "share_baseline_unfavourable": (float(grouped["unfavourable"].mean())
                                         if n_baseline else None),
         "confidence": CONFIDENCE,
+        "deaths": _deaths(patients),
         "groups": (groups := _groups(patients)),
         "logrank": {e: asdict(logrank(patients, e)) for e in _ENDPOINTS},
         "cox": (cox := {e: asdict(cox_hazard_ratio(patients, e)) for e in _ENDPOINTS}),
@@ -289,6 +291,16 @@ def analysis_data(cohort: CohortTables, autopsy: pd.DataFrame, timing: pd.DataFr
 
 
 # -- parts of analysis.json ---------------------------------------------------------------
+def _deaths(patients: pd.DataFrame) -> dict[str, Any]:
+    """Deaths in follow-up by cause: the total burden or a vital organ's (``death_cause``)."""
+    if "death_cause" not in patients:  # (a table of another kind)
+        return {"n": None, "by_cause": {}}
+    causes = patients["death_cause"].fillna("").astype(str)
+    causes = causes[causes != ""]
+    return {"n": len(causes),
+            "by_cause": {str(k): int(v) for k, v in causes.value_counts().sort_index().items()}}
+
+
 def _groups(patients: pd.DataFrame) -> dict[str, dict[str, Any]]:
     grouped = ctc_groups(patients)
     out: dict[str, dict[str, Any]] = {

@@ -124,6 +124,8 @@ def _scenario(run: CohortRun) -> Section:
 def _headline(run: CohortRun) -> Section:
     a, patients = run.analysis, run.cohort.patients
     died = int(patients["death_day"].notna().sum())
+    causes = patients.loc[patients["death_day"].notna(), "death_cause"].value_counts()
+    of = ", ".join(f"{cause} {n:,}" for cause, n in sorted(causes.items()) if cause)
     source = ("analysis.json (written by metacascade analyze)"
               if run.analysis_source == "analysis.json"
               else "computed for this report (the directory has no analysis.json for "
@@ -135,7 +137,8 @@ def _headline(run: CohortRun) -> Section:
     body = facts([
         *incomplete,
         ("patients", f"{a['n_patients']:,}"),
-        ("died within follow-up", f"{died:,} ({share(died / len(patients))})"),
+        ("died within follow-up", f"{died:,} ({share(died / len(patients))})"
+         + (f"; by cause: {of}" if of else "")),
         ("enrolled (time origin reached)", f"{a['n_enrolled']:,}"),
         ("with a baseline CTC count", f"{a['n_with_baseline_ctc']:,}"),
         ("baseline unfavourable (>= cut-off)", share(a["share_baseline_unfavourable"])),
