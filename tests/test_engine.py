@@ -122,6 +122,20 @@ def test_fifty_year_horizon_runs():
     assert result.ledger["time_days"].iloc[-1] == pytest.approx(50 * 365.25)
 
 
+@pytest.mark.parametrize("years", [1e-9, 1e-12, 5e-324])
+def test_a_horizon_within_a_billionth_of_a_year_runs_in_both_engines(years):
+    """Any positive horizon has a record at the horizon (one within 1e-9 year had none)."""
+    from metacascade.engine.reference import run_reference
+
+    model = compile_scenario(Scenario.from_dict({"cancer": "breast", "horizon_years": years}))
+    horizon = 365.25 * years
+    assert model.record_days() == [horizon]
+    result = simulate({"cancer": "breast", "horizon_years": years}, seed=1)
+    _check_invariant(result)
+    assert result.ledger["time_days"].tolist() == [horizon]
+    assert run_reference(model, 1).ledger["time_days"].tolist() == [horizon]
+
+
 def test_explosive_colonisation_ends_the_history_at_the_colony_limit():
     """Past MAX_COLONIES the history ends (no colony founded from then on, the colonies
     shed no more), and the clinic refuses a patient still alive then."""

@@ -225,6 +225,13 @@ def test_a_batch_past_its_colony_budget_is_stopped(monkeypatch):
     run_batch([model] * 3, np.random.default_rng(1))
 
 
+def test_a_horizon_within_a_billionth_of_a_year_runs():
+    """One step and one record at the horizon (there was no record, and an IndexError)."""
+    model = compile_scenario(Scenario.from_dict({"cancer": "breast", "horizon_years": 1e-9}))
+    results = _batch([model] * 3)
+    assert [r.ledger["time_days"].tolist() for r in results] == [[365.25e-9]] * 3
+
+
 def test_explosive_shedding_is_refused():
     model = dataclasses.replace(_small(), shedding_per_cell_per_day=1e14)
     with pytest.raises(EngineError, match="patient 1: shedding"):

@@ -181,6 +181,13 @@ def test_no_colonies_still_writes_typed_tables(tmp_path):
     assert dict(colonies.dtypes) == dict(full.dtypes)
 
 
+def test_a_horizon_of_a_billionth_of_a_year_runs(tmp_path):
+    """Any horizon the scenario allows (> 0) runs: 1e-9 years made a traceback, exit 1."""
+    _simulate(tmp_path / "out", "--cancer", "breast", "--years", "1e-9", "--seed", "1")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["horizon_years"] == 1e-9
+
+
 BAD_ARGS = [
     (("--cancer", "leukaemia"), "unknown cancer 'leukaemia'"),
     (("--cancer", "prostate", "--body", "adult_female"), "arises in 'prostate'"),

@@ -158,7 +158,9 @@ class CompiledModel:
 
 @lru_cache(maxsize=64, typed=True)
 def _record_days(horizon_days: float) -> tuple[float, ...]:
-    years = math.ceil(horizon_days / 365.25 - 1e-9)
+    # (at least one year: a horizon within 1e-9 year of 0 would otherwise have no record,
+    # not even the horizon, and the engines need one at their last step)
+    years = max(1, math.ceil(horizon_days / 365.25 - 1e-9))
     return tuple(sorted({min(horizon_days, 365.25 * k) for k in range(1, years + 1)}))
 
 
