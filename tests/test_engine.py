@@ -322,6 +322,14 @@ def test_simulate_refuses_what_is_no_scenario_naming_it(scenario):
         simulate(scenario)
 
 
+def test_simulate_takes_a_seed_not_a_generator_and_says_why():
+    from metacascade.errors import MetacascadeError
+
+    with pytest.raises(MetacascadeError, match=r"^seed: Generator\(PCG64\) .* is not a whole "
+                       r"number in \[0, 2\^63 - 1\] \(a Generator cannot be recorded"):
+        simulate({"cancer": "breast", "horizon_years": 0.05}, seed=np.random.default_rng(1))
+
+
 def test_simulate_takes_any_mapping():
     from types import MappingProxyType
 
