@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 
 import pytest
 
+from metacascade.cancers import catalog
 from metacascade.cancers.catalog import get_cancer, list_cancers, register_cancer
 from metacascade.cancers.model import GROWTH_LAWS, Cancer
 from metacascade.citations import Assumption, Calibrated, Citation, Parameter
@@ -151,6 +153,46 @@ def test_duplicate_registration_is_refused() -> None:
     with pytest.raises(CatalogError, match="already registered"):
         register_cancer(get_cancer("breast"))
     assert list_cancers() == before
+
+
+@pytest.fixture
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry as before its first use (the catalog not loaded); restored after."""
+    monkeypatch.setattr(catalog, "_REGISTRY", {})
+    monkeypatch.setattr(catalog, "_LOADED", [])
+
+
+def test_a_catalog_name_registered_before_the_catalog_loads_is_refused(fresh_registry):
+    """It left the catalog loaded without its types: list_cancers() gave ('breast',)."""
+    from metacascade.cancers.catalog.breast import CANCER
+
+    with pytest.raises(CatalogError, match=r"^cancer 'breast' is already registered; a new "
+                       r"type needs a name not among: breast, prostate, .*, choriocarcinoma$"):
+        register_cancer(dataclasses.replace(CANCER, name="breast"))
+    assert list_cancers() == NAMES
+    assert get_cancer("prostate").name == "prostate"
+    assert get_cancer("breast") is CANCER
+    # a new name comes after the catalog's
+    register_cancer(dataclasses.replace(CANCER, name="breast_copy"))
+    assert list_cancers() == (*NAMES, "breast_copy")
+
+
+def test_a_failed_load_of_the_catalog_is_tried_again_in_full(fresh_registry, monkeypatch):
+    monkeypatch.setattr(catalog, "_MODULES", (*NAMES[:3], "no_such_module", *NAMES[3:]))
+    with pytest.raises(ModuleNotFoundError):
+        list_cancers()
+    monkeypatch.setattr(catalog, "_MODULES", NAMES)
+    assert list_cancers() == NAMES
+
+
+def test_a_duplicate_body_is_refused_and_the_bodies_stay() -> None:
+    from metacascade.physiology.catalog import list_bodies, register_body
+
+    before = list_bodies()
+    with pytest.raises(CatalogError, match=r"^body 'adult_male' is already registered"):
+        register_body("adult_male", lambda: get_body("adult_female"))
+    assert list_bodies() == before == ("adult_male", "adult_female")
+    assert get_body("adult_male").name == "adult_male"
 
 
 def test_prostate_refused_by_female_body() -> None:

@@ -1,5 +1,6 @@
 """The fast engine: the ledger invariant, reproducibility, limits, the seeding tree."""
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -120,6 +121,49 @@ def test_fifty_year_horizon_runs():
                       seed=3)
     _check_invariant(result)
     assert result.ledger["time_days"].iloc[-1] == pytest.approx(50 * 365.25)
+
+
+@pytest.mark.parametrize("years", [1e-9, 1e-12, 5e-324])
+def test_a_horizon_within_a_billionth_of_a_year_runs_in_both_engines(years):
+    """Any positive horizon has a record at the horizon (one within 1e-9 year had none)."""
+    from metacascade.engine.reference import run_reference
+
+    model = compile_scenario(Scenario.from_dict({"cancer": "breast", "horizon_years": years}))
+    horizon = 365.25 * years
+    assert model.record_days() == [horizon]
+    result = simulate({"cancer": "breast", "horizon_years": years}, seed=1)
+    _check_invariant(result)
+    assert result.ledger["time_days"].tolist() == [horizon]
+    assert run_reference(model, 1).ledger["time_days"].tolist() == [horizon]
+
+
+@pytest.mark.parametrize(("years", "step", "needle"), [
+    (1, 1e-6, "step_days: 1e-06 makes 365,250,000 steps over horizon_years 1; at most "
+              "100,000 are allowed (a step_days of at least 0.00366 for this horizon)"),
+    (100, 0.3, "step_days: 0.3 makes 121,750 steps over horizon_years 100; "),
+    (1e-9, 5e-324, "step_days: 4.94066e-324 makes inf steps over horizon_years 1e-09; "),
+])
+def test_a_step_making_too_many_steps_is_refused_before_any_array(years, step, needle):
+    """It is named with the horizon (1e-6 day over a year allocated 2.7 GiB, then failed)."""
+    from metacascade.errors import ScenarioError
+
+    data = {"cancer": "breast", "horizon_years": years, "step_days": step}
+    with pytest.raises(ScenarioError, match="^" + re.escape(needle)):
+        compile_scenario(Scenario.from_dict(data))
+    with pytest.raises(ScenarioError, match="^" + re.escape(needle)):
+        simulate(data, seed=1)
+
+
+def test_the_step_limit_allows_max_steps_and_its_suggested_step():
+    from metacascade.engine.compile import MAX_STEPS, step_count
+
+    for years in (10, 100, 1 / 3):
+        model = compile_scenario(Scenario.from_dict({
+            "cancer": "breast", "horizon_years": years,
+            "step_days": 365.25 * years / MAX_STEPS}))
+        assert len(model.step_bounds()[0]) == MAX_STEPS
+    # the least step_days the message suggests is allowed (0.00366 for one year)
+    assert step_count(365.25, 0.00366) <= MAX_STEPS < step_count(365.25, 0.00365)
 
 
 def test_explosive_colonisation_ends_the_history_at_the_colony_limit():
@@ -276,6 +320,14 @@ def test_simulate_refuses_what_is_no_scenario_naming_it(scenario):
 
     with pytest.raises(ScenarioError, match=r"^scenario: expected a Scenario or a mapping"):
         simulate(scenario)
+
+
+def test_simulate_takes_a_seed_not_a_generator_and_says_why():
+    from metacascade.errors import MetacascadeError
+
+    with pytest.raises(MetacascadeError, match=r"^seed: Generator\(PCG64\) .* is not a whole "
+                       r"number in \[0, 2\^63 - 1\] \(a Generator cannot be recorded"):
+        simulate({"cancer": "breast", "horizon_years": 0.05}, seed=np.random.default_rng(1))
 
 
 def test_simulate_takes_any_mapping():

@@ -225,6 +225,35 @@ def test_a_batch_past_its_colony_budget_is_stopped(monkeypatch):
     run_batch([model] * 3, np.random.default_rng(1))
 
 
+def test_a_horizon_within_a_billionth_of_a_year_runs():
+    """One step and one record at the horizon (there was no record, and an IndexError)."""
+    model = compile_scenario(Scenario.from_dict({"cancer": "breast", "horizon_years": 1e-9}))
+    results = _batch([model] * 3)
+    assert [r.ledger["time_days"].tolist() for r in results] == [[365.25e-9]] * 3
+
+
+@pytest.mark.parametrize("rng", [1, np.int64(1), True, None, "1", np.random.RandomState(1),
+                                 np.random])
+def test_an_rng_that_is_no_generator_is_named(rng):
+    """run_batch and follow_batch name rng (an int was an AttributeError: no 'poisson')."""
+    from metacascade.clinic.batch import follow_batch
+    from metacascade.errors import MetacascadeError
+
+    name = type(rng).__name__
+    needle = (r"^rng: expected a numpy Generator \(such as np.random.default_rng\(seed\)\), "
+              rf"not {name}$")
+    model = compile_scenario(Scenario.from_dict({"cancer": "breast", "horizon_years": 0.05}))
+    with pytest.raises(MetacascadeError, match=needle):
+        run_batch([model] * 2, rng)
+    with pytest.raises(MetacascadeError, match=needle):
+        simulate_batch([model] * 2, rng)
+    batch = run_batch([model] * 2, np.random.default_rng(1))
+    scenarios = [Scenario.from_dict(model.scenario)] * 2
+    with pytest.raises(MetacascadeError, match=needle):
+        follow_batch(batch, scenarios, rng)
+    follow_batch(batch, scenarios, np.random.default_rng(2))  # (a Generator runs)
+
+
 def test_explosive_shedding_is_refused():
     model = dataclasses.replace(_small(), shedding_per_cell_per_day=1e14)
     with pytest.raises(EngineError, match="patient 1: shedding"):

@@ -192,6 +192,13 @@ def test_no_colonies_still_writes_typed_tables(tmp_path):
     assert dict(colonies.dtypes) == dict(full.dtypes)
 
 
+def test_a_horizon_of_a_billionth_of_a_year_runs(tmp_path):
+    """Any horizon the scenario allows (> 0) runs: 1e-9 years made a traceback, exit 1."""
+    _simulate(tmp_path / "out", "--cancer", "breast", "--years", "1e-9", "--seed", "1")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["horizon_years"] == 1e-9
+
+
 BAD_ARGS = [
     (("--cancer", "leukaemia"), "unknown cancer 'leukaemia'"),
     (("--cancer", "prostate", "--body", "adult_female"), "arises in 'prostate'"),
@@ -201,6 +208,8 @@ BAD_ARGS = [
     (("--cancer", "breast", "--years", "nan"), "error: --years: "),
     (("--cancer", "breast", "--seed", "-1"), "error: --seed: "),
     (("--scenario", "{h0}"), "error: horizon_years: "),  # (the file's field, not an option)
+    (("--scenario", "{step}"), "error: step_days: 1e-06 makes 365,250,000 steps over "
+                               "horizon_years 1; at most 100,000 are allowed"),
     (("--cancer", "breast", "--body", ""), "body: unknown body ''"),
     (("--years", "5"), "give --cancer NAME or --scenario FILE"),
     (("--cancer", "breast", "--scenario", str(EXAMPLES / "prostate_plexus.yaml")),
@@ -216,12 +225,16 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, args, needle):
         scenario = tmp_path / "h0.yaml"
         scenario.write_text("cancer: breast\nhorizon_years: 0\n")
         args = tuple(str(scenario) if a == "{h0}" else a for a in args)
+    if "{step}" in args:  # (a step of 1e-6 day over a year: a MemoryError once)
+        scenario = tmp_path / "step.yaml"
+        scenario.write_text("cancer: breast\nhorizon_years: 1\nstep_days: 0.000001\n")
+        args = tuple(str(scenario) if a == "{step}" else a for a in args)
     result = _run(*args, "--out", str(out))
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.startswith("metacascade: error: ") and needle in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert [p.name for p in tmp_path.iterdir()] in ([], ["h0.yaml"])
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["h0.yaml"], ["step.yaml"])
 
 
 @pytest.mark.parametrize(("args", "needle"), BAD_ARGS[:3])

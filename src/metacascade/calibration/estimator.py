@@ -14,12 +14,14 @@ Two ways to compare a particle with the autopsies (``kernel``):
     tolerance stops falling and the posterior stays near the prior.
 
 scikit-learn's contract (STYLE item 7): the constructor stores its arguments, ``fit``
-returns ``self``, fitted values end in ``_``. A fit is reproducible from its seed: pyABC
-draws its perturbations from NumPy's global generator, which ``fit`` seeds (and
-restores afterwards), with the single-core sampler, and every model evaluation draws from
-a generator seeded by the fit's seed and the parameter values. Fits run in parallel one
-per task (:func:`metacascade.calibration.fit.calibrate` spreads them over the cohort
-executors), never one fit over several processes, whose workers would reseed.
+checks them all before any work (and before it needs pyABC, so a bad argument is named
+where pyABC is missing too) and returns ``self``, fitted values end in ``_``. A fit is
+reproducible from its seed: pyABC draws its perturbations from NumPy's global generator,
+which ``fit`` seeds (and restores afterwards), with the single-core sampler, and every
+model evaluation draws from a generator seeded by the fit's seed and the parameter
+values. Fits run in parallel one per task (:func:`metacascade.calibration.fit.calibrate`
+spreads them over the cohort executors), never one fit over several processes, whose
+workers would reseed.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from scipy import stats
 from metacascade._checks import is_number
 from metacascade.calibration.model import Autopsy, AutopsyModel
 from metacascade.calibration.targets import CalibrationError, Targets
-from metacascade.errors import MetacascadeError
+from metacascade.errors import MetacascadeError, install_hint
 from metacascade.random import resolve_seed
 
 FloatArray = NDArray[np.float64]
@@ -53,6 +55,9 @@ _LOGGERS = ("ABC", "ABC.Sampler", "ABC.History", "ABC.Epsilon", "ABC.Distance",
 
 class Calibration:
     """Fit parameters of the autopsy model to organ-involvement targets by ABC-SMC.
+
+    The constructor stores the arguments as given; :meth:`fit` checks them all before
+    any work and names the first bad one (:class:`CalibrationError`).
 
     Parameters
     ----------
@@ -118,10 +123,17 @@ class Calibration:
         self.seed = seed
 
     def fit(self) -> Calibration:
-        """Run ABC-SMC; return ``self`` with the fitted attributes set."""
-        import pyabc  # type: ignore[import-untyped]
+        """Run ABC-SMC; return ``self`` with the fitted attributes set.
 
+        Raises
+        ------
+        CalibrationError
+            Naming the first bad argument, before any work; or if pyABC (the
+            ``calibration`` extra) is not installed, with how to install it.
+
+        """
         names = self._check()
+        pyabc = require_pyabc()
         model = AutopsyModel(self.targets, self.autopsy)
         fixed = dict(self.fixed or {})
         seed = resolve_seed(self.seed)
@@ -254,6 +266,16 @@ class Calibration:
         AutopsyModel(self.targets, self.autopsy).expected(
             {**dict(self.fixed or {}), **{n: float(np.mean(self.prior[n])) for n in names}})
         return names
+
+
+def require_pyabc() -> Any:
+    """The ``pyabc`` module, or :class:`CalibrationError` saying how to install it."""
+    try:
+        import pyabc  # type: ignore[import-untyped]
+    except ImportError:
+        raise CalibrationError("fitting needs pyABC, the 'calibration' extra: "
+                               + install_hint("calibration")) from None
+    return pyabc
 
 
 def _binomial_kernel(counts: NDArray[Any], trials: NDArray[Any]) -> Any:

@@ -31,7 +31,7 @@ from scipy import stats
 from metacascade._checks import as_path, whole_number
 from metacascade.calibrated import FORMAT, SOIL_RANGE
 from metacascade.calibration.engine_check import engine_involvement
-from metacascade.calibration.estimator import Calibration
+from metacascade.calibration.estimator import Calibration, require_pyabc
 from metacascade.calibration.model import (
     SHARED,
     Autopsy,
@@ -151,6 +151,7 @@ def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str],
     settings = settings or Settings()
     say = progress or (lambda _msg: None)
     targets = load_targets(targets_name)
+    require_pyabc()  # (before anything is written)
     autopsy = Autopsy()
     seeds = np.random.SeedSequence(seed).generate_state(3 + len(targets.cancers))
     start = time.perf_counter()

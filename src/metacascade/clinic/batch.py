@@ -73,6 +73,7 @@ from metacascade.clinic.therapy import Period, TherapyHistory
 from metacascade.engine.batch_result import BatchResult, as_batch
 from metacascade.engine.limits import MAX_COLONIES, too_many_colonies
 from metacascade.engine.result import Result
+from metacascade.random import check_rng
 from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario
 
 FloatArray = NDArray[np.float64]
@@ -188,7 +189,7 @@ def follow_batch(results: Sequence[Result] | BatchResult, scenarios: Sequence[Sc
     Result per patient). The patients must share the clinic section (but for the
     regimens' effects) and the horizon; otherwise
     :class:`~metacascade.errors.ParameterError` names the field. ``rng`` is the
-    clinic's one stream for the batch.
+    clinic's one stream for the batch, a NumPy Generator (``np.random.default_rng(seed)``).
 
     A patient whose natural history the engine ended early (at its colony limit,
     ``BatchResult.history_end``) is followed as the others: everything up to that day is
@@ -196,6 +197,7 @@ def follow_batch(results: Sequence[Result] | BatchResult, scenarios: Sequence[Sc
     :class:`~metacascade.engine.limits.EngineError` names it: its course would miss the
     colonies the engine did not found.
     """
+    check_rng(rng)
     batch = as_batch(results)
     clinic = check_shared(batch, scenarios)
     lesions = Lesions(batch, scenarios, clinic)

@@ -108,6 +108,7 @@ from metacascade.engine.result import (
     FAILED,
     Result,
 )
+from metacascade.random import check_rng
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -130,7 +131,8 @@ def run_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
         establishment and the other per-patient numbers, but must share the body, the
         embolus kinds, the entries, the step grid and the horizon.
     rng
-        The one random stream of the whole batch.
+        The one random stream of the whole batch: a NumPy Generator
+        (``np.random.default_rng(seed)``; not a seed, which it would not record).
     seeds
         Recorded as each result's seed (0 by default).
 
@@ -142,6 +144,8 @@ def run_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
 
     Raises
     ------
+    MetacascadeError
+        If ``rng`` is no Generator.
     EngineError
         If the models differ in a structural field (named), or shedding is beyond
         ``MAX_POISSON_MEAN``. A patient whose colonies would pass ``MAX_COLONIES`` has
@@ -152,6 +156,7 @@ def run_batch(models: Sequence[CompiledModel], rng: np.random.Generator, *,
         patients at once, as the cohort runner does.
 
     """
+    check_rng(rng)
     if not models:
         raise EngineError("models: give at least one compiled model")
     if seeds is not None and len(seeds) != len(models):

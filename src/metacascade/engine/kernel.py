@@ -137,8 +137,9 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int | None = None)
     scenario
         A :class:`~metacascade.scenario.Scenario` or plain data for one.
     seed
-        Seed of the random stream; by default the scenario's, else a fresh one (recorded
-        in the result's provenance, so the run can be replayed).
+        Seed of the random stream, a whole number in [0, 2^63 - 1] (not a Generator); by
+        default the scenario's, else a fresh one (recorded in the result's provenance, so
+        the run can be replayed).
 
     Returns
     -------
