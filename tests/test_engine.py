@@ -155,7 +155,7 @@ def test_a_step_making_too_many_steps_is_refused_before_any_array(years, step, n
 
 
 def test_the_step_limit_allows_max_steps_and_its_suggested_step():
-    from metacascade.engine.compile import MAX_STEPS, step_count
+    from metacascade.engine.limits import MAX_STEPS, step_count
 
     for years in (10, 100, 1 / 3):
         model = compile_scenario(Scenario.from_dict({

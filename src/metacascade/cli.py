@@ -207,7 +207,6 @@ def simulate(
     import matplotlib
 
     matplotlib.use("Agg")
-    from metacascade.engine.compile import check_steps
     from metacascade.engine.kernel import simulate as simulate_patient
     from metacascade.outputs import (
         OUTPUT_FILES,
@@ -218,7 +217,6 @@ def simulate(
 
     with _user_errors():
         resolved = _simulation_scenario(cancer, scenario, body, years, seed)
-        check_steps(resolved.horizon_years, resolved.step_days)  # (before "simulating")
         check_output_dir(out)
         article = "an" if resolved.cancer[:1] in "aeiou" else "a"
         typer.echo(f"simulating {years_text(resolved.horizon_years)} of {article} "

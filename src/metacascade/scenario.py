@@ -46,6 +46,7 @@ from metacascade._checks import TRUTH_VALUES, as_path
 from metacascade._memo import IdentityMemo
 from metacascade.cancers import Cancer
 from metacascade.cancers.cascade import Cascade
+from metacascade.engine.limits import check_steps
 from metacascade.errors import MetacascadeError, ScenarioError
 from metacascade.overrides import SCENARIO_SOURCE as SCENARIO_SOURCE  # (re-exported)
 from metacascade.overrides import cascade_of, resolve
@@ -471,6 +472,7 @@ class Scenario(_Strict):
         for name in ("horizon_years", "primary_diameter_mm", "step_days"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number")
+        check_steps(self.horizon_years, self.step_days)
         # Our errors are ValueErrors: pydantic reports them, and from_dict turns the
         # report back into one ScenarioError line.
         self._resolved = resolve(self)

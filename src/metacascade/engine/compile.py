@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from metacascade._memo import IdentityMemo
 from metacascade.cancers import Cancer
 from metacascade.cancers.cascade import Cascade
-from metacascade.errors import ScenarioError
+from metacascade.engine.limits import check_steps, step_count
 from metacascade.physiology import Body
 from metacascade.physiology.routing import compile_routing
 from metacascade.scenario import Scenario
@@ -32,21 +32,6 @@ EMBOLUS_KINDS = ("single", "platelet", "cluster")
 #: Growth-law codes.
 EXPONENTIAL, GOMPERTZ, POWER = 0, 1, 2
 _LAW_CODES = {"exponential": EXPONENTIAL, "gompertz": GOMPERTZ, "power": POWER}
-
-#: Most engine steps a model may have; beyond, :func:`compile_model` refuses it. The
-#: engines hold arrays of a number per step (per patient in a batch) and go through the
-#: steps one by one, so a tiny ``step_days`` exhausted the memory (1e-6 day over a year:
-#: 2.7 GiB for one array). This allows a 10-year horizon in hourly steps (87,660) and
-#: the longest horizon, 100 years, in daily ones (36,525); the defaults (10 years in
-#: steps of 14 days) make 261. At the limit the kernel holds some 10 MB of per-step
-#: arrays, a cohort's batch some 80 bytes per patient and step (4 GB for 512 patients).
-MAX_STEPS = 100_000
-
-
-def step_count(horizon_days: float, step_days: float) -> int:
-    """Number of engine steps over the horizon (the last one ends at the horizon)."""
-    return max(1, math.ceil(horizon_days / step_days - 1e-9))
-
 
 @dataclass(frozen=True, eq=False)
 class CompiledModel:
@@ -188,7 +173,8 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
 
     With ``embolus_mix`` the cancer's cluster and platelet shares set the mix of
     emboli; without, every embolus is a single cell. A ``step_days`` that makes more than
-    :data:`MAX_STEPS` steps over the horizon raises :class:`ScenarioError`.
+    :data:`~metacascade.engine.limits.MAX_STEPS` steps over the horizon raises
+    :class:`~metacascade.errors.ScenarioError`.
     """
     check_steps(horizon_years, step_days)
     cancer.check_body(body)
@@ -261,26 +247,6 @@ def compile_model(body: Body, cancer: Cancer, cascade: Cascade, *, horizon_years
         primary_removed_day=primary_removed_day,
         p_wake_divide=np.minimum(soil, 1.0),
     )
-
-
-def check_steps(horizon_years: float, step_days: float) -> None:
-    """Raise :class:`ScenarioError` if ``step_days`` makes more than :data:`MAX_STEPS` steps.
-
-    The steps over a horizon of ``horizon_years`` (:func:`step_count`).
-    """
-    horizon_days = 365.25 * horizon_years
-    ratio = horizon_days / step_days  # (inf for a step of a few 1e-324 days)
-    if ratio - 1e-9 <= MAX_STEPS:  # (as step_count, which cannot take inf)
-        return
-    count = f"{math.ceil(ratio - 1e-9):,}" if ratio < 1e15 else f"{ratio:.3g}"
-    # the smallest step allowed, rounded up to three significant digits (> 0: the
-    # horizon is above MAX_STEPS steps of at least the smallest float)
-    scale = 10.0 ** (math.floor(math.log10(horizon_days / MAX_STEPS)) - 2)
-    least = math.ceil(horizon_days / MAX_STEPS / scale) * scale
-    raise ScenarioError(
-        f"step_days: {step_days:g} makes {count} steps over horizon_years "
-        f"{horizon_years:g}; at most {MAX_STEPS:,} are allowed (a step_days of at least "
-        f"{least:.3g} for this horizon)")
 
 
 def _read_only(values: list[float]) -> FloatArray:

@@ -6,11 +6,12 @@ Each limit keeps a draw exact or bounds a cost; none changes the law of what is 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from metacascade.errors import MetacascadeError
+from metacascade.errors import MetacascadeError, ScenarioError
 
 #: Largest Poisson mean drawn in one block; beyond it a scenario is refused.
 MAX_POISSON_MEAN = 1e17
@@ -92,3 +93,38 @@ def poisson(rng: np.random.Generator, lam: Any) -> Any:
     if means.ndim == 0:  # as NumPy draws for a scalar mean: an int
         return int(counts[0])
     return counts.reshape(means.shape)
+
+
+#: Most engine steps a model may have; beyond, :func:`compile_model` refuses it. The
+#: engines hold arrays of a number per step (per patient in a batch) and go through the
+#: steps one by one, so a tiny ``step_days`` exhausted the memory (1e-6 day over a year:
+#: 2.7 GiB for one array). This allows a 10-year horizon in hourly steps (87,660) and
+#: the longest horizon, 100 years, in daily ones (36,525); the defaults (10 years in
+#: steps of 14 days) make 261. At the limit the kernel holds some 10 MB of per-step
+#: arrays, a cohort's batch some 80 bytes per patient and step (4 GB for 512 patients).
+MAX_STEPS = 100_000
+
+
+def step_count(horizon_days: float, step_days: float) -> int:
+    """Number of engine steps over the horizon (the last one ends at the horizon)."""
+    return max(1, math.ceil(horizon_days / step_days - 1e-9))
+
+
+def check_steps(horizon_years: float, step_days: float) -> None:
+    """Raise :class:`ScenarioError` if ``step_days`` makes more than :data:`MAX_STEPS` steps.
+
+    The steps over a horizon of ``horizon_years`` (:func:`step_count`).
+    """
+    horizon_days = 365.25 * horizon_years
+    ratio = horizon_days / step_days  # (inf for a step of a few 1e-324 days)
+    if ratio - 1e-9 <= MAX_STEPS:  # (as step_count, which cannot take inf)
+        return
+    count = f"{math.ceil(ratio - 1e-9):,}" if ratio < 1e15 else f"{ratio:.3g}"
+    # the smallest step allowed, rounded up to three significant digits (> 0: the
+    # horizon is above MAX_STEPS steps of at least the smallest float)
+    scale = 10.0 ** (math.floor(math.log10(horizon_days / MAX_STEPS)) - 2)
+    least = math.ceil(horizon_days / MAX_STEPS / scale) * scale
+    raise ScenarioError(
+        f"step_days: {step_days:g} makes {count} steps over horizon_years "
+        f"{horizon_years:g}; at most {MAX_STEPS:,} are allowed (a step_days of at least "
+        f"{least:.3g} for this horizon)")
