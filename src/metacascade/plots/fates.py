@@ -33,6 +33,7 @@ import pandas as pd
 
 from metacascade._checks import is_truth_value, whole_number
 from metacascade.errors import MetacascadeError
+from metacascade.plots._axes import axes_or_current
 from metacascade.plots.clinic import require_frame
 from metacascade.units import years_text
 
@@ -155,7 +156,7 @@ def plot_fates(result: Result | Mapping[str, int], ax: Axes | None = None) -> Ax
     counts = dict(result) if isinstance(result, Mapping) else fate_counts(
         _result(result, " or its counts per step"))
     _require_keys(counts, FATE_STEPS, "counts per step")
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     y = np.arange(len(FATE_STEPS))
     values = np.array([counts[s] for s in FATE_STEPS], dtype=float)
     colours = [_BRANCH_COLOUR if s in _BRANCHES else _MAIN_COLOUR for s in FATE_STEPS]
@@ -211,7 +212,7 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
     if unknown:
         raise MetacascadeError(f"counts per organ: unknown step column(s) "
                                f"{', '.join(unknown)}; allowed: {', '.join(FATE_STEPS[1:])}")
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     totals = table.sum(axis=0)
     shares = table.div(totals.where(totals > 0, 1), axis=1)
     best = shares.max(axis=1).sort_values(ascending=False, kind="stable")
@@ -292,14 +293,6 @@ def _result(result: Any, alternative: str = "") -> Result:
         raise TypeError(f"result: expected a Result (from metacascade.simulate)"
                         f"{alternative}, not {type(result).__name__}")
     return result
-
-
-def _axes(ax: Axes | None) -> Axes:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    return plt.gca()
 
 
 def _title(result: Result) -> str:

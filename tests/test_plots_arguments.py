@@ -1,0 +1,77 @@
+"""The plot functions name a bad argument before drawing (a fresh user's mistakes)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from metacascade.plots import FATE_STEPS, plot_body, plot_ctc, plot_fates, plot_seeding_tree
+from metacascade.plots.calibration import plot_fit
+from metacascade.plots.cohort import plot_organs, plot_survival
+from metacascade.plots.fates import plot_fates_by_organ
+
+DRAWS = pd.DataFrame({"time_days": [0.0, 30.0], "count": [1, 7]})
+LESIONS = pd.DataFrame({"organ": ["liver"], "diameter_mm": [3.0], "detected": [True],
+                        "umbilicated": [False], "depth": ["deep"]})
+COLONIES = pd.DataFrame({"id": [1], "organ": ["liver"], "parent": [0], "generation": [1]})
+COUNTS = dict.fromkeys(FATE_STEPS, 1)
+BY_ORGAN = pd.DataFrame({s: [1, 2] for s in FATE_STEPS[1:]}, index=["liver", "lung"])
+PATIENTS = pd.DataFrame({
+    "enrolled": [True] * 6, "baseline_ctc": [0, 1, 2, 9, 10, 12], "ctc_cutoff": [5] * 6,
+    "os_days": [100.0, 200, 300, 50, 80, 90], "os_event": [True, False, True] * 2,
+    "pfs_days": [90.0, 150, 200, 40, 70, 60], "pfs_event": [True] * 6})
+ORGANS = pd.DataFrame({
+    "cancer": ["breast"], "organ": ["liver"], "basis": ["death"], "share": [0.5],
+    "n_involved": [1], "n_patients": [2], "disibio_share": [0.4], "disibio_count": [4],
+    "disibio_n": [10], "primary_site": [False]})
+FIT = pd.DataFrame({"cancer": ["breast"] * 2, "organ": ["liver", "lung"],
+                    "observed": [0.5, 0.2], "flow": [0.3, 0.3], "soil": [0.4, 0.2],
+                    "soil_q05": [0.2, 0.1], "soil_q95": [0.6, 0.3]})
+
+#: Every public plot function that takes ``ax``, called with a good table.
+PLOTS = {
+    "plot_ctc": lambda ax: plot_ctc(DRAWS, cutoff=5, ax=ax),
+    "plot_body": lambda ax: plot_body(LESIONS, ax=ax),
+    "plot_seeding_tree": lambda ax: plot_seeding_tree(COLONIES, ax=ax),
+    "plot_fates": lambda ax: plot_fates(COUNTS, ax=ax),
+    "plot_fates_by_organ": lambda ax: plot_fates_by_organ(BY_ORGAN, ax=ax),
+    "plot_survival": lambda ax: plot_survival(PATIENTS, "pfs", ax=ax),
+    "plot_organs": lambda ax: plot_organs(ORGANS, ax=ax),
+    "plot_fit": lambda ax: plot_fit(FIT, "breast", ax=ax),
+}
+
+
+def _figure():
+    return Figure()
+
+
+def _array_of_axes():
+    return Figure().subplots(1, 2)
+
+
+def _figure_and_axes():
+    figure = Figure()
+    return figure, figure.subplots()
+
+
+@pytest.mark.parametrize("name", sorted(PLOTS))
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: "x", r"not str$"),
+    (_figure, r"not a Figure \(draw on one of its Axes: fig\.gca\(\)"),
+    (_array_of_axes, r"not an array of 2 Axes \(pass one at a time, e\.g\. axes\.flat\[0\]\)"),
+    (lambda: list(_array_of_axes()), r"not a list of 2 Axes \(pass one at a time, e\.g\. "),
+    (_figure_and_axes, r"not a tuple holding a Figure \(plt\.subplots\(\) returns "),
+])
+def test_an_ax_that_is_no_axes_is_named(name, make, message):
+    with pytest.raises(TypeError, match=r"^ax: expected a matplotlib Axes or None, " + message):
+        PLOTS[name](make())
+
+
+@pytest.mark.parametrize("name", sorted(PLOTS))
+def test_every_plot_draws_on_the_axes_given(name):
+    ax = Figure().subplots()
+    assert PLOTS[name](ax) is ax
+
