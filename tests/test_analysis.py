@@ -396,6 +396,27 @@ def test_paths_of_the_wrong_type_are_named(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_progress_is_a_truth_value_or_a_function(tmp_path, capsys):
+    """``progress=True`` (as simulate_cohort takes) prints to stderr; it was called."""
+    patients = synthetic_patients(14, 60)
+    cohort = write_cohort(tmp_path, patients, colonies_table([(1, "lung", 5.0, 6.0)]),
+                          scans_table([(1, 9.0, "", -1)]))
+    analyze(cohort, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"reading {str(cohort)!r}",
+        "organs at death, time to first metastasis and survival of 60 patients",
+        "drawing survival.png and organs.png"]
+    analyze(cohort, progress=np.False_)
+    assert capsys.readouterr() == ("", "")
+    for bad in ("yes", 1):
+        with pytest.raises(TypeError, match=r"^progress: expected True, False, None or a "
+                                            r"function taking a line, not (str|int)$"):
+            analyze(cohort, tmp_path / "never", progress=bad)  # type: ignore[arg-type]
+    assert not (tmp_path / "never").exists()
+
+
 def test_analyze_a_degenerate_cohort_gives_nulls(tmp_path):
     patients = synthetic_patients(13, 40).assign(enrolled=False, death_day=np.nan)
     cohort = write_cohort(tmp_path, patients, colonies_table([(1, "lung", 5.0, 1.0)]),
