@@ -417,6 +417,18 @@ def test_progress_is_a_truth_value_or_a_function(tmp_path, capsys):
     assert not (tmp_path / "never").exists()
 
 
+def test_progress_names_the_directory_of_a_cohort(tmp_path):
+    """simulate_cohort's Cohort is said as its directory, not as its repr."""
+    from metacascade.cohort import Cohort
+
+    patients = synthetic_patients(15, 60)
+    directory = write_cohort(tmp_path, patients, colonies_table([(1, "lung", 5.0, 6.0)]),
+                             scans_table([(1, 9.0, "", -1)]))
+    said: list[str] = []
+    analyze(Cohort(directory), progress=said.append)
+    assert said[0] == f"reading {str(directory)!r}"
+
+
 def test_analyze_a_degenerate_cohort_gives_nulls(tmp_path):
     patients = synthetic_patients(13, 40).assign(enrolled=False, death_day=np.nan)
     cohort = write_cohort(tmp_path, patients, colonies_table([(1, "lung", 5.0, 1.0)]),

@@ -229,7 +229,7 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     """
     check_min_diameter(min_diameter_mm)
     say = _progress(progress)
-    as_path(cohort_dir, "cohort_dir", noun="a directory's path")
+    directory = as_path(cohort_dir, "cohort_dir", noun="a directory's path")
     if out_dir is not None:
         as_path(out_dir, "out_dir", noun="a directory's path")
     try:
@@ -237,7 +237,7 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     except ImportError:
         raise MetacascadeError("analysing a cohort needs lifelines: "
                                + install_hint("analysis")) from None
-    say(f"reading {str(cohort_dir)!r}")
+    say(f"reading {str(directory)!r}")
     cohort = read_cohort(cohort_dir, read="analysis")
     say(f"organs at death, time to first metastasis and survival of "
         f"{len(cohort.patients):,} patients")
@@ -245,7 +245,7 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     timing = time_to_first_metastasis(cohort.colonies, cohort.observations)
     data = analysis_data(cohort, autopsy, timing, min_diameter_mm=min_diameter_mm)
     plain: dict[str, Any] = plain_json(data)
-    out = Path(cohort_dir) if out_dir is None else Path(out_dir)
+    out = directory if out_dir is None else Path(out_dir)
     say("drawing survival.png and organs.png")
     _write_outputs(out, plain, _survival_figure(cohort.patients, plain),
                    _organs_figure(autopsy, min_diameter_mm))
