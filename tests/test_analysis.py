@@ -165,6 +165,17 @@ def test_degenerate_cohorts_give_none():
         logrank(patients, "dfs")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"endpoint": ["os"]}, r"^endpoint: \['os'\] is not one of 'os', 'pfs'$"),
+    ({"by": ["cancer"]}, r"^by: \['cancer'\] is neither 'baseline_ctc_group' nor a column"),
+    ({"by": "stage"}, r"^by: 'stage' is neither 'baseline_ctc_group' nor a column"),
+])
+def test_kaplan_meier_names_an_endpoint_or_grouping_that_is_not_one(kwargs, message):
+    """A list was "TypeError: unhashable type: 'list'"."""
+    with pytest.raises(MetacascadeError, match=message):
+        kaplan_meier(synthetic_patients(3, 50), **kwargs)
+
+
 # -- autopsy -------------------------------------------------------------------------------
 def small_patients() -> pd.DataFrame:
     """Breast 1-3 died, breast 4 alive; choriocarcinoma 5-6, nobody died."""

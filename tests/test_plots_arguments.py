@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from metacascade.errors import MetacascadeError
 from metacascade.plots import FATE_STEPS, plot_body, plot_ctc, plot_fates, plot_seeding_tree
 from metacascade.plots.calibration import plot_fit
 from metacascade.plots.cohort import plot_organs, plot_survival
@@ -75,3 +76,19 @@ def test_every_plot_draws_on_the_axes_given(name):
     ax = Figure().subplots()
     assert PLOTS[name](ax) is ax
 
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda ax: plot_survival(PATIENTS, ["os"], ax=ax),  # type: ignore[arg-type]
+     r"^endpoint: \['os'\] is not one of 'os', 'pfs'$"),
+    (lambda ax: plot_survival(PATIENTS, "dfs", ax=ax),  # type: ignore[arg-type]
+     r"^endpoint: 'dfs' is not one of 'os', 'pfs'$"),
+    (lambda ax: plot_body(LESIONS, primary_organ=["breast"], ax=ax),  # type: ignore[arg-type]
+     r"^primary_organ: unknown organ\(s\) \['breast'\]; known: adipose, .*breast, "),
+    (lambda ax: plot_seeding_tree(COLONIES, ax, primary_organ=["breast"]),  # type: ignore[arg-type]
+     r"^primary_organ: \['breast'\] is not an organ's name \(a str\) or None$"),
+])
+def test_a_list_where_one_name_goes_is_named(call, message):
+    """A list was "TypeError: unhashable type: 'list'" (seeding: no attribute 'replace')."""
+    with pytest.raises(MetacascadeError, match=message):
+        call(Figure().subplots())

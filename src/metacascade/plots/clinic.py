@@ -474,11 +474,12 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> 
             f"it has {', '.join(map(repr, frame.columns)) or 'none'}")
 
 
-def _check_organs(organs: Iterable[str], what: str) -> None:
-    unknown = sorted(set(organs) - set(ORGAN_POSITIONS))
+def _check_organs(organs: Iterable[object], what: str) -> None:
+    unknown = sorted({repr(o) for o in organs if not isinstance(o, str)  # (e.g. a list)
+                      or o not in ORGAN_POSITIONS})
     if unknown:
         raise MetacascadeError(
-            f"{what}: unknown organ(s) {', '.join(map(repr, unknown))}; "
+            f"{what}: unknown organ(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(ORGAN_POSITIONS))}")
 
 

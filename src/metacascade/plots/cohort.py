@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from metacascade.analysis.survival import CTC_GROUPS, ENDPOINTS, Endpoint, kaplan_meier
+from metacascade.analysis.survival import (
+    CTC_GROUPS,
+    ENDPOINTS,
+    Endpoint,
+    check_endpoint,
+    kaplan_meier,
+)
 from metacascade.errors import MetacascadeError
 from metacascade.plots._axes import axes_or_current
 from metacascade.plots.clinic import DAYS_PER_MONTH, require_frame
@@ -57,8 +63,7 @@ def plot_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
         The Axes drawn on.
 
     """
-    if endpoint not in ENDPOINTS:
-        raise MetacascadeError(f"unknown endpoint {endpoint!r}; use one of {sorted(ENDPOINTS)}")
+    check_endpoint(endpoint)
     from lifelines.plotting import add_at_risk_counts
 
     require_frame(patients, "patients")

@@ -91,6 +91,9 @@ def plot_seeding_tree(colonies: pd.DataFrame, ax: Axes | None = None, *,
     """
     max_colonies = whole_number(max_colonies, "max_colonies", low=0)
     top_organs = whole_number(top_organs, "top_organs", low=1)
+    if primary_organ is not None and not isinstance(primary_organ, str):
+        raise MetacascadeError(f"primary_organ: {primary_organ!r} is not an organ's name "
+                               "(a str) or None")
     require_frame(colonies, "colonies")
     table = _seeding_table(colonies)
     ax = axes_or_current(ax)
