@@ -4,12 +4,22 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
 from metacascade.errors import MetacascadeError
-from metacascade.plots import FATE_STEPS, plot_body, plot_ctc, plot_fates, plot_seeding_tree
+from metacascade.plots import (
+    FATE_STEPS,
+    fate_counts,
+    fate_counts_by_organ,
+    funnel_counts,
+    plot_body,
+    plot_ctc,
+    plot_fates,
+    plot_seeding_tree,
+)
 from metacascade.plots.calibration import plot_fit
 from metacascade.plots.cohort import plot_organs, plot_survival
 from metacascade.plots.fates import plot_fates_by_organ
@@ -92,3 +102,35 @@ def test_a_list_where_one_name_goes_is_named(call, message):
     """A list was "TypeError: unhashable type: 'list'" (seeding: no attribute 'replace')."""
     with pytest.raises(MetacascadeError, match=message):
         call(Figure().subplots())
+
+
+LEDGER = {"shed": 10, "arrested": 5, "failed_extravasation": 1, "dormant_now": 1,
+          "colonies_founded": 1, "colonies_extinct": 1, "colonies_vascularised": 0}
+
+
+@pytest.mark.parametrize("count", [fate_counts, fate_counts_by_organ])
+def test_counts_of_what_is_no_result_are_named(count):
+    """fate_counts(None) was "'NoneType' object has no attribute 'final'"."""
+    with pytest.raises(TypeError, match=r"^result: expected a Result \(from "
+                                        r"metacascade\.simulate\), not NoneType$"):
+        count(None)
+
+
+@pytest.mark.parametrize(("ledger", "macrometastases", "message"), [
+    (LEDGER, "x", r"^macrometastases: 'x' is not a count \(a whole number >= 0\)$"),
+    (LEDGER, -1, r"^macrometastases: -1 is not a count"),
+    (LEDGER, 2.5, r"^macrometastases: 2\.5 is not a count"),
+    ({**LEDGER, "shed": "many"}, 0, r"^ledger\['shed'\]: 'many' is not a count"),
+])
+def test_funnel_counts_name_a_value_that_is_no_count(ledger, macrometastases, message):
+    """"x" was a bare ValueError of int(); -1 and 2.5 were taken (2.5 as 2)."""
+    with pytest.raises(MetacascadeError, match=message):
+        funnel_counts(ledger, macrometastases)
+
+
+def test_funnel_counts_take_numpy_and_whole_float_counts():
+    counts = funnel_counts(pd.Series(LEDGER, dtype=float), np.int64(2))
+    assert counts == funnel_counts(LEDGER, 2.0)
+    assert counts["extravasated"] == 4 and counts["macrometastases"] == 2
+    with pytest.raises(TypeError, match=r"^ledger: expected a mapping of ledger entries"):
+        funnel_counts(None, 0)  # type: ignore[arg-type]

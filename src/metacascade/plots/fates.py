@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from metacascade._checks import is_truth_value, whole_number
+from metacascade._checks import is_number, whole_number
 from metacascade.errors import MetacascadeError
 from metacascade.plots._axes import axes_or_current
 from metacascade.plots.clinic import require_frame
@@ -69,24 +69,36 @@ def funnel_counts(ledger: Mapping[str, int], macrometastases: int) -> dict[str, 
     dict of str to int
         Count per step, in the order of :data:`FATE_STEPS`.
 
+    Raises
+    ------
+    MetacascadeError
+        ``ledger`` lacks an entry, or an entry of it or ``macrometastases`` is not a
+        count (a whole number >= 0).
+    TypeError
+        ``ledger`` is not a mapping.
+
     """
+    if not isinstance(ledger, Mapping | pd.Series):
+        raise TypeError(f"ledger: expected a mapping of ledger entries to counts "
+                        f"(Result.final, or ledger in summary.json), not "
+                        f"{type(ledger).__name__}")
     _require_keys(ledger, _LEDGER_KEYS, "ledger")
-    if is_truth_value(macrometastases):
-        raise MetacascadeError(f"macrometastases: {macrometastases!r} is not a count")
+    n = {key: _whole_count(ledger[key], f"ledger[{key!r}]") for key in _LEDGER_KEYS}
     return {
-        "shed": int(ledger["shed"]),
-        "arrested": int(ledger["arrested"]),
-        "extravasated": int(ledger["arrested"]) - int(ledger["failed_extravasation"]),
-        "dormant now": int(ledger["dormant_now"]),
-        "divided": int(ledger["colonies_founded"]) + int(ledger["colonies_extinct"]),
-        "colonies founded": int(ledger["colonies_founded"]),
-        "vascularised": int(ledger["colonies_vascularised"]),
-        "macrometastases": int(macrometastases),
+        "shed": n["shed"],
+        "arrested": n["arrested"],
+        "extravasated": n["arrested"] - n["failed_extravasation"],
+        "dormant now": n["dormant_now"],
+        "divided": n["colonies_founded"] + n["colonies_extinct"],
+        "colonies founded": n["colonies_founded"],
+        "vascularised": n["colonies_vascularised"],
+        "macrometastases": _whole_count(macrometastases, "macrometastases"),
     }
 
 
 def fate_counts(result: Result) -> dict[str, int]:
     """Cells (or colonies) reaching each step of :data:`FATE_STEPS` by the horizon."""
+    result = _result(result)
     return funnel_counts(result.final, len(result.macrometastases()))
 
 
@@ -127,7 +139,7 @@ def funnel_counts_by_organ(ledger_by_organ: pd.DataFrame,
 
 def fate_counts_by_organ(result: Result) -> pd.DataFrame:
     """Per organ (rows), the counts of every step after ``shed`` (columns)."""
-    ledger = result.ledger_by_organ
+    ledger = _result(result).ledger_by_organ
     last = ledger[ledger["time_days"] == ledger["time_days"].max()].set_index("organ")
     macro = result.macrometastases().groupby("organ").size()
     return funnel_counts_by_organ(last, {str(k): int(v) for k, v in macro.items()})
@@ -283,6 +295,18 @@ def _require_keys(given: Any, keys: Sequence[str], what: str) -> None:
     missing = [k for k in keys if k not in given]
     if missing:
         raise MetacascadeError(f"{what} lacks {', '.join(map(repr, missing))}")
+
+
+def _whole_count(value: Any, what: str) -> int:
+    """``value`` as an int if it is a whole number >= 0 (NumPy's, or a float such as 3.0).
+
+    Else an error naming ``what``: int() truncated 2.5, took -1 and raised a bare
+    ValueError for "x".
+    """
+    if not (is_number(value) and math.isfinite(value) and value >= 0
+            and value == int(value)):
+        raise MetacascadeError(f"{what}: {value!r} is not a count (a whole number >= 0)")
+    return int(value)
 
 
 def _result(result: Any, alternative: str = "") -> Result:
