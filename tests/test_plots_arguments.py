@@ -134,3 +134,24 @@ def test_funnel_counts_take_numpy_and_whole_float_counts():
     assert counts["extravasated"] == 4 and counts["macrometastases"] == 2
     with pytest.raises(TypeError, match=r"^ledger: expected a mapping of ledger entries"):
         funnel_counts(None, 0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("value", "shown"), [(-5, "-5"), (float("nan"), "nan"),
+                                              (float("inf"), "inf"), ("x", "'x'")])
+def test_plot_fates_refuses_a_count_that_is_no_count(value, shown):
+    """-5 was drawn without complaint; NaN was "Axis limits cannot be NaN or Inf"."""
+    counts = {**COUNTS, "shed": value}
+    with pytest.raises(MetacascadeError, match=rf"^result: counts per step must be numbers "
+                                               rf">= 0; 'shed' is {shown}$"):
+        plot_fates(counts, ax=Figure().subplots())
+
+
+@pytest.mark.parametrize(("value", "shown"), [(-5, "-5"), (float("nan"), "nan"),
+                                              (float("inf"), "inf"), ("x", "'x'")])
+def test_plot_fates_by_organ_refuses_a_count_that_is_no_count(value, shown):
+    """-5 and NaN were drawn as shares without complaint."""
+    by_organ = BY_ORGAN.astype(object)
+    by_organ.loc["lung", "arrested"] = value
+    with pytest.raises(MetacascadeError, match=rf"^result: counts per organ must be numbers "
+                                               rf">= 0; 'arrested' in 'lung' is {shown}$"):
+        plot_fates_by_organ(by_organ, ax=Figure().subplots())

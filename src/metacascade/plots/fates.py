@@ -25,7 +25,7 @@ which organs hold each step's cells. :func:`funnel_counts` and
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -168,6 +168,7 @@ def plot_fates(result: Result | Mapping[str, int], ax: Axes | None = None) -> Ax
     counts = dict(result) if isinstance(result, Mapping) else fate_counts(
         _result(result, " or its counts per step"))
     _require_keys(counts, FATE_STEPS, "counts per step")
+    _require_counts(((repr(s), counts[s]) for s in FATE_STEPS), "counts per step")
     ax = axes_or_current(ax)
     y = np.arange(len(FATE_STEPS))
     values = np.array([counts[s] for s in FATE_STEPS], dtype=float)
@@ -224,6 +225,8 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
     if unknown:
         raise MetacascadeError(f"counts per organ: unknown step column(s) "
                                f"{', '.join(unknown)}; allowed: {', '.join(FATE_STEPS[1:])}")
+    _require_counts(((f"{step!r} in {organ!r}", value) for step in table.columns
+                     for organ, value in table[step].items()), "counts per organ")
     ax = axes_or_current(ax)
     totals = table.sum(axis=0)
     shares = table.div(totals.where(totals > 0, 1), axis=1)
@@ -295,6 +298,18 @@ def _require_keys(given: Any, keys: Sequence[str], what: str) -> None:
     missing = [k for k in keys if k not in given]
     if missing:
         raise MetacascadeError(f"{what} lacks {', '.join(map(repr, missing))}")
+
+
+def _require_counts(entries: Iterable[tuple[str, Any]], what: str) -> None:
+    """Refuse a count to draw that is not a finite number >= 0, naming where it is.
+
+    (A negative count was drawn as if nothing were wrong; NaN ended in matplotlib's
+    "Axis limits cannot be NaN or Inf".)
+    """
+    for where, value in entries:
+        if not (is_number(value) and math.isfinite(value) and value >= 0):
+            raise MetacascadeError(f"result: {what} must be numbers >= 0; {where} is "
+                                   f"{value!r}")
 
 
 def _whole_count(value: Any, what: str) -> int:
