@@ -241,7 +241,8 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
         ax.barh(y, width, left=left, height=0.7, color=palette[i % 10], label=organ)
         left += width
     other = np.where(totals[steps].to_numpy() > 0, 1.0 - left, 0.0)
-    if (other > 1e-12).any():
+    pooled = bool((other > 1e-12).any())
+    if pooled:
         ax.barh(y, other, left=left, height=0.7, color=_OTHER_COLOUR, label="other")
     for yi, step in zip(y, steps, strict=True):
         if totals[step] == 0:
@@ -253,8 +254,9 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
     ax.set_yticks(np.arange(len(FATE_STEPS)), FATE_STEPS)
     ax.set_xlabel("share by organ")
     ax.set_title("where: top organs")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False,
-              fontsize=8)
+    if organs or pooled:  # (a patient who shed nothing has no organ to name)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False,
+                  fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
