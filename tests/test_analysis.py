@@ -165,6 +165,17 @@ def test_degenerate_cohorts_give_none():
         logrank(patients, "dfs")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"endpoint": ["os"]}, r"^endpoint: \['os'\] is not one of 'os', 'pfs'$"),
+    ({"by": ["cancer"]}, r"^by: \['cancer'\] is neither 'baseline_ctc_group' nor a column"),
+    ({"by": "stage"}, r"^by: 'stage' is neither 'baseline_ctc_group' nor a column"),
+])
+def test_kaplan_meier_names_an_endpoint_or_grouping_that_is_not_one(kwargs, message):
+    """A list was "TypeError: unhashable type: 'list'"."""
+    with pytest.raises(MetacascadeError, match=message):
+        kaplan_meier(synthetic_patients(3, 50), **kwargs)
+
+
 # -- autopsy -------------------------------------------------------------------------------
 def small_patients() -> pd.DataFrame:
     """Breast 1-3 died, breast 4 alive; choriocarcinoma 5-6, nobody died."""
@@ -396,6 +407,39 @@ def test_paths_of_the_wrong_type_are_named(tmp_path):
     with pytest.raises(TypeError, match=r"^out_dir: expected a directory's path"):
         analyze(tmp_path, 3)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_is_a_truth_value_or_a_function(tmp_path, capsys):
+    """``progress=True`` (as simulate_cohort takes) prints to stderr; it was called."""
+    patients = synthetic_patients(14, 60)
+    cohort = write_cohort(tmp_path, patients, colonies_table([(1, "lung", 5.0, 6.0)]),
+                          scans_table([(1, 9.0, "", -1)]))
+    analyze(cohort, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"reading {str(cohort)!r}",
+        "organs at death, time to first metastasis and survival of 60 patients",
+        "drawing survival.png and organs.png"]
+    analyze(cohort, progress=np.False_)
+    assert capsys.readouterr() == ("", "")
+    for bad in ("yes", 1):
+        with pytest.raises(TypeError, match=r"^progress: expected True, False, None or a "
+                                            r"function taking a line, not (str|int)$"):
+            analyze(cohort, tmp_path / "never", progress=bad)  # type: ignore[arg-type]
+    assert not (tmp_path / "never").exists()
+
+
+def test_progress_names_the_directory_of_a_cohort(tmp_path):
+    """simulate_cohort's Cohort is said as its directory, not as its repr."""
+    from metacascade.cohort import Cohort
+
+    patients = synthetic_patients(15, 60)
+    directory = write_cohort(tmp_path, patients, colonies_table([(1, "lung", 5.0, 6.0)]),
+                             scans_table([(1, 9.0, "", -1)]))
+    said: list[str] = []
+    analyze(Cohort(directory), progress=said.append)
+    assert said[0] == f"reading {str(directory)!r}"
 
 
 def test_analyze_a_degenerate_cohort_gives_nulls(tmp_path):

@@ -80,3 +80,23 @@ def test_fates_by_organ_names_unknown_steps_and_what_is_no_result():
     with pytest.raises(TypeError, match=r"^result: expected a Result"):
         plot_fates_figure(None)
     plt.close("all")
+
+
+def test_a_patient_who_shed_nothing_gets_no_empty_legend(tmp_path):
+    """Surgery on day 0: no organ to name, so no legend (matplotlib warned "No artists
+    with labels found to put in legend" from fates.png)."""
+    import warnings
+
+    from metacascade.outputs import write_simulation
+
+    scenario = {"cancer": "breast", "horizon_years": 1, "seed": 1,
+                "clinic": {"surgery_day": 0}}
+    result = simulate(scenario)
+    assert fate_counts(result)["shed"] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = plot_fates_by_organ(result, ax=plt.figure().subplots())
+        assert ax.get_legend() is None
+        write_simulation(result, scenario, tmp_path / "run")
+    assert (tmp_path / "run" / "fates.png").is_file()
+    plt.close("all")

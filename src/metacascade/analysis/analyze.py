@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from metacascade._checks import as_path
+from metacascade._checks import as_path, is_truth_value
 from metacascade._version import __version__
 from metacascade.analysis.autopsy import (
     AUTOPSY_MIN_DIAMETER_MM,
@@ -181,7 +182,7 @@ def read_cohort(cohort_dir: str | os.PathLike[str], *, read: str = "all") -> Coh
 
 def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
             min_diameter_mm: float = AUTOPSY_MIN_DIAMETER_MM,
-            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+            progress: bool | Callable[[str], None] | None = None) -> dict[str, Any]:
     """Analyse a cohort and write :data:`ANALYSIS_FILES`.
 
     Parameters
@@ -201,9 +202,11 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
         autopsy does (:class:`metacascade.calibration.model.Autopsy`);
         ``autopsy.counts`` in ``analysis.json`` says what was counted.
     progress
-        Called with a line saying what is under way, as each step starts (a million
-        patients take about half a minute: reading the shards, the survival models,
-        the figures).
+        A line saying what is under way as each step starts (a million patients take
+        about half a minute: reading the shards, the survival models, the figures):
+        ``True`` prints it to stderr (as ``metacascade analyze`` does on a terminal), a
+        function is called with it (e.g. ``print`` or ``lines.append``), ``False`` or
+        None (default) says nothing.
 
     Returns
     -------
@@ -214,6 +217,9 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     ------
     ParameterError
         ``min_diameter_mm`` is not a finite number >= 0 (nothing is written).
+    TypeError
+        ``cohort_dir`` or ``out_dir`` is not a path, or ``progress`` is neither true,
+        false, None nor a function (nothing is written).
     CohortError
         ``cohort_dir`` is not a readable cohort.
     OutputError
@@ -223,7 +229,8 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
 
     """
     check_min_diameter(min_diameter_mm)
-    as_path(cohort_dir, "cohort_dir", noun="a directory's path")
+    say = _progress(progress)
+    directory = as_path(cohort_dir, "cohort_dir", noun="a directory's path")
     if out_dir is not None:
         as_path(out_dir, "out_dir", noun="a directory's path")
     try:
@@ -231,8 +238,7 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     except ImportError:
         raise MetacascadeError("analysing a cohort needs lifelines: "
                                + install_hint("analysis")) from None
-    say = progress or (lambda _line: None)
-    say(f"reading {str(cohort_dir)!r}")
+    say(f"reading {str(directory)!r}")
     cohort = read_cohort(cohort_dir, read="analysis")
     say(f"organs at death, time to first metastasis and survival of "
         f"{len(cohort.patients):,} patients")
@@ -240,11 +246,23 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     timing = time_to_first_metastasis(cohort.colonies, cohort.observations)
     data = analysis_data(cohort, autopsy, timing, min_diameter_mm=min_diameter_mm)
     plain: dict[str, Any] = plain_json(data)
-    out = Path(cohort_dir) if out_dir is None else Path(out_dir)
+    out = directory if out_dir is None else Path(out_dir)
     say("drawing survival.png and organs.png")
     _write_outputs(out, plain, _survival_figure(cohort.patients, plain),
                    _organs_figure(autopsy, min_diameter_mm))
     return plain
+
+
+def _progress(progress: object) -> Callable[[str], None]:
+    """Where :func:`analyze` says each step: stderr (True), ``progress`` or nowhere."""
+    if is_truth_value(progress) and progress:
+        return lambda line: print(line, file=sys.stderr, flush=True)
+    if progress is None or is_truth_value(progress):
+        return lambda _line: None
+    if not callable(progress):
+        raise TypeError(f"progress: expected True, False, None or a function taking a "
+                        f"line, not {type(progress).__name__}")
+    return progress
 
 
 def analysis_data(cohort: CohortTables, autopsy: pd.DataFrame, timing: pd.DataFrame, *,

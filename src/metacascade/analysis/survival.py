@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -84,6 +85,14 @@ class HazardRatio:
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
+
+
+def check_endpoint(endpoint: object) -> str:
+    """``endpoint`` if it is a key of :data:`ENDPOINTS`; else an error naming the argument."""
+    if not (isinstance(endpoint, str) and endpoint in ENDPOINTS):
+        raise MetacascadeError(f"endpoint: {endpoint!r} is not one of "
+                               f"{', '.join(map(repr, ENDPOINTS))}")
+    return endpoint
 
 
 def ctc_groups(patients: pd.DataFrame) -> pd.DataFrame:
@@ -259,13 +268,13 @@ def cox_hazard_ratio(patients: pd.DataFrame, endpoint: Endpoint = "os") -> Hazar
 # -- helpers -----------------------------------------------------------------------------
 def _endpoint_table(patients: pd.DataFrame, endpoint: str, by: str) -> pd.DataFrame:
     """Rows with a usable duration for the endpoint (and the CTC group when asked)."""
-    if endpoint not in ENDPOINTS:
-        raise MetacascadeError(f"unknown endpoint {endpoint!r}; use one of {sorted(ENDPOINTS)}")
-    duration, event = ENDPOINTS[endpoint]
+    duration, event = ENDPOINTS[check_endpoint(endpoint)]
     _require(patients, (duration, event))
-    table = ctc_groups(patients) if by == CTC_GROUP else patients
-    if by not in table.columns:
-        raise MetacascadeError(f"patients table has no column {by!r} to group by")
+    named = isinstance(by, Hashable)  # (a list was "unhashable type: 'list'")
+    table = ctc_groups(patients) if named and by == CTC_GROUP else patients
+    if not (named and by in table.columns):
+        raise MetacascadeError(f"by: {by!r} is neither {CTC_GROUP!r} nor a column of the "
+                               "patients table")
     table = table[np.isfinite(table[duration].to_numpy(dtype=float))]
     days = table[duration].to_numpy(dtype=float)
     if (days < 0).any():

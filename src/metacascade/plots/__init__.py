@@ -3,7 +3,8 @@
 They read a Result, a clinical course or a run directory's tables and never run the
 model (:func:`plot_fates_figure` makes a Figure of its own); a cohort's figures are in
 :mod:`metacascade.plots.cohort`. They import pyplot only when no ``ax`` is given,
-so they work under any backend (the CLI uses Agg).
+so they work under any backend (the CLI uses Agg); an ``ax`` that is not an Axes (a
+Figure, an array of Axes) is refused, naming it, before anything is drawn.
 """
 
 from metacascade.plots.clinic import ORGAN_POSITIONS, plot_body, plot_ctc

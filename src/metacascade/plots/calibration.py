@@ -10,6 +10,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from metacascade.plots._axes import require_axes
+
 
 def plot_fit(organs: pd.DataFrame, cancer: str, ax: Axes | None = None) -> Axes:
     """Observed share per organ (bars) against the fits (points, 90 % predictive band).
@@ -25,8 +27,7 @@ def plot_fit(organs: pd.DataFrame, cancer: str, ax: Axes | None = None) -> Axes:
         Axes to draw on (a new figure's if None).
 
     """
-    if ax is None:
-        ax = Figure(figsize=(5, 3)).add_subplot()
+    ax = Figure(figsize=(5, 3)).add_subplot() if ax is None else require_axes(ax)
     rows = organs[organs["cancer"] == cancer]
     x = np.arange(len(rows))
     ax.bar(x, rows["observed"], color="0.8", label="autopsies (diSibio 2008)")

@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from metacascade._checks import is_number, is_truth_value
 from metacascade.errors import MetacascadeError
+from metacascade.plots._axes import axes_or_current
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -124,7 +125,7 @@ def plot_ctc(draws: pd.DataFrame, *, cutoff: float,
     require_frame(draws, "draws")
     table = _ctc_table(draws)
     spans = _therapy_spans(therapy)
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     left, right = _month_range(table, spans, follow_up_days)
     handles: list[Artist] = []
     for i, (site, rows) in enumerate(table.groupby("site", sort=False)):
@@ -199,7 +200,7 @@ def plot_body(lesions: pd.DataFrame, *, primary_organ: str | None = None,
     if not is_truth_value(primary_removed):
         raise MetacascadeError(f"primary_removed: {primary_removed!r} is not true or false")
     table = _lesion_table(lesions)
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     _draw_outline(ax, sex)
     _draw_lesions(ax, table)
     counts = table["organ"].value_counts(sort=False)
@@ -473,11 +474,12 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> 
             f"it has {', '.join(map(repr, frame.columns)) or 'none'}")
 
 
-def _check_organs(organs: Iterable[str], what: str) -> None:
-    unknown = sorted(set(organs) - set(ORGAN_POSITIONS))
+def _check_organs(organs: Iterable[object], what: str) -> None:
+    unknown = sorted({repr(o) for o in organs if not isinstance(o, str)  # (e.g. a list)
+                      or o not in ORGAN_POSITIONS})
     if unknown:
         raise MetacascadeError(
-            f"{what}: unknown organ(s) {', '.join(map(repr, unknown))}; "
+            f"{what}: unknown organ(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(ORGAN_POSITIONS))}")
 
 
@@ -493,11 +495,3 @@ def _flags(frame: pd.DataFrame, column: str) -> NDArray[np.bool_]:
     if values.isna().any() or not values.isin([True, False]).all():
         raise MetacascadeError(f"lesions column {column!r} must hold only True or False")
     return np.asarray(values, dtype=np.bool_)
-
-
-def _axes(ax: Axes | None) -> Axes:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    return plt.gca()

@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from metacascade.analysis.survival import CTC_GROUPS, ENDPOINTS, Endpoint, kaplan_meier
+from metacascade.analysis.survival import (
+    CTC_GROUPS,
+    ENDPOINTS,
+    Endpoint,
+    check_endpoint,
+    kaplan_meier,
+)
 from metacascade.errors import MetacascadeError
+from metacascade.plots._axes import axes_or_current
 from metacascade.plots.clinic import DAYS_PER_MONTH, require_frame
 
 if TYPE_CHECKING:
@@ -56,8 +63,7 @@ def plot_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
         The Axes drawn on.
 
     """
-    if endpoint not in ENDPOINTS:
-        raise MetacascadeError(f"unknown endpoint {endpoint!r}; use one of {sorted(ENDPOINTS)}")
+    check_endpoint(endpoint)
     from lifelines.plotting import add_at_risk_counts
 
     require_frame(patients, "patients")
@@ -66,7 +72,7 @@ def plot_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
                if c not in patients.columns]
     if missing:
         raise MetacascadeError(f"patients table lacks column(s) {', '.join(missing)}")
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     in_months = patients.assign(**{duration: patients[duration] / DAYS_PER_MONTH})
     fits = kaplan_meier(in_months, endpoint)
     for group, fitter in fits.items():
@@ -125,7 +131,7 @@ def plot_organs(table: pd.DataFrame, *, ax: Axes | None = None,
     if table["cancer"].nunique() > 1:
         raise MetacascadeError("plot_organs draws one cancer; select its rows first "
                                f"(table has {sorted(table['cancer'].unique())})")
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     y = np.arange(len(table))[::-1].astype(float)
     height = 0.38
     simulated = table["share"].to_numpy(dtype=float)
@@ -168,11 +174,3 @@ def _organs_title(table: pd.DataFrame) -> str:
     first = table.iloc[0]
     basis = "at death" if first["basis"] == "death" else "at end of follow-up"
     return f"{first['cancer']}: organs involved {basis} (n={int(first['n_patients'])})"
-
-
-def _axes(ax: Axes | None) -> Axes:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    return plt.gca()

@@ -25,14 +25,15 @@ which organs hold each step's cells. :func:`funnel_counts` and
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from metacascade._checks import is_truth_value, whole_number
+from metacascade._checks import is_number, whole_number
 from metacascade.errors import MetacascadeError
+from metacascade.plots._axes import axes_or_current
 from metacascade.plots.clinic import require_frame
 from metacascade.units import years_text
 
@@ -68,24 +69,36 @@ def funnel_counts(ledger: Mapping[str, int], macrometastases: int) -> dict[str, 
     dict of str to int
         Count per step, in the order of :data:`FATE_STEPS`.
 
+    Raises
+    ------
+    MetacascadeError
+        ``ledger`` lacks an entry, or an entry of it or ``macrometastases`` is not a
+        count (a whole number >= 0).
+    TypeError
+        ``ledger`` is not a mapping.
+
     """
+    if not isinstance(ledger, Mapping | pd.Series):
+        raise TypeError(f"ledger: expected a mapping of ledger entries to counts "
+                        f"(Result.final, or ledger in summary.json), not "
+                        f"{type(ledger).__name__}")
     _require_keys(ledger, _LEDGER_KEYS, "ledger")
-    if is_truth_value(macrometastases):
-        raise MetacascadeError(f"macrometastases: {macrometastases!r} is not a count")
+    n = {key: _whole_count(ledger[key], f"ledger[{key!r}]") for key in _LEDGER_KEYS}
     return {
-        "shed": int(ledger["shed"]),
-        "arrested": int(ledger["arrested"]),
-        "extravasated": int(ledger["arrested"]) - int(ledger["failed_extravasation"]),
-        "dormant now": int(ledger["dormant_now"]),
-        "divided": int(ledger["colonies_founded"]) + int(ledger["colonies_extinct"]),
-        "colonies founded": int(ledger["colonies_founded"]),
-        "vascularised": int(ledger["colonies_vascularised"]),
-        "macrometastases": int(macrometastases),
+        "shed": n["shed"],
+        "arrested": n["arrested"],
+        "extravasated": n["arrested"] - n["failed_extravasation"],
+        "dormant now": n["dormant_now"],
+        "divided": n["colonies_founded"] + n["colonies_extinct"],
+        "colonies founded": n["colonies_founded"],
+        "vascularised": n["colonies_vascularised"],
+        "macrometastases": _whole_count(macrometastases, "macrometastases"),
     }
 
 
 def fate_counts(result: Result) -> dict[str, int]:
     """Cells (or colonies) reaching each step of :data:`FATE_STEPS` by the horizon."""
+    result = _result(result)
     return funnel_counts(result.final, len(result.macrometastases()))
 
 
@@ -126,7 +139,7 @@ def funnel_counts_by_organ(ledger_by_organ: pd.DataFrame,
 
 def fate_counts_by_organ(result: Result) -> pd.DataFrame:
     """Per organ (rows), the counts of every step after ``shed`` (columns)."""
-    ledger = result.ledger_by_organ
+    ledger = _result(result).ledger_by_organ
     last = ledger[ledger["time_days"] == ledger["time_days"].max()].set_index("organ")
     macro = result.macrometastases().groupby("organ").size()
     return funnel_counts_by_organ(last, {str(k): int(v) for k, v in macro.items()})
@@ -155,7 +168,8 @@ def plot_fates(result: Result | Mapping[str, int], ax: Axes | None = None) -> Ax
     counts = dict(result) if isinstance(result, Mapping) else fate_counts(
         _result(result, " or its counts per step"))
     _require_keys(counts, FATE_STEPS, "counts per step")
-    ax = _axes(ax)
+    _require_counts(((repr(s), counts[s]) for s in FATE_STEPS), "counts per step")
+    ax = axes_or_current(ax)
     y = np.arange(len(FATE_STEPS))
     values = np.array([counts[s] for s in FATE_STEPS], dtype=float)
     colours = [_BRANCH_COLOUR if s in _BRANCHES else _MAIN_COLOUR for s in FATE_STEPS]
@@ -211,7 +225,9 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
     if unknown:
         raise MetacascadeError(f"counts per organ: unknown step column(s) "
                                f"{', '.join(unknown)}; allowed: {', '.join(FATE_STEPS[1:])}")
-    ax = _axes(ax)
+    _require_counts(((f"{step!r} in {organ!r}", value) for step in table.columns
+                     for organ, value in table[step].items()), "counts per organ")
+    ax = axes_or_current(ax)
     totals = table.sum(axis=0)
     shares = table.div(totals.where(totals > 0, 1), axis=1)
     best = shares.max(axis=1).sort_values(ascending=False, kind="stable")
@@ -225,7 +241,8 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
         ax.barh(y, width, left=left, height=0.7, color=palette[i % 10], label=organ)
         left += width
     other = np.where(totals[steps].to_numpy() > 0, 1.0 - left, 0.0)
-    if (other > 1e-12).any():
+    pooled = bool((other > 1e-12).any())
+    if pooled:
         ax.barh(y, other, left=left, height=0.7, color=_OTHER_COLOUR, label="other")
     for yi, step in zip(y, steps, strict=True):
         if totals[step] == 0:
@@ -237,8 +254,9 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
     ax.set_yticks(np.arange(len(FATE_STEPS)), FATE_STEPS)
     ax.set_xlabel("share by organ")
     ax.set_title("where: top organs")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False,
-              fontsize=8)
+    if organs or pooled:  # (a patient who shed nothing has no organ to name)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False,
+                  fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
@@ -284,6 +302,30 @@ def _require_keys(given: Any, keys: Sequence[str], what: str) -> None:
         raise MetacascadeError(f"{what} lacks {', '.join(map(repr, missing))}")
 
 
+def _require_counts(entries: Iterable[tuple[str, Any]], what: str) -> None:
+    """Refuse a count to draw that is not a finite number >= 0, naming where it is.
+
+    (A negative count was drawn as if nothing were wrong; NaN ended in matplotlib's
+    "Axis limits cannot be NaN or Inf".)
+    """
+    for where, value in entries:
+        if not (is_number(value) and math.isfinite(value) and value >= 0):
+            raise MetacascadeError(f"result: {what} must be numbers >= 0; {where} is "
+                                   f"{value!r}")
+
+
+def _whole_count(value: Any, what: str) -> int:
+    """``value`` as an int if it is a whole number >= 0 (NumPy's, or a float such as 3.0).
+
+    Else an error naming ``what``: int() truncated 2.5, took -1 and raised a bare
+    ValueError for "x".
+    """
+    if not (is_number(value) and math.isfinite(value) and value >= 0
+            and value == int(value)):
+        raise MetacascadeError(f"{what}: {value!r} is not a count (a whole number >= 0)")
+    return int(value)
+
+
 def _result(result: Any, alternative: str = "") -> Result:
     """``result`` if it is a :class:`Result`; else a TypeError naming it."""
     from metacascade.engine.result import Result
@@ -292,14 +334,6 @@ def _result(result: Any, alternative: str = "") -> Result:
         raise TypeError(f"result: expected a Result (from metacascade.simulate)"
                         f"{alternative}, not {type(result).__name__}")
     return result
-
-
-def _axes(ax: Axes | None) -> Axes:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    return plt.gca()
 
 
 def _title(result: Result) -> str:

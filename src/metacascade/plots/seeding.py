@@ -23,6 +23,7 @@ import pandas as pd
 
 from metacascade._checks import whole_number
 from metacascade.errors import MetacascadeError
+from metacascade.plots._axes import axes_or_current
 from metacascade.plots.clinic import require_frame
 
 if TYPE_CHECKING:
@@ -90,9 +91,12 @@ def plot_seeding_tree(colonies: pd.DataFrame, ax: Axes | None = None, *,
     """
     max_colonies = whole_number(max_colonies, "max_colonies", low=0)
     top_organs = whole_number(top_organs, "top_organs", low=1)
+    if primary_organ is not None and not isinstance(primary_organ, str):
+        raise MetacascadeError(f"primary_organ: {primary_organ!r} is not an organ's name "
+                               "(a str) or None")
     require_frame(colonies, "colonies")
     table = _seeding_table(colonies)
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     by_colony = len(table) <= max_colonies
     graph = _colony_graph(table) if by_colony else _organ_graph(table, top_organs)
     _draw(ax, graph, _positions(graph), by_colony=by_colony, primary_organ=primary_organ)
@@ -262,11 +266,3 @@ def _default_title(table: pd.DataFrame) -> str:
     seeders = int(table.loc[table["parent"] > 0, "parent"].nunique())
     return (f"{len(table):,} colonies in {generations} generation"
             f"{'s' if generations > 1 else ''}; {seeders:,} metastases seeded others")
-
-
-def _axes(ax: Axes | None) -> Axes:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    return plt.gca()
