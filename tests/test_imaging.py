@@ -90,9 +90,22 @@ def test_every_parameter_has_a_unit_a_source_and_its_value_in_bounds():
             assert param.bounds[0] <= param.value <= param.bounds[1]
 
 
-def test_regions_hold_every_catalog_organ_once():
-    listed = [o for organs in REGIONS.values() for o in organs]
-    assert sorted(listed) == sorted(catalog_organs())
+def test_regions_hold_every_catalog_organ_once_but_the_trunk_beds():
+    from metacascade.clinic.imaging import TRUNK_BEDS
+
+    listed = [o for organs in REGIONS.values() for o in organs if o not in TRUNK_BEDS]
+    assert sorted(listed) == sorted(set(catalog_organs()) - set(TRUNK_BEDS))
+    for organ in TRUNK_BEDS:
+        holding = {region for region, organs in REGIONS.items() if organ in organs}
+        assert {"chest", "abdomen", "pelvis"} <= holding, organ
+        assert not holding & {"head", "neck"}, organ
+
+
+def test_a_staging_ct_sees_bone_and_nodes():
+    """A CT of chest, abdomen and pelvis never found a bone or nodal metastasis."""
+    organs = ["vertebral_marrow", "bone_marrow", "lymph_node", "brain"]
+    p = detection_probability("ct", organs, 30.0, regions=["chest", "abdomen", "pelvis"])
+    assert (p[:3] > 0.9).all() and p[3] == 0.0
 
 
 def test_a_restricted_scan_sees_only_its_regions():

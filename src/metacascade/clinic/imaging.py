@@ -34,14 +34,25 @@ from metacascade.references import ROBINSON_2000, WANG_2018_PET, WEEDON_FEKJAER_
 
 FloatArray = NDArray[np.float64]
 
-#: Body regions a scan can be restricted to; together they hold every catalog organ once.
+#: The beds that lie in every region of the trunk: the spine, the rest of the red marrow
+#: and the lymph nodes are one bed each in the model, but a scan of the chest, the
+#: abdomen or the pelvis images the vertebrae, ribs, sternum or pelvis and the nodes
+#: within it (the thoracic and lumbar spine, ribs, sternum and pelvis hold most of an
+#: adult's red marrow). Each trunk region holds them whole: a scan of one trunk region
+#: sees all of the bed, which overstates one region's view; a staging CT of chest,
+#: abdomen and pelvis sees most of it. (Without them such a CT never found a bone or
+#: nodal metastasis.)
+TRUNK_BEDS = ("vertebral_marrow", "bone_marrow", "lymph_node")
+
+#: Body regions a scan can be restricted to; together they hold every catalog organ, each
+#: once but for :data:`TRUNK_BEDS`, which every trunk region holds.
 REGIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "head": ("brain",),
     "neck": ("thyroid",),
-    "chest": ("lung", "heart", "breast"),
+    "chest": ("lung", "heart", "breast", *TRUNK_BEDS),
     "abdomen": ("liver", "adrenal", "kidney", "spleen", "pancreas", "stomach",
-                "small_intestine", "large_intestine"),
-    "pelvis": ("rectum", "prostate", "uterus"),
+                "small_intestine", "large_intestine", *TRUNK_BEDS),
+    "pelvis": ("rectum", "prostate", "uterus", *TRUNK_BEDS),
     "skeleton": ("vertebral_marrow", "bone_marrow"),
     "soft_tissue": ("skin", "skeletal_muscle", "adipose", "lymph_node", "rest"),
 })
