@@ -518,6 +518,11 @@ def test_the_python_entry_point_takes_a_population_its_data_or_its_file(tmp_path
 @pytest.mark.parametrize(("kwargs", "error", "needle"), [
     ({"population": 3}, ScenarioError, "population: int is not a population"),
     ({"executor": "dask"}, OutputError, "executor: 'dask' is not an executor"),
+    # (the class passed for an instance failed in its run, leaving a directory that the
+    # corrected call was refused)
+    ({"executor": LocalExecutor}, OutputError,
+     r"executor: LocalExecutor is a class, not an executor; give an instance, such as "
+     r"LocalExecutor\(\)"),
     ({"seed": True}, OutputError, r"seed: True must be a whole number in \[0, 2\^63\)"),
     ({"n_patients": 2.5}, OutputError, "patients: 2.5 must be a whole number"),
     ({"out": None, "resume": True}, OutputError, "out: give the directory"),
@@ -613,6 +618,57 @@ def test_a_refused_run_into_a_temporary_directory_leaves_none(tmp_path, monkeypa
         simulate_cohort(_BAD_DIAMETERS, 2, seed=3, batch_size=2, executor=LocalExecutor(1),
                         progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+class _BrokenExecutor:
+    """Runs the first ``done`` shards (yielding them if ``listed``), then fails."""
+
+    def __init__(self, done: int, listed: bool = True) -> None:
+        self.done, self.listed = done, listed
+
+    def run(self, fn, shards):
+        for shard in shards[:self.done]:
+            index = fn(shard)
+            if self.listed:
+                yield index
+        raise RuntimeError("the executor broke")
+
+
+@pytest.mark.parametrize("existing", ["missing", "empty", "temporary"])
+def test_an_unexpected_failure_before_a_shard_leaves_the_directory_as_it_was(
+        tmp_path, monkeypatch, population, existing):
+    """Not only a refused patient: any failure with no shard done takes back what the run
+    wrote (a manifest and a lock were left, and the corrected call was refused as
+    "unfinished; pass --resume")."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    out = None if existing == "temporary" else tmp_path / "c"
+    if existing == "empty":
+        out.mkdir()
+    common = {"seed": 5, "out": out, "batch_size": 1, "progress": False}
+    with pytest.raises(RuntimeError, match="the executor broke"):
+        simulate_cohort(population, 2, executor=_BrokenExecutor(0), **common)
+    if existing == "empty":
+        assert list(out.iterdir()) == []
+    else:
+        assert list(tmp_path.iterdir()) == []
+    if out is not None:
+        cohort = simulate_cohort(population, 2, executor=LocalExecutor(1), **common)
+        assert cohort.manifest["complete"]
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_an_unexpected_failure_after_a_shard_keeps_the_shard(tmp_path, population, listed):
+    """A shard written is kept, listed in the manifest or not yet; resume finishes."""
+    out = tmp_path / "c"
+    common = {"seed": 5, "out": out, "batch_size": 1, "progress": False}
+    with pytest.raises(RuntimeError, match="the executor broke"):
+        simulate_cohort(population, 2, executor=_BrokenExecutor(1, listed), **common)
+    assert (out / "patients" / "shard-00000.parquet").exists()
+    assert Cohort(out).manifest["shards_done"] == ([0] if listed else [])
+    cohort = simulate_cohort(population, 2, executor=LocalExecutor(1), resume=True, **common)
+    assert cohort.manifest["complete"]
 
 
 def test_an_item_of_a_list_the_scenario_lacks_is_refused_when_the_population_is_read():

@@ -603,6 +603,10 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
     population = _population(population)
     if progress is not None and not is_truth_value(progress):
         raise OutputError(f"progress: {progress!r} is not true, false or None")
+    if isinstance(executor, type):  # (its ``run`` is callable, but not without an instance)
+        raise OutputError(f"executor: {executor.__name__} is a class, not an executor; give "
+                          f"an instance, such as {executor.__name__}(), or None (a local "
+                          "process pool)")
     if executor is not None and not callable(getattr(executor, "run", None)):
         raise OutputError(f"executor: {executor!r} is not an executor; give a "
                           "LocalExecutor, a DaskExecutor, or None (a local process pool)")
@@ -638,13 +642,17 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
         fresh = not any(p.name != LOCK for p in out.iterdir())
         try:
             return _run(out, identity, batch_size, executor, progress)
-        except MetacascadeError as error:
+        except Exception as error:
             # What only a patient shows (a value drawn that the scenario refuses, a
-            # patient the engine refuses): what this run wrote into a directory it
-            # began is taken back when no shard is done, so that the corrected command
-            # can use it. (With shards done, the directory and its shards are kept.)
+            # patient the engine refuses), or an unexpected failure (an executor that
+            # does not run): what this run wrote into a directory it began is taken
+            # back when no shard is done, so that the corrected command can use it.
+            # (With shards done, the directory and its shards are kept; after an
+            # unexpected failure also a shard written but not yet listed. An interrupt
+            # is not taken back: the run can be resumed.)
             refused = error
-            taken_back = fresh and _take_back(out)
+            taken_back = fresh and _take_back(
+                out, unlisted=isinstance(error, MetacascadeError))
             if taken_back and not locked:
                 (out / LOCK).unlink(missing_ok=True)  # while held: no run can take it
     if taken_back and not existed:
@@ -665,10 +673,11 @@ def _population(population: Any) -> Population:
                         "give a Population, its plain data or the path of its file")
 
 
-def _take_back(out: Path) -> bool:
+def _take_back(out: Path, *, unlisted: bool = True) -> bool:
     """Remove what a refused run wrote into a directory it began, if no shard is done.
 
-    (A shard a worker finished as another was refused may be there, not yet listed.)
+    ``unlisted``: also the shards a worker finished as another was refused, not yet
+    listed in the manifest (else nothing is removed if there is one).
     """
     manifest_path = out / MANIFEST
     try:
@@ -676,6 +685,8 @@ def _take_back(out: Path) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     if manifest.get("shards_done"):
+        return False
+    if not unlisted and any(any((out / d).glob("shard-*.parquet")) for d in DATASETS):
         return False
     _remove_temporaries(out)
     for dataset in DATASETS:
