@@ -526,6 +526,12 @@ def test_the_python_entry_point_takes_a_population_its_data_or_its_file(tmp_path
     ({"seed": True}, OutputError, r"seed: True must be a whole number in \[0, 2\^63\)"),
     ({"n_patients": 2.5}, OutputError, "patients: 2.5 must be a whole number"),
     ({"out": None, "resume": True}, OutputError, "out: give the directory"),
+    # (a non-empty string counted as true, and resumed)
+    ({"resume": "no"}, OutputError, r"^resume: 'no' is not true or false$"),
+    ({"resume": None}, OutputError, r"^resume: None is not true or false$"),
+    # (pathlib's "expected str, bytes or os.PathLike object, not int", naming nothing)
+    ({"out": 5}, OutputError,
+     r"^out: expected a directory's path \(str or os.PathLike\), not int$"),
 ])
 def test_bad_python_arguments_are_named_and_nothing_is_written(tmp_path, population,
                                                                kwargs, error, needle):

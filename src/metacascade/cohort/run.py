@@ -603,6 +603,10 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
     population = _population(population)
     if progress is not None and not is_truth_value(progress):
         raise OutputError(f"progress: {progress!r} is not true, false or None")
+    if not is_truth_value(resume):  # (a string such as "no" would count as true)
+        raise OutputError(f"resume: {resume!r} is not true or false")
+    if out is not None:
+        out = as_path(out, "out", noun="a directory's path", error=OutputError)
     if isinstance(executor, type):  # (its ``run`` is callable, but not without an instance)
         raise OutputError(f"executor: {executor.__name__} is a class, not an executor; give "
                           f"an instance, such as {executor.__name__}(), or None (a local "
@@ -633,7 +637,6 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
     if out is None:  # a new temporary directory, taken as one this run began
         out, existed, locked = Path(tempfile.mkdtemp(prefix="metacascade-cohort-")), False, False
     else:
-        out = Path(out)
         _check_directory(out, identity, resume)  # nothing is written before it passes
         existed, locked = out.exists(), (out / LOCK).exists()
     with _claimed(out):
