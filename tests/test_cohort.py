@@ -713,13 +713,22 @@ def test_a_table_can_be_read_in_part(reference):
     kinds = cohort.table("observations", columns=["kind"],
                          where=[("kind", "in", ["draw", "stage"])])
     assert set(kinds["kind"]) == {"draw", "stage"}
+    # Any sequence of conditions, as columns takes any sequence of names (a tuple was
+    # refused as "not a list").
+    pd.testing.assert_frame_equal(
+        cohort.table("observations", columns=("patient", "time_days", "value"),
+                     where=(("kind", "==", "draw"), ["value", ">", 0])), draws)
     for arguments, needle in [
             ({"columns": "kind"}, r"^columns: 'kind' is not a list of column names"),
             ({"columns": ["kind", "size"]}, r"^columns: 'size' not in the observations "
                                             r"dataset; its columns: patient, time_days"),
             ({"where": [("size", ">", 1)]}, r"^where: 'size' not in the observations"),
             ({"where": [("lesion", "~", 1)]}, r"^where: '~' is not one of ==, !="),
-            ({"where": ("kind", "==", "scan")}, r"^where: .* is not a list of"),
+            ({"where": ("kind", "==", "scan")},
+             r"^where: \('kind', '==', 'scan'\) is not a list of \(column, op, value\) but "
+             r"one; give \[\('kind', '==', 'scan'\)\]$"),
+            ({"where": "kind == scan"}, r"^where: 'kind == scan' is not a list of"),
+            ({"where": {("kind", "==", "scan")}}, r"^where: .* is not a list of"),
             ({"where": [("kind", "in", 3)]}, r"^where: 'in' takes a list of values"),
             ({"where": [("kind",)]}, r"^where: \('kind',\) is not a \(column, op, value\)"),
             # (it said "cannot read the observations dataset", naming no argument)

@@ -477,10 +477,11 @@ class Cohort:
         Only the shards the manifest lists as done are read; with none, the table has
         no rows but its columns.
 
-        ``columns``: only these columns, in this order (default: all). ``where``: only
-        the rows for which every ``(column, op, value)`` holds, ``op`` one of ``==``,
-        ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``not in`` (pyarrow's filters), e.g.
-        ``[("kind", "==", "scan"), ("lesion", ">", 0)]``. A cohort of a million patients
+        ``columns``: only these columns, in this order (default: all; a list or tuple).
+        ``where``: only the rows for which every ``(column, op, value)`` of the list (or
+        tuple) holds, ``op`` one of ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``,
+        ``not in`` (pyarrow's filters), e.g. ``[("kind", "==", "scan"), ("lesion", ">",
+        0)]``. A cohort of a million patients
         holds about 200 million observations, mostly blood draws: more than a laptop's
         memory if read whole.
         """
@@ -520,13 +521,20 @@ class Cohort:
 WHERE_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
 
 
-def _where(where: Sequence[tuple[str, str, Any]] | None, known: Sequence[str],
+def _where(where: object, known: Sequence[str],
            name: str) -> list[tuple[str, str, Any]] | None:
-    """``where`` checked: a list of (column of the dataset, comparison, value)."""
+    """``where`` checked: a list of (column of the dataset, comparison, value).
+
+    ``where`` may be any sequence of them (a list, a tuple), but a string, or one
+    ``(column, op, value)`` alone.
+    """
     if where is None:
         return None
-    if isinstance(where, (str, tuple)) or not isinstance(where, Sequence):
+    if isinstance(where, (str, bytes)) or not isinstance(where, Sequence):
         raise OutputError(f"where: {where!r} is not a list of (column, op, value)")
+    if len(where) == 3 and isinstance(where[0], str):  # one condition, not a list of them
+        raise OutputError(f"where: {where!r} is not a list of (column, op, value) but one; "
+                          f"give [{where!r}]")
     checked = []
     for condition in where:
         if not (isinstance(condition, (tuple, list)) and len(condition) == 3):
