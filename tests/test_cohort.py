@@ -161,20 +161,40 @@ def test_results_identical_whatever_the_shard_size_and_workers(tmp_path, populat
     assert (enrolled["os_days"] >= enrolled["pfs_days"]).all()
 
 
-def test_a_cohort_with_no_shard_done_has_tables_with_columns(tmp_path, population, reference):
-    """No shard done: each table has no rows but the columns a done shard would have."""
-    out = tmp_path / "none"
-    shutil.copytree(reference, out)
+def _no_shard_done(done: Path, out: Path) -> Cohort:
+    """A copy of the cohort ``done`` at ``out`` whose manifest lists no shard done."""
+    shutil.copytree(done, out)
     manifest = json.loads((out / "manifest.json").read_text())
     manifest.update(shards_done=[], complete=False)
     (out / "manifest.json").write_text(json.dumps(manifest))
-    cohort = Cohort(out)
+    return Cohort(out)
+
+
+def test_a_cohort_with_no_shard_done_has_tables_with_columns(tmp_path, population, reference):
+    """No shard done: each table has no rows but the columns a done shard would have, in
+    their types (they were all of type object)."""
+    cohort = _no_shard_done(reference, tmp_path / "none")
     done = Cohort(reference)
     for name in DATASETS:
-        empty = cohort.table(name)
-        assert len(empty) == 0 and list(empty.columns) == list(done.table(name).columns), name
-    assert list(cohort.table("colonies", columns=["organ", "patient"]).columns) == [
-        "organ", "patient"]
+        empty, whole = cohort.table(name), done.table(name)
+        assert len(empty) == 0 and list(empty.columns) == list(whole.columns), name
+        assert dict(empty.dtypes) == dict(whole.dtypes), name
+    part = cohort.table("colonies", columns=["organ", "patient"])
+    assert list(part.columns) == ["organ", "patient"]
+    assert dict(part.dtypes) == dict(done.table("colonies", columns=["organ", "patient"]).dtypes)
+
+
+def test_sampled_parameters_of_a_cohort_with_no_shard_done_have_their_types(tmp_path):
+    """A string drawn is a string column, a truth value a number (as a shard writes them)."""
+    data = {**POPULATION, "population": {
+        **POPULATION["population"],
+        "clinic.draws.0.site": {"discrete": {"values": ["arm_vein", "tumour_vein"]}},
+        "vertebral_plexus": {"discrete": {"values": [True, False]}}}}
+    done = simulate_cohort(data, 1, seed=2, out=tmp_path / "done", batch_size=1,
+                           executor=LocalExecutor(1), progress=False).table("patients")
+    empty = _no_shard_done(tmp_path / "done", tmp_path / "none").table("patients")
+    assert len(empty) == 0 and dict(empty.dtypes) == dict(done.dtypes)
+    assert done["param_clinic__draws__0__site"].iloc[0] in ("arm_vein", "tumour_vein")
 
 
 def test_dask_local_cluster_gives_the_same_tables(tmp_path, population, reference):

@@ -61,7 +61,7 @@ from metacascade._checks import as_path, is_truth_value, whole_number
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
 from metacascade.cohort.executors import Executor, LocalExecutor
-from metacascade.cohort.population import Population, load_population
+from metacascade.cohort.population import Distribution, Population, load_population
 from metacascade.cohort.progress import Progress
 from metacascade.cohort.tables import (
     COLONY_COLUMNS,
@@ -390,12 +390,20 @@ def run_shard(shard: Shard) -> int:
     return shard.index
 
 
-#: Column types of the colonies and observations tables (also when a shard has none).
+#: Column types of the colonies and observations tables (also when a shard has none),
+#: and of the patients table's :data:`PATIENT_COLUMNS` (those of a cohort with no shard
+#: done; a sampled parameter's: :func:`_parameter_dtype`).
 DTYPES: dict[str, str] = {
     "patient": "int64", "id": "int64", "organ": "str", "parent": "int64",
     "founded_day": "float64", "diameter_mm_end": "float64", "detected": "bool",
     "first_detected_day": "float64", "time_days": "float64", "kind": "str", "name": "str",
     "lesion": "int64", "value": "float64",
+    "seed": "int64", "cancer": "str", "primary_organ": "str", "enrolled": "bool",
+    "origin_day": "float64", "baseline_ctc": "float64", "ctc_cutoff": "int64",
+    "first_detection_day": "float64", "os_days": "float64", "os_event": "bool",
+    "pfs_days": "float64", "pfs_event": "bool", "death_day": "float64",
+    "death_cause": "str", "horizon_days": "float64", "colonies_founded": "int64",
+    "history_end_day": "float64", "lines_of_therapy": "int64",
 }
 
 
@@ -475,15 +483,14 @@ class Cohort:
         """One dataset (``patients``, ``colonies``, ``observations``), sorted by patient.
 
         Only the shards the manifest lists as done are read; with none, the table has
-        no rows but its columns.
+        no rows but its columns, in the types a shard's would have.
 
         ``columns``: only these columns, in this order (default: all; a list or tuple).
         ``where``: only the rows for which every ``(column, op, value)`` of the list (or
         tuple) holds, ``op`` one of ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``,
         ``not in`` (pyarrow's filters), e.g. ``[("kind", "==", "scan"), ("lesion", ">",
-        0)]``. A cohort of a million patients
-        holds about 200 million observations, mostly blood draws: more than a laptop's
-        memory if read whole.
+        0)]``. A cohort of a million patients holds about 200 million observations,
+        mostly blood draws: more than a laptop's memory if read whole.
         """
         if name not in DATASETS:
             raise OutputError(f"table: unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
@@ -496,10 +503,11 @@ class Cohort:
             if unknown:
                 raise OutputError(f"columns: {', '.join(map(repr, unknown))} not in the "
                                   f"{name} dataset; its columns: {', '.join(known)}")
-        filters = _where(where, known, name)
+        filters = _where(where, list(known), name)
         paths = [str(self.path / name / shard_file(i)) for i in sorted(manifest["shards_done"])]
-        if not paths:
-            return pd.DataFrame(columns=list(known if columns is None else columns))
+        if not paths:  # (in the types a shard's columns would have)
+            return pd.DataFrame({c: pd.Series(dtype=known[c])
+                                 for c in (known if columns is None else columns)})
         try:
             return pq.read_table(paths, columns=None if columns is None else list(columns),
                                  filters=filters).to_pandas()
@@ -788,17 +796,31 @@ def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> l
     return notes
 
 
-def _columns(name: str, manifest: Mapping[str, Any]) -> list[str]:
-    """The columns of dataset ``name`` of the cohort of ``manifest``."""
+def _columns(name: str, manifest: Mapping[str, Any]) -> dict[str, str]:
+    """The columns of dataset ``name`` of the cohort of ``manifest``, and their types."""
     if name == "colonies":
-        return list(COLONY_COLUMNS)
+        return {c: DTYPES[c] for c in COLONY_COLUMNS}
     if name == "observations":
-        return ["patient", *OBSERVATION_COLUMNS]
+        return {c: DTYPES[c] for c in ("patient", *OBSERVATION_COLUMNS)}
     try:
-        parameters = Population.from_dict(manifest["scenario"], check=False).parameter_names()
+        population = Population.from_dict(manifest["scenario"], check=False)
     except (MetacascadeError, KeyError, TypeError):  # a manifest of another kind
-        parameters = []
-    return [*PATIENT_COLUMNS, *parameters]
+        parameters = {}
+    else:
+        parameters = {column: _parameter_dtype(dist) for column, dist in zip(
+            population.parameter_names(), population.distributions.values(), strict=True)}
+    return {**{c: DTYPES[c] for c in PATIENT_COLUMNS}, **parameters}
+
+
+def _parameter_dtype(dist: Distribution) -> str:
+    """The type of a sampled parameter's column (:func:`~.tables.cohort_tables`).
+
+    A number (a truth value too) is written as a float, a string as it is.
+    """
+    if dist.discrete is None:
+        return "float64"
+    text = [isinstance(v, str) for v in dist.discrete.values]
+    return "str" if all(text) else "object" if any(text) else "float64"
 
 
 class CohortInterrupted(KeyboardInterrupt):
