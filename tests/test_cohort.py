@@ -200,6 +200,7 @@ def test_sampled_parameters_of_a_cohort_with_no_shard_done_have_their_types(tmp_
 def test_dask_local_cluster_gives_the_same_tables(tmp_path, population, reference):
     out = tmp_path / "dask"
     with DaskExecutor(n_workers=2) as executor:
+        assert repr(executor) == "DaskExecutor(n_workers=2)"
         simulate_cohort(population, 6, seed=5, out=out, shard_size=3, executor=executor,
                         progress=False, engine="patient")
     assert_same(reference, out)
@@ -606,6 +607,26 @@ def test_bad_executor_arguments_are_named_before_anything_starts(make, needle):
 def test_executors_take_numpy_whole_numbers():
     executor = LocalExecutor(np.int64(2))
     assert executor.workers == 2 and type(executor.workers) is int
+
+
+def test_executors_and_populations_say_what_they_are(monkeypatch, population):
+    """Short reprs (they were ``<... object at 0x...>``)."""
+    import distributed
+
+    assert repr(LocalExecutor(2)) == "LocalExecutor(workers=2)"
+
+    class Client:  # (no scheduler needed to say which one it would be)
+        def __init__(self, address: str, timeout: float) -> None:
+            pass
+
+    monkeypatch.setattr(distributed, "Client", Client)
+    assert (repr(DaskExecutor(address="tcp://10.0.0.1:8786"))
+            == "DaskExecutor(address='tcp://10.0.0.1:8786')")
+    assert repr(population) == (
+        "Population(cancer='breast', parameters=['cancer_overrides.doubling_time', "
+        "'clinic.therapy.lines.0.resistant_fraction', 'primary_diameter_mm'])")
+    assert (repr(Population({"cancer": "lung", "body": "adult_male"}))
+            == "Population(cancer='lung', body='adult_male', parameters=[])")
 
 
 def test_a_cohort_object_names_what_its_directory_lacks(tmp_path):

@@ -407,6 +407,11 @@ class Population:
                                         f"{dist.with_unit(value)!r} is refused{others} "
                                         f"({why})")
 
+    def __repr__(self) -> str:
+        body = f", body={self.base.body!r}" if self.base.body is not None else ""
+        return (f"Population(cancer={self.base.cancer!r}{body}, "
+                f"parameters={list(self.distributions)!r})")
+
     @classmethod
     def from_dict(cls, data: Any, *, check: bool = True) -> Population:
         """A population from plain data (any mapping): a scenario with a ``population`` section.
