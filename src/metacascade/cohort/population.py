@@ -37,8 +37,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from metacascade._checks import whole_number
 from metacascade.cohort.seeds import rng_from_state, seed_states
-from metacascade.errors import MetacascadeError, ScenarioError
-from metacascade.random import MAX_SEED
+from metacascade.errors import ScenarioError
+from metacascade.random import MAX_SEED, check_rng
 from metacascade.scenario import (
     InputModel,
     Scenario,
@@ -141,9 +141,7 @@ class Distribution(_Strict):
 
     def draw_number(self, rng: np.random.Generator) -> Any:
         """One value without its unit (the number drawn), inside ``truncate`` if given."""
-        if not isinstance(rng, np.random.Generator):
-            raise MetacascadeError(f"rng: expected a numpy Generator (such as "
-                                   f"np.random.default_rng(seed)), not {type(rng).__name__}")
+        check_rng(rng)
         for _ in range(MAX_TRUNCATION_DRAWS):
             value = self._draw_once(rng)
             if self.truncate is None or (
