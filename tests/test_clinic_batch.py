@@ -28,7 +28,7 @@ from metacascade.cohort import load_population
 from metacascade.engine.batch_result import as_batch
 from metacascade.engine.kernel import simulate as simulate_seeded
 from metacascade.engine.limits import EngineError
-from metacascade.errors import ParameterError
+from metacascade.errors import ParameterError, ScenarioError
 from metacascade.physiology import get_body
 from metacascade.scenario import Scenario
 
@@ -174,6 +174,37 @@ def test_a_clinic_not_shared_is_refused_naming_the_field():
     # The regimens' effects may differ (the trial samples the resistant fraction).
     assert (scenarios[0].clinic.therapy.lines[0].resistant_fraction
             != scenarios[1].clinic.therapy.lines[0].resistant_fraction)
+
+
+def test_scenarios_are_taken_and_refused_as_follow_takes_and_refuses_them():
+    """Plain data as well as Scenario objects (a dict was "'dict' object has no attribute
+    'clinic'"); a scenario other than the one simulated (but for its clinic) is refused,
+    as follow refuses it (it was followed)."""
+    clinic = {"scans": [{"modality": "ct", "every_weeks": 26}]}
+    results, scenarios, batch = _batch(clinic)  # (simulated without the clinic)
+    plain = follow_batch(as_batch(results), [s.to_dict() for s in scenarios],
+                         np.random.default_rng(0))
+    pd.testing.assert_frame_equal(plain.observations, batch.observations)
+    np.testing.assert_array_equal(plain.death_day, batch.death_day)
+    other = Scenario.from_dict({"cancer": "colon", "horizon_years": 10, "clinic": clinic})
+    for given, needle in [
+            (other, r"cancer 'colon' is not {}'s \('breast'\)"),
+            (scenarios[2], r"primary_diameter_mm 30\.0 is not {}'s \(24\.0\)")]:
+        with pytest.raises(ScenarioError, match="^scenario: " + needle.format(
+                "the simulated patient")):
+            follow(results[1], given)
+        with pytest.raises(ScenarioError, match=r"^scenarios\[1\]: " + needle.format(
+                "simulated patient 1") + r"; follow or write a result with the scenario"):
+            follow_batch(results, [scenarios[0], given.to_dict(), *scenarios[2:]],
+                         np.random.default_rng(0))
+    for given, needle in [
+            (scenarios[0], r"^scenarios: expected a list of scenarios \(one per result\), "
+                           r"not Scenario$"),
+            (iter(scenarios), r"^scenarios: expected a list of scenarios"),
+            ([3] * len(scenarios), r"^scenarios\[0\]: expected a Scenario or a mapping of "
+                                   r"its fields")]:
+        with pytest.raises(ScenarioError, match=needle):
+            follow_batch(results, given, np.random.default_rng(0))
 
 
 def test_ctc_counts_have_follows_poisson_mean():

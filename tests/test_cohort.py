@@ -161,25 +161,46 @@ def test_results_identical_whatever_the_shard_size_and_workers(tmp_path, populat
     assert (enrolled["os_days"] >= enrolled["pfs_days"]).all()
 
 
-def test_a_cohort_with_no_shard_done_has_tables_with_columns(tmp_path, population, reference):
-    """No shard done: each table has no rows but the columns a done shard would have."""
-    out = tmp_path / "none"
-    shutil.copytree(reference, out)
+def _no_shard_done(done: Path, out: Path) -> Cohort:
+    """A copy of the cohort ``done`` at ``out`` whose manifest lists no shard done."""
+    shutil.copytree(done, out)
     manifest = json.loads((out / "manifest.json").read_text())
     manifest.update(shards_done=[], complete=False)
     (out / "manifest.json").write_text(json.dumps(manifest))
-    cohort = Cohort(out)
+    return Cohort(out)
+
+
+def test_a_cohort_with_no_shard_done_has_tables_with_columns(tmp_path, population, reference):
+    """No shard done: each table has no rows but the columns a done shard would have, in
+    their types (they were all of type object)."""
+    cohort = _no_shard_done(reference, tmp_path / "none")
     done = Cohort(reference)
     for name in DATASETS:
-        empty = cohort.table(name)
-        assert len(empty) == 0 and list(empty.columns) == list(done.table(name).columns), name
-    assert list(cohort.table("colonies", columns=["organ", "patient"]).columns) == [
-        "organ", "patient"]
+        empty, whole = cohort.table(name), done.table(name)
+        assert len(empty) == 0 and list(empty.columns) == list(whole.columns), name
+        assert dict(empty.dtypes) == dict(whole.dtypes), name
+    part = cohort.table("colonies", columns=["organ", "patient"])
+    assert list(part.columns) == ["organ", "patient"]
+    assert dict(part.dtypes) == dict(done.table("colonies", columns=["organ", "patient"]).dtypes)
+
+
+def test_sampled_parameters_of_a_cohort_with_no_shard_done_have_their_types(tmp_path):
+    """A string drawn is a string column, a truth value a number (as a shard writes them)."""
+    data = {**POPULATION, "population": {
+        **POPULATION["population"],
+        "clinic.draws.0.site": {"discrete": {"values": ["arm_vein", "tumour_vein"]}},
+        "vertebral_plexus": {"discrete": {"values": [True, False]}}}}
+    done = simulate_cohort(data, 1, seed=2, out=tmp_path / "done", batch_size=1,
+                           executor=LocalExecutor(1), progress=False).table("patients")
+    empty = _no_shard_done(tmp_path / "done", tmp_path / "none").table("patients")
+    assert len(empty) == 0 and dict(empty.dtypes) == dict(done.dtypes)
+    assert done["param_clinic__draws__0__site"].iloc[0] in ("arm_vein", "tumour_vein")
 
 
 def test_dask_local_cluster_gives_the_same_tables(tmp_path, population, reference):
     out = tmp_path / "dask"
     with DaskExecutor(n_workers=2) as executor:
+        assert repr(executor) == "DaskExecutor(n_workers=2)"
         simulate_cohort(population, 6, seed=5, out=out, shard_size=3, executor=executor,
                         progress=False, engine="patient")
     assert_same(reference, out)
@@ -518,9 +539,20 @@ def test_the_python_entry_point_takes_a_population_its_data_or_its_file(tmp_path
 @pytest.mark.parametrize(("kwargs", "error", "needle"), [
     ({"population": 3}, ScenarioError, "population: int is not a population"),
     ({"executor": "dask"}, OutputError, "executor: 'dask' is not an executor"),
+    # (the class passed for an instance failed in its run, leaving a directory that the
+    # corrected call was refused)
+    ({"executor": LocalExecutor}, OutputError,
+     r"executor: LocalExecutor is a class, not an executor; give an instance, such as "
+     r"LocalExecutor\(\)"),
     ({"seed": True}, OutputError, r"seed: True must be a whole number in \[0, 2\^63\)"),
     ({"n_patients": 2.5}, OutputError, "patients: 2.5 must be a whole number"),
     ({"out": None, "resume": True}, OutputError, "out: give the directory"),
+    # (a non-empty string counted as true, and resumed)
+    ({"resume": "no"}, OutputError, r"^resume: 'no' is not true or false$"),
+    ({"resume": None}, OutputError, r"^resume: None is not true or false$"),
+    # (pathlib's "expected str, bytes or os.PathLike object, not int", naming nothing)
+    ({"out": 5}, OutputError,
+     r"^out: expected a directory's path \(str or os.PathLike\), not int$"),
 ])
 def test_bad_python_arguments_are_named_and_nothing_is_written(tmp_path, population,
                                                                kwargs, error, needle):
@@ -577,6 +609,26 @@ def test_executors_take_numpy_whole_numbers():
     assert executor.workers == 2 and type(executor.workers) is int
 
 
+def test_executors_and_populations_say_what_they_are(monkeypatch, population):
+    """Short reprs (they were ``<... object at 0x...>``)."""
+    import distributed
+
+    assert repr(LocalExecutor(2)) == "LocalExecutor(workers=2)"
+
+    class Client:  # (no scheduler needed to say which one it would be)
+        def __init__(self, address: str, timeout: float) -> None:
+            pass
+
+    monkeypatch.setattr(distributed, "Client", Client)
+    assert (repr(DaskExecutor(address="tcp://10.0.0.1:8786"))
+            == "DaskExecutor(address='tcp://10.0.0.1:8786')")
+    assert repr(population) == (
+        "Population(cancer='breast', parameters=['cancer_overrides.doubling_time', "
+        "'clinic.therapy.lines.0.resistant_fraction', 'primary_diameter_mm'])")
+    assert (repr(Population({"cancer": "lung", "body": "adult_male"}))
+            == "Population(cancer='lung', body='adult_male', parameters=[])")
+
+
 def test_a_cohort_object_names_what_its_directory_lacks(tmp_path):
     from metacascade.cohort import Cohort
 
@@ -615,6 +667,57 @@ def test_a_refused_run_into_a_temporary_directory_leaves_none(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+class _BrokenExecutor:
+    """Runs the first ``done`` shards (yielding them if ``listed``), then fails."""
+
+    def __init__(self, done: int, listed: bool = True) -> None:
+        self.done, self.listed = done, listed
+
+    def run(self, fn, shards):
+        for shard in shards[:self.done]:
+            index = fn(shard)
+            if self.listed:
+                yield index
+        raise RuntimeError("the executor broke")
+
+
+@pytest.mark.parametrize("existing", ["missing", "empty", "temporary"])
+def test_an_unexpected_failure_before_a_shard_leaves_the_directory_as_it_was(
+        tmp_path, monkeypatch, population, existing):
+    """Not only a refused patient: any failure with no shard done takes back what the run
+    wrote (a manifest and a lock were left, and the corrected call was refused as
+    "unfinished; pass --resume")."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    out = None if existing == "temporary" else tmp_path / "c"
+    if existing == "empty":
+        out.mkdir()
+    common = {"seed": 5, "out": out, "batch_size": 1, "progress": False}
+    with pytest.raises(RuntimeError, match="the executor broke"):
+        simulate_cohort(population, 2, executor=_BrokenExecutor(0), **common)
+    if existing == "empty":
+        assert list(out.iterdir()) == []
+    else:
+        assert list(tmp_path.iterdir()) == []
+    if out is not None:
+        cohort = simulate_cohort(population, 2, executor=LocalExecutor(1), **common)
+        assert cohort.manifest["complete"]
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_an_unexpected_failure_after_a_shard_keeps_the_shard(tmp_path, population, listed):
+    """A shard written is kept, listed in the manifest or not yet; resume finishes."""
+    out = tmp_path / "c"
+    common = {"seed": 5, "out": out, "batch_size": 1, "progress": False}
+    with pytest.raises(RuntimeError, match="the executor broke"):
+        simulate_cohort(population, 2, executor=_BrokenExecutor(1, listed), **common)
+    assert (out / "patients" / "shard-00000.parquet").exists()
+    assert Cohort(out).manifest["shards_done"] == ([0] if listed else [])
+    cohort = simulate_cohort(population, 2, executor=LocalExecutor(1), resume=True, **common)
+    assert cohort.manifest["complete"]
+
+
 def test_an_item_of_a_list_the_scenario_lacks_is_refused_when_the_population_is_read():
     """Every patient was refused ("clinic.therapy.lines: Input should be a valid list")."""
     with pytest.raises(ScenarioError, match=r"population\.clinic\.therapy\.lines\.0\."
@@ -651,13 +754,22 @@ def test_a_table_can_be_read_in_part(reference):
     kinds = cohort.table("observations", columns=["kind"],
                          where=[("kind", "in", ["draw", "stage"])])
     assert set(kinds["kind"]) == {"draw", "stage"}
+    # Any sequence of conditions, as columns takes any sequence of names (a tuple was
+    # refused as "not a list").
+    pd.testing.assert_frame_equal(
+        cohort.table("observations", columns=("patient", "time_days", "value"),
+                     where=(("kind", "==", "draw"), ["value", ">", 0])), draws)
     for arguments, needle in [
             ({"columns": "kind"}, r"^columns: 'kind' is not a list of column names"),
             ({"columns": ["kind", "size"]}, r"^columns: 'size' not in the observations "
                                             r"dataset; its columns: patient, time_days"),
             ({"where": [("size", ">", 1)]}, r"^where: 'size' not in the observations"),
             ({"where": [("lesion", "~", 1)]}, r"^where: '~' is not one of ==, !="),
-            ({"where": ("kind", "==", "scan")}, r"^where: .* is not a list of"),
+            ({"where": ("kind", "==", "scan")},
+             r"^where: \('kind', '==', 'scan'\) is not a list of \(column, op, value\) but "
+             r"one; give \[\('kind', '==', 'scan'\)\]$"),
+            ({"where": "kind == scan"}, r"^where: 'kind == scan' is not a list of"),
+            ({"where": {("kind", "==", "scan")}}, r"^where: .* is not a list of"),
             ({"where": [("kind", "in", 3)]}, r"^where: 'in' takes a list of values"),
             ({"where": [("kind",)]}, r"^where: \('kind',\) is not a \(column, op, value\)"),
             # (it said "cannot read the observations dataset", naming no argument)

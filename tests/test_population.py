@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from metacascade.cohort import Population, load_population
-from metacascade.cohort.population import _set_path, patient_seed
+from metacascade.cohort.population import Distribution, _set_path, patient_seed
 from metacascade.cohort.seeds import rng_from_state, seed_states
-from metacascade.errors import ScenarioError
+from metacascade.errors import MetacascadeError, ScenarioError
 from metacascade.scenario import Scenario, read_scenario_file
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -138,8 +138,48 @@ def test_patients_together_are_the_patients_one_by_one():
     with pytest.raises(ScenarioError) as error:
         wide.patients(7, range(60))
     assert str(error.value) == _draw(wide, 7, first)
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(MetacascadeError, match=r"^cohort_seed: -1 must be a whole number"):
         wide.patients(-1, range(20))
+
+
+@pytest.mark.parametrize(("seed", "index", "needle"), [
+    # (numpy's "expected non-negative integer", a SeedSequence TypeError, or accepted)
+    (-1, 0, r"^cohort_seed: -1 must be a whole number in \[0, 2\^63\)$"),
+    (1.5, 0, r"^cohort_seed: 1\.5 must be a whole number in \[0, 2\^63\)$"),
+    (True, 0, r"^cohort_seed: True must be a whole number in \[0, 2\^63\)$"),
+    (2**63, 0, r"^cohort_seed: 9223372036854775808 must be a whole number in \[0, 2\^63\)$"),
+    (0, -1, r"^patient: -1 must be a whole number >= 0 \(a patient's index\)$"),
+    (0, 1.5, r"^patient: 1\.5 must be a whole number >= 0"),
+    (0, True, r"^patient: True must be a whole number >= 0"),
+    (0, "3", r"^patient: '3' must be a whole number >= 0"),
+])
+def test_a_bad_cohort_seed_or_patient_index_is_named(seed, index, needle):
+    population = load_population(EXAMPLES / "breast_population.yaml")
+    with pytest.raises(MetacascadeError, match=needle):
+        population.patient(seed, index)
+    with pytest.raises(MetacascadeError, match=needle):
+        patient_seed(seed, index)
+    with pytest.raises(MetacascadeError, match=needle):
+        population.patients(seed, [index] * 20)  # (the streams derived together)
+
+
+def test_numpy_whole_numbers_draw_the_same_patient():
+    population = load_population(EXAMPLES / "breast_population.yaml")
+    assert patient_seed(np.uint32(7), np.int64(3)) == patient_seed(7, 3)
+    assert population.patient(np.int64(7), np.uint8(3))[2] == population.patient(7, 3)[2]
+
+
+@pytest.mark.parametrize("rng", [1, None, np.random.SeedSequence(1)])
+def test_a_distribution_draws_from_a_generator_only(rng):
+    """(``draw(1)`` was "'int' object has no attribute 'uniform'")."""
+    dist = Distribution.model_validate({"uniform": {"low": 1, "high": 2}, "unit": "mm"})
+    needle = (r"^rng: expected a numpy Generator \(such as np\.random\.default_rng\(seed\)\), "
+              f"not {type(rng).__name__}$")
+    with pytest.raises(MetacascadeError, match=needle):
+        dist.draw(rng)
+    with pytest.raises(MetacascadeError, match=needle):
+        dist.draw_number(rng)
+    assert 1 <= dist.draw_number(np.random.default_rng(1)) <= 2
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2**32 - 1, 2**32, 2**64 + 3, 2**130 + 11])

@@ -44,8 +44,9 @@ them); everything else in the clinic section must be the same, or
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,7 @@ from metacascade.clinic.course import (
     OBSERVATION_COLUMNS,
     ClinicalCourse,
     TherapyLine,
+    _check_simulated,
     _schedule,
 )
 from metacascade.clinic.imaging import Detector
@@ -73,8 +75,9 @@ from metacascade.clinic.therapy import Period, TherapyHistory
 from metacascade.engine.batch_result import BatchResult, as_batch
 from metacascade.engine.limits import MAX_COLONIES, too_many_colonies
 from metacascade.engine.result import Result
+from metacascade.errors import ScenarioError
 from metacascade.random import check_rng
-from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario
+from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario, as_scenario
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -179,15 +182,20 @@ class BatchCourse:
         return history
 
 
-def follow_batch(results: Sequence[Result] | BatchResult, scenarios: Sequence[Scenario],
+def follow_batch(results: Sequence[Result] | BatchResult,
+                 scenarios: Sequence[Scenario | Mapping[str, Any]],
                  rng: np.random.Generator) -> BatchCourse:
     """Follow every patient of a batch through the clinic they share.
 
     ``results`` holds patient ``i``'s engine result for ``scenarios[i]``: a list of
     :class:`Result` or the :class:`~metacascade.engine.batch_result.BatchResult` of
     :func:`~metacascade.engine.batch.run_batch` (read as it is, without building a
-    Result per patient). The patients must share the clinic section (but for the
-    regimens' effects) and the horizon; otherwise
+    Result per patient). Each scenario is a :class:`~metacascade.scenario.Scenario` or
+    its plain data, as :func:`~metacascade.clinic.course.follow` takes it, and the one
+    its result was simulated from but for the clinic (else
+    :class:`~metacascade.errors.ScenarioError`, as
+    :func:`~metacascade.clinic.course.check_same_patient`). The patients must
+    share the clinic section (but for the regimens' effects) and the horizon; otherwise
     :class:`~metacascade.errors.ParameterError` names the field. ``rng`` is the
     clinic's one stream for the batch, a NumPy Generator (``np.random.default_rng(seed)``).
 
@@ -199,8 +207,16 @@ def follow_batch(results: Sequence[Result] | BatchResult, scenarios: Sequence[Sc
     """
     check_rng(rng)
     batch = as_batch(results)
-    clinic = check_shared(batch, scenarios)
-    lesions = Lesions(batch, scenarios, clinic)
+    if isinstance(scenarios, (str, bytes, Mapping, Scenario)) or not isinstance(
+            scenarios, Sequence):
+        raise ScenarioError(f"scenarios: expected a list of scenarios (one per result), "
+                            f"not {type(scenarios).__name__}")
+    checked = [as_scenario(s, f"scenarios[{i}]") for i, s in enumerate(scenarios)]
+    clinic = check_shared(batch, checked)
+    for i, (model, scenario) in enumerate(zip(batch.models, checked, strict=True)):
+        _check_simulated(model.scenario, scenario, what=f"scenarios[{i}]",
+                         whose=f"simulated patient {i}'s")
+    lesions = Lesions(batch, checked, clinic)
     course = _Batch(lesions, clinic, rng).run()
     ended = batch.history_end_day
     end = np.where(np.isnan(course.death_day), course.horizon_days, course.death_day)

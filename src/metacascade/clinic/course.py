@@ -249,7 +249,18 @@ def check_same_patient(result: Result, scenario: Scenario) -> None:
     differ: following one natural history under several clinics is what ``clinic`` is
     for.
     """
-    simulated = result.provenance.get("scenario")
+    _check_simulated(result.provenance.get("scenario"), scenario)
+
+
+def _check_simulated(simulated: Mapping[str, Any] | None, scenario: Scenario, *,
+                     what: str = "scenario", whose: str = "the simulated patient's",
+                     ) -> None:
+    """:func:`check_same_patient` against the plain data of the scenario simulated.
+
+    ``simulated``: what the engine ran (a result's provenance, a compiled model's
+    ``scenario``; nothing is checked without it). ``what`` names the argument, ``whose``
+    the patient (:func:`~metacascade.clinic.batch.follow_batch` names each).
+    """
     if not simulated:
         return
     given = scenario.to_dict()
@@ -258,10 +269,9 @@ def check_same_patient(result: Result, scenario: Scenario) -> None:
         if k not in _CLINIC_OVERRIDES}} for data in (given, simulated))
 
     def refuse(name: str, value: Any, was: Any) -> NoReturn:
-        raise ScenarioError(f"scenario: {name} {value!r} is not the simulated patient's "
-                            f"({was!r}); follow or write a result with the scenario it was "
-                            "simulated from (its clinic may differ, but not its "
-                            "surgery_day)")
+        raise ScenarioError(f"{what}: {name} {value!r} is not {whose} ({was!r}); follow "
+                            "or write a result with the scenario it was simulated from (its "
+                            "clinic may differ, but not its surgery_day)")
 
     for name in sorted((given.keys() | simulated.keys()) - _NOT_SIMULATED):
         if given.get(name) != simulated.get(name):

@@ -63,6 +63,9 @@ class LocalExecutor:
         self.workers = (os.cpu_count() or 1) if workers is None else whole_number(
             workers, "workers", low=1, error=OutputError)
 
+    def __repr__(self) -> str:
+        return f"LocalExecutor(workers={self.workers})"
+
     def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
         """Run every shard; yield indices as they finish.
 
@@ -160,6 +163,8 @@ class DaskExecutor:
             raise OutputError("the Dask executor needs the 'dask' extra: "
                               + install_hint("dask")) from None
         self._cluster = None
+        #: The scheduler's address (None: a local cluster this executor made).
+        self.address = address
         #: The workers of the local cluster (None on an existing one).
         self.workers: int | None = None
         if address is None:
@@ -190,6 +195,11 @@ class DaskExecutor:
                 yield int(future.result())
         finally:  # a failed shard stops the run: cancel what is left
             self.client.cancel(futures)  # type: ignore[no-untyped-call]
+
+    def __repr__(self) -> str:
+        if self.address is not None:
+            return f"DaskExecutor(address={self.address!r})"
+        return f"DaskExecutor(n_workers={self.workers})"
 
     def __enter__(self) -> DaskExecutor:
         return self

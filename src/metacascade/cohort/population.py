@@ -35,8 +35,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from metacascade._checks import whole_number
 from metacascade.cohort.seeds import rng_from_state, seed_states
 from metacascade.errors import ScenarioError
+from metacascade.random import MAX_SEED, check_rng
 from metacascade.scenario import (
     InputModel,
     Scenario,
@@ -139,6 +141,7 @@ class Distribution(_Strict):
 
     def draw_number(self, rng: np.random.Generator) -> Any:
         """One value without its unit (the number drawn), inside ``truncate`` if given."""
+        check_rng(rng)
         for _ in range(MAX_TRUNCATION_DRAWS):
             value = self._draw_once(rng)
             if self.truncate is None or (
@@ -402,6 +405,11 @@ class Population:
                                         f"{dist.with_unit(value)!r} is refused{others} "
                                         f"({why})")
 
+    def __repr__(self) -> str:
+        body = f", body={self.base.body!r}" if self.base.body is not None else ""
+        return (f"Population(cancer={self.base.cancer!r}{body}, "
+                f"parameters={list(self.distributions)!r})")
+
     @classmethod
     def from_dict(cls, data: Any, *, check: bool = True) -> Population:
         """A population from plain data (any mapping): a scenario with a ``population`` section.
@@ -438,6 +446,7 @@ class Population:
         The sections of the scenario that no distribution reaches (a scan schedule, a
         line of therapy, ...) are the same frozen objects in every patient's scenario.
         """
+        cohort_seed, patient = _checked(cohort_seed, patient)
         rng = np.random.default_rng(np.random.SeedSequence(
             cohort_seed, spawn_key=(PARAMETER_STREAM, patient)))
         return self._draw(patient, rng, patient_seed(cohort_seed, patient))
@@ -450,8 +459,9 @@ class Population:
         that has one); the streams of many patients are derived together, which is
         quicker (:mod:`metacascade.cohort.seeds`).
         """
+        cohort_seed = _checked(cohort_seed)[0]
         if len(patients) < MIN_PATIENTS_TOGETHER or not all(
-                type(x) is int and x >= 0 for x in (cohort_seed, *patients)):
+                type(x) is int and x >= 0 for x in patients):  # (else each is checked)
             return [self.patient(cohort_seed, p) for p in patients]
         states = seed_states(cohort_seed, PARAMETER_STREAM, patients, 4)
         seeds = [int(s) >> 1 for s in seed_states(cohort_seed, SEED_STREAM, patients, 1)[:, 0]]
@@ -480,8 +490,21 @@ class Population:
 
 def patient_seed(cohort_seed: int, patient: int) -> int:
     """The engine seed of a patient (independent of sharding and workers)."""
+    cohort_seed, patient = _checked(cohort_seed, patient)
     state = np.random.SeedSequence(cohort_seed, spawn_key=(SEED_STREAM, patient))
     return int(state.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _checked(cohort_seed: Any, *patients: Any) -> tuple[int, ...]:
+    """The cohort seed and patient indices as ints; MetacascadeError naming a bad one.
+
+    The seed is in [0, 2^63), as :func:`~metacascade.cohort.run.simulate_cohort`'s; an
+    index >= 0.
+    """
+    return (whole_number(cohort_seed, "cohort_seed", low=0, high=MAX_SEED,
+                         allowed="in [0, 2^63)"),
+            *(whole_number(p, "patient", low=0, allowed=">= 0 (a patient's index)")
+              for p in patients))
 
 
 def _share_unsampled(plain: Any, validated: Any, paths: list[list[str]]) -> Any:

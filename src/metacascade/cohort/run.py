@@ -61,7 +61,7 @@ from metacascade._checks import as_path, is_truth_value, whole_number
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
 from metacascade.cohort.executors import Executor, LocalExecutor
-from metacascade.cohort.population import Population, load_population
+from metacascade.cohort.population import Distribution, Population, load_population
 from metacascade.cohort.progress import Progress
 from metacascade.cohort.tables import (
     COLONY_COLUMNS,
@@ -390,12 +390,20 @@ def run_shard(shard: Shard) -> int:
     return shard.index
 
 
-#: Column types of the colonies and observations tables (also when a shard has none).
+#: Column types of the colonies and observations tables (also when a shard has none),
+#: and of the patients table's :data:`PATIENT_COLUMNS` (those of a cohort with no shard
+#: done; a sampled parameter's: :func:`_parameter_dtype`).
 DTYPES: dict[str, str] = {
     "patient": "int64", "id": "int64", "organ": "str", "parent": "int64",
     "founded_day": "float64", "diameter_mm_end": "float64", "detected": "bool",
     "first_detected_day": "float64", "time_days": "float64", "kind": "str", "name": "str",
     "lesion": "int64", "value": "float64",
+    "seed": "int64", "cancer": "str", "primary_organ": "str", "enrolled": "bool",
+    "origin_day": "float64", "baseline_ctc": "float64", "ctc_cutoff": "int64",
+    "first_detection_day": "float64", "os_days": "float64", "os_event": "bool",
+    "pfs_days": "float64", "pfs_event": "bool", "death_day": "float64",
+    "death_cause": "str", "horizon_days": "float64", "colonies_founded": "int64",
+    "history_end_day": "float64", "lines_of_therapy": "int64",
 }
 
 
@@ -475,14 +483,14 @@ class Cohort:
         """One dataset (``patients``, ``colonies``, ``observations``), sorted by patient.
 
         Only the shards the manifest lists as done are read; with none, the table has
-        no rows but its columns.
+        no rows but its columns, in the types a shard's would have.
 
-        ``columns``: only these columns, in this order (default: all). ``where``: only
-        the rows for which every ``(column, op, value)`` holds, ``op`` one of ``==``,
-        ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``not in`` (pyarrow's filters), e.g.
-        ``[("kind", "==", "scan"), ("lesion", ">", 0)]``. A cohort of a million patients
-        holds about 200 million observations, mostly blood draws: more than a laptop's
-        memory if read whole.
+        ``columns``: only these columns, in this order (default: all; a list or tuple).
+        ``where``: only the rows for which every ``(column, op, value)`` of the list (or
+        tuple) holds, ``op`` one of ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``,
+        ``not in`` (pyarrow's filters), e.g. ``[("kind", "==", "scan"), ("lesion", ">",
+        0)]``. A cohort of a million patients holds about 200 million observations,
+        mostly blood draws: more than a laptop's memory if read whole.
         """
         if name not in DATASETS:
             raise OutputError(f"table: unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
@@ -495,10 +503,11 @@ class Cohort:
             if unknown:
                 raise OutputError(f"columns: {', '.join(map(repr, unknown))} not in the "
                                   f"{name} dataset; its columns: {', '.join(known)}")
-        filters = _where(where, known, name)
+        filters = _where(where, list(known), name)
         paths = [str(self.path / name / shard_file(i)) for i in sorted(manifest["shards_done"])]
-        if not paths:
-            return pd.DataFrame(columns=list(known if columns is None else columns))
+        if not paths:  # (in the types a shard's columns would have)
+            return pd.DataFrame({c: pd.Series(dtype=known[c])
+                                 for c in (known if columns is None else columns)})
         try:
             return pq.read_table(paths, columns=None if columns is None else list(columns),
                                  filters=filters).to_pandas()
@@ -520,13 +529,20 @@ class Cohort:
 WHERE_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
 
 
-def _where(where: Sequence[tuple[str, str, Any]] | None, known: Sequence[str],
+def _where(where: object, known: Sequence[str],
            name: str) -> list[tuple[str, str, Any]] | None:
-    """``where`` checked: a list of (column of the dataset, comparison, value)."""
+    """``where`` checked: a list of (column of the dataset, comparison, value).
+
+    ``where`` may be any sequence of them (a list, a tuple), but a string, or one
+    ``(column, op, value)`` alone.
+    """
     if where is None:
         return None
-    if isinstance(where, (str, tuple)) or not isinstance(where, Sequence):
+    if isinstance(where, (str, bytes)) or not isinstance(where, Sequence):
         raise OutputError(f"where: {where!r} is not a list of (column, op, value)")
+    if len(where) == 3 and isinstance(where[0], str):  # one condition, not a list of them
+        raise OutputError(f"where: {where!r} is not a list of (column, op, value) but one; "
+                          f"give [{where!r}]")
     checked = []
     for condition in where:
         if not (isinstance(condition, (tuple, list)) and len(condition) == 3):
@@ -603,6 +619,14 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
     population = _population(population)
     if progress is not None and not is_truth_value(progress):
         raise OutputError(f"progress: {progress!r} is not true, false or None")
+    if not is_truth_value(resume):  # (a string such as "no" would count as true)
+        raise OutputError(f"resume: {resume!r} is not true or false")
+    if out is not None:
+        out = as_path(out, "out", noun="a directory's path", error=OutputError)
+    if isinstance(executor, type):  # (its ``run`` is callable, but not without an instance)
+        raise OutputError(f"executor: {executor.__name__} is a class, not an executor; give "
+                          f"an instance, such as {executor.__name__}(), or None (a local "
+                          "process pool)")
     if executor is not None and not callable(getattr(executor, "run", None)):
         raise OutputError(f"executor: {executor!r} is not an executor; give a "
                           "LocalExecutor, a DaskExecutor, or None (a local process pool)")
@@ -629,7 +653,6 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
     if out is None:  # a new temporary directory, taken as one this run began
         out, existed, locked = Path(tempfile.mkdtemp(prefix="metacascade-cohort-")), False, False
     else:
-        out = Path(out)
         _check_directory(out, identity, resume)  # nothing is written before it passes
         existed, locked = out.exists(), (out / LOCK).exists()
     with _claimed(out):
@@ -638,13 +661,17 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
         fresh = not any(p.name != LOCK for p in out.iterdir())
         try:
             return _run(out, identity, batch_size, executor, progress)
-        except MetacascadeError as error:
+        except Exception as error:
             # What only a patient shows (a value drawn that the scenario refuses, a
-            # patient the engine refuses): what this run wrote into a directory it
-            # began is taken back when no shard is done, so that the corrected command
-            # can use it. (With shards done, the directory and its shards are kept.)
+            # patient the engine refuses), or an unexpected failure (an executor that
+            # does not run): what this run wrote into a directory it began is taken
+            # back when no shard is done, so that the corrected command can use it.
+            # (With shards done, the directory and its shards are kept; after an
+            # unexpected failure also a shard written but not yet listed. An interrupt
+            # is not taken back: the run can be resumed.)
             refused = error
-            taken_back = fresh and _take_back(out)
+            taken_back = fresh and _take_back(
+                out, unlisted=isinstance(error, MetacascadeError))
             if taken_back and not locked:
                 (out / LOCK).unlink(missing_ok=True)  # while held: no run can take it
     if taken_back and not existed:
@@ -665,10 +692,11 @@ def _population(population: Any) -> Population:
                         "give a Population, its plain data or the path of its file")
 
 
-def _take_back(out: Path) -> bool:
+def _take_back(out: Path, *, unlisted: bool = True) -> bool:
     """Remove what a refused run wrote into a directory it began, if no shard is done.
 
-    (A shard a worker finished as another was refused may be there, not yet listed.)
+    ``unlisted``: also the shards a worker finished as another was refused, not yet
+    listed in the manifest (else nothing is removed if there is one).
     """
     manifest_path = out / MANIFEST
     try:
@@ -676,6 +704,8 @@ def _take_back(out: Path) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     if manifest.get("shards_done"):
+        return False
+    if not unlisted and any(any((out / d).glob("shard-*.parquet")) for d in DATASETS):
         return False
     _remove_temporaries(out)
     for dataset in DATASETS:
@@ -766,17 +796,31 @@ def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> l
     return notes
 
 
-def _columns(name: str, manifest: Mapping[str, Any]) -> list[str]:
-    """The columns of dataset ``name`` of the cohort of ``manifest``."""
+def _columns(name: str, manifest: Mapping[str, Any]) -> dict[str, str]:
+    """The columns of dataset ``name`` of the cohort of ``manifest``, and their types."""
     if name == "colonies":
-        return list(COLONY_COLUMNS)
+        return {c: DTYPES[c] for c in COLONY_COLUMNS}
     if name == "observations":
-        return ["patient", *OBSERVATION_COLUMNS]
+        return {c: DTYPES[c] for c in ("patient", *OBSERVATION_COLUMNS)}
     try:
-        parameters = Population.from_dict(manifest["scenario"], check=False).parameter_names()
+        population = Population.from_dict(manifest["scenario"], check=False)
     except (MetacascadeError, KeyError, TypeError):  # a manifest of another kind
-        parameters = []
-    return [*PATIENT_COLUMNS, *parameters]
+        parameters = {}
+    else:
+        parameters = {column: _parameter_dtype(dist) for column, dist in zip(
+            population.parameter_names(), population.distributions.values(), strict=True)}
+    return {**{c: DTYPES[c] for c in PATIENT_COLUMNS}, **parameters}
+
+
+def _parameter_dtype(dist: Distribution) -> str:
+    """The type of a sampled parameter's column (:func:`~.tables.cohort_tables`).
+
+    A number (a truth value too) is written as a float, a string as it is.
+    """
+    if dist.discrete is None:
+        return "float64"
+    text = [isinstance(v, str) for v in dist.discrete.values]
+    return "str" if all(text) else "object" if any(text) else "float64"
 
 
 class CohortInterrupted(KeyboardInterrupt):
