@@ -226,6 +226,13 @@ def _breast(path: str, spec: dict, **base) -> Population:
      r"give no unit\)$"),
     ("clinic.draws.0.site", {"discrete": {"values": ["arm_vein", "toe"],
                                           "weights": [1, 0]}}, {}, None),  # (never drawn)
+    # Numbers and quantities in one column: a shard of one kind could not be read with
+    # the other's (pyarrow's "Could not convert '4 month'"; or an unreadable cohort).
+    ("cancer_overrides.doubling_time", {"discrete": {"values": [80, "120 d", "4 month"]}},
+     {}, r"^population\.cancer_overrides\.doubling_time\.discrete\.values: \[80\.0, "
+     r"'120 d', '4 month'\] mix numbers and strings; give values of one kind"),
+    ("vertebral_plexus", {"discrete": {"values": [True, 1]}}, {},
+     r"mix numbers and truth values"),
     ("cancer_overrides.doubling_time",  # a truncation away from the median, kept enough
      {"lognormal": {"median": 157, "sigma": 0.4}, "unit": "d", "truncate": [300, 400]}, {},
      None),

@@ -89,6 +89,13 @@ class Discrete(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Discrete:
+        kinds = {"truth value" if isinstance(v, bool) else "string" if isinstance(v, str)
+                 else "number" for v in self.values}
+        if len(kinds) > 1:  # (a column of the patients table holds one type)
+            mixed = " and ".join(f"{kind}s" for kind in sorted(kinds))
+            raise ValueError(f"values: {list(self.values)!r} mix {mixed}; give values of "
+                             "one kind (numbers with a unit: the distribution's unit, e.g. "
+                             "values: [80, 120], unit: d)")
         if self.weights is not None:
             if len(self.weights) != len(self.values):
                 raise ValueError("weights: need one weight per value")
