@@ -353,11 +353,11 @@ def _not_estimated(groups: Mapping[str, Mapping[str, Any]],
                 notes.append(f"median {name}, {group} group: the group is empty")
             elif events == 0:
                 notes.append(f"median {name}, {group} group: no event among its {n} "
-                             "patients during follow-up")
+                             f"patient{'s' * (n != 1)} during follow-up")
             else:
                 notes.append(f"median {name}, {group} group: not reached ({events} "
                              f"event{'s' * (events != 1)} "
-                             f"among {n} patients)")
+                             f"among {n} patient{'s' * (n != 1)})")
         if cox[endpoint]["hazard_ratio"] is None:
             empty = [g for g in CTC_GROUPS if groups[g]["n"] == 0]
             silent = [g for g in CTC_GROUPS if groups[g][f"{endpoint}_events"] == 0]
@@ -382,7 +382,8 @@ def _few_at_risk(groups: Mapping[str, Mapping[str, Any]]) -> list[str]:
             notes.append(
                 f"median {endpoint.upper()}, {group} group: {entry[f'median_{endpoint}_days']:g}"
                 f" days, with {at_risk} patient{'s' * (at_risk != 1)} at risk then "
-                f"({events} event{'s' * (events != 1)} among {entry['n']} patients): "
+                f"({events} event{'s' * (events != 1)} among {entry['n']} "
+                f"patient{'s' * (entry['n'] != 1)}): "
                 f"fewer than {FEW_AT_RISK}, it rests on the last patients followed")
     return notes
 
