@@ -553,6 +553,8 @@ def test_the_python_entry_point_takes_a_population_its_data_or_its_file(tmp_path
     # (pathlib's "expected str, bytes or os.PathLike object, not int", naming nothing)
     ({"out": 5}, OutputError,
      r"^out: expected a directory's path \(str or os.PathLike\), not int$"),
+    # ("" was the current directory)
+    ({"out": ""}, OutputError, r"^out: an empty path; give a directory's path$"),
 ])
 def test_bad_python_arguments_are_named_and_nothing_is_written(tmp_path, population,
                                                                kwargs, error, needle):

@@ -18,7 +18,7 @@ from metacascade.cli import app
 from metacascade.describe import scenario_text
 from metacascade.engine.kernel import simulate
 from metacascade.engine.result import COLONY_COLUMNS, EVENT_COLUMNS
-from metacascade.errors import OutputError, ScenarioError
+from metacascade.errors import MetacascadeError, OutputError, ScenarioError
 from metacascade.outputs import OUTPUT_FILES, write_simulation
 from metacascade.scenario import Scenario, load_scenario
 
@@ -163,6 +163,7 @@ def test_write_simulation_takes_plain_data_and_names_bad_arguments(tmp_path):
            ((result, ["breast"], tmp_path / "a"), ScenarioError, r"^scenario: expected"),
            ((result, data, None), TypeError, r"^out_dir: expected a path"),
            ((result, data, 3), TypeError, r"^out_dir: expected a path"),
+           ((result, data, ""), MetacascadeError, r"^out_dir: an empty path; give a path"),
            # Another scenario's files beside this patient's (summary.json said 5 years
            # beside horizon_days 73, and scenario.yaml re-ran another patient).
            ((result, {**data, "horizon_years": 5}, tmp_path / "a"), ScenarioError,

@@ -55,9 +55,14 @@ def as_path(value: object, what: str, *, noun: str = "a path",
             error: type[Exception] = TypeError) -> Path:
     """``value`` as a Path if it is a str or an ``os.PathLike``; else ``error`` naming it.
 
-    "``what``: expected ``noun`` (str or os.PathLike), not ``type``".
+    "``what``: expected ``noun`` (str or os.PathLike), not ``type``". An empty path
+    (``""``, which would mean the current directory) is refused too, as a bad value
+    (``error``, or :class:`MetacascadeError` where ``error`` is ``TypeError``).
     """
     if not isinstance(value, str | os.PathLike):
         raise error(f"{what}: expected {noun} (str or os.PathLike), not "
                     f"{type(value).__name__}")
+    if not os.fspath(value):
+        raise (MetacascadeError if error is TypeError else error)(
+            f"{what}: an empty path; give {noun}")
     return Path(value)
