@@ -366,6 +366,9 @@ def test_a_scenario_cannot_be_changed_in_place():
     assert type(data["cancer_overrides"]["soil"]) is dict
     data["cancer_overrides"]["soil"]["lung"] = 50
     assert Scenario.from_dict(data).cancer_overrides.soil == {"lung": 50.0}
+    # They are written as what they are (yaml.safe_dump refused them, yaml.dump tagged).
+    assert yaml.safe_dump({"soil": s.cancer_overrides.soil}) == "soil:\n  lung: 2.0\n"
+    assert yaml.dump(s.clinic.scans[0].regions) == yaml.dump(["chest"])
     for twin in (pickle.loads(pickle.dumps(s)), copy.deepcopy(s), copy.copy(s),
                  Scenario.from_dict(s.to_dict())):
         assert twin == s and hash(twin) == hash(s)
@@ -382,6 +385,15 @@ def test_equal_scenarios_are_equal():
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
     assert a != Scenario.from_dict({**data, "horizon_years": 9})
     assert a != data
+    # Equal data that JSON writes apart (400 and 400.0 in a quantity, -0.0 and 0.0).
+    pairs = [({"cancer_overrides": {"doubling_time": {"value": 400, "unit": "d"}}},
+              {"cancer_overrides": {"doubling_time": {"value": 400.0, "unit": "d"}}}),
+             ({"primary_diameter_mm": 20}, {"primary_diameter_mm": 20.0}),
+             ({"clinic": {"scans": [{"modality": "ct", "every_weeks": 12, "start_day": -0.0}]}},
+              {"clinic": {"scans": [{"modality": "ct", "every_weeks": 12, "start_day": 0}]}})]
+    for one, other in pairs:
+        a, b = (Scenario.from_dict({"cancer": "breast", **x}) for x in (one, other))
+        assert a == b and hash(a) == hash(b), one
 
 
 _LINE = [{"name": "paclitaxel", "kind": "cytotoxic"}]
@@ -391,7 +403,11 @@ _CT = [{"modality": "ct", "every_weeks": 12}]
 @pytest.mark.parametrize(("clinic", "pattern"), [
     ({"therapy": {"start_at_m1": True, "lines": _LINE}},
      r"^clinic\.therapy\.start_at_m1: the stage becomes M1 only at a scan"),
-    ({"therapy": {"start_day": 10, "switch_on": ["progression"], "lines": _LINE}},
+    ({"therapy": {"start_day": 10, "stop_on": ["progression"], "lines": _LINE}},
+     r"^clinic\.therapy\.stop_on: progression is seen only at a scan"),
+    ({"draws": [{"every_weeks": 3}],
+      "therapy": {"start_day": 10, "switch_on": ["progression", "ctc_unfavourable"],
+                  "lines": _LINE}},
      r"^clinic\.therapy\.switch_on: progression is seen only at a scan"),
     ({"scans": _CT, "therapy": {"start_at_m1": True, "switch_on": ["ctc_unfavourable"],
                                 "lines": _LINE}},
@@ -407,10 +423,15 @@ def test_therapy_rules_nothing_can_set_off_are_refused(clinic, pattern):
 
 
 def test_therapy_rules_at_their_defaults_are_not_refused():
-    clinic = Scenario.from_dict({"cancer": "breast", "clinic": {
-        "therapy": {"start_day": 10, "lines": _LINE}}}).clinic
+    """Nor when read back from the plain data, which holds the defaults (the first
+    version refused every such scenario written by simulate, and every population)."""
+    scenario = Scenario.from_dict({"cancer": "breast", "clinic": {
+        "therapy": {"start_day": 10, "lines": _LINE}}})
+    clinic = scenario.clinic
     assert clinic is not None and clinic.therapy is not None
     assert clinic.therapy.switch_on == ["progression"]  # (the default: no scans, no switch)
+    assert Scenario.from_dict(scenario.to_dict()) == scenario
+    assert Scenario.from_dict(yaml.safe_load(scenario.to_yaml())) == scenario
     Scenario.from_dict({"cancer": "breast", "clinic": {
         "scans": _CT, "draws": [{"every_weeks": 3}],
         "therapy": {"start_at_m1": True, "switch_on": ["progression", "ctc_unfavourable"],

@@ -87,6 +87,12 @@ class FrozenList(list[Any]):
         return (type(self), (list(self),))
 
 
+# YAML writes them as the dict and list they are (yaml.safe_dump refused them).
+for _dumper in (yaml.SafeDumper, yaml.Dumper):
+    _dumper.add_representer(FrozenDict, yaml.representer.SafeRepresenter.represent_dict)
+    _dumper.add_representer(FrozenList, yaml.representer.SafeRepresenter.represent_list)
+
+
 def _frozen(value: Any) -> Any:
     """``value`` with its dicts and lists (nested) made :class:`FrozenDict`/:class:`FrozenList`."""
     if isinstance(value, dict) and not isinstance(value, FrozenDict):
@@ -409,7 +415,9 @@ class Clinic(_Strict):
 
         M1 and progression are seen only at scans, an unfavourable CTC count only at an
         arm-vein draw: without them such a rule did nothing, silently (a therapy that
-        never started). A rule left at its default is not refused.
+        never started). ``switch_on`` at its default value (``[progression]``) is not
+        refused, given or not: a scenario's plain data (:meth:`Scenario.to_dict`) holds
+        its defaults, and must read back.
         """
         therapy = self.therapy
         if therapy is None:
@@ -418,8 +426,9 @@ class Clinic(_Strict):
         if therapy.start_at_m1 and not self.scans:
             raise ValueError("therapy.start_at_m1: the stage becomes M1 only at a scan, and "
                              "the clinic has none; give scans, or a start_day")
+        default = Therapy.model_fields["switch_on"].get_default(call_default_factory=True)
         for name in ("switch_on", "stop_on"):
-            if name not in therapy.model_fields_set:
+            if name == "switch_on" and therapy.switch_on == default:
                 continue
             for event in getattr(therapy, name):
                 if event == "progression" and not self.scans:
@@ -540,11 +549,23 @@ class Scenario(_Strict):
         return self is other or self.to_dict() == other.to_dict()
 
     def __hash__(self) -> int:
-        return hash(json.dumps(self.to_dict(), sort_keys=True))
+        # (numbers as floats: 400 == 400.0 and -0.0 == 0.0 in the data compared)
+        return hash(json.dumps(_canonical(self.to_dict()), sort_keys=True))
 
     def to_yaml(self) -> str:
         """YAML text of :meth:`to_dict`."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _canonical(value: Any) -> Any:
+    """Plain data with every number a float (``+ 0.0``: -0.0 is 0.0), for hashing."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) + 0.0
+    return value
 
 
 def as_scenario(scenario: Any, what: str = "scenario") -> Scenario:
