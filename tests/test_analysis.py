@@ -562,10 +562,15 @@ def test_a_median_resting_on_the_last_patients_followed_is_flagged(tmp_path):
     assert data["groups"]["favourable"]["median_os_at_risk"] == 1
     assert data["few_at_risk"] == [
         f"median OS, favourable group: {lone.median_days:g} days, with 1 patient at risk "
-        f"then (1 event among {lone.n} patients): fewer than {FEW_AT_RISK}, it rests on "
-        "the last patients followed"]
+        f"then (1 event among {lone.n} patients): fewer than {FEW_AT_RISK} and than 20% of "
+        "the group, it rests on the last patients followed"]
     assert _few_at_risk({g: {"n": 30, "os_events": 9, "median_os_days": 300.0,
                              "median_os_at_risk": FEW_AT_RISK, "pfs_events": 0,
+                             "median_pfs_days": None, "median_pfs_at_risk": None}
+                         for g in ("favourable", "unfavourable")}) == []
+    # A small group without censoring has about half at risk at its median: not fragile.
+    assert _few_at_risk({g: {"n": 15, "os_events": 15, "median_os_days": 300.0,
+                             "median_os_at_risk": 8, "pfs_events": 0,
                              "median_pfs_days": None, "median_pfs_at_risk": None}
                          for g in ("favourable", "unfavourable")}) == []
 

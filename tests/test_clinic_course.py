@@ -220,6 +220,18 @@ def test_follow_refuses_the_scenario_of_another_patient():
                          ({"clinic": {"surgery_day": 10}}, "clinic.surgery_day")):
         with pytest.raises(ScenarioError, match=rf"^scenario: {field} "):
             follow(result, {"cancer": "breast", "horizon_years": 0.2, **other})
+    # The same natural history written another way: the compiled models decide.
+    slow = metacascade.simulate({"cancer": "breast", "horizon_years": 0.2, "seed": 3,
+                                 "cancer_overrides": {"doubling_time": "80 d"}})
+    for same in (80, 80.0, {"value": 80, "unit": "d"}, "80 day", "80  d"):
+        follow(slow, {"cancer": "breast", "horizon_years": 0.2,
+                      "cancer_overrides": {"doubling_time": same}})
+    follow(result, {"cancer": "breast", "horizon_years": 0.2,  # (the catalog's value)
+                    "cancer_overrides": {"doubling_time": 157}})
+    # A surgery day given through clinic= was ignored.
+    with pytest.raises(ScenarioError, match=r"^clinic: surgery_day 50\.0 is not the "
+                       r"simulated patient's \(None\)"):
+        follow(result, {"cancer": "breast", "horizon_years": 0.2}, clinic={"surgery_day": 50})
     # Another clinic, a cut-off only the clinic reads, the default body named or another
     # seed (the result's is used) are what follow is for.
     follow(result, {"cancer": "breast", "horizon_years": 0.2, "body": "adult_female",

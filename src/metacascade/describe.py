@@ -90,6 +90,8 @@ def catalog_dict() -> dict[str, Any]:
         "size_classes": {
             name: {
                 "max_diameter_um": None if size.max_diameter is None
+                else size.max_diameter.value,
+                "max_diameter": None if size.max_diameter is None
                 else size.max_diameter.to_dict(),
                 "arrest_odds_factor": size.arrest_odds_factor.to_dict(),
             }

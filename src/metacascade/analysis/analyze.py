@@ -53,6 +53,7 @@ from metacascade.analysis.survival import (
     CONFIDENCE,
     CTC_GROUPS,
     FEW_AT_RISK,
+    FEW_AT_RISK_SHARE,
     Endpoint,
     cox_hazard_ratio,
     ctc_groups,
@@ -369,6 +370,15 @@ def _not_estimated(groups: Mapping[str, Mapping[str, Any]],
     return notes
 
 
+def _few(at_risk: int, n: int) -> bool:
+    """Whether a median's patients at risk are few: under both thresholds.
+
+    FEW_AT_RISK patients and FEW_AT_RISK_SHARE of the group (without censoring about half
+    the group is at risk at its median, which is no sign of a fragile one).
+    """
+    return at_risk < FEW_AT_RISK and at_risk < FEW_AT_RISK_SHARE * n
+
+
 def _few_at_risk(groups: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Each median reached with fewer than FEW_AT_RISK patients at risk, one line each."""
     notes: list[str] = []
@@ -376,7 +386,7 @@ def _few_at_risk(groups: Mapping[str, Mapping[str, Any]]) -> list[str]:
         for group in CTC_GROUPS:
             entry = groups[group]
             at_risk = entry[f"median_{endpoint}_at_risk"]
-            if at_risk is None or at_risk >= FEW_AT_RISK:
+            if at_risk is None or not _few(at_risk, entry["n"]):
                 continue
             events = entry[f"{endpoint}_events"]
             notes.append(
@@ -384,7 +394,8 @@ def _few_at_risk(groups: Mapping[str, Mapping[str, Any]]) -> list[str]:
                 f" days, with {at_risk} patient{'s' * (at_risk != 1)} at risk then "
                 f"({events} event{'s' * (events != 1)} among {entry['n']} "
                 f"patient{'s' * (entry['n'] != 1)}): "
-                f"fewer than {FEW_AT_RISK}, it rests on the last patients followed")
+                f"fewer than {FEW_AT_RISK} and than {FEW_AT_RISK_SHARE:.0%} of the group, "
+                "it rests on the last patients followed")
     return notes
 
 

@@ -43,6 +43,9 @@ CONFIDENCE = 0.95
 #: risk is unreliable, and trials' plots are curtailed there; Pocock, Clayton and
 #: Altman, Lancet 2002, 359:1686-1689).
 FEW_AT_RISK = 10
+#: ... and fewer than this share of the group (without censoring about half the group is
+#: at risk at its median; Pocock et al. suggest curtailing plots where 10-20 % remain).
+FEW_AT_RISK_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,9 @@ class GroupSurvival:
     ``median_days`` is None where the curve never falls to one half (median not
     reached); a bound of the interval likewise where it is not reached.
     ``at_risk_at_median`` is the number of patients still followed at the median (None
-    where it is not reached): a median where it is small (below :data:`FEW_AT_RISK`)
-    rests on the last few patients followed, and may move by months with one of them.
+    where it is not reached): a median where it is small (below :data:`FEW_AT_RISK` and
+    :data:`FEW_AT_RISK_SHARE` of the group) rests on the last few patients followed,
+    and may move by months with one of them.
     """
 
     group: str

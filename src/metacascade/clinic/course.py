@@ -40,7 +40,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from dataclasses import fields as dataclass_fields
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ from metacascade.clinic.therapy import TherapyHistory
 from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.limits import MAX_COLONIES, too_many_colonies
 from metacascade.engine.result import Result
-from metacascade.errors import ParameterError, ScenarioError
+from metacascade.errors import MetacascadeError, ParameterError, ScenarioError
 from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario, as_scenario
 
 # The criteria are importable from here, as before they had their own module.
@@ -268,22 +269,57 @@ def _check_simulated(simulated: Mapping[str, Any] | None, scenario: Scenario, *,
         k: v for k, v in (data.get("cancer_overrides") or {}).items()
         if k not in _CLINIC_OVERRIDES}} for data in (given, simulated))
 
-    def refuse(name: str, value: Any, was: Any) -> NoReturn:
+    def refuse(name: str, value: Any, was: Any) -> None:
+        # The data differ; the natural history may not ("80 d" and 80, a catalog value
+        # given): what the engines read, the compiled models, decides.
+        if _same_natural_history(simulated, scenario):
+            return
         raise ScenarioError(f"{what}: {name} {value!r} is not {whose} ({was!r}); follow "
                             "or write a result with the scenario it was simulated from (its "
                             "clinic may differ, but not its surgery_day)")
 
     for name in sorted((given.keys() | simulated.keys()) - _NOT_SIMULATED):
         if given.get(name) != simulated.get(name):
-            refuse(name, given.get(name), simulated.get(name))
+            return refuse(name, given.get(name), simulated.get(name))
     body, was = (data.get("body") or get_cancer(data["cancer"]).default_body
                  for data in (given, simulated))
     if body != was:
-        refuse("body", body, was)
+        return refuse("body", body, was)
     surgery, was = ((data.get("clinic") or {}).get("surgery_day")
                     for data in (given, simulated))
     if surgery != was:
-        refuse("clinic.surgery_day", surgery, was)
+        return refuse("clinic.surgery_day", surgery, was)
+    return None
+
+
+def _day_or_none(day: float) -> float | None:
+    return None if math.isinf(day) else day
+
+
+def _same_natural_history(simulated: Mapping[str, Any], scenario: Scenario) -> bool:
+    """Whether ``scenario`` compiles to the model the plain data ``simulated`` compiles to.
+
+    Every field of the compiled models but the scenario they record and its citations:
+    the numbers and arrays the engines read.
+    """
+    from metacascade.engine.compile import CompiledModel, compile_scenario
+
+    try:
+        before = compile_scenario(Scenario.from_dict(dict(simulated)))
+    except MetacascadeError:  # (data of another version that no longer reads)
+        return False
+    now = compile_scenario(scenario)
+    for item in dataclass_fields(CompiledModel):
+        if item.name in ("scenario", "citations"):
+            continue
+        a, b = getattr(before, item.name), getattr(now, item.name)
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+                    and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)):
+                return False
+        elif a != b:
+            return False
+    return True
 
 
 def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
@@ -337,6 +373,13 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
             raise ScenarioError(f"clinic: expected a Clinic or a mapping of its fields, "
                                 f"not {type(clinic).__name__}")
         clinic = Scenario.from_dict({**scenario.to_dict(), "clinic": dict(clinic)}).clinic
+    if clinic is not None:  # (its surgery stops the shedding: the engine's to decide)
+        surgery = math.inf if clinic.surgery_day is None else clinic.surgery_day
+        if surgery != result.model.primary_removed_day:
+            raise ScenarioError(
+                f"clinic: surgery_day {clinic.surgery_day!r} is not the simulated "
+                f"patient's ({_day_or_none(result.model.primary_removed_day)!r}); surgery "
+                "changes the natural history: simulate the scenario with it")
     clinic = clinic if clinic is not None else scenario.clinic
     if clinic is None:
         clinic = Clinic()
