@@ -84,15 +84,19 @@ def funnel_counts(ledger: Mapping[str, int], macrometastases: int) -> dict[str, 
                         f"{type(ledger).__name__}")
     _require_keys(ledger, _LEDGER_KEYS, "ledger")
     n = {key: _whole_count(ledger[key], f"ledger[{key!r}]") for key in _LEDGER_KEYS}
+    return {"shed": n["shed"], **_after_shedding(n),
+            "macrometastases": _whole_count(macrometastases, "macrometastases")}
+
+
+def _after_shedding(ledger: Any) -> dict[str, Any]:
+    """The steps from arrest to vascularised, from ledger entries (counts or columns)."""
     return {
-        "shed": n["shed"],
-        "arrested": n["arrested"],
-        "extravasated": n["arrested"] - n["failed_extravasation"],
-        "dormant now": n["dormant_now"],
-        "divided": n["colonies_founded"] + n["colonies_extinct"],
-        "colonies founded": n["colonies_founded"],
-        "vascularised": n["colonies_vascularised"],
-        "macrometastases": _whole_count(macrometastases, "macrometastases"),
+        "arrested": ledger["arrested"],
+        "extravasated": ledger["arrested"] - ledger["failed_extravasation"],
+        "dormant now": ledger["dormant_now"],
+        "divided": ledger["colonies_founded"] + ledger["colonies_extinct"],
+        "colonies founded": ledger["colonies_founded"],
+        "vascularised": ledger["colonies_vascularised"],
     }
 
 
@@ -123,16 +127,8 @@ def funnel_counts_by_organ(ledger_by_organ: pd.DataFrame,
     """
     require_frame(ledger_by_organ, "ledger_by_organ")
     _require_keys(ledger_by_organ.columns, _LEDGER_KEYS[1:], "ledger_by_organ")
-    last = ledger_by_organ
     macro = pd.Series(dict(macrometastases_by_organ), dtype="int64")
-    table = pd.DataFrame({
-        "arrested": last["arrested"],
-        "extravasated": last["arrested"] - last["failed_extravasation"],
-        "dormant now": last["dormant_now"],
-        "divided": last["colonies_founded"] + last["colonies_extinct"],
-        "colonies founded": last["colonies_founded"],
-        "vascularised": last["colonies_vascularised"],
-    })
+    table = pd.DataFrame(_after_shedding(ledger_by_organ))
     table["macrometastases"] = macro.reindex(table.index, fill_value=0)
     return table.astype("int64")
 
