@@ -35,6 +35,8 @@ ALLOWED = {
         "a scenario's scans are checked against the imaging modalities and regions",
     ("scenario.py", "metacascade.clinic.therapy"):
         "a scenario's therapy lines are resolved against the regimen defaults",
+    ("scenario.py", "metacascade.engine.limits"):
+        "a scenario's steps are counted against the engines' limit when it is read",
     ("analysis/analyze.py", "metacascade.plots.cohort"):
         "`metacascade analyze` writes survival.png and organs.png (a lazy import)",
     ("calibration/fit.py", "metacascade.plots.calibration"):
