@@ -1,6 +1,9 @@
 """Virtual cohorts: populations, shards, executors, resume after SIGKILL, refusals."""
 
+import dataclasses
 import json
+import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -785,3 +788,70 @@ def test_progress_that_is_no_truth_value_is_refused(tmp_path, population, progre
     with pytest.raises(OutputError, match=r"^progress: .* is not true, false or None$"):
         simulate_cohort(population, 2, seed=1, out=tmp_path / "c", progress=progress)
     assert not (tmp_path / "c").exists()
+
+
+# -- Dask: where shards are written, their keys, what --scheduler reaches, the noise -----
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    """The address of a LocalCluster of one worker, used as an existing cluster is."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
+                                  ) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_a_relative_out_is_where_the_run_is_not_where_dask_workers_are(
+        tmp_path, monkeypatch, population, reference, dask_scheduler):
+    """The shards were written in the workers' working directory, the manifest said
+    complete, and the cohort directory held no patients."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    monkeypatch.chdir(here)
+    with DaskExecutor(address=dask_scheduler) as executor:
+        (before,) = executor.client.run(os.getcwd).values()
+        executor.client.run(os.chdir, str(there))
+        try:
+            simulate_cohort(population, 6, seed=5, out="rel", shard_size=3,
+                            executor=executor, progress=False, engine="patient")
+        finally:
+            executor.client.run(os.chdir, before)
+    assert_same(reference, here / "rel")
+    assert list(there.iterdir()) == []
+
+
+class _ElsewhereExecutor:
+    """Runs the shards as workers that see the cohort directory's path as ``elsewhere``
+    (another machine, without the file system of the run's)."""
+
+    def __init__(self, elsewhere: Path) -> None:
+        self.elsewhere = elsewhere
+
+    def run(self, fn, shards):
+        for shard in shards:
+            yield fn(dataclasses.replace(shard, out=str(self.elsewhere)))
+
+
+@pytest.mark.parametrize(("elsewhere", "needle"), [
+    ("missing", r"^out: '.*other' is not a directory on '.*', where shard 0 ran; "),
+    ("another", r"^out: shard 0 ran, but its files are not in '.*c' \(after 0 s\); ")])
+def test_shards_written_out_of_the_run_s_sight_are_refused(tmp_path, monkeypatch, population,
+                                                           elsewhere, needle):
+    """Workers that do not share the cohort directory: one line saying what they need,
+    not a cohort said complete with nothing in it; nothing is left."""
+    from metacascade.cohort import run
+
+    monkeypatch.setattr(run, "SHARD_VISIBLE_S", 0.0)
+    other = tmp_path / "other"
+    if elsewhere == "another":
+        other.mkdir()
+    out = tmp_path / "c"
+    with pytest.raises(OutputError, match=needle + re.escape(
+            "the workers of a Dask cluster (--scheduler, DaskExecutor(address=...)) must see "
+            "the cohort directory at the same path as this process: a file system they "
+            "share") + "$"):
+        simulate_cohort(population, 2, seed=5, out=out, batch_size=1, progress=False,
+                        executor=_ElsewhereExecutor(other))
+    assert not out.exists()

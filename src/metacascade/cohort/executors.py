@@ -148,7 +148,8 @@ class DaskExecutor:
     Dask never merges two shards' random draws into one cached result. The workers of a
     ``LocalCluster`` it starts keep the memory they free (:func:`keep_freed_memory`;
     :attr:`kept_freed_memory`, by worker, says where it applied); those of an existing
-    cluster are left as they are.
+    cluster are left as they are, and must see the cohort directory at the same path as
+    this process (a file system they share).
     """
 
     def __init__(self, *, address: str | None = None, n_workers: int | None = None) -> None:
