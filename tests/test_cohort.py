@@ -7,6 +7,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -802,6 +803,11 @@ def dask_scheduler():
         yield cluster.scheduler_address
 
 
+def _task(index: int) -> SimpleNamespace:
+    """A task as executors take them (a shard's population, seed and index)."""
+    return SimpleNamespace(population={"cancer": "breast"}, seed=7, index=index)
+
+
 def test_a_relative_out_is_where_the_run_is_not_where_dask_workers_are(
         tmp_path, monkeypatch, population, reference, dask_scheduler):
     """The shards were written in the workers' working directory, the manifest said
@@ -855,3 +861,17 @@ def test_shards_written_out_of_the_run_s_sight_are_refused(tmp_path, monkeypatch
         simulate_cohort(population, 2, seed=5, out=out, batch_size=1, progress=False,
                         executor=_ElsewhereExecutor(other))
     assert not out.exists()
+
+
+def test_dask_runs_at_once_on_one_cluster_do_not_share_results(dask_scheduler):
+    """Shards of the same population, seed and index in two runs at once: each run gets
+    its own (Dask gave the second the first's results: a cohort of 2000 patients run
+    beside one of 3000 listed 24 shards, with 8 patients' files)."""
+    tasks = [_task(i) for i in range(3)]
+    with DaskExecutor(address=dask_scheduler) as executor:
+        first = executor.run(lambda task: task.index, tasks)
+        done = [next(first)]  # (the first run's shards are held meanwhile)
+        second = sorted(executor.run(lambda task: 100 + task.index, tasks))
+        done += list(first)
+    assert sorted(done) == [0, 1, 2]
+    assert second == [100, 101, 102]

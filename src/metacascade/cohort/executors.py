@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
-import json
 import os
 import signal
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
@@ -28,7 +27,7 @@ class Task(Protocol):
 
     @property
     def population(self) -> dict[str, Any]:
-        """What the task computes from (hashed into its Dask key)."""
+        """What the task computes from."""
         ...
 
     @property
@@ -144,12 +143,13 @@ def keep_freed_memory() -> bool:
 class DaskExecutor:
     """Dask distributed: a ``LocalCluster`` of ``n_workers`` or an existing scheduler.
 
-    Tasks are submitted with ``pure=False`` and a key naming the cohort and shard, so
-    Dask never merges two shards' random draws into one cached result. The workers of a
-    ``LocalCluster`` it starts keep the memory they free (:func:`keep_freed_memory`;
-    :attr:`kept_freed_memory`, by worker, says where it applied); those of an existing
-    cluster are left as they are, and must see the cohort directory at the same path as
-    this process (a file system they share).
+    Tasks are submitted with ``pure=False`` and a key naming the run and the shard
+    (:func:`_task_key`), so Dask never merges two shards' random draws into one cached
+    result, nor two runs' shards. The workers of a ``LocalCluster`` it starts keep the
+    memory they free (:func:`keep_freed_memory`; :attr:`kept_freed_memory`, by worker,
+    says where it applied); those of an existing cluster are left as they are, and must
+    see the cohort directory at the same path as this process (a file system they
+    share).
     """
 
     def __init__(self, *, address: str | None = None, n_workers: int | None = None) -> None:
@@ -189,7 +189,8 @@ class DaskExecutor:
         """Run every shard on the cluster; yield indices as they finish."""
         from distributed import as_completed as dask_completed
 
-        futures = [self.client.submit(fn, shard, pure=False, key=_task_key(shard))
+        run = uuid.uuid4().hex[:16]
+        futures = [self.client.submit(fn, shard, pure=False, key=_task_key(shard, run))
                    for shard in shards]
         try:
             for future in dask_completed(futures):  # type: ignore[no-untyped-call]
@@ -234,6 +235,11 @@ def _interrupts_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _task_key(shard: Task) -> str:
-    digest = hashlib.sha1(json.dumps(shard.population, sort_keys=True).encode()).hexdigest()
-    return f"metacascade-shard-{digest[:12]}-{shard.seed}-{shard.index}"
+def _task_key(shard: Task, run: str) -> str:
+    """The Dask key of ``shard`` in the run of token ``run`` (one of its own).
+
+    Dask gives a task whose key it holds the future it has, whatever the task: two
+    cohorts of the same scenario and seed run at once on one cluster (with other
+    numbers of patients, batch sizes or directories) shared their shards' results.
+    """
+    return f"metacascade-shard-{run}-{shard.index}"
