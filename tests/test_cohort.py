@@ -1,11 +1,16 @@
 """Virtual cohorts: populations, shards, executors, resume after SIGKILL, refusals."""
 
+import contextlib
 import dataclasses
 import json
 import os
 import re
 import shutil
+import socket
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -617,6 +622,8 @@ def test_executors_and_populations_say_what_they_are(monkeypatch, population):
     """Short reprs (they were ``<... object at 0x...>``)."""
     import distributed
 
+    from metacascade.cohort import executors
+
     assert repr(LocalExecutor(2)) == "LocalExecutor(workers=2)"
 
     class Client:  # (no scheduler needed to say which one it would be)
@@ -624,6 +631,7 @@ def test_executors_and_populations_say_what_they_are(monkeypatch, population):
             pass
 
     monkeypatch.setattr(distributed, "Client", Client)
+    monkeypatch.setattr(executors, "_check_scheduler", lambda address: None)
     assert (repr(DaskExecutor(address="tcp://10.0.0.1:8786"))
             == "DaskExecutor(address='tcp://10.0.0.1:8786')")
     assert repr(population) == (
@@ -875,3 +883,65 @@ def test_dask_runs_at_once_on_one_cluster_do_not_share_results(dask_scheduler):
         done += list(first)
     assert sorted(done) == [0, 1, 2]
     assert second == [100, 101, 102]
+
+
+@contextlib.contextmanager
+def _not_a_scheduler(kind: str) -> Iterator[str]:
+    """The address of a server that answers HTTP 400 or says nothing (``kind``).
+
+    It closes a connection after 30 s, so that a client waiting on it fails, not hangs.
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        held: list[tuple[socket.socket, float]] = []
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = server.accept()
+                held.append((connection, time.monotonic()))
+                if kind == "http-400":
+                    connection.recv(65536)
+                    connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            for connection, since in [h for h in held if time.monotonic() - h[1] > 30]:
+                connection.close()
+                held.remove((connection, since))
+        for connection, _ in held:
+            connection.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+@pytest.mark.parametrize(("kind", "needle"), [
+    ("http-400", "answered, but not as a Dask scheduler does (MemoryError)"),
+    ("silent", "took the connection but gave no Dask handshake in 2 s")])
+def test_a_scheduler_address_of_another_server_is_one_line_soon(tmp_path, monkeypatch, kind,
+                                                                needle):
+    """An HTTP server: a 70-line traceback ending in a MemoryError (its answer read as
+    the length of a frame), or a wait of minutes (the time-out covered the connection,
+    not Dask's handshake)."""
+    pytest.importorskip("distributed")
+    from metacascade.cohort import executors
+
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 1.0)
+    path = tmp_path / "pop.yaml"
+    path.write_text(yaml.safe_dump(POPULATION))
+    out = tmp_path / "out"
+    with _not_a_scheduler(kind) as address:
+        start = time.monotonic()
+        run = CliRunner().invoke(app, ["cohort", "--scenario", str(path), "--patients", "2",
+                                       "--out", str(out), "--scheduler", address])
+        elapsed = time.monotonic() - start
+    assert run.exit_code == 2, run.output
+    assert run.stderr == (f"metacascade: error: --scheduler: '{address}' {needle}; is it a "
+                          "Dask scheduler's address?\n")
+    assert elapsed < 10
+    assert not out.exists()

@@ -8,6 +8,7 @@ draws from streams derived from the cohort seed and its patients' indices.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -117,7 +118,8 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 KEPT_FREED_BYTES = 1 << 30
 #: Arrays below this size come from the worker's heap, bytes (glibc allows up to 32 MiB).
 HEAP_ARRAY_BYTES = 32 << 20
-#: Seconds to wait for an existing Dask scheduler to answer (``--scheduler``).
+#: Seconds to wait for an existing Dask scheduler (``--scheduler``) to accept a
+#: connection, and as long again for it to answer Dask's handshake.
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -178,12 +180,9 @@ class DaskExecutor:
             self.kept_freed_memory: dict[str, bool] = self.client.run(keep_freed_memory)
         else:
             self.kept_freed_memory = {}
-            try:
-                self.client = Client(  # type: ignore[no-untyped-call]
-                    address, timeout=CONNECT_TIMEOUT_S)
-            except (OSError, ValueError) as error:  # unreachable, or not an address
-                raise MetacascadeError(f"scheduler: cannot connect to {address!r}: "
-                                       f"{error}") from None
+            _check_scheduler(address)
+            self.client = Client(  # type: ignore[no-untyped-call]
+                address, timeout=CONNECT_TIMEOUT_S)
 
     def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
         """Run every shard on the cluster; yield indices as they finish."""
@@ -214,6 +213,52 @@ class DaskExecutor:
         self.client.close()  # type: ignore[no-untyped-call]
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _check_scheduler(address: str) -> None:
+    """Refuse an ``address`` where no Dask scheduler answers, within a bounded time.
+
+    A Dask connection is a TCP connection (tried for :data:`CONNECT_TIMEOUT_S`), then a
+    handshake, which Dask itself waits for without a limit: a server that accepts the
+    connection and says nothing (an HTTP server) would hang the run, and one that
+    answers something else gave a traceback (an HTTP 400 read as the length of a frame,
+    an exabyte). The check runs in a thread of its own, in case the caller's thread
+    runs an event loop (a notebook's).
+    """
+    from distributed.comm.core import connect
+    from distributed.security import Security
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(
+            connect(address, timeout=CONNECT_TIMEOUT_S,
+                    **Security().get_connection_args("client")),  # type: ignore[no-untyped-call]
+            2 * CONNECT_TIMEOUT_S)  # (the connection, then the handshake)
+        await comm.close()
+
+    failure: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            asyncio.run(handshake())
+        except BaseException as error:  # (said below, in one line)
+            failure.append(error)
+
+    thread = threading.Thread(target=check, name="metacascade-check-scheduler",
+                              daemon=True)
+    thread.start()
+    thread.join()
+    if not failure:
+        return
+    error = failure[0]
+    if isinstance(error, TimeoutError):  # (connected: connect's own time-out is an OSError)
+        raise MetacascadeError(f"scheduler: {address!r} took the connection but gave no "
+                               f"Dask handshake in {2 * CONNECT_TIMEOUT_S:g} s; is it a "
+                               "Dask scheduler's address?")
+    if isinstance(error, (OSError, ValueError)):  # unreachable, or not an address
+        raise MetacascadeError(f"scheduler: cannot connect to {address!r}: {error}")
+    raise MetacascadeError(f"scheduler: {address!r} answered, but not as a Dask scheduler "
+                           f"does ({type(error).__name__}); is it a Dask scheduler's "
+                           "address?")
 
 
 @contextlib.contextmanager
