@@ -3,6 +3,7 @@
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import re
 import shutil
@@ -945,3 +946,42 @@ def test_a_scheduler_address_of_another_server_is_one_line_soon(tmp_path, monkey
                           "Dask scheduler's address?\n")
     assert elapsed < 10
     assert not out.exists()
+
+
+def test_a_dask_local_cluster_is_quiet_and_a_stopped_run_ends_its_shards_at_once(tmp_path,
+                                                                                recwarn):
+    """Port 8787 taken: no warning (the scheduler's HTTP server took that port, dashboard
+    or not). Its workers log errors only. A run stopped (Ctrl-C, or its caller stopping)
+    ends the worker processes, so that no shard goes on writing (Dask cancels a task's
+    future, not the task)."""
+    pytest.importorskip("distributed")
+    taken = socket.socket()
+    with contextlib.suppress(OSError):  # (taken already: as well)
+        taken.bind(("127.0.0.1", 8787))
+        taken.listen()
+    try:
+        executor = DaskExecutor(n_workers=1)
+    finally:
+        taken.close()
+    with executor:
+        assert [str(w.message) for w in recwarn if "already in use" in str(w.message)] == []
+        levels = executor.client.run(
+            lambda: {h.level for h in logging.getLogger("distributed").handlers})
+        assert list(levels.values()) == [{logging.ERROR}]
+        started, finished = tmp_path / "started", tmp_path / "finished"
+
+        def shard(task):
+            if task.index:
+                started.touch()
+                time.sleep(3)
+                finished.touch()
+            return task.index
+
+        runs = executor.run(shard, [_task(0), _task(1)])
+        assert next(runs) == 0
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        runs.close()
+        time.sleep(4)
+        assert started.exists() and not finished.exists()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -121,6 +123,8 @@ HEAP_ARRAY_BYTES = 32 << 20
 #: Seconds to wait for an existing Dask scheduler (``--scheduler``) to accept a
 #: connection, and as long again for it to answer Dask's handshake.
 CONNECT_TIMEOUT_S = 10.0
+#: Seconds to wait for the worker processes of a local cluster to end once killed.
+END_WORKERS_S = 5.0
 
 
 def keep_freed_memory() -> bool:
@@ -149,9 +153,9 @@ class DaskExecutor:
     (:func:`_task_key`), so Dask never merges two shards' random draws into one cached
     result, nor two runs' shards. The workers of a ``LocalCluster`` it starts keep the
     memory they free (:func:`keep_freed_memory`; :attr:`kept_freed_memory`, by worker,
-    says where it applied); those of an existing cluster are left as they are, and must
-    see the cohort directory at the same path as this process (a file system they
-    share).
+    says where it applied) and log errors only; those of an existing cluster are left
+    as they are, and must see the cohort directory at the same path as this process (a
+    file system they share).
     """
 
     def __init__(self, *, address: str | None = None, n_workers: int | None = None) -> None:
@@ -173,9 +177,12 @@ class DaskExecutor:
         if address is None:
             self.workers = n_workers or 2
             with _interrupts_ignored():  # its processes inherit it: Ctrl-C is the caller's
+                # No dashboard; the scheduler's HTTP server (health, metrics) still
+                # starts, by default on port 8787, with a warning when that is taken.
                 self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=n_workers or 2, threads_per_worker=1, processes=True,
-                    dashboard_address=None)
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             self.client = Client(self._cluster)  # type: ignore[no-untyped-call]
             self.kept_freed_memory: dict[str, bool] = self.client.run(keep_freed_memory)
         else:
@@ -185,7 +192,14 @@ class DaskExecutor:
                 address, timeout=CONNECT_TIMEOUT_S)
 
     def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
-        """Run every shard on the cluster; yield indices as they finish."""
+        """Run every shard on the cluster; yield indices as they finish.
+
+        A shard that fails stops the run: the shards not started are cancelled (those
+        running finish), then its error is raised. An interrupt (Ctrl-C), or the caller
+        stopping early, also ends the worker processes of a local cluster this executor
+        made, at once (their nannies start new ones); on an existing cluster the shards
+        running finish (Dask cannot stop a task under way).
+        """
         from distributed import as_completed as dask_completed
 
         run = uuid.uuid4().hex[:16]
@@ -194,8 +208,36 @@ class DaskExecutor:
         try:
             for future in dask_completed(futures):  # type: ignore[no-untyped-call]
                 yield int(future.result())
+        except (KeyboardInterrupt, GeneratorExit):  # here, or where the caller was
+            self.client.cancel(futures)  # type: ignore[no-untyped-call]
+            self._end_workers()
+            raise
         finally:  # a failed shard stops the run: cancel what is left
             self.client.cancel(futures)  # type: ignore[no-untyped-call]
+
+    def _end_workers(self) -> None:
+        """End the worker processes of the local cluster this executor made, now.
+
+        A shard they were writing stays a hidden temporary file, which the caller
+        removes once this returns (the processes have ended by then).
+        """
+        if self._cluster is None:
+            return
+        import psutil  # type: ignore[import-untyped]  # (a dependency of distributed)
+
+        processes = []
+        for worker in list(self._cluster.workers.values()):
+            with contextlib.suppress(psutil.Error, TypeError, ValueError):
+                processes.append(psutil.Process(worker.pid))  # (a Nanny's worker)
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        deadline = time.monotonic() + END_WORKERS_S
+        for process in processes:  # (ended: a zombie until its nanny reaps it)
+            with contextlib.suppress(psutil.Error):
+                while (process.status() != psutil.STATUS_ZOMBIE
+                       and time.monotonic() < deadline):
+                    time.sleep(0.01)
 
     def __repr__(self) -> str:
         if self.address is not None:
