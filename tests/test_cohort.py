@@ -985,3 +985,47 @@ def test_a_dask_local_cluster_is_quiet_and_a_stopped_run_ends_its_shards_at_once
         runs.close()
         time.sleep(4)
         assert started.exists() and not finished.exists()
+
+
+def test_a_shard_on_an_existing_dask_cluster_stops_once_its_run_has(tmp_path, dask_scheduler):
+    """The workers of an existing cluster are not the run's to end: a shard asks between
+    batches whether its task was cancelled (it ran to its end, and wrote its files and
+    its progress after the run had stopped)."""
+    seen = tmp_path / "seen"
+
+    def shard(task):
+        from metacascade.cohort.executors import task_cancelled
+
+        if task.index:
+            (tmp_path / "started").touch()
+            deadline = time.monotonic() + 20
+            while not task_cancelled() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            seen.write_text(str(task_cancelled()))
+        return task.index
+
+    with DaskExecutor(address=dask_scheduler) as executor:
+        runs = executor.run(shard, [_task(0), _task(1)])
+        assert next(runs) == 0
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        runs.close()
+        deadline = time.monotonic() + 10
+        while not seen.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert seen.read_text() == "True"
+
+
+def test_a_cancelled_shard_stops_between_batches_and_removes_its_progress(
+        tmp_path, monkeypatch, population):
+    from metacascade.cohort import run
+
+    asked = []
+    monkeypatch.setattr(run, "task_cancelled", lambda: asked.append(1) or len(asked) > 1)
+    shard = run.Shard(population.to_dict(), 5, 0, 0, 3, str(tmp_path), "patient",
+                      progress=True)
+    with pytest.raises(run.ShardCancelled):
+        run.run_shard(shard)
+    assert len(asked) == 2  # (the first patient counted, the second not)
+    assert list(tmp_path.iterdir()) == []

@@ -14,6 +14,7 @@ import ctypes
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -194,11 +195,12 @@ class DaskExecutor:
     def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
         """Run every shard on the cluster; yield indices as they finish.
 
-        A shard that fails stops the run: the shards not started are cancelled (those
-        running finish), then its error is raised. An interrupt (Ctrl-C), or the caller
-        stopping early, also ends the worker processes of a local cluster this executor
-        made, at once (their nannies start new ones); on an existing cluster the shards
-        running finish (Dask cannot stop a task under way).
+        A shard that fails stops the run and its error is raised: the shards not
+        started are cancelled, and those running stop at the end of their batch
+        (:func:`task_cancelled`). An interrupt (Ctrl-C), or the caller stopping early,
+        also ends the worker processes of a local cluster this executor made, at once
+        (their nannies start new ones); those of an existing cluster are not the run's
+        to end, and its shards stop at the end of their batch.
         """
         from distributed import as_completed as dask_completed
 
@@ -255,6 +257,25 @@ class DaskExecutor:
         self.client.close()  # type: ignore[no-untyped-call]
         if self._cluster is not None:
             self._cluster.close()
+
+
+def task_cancelled() -> bool:
+    """Whether the Dask task this thread runs has been cancelled (False outside one).
+
+    Dask cannot stop a task under way: its future is cancelled, and it runs on. A shard
+    asks between batches and stops, so that an interrupted run's shards do not go on on
+    an existing cluster (whose worker processes the run cannot end).
+    """
+    if "distributed" not in sys.modules:  # (not imported: not a Dask worker)
+        return False
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+        task = worker.state.tasks.get(worker.get_current_task())
+    except (ValueError, KeyError, AttributeError):  # not in a Dask task (or another Dask)
+        return False
+    return task is not None and task.state == "cancelled"
 
 
 def _check_scheduler(address: str) -> None:

@@ -60,7 +60,7 @@ from metacascade import _jit
 from metacascade._checks import as_path, is_truth_value, whole_number
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
-from metacascade.cohort.executors import Executor, LocalExecutor
+from metacascade.cohort.executors import Executor, LocalExecutor, task_cancelled
 from metacascade.cohort.population import Distribution, Population, load_population
 from metacascade.cohort.progress import Progress
 from metacascade.cohort.tables import (
@@ -289,6 +289,10 @@ def progress_file(out: Path, index: int) -> Path:
     return out / f".shard-{index:05d}.progress"
 
 
+class ShardCancelled(Exception):
+    """A shard stopped between batches because its run no longer wants it."""
+
+
 class _ShardProgress:
     """A running shard's count of patients done, in its :func:`progress_file` (or none).
 
@@ -301,6 +305,9 @@ class _ShardProgress:
         self.done = 0
 
     def add(self, patients: int) -> None:
+        """Count ``patients`` more done; stop the shard if its Dask task was cancelled."""
+        if task_cancelled():  # (its run has stopped: it would write for no one)
+            raise ShardCancelled
         self.done += patients
         if self.path is None or not patients:
             return
@@ -308,6 +315,12 @@ class _ShardProgress:
         with contextlib.suppress(OSError):  # progress only: never stops a shard
             temporary.write_text(str(self.done))
             os.replace(temporary, self.path)
+
+    def remove(self) -> None:
+        """Remove the shard's progress file (its run, which would, has ended)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
 
 
 def patients_under_way(out: Path) -> int:
@@ -375,17 +388,21 @@ def run_shard(shard: Shard) -> int:
         population = _POPULATIONS.setdefault(  # (checked when the run began)
             key, Population.from_dict(shard.population, check=False))
     progress = _ShardProgress(shard)
-    with threadpool_limits(limits=1):  # one process per core: no BLAS threads besides
-        if shard.engine == "batch":
-            parts = [_batch(population, shard.seed, b, shard.batch_size, shard.n_patients,
-                            progress.add)
-                     for b in range(shard.start // shard.batch_size,
-                                    -(-shard.stop // shard.batch_size))]
-        else:  # patient by patient: a patient's result is freed once it is tables
-            parts = []
-            for p in range(shard.start, shard.stop):
-                parts.append(_patient_batch(population, shard.seed, [p]))
-                progress.add(1)
+    try:
+        with threadpool_limits(limits=1):  # one process per core: no BLAS threads besides
+            if shard.engine == "batch":
+                parts = [_batch(population, shard.seed, b, shard.batch_size,
+                                shard.n_patients, progress.add)
+                         for b in range(shard.start // shard.batch_size,
+                                        -(-shard.stop // shard.batch_size))]
+            else:  # patient by patient: a patient's result is freed once it is tables
+                parts = []
+                for p in range(shard.start, shard.stop):
+                    parts.append(_patient_batch(population, shard.seed, [p]))
+                    progress.add(1)
+    except ShardCancelled:
+        progress.remove()
+        raise
     tables = {name: _concat([part[k] for part in parts], columns)
               for k, (name, columns) in enumerate((
                   ("patients", None), ("colonies", COLONY_COLUMNS),
