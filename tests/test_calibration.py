@@ -364,3 +364,30 @@ def test_a_quick_or_custom_run_is_named_so() -> None:
     packaged = json.loads((Path(metacascade.__file__).parent / "data"
                            / "calibrated_disibio2008.json").read_text())
     assert packaged["calibration"] == "disibio2008-seed1"
+
+
+def test_the_fits_are_given_an_absolute_directory(tmp_path, monkeypatch) -> None:
+    """A relative ``out``: the primaries' fits are written where the run is, not in the
+    working directory of a Dask worker (``--scheduler``)."""
+    from metacascade.calibration import fit
+
+    class Stage1:  # (the shared physiology, without fitting it)
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.point_ = dict.fromkeys(fit.SHARED, 1.0)
+            self.reached_posterior_ = True
+
+        def fit(self) -> Stage1:
+            return self
+
+    class Given(Exception):
+        pass
+
+    class Executor:
+        def run(self, fn: object, tasks: list[fit.FitTask]) -> list[int]:
+            raise Given({task.out for task in tasks})
+
+    monkeypatch.setattr(fit, "Calibration", Stage1)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Given) as given:
+        fit.calibrate(out="rel", executor=Executor())
+    assert given.value.args[0] == {str(tmp_path / "rel" / "fits")}

@@ -1,9 +1,19 @@
 """Virtual cohorts: populations, shards, executors, resume after SIGKILL, refusals."""
 
+import contextlib
+import dataclasses
 import json
+import logging
+import os
+import re
 import shutil
+import socket
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -615,6 +625,8 @@ def test_executors_and_populations_say_what_they_are(monkeypatch, population):
     """Short reprs (they were ``<... object at 0x...>``)."""
     import distributed
 
+    from metacascade.cohort import executors
+
     assert repr(LocalExecutor(2)) == "LocalExecutor(workers=2)"
 
     class Client:  # (no scheduler needed to say which one it would be)
@@ -622,6 +634,7 @@ def test_executors_and_populations_say_what_they_are(monkeypatch, population):
             pass
 
     monkeypatch.setattr(distributed, "Client", Client)
+    monkeypatch.setattr(executors, "_check_scheduler", lambda address: None)
     assert (repr(DaskExecutor(address="tcp://10.0.0.1:8786"))
             == "DaskExecutor(address='tcp://10.0.0.1:8786')")
     assert repr(population) == (
@@ -787,3 +800,234 @@ def test_progress_that_is_no_truth_value_is_refused(tmp_path, population, progre
     with pytest.raises(OutputError, match=r"^progress: .* is not true, false or None$"):
         simulate_cohort(population, 2, seed=1, out=tmp_path / "c", progress=progress)
     assert not (tmp_path / "c").exists()
+
+
+# -- Dask: where shards are written, their keys, what --scheduler reaches, the noise -----
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    """The address of a LocalCluster of one worker, used as an existing cluster is."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
+                                  ) as cluster:
+        yield cluster.scheduler_address
+
+
+def _task(index: int) -> SimpleNamespace:
+    """A task as executors take them (a shard's population, seed and index)."""
+    return SimpleNamespace(population={"cancer": "breast"}, seed=7, index=index)
+
+
+def test_a_relative_out_is_where_the_run_is_not_where_dask_workers_are(
+        tmp_path, monkeypatch, population, reference, dask_scheduler):
+    """The shards were written in the workers' working directory, the manifest said
+    complete, and the cohort directory held no patients."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    monkeypatch.chdir(here)
+    with DaskExecutor(address=dask_scheduler) as executor:
+        (before,) = executor.client.run(os.getcwd).values()
+        executor.client.run(os.chdir, str(there))
+        try:
+            simulate_cohort(population, 6, seed=5, out="rel", shard_size=3,
+                            executor=executor, progress=False, engine="patient")
+        finally:
+            executor.client.run(os.chdir, before)
+    assert_same(reference, here / "rel")
+    assert list(there.iterdir()) == []
+
+
+class _ElsewhereExecutor:
+    """Runs the shards as workers that see the cohort directory's path as ``elsewhere``
+    (another machine, without the file system of the run's)."""
+
+    def __init__(self, elsewhere: Path) -> None:
+        self.elsewhere = elsewhere
+
+    def run(self, fn, shards):
+        for shard in shards:
+            yield fn(dataclasses.replace(shard, out=str(self.elsewhere)))
+
+
+@pytest.mark.parametrize(("elsewhere", "needle"), [
+    ("missing", r"^out: '.*other' is not a directory on '.*', where shard 0 ran; "),
+    ("another", r"^out: shard 0 ran, but its files are not in '.*c' \(after 0 s\); ")])
+def test_shards_written_out_of_the_run_s_sight_are_refused(tmp_path, monkeypatch, population,
+                                                           elsewhere, needle):
+    """Workers that do not share the cohort directory: one line saying what they need,
+    not a cohort said complete with nothing in it; nothing is left."""
+    from metacascade.cohort import run
+
+    monkeypatch.setattr(run, "SHARD_VISIBLE_S", 0.0)
+    other = tmp_path / "other"
+    if elsewhere == "another":
+        other.mkdir()
+    out = tmp_path / "c"
+    with pytest.raises(OutputError, match=needle + re.escape(
+            "the workers of a Dask cluster (--scheduler, DaskExecutor(address=...)) must see "
+            "the cohort directory at the same path as this process: a file system they "
+            "share") + "$"):
+        simulate_cohort(population, 2, seed=5, out=out, batch_size=1, progress=False,
+                        executor=_ElsewhereExecutor(other))
+    assert not out.exists()
+
+
+def test_dask_runs_at_once_on_one_cluster_do_not_share_results(dask_scheduler):
+    """Shards of the same population, seed and index in two runs at once: each run gets
+    its own (Dask gave the second the first's results: a cohort of 2000 patients run
+    beside one of 3000 listed 24 shards, with 8 patients' files)."""
+    tasks = [_task(i) for i in range(3)]
+    with DaskExecutor(address=dask_scheduler) as executor:
+        first = executor.run(lambda task: task.index, tasks)
+        done = [next(first)]  # (the first run's shards are held meanwhile)
+        second = sorted(executor.run(lambda task: 100 + task.index, tasks))
+        done += list(first)
+    assert sorted(done) == [0, 1, 2]
+    assert second == [100, 101, 102]
+
+
+@contextlib.contextmanager
+def _not_a_scheduler(kind: str) -> Iterator[str]:
+    """The address of a server that answers HTTP 400 or says nothing (``kind``).
+
+    It closes a connection after 30 s, so that a client waiting on it fails, not hangs.
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        held: list[tuple[socket.socket, float]] = []
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = server.accept()
+                held.append((connection, time.monotonic()))
+                if kind == "http-400":
+                    connection.recv(65536)
+                    connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            for connection, since in [h for h in held if time.monotonic() - h[1] > 30]:
+                connection.close()
+                held.remove((connection, since))
+        for connection, _ in held:
+            connection.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+@pytest.mark.parametrize(("kind", "needle"), [
+    ("http-400", "answered, but not as a Dask scheduler does (MemoryError)"),
+    ("silent", "took the connection but gave no Dask handshake in 2 s")])
+def test_a_scheduler_address_of_another_server_is_one_line_soon(tmp_path, monkeypatch, kind,
+                                                                needle):
+    """An HTTP server: a 70-line traceback ending in a MemoryError (its answer read as
+    the length of a frame), or a wait of minutes (the time-out covered the connection,
+    not Dask's handshake)."""
+    pytest.importorskip("distributed")
+    from metacascade.cohort import executors
+
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 1.0)
+    path = tmp_path / "pop.yaml"
+    path.write_text(yaml.safe_dump(POPULATION))
+    out = tmp_path / "out"
+    with _not_a_scheduler(kind) as address:
+        start = time.monotonic()
+        run = CliRunner().invoke(app, ["cohort", "--scenario", str(path), "--patients", "2",
+                                       "--out", str(out), "--scheduler", address])
+        elapsed = time.monotonic() - start
+    assert run.exit_code == 2, run.output
+    assert run.stderr == (f"metacascade: error: --scheduler: '{address}' {needle}; is it a "
+                          "Dask scheduler's address?\n")
+    assert elapsed < 10
+    assert not out.exists()
+
+
+def test_a_dask_local_cluster_is_quiet_and_a_stopped_run_ends_its_shards_at_once(tmp_path,
+                                                                                recwarn):
+    """Port 8787 taken: no warning (the scheduler's HTTP server took that port, dashboard
+    or not). Its workers log errors only. A run stopped (Ctrl-C, or its caller stopping)
+    ends the worker processes, so that no shard goes on writing (Dask cancels a task's
+    future, not the task)."""
+    pytest.importorskip("distributed")
+    taken = socket.socket()
+    with contextlib.suppress(OSError):  # (taken already: as well)
+        taken.bind(("127.0.0.1", 8787))
+        taken.listen()
+    try:
+        executor = DaskExecutor(n_workers=1)
+    finally:
+        taken.close()
+    with executor:
+        assert [str(w.message) for w in recwarn if "already in use" in str(w.message)] == []
+        levels = executor.client.run(
+            lambda: {h.level for h in logging.getLogger("distributed").handlers})
+        assert list(levels.values()) == [{logging.ERROR}]
+        started, finished = tmp_path / "started", tmp_path / "finished"
+
+        def shard(task):
+            if task.index:
+                started.touch()
+                time.sleep(3)
+                finished.touch()
+            return task.index
+
+        runs = executor.run(shard, [_task(0), _task(1)])
+        assert next(runs) == 0
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        runs.close()
+        time.sleep(4)
+        assert started.exists() and not finished.exists()
+
+
+def test_a_shard_on_an_existing_dask_cluster_stops_once_its_run_has(tmp_path, dask_scheduler):
+    """The workers of an existing cluster are not the run's to end: a shard asks between
+    batches whether its task was cancelled (it ran to its end, and wrote its files and
+    its progress after the run had stopped)."""
+    seen = tmp_path / "seen"
+
+    def shard(task):
+        from metacascade.cohort.executors import task_cancelled
+
+        if task.index:
+            (tmp_path / "started").touch()
+            deadline = time.monotonic() + 20
+            while not task_cancelled() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            seen.write_text(str(task_cancelled()))
+        return task.index
+
+    with DaskExecutor(address=dask_scheduler) as executor:
+        runs = executor.run(shard, [_task(0), _task(1)])
+        assert next(runs) == 0
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        runs.close()
+        deadline = time.monotonic() + 10
+        while not seen.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert seen.read_text() == "True"
+
+
+def test_a_cancelled_shard_stops_between_batches_and_removes_its_progress(
+        tmp_path, monkeypatch, population):
+    from metacascade.cohort import run
+
+    asked = []
+    monkeypatch.setattr(run, "task_cancelled", lambda: asked.append(1) or len(asked) > 1)
+    shard = run.Shard(population.to_dict(), 5, 0, 0, 3, str(tmp_path), "patient",
+                      progress=True)
+    with pytest.raises(run.ShardCancelled):
+        run.run_shard(shard)
+    assert len(asked) == 2  # (the first patient counted, the second not)
+    assert list(tmp_path.iterdir()) == []

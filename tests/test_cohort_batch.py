@@ -350,6 +350,8 @@ def test_ctrl_c_stops_at_once_says_how_to_resume_and_resumes(tmp_path, populatio
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("metacascade: interrupted: ") and "--resume" in last, last
     assert not list(out.glob("*/.*.tmp"))  # no temporary file is left
+    assert not list(out.glob(".shard-*"))  # nor a shard's progress
+    assert "WARNING" not in stderr, stderr  # (Dask's: "... ended with CancelledError")
     if where[0] == "--workers":  # what is there can be analysed, with a note
         pytest.importorskip("lifelines")
         run = CliRunner().invoke(app, ["analyze", str(out)])

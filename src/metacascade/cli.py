@@ -491,7 +491,8 @@ def _executor(workers: int | None, dask_local: int | None,
     from metacascade.cohort import DaskExecutor, LocalExecutor
 
     if dask_local is not None or scheduler is not None:
-        return DaskExecutor(address=scheduler, n_workers=dask_local)
+        with _as_options(scheduler="--scheduler"):
+            return DaskExecutor(address=scheduler, n_workers=dask_local)
     return LocalExecutor(workers)
 
 

@@ -179,7 +179,7 @@ def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str],
                       "soil_prior": list(SOIL_PRIOR), "autopsy": autopsy.__dict__,
                       "population_size": settings.population_size,
                       "generations": settings.generations},
-                     int(seeds[3 + i]), i, str(work))
+                     int(seeds[3 + i]), i, str(work.absolute()))  # (as a worker sees it)
              for i, c in enumerate(targets.cancers)]
     executor = executor or LocalExecutor()
     for done, index in enumerate(executor.run(run_fit_task, tasks), start=1):

@@ -8,13 +8,16 @@ draws from streams derived from the cohort seed and its patients' indices.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
-import hashlib
-import json
+import logging
 import os
 import signal
+import sys
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
@@ -28,7 +31,7 @@ class Task(Protocol):
 
     @property
     def population(self) -> dict[str, Any]:
-        """What the task computes from (hashed into its Dask key)."""
+        """What the task computes from."""
         ...
 
     @property
@@ -118,8 +121,11 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 KEPT_FREED_BYTES = 1 << 30
 #: Arrays below this size come from the worker's heap, bytes (glibc allows up to 32 MiB).
 HEAP_ARRAY_BYTES = 32 << 20
-#: Seconds to wait for an existing Dask scheduler to answer (``--scheduler``).
+#: Seconds to wait for an existing Dask scheduler (``--scheduler``) to accept a
+#: connection, and as long again for it to answer Dask's handshake.
 CONNECT_TIMEOUT_S = 10.0
+#: Seconds to wait for the worker processes of a local cluster to end once killed.
+END_WORKERS_S = 5.0
 
 
 def keep_freed_memory() -> bool:
@@ -144,11 +150,13 @@ def keep_freed_memory() -> bool:
 class DaskExecutor:
     """Dask distributed: a ``LocalCluster`` of ``n_workers`` or an existing scheduler.
 
-    Tasks are submitted with ``pure=False`` and a key naming the cohort and shard, so
-    Dask never merges two shards' random draws into one cached result. The workers of a
-    ``LocalCluster`` it starts keep the memory they free (:func:`keep_freed_memory`;
-    :attr:`kept_freed_memory`, by worker, says where it applied); those of an existing
-    cluster are left as they are.
+    Tasks are submitted with ``pure=False`` and a key naming the run and the shard
+    (:func:`_task_key`), so Dask never merges two shards' random draws into one cached
+    result, nor two runs' shards. The workers of a ``LocalCluster`` it starts keep the
+    memory they free (:func:`keep_freed_memory`; :attr:`kept_freed_memory`, by worker,
+    says where it applied) and log errors only; those of an existing cluster are left
+    as they are, and must see the cohort directory at the same path as this process (a
+    file system they share).
     """
 
     def __init__(self, *, address: str | None = None, n_workers: int | None = None) -> None:
@@ -170,31 +178,68 @@ class DaskExecutor:
         if address is None:
             self.workers = n_workers or 2
             with _interrupts_ignored():  # its processes inherit it: Ctrl-C is the caller's
+                # No dashboard; the scheduler's HTTP server (health, metrics) still
+                # starts, by default on port 8787, with a warning when that is taken.
                 self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=n_workers or 2, threads_per_worker=1, processes=True,
-                    dashboard_address=None)
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             self.client = Client(self._cluster)  # type: ignore[no-untyped-call]
             self.kept_freed_memory: dict[str, bool] = self.client.run(keep_freed_memory)
         else:
             self.kept_freed_memory = {}
-            try:
-                self.client = Client(  # type: ignore[no-untyped-call]
-                    address, timeout=CONNECT_TIMEOUT_S)
-            except (OSError, ValueError) as error:  # unreachable, or not an address
-                raise MetacascadeError(f"scheduler: cannot connect to {address!r}: "
-                                       f"{error}") from None
+            _check_scheduler(address)
+            self.client = Client(  # type: ignore[no-untyped-call]
+                address, timeout=CONNECT_TIMEOUT_S)
 
     def run(self, fn: Callable[[TaskT], int], shards: Sequence[TaskT]) -> Iterator[int]:
-        """Run every shard on the cluster; yield indices as they finish."""
+        """Run every shard on the cluster; yield indices as they finish.
+
+        A shard that fails stops the run and its error is raised: the shards not
+        started are cancelled, and those running stop at the end of their batch
+        (:func:`task_cancelled`). An interrupt (Ctrl-C), or the caller stopping early,
+        also ends the worker processes of a local cluster this executor made, at once
+        (their nannies start new ones); those of an existing cluster are not the run's
+        to end, and its shards stop at the end of their batch.
+        """
         from distributed import as_completed as dask_completed
 
-        futures = [self.client.submit(fn, shard, pure=False, key=_task_key(shard))
+        run = uuid.uuid4().hex[:16]
+        futures = [self.client.submit(fn, shard, pure=False, key=_task_key(shard, run))
                    for shard in shards]
         try:
             for future in dask_completed(futures):  # type: ignore[no-untyped-call]
                 yield int(future.result())
+        except (KeyboardInterrupt, GeneratorExit):  # here, or where the caller was
+            self.client.cancel(futures)  # type: ignore[no-untyped-call]
+            self._end_workers()
+            raise
         finally:  # a failed shard stops the run: cancel what is left
             self.client.cancel(futures)  # type: ignore[no-untyped-call]
+
+    def _end_workers(self) -> None:
+        """End the worker processes of the local cluster this executor made, now.
+
+        A shard they were writing stays a hidden temporary file, which the caller
+        removes once this returns (the processes have ended by then).
+        """
+        if self._cluster is None:
+            return
+        import psutil  # type: ignore[import-untyped]  # (a dependency of distributed)
+
+        processes = []
+        for worker in list(self._cluster.workers.values()):
+            with contextlib.suppress(psutil.Error, TypeError, ValueError):
+                processes.append(psutil.Process(worker.pid))  # (a Nanny's worker)
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        deadline = time.monotonic() + END_WORKERS_S
+        for process in processes:  # (ended: a zombie until its nanny reaps it)
+            with contextlib.suppress(psutil.Error):
+                while (process.status() != psutil.STATUS_ZOMBIE
+                       and time.monotonic() < deadline):
+                    time.sleep(0.01)
 
     def __repr__(self) -> str:
         if self.address is not None:
@@ -212,6 +257,71 @@ class DaskExecutor:
         self.client.close()  # type: ignore[no-untyped-call]
         if self._cluster is not None:
             self._cluster.close()
+
+
+def task_cancelled() -> bool:
+    """Whether the Dask task this thread runs has been cancelled (False outside one).
+
+    Dask cannot stop a task under way: its future is cancelled, and it runs on. A shard
+    asks between batches and stops, so that an interrupted run's shards do not go on on
+    an existing cluster (whose worker processes the run cannot end).
+    """
+    if "distributed" not in sys.modules:  # (not imported: not a Dask worker)
+        return False
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+        task = worker.state.tasks.get(worker.get_current_task())
+    except (ValueError, KeyError, AttributeError):  # not in a Dask task (or another Dask)
+        return False
+    return task is not None and task.state == "cancelled"
+
+
+def _check_scheduler(address: str) -> None:
+    """Refuse an ``address`` where no Dask scheduler answers, within a bounded time.
+
+    A Dask connection is a TCP connection (tried for :data:`CONNECT_TIMEOUT_S`), then a
+    handshake, which Dask itself waits for without a limit: a server that accepts the
+    connection and says nothing (an HTTP server) would hang the run, and one that
+    answers something else gave a traceback (an HTTP 400 read as the length of a frame,
+    an exabyte). The check runs in a thread of its own, in case the caller's thread
+    runs an event loop (a notebook's).
+    """
+    from distributed.comm.core import connect
+    from distributed.security import Security
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(
+            connect(address, timeout=CONNECT_TIMEOUT_S,
+                    **Security().get_connection_args("client")),  # type: ignore[no-untyped-call]
+            2 * CONNECT_TIMEOUT_S)  # (the connection, then the handshake)
+        await comm.close()
+
+    failure: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            asyncio.run(handshake())
+        except BaseException as error:  # (said below, in one line)
+            failure.append(error)
+
+    thread = threading.Thread(target=check, name="metacascade-check-scheduler",
+                              daemon=True)
+    thread.start()
+    thread.join()
+    if not failure:
+        return
+    error = failure[0]
+    if isinstance(error, TimeoutError):  # (connected: connect's own time-out is an OSError)
+        raise MetacascadeError(f"scheduler: {address!r} took the connection but gave no "
+                               f"Dask handshake in {2 * CONNECT_TIMEOUT_S:g} s; is it a "
+                               "Dask scheduler's address?")
+    if isinstance(error, (OSError, ValueError)):  # unreachable, or not an address
+        raise MetacascadeError(f"scheduler: cannot connect to {address!r}: {error}")
+    raise MetacascadeError(f"scheduler: {address!r} answered, but not as a Dask scheduler "
+                           f"does ({type(error).__name__}); is it a Dask scheduler's "
+                           "address?")
 
 
 @contextlib.contextmanager
@@ -233,6 +343,11 @@ def _interrupts_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _task_key(shard: Task) -> str:
-    digest = hashlib.sha1(json.dumps(shard.population, sort_keys=True).encode()).hexdigest()
-    return f"metacascade-shard-{digest[:12]}-{shard.seed}-{shard.index}"
+def _task_key(shard: Task, run: str) -> str:
+    """The Dask key of ``shard`` in the run of token ``run`` (one of its own).
+
+    Dask gives a task whose key it holds the future it has, whatever the task: two
+    cohorts of the same scenario and seed run at once on one cluster (with other
+    numbers of patients, batch sizes or directories) shared their shards' results.
+    """
+    return f"metacascade-shard-{run}-{shard.index}"

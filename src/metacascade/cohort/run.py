@@ -60,7 +60,7 @@ from metacascade import _jit
 from metacascade._checks import as_path, is_truth_value, whole_number
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
-from metacascade.cohort.executors import Executor, LocalExecutor
+from metacascade.cohort.executors import Executor, LocalExecutor, task_cancelled
 from metacascade.cohort.population import Distribution, Population, load_population
 from metacascade.cohort.progress import Progress
 from metacascade.cohort.tables import (
@@ -289,6 +289,10 @@ def progress_file(out: Path, index: int) -> Path:
     return out / f".shard-{index:05d}.progress"
 
 
+class ShardCancelled(Exception):
+    """A shard stopped between batches because its run no longer wants it."""
+
+
 class _ShardProgress:
     """A running shard's count of patients done, in its :func:`progress_file` (or none).
 
@@ -301,6 +305,9 @@ class _ShardProgress:
         self.done = 0
 
     def add(self, patients: int) -> None:
+        """Count ``patients`` more done; stop the shard if its Dask task was cancelled."""
+        if task_cancelled():  # (its run has stopped: it would write for no one)
+            raise ShardCancelled
         self.done += patients
         if self.path is None or not patients:
             return
@@ -308,6 +315,12 @@ class _ShardProgress:
         with contextlib.suppress(OSError):  # progress only: never stops a shard
             temporary.write_text(str(self.done))
             os.replace(temporary, self.path)
+
+    def remove(self) -> None:
+        """Remove the shard's progress file (its run, which would, has ended)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
 
 
 def patients_under_way(out: Path) -> int:
@@ -357,33 +370,43 @@ _POPULATIONS: dict[str, Population] = {}
 def run_shard(shard: Shard) -> int:
     """Simulate one shard and write its three files (atomically); the shard index.
 
+    Refused where ``out`` is no directory: a worker that does not share the run's file
+    system (which created it) would write a cohort of its own.
+
     The shard runs with one BLAS thread (``threadpoolctl``): the executors already run
     one process per core, and OpenBLAS's threads, which start on the larger products of
     a big batch, would only compete with them (at a batch size of 2048 the engine used
     60 % more CPU time for no gain in wall time). Results do not depend on it.
     """
+    out = Path(shard.out)
+    if not out.is_dir():  # (not written into: the run's process created it)
+        raise OutputError(f"out: {shard.out!r} is not a directory on {platform.node()!r}, "
+                          f"where shard {shard.index} ran; {_SHARED}")
     key = json.dumps(shard.population, sort_keys=True)
     population = _POPULATIONS.get(key)
     if population is None:
         population = _POPULATIONS.setdefault(  # (checked when the run began)
             key, Population.from_dict(shard.population, check=False))
     progress = _ShardProgress(shard)
-    with threadpool_limits(limits=1):  # one process per core: no BLAS threads besides
-        if shard.engine == "batch":
-            parts = [_batch(population, shard.seed, b, shard.batch_size, shard.n_patients,
-                            progress.add)
-                     for b in range(shard.start // shard.batch_size,
-                                    -(-shard.stop // shard.batch_size))]
-        else:  # patient by patient: a patient's result is freed once it is tables
-            parts = []
-            for p in range(shard.start, shard.stop):
-                parts.append(_patient_batch(population, shard.seed, [p]))
-                progress.add(1)
+    try:
+        with threadpool_limits(limits=1):  # one process per core: no BLAS threads besides
+            if shard.engine == "batch":
+                parts = [_batch(population, shard.seed, b, shard.batch_size,
+                                shard.n_patients, progress.add)
+                         for b in range(shard.start // shard.batch_size,
+                                        -(-shard.stop // shard.batch_size))]
+            else:  # patient by patient: a patient's result is freed once it is tables
+                parts = []
+                for p in range(shard.start, shard.stop):
+                    parts.append(_patient_batch(population, shard.seed, [p]))
+                    progress.add(1)
+    except ShardCancelled:
+        progress.remove()
+        raise
     tables = {name: _concat([part[k] for part in parts], columns)
               for k, (name, columns) in enumerate((
                   ("patients", None), ("colonies", COLONY_COLUMNS),
                   ("observations", ("patient", *OBSERVATION_COLUMNS))))}
-    out = Path(shard.out)
     # The patients file last: a shard with a patients file has the other two.
     for name in ("colonies", "observations", "patients"):
         _write_atomic(tables[name], out / name / shard_file(shard.index))
@@ -726,8 +749,9 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
     n_shards = math.ceil(n_patients / shard_size)
     show = (progress if progress is not None
             else sys.stderr.isatty() or bool(os.environ.get("CI")))
+    # The workers write where they see the path: absolute, not in their own directory.
     shards = [Shard(scenario, seed, k, k * shard_size, min(n_patients, (k + 1) * shard_size),
-                    str(out), engine, batch_size, n_patients, progress=show)
+                    str(out.absolute()), engine, batch_size, n_patients, progress=show)
               for k in range(n_shards) if k not in done]
     manifest = {**identity, "shards_total": n_shards, "shards_done": sorted(done),
                 "versions": _versions(), "complete": not shards}
@@ -743,6 +767,7 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
             runs = executor.run(run_shard, shards)
             try:
                 for index in runs:
+                    _await_shard(out, index)
                     done.add(index)
                     manifest["shards_done"] = sorted(done)
                     manifest["complete"] = len(done) == n_shards
@@ -762,6 +787,30 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
         for path in out.glob(".shard-*.progress"):  # a run stopped: none is under way
             path.unlink(missing_ok=True)
     return Cohort(out)
+
+
+#: What the workers of a Dask cluster need to write a cohort (said when they cannot).
+_SHARED = ("the workers of a Dask cluster (--scheduler, DaskExecutor(address=...)) must see "
+           "the cohort directory at the same path as this process: a file system they share")
+#: Seconds a shard's files may take to appear in the cohort directory once its worker
+#: has written them (a network file system shows another machine's new files late).
+SHARD_VISIBLE_S = 30.0
+
+
+def _await_shard(out: Path, index: int) -> None:
+    """Wait until shard ``index``'s files are in ``out``, which the executor says it wrote.
+
+    Refused if they do not come: its worker wrote them where it sees ``out``, on a file
+    system of its own, and a manifest listing the shard would describe a cohort with
+    nothing in it.
+    """
+    deadline = time.monotonic() + SHARD_VISIBLE_S
+    while not all((out / d / shard_file(index)).exists() for d in DATASETS):
+        if time.monotonic() >= deadline:
+            raise OutputError(f"out: shard {index} ran, but its files are not in "
+                              f"{str(out.absolute())!r} (after {SHARD_VISIBLE_S:g} s); "
+                              f"{_SHARED}")
+        time.sleep(0.1)
 
 
 def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> list[str]:
