@@ -2,6 +2,10 @@
 
 import io
 import itertools
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -210,3 +214,85 @@ def test_a_run_leaves_no_progress_file(tmp_path: Path) -> None:
     simulate_cohort(population, 6, seed=2, out=tmp_path / "c", shard_size=2, batch_size=2,
                     executor=LocalExecutor(2), progress=True)
     assert not list((tmp_path / "c").glob(".shard-*"))
+
+
+class _ClosedPipe(io.StringIO):
+    """A stderr whose reader has gone after the first line (``2>&1 | head -1``): every
+    write after it fails as a closed pipe's does."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error, self.failed = error, 0
+
+    def write(self, text: str) -> int:
+        if "\n" in self.getvalue():
+            self.failed += 1
+            raise self.error
+        return super().write(text)
+
+
+@pytest.mark.parametrize("error", [BrokenPipeError(32, "Broken pipe"),
+                                   ValueError("I/O operation on closed file")])
+def test_progress_that_cannot_be_written_stops_silently(monkeypatch: pytest.MonkeyPatch,
+                                                       error: Exception) -> None:
+    """The progress output stops at the first write that fails (also the note's and the
+    refresher's, in their threads); the run goes on."""
+    monkeypatch.setattr(progress_module, "WAIT_NOTE_S", 0.05)
+    monkeypatch.setattr(progress_module, "REFRESH_LOG_S", 0.02)
+    monkeypatch.setattr(_jit, "ENABLED", True)
+    stream = _ClosedPipe(error)
+    with Progress(2, 0, 10, stream=stream, under_way=lambda: 3, notes=["a note"]) as bar:
+        time.sleep(0.2)
+        bar.shard_done(5)
+        bar.shard_done(5)
+    assert stream.getvalue() == "shards 0/2  10 patients to run\n"
+    assert stream.failed == 1  # the first write that failed, and no more
+
+
+def test_progress_without_stderr_prints_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    """With stderr closed (``2>&-``: ``sys.stderr`` is None) a run prints nothing and
+    finishes, whether progress is asked for or left to the default."""
+    monkeypatch.setattr(sys, "stderr", None)
+    with Progress(1, 0, 5) as bar:
+        bar.shard_done(5)
+    population = load_population(EXAMPLES / "breast_population.yaml")
+    for progress in (True, None):
+        cohort = simulate_cohort(population, 2, seed=2, out=tmp_path / f"c{progress}",
+                                 batch_size=2, executor=LocalExecutor(1), progress=progress)
+        assert cohort.manifest["complete"]
+
+
+def test_simulate_cohort_finishes_when_its_progress_cannot_be_written(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    stream = _ClosedPipe(BrokenPipeError(32, "Broken pipe"))
+    monkeypatch.setattr(sys, "stderr", stream)
+    population = load_population(EXAMPLES / "breast_population.yaml")
+    cohort = simulate_cohort(population, 4, seed=2, out=tmp_path / "c", batch_size=2,
+                             executor=LocalExecutor(2), progress=True)
+    assert cohort.manifest["complete"]
+    assert stream.getvalue() == "shards 0/2  4 patients to run\n"
+
+
+@pytest.mark.parametrize("stderr", ["closed", "read once"])
+def test_the_command_finishes_when_its_stderr_cannot_be_written(tmp_path: Path,
+                                                               stderr: str) -> None:
+    """``2>&-`` and ``2>&1 | head -1``: the cohort is written whole, with status 0 (the
+    summary line, on stdout, goes to /dev/null here)."""
+    command = [sys.executable, "-c", "from metacascade.cli import main; main()", "cohort",
+               "--scenario", str(EXAMPLES / "breast_population.yaml"), "--patients", "6",
+               "--batch-size", "2", "--workers", "2", "--out", str(tmp_path / "c")]
+    if stderr == "closed":
+        process = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 close_fds=True, preexec_fn=lambda: os.close(2), timeout=300)
+        status = process.returncode
+    else:
+        with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "CI": "1"}) as running:
+            assert running.stderr is not None
+            assert running.stderr.readline().startswith("shards 0/3")
+            running.stderr.close()
+            status = running.wait(timeout=300)
+    assert status == 0
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert manifest["complete"]

@@ -374,9 +374,10 @@ def analyze(
 
     matplotlib.use("Agg")
     from metacascade.analysis import analyze as analyze_cohort
+    from metacascade.cohort.progress import is_terminal
 
     # On a terminal, what is under way (a million patients take half a minute).
-    say = (lambda line: typer.echo(line, err=True)) if sys.stderr.isatty() else None
+    say = (lambda line: typer.echo(line, err=True)) if is_terminal(sys.stderr) else None
     with _user_errors(), _as_options(min_diameter_mm="--min-diameter-mm"):
         report = (analyze_cohort(cohort_dir, progress=say) if min_diameter_mm is None
                   else analyze_cohort(cohort_dir, min_diameter_mm=min_diameter_mm,

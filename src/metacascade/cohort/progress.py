@@ -12,7 +12,9 @@ or each patient of the per-patient engine) are added to the count every
 :data:`REFRESH_S` seconds on a terminal (every :data:`REFRESH_LOG_S` elsewhere), so
 that a long shard is not silent. The notes given to :class:`Progress` (the cohort
 runner's, when fewer shards than workers leave some waiting or a batch is mostly
-patients beyond the cohort) follow the first line.
+patients beyond the cohort) follow the first line. A stream that cannot be written (a
+pipe closed by its reader, as ``2>&1 | head -1``, a closed file, no stderr at all) ends
+the progress output, silently, not the run.
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ class Progress:
                  notes: Sequence[str] = ()) -> None:
         self.n_shards, self.done, self.patients = n_shards, done, patients
         self.notes = list(notes)
-        self.stream = sys.stderr if stream is None else stream
+        #: Where the lines go (None: no stderr, as after ``2>&-``; nothing is printed).
+        self.stream: TextIO | None = sys.stderr if stream is None else stream
+        self._tty = is_terminal(self.stream)
+        self._silent = self.stream is None  # set for good once a write fails
         self.patients_done = 0
         self._under_way = under_way
         self._shown = 0  # patients of the shards under way in the last line
@@ -62,7 +67,7 @@ class Progress:
         self._started = time.perf_counter()
         self._line(f"shards {self.done}/{self.n_shards}  {self.patients} patients to run")
         for i, note in enumerate(self.notes):
-            start = "\n" if self.stream.isatty() and not i else ""  # keep the progress line
+            start = "\n" if self._tty and not i else ""  # keep the progress line
             self._print(f"{start}note: {note}", "\n")
         if _jit.ENABLED and self.done < self.n_shards:
             self._timer = threading.Timer(WAIT_NOTE_S, self._note)
@@ -76,12 +81,12 @@ class Progress:
     def __exit__(self, kind: object, *exc: object) -> None:
         self._stop_timer()
         self._stop_refresher()
-        if kind is not None and self.done < self.n_shards and self.stream.isatty():
+        if kind is not None and self.done < self.n_shards and self._tty:
             with self._lock:
                 if self.patients_done or self._shown:  # end the line a stop leaves
-                    print(file=self.stream, flush=True)
+                    self._write("", "\n")
                 else:  # only the first line (or none after the note): the error replaces it
-                    print("\r" + " " * 79 + "\r", file=self.stream, end="", flush=True)
+                    self._write("\r" + " " * 79 + "\r", "")
 
     def shard_done(self, patients: int) -> None:
         """Print the line of a shard of ``patients`` patients that has just finished."""
@@ -113,7 +118,7 @@ class Progress:
             return self._shown
 
     def _refresh(self) -> None:
-        every = REFRESH_S if self.stream.isatty() else REFRESH_LOG_S
+        every = REFRESH_S if self._tty else REFRESH_LOG_S
         while not self._ended.wait(every):
             under_way = self._read_under_way()
             with self._lock:
@@ -132,7 +137,7 @@ class Progress:
             if self._timer is None:  # a shard finished meanwhile
                 return
             self._timer = None
-            start = "\n" if self.stream.isatty() else ""  # keep the progress line
+            start = "\n" if self._tty else ""  # keep the progress line
             self._print(f"{start}no shard done after {WAIT_NOTE_S:.0f} s: the first run "
                         "after installing or changing metacascade compiles numba's loops "
                         "in every worker first (about 20 s), and a shard whose patients "
@@ -146,9 +151,28 @@ class Progress:
 
     def _line(self, text: str, last: bool = False) -> None:
         with self._lock:
-            self._print(text, "\n" if last or not self.stream.isatty() else "\r")
+            self._print(text, "\n" if last or not self._tty else "\r")
 
     def _print(self, text: str, end: str) -> None:
-        if self.stream.isatty():  # clear what a longer line left
+        if self._tty:  # clear what a longer line left
             text = text.ljust(79)
-        print(text, file=self.stream, end=end, flush=True)
+        self._write(text, end)
+
+    def _write(self, text: str, end: str) -> None:
+        """Write ``text`` and ``end``; after a write fails, nothing more (the run goes on)."""
+        if self._silent:
+            return
+        try:
+            print(text, file=self.stream, end=end, flush=True)
+        except (OSError, ValueError):  # a closed pipe (BrokenPipeError), a closed file
+            self._silent = True
+
+
+def is_terminal(stream: TextIO | None) -> bool:
+    """Whether ``stream`` is a terminal (not: None, as ``sys.stderr`` after ``2>&-``)."""
+    if stream is None:
+        return False
+    try:
+        return bool(stream.isatty())
+    except (OSError, ValueError):  # closed
+        return False

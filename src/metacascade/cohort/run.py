@@ -62,7 +62,7 @@ from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
 from metacascade.cohort.executors import Executor, LocalExecutor, task_cancelled
 from metacascade.cohort.population import Distribution, Population, load_population
-from metacascade.cohort.progress import Progress
+from metacascade.cohort.progress import Progress, is_terminal
 from metacascade.cohort.tables import (
     COLONY_COLUMNS,
     PATIENT_COLUMNS,
@@ -748,7 +748,7 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
     done = _prepare(out)
     n_shards = math.ceil(n_patients / shard_size)
     show = (progress if progress is not None
-            else sys.stderr.isatty() or bool(os.environ.get("CI")))
+            else is_terminal(sys.stderr) or bool(os.environ.get("CI")))
     # The workers write where they see the path: absolute, not in their own directory.
     shards = [Shard(scenario, seed, k, k * shard_size, min(n_patients, (k + 1) * shard_size),
                     str(out.absolute()), engine, batch_size, n_patients, progress=show)
