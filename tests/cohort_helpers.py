@@ -1,10 +1,12 @@
 """Helpers shared by the cohort tests: read and compare cohort tables, kill a run."""
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,18 +42,54 @@ def kill_after_shards(args: list[str], out: Path, shards: int) -> list[int]:
     return signal_after_shards(args, out, shards, signal.SIGKILL)[0]
 
 
-def signal_after_shards(args: list[str], out: Path, shards: int, signal_number: int,
-                        ) -> tuple[list[int], int, str]:
-    """Run the CLI with ``args --out out``; send ``signal_number`` to its process group
-    (as a terminal's Ctrl-C does) once ``shards`` shards are done.
+def signal_after_shards(args: list[str], out: Path, shards: int, signal_number: int, *,
+                        to: str = "group") -> tuple[list[int], int, str]:
+    """Run the CLI with ``args --out out``; once ``shards`` shards are done, send
+    ``signal_number`` to ``to``: its process group (``"group"``, as a terminal's Ctrl-C
+    does), its main process alone (``"main"``, as ``kill PID`` does) or one of the
+    worker processes it started (``"worker"``, as the system does when out of memory).
 
     Returns the shards the manifest listed as done then, the exit status and stderr.
-    Raises AssertionError if a process of the group outlives the command by 10 s.
+    Raises AssertionError if a process of the group outlives the command by 10 s (and
+    ends them).
     """
     command = [sys.executable, "-c", "from metacascade.cli import main; main()", *args,
                "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
+    stderr: list[str] = []  # (read meanwhile: a full pipe would stop the run)
+    reader = threading.Thread(target=lambda: stderr.append(process.stderr.read()))
+    reader.start()
+    try:
+        done = _wait_for_shards(process, out, shards)
+        if to == "group":
+            os.killpg(process.pid, signal_number)
+        else:
+            os.kill(process.pid if to == "main" else children(process.pid)[0], signal_number)
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 10
+        while True:  # the group is empty once every process of it has ended
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                break
+            if time.monotonic() > deadline:
+                left = _group(process.pid)
+                raise AssertionError(f"a process of the run outlived it by 10 s: {left}")
+            time.sleep(0.05)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    finally:
+        reader.join()
+        process.stderr.close()
+    return done, process.returncode, stderr[0]
+
+
+def _wait_for_shards(process: subprocess.Popen[str], out: Path, shards: int) -> list[int]:
+    """The shards done, once there are ``shards`` (or after 120 s, or the run's end)."""
     deadline = time.monotonic() + 120
     done: list[int] = []
     while time.monotonic() < deadline and process.poll() is None:
@@ -62,19 +100,20 @@ def signal_after_shards(args: list[str], out: Path, shards: int, signal_number: 
         if len(done) >= shards:
             break
         time.sleep(0.01)
-    os.killpg(process.pid, signal_number)
-    _, stderr = process.communicate(timeout=60)
-    deadline = time.monotonic() + 10
-    while True:  # the group is empty once every process of it has ended
+    return done
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux's /proc), in the order they began."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, (
-            f"a process of the run outlived it by 10 s: {_group(process.pid)}; its stderr: "
-            f"{stderr!r}")
-        time.sleep(0.05)
-    return done, process.returncode, stderr
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:  # (state, parent, ...)
+                found.append((int(fields[19]), int(stat.parent.name)))  # (start time)
+        except (OSError, IndexError, ValueError):  # (a process that ended meanwhile)
+            continue
+    return [child for _, child in sorted(found)]
 
 
 def _group(pgid: int) -> list[str]:

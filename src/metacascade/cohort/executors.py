@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -59,7 +60,10 @@ class Executor(Protocol):
 class LocalExecutor:
     """A local process pool of ``workers`` processes (1: in this process).
 
-    Each worker keeps the memory it frees for its next batch (:func:`keep_freed_memory`).
+    No more workers start than there are shards to run. Each worker keeps the memory it
+    frees for its next batch (:func:`keep_freed_memory`), and ends when the process
+    that started it has gone (killed: it could not end them itself), within
+    :data:`PARENT_CHECK_S`.
     """
 
     def __init__(self, workers: int | None = None) -> None:
@@ -81,7 +85,11 @@ class LocalExecutor:
             for shard in shards:
                 yield fn(shard)
             return
-        pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_start_worker)
+        # (the platform's default: "fork" on Linux before Python 3.14, "forkserver" after)
+        context = multiprocessing.get_context()
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(shards)),
+                                   mp_context=context, initializer=_start_worker,
+                                   initargs=(os.getpid(), context.get_start_method()))
         try:
             futures = [pool.submit(fn, shard) for shard in shards]
             for future in as_completed(futures):
@@ -93,10 +101,33 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start_worker() -> None:
-    """A local pool's worker: it keeps its freed memory and leaves Ctrl-C to the caller."""
+def _start_worker(caller: int, method: str) -> None:
+    """A local pool's worker: it keeps its freed memory and leaves Ctrl-C to the caller.
+
+    It ends when the process that started it has gone: the caller (``caller``, its
+    pid), or with the ``"forkserver"`` start ``method`` the server, which ends with it.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory()
+    parent = os.getppid() if method == "forkserver" else caller
+    threading.Thread(target=_end_with, args=(parent,), name="metacascade-end-with-parent",
+                     daemon=True).start()
+
+
+#: Seconds between a worker's looks at whether the process that started it is there.
+PARENT_CHECK_S = 0.2
+
+
+def _end_with(parent: int) -> None:
+    """End this process once ``parent`` is no longer its parent (it has ended).
+
+    A worker whose caller was killed (SIGKILL) would otherwise run the shards queued,
+    write files no manifest lists, and then wait forever. (POSIX: a process whose parent
+    ends is given another.)
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
 
 
 def _end_workers(pool: ProcessPoolExecutor) -> None:

@@ -984,10 +984,40 @@ def _claimed(out: Path) -> Iterator[None]:
             except OSError:  # a file system without locks: run unguarded
                 yield
                 return
+        _HELD_LOCKS.add(handle.fileno())
         try:
             yield
         finally:
+            _HELD_LOCKS.discard(handle.fileno())
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+#: The descriptors of the cohort locks this process holds (:func:`_claimed`).
+_HELD_LOCKS: set[int] = set()
+
+
+def _drop_locks() -> None:
+    """In a child just forked (a worker of the local pool): let go of the run's locks.
+
+    A lock (``flock``) belongs to the open file, which a fork shares: a worker that
+    outlived a killed run would hold its directory, and ``--resume`` be refused. Each
+    descriptor is pointed at /dev/null rather than closed, so that its number is not
+    taken by another file while the copied run still names it.
+    """
+    if not _HELD_LOCKS:
+        return
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            for descriptor in _HELD_LOCKS:
+                os.dup2(null, descriptor, inheritable=False)
+        finally:
+            os.close(null)
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):  # (POSIX; spawned processes inherit no lock)
+    os.register_at_fork(after_in_child=_drop_locks)
 
 
 def _prepare(out: Path) -> set[int]:

@@ -1,0 +1,119 @@
+"""The local process pool of a cohort: its workers end with the run (killed or not),
+never hold its lock, and start no more than there are shards."""
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cohort_helpers import assert_same, signal_after_shards
+from metacascade.cli import app
+from metacascade.cohort import LocalExecutor, Population, simulate_cohort
+from metacascade.cohort.run import being_written
+
+POPULATION = {
+    "cancer": "breast", "horizon_years": 4, "primary_diameter_mm": 20,
+    "cancer_overrides": {"doubling_time": "90 d"},
+    "clinic": {"draws": [{"every_weeks": 6, "start_day": 365}]},
+    "population": {"primary_diameter_mm": {"uniform": {"low": 15, "high": 30}}},
+}
+#: Ten shards of one patient each, on two workers.
+ARGS = ["--patients", "10", "--seed", "5", "--batch-size", "1", "--shard-size", "1",
+        "--workers", "2"]
+
+
+@pytest.fixture(scope="module")
+def population() -> Population:
+    return Population.from_dict(POPULATION)
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory, population) -> Path:
+    """The cohort of :data:`ARGS`, run without a stop."""
+    out = tmp_path_factory.mktemp("pool") / "whole"
+    simulate_cohort(population, 10, seed=5, out=out, batch_size=1, shard_size=1,
+                    executor=LocalExecutor(1), progress=False)
+    return out
+
+
+@pytest.fixture
+def args(tmp_path) -> list[str]:
+    path = tmp_path / "pop.yaml"
+    path.write_text(yaml.safe_dump(POPULATION))
+    return ["cohort", "--scenario", str(path), *ARGS]
+
+
+def _resumed_is_whole(args: list[str], out: Path, whole: Path) -> None:
+    run = CliRunner().invoke(app, [*args, "--out", str(out), "--resume"])
+    assert run.exit_code == 0, run.output
+    assert_same(whole, out)
+
+
+def test_workers_of_a_killed_run_end_and_it_resumes(tmp_path, args, whole):
+    """SIGKILL of the command alone (not its workers): the workers end (the helper
+    fails if one outlives it by 10 s; they ran the shards queued and then waited
+    forever), the directory is free, and --resume finishes it."""
+    out = tmp_path / "killed"
+    done, status, _ = signal_after_shards(args, out, 2, signal.SIGKILL, to="main")
+    assert status == -signal.SIGKILL and 2 <= len(done) < 10, (status, done)
+    assert not being_written(out)
+    _resumed_is_whole(args, out, whole)
+
+
+_HOLD = """
+import multiprocessing, sys, time
+from pathlib import Path
+from metacascade.cohort.run import _claimed
+
+with _claimed(Path(sys.argv[1])):
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+    child.start()
+    print(child.pid, flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                    reason="no fork: a child inherits no descriptor")
+def test_a_process_forked_by_a_run_does_not_hold_its_lock(tmp_path):
+    """A lock (flock) belongs to the open file, which a fork shares: a worker alive
+    after its run was killed held the directory, and --resume was refused."""
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
+    child = int(holder.stdout.readline())
+    try:
+        assert being_written(tmp_path)
+        holder.kill()
+        holder.wait(timeout=60)
+        assert Path(f"/proc/{child}").exists() or sys.platform != "linux"  # (still there)
+        assert not being_written(tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+        os.kill(child, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class _Task:
+    index: int
+
+
+def _index(task: _Task) -> int:
+    return task.index
+
+
+def test_no_more_workers_start_than_there_are_shards():
+    before = set(multiprocessing.active_children())
+    runs = LocalExecutor(40).run(_index, [_Task(0), _Task(1)])
+    first = next(runs)
+    started = set(multiprocessing.active_children()) - before
+    assert sorted([first, *runs]) == [0, 1]
+    assert len(started) == 2, started
