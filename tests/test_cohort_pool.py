@@ -1,11 +1,14 @@
 """The local process pool of a cohort: its workers end with the run (killed or not),
-never hold its lock, and start no more than there are shards."""
+never hold its lock, start no more than there are shards; a worker that dies is one
+line; SIGTERM stops a run as Ctrl-C does."""
 
+import json
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +19,9 @@ from typer.testing import CliRunner
 from cohort_helpers import assert_same, signal_after_shards
 from metacascade.cli import app
 from metacascade.cohort import LocalExecutor, Population, simulate_cohort
+from metacascade.cohort import run as run_module
 from metacascade.cohort.run import being_written
+from metacascade.errors import WorkerDied
 
 POPULATION = {
     "cancer": "breast", "horizon_years": 4, "primary_diameter_mm": 20,
@@ -99,6 +104,48 @@ def test_a_process_forked_by_a_run_does_not_hold_its_lock(tmp_path):
         holder.kill()
         holder.wait()
         os.kill(child, signal.SIGKILL)
+
+
+def test_a_worker_killed_is_one_line_and_the_run_resumes(tmp_path, args, whole):
+    """kill -9 of a worker (as the system does out of memory): one line saying so, how
+    many shards are done and that --resume finishes it; status 1 (not bad input); the
+    other worker ended; no temporary file left."""
+    out = tmp_path / "broken"
+    _, status, stderr = signal_after_shards(args, out, 2, signal.SIGKILL, to="worker")
+    assert status == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]
+    recorded = json.loads((out / "manifest.json").read_text())["shards_done"]
+    assert last == (
+        "metacascade: error: a worker process died (killed by SIGKILL, perhaps by the "
+        f"system when it ran out of memory); {len(recorded)} of 10 shards done in "
+        f"{str(out)!r}; the same command with --resume (in Python: resume=True) finishes "
+        "it"), stderr
+    assert not list(out.glob("*/.*.tmp")) and not list(out.glob(".shard-*"))
+    _resumed_is_whole(args, out, whole)
+
+
+_RUN_SHARD = run_module.run_shard
+
+
+def _shard_1_dies(shard: run_module.Shard) -> int:
+    """:func:`run_shard`, but the worker that runs shard 1 is killed (SIGKILL) first."""
+    if shard.index == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(60)
+    return _RUN_SHARD(shard)
+
+
+def test_a_worker_killed_raises_worker_died_in_python(tmp_path, population, monkeypatch):
+    monkeypatch.setattr(run_module, "run_shard", _shard_1_dies)
+    out = tmp_path / "c"
+    with pytest.raises(WorkerDied, match=r"^a worker process died \(killed by SIGKILL, "
+                       r"perhaps by the system when it ran out of memory\); \d of 4 shards "
+                       r"done in '.*'; the same command with --resume \(in Python: "
+                       r"resume=True\) finishes it$"):
+        simulate_cohort(population, 4, seed=5, out=out, batch_size=1,
+                        executor=LocalExecutor(2), progress=False)
+    assert (out / "manifest.json").exists()  # kept, to resume
 
 
 @dataclass(frozen=True)

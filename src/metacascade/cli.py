@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from metacascade._version import __version__
-from metacascade.errors import MetacascadeError, install_hint
+from metacascade.errors import MetacascadeError, WorkerDied, install_hint
 from metacascade.units import years_text
 
 if TYPE_CHECKING:
@@ -91,12 +91,18 @@ def _as_options(**options: str) -> Iterator[None]:
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Turn bad-input errors into one line on stderr and exit status 2."""
+    """Turn bad-input errors into one line on stderr and exit status 2.
+
+    A worker process that died (:class:`WorkerDied`) is one line too, with status 1.
+    """
     try:
         yield
     except MetacascadeError as error:
         typer.echo(f"metacascade: error: {error}", err=True)
         raise typer.Exit(code=2) from None
+    except WorkerDied as error:  # (killed, perhaps out of memory: not bad input)
+        typer.echo(f"metacascade: error: {error}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 def _version(value: bool) -> None:

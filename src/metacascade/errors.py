@@ -1,8 +1,9 @@
-"""The error types metacascade raises for bad input.
+"""The error types metacascade raises for bad input, and for a run that could not go on.
 
 Every error a user can provoke with bad input is a :class:`MetacascadeError`; the
 CLI turns it into one line on stderr and exit status 2. Each subclass is also a
-:class:`ValueError`, so generic handlers keep working.
+:class:`ValueError`, so generic handlers keep working. :class:`WorkerDied` is not bad
+input: the CLI says it in one line with exit status 1.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ class ScenarioError(MetacascadeError):
 
 class OutputError(MetacascadeError):
     """An output path cannot be written (it is a file, or the disk refused)."""
+
+
+class WorkerDied(RuntimeError):
+    """A worker process of a local pool died (killed, as by the system out of memory).
+
+    The message says how, and for a cohort how many shards are done and that
+    ``resume=True`` (``--resume``) finishes it. (Not a :class:`MetacascadeError`: the
+    input was not at fault.)
+    """
 
 
 def install_hint(extra: str) -> str:

@@ -21,10 +21,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
 from metacascade._checks import whole_number
-from metacascade.errors import MetacascadeError, OutputError, install_hint
+from metacascade.errors import MetacascadeError, OutputError, WorkerDied, install_hint
 
 
 class Task(Protocol):
@@ -79,7 +80,9 @@ class LocalExecutor:
         A shard that fails stops the run at once: the shards not started are cancelled
         (those running finish and are written), then its error is raised. An interrupt
         (Ctrl-C) stops the workers at once: they ignore it themselves, and are ended
-        here, so that no shard goes on after the command has returned.
+        here, so that no shard goes on after the command has returned. A worker that
+        dies (killed, as by the system when it runs out of memory) ends the others and
+        raises :class:`~metacascade.errors.WorkerDied`.
         """
         if self.workers == 1 or len(shards) <= 1:
             for shard in shards:
@@ -90,13 +93,18 @@ class LocalExecutor:
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(shards)),
                                    mp_context=context, initializer=_start_worker,
                                    initargs=(os.getpid(), context.get_start_method()))
+        processes: list[Any] = []
         try:
             futures = [pool.submit(fn, shard) for shard in shards]
+            processes = list((getattr(pool, "_processes", None) or {}).values())
             for future in as_completed(futures):
                 yield future.result()
         except (KeyboardInterrupt, GeneratorExit):  # here, or where the caller was
             _end_workers(pool)
             raise
+        except BrokenProcessPool:  # (the pool has ended the other workers)
+            pool.shutdown(wait=True)
+            raise WorkerDied(f"a worker process died ({_death(processes)})") from None
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -128,6 +136,27 @@ def _end_with(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK_S)
     os._exit(1)
+
+
+def _death(processes: Sequence[Any]) -> str:
+    """How a pool's worker died, from the exit codes of its ``processes``.
+
+    The pool ends the others with SIGTERM once one has died: another signal or exit
+    status, if any, is the one that died.
+    """
+    codes = [code for code in (p.exitcode for p in processes) if code]
+    code = next((c for c in codes if c != -signal.SIGTERM), codes[0] if codes else None)
+    if code is None:
+        return "ended abruptly"
+    if code > 0:
+        return f"exited with status {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    if -code == signal.SIGKILL:
+        return f"killed by {name}, perhaps by the system when it ran out of memory"
+    return f"killed by {name}"
 
 
 def _end_workers(pool: ProcessPoolExecutor) -> None:

@@ -70,7 +70,7 @@ from metacascade.cohort.tables import (
     cohort_tables,
     courses_columns,
 )
-from metacascade.errors import MetacascadeError, OutputError, ScenarioError
+from metacascade.errors import MetacascadeError, OutputError, ScenarioError, WorkerDied
 
 MANIFEST = "manifest.json"
 #: The hidden file a run holds a lock on, so that a second run on the directory is refused.
@@ -684,6 +684,8 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
         fresh = not any(p.name != LOCK for p in out.iterdir())
         try:
             return _run(out, identity, batch_size, executor, progress)
+        except WorkerDied:  # kept, as after an interrupt: the run can be resumed
+            raise
         except Exception as error:
             # What only a patient shows (a value drawn that the scenario refuses, a
             # patient the engine refuses), or an unexpected failure (an executor that
@@ -783,6 +785,9 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
     except KeyboardInterrupt:
         _remove_temporaries(out)
         raise CohortInterrupted(out, len(done), n_shards) from None
+    except WorkerDied as error:  # (the executor has ended the other workers)
+        _remove_temporaries(out)
+        raise WorkerDied(f"{error}; {_how_to_finish(out, len(done), n_shards)}") from None
     finally:
         for path in out.glob(".shard-*.progress"):  # a run stopped: none is under way
             path.unlink(missing_ok=True)
@@ -879,10 +884,14 @@ class CohortInterrupted(KeyboardInterrupt):
     """
 
     def __init__(self, out: Path, done: int, total: int) -> None:
-        super().__init__(f"interrupted: {done} of {total} shards done in {str(out)!r}; "
-                         "the same command with --resume (in Python: resume=True) "
-                         "finishes it")
+        super().__init__(f"interrupted: {_how_to_finish(out, done, total)}")
         self.out, self.done, self.total = out, done, total
+
+
+def _how_to_finish(out: Path, done: int, total: int) -> str:
+    """What a stopped run has done, and how to finish it."""
+    return (f"{done} of {total} shards done in {str(out)!r}; the same command with "
+            "--resume (in Python: resume=True) finishes it")
 
 
 def _remove_temporaries(out: Path) -> None:
