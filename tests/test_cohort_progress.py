@@ -71,10 +71,14 @@ def test_simulate_cohort_prints_progress(tmp_path: Path,
 
 
 def test_a_note_when_workers_would_wait_or_a_batch_is_mostly_beyond_the_cohort(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Fewer shards than workers: which option makes more shards, and whether the
     results stay the same (a shard size) or not (a batch size). A batch more than twice
     the cohort: how many are simulated, and how to simulate only the cohort."""
+    from metacascade.cohort import run as run_module
+
+    monkeypatch.setattr(run_module, "usable_cores", lambda: 64)
     population = load_population(EXAMPLES / "breast_population.yaml")
     runs = itertools.count()
 
@@ -103,6 +107,29 @@ def test_a_note_when_workers_would_wait_or_a_batch_is_mostly_beyond_the_cohort(
         "makes more shards, with other results (a patient's draws depend on the batch size)"]
     assert notes(1, 2, batch_size=1) == []  # (one patient: one shard whatever is done)
     assert notes(1, 2, engine="patient") == []
+
+
+def test_a_note_when_more_workers_than_cores_would_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not refused (a big server may want them), but said: they only share the cores,
+    and each holds a batch. Only those with a shard to run count."""
+    from metacascade.cohort import run as run_module
+
+    monkeypatch.setattr(run_module, "usable_cores", lambda: 1)
+    population = load_population(EXAMPLES / "breast_population.yaml")
+    simulate_cohort(population, 6, seed=2, out=tmp_path / "c", batch_size=2,
+                    executor=LocalExecutor(40), progress=True)
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note" in line]
+    assert notes == ["note: 3 shards for 40 workers: 37 wait; a smaller batch size "
+                     "(--batch-size, batch_size) makes more shards, with other results (a "
+                     "patient's draws depend on the batch size)",
+                     "note: 3 workers share 1 core: a run is no faster than with 1, and "
+                     "each worker holds a batch in memory"]
+    monkeypatch.setattr(run_module, "usable_cores", lambda: 3)
+    simulate_cohort(population, 6, seed=2, out=tmp_path / "d", batch_size=2,
+                    executor=LocalExecutor(3), progress=True)
+    assert "note" not in capsys.readouterr().err
 
 
 class _Terminal(io.StringIO):

@@ -109,6 +109,14 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where known, else all."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # (not Linux)
+        return os.cpu_count() or 1
+
+
 def _start_worker(caller: int, method: str) -> None:
     """A local pool's worker: it keeps its freed memory and leaves Ctrl-C to the caller.
 

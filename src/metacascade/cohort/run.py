@@ -60,7 +60,12 @@ from metacascade import _jit
 from metacascade._checks import as_path, is_truth_value, whole_number
 from metacascade._version import __version__
 from metacascade.clinic.course import OBSERVATION_COLUMNS, follow
-from metacascade.cohort.executors import Executor, LocalExecutor, task_cancelled
+from metacascade.cohort.executors import (
+    Executor,
+    LocalExecutor,
+    task_cancelled,
+    usable_cores,
+)
 from metacascade.cohort.population import Distribution, Population, load_population
 from metacascade.cohort.progress import Progress, is_terminal
 from metacascade.cohort.tables import (
@@ -819,13 +824,14 @@ def _await_shard(out: Path, index: int) -> None:
 
 
 def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> list[str]:
-    """What to know before a run: work beyond the cohort, and workers that would wait.
+    """What to know before a run: work beyond the cohort, workers idle or beyond the cores.
 
     With the batch engine every patient of a batch is simulated, also those past
     ``n_patients`` (so that a patient's results do not depend on it); said when that is
     more than the cohort itself. A shard runs on one worker, the others wait; with the
     batch engine a shard is at least a batch, and a patient's results depend on the
-    batch size.
+    batch size. Workers beyond the cores (those with a shard to run) only share them,
+    each with a batch in memory; not refused (a server may have them to spare).
     """
     notes = []
     n, size = identity["n_patients"], identity["batch_size"]
@@ -847,6 +853,11 @@ def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> l
                      if batch and (identity["shard_size"] == size or n <= size) else
                      f"{many}; a smaller --shard-size (shard_size) makes more shards, with the "
                      "same results")
+    cores = usable_cores()
+    if workers is not None and min(workers, n_shards) > cores:
+        busy = min(workers, n_shards)
+        notes.append(f"{busy} workers share {cores} core{'s' * (cores != 1)}: a run is no "
+                     f"faster than with {cores}, and each worker holds a batch in memory")
     return notes
 
 
