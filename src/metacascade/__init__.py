@@ -4,16 +4,15 @@ Cancer cells leave a tumour through its veins, ride the blood through a model of
 human circulation, die or arrest in capillary beds, and may grow into metastases.
 ``route`` gives where a primary's cells arrest (closed form); ``simulate`` runs one
 patient through the whole cascade and returns a :class:`Result`; ``simulate_cohort``
-runs a population of patients into a Parquet dataset (:mod:`metacascade.cohort`,
-imported when first used, as are ``Population`` and ``load_population``).
+runs a population of patients into a Parquet dataset (:mod:`metacascade.cohort`).
+Each is imported when first used, so that ``import metacascade`` (and the command line,
+until a command needs them) does not wait for NumPy and pandas.
 """
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from metacascade._version import __version__
-from metacascade.engine.kernel import simulate
-from metacascade.engine.result import Result
-from metacascade.engine.route import RouteResult, route
 from metacascade.errors import (
     BodyError,
     CatalogError,
@@ -21,6 +20,12 @@ from metacascade.errors import (
     ParameterError,
     ScenarioError,
 )
+
+if TYPE_CHECKING:
+    from metacascade.cohort import Population, load_population, simulate_cohort
+    from metacascade.engine.kernel import simulate
+    from metacascade.engine.result import Result
+    from metacascade.engine.route import RouteResult, route
 
 __all__ = [
     "BodyError",
@@ -38,17 +43,22 @@ __all__ = [
     "simulate_cohort",
 ]
 
-#: Names given by metacascade.cohort, imported on first use (it needs pandas and pyarrow).
-_COHORT = ("Population", "load_population", "simulate_cohort")
+#: The names imported on first use, and their modules (the engine needs NumPy and
+#: pandas, about half a second to import; the cohort also pyarrow).
+_LAZY = {"simulate": "metacascade.engine.kernel", "Result": "metacascade.engine.result",
+         "route": "metacascade.engine.route", "RouteResult": "metacascade.engine.route",
+         **dict.fromkeys(("Population", "load_population", "simulate_cohort"),
+                         "metacascade.cohort")}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _COHORT:
-        from metacascade import cohort
-
-        return getattr(cohort, name)
-    raise AttributeError(f"module 'metacascade' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metacascade' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # (looked up here from now on)
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_COHORT))
+    return sorted(set(globals()) | set(_LAZY))
