@@ -164,3 +164,89 @@ def test_no_more_workers_start_than_there_are_shards():
     started = set(multiprocessing.active_children()) - before
     assert sorted([first, *runs]) == [0, 1]
     assert len(started) == 2, started
+
+
+@pytest.mark.parametrize("to", ["group", "main"])
+def test_sigterm_stops_as_ctrl_c_does_and_the_run_resumes(tmp_path, args, whole, to):
+    """SIGTERM (to the process group, as a service manager sends it, or to the command
+    alone, as `kill PID`): the line of an interrupt, status 143, no temporary file."""
+    out = tmp_path / "terminated"
+    done, status, stderr = signal_after_shards(args, out, 2, signal.SIGTERM, to=to)
+    assert 2 <= len(done) < 10, f"{len(done)} shards done when terminated: {stderr!r}"
+    assert status == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]
+    recorded = json.loads((out / "manifest.json").read_text())["shards_done"]
+    assert last == (f"metacascade: terminated: {len(recorded)} of 10 shards done in "
+                    f"{str(out)!r}; the same command with --resume (in Python: "
+                    "resume=True) finishes it"), stderr
+    assert not list(out.glob("*/.*.tmp")) and not list(out.glob(".shard-*"))
+    _resumed_is_whole(args, out, whole)
+
+
+#: Runs the command (the arguments after the first three) with a signal (the third)
+#: raised when a module (the first "import") is first imported, or a function (the
+#: first "call") is called: the second names it.
+_STOP_AT = """
+import importlib, signal, sys
+
+kind, target, number = sys.argv[1], sys.argv[2], getattr(signal, sys.argv[3])
+del sys.argv[1:4]
+
+
+class Finder:
+    def find_spec(self, name, path=None, target_=None):
+        if name == target:
+            signal.raise_signal(number)
+
+
+if kind == "import":
+    sys.meta_path.insert(0, Finder())
+else:
+    module, name = target.rsplit(".", 1)
+    module = importlib.import_module(module)
+    original = getattr(module, name)
+
+    def stopped(*args, **kwargs):
+        signal.raise_signal(number)
+        return original(*args, **kwargs)
+
+    setattr(module, name, stopped)
+from metacascade.cli import main
+
+main()
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("kind, target, said", [
+    ("import", "metacascade.cohort", ""),  # the command's own imports
+    ("import", "scipy.optimize", ""),  # deep in them (a C extension's among them)
+    ("call", "metacascade.cohort.run._claimed", ""),  # after them, before the run
+    ("call", "metacascade.cohort.run._prepare", ": 0 of 10 shards done in "),
+], ids=["imports", "scipy", "claim", "prepare"])
+def test_an_interrupt_before_the_first_shard_is_one_line(tmp_path, args, name, kind,
+                                                         target, said):
+    """Before: a traceback from the imports, or status 130 and nothing said."""
+    number = getattr(signal, name)
+    run = subprocess.run([sys.executable, "-c", _STOP_AT, kind, target, name, *args,
+                          "--out", str(tmp_path / "c")], capture_output=True, text=True,
+                         timeout=300)
+    word = "terminated" if number == signal.SIGTERM else "interrupted"
+    assert run.returncode == 128 + number, run.stderr
+    assert run.stderr.startswith(f"metacascade: {word}{said}"), run.stderr
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_of_another_command_is_one_line(tmp_path, name):
+    number = getattr(signal, name)
+    run = subprocess.run([sys.executable, "-c", _STOP_AT, "call",
+                          "metacascade.engine.kernel.simulate", name, "simulate", "--cancer",
+                          "breast", "--years", "1", "--out", str(tmp_path / "s")],
+                         capture_output=True, text=True, timeout=300)
+    word = "terminated" if number == signal.SIGTERM else "interrupted"
+    assert run.returncode == 128 + number, run.stderr
+    assert run.stderr.splitlines()[-1] == f"metacascade: {word}", run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "s").exists()

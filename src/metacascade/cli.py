@@ -1,14 +1,20 @@
 """The ``metacascade`` command: thin over the library.
 
 Bad input (unknown names, malformed scenarios, an option's value of the wrong type)
-prints one line on stderr and exits with status 2; nothing is written.
+prints one line on stderr and exits with status 2; nothing is written. An interrupt
+(Ctrl-C) or a SIGTERM, whenever it comes, prints one line (a cohort's says what is done
+and how to finish it) and exits with status 130 or 143 (128 + the signal's number).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from metacascade._version import __version__
-from metacascade.errors import MetacascadeError, WorkerDied, install_hint
+from metacascade.errors import MetacascadeError, Terminated, WorkerDied, install_hint
 from metacascade.units import years_text
 
 if TYPE_CHECKING:
@@ -37,6 +43,8 @@ _FLAG = ""
 
 #: Exit status after an interrupt (Ctrl-C), as shells report one: 128 + SIGINT.
 INTERRUPTED = 130
+#: Exit status after a SIGTERM (:class:`~metacascade.errors.Terminated`): 128 + SIGTERM.
+TERMINATED = 143
 
 #: Executor options shared by `cohort` and `calibrate`.
 _Workers = Annotated[int | None, typer.Option(
@@ -57,7 +65,61 @@ class _HelpFlag:
 
 
 class _Group(_HelpFlag, typer.core.TyperGroup):
-    pass
+    """The commands; an interrupt while one is read or runs is said (:func:`_stops_said`).
+
+    (Typer would turn it into status 130 with nothing said.)
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _stops_said():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _stops_said():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _stops_said() -> Iterator[None]:
+    """An interrupt (Ctrl-C, SIGTERM) as one line on stderr and status 128 + its signal.
+
+    Also an error an interrupt caused: one raised in a C extension's import is an
+    ImportError whose cause is the interrupt.
+    """
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        raise typer.Exit(_say_stop(stop)) from None
+    except Exception as error:
+        behind = _interrupt_behind(error)
+        if behind is None:
+            raise
+        raise typer.Exit(_say_stop(behind)) from None
+
+
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt that caused ``error`` (its cause, or their cause...), if any."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        if isinstance(cause, (_CLICK_ERROR, typer.Exit, typer.Abort)):
+            return None  # (said already)
+        seen.add(id(cause))
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    return None
+
+
+def _say_stop(stop: KeyboardInterrupt) -> int:
+    """Say why the command stopped: what a cohort has done, or only that it was stopped.
+
+    Its exit status.
+    """
+    terminated = getattr(stop, "signal_number", signal.SIGINT) == signal.SIGTERM
+    said = str(stop) or ("terminated" if terminated else "interrupted")
+    typer.echo(f"metacascade: {said}", err=True)
+    return TERMINATED if terminated else INTERRUPTED
 
 
 class _Command(_HelpFlag, typer.core.TyperCommand):
@@ -323,12 +385,7 @@ def cohort(
     ] = False,
 ) -> None:
     """Simulate a virtual cohort into Parquet shards (patients, colonies, observations)."""
-    from metacascade.cohort import (
-        CohortInterrupted,
-        DaskExecutor,
-        load_population,
-        simulate_cohort,
-    )
+    from metacascade.cohort import DaskExecutor, load_population, simulate_cohort
     from metacascade.cohort.run import DEFAULT_BATCH_SIZE
 
     with _user_errors():
@@ -340,7 +397,7 @@ def cohort(
         if seed is None:
             seed = 0 if population.base.seed is None else population.base.seed
         executor = _executor(workers, dask_local, scheduler)
-        try:
+        try:  # (an interrupt, CohortInterrupted, says what is done: _stops_said)
             with _as_options(patients="--patients", seed="--seed", engine="--engine",
                              shard_size="--shard-size", batch_size="--batch-size"):
                 result = simulate_cohort(population, patients, seed=seed, out=out,
@@ -348,16 +405,9 @@ def cohort(
                                          resume=resume, progress=True, engine=engine,
                                          batch_size=DEFAULT_BATCH_SIZE if batch_size is None
                                          else batch_size)
-        except CohortInterrupted as stop:  # Ctrl-C: what is done, and how to go on
-            stopped: CohortInterrupted | None = stop
-        else:
-            stopped = None
         finally:
             if isinstance(executor, DaskExecutor):
                 executor.close()  # first: its workers' last log lines come before ours
-    if stopped is not None:
-        typer.echo(f"metacascade: {stopped}", err=True)
-        raise typer.Exit(INTERRUPTED)
     manifest = result.manifest
     shards = manifest["shards_total"]
     typer.echo(f"{patients} patient{'s' * (patients != 1)} in {shards} "
@@ -527,10 +577,14 @@ def main(args: list[str] | None = None) -> None:
 
     Click's own errors (an option's value of the wrong type, an unknown option or
     command, a missing argument) also come as one line on stderr with status 2, as the
-    library's do; without arguments the help is printed.
+    library's do; without arguments the help is printed. A SIGTERM stops the command as
+    Ctrl-C does (:class:`~metacascade.errors.Terminated`); a second one ends it at once.
     """
     try:
-        code = app(args=args, prog_name="metacascade", standalone_mode=False)
+        with _interrupts_all():
+            code = app(args=args, prog_name="metacascade", standalone_mode=False)
+    except KeyboardInterrupt as stop:  # outside a command (those in one: _Group)
+        sys.exit(_say_stop(stop))
     except _CLICK_ERROR as error:
         if type(error).__name__ == "NoArgsIsHelpError":
             # The help: typer's rich formatter has printed it already (to stdout, when
@@ -546,7 +600,70 @@ def main(args: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("Aborted!", err=True)
         sys.exit(1)
+    except Exception as error:  # (an interrupt behind it, outside a command)
+        behind = _interrupt_behind(error)
+        if behind is None:
+            raise
+        sys.exit(_say_stop(behind))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+@contextmanager
+def _interrupts_all() -> Iterator[None]:
+    """Meanwhile, a SIGTERM is an interrupt, and no interrupt is lost.
+
+    A SIGTERM raises :class:`Terminated`; an interrupt that Python could only print is
+    sent again (:func:`_send_again`). (Outside the main thread, where no signal's
+    handler can be set, only the latter.)
+    """
+    handled = threading.current_thread() is threading.main_thread()
+    previous = (signal.signal(signal.SIGTERM, functools.partial(_terminate, os.getpid()))
+                if handled else None)
+    hook = sys.unraisablehook
+    sys.unraisablehook = functools.partial(_send_again, hook)
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
+        if handled:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _send_again(hook: Any, unraisable: Any) -> None:
+    """Send again an interrupt that Python could only print; pass the rest to ``hook``.
+
+    A signal's handler runs between any two bytecodes, also in a finalizer or a callback
+    of the import system, where an exception is printed and dropped: about one SIGTERM
+    in 40 in the first seconds of a cohort was lost so, and the run went on.
+    """
+    stop = unraisable.exc_value
+    if not isinstance(stop, KeyboardInterrupt):
+        hook(unraisable)
+        return
+    number = getattr(stop, "signal_number", signal.SIGINT)
+    if number == signal.SIGTERM:  # (its handler is the default again)
+        signal.signal(signal.SIGTERM, functools.partial(_terminate, os.getpid()))
+    # From another thread, a moment later (not into the finalizer again), unless the
+    # command has ended meanwhile (its handler is gone).
+    threading.Timer(0.01, _send_if, (number, signal.getsignal(number))).start()
+
+
+def _send_if(number: int, handler: Any) -> None:
+    """Send signal ``number`` to this process if ``handler`` is still its handler."""
+    if signal.getsignal(number) is handler:
+        os.kill(os.getpid(), number)
+
+
+def _terminate(command: int, signal_number: int, frame: object) -> None:
+    """SIGTERM's handler in process ``command``: stop as Ctrl-C does.
+
+    A second SIGTERM ends the process at once, and so does one in a process forked from
+    ``command`` before it could set its own (a worker of the local pool).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if os.getpid() != command:
+        os.kill(os.getpid(), signal.SIGTERM)
+    raise Terminated
 
 
 #: Click's base error, as typer has it (typer 0.29 vendors click).

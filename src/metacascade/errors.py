@@ -3,10 +3,13 @@
 Every error a user can provoke with bad input is a :class:`MetacascadeError`; the
 CLI turns it into one line on stderr and exit status 2. Each subclass is also a
 :class:`ValueError`, so generic handlers keep working. :class:`WorkerDied` is not bad
-input: the CLI says it in one line with exit status 1.
+input: the CLI says it in one line with exit status 1. :class:`Terminated` is the CLI's
+SIGTERM, raised as an interrupt.
 """
 
 from __future__ import annotations
+
+import signal
 
 
 class MetacascadeError(ValueError):
@@ -31,6 +34,17 @@ class ScenarioError(MetacascadeError):
 
 class OutputError(MetacascadeError):
     """An output path cannot be written (it is a file, or the disk refused)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM, as the ``metacascade`` command raises it: it stops a run as Ctrl-C does.
+
+    A cohort's run then raises :class:`~metacascade.cohort.CohortInterrupted`; the
+    command exits with status 143 (128 + 15).
+    """
+
+    #: The signal's number.
+    signal_number = signal.SIGTERM
 
 
 class WorkerDied(RuntimeError):

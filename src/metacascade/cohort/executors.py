@@ -104,7 +104,10 @@ class LocalExecutor:
             raise
         except BrokenProcessPool:  # (the pool has ended the other workers)
             pool.shutdown(wait=True)
-            raise WorkerDied(f"a worker process died ({_death(processes)})") from None
+            code = _exit_code(processes)
+            if code == -signal.SIGTERM:  # (as all of a process group: this one's too?)
+                time.sleep(TERMINATED_WAIT_S)  # (an interrupt, if it comes, wins)
+            raise WorkerDied(f"a worker process died ({_death(code)})") from None
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -120,10 +123,13 @@ def usable_cores() -> int:
 def _start_worker(caller: int, method: str) -> None:
     """A local pool's worker: it keeps its freed memory and leaves Ctrl-C to the caller.
 
-    It ends when the process that started it has gone: the caller (``caller``, its
-    pid), or with the ``"forkserver"`` start ``method`` the server, which ends with it.
+    A SIGTERM ends it at once, whatever handler the caller has (the command's raises an
+    interrupt, which a worker would print). It ends when the process that started it
+    has gone: the caller (``caller``, its pid), or with the ``"forkserver"`` start
+    ``method`` the server, which ends with it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     keep_freed_memory()
     parent = os.getppid() if method == "forkserver" else caller
     threading.Thread(target=_end_with, args=(parent,), name="metacascade-end-with-parent",
@@ -132,6 +138,10 @@ def _start_worker(caller: int, method: str) -> None:
 
 #: Seconds between a worker's looks at whether the process that started it is there.
 PARENT_CHECK_S = 0.2
+#: Seconds given to a SIGTERM of this process after a worker died of one: a SIGTERM to
+#: the whole process group (``kill -- -PGID``, a service stopped) reaches both, and this
+#: process's (an interrupt where the command line has it raise one) says what happened.
+TERMINATED_WAIT_S = 0.5
 
 
 def _end_with(parent: int) -> None:
@@ -146,14 +156,18 @@ def _end_with(parent: int) -> None:
     os._exit(1)
 
 
-def _death(processes: Sequence[Any]) -> str:
-    """How a pool's worker died, from the exit codes of its ``processes``.
+def _exit_code(processes: Sequence[Any]) -> int | None:
+    """The exit code of the pool's worker that died first, of its ``processes``.
 
     The pool ends the others with SIGTERM once one has died: another signal or exit
-    status, if any, is the one that died.
+    status, if any, is the one that died. None: none is known.
     """
     codes = [code for code in (p.exitcode for p in processes) if code]
-    code = next((c for c in codes if c != -signal.SIGTERM), codes[0] if codes else None)
+    return next((c for c in codes if c != -signal.SIGTERM), codes[0] if codes else None)
+
+
+def _death(code: int | None) -> str:
+    """How a worker ended with exit code ``code`` (negative: killed by that signal)."""
     if code is None:
         return "ended abruptly"
     if code > 0:

@@ -42,6 +42,7 @@ import math
 import os
 import platform
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -749,10 +750,36 @@ def _take_back(out: Path, *, unlisted: bool = True) -> bool:
 
 def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executor | None,
          progress: bool | None) -> Cohort:
-    """Run the shards of a checked and claimed cohort directory (:func:`simulate_cohort`)."""
+    """Run the shards of a checked and claimed cohort directory (:func:`simulate_cohort`).
+
+    An interrupt (Ctrl-C; SIGTERM, which the command line makes a
+    :class:`~metacascade.errors.Terminated`) is a :class:`CohortInterrupted`, the
+    temporary files removed; a worker that died (:class:`WorkerDied`) says so with the
+    same account of what is done.
+    """
+    n_shards = math.ceil(identity["n_patients"] / identity["shard_size"])
+    done: set[int] = set()
+    try:
+        _run_shards(out, identity, batch_size, executor, progress, done)
+    except KeyboardInterrupt as stop:
+        _remove_temporaries(out)
+        raise CohortInterrupted(out, len(done), n_shards,
+                                getattr(stop, "signal_number", signal.SIGINT)) from None
+    except WorkerDied as error:  # (the executor has ended the other workers)
+        _remove_temporaries(out)
+        raise WorkerDied(f"{error}; {_how_to_finish(out, len(done), n_shards)}") from None
+    finally:
+        for path in out.glob(".shard-*.progress"):  # a run stopped: none is under way
+            path.unlink(missing_ok=True)
+    return Cohort(out)
+
+
+def _run_shards(out: Path, identity: dict[str, Any], batch_size: int,
+                executor: Executor | None, progress: bool | None, done: set[int]) -> None:
+    """Write the manifest and run the shards not yet ``done`` (adding each as it is)."""
     scenario, seed, n_patients = identity["scenario"], identity["seed"], identity["n_patients"]
     shard_size, engine = identity["shard_size"], identity["engine"]
-    done = _prepare(out)
+    done.update(_prepare(out))
     n_shards = math.ceil(n_patients / shard_size)
     show = (progress if progress is not None
             else is_terminal(sys.stderr) or bool(os.environ.get("CI")))
@@ -765,38 +792,27 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
     if shards or not (out / MANIFEST).exists():  # (a complete cohort's is left as it is)
         _write_manifest(out, manifest)
     executor = executor or LocalExecutor()
-    try:
-        with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards),
-                       under_way=lambda: patients_under_way(out),
-                       notes=_notes(n_shards, getattr(executor, "workers", None),
-                                    identity) if not done else ())
-              if show else contextlib.nullcontext()) as bar:
-            runs = executor.run(run_shard, shards)
-            try:
-                for index in runs:
-                    _await_shard(out, index)
-                    done.add(index)
-                    manifest["shards_done"] = sorted(done)
-                    manifest["complete"] = len(done) == n_shards
-                    _write_manifest(out, manifest)
-                    progress_file(out, index).unlink(missing_ok=True)
-                    if bar is not None:
-                        bar.shard_done(min(n_patients, (index + 1) * shard_size)
-                                       - index * shard_size)
-            finally:
-                close = getattr(runs, "close", None)  # stop the executor's shards now
-                if close is not None:
-                    close()
-    except KeyboardInterrupt:
-        _remove_temporaries(out)
-        raise CohortInterrupted(out, len(done), n_shards) from None
-    except WorkerDied as error:  # (the executor has ended the other workers)
-        _remove_temporaries(out)
-        raise WorkerDied(f"{error}; {_how_to_finish(out, len(done), n_shards)}") from None
-    finally:
-        for path in out.glob(".shard-*.progress"):  # a run stopped: none is under way
-            path.unlink(missing_ok=True)
-    return Cohort(out)
+    with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards),
+                   under_way=lambda: patients_under_way(out),
+                   notes=_notes(n_shards, getattr(executor, "workers", None),
+                                identity) if not done else ())
+          if show else contextlib.nullcontext()) as bar:
+        runs = executor.run(run_shard, shards)
+        try:
+            for index in runs:
+                _await_shard(out, index)
+                done.add(index)
+                manifest["shards_done"] = sorted(done)
+                manifest["complete"] = len(done) == n_shards
+                _write_manifest(out, manifest)
+                progress_file(out, index).unlink(missing_ok=True)
+                if bar is not None:
+                    bar.shard_done(min(n_patients, (index + 1) * shard_size)
+                                   - index * shard_size)
+        finally:
+            close = getattr(runs, "close", None)  # stop the executor's shards now
+            if close is not None:
+                close()
 
 
 #: What the workers of a Dask cluster need to write a cohort (said when they cannot).
@@ -889,14 +905,20 @@ def _parameter_dtype(dist: Distribution) -> str:
 
 
 class CohortInterrupted(KeyboardInterrupt):
-    """A cohort run stopped by an interrupt (Ctrl-C); its directory can be resumed.
+    """A cohort run stopped by an interrupt; its directory can be resumed.
 
-    The shards listed in the manifest are whole; ``resume`` finishes the others.
+    The interrupt is Ctrl-C, or a SIGTERM where it raises
+    :class:`~metacascade.errors.Terminated` (as the command does); ``signal_number``
+    says which (the command's exit status is 128 + it). The shards listed in the
+    manifest are whole; ``resume`` finishes the others.
     """
 
-    def __init__(self, out: Path, done: int, total: int) -> None:
-        super().__init__(f"interrupted: {_how_to_finish(out, done, total)}")
+    def __init__(self, out: Path, done: int, total: int,
+                 signal_number: int = signal.SIGINT) -> None:
+        stopped = "terminated" if signal_number == signal.SIGTERM else "interrupted"
+        super().__init__(f"{stopped}: {_how_to_finish(out, done, total)}")
         self.out, self.done, self.total = out, done, total
+        self.signal_number = signal_number
 
 
 def _how_to_finish(out: Path, done: int, total: int) -> str:
@@ -912,6 +934,7 @@ def _remove_temporaries(out: Path) -> None:
             stale.unlink(missing_ok=True)
     for stale in out.glob(".shard-*.progress*"):
         stale.unlink(missing_ok=True)
+    (out / f".{MANIFEST}.tmp").unlink(missing_ok=True)  # (a manifest's write stopped)
 
 
 def _check_directory(out: Path, identity: dict[str, Any], resume: bool, *,
