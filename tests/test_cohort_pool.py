@@ -166,10 +166,15 @@ def test_no_more_workers_start_than_there_are_shards():
     assert len(started) == 2, started
 
 
-@pytest.mark.parametrize("to", ["group", "main"])
-def test_sigterm_stops_as_ctrl_c_does_and_the_run_resumes(tmp_path, args, whole, to):
+@pytest.mark.parametrize("to, executor", [("group", "pool"), ("main", "pool"),
+                                          ("group", "dask")])
+def test_sigterm_stops_as_ctrl_c_does_and_the_run_resumes(tmp_path, args, whole, to,
+                                                          executor):
     """SIGTERM (to the process group, as a service manager sends it, or to the command
     alone, as `kill PID`): the line of an interrupt, status 143, no temporary file."""
+    if executor == "dask":
+        pytest.importorskip("distributed")
+        args = [*args[:-2], "--dask-local", "2"]
     out = tmp_path / "terminated"
     done, status, stderr = signal_after_shards(args, out, 2, signal.SIGTERM, to=to)
     assert 2 <= len(done) < 10, f"{len(done)} shards done when terminated: {stderr!r}"
