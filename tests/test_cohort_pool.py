@@ -255,3 +255,11 @@ def test_an_interrupt_of_another_command_is_one_line(tmp_path, name):
     assert run.stderr.splitlines()[-1] == f"metacascade: {word}", run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_the_command_line_reaches_its_own_code_before_numpy_and_pandas():
+    """A Ctrl-C while they were imported (the first half second of every command, from
+    `import metacascade`) was a traceback: no handler of the command's could run yet."""
+    code = ("import sys, metacascade.cli; "
+            "assert not {'numpy', 'pandas'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
