@@ -233,3 +233,22 @@ def test_flags_show_no_value_in_the_help(command):
     assert result.exit_code == 0
     assert "--help" in result.stdout
     assert "<bool>" not in result.stdout
+
+
+def test_an_interrupt_resent_after_its_command_ended_is_not_sent(monkeypatch):
+    """An interrupt Python dropped in a finalizer is sent again 10 ms later: after the
+    command had ended it reached the caller of main() (or a status 0 with a traceback)."""
+    import signal
+
+    from metacascade import cli
+
+    sent: list[int] = []
+    monkeypatch.setattr(cli.os, "kill", lambda pid, number: sent.append(number))
+    with cli._interrupts_all():
+        (ended,) = cli._ACTIVE
+    cli._send_if(signal.SIGINT, ended)
+    assert sent == []
+    with cli._interrupts_all():
+        (running,) = cli._ACTIVE
+        cli._send_if(signal.SIGINT, running)
+    assert sent == [signal.SIGINT] and not cli._ACTIVE

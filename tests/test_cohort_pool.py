@@ -29,8 +29,10 @@ POPULATION = {
     "clinic": {"draws": [{"every_weeks": 6, "start_day": 365}]},
     "population": {"primary_diameter_mm": {"uniform": {"low": 15, "high": 30}}},
 }
-#: Ten shards of one patient each, on two workers.
-ARGS = ["--patients", "10", "--seed", "5", "--batch-size", "1", "--shard-size", "1",
+#: Shards of one patient each, on two workers: enough that a run stopped after its
+#: second shard has most still to run on a busy machine (a shard takes some 20 ms).
+N = 40
+ARGS = ["--patients", str(N), "--seed", "5", "--batch-size", "1", "--shard-size", "1",
         "--workers", "2"]
 
 
@@ -43,7 +45,7 @@ def population() -> Population:
 def whole(tmp_path_factory, population) -> Path:
     """The cohort of :data:`ARGS`, run without a stop."""
     out = tmp_path_factory.mktemp("pool") / "whole"
-    simulate_cohort(population, 10, seed=5, out=out, batch_size=1, shard_size=1,
+    simulate_cohort(population, N, seed=5, out=out, batch_size=1, shard_size=1,
                     executor=LocalExecutor(1), progress=False)
     return out
 
@@ -67,7 +69,7 @@ def test_workers_of_a_killed_run_end_and_it_resumes(tmp_path, args, whole):
     forever), the directory is free, and --resume finishes it."""
     out = tmp_path / "killed"
     done, status, _ = signal_after_shards(args, out, 2, signal.SIGKILL, to="main")
-    assert status == -signal.SIGKILL and 2 <= len(done) < 10, (status, done)
+    assert status == -signal.SIGKILL and 2 <= len(done) < N, (status, done)
     assert not being_written(out)
     _resumed_is_whole(args, out, whole)
 
@@ -118,7 +120,7 @@ def test_a_worker_killed_is_one_line_and_the_run_resumes(tmp_path, args, whole):
     recorded = json.loads((out / "manifest.json").read_text())["shards_done"]
     assert last == (
         "metacascade: error: a worker process died (killed by SIGKILL, perhaps by the "
-        f"system when it ran out of memory); {len(recorded)} of 10 shards done in "
+        f"system when it ran out of memory); {len(recorded)} of {N} shards done in "
         f"{str(out)!r}; the same command with --resume (in Python: resume=True) finishes "
         "it"), stderr
     assert not list(out.glob("*/.*.tmp")) and not list(out.glob(".shard-*"))
@@ -177,12 +179,12 @@ def test_sigterm_stops_as_ctrl_c_does_and_the_run_resumes(tmp_path, args, whole,
         args = [*args[:-2], "--dask-local", "2"]
     out = tmp_path / "terminated"
     done, status, stderr = signal_after_shards(args, out, 2, signal.SIGTERM, to=to)
-    assert 2 <= len(done) < 10, f"{len(done)} shards done when terminated: {stderr!r}"
+    assert 2 <= len(done) < N, f"{len(done)} shards done when terminated: {stderr!r}"
     assert status == 128 + signal.SIGTERM, stderr
     assert "Traceback" not in stderr, stderr
     last = stderr.strip().splitlines()[-1]
     recorded = json.loads((out / "manifest.json").read_text())["shards_done"]
-    assert last == (f"metacascade: terminated: {len(recorded)} of 10 shards done in "
+    assert last == (f"metacascade: terminated: {len(recorded)} of {N} shards done in "
                     f"{str(out)!r}; the same command with --resume (in Python: "
                     "resume=True) finishes it"), stderr
     assert not list(out.glob("*/.*.tmp")) and not list(out.glob(".shard-*"))
@@ -228,7 +230,7 @@ main()
     ("import", "metacascade.cohort", ""),  # the command's own imports
     ("import", "scipy.optimize", ""),  # deep in them (a C extension's among them)
     ("call", "metacascade.cohort.run._claimed", ""),  # after them, before the run
-    ("call", "metacascade.cohort.run._prepare", ": 0 of 10 shards done in "),
+    ("call", "metacascade.cohort.run._prepare", f": 0 of {N} shards done in "),
 ], ids=["imports", "scipy", "claim", "prepare"])
 def test_an_interrupt_before_the_first_shard_is_one_line(tmp_path, args, name, kind,
                                                          target, said):

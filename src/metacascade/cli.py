@@ -620,16 +620,23 @@ def _interrupts_all() -> Iterator[None]:
     previous = (signal.signal(signal.SIGTERM, functools.partial(_terminate, os.getpid()))
                 if handled else None)
     hook = sys.unraisablehook
-    sys.unraisablehook = functools.partial(_send_again, hook)
+    active = object()  # (a resent interrupt must not outlive the command)
+    _ACTIVE.add(active)
+    sys.unraisablehook = functools.partial(_send_again, hook, active)
     try:
         yield
     finally:
+        _ACTIVE.discard(active)
         sys.unraisablehook = hook
         if handled:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
-def _send_again(hook: Any, unraisable: Any) -> None:
+#: The commands under way (:func:`_interrupts_all`), each by a token of its own.
+_ACTIVE: set[object] = set()
+
+
+def _send_again(hook: Any, active: object, unraisable: Any) -> None:
     """Send again an interrupt that Python could only print; pass the rest to ``hook``.
 
     A signal's handler runs between any two bytecodes, also in a finalizer or a callback
@@ -644,13 +651,13 @@ def _send_again(hook: Any, unraisable: Any) -> None:
     if number == signal.SIGTERM:  # (its handler is the default again)
         signal.signal(signal.SIGTERM, functools.partial(_terminate, os.getpid()))
     # From another thread, a moment later (not into the finalizer again), unless the
-    # command has ended meanwhile (its handler is gone).
-    threading.Timer(0.01, _send_if, (number, signal.getsignal(number))).start()
+    # command has ended meanwhile.
+    threading.Timer(0.01, _send_if, (number, active)).start()
 
 
-def _send_if(number: int, handler: Any) -> None:
-    """Send signal ``number`` to this process if ``handler`` is still its handler."""
-    if signal.getsignal(number) is handler:
+def _send_if(number: int, active: object) -> None:
+    """Send signal ``number`` to this process if the command ``active`` is under way."""
+    if active in _ACTIVE:
         os.kill(os.getpid(), number)
 
 

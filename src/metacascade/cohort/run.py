@@ -819,8 +819,9 @@ def _run_shards(out: Path, identity: dict[str, Any], batch_size: int,
 _SHARED = ("the workers of a Dask cluster (--scheduler, DaskExecutor(address=...)) must see "
            "the cohort directory at the same path as this process: a file system they share")
 #: Seconds a shard's files may take to appear in the cohort directory once its worker
-#: has written them (a network file system shows another machine's new files late).
-SHARD_VISIBLE_S = 30.0
+#: has written them (a network file system shows another machine's new files late: an
+#: NFS client may keep a directory's "no such file" for up to 60 s, its acdirmax).
+SHARD_VISIBLE_S = 90.0
 
 
 def _await_shard(out: Path, index: int) -> None:
