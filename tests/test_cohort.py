@@ -628,6 +628,10 @@ def test_executors_and_populations_say_what_they_are(monkeypatch, population):
     from metacascade.cohort import executors
 
     assert repr(LocalExecutor(2)) == "LocalExecutor(workers=2)"
+    # By default one worker per core this process may use (its affinity), not per core.
+    monkeypatch.setattr(executors.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert LocalExecutor().workers == 1
+    monkeypatch.undo()
 
     class Client:  # (no scheduler needed to say which one it would be)
         def __init__(self, address: str, timeout: float) -> None:

@@ -88,23 +88,26 @@ def test_a_note_when_workers_would_wait_or_a_batch_is_mostly_beyond_the_cohort(
         return [line for line in capsys.readouterr().err.splitlines() if "note" in line]
 
     assert notes(6, 3, shard_size=6, engine="patient") == [
-        "note: 1 shard for 3 workers: 2 wait; a smaller --shard-size (shard_size) makes "
-        "more shards, with the same results"]
+        "note: 1 shard for 3 workers: only 1 runs at once; a smaller --shard-size "
+        "(shard_size) makes more shards, with the same results"]
     assert notes(6, 2, batch_size=8) == [
-        "note: 1 shard for 2 workers: 1 waits; a smaller batch size (--batch-size, batch_size) "
-        "makes more shards, with other results (a patient's draws depend on the batch size)"]
+        "note: 1 shard for 2 workers: only 1 runs at once; a smaller batch size "
+        "(--batch-size, batch_size) makes more shards, with other results (a patient's "
+        "draws depend on the batch size)"]
     assert notes(6, 2, shard_size=3, engine="patient") == []
     assert notes(3, 2, batch_size=7) == [
         "note: 7 patients are simulated for these 3 (every patient of a batch of 7, so "
         "that a patient's results do not depend on --patients, n_patients); --batch-size 3 "
         "(batch_size=3) simulates only these, with other draws",
-        "note: 1 shard for 2 workers: 1 waits; a smaller batch size (--batch-size, batch_size) "
-        "makes more shards, with other results (a patient's draws depend on the batch size)"]
+        "note: 1 shard for 2 workers: only 1 runs at once; a smaller batch size "
+        "(--batch-size, batch_size) makes more shards, with other results (a patient's "
+        "draws depend on the batch size)"]
     assert notes(4, 1, batch_size=7) == []  # (7 is not more than twice 4)
     # A shard of two batches, but the cohort within one: a smaller shard cannot help.
     assert notes(5, 2, batch_size=8, shard_size=16) == [
-        "note: 1 shard for 2 workers: 1 waits; a smaller batch size (--batch-size, batch_size) "
-        "makes more shards, with other results (a patient's draws depend on the batch size)"]
+        "note: 1 shard for 2 workers: only 1 runs at once; a smaller batch size "
+        "(--batch-size, batch_size) makes more shards, with other results (a patient's "
+        "draws depend on the batch size)"]
     assert notes(1, 2, batch_size=1) == []  # (one patient: one shard whatever is done)
     assert notes(1, 2, engine="patient") == []
 
@@ -121,7 +124,7 @@ def test_a_note_when_more_workers_than_cores_would_run(
     simulate_cohort(population, 6, seed=2, out=tmp_path / "c", batch_size=2,
                     executor=LocalExecutor(40), progress=True)
     notes = [line for line in capsys.readouterr().err.splitlines() if "note" in line]
-    assert notes == ["note: 3 shards for 40 workers: 37 wait; a smaller batch size "
+    assert notes == ["note: 3 shards for 40 workers: only 3 run at once; a smaller batch size "
                      "(--batch-size, batch_size) makes more shards, with other results (a "
                      "patient's draws depend on the batch size)",
                      "note: 3 workers share 1 core: a run is no faster than with 1, and "

@@ -48,7 +48,7 @@ TERMINATED = 143
 
 #: Executor options shared by `cohort` and `calibrate`.
 _Workers = Annotated[int | None, typer.Option(
-    help="Local worker processes (default: one per core).")]
+    help="Local worker processes (default: one per core this process may use).")]
 _DaskLocal = Annotated[int | None, typer.Option(
     "--dask-local", help="Run on a Dask LocalCluster of this many workers.")]
 _Scheduler = Annotated[str | None, typer.Option(

@@ -68,7 +68,8 @@ class LocalExecutor:
     """
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = (os.cpu_count() or 1) if workers is None else whole_number(
+        # (by default one per core this process may run on, not per core of the machine)
+        self.workers = usable_cores() if workers is None else whole_number(
             workers, "workers", low=1, error=OutputError)
 
     def __repr__(self) -> str:

@@ -860,9 +860,8 @@ def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> l
                      f"--patients, n_patients); --batch-size {n} (batch_size={n}) simulates "
                      "only these, with other draws")
     if workers is not None and n_shards < min(workers, n):  # (at most a shard a patient)
-        idle = workers - n_shards
-        many = (f"{n_shards} shard{'s' * (n_shards != 1)} for {workers} workers: "
-                f"{idle} wait{'s' * (idle == 1)}")
+        many = (f"{n_shards} shard{'s' * (n_shards != 1)} for {workers} workers: only "
+                f"{n_shards} run{'s' * (n_shards == 1)} at once")
         # (with the batch engine a shard is at least a batch)
         notes.append(f"{many}; a smaller batch size (--batch-size, batch_size) makes more "
                      "shards, with "
