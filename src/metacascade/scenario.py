@@ -350,6 +350,10 @@ class Regimen(_Strict):
 _CHECKED_REGIMENS: IdentityMemo[bool] = IdentityMemo(64)
 
 
+#: The events that move therapy to the next line unless a scenario says otherwise.
+DEFAULT_SWITCH_ON = ("progression",)
+
+
 class Therapy(_Strict):
     """Lines of systemic therapy, given one after another, and the rules between them."""
 
@@ -360,7 +364,7 @@ class Therapy(_Strict):
                               description="first line starts when the stage becomes M1")
     stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False,
                                    description="all therapy ends")
-    switch_on: list[str] = Field(default_factory=lambda: ["progression"],
+    switch_on: list[str] = Field(default_factory=lambda: list(DEFAULT_SWITCH_ON),
                                  description="events that move to the next line")
     stop_on: list[str] = Field(default_factory=list,
                                description="events that end therapy")
@@ -426,9 +430,8 @@ class Clinic(_Strict):
         if therapy.start_at_m1 and not self.scans:
             raise ValueError("therapy.start_at_m1: the stage becomes M1 only at a scan, and "
                              "the clinic has none; give scans, or a start_day")
-        default = Therapy.model_fields["switch_on"].get_default(call_default_factory=True)
         for name in ("switch_on", "stop_on"):
-            if name == "switch_on" and therapy.switch_on == default:
+            if name == "switch_on" and therapy.switch_on == list(DEFAULT_SWITCH_ON):
                 continue
             for event in getattr(therapy, name):
                 if event == "progression" and not self.scans:
