@@ -748,6 +748,18 @@ def _take_back(out: Path, *, unlisted: bool = True) -> bool:
     return True
 
 
+def _recorded(out: Path, done: set[int]) -> int:
+    """The shards the manifest on disk lists as done: what ``--resume`` will find.
+
+    (A stop between a shard's arrival and its manifest's write made the message count
+    one shard more than the manifest.) ``len(done)`` if the manifest cannot be read.
+    """
+    try:
+        return len(json.loads((out / MANIFEST).read_text(encoding="utf-8"))["shards_done"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return len(done)
+
+
 def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executor | None,
          progress: bool | None) -> Cohort:
     """Run the shards of a checked and claimed cohort directory (:func:`simulate_cohort`).
@@ -763,11 +775,12 @@ def _run(out: Path, identity: dict[str, Any], batch_size: int, executor: Executo
         _run_shards(out, identity, batch_size, executor, progress, done)
     except KeyboardInterrupt as stop:
         _remove_temporaries(out)
-        raise CohortInterrupted(out, len(done), n_shards,
+        raise CohortInterrupted(out, _recorded(out, done), n_shards,
                                 getattr(stop, "signal_number", signal.SIGINT)) from None
     except WorkerDied as error:  # (the executor has ended the other workers)
         _remove_temporaries(out)
-        raise WorkerDied(f"{error}; {_how_to_finish(out, len(done), n_shards)}") from None
+        raise WorkerDied(f"{error}; "
+                         f"{_how_to_finish(out, _recorded(out, done), n_shards)}") from None
     finally:
         for path in out.glob(".shard-*.progress"):  # a run stopped: none is under way
             path.unlink(missing_ok=True)
