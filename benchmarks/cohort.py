@@ -73,7 +73,7 @@ from metacascade.clinic.course import follow
 from metacascade.cohort import LocalExecutor, load_population, simulate_cohort
 from metacascade.cohort.executors import keep_freed_memory
 from metacascade.cohort.population import Population
-from metacascade.cohort.run import DEFAULT_BATCH_SIZE
+from metacascade.cohort.shards import DEFAULT_BATCH_SIZE
 from metacascade.cohort.tables import batch_columns, cohort_tables
 from metacascade.engine.compile import compile_scenario
 from metacascade.engine.kernel import simulate

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from metacascade.cohort.run import DATASETS
+from metacascade.cohort.directory import DATASETS
 
 
 def read_tables(path: Path) -> dict[str, pd.DataFrame]:

@@ -30,8 +30,8 @@ from metacascade.cohort import (
     patient_seed,
     simulate_cohort,
 )
+from metacascade.cohort.directory import DATASETS, Cohort
 from metacascade.cohort.population import Distribution
-from metacascade.cohort.run import DATASETS, Cohort
 from metacascade.errors import OutputError, ScenarioError
 
 POPULATION = {
@@ -281,7 +281,7 @@ def test_resume_refuses_another_numpy_and_leaves_a_complete_manifest(tmp_path, p
 
 def test_a_cohort_being_written_is_told_from_an_interrupted_one(tmp_path):
     """analyze's note said '--resume finishes it' of a cohort a run was still writing."""
-    from metacascade.cohort.run import _claimed, being_written, incomplete_note
+    from metacascade.cohort.directory import _claimed, being_written, incomplete_note
 
     out = tmp_path / "c"
     assert not being_written(out) and not being_written(tmp_path)  # (no lock file)
@@ -300,7 +300,7 @@ def test_a_run_waits_out_an_instant_look_at_its_lock(tmp_path):
     import fcntl
     import threading
 
-    from metacascade.cohort.run import LOCK, _claimed, being_written
+    from metacascade.cohort.directory import LOCK, _claimed, being_written
 
     out = tmp_path / "c"
     out.mkdir()
@@ -394,7 +394,7 @@ def test_a_directory_another_run_holds_is_refused_and_left_alone(tmp_path, popul
                                                                  reference):
     import fcntl
 
-    from metacascade.cohort.run import LOCK
+    from metacascade.cohort.directory import LOCK
 
     busy = tmp_path / "busy"
     shutil.copytree(reference, busy)
@@ -1025,14 +1025,14 @@ def test_a_shard_on_an_existing_dask_cluster_stops_once_its_run_has(tmp_path, da
 
 def test_a_cancelled_shard_stops_between_batches_and_removes_its_progress(
         tmp_path, monkeypatch, population):
-    from metacascade.cohort import run
+    from metacascade.cohort import shards
 
     asked = []
-    monkeypatch.setattr(run, "task_cancelled", lambda: asked.append(1) or len(asked) > 1)
-    shard = run.Shard(population.to_dict(), 5, 0, 0, 3, str(tmp_path), "patient",
+    monkeypatch.setattr(shards, "task_cancelled", lambda: asked.append(1) or len(asked) > 1)
+    shard = shards.Shard(population.to_dict(), 5, 0, 0, 3, str(tmp_path), "patient",
                       progress=True)
-    with pytest.raises(run.ShardCancelled):
-        run.run_shard(shard)
+    with pytest.raises(shards.ShardCancelled):
+        shards.run_shard(shard)
     assert len(asked) == 2  # (the first patient counted, the second not)
     assert list(tmp_path.iterdir()) == []
 

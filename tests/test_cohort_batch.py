@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from cohort_helpers import assert_same, kill_after_shards, read_tables, signal_after_shards
 from metacascade.cli import app
 from metacascade.cohort import DaskExecutor, LocalExecutor, Population, simulate_cohort
-from metacascade.cohort.run import DATASETS
+from metacascade.cohort.directory import DATASETS
 from metacascade.engine.kernel import EngineError
 from metacascade.errors import OutputError
 from metacascade.physiology import get_body
@@ -94,7 +94,7 @@ def test_patients_with_too_many_colonies_together_run_in_halves(tmp_path, popula
     """Patients whose colonies together would pass MAX_BATCH_COLONIES run in two halves,
     each on streams with HALF_KEY and the half added to the batch's spawn key (down to
     one patient); a batch under it is as before. Every patient is there once."""
-    from metacascade.cohort.run import BATCH_ENGINE_STREAM, HALF_KEY, PIECE_KEY
+    from metacascade.cohort.shards import BATCH_ENGINE_STREAM, HALF_KEY, PIECE_KEY
     from metacascade.engine import batch as engine_batch
     from metacascade.engine.batch import always_fit, run_batch
     from metacascade.engine.compile import compile_scenario
@@ -200,7 +200,7 @@ def test_batch_and_patient_engines_agree_in_law(tmp_path, population):
 def test_a_population_that_varies_structure_runs_in_groups(tmp_path):
     """Horizons and scan intervals that differ by patient: the batch runs in groups of
     patients that agree, each on its own streams; identical whatever the sharding."""
-    from metacascade.cohort.run import structure_groups
+    from metacascade.cohort.shards import structure_groups
     from metacascade.engine.compile import compile_scenario
 
     data = json.loads(json.dumps(POPULATION))
@@ -235,7 +235,7 @@ def test_clinic_groups_are_those_of_the_clinics_json():
     effects aside), also for -0.0 against 0.0 in schedules the patients share, and for
     equal schedules that are other objects."""
     from metacascade.clinic._shared import _clinic_key
-    from metacascade.cohort.run import structure_groups
+    from metacascade.cohort.shards import structure_groups
     from metacascade.engine.compile import compile_scenario
     from metacascade.scenario import Scenario
 
@@ -286,7 +286,8 @@ def test_the_command_line_batch_size_default_is_the_librarys():
     import typing
 
     from metacascade import cli
-    from metacascade.cohort.run import DEFAULT_BATCH_SIZE, simulate_cohort
+    from metacascade.cohort.run import simulate_cohort
+    from metacascade.cohort.shards import DEFAULT_BATCH_SIZE
 
     option = inspect.signature(cli.cohort).parameters["batch_size"]
     assert option.default is None  # (given: refused with --engine patient)
@@ -310,17 +311,17 @@ def test_shards_run_with_one_blas_thread(tmp_path, population, monkeypatch):
     # caller's own setting is back afterwards.
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from metacascade.cohort import run
+    from metacascade.cohort import shards
 
     seen: list[set[int]] = []
-    batch = run._batch
+    batch = shards._batch
 
     def spy(*args, **kwargs):
         seen.append({pool["num_threads"] for pool in threadpool_info()
                      if pool["user_api"] == "blas"})
         return batch(*args, **kwargs)
 
-    monkeypatch.setattr(run, "_batch", spy)
+    monkeypatch.setattr(shards, "_batch", spy)
     with threadpool_limits(limits=2, user_api="blas"):
         simulate_cohort(population, 4, seed=5, out=tmp_path / "c", batch_size=2,
                         executor=LocalExecutor(1), progress=False, engine="batch")

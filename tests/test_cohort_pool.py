@@ -20,7 +20,8 @@ from cohort_helpers import assert_same, signal_after_shards
 from metacascade.cli import app
 from metacascade.cohort import LocalExecutor, Population, simulate_cohort
 from metacascade.cohort import run as run_module
-from metacascade.cohort.run import being_written
+from metacascade.cohort.directory import being_written
+from metacascade.cohort.shards import Shard
 from metacascade.errors import WorkerDied
 
 POPULATION = {
@@ -77,7 +78,7 @@ def test_workers_of_a_killed_run_end_and_it_resumes(tmp_path, args, whole):
 _HOLD = """
 import multiprocessing, sys, time
 from pathlib import Path
-from metacascade.cohort.run import _claimed
+from metacascade.cohort.directory import _claimed
 
 with _claimed(Path(sys.argv[1])):
     child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
@@ -130,7 +131,7 @@ def test_a_worker_killed_is_one_line_and_the_run_resumes(tmp_path, args, whole):
 _RUN_SHARD = run_module.run_shard
 
 
-def _shard_1_dies(shard: run_module.Shard) -> int:
+def _shard_1_dies(shard: Shard) -> int:
     """:func:`run_shard`, but the worker that runs shard 1 is killed (SIGKILL) first."""
     if shard.index == 1:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -215,28 +215,28 @@ def test_a_shard_counts_its_patients_done_in_its_progress_file(
     """Each batch (or patient) done adds its patients below the cohort's size to the
     shard's hidden progress file, which the run reads and removes when the shard is
     done."""
-    from metacascade.cohort import run as run_module
+    from metacascade.cohort import shards
 
     population = load_population(EXAMPLES / "breast_population.yaml")
     counts: list[int] = []
-    add = run_module._ShardProgress.add
+    add = shards._ShardProgress.add
 
-    def spy(self: run_module._ShardProgress, patients: int) -> None:
+    def spy(self: shards._ShardProgress, patients: int) -> None:
         add(self, patients)
         assert self.path is not None
         counts.append(int(self.path.read_text()))
 
-    monkeypatch.setattr(run_module._ShardProgress, "add", spy)
-    shard = run_module.Shard(population.to_dict(), 3, 0, 0, 5, str(tmp_path), engine,
+    monkeypatch.setattr(shards._ShardProgress, "add", spy)
+    shard = shards.Shard(population.to_dict(), 3, 0, 0, 5, str(tmp_path), engine,
                              batch_size, 5, progress=True)
-    assert run_module.run_shard(shard) == 0
+    assert shards.run_shard(shard) == 0
     assert counts == expected
-    assert run_module.patients_under_way(tmp_path) == 5
-    quiet = run_module.Shard(population.to_dict(), 3, 1, 0, 5, str(tmp_path / "q"), engine,
+    assert shards.patients_under_way(tmp_path) == 5
+    quiet = shards.Shard(population.to_dict(), 3, 1, 0, 5, str(tmp_path / "q"), engine,
                              batch_size, 5)
     (tmp_path / "q").mkdir()
     with pytest.raises(AssertionError):  # no file without progress
-        run_module.run_shard(quiet)
+        shards.run_shard(quiet)
 
 
 def test_a_run_leaves_no_progress_file(tmp_path: Path) -> None:

@@ -386,7 +386,7 @@ def cohort(
 ) -> None:
     """Simulate a virtual cohort into Parquet shards (patients, colonies, observations)."""
     from metacascade.cohort import DaskExecutor, load_population, simulate_cohort
-    from metacascade.cohort.run import DEFAULT_BATCH_SIZE
+    from metacascade.cohort.shards import DEFAULT_BATCH_SIZE
 
     with _user_errors():
         _check_executor_options(workers, dask_local, scheduler)
@@ -441,7 +441,7 @@ def analyze(
     typer.echo(json.dumps(_headline(report), indent=1))
     typer.echo(f"wrote analysis.json, survival.png, organs.png to {cohort_dir}/")
     if report.get("cohort_complete") is False:  # (a run under way, or one interrupted)
-        from metacascade.cohort.run import incomplete_note
+        from metacascade.cohort.directory import incomplete_note
 
         typer.echo(f"metacascade: note: the cohort is not complete: {report['n_patients']} "
                    f"of its {report['manifest_n_patients']} patients were analysed; "

@@ -481,7 +481,7 @@ def _read_dataset(cohort: Path, name: str, done: list[int] | None, *, lean: bool
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from metacascade.cohort.run import shard_file
+    from metacascade.cohort.shards import shard_file
 
     path = cohort / name
     columns = REQUIRED_COLUMNS[name]

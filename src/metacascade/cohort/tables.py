@@ -2,7 +2,7 @@
 
 :func:`cohort_tables` turns what the engine and the clinic made for a batch of patients
 into the three tables of a shard (``patients``, ``colonies``, ``observations``) with
-the same columns and values as :func:`metacascade.cohort.run.patient_tables` gives one
+the same columns and values as :func:`metacascade.cohort.shards.patient_tables` gives one
 patient at a time; :func:`courses_columns` makes the flat columns from per-patient
 results and courses (the per-patient path, and the check that both agree).
 """
@@ -113,7 +113,7 @@ def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(patients, colonies, observations) of a batch, numbered ``patients``.
 
-    The same rows and values as :func:`metacascade.cohort.run.patient_tables` for each
+    The same rows and values as :func:`metacascade.cohort.shards.patient_tables` for each
     patient, computed over the whole batch at once. ``results``: per-patient results or
     the batch engine's :class:`~metacascade.engine.batch_result.BatchResult`.
     """

@@ -27,8 +27,8 @@ from metacascade.analysis import (
     time_to_first_metastasis,
 )
 from metacascade.analysis.survival import Endpoint
+from metacascade.cohort.directory import incomplete_note
 from metacascade.cohort.population import Population
-from metacascade.cohort.run import incomplete_note
 from metacascade.describe import population_text, scenario_text
 from metacascade.errors import MetacascadeError, install_hint
 from metacascade.outputs import plain_json
