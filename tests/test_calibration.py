@@ -6,6 +6,7 @@ Statistical tests state their level; the fits are seeded, so each outcome is fix
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -391,3 +392,37 @@ def test_the_fits_are_given_an_absolute_directory(tmp_path, monkeypatch) -> None
     with pytest.raises(Given) as given:
         fit.calibrate(out="rel", executor=Executor())
     assert given.value.args[0] == {str(tmp_path / "rel" / "fits")}
+
+
+def test_fits_written_out_of_the_run_s_sight_are_refused(tmp_path, monkeypatch):
+    """``calibrate --scheduler`` on workers that do not share the output directory: one
+    line saying what they need (it was a FileNotFoundError traceback)."""
+    from metacascade.calibration import fit
+    from metacascade.calibration.targets import CalibrationError
+
+    class Stage1:  # (the shared physiology, without fitting it)
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.point_ = dict.fromkeys(fit.SHARED, 1.0)
+            self.reached_posterior_ = True
+
+        def fit(self) -> Stage1:
+            return self
+
+    shared = ("the workers of a Dask cluster (--scheduler) must see the output directory "
+              "at the same path as this process: a file system they share")
+
+    class Elsewhere:  # workers that ran every fit and wrote it on their own file system
+        def run(self, fn: object, tasks: list[fit.FitTask]) -> list[int]:
+            return [task.index for task in tasks]
+
+    monkeypatch.setattr(fit, "Calibration", Stage1)
+    with pytest.raises(CalibrationError, match=r"^out: the fit of \w+ ran, but '.*fits/\w+"
+                       r"\.json' is not there; " + re.escape(shared) + "$"):
+        fit.calibrate(out=tmp_path / "c", executor=Elsewhere())
+
+    # A worker that does not see the directory is refused before it fits.
+    task = fit.FitTask({"name": "breast"}, 1, 0, str(tmp_path / "not-here" / "fits"))
+    with pytest.raises(CalibrationError, match=r"^out: '.*not-here/fits' is not a directory "
+                       r"on '.*', where the fit of breast ran; " + re.escape(shared) + "$"):
+        fit.run_fit_task(task)
+    assert not (tmp_path / "not-here").exists()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -83,8 +84,21 @@ class FitTask:
     out: str
 
 
+#: What the workers of a Dask cluster need to calibrate (said when they cannot).
+_SHARED = ("the workers of a Dask cluster (--scheduler) must see the output directory at "
+           "the same path as this process: a file system they share")
+
+
 def run_fit_task(task: FitTask) -> int:
-    """Fit one primary's organ soils; write its posterior to ``out/<name>.json``."""
+    """Fit one primary's organ soils; write its posterior to ``out/<name>.json``.
+
+    Refused before fitting where ``out`` is no directory: a worker that does not share
+    the run's file system (which created it) could not write the fit where it is read.
+    """
+    if not Path(task.out).is_dir():  # (created by the run's process)
+        raise CalibrationError(f"out: {task.out!r} is not a directory on "
+                               f"{platform.node()!r}, where the fit of "
+                               f"{task.population['name']} ran; {_SHARED}")
     spec = task.population
     fitted = fit_primary(Targets.from_dict(spec["targets"]), spec["fixed"],
                          Autopsy(**spec["autopsy"]), spec["population_size"],
@@ -184,8 +198,7 @@ def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str],
     executor = executor or LocalExecutor()
     for done, index in enumerate(executor.run(run_fit_task, tasks), start=1):
         say(f"  fitted {targets.cancers[index]} ({done}/{len(tasks)})")
-    fits = {c: json.loads((work / f"{c}.json").read_text(encoding="utf-8"))
-            for c in targets.cancers}
+    fits = {c: _read_fit(work / f"{c}.json") for c in targets.cancers}
     point = {**shared, **{k: v for f in fits.values() for k, v in f["point"].items()}}
     organ_fits = [r for f in fits.values() for r in f["reached_posterior"].values()]
     if not all(organ_fits):
@@ -210,6 +223,16 @@ def calibrate(targets_name: str = "disibio2008", *, out: str | os.PathLike[str],
                                          "reached": sum(bool(r) for r in organ_fits)}},
     })
     return report
+
+
+def _read_fit(path: Path) -> dict[str, Any]:
+    """A primary's fit, which its task wrote (refused, not a traceback, if it is not here)."""
+    try:
+        fitted: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CalibrationError(f"out: the fit of {path.stem} ran, but {str(path)!r} is not "
+                               f"there; {_SHARED}") from None
+    return fitted
 
 
 def tempered_note(stage: str, generations: Sequence[Mapping[str, Any]], most: int) -> str:
