@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from metacascade import simulate
 from metacascade.cli import app
 from metacascade.clinic import course as course_module
+from metacascade.clinic.batch import follow_batch
 from metacascade.clinic.course import follow
 from metacascade.clinic.therapy import (
     REGIMEN_DEFAULTS,
@@ -177,6 +178,27 @@ def test_rules_switch_on_unfavourable_ctc_and_stop_at_progression():
     assert line.end_reason == "progression" and line.end_day == progressions[1]
     therapy_rows = course.observations.query("kind == 'therapy'")["name"].tolist()
     assert therapy_rows == ["start:first", "stop:first:progression"]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_the_ctc_rule_compares_the_count_per_7_5_ml_with_the_cutoff(batch):
+    """A count of 5-19 in 30 mL is below 5 per 7.5 mL: it switched the line all the same."""
+    arm = {"every_weeks": 3, "start_day": 1400, "volume_ml": 30.0, "recovery": 1.0,
+           "false_positive_mean": 10.0}  # about 2.5 per 7.5 mL
+    lines = [{"name": "first", "kind": "cytotoxic"}, {"name": "second", "kind": "targeted"}]
+    scenario = _with_clinic({"draws": [arm], "therapy": {
+        "start_day": 1400, "lines": lines, "switch_on": ["ctc_unfavourable"],
+        "ctc_followup_weeks": 3}})
+    course = (follow_batch([_breast_result()], [scenario], np.random.default_rng(1)).course(0)
+              if batch else follow(_breast_result(), scenario))
+    first = course.therapy[0]
+    draws = course.draws()
+    follow_ups = draws[draws["time_days"] >= first.start_day + 21]
+    raw = follow_ups[follow_ups["count"] >= 5]["time_days"]
+    scaled = follow_ups[follow_ups["count"] * 7.5 / 30.0 >= 5]["time_days"]
+    assert len(raw) and (scaled.empty or raw.iloc[0] < scaled.iloc[0])
+    assert first.end_day == (None if scaled.empty else scaled.iloc[0])
+    assert first.end_reason == (None if scaled.empty else "ctc_unfavourable")
 
 
 def test_breast_example_ctc_fall_on_therapy_and_rise_before_progression():

@@ -13,7 +13,11 @@ closed forms of time) and the scenario's ``clinic`` section, and returns a
 * **Blood draws** (:mod:`metacascade.clinic.biopsy`) count CTCs in the sample: Poisson
   with mean from the live cells shed at that moment by the primary and every
   vascularised metastasis, routed through the compiled circulation to the draw site.
-  The cancer's cut-off classifies each count as favourable or unfavourable.
+  The cancer's cut-off (a count per 7.5 mL) classifies each peripheral (arm-vein) draw
+  as favourable or unfavourable, its count scaled to 7.5 mL
+  (:func:`~metacascade.clinic.biopsy.per_7_5_ml`); a draw from another site (the
+  tumour's vein, an organ's) gets no class: the cut-offs were validated in peripheral
+  blood only.
 * **Stage** is M1 from the first scan that finds a distant lesion (any organ but the
   primary's and the regional lymph nodes); M0 before.
 * **Progression** (RECIST 1.1, simplified): after a baseline scan, a lesion found that no
@@ -50,7 +54,15 @@ from numpy.typing import NDArray
 from metacascade.cancers import get_cancer
 from metacascade.clinic._course_rules import Recist, Row, Rules
 from metacascade.clinic._patient import Patient
-from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, Circulation
+from metacascade.clinic.biopsy import (
+    FALSE_POSITIVE_MEAN,
+    PERIPHERAL_SITE,
+    RECOVERY,
+    SAMPLE_VOLUME_ML,
+    Circulation,
+    is_unfavourable,
+    per_7_5_ml,
+)
 from metacascade.clinic.biopsy import expected_ctc as expected_ctc_mean
 from metacascade.clinic.criteria import (
     BOUND_MARGIN,
@@ -114,7 +126,7 @@ class ClinicalCourse:
     horizon_days
         End of follow-up when the patient lives.
     cutoff
-        CTC count at or above which a draw is unfavourable.
+        CTC count per 7.5 mL at or above which a peripheral draw is unfavourable.
     therapy
         The lines of therapy given, in order.
     final_cells
@@ -127,6 +139,9 @@ class ClinicalCourse:
     history, eradicated_day
         The therapy given (each line's kill rates and resistant shares) and, per lesion,
         the day therapy eradicated it (inf: never), for :meth:`cells_at`.
+    draw_volume_ml
+        (draws,) the blood volume of each ``draw`` row of :attr:`observations`, in
+        their order, mL (None: every draw was 7.5 mL).
 
     """
 
@@ -145,6 +160,7 @@ class ClinicalCourse:
     eradicated: frozenset[int] = frozenset()
     history: TherapyHistory | None = field(default=None, repr=False)
     eradicated_day: FloatArray | None = field(default=None, repr=False)
+    draw_volume_ml: FloatArray | None = field(default=None, repr=False)
 
     @property
     def end_day(self) -> float:
@@ -152,12 +168,28 @@ class ClinicalCourse:
         return self.death_day if self.death_day is not None else self.horizon_days
 
     def draws(self) -> pd.DataFrame:
-        """Blood draws: ``time_days``, ``site``, ``count``, ``unfavourable``."""
+        """Blood draws, one row each, in time order.
+
+        ``time_days``, ``site``, ``count`` (CTCs counted in the sample), ``volume_ml``
+        (the sample's volume), ``per_7_5_ml`` (the count scaled to 7.5 mL, the unit of
+        the cut-off) and ``unfavourable`` (nullable boolean: ``per_7_5_ml`` at or above
+        :attr:`cutoff` for a peripheral draw, from the arm vein; NA for a draw from
+        another site, where the cut-offs do not apply).
+        """
         obs = self.observations[self.observations["kind"] == "draw"]
         count = obs["value"].round().astype(np.int64).to_numpy()
-        return pd.DataFrame({"time_days": obs["time_days"].to_numpy(),
-                             "site": obs["name"].to_numpy(), "count": count,
-                             "unfavourable": count >= self.cutoff})
+        volume = (np.full(len(obs), SAMPLE_VOLUME_ML) if self.draw_volume_ml is None
+                  else np.asarray(self.draw_volume_ml, dtype=np.float64))
+        if volume.shape != count.shape:
+            raise ParameterError(f"draw_volume_ml: {volume.size} volumes for {count.size} "
+                                 "draws; give one per draw row of the observations")
+        site = obs["name"].to_numpy()
+        scaled = per_7_5_ml(count, volume)
+        flag = pd.array(scaled >= self.cutoff, dtype="boolean")
+        flag[site != PERIPHERAL_SITE] = pd.NA
+        return pd.DataFrame({"time_days": obs["time_days"].to_numpy(), "site": site,
+                             "count": count, "volume_ml": volume, "per_7_5_ml": scaled,
+                             "unfavourable": flag})
 
     def cells_at(self, result: Result, t_days: float) -> FloatArray:
         """(lesions,) cells in every lesion at ``t_days``, with therapy applied.
@@ -204,8 +236,9 @@ class ClinicalCourse:
             "first_detection_day": self.first_detection_day,
             "ctc_cutoff": self.cutoff,
             "ctc_draws": [{"time_days": float(t), "site": str(site), "count": int(c),
-                           "unfavourable": bool(u)}
-                          for t, site, c, u in draws.itertuples(index=False)],
+                           "volume_ml": float(v), "per_7_5_ml": float(scaled),
+                           "unfavourable": None if u is pd.NA else bool(u)}
+                          for t, site, c, v, scaled, u in draws.itertuples(index=False)],
             "scans": int((obs["kind"] == "scan").groupby(obs["time_days"]).any().sum()),
             "lesions_detected": len(self.detected),
             "progressions": [{"time_days": float(t), "reason": str(r)}
@@ -406,6 +439,7 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
     # The resolved cancer: ``cancer_overrides.ctc_cutoff`` applies.
     recist = Recist(patient, int(scenario.resolve()[1].ctc_cutoff.value))
     rows: list[Row] = []
+    volumes: list[float] = []  # of the draws, in the order their rows were made
     death: tuple[float, str, float] | None = None
     previous = -math.inf
     for t in [*decisions, horizon]:
@@ -419,7 +453,9 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         for draw in draws.get(t, ()):
             assert circulation is not None
             count = _draw(patient, circulation, draw, t, rng, rows)
-            unfavourable |= draw.site == "arm_vein" and count >= recist.cutoff
+            volumes.append(draw.volume_ml)
+            unfavourable |= bool(draw.site == PERIPHERAL_SITE and is_unfavourable(
+                count, recist.cutoff, volume_ml=draw.volume_ml))
         progressed = recist.scan(t, found, rows) if t in scans else None
         if rules is not None:
             rules.apply(t, progressed is not None, unfavourable, recist, rows)
@@ -448,7 +484,9 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         therapy=lines, final_cells=patient.cells(end),
         prevented=frozenset(np.nonzero(~patient.kept)[0].tolist()),
         eradicated=frozenset(np.nonzero(np.isfinite(patient.eradicated))[0].tolist()),
-        history=patient.therapy, eradicated_day=patient.eradicated.copy())
+        history=patient.therapy, eradicated_day=patient.eradicated.copy(),
+        # The draw rows keep the order they were made in (a stable sort, in time order).
+        draw_volume_ml=np.array(volumes, dtype=np.float64))
 
 
 

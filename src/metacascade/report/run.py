@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from metacascade.clinic.biopsy import ctc_cutoff
+from metacascade.clinic.biopsy import PERIPHERAL_SITE, SAMPLE_VOLUME_ML, ctc_cutoff, per_7_5_ml
 from metacascade.describe import scenario_text
 from metacascade.errors import MetacascadeError
 from metacascade.outputs import BODY_MIN_DIAMETER_MM
@@ -243,12 +244,8 @@ def _ctc(run: Run) -> Section:
 
     from metacascade.plots.clinic import plot_ctc
 
-    obs = run.observations
-    draws = obs[obs["kind"] == "draw"]
     cutoff = float(run.clinical.get("ctc_cutoff") or ctc_cutoff(run.scenario.cancer))
-    table_draws = pd.DataFrame({"time_days": draws["time_days"].to_numpy(),
-                                "count": draws["value"].round().to_numpy(),
-                                "site": draws["name"].to_numpy()})
+    table_draws = _ctc_draws(run)
     if table_draws.empty:
         return Section("ctc", "CTC counts over time", paragraph(
             f"No blood draws were scheduled (the scenario's clinic has no draws), so there "
@@ -259,17 +256,42 @@ def _ctc(run: Run) -> Section:
              title=f"CTC per 7.5 mL, {run.scenario.cancer}", follow_up_days=run.end_day)
     rows = []
     for site, group in table_draws.groupby("site", sort=False):
-        high = group[group["count"] >= cutoff]
-        rows.append((site, len(group), number(group["count"].median()),
-                     number(group["count"].max()), len(high),
-                     days(float(high["time_days"].min())) if len(high) else "never"))
-    text = paragraph(f"CTCs counted per 7.5 mL of blood at each draw; {cutoff:g} or more "
-                     "is the unfavourable group (dashed line, diamonds). Shaded spans are "
-                     "the lines of therapy.")
+        scaled = per_7_5_ml(group["count"], group["volume_ml"])
+        high = group[scaled >= cutoff]
+        peripheral = site == PERIPHERAL_SITE
+        rows.append((site, len(group), number(float(np.median(scaled))),
+                     number(float(scaled.max())), len(high) if peripheral else "–",
+                     ("–" if not peripheral else days(float(high["time_days"].min()))
+                      if len(high) else "never")))
+    text = paragraph(f"CTCs counted at each draw, per 7.5 mL of blood (a count in another "
+                     f"volume scaled to 7.5 mL); in peripheral (arm-vein) blood {cutoff:g} "
+                     "or more is the unfavourable group (dashed line, diamonds): the "
+                     "cut-off does not apply to the blood of the tumour's or an organ's "
+                     "vein. Shaded spans are the lines of therapy.")
     return Section("ctc", "CTC counts over time", text + figure(
         fig, alt="CTC counts over time") + table(
         ("site", "draws", "median", "max", f">= {cutoff:g}", "first >= cut-off"), rows,
         numeric=(1, 2, 3, 4)))
+
+
+def _ctc_draws(run: Run) -> pd.DataFrame:
+    """The run's draws: ``time_days``, ``count``, ``site``, ``volume_ml``.
+
+    From ``summary.json``'s ``ctc_draws`` (which give the volume); from the
+    observations, at 7.5 mL, for a run written before they did.
+    """
+    given = run.clinical.get("ctc_draws") or []
+    if given and all("volume_ml" in d for d in given):
+        return pd.DataFrame({"time_days": [float(d["time_days"]) for d in given],
+                             "count": [float(d["count"]) for d in given],
+                             "site": [str(d["site"]) for d in given],
+                             "volume_ml": [float(d["volume_ml"]) for d in given]})
+    obs = run.observations
+    draws = obs[obs["kind"] == "draw"]
+    return pd.DataFrame({"time_days": draws["time_days"].to_numpy(),
+                         "count": draws["value"].round().to_numpy(),
+                         "site": draws["name"].to_numpy(),
+                         "volume_ml": SAMPLE_VOLUME_ML})
 
 
 def _imaging(run: Run) -> Section:
