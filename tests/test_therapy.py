@@ -174,8 +174,12 @@ def test_rules_switch_on_unfavourable_ctc_and_stop_at_progression():
     (line,) = course.therapy
     assert line.start_day == course.first_detection_day
     progressions = [p["time_days"] for p in course.summary()["progressions"]]
-    assert progressions[0] == line.start_day  # M1 found: the line starts after it
-    assert line.end_reason == "progression" and line.end_day == progressions[1]
+    # The scan that found M1 started the line: its baseline, not a progression on it (the
+    # observations keep that scan's row, a new lesion against the M0 scans before it).
+    rows = course.observations.query("kind == 'progression'")["time_days"].tolist()
+    assert rows[0] == line.start_day and progressions == rows[1:]
+    assert course.progression_day == progressions[0]
+    assert line.end_reason == "progression" and line.end_day == progressions[0]
     therapy_rows = course.observations.query("kind == 'therapy'")["name"].tolist()
     assert therapy_rows == ["start:first", "stop:first:progression"]
 
@@ -199,6 +203,26 @@ def test_the_ctc_rule_compares_the_count_per_7_5_ml_with_the_cutoff(batch):
     assert len(raw) and (scaled.empty or raw.iloc[0] < scaled.iloc[0])
     assert first.end_day == (None if scaled.empty else scaled.iloc[0])
     assert first.end_reason == (None if scaled.empty else "ctc_unfavourable")
+
+
+def test_progression_counts_from_the_start_of_therapy():
+    """The scan that found M1 and started the line was summary.json's progression
+    (progression_day = first_detection_day), where a cohort counts only progressions
+    after the start of therapy."""
+    ct = {"modality": "ct", "every_weeks": 12, "start_day": 700}
+    failing = {"kind": "cytotoxic", "resistant_fraction": 0.3}
+    course = follow(_breast_result(), _with_clinic(
+        {"scans": [ct], "therapy": {"start_at_m1": True, "lines": [failing]}}))
+    summary = course.summary()
+    start = course.therapy[0].start_day
+    assert start == course.first_detection_day == course.origin_day == summary["origin_day"]
+    rows = course.observations.query("kind == 'progression'")
+    assert rows["time_days"].iloc[0] == start  # (the new lesion against the M0 scans)
+    assert course.progression_day == summary["progression_day"] > start
+    assert course.progression_day == rows["time_days"][rows["time_days"] > start].iloc[0]
+    assert summary["progressions"][0]["time_days"] == course.progression_day
+    assert summary["progression_free_survival_days"] == course.progression_day
+    assert not summary["progression_free_survival_censored"]
 
 
 def test_breast_example_ctc_fall_on_therapy_and_rise_before_progression():

@@ -102,7 +102,8 @@ class BatchCourse:
     death_day, death_cause
         (patients,) day (NaN: alive at the horizon) and cause (``""``: none).
     progression_day, progression_reason, first_detection_day
-        (patients,) as in :class:`ClinicalCourse` (NaN and ``""`` for None).
+        (patients,) as in :class:`ClinicalCourse` (NaN and ``""`` for None): the
+        progression is the first after the origin (the first line's start, or day 0).
     cutoff, horizon_days
         (patients,) CTC cut-off (per 7.5 mL) and end of follow-up.
     therapy
@@ -484,15 +485,42 @@ class _Batch:
             "end_reason": self.rules.end_reason[pat, k]})
         eradicated = _pairs(x, np.isfinite(x.eradicated))
         eradicated["day"] = x.eradicated[np.isfinite(x.eradicated)]
+        observations = self.rows.table()
+        first_line = (x.line_start[:, 0] if x.line_start.shape[1]
+                      else np.full(x.n_patients, np.inf))
+        origin = np.where(np.isfinite(first_line), first_line, 0.0)
+        progression_day, progression_reason = _first_progressions(observations, origin)
         return BatchCourse(
-            observations=self.rows.table(), death_day=self.death_day,
-            death_cause=self.death_cause, progression_day=recist.progression_day,
-            progression_reason=recist.progression_reason, first_detection_day=recist.first,
+            observations=observations, death_day=self.death_day,
+            death_cause=self.death_cause, progression_day=progression_day,
+            progression_reason=progression_reason, first_detection_day=recist.first,
             cutoff=x.cutoff.copy(), horizon_days=np.full(x.n_patients, x.horizon),
             therapy=therapy, lesion_offsets=x.offsets.copy(), final_cells=final,
             detected=pairs, prevented=_pairs(x, ~x.kept), eradicated=eradicated,
             volume_ml=self.rows.volume_ml, _eradicated_day=x.eradicated.copy(),
             _resistant=x.resistant, _lesions=x)
+
+
+def _first_progressions(observations: pd.DataFrame, origin: FloatArray,
+                        ) -> tuple[FloatArray, NDArray[np.object_]]:
+    """(patients,) day and reason of each one's first progression after ``origin``.
+
+    NaN and ``""`` for none (:func:`~metacascade.clinic.course.first_progression`).
+    """
+    n = len(origin)
+    day = np.full(n, np.nan)
+    reason = np.full(n, "", dtype=object)
+    kind = observations["kind"].to_numpy(dtype=object)
+    rows = np.flatnonzero(kind == "progression")
+    patient = observations["patient"].to_numpy(dtype=np.int64)[rows]
+    time_days = observations["time_days"].to_numpy(dtype=np.float64)[rows]
+    after = time_days > origin[patient]
+    rows, patient, time_days = rows[after], patient[after], time_days[after]
+    # Rows are by patient then time: each patient's first is where its run starts.
+    first = np.r_[True, patient[1:] != patient[:-1]] if rows.size else np.zeros(0, bool)
+    day[patient[first]] = time_days[first]
+    reason[patient[first]] = observations["name"].to_numpy(dtype=object)[rows[first]]
+    return day, reason
 
 
 def _pairs(x: Lesions, mask: BoolArray) -> pd.DataFrame:

@@ -23,7 +23,13 @@ closed forms of time) and the scenario's ``clinic`` section, and returns a
 * **Progression** (RECIST 1.1, simplified): after a baseline scan, a lesion found that no
   earlier scan found, or a sum of target diameters (up to 5 lesions of >= 10 mm, at most
   2 per organ, chosen at the first scan that finds any) at least 20% and 5 mm above its
-  smallest value so far.
+  smallest value so far. A ``progression`` row is written at every such scan, also
+  before therapy (the first distant lesion, found after an M0 scan, is one); the
+  course's progression (:attr:`ClinicalCourse.progression_day`, progression-free
+  survival) counts only those after the *origin*: the start of the first line of
+  therapy, or day 0 when none was given, as a cohort's patients table does. So the
+  scan that first finds a distant lesion and starts therapy is the line's baseline, not
+  its progression (:attr:`ClinicalCourse.first_detection_day` is that scan).
 
 The course draws from its own random stream (the result's seed, spawn key 1), so the
 engine's draws are the same with and without a clinic, and the same seed gives the same
@@ -120,9 +126,10 @@ class ClinicalCourse:
     death_day, death_cause
         Day and cause (``"total"`` or the vital organ) of death, or None.
     progression_day, progression_reason
-        First progression (``"new_lesion"`` or ``"target_growth"``), or None.
+        First progression (``"new_lesion"`` or ``"target_growth"``) after the origin
+        (:attr:`origin_day`), or None.
     first_detection_day
-        First scan that found a distant lesion, or None.
+        First scan that found a distant lesion (stage M1), or None.
     horizon_days
         End of follow-up when the patient lives.
     cutoff
@@ -166,6 +173,15 @@ class ClinicalCourse:
     def end_day(self) -> float:
         """Death, or the horizon."""
         return self.death_day if self.death_day is not None else self.horizon_days
+
+    @property
+    def origin_day(self) -> float:
+        """The start of the first line of therapy, or day 0 if none was given.
+
+        Progression is counted after it (:attr:`progression_day`), as a cohort's
+        patients table counts it (there, times also run from it).
+        """
+        return self.therapy[0].start_day if self.therapy else 0.0
 
     def draws(self) -> pd.DataFrame:
         """Blood draws, one row each, in time order.
@@ -221,14 +237,21 @@ class ClinicalCourse:
         return [span for span in spans if span[1] > span[0]]
 
     def summary(self) -> dict[str, Any]:
-        """Plain data for the ``clinical`` block of ``summary.json``."""
+        """Plain data for the ``clinical`` block of ``summary.json``.
+
+        Progression (``progression_day``, ``progressions``, progression-free survival)
+        counts only progressions after ``origin_day`` (:attr:`origin_day`); the
+        ``progression`` rows of the observations before it (the first distant lesion,
+        which starts therapy at M1) are not. Survival is in days from day 0.
+        """
         obs = self.observations
         stages = obs[obs["kind"] == "stage"]
         draws = self.draws()
         dead = self.death_day is not None
         pfs_end = min(d for d in (self.progression_day, self.death_day, self.horizon_days)
                       if d is not None)
-        progressions = obs[obs["kind"] == "progression"]
+        progressions = obs[(obs["kind"] == "progression")
+                           & (obs["time_days"] > self.origin_day)]
         return {
             "stage_over_time": [{"time_days": float(t), "stage": str(s)}
                                 for t, s in zip(stages["time_days"], stages["name"],
@@ -244,6 +267,7 @@ class ClinicalCourse:
             "progressions": [{"time_days": float(t), "reason": str(r)}
                              for t, r in zip(progressions["time_days"], progressions["name"],
                                              strict=True)],
+            "origin_day": self.origin_day,
             "progression_day": self.progression_day,
             "progression_reason": self.progression_reason,
             "therapy": [line.to_dict() for line in self.therapy],
@@ -475,11 +499,13 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
                               end_day=None if math.isinf(p.end_day) else p.end_day,
                               end_reason=p.end_reason)
                   for p in patient.therapy.periods)
+    progression_day, progression_reason = first_progression(
+        observations, lines[0].start_day if lines else 0.0)
     return ClinicalCourse(
         observations=observations, detected=frozenset(recist.detected),
         death_day=None if death is None else death[0],
         death_cause=None if death is None else death[1],
-        progression_day=recist.progression_day, progression_reason=recist.progression_reason,
+        progression_day=progression_day, progression_reason=progression_reason,
         first_detection_day=recist.first, horizon_days=horizon, cutoff=recist.cutoff,
         therapy=lines, final_cells=patient.cells(end),
         prevented=frozenset(np.nonzero(~patient.kept)[0].tolist()),
@@ -487,6 +513,20 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         history=patient.therapy, eradicated_day=patient.eradicated.copy(),
         # The draw rows keep the order they were made in (a stable sort, in time order).
         draw_volume_ml=np.array(volumes, dtype=np.float64))
+
+
+def first_progression(observations: pd.DataFrame, origin_day: float,
+                      ) -> tuple[float | None, str | None]:
+    """(day, reason) of the first ``progression`` row after ``origin_day``, or Nones.
+
+    ``origin_day``: the start of the first line of therapy, or 0 without one
+    (:attr:`ClinicalCourse.origin_day`).
+    """
+    rows = observations[(observations["kind"] == "progression")
+                        & (observations["time_days"] > origin_day)]
+    if rows.empty:
+        return None, None
+    return float(rows["time_days"].iloc[0]), str(rows["name"].iloc[0])
 
 
 

@@ -341,7 +341,8 @@ def _stage(run: Run) -> Section:
         ("stage at the end", stages[-1]["stage"] if stages else "never staged (no scans)"),
         ("first distant metastasis found", days(c.get("first_detection_day"))
          if c.get("first_detection_day") is not None else "never"),
-        ("first progression", f"{days(c['progression_day'])}: {c.get('progression_reason')}"
+        ("first progression" + (" on therapy" if c.get("therapy") else ""),
+         f"{days(c['progression_day'])}: {c.get('progression_reason')}"
          if c.get("progression_day") is not None else "none"),
         ("death", f"{days(c['death_day'])}, {c.get('death_cause')} burden" if dead
          else "alive at the end of follow-up"),
@@ -362,7 +363,9 @@ def _stage(run: Run) -> Section:
               days(t["end_day"]) if t["end_day"] is not None else "end of follow-up",
               t["end_reason"] or "–") for t in c["therapy"]])
     if c.get("progressions"):
-        body += "<h3>Progressions (RECIST 1.1, simplified)</h3>" + table(
+        body += "<h3>Progressions (RECIST 1.1, simplified" + (
+            ", on therapy: the scan that found the first distant lesion and started it "
+            "is the first line's baseline" if c.get("therapy") else "") + ")</h3>" + table(
             ("day", "reason"), [(days(p["time_days"]), p["reason"]) for p in c["progressions"]])
     return Section("stage-survival", "Stage and survival", body)
 
