@@ -110,6 +110,7 @@ def test_ctc_section_counts_per_7_5_ml_and_applies_the_cutoff_to_arm_vein_draws(
     assert float(arm_cells[2].replace(",", "")) == pytest.approx(max(arm), rel=0.01)  # (3 digits)
     assert int(arm_cells[3]) == sum(a >= 5 for a in arm) < len(arm)
     assert vein_cells[3:] == ["–", "–"]
+    assert "censored at the last scan" in text
 
 
 def test_funnel_numbers_are_the_library_fate_counts(run):

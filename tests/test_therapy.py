@@ -205,10 +205,11 @@ def test_the_ctc_rule_compares_the_count_per_7_5_ml_with_the_cutoff(batch):
     assert first.end_reason == (None if scaled.empty else "ctc_unfavourable")
 
 
-def test_progression_counts_from_the_start_of_therapy():
+def test_progression_counts_from_the_start_of_therapy_and_pfs_ends_at_the_last_scan():
     """The scan that found M1 and started the line was summary.json's progression
     (progression_day = first_detection_day), where a cohort counts only progressions
-    after the start of therapy."""
+    after the start of therapy; a PFS with no progression or death was censored at the
+    horizon, not at the last tumour assessment."""
     ct = {"modality": "ct", "every_weeks": 12, "start_day": 700}
     failing = {"kind": "cytotoxic", "resistant_fraction": 0.3}
     course = follow(_breast_result(), _with_clinic(
@@ -223,6 +224,23 @@ def test_progression_counts_from_the_start_of_therapy():
     assert summary["progressions"][0]["time_days"] == course.progression_day
     assert summary["progression_free_survival_days"] == course.progression_day
     assert not summary["progression_free_survival_censored"]
+    # A line that works: no progression, no death; censored at the last scan.
+    working = {"kind": "cytotoxic", "kill_rate": 0.2, "resistant_fraction": 0.0}
+    course = follow(_breast_result(), _with_clinic(
+        {"scans": [ct], "therapy": {"start_at_m1": True, "lines": [working]}}))
+    summary = course.summary()
+    scans = course.observations.query("kind == 'scan'")["time_days"]
+    assert course.progression_day is None and course.death_day is None
+    assert summary["progressions"] == [] and summary["progression_day"] is None
+    assert scans.max() < course.horizon_days
+    assert summary["progression_free_survival_days"] == scans.max() == course.last_scan_day()
+    assert summary["progression_free_survival_censored"]
+    assert summary["overall_survival_days"] == course.horizon_days
+    # No scan on or after the origin: censored at the origin (PFS 0 days).
+    course = follow(_breast_result(), _with_clinic(
+        {"scans": [ct], "therapy": {"start_day": 2150, "lines": [working]}}))
+    assert course.last_scan_day() is None and course.progression_day is None
+    assert course.progression_free_survival() == (2150.0, True)
 
 
 def test_breast_example_ctc_fall_on_therapy_and_rise_before_progression():

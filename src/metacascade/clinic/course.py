@@ -30,6 +30,11 @@ closed forms of time) and the scenario's ``clinic`` section, and returns a
   therapy, or day 0 when none was given, as a cohort's patients table does. So the
   scan that first finds a distant lesion and starts therapy is the line's baseline, not
   its progression (:attr:`ClinicalCourse.first_detection_day` is that scan).
+* **Progression-free survival** ends at the first progression after the origin, or at
+  death (an event, however long after the last scan: this simple model does not censor
+  a death that follows missed assessments), or is censored at the last scan on or after
+  the origin (the last tumour assessment, as the FDA and EMA guidances count it; at the
+  origin if there was none). Overall survival is censored at the end of follow-up.
 
 The course draws from its own random stream (the result's seed, spawn key 1), so the
 engine's draws are the same with and without a clinic, and the same seed gives the same
@@ -236,6 +241,26 @@ class ClinicalCourse:
                   line.regimen) for line in self.therapy]
         return [span for span in spans if span[1] > span[0]]
 
+    def last_scan_day(self) -> float | None:
+        """The last scan on or after :attr:`origin_day` (the last tumour assessment), or None."""
+        obs = self.observations
+        times = obs["time_days"][(obs["kind"] == "scan") & (obs["time_days"] >= self.origin_day)]
+        return float(times.max()) if len(times) else None
+
+    def progression_free_survival(self) -> tuple[float, bool]:
+        """(day, censored): the end of progression-free survival, in days from day 0.
+
+        The first progression after the origin (:attr:`progression_day`), else death,
+        both events; else censored at the last scan on or after the origin
+        (:meth:`last_scan_day`), or at the origin without one.
+        """
+        if self.progression_day is not None:
+            return self.progression_day, False
+        if self.death_day is not None:
+            return self.death_day, False
+        last = self.last_scan_day()
+        return (self.origin_day if last is None else last), True
+
     def summary(self) -> dict[str, Any]:
         """Plain data for the ``clinical`` block of ``summary.json``.
 
@@ -248,8 +273,7 @@ class ClinicalCourse:
         stages = obs[obs["kind"] == "stage"]
         draws = self.draws()
         dead = self.death_day is not None
-        pfs_end = min(d for d in (self.progression_day, self.death_day, self.horizon_days)
-                      if d is not None)
+        pfs_end, pfs_censored = self.progression_free_survival()
         progressions = obs[(obs["kind"] == "progression")
                            & (obs["time_days"] > self.origin_day)]
         return {
@@ -278,8 +302,7 @@ class ClinicalCourse:
             "overall_survival_days": self.end_day,
             "overall_survival_censored": not dead,
             "progression_free_survival_days": pfs_end,
-            "progression_free_survival_censored": (self.progression_day is None
-                                                   and not dead),
+            "progression_free_survival_censored": pfs_censored,
         }
 
 

@@ -153,11 +153,20 @@ def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
     baseline = np.full(n, math.nan)
     drawn = last >= 0
     baseline[drawn] = per_7_5_ml(value[last[drawn]], course.volume_ml[last[drawn]])
+    # Progression-free survival: to the first progression after the origin, else to
+    # death (an event), else censored at the last scan on or after the origin (the last
+    # tumour assessment), or at the origin if there was none.
     progression = np.full(n, math.inf)
     later = time_days > zero[at]
     _narrow(later, lambda rows: kind[rows] == "progression")
     np.minimum.at(progression, at[later], time_days[later])
-    pfs_end = np.minimum(progression, end)
+    last_scan = zero.copy()
+    scanned = time_days >= zero[at]
+    _narrow(scanned, lambda rows: kind[rows] == "scan")
+    np.maximum.at(last_scan, at[scanned], time_days[scanned])
+    progressed = np.isfinite(progression)
+    pfs_end = np.where(progressed, progression,
+                       np.where(dead, course.death_day, last_scan))
     models = batch.models
     table: dict[str, Any] = {
         "patient": number, "seed": np.asarray(seeds, dtype=np.int64),
@@ -166,7 +175,7 @@ def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
         "enrolled": enrolled, "origin_day": origin, "baseline_ctc": baseline,
         "ctc_cutoff": course.cutoff, "first_detection_day": course.first_detection_day,
         "os_days": end - zero, "os_event": dead, "pfs_days": pfs_end - zero,
-        "pfs_event": (progression <= end) | dead, "death_day": course.death_day,
+        "pfs_event": progressed | dead, "death_day": course.death_day,
         "death_cause": course.death_cause, "horizon_days": course.horizon_days,
         "colonies_founded": batch.counts,
         # (NaN: the natural history ran to the horizon)

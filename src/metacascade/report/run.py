@@ -375,8 +375,10 @@ def _survival(clinical: dict[str, Any], name: str) -> str:
     value = clinical.get(f"{name}_days")
     if value is None:
         return "–"
-    censored = " (censored: no event by the end of follow-up)" if clinical.get(
-        f"{name}_censored") else ""
+    censored = ((" (censored at the last scan: no progression or death seen)"
+                 if name == "progression_free_survival"
+                 else " (censored: alive at the end of follow-up)")
+                if clinical.get(f"{name}_censored") else "")
     return f"{value:,.0f} days, {value / 365.25:.2f} years{censored}"
 
 
