@@ -159,6 +159,42 @@ def test_same_rng_state_same_bytes_and_valid_courses():
                                              "therapy", "death"}).all()
 
 
+def test_progression_is_counted_after_the_first_line_and_draws_keep_their_volume():
+    """The batch's progression was the first of all, the scan that found M1 and started
+    therapy (as follow's was); a count's volume was not kept, for the cut-off."""
+    results, scenarios = _trial()
+    extra = [{"every_weeks": 6, "start_day": 365, "volume_ml": 20.0},
+             {"every_weeks": 12, "start_day": 400, "site": "tumour_vein", "volume_ml": 10.0}]
+    changed = []
+    for scenario in scenarios:
+        data = scenario.to_dict()
+        data["clinic"]["draws"] = [*data["clinic"]["draws"], *extra]
+        changed.append(Scenario.from_dict(data))
+    schedules = changed[0].clinic.draws
+    batch = follow_batch(results, changed, np.random.default_rng(4))
+    progressed = 0
+    for i in range(len(results)):
+        course = batch.course(i)
+        obs = course.observations
+        rows = obs[obs["kind"] == "progression"]["time_days"]
+        assert course.therapy and rows.iloc[0] == course.therapy[0].start_day
+        after = rows[rows > course.therapy[0].start_day]
+        expected = float(after.iloc[0]) if len(after) else None
+        assert course.progression_day == expected
+        assert (np.nan if expected is None else expected) == pytest.approx(
+            batch.progression_day[i], nan_ok=True)
+        progressed += expected is not None
+        draws = course.draws()
+        for t, group in draws.groupby("time_days", sort=False):
+            drawn = [d for d in schedules
+                     if t >= d.start_day and (t - d.start_day) % (7 * d.every_weeks) == 0]
+            assert group["volume_ml"].tolist() == [d.volume_ml for d in drawn]
+            assert group["site"].tolist() == [d.site for d in drawn]
+        vein = draws[draws["site"] != "arm_vein"]
+        assert len(vein) and vein["unfavourable"].isna().all()
+    assert progressed >= 3
+
+
 def test_a_clinic_not_shared_is_refused_naming_the_field():
     results = _results()[:2]
     scenarios = [_scenario(s, d, {"scans": [{"modality": "ct", "every_weeks": w}]})

@@ -173,6 +173,33 @@ def test_the_scenario_ctc_cutoff_is_the_clinic_cutoff():
     assert course.cutoff == 3 and course.summary()["ctc_cutoff"] == 3
 
 
+def test_ctc_counts_are_classified_per_7_5_ml_of_peripheral_blood():
+    """A 30 mL count was compared with the cut-off as it was (a 30 mL draw was
+    unfavourable far more often than a 7.5 mL one on the same days), and draws of the
+    tumour's vein were flagged, where the cut-offs hold for 7.5 mL of peripheral blood."""
+    scenario = Scenario.from_dict({
+        "cancer": "breast", "seed": 5, "horizon_years": 3, "primary_diameter_mm": 30,
+        "cancer_overrides": {"doubling_time": "80 d"},
+        "clinic": {"draws": [{"every_weeks": 4}, {"every_weeks": 4, "volume_ml": 30.0},
+                             {"every_weeks": 12, "site": "tumour_vein"}]}})
+    course = follow(simulate(scenario), scenario)
+    draws = course.draws()
+    arm = draws[draws["site"] == "arm_vein"]
+    assert arm["volume_ml"].tolist() == [7.5, 30.0] * (len(arm) // 2)
+    np.testing.assert_array_equal(arm["per_7_5_ml"], arm["count"] * 7.5 / arm["volume_ml"])
+    assert (arm["unfavourable"] == (arm["per_7_5_ml"] >= course.cutoff)).all()
+    large = arm[arm["volume_ml"] == 30.0]
+    assert ((large["count"] >= course.cutoff) & ~large["unfavourable"]).any()
+    vein = draws[draws["site"] == "tumour_vein"]
+    assert len(vein) and vein["unfavourable"].isna().all()
+    assert (vein["count"] >= course.cutoff).all()  # (which were all "unfavourable")
+    listed = course.summary()["ctc_draws"]
+    assert [d["unfavourable"] for d in listed] == [
+        None if site != "arm_vein" else bool(u)
+        for site, u in zip(draws["site"], draws["unfavourable"], strict=True)]
+    assert [d["volume_ml"] for d in listed] == draws["volume_ml"].tolist()
+
+
 def test_follow_takes_plain_data_and_names_what_is_not():
     from metacascade.errors import ScenarioError
 

@@ -197,6 +197,41 @@ def test_batch_and_patient_engines_agree_in_law(tmp_path, population):
         assert stats.mannwhitneyu(x, y).pvalue > ALPHA, column
 
 
+@pytest.mark.parametrize("engine", ["batch", "patient"])
+def test_baseline_ctc_is_per_7_5_ml_and_pfs_is_censored_at_the_last_scan(tmp_path, engine):
+    """``baseline_ctc`` was the raw count of a 30 mL draw (the cut-off is per 7.5 mL); a
+    PFS without progression or death ran to the horizon, past the last scan."""
+    clinic = {**POPULATION["clinic"], "draws": [
+        {"every_weeks": 6, "start_day": 365, "volume_ml": 30.0},
+        {"every_weeks": 6, "start_day": 365, "site": "tumour_vein"}]}
+    population = Population.from_dict({**POPULATION, "clinic": clinic})
+    cohort = simulate_cohort(population, 12, seed=5, out=tmp_path / engine, batch_size=4,
+                             shard_size=12, executor=LocalExecutor(1), progress=False,
+                             engine=engine)
+    patients, obs = cohort.table("patients"), cohort.table("observations")
+    censored = 0
+    for row in patients.itertuples():
+        mine = obs[obs["patient"] == row.patient]
+        times = mine["time_days"]
+        origin = row.origin_day if row.enrolled else 0.0
+        arm = mine[(mine["kind"] == "draw") & (mine["name"] == "arm_vein")
+                   & times.between(origin - 28.0, origin)]
+        baseline = arm["value"].iloc[-1] * 7.5 / 30.0 if len(arm) else np.nan
+        assert row.baseline_ctc == pytest.approx(baseline, nan_ok=True)
+        progression = times[(mine["kind"] == "progression") & (times > origin)]
+        scans = times[(mine["kind"] == "scan") & (times >= origin)]
+        if len(progression):
+            end, event = progression.min(), True
+        elif not np.isnan(row.death_day):
+            end, event = row.death_day, True
+        else:
+            end, event = (scans.max() if len(scans) else origin), False
+            censored += row.enrolled and end < row.horizon_days
+        assert (row.pfs_days, row.pfs_event) == (end - origin, event)
+    assert censored >= 1
+    assert (patients["baseline_ctc"] > 0).any()
+
+
 def test_a_population_that_varies_structure_runs_in_groups(tmp_path):
     """Horizons and scan intervals that differ by patient: the batch runs in groups of
     patients that agree, each on its own streams; identical whatever the sharding."""

@@ -60,11 +60,28 @@ def test_ctc_draws_one_line_per_site_in_months(axes, draws):
     assert axes.get_ylim()[0] < 0 < axes.get_ylim()[1]
 
 
-def test_ctc_marks_counts_at_or_above_the_cutoff(axes, draws):
-    plot_ctc(draws, cutoff=40, ax=axes)
+def _marked(axes):
     high = [line for line in axes.lines if line.get_marker() == "D"]
-    marked = sorted(float(y) for line in high for y in line.get_ydata())
-    assert marked == [40.0, 2500.0]
+    return sorted(float(y) for line in high for y in line.get_ydata())
+
+
+def test_ctc_marks_peripheral_counts_at_or_above_the_cutoff(axes, draws):
+    """The cut-off applies to arm-vein blood: the tumour vein's 40 was marked too."""
+    plot_ctc(draws, cutoff=40, ax=axes)
+    assert _marked(axes) == [2500.0]
+    axes.clear()
+    plot_ctc(draws[["time_days", "count"]], cutoff=40, ax=axes)  # no site: all peripheral
+    assert _marked(axes) == [40.0, 2500.0]
+
+
+def test_ctc_scales_counts_to_7_5_ml(axes, draws):
+    """A count of 12 in 30 mL is 3 per 7.5 mL: drawn at 3, below a cut-off of 5."""
+    plot_ctc(draws.assign(volume_ml=[30.0, 7.5, 7.5, 30.0, 7.5, 7.5]), cutoff=5, ax=axes)
+    arm = next(line for line in axes.lines if line.get_label() == "arm_vein")
+    np.testing.assert_allclose(arm.get_ydata(), [3.0, 4.0, 0.0, 625.0])
+    assert _marked(axes) == [625.0]
+    with pytest.raises(ValueError, match="volume_ml"):
+        plot_ctc(draws.assign(volume_ml=0.0), cutoff=5, ax=axes)
 
 
 def test_ctc_without_site_column_and_without_axes(draws):

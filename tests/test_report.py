@@ -91,6 +91,28 @@ def test_single_run_report_has_every_section(run):
         assert needle in text
 
 
+def test_ctc_section_counts_per_7_5_ml_and_applies_the_cutoff_to_arm_vein_draws(tmp_path):
+    """A 30 mL count was shown and compared with the cut-off as it was, and the tumour
+    vein's draws were counted against the cut-off, which holds for peripheral blood."""
+    data = json.loads(json.dumps(SCENARIO))
+    data["clinic"]["draws"] = [{"every_weeks": 6, "start_day": 365, "volume_ml": 30.0},
+                               {"every_weeks": 12, "start_day": 365, "site": "tumour_vein"}]
+    scenario = Scenario.from_dict(data)
+    write_simulation(simulate(scenario), scenario, tmp_path / "run")
+    text = write_report(tmp_path / "run").read_text(encoding="utf-8")
+    draws = json.loads((tmp_path / "run" / "summary.json").read_text())["clinical"][
+        "ctc_draws"]
+    arm = [d["count"] / 4.0 for d in draws if d["site"] == "arm_vein"]
+    section = re.search(r'<section id="ctc">(.*?)</section>', text, re.S)[1]
+    cells = dict(re.findall(r"<tr><td>(\w+)</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", section))
+    arm_cells = re.findall(r">([^<]*)</td>", cells["arm_vein"])
+    vein_cells = re.findall(r">([^<]*)</td>", cells["tumour_vein"])
+    assert float(arm_cells[2].replace(",", "")) == pytest.approx(max(arm), rel=0.01)  # (3 digits)
+    assert int(arm_cells[3]) == sum(a >= 5 for a in arm) < len(arm)
+    assert vein_cells[3:] == ["–", "–"]
+    assert "censored at the last scan" in text
+
+
 def test_funnel_numbers_are_the_library_fate_counts(run):
     _, result, text = run
     shown = {step: int(value) for step, value in

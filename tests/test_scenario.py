@@ -415,6 +415,11 @@ _CT = [{"modality": "ct", "every_weeks": 12}]
     ({"scans": _CT, "draws": [{"every_weeks": 3, "site": "tumour_vein"}],
       "therapy": {"start_at_m1": True, "stop_on": ["ctc_unfavourable"], "lines": _LINE}},
      r"^clinic\.therapy\.stop_on: ctc_unfavourable is seen only at an arm-vein draw"),
+    # (the cut-off holds for peripheral blood: an organ's vein sets off nothing either)
+    ({"scans": _CT, "draws": [{"every_weeks": 3, "site": "liver", "volume_ml": 30.0},
+                              {"every_weeks": 3, "site": "tumour_vein"}],
+      "therapy": {"start_at_m1": True, "switch_on": ["ctc_unfavourable"], "lines": _LINE}},
+     r"^clinic\.therapy\.switch_on: ctc_unfavourable is seen only at an arm-vein draw"),
 ])
 def test_therapy_rules_nothing_can_set_off_are_refused(clinic, pattern):
     """A therapy that started at M1 in a clinic without scans never started, silently."""

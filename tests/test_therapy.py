@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from metacascade import simulate
 from metacascade.cli import app
 from metacascade.clinic import course as course_module
+from metacascade.clinic.batch import follow_batch
 from metacascade.clinic.course import follow
 from metacascade.clinic.therapy import (
     REGIMEN_DEFAULTS,
@@ -173,10 +174,73 @@ def test_rules_switch_on_unfavourable_ctc_and_stop_at_progression():
     (line,) = course.therapy
     assert line.start_day == course.first_detection_day
     progressions = [p["time_days"] for p in course.summary()["progressions"]]
-    assert progressions[0] == line.start_day  # M1 found: the line starts after it
-    assert line.end_reason == "progression" and line.end_day == progressions[1]
+    # The scan that found M1 started the line: its baseline, not a progression on it (the
+    # observations keep that scan's row, a new lesion against the M0 scans before it).
+    rows = course.observations.query("kind == 'progression'")["time_days"].tolist()
+    assert rows[0] == line.start_day and progressions == rows[1:]
+    assert course.progression_day == progressions[0]
+    assert line.end_reason == "progression" and line.end_day == progressions[0]
     therapy_rows = course.observations.query("kind == 'therapy'")["name"].tolist()
     assert therapy_rows == ["start:first", "stop:first:progression"]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_the_ctc_rule_compares_the_count_per_7_5_ml_with_the_cutoff(batch):
+    """A count of 5-19 in 30 mL is below 5 per 7.5 mL: it switched the line all the same."""
+    arm = {"every_weeks": 3, "start_day": 1400, "volume_ml": 30.0, "recovery": 1.0,
+           "false_positive_mean": 10.0}  # about 2.5 per 7.5 mL
+    lines = [{"name": "first", "kind": "cytotoxic"}, {"name": "second", "kind": "targeted"}]
+    scenario = _with_clinic({"draws": [arm], "therapy": {
+        "start_day": 1400, "lines": lines, "switch_on": ["ctc_unfavourable"],
+        "ctc_followup_weeks": 3}})
+    course = (follow_batch([_breast_result()], [scenario], np.random.default_rng(1)).course(0)
+              if batch else follow(_breast_result(), scenario))
+    first = course.therapy[0]
+    draws = course.draws()
+    follow_ups = draws[draws["time_days"] >= first.start_day + 21]
+    raw = follow_ups[follow_ups["count"] >= 5]["time_days"]
+    scaled = follow_ups[follow_ups["count"] * 7.5 / 30.0 >= 5]["time_days"]
+    assert len(raw) and (scaled.empty or raw.iloc[0] < scaled.iloc[0])
+    assert first.end_day == (None if scaled.empty else scaled.iloc[0])
+    assert first.end_reason == (None if scaled.empty else "ctc_unfavourable")
+
+
+def test_progression_counts_from_the_start_of_therapy_and_pfs_ends_at_the_last_scan():
+    """The scan that found M1 and started the line was summary.json's progression
+    (progression_day = first_detection_day), where a cohort counts only progressions
+    after the start of therapy; a PFS with no progression or death was censored at the
+    horizon, not at the last tumour assessment."""
+    ct = {"modality": "ct", "every_weeks": 12, "start_day": 700}
+    failing = {"kind": "cytotoxic", "resistant_fraction": 0.3}
+    course = follow(_breast_result(), _with_clinic(
+        {"scans": [ct], "therapy": {"start_at_m1": True, "lines": [failing]}}))
+    summary = course.summary()
+    start = course.therapy[0].start_day
+    assert start == course.first_detection_day == course.origin_day == summary["origin_day"]
+    rows = course.observations.query("kind == 'progression'")
+    assert rows["time_days"].iloc[0] == start  # (the new lesion against the M0 scans)
+    assert course.progression_day == summary["progression_day"] > start
+    assert course.progression_day == rows["time_days"][rows["time_days"] > start].iloc[0]
+    assert summary["progressions"][0]["time_days"] == course.progression_day
+    assert summary["progression_free_survival_days"] == course.progression_day
+    assert not summary["progression_free_survival_censored"]
+    # A line that works: no progression, no death; censored at the last scan.
+    working = {"kind": "cytotoxic", "kill_rate": 0.2, "resistant_fraction": 0.0}
+    course = follow(_breast_result(), _with_clinic(
+        {"scans": [ct], "therapy": {"start_at_m1": True, "lines": [working]}}))
+    summary = course.summary()
+    scans = course.observations.query("kind == 'scan'")["time_days"]
+    assert course.progression_day is None and course.death_day is None
+    assert summary["progressions"] == [] and summary["progression_day"] is None
+    assert scans.max() < course.horizon_days
+    assert summary["progression_free_survival_days"] == scans.max() == course.last_scan_day()
+    assert summary["progression_free_survival_censored"]
+    assert summary["overall_survival_days"] == course.horizon_days
+    # No scan on or after the origin: censored at the origin (PFS 0 days).
+    course = follow(_breast_result(), _with_clinic(
+        {"scans": [ct], "therapy": {"start_day": 2150, "lines": [working]}}))
+    assert course.last_scan_day() is None and course.progression_day is None
+    assert course.progression_free_survival() == (2150.0, True)
 
 
 def test_breast_example_ctc_fall_on_therapy_and_rise_before_progression():

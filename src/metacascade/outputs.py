@@ -279,7 +279,8 @@ def _write_clinic_figures(result: Result, scenario: Scenario, course: ClinicalCo
 
     body, cancer = scenario.resolve()
     figure, ax = plt.subplots(figsize=(8, 4.5))
-    plot_ctc(course.draws()[["time_days", "count", "site"]], cutoff=course.cutoff,
+    plot_ctc(course.draws()[["time_days", "count", "volume_ml", "site"]],
+             cutoff=course.cutoff,
              therapy=course.therapy_spans(), ax=ax, title=f"CTC per 7.5 mL, {scenario.cancer}",
              follow_up_days=course.end_day)
     figure.tight_layout()

@@ -7,10 +7,12 @@ Patients are split at their cancer's CTC cut-off: a baseline count (arm vein, pe
 baseline count are left out, as a trial leaves out patients never enrolled.
 
 Every function reads the ``patients`` table of a cohort (one row per patient) and
-works for overall survival (``os_days``, ``os_event``) and progression-free survival
-(``pfs_days``, ``pfs_event``). Degenerate cohorts (a group empty, no events) give
-None for what cannot be estimated instead of raising: a virtual cohort is often small
-or short while a scenario is being built.
+works for overall survival (``os_days``, ``os_event``: censored at the end of
+follow-up) and progression-free survival (``pfs_days``, ``pfs_event``: censored at the
+last scan, the last tumour assessment, as :mod:`metacascade.cohort` writes them).
+Degenerate cohorts (a group empty, no events) give None for what cannot be estimated
+instead of raising: a virtual cohort is often small or short while a scenario is being
+built.
 """
 
 from __future__ import annotations

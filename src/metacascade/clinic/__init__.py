@@ -18,6 +18,8 @@ from metacascade.clinic.biopsy import (
     draining_vein_ratio,
     draw_ctc,
     expected_ctc,
+    is_unfavourable,
+    per_7_5_ml,
 )
 from metacascade.clinic.imaging import (
     MODALITIES,
@@ -47,5 +49,7 @@ __all__ = [
     "draw_ctc",
     "expected_ctc",
     "get_modality",
+    "is_unfavourable",
+    "per_7_5_ml",
     "scan",
 ]

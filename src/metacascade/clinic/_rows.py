@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -28,17 +29,28 @@ class Rows:
 
     def __init__(self) -> None:
         self._blocks: list[tuple[NDArray[np.int64], tuple[Any, ...]]] = []
+        #: Each block's blood volume, mL (NaN: not a draw).
+        self._volumes: list[float] = []
+        #: After :meth:`table`: each row's blood volume, mL (NaN but for draws).
+        self.volume_ml: NDArray[np.float64] = np.zeros(0)
 
     def add(self, patients: NDArray[np.int64], t: Any, kind: str, name: Any, organ: Any,
-            lesion: Any, value: Any) -> None:
-        """One row per patient in ``patients``; the other fields broadcast against it."""
+            lesion: Any, value: Any, *, volume_ml: float = math.nan) -> None:
+        """One row per patient in ``patients``; the other fields broadcast against it.
+
+        ``volume_ml``: a draw's blood volume (:attr:`volume_ml` gives it per row).
+        """
         if len(patients) == 0:
             return
         self._blocks.append((np.asarray(patients, dtype=np.int64),
                              (t, _KIND_ORDER[kind], name, organ, lesion, value)))
+        self._volumes.append(volume_ml)
 
     def table(self) -> pd.DataFrame:
-        """``patient`` and :data:`OBSERVATION_COLUMNS`, sorted."""
+        """``patient`` and :data:`OBSERVATION_COLUMNS`, sorted.
+
+        :attr:`volume_ml` is then each row's blood volume (NaN but for draws).
+        """
         kinds = np.empty(len(_KIND_ORDER), dtype=object)
         for kind_name, code in _KIND_ORDER.items():
             kinds[code] = kind_name
@@ -51,6 +63,7 @@ class Rows:
             self._column(j, dtype, counts, starts, ends) for j, dtype in enumerate(_FIELDS))
         order = np.arange(len(patient), dtype=np.int64)
         sort = np.lexsort((order, lesion, kind, time, patient))
+        self.volume_ml = np.repeat(np.array(self._volumes, dtype=np.float64), counts)[sort]
         return pd.DataFrame({
             "patient": patient[sort], "time_days": time[sort], "kind": kinds[kind[sort]],
             "name": name[sort], "organ": organ[sort], "lesion": lesion[sort],

@@ -47,7 +47,7 @@ class Rules:
         """Stop and switch lines at ``t`` (``Rules.apply``); the patients to start one.
 
         ``m1`` the patients staged M1, ``progressed`` those who progressed at ``t``,
-        ``unfavourable`` those whose arm-vein CTC count reached the cut-off.
+        ``unfavourable`` those whose arm-vein CTC count, per 7.5 mL, reached the cut-off.
         """
         plan = self.plan
         assert plan is not None

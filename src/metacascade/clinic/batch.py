@@ -61,7 +61,13 @@ from metacascade.clinic._recist import M1, Recist
 from metacascade.clinic._rows import Rows
 from metacascade.clinic._rules import Rules
 from metacascade.clinic._shared import check_shared
-from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, SECONDS_PER_DAY
+from metacascade.clinic.biopsy import (
+    FALSE_POSITIVE_MEAN,
+    PERIPHERAL_SITE,
+    RECOVERY,
+    SECONDS_PER_DAY,
+    per_7_5_ml,
+)
 from metacascade.clinic.course import (
     DEATH_GRID_DAYS,
     OBSERVATION_COLUMNS,
@@ -96,9 +102,10 @@ class BatchCourse:
     death_day, death_cause
         (patients,) day (NaN: alive at the horizon) and cause (``""``: none).
     progression_day, progression_reason, first_detection_day
-        (patients,) as in :class:`ClinicalCourse` (NaN and ``""`` for None).
+        (patients,) as in :class:`ClinicalCourse` (NaN and ``""`` for None): the
+        progression is the first after the origin (the first line's start, or day 0).
     cutoff, horizon_days
-        (patients,) CTC cut-off and end of follow-up.
+        (patients,) CTC cut-off (per 7.5 mL) and end of follow-up.
     therapy
         Lines given: ``patient``, ``line``, ``regimen``, ``kind``, ``start_day``,
         ``end_day`` (NaN: ran to the horizon), ``end_reason`` (``""``: none).
@@ -107,6 +114,8 @@ class BatchCourse:
         ``final_cells[lesion_offsets[i]:lesion_offsets[i + 1]]``, cells at the end.
     detected, prevented, eradicated
         (patient, lesion) pairs: found by a scan, never had (thinned), eradicated.
+    volume_ml
+        Per row of :attr:`observations`: a draw's blood volume, mL (NaN for the others).
 
     """
 
@@ -124,6 +133,7 @@ class BatchCourse:
     detected: pd.DataFrame = field(repr=False)
     prevented: pd.DataFrame = field(repr=False)
     eradicated: pd.DataFrame = field(repr=False)
+    volume_ml: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
     #: Per lesion: day eradicated (inf never); (lesions, lines) resistant shares; the
     #: lesions (kill rates, resolved regimens, organ names for course()).
     _eradicated_day: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
@@ -140,6 +150,7 @@ class BatchCourse:
         obs = self.observations
         start, stop = np.searchsorted(obs["patient"].to_numpy(), [i, i + 1])
         rows = obs.iloc[start:stop][list(OBSERVATION_COLUMNS)].reset_index(drop=True)
+        volume = self.volume_ml[start:stop][(rows["kind"] == "draw").to_numpy()]
         lines = self.therapy[self.therapy["patient"] == i]
         therapy = tuple(
             TherapyLine(line=int(r.line), regimen=str(r.regimen), kind=str(r.kind),
@@ -164,7 +175,8 @@ class BatchCourse:
             horizon_days=float(self.horizon_days[i]), cutoff=int(self.cutoff[i]),
             therapy=therapy, final_cells=self.final_cells[lo:hi].copy(),
             prevented=ids(self.prevented), eradicated=ids(self.eradicated),
-            history=history, eradicated_day=self._eradicated_day[lo:hi].copy())
+            history=history, eradicated_day=self._eradicated_day[lo:hi].copy(),
+            draw_volume_ml=volume)
 
     def _history(self, i: int, lo: int, hi: int, lines: pd.DataFrame) -> TherapyHistory:
         assert self._lesions is not None
@@ -355,8 +367,8 @@ class _Batch:
         unfavourable = np.zeros(x.n_patients, dtype=bool)
         for draw in self.draws.get(t, ()):
             counts = self._draw(draw, t, ids, cells, alive)
-            if draw.site == "arm_vein":
-                unfavourable[alive] |= counts >= x.cutoff[alive]
+            if draw.site == PERIPHERAL_SITE:  # the cut-off is per 7.5 mL of peripheral blood
+                unfavourable[alive] |= per_7_5_ml(counts, draw.volume_ml) >= x.cutoff[alive]
         progressed = np.zeros(x.n_patients, dtype=bool)
         distant = found[x.is_distant(found)]
         if t in self.scans:
@@ -404,7 +416,8 @@ class _Batch:
                           else draw.false_positive_mean)
         mean = draw.volume_ml * concentration * recovery + false_positive
         counts: IntArray = self.rng.poisson(mean).astype(np.int64)
-        self.rows.add(alive, t, "draw", draw.site, "", -1, counts.astype(float))
+        self.rows.add(alive, t, "draw", draw.site, "", -1, counts.astype(float),
+                      volume_ml=draw.volume_ml)
         return counts
 
     def _start(self, patients: IntArray, t: float, distant: IntArray, scanned: bool,
@@ -472,15 +485,42 @@ class _Batch:
             "end_reason": self.rules.end_reason[pat, k]})
         eradicated = _pairs(x, np.isfinite(x.eradicated))
         eradicated["day"] = x.eradicated[np.isfinite(x.eradicated)]
+        observations = self.rows.table()
+        first_line = (x.line_start[:, 0] if x.line_start.shape[1]
+                      else np.full(x.n_patients, np.inf))
+        origin = np.where(np.isfinite(first_line), first_line, 0.0)
+        progression_day, progression_reason = _first_progressions(observations, origin)
         return BatchCourse(
-            observations=self.rows.table(), death_day=self.death_day,
-            death_cause=self.death_cause, progression_day=recist.progression_day,
-            progression_reason=recist.progression_reason, first_detection_day=recist.first,
+            observations=observations, death_day=self.death_day,
+            death_cause=self.death_cause, progression_day=progression_day,
+            progression_reason=progression_reason, first_detection_day=recist.first,
             cutoff=x.cutoff.copy(), horizon_days=np.full(x.n_patients, x.horizon),
             therapy=therapy, lesion_offsets=x.offsets.copy(), final_cells=final,
             detected=pairs, prevented=_pairs(x, ~x.kept), eradicated=eradicated,
-            _eradicated_day=x.eradicated.copy(), _resistant=x.resistant,
-            _lesions=x)
+            volume_ml=self.rows.volume_ml, _eradicated_day=x.eradicated.copy(),
+            _resistant=x.resistant, _lesions=x)
+
+
+def _first_progressions(observations: pd.DataFrame, origin: FloatArray,
+                        ) -> tuple[FloatArray, NDArray[np.object_]]:
+    """(patients,) day and reason of each one's first progression after ``origin``.
+
+    NaN and ``""`` for none (:func:`~metacascade.clinic.course.first_progression`).
+    """
+    n = len(origin)
+    day = np.full(n, np.nan)
+    reason = np.full(n, "", dtype=object)
+    kind = observations["kind"].to_numpy(dtype=object)
+    rows = np.flatnonzero(kind == "progression")
+    patient = observations["patient"].to_numpy(dtype=np.int64)[rows]
+    time_days = observations["time_days"].to_numpy(dtype=np.float64)[rows]
+    after = time_days > origin[patient]
+    rows, patient, time_days = rows[after], patient[after], time_days[after]
+    # Rows are by patient then time: each patient's first is where its run starts.
+    first = np.r_[True, patient[1:] != patient[:-1]] if rows.size else np.zeros(0, bool)
+    day[patient[first]] = time_days[first]
+    reason[patient[first]] = observations["name"].to_numpy(dtype=object)[rows[first]]
+    return day, reason
 
 
 def _pairs(x: Lesions, mask: BoolArray) -> pd.DataFrame:

@@ -28,7 +28,11 @@ The count in a sample of volume :math:`V` is Poisson (a thinning of the Poisson 
 of cells in the blood) with mean :math:`V c \rho + \lambda`: :math:`\rho` the assay's
 recovery (CellSearch, >= 85 %, Allard 2004) and :math:`\lambda` the false-positive
 mean, from >= 2 CTC in 1 of 344 healthy donors (Allard 2004). A count at or above the
-cancer's cut-off (>= 5 per 7.5 mL; >= 3 in colorectal cancer) is unfavourable.
+cancer's cut-off (>= 5 per 7.5 mL; >= 3 in colorectal cancer) is unfavourable. The
+cut-offs were validated on 7.5 mL of peripheral blood: a count is compared with them
+scaled to 7.5 mL (:func:`per_7_5_ml`: count x 7.5 / volume_ml), and only for a draw from
+a peripheral vein (:data:`PERIPHERAL_SITE`); a draw from another site is neither
+favourable nor unfavourable (:func:`is_unfavourable`).
 """
 
 from __future__ import annotations
@@ -58,8 +62,10 @@ SECONDS_PER_DAY = 86_400.0
 #: The bed whose venous outflow stands for an arm vein.
 ARM_VEIN_BED = "skeletal_muscle"
 
-#: CellSearch sample volume, mL.
+#: CellSearch sample volume, mL: the cut-offs are counts in this much blood.
 SAMPLE_VOLUME_ML = 7.5
+#: The draw site of peripheral blood, where the cut-offs were validated (an arm vein).
+PERIPHERAL_SITE = "arm_vein"
 
 RECOVERY = cited(0.85, "1", ALLARD_2004.at(
     "abstract", "CellSearch recovered >= 85 % of spiked tumour cells, linear over 5-1142 "
@@ -368,12 +374,41 @@ def draw_ctc(mean: ArrayLike, rng: np.random.Generator, *,
     return np.asarray(rng.poisson(lam, size=size), dtype=np.int64)
 
 
-def classify(counts: ArrayLike, cutoff: int) -> NDArray[np.str_]:
-    """``"unfavourable"`` where a count is at or above ``cutoff``, else ``"favourable"``."""
+def per_7_5_ml(counts: ArrayLike, volume_ml: ArrayLike) -> FloatArray:
+    """CTC counts in samples of ``volume_ml`` scaled to 7.5 mL: ``count x 7.5 / volume_ml``.
+
+    The unit of the cut-offs (:func:`ctc_cutoff`): a count of 20 in 30 mL is 5 per
+    7.5 mL. A 7.5 mL count is returned as it is (exactly).
+    """
+    volumes = np.asarray(volume_ml, dtype=np.float64)
+    if not (np.isfinite(volumes).all() and (volumes > 0).all()):
+        raise ParameterError(f"volume_ml: {volume_ml!r} mL; the sample volume must be > 0 mL")
+    return np.asarray(np.asarray(counts, dtype=np.float64) * SAMPLE_VOLUME_ML / volumes,
+                      dtype=np.float64)
+
+
+def is_unfavourable(counts: ArrayLike, cutoff: int, *,
+                    volume_ml: ArrayLike = SAMPLE_VOLUME_ML) -> NDArray[np.bool_]:
+    """Whether counts of peripheral-blood draws of ``volume_ml`` reach ``cutoff`` per 7.5 mL.
+
+    The count scaled to 7.5 mL (:func:`per_7_5_ml`) at or above the cut-off. Only a
+    draw from a peripheral vein (:data:`PERIPHERAL_SITE`) is classified: the callers
+    give no flag to the others.
+    """
     if int(cutoff) != cutoff or cutoff < 1:
         raise ParameterError(f"cutoff: {cutoff!r}; must be a whole number >= 1")
-    values = np.asarray(counts)
-    return np.where(values >= cutoff, "unfavourable", "favourable")
+    return np.asarray(per_7_5_ml(counts, volume_ml) >= cutoff, dtype=bool)
+
+
+def classify(counts: ArrayLike, cutoff: int, *, volume_ml: ArrayLike = SAMPLE_VOLUME_ML,
+             ) -> NDArray[np.str_]:
+    """``"unfavourable"`` where a count reaches ``cutoff`` per 7.5 mL, else ``"favourable"``.
+
+    ``counts`` are peripheral-blood counts in samples of ``volume_ml`` (7.5 mL by
+    default), scaled to 7.5 mL and compared with the cut-off (:func:`is_unfavourable`).
+    """
+    return np.where(is_unfavourable(counts, cutoff, volume_ml=volume_ml), "unfavourable",
+                    "favourable")
 
 
 def ctc_cutoff_parameter(cancer_name: str) -> Parameter:

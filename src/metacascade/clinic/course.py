@@ -13,13 +13,28 @@ closed forms of time) and the scenario's ``clinic`` section, and returns a
 * **Blood draws** (:mod:`metacascade.clinic.biopsy`) count CTCs in the sample: Poisson
   with mean from the live cells shed at that moment by the primary and every
   vascularised metastasis, routed through the compiled circulation to the draw site.
-  The cancer's cut-off classifies each count as favourable or unfavourable.
+  The cancer's cut-off (a count per 7.5 mL) classifies each peripheral (arm-vein) draw
+  as favourable or unfavourable, its count scaled to 7.5 mL
+  (:func:`~metacascade.clinic.biopsy.per_7_5_ml`); a draw from another site (the
+  tumour's vein, an organ's) gets no class: the cut-offs were validated in peripheral
+  blood only.
 * **Stage** is M1 from the first scan that finds a distant lesion (any organ but the
   primary's and the regional lymph nodes); M0 before.
 * **Progression** (RECIST 1.1, simplified): after a baseline scan, a lesion found that no
   earlier scan found, or a sum of target diameters (up to 5 lesions of >= 10 mm, at most
   2 per organ, chosen at the first scan that finds any) at least 20% and 5 mm above its
-  smallest value so far.
+  smallest value so far. A ``progression`` row is written at every such scan, also
+  before therapy (the first distant lesion, found after an M0 scan, is one); the
+  course's progression (:attr:`ClinicalCourse.progression_day`, progression-free
+  survival) counts only those after the *origin*: the start of the first line of
+  therapy, or day 0 when none was given, as a cohort's patients table does. So the
+  scan that first finds a distant lesion and starts therapy is the line's baseline, not
+  its progression (:attr:`ClinicalCourse.first_detection_day` is that scan).
+* **Progression-free survival** ends at the first progression after the origin, or at
+  death (an event, however long after the last scan: this simple model does not censor
+  a death that follows missed assessments), or is censored at the last scan on or after
+  the origin (the last tumour assessment, as the FDA and EMA guidances count it; at the
+  origin if there was none). Overall survival is censored at the end of follow-up.
 
 The course draws from its own random stream (the result's seed, spawn key 1), so the
 engine's draws are the same with and without a clinic, and the same seed gives the same
@@ -50,7 +65,15 @@ from numpy.typing import NDArray
 from metacascade.cancers import get_cancer
 from metacascade.clinic._course_rules import Recist, Row, Rules
 from metacascade.clinic._patient import Patient
-from metacascade.clinic.biopsy import FALSE_POSITIVE_MEAN, RECOVERY, Circulation
+from metacascade.clinic.biopsy import (
+    FALSE_POSITIVE_MEAN,
+    PERIPHERAL_SITE,
+    RECOVERY,
+    SAMPLE_VOLUME_ML,
+    Circulation,
+    is_unfavourable,
+    per_7_5_ml,
+)
 from metacascade.clinic.biopsy import expected_ctc as expected_ctc_mean
 from metacascade.clinic.criteria import (
     BOUND_MARGIN,
@@ -108,13 +131,14 @@ class ClinicalCourse:
     death_day, death_cause
         Day and cause (``"total"`` or the vital organ) of death, or None.
     progression_day, progression_reason
-        First progression (``"new_lesion"`` or ``"target_growth"``), or None.
+        First progression (``"new_lesion"`` or ``"target_growth"``) after the origin
+        (:attr:`origin_day`), or None.
     first_detection_day
-        First scan that found a distant lesion, or None.
+        First scan that found a distant lesion (stage M1), or None.
     horizon_days
         End of follow-up when the patient lives.
     cutoff
-        CTC count at or above which a draw is unfavourable.
+        CTC count per 7.5 mL at or above which a peripheral draw is unfavourable.
     therapy
         The lines of therapy given, in order.
     final_cells
@@ -127,6 +151,9 @@ class ClinicalCourse:
     history, eradicated_day
         The therapy given (each line's kill rates and resistant shares) and, per lesion,
         the day therapy eradicated it (inf: never), for :meth:`cells_at`.
+    draw_volume_ml
+        (draws,) the blood volume of each ``draw`` row of :attr:`observations`, in
+        their order, mL (None: every draw was 7.5 mL).
 
     """
 
@@ -145,19 +172,45 @@ class ClinicalCourse:
     eradicated: frozenset[int] = frozenset()
     history: TherapyHistory | None = field(default=None, repr=False)
     eradicated_day: FloatArray | None = field(default=None, repr=False)
+    draw_volume_ml: FloatArray | None = field(default=None, repr=False)
 
     @property
     def end_day(self) -> float:
         """Death, or the horizon."""
         return self.death_day if self.death_day is not None else self.horizon_days
 
+    @property
+    def origin_day(self) -> float:
+        """The start of the first line of therapy, or day 0 if none was given.
+
+        Progression is counted after it (:attr:`progression_day`), as a cohort's
+        patients table counts it (there, times also run from it).
+        """
+        return self.therapy[0].start_day if self.therapy else 0.0
+
     def draws(self) -> pd.DataFrame:
-        """Blood draws: ``time_days``, ``site``, ``count``, ``unfavourable``."""
+        """Blood draws, one row each, in time order.
+
+        ``time_days``, ``site``, ``count`` (CTCs counted in the sample), ``volume_ml``
+        (the sample's volume), ``per_7_5_ml`` (the count scaled to 7.5 mL, the unit of
+        the cut-off) and ``unfavourable`` (nullable boolean: ``per_7_5_ml`` at or above
+        :attr:`cutoff` for a peripheral draw, from the arm vein; NA for a draw from
+        another site, where the cut-offs do not apply).
+        """
         obs = self.observations[self.observations["kind"] == "draw"]
         count = obs["value"].round().astype(np.int64).to_numpy()
-        return pd.DataFrame({"time_days": obs["time_days"].to_numpy(),
-                             "site": obs["name"].to_numpy(), "count": count,
-                             "unfavourable": count >= self.cutoff})
+        volume = (np.full(len(obs), SAMPLE_VOLUME_ML) if self.draw_volume_ml is None
+                  else np.asarray(self.draw_volume_ml, dtype=np.float64))
+        if volume.shape != count.shape:
+            raise ParameterError(f"draw_volume_ml: {volume.size} volumes for {count.size} "
+                                 "draws; give one per draw row of the observations")
+        site = obs["name"].to_numpy()
+        scaled = per_7_5_ml(count, volume)
+        flag = pd.array(scaled >= self.cutoff, dtype="boolean")
+        flag[site != PERIPHERAL_SITE] = pd.NA
+        return pd.DataFrame({"time_days": obs["time_days"].to_numpy(), "site": site,
+                             "count": count, "volume_ml": volume, "per_7_5_ml": scaled,
+                             "unfavourable": flag})
 
     def cells_at(self, result: Result, t_days: float) -> FloatArray:
         """(lesions,) cells in every lesion at ``t_days``, with therapy applied.
@@ -188,15 +241,41 @@ class ClinicalCourse:
                   line.regimen) for line in self.therapy]
         return [span for span in spans if span[1] > span[0]]
 
+    def last_scan_day(self) -> float | None:
+        """The last scan on or after :attr:`origin_day` (the last tumour assessment), or None."""
+        obs = self.observations
+        times = obs["time_days"][(obs["kind"] == "scan") & (obs["time_days"] >= self.origin_day)]
+        return float(times.max()) if len(times) else None
+
+    def progression_free_survival(self) -> tuple[float, bool]:
+        """(day, censored): the end of progression-free survival, in days from day 0.
+
+        The first progression after the origin (:attr:`progression_day`), else death,
+        both events; else censored at the last scan on or after the origin
+        (:meth:`last_scan_day`), or at the origin without one.
+        """
+        if self.progression_day is not None:
+            return self.progression_day, False
+        if self.death_day is not None:
+            return self.death_day, False
+        last = self.last_scan_day()
+        return (self.origin_day if last is None else last), True
+
     def summary(self) -> dict[str, Any]:
-        """Plain data for the ``clinical`` block of ``summary.json``."""
+        """Plain data for the ``clinical`` block of ``summary.json``.
+
+        Progression (``progression_day``, ``progressions``, progression-free survival)
+        counts only progressions after ``origin_day`` (:attr:`origin_day`); the
+        ``progression`` rows of the observations before it (the first distant lesion,
+        which starts therapy at M1) are not. Survival is in days from day 0.
+        """
         obs = self.observations
         stages = obs[obs["kind"] == "stage"]
         draws = self.draws()
         dead = self.death_day is not None
-        pfs_end = min(d for d in (self.progression_day, self.death_day, self.horizon_days)
-                      if d is not None)
-        progressions = obs[obs["kind"] == "progression"]
+        pfs_end, pfs_censored = self.progression_free_survival()
+        progressions = obs[(obs["kind"] == "progression")
+                           & (obs["time_days"] > self.origin_day)]
         return {
             "stage_over_time": [{"time_days": float(t), "stage": str(s)}
                                 for t, s in zip(stages["time_days"], stages["name"],
@@ -204,13 +283,15 @@ class ClinicalCourse:
             "first_detection_day": self.first_detection_day,
             "ctc_cutoff": self.cutoff,
             "ctc_draws": [{"time_days": float(t), "site": str(site), "count": int(c),
-                           "unfavourable": bool(u)}
-                          for t, site, c, u in draws.itertuples(index=False)],
+                           "volume_ml": float(v), "per_7_5_ml": float(scaled),
+                           "unfavourable": None if u is pd.NA else bool(u)}
+                          for t, site, c, v, scaled, u in draws.itertuples(index=False)],
             "scans": int((obs["kind"] == "scan").groupby(obs["time_days"]).any().sum()),
             "lesions_detected": len(self.detected),
             "progressions": [{"time_days": float(t), "reason": str(r)}
                              for t, r in zip(progressions["time_days"], progressions["name"],
                                              strict=True)],
+            "origin_day": self.origin_day,
             "progression_day": self.progression_day,
             "progression_reason": self.progression_reason,
             "therapy": [line.to_dict() for line in self.therapy],
@@ -221,8 +302,7 @@ class ClinicalCourse:
             "overall_survival_days": self.end_day,
             "overall_survival_censored": not dead,
             "progression_free_survival_days": pfs_end,
-            "progression_free_survival_censored": (self.progression_day is None
-                                                   and not dead),
+            "progression_free_survival_censored": pfs_censored,
         }
 
 
@@ -406,6 +486,7 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
     # The resolved cancer: ``cancer_overrides.ctc_cutoff`` applies.
     recist = Recist(patient, int(scenario.resolve()[1].ctc_cutoff.value))
     rows: list[Row] = []
+    volumes: list[float] = []  # of the draws, in the order their rows were made
     death: tuple[float, str, float] | None = None
     previous = -math.inf
     for t in [*decisions, horizon]:
@@ -419,7 +500,9 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         for draw in draws.get(t, ()):
             assert circulation is not None
             count = _draw(patient, circulation, draw, t, rng, rows)
-            unfavourable |= draw.site == "arm_vein" and count >= recist.cutoff
+            volumes.append(draw.volume_ml)
+            unfavourable |= bool(draw.site == PERIPHERAL_SITE and is_unfavourable(
+                count, recist.cutoff, volume_ml=draw.volume_ml))
         progressed = recist.scan(t, found, rows) if t in scans else None
         if rules is not None:
             rules.apply(t, progressed is not None, unfavourable, recist, rows)
@@ -439,16 +522,34 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
                               end_day=None if math.isinf(p.end_day) else p.end_day,
                               end_reason=p.end_reason)
                   for p in patient.therapy.periods)
+    progression_day, progression_reason = first_progression(
+        observations, lines[0].start_day if lines else 0.0)
     return ClinicalCourse(
         observations=observations, detected=frozenset(recist.detected),
         death_day=None if death is None else death[0],
         death_cause=None if death is None else death[1],
-        progression_day=recist.progression_day, progression_reason=recist.progression_reason,
+        progression_day=progression_day, progression_reason=progression_reason,
         first_detection_day=recist.first, horizon_days=horizon, cutoff=recist.cutoff,
         therapy=lines, final_cells=patient.cells(end),
         prevented=frozenset(np.nonzero(~patient.kept)[0].tolist()),
         eradicated=frozenset(np.nonzero(np.isfinite(patient.eradicated))[0].tolist()),
-        history=patient.therapy, eradicated_day=patient.eradicated.copy())
+        history=patient.therapy, eradicated_day=patient.eradicated.copy(),
+        # The draw rows keep the order they were made in (a stable sort, in time order).
+        draw_volume_ml=np.array(volumes, dtype=np.float64))
+
+
+def first_progression(observations: pd.DataFrame, origin_day: float,
+                      ) -> tuple[float | None, str | None]:
+    """(day, reason) of the first ``progression`` row after ``origin_day``, or Nones.
+
+    ``origin_day``: the start of the first line of therapy, or 0 without one
+    (:attr:`ClinicalCourse.origin_day`).
+    """
+    rows = observations[(observations["kind"] == "progression")
+                        & (observations["time_days"] > origin_day)]
+    if rows.empty:
+        return None, None
+    return float(rows["time_days"].iloc[0]), str(rows["name"].iloc[0])
 
 
 

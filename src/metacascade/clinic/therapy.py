@@ -37,8 +37,8 @@ given, over the period :math:`[a_l, b_l)`:
 Regimens have defaults per kind (:data:`REGIMEN_DEFAULTS`); a scenario may override any
 of them. Lines are given one after another; a line starts on a day or when the stage
 becomes M1, and rules react to what the clinic observes (:data:`TRIGGERS`): a switch to
-the next line or a stop on progression, or on an unfavourable CTC count at a
-follow-up draw (the SWOG S0500 design, Smerage et al. 2014).
+the next line or a stop on progression, or on an unfavourable CTC count (per 7.5 mL of
+peripheral blood) at a follow-up draw (the SWOG S0500 design, Smerage et al. 2014).
 """
 
 from __future__ import annotations

@@ -50,8 +50,10 @@ LOCK_TRIES = 5
 #: means above 2^40 cells are drawn in parts, :func:`metacascade.engine.limits.poisson`;
 #: 5: a patient past the colony limit has its history ended, not the cohort, and the
 #: patients table has ``history_end_day``; 6: a parameter drawn with a unit is a number in
-#: the patients table, not a string).
-FORMAT = "metacascade-cohort/6"
+#: the patients table, not a string; 7: ``baseline_ctc`` is the count per 7.5 mL, the
+#: CTC switch rule compares the count per 7.5 mL with the cut-off, PFS is censored at the
+#: last scan, not the end of follow-up).
+FORMAT = "metacascade-cohort/7"
 DATASETS = ("patients", "colonies", "observations")
 def being_written(out: str | os.PathLike[str]) -> bool:
     """Whether a run holds the cohort directory ``out`` now (its lock; False without one)."""

@@ -31,7 +31,11 @@ left undone.
 Times in the patients table run from the patient's *origin*: the start of the first line
 of therapy when the scenario has therapy (patients who never start it are not
 ``enrolled``), else day 0. ``baseline_ctc`` is the arm-vein count drawn at the origin (or
-the last one in the 28 days before it).
+the last one in the 28 days before it) per 7.5 mL of blood (the count x 7.5 / the draw's
+volume in mL), the unit of ``ctc_cutoff``. Progression-free survival ends at the first
+progression after the origin or at death (events), else is censored at the last scan on
+or after the origin (at the origin without one); overall survival is censored at the
+end of follow-up.
 """
 
 from __future__ import annotations

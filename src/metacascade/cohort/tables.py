@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from metacascade.clinic.biopsy import PERIPHERAL_SITE, per_7_5_ml
 from metacascade.clinic.course import OBSERVATION_COLUMNS, ClinicalCourse
 from metacascade.engine.batch_result import BatchResult, as_batch
 from metacascade.engine.result import Result
@@ -52,9 +53,10 @@ class CourseColumns:
     ``death_cause`` ("" if alive), ``first_detection_day`` (NaN: never), ``cutoff``,
     ``horizon_days``, ``first_line_day`` (start of the first line of therapy, NaN: none)
     and ``lines``. ``observations``: the observations of every patient, with a leading
-    ``patient`` column (batch position), each patient's rows in their course's order.
-    ``final_cells``: every colony's cells at the end of follow-up (with therapy), in
-    the order of :func:`colony_columns`.
+    ``patient`` column (batch position), each patient's rows in their course's order;
+    ``volume_ml``: per row of ``observations``, a draw's blood volume in mL (NaN for
+    the other rows). ``final_cells``: every colony's cells at the end of follow-up (with
+    therapy), in the order of :func:`colony_columns`.
     """
 
     death_day: FloatArray
@@ -66,6 +68,7 @@ class CourseColumns:
     lines: IntArray
     observations: pd.DataFrame
     final_cells: FloatArray
+    volume_ml: FloatArray
 
 
 def colony_columns(results: Sequence[Result] | BatchResult) -> dict[str, NDArray[Any]]:
@@ -94,6 +97,11 @@ def courses_columns(results: Sequence[Result], courses: Sequence[ClinicalCourse]
     observations = (pd.concat(frames, ignore_index=True) if frames
                     else pd.DataFrame(columns=["patient", *OBSERVATION_COLUMNS]))
     final = [c.final_cells[1:] for c in courses]
+    volumes = []
+    for c in courses:
+        volume = np.full(len(c.observations), math.nan)
+        volume[(c.observations["kind"] == "draw").to_numpy()] = c.draws()["volume_ml"]
+        volumes.append(volume)
     return CourseColumns(
         death_day=opt([c.death_day for c in courses]),
         death_cause=np.array([c.death_cause or "" for c in courses], dtype=object),
@@ -103,7 +111,8 @@ def courses_columns(results: Sequence[Result], courses: Sequence[ClinicalCourse]
         first_line_day=opt([c.therapy[0].start_day if c.therapy else None for c in courses]),
         lines=np.array([len(c.therapy) for c in courses], dtype=np.int64),
         observations=observations,
-        final_cells=np.concatenate(final) if final else np.zeros(0))
+        final_cells=np.concatenate(final) if final else np.zeros(0),
+        volume_ml=np.concatenate(volumes) if volumes else np.zeros(0))
 
 
 def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
@@ -133,20 +142,31 @@ def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
     zero = np.where(enrolled, origin, 0.0)
     dead = ~np.isnan(course.death_day)
     end = np.where(dead, course.death_day, course.horizon_days)
-    # Baseline: the last arm-vein draw in [origin - window, origin] (rows in time order).
-    # The names are compared only on the rows in the window (the same mask as comparing
-    # every row first: a string comparison on 100,000 object rows costs a millisecond).
+    # Baseline: the last arm-vein draw in [origin - window, origin] (rows in time order),
+    # its count per 7.5 mL (the cut-off's unit). The names are compared only on the rows
+    # in the window (the same mask as comparing every row first: a string comparison on
+    # 100,000 object rows costs a millisecond).
     arm = (time_days <= zero[at]) & (time_days >= zero[at] - BASELINE_WINDOW_DAYS)
-    _narrow(arm, lambda rows: (kind[rows] == "draw") & (name[rows] == "arm_vein"))
+    _narrow(arm, lambda rows: (kind[rows] == "draw") & (name[rows] == PERIPHERAL_SITE))
     last = np.full(n, -1, dtype=np.int64)
     np.maximum.at(last, at[arm], np.flatnonzero(arm))  # rows are in time order
-    baseline = np.where(last >= 0, value[np.maximum(last, 0)] if len(value) else 0.0,
-                        math.nan)
+    baseline = np.full(n, math.nan)
+    drawn = last >= 0
+    baseline[drawn] = per_7_5_ml(value[last[drawn]], course.volume_ml[last[drawn]])
+    # Progression-free survival: to the first progression after the origin, else to
+    # death (an event), else censored at the last scan on or after the origin (the last
+    # tumour assessment), or at the origin if there was none.
     progression = np.full(n, math.inf)
     later = time_days > zero[at]
     _narrow(later, lambda rows: kind[rows] == "progression")
     np.minimum.at(progression, at[later], time_days[later])
-    pfs_end = np.minimum(progression, end)
+    last_scan = zero.copy()
+    scanned = time_days >= zero[at]
+    _narrow(scanned, lambda rows: kind[rows] == "scan")
+    np.maximum.at(last_scan, at[scanned], time_days[scanned])
+    progressed = np.isfinite(progression)
+    pfs_end = np.where(progressed, progression,
+                       np.where(dead, course.death_day, last_scan))
     models = batch.models
     table: dict[str, Any] = {
         "patient": number, "seed": np.asarray(seeds, dtype=np.int64),
@@ -155,7 +175,7 @@ def cohort_tables(scenarios: Sequence[Scenario], seeds: Sequence[int],
         "enrolled": enrolled, "origin_day": origin, "baseline_ctc": baseline,
         "ctc_cutoff": course.cutoff, "first_detection_day": course.first_detection_day,
         "os_days": end - zero, "os_event": dead, "pfs_days": pfs_end - zero,
-        "pfs_event": (progression <= end) | dead, "death_day": course.death_day,
+        "pfs_event": progressed | dead, "death_day": course.death_day,
         "death_cause": course.death_cause, "horizon_days": course.horizon_days,
         "colonies_founded": batch.counts,
         # (NaN: the natural history ran to the horizon)
@@ -233,4 +253,5 @@ def batch_columns(course: BatchCourse) -> CourseColumns:
         first_detection_day=course.first_detection_day, cutoff=course.cutoff,
         horizon_days=course.horizon_days, first_line_day=first_line_day,
         lines=np.bincount(patient, minlength=n).astype(np.int64),
-        observations=course.observations, final_cells=course.final_cells[colonies])
+        observations=course.observations, final_cells=course.final_cells[colonies],
+        volume_ml=course.volume_ml)

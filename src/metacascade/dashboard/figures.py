@@ -52,7 +52,8 @@ def ctc_png(run: PatientRun) -> bytes:
     course = run.course
     with _LOCK:
         figure = Figure(figsize=(8.0, 4.2), layout="constrained")
-        plot_ctc(course.draws()[["time_days", "count", "site"]], cutoff=course.cutoff,
+        plot_ctc(course.draws()[["time_days", "count", "volume_ml", "site"]],
+                 cutoff=course.cutoff,
                  therapy=course.therapy_spans(), ax=figure.subplots(),
                  title=f"CTC per 7.5 mL, {run.scenario.cancer}", follow_up_days=run.end_day)
         return _png(figure)

@@ -1,9 +1,10 @@
 """Figures for the clinic: CTC counts over time and where the lesions are in the body.
 
 :func:`plot_ctc` draws circulating tumour cells per 7.5 mL of blood (the CellSearch
-convention) against time, with the prognostic cut-off (5 CTCs per 7.5 mL in metastatic
-breast and prostate cancer, 3 in colorectal cancer; Cristofanilli et al., N Engl J Med
-2004, 351:781-791) and the therapy lines as shaded spans.
+convention: a count in another volume is scaled to 7.5 mL) against time, with the
+prognostic cut-off (5 CTCs per 7.5 mL in metastatic breast and prostate cancer, 3 in
+colorectal cancer; Cristofanilli et al., N Engl J Med 2004, 351:781-791), which applies
+to peripheral (arm-vein) blood only, and the therapy lines as shaded spans.
 
 :func:`plot_body` draws a schematic body and every lesion at its organ's anchor in
 :data:`ORGAN_POSITIONS`. Both read tables the caller made; neither runs the model.
@@ -20,6 +21,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from metacascade._checks import is_number, is_truth_value
+from metacascade.clinic.biopsy import PERIPHERAL_SITE, per_7_5_ml
 from metacascade.errors import MetacascadeError
 from metacascade.plots._axes import axes_or_current
 
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 #: Days per month used for the time axis of :func:`plot_ctc` (365.25 / 12).
 DAYS_PER_MONTH = 30.44
-#: Columns :func:`plot_ctc` needs; ``site`` is optional.
+#: Columns :func:`plot_ctc` needs; ``site`` and ``volume_ml`` are optional.
 CTC_COLUMNS = ("time_days", "count")
 #: Columns :func:`plot_body` needs.
 LESION_COLUMNS = ("organ", "diameter_mm", "detected", "umbilicated", "depth")
@@ -88,16 +90,21 @@ def plot_ctc(draws: pd.DataFrame, *, cutoff: float,
     """Draw CTC counts per 7.5 mL of blood over time, against a prognostic cut-off.
 
     Counts go on a symmetric-log axis (linear below 1, so a count of 0 is shown);
-    draws at or above the cut-off get a filled diamond with a red edge.
+    peripheral draws at or above the cut-off get a filled diamond with a red edge (the
+    cut-offs were validated in peripheral blood: a draw from the tumour's or an organ's
+    vein gets none, whatever its count).
 
     Parameters
     ----------
     draws
-        One row per blood draw: ``time_days`` (float), ``count`` (CTCs per 7.5 mL) and,
-        optionally, ``site`` (e.g. ``"arm_vein"``): one line per site, in order of
-        first appearance. A table without rows gives an empty plot.
+        One row per blood draw: ``time_days`` (float), ``count`` (CTCs counted) and,
+        optionally, ``volume_ml`` (the sample's volume, mL; 7.5 without the column: the
+        count is drawn as ``count x 7.5 / volume_ml``) and ``site`` (e.g.
+        ``"arm_vein"``): one line per site, in order of first appearance; only
+        ``arm_vein`` draws are peripheral (every draw, without the column). A table
+        without rows gives an empty plot.
     cutoff
-        Counts at or above it are unfavourable; drawn as a dashed line.
+        Counts per 7.5 mL at or above it are unfavourable; drawn as a dashed line.
     therapy
         ``(start_day, end_day, label)`` per line of therapy, shaded; ``end_day`` may be
         ``inf`` (still on treatment). One legend entry per distinct label.
@@ -134,12 +141,13 @@ def plot_ctc(draws: pd.DataFrame, *, cutoff: float,
                           markersize=4, markerfacecolor="white", linewidth=1.2,
                           label=str(site), zorder=3)
         handles.append(line)
-        high = rows[rows["count"] >= cutoff]
-        ax.plot(high["months"], high["count"], linestyle="", marker="D", markersize=6,
-                color=colour, markeredgecolor=_ALARM, markeredgewidth=1.2, zorder=4)
+        high = rows[rows["peripheral"] & (rows["count"] >= cutoff)]
+        if len(high):
+            ax.plot(high["months"], high["count"], linestyle="", marker="D", markersize=6,
+                    color=colour, markeredgecolor=_ALARM, markeredgewidth=1.2, zorder=4)
     handles.append(ax.axhline(cutoff, color=_ALARM, linestyle="--", linewidth=1.0,
                               label=f"unfavourable >= {cutoff:g}", zorder=2))
-    if (table["count"] >= cutoff).any():
+    if (table["peripheral"] & (table["count"] >= cutoff)).any():
         handles.append(_marker_proxy("D", "0.5", _ALARM, 6, "at or above cut-off"))
     handles += _draw_spans(ax, spans, right)
     if table.empty:
@@ -235,21 +243,30 @@ def marker_area_pt2(diameter_mm: ArrayLike) -> NDArray[np.float64]:
 
 
 def _ctc_table(draws: pd.DataFrame) -> pd.DataFrame:
-    """Validated draws: ``months``, ``count`` (float) and ``site`` (str), by time."""
+    """Validated draws: ``months``, ``count`` (per 7.5 mL), ``site``, ``peripheral``."""
     if len(draws) == 0:
         return pd.DataFrame({"months": np.zeros(0), "count": np.zeros(0),
-                             "site": np.zeros(0, dtype=object)})
+                             "site": np.zeros(0, dtype=object),
+                             "peripheral": np.zeros(0, dtype=bool)})
     _require_columns(draws, CTC_COLUMNS, "draws")
     days = _finite(draws, "time_days", "draws")
     count = _finite(draws, "count", "draws")
     if (count < 0).any():
         raise MetacascadeError("draws column 'count' has negative values")
+    if "volume_ml" in draws.columns:
+        volume = _finite(draws, "volume_ml", "draws")
+        if (volume <= 0).any():
+            raise MetacascadeError("draws column 'volume_ml' must hold volumes > 0 mL")
+        count = per_7_5_ml(count, volume)
     if "site" in draws.columns:
         site = draws["site"].astype(object).where(draws["site"].notna(), "unspecified")
         sites = site.astype(str).to_numpy()
+        peripheral = sites == PERIPHERAL_SITE
     else:
         sites = np.full(len(draws), "CTC count", dtype=object)
-    table = pd.DataFrame({"months": days / DAYS_PER_MONTH, "count": count, "site": sites})
+        peripheral = np.ones(len(draws), dtype=bool)
+    table = pd.DataFrame({"months": days / DAYS_PER_MONTH, "count": count, "site": sites,
+                          "peripheral": peripheral})
     return table.sort_values("months", kind="stable").reset_index(drop=True)
 
 

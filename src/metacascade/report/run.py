@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from metacascade.clinic.biopsy import ctc_cutoff
+from metacascade.clinic.biopsy import PERIPHERAL_SITE, SAMPLE_VOLUME_ML, ctc_cutoff, per_7_5_ml
 from metacascade.describe import scenario_text
 from metacascade.errors import MetacascadeError
 from metacascade.outputs import BODY_MIN_DIAMETER_MM
@@ -243,12 +244,8 @@ def _ctc(run: Run) -> Section:
 
     from metacascade.plots.clinic import plot_ctc
 
-    obs = run.observations
-    draws = obs[obs["kind"] == "draw"]
     cutoff = float(run.clinical.get("ctc_cutoff") or ctc_cutoff(run.scenario.cancer))
-    table_draws = pd.DataFrame({"time_days": draws["time_days"].to_numpy(),
-                                "count": draws["value"].round().to_numpy(),
-                                "site": draws["name"].to_numpy()})
+    table_draws = _ctc_draws(run)
     if table_draws.empty:
         return Section("ctc", "CTC counts over time", paragraph(
             f"No blood draws were scheduled (the scenario's clinic has no draws), so there "
@@ -259,17 +256,42 @@ def _ctc(run: Run) -> Section:
              title=f"CTC per 7.5 mL, {run.scenario.cancer}", follow_up_days=run.end_day)
     rows = []
     for site, group in table_draws.groupby("site", sort=False):
-        high = group[group["count"] >= cutoff]
-        rows.append((site, len(group), number(group["count"].median()),
-                     number(group["count"].max()), len(high),
-                     days(float(high["time_days"].min())) if len(high) else "never"))
-    text = paragraph(f"CTCs counted per 7.5 mL of blood at each draw; {cutoff:g} or more "
-                     "is the unfavourable group (dashed line, diamonds). Shaded spans are "
-                     "the lines of therapy.")
+        scaled = per_7_5_ml(group["count"], group["volume_ml"])
+        high = group[scaled >= cutoff]
+        peripheral = site == PERIPHERAL_SITE
+        rows.append((site, len(group), number(float(np.median(scaled))),
+                     number(float(scaled.max())), len(high) if peripheral else "–",
+                     ("–" if not peripheral else days(float(high["time_days"].min()))
+                      if len(high) else "never")))
+    text = paragraph(f"CTCs counted at each draw, per 7.5 mL of blood (a count in another "
+                     f"volume scaled to 7.5 mL); in peripheral (arm-vein) blood {cutoff:g} "
+                     "or more is the unfavourable group (dashed line, diamonds): the "
+                     "cut-off does not apply to the blood of the tumour's or an organ's "
+                     "vein. Shaded spans are the lines of therapy.")
     return Section("ctc", "CTC counts over time", text + figure(
         fig, alt="CTC counts over time") + table(
         ("site", "draws", "median", "max", f">= {cutoff:g}", "first >= cut-off"), rows,
         numeric=(1, 2, 3, 4)))
+
+
+def _ctc_draws(run: Run) -> pd.DataFrame:
+    """The run's draws: ``time_days``, ``count``, ``site``, ``volume_ml``.
+
+    From ``summary.json``'s ``ctc_draws`` (which give the volume); from the
+    observations, at 7.5 mL, for a run written before they did.
+    """
+    given = run.clinical.get("ctc_draws") or []
+    if given and all("volume_ml" in d for d in given):
+        return pd.DataFrame({"time_days": [float(d["time_days"]) for d in given],
+                             "count": [float(d["count"]) for d in given],
+                             "site": [str(d["site"]) for d in given],
+                             "volume_ml": [float(d["volume_ml"]) for d in given]})
+    obs = run.observations
+    draws = obs[obs["kind"] == "draw"]
+    return pd.DataFrame({"time_days": draws["time_days"].to_numpy(),
+                         "count": draws["value"].round().to_numpy(),
+                         "site": draws["name"].to_numpy(),
+                         "volume_ml": SAMPLE_VOLUME_ML})
 
 
 def _imaging(run: Run) -> Section:
@@ -319,7 +341,8 @@ def _stage(run: Run) -> Section:
         ("stage at the end", stages[-1]["stage"] if stages else "never staged (no scans)"),
         ("first distant metastasis found", days(c.get("first_detection_day"))
          if c.get("first_detection_day") is not None else "never"),
-        ("first progression", f"{days(c['progression_day'])}: {c.get('progression_reason')}"
+        ("first progression" + (" on therapy" if c.get("therapy") else ""),
+         f"{days(c['progression_day'])}: {c.get('progression_reason')}"
          if c.get("progression_day") is not None else "none"),
         ("death", f"{days(c['death_day'])}, {c.get('death_cause')} burden" if dead
          else "alive at the end of follow-up"),
@@ -340,7 +363,9 @@ def _stage(run: Run) -> Section:
               days(t["end_day"]) if t["end_day"] is not None else "end of follow-up",
               t["end_reason"] or "–") for t in c["therapy"]])
     if c.get("progressions"):
-        body += "<h3>Progressions (RECIST 1.1, simplified)</h3>" + table(
+        body += "<h3>Progressions (RECIST 1.1, simplified" + (
+            ", on therapy: the scan that found the first distant lesion and started it "
+            "is the first line's baseline" if c.get("therapy") else "") + ")</h3>" + table(
             ("day", "reason"), [(days(p["time_days"]), p["reason"]) for p in c["progressions"]])
     return Section("stage-survival", "Stage and survival", body)
 
@@ -350,8 +375,10 @@ def _survival(clinical: dict[str, Any], name: str) -> str:
     value = clinical.get(f"{name}_days")
     if value is None:
         return "–"
-    censored = " (censored: no event by the end of follow-up)" if clinical.get(
-        f"{name}_censored") else ""
+    censored = ((" (censored at the last scan: no progression or death seen)"
+                 if name == "progression_free_survival"
+                 else " (censored: alive at the end of follow-up)")
+                if clinical.get(f"{name}_censored") else "")
     return f"{value:,.0f} days, {value / 365.25:.2f} years{censored}"
 
 
