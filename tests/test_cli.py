@@ -252,3 +252,14 @@ def test_an_interrupt_resent_after_its_command_ended_is_not_sent(monkeypatch):
         (running,) = cli._ACTIVE
         cli._send_if(signal.SIGINT, running)
     assert sent == [signal.SIGINT] and not cli._ACTIVE
+
+
+def test_python_dash_m_metacascade_is_the_command():
+    """`python -m metacascade` said "No module named metacascade.__main__"."""
+    proc = subprocess.run([sys.executable, "-m", "metacascade", "--version"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"metacascade {__version__}"
+    proc = subprocess.run([sys.executable, "-m", "metacascade", "route", "--cancer", "nope"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "unknown cancer 'nope'" in proc.stderr

@@ -26,7 +26,7 @@ LAYERS = {
     "clinic": 4,
     **dict.fromkeys(["cohort", "calibration", "analysis", "outputs", "describe"], 5),
     **dict.fromkeys(["plots", "report", "dashboard"], 6),
-    "cli": 7,
+    **dict.fromkeys(["cli", "__main__"], 7),
 }
 
 #: Imports of a higher layer that are allowed: (importing file, imported module) -> why.
