@@ -108,3 +108,9 @@ def test_every_allowed_exception_is_still_used() -> None:
     """An exception no longer needed is taken off the list."""
     used = {(str(p.relative_to(PACKAGE)), m) for p in SOURCES for m in _imports(p)}
     assert set(ALLOWED) <= used
+
+
+def test_the_package_says_it_is_typed() -> None:
+    """PEP 561: the package is mypy-strict, and ``py.typed`` lets its users' mypy read it
+    (the wheel takes every file of ``src/metacascade``, pyproject.toml)."""
+    assert (PACKAGE / "py.typed").is_file()
