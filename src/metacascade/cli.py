@@ -429,6 +429,8 @@ def cohort(
         if seed is None:
             seed = 0 if population.base.seed is None else population.base.seed
         executor = _executor(workers, dask_local, scheduler)
+        # progress=True: the lines go to a log too, one per shard and every 30 s
+        # (cohort/progress.py); None, the library's default, only to a terminal or in CI.
         try:  # (an interrupt, CohortInterrupted, says what is done: _stops_said)
             with _as_options(patients="--patients", seed="--seed", engine="--engine",
                              shard_size="--shard-size", batch_size="--batch-size"):
