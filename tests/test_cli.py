@@ -24,8 +24,9 @@ def test_route_json_is_exactly_one_object():
     result = _run("route", "--cancer", "breast", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"cancer", "body", "embolus", "arrest", "died_in_blood",
-                         "mean_time_in_blood_s"}
+    assert set(data) == {"cancer", "body", "embolus", "vertebral_plexus", "arrest",
+                         "died_in_blood", "mean_time_in_blood_s"}
+    assert data["vertebral_plexus"] is True
     assert data["cancer"] == "breast" and data["body"] == "adult_female"
     assert data["embolus"] == "single"
     assert abs(sum(data["arrest"].values()) + data["died_in_blood"] - 1) < 1e-9
@@ -46,6 +47,8 @@ def test_no_vertebral_plexus_switch():
     off = json.loads(_run("route", "--cancer", "prostate", "--no-vertebral-plexus",
                           "--json").stdout)
     assert on["arrest"]["vertebral_marrow"] >= 5 * off["arrest"]["vertebral_marrow"]
+    # The JSON says which it was (make demo's two prostate files differed only by name).
+    assert on["vertebral_plexus"] is True and off["vertebral_plexus"] is False
 
 
 def test_route_from_scenario_file():
