@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -571,18 +572,22 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def as_scenario(scenario: Any, what: str = "scenario") -> Scenario:
+def as_scenario(scenario: Any, what: str = "scenario", *, files: bool = False) -> Scenario:
     """``scenario`` if it is a :class:`Scenario`, else its plain data validated.
 
-    Anything but a scenario or a mapping is refused with :class:`ScenarioError` naming
+    With ``files``, a str or ``os.PathLike`` is the path of a scenario file, read by
+    :func:`load_scenario`. Anything else is refused with :class:`ScenarioError` naming
     the argument ``what``.
     """
     if isinstance(scenario, Scenario):
         return scenario
     if isinstance(scenario, Mapping):
         return Scenario.from_dict(scenario)
-    raise ScenarioError(f"{what}: expected a Scenario or a mapping of its fields (as in a "
-                        f"scenario file), not {type(scenario).__name__}")
+    if files and isinstance(scenario, str | os.PathLike):
+        return load_scenario(os.fspath(scenario))
+    path = ", the path of a scenario file" if files else ""
+    raise ScenarioError(f"{what}: expected a Scenario{path} or a mapping of its fields (as "
+                        f"in a scenario file), not {type(scenario).__name__}")
 
 
 def load_scenario(path: str | Path) -> Scenario:
