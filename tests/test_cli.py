@@ -307,3 +307,13 @@ def test_the_usage_line_shows_the_argument_plain(command, argument):
     """Typer wrote it in braces: `metacascade analyze [OPTIONS] {COHORT_DIR}`."""
     usage = _help_text(command).split(" ", 5)
     assert usage[:5] == ["Usage:", "metacascade", command, "[OPTIONS]", argument]
+
+
+def test_the_readme_says_what_analyze_prints():
+    """It printed the headline of analysis.json on stdout, which the README did not say."""
+    from metacascade.cli import HEADLINE_KEYS
+
+    readme = " ".join((EXAMPLES.parent / "README.md").read_text().split())
+    said = readme.split("and prints on stdout the headline of `analysis.json` as JSON (", 1)
+    assert len(said) == 2
+    assert said[1].split(")", 1)[0] == ", ".join(f"`{key}`" for key in HEADLINE_KEYS)

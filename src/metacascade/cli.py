@@ -486,10 +486,13 @@ def analyze(
                    f"{incomplete_note(cohort_dir)}", err=True)
 
 
+#: The keys of analysis.json that `analyze` prints on stdout (the README lists them).
+HEADLINE_KEYS = ("n_patients", "n_enrolled", "share_baseline_unfavourable", "deaths", "groups",
+                 "cox", "not_estimated", "few_at_risk")
+
+
 def _headline(report: dict[str, object]) -> dict[str, object]:
-    keys = ("n_patients", "n_enrolled", "share_baseline_unfavourable", "deaths", "groups", "cox",
-            "not_estimated", "few_at_risk")
-    return {k: report[k] for k in keys if k in report}
+    return {k: report[k] for k in HEADLINE_KEYS if k in report}
 
 
 @app.command(cls=_Command)
