@@ -143,3 +143,22 @@ def test_the_design_notes_name_every_module_and_only_those() -> None:
     assert {f"{name}/" for name in packages} <= set(re.findall(r"\b\w+/", picture))
     readme = (PACKAGE.parent.parent / "README.md").read_text()
     assert "DESIGN.md" not in readme and "(docs/design.md)" in readme
+
+
+def test_the_top_level_names_are_imported_when_first_used() -> None:
+    """Scenario, load_scenario, follow and analyze are top-level names too (they were
+    not); ``import metacascade`` still loads neither NumPy nor pandas."""
+    import subprocess
+    import sys
+
+    code = ("import sys, metacascade; "
+            "assert not {'numpy', 'pandas', 'pydantic'} & set(sys.modules), sorted(sys.modules); "
+            "from metacascade.scenario import Scenario, load_scenario; "
+            "from metacascade.clinic.course import follow; "
+            "from metacascade.analysis.analyze import analyze; "
+            "assert metacascade.Scenario is Scenario and metacascade.follow is follow; "
+            "assert metacascade.analyze is analyze "
+            "and metacascade.load_scenario is load_scenario; "
+            "assert set(metacascade.__all__) <= set(dir(metacascade)); "
+            "[getattr(metacascade, name) for name in metacascade.__all__]")
+    subprocess.run([sys.executable, "-c", code], check=True)
