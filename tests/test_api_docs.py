@@ -23,11 +23,3 @@ def test_no_top_level_docstring_sends_users_to_private_code_or_issues():
     bad = {name: doc for name, doc in _documented()
            if re.search(r"`_[a-z]\w*`|\bthe issue\b", doc)}
     assert bad == {}
-
-
-def test_result_summary_says_what_else_summary_json_holds():
-    """It said "Plain data for summary.json", which also holds clinical, cancer, body and
-    horizon_years."""
-    doc = " ".join((inspect.getdoc(metacascade.Result.summary) or "").split())
-    for key in ("clinical", "cancer", "body", "horizon_years"):
-        assert f"``{key}``" in doc

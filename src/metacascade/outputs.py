@@ -4,15 +4,9 @@
 
 ``summary.json``
     :meth:`Result.summary` (whole-body ledger, ledger by organ, colonies and
-    macrometastases by organ, seed) with the cancer, body and horizon
-    (:func:`summary_data`), and a ``clinical`` block
+    macrometastases by organ, seed) with the cancer and body, and a ``clinical`` block
     (:meth:`metacascade.clinic.course.ClinicalCourse.summary`: stage over time, first
-    detection, CTC counts per draw, progression, death, survival). Its
-    ``first_detection_day`` is the first scan that found a distant lesion (stage M1;
-    null if none did), while ``lesions_detected`` counts every lesion any scan found,
-    distant or not: the primary, colonies in the primary's organ and in the lymph
-    nodes too (a patient whose scans found the primary alone has 1, and a null
-    ``first_detection_day``).
+    detection, CTC counts per draw, progression, death, survival).
 ``colonies.parquet``, ``events.parquet``, ``observations.parquet``
     The result's colony and event tables; the clinic's observations (scans, draws,
     stage, progression, death).

@@ -297,15 +297,7 @@ class Result:
         return c[c["diameter_mm_end"] >= self.model.macrometastasis_diameter_mm]
 
     def summary(self) -> dict[str, Any]:
-        """The engine's part of ``summary.json``, as plain data.
-
-        The seed, the horizon in days, the whole-body ledger at the horizon and by organ,
-        colonies and macrometastases by organ, the primary's size at the horizon and
-        ``history_end_day``. The file holds more: :func:`metacascade.outputs.summary_data`
-        adds ``cancer``, ``body`` and ``horizon_years``, and
-        :func:`~metacascade.outputs.write_simulation` the ``clinical`` block
-        (:meth:`metacascade.clinic.course.ClinicalCourse.summary`).
-        """
+        """Plain data for ``summary.json``."""
         organs = self.model.organs
         by_organ = self._colonies.groupby("organ").size()
         macro = self.macrometastases().groupby("organ").size()
