@@ -1,6 +1,7 @@
 """The command line: output formats, and one-line errors with exit status 2."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,9 @@ def test_route_json_is_exactly_one_object():
     result = _run("route", "--cancer", "breast", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"cancer", "body", "embolus", "arrest", "died_in_blood",
-                         "mean_time_in_blood_s"}
+    assert set(data) == {"cancer", "body", "embolus", "vertebral_plexus", "arrest",
+                         "died_in_blood", "mean_time_in_blood_s"}
+    assert data["vertebral_plexus"] is True
     assert data["cancer"] == "breast" and data["body"] == "adult_female"
     assert data["embolus"] == "single"
     assert abs(sum(data["arrest"].values()) + data["died_in_blood"] - 1) < 1e-9
@@ -45,6 +47,8 @@ def test_no_vertebral_plexus_switch():
     off = json.loads(_run("route", "--cancer", "prostate", "--no-vertebral-plexus",
                           "--json").stdout)
     assert on["arrest"]["vertebral_marrow"] >= 5 * off["arrest"]["vertebral_marrow"]
+    # The JSON says which it was (make demo's two prostate files differed only by name).
+    assert on["vertebral_plexus"] is True and off["vertebral_plexus"] is False
 
 
 def test_route_from_scenario_file():
@@ -252,3 +256,64 @@ def test_an_interrupt_resent_after_its_command_ended_is_not_sent(monkeypatch):
         (running,) = cli._ACTIVE
         cli._send_if(signal.SIGINT, running)
     assert sent == [signal.SIGINT] and not cli._ACTIVE
+
+
+def test_python_dash_m_metacascade_is_the_command():
+    """`python -m metacascade` said "No module named metacascade.__main__"."""
+    proc = subprocess.run([sys.executable, "-m", "metacascade", "--version"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"metacascade {__version__}"
+    proc = subprocess.run([sys.executable, "-m", "metacascade", "route", "--cancer", "nope"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "unknown cancer 'nope'" in proc.stderr
+
+
+def _help_text(*command: str) -> str:
+    """The help of ``command`` as one line of words (no box drawing, no wrapping)."""
+    result = _run(*command, "--help")
+    assert result.exit_code == 0, result.output
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", result.stdout).split())
+
+
+def test_the_help_names_the_extra_each_command_or_option_needs():
+    """The top-level help named the dashboard's extra only."""
+    top = _help_text()
+    for command, extra in (("cohort", "dask"), ("analyze", "analysis"),
+                           ("report", "analysis"), ("calibrate", "calibration"),
+                           ("dashboard", "dashboard")):
+        line = top.split(f" {command} ", 1)[1]
+        assert f"'{extra}' extra" in line.split(".", 1)[0], (command, line)
+        assert f"'{extra}' extra" in _help_text(command)
+    cohort_help = _help_text("cohort")
+    for option in ("--dask-local", "--scheduler"):
+        assert re.search(f"{option} <[a-z]+> [^.]*needs the 'dask' extra", cohort_help)
+        assert re.search(f"{option} <[a-z]+> [^.]*needs the 'dask' extra",
+                         _help_text("calibrate"))
+
+
+def test_the_help_of_calibrate_gives_the_times_the_makefile_does():
+    """It said two or three minutes for --quick (4 min 38 s measured) and "not a quarter
+    of an hour" for the full fit, where the Makefile says about 11 min."""
+    text = _help_text("calibrate")
+    assert "a few minutes" in text and "about 11" in text and "quarter" not in text
+    makefile = (EXAMPLES.parent / "Makefile").read_text()
+    assert "about 11 min" in makefile
+
+
+@pytest.mark.parametrize(("command", "argument"), [("analyze", "COHORT_DIR"),
+                                                   ("report", "RUN_DIR")])
+def test_the_usage_line_shows_the_argument_plain(command, argument):
+    """Typer wrote it in braces: `metacascade analyze [OPTIONS] {COHORT_DIR}`."""
+    usage = _help_text(command).split(" ", 5)
+    assert usage[:5] == ["Usage:", "metacascade", command, "[OPTIONS]", argument]
+
+
+def test_the_readme_says_what_analyze_prints():
+    """It printed the headline of analysis.json on stdout, which the README did not say."""
+    from metacascade.cli import HEADLINE_KEYS
+
+    readme = " ".join((EXAMPLES.parent / "README.md").read_text().split())
+    said = readme.split("and prints on stdout the headline of `analysis.json` as JSON (", 1)
+    assert len(said) == 2
+    assert said[1].split(")", 1)[0] == ", ".join(f"`{key}`" for key in HEADLINE_KEYS)

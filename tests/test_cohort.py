@@ -1058,3 +1058,17 @@ def test_an_interrupt_counts_the_shards_the_manifest_lists(tmp_path, population,
                         executor=LocalExecutor(1), progress=False)
     assert writes == [[], [0]]
     assert json.loads((out / "manifest.json").read_text())["shards_done"] == []
+
+
+def test_simulate_cohort_documents_the_ranges_it_takes():
+    """Its docstring said ``batch_size >= 1``, and 20,000 was refused (MAX_BATCH_SIZE)."""
+    from metacascade.cohort.run import MAX_BATCH_SIZE, MAX_PATIENTS
+
+    doc = " ".join((simulate_cohort.__doc__ or "").split())
+    assert f"1 to :data:`MAX_BATCH_SIZE` ({MAX_BATCH_SIZE:,}" in doc
+    assert f"1 to :data:`MAX_PATIENTS` ({MAX_PATIENTS:,})" in doc
+    assert "else the file's ``seed``, else 0" in doc
+    with pytest.raises(OutputError, match=rf"batch_size: .* in \[1, {MAX_BATCH_SIZE}\]"):
+        simulate_cohort(Path(__file__).resolve().parent.parent / "examples"
+                        / "breast_population.yaml", 3, seed=1,
+                        batch_size=MAX_BATCH_SIZE + 1)

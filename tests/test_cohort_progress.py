@@ -326,3 +326,19 @@ def test_the_command_finishes_when_its_stderr_cannot_be_written(tmp_path: Path,
     assert status == 0
     manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
     assert manifest["complete"]
+
+
+def test_the_command_prints_its_progress_into_a_log_too(tmp_path: Path) -> None:
+    """The command always prints it (the README said: on a terminal or with CI set, which
+    is only simulate_cohort's default): one line per shard when stderr is a file."""
+    env = {name: value for name, value in os.environ.items() if name != "CI"}
+    log = tmp_path / "log"
+    with log.open("w") as stderr:
+        subprocess.run([sys.executable, "-c", "from metacascade.cli import main; main()",
+                        "cohort", "--scenario", str(EXAMPLES / "breast_population.yaml"),
+                        "--patients", "4", "--batch-size", "2", "--workers", "1", "--out",
+                        str(tmp_path / "c")], stdout=subprocess.DEVNULL, stderr=stderr,
+                       env=env, check=True, timeout=300)
+    lines = log.read_text().splitlines()
+    assert lines[0] == "shards 0/2  4 patients to run"
+    assert lines[-1].startswith("shards 2/2  patients 4 this run")

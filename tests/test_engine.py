@@ -314,12 +314,33 @@ def test_models_of_one_body_share_read_only_routing():
 
 
 @pytest.mark.parametrize("scenario", [None, 3, ["breast"], [("cancer", "breast")],
-                                      "breast.yaml"])
+                                      b"breast.yaml"])
 def test_simulate_refuses_what_is_no_scenario_naming_it(scenario):
     from metacascade.errors import ScenarioError
 
-    with pytest.raises(ScenarioError, match=r"^scenario: expected a Scenario or a mapping"):
+    with pytest.raises(ScenarioError, match=r"^scenario: expected a Scenario, the path of a "
+                                            r"scenario file or a mapping"):
         simulate(scenario)
+
+
+def test_simulate_takes_the_path_of_a_scenario_file(tmp_path):
+    """As simulate_cohort takes a population's (it refused a path: "expected a Scenario
+    or a mapping")."""
+    from metacascade.errors import ScenarioError
+    from metacascade.scenario import load_scenario
+
+    path = tmp_path / "short.yaml"
+    path.write_text("cancer: breast\nhorizon_years: 0.5\nseed: 4\n")
+    by_path, by_name = simulate(path), simulate(str(path))
+    loaded = simulate(load_scenario(path))
+    assert by_path.seed == by_name.seed == loaded.seed == 4  # the file's seed
+    pd.testing.assert_frame_equal(by_path.colonies, loaded.colonies)
+    pd.testing.assert_frame_equal(by_name.ledger, loaded.ledger)
+    assert simulate(path, seed=5).seed == 5
+    with pytest.raises(ScenarioError, match=r"^scenario file '.*missing\.yaml': No such file"):
+        simulate(tmp_path / "missing.yaml")
+    with pytest.raises(ScenarioError, match=r"^scenario file 'breast': expected a \.yaml"):
+        simulate("breast")
 
 
 def test_simulate_takes_a_seed_not_a_generator_and_says_why():

@@ -9,6 +9,7 @@ and how to finish it) and exits with status 130 or 143 (128 + the signal's numbe
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import math
 import os
@@ -50,9 +51,11 @@ TERMINATED = 143
 _Workers = Annotated[int | None, typer.Option(
     help="Local worker processes (default: one per core this process may use).")]
 _DaskLocal = Annotated[int | None, typer.Option(
-    "--dask-local", help="Run on a Dask LocalCluster of this many workers.")]
+    "--dask-local", help="Run on a Dask LocalCluster of this many workers (needs the 'dask' "
+                         "extra).")]
 _Scheduler = Annotated[str | None, typer.Option(
-    help="Run on an existing Dask cluster (scheduler address).")]
+    help="Run on an existing Dask cluster, at this scheduler address (needs the 'dask' "
+         "extra).")]
 
 class _HelpFlag:
     """Typer's own ``--help`` shown as the flag it is (typer shows it as "<bool>")."""
@@ -123,7 +126,31 @@ def _say_stop(stop: KeyboardInterrupt) -> int:
 
 
 class _Command(_HelpFlag, typer.core.TyperCommand):
-    pass
+    """A command whose usage line shows a required argument plain: ``COHORT_DIR``.
+
+    Its help's paragraphs are each one line, for the terminal to wrap.
+
+    (Typer 0.29 writes it in braces, ``{COHORT_DIR}``, which reads as a set or a
+    placeholder to fill with braces.)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.help:  # (typer's rich help keeps the docstring's line breaks but the first)
+            self.help = "\n\n".join(" ".join(paragraph.split()) for paragraph
+                                    in inspect.cleandoc(self.help).split("\n\n"))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [_unbraced(piece) for piece in pieces]
+
+
+def _unbraced(piece: str) -> str:
+    """``{NAME}`` (or ``{NAME}...``) of a usage line as ``NAME`` (``NAME...``)."""
+    name, dots, _ = piece.partition("...")
+    if name.startswith("{") and name.endswith("}"):
+        return name[1:-1] + dots
+    return piece
 
 
 app = typer.Typer(
@@ -384,7 +411,12 @@ def cohort(
              "empty directory: run it all).")
     ] = False,
 ) -> None:
-    """Simulate a virtual cohort into Parquet shards (patients, colonies, observations)."""
+    """Simulate a virtual cohort into Parquet shards (on Dask: needs the 'dask' extra).
+
+    Writes the patients, colonies and observations of every shard, and manifest.json.
+    --dask-local and --scheduler need the 'dask' extra (Dask's distributed); the local
+    pool (--workers) needs nothing more.
+    """
     from metacascade.cohort import DaskExecutor, load_population, simulate_cohort
     from metacascade.cohort.shards import DEFAULT_BATCH_SIZE
 
@@ -397,6 +429,8 @@ def cohort(
         if seed is None:
             seed = 0 if population.base.seed is None else population.base.seed
         executor = _executor(workers, dask_local, scheduler)
+        # progress=True: the lines go to a log too, one per shard and every 30 s
+        # (cohort/progress.py); None, the library's default, only to a terminal or in CI.
         try:  # (an interrupt, CohortInterrupted, says what is done: _stops_said)
             with _as_options(patients="--patients", seed="--seed", engine="--engine",
                              shard_size="--shard-size", batch_size="--batch-size"):
@@ -425,7 +459,11 @@ def analyze(
              "detected), so 0 counts those, not every colony founded.",
         show_default=False)] = None,
 ) -> None:
-    """Survival by baseline CTC group, autopsy view, time to first metastasis."""
+    """Survival by CTC group, autopsy view, first metastases (needs the 'analysis' extra).
+
+    Writes analysis.json, survival.png and organs.png into COHORT_DIR and prints the
+    headline of analysis.json on stdout. The 'analysis' extra is lifelines.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -448,10 +486,13 @@ def analyze(
                    f"{incomplete_note(cohort_dir)}", err=True)
 
 
+#: The keys of analysis.json that `analyze` prints on stdout (the README lists them).
+HEADLINE_KEYS = ("n_patients", "n_enrolled", "share_baseline_unfavourable", "deaths", "groups",
+                 "cox", "not_estimated", "few_at_risk")
+
+
 def _headline(report: dict[str, object]) -> dict[str, object]:
-    keys = ("n_patients", "n_enrolled", "share_baseline_unfavourable", "deaths", "groups", "cox",
-            "not_estimated", "few_at_risk")
-    return {k: report[k] for k in keys if k in report}
+    return {k: report[k] for k in HEADLINE_KEYS if k in report}
 
 
 @app.command(cls=_Command)
@@ -461,7 +502,11 @@ def report(
     out: Annotated[Path | None, typer.Option(parser=_path,
         help="The HTML file to write (default: RUN_DIR/report.html).")] = None,
 ) -> None:
-    """Write one self-contained HTML report of a simulation or a cohort directory."""
+    """Write one self-contained HTML report of a run or a cohort (a cohort's: 'analysis' extra).
+
+    RUN_DIR is a directory written by `simulate` or by `cohort`. A cohort's report needs
+    the 'analysis' extra (lifelines); a simulation's needs nothing more.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -482,10 +527,14 @@ def calibrate(
     scheduler: _Scheduler = None,
     quick: Annotated[bool, typer.Option(
         "--quick", metavar=_FLAG,
-        help="A small smoke run (two or three minutes on 2 cores, not a quarter of an "
-             "hour; its values are named '...-quick'); not a fit to use.")] = False,
+        help="A small smoke run (a few minutes, where the full fit takes about 11 on 2 "
+             "cores; its values are named '...-quick'); not a fit to use.")] = False,
 ) -> None:
-    """Fit soil and shared physiology to autopsy targets (ABC-SMC; calibration.json, fit.png)."""
+    """Fit soil and physiology to autopsy targets by ABC-SMC (needs the 'calibration' extra).
+
+    Writes calibration.json, catalog_values.json, fit.png and fits/ into --out: about
+    11 minutes on 2 cores (--quick: a few). The 'calibration' extra is pyABC.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -562,7 +611,10 @@ def dashboard(
         "--no-browser", metavar=_FLAG,
         help="Do not open the page in a web browser.")] = False,
 ) -> None:
-    """Serve the interactive dashboard until Ctrl+C (needs the 'dashboard' extra)."""
+    """Serve the interactive dashboard until Ctrl+C (needs the 'dashboard' extra).
+
+    The 'dashboard' extra is Panel and lifelines.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

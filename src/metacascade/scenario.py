@@ -22,12 +22,15 @@ Example (YAML)::
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
+import os
+import textwrap
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn, get_args
+from typing import Annotated, Any, Literal, NoReturn, TypeVar, get_args
 
 import yaml
 from pydantic import (
@@ -46,7 +49,7 @@ from metacascade._checks import TRUTH_VALUES, as_path
 from metacascade._memo import IdentityMemo
 from metacascade.cancers import Cancer
 from metacascade.cancers.cascade import Cascade
-from metacascade.engine.limits import check_steps
+from metacascade.engine.limits import MAX_STEPS, check_steps
 from metacascade.errors import MetacascadeError, ScenarioError
 from metacascade.overrides import SCENARIO_SOURCE as SCENARIO_SOURCE  # (re-exported)
 from metacascade.overrides import cascade_of, resolve
@@ -171,6 +174,7 @@ class InputModel(BaseModel):
 
 
 _Strict = InputModel
+_Model = TypeVar("_Model", bound=InputModel)
 
 #: Each input model's fields that take numbers (or mappings or lists of numbers).
 _NUMERIC_FIELDS: dict[type[BaseModel], frozenset[str]] = {}
@@ -216,6 +220,20 @@ def _numeric(annotation: Any) -> bool:
         return True
     arguments = get_args(annotation)
     return bool not in arguments and any(_numeric(a) for a in arguments)
+
+
+def _fields_documented(cls: type[_Model]) -> type[_Model]:
+    """``cls`` with its fields' descriptions, units and bounds in its docstring.
+
+    (``help(Scenario)`` shows the docstring, not the fields' descriptions; written once,
+    in the fields.)
+    """
+    lines = [inspect.cleandoc(cls.__doc__ or ""), "", "Attributes", "----------"]
+    for name, info in cls.model_fields.items():
+        lines += [name, *textwrap.wrap(info.description or "", 84, initial_indent="    ",
+                                       subsequent_indent="    ")]
+    cls.__doc__ = "\n".join(lines)
+    return cls
 
 
 class CancerOverrides(_Strict):
@@ -451,30 +469,62 @@ def _check_window(start: float, stop: float | None) -> None:
         raise ValueError(f"stop_day: {stop!r} must be after start_day ({start!r})")
 
 
+@_fields_documented
 class Scenario(_Strict):
     """What to simulate: a body, a cancer, overrides, a horizon and a seed.
 
     Construct with :meth:`from_dict` or :func:`load_scenario` to get
     :class:`ScenarioError` for bad input (direct construction raises pydantic's
-    ``ValidationError``).
+    ``ValidationError``). The fields, their units and bounds follow (each field's
+    ``description``; ``Scenario.model_json_schema()`` gives them too).
     """
 
-    cancer: str
-    body: str | None = Field(default=None, description="default: the cancer's default body")
+    cancer: str = Field(
+        description="the primary's cancer type, a catalog name such as breast, prostate or "
+        "colon (`metacascade catalog` lists them)")
+    body: str | None = Field(
+        default=None, description="the body, a catalog name: adult_male or adult_female "
+        "(default: the cancer's default body)")
     embolus: Literal["single", "cluster", "platelet"] = Field(
         default="single", description="the kind `route` follows; a simulation sheds the "
         "cancer's mix (cluster_share, platelet_share)")
-    vertebral_plexus: TruthValue = True
-    horizon_years: float = Field(default=10.0, gt=0.0, le=100.0)
-    seed: int | None = Field(default=None, ge=0, lt=2**63)
-    primary_diameter_mm: float = Field(default=10.0, gt=0.0, le=300.0,
-                                       description="diameter of the primary at time 0")
-    step_days: float = Field(default=14.0, gt=0.0, le=91.0,
-                             description="engine step; rates are piecewise constant in it")
-    cancer_overrides: CancerOverrides = Field(default_factory=CancerOverrides)
-    body_overrides: BodyOverrides = Field(default_factory=BodyOverrides)
-    cascade_overrides: CascadeOverrides = Field(default_factory=CascadeOverrides)
-    clinic: Clinic | None = Field(default=None, description="scans, draws, lethal burden")
+    vertebral_plexus: TruthValue = Field(
+        default=True, description="true (the default): Batson's vertebral venous plexus "
+        "is open; false closes it, for comparison")
+    horizon_years: float = Field(
+        default=10.0, gt=0.0, le=100.0,
+        description="years simulated from day 0, in (0, 100] (default 10)")
+    seed: int | None = Field(
+        default=None, ge=0, lt=2**63,
+        description="seed of the random stream, a whole number in [0, 2^63); default: a "
+        "fresh one each run, recorded with the outputs (in a population file, the cohort "
+        "seed `metacascade cohort` takes without --seed)")
+    primary_diameter_mm: float = Field(
+        default=10.0, gt=0.0, le=300.0,
+        description="diameter of the primary at day 0, mm, in (0, 300] (default 10)")
+    step_days: float = Field(
+        default=14.0, gt=0.0, le=91.0,
+        description=f"the engines' step, days, in (0, 91] and at most {MAX_STEPS:,} steps "
+        "over the horizon (default 14); rates are piecewise constant in it")
+    cancer_overrides: CancerOverrides = Field(
+        default_factory=CancerOverrides,
+        description="the cancer type's parameters changed (doubling_time, shedding_rate, "
+        "soil: organ -> soil, ...; CancerOverrides): a number in the unit "
+        "`metacascade catalog` gives, or a quantity with its unit ('400 d'), within the "
+        "parameter's bounds")
+    body_overrides: BodyOverrides = Field(
+        default_factory=BodyOverrides,
+        description="the body's figures changed (cardiac_output, drains_to, "
+        "arrest_per_pass, ...; BodyOverrides), as cancer_overrides; shares that must sum "
+        "to 1 still must")
+    cascade_overrides: CascadeOverrides = Field(
+        default_factory=CascadeOverrides,
+        description="the cascade after arrest changed (extravasation, dormancy, colony "
+        "growth: wake_rate, avascular_cells, ...; CascadeOverrides), as cancer_overrides")
+    clinic: Clinic | None = Field(
+        default=None, description="how the patient is followed: scans, blood draws, "
+        "surgery_day, lethal burdens, therapy (Clinic); default: no scans or draws, the "
+        "patient followed to a lethal burden")
 
     _resolved: tuple[Body, Cancer] | None = PrivateAttr(default=None)
     _cascade: Cascade | None = PrivateAttr(default=None)
@@ -571,18 +621,22 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def as_scenario(scenario: Any, what: str = "scenario") -> Scenario:
+def as_scenario(scenario: Any, what: str = "scenario", *, files: bool = False) -> Scenario:
     """``scenario`` if it is a :class:`Scenario`, else its plain data validated.
 
-    Anything but a scenario or a mapping is refused with :class:`ScenarioError` naming
+    With ``files``, a str or ``os.PathLike`` is the path of a scenario file, read by
+    :func:`load_scenario`. Anything else is refused with :class:`ScenarioError` naming
     the argument ``what``.
     """
     if isinstance(scenario, Scenario):
         return scenario
     if isinstance(scenario, Mapping):
         return Scenario.from_dict(scenario)
-    raise ScenarioError(f"{what}: expected a Scenario or a mapping of its fields (as in a "
-                        f"scenario file), not {type(scenario).__name__}")
+    if files and isinstance(scenario, str | os.PathLike):
+        return load_scenario(os.fspath(scenario))
+    path = ", the path of a scenario file" if files else ""
+    raise ScenarioError(f"{what}: expected a Scenario{path} or a mapping of its fields (as "
+                        f"in a scenario file), not {type(scenario).__name__}")
 
 
 def load_scenario(path: str | Path) -> Scenario:

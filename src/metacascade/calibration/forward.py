@@ -17,7 +17,7 @@ organ *o* from the primary's entry points, crossing :math:`c_o`, dividing
 \int_0^u s(v)\, a_o c_o p^{dor}_o e^{-(w+\delta)(u-v)} dv` the rate of colonies from
 woken dormant cells (wake :math:`w`, death :math:`\delta`), and :math:`P_o(\tau)` the
 chance that a colony founded :math:`\tau` days before the autopsy has reached the size
-(:func:`reach_probability`). Founding is a Poisson process (DESIGN section 2), so the
+(:func:`reach_probability`). Founding is a Poisson process (docs/design.md, section 2), so the
 share of patients with organ *o* involved is :math:`1 - e^{-\Lambda_o}`.
 
 Stated approximation: colonies founded by metastases (second and later generations)

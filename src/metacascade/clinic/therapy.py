@@ -1,6 +1,6 @@
 r"""Systemic therapy: regimens, lines of treatment, and what a regimen does to each lesion.
 
-A regimen acts at once everywhere (DESIGN section 1, item 9). While line :math:`l` is
+A regimen acts at once everywhere (docs/design.md, section 1, item 7). While line :math:`l` is
 given, over the period :math:`[a_l, b_l)`:
 
 * **Kill on dividing cells** (the log-kill law, Skipper et al. 1964): the drug-sensitive

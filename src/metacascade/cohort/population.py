@@ -302,8 +302,14 @@ class Population:
     distributions
         Dotted path into the scenario -> :class:`Distribution` (or plain data for one).
     check
-        Refuse values every large cohort would draw and refuse (:meth:`_check_support`);
-        ``False`` to read a population a cohort was already made with.
+        Refuse, when the population is made, what every large cohort would draw and
+        refuse: the typical patient (each distribution at its median, the middle of its
+        range or its most likely value, inside its ``truncate``) if the scenario refuses
+        it, each value of a discrete distribution with the others at their typical
+        values, a ``unit`` its parameter does not take, and a ``truncate`` interval that
+        a patient's :data:`MAX_TRUNCATION_DRAWS` draws would all miss with a chance above
+        :data:`TRUNCATION_MISS`. ``False`` reads a population a cohort was already made
+        with, as it was made.
 
     Notes
     -----

@@ -124,10 +124,13 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
         such a file (:func:`load_population`). A scenario without one gives every
         patient its values (each patient still draws its own engine seed).
     n_patients
-        Number of patients (>= 1).
+        Number of patients, 1 to :data:`MAX_PATIENTS` (100,000,000).
     seed
-        Cohort seed: patient ``i``'s results depend on it, on ``i``, and (batch engine)
-        on ``batch_size`` only.
+        Cohort seed, in [0, 2^63): patient ``i``'s results depend on it, on ``i``, and
+        (batch engine) on ``batch_size`` only. It has no default here, and the file's
+        ``seed`` (``population.base.seed``) is not read: pass it. (``metacascade
+        cohort`` takes ``--seed``, else the file's ``seed``, else 0: the same cohort is
+        ``seed=population.base.seed or 0``.)
     executor
         :class:`LocalExecutor` (default, one process per core), :class:`DaskExecutor`,
         or any object with their ``run`` method.
@@ -155,7 +158,8 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
         ``i`` is exactly ``simulate`` + ``follow`` of its scenario and seed (slower).
         The two are equal in law, not in draws.
     batch_size
-        Patients per batch of the batch engine (>= 1).
+        Patients per batch of the batch engine, 1 to :data:`MAX_BATCH_SIZE` (16,384: a
+        batch is held in memory whole); default :data:`DEFAULT_BATCH_SIZE` (512).
 
     Returns
     -------

@@ -74,6 +74,7 @@ This module holds the block loop; the plan of a model and the means of a block a
 from __future__ import annotations
 
 import bisect
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -129,17 +130,21 @@ Cells = tuple[IntArray, IntArray, IntArray, IntArray]
 Rows = tuple[IntArray, IntArray, IntArray]
 
 
-def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int | None = None) -> Result:
+def simulate(scenario: Scenario | Mapping[str, Any] | str | os.PathLike[str], *,
+             seed: int | None = None) -> Result:
     """Simulate one patient.
 
     Parameters
     ----------
     scenario
-        A :class:`~metacascade.scenario.Scenario` or plain data for one.
+        A :class:`~metacascade.scenario.Scenario`, plain data for one, or the path of a
+        scenario file (``.yaml``, ``.yml`` or ``.toml``, read by
+        :func:`~metacascade.scenario.load_scenario`), as ``simulate_cohort`` takes a
+        population's.
     seed
         Seed of the random stream, a whole number in [0, 2^63 - 1] (not a Generator); by
-        default the scenario's, else a fresh one (recorded in the result's provenance, so
-        the run can be replayed).
+        default the scenario's (a file's ``seed``), else a fresh one (recorded in the
+        result's provenance, so the run can be replayed).
 
     Returns
     -------
@@ -149,7 +154,7 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int | None = None)
         :func:`metacascade.clinic.course.follow`).
 
     """
-    scenario = as_scenario(scenario)
+    scenario = as_scenario(scenario, files=True)
     used_seed = resolve_seed(seed if seed is not None else scenario.seed)
     model = compile_scenario(scenario)
     return run(model, used_seed)

@@ -47,11 +47,16 @@ class RouteResult:
     mean_time_in_blood_s: float
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form printed by ``metacascade route --json`` (the issue's exact keys)."""
+        """Plain data, as ``metacascade route --json`` prints it: every attribute.
+
+        ``{"cancer", "body", "embolus", "vertebral_plexus", "arrest": {organ: share},
+        "died_in_blood", "mean_time_in_blood_s"}``.
+        """
         return {
             "cancer": self.cancer,
             "body": self.body,
             "embolus": self.embolus,
+            "vertebral_plexus": self.vertebral_plexus,
             "arrest": dict(self.arrest),
             "died_in_blood": self.died_in_blood,
             "mean_time_in_blood_s": self.mean_time_in_blood_s,
