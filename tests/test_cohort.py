@@ -347,6 +347,9 @@ def test_virtual_trial_example_runs_and_is_analysed(tmp_path):
     run = CliRunner().invoke(app, ["analyze", str(out)])
     assert run.exit_code == 0, run.output
     report = json.loads((out / "analysis.json").read_text())
+    # stdout is the headline's JSON alone (`analyze DIR | jq`); what was written, on stderr
+    assert json.loads(run.stdout)["n_patients"] == 6
+    assert run.stderr.startswith("wrote analysis.json"), run.stderr
     assert report["n_patients"] == 6
     assert 0 <= report["n_enrolled"] <= 6
     for name in ("survival.png", "organs.png"):

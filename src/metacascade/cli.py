@@ -477,7 +477,8 @@ def analyze(
                   else analyze_cohort(cohort_dir, min_diameter_mm=min_diameter_mm,
                                       progress=say))
     typer.echo(json.dumps(_headline(report), indent=1))
-    typer.echo(f"wrote analysis.json, survival.png, organs.png to {cohort_dir}/")
+    # (on stderr: stdout is the JSON alone, for `analyze DIR | jq`)
+    typer.echo(f"wrote analysis.json, survival.png, organs.png to {cohort_dir}/", err=True)
     if report.get("cohort_complete") is False:  # (a run under way, or one interrupted)
         from metacascade.cohort.directory import incomplete_note
 
@@ -576,7 +577,8 @@ def calibrate(
                            "pooled": report["pooled"],
                            "reached_posterior": report["reached_posterior"],
                            "runtime_s": round(report["runtime_s"], 1)}, indent=1))
-    typer.echo(f"wrote calibration.json, catalog_values.json, fit.png, fits/ to {out}/")
+    typer.echo(f"wrote calibration.json, catalog_values.json, fit.png, fits/ to {out}/",
+               err=True)  # (stdout is the JSON alone)
 
 
 def _check_executor_options(workers: int | None, dask_local: int | None,
