@@ -191,10 +191,10 @@ def test_a_history_ended_at_the_colony_limit_is_said(run, tmp_path):
     out = shutil.copytree(run[0], tmp_path / "ended")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["history_end_day"] is None
-    assert "natural history ends" not in run[2]
+    assert "natural history was ended" not in run[2]
     (out / "summary.json").write_text(json.dumps({**summary, "history_end_day": 1820.0}))
     text = write_report(out, out=tmp_path / "ended.html").read_text()
-    assert "The natural history ends on day 1820, where its colonies" in text
+    assert "The natural history was ended on day 1820 (year 5.0), where its colonies" in text
 
 
 def test_scenario_parameters_are_what_the_engine_cites(run):

@@ -6,7 +6,10 @@
     :meth:`Result.summary` (whole-body ledger, ledger by organ, colonies and
     macrometastases by organ, seed) with the cancer and body, and a ``clinical`` block
     (:meth:`metacascade.clinic.course.ClinicalCourse.summary`: stage over time, first
-    detection, CTC counts per draw, progression, death, survival).
+    detection, CTC counts per draw, progression, death, survival). The natural history's
+    counts are all taken on ``counted_to_day``: the horizon, or, when the engine ended
+    the history at the colony limit (``history_end_day``, else null), the last ledger
+    record before that day.
 ``colonies.parquet``, ``events.parquet``, ``observations.parquet``
     The result's colony and event tables; the clinic's observations (scans, draws,
     stage, progression, death).

@@ -20,7 +20,12 @@ from metacascade.clinic.biopsy import ctc_cutoff
 from metacascade.describe import scenario_text
 from metacascade.errors import MetacascadeError
 from metacascade.outputs import BODY_MIN_DIAMETER_MM
-from metacascade.plots.fates import FATE_STEPS, funnel_counts, funnel_counts_by_organ
+from metacascade.plots.fates import (
+    FATE_STEPS,
+    funnel_counts,
+    funnel_counts_by_organ,
+    funnel_shares,
+)
 from metacascade.report.citations import citations_section
 from metacascade.report.errors import ReportError
 from metacascade.report.html import (
@@ -139,34 +144,28 @@ def _funnel(run: Run) -> Section:
     by_organ = funnel_counts_by_organ(
         pd.DataFrame.from_dict(s["ledger_by_organ"], orient="index"),
         s["macrometastases_by_organ"])
-    rows, previous = [], None
+    shares = funnel_shares(counts)
+    rows = []
     for step in FATE_STEPS:
-        value = counts[step]
-        of = "branch" if step in _BRANCHES else "–"
-        if step not in _BRANCHES:
-            if previous is not None and previous[1] > 0:
-                of = f"{share(value / previous[1])} of {previous[0]}"
-            previous = (step, value)
+        value, of = counts[step], shares[step]
+        shown = (f"{share(of[0])} of {of[1]}" if of is not None
+                 else "branch" if step in _BRANCHES else "–")
         rows.append((step, Cell(f"{value:,}", numeric=True,
-                                attributes=f'data-step="{step}" data-value="{value}"'), of))
+                                attributes=f'data-step="{step}" data-value="{value}"'), shown))
+    period = _counted_period(run)
     fig = Figure(figsize=(12.0, 5.0), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1.4, 1.0])
-    plot_fates(counts, ax=left)
+    plot_fates(counts, ax=left, title=f"cell fates {period}")
     plot_fates_by_organ(by_organ, ax=right)
     right.tick_params(labelleft=False)
     text = paragraph(
-        f"How many cells reached each step of the cascade by the horizon (day "
-        f"{s['horizon_days']:g}), from shedding to macrometastasis (at least the "
-        "macrometastasis diameter). Cells up to 'divided', colonies from 'colonies "
-        "founded' on. These are the engine's natural history, before any therapy: "
-        "therapy acts on the clinical course (body map, CTC counts, survival below).")
-    end = s.get("history_end_day")
-    if end is not None:
-        text += paragraph(
-            f"The natural history ends on day {end:g}, where its colonies would have "
-            "passed the engine's limit on colonies per patient: nothing is founded after "
-            "it, and the cells are counted to its last ledger record before that day.",
-            css="note")
+        f"How many cells reached each step of the cascade {period}, from shedding to "
+        "macrometastasis (at least the macrometastasis diameter). Cells up to 'divided', "
+        "colonies from 'colonies founded' on. These are the engine's natural history, "
+        "before any therapy: therapy acts on the clinical course (body map, CTC counts, "
+        "survival below).")
+    if s.get("history_end_day") is not None:
+        text += paragraph(_ended_note(run), css="note")
     return Section("funnel", "Cascade funnel", text + table(
         ("step", "count", "share"), rows) + figure(
         fig, alt="cascade funnel", caption="Left: cells (colonies) reaching each step, log "
@@ -216,6 +215,9 @@ def _seeding(run: Run) -> Section:
     from metacascade.plots.seeding import plot_seeding_tree
 
     colonies = run.colonies
+    ended = run.summary.get("history_end_day") is not None
+    if ended:  # (the colonies counted with the ledger: the first ones by id)
+        colonies = colonies[colonies["id"] <= run.summary["ledger"]["colonies_founded"]]
     _, cancer = run.scenario.resolve()
     fig = Figure(figsize=(11.0, 5.5), layout="constrained")
     plot_seeding_tree(colonies, ax=fig.subplots(), primary_organ=cancer.primary_organ)
@@ -227,9 +229,16 @@ def _seeding(run: Run) -> Section:
         rows.append((int(generation), len(group), seeders, top))
     from_metastases = int((colonies["parent"] > 0).sum())
     text = paragraph(
-        f"{len(colonies):,} colonies were founded (every size; natural history, before "
-        f"therapy): {len(colonies) - from_metastases:,} by cells from the primary and "
-        f"{from_metastases:,} by cells from metastases, which shed once vascularised.")
+        f"{len(colonies):,} colonies were founded {_counted_period(run)} (every size; "
+        f"natural history, before therapy): {len(colonies) - from_metastases:,} by cells "
+        f"from the primary and {from_metastases:,} by cells from metastases, which shed "
+        "once vascularised.")
+    if ended:
+        later = len(run.colonies) - len(colonies)
+        text += paragraph(f"colonies.parquet also holds the {later:,} colonies founded "
+                          f"after that record, up to day {run.summary['history_end_day']:g}, "
+                          "where the engine ended the history; they are not counted here.",
+                          css="note")
     return Section("seeding-tree", "Seeding tree", text + figure(
         fig, alt="seeding tree", caption="Which lesion seeded which: one row per "
         "generation. Past 40 colonies they are grouped by organ (node size: colonies; "
@@ -346,6 +355,34 @@ def _stage(run: Run) -> Section:
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _counted_period(run: Run) -> str:
+    """Over what period the natural history's counts run: "by the horizon (day ...)".
+
+    Or by the last ledger record before the day the engine ended the history at the
+    colony limit (``counted_to_day`` of ``summary.json``; older directories lack it).
+    """
+    s = run.summary
+    if s.get("history_end_day") is None:
+        return f"by the horizon (day {s['horizon_days']:g})"
+    day = s.get("counted_to_day")
+    return ("by the last ledger record before the history was ended" if day is None
+            else f"by day {day:g}")
+
+
+def _ended_note(run: Run) -> str:
+    """What a history ended at the colony limit means for the counts."""
+    from metacascade.engine.limits import MAX_COLONIES
+
+    s = run.summary
+    day = s.get("counted_to_day")
+    record = ("its last ledger record before that day" if day is None
+              else f"day {day:g}, its last ledger record before that day")
+    return (f"The natural history was ended on day {s['history_end_day']:g} (year "
+            f"{s['history_end_day'] / 365.25:.1f}), where its colonies would have passed "
+            f"the engine's limit of {MAX_COLONIES:,} per patient: nothing is founded after "
+            f"it. Every count here (cells, colonies, macrometastases) is taken on {record}.")
+
+
 def _survival(clinical: dict[str, Any], name: str) -> str:
     value = clinical.get(f"{name}_days")
     if value is None:
