@@ -78,6 +78,19 @@ def test_every_count_is_taken_on_the_same_day(ended):
     assert macro <= summary["ledger"]["colonies_vascularised"]
 
 
+def test_the_dashboard_shows_the_summary_counts(ended):
+    from metacascade.clinic.course import follow
+    from metacascade.dashboard.runs import PatientRun, key_numbers
+    from metacascade.scenario import Scenario
+
+    directory, _, result = ended
+    summary = json.loads((directory / "summary.json").read_text())
+    scenario = Scenario.from_dict(ENDED)
+    numbers = key_numbers(PatientRun(scenario, result, follow(result, scenario)))
+    assert numbers["colonies"] == summary["ledger"]["colonies_founded"]
+    assert numbers["macrometastases"] == summary["macrometastases"]
+
+
 def test_the_console_shows_the_summary_counts_and_the_period(ended):
     directory, stdout, _ = ended
     summary = json.loads((directory / "summary.json").read_text())
