@@ -35,6 +35,7 @@ from metacascade._checks import is_number, whole_number
 from metacascade.errors import MetacascadeError
 from metacascade.plots._axes import axes_or_current
 from metacascade.plots.clinic import require_frame
+from metacascade.plots.colours import OTHER_COLOUR, organ_colour
 from metacascade.units import years_text
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ SHARE_OF: dict[str, tuple[str, ...]] = {
     "colonies founded": ("divided",), "vascularised": ("colonies founded",),
     "macrometastases": ("vascularised", "colonies founded"),
 }
-_MAIN_COLOUR, _BRANCH_COLOUR, _OTHER_COLOUR = "#4c72b0", "#a6bddb", "#bbbbbb"
+_MAIN_COLOUR, _BRANCH_COLOUR = "#4c72b0", "#a6bddb"
 
 
 def funnel_counts(ledger: Mapping[str, int], macrometastases: int) -> dict[str, int]:
@@ -233,7 +234,8 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
                         top: int = 5) -> Axes:
     """Draw which organs hold each step's cells: one 100% stacked bar per step.
 
-    The ``top`` organs with the largest share in any step get their own colour; the
+    The ``top`` organs with the largest share in any step are drawn on their own, each
+    in its colour in every figure (:func:`~metacascade.plots.colours.organ_colour`); the
     rest are pooled as "other". The ``shed`` row is left empty (shed cells are in the
     blood, not in an organ), so the rows line up with :func:`plot_fates`.
 
@@ -270,15 +272,14 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
     steps = list(table.columns)
     y = np.array([FATE_STEPS.index(s) for s in steps])
     left = np.zeros(len(steps))
-    palette = [f"C{i}" for i in range(10)]
-    for i, organ in enumerate(organs):
+    for organ in organs:
         width = shares.loc[organ, steps].to_numpy(dtype=float)
-        ax.barh(y, width, left=left, height=0.7, color=palette[i % 10], label=organ)
+        ax.barh(y, width, left=left, height=0.7, color=organ_colour(str(organ)), label=organ)
         left += width
     other = np.where(totals[steps].to_numpy() > 0, 1.0 - left, 0.0)
     pooled = bool((other > 1e-12).any())
     if pooled:
-        ax.barh(y, other, left=left, height=0.7, color=_OTHER_COLOUR, label="other")
+        ax.barh(y, other, left=left, height=0.7, color=OTHER_COLOUR, label="other")
     for yi, step in zip(y, steps, strict=True):
         if totals[step] == 0:
             ax.text(0.02, yi, "none", va="center", fontsize=8, color="0.4")
