@@ -204,7 +204,9 @@ def _body_map(run: Run) -> Section:
         "surface: the dark dot).")
     return Section("body-map", "Body map", text + figure(
         fig, alt="body map", caption="Marker area grows with diameter; colour gives the "
-        "depth (surface or deep); the star is the primary.") + table(
+        "depth (surface or deep); the star is the primary; the dashed circle beside the "
+        "legs holds the lesions of the rest of the body (tissues that are none of the "
+        "organs named).") + table(
         ("organ", "lesions", "detected", "umbilicated", "largest (mm)"), table_rows,
         numeric=(1, 2, 3, 4)))
 
