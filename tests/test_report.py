@@ -177,6 +177,34 @@ def test_a_failed_write_keeps_the_earlier_report(run, tmp_path, monkeypatch):
     assert (out / REPORT_FILE).read_text() == "earlier"
 
 
+def test_the_funnel_says_what_each_step_counts(run):
+    """"dormant now ... branch" was unexplained, and nothing said the extinct colonies
+    are not among the founded."""
+    import html
+
+    from metacascade.plots.fates import FATE_STEPS, STEP_NOTES
+
+    text = html.unescape(run[2])
+    assert "<th>what it counts</th>" in run[2]
+    for step in FATE_STEPS:
+        assert STEP_NOTES[step] in text, step
+    assert "branch (no share)" in text
+    assert "(colonies_extinct) are not counted here" in STEP_NOTES["colonies founded"]
+
+
+def test_every_summary_ledger_field_is_said_in_a_sentence():
+    import metacascade.engine.result as result
+    import metacascade.outputs as outputs
+    from metacascade.engine.result import TOTAL_FIELDS
+
+    doc = result.__doc__ or ""
+    for field in TOTAL_FIELDS:
+        assert re.search(rf"^``[^\n]*\b{field}\b[^\n]*``\n    \S", doc, re.MULTILINE), field
+    assert "they are *not* among\n    ``colonies_founded``" in doc
+    assert "``colonies_extinct`` (cells that divided but whose lineage died out) are not " \
+           "among\n    ``colonies_founded``" in (outputs.__doc__ or "")
+
+
 def test_a_directory_without_lesions_gets_a_note(run, tmp_path):
     out = shutil.copytree(run[0], tmp_path / "old")
     (out / "lesions.parquet").unlink()

@@ -6,7 +6,11 @@
     :meth:`Result.summary` (whole-body ledger, ledger by organ, colonies and
     macrometastases by organ, seed) with the cancer and body, and a ``clinical`` block
     (:meth:`metacascade.clinic.course.ClinicalCourse.summary`: stage over time, first
-    detection, CTC counts per draw, progression, death, survival). The natural history's
+    detection, CTC counts per draw, progression, death, survival). Each ledger field is
+    said in a sentence in :mod:`metacascade.engine.result`; note that
+    ``colonies_extinct`` (cells that divided but whose lineage died out) are not among
+    ``colonies_founded``, and ``dormant_now`` is the pool still dormant on the day
+    counted to, not a total. The natural history's
     counts are all taken on ``counted_to_day``: the horizon, or, when the engine ended
     the history at the colony limit (``history_end_day``, else null), the last ledger
     record before that day.

@@ -6,9 +6,30 @@ Ledger fields (cells, integers). At every recorded time, for every organ::
                + colonies_founded + colonies_extinct
     colonies_founded = colonies_avascular + colonies_vascularised
 
-and in total ``shed = died_in_blood + sum(arrested)``. ``woke`` counts dormant cells
-that woke (each then founded a colony or went extinct); ``died_after_extravasation``
-includes dormant cells that died.
+and in total ``shed = died_in_blood + sum(arrested)``. Each field in a sentence (they
+are the ``ledger`` and ``ledger_by_organ`` of ``summary.json``):
+
+``shed``
+    Cells that left the primary and the vascularised colonies for the blood.
+``died_in_blood``
+    Shed cells that died in the circulation before arresting anywhere.
+``arrested``
+    Cells that stopped in the organ's capillary bed.
+``failed_extravasation``
+    Arrested cells that did not cross the vessel wall, and died.
+``died_after_extravasation``
+    Cells that crossed and then died, dormant cells that died included.
+``dormant_now``
+    Cells that crossed and sit dormant on the recorded day (a pool, not a total).
+``woke``
+    Dormant cells that woke so far; each then founded a colony or went extinct.
+``colonies_founded``
+    Cells that started dividing and whose lineage escaped extinction: the colonies.
+``colonies_extinct``
+    Cells that started dividing but whose lineage died out; they are *not* among
+    ``colonies_founded`` (the cells that divided are the sum of the two).
+``colonies_avascular``, ``colonies_vascularised``
+    Colonies before and after their angiogenic switch (they add up to the founded).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The metastatic cascade as a funnel: how many cells reach each step, and where.
 
 The steps, read from a :class:`~metacascade.engine.result.Result`'s ledger at the
-horizon:
+horizon (or the day it is counted to: ``Result.counted_to_day``); :data:`STEP_NOTES`
+says each in a sentence, for readers of a report:
 
 ========================  ===========================================================
 shed                      cells that left the primary and the vascularised colonies
@@ -51,6 +52,25 @@ FATE_STEPS = (
 )
 #: Steps that branch off the main line (drawn lighter, not a share of the step above).
 _BRANCHES = ("dormant now",)
+#: Each step in one sentence, for a reader who does not know the model (the report's
+#: funnel table shows them).
+STEP_NOTES: dict[str, str] = {
+    "shed": "Cells that left the primary (and the vascularised metastases) for the blood.",
+    "arrested": "Shed cells that stopped in a capillary bed; the others died in the blood.",
+    "extravasated": "Arrested cells that crossed the vessel wall into the organ.",
+    "dormant now": "Extravasated cells still dormant, neither dividing nor dead, on the "
+                   "last day counted: a side branch, not a step toward a colony, so it "
+                   "has no share (they may still wake and divide).",
+    "divided": "Extravasated cells that started dividing, at once or after waking: the "
+               "colonies founded plus the lineages that died out (colonies_extinct in "
+               "summary.json).",
+    "colonies founded": "Dividing cells whose lineage escaped extinction; the lineages "
+                        "that died out (colonies_extinct) are not counted here.",
+    "vascularised": "Colonies past their angiogenic switch, which grow beyond the "
+                    "avascular limit and shed cells of their own.",
+    "macrometastases": "Colonies at least the macrometastasis diameter across (2 mm by "
+                       "default).",
+}
 #: Each main step's share is of the first of these steps that holds at least as many
 #: (and some): every step's cells are among those of the steps named. Macrometastases
 #: are vascularised colonies unless the macrometastasis diameter is below the avascular

@@ -22,6 +22,7 @@ from metacascade.errors import MetacascadeError
 from metacascade.outputs import BODY_MIN_DIAMETER_MM
 from metacascade.plots.fates import (
     FATE_STEPS,
+    STEP_NOTES,
     funnel_counts,
     funnel_counts_by_organ,
     funnel_shares,
@@ -149,9 +150,10 @@ def _funnel(run: Run) -> Section:
     for step in FATE_STEPS:
         value, of = counts[step], shares[step]
         shown = (f"{share(of[0])} of {of[1]}" if of is not None
-                 else "branch" if step in _BRANCHES else "–")
+                 else "branch (no share)" if step in _BRANCHES else "–")
         rows.append((step, Cell(f"{value:,}", numeric=True,
-                                attributes=f'data-step="{step}" data-value="{value}"'), shown))
+                                attributes=f'data-step="{step}" data-value="{value}"'), shown,
+                     Cell(STEP_NOTES[step], css="note")))
     period = _counted_period(run)
     fig = Figure(figsize=(12.0, 5.0), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1.4, 1.0])
@@ -167,7 +169,7 @@ def _funnel(run: Run) -> Section:
     if s.get("history_end_day") is not None:
         text += paragraph(_ended_note(run), css="note")
     return Section("funnel", "Cascade funnel", text + table(
-        ("step", "count", "share"), rows) + figure(
+        ("step", "count", "share", "what it counts"), rows) + figure(
         fig, alt="cascade funnel", caption="Left: cells (colonies) reaching each step, log "
         "scale. Right: which organs hold each step's cells."))
 
