@@ -24,6 +24,7 @@ from metacascade.report import (
     COHORT_SECTIONS,
     REPORT_FILE,
     RUN_SECTIONS,
+    RUN_SECTIONS_WITHOUT_CLINIC,
     ReportError,
     write_report,
 )
@@ -203,6 +204,44 @@ def test_every_summary_ledger_field_is_said_in_a_sentence():
     assert "they are *not* among\n    ``colonies_founded``" in doc
     assert "``colonies_extinct`` (cells that divided but whose lineage died out) are not " \
            "among\n    ``colonies_founded``" in (outputs.__doc__ or "")
+
+
+@pytest.fixture(scope="module")
+def no_clinic(tmp_path_factory):
+    """A run without a clinic (as `metacascade simulate --cancer breast` makes) and its report."""
+    scenario = Scenario.from_dict({"cancer": "breast", "horizon_years": 3, "seed": 2})
+    out = tmp_path_factory.mktemp("no-clinic") / "run"
+    write_simulation(simulate(scenario), scenario, out)
+    return out, write_report(out).read_text(encoding="utf-8")
+
+
+def test_a_run_without_a_clinic_says_so_once_and_draws_no_empty_figure(no_clinic):
+    """The CTC and imaging sections said "no draws" and "no scans", the stage "never
+    staged", and an empty CTC axis was drawn."""
+    _, text = no_clinic
+    assert _sections(text) == list(RUN_SECTIONS_WITHOUT_CLINIC)
+    assert text.count("this run has no clinic".capitalize()) == 1
+    assert "see examples/breast_metastatic_ctc.yaml" in text.lower()
+    for needle in ("No blood draws were scheduled", "No scans were scheduled",
+                   "never staged", "found by a scan", "prevented / eradicated"):
+        assert needle not in text, needle
+    assert text.count("data:image/png;base64,") == 3  # funnel, body map, tree: no CTC axis
+
+
+def test_the_ctc_png_of_a_run_without_draws_is_a_sentence(tmp_path, monkeypatch):
+    import metacascade.plots.clinic as clinic
+    from metacascade.outputs import NO_DRAWS_TEXT
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an empty CTC axis was drawn")
+
+    monkeypatch.setattr(clinic, "plot_ctc", refuse)
+    drawn = []
+    monkeypatch.setattr("matplotlib.axes.Axes.text",
+                        lambda self, x, y, s, *a, **k: drawn.append(s))
+    scenario = Scenario.from_dict({"cancer": "breast", "horizon_years": 1, "seed": 2})
+    write_simulation(simulate(scenario), scenario, tmp_path / "run")
+    assert NO_DRAWS_TEXT.format(why=": this run has no clinic") in drawn
 
 
 def test_a_directory_without_lesions_gets_a_note(run, tmp_path):

@@ -113,9 +113,15 @@ def run_title(run: Run) -> tuple[str, str]:
 
 
 def run_sections(run: Run) -> list[Section]:
-    """The sections of a single run's report, in order."""
-    return [_scenario(run), _funnel(run), _body_map(run), _seeding(run), _ctc(run),
-            _imaging(run), _stage(run),
+    """The sections of a single run's report, in order.
+
+    A run whose clinic schedules no scans and no blood draws (or that has no clinic)
+    gets one section saying so (``clinic``) in place of the CTC and imaging sections,
+    which would be empty.
+    """
+    clinical = [_ctc(run), _imaging(run)] if _scheduled(run) else [_no_clinic(run)]
+    return [_scenario(run), _funnel(run), _body_map(run), _seeding(run), *clinical,
+            _stage(run),
             citations_section(run.scenario, recorded_keys=run.provenance.get("citations", ()),
                               note="The parameters of this run: the catalog's, with the "
                                    "scenario's overrides.")]
@@ -198,10 +204,11 @@ def _body_map(run: Run) -> Section:
           int(rows["umbilicated"].sum()), f"{rows['diameter_mm'].max():.1f}")
          for organ, rows in grouped), key=lambda row: (-row[1], row[0]))
     n, found = len(lesions), int(lesions["detected"].sum())
+    seen = (f"{found:,} found by a scan (filled), {n - found:,} occult (hollow)"
+            if _scheduled(run, "scans") else "all occult (hollow: no scan looked for them)")
     text = paragraph(
         f"{n:,} lesions of at least {BODY_MIN_DIAMETER_MM:g} mm at the end of follow-up "
-        f"(day {run.end_day:,.0f}), at their sizes under therapy: {found:,} found by a "
-        f"scan (filled), {n - found:,} occult (hollow), "
+        f"(day {run.end_day:,.0f}), at their sizes under therapy: {seen}, "
         f"{int(lesions['umbilicated'].sum()):,} umbilicated (a necrotic centre on the "
         "surface: the dark dot).")
     return Section("body-map", "Body map", text + figure(
@@ -249,6 +256,24 @@ def _seeding(run: Run) -> Section:
         "edge width: seeding events).") + table(
         ("generation", "colonies", "seeded by (distinct parents)", "top organs"), rows,
         numeric=(0, 1, 2)))
+
+
+#: A scenario whose clinic has draws, scans and therapy.
+EXAMPLE_CLINIC = "examples/breast_metastatic_ctc.yaml"
+
+
+def _no_clinic(run: Run) -> Section:
+    """The one section of a run without scans or blood draws."""
+    if run.scenario.clinic is None:
+        text = ("This run has no clinic: no scans or blood draws were scheduled and no "
+                "therapy was given, so there are no CTC counts, imaging findings or stage; "
+                "the patient is only followed to a lethal tumour burden (below).")
+    else:
+        text = ("This run's clinic schedules no scans or blood draws, so there are no CTC "
+                "counts, imaging findings or stage.")
+    text += (f" See {EXAMPLE_CLINIC} (in the metacascade source) for a scenario with "
+             "scans, CTC draws and therapy.")
+    return Section("clinic", "Clinic", paragraph(text))
 
 
 def _ctc(run: Run) -> Section:
@@ -328,21 +353,25 @@ def _stage(run: Run) -> Section:
     c = run.clinical
     stages = c.get("stage_over_time", [])
     dead = c.get("death_day") is not None
-    items: list[tuple[str, object]] = [
-        ("stage at the end", stages[-1]["stage"] if stages else "never staged (no scans)"),
+    items: list[tuple[str, object]] = [] if not _scheduled(run, "scans") else [
+        ("stage at the end", stages[-1]["stage"] if stages else "never staged"),
         ("first distant metastasis found", days(c.get("first_detection_day"))
          if c.get("first_detection_day") is not None else "never"),
+    ]
+    items += [
         ("first progression", f"{days(c['progression_day'])}: {c.get('progression_reason')}"
          if c.get("progression_day") is not None else "none"),
         ("death", f"{days(c['death_day'])}, {c.get('death_cause')} burden" if dead
          else "alive at the end of follow-up"),
         ("overall survival", _survival(c, "overall_survival")),
         ("progression-free survival", _survival(c, "progression_free_survival")),
-        ("colonies prevented / eradicated by therapy",
-         f"{c.get('colonies_prevented_by_therapy', 0):,} / "
-         f"{c.get('colonies_eradicated_by_therapy', 0):,}"),
     ]
+    if run.scenario.clinic is not None and run.scenario.clinic.therapy is not None:
+        items.append(("colonies prevented / eradicated by therapy",
+                      f"{c.get('colonies_prevented_by_therapy', 0):,} / "
+                      f"{c.get('colonies_eradicated_by_therapy', 0):,}"))
     body = facts(items)
+    title = "Stage and survival" if _scheduled(run, "scans") else "Survival"
     if stages:
         body += "<h3>Stage over time</h3>" + table(
             ("from", "stage"), [(days(s["time_days"]), s["stage"]) for s in stages])
@@ -355,10 +384,20 @@ def _stage(run: Run) -> Section:
     if c.get("progressions"):
         body += "<h3>Progressions (RECIST 1.1, simplified)</h3>" + table(
             ("day", "reason"), [(days(p["time_days"]), p["reason"]) for p in c["progressions"]])
-    return Section("stage-survival", "Stage and survival", body)
+    return Section("stage-survival", title, body)
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _scheduled(run: Run, what: str | None = None) -> bool:
+    """Whether the run's clinic schedules ``what`` ("scans", "draws"; None: either)."""
+    clinic = run.scenario.clinic
+    if clinic is None:
+        return False
+    if what is None:
+        return bool(clinic.scans or clinic.draws)
+    return bool(getattr(clinic, what))
+
+
 def _counted_period(run: Run) -> str:
     """Over what period the natural history's counts run: "by the horizon (day ...)".
 
