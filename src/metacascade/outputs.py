@@ -288,7 +288,7 @@ def _write_clinic_figures(result: Result, scenario: Scenario, course: ClinicalCo
     body, cancer = scenario.resolve()
     figure, ax = plt.subplots(figsize=(8, 4.5))
     if scenario.clinic is None or not scenario.clinic.draws:
-        _say_no_draws(ax, scenario)
+        say_no_draws(ax, scenario)
     else:
         plot_ctc(course.draws()[["time_days", "count", "site"]], cutoff=course.cutoff,
                  therapy=course.therapy_spans(), ax=ax,
@@ -311,7 +311,7 @@ NO_DRAWS_TEXT = ("No blood draws were scheduled{why}, so there are no CTC counts
                  "for a scenario with CTC draws.")
 
 
-def _say_no_draws(ax: Any, scenario: Scenario) -> None:
+def say_no_draws(ax: Any, scenario: Scenario) -> None:
     """``ctc.png`` of a run without draws: one plain sentence, no empty axis."""
     why = ": this run has no clinic" if scenario.clinic is None else " in this run's clinic"
     ax.set_axis_off()
