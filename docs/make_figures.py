@@ -27,7 +27,7 @@ import metacascade
 from metacascade.analysis import involvement, read_cohort
 from metacascade.clinic.course import follow
 from metacascade.cohort import LocalExecutor, load_population, simulate_cohort
-from metacascade.outputs import body_lesions
+from metacascade.outputs import body_lesions, say_no_draws
 from metacascade.plots import (
     plot_body,
     plot_ctc,
@@ -62,8 +62,11 @@ def patient_figures(prefix: str, scenario: Scenario) -> metacascade.Result:
     save(plot_fates_figure(result), f"{prefix}_fates")
 
     fig = Figure(figsize=(7, 3.6), layout="constrained")
-    plot_ctc(course.draws(), cutoff=course.cutoff, therapy=course.therapy_spans(),
-             ax=fig.subplots())
+    if scenario.clinic is None or not scenario.clinic.draws:
+        say_no_draws(fig.subplots(), scenario)  # (as ctc.png says it)
+    else:
+        plot_ctc(course.draws(), cutoff=course.cutoff, therapy=course.therapy_spans(),
+                 ax=fig.subplots())
     save(fig, f"{prefix}_ctc")
 
     fig = Figure(figsize=(5, 6.6), layout="constrained")

@@ -392,7 +392,7 @@ def test_a_doubling_reference_at_or_above_the_capacity_is_refused():
     from metacascade.errors import ScenarioError
 
     with pytest.raises(ScenarioError, match=r"cascade_overrides\.doubling_reference_cells: "
-                                            r"must be below metastasis_capacity \(1e\+10 cell\)"):
+                                            r"must be below metastasis_capacity \(1e\+10 cells\)"):
         compile_scenario(Scenario.from_dict({
             "cancer": "breast", "cascade_overrides": {
                 "doubling_reference_cells": 1e10, "metastasis_capacity": 1e10}}))

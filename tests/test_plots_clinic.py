@@ -15,7 +15,7 @@ from matplotlib.legend import Legend
 from metacascade.physiology.catalog import list_bodies
 from metacascade.physiology.routing import compiled
 from metacascade.plots import ORGAN_POSITIONS, plot_body, plot_ctc
-from metacascade.plots.clinic import DAYS_PER_MONTH, marker_area_pt2
+from metacascade.plots.clinic import DAYS_PER_MONTH, REST_LABEL, marker_area_pt2
 
 
 @pytest.fixture
@@ -198,6 +198,20 @@ def test_body_counts_organs_with_more_than_one_lesion(axes):
     assert "x12" in texts(axes)
     assert "x1" not in texts(axes)
     assert "brain" in texts(axes)
+
+
+def test_the_rest_of_the_body_circle_is_labelled_once(axes):
+    """The dashed circle beside the legs (organ ``rest``) was drawn without a label."""
+    empty = pd.DataFrame(columns=["organ", "diameter_mm", "detected", "umbilicated", "depth"])
+    plot_body(empty, ax=axes)
+    assert texts(axes).count(REST_LABEL) == 1
+    ax = plt.subplots()[1]
+    plot_body(pd.DataFrame({"organ": ["rest"] * 3, "diameter_mm": [1.0, 2.0, 3.0],
+                            "detected": [False] * 3, "umbilicated": [False] * 3,
+                            "depth": ["deep"] * 3}), ax=ax)
+    assert texts(ax).count(REST_LABEL) == 1 and "x3" in texts(ax)
+    assert not any("rest" in t for t in texts(ax) if t != REST_LABEL)
+    plt.close(ax.figure)
 
 
 def test_body_lesions_are_scattered_deterministically(rng):

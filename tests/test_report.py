@@ -24,6 +24,7 @@ from metacascade.report import (
     COHORT_SECTIONS,
     REPORT_FILE,
     RUN_SECTIONS,
+    RUN_SECTIONS_WITHOUT_CLINIC,
     ReportError,
     write_report,
 )
@@ -199,6 +200,72 @@ def test_a_failed_write_keeps_the_earlier_report(run, tmp_path, monkeypatch):
     assert (out / REPORT_FILE).read_text() == "earlier"
 
 
+def test_the_funnel_says_what_each_step_counts(run):
+    """"dormant now ... branch" was unexplained, and nothing said the extinct colonies
+    are not among the founded."""
+    import html
+
+    from metacascade.plots.fates import FATE_STEPS, STEP_NOTES
+
+    text = html.unescape(run[2])
+    assert "<th>what it counts</th>" in run[2]
+    for step in FATE_STEPS:
+        assert STEP_NOTES[step] in text, step
+    assert "branch (no share)" in text
+    assert "(colonies_extinct) are not counted here" in STEP_NOTES["colonies founded"]
+
+
+def test_every_summary_ledger_field_is_said_in_a_sentence():
+    import metacascade.engine.result as result
+    import metacascade.outputs as outputs
+    from metacascade.engine.result import TOTAL_FIELDS
+
+    doc = result.__doc__ or ""
+    for field in TOTAL_FIELDS:
+        assert re.search(rf"^``[^\n]*\b{field}\b[^\n]*``\n    \S", doc, re.MULTILINE), field
+    assert "they are *not* among\n    ``colonies_founded``" in doc
+    assert "``colonies_extinct`` (cells that divided but whose lineage died out) are not " \
+           "among\n    ``colonies_founded``" in (outputs.__doc__ or "")
+
+
+@pytest.fixture(scope="module")
+def no_clinic(tmp_path_factory):
+    """A run without a clinic (as `metacascade simulate --cancer breast` makes) and its report."""
+    scenario = Scenario.from_dict({"cancer": "breast", "horizon_years": 3, "seed": 2})
+    out = tmp_path_factory.mktemp("no-clinic") / "run"
+    write_simulation(simulate(scenario), scenario, out)
+    return out, write_report(out).read_text(encoding="utf-8")
+
+
+def test_a_run_without_a_clinic_says_so_once_and_draws_no_empty_figure(no_clinic):
+    """The CTC and imaging sections said "no draws" and "no scans", the stage "never
+    staged", and an empty CTC axis was drawn."""
+    _, text = no_clinic
+    assert _sections(text) == list(RUN_SECTIONS_WITHOUT_CLINIC)
+    assert text.count("this run has no clinic".capitalize()) == 1
+    assert "see examples/breast_metastatic_ctc.yaml" in text.lower()
+    for needle in ("No blood draws were scheduled", "No scans were scheduled",
+                   "never staged", "found by a scan", "prevented / eradicated"):
+        assert needle not in text, needle
+    assert text.count("data:image/png;base64,") == 3  # funnel, body map, tree: no CTC axis
+
+
+def test_the_ctc_png_of_a_run_without_draws_is_a_sentence(tmp_path, monkeypatch):
+    import metacascade.plots.clinic as clinic
+    from metacascade.outputs import NO_DRAWS_TEXT
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an empty CTC axis was drawn")
+
+    monkeypatch.setattr(clinic, "plot_ctc", refuse)
+    drawn = []
+    monkeypatch.setattr("matplotlib.axes.Axes.text",
+                        lambda self, x, y, s, *a, **k: drawn.append(s))
+    scenario = Scenario.from_dict({"cancer": "breast", "horizon_years": 1, "seed": 2})
+    write_simulation(simulate(scenario), scenario, tmp_path / "run")
+    assert NO_DRAWS_TEXT.format(why=": this run has no clinic") in drawn
+
+
 def test_a_directory_without_lesions_gets_a_note(run, tmp_path):
     out = shutil.copytree(run[0], tmp_path / "old")
     (out / "lesions.parquet").unlink()
@@ -213,10 +280,10 @@ def test_a_history_ended_at_the_colony_limit_is_said(run, tmp_path):
     out = shutil.copytree(run[0], tmp_path / "ended")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["history_end_day"] is None
-    assert "natural history ends" not in run[2]
+    assert "natural history was ended" not in run[2]
     (out / "summary.json").write_text(json.dumps({**summary, "history_end_day": 1820.0}))
     text = write_report(out, out=tmp_path / "ended.html").read_text()
-    assert "The natural history ends on day 1820, where its colonies" in text
+    assert "The natural history was ended on day 1820 (year 5.0), where its colonies" in text
 
 
 def test_scenario_parameters_are_what_the_engine_cites(run):

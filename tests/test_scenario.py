@@ -65,7 +65,7 @@ def test_closing_the_plexus_in_a_scenario():
 BAD = [
     ({"cancer": "breast", "colour": "red"}, r"^colour: unknown field; allowed here: cancer"),
     ({"cancer": "breast", "cancer_overrides": {"shedding_rate": -5}},
-     r"^cancer_overrides\.shedding_rate: -5 cell/g/d is outside"),
+     r"^cancer_overrides\.shedding_rate: -5 cells/g/d is outside"),
     ({"cancer": "breast", "cancer_overrides": {"cluster_share": 1.5}},
      r"^cancer_overrides\.cluster_share: 1\.5 is outside"),
     ({"cancer": "breast", "cancer_overrides": {"lymphatic_share": "120 %"}},

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metacascade.errors import ParameterError
+from metacascade.units import quantity_text, unit_text
 
 
 @dataclass(frozen=True)
@@ -183,10 +184,9 @@ def check_in_bounds(value: float, bounds: tuple[float, float], *, what: str,
         raise ParameterError(f"{what}: {value!r} is not a finite number")
     low, high = bounds
     if not low <= number <= high:
-        unit_text = f" {unit}" if unit and unit != "1" else ""
         raise ParameterError(
-            f"{what}: {number:g}{unit_text} is outside the allowed range "
-            f"[{low:g}, {high:g}]{unit_text}"
+            f"{what}: {quantity_text(number, unit)} is outside the allowed range "
+            f"[{low:g}, {high:g}]{unit_text(high, unit)}"
         )
 
 

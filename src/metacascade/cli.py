@@ -28,6 +28,7 @@ from metacascade.errors import MetacascadeError, Terminated, WorkerDied, install
 from metacascade.units import years_text
 
 if TYPE_CHECKING:
+    from metacascade.clinic.course import ClinicalCourse
     from metacascade.cohort import DaskExecutor, LocalExecutor
     from metacascade.engine.result import Result
     from metacascade.scenario import Scenario
@@ -302,6 +303,7 @@ def simulate(
     import matplotlib
 
     matplotlib.use("Agg")
+    from metacascade.clinic.course import follow
     from metacascade.engine.kernel import simulate as simulate_patient
     from metacascade.outputs import (
         OUTPUT_FILES,
@@ -321,12 +323,13 @@ def simulate(
                        "follows; a simulation sheds the cancer's mix (cluster_share, "
                        "platelet_share)", err=True)
         result = simulate_patient(resolved)
+        course = follow(result, resolved)
         stale = stale_files(out)
-        write_simulation(result, resolved, out, scenario_file=scenario)
+        write_simulation(result, resolved, out, scenario_file=scenario, course=course)
     for name in stale:
         typer.echo(f"note: removed {name}, the report of the run replaced "
                    f"(metacascade report {out} writes this run's)", err=True)
-    _print_simulation(resolved, result, out, OUTPUT_FILES)
+    _print_simulation(resolved, result, course, out, OUTPUT_FILES)
 
 
 def _simulation_scenario(cancer: str | None, scenario: Path | None, body: str | None,
@@ -353,33 +356,51 @@ def _simulation_scenario(cancer: str | None, scenario: Path | None, body: str | 
         return Scenario.from_dict(data)
 
 
-def _print_simulation(scenario: Scenario, result: Result, out: Path,
-                      files: tuple[str, ...]) -> None:
-    final = result.final
+def _print_simulation(scenario: Scenario, result: Result, course: ClinicalCourse,
+                      out: Path, files: tuple[str, ...]) -> None:
     body, _ = scenario.resolve()
-    colonies = result.colonies["organ"].value_counts(sort=False)
-    ranked = sorted(colonies.items(), key=lambda item: (-item[1], item[0]))
     typer.echo(f"{scenario.cancer} primary, body {body.name}, "
                f"{years_text(scenario.horizon_years)}, seed {result.seed}")
+    _print_death(course)
+    _print_counts(result)
+    typer.echo(f"wrote {', '.join(files)} to {out}/")
+
+
+def _print_death(course: ClinicalCourse) -> None:
+    """One line for a patient the clinic saw die: the day and the cause."""
+    day, cause = course.death_day, course.death_cause
+    if day is None:
+        return
+    what = ("total tumour burden" if cause == "total"
+            else f"tumour burden in the {str(cause).replace('_', ' ')}")
+    typer.echo(f"died on day {day:,g} (year {day / 365.25:.1f}) of a lethal {what} (the "
+               "counts below are the untreated natural history, which goes on past death)")
+
+
+def _print_counts(result: Result) -> None:
+    """The funnel's main counts, all taken on one day (``Result.counted_to_day``)."""
+    final, day = result.final, result.counted_to_day
     end = result.history_end_day
-    if not math.isinf(end):
+    if math.isinf(end):
+        typer.echo(f"the natural history (untreated), counted to the horizon (day {day:,g}):")
+    else:
         from metacascade.engine.limits import MAX_COLONIES
 
-        recorded = result.ledger["time_days"]
-        last = float(recorded[recorded <= end].max()) if (recorded <= end).any() else 0.0
-        typer.echo(f"the natural history ends on day {end:g} (year {end / 365.25:.1f}), where "
-                   f"its colonies would pass the engine's limit of {MAX_COLONIES:,}; the "
-                   f"cells below are counted to day {last:g}, its last ledger record")
+        typer.echo(f"the natural history (untreated) was ended on day {end:,g} (year "
+                   f"{end / 365.25:.1f}), where its colonies would have passed the engine's "
+                   f"limit of {MAX_COLONIES:,}; counted to its last ledger record, day "
+                   f"{day:,g}:")
+    colonies = result.counted_colonies()["organ"].value_counts(sort=False)
+    ranked = sorted(colonies.items(), key=lambda item: (-item[1], item[0]))
     typer.echo(f"{'shed cells':<24}{final['shed']:>16,}")
     typer.echo(f"{'arrested cells':<24}{final['arrested']:>16,}")
-    typer.echo(f"{'colonies founded':<24}{len(result.colonies):>16,}")
+    typer.echo(f"{'colonies founded':<24}{final['colonies_founded']:>16,}")
     for organ, count in ranked[:5]:
         typer.echo(f"  {organ:<22}{count:>16,}")
     if len(ranked) > 5:
         rest = sum(count for _, count in ranked[5:])
         typer.echo(f"  {'other organs':<22}{rest:>16,}")
     typer.echo(f"{'macrometastases':<24}{len(result.macrometastases()):>16,}")
-    typer.echo(f"wrote {', '.join(files)} to {out}/")
 
 
 @app.command(cls=_Command)

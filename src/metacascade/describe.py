@@ -14,7 +14,7 @@ from metacascade.cancers import Cancer, get_cancer, list_cancers
 from metacascade.cancers.cascade import DEFAULT_CASCADE
 from metacascade.citations import Parameter
 from metacascade.physiology import EMBOLI, SIZE_CLASSES, Body, get_body, list_bodies
-from metacascade.units import years_text
+from metacascade.units import quantity_text, unit_text, years_text
 
 if TYPE_CHECKING:
     from metacascade.scenario import Scenario
@@ -129,8 +129,7 @@ def clinic_catalog() -> dict[str, dict[str, Parameter]]:
 
 def value_text(p: Parameter) -> str:
     """A parameter's value with its unit, as ``metacascade catalog`` prints it."""
-    unit = "" if p.unit == "1" else f" {p.unit}"
-    return f"{p.value:.4g}{unit}"
+    return quantity_text(p.value, p.unit, ".4g")
 
 
 _value = value_text
@@ -373,17 +372,21 @@ def population_text(population: Mapping[str, Any]) -> list[str]:
     """A cohort's ``population`` section in words: what each patient draws."""
     out = []
     for path, spec in population.items():
-        unit = f" {spec['unit']}" if spec.get("unit") else ""
+        unit = spec.get("unit") or ""
         if "lognormal" in spec:
             d = spec["lognormal"]
-            how = f"lognormal, median {d['median']:g}{unit}, sigma {d['sigma']:g}"
+            how = (f"lognormal, median {d['median']:g}{unit_text(d['median'], unit)}, "
+                   f"sigma {d['sigma']:g}")
         elif "uniform" in spec:
             d = spec["uniform"]
-            how = f"uniform between {d['low']:g} and {d['high']:g}{unit}"
+            how = (f"uniform between {d['low']:g} and {d['high']:g}"
+                   f"{unit_text(d['high'], unit)}")
         else:
             d = spec["discrete"]
             weights = d.get("weights")
-            how = "one of " + ", ".join(f"{v}{unit}" for v in d["values"])
+            how = "one of " + ", ".join(
+                f"{v}{unit_text(v, unit) if isinstance(v, int | float) else ''}"
+                for v in d["values"])
             if weights:
                 how += " (weights " + ", ".join(f"{w:g}" for w in weights) + ")"
         out.append(f"{path}: {how}")

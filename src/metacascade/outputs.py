@@ -6,7 +6,14 @@
     :meth:`Result.summary` (whole-body ledger, ledger by organ, colonies and
     macrometastases by organ, seed) with the cancer and body, and a ``clinical`` block
     (:meth:`metacascade.clinic.course.ClinicalCourse.summary`: stage over time, first
-    detection, CTC counts per draw, progression, death, survival).
+    detection, CTC counts per draw, progression, death, survival). Each ledger field is
+    said in a sentence in :mod:`metacascade.engine.result`; note that
+    ``colonies_extinct`` (cells that divided but whose lineage died out) are not among
+    ``colonies_founded``, and ``dormant_now`` is the pool still dormant on the day
+    counted to, not a total. The natural history's
+    counts are all taken on ``counted_to_day``: the horizon, or, when the engine ended
+    the history at the colony limit (``history_end_day``, else null), the last ledger
+    record before that day.
 ``colonies.parquet``, ``events.parquet``, ``observations.parquet``
     The result's colony and event tables; the clinic's observations (scans, draws,
     stage, progression, death).
@@ -22,7 +29,8 @@
 ``fates.png``
     The cascade funnel (:func:`metacascade.plots.plot_fates_figure`).
 ``ctc.png``, ``body.png``
-    CTC counts per 7.5 mL over time with the cut-off; every lesion of at least
+    CTC counts per 7.5 mL over time with the cut-off (for a run without blood draws, a
+    sentence saying so: :data:`NO_DRAWS_TEXT`); every lesion of at least
     :data:`BODY_MIN_DIAMETER_MM` on a schematic body, found or occult, umbilicated marked.
 
 Everything is written into a hidden sibling directory first and moved into place only
@@ -279,10 +287,12 @@ def _write_clinic_figures(result: Result, scenario: Scenario, course: ClinicalCo
 
     body, cancer = scenario.resolve()
     figure, ax = plt.subplots(figsize=(8, 4.5))
-    plot_ctc(course.draws()[["time_days", "count", "volume_ml", "site"]],
-             cutoff=course.cutoff,
-             therapy=course.therapy_spans(), ax=ax, title=f"CTC per 7.5 mL, {scenario.cancer}",
-             follow_up_days=course.end_day)
+    if scenario.clinic is None or not scenario.clinic.draws:
+        say_no_draws(ax, scenario)
+    else:
+        plot_ctc(course.draws()[["time_days", "count", "volume_ml", "site"]],
+                 cutoff=course.cutoff, therapy=course.therapy_spans(), ax=ax,
+                 title=f"CTC per 7.5 mL, {scenario.cancer}", follow_up_days=course.end_day)
     figure.tight_layout()
     figure.savefig(staging / "ctc.png", dpi=110, metadata={"Software": None})
     plt.close(figure)
@@ -293,6 +303,21 @@ def _write_clinic_figures(result: Result, scenario: Scenario, course: ClinicalCo
               primary_removed=scenario.primary_removed_by(course.end_day))
     figure.savefig(staging / "body.png", dpi=110, metadata={"Software": None})
     plt.close(figure)
+
+
+#: What ``ctc.png`` says for a run without blood draws (instead of an empty axis).
+NO_DRAWS_TEXT = ("No blood draws were scheduled{why}, so there are no CTC counts.\n"
+                 "See examples/breast_metastatic_ctc.yaml (in the metacascade source)\n"
+                 "for a scenario with CTC draws.")
+
+
+def say_no_draws(ax: Any, scenario: Scenario) -> None:
+    """``ctc.png`` of a run without draws: one plain sentence, no empty axis."""
+    why = ": this run has no clinic" if scenario.clinic is None else " in this run's clinic"
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, NO_DRAWS_TEXT.format(why=why), ha="center", va="center",
+            fontsize=11, color="0.25", transform=ax.transAxes, linespacing=1.6)
+    ax.set_title(f"CTC per 7.5 mL, {scenario.cancer}")
 
 
 def body_lesions(result: Result, course: ClinicalCourse) -> pd.DataFrame:

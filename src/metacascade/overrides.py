@@ -22,7 +22,7 @@ from metacascade.citations import Assumption, Parameter
 from metacascade.errors import MetacascadeError, ScenarioError
 from metacascade.physiology import Body, get_body
 from metacascade.physiology.model import ARTERIAL
-from metacascade.units import to_unit
+from metacascade.units import quantity_text, to_unit
 
 if TYPE_CHECKING:
     from metacascade.scenario import (
@@ -113,8 +113,8 @@ def _apply_cascade(overrides: CascadeOverrides) -> Cascade:
     if cascade.doubling_reference_cells.value >= cascade.metastasis_capacity.value:
         raise ScenarioError(
             f"cascade_overrides.doubling_reference_cells: must be below metastasis_capacity "
-            f"({cascade.metastasis_capacity.value:g} cell), got "
-            f"{cascade.doubling_reference_cells.value:g} cell")
+            f"({quantity_text(cascade.metastasis_capacity.value, 'cell')}), got "
+            f"{quantity_text(cascade.doubling_reference_cells.value, 'cell')}")
     return cascade
 
 

@@ -104,3 +104,28 @@ def years_text(value: float, spec: str = "g") -> str:
     """``value`` years as words, formatted by ``spec``: "1 year", "2.5 years"."""
     number = format(value, spec)
     return f"{number} year" if float(number) == 1 else f"{number} years"
+
+
+#: Count units and their plurals, as printed after a number other than 1.
+_PLURALS = {"cell": "cells", "lesion": "lesions"}
+
+
+def unit_text(value: float, unit: str) -> str:
+    """``unit`` as printed after ``value``: plural for a count other than 1, with a space.
+
+    "" for the dimensionless unit "1"; a count unit (``cell``, ``lesion``) is plural
+    unless ``value`` is 1, also at the head of a compound unit: 1e+12 "cells",
+    3.2e+06 "cells/g/d", 1 "cell". Other units (mm, d, L/min) are printed as they are.
+    """
+    if not unit or unit == "1":
+        return ""
+    head, slash, tail = unit.partition("/")
+    if value != 1 and head in _PLURALS:
+        head = _PLURALS[head]
+    return f" {head}{slash}{tail}"
+
+
+def quantity_text(value: float, unit: str, spec: str = "g") -> str:
+    """``value`` formatted by ``spec`` and its :func:`unit_text`: "1e+12 cells", "157 d"."""
+    number = format(value, spec)
+    return number + unit_text(float(number), unit)

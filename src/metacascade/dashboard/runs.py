@@ -152,7 +152,9 @@ def run_patient(inputs: Inputs) -> PatientRun:
 def key_numbers(run: PatientRun) -> dict[str, Any]:
     """The numbers the page shows, by key (None: did not happen).
 
-    ``colonies`` founded, ``macrometastases`` at the horizon, distant and regional
+    ``colonies`` founded and ``macrometastases``, both by the horizon (or by the day a
+    history ended at the colony limit is counted to: ``Result.counted_to_day``), distant
+    and regional
     ``metastases_detected`` (colonies found by any scan), ``m1_day`` (first scan that
     found a distant lesion), ``last_ctc`` and ``last_draw_day`` (the last arm-vein
     draw), ``death_day``, ``therapy_lines`` given, and the ``seed``.
@@ -162,7 +164,7 @@ def key_numbers(run: PatientRun) -> dict[str, Any]:
     arm = draws[draws["site"] == "arm_vein"]
     last = arm.iloc[-1] if len(arm) else None
     return {
-        "colonies": len(run.result.colonies),
+        "colonies": len(run.result.counted_colonies()),
         "macrometastases": len(run.result.macrometastases()),
         "metastases_detected": sum(1 for i in course.detected if i > 0),
         "m1_day": course.first_detection_day,

@@ -6,9 +6,30 @@ Ledger fields (cells, integers). At every recorded time, for every organ::
                + colonies_founded + colonies_extinct
     colonies_founded = colonies_avascular + colonies_vascularised
 
-and in total ``shed = died_in_blood + sum(arrested)``. ``woke`` counts dormant cells
-that woke (each then founded a colony or went extinct); ``died_after_extravasation``
-includes dormant cells that died.
+and in total ``shed = died_in_blood + sum(arrested)``. Each field in a sentence (they
+are the ``ledger`` and ``ledger_by_organ`` of ``summary.json``):
+
+``shed``
+    Cells that left the primary and the vascularised colonies for the blood.
+``died_in_blood``
+    Shed cells that died in the circulation before arresting anywhere.
+``arrested``
+    Cells that stopped in the organ's capillary bed.
+``failed_extravasation``
+    Arrested cells that did not cross the vessel wall, and died.
+``died_after_extravasation``
+    Cells that crossed and then died, dormant cells that died included.
+``dormant_now``
+    Cells that crossed and sit dormant on the recorded day (a pool, not a total).
+``woke``
+    Dormant cells that woke so far; each then founded a colony or went extinct.
+``colonies_founded``
+    Cells that started dividing and whose lineage escaped extinction: the colonies.
+``colonies_extinct``
+    Cells that started dividing but whose lineage died out; they are *not* among
+    ``colonies_founded`` (the cells that divided are the sum of the two).
+``colonies_avascular``, ``colonies_vascularised``
+    Colonies before and after their angiogenic switch (they add up to the founded).
 """
 
 from __future__ import annotations
@@ -169,6 +190,11 @@ class Result:
         is exact up to that day and holds no colony founded after it; its ledger stops at
         the last record before that day (the later rows repeat it), and the clinic
         refuses the patient if still alive then.
+    counted_to_day
+        The day the run's counts are taken (:attr:`final`, :meth:`counted_colonies`,
+        :meth:`macrometastases`, :meth:`summary`): the horizon, or, for a history
+        ended at the colony limit, its last ledger record before
+        :attr:`history_end_day`.
 
     """
 
@@ -277,9 +303,33 @@ class Result:
 
     @property
     def final(self) -> dict[str, int]:
-        """Whole-body ledger at the horizon."""
+        """Whole-body ledger at :attr:`counted_to_day` (the horizon for a full history)."""
         row = self._ledger.iloc[-1]
         return {name: int(row[name]) for name in TOTAL_FIELDS}
+
+    @cached_property
+    def counted_to_day(self) -> float:
+        """The day every count of this run is taken (see the class's attributes).
+
+        The horizon; for a history ended at the colony limit the ledger stops at its
+        last record before :attr:`history_end_day` (0 if none), so the colonies and
+        macrometastases are counted to that record too: every count is then of one
+        period, and each step of the cascade holds at most the cells of the one before.
+        """
+        times = self._ledger["time_days"]
+        if math.isinf(self.history_end_day):
+            return float(times.iloc[-1])
+        recorded = times[times <= self.history_end_day]
+        return float(recorded.max()) if len(recorded) else 0.0
+
+    def counted_colonies(self) -> pd.DataFrame:
+        """Colonies founded by :attr:`counted_to_day` (the ledger's ``colonies_founded``).
+
+        Every colony of :attr:`colonies` unless the history was ended at the colony
+        limit: then those of the last ledger record before the end (the first ones by
+        id; the colonies founded between that record and the end are left out).
+        """
+        return self._colonies.iloc[: self.final["colonies_founded"]]
 
     def colony_cells_at(self, t_days: float) -> np.ndarray:
         """Cells in each colony (rows of :attr:`colonies`) at ``t_days``."""
@@ -292,14 +342,29 @@ class Result:
         return self.model.diameter_mm(self.colony_cells_at(t_days))
 
     def macrometastases(self) -> pd.DataFrame:
-        """Colonies at or above the macrometastasis diameter at the horizon."""
-        c = self._colonies
-        return c[c["diameter_mm_end"] >= self.model.macrometastasis_diameter_mm]
+        """Colonies at or above the macrometastasis diameter at :attr:`counted_to_day`.
+
+        That is the horizon (their ``diameter_mm_end``), unless the history was ended at
+        the colony limit: then among :meth:`counted_colonies`, at their size that day.
+        """
+        c, least = self._colonies, self.model.macrometastasis_diameter_mm
+        if math.isinf(self.history_end_day):
+            return c[c["diameter_mm_end"] >= least]
+        counted = self.counted_colonies()
+        day = self.counted_to_day
+        diameter = self.model.diameter_mm(colony_cells(
+            self.model, day, counted["founded_day"].to_numpy(), counted["w"].to_numpy(),
+            counted["switch_day"].to_numpy()))
+        return counted[diameter >= least]
 
     def summary(self) -> dict[str, Any]:
-        """Plain data for ``summary.json``."""
+        """Plain data for ``summary.json``.
+
+        Every count is taken at :attr:`counted_to_day` (``counted_to_day``): the ledger,
+        the colonies and macrometastases per organ.
+        """
         organs = self.model.organs
-        by_organ = self._colonies.groupby("organ").size()
+        by_organ = self.counted_colonies().groupby("organ").size()
         macro = self.macrometastases().groupby("organ").size()
         final_organ = self._ledger_by_organ[
             self._ledger_by_organ["time_days"] == self._ledger["time_days"].iloc[-1]]
@@ -316,6 +381,7 @@ class Result:
             "macrometastases": len(self.macrometastases()),
             "primary_cells_end": self.primary_cells_end,
             "primary_diameter_mm_end": float(self.model.diameter_mm(self.primary_cells_end)),
+            "counted_to_day": self.counted_to_day,
             # (null: the history ran to the horizon)
             "history_end_day": (None if math.isinf(self.history_end_day)
                                 else self.history_end_day),

@@ -67,6 +67,9 @@ ORGAN_POSITIONS: dict[str, tuple[float, float]] = {
     "rest": (2.6, 1.0),
 }
 
+#: Label of the dashed circle beside the body that holds the lesions of ``rest``: the
+#: tissues that are none of the named organs (ICRP 89's "all other tissues", bladder).
+REST_LABEL = "rest of body\n(other tissues)"
 #: Marker area per millimetre of diameter (points squared), and the smallest area drawn.
 AREA_PT2_PER_MM = 6.0
 MIN_AREA_PT2 = 3.0
@@ -173,7 +176,8 @@ def plot_body(lesions: pd.DataFrame, *, primary_organ: str | None = None,
     Marker area is proportional to diameter (:data:`AREA_PT2_PER_MM` points squared per
     millimetre, at least :data:`MIN_AREA_PT2`); detected lesions are filled, occult ones
     hollow; the colour gives the depth; umbilicated lesions get a dark centre dot. An
-    organ with more than one lesion is labelled with its count ("x12").
+    organ with more than one lesion is labelled with its count ("x12"). The dashed
+    circle beside the legs, labelled :data:`REST_LABEL`, holds the lesions of ``rest``.
 
     Parameters
     ----------
@@ -397,8 +401,9 @@ def _label_organ(ax: Axes, organ: str, n: int) -> None:
     left = x < 0
     x_text = x - (_SPREAD + 0.1) if left else x + (_SPREAD + 0.1)
     ha = "right" if left else "left"
-    name = "rest of body" if organ == "rest" else organ.replace("_", " ")
-    ax.text(x_text, y + 0.05, name, ha=ha, va="bottom", fontsize=6, color="0.3", zorder=7)
+    if organ != "rest":  # (the outline labels the rest's dashed circle)
+        ax.text(x_text, y + 0.05, organ.replace("_", " "), ha=ha, va="bottom", fontsize=6,
+                color="0.3", zorder=7)
     if n > 1:
         ax.text(x_text, y + 0.05, f"x{n:,}", ha=ha, va="top", fontsize=7,
                 fontweight="bold", color="0.15", zorder=7)
@@ -436,8 +441,11 @@ def _draw_outline(ax: Axes, sex: str) -> None:
             ax.add_patch(Arc((s * 0.8, 6.55), 0.9, 0.7, theta1=200, theta2=340,
                              color=_OUTLINE, linewidth=0.8, zorder=1))
     ax.plot([0.0, 0.0], [3.3, 8.0], color="0.82", linestyle=":", linewidth=2.0, zorder=1)
-    ax.add_patch(Circle(ORGAN_POSITIONS["rest"], _SPREAD + 0.1, facecolor="none",
+    x, y = ORGAN_POSITIONS["rest"]
+    ax.add_patch(Circle((x, y), _SPREAD + 0.1, facecolor="none",
                         edgecolor=_OUTLINE, linestyle="--", linewidth=0.8, zorder=0))
+    ax.text(x, y - _SPREAD - 0.2, REST_LABEL, ha="center", va="top", fontsize=6,
+            color="0.3", zorder=7)
 
 
 def _body_legends(ax: Axes, primary_organ: str | None, removed: bool = False) -> None:

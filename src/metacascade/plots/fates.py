@@ -1,7 +1,8 @@
 """The metastatic cascade as a funnel: how many cells reach each step, and where.
 
 The steps, read from a :class:`~metacascade.engine.result.Result`'s ledger at the
-horizon:
+horizon (or the day it is counted to: ``Result.counted_to_day``); :data:`STEP_NOTES`
+says each in a sentence, for readers of a report:
 
 ========================  ===========================================================
 shed                      cells that left the primary and the vascularised colonies
@@ -35,6 +36,7 @@ from metacascade._checks import is_number, whole_number
 from metacascade.errors import MetacascadeError
 from metacascade.plots._axes import axes_or_current
 from metacascade.plots.clinic import require_frame
+from metacascade.plots.colours import OTHER_COLOUR, organ_colour
 from metacascade.units import years_text
 
 if TYPE_CHECKING:
@@ -50,7 +52,35 @@ FATE_STEPS = (
 )
 #: Steps that branch off the main line (drawn lighter, not a share of the step above).
 _BRANCHES = ("dormant now",)
-_MAIN_COLOUR, _BRANCH_COLOUR, _OTHER_COLOUR = "#4c72b0", "#a6bddb", "#bbbbbb"
+#: Each step in one sentence, for a reader who does not know the model (the report's
+#: funnel table shows them).
+STEP_NOTES: dict[str, str] = {
+    "shed": "Cells that left the primary (and the vascularised metastases) for the blood.",
+    "arrested": "Shed cells that stopped in a capillary bed; the others died in the blood.",
+    "extravasated": "Arrested cells that crossed the vessel wall into the organ.",
+    "dormant now": "Extravasated cells still dormant, neither dividing nor dead, on the "
+                   "last day counted: a side branch, not a step toward a colony, so it "
+                   "has no share (they may still wake and divide).",
+    "divided": "Extravasated cells that started dividing, at once or after waking: the "
+               "colonies founded plus the lineages that died out (colonies_extinct in "
+               "summary.json).",
+    "colonies founded": "Dividing cells whose lineage escaped extinction; the lineages "
+                        "that died out (colonies_extinct) are not counted here.",
+    "vascularised": "Colonies past their angiogenic switch, which grow beyond the "
+                    "avascular limit and shed cells of their own.",
+    "macrometastases": "Colonies at least the macrometastasis diameter across (2 mm by "
+                       "default).",
+}
+#: Each main step's share is of the first of these steps that holds at least as many
+#: (and some): every step's cells are among those of the steps named. Macrometastases
+#: are vascularised colonies unless the macrometastasis diameter is below the avascular
+#: limit's, so their share falls back to the colonies founded.
+SHARE_OF: dict[str, tuple[str, ...]] = {
+    "arrested": ("shed",), "extravasated": ("arrested",), "divided": ("extravasated",),
+    "colonies founded": ("divided",), "vascularised": ("colonies founded",),
+    "macrometastases": ("vascularised", "colonies founded"),
+}
+_MAIN_COLOUR, _BRANCH_COLOUR = "#4c72b0", "#a6bddb"
 
 
 def funnel_counts(ledger: Mapping[str, int], macrometastases: int) -> dict[str, int]:
@@ -100,8 +130,29 @@ def _after_shedding(ledger: Any) -> dict[str, Any]:
     }
 
 
+def funnel_shares(counts: Mapping[str, float]) -> dict[str, tuple[float, str] | None]:
+    """Each step's share of the step that holds its cells (:data:`SHARE_OF`).
+
+    ``(share, step)`` per step of ``counts``; None for ``shed``, the branch ``dormant
+    now`` and a step whose candidates hold no cells. A share is never above 1.
+    """
+    shares: dict[str, tuple[float, str] | None] = {}
+    for step, value in counts.items():
+        shares[step] = None
+        for of in SHARE_OF.get(step, ()):
+            if of in counts and counts[of] > 0 and value <= counts[of]:
+                shares[step] = (value / counts[of], of)
+                break
+    return shares
+
+
 def fate_counts(result: Result) -> dict[str, int]:
-    """Cells (or colonies) reaching each step of :data:`FATE_STEPS` by the horizon."""
+    """Cells (or colonies) reaching each step of :data:`FATE_STEPS`.
+
+    By the horizon, or by :attr:`Result.counted_to_day
+    <metacascade.engine.result.Result.counted_to_day>` for a history ended at the
+    colony limit.
+    """
     result = _result(result)
     return funnel_counts(result.final, len(result.macrometastases()))
 
@@ -141,11 +192,13 @@ def fate_counts_by_organ(result: Result) -> pd.DataFrame:
     return funnel_counts_by_organ(last, {str(k): int(v) for k, v in macro.items()})
 
 
-def plot_fates(result: Result | Mapping[str, int], ax: Axes | None = None) -> Axes:
+def plot_fates(result: Result | Mapping[str, int], ax: Axes | None = None, *,
+               title: str | None = None) -> Axes:
     """Draw the cascade funnel: one horizontal bar per step, on a log scale.
 
-    Each bar is labelled with its count and, for a step on the main line, the share of
-    the previous main step that reached it. The ``dormant now`` bar is a branch (lighter).
+    Each bar is labelled with its count and, for a step on the main line, its share of
+    the step above that holds its cells (:func:`funnel_shares`). The ``dormant now`` bar
+    is a branch (lighter).
 
     Parameters
     ----------
@@ -154,6 +207,9 @@ def plot_fates(result: Result | Mapping[str, int], ax: Axes | None = None) -> Ax
         run directory's ``summary.json``).
     ax
         Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`.
+    title
+        Title of the Axes; by default "cell fates by the horizon" (by the day counted
+        to, for a :class:`Result` whose history was ended at the colony limit).
 
     Returns
     -------
@@ -161,8 +217,13 @@ def plot_fates(result: Result | Mapping[str, int], ax: Axes | None = None) -> Ax
         The Axes drawn on.
 
     """
-    counts = dict(result) if isinstance(result, Mapping) else fate_counts(
-        _result(result, " or its counts per step"))
+    if isinstance(result, Mapping):
+        counts = dict(result)
+    else:
+        result = _result(result, " or its counts per step")
+        counts = fate_counts(result)
+        if title is None and not math.isinf(result.history_end_day):
+            title = f"cell fates by day {result.counted_to_day:g}"
     _require_keys(counts, FATE_STEPS, "counts per step")
     _require_counts(((repr(s), counts[s]) for s in FATE_STEPS), "counts per step")
     ax = axes_or_current(ax)
@@ -173,19 +234,18 @@ def plot_fates(result: Result | Mapping[str, int], ax: Axes | None = None) -> Ax
     ax.barh(y[shown], values[shown], color=np.array(colours)[shown], log=True, height=0.7)
     top = max(values.max(initial=1.0), 10.0)
     ax.set_xlim(0.5, top * 10 ** max(1.5, 0.25 * math.log10(top)))
-    previous: tuple[str, float] | None = None
+    shares = funnel_shares({s: counts[s] for s in FATE_STEPS})
     for i, step in enumerate(FATE_STEPS):
         value = values[i]
         label = _count(value)
-        if step not in _BRANCHES:
-            if previous is not None and previous[1] > 0:
-                label += f"  ({_percent(value / previous[1])} of {previous[0]})"
-            previous = (step, value)
+        share = shares[step]
+        if share is not None:
+            label += f"  ({_percent(share[0])} of {share[1]})"
         ax.text(max(value, 0.5) * 1.4, y[i], label, va="center", fontsize=8)
     ax.set_yticks(y, FATE_STEPS)
     ax.set_ylim(len(FATE_STEPS) - 0.5, -0.5)
     ax.set_xlabel("cells (colonies from 'colonies founded' on), log scale")
-    ax.set_title("cell fates by the horizon")
+    ax.set_title("cell fates by the horizon" if title is None else title)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
@@ -194,7 +254,8 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
                         top: int = 5) -> Axes:
     """Draw which organs hold each step's cells: one 100% stacked bar per step.
 
-    The ``top`` organs with the largest share in any step get their own colour; the
+    The ``top`` organs with the largest share in any step are drawn on their own, each
+    in its colour in every figure (:func:`~metacascade.plots.colours.organ_colour`); the
     rest are pooled as "other". The ``shed`` row is left empty (shed cells are in the
     blood, not in an organ), so the rows line up with :func:`plot_fates`.
 
@@ -231,15 +292,14 @@ def plot_fates_by_organ(result: Result | pd.DataFrame, ax: Axes | None = None, *
     steps = list(table.columns)
     y = np.array([FATE_STEPS.index(s) for s in steps])
     left = np.zeros(len(steps))
-    palette = [f"C{i}" for i in range(10)]
-    for i, organ in enumerate(organs):
+    for organ in organs:
         width = shares.loc[organ, steps].to_numpy(dtype=float)
-        ax.barh(y, width, left=left, height=0.7, color=palette[i % 10], label=organ)
+        ax.barh(y, width, left=left, height=0.7, color=organ_colour(str(organ)), label=organ)
         left += width
     other = np.where(totals[steps].to_numpy() > 0, 1.0 - left, 0.0)
     pooled = bool((other > 1e-12).any())
     if pooled:
-        ax.barh(y, other, left=left, height=0.7, color=_OTHER_COLOUR, label="other")
+        ax.barh(y, other, left=left, height=0.7, color=OTHER_COLOUR, label="other")
     for yi, step in zip(y, steps, strict=True):
         if totals[step] == 0:
             ax.text(0.02, yi, "none", va="center", fontsize=8, color="0.4")

@@ -25,6 +25,7 @@ from metacascade._checks import whole_number
 from metacascade.errors import MetacascadeError
 from metacascade.plots._axes import axes_or_current
 from metacascade.plots.clinic import require_frame
+from metacascade.plots.colours import OTHER_COLOUR, organ_colours
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -35,10 +36,7 @@ SEEDING_COLUMNS = ("id", "organ", "parent", "generation")
 OTHER_ORGANS = "other organs"
 
 _PRIMARY = "primary"
-_EDGE, _PRIMARY_COLOUR, _OTHER_COLOUR = "0.6", "#f2c14e", "#bbbbbb"
-_PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
-            "#8c8c8c", "#ccb974", "#64b5cd", "#1b9e77", "#7570b3", "#e7298a", "#66a61e",
-            "#e6ab02", "#a6761d")
+_EDGE, _PRIMARY_COLOUR = "0.6", "#f2c14e"
 
 
 @dataclass
@@ -252,10 +250,10 @@ def _organ_legend(ax: Axes, colours: dict[str, str]) -> None:
 
 
 def _organ_colours(organs: list[str]) -> dict[str, str]:
-    named = [o for o in organs if o != OTHER_ORGANS]
-    colours = {o: _PALETTE[i % len(_PALETTE)] for i, o in enumerate(named)}
+    """Each organ's colour in every figure (:mod:`metacascade.plots.colours`)."""
+    colours = organ_colours(o for o in organs if o != OTHER_ORGANS)
     if OTHER_ORGANS in organs:
-        colours[OTHER_ORGANS] = _OTHER_COLOUR
+        colours[OTHER_ORGANS] = OTHER_COLOUR
     return colours
 
 

@@ -21,7 +21,13 @@ from metacascade.clinic.biopsy import PERIPHERAL_SITE, SAMPLE_VOLUME_ML, ctc_cut
 from metacascade.describe import scenario_text
 from metacascade.errors import MetacascadeError
 from metacascade.outputs import BODY_MIN_DIAMETER_MM
-from metacascade.plots.fates import FATE_STEPS, funnel_counts, funnel_counts_by_organ
+from metacascade.plots.fates import (
+    FATE_STEPS,
+    STEP_NOTES,
+    funnel_counts,
+    funnel_counts_by_organ,
+    funnel_shares,
+)
 from metacascade.report.citations import citations_section
 from metacascade.report.errors import ReportError
 from metacascade.report.html import (
@@ -108,9 +114,15 @@ def run_title(run: Run) -> tuple[str, str]:
 
 
 def run_sections(run: Run) -> list[Section]:
-    """The sections of a single run's report, in order."""
-    return [_scenario(run), _funnel(run), _body_map(run), _seeding(run), _ctc(run),
-            _imaging(run), _stage(run),
+    """The sections of a single run's report, in order.
+
+    A run whose clinic schedules no scans and no blood draws (or that has no clinic)
+    gets one section saying so (``clinic``) in place of the CTC and imaging sections,
+    which would be empty.
+    """
+    clinical = [_ctc(run), _imaging(run)] if _scheduled(run) else [_no_clinic(run)]
+    return [_scenario(run), _funnel(run), _body_map(run), _seeding(run), *clinical,
+            _stage(run),
             citations_section(run.scenario, recorded_keys=run.provenance.get("citations", ()),
                               note="The parameters of this run: the catalog's, with the "
                                    "scenario's overrides.")]
@@ -140,36 +152,31 @@ def _funnel(run: Run) -> Section:
     by_organ = funnel_counts_by_organ(
         pd.DataFrame.from_dict(s["ledger_by_organ"], orient="index"),
         s["macrometastases_by_organ"])
-    rows, previous = [], None
+    shares = funnel_shares(counts)
+    rows = []
     for step in FATE_STEPS:
-        value = counts[step]
-        of = "branch" if step in _BRANCHES else "–"
-        if step not in _BRANCHES:
-            if previous is not None and previous[1] > 0:
-                of = f"{share(value / previous[1])} of {previous[0]}"
-            previous = (step, value)
+        value, of = counts[step], shares[step]
+        shown = (f"{share(of[0])} of {of[1]}" if of is not None
+                 else "branch (no share)" if step in _BRANCHES else "–")
         rows.append((step, Cell(f"{value:,}", numeric=True,
-                                attributes=f'data-step="{step}" data-value="{value}"'), of))
+                                attributes=f'data-step="{step}" data-value="{value}"'), shown,
+                     Cell(STEP_NOTES[step], css="note")))
+    period = _counted_period(run)
     fig = Figure(figsize=(12.0, 5.0), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1.4, 1.0])
-    plot_fates(counts, ax=left)
+    plot_fates(counts, ax=left, title=f"cell fates {period}")
     plot_fates_by_organ(by_organ, ax=right)
     right.tick_params(labelleft=False)
     text = paragraph(
-        f"How many cells reached each step of the cascade by the horizon (day "
-        f"{s['horizon_days']:g}), from shedding to macrometastasis (at least the "
-        "macrometastasis diameter). Cells up to 'divided', colonies from 'colonies "
-        "founded' on. These are the engine's natural history, before any therapy: "
-        "therapy acts on the clinical course (body map, CTC counts, survival below).")
-    end = s.get("history_end_day")
-    if end is not None:
-        text += paragraph(
-            f"The natural history ends on day {end:g}, where its colonies would have "
-            "passed the engine's limit on colonies per patient: nothing is founded after "
-            "it, and the cells are counted to its last ledger record before that day.",
-            css="note")
+        f"How many cells reached each step of the cascade {period}, from shedding to "
+        "macrometastasis (at least the macrometastasis diameter). Cells up to 'divided', "
+        "colonies from 'colonies founded' on. These are the engine's natural history, "
+        "before any therapy: therapy acts on the clinical course (body map, CTC counts, "
+        "survival below).")
+    if s.get("history_end_day") is not None:
+        text += paragraph(_ended_note(run), css="note")
     return Section("funnel", "Cascade funnel", text + table(
-        ("step", "count", "share"), rows) + figure(
+        ("step", "count", "share", "what it counts"), rows) + figure(
         fig, alt="cascade funnel", caption="Left: cells (colonies) reaching each step, log "
         "scale. Right: which organs hold each step's cells."))
 
@@ -198,15 +205,18 @@ def _body_map(run: Run) -> Section:
           int(rows["umbilicated"].sum()), f"{rows['diameter_mm'].max():.1f}")
          for organ, rows in grouped), key=lambda row: (-row[1], row[0]))
     n, found = len(lesions), int(lesions["detected"].sum())
+    seen = (f"{found:,} found by a scan (filled), {n - found:,} occult (hollow)"
+            if _scheduled(run, "scans") else "all occult (hollow: no scan looked for them)")
     text = paragraph(
         f"{n:,} lesions of at least {BODY_MIN_DIAMETER_MM:g} mm at the end of follow-up "
-        f"(day {run.end_day:,.0f}), at their sizes under therapy: {found:,} found by a "
-        f"scan (filled), {n - found:,} occult (hollow), "
+        f"(day {run.end_day:,.0f}), at their sizes under therapy: {seen}, "
         f"{int(lesions['umbilicated'].sum()):,} umbilicated (a necrotic centre on the "
         "surface: the dark dot).")
     return Section("body-map", "Body map", text + figure(
         fig, alt="body map", caption="Marker area grows with diameter; colour gives the "
-        "depth (surface or deep); the star is the primary.") + table(
+        "depth (surface or deep); the star is the primary; the dashed circle beside the "
+        "legs holds the lesions of the rest of the body (tissues that are none of the "
+        "organs named).") + table(
         ("organ", "lesions", "detected", "umbilicated", "largest (mm)"), table_rows,
         numeric=(1, 2, 3, 4)))
 
@@ -217,6 +227,9 @@ def _seeding(run: Run) -> Section:
     from metacascade.plots.seeding import plot_seeding_tree
 
     colonies = run.colonies
+    ended = run.summary.get("history_end_day") is not None
+    if ended:  # (the colonies counted with the ledger: the first ones by id)
+        colonies = colonies[colonies["id"] <= run.summary["ledger"]["colonies_founded"]]
     _, cancer = run.scenario.resolve()
     fig = Figure(figsize=(11.0, 5.5), layout="constrained")
     plot_seeding_tree(colonies, ax=fig.subplots(), primary_organ=cancer.primary_organ)
@@ -228,15 +241,40 @@ def _seeding(run: Run) -> Section:
         rows.append((int(generation), len(group), seeders, top))
     from_metastases = int((colonies["parent"] > 0).sum())
     text = paragraph(
-        f"{len(colonies):,} colonies were founded (every size; natural history, before "
-        f"therapy): {len(colonies) - from_metastases:,} by cells from the primary and "
-        f"{from_metastases:,} by cells from metastases, which shed once vascularised.")
+        f"{len(colonies):,} colonies were founded {_counted_period(run)} (every size; "
+        f"natural history, before therapy): {len(colonies) - from_metastases:,} by cells "
+        f"from the primary and {from_metastases:,} by cells from metastases, which shed "
+        "once vascularised.")
+    if ended:
+        later = len(run.colonies) - len(colonies)
+        text += paragraph(f"colonies.parquet also holds the {later:,} colonies founded "
+                          f"after that record, up to day {run.summary['history_end_day']:g}, "
+                          "where the engine ended the history; they are not counted here.",
+                          css="note")
     return Section("seeding-tree", "Seeding tree", text + figure(
         fig, alt="seeding tree", caption="Which lesion seeded which: one row per "
         "generation. Past 40 colonies they are grouped by organ (node size: colonies; "
         "edge width: seeding events).") + table(
         ("generation", "colonies", "seeded by (distinct parents)", "top organs"), rows,
         numeric=(0, 1, 2)))
+
+
+#: A scenario whose clinic has draws, scans and therapy.
+EXAMPLE_CLINIC = "examples/breast_metastatic_ctc.yaml"
+
+
+def _no_clinic(run: Run) -> Section:
+    """The one section of a run without scans or blood draws."""
+    if run.scenario.clinic is None:
+        text = ("This run has no clinic: no scans or blood draws were scheduled and no "
+                "therapy was given, so there are no CTC counts, imaging findings or stage; "
+                "the patient is only followed to a lethal tumour burden (below).")
+    else:
+        text = ("This run's clinic schedules no scans or blood draws, so there are no CTC "
+                "counts, imaging findings or stage.")
+    text += (f" See {EXAMPLE_CLINIC} (in the metacascade source) for a scenario with "
+             "scans, CTC draws and therapy.")
+    return Section("clinic", "Clinic", paragraph(text))
 
 
 def _ctc(run: Run) -> Section:
@@ -337,10 +375,12 @@ def _stage(run: Run) -> Section:
     c = run.clinical
     stages = c.get("stage_over_time", [])
     dead = c.get("death_day") is not None
-    items: list[tuple[str, object]] = [
-        ("stage at the end", stages[-1]["stage"] if stages else "never staged (no scans)"),
+    items: list[tuple[str, object]] = [] if not _scheduled(run, "scans") else [
+        ("stage at the end", stages[-1]["stage"] if stages else "never staged"),
         ("first distant metastasis found", days(c.get("first_detection_day"))
          if c.get("first_detection_day") is not None else "never"),
+    ]
+    items += [
         ("first progression" + (" on therapy" if c.get("therapy") else ""),
          f"{days(c['progression_day'])}: {c.get('progression_reason')}"
          if c.get("progression_day") is not None else "none"),
@@ -348,11 +388,13 @@ def _stage(run: Run) -> Section:
          else "alive at the end of follow-up"),
         ("overall survival", _survival(c, "overall_survival")),
         ("progression-free survival", _survival(c, "progression_free_survival")),
-        ("colonies prevented / eradicated by therapy",
-         f"{c.get('colonies_prevented_by_therapy', 0):,} / "
-         f"{c.get('colonies_eradicated_by_therapy', 0):,}"),
     ]
+    if run.scenario.clinic is not None and run.scenario.clinic.therapy is not None:
+        items.append(("colonies prevented / eradicated by therapy",
+                      f"{c.get('colonies_prevented_by_therapy', 0):,} / "
+                      f"{c.get('colonies_eradicated_by_therapy', 0):,}"))
     body = facts(items)
+    title = "Stage and survival" if _scheduled(run, "scans") else "Survival"
     if stages:
         body += "<h3>Stage over time</h3>" + table(
             ("from", "stage"), [(days(s["time_days"]), s["stage"]) for s in stages])
@@ -367,10 +409,48 @@ def _stage(run: Run) -> Section:
             ", on therapy: the scan that found the first distant lesion and started it "
             "is the first line's baseline" if c.get("therapy") else "") + ")</h3>" + table(
             ("day", "reason"), [(days(p["time_days"]), p["reason"]) for p in c["progressions"]])
-    return Section("stage-survival", "Stage and survival", body)
+    return Section("stage-survival", title, body)
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _scheduled(run: Run, what: str | None = None) -> bool:
+    """Whether the run's clinic schedules ``what`` ("scans", "draws"; None: either)."""
+    clinic = run.scenario.clinic
+    if clinic is None:
+        return False
+    if what is None:
+        return bool(clinic.scans or clinic.draws)
+    return bool(getattr(clinic, what))
+
+
+def _counted_period(run: Run) -> str:
+    """Over what period the natural history's counts run: "by the horizon (day ...)".
+
+    Or by the last ledger record before the day the engine ended the history at the
+    colony limit (``counted_to_day`` of ``summary.json``; older directories lack it).
+    """
+    s = run.summary
+    if s.get("history_end_day") is None:
+        return f"by the horizon (day {s['horizon_days']:g})"
+    day = s.get("counted_to_day")
+    return ("by the last ledger record before the history was ended" if day is None
+            else f"by day {day:g}")
+
+
+def _ended_note(run: Run) -> str:
+    """What a history ended at the colony limit means for the counts."""
+    from metacascade.engine.limits import MAX_COLONIES
+
+    s = run.summary
+    day = s.get("counted_to_day")
+    record = ("its last ledger record before that day" if day is None
+              else f"day {day:g}, its last ledger record before that day")
+    return (f"The natural history was ended on day {s['history_end_day']:g} (year "
+            f"{s['history_end_day'] / 365.25:.1f}), where its colonies would have passed "
+            f"the engine's limit of {MAX_COLONIES:,} per patient: nothing is founded after "
+            f"it. Every count here (cells, colonies, macrometastases) is taken on {record}.")
+
+
 def _survival(clinical: dict[str, Any], name: str) -> str:
     value = clinical.get(f"{name}_days")
     if value is None:
