@@ -13,7 +13,9 @@
     counted to, not a total. The natural history's
     counts are all taken on ``counted_to_day``: the horizon, or, when the engine ended
     the history at the colony limit (``history_end_day``, else null), the last ledger
-    record before that day.
+    record before that day. In the ``clinical`` block, ``lesions_detected`` counts every
+    lesion any scan found, distant or not (the primary, colonies in its organ and the
+    lymph nodes); ``first_detection_day`` is the first distant one (M1).
 ``colonies.parquet``, ``events.parquet``, ``observations.parquet``
     The result's colony and event tables; the clinic's observations (scans, draws,
     stage, progression, death).

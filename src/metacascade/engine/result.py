@@ -358,10 +358,13 @@ class Result:
         return counted[diameter >= least]
 
     def summary(self) -> dict[str, Any]:
-        """Plain data for ``summary.json``.
+        """The natural history's part of ``summary.json``.
 
         Every count is taken at :attr:`counted_to_day` (``counted_to_day``): the ledger,
-        the colonies and macrometastases per organ.
+        the colonies and macrometastases per organ. The file also holds what
+        :func:`metacascade.outputs.summary_data` adds (``cancer``, ``body``,
+        ``horizon_years``) and :func:`~metacascade.outputs.write_simulation` adds (the
+        ``clinical`` block).
         """
         organs = self.model.organs
         by_organ = self.counted_colonies().groupby("organ").size()
