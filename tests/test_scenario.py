@@ -415,6 +415,10 @@ _CT = [{"modality": "ct", "every_weeks": 12}]
     ({"scans": _CT, "draws": [{"every_weeks": 3, "site": "tumour_vein"}],
       "therapy": {"start_at_m1": True, "stop_on": ["ctc_unfavourable"], "lines": _LINE}},
      r"^clinic\.therapy\.stop_on: ctc_unfavourable is seen only at an arm-vein draw"),
+    ({"scans": [{"modality": "ct", "every_weeks": 12, "start_day": 400}],
+      "therapy": {"start_at_m1": True, "stop_day": 400, "lines": _LINE}},
+     r"^clinic\.therapy\.stop_day: no line starts on or after it \(400\), and no scan "
+     r"comes before it"),
 ])
 def test_therapy_rules_nothing_can_set_off_are_refused(clinic, pattern):
     """A therapy that started at M1 in a clinic without scans never started, silently."""

@@ -362,8 +362,11 @@ class Therapy(_Strict):
                                     description="first line starts on this day")
     start_at_m1: TruthValue = Field(default=False,
                               description="first line starts when the stage becomes M1")
-    stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False,
-                                   description="all therapy ends")
+    stop_day: float | None = Field(
+        default=None, gt=0.0, allow_inf_nan=False,
+        description="all therapy ends: the running line stops on this day, and no line "
+        "starts on or after it (with start_at_m1, a patient first staged M1 then is not "
+        "treated)")
     switch_on: list[str] = Field(default_factory=lambda: list(DEFAULT_SWITCH_ON),
                                  description="events that move to the next line")
     stop_on: list[str] = Field(default_factory=list,
@@ -419,7 +422,8 @@ class Clinic(_Strict):
 
         M1 and progression are seen only at scans, an unfavourable CTC count only at an
         arm-vein draw: without them such a rule did nothing, silently (a therapy that
-        never started). ``switch_on`` at its default value (``[progression]``) is not
+        never started). No line starts on or after ``stop_day``: ``start_at_m1`` needs a
+        scan before it. ``switch_on`` at its default value (``[progression]``) is not
         refused, given or not: a scenario's plain data (:meth:`Scenario.to_dict`) holds
         its defaults, and must read back.
         """
@@ -430,6 +434,11 @@ class Clinic(_Strict):
         if therapy.start_at_m1 and not self.scans:
             raise ValueError("therapy.start_at_m1: the stage becomes M1 only at a scan, and "
                              "the clinic has none; give scans, or a start_day")
+        if (therapy.start_at_m1 and therapy.stop_day is not None
+                and all(scan.start_day >= therapy.stop_day for scan in self.scans)):
+            raise ValueError(f"therapy.stop_day: no line starts on or after it "
+                             f"({therapy.stop_day:g}), and no scan comes before it to find "
+                             "M1 (start_at_m1); give a later stop_day or earlier scans")
         for name in ("switch_on", "stop_on"):
             if name == "switch_on" and therapy.switch_on == list(DEFAULT_SWITCH_ON):
                 continue

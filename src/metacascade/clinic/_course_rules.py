@@ -136,7 +136,9 @@ class Rules:
         if self.over:
             return
         if active is None:
-            if ((plan.start_day is not None and t >= plan.start_day)
+            if plan.stop_day is not None and t >= plan.stop_day:
+                self.over = True  # no line starts on or after the stop day
+            elif ((plan.start_day is not None and t >= plan.start_day)
                     or (plan.start_at_m1 and recist.stage == "M1")):
                 self._start(t, recist, rows)
             return

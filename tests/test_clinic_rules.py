@@ -1,0 +1,88 @@
+"""The clinic's rules as a RECIST 1.1 reader would apply them, in both clinics.
+
+Each rule is checked with :func:`~metacascade.clinic.course.follow` and
+:func:`~metacascade.clinic.batch.follow_batch` on the same engine results. Where a test
+needs the scans to be certain, detection is made a step (found when the logistic curve
+gives at least 1/2): the clinics then draw nothing that decides a course, and must
+give the same observations.
+"""
+
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metacascade import simulate
+from metacascade.clinic import imaging
+from metacascade.clinic.batch import follow_batch
+from metacascade.clinic.course import ClinicalCourse, follow
+from metacascade.scenario import Scenario
+
+CT = {"modality": "ct", "every_weeks": 12, "start_day": 365,
+      "regions": ["chest", "abdomen", "pelvis"]}
+#: A first line that kills nothing and draws nothing: no resistance, no founding kept.
+INERT = {"kind": "cytotoxic", "kill_rate": 0.0, "resistant_fraction": 0.0,
+         "ctc_survival": 0.0}
+
+
+def _scenario(clinic: dict, seed: int = 3, diameter: float = 20.0) -> Scenario:
+    """The virtual trial's patient (examples/virtual_trial_breast.yaml) in ``clinic``."""
+    return Scenario.from_dict({"cancer": "breast", "seed": seed, "horizon_years": 6,
+                               "primary_diameter_mm": diameter, "clinic": clinic,
+                               "cancer_overrides": {"doubling_time": "80 d"},
+                               "cascade_overrides": {"doubling_reference_cells": 1e9}})
+
+
+@cache
+def _result(seed: int = 3, diameter: float = 20.0):
+    return simulate(_scenario({}, seed, diameter))
+
+
+def _courses(clinic: dict, cases=((3, 20.0),)) -> list[tuple[ClinicalCourse, ClinicalCourse]]:
+    """(follow, follow_batch) courses of each (seed, diameter) case under ``clinic``."""
+    results = [_result(*case) for case in cases]
+    scenarios = [_scenario(clinic, *case) for case in cases]
+    batch = follow_batch(results, scenarios, np.random.default_rng(0))
+    return [(follow(r, s), batch.course(i))
+            for i, (r, s) in enumerate(zip(results, scenarios, strict=True))]
+
+
+@pytest.fixture
+def certain_scans(monkeypatch):
+    """Detection as a step: p = 1 where the curve gives >= 1/2, else 0."""
+    probability = imaging.Detector.probability
+
+    def step(self, organ_index, diameter_mm):
+        return (probability(self, organ_index, diameter_mm) >= 0.5).astype(float)
+
+    monkeypatch.setattr(imaging.Detector, "probability", step)
+
+
+def _same(single: ClinicalCourse, batched: ClinicalCourse) -> None:
+    pd.testing.assert_frame_equal(single.observations, batched.observations)
+    assert single.therapy == batched.therapy
+    assert single.progression_day == batched.progression_day
+
+
+# -- therapy: stop_day -------------------------------------------------------------------
+def test_no_line_starts_on_or_after_the_stop_day(certain_scans):
+    """start_at_m1 with a stop day before M1: the patient is not treated (a 21-day line
+    ending 'stop_day' was started at M1, long after the stop day)."""
+    ((single, batched),) = _courses({"scans": [CT]})
+    m1 = single.first_detection_day
+    assert m1 is not None and m1 > 500
+    for stop_day in (500.0, m1):
+        therapy = {"start_at_m1": True, "stop_day": stop_day, "lines": [INERT]}
+        ((single, batched),) = _courses({"scans": [CT], "therapy": therapy})
+        _same(single, batched)
+        assert single.first_detection_day == m1
+        assert single.therapy == ()
+        assert not (single.observations["kind"] == "therapy").any()
+    # A stop day after M1 stops the line started at M1.
+    therapy = {"start_at_m1": True, "stop_day": m1 + 100.0, "lines": [INERT]}
+    ((single, batched),) = _courses({"scans": [CT], "therapy": therapy})
+    _same(single, batched)
+    (line,) = single.therapy
+    assert (line.start_day, line.end_reason) == (m1, "stop_day")
+    assert m1 + 100.0 <= line.end_day <= m1 + 100.0 + 84.0
