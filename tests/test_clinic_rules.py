@@ -17,6 +17,7 @@ from metacascade import simulate
 from metacascade.clinic import imaging
 from metacascade.clinic.batch import follow_batch
 from metacascade.clinic.course import ClinicalCourse, follow
+from metacascade.errors import ScenarioError
 from metacascade.scenario import Scenario
 
 CT = {"modality": "ct", "every_weeks": 12, "start_day": 365,
@@ -86,3 +87,35 @@ def test_no_line_starts_on_or_after_the_stop_day(certain_scans):
     (line,) = single.therapy
     assert (line.start_day, line.end_reason) == (m1, "stop_day")
     assert m1 + 100.0 <= line.end_day <= m1 + 100.0 + 84.0
+
+
+# -- scan and draw schedules -------------------------------------------------------------
+@pytest.mark.parametrize(("clinic", "pattern"), [
+    ({"scans": [CT, CT]}, r"^clinic\.scans\.1: the same schedule as clinic\.scans\.0"),
+    ({"scans": [CT, {"modality": "bone_scan", "every_weeks": 24}, {
+        **CT, "regions": ["pelvis", "chest", "abdomen", "chest"]}]},
+     r"^clinic\.scans\.2: the same schedule as clinic\.scans\.0"),
+    ({"draws": [{"every_weeks": 3}, {"every_weeks": 3.0, "site": "arm_vein"}]},
+     r"^clinic\.draws\.1: the same schedule as clinic\.draws\.0"),
+])
+def test_a_schedule_listed_twice_is_refused(clinic, pattern):
+    """The same CT schedule twice doubled the chance to find each lesion, silently."""
+    with pytest.raises(ScenarioError, match=pattern):
+        _scenario(clinic)
+
+
+def test_schedules_of_one_modality_on_one_day_are_one_examination():
+    """A CT of the chest and one of the abdomen and pelvis on the same days are one CT of
+    the three regions: the same draws, rows and course (each schedule was a scan of its
+    own, with its own chance to find a lesion in the beds both image)."""
+    split = [{**CT, "regions": ["chest"]}, {**CT, "regions": ["abdomen", "pelvis"]}]
+    (one,), (two,) = (_courses({"scans": scans}) for scans in ([CT], split))
+    for whole, parts in zip(one, two, strict=True):  # follow, then follow_batch
+        pd.testing.assert_frame_equal(whole.observations, parts.observations)
+        assert whole.first_detection_day is not None
+    # A CT every 4 weeks with the 12-weekly one: one CT on their common days.
+    often = {**CT, "every_weeks": 4, "regions": None}
+    for course in _courses({"scans": [CT, often]})[0]:
+        scans = course.observations[course.observations["kind"] == "scan"]
+        assert scans.groupby(["time_days", "name", "lesion"]).size().max() == 1
+        assert (scans.groupby("time_days")["name"].nunique() == 1).all()

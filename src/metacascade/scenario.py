@@ -414,8 +414,28 @@ class Clinic(_Strict):
             if not (math.isfinite(cells) and cells > 0):
                 raise ValueError(f"vital_organ_lethal_cells.{organ}: {cells!r} must be a "
                                  "positive number of cells")
+        self._check_no_repeats()
         self._check_therapy_can_happen()
         return self
+
+    def _check_no_repeats(self) -> None:
+        """Refuse a scan or draw schedule listed twice.
+
+        Each schedule is followed as given: the same one twice doubled a scan's chance
+        to find a lesion (and its rows), or the draws. (Scans of one modality on one day
+        from different schedules are one examination: :mod:`metacascade.clinic.course`.)
+        """
+        for name, schedules in (("scans", self.scans), ("draws", self.draws)):
+            first: dict[str, int] = {}
+            for i, schedule in enumerate(schedules):
+                data = schedule.model_dump(mode="json")
+                if data.get("regions") is not None:
+                    data["regions"] = sorted(set(data["regions"]))
+                key = json.dumps(data, sort_keys=True)
+                if key in first:
+                    raise ValueError(f"{name}.{i}: the same schedule as clinic.{name}."
+                                     f"{first[key]}; list each schedule once")
+                first[key] = i
 
     def _check_therapy_can_happen(self) -> None:
         """Refuse therapy rules that nothing in this clinic can set off.

@@ -9,7 +9,10 @@ closed forms of time) and the scenario's ``clinic`` section, and returns a
   cells, Coumans et al. 2013) or the burden in a vital organ reaches its threshold
   (:data:`VITAL_ORGAN_LETHAL_CELLS`, stated assumptions). Nothing is observed after death.
 * **Scans** (:mod:`metacascade.clinic.imaging`) at every scheduled time find each lesion
-  present with the modality's probability for its organ and diameter.
+  present with the modality's probability for its organ and diameter. A patient is
+  imaged once a day by one modality: scans of one modality due on one day from several
+  schedules are one examination of the union of their regions (:func:`examinations`),
+  with one chance to find each lesion and one row for each lesion found.
 * **Blood draws** (:mod:`metacascade.clinic.biopsy`) count CTCs in the sample: Poisson
   with mean from the live cells shed at that moment by the primary and every
   vascularised metastasis, routed through the compiled circulation to the draw site.
@@ -38,7 +41,7 @@ the burden in cells).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from typing import Any
@@ -61,6 +64,7 @@ from metacascade.clinic.criteria import (
     TARGET_MIN_MM,
     VITAL_ORGAN_LETHAL_CELLS,
 )
+from metacascade.clinic.imaging import REGIONS
 from metacascade.clinic.therapy import TherapyHistory
 from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.limits import MAX_COLONIES, too_many_colonies
@@ -71,12 +75,16 @@ from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario, a
 # The criteria are importable from here, as before they had their own module.
 __all__ = ["BOUND_MARGIN", "DEATH_GRID_DAYS", "LETHAL_BURDEN", "OBSERVATION_COLUMNS",
            "PROGRESSION_GROWTH", "PROGRESSION_MIN_MM", "TARGET_MIN_MM",
-           "VITAL_ORGAN_LETHAL_CELLS", "ClinicalCourse", "TherapyLine", "circulation_for",
-           "course_rng", "follow", "shedding_by_entry"]
+           "VITAL_ORGAN_LETHAL_CELLS", "ClinicalCourse", "Examination", "TherapyLine",
+           "circulation_for", "course_rng", "examinations", "follow", "scan_days",
+           "shedding_by_entry"]
 
 FloatArray = NDArray[np.float64]
 
 OBSERVATION_COLUMNS = ("time_days", "kind", "name", "organ", "lesion", "value")
+#: One examination on a scan day: a modality and the regions it images (None: all).
+Examination = tuple[str, tuple[str, ...] | None]
+
 @dataclass(frozen=True)
 class TherapyLine:
     """One line of therapy as given: ``end_day`` None while it ran to the end of follow-up."""
@@ -387,10 +395,7 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
     horizon = model.horizon_days
     rng = course_rng(result.seed)
     patient = Patient(result, clinic, rng)
-    scans: dict[float, list[ScanSchedule]] = {}
-    for scan in clinic.scans:
-        for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, horizon):
-            scans.setdefault(t, []).append(scan)
+    scans = scan_days(clinic, horizon)
     draws: dict[float, list[DrawSchedule]] = {}
     for draw in clinic.draws:
         for t in _schedule(draw.start_day, draw.every_weeks, draw.stop_day, horizon):
@@ -413,8 +418,8 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         if death is not None or (t >= horizon and t not in decided):
             break
         found = np.zeros(0, dtype=np.int64)
-        for scan in scans.get(t, ()):
-            found = np.union1d(found, _scan(patient, scan, t, rng, rows))
+        for exam in scans.get(t, ()):
+            found = np.union1d(found, _scan(patient, exam, t, rng, rows))
         unfavourable = False
         for draw in draws.get(t, ()):
             assert circulation is not None
@@ -481,18 +486,46 @@ def _schedule(start: float, every_weeks: float, stop: float | None, end: float) 
     return np.arange(start, last + 1e-9, 7.0 * every_weeks).tolist()
 
 
-def _scan(patient: Patient, scan: ScanSchedule, t: float, rng: np.random.Generator,
+def examinations(scans: Iterable[ScanSchedule]) -> list[Examination]:
+    """The examinations of the scans due on one day: one per modality.
+
+    A patient is not imaged twice on one day by one modality: the scans of a modality
+    from several schedules are one examination of the union of their regions (every
+    region the modality sees if one of them is not restricted), in the order of each
+    modality's first schedule; the regions in :data:`~.imaging.REGIONS` order.
+    """
+    regions: dict[str, set[str] | None] = {}
+    for scan in scans:
+        given = None if scan.regions is None else set(scan.regions)
+        if scan.modality in regions:
+            before = regions[scan.modality]
+            given = None if before is None or given is None else before | given
+        regions[scan.modality] = given
+    return [(modality, None if chosen is None else tuple(r for r in REGIONS if r in chosen))
+            for modality, chosen in regions.items()]
+
+
+def scan_days(clinic: Clinic, horizon: float) -> dict[float, list[Examination]]:
+    """Every scan day of ``clinic`` up to ``horizon`` and its :func:`examinations`."""
+    due: dict[float, list[ScanSchedule]] = {}
+    for scan in clinic.scans:
+        for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, horizon):
+            due.setdefault(t, []).append(scan)
+    return {t: examinations(scans) for t, scans in due.items()}
+
+
+def _scan(patient: Patient, exam: Examination, t: float, rng: np.random.Generator,
           rows: list[Row]) -> NDArray[np.int64]:
-    """One scan: the lesions it finds (and a row for each, or one row for none)."""
+    """One examination: the lesions it finds (and a row for each, or one row for none)."""
     diameter = patient.diameter_mm(t)
     present = np.nonzero(diameter > 0)[0]
-    p = patient.detector(scan).probability(patient.organ[present], diameter[present])
+    p = patient.detector(*exam).probability(patient.organ[present], diameter[present])
     found = present[rng.random(present.size) < p]
     for i in found.tolist():
-        rows.append((t, "scan", scan.modality, str(patient.organs[patient.organ[i]]), i,
+        rows.append((t, "scan", exam[0], str(patient.organs[patient.organ[i]]), i,
                      float(diameter[i])))
     if found.size == 0:
-        rows.append((t, "scan", scan.modality, "", -1, 0.0))
+        rows.append((t, "scan", exam[0], "", -1, 0.0))
     return found
 
 
