@@ -17,6 +17,7 @@ from metacascade import simulate
 from metacascade.clinic import imaging
 from metacascade.clinic.batch import follow_batch
 from metacascade.clinic.course import ClinicalCourse, follow
+from metacascade.clinic.criteria import progressed_by_growth
 from metacascade.errors import ScenarioError
 from metacascade.scenario import Scenario
 
@@ -119,3 +120,17 @@ def test_schedules_of_one_modality_on_one_day_are_one_examination():
         scans = course.observations[course.observations["kind"] == "scan"]
         assert scans.groupby(["time_days", "name", "lesion"]).size().max() == 1
         assert (scans.groupby("time_days")["name"].nunique() == 1).all()
+
+
+# -- RECIST ------------------------------------------------------------------------------
+def test_exact_twenty_percent_and_five_mm_are_progression_despite_rounding():
+    """66 of 2,900 one-decimal sums missed +20 % (33.7 -> 40.44 mm), and 10.1 -> 15.1 mm
+    missed +5 mm, by an ulp."""
+    nadir = np.arange(250, 3000) / 10.0  # (from 25 mm, 20 % is at least 5 mm)
+    assert progressed_by_growth(np.round(nadir * 1.2, 2), nadir).all()
+    assert progressed_by_growth(40.44, 33.7) and progressed_by_growth(15.1, 10.1)
+    small = np.arange(0, 251) / 10.0  # (up to 25 mm, 5 mm is at least 20 %)
+    assert progressed_by_growth(np.round(small + 5.0, 1), small).all()
+    # Just short of either is not, nor is anything over a nadir of inf (no targets).
+    assert not progressed_by_growth(40.43, 33.7) and not progressed_by_growth(15.09, 10.1)
+    assert not progressed_by_growth(np.array([0.0, 1e3]), np.array([np.inf, np.inf])).any()

@@ -17,9 +17,8 @@ from metacascade.clinic._patient import Patient
 from metacascade.clinic.criteria import (
     MAX_TARGETS,
     MAX_TARGETS_PER_ORGAN,
-    PROGRESSION_GROWTH,
-    PROGRESSION_MIN_MM,
     TARGET_MIN_MM,
+    progressed_by_growth,
 )
 from metacascade.clinic.therapy import resolve_regimen
 from metacascade.scenario import Therapy
@@ -72,8 +71,7 @@ class Recist:
             if any(j not in self.seen for j in distant):
                 reason = "new_lesion"
             elif (self.targets is not None and self.targets.size
-                  and total >= (1 + PROGRESSION_GROWTH) * self.nadir
-                  and total - self.nadir >= PROGRESSION_MIN_MM):
+                  and progressed_by_growth(total, self.nadir)):
                 reason = "target_growth"
             if reason is not None:
                 rows.append((t, "progression", reason, "", -1, total))

@@ -16,9 +16,8 @@ from metacascade.clinic._rows import Rows
 from metacascade.clinic.criteria import (
     MAX_TARGETS,
     MAX_TARGETS_PER_ORGAN,
-    PROGRESSION_GROWTH,
-    PROGRESSION_MIN_MM,
     TARGET_MIN_MM,
+    progressed_by_growth,
 )
 
 FloatArray = NDArray[np.float64]
@@ -77,9 +76,7 @@ class Recist:
         check[alive] = self.baseline[alive] & ~self.progressed[alive]
         new = np.bincount(x.pat[distant[~self.seen[distant]]], minlength=n_p) > 0
         n_targets = (self.targets >= 0).sum(axis=1)
-        growth = (self.chosen & (n_targets > 0)
-                  & (total >= (1 + PROGRESSION_GROWTH) * self.nadir)
-                  & (total - self.nadir >= PROGRESSION_MIN_MM))
+        growth = self.chosen & (n_targets > 0) & progressed_by_growth(total, self.nadir)
         progressed: BoolArray = check & (new | growth)
         reason = np.where(new, "new_lesion", "target_growth").astype(object)
         hit = np.nonzero(progressed)[0]
