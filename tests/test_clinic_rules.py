@@ -8,13 +8,15 @@ give the same observations.
 """
 
 from functools import cache
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from metacascade import simulate
-from metacascade.clinic import imaging
+from metacascade.clinic import _course_rules, _recist, imaging
+from metacascade.clinic._rows import Rows
 from metacascade.clinic.batch import follow_batch
 from metacascade.clinic.course import ClinicalCourse, follow
 from metacascade.clinic.criteria import progressed_by_growth
@@ -134,3 +136,125 @@ def test_exact_twenty_percent_and_five_mm_are_progression_despite_rounding():
     # Just short of either is not, nor is anything over a nadir of inf (no targets).
     assert not progressed_by_growth(40.43, 33.7) and not progressed_by_growth(15.09, 10.1)
     assert not progressed_by_growth(np.array([0.0, 1e3]), np.array([np.inf, np.inf])).any()
+
+
+#: The organs of the RECIST cases below: the primary's, then three distant ones.
+ORGANS = ("breast", "lung", "liver", "vertebral_marrow")
+#: Measuring examinations (CT of the chest, abdomen and pelvis; a CT of the chest alone)
+#: and a bone scan: (measures, organs imaged).
+CT_CAP = (True, ("breast", "lung", "liver", "vertebral_marrow"))
+CT_CHEST = (True, ("breast", "lung", "vertebral_marrow"))
+BONE_SCAN = (False, ("vertebral_marrow",))
+
+
+class _Patient:
+    """What the per-patient RECIST reader reads of a patient: organs and diameters."""
+
+    def __init__(self, organ, sizes):
+        self.organ = np.array([ORGANS.index(o) for o in organ], dtype=np.int64)
+        self.distant = self.organ != 0
+        self.sizes = sizes
+
+    def diameter_mm(self, t):
+        return np.array(self.sizes[t], dtype=float)
+
+
+def _read(organ, sizes, visits, lines=()):
+    """Progression rows (day, reason, value) of both RECIST readers, and the targets.
+
+    ``sizes`` maps each day to the lesions' diameters, ``visits`` is a list of (day,
+    [(examination, ids found)]), ``lines`` the days a line starts (after that day's
+    scans, if any).
+    """
+    patient = _Patient(organ, sizes)
+    single = _course_rules.Recist(patient, 5)
+    n = len(organ)
+    lesions = SimpleNamespace(n_patients=1, n=n, pat=np.zeros(n, dtype=np.int64),
+                              organ=patient.organ, organs=ORGANS)
+    rows = Rows()
+    batched = _recist.Recist(lesions, rows)
+    one = np.zeros(1, dtype=np.int64)
+    single_rows: list = []
+    days = sorted({t for t, _ in visits} | set(lines))
+    for t in days:
+        exams = dict(visits).get(t)
+        found = measured = np.zeros(0, dtype=np.int64)
+        covered = np.zeros(len(ORGANS), dtype=bool)
+        for (measures, imaged), ids in exams or ():
+            ids = np.array(ids, dtype=np.int64)
+            found = np.union1d(found, ids)
+            if measures:
+                measured = np.union1d(measured, ids)
+                covered |= np.isin(ORGANS, imaged)
+        gauged = measured[patient.distant[measured]]
+        if exams is not None:
+            single.scan(t, found, measured, covered, single_rows)
+            diameter = patient.diameter_mm(t)
+            held = np.flatnonzero(diameter > 0)  # (what the batch reads: lesions had)
+            batched.read(held, diameter[held])
+            batched.scan(t, found, found[patient.distant[found]], gauged, covered, one)
+        if t in lines:
+            single.new_line(t)
+            batched.new_baseline(one, gauged, bool(covered.any()), exams is not None)
+    got = [(t, name, None if np.isnan(value) else value)
+           for t, kind, name, _, _, value in single_rows if kind == "progression"]
+    table = rows.table()
+    table = table[table["kind"] == "progression"]
+    assert got == [(t, name, None if np.isnan(value) else value) for t, name, value
+                   in zip(table["time_days"], table["name"], table["value"], strict=True)]
+    targets = [] if single.targets is None else sorted(single.targets.tolist())
+    assert targets == sorted(t for t in batched.targets[0].tolist() if t >= 0)
+    return got, targets
+
+
+def test_targets_are_chosen_from_what_ct_or_mri_found_and_read_where_they_image():
+    """A bone scan's lesion is no target; a bone-scan-only visit measures no target; a
+    CT of the chest measures the lung target, not the liver one."""
+    organ = ["breast", "lung", "liver", "vertebral_marrow"]
+    sizes = {0: [30, 12, 15, 30], 84: [30, 12, 15, 60], 112: [30, 35, 15, 60],
+             168: [30, 35, 15, 60]}
+    visits = [(0, [(CT_CAP, [1, 2]), (BONE_SCAN, [3])]),
+              (84, [(BONE_SCAN, [3])]),  # the bone lesion doubled: it is no target
+              (112, [(BONE_SCAN, [3])]),  # the lung target grew: unmeasured
+              (168, [(CT_CHEST, [1, 3])])]  # 35 (liver unimaged) >= 1.2 x 27: progression
+    got, targets = _read(organ, sizes, visits)
+    assert targets == [1, 2]
+    assert got == [(168, "target_growth", 35.0)]
+    # A CT of the chest alone, under +20 % with the liver target unimaged: no
+    # progression, and no new nadir from the lung alone (20 would be progression over
+    # 14, not over 27).
+    sizes = {**sizes, 168: [30, 14, 15, 60], 252: [30, 20, 0, 60]}
+    visits = [*visits[:3], (168, [(CT_CHEST, [1, 3])]), (252, [(CT_CAP, [1, 3])])]
+    assert _read(organ, sizes, visits)[0] == []
+    # A target eradicated measures 0: the nadir falls to the other target's size.
+    sizes = {0: [30, 20, 20, 0], 84: [30, 20, 0, 0], 168: [30, 25, 0, 0]}
+    visits = [(0, [(CT_CAP, [1, 2])]), (84, [(CT_CAP, [1])]), (168, [(CT_CAP, [1])])]
+    assert _read(organ, sizes, visits)[0] == [(168, "target_growth", 25.0)]
+    # A new lesion on a bone scan is progression, measured or not.
+    sizes = {0: [30, 12, 0, 0], 84: [30, 12, 0, 15]}
+    got, _ = _read(organ, sizes, [(0, [(CT_CAP, [1])]), (84, [(BONE_SCAN, [3])])])
+    assert got == [(84, "new_lesion", None)]
+
+
+#: A line that eradicates lesions, and one that does nothing, drawing nothing.
+STRONG = {**INERT, "kill_rate": 0.08}
+CERTAIN_CASES = {
+    # A CT once, then bone scans only: no target is measured after the CT.
+    "bone_scans_after_one_ct": {"scans": [
+        {**CT, "start_day": 1300, "stop_day": 1301},
+        {"modality": "bone_scan", "every_weeks": 4, "start_day": 1300}]},
+    # A line that eradicates lesions (targets among them), then one that does nothing.
+    "eradicating_line": {"scans": [CT], "therapy": {
+        "start_day": 1300, "switch_on": ["progression"], "lines": [STRONG, INERT]}},
+}
+
+
+@pytest.mark.parametrize("case", CERTAIN_CASES)
+def test_both_clinics_read_the_same_when_scans_are_certain(certain_scans, case):
+    cases = ((3, 20.0), (4, 20.0), (5, 15.0))
+    for single, batched in _courses(CERTAIN_CASES[case], cases):
+        _same(single, batched)
+        obs = single.observations
+        growth = obs[(obs["kind"] == "progression") & (obs["name"] == "target_growth")]
+        ct_days = obs[(obs["kind"] == "scan") & (obs["name"] == "ct")]["time_days"]
+        assert growth["time_days"].isin(ct_days).all()

@@ -31,9 +31,17 @@ Row = tuple[float, str, str, str, int, float]
 class Recist:
     """Stage after every scan, first distant detection, and RECIST progression per line.
 
+    Every examination stages the patient and finds new lesions (a lesion is new if no
+    earlier scan of the whole follow-up found it: a bone scan's new lesion is
+    progression). Only a measuring examination (CT, MRI:
+    :attr:`~metacascade.clinic.imaging.Modality.measures`) measures: the targets are
+    chosen among the distant lesions it found, and the sum of their diameters is read
+    at the measuring examinations that image their organs. An examination that images
+    some targets only measures those: their sum is progression if it is already 20 %
+    and 5 mm above the nadir (the others could only add to it), and it is no new nadir.
+
     A new line of therapy takes a new baseline: the scan at its start if there is one,
-    else the next scan; targets are chosen again and the nadir starts afresh. A lesion
-    is new if no earlier scan of the whole follow-up found it.
+    else the next scan; targets are chosen again and the nadir starts afresh.
     """
 
     def __init__(self, patient: Patient, cutoff: int) -> None:
@@ -49,10 +57,18 @@ class Recist:
         self.nadir = math.inf
         self.baseline = False
         self.progressed = False
-        self.last_scan: tuple[float, NDArray[np.int64]] | None = None
+        #: The day of the last scan and the distant lesions its measuring examinations
+        #: found (None: it had none).
+        self.last_scan: tuple[float, NDArray[np.int64] | None] | None = None
 
-    def scan(self, t: float, found: NDArray[np.int64], rows: list[Row]) -> str | None:
-        """Stage and progression after the scans at ``t``; the progression reason."""
+    def scan(self, t: float, found: NDArray[np.int64], measured: NDArray[np.int64],
+             covered: NDArray[np.bool_], rows: list[Row]) -> str | None:
+        """Stage and progression after the scans at ``t``; the progression reason.
+
+        ``found`` the lesions every examination at ``t`` found, ``measured`` those a
+        measuring one found, ``covered`` (organs,) the organs a measuring examination
+        imaged (none: there was none).
+        """
         patient = self.patient
         self.detected.update(int(i) for i in found)
         distant = [int(j) for j in found if patient.distant[j]]
@@ -63,37 +79,49 @@ class Recist:
         if distant and self.first is None:
             self.first = t
         diameter = patient.diameter_mm(t)
-        if self.targets is None and distant:
-            self.targets = targets(patient, np.array(distant), diameter)
+        gauged = np.array([j for j in measured.tolist() if patient.distant[j]], dtype=np.int64)
+        if self.targets is None and gauged.size:
+            self.targets = targets(patient, gauged, diameter)
+        total, complete = self._measure(diameter, covered)
         reason: str | None = None
         if self.baseline and not self.progressed:
-            total = float(diameter[self.targets].sum()) if self.targets is not None else 0.0
             if any(j not in self.seen for j in distant):
                 reason = "new_lesion"
-            elif (self.targets is not None and self.targets.size
-                  and progressed_by_growth(total, self.nadir)):
+            elif not math.isnan(total) and progressed_by_growth(total, self.nadir):
                 reason = "target_growth"
             if reason is not None:
                 rows.append((t, "progression", reason, "", -1, total))
                 self.progressed = True
                 if self.progression_day is None:
                     self.progression_day, self.progression_reason = t, reason
-        if self.targets is not None and self.targets.size:
-            self.nadir = min(self.nadir, float(diameter[self.targets].sum()))
+        if complete:
+            self.nadir = min(self.nadir, total)
         self.seen.update(distant)
         self.baseline = True
-        self.last_scan = (t, np.array(distant, dtype=np.int64))
+        self.last_scan = (t, gauged if covered.any() else None)
         return reason
+
+    def _measure(self, diameter: FloatArray, covered: NDArray[np.bool_]) -> tuple[float, bool]:
+        """The sum of the targets' diameters a measuring examination imaged.
+
+        And whether it imaged every target; NaN and False when it imaged none.
+        """
+        if self.targets is None or not self.targets.size:
+            return math.nan, False
+        imaged = covered[self.patient.organ[self.targets]]
+        if not imaged.any():
+            return math.nan, False
+        return float(diameter[self.targets[imaged]].sum()), bool(imaged.all())
 
     def new_line(self, t: float) -> None:
         """A new line of therapy starts at ``t``: take a new baseline."""
         self.progressed = False
         self.targets, self.nadir, self.baseline = None, math.inf, False
         if self.last_scan is not None and self.last_scan[0] == t:
-            distant = self.last_scan[1]
+            gauged = self.last_scan[1]
             diameter = self.patient.diameter_mm(t)
-            if distant.size:
-                self.targets = targets(self.patient, distant, diameter)
+            if gauged is not None and gauged.size:
+                self.targets = targets(self.patient, gauged, diameter)
                 if self.targets.size:
                     self.nadir = float(diameter[self.targets].sum())
             self.baseline = True

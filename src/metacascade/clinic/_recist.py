@@ -33,7 +33,8 @@ class Recist:
     """Every patient's stage, first detection, targets and progression.
 
     ``diameter`` (per lesion) holds the diameters of the last scan, which the targets
-    are chosen and measured from; ``detected`` the lesions any scan found.
+    are chosen and measured from (:meth:`read`); ``detected`` the lesions any scan
+    found.
     """
 
     def __init__(self, lesions: Lesions, rows: Rows) -> None:
@@ -52,12 +53,24 @@ class Recist:
         self.progressed = np.zeros(n_p, dtype=bool)
         self.diameter = np.zeros(lesions.n)
 
-    def scan(self, t: float, found: IntArray, distant: IntArray, alive: IntArray,
-             ) -> BoolArray:
+    def read(self, ids: IntArray, diameter: FloatArray) -> None:
+        """A scan day's diameters of the lesions ``ids``.
+
+        A target not among them (no longer had: eradicated) measures 0, as
+        ``Patient.diameter_mm`` gives it.
+        """
+        targets = self.targets[self.targets >= 0]
+        self.diameter[targets] = 0.0
+        self.diameter[ids] = diameter
+
+    def scan(self, t: float, found: IntArray, distant: IntArray, gauged: IntArray,
+             covered: BoolArray, alive: IntArray) -> BoolArray:
         """Stage, first detection and progression after the scans at ``t`` (``Recist.scan``).
 
         ``found`` the lesions the scans found, ``distant`` those of them that are
-        distant, ``alive`` the living patients; returns who progressed.
+        distant, ``gauged`` the distant ones a measuring examination found, ``covered``
+        (organs,) the organs a measuring examination imaged, ``alive`` the living
+        patients; returns who progressed.
         """
         x, n_p = self.x, self.x.n_patients
         self.detected[found] = True
@@ -69,14 +82,14 @@ class Recist:
         self.stage[alive] = now[alive]
         first = alive[(n_distant[alive] > 0) & np.isnan(self.first[alive])]
         self.first[first] = t
-        choose = alive[~self.chosen[alive] & (n_distant[alive] > 0)]
-        self._choose_targets(choose, distant)
-        total = self._target_sum()
+        n_gauged = np.bincount(x.pat[gauged], minlength=n_p)
+        choose = alive[~self.chosen[alive] & (n_gauged[alive] > 0)]
+        self._choose_targets(choose, gauged)
+        total, some, every = self._measure(covered)
         check = np.zeros(n_p, dtype=bool)
         check[alive] = self.baseline[alive] & ~self.progressed[alive]
         new = np.bincount(x.pat[distant[~self.seen[distant]]], minlength=n_p) > 0
-        n_targets = (self.targets >= 0).sum(axis=1)
-        growth = self.chosen & (n_targets > 0) & progressed_by_growth(total, self.nadir)
+        growth = some & np.asarray(progressed_by_growth(total, self.nadir), dtype=bool)
         progressed: BoolArray = check & (new | growth)
         reason = np.where(new, "new_lesion", "target_growth").astype(object)
         hit = np.nonzero(progressed)[0]
@@ -85,37 +98,51 @@ class Recist:
         firsts = hit[np.isnan(self.progression_day[hit])]
         self.progression_day[firsts], self.progression_reason[firsts] = t, reason[firsts]
         measured = np.zeros(n_p, dtype=bool)
-        measured[alive] = self.chosen[alive] & (n_targets[alive] > 0)
+        measured[alive] = every[alive]
         self.nadir[measured] = np.minimum(self.nadir[measured], total[measured])
         self.seen[distant] = True
         self.baseline[alive] = True
         return progressed
 
-    def new_baseline(self, patients: IntArray, distant: IntArray, scanned: bool) -> None:
-        """A new line's baseline for ``patients``: from this day's scan if there is one."""
+    def _measure(self, covered: BoolArray) -> tuple[FloatArray, BoolArray, BoolArray]:
+        """What a measuring examination imaged of each patient's targets.
+
+        (patients,) the sum of their diameters (NaN: none imaged), whether it imaged
+        any, and whether it imaged every one.
+        """
+        chosen = self.targets >= 0
+        safe = np.maximum(self.targets, 0)
+        imaged = chosen & covered[self.x.organ[safe]]
+        total = np.where(imaged, self.diameter[safe], 0.0).sum(axis=1)
+        some = np.asarray(imaged.any(axis=1), dtype=bool)
+        every = some & np.asarray((imaged == chosen).all(axis=1), dtype=bool)
+        measured: FloatArray = np.where(some, total, np.nan)
+        return measured, some, every
+
+    def new_baseline(self, patients: IntArray, gauged: IntArray, measured: bool,
+                     scanned: bool) -> None:
+        """A new line's baseline for ``patients``: from this day's scan if there is one.
+
+        ``gauged`` the distant lesions this day's measuring examinations found
+        (``measured``: there was one).
+        """
         x = self.x
         self.progressed[patients] = False
         self.chosen[patients] = False
         self.targets[patients] = -1
         self.nadir[patients] = np.inf
         self.baseline[patients] = scanned
-        if scanned:
+        if scanned and measured:
             mask = np.zeros(x.n_patients, dtype=bool)
             mask[patients] = True
-            n_distant = np.bincount(x.pat[distant], minlength=x.n_patients)
-            self._choose_targets(patients[n_distant[patients] > 0], distant)
-            total = self._target_sum()
-            measured = mask & self.chosen & (self.targets >= 0).any(axis=1)
-            self.nadir[measured] = total[measured]
+            n_gauged = np.bincount(x.pat[gauged], minlength=x.n_patients)
+            self._choose_targets(patients[n_gauged[patients] > 0], gauged)
+            total = np.where(self.targets >= 0,
+                             self.diameter[np.maximum(self.targets, 0)], 0.0).sum(axis=1)
+            measured_now = mask & self.chosen & (self.targets >= 0).any(axis=1)
+            self.nadir[measured_now] = total[measured_now]
 
-    def _target_sum(self) -> FloatArray:
-        """(patients,) sum of the target diameters now (0 without targets)."""
-        chosen = self.targets >= 0
-        total: FloatArray = np.where(chosen, self.diameter[np.maximum(self.targets, 0)],
-                                     0.0).sum(axis=1)
-        return total
-
-    def _choose_targets(self, patients: IntArray, distant: IntArray) -> None:
+    def _choose_targets(self, patients: IntArray, gauged: IntArray) -> None:
         """Up to 5 targets of >= 10 mm, at most 2 per organ, largest first (``_targets``)."""
         if patients.size == 0:
             return
@@ -124,7 +151,7 @@ class Recist:
         self.targets[patients] = -1
         mask = np.zeros(x.n_patients, dtype=bool)
         mask[patients] = True
-        ids = distant[mask[x.pat[distant]]]
+        ids = gauged[mask[x.pat[gauged]]]
         ids = ids[self.diameter[ids] >= TARGET_MIN_MM]
         if ids.size == 0:
             return

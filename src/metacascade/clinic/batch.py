@@ -343,12 +343,17 @@ class _Batch:
         x = self.x
         alive = np.nonzero(self.alive)[0]
         ids, cells = x.visible(t, self.alive)
-        found = np.zeros(0, dtype=np.int64)
+        found = measured = np.zeros(0, dtype=np.int64)
+        covered = np.zeros(len(x.organs), dtype=bool)
         if t in self.scans:
             diameter = x.diameter_mm(ids, cells)
-            self.recist.diameter[ids] = diameter
+            self.recist.read(ids, diameter)
             for exam in self.scans[t]:
-                found = np.union1d(found, self._scan(exam, t, ids, cells, diameter, alive))
+                seen = self._scan(exam, t, ids, cells, diameter, alive)
+                found = np.union1d(found, seen)
+                if self.detectors[exam].measures:
+                    measured = np.union1d(measured, seen)
+                    covered |= self.detectors[exam].covers
         unfavourable = np.zeros(x.n_patients, dtype=bool)
         for draw in self.draws.get(t, ()):
             counts = self._draw(draw, t, ids, cells, alive)
@@ -356,12 +361,13 @@ class _Batch:
                 unfavourable[alive] |= counts >= x.cutoff[alive]
         progressed = np.zeros(x.n_patients, dtype=bool)
         distant = found[x.is_distant(found)]
+        gauged = measured[x.is_distant(measured)]
         if t in self.scans:
-            progressed = self.recist.scan(t, found, distant, alive)
+            progressed = self.recist.scan(t, found, distant, gauged, covered, alive)
         if self.clinic.therapy is not None:
             starting = self.rules.apply(t, self.alive, self.recist.stage == M1, progressed,
                                         unfavourable)
-            self._start(starting, t, distant, t in self.scans)
+            self._start(starting, t, gauged, bool(covered.any()), t in self.scans)
 
     def _scan(self, exam: Examination, t: float, ids: IntArray, cells: FloatArray,
               diameter: FloatArray, alive: IntArray) -> IntArray:
@@ -405,8 +411,8 @@ class _Batch:
         self.rows.add(alive, t, "draw", draw.site, "", -1, counts.astype(float))
         return counts
 
-    def _start(self, patients: IntArray, t: float, distant: IntArray, scanned: bool,
-               ) -> None:
+    def _start(self, patients: IntArray, t: float, gauged: IntArray, measured: bool,
+               scanned: bool) -> None:
         """Start each patient's next line at ``t``; meet the lesions; a new baseline.
 
         The line meets the lesions had: each holds a resistant share (drawn), and goes
@@ -449,7 +455,7 @@ class _Batch:
             log_factor = np.log(met_factor)
         self.eradication.restart(self.k, t, patients, met, log_factor, met_untreated)
         # RECIST: a new baseline, from this day's scan if there is one.
-        self.recist.new_baseline(patients, distant, scanned)
+        self.recist.new_baseline(patients, gauged, measured, scanned)
 
     # -- the result ----------------------------------------------------------------------
     def _finish(self) -> BatchCourse:

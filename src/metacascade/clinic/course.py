@@ -19,10 +19,15 @@ closed forms of time) and the scenario's ``clinic`` section, and returns a
   The cancer's cut-off classifies each count as favourable or unfavourable.
 * **Stage** is M1 from the first scan that finds a distant lesion (any organ but the
   primary's and the regional lymph nodes); M0 before.
-* **Progression** (RECIST 1.1, simplified): after a baseline scan, a lesion found that no
-  earlier scan found, or a sum of target diameters (up to 5 lesions of >= 10 mm, at most
-  2 per organ, chosen at the first scan that finds any) at least 20% and 5 mm above its
-  smallest value so far.
+* **Progression** (RECIST 1.1, simplified): after a baseline scan, a distant lesion
+  found (by any modality) that no earlier scan found, or a sum of target diameters at
+  least 20% and 5 mm above its smallest value so far (the nadir). Targets are up to 5
+  distant lesions of >= 10 mm, at most 2 per organ, found by a measuring modality (CT,
+  MRI; not a bone scan or PET: :attr:`~metacascade.clinic.imaging.Modality.measures`)
+  at the first such scan that finds any; their sum is read only at the measuring scans
+  that image their organs. A visit that images none of them does not assess them; one
+  that images some is progression if their sum alone is (the others only add to it),
+  and sets no nadir.
 
 The course draws from its own random stream (the result's seed, spawn key 1), so the
 engine's draws are the same with and without a clinic, and the same seed gives the same
@@ -34,8 +39,8 @@ Observations are one table (:data:`OBSERVATION_COLUMNS`): ``time_days``, ``kind`
 ``stop:REGIMEN:REASON``, death cause), ``organ``, ``lesion`` (colony id, 0 the primary,
 -1 none) and ``value`` (a scan: diameter mm of the lesion found, 0 on the one row of a
 scan that found none; a draw: the CTC count; a stage: distant lesions found by that
-scan; a progression: the sum of target diameters, mm; therapy: the line's number; death:
-the burden in cells).
+scan; a progression: the sum of the target diameters that visit measured, mm, NaN if it
+measured none; therapy: the line's number; death: the burden in cells).
 """
 
 from __future__ import annotations
@@ -417,15 +422,21 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         death = patient.advance(previous, t)
         if death is not None or (t >= horizon and t not in decided):
             break
-        found = np.zeros(0, dtype=np.int64)
+        found = measured = np.zeros(0, dtype=np.int64)
+        covered = np.zeros(len(model.organs), dtype=bool)
         for exam in scans.get(t, ()):
-            found = np.union1d(found, _scan(patient, exam, t, rng, rows))
+            seen = _scan(patient, exam, t, rng, rows)
+            found = np.union1d(found, seen)
+            detector = patient.detector(*exam)
+            if detector.measures:
+                measured = np.union1d(measured, seen)
+                covered |= detector.covers
         unfavourable = False
         for draw in draws.get(t, ()):
             assert circulation is not None
             count = _draw(patient, circulation, draw, t, rng, rows)
             unfavourable |= draw.site == "arm_vein" and count >= recist.cutoff
-        progressed = recist.scan(t, found, rows) if t in scans else None
+        progressed = recist.scan(t, found, measured, covered, rows) if t in scans else None
         if rules is not None:
             rules.apply(t, progressed is not None, unfavourable, recist, rows)
         previous = t

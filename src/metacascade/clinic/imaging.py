@@ -114,6 +114,10 @@ class Modality:
         Lesions at or below this diameter are never found (the curve's tail would
         otherwise give microscopic lesions a few per cent each, and a patient has
         thousands of them).
+    measures
+        Whether the test measures a lesion's diameter for RECIST: CT and MRI do; a bone
+        scan, PET and plain films are not adequate to measure lesions (Eisenhauer 2009,
+        RECIST 1.1). A lesion this test finds may be new disease all the same.
 
     """
 
@@ -123,6 +127,7 @@ class Modality:
     default: DetectionCurve
     overrides: Mapping[str, DetectionCurve] = field(default_factory=dict)
     floor_mm: Parameter = field(default_factory=lambda: _FLOOR)
+    measures: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))
@@ -209,6 +214,7 @@ def _ct() -> Modality:
     organs = catalog_organs()
     return Modality(
         "ct", "Contrast-enhanced CT (chest, abdomen, pelvis; head on request)", organs,
+        measures=True,
         default=_curve(
             _mm(10.0, "soft-tissue lesions elsewhere taken as visible as liver metastases "
                 "on CT (Robinson 2000, liver)", (5.0, 20.0)),
@@ -241,7 +247,7 @@ def _ct() -> Modality:
 def _mri() -> Modality:
     return Modality(
         "mri", "Contrast-enhanced MRI (best for brain, liver, spine and pelvis)",
-        catalog_organs(),
+        catalog_organs(), measures=True,
         default=_curve(
             _mm(8.0, "soft-tissue contrast of MRI a little better than CT", (4.0, 20.0)),
             _mm(2.0, "as for CT, a little sharper", (1.0, 5.0))),
@@ -389,6 +395,11 @@ class Detector:
         self._width = np.array([mod.curve(o).width_mm.value for o in organs])
         self._seen = np.array([mod.sees(o) for o in organs], dtype=bool)
         self._floor = max(0.0, mod.floor_mm.value)
+        #: Whether the test measures diameters (:attr:`Modality.measures`).
+        self.measures = mod.measures
+        #: (organs,) whether the scan images each organ (in its regions).
+        self.covers = self._seen.copy()
+        self.covers.setflags(write=False)
 
     def probability(self, organ_index: NDArray[np.intp], diameter_mm: FloatArray,
                     ) -> FloatArray:
