@@ -195,7 +195,7 @@ def _read(organ, sizes, visits, lines=()):
             batched.scan(t, found, found[patient.distant[found]], gauged, covered, one)
         if t in lines:
             single.new_line(t)
-            batched.new_baseline(one, gauged, bool(covered.any()), exams is not None)
+            batched.new_baseline(one, t)
     got = [(t, name, None if np.isnan(value) else value)
            for t, kind, name, _, _, value in single_rows if kind == "progression"]
     table = rows.table()
@@ -258,3 +258,49 @@ def test_both_clinics_read_the_same_when_scans_are_certain(certain_scans, case):
         growth = obs[(obs["kind"] == "progression") & (obs["name"] == "target_growth")]
         ct_days = obs[(obs["kind"] == "scan") & (obs["name"] == "ct")]["time_days"]
         assert growth["time_days"].isin(ct_days).all()
+
+
+@pytest.mark.parametrize(("start_day", "first_progression"), [
+    (1126.0, 1205.0), (1149.0, 1205.0), (1150.0, 1289.0)])
+def test_a_lines_baseline_is_the_last_ct_within_four_weeks_before_it(
+        certain_scans, start_day, first_progression):
+    """CTs every 12 weeks (days 1121, 1205, 1289, ...): a line from day 1126 or 1149 has
+    the CT of day 1121 as its baseline, and what day 1205's CT finds first is new; from
+    day 1150 it has none within 4 weeks, and day 1205's CT is its baseline (it was
+    always the first scan after the start, whose new lesions the baseline absorbed)."""
+    therapy = {"start_day": start_day, "lines": [INERT, INERT]}
+    ((single, batched),) = _courses({"scans": [CT], "therapy": therapy})
+    _same(single, batched)
+    first = single.therapy[0]
+    assert (first.start_day, first.end_day, first.end_reason) == (
+        start_day, first_progression, "progression")
+    rows = single.observations
+    assert rows[(rows["kind"] == "progression")
+                & (rows["time_days"] > start_day)]["time_days"].iloc[0] == first_progression
+
+
+def test_baseline_cases_of_both_recist_readers():
+    organ = ["breast", "lung", "liver", "vertebral_marrow"]
+    # A CT 20 days before the line: its baseline. The liver lesion the next CT finds is
+    # new, and the lung target's growth from 20 mm is measured from that CT.
+    sizes = {0: [30, 20, 0, 0], 84: [30, 20, 12, 0]}
+    assert _read(organ, sizes, [(0, [(CT_CAP, [1])]), (84, [(CT_CAP, [1, 2])])],
+                 lines=(20,))[0] == [(84, "new_lesion", 20.0)]
+    sizes = {0: [30, 20, 0, 0], 84: [30, 25, 0, 0]}
+    assert _read(organ, sizes, [(0, [(CT_CAP, [1])]), (84, [(CT_CAP, [1])])],
+                 lines=(20,))[0] == [(84, "target_growth", 25.0)]
+    assert _read(organ, sizes, [(0, [(CT_CAP, [1])]), (84, [(CT_CAP, [1])])],
+                 lines=(28,))[0] == [(84, "target_growth", 25.0)]  # (4 weeks: still)
+    assert _read(organ, sizes, [(0, [(CT_CAP, [1])]), (84, [(CT_CAP, [1])])],
+                 lines=(29,))[0] == []  # (no baseline: day 84's CT is)
+    # No measuring scan within 4 weeks (a bone scan is none): the line waits for its
+    # first CT, the baseline; the bone and liver lesions found until then are not new.
+    sizes = {0: [30, 20, 0, 0], 50: [30, 20, 0, 11], 60: [30, 20, 0, 11],
+             84: [30, 20, 12, 11], 168: [30, 26, 12, 11]}
+    visits = [(0, [(CT_CAP, [1])]), (50, [(BONE_SCAN, [3])]), (60, [(BONE_SCAN, [3])]),
+              (84, [(CT_CAP, [1, 2, 3])]), (168, [(CT_CAP, [1, 2, 3])])]
+    got, targets = _read(organ, sizes, visits, lines=(29,))
+    assert targets == [1, 2, 3] and got == []  # (26 + 12 + 11 < 1.2 x 43)
+    # Before the line the first scan is the baseline: the bone lesion is new.
+    got, targets = _read(organ, sizes, visits, lines=(55,))
+    assert targets == [1, 2, 3] and got == [(50, "new_lesion", None)]

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from metacascade.clinic._patient import Patient
 from metacascade.clinic.criteria import (
+    BASELINE_WINDOW_DAYS,
     MAX_TARGETS,
     MAX_TARGETS_PER_ORGAN,
     TARGET_MIN_MM,
@@ -40,8 +41,15 @@ class Recist:
     some targets only measures those: their sum is progression if it is already 20 %
     and 5 mm above the nadir (the others could only add to it), and it is no new nadir.
 
-    A new line of therapy takes a new baseline: the scan at its start if there is one,
-    else the next scan; targets are chosen again and the nadir starts afresh.
+    Before therapy the first scan is the baseline, and the targets are chosen at the
+    first measuring scan that finds a distant lesion. A line of therapy takes a new
+    baseline: the last measuring scan on or before its start, if it is at most
+    :data:`~metacascade.clinic.criteria.BASELINE_WINDOW_DAYS` (4 weeks) before it; its
+    targets are chosen again and the nadir starts afresh. Without one, the line has no
+    baseline until its first measuring scan, which is the baseline: nothing is
+    assessed before it, and the lesions first found then (or by other examinations in
+    between) are baseline disease, not new: with no scan near the start, a lesion
+    present at the start cannot be told from one that grew on treatment.
     """
 
     def __init__(self, patient: Patient, cutoff: int) -> None:
@@ -57,9 +65,11 @@ class Recist:
         self.nadir = math.inf
         self.baseline = False
         self.progressed = False
-        #: The day of the last scan and the distant lesions its measuring examinations
-        #: found (None: it had none).
-        self.last_scan: tuple[float, NDArray[np.int64] | None] | None = None
+        #: A line without a baseline scan waits for its first measuring scan.
+        self.waiting = False
+        #: The last measuring scan: its day, the targets it would give a baseline, and
+        #: the sum of their diameters.
+        self.last_measured: tuple[float, NDArray[np.int64], float] | None = None
 
     def scan(self, t: float, found: NDArray[np.int64], measured: NDArray[np.int64],
              covered: NDArray[np.bool_], rows: list[Row]) -> str | None:
@@ -80,8 +90,10 @@ class Recist:
             self.first = t
         diameter = patient.diameter_mm(t)
         gauged = np.array([j for j in measured.tolist() if patient.distant[j]], dtype=np.int64)
-        if self.targets is None and gauged.size:
-            self.targets = targets(patient, gauged, diameter)
+        measuring = bool(covered.any())
+        if measuring:
+            chosen = targets(patient, gauged, diameter)
+            self.last_measured = (t, chosen, float(diameter[chosen].sum()))
         total, complete = self._measure(diameter, covered)
         reason: str | None = None
         if self.baseline and not self.progressed:
@@ -96,10 +108,18 @@ class Recist:
                     self.progression_day, self.progression_reason = t, reason
         if complete:
             self.nadir = min(self.nadir, total)
+        if self.targets is None and measuring and (self.waiting or gauged.size):
+            self._take_targets()
+            self.waiting = False
         self.seen.update(distant)
-        self.baseline = True
-        self.last_scan = (t, gauged if covered.any() else None)
+        self.baseline = not self.waiting
         return reason
+
+    def _take_targets(self) -> None:
+        """The targets of the last measuring scan, and their sum the nadir."""
+        assert self.last_measured is not None
+        _, self.targets, total = self.last_measured
+        self.nadir = total if self.targets.size else math.inf
 
     def _measure(self, diameter: FloatArray, covered: NDArray[np.bool_]) -> tuple[float, bool]:
         """The sum of the targets' diameters a measuring examination imaged.
@@ -114,17 +134,14 @@ class Recist:
         return float(diameter[self.targets[imaged]].sum()), bool(imaged.all())
 
     def new_line(self, t: float) -> None:
-        """A new line of therapy starts at ``t``: take a new baseline."""
+        """A new line of therapy starts at ``t`` (after its scans): take a new baseline."""
         self.progressed = False
-        self.targets, self.nadir, self.baseline = None, math.inf, False
-        if self.last_scan is not None and self.last_scan[0] == t:
-            gauged = self.last_scan[1]
-            diameter = self.patient.diameter_mm(t)
-            if gauged is not None and gauged.size:
-                self.targets = targets(self.patient, gauged, diameter)
-                if self.targets.size:
-                    self.nadir = float(diameter[self.targets].sum())
-            self.baseline = True
+        self.targets, self.nadir = None, math.inf
+        last = self.last_measured
+        self.waiting = last is None or last[0] < t - BASELINE_WINDOW_DAYS
+        self.baseline = not self.waiting
+        if not self.waiting:
+            self._take_targets()
 
 
 class Rules:

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from metacascade.clinic._lesions import Lesions
 from metacascade.clinic._rows import Rows
 from metacascade.clinic.criteria import (
+    BASELINE_WINDOW_DAYS,
     MAX_TARGETS,
     MAX_TARGETS_PER_ORGAN,
     TARGET_MIN_MM,
@@ -34,7 +35,8 @@ class Recist:
 
     ``diameter`` (per lesion) holds the diameters of the last scan, which the targets
     are chosen and measured from (:meth:`read`); ``detected`` the lesions any scan
-    found.
+    found. At every measuring examination each patient's candidate targets (those a
+    baseline then would take) are chosen, with their day and sum.
     """
 
     def __init__(self, lesions: Lesions, rows: Rows) -> None:
@@ -51,6 +53,12 @@ class Recist:
         self.nadir = np.full(n_p, np.inf)
         self.baseline = np.zeros(n_p, dtype=bool)
         self.progressed = np.zeros(n_p, dtype=bool)
+        #: A line without a baseline scan waits for its first measuring scan.
+        self.waiting = np.zeros(n_p, dtype=bool)
+        #: The last measuring scan's day (NaN: none), candidate targets and their sum.
+        self.measured_day = np.full(n_p, np.nan)
+        self.candidates = np.full((n_p, MAX_TARGETS), -1, dtype=np.int64)
+        self.candidate_sum = np.zeros(n_p)
         self.diameter = np.zeros(lesions.n)
 
     def read(self, ids: IntArray, diameter: FloatArray) -> None:
@@ -82,9 +90,10 @@ class Recist:
         self.stage[alive] = now[alive]
         first = alive[(n_distant[alive] > 0) & np.isnan(self.first[alive])]
         self.first[first] = t
-        n_gauged = np.bincount(x.pat[gauged], minlength=n_p)
-        choose = alive[~self.chosen[alive] & (n_gauged[alive] > 0)]
-        self._choose_targets(choose, gauged)
+        measuring = bool(covered.any())
+        if measuring:
+            self._choose_candidates(alive, gauged)
+            self.measured_day[alive] = t
         total, some, every = self._measure(covered)
         check = np.zeros(n_p, dtype=bool)
         check[alive] = self.baseline[alive] & ~self.progressed[alive]
@@ -100,8 +109,13 @@ class Recist:
         measured = np.zeros(n_p, dtype=bool)
         measured[alive] = every[alive]
         self.nadir[measured] = np.minimum(self.nadir[measured], total[measured])
+        if measuring:
+            n_gauged = np.bincount(x.pat[gauged], minlength=n_p)
+            take = alive[~self.chosen[alive] & (self.waiting[alive] | (n_gauged[alive] > 0))]
+            self._take_targets(take)
+            self.waiting[take] = False
         self.seen[distant] = True
-        self.baseline[alive] = True
+        self.baseline[alive] = ~self.waiting[alive]
         return progressed
 
     def _measure(self, covered: BoolArray) -> tuple[FloatArray, BoolArray, BoolArray]:
@@ -119,36 +133,38 @@ class Recist:
         measured: FloatArray = np.where(some, total, np.nan)
         return measured, some, every
 
-    def new_baseline(self, patients: IntArray, gauged: IntArray, measured: bool,
-                     scanned: bool) -> None:
-        """A new line's baseline for ``patients``: from this day's scan if there is one.
+    def _take_targets(self, patients: IntArray) -> None:
+        """The candidate targets of the last measuring scan, and their sum the nadir."""
+        candidates = self.candidates[patients]
+        self.chosen[patients] = True
+        self.targets[patients] = candidates
+        self.nadir[patients] = np.where((candidates >= 0).any(axis=1),
+                                        self.candidate_sum[patients], np.inf)
 
-        ``gauged`` the distant lesions this day's measuring examinations found
-        (``measured``: there was one).
+    def new_baseline(self, patients: IntArray, t: float) -> None:
+        """A new line's baseline for ``patients``, starting at ``t`` (``Recist.new_line``).
+
+        The last measuring scan if it is at most ``BASELINE_WINDOW_DAYS`` before ``t``;
+        otherwise the patient waits for the next.
         """
-        x = self.x
         self.progressed[patients] = False
         self.chosen[patients] = False
         self.targets[patients] = -1
         self.nadir[patients] = np.inf
-        self.baseline[patients] = scanned
-        if scanned and measured:
-            mask = np.zeros(x.n_patients, dtype=bool)
-            mask[patients] = True
-            n_gauged = np.bincount(x.pat[gauged], minlength=x.n_patients)
-            self._choose_targets(patients[n_gauged[patients] > 0], gauged)
-            total = np.where(self.targets >= 0,
-                             self.diameter[np.maximum(self.targets, 0)], 0.0).sum(axis=1)
-            measured_now = mask & self.chosen & (self.targets >= 0).any(axis=1)
-            self.nadir[measured_now] = total[measured_now]
+        recent = self.measured_day[patients] >= t - BASELINE_WINDOW_DAYS  # (NaN: none)
+        self._take_targets(patients[recent])
+        self.waiting[patients] = ~recent
+        self.baseline[patients] = recent
 
-    def _choose_targets(self, patients: IntArray, gauged: IntArray) -> None:
-        """Up to 5 targets of >= 10 mm, at most 2 per organ, largest first (``_targets``)."""
-        if patients.size == 0:
-            return
+    def _choose_candidates(self, patients: IntArray, gauged: IntArray) -> None:
+        """Up to 5 targets of >= 10 mm, at most 2 per organ, largest first (``targets``).
+
+        Each patient's candidates among the distant lesions a measuring examination
+        found (``gauged``), and the sum of their diameters.
+        """
         x = self.x
-        self.chosen[patients] = True
-        self.targets[patients] = -1
+        self.candidates[patients] = -1
+        self.candidate_sum[patients] = 0.0
         mask = np.zeros(x.n_patients, dtype=bool)
         mask[patients] = True
         ids = gauged[mask[x.pat[gauged]]]
@@ -165,7 +181,11 @@ class Recist:
         ids, pat = ids[keep], pat[keep]
         rank = _rank_in_runs(pat)
         keep = rank < MAX_TARGETS
-        self.targets[pat[keep], rank[keep]] = ids[keep]
+        self.candidates[pat[keep], rank[keep]] = ids[keep]
+        some = np.unique(pat[keep])
+        chosen = self.candidates[some]
+        self.candidate_sum[some] = np.where(
+            chosen >= 0, self.diameter[np.maximum(chosen, 0)], 0.0).sum(axis=1)
 
 
 def _rank_in_runs(keys: IntArray) -> IntArray:

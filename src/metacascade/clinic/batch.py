@@ -367,7 +367,7 @@ class _Batch:
         if self.clinic.therapy is not None:
             starting = self.rules.apply(t, self.alive, self.recist.stage == M1, progressed,
                                         unfavourable)
-            self._start(starting, t, gauged, bool(covered.any()), t in self.scans)
+            self._start(starting, t)
 
     def _scan(self, exam: Examination, t: float, ids: IntArray, cells: FloatArray,
               diameter: FloatArray, alive: IntArray) -> IntArray:
@@ -411,8 +411,7 @@ class _Batch:
         self.rows.add(alive, t, "draw", draw.site, "", -1, counts.astype(float))
         return counts
 
-    def _start(self, patients: IntArray, t: float, gauged: IntArray, measured: bool,
-               scanned: bool) -> None:
+    def _start(self, patients: IntArray, t: float) -> None:
         """Start each patient's next line at ``t``; meet the lesions; a new baseline.
 
         The line meets the lesions had: each holds a resistant share (drawn), and goes
@@ -454,8 +453,8 @@ class _Batch:
         with np.errstate(divide="ignore"):
             log_factor = np.log(met_factor)
         self.eradication.restart(self.k, t, patients, met, log_factor, met_untreated)
-        # RECIST: a new baseline, from this day's scan if there is one.
-        self.recist.new_baseline(patients, gauged, measured, scanned)
+        # RECIST: a new baseline, from the last measuring scan if it is recent.
+        self.recist.new_baseline(patients, t)
 
     # -- the result ----------------------------------------------------------------------
     def _finish(self) -> BatchCourse:

@@ -27,7 +27,10 @@ closed forms of time) and the scenario's ``clinic`` section, and returns a
   at the first such scan that finds any; their sum is read only at the measuring scans
   that image their organs. A visit that images none of them does not assess them; one
   that images some is progression if their sum alone is (the others only add to it),
-  and sets no nadir.
+  and sets no nadir. Before therapy the first scan is the baseline; a line of therapy
+  takes the last measuring scan at most 4 weeks before its start (choosing its targets
+  again), else waits for its first measuring scan, which is its baseline (lesions first
+  found up to then are baseline disease: :class:`~._course_rules.Recist`).
 
 The course draws from its own random stream (the result's seed, spawn key 1), so the
 engine's draws are the same with and without a clinic, and the same seed gives the same

@@ -32,12 +32,17 @@ RECIST: Mapping[str, Parameter] = MappingProxyType({
         "its smallest value on study"), bounds=(0.2, 0.2)),
     "progression_min_increase": cited(5.0, "mm", EISENHAUER_2009.at(
         "guideline", "and at least 5 mm above it"), bounds=(5.0, 5.0)),
+    "baseline_window": cited(28.0, "d", EISENHAUER_2009.at(
+        "guideline", "baseline evaluations as close as possible to the start of treatment "
+        "and never more than 4 weeks before it"), bounds=(28.0, 28.0)),
 })
 #: Smallest diameter of a target lesion, mm.
 TARGET_MIN_MM = RECIST["target_min_diameter"].value
 #: Growth of the target sum over its nadir that is progression, and its least increase, mm.
 PROGRESSION_GROWTH = RECIST["progression_growth"].value
 PROGRESSION_MIN_MM = RECIST["progression_min_increase"].value
+#: The baseline of a line of therapy is a measuring scan at most this long before it, days.
+BASELINE_WINDOW_DAYS = RECIST["baseline_window"].value
 #: At most this many targets, and this many per organ.
 MAX_TARGETS = int(RECIST["max_targets"].value)
 MAX_TARGETS_PER_ORGAN = int(RECIST["max_targets_per_organ"].value)
