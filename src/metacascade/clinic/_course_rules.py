@@ -45,7 +45,8 @@ class Recist:
     first measuring scan that finds a distant lesion. A line of therapy takes a new
     baseline: the last measuring scan on or before its start, if it is at most
     :data:`~metacascade.clinic.criteria.BASELINE_WINDOW_DAYS` (4 weeks) before it; its
-    targets are chosen again and the nadir starts afresh. Without one, the line has no
+    targets are chosen again, among what that scan found (a lesion measurable only later
+    is no target of the line), and the nadir starts afresh. Without one, the line has no
     baseline until its first measuring scan, which is the baseline: nothing is
     assessed before it, and the lesions first found then (or by other examinations in
     between) are baseline disease, not new: with no scan near the start, a lesion
