@@ -275,7 +275,8 @@ class ScanSchedule(_Strict):
                              description="first scan, days from start")
     stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     regions: list[str] | None = Field(
-        default=None, description="restrict the scan to these regions (default: all)")
+        default=None, description="restrict the scan to these regions (default: every "
+        "organ the modality sees, the head too)")
 
     @model_validator(mode="after")
     def _check(self) -> ScanSchedule:
@@ -284,6 +285,9 @@ class ScanSchedule(_Strict):
         if self.modality not in MODALITIES:
             raise ValueError(f"modality: unknown modality {self.modality!r}; allowed: "
                              f"{', '.join(MODALITIES)}")
+        if self.regions is not None and not self.regions:
+            raise ValueError("regions: give at least one region, or leave regions out for "
+                             f"every organ the modality sees; regions: {', '.join(REGIONS)}")
         for region in self.regions or ():
             if region not in REGIONS:
                 raise ValueError(f"regions: unknown region {region!r}; allowed: "

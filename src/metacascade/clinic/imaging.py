@@ -145,7 +145,11 @@ class Modality:
         return self.overrides.get(organ, self.default)
 
     def restricted(self, regions: Iterable[str]) -> Modality:
-        """The same test limited to the organs of the named :data:`REGIONS`."""
+        """The same test limited to the organs of the named :data:`REGIONS` (at least one)."""
+        regions = list(regions)
+        if not regions:
+            raise ParameterError("regions: give at least one region, or none at all (None) "
+                                 "for every organ the test sees")
         allowed: set[str] = set()
         for region in regions:
             if region not in REGIONS:
@@ -213,7 +217,8 @@ def _through_two_points() -> DetectionCurve:
 def _ct() -> Modality:
     organs = catalog_organs()
     return Modality(
-        "ct", "Contrast-enhanced CT (chest, abdomen, pelvis; head on request)", organs,
+        "ct", "Contrast-enhanced CT (every region, the head too, unless the scan's regions "
+        "limit it: a staging CT is of the chest, abdomen and pelvis)", organs,
         measures=True,
         default=_curve(
             _mm(10.0, "soft-tissue lesions elsewhere taken as visible as liver metastases "
@@ -350,7 +355,8 @@ def detection_probability(modality: str | Modality, organs: ArrayLike, diameter_
     organs, diameter_mm
         Organ and diameter (mm) of each lesion; broadcast against each other.
     regions
-        Restrict the scan to these :data:`REGIONS` (default: all the test sees).
+        Restrict the scan to these :data:`REGIONS` (at least one); None (the default):
+        every organ the test sees, the head too.
 
     Returns
     -------
