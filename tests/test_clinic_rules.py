@@ -107,6 +107,25 @@ def test_a_schedule_listed_twice_is_refused(clinic, pattern):
         _scenario(clinic)
 
 
+@pytest.mark.parametrize(("draw", "surgery_day", "pattern"), [
+    ({"every_weeks": 12}, 200.0,
+     r"^clinic\.draws\.1: a tumour_vein draw on day 252, on or after surgery_day \(200\), "
+     r"when the primary and its vein are gone; give the schedule a stop_day before 200"),
+    ({"every_weeks": 4, "start_day": 200}, 200.0,
+     r"^clinic\.draws\.1: a tumour_vein draw on day 200, .*; draw from another site$"),
+])
+def test_a_tumour_vein_draw_after_surgery_is_refused(draw, surgery_day, pattern):
+    """It was accepted, and read the blood of a vein the primary no longer drains into."""
+    clinic = {"surgery_day": surgery_day,
+              "draws": [{"every_weeks": 4}, {**draw, "site": "tumour_vein"}]}
+    with pytest.raises(ScenarioError, match=pattern):
+        _scenario(clinic)
+    # Draws that end before surgery, or that the horizon ends first, are followed.
+    _scenario({**clinic, "draws": [{**draw, "site": "tumour_vein", "start_day": 0,
+                                    "stop_day": surgery_day - 1}]})
+    _scenario({**clinic, "surgery_day": 3000.0})
+
+
 def test_schedules_of_one_modality_on_one_day_are_one_examination():
     """A CT of the chest and one of the abdomen and pelvis on the same days are one CT of
     the three regions: the same draws, rows and course (each schedule was a scan of its

@@ -304,7 +304,8 @@ class DrawSchedule(_Strict):
                              description="first draw, days from start")
     stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     site: str = Field(default="arm_vein",
-                      description="arm_vein, tumour_vein or the vein of an organ")
+                      description="arm_vein, tumour_vein (before any surgery_day) or the "
+                      "vein of an organ")
     volume_ml: float = Field(default=7.5, gt=0.0, le=500.0)
     recovery: float | None = Field(default=None, ge=0.0, le=1.0,
                                    description="assay recovery (default: CellSearch 0.85)")
@@ -530,11 +531,39 @@ class Scenario(_Strict):
                     raise ValueError(f"clinic.draws.{i}.site: unknown draw site "
                                      f"{draw.site!r}; allowed: arm_vein, tumour_vein, "
                                      f"{', '.join(organs)}")
+            self._check_tumour_vein_before_surgery(self.clinic)
             for organ in self.clinic.vital_organ_lethal_cells or {}:
                 if organ not in organs:
                     raise ValueError(f"clinic.vital_organ_lethal_cells: unknown organ "
                                      f"{organ!r}; allowed: {', '.join(organs)}")
         return self
+
+    def _check_tumour_vein_before_surgery(self, clinic: Clinic) -> None:
+        """Refuse a tumour-vein draw on or after the surgery day.
+
+        The primary is removed at the start of ``surgery_day`` (it holds no cells from
+        then on), and its draining vein with it: a draw there has nothing to sample
+        (it read the systemic blood that passes that organ's vein). The schedule is
+        known at read time, up to the horizon.
+        """
+        from metacascade.clinic.course import _schedule
+
+        surgery = clinic.surgery_day
+        if surgery is None:
+            return
+        for i, draw in enumerate(clinic.draws):
+            if draw.site != "tumour_vein":
+                continue
+            days = _schedule(draw.start_day, draw.every_weeks, draw.stop_day,
+                             365.25 * self.horizon_years)
+            late = [day for day in days if day >= surgery]
+            if late:
+                hint = (f"give the schedule a stop_day before {surgery:g}, or another site"
+                        if days[0] < surgery else "draw from another site")
+                raise ValueError(
+                    f"clinic.draws.{i}: a tumour_vein draw on day {late[0]:g}, on or after "
+                    f"surgery_day ({surgery:g}), when the primary and its vein are gone; "
+                    f"{hint}")
 
     # -- construction --------------------------------------------------------------
     @classmethod
