@@ -393,8 +393,10 @@ def test_ctrl_c_stops_at_once_says_how_to_resume_and_resumes(tmp_path, populatio
         run = CliRunner().invoke(app, ["analyze", str(out)])
         assert run.exit_code == 0, run.output
         recorded = json.loads((out / "manifest.json").read_text())["shards_done"]
-        assert run.stderr.startswith("metacascade: note: the cohort is not complete: "
-                                     f"{len(recorded)} of its 10 patients"), run.stderr
+        wrote, note = run.stderr.splitlines(keepends=True)  # (what was written, then why)
+        assert wrote.startswith("wrote analysis.json"), run.stderr
+        assert note.startswith("metacascade: note: the cohort is not complete: "
+                               f"{len(recorded)} of its 10 patients"), run.stderr
         assert run.stderr.endswith("; if its run was interrupted, 'metacascade cohort ... "
                                    "--resume' finishes it (in Python: simulate_cohort(..., "
                                    "resume=True))\n"), run.stderr

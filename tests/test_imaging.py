@@ -15,7 +15,8 @@ from metacascade.clinic.imaging import (
     get_modality,
     scan,
 )
-from metacascade.errors import ParameterError
+from metacascade.errors import ParameterError, ScenarioError
+from metacascade.scenario import Scenario
 
 #: Significance of each statistical check.
 ALPHA = 0.001
@@ -106,6 +107,29 @@ def test_a_staging_ct_sees_bone_and_nodes():
     organs = ["vertebral_marrow", "bone_marrow", "lymph_node", "brain"]
     p = detection_probability("ct", organs, 30.0, regions=["chest", "abdomen", "pelvis"])
     assert (p[:3] > 0.9).all() and p[3] == 0.0
+
+
+def test_a_ct_without_regions_sees_the_head_as_its_label_says():
+    """The label said 'head on request', yet a CT without regions saw the brain."""
+    label = MODALITIES["ct"].label
+    assert "head on request" not in label and "every region, the head too" in label
+    assert detection_probability("ct", "brain", 30.0) > 0.9
+    assert detection_probability("ct", "brain", 30.0, regions=["chest"]) == 0.0
+
+
+def test_no_regions_at_all_is_refused():
+    """``regions: []`` saw nothing at all, silently; leaving regions out sees all."""
+    with pytest.raises(ParameterError, match=r"^regions: give at least one region"):
+        detection_probability("ct", "liver", 20.0, regions=[])
+    with pytest.raises(ScenarioError, match=r"^clinic\.scans\.0\.regions: give at least one "
+                                            r"region, or leave regions out"):
+        Scenario.from_dict({"cancer": "breast", "clinic": {
+            "scans": [{"modality": "ct", "every_weeks": 12, "regions": []}]}})
+
+
+def test_measuring_modalities_are_ct_and_mri():
+    """RECIST measures on CT and MRI; a bone scan or PET finds lesions, measures none."""
+    assert [m.name for m in MODALITIES.values() if m.measures] == ["ct", "mri"]
 
 
 def test_a_restricted_scan_sees_only_its_regions():

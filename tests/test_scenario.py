@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from metacascade.errors import ScenarioError
@@ -250,6 +250,7 @@ _scenarios = st.fixed_dictionaries(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_scenarios)
+@example({"cancer": "breast", "cancer_overrides": {"\n": 1}})  # (two lines)
 def test_random_malformed_scenarios_raise_only_scenario_error(data):
     try:
         scenario = Scenario.from_dict(data)
@@ -420,6 +421,10 @@ _CT = [{"modality": "ct", "every_weeks": 12}]
                               {"every_weeks": 3, "site": "tumour_vein"}],
       "therapy": {"start_at_m1": True, "switch_on": ["ctc_unfavourable"], "lines": _LINE}},
      r"^clinic\.therapy\.switch_on: ctc_unfavourable is seen only at an arm-vein draw"),
+    ({"scans": [{"modality": "ct", "every_weeks": 12, "start_day": 400}],
+      "therapy": {"start_at_m1": True, "stop_day": 400, "lines": _LINE}},
+     r"^clinic\.therapy\.stop_day: no line starts on or after it \(400\), and no scan "
+     r"comes before it"),
 ])
 def test_therapy_rules_nothing_can_set_off_are_refused(clinic, pattern):
     """A therapy that started at M1 in a clinic without scans never started, silently."""

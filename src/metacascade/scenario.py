@@ -293,7 +293,8 @@ class ScanSchedule(_Strict):
                              description="first scan, days from start")
     stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     regions: list[str] | None = Field(
-        default=None, description="restrict the scan to these regions (default: all)")
+        default=None, description="restrict the scan to these regions (default: every "
+        "organ the modality sees, the head too)")
 
     @model_validator(mode="after")
     def _check(self) -> ScanSchedule:
@@ -302,6 +303,9 @@ class ScanSchedule(_Strict):
         if self.modality not in MODALITIES:
             raise ValueError(f"modality: unknown modality {self.modality!r}; allowed: "
                              f"{', '.join(MODALITIES)}")
+        if self.regions is not None and not self.regions:
+            raise ValueError("regions: give at least one region, or leave regions out for "
+                             f"every organ the modality sees; regions: {', '.join(REGIONS)}")
         for region in self.regions or ():
             if region not in REGIONS:
                 raise ValueError(f"regions: unknown region {region!r}; allowed: "
@@ -318,7 +322,8 @@ class DrawSchedule(_Strict):
                              description="first draw, days from start")
     stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     site: str = Field(default="arm_vein",
-                      description="arm_vein, tumour_vein or the vein of an organ")
+                      description="arm_vein, tumour_vein (before any surgery_day) or the "
+                      "vein of an organ")
     volume_ml: float = Field(default=7.5, gt=0.0, le=500.0)
     recovery: float | None = Field(default=None, ge=0.0, le=1.0,
                                    description="assay recovery (default: CellSearch 0.85)")
@@ -380,8 +385,11 @@ class Therapy(_Strict):
                                     description="first line starts on this day")
     start_at_m1: TruthValue = Field(default=False,
                               description="first line starts when the stage becomes M1")
-    stop_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False,
-                                   description="all therapy ends")
+    stop_day: float | None = Field(
+        default=None, gt=0.0, allow_inf_nan=False,
+        description="all therapy ends: the running line stops on this day, and no line "
+        "starts on or after it (with start_at_m1, a patient first staged M1 then is not "
+        "treated)")
     switch_on: list[str] = Field(default_factory=lambda: list(DEFAULT_SWITCH_ON),
                                  description="events that move to the next line")
     stop_on: list[str] = Field(default_factory=list,
@@ -429,15 +437,36 @@ class Clinic(_Strict):
             if not (math.isfinite(cells) and cells > 0):
                 raise ValueError(f"vital_organ_lethal_cells.{organ}: {cells!r} must be a "
                                  "positive number of cells")
+        self._check_no_repeats()
         self._check_therapy_can_happen()
         return self
+
+    def _check_no_repeats(self) -> None:
+        """Refuse a scan or draw schedule listed twice.
+
+        Each schedule is followed as given: the same one twice doubled a scan's chance
+        to find a lesion (and its rows), or the draws. (Scans of one modality on one day
+        from different schedules are one examination: :mod:`metacascade.clinic.course`.)
+        """
+        for name, schedules in (("scans", self.scans), ("draws", self.draws)):
+            first: dict[str, int] = {}
+            for i, schedule in enumerate(schedules):
+                data = schedule.model_dump(mode="json")
+                if data.get("regions") is not None:
+                    data["regions"] = sorted(set(data["regions"]))
+                key = json.dumps(data, sort_keys=True)
+                if key in first:
+                    raise ValueError(f"{name}.{i}: the same schedule as clinic.{name}."
+                                     f"{first[key]}; list each schedule once")
+                first[key] = i
 
     def _check_therapy_can_happen(self) -> None:
         """Refuse therapy rules that nothing in this clinic can set off.
 
         M1 and progression are seen only at scans, an unfavourable CTC count only at an
         arm-vein draw: without them such a rule did nothing, silently (a therapy that
-        never started). ``switch_on`` at its default value (``[progression]``) is not
+        never started). No line starts on or after ``stop_day``: ``start_at_m1`` needs a
+        scan before it. ``switch_on`` at its default value (``[progression]``) is not
         refused, given or not: a scenario's plain data (:meth:`Scenario.to_dict`) holds
         its defaults, and must read back.
         """
@@ -448,6 +477,11 @@ class Clinic(_Strict):
         if therapy.start_at_m1 and not self.scans:
             raise ValueError("therapy.start_at_m1: the stage becomes M1 only at a scan, and "
                              "the clinic has none; give scans, or a start_day")
+        if (therapy.start_at_m1 and therapy.stop_day is not None
+                and all(scan.start_day >= therapy.stop_day for scan in self.scans)):
+            raise ValueError(f"therapy.stop_day: no line starts on or after it "
+                             f"({therapy.stop_day:g}), and no scan comes before it to find "
+                             "M1 (start_at_m1); give a later stop_day or earlier scans")
         for name in ("switch_on", "stop_on"):
             if name == "switch_on" and therapy.switch_on == list(DEFAULT_SWITCH_ON):
                 continue
@@ -547,11 +581,39 @@ class Scenario(_Strict):
                     raise ValueError(f"clinic.draws.{i}.site: unknown draw site "
                                      f"{draw.site!r}; allowed: arm_vein, tumour_vein, "
                                      f"{', '.join(organs)}")
+            self._check_tumour_vein_before_surgery(self.clinic)
             for organ in self.clinic.vital_organ_lethal_cells or {}:
                 if organ not in organs:
                     raise ValueError(f"clinic.vital_organ_lethal_cells: unknown organ "
                                      f"{organ!r}; allowed: {', '.join(organs)}")
         return self
+
+    def _check_tumour_vein_before_surgery(self, clinic: Clinic) -> None:
+        """Refuse a tumour-vein draw on or after the surgery day.
+
+        The primary is removed at the start of ``surgery_day`` (it holds no cells from
+        then on), and its draining vein with it: a draw there has nothing to sample
+        (it read the systemic blood that passes that organ's vein). The schedule is
+        known at read time, up to the horizon.
+        """
+        from metacascade.clinic.course import _schedule
+
+        surgery = clinic.surgery_day
+        if surgery is None:
+            return
+        for i, draw in enumerate(clinic.draws):
+            if draw.site != "tumour_vein":
+                continue
+            days = _schedule(draw.start_day, draw.every_weeks, draw.stop_day,
+                             365.25 * self.horizon_years)
+            late = [day for day in days if day >= surgery]
+            if late:
+                hint = (f"give the schedule a stop_day before {surgery:g}, or another site"
+                        if days[0] < surgery else "draw from another site")
+                raise ValueError(
+                    f"clinic.draws.{i}: a tumour_vein draw on day {late[0]:g}, on or after "
+                    f"surgery_day ({surgery:g}), when the primary and its vein are gone; "
+                    f"{hint}")
 
     # -- construction --------------------------------------------------------------
     @classmethod
@@ -725,7 +787,9 @@ def _load_yaml(text: str) -> Any:
 def _first_error(error: ValidationError) -> str:
     """One line naming the field and what is wrong with it."""
     first = error.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"] if not _is_union_tag(part))
+    # (a key that is not printable, such as a newline, is shown as its repr: one line)
+    loc = ".".join(str(part) if str(part).isprintable() else repr(part)
+                   for part in first["loc"] if not _is_union_tag(part))
     if first["type"] == "extra_forbidden":
         model = _model_at(first["loc"][:-1])
         allowed = ", ".join(model.model_fields) if model else ""

@@ -15,11 +15,11 @@ from numpy.typing import NDArray
 
 from metacascade.clinic._patient import Patient
 from metacascade.clinic.criteria import (
+    BASELINE_WINDOW_DAYS,
     MAX_TARGETS,
     MAX_TARGETS_PER_ORGAN,
-    PROGRESSION_GROWTH,
-    PROGRESSION_MIN_MM,
     TARGET_MIN_MM,
+    progressed_by_growth,
 )
 from metacascade.clinic.therapy import resolve_regimen
 from metacascade.scenario import Therapy
@@ -32,9 +32,25 @@ Row = tuple[float, str, str, str, int, float]
 class Recist:
     """Stage after every scan, first distant detection, and RECIST progression per line.
 
-    A new line of therapy takes a new baseline: the scan at its start if there is one,
-    else the next scan; targets are chosen again and the nadir starts afresh. A lesion
-    is new if no earlier scan of the whole follow-up found it.
+    Every examination stages the patient and finds new lesions (a lesion is new if no
+    earlier scan of the whole follow-up found it: a bone scan's new lesion is
+    progression). Only a measuring examination (CT, MRI:
+    :attr:`~metacascade.clinic.imaging.Modality.measures`) measures: the targets are
+    chosen among the distant lesions it found, and the sum of their diameters is read
+    at the measuring examinations that image their organs. An examination that images
+    some targets only measures those: their sum is progression if it is already 20 %
+    and 5 mm above the nadir (the others could only add to it), and it is no new nadir.
+
+    Before therapy the first scan is the baseline, and the targets are chosen at the
+    first measuring scan that finds a distant lesion. A line of therapy takes a new
+    baseline: the last measuring scan on or before its start, if it is at most
+    :data:`~metacascade.clinic.criteria.BASELINE_WINDOW_DAYS` (4 weeks) before it; its
+    targets are chosen again, among what that scan found (a lesion measurable only later
+    is no target of the line), and the nadir starts afresh. Without one, the line has no
+    baseline until its first measuring scan, which is the baseline: nothing is
+    assessed before it, and the lesions first found then (or by other examinations in
+    between) are baseline disease, not new: with no scan near the start, a lesion
+    present at the start cannot be told from one that grew on treatment.
     """
 
     def __init__(self, patient: Patient, cutoff: int) -> None:
@@ -50,10 +66,20 @@ class Recist:
         self.nadir = math.inf
         self.baseline = False
         self.progressed = False
-        self.last_scan: tuple[float, NDArray[np.int64]] | None = None
+        #: A line without a baseline scan waits for its first measuring scan.
+        self.waiting = False
+        #: The last measuring scan: its day, the targets it would give a baseline, and
+        #: the sum of their diameters.
+        self.last_measured: tuple[float, NDArray[np.int64], float] | None = None
 
-    def scan(self, t: float, found: NDArray[np.int64], rows: list[Row]) -> str | None:
-        """Stage and progression after the scans at ``t``; the progression reason."""
+    def scan(self, t: float, found: NDArray[np.int64], measured: NDArray[np.int64],
+             covered: NDArray[np.bool_], rows: list[Row]) -> str | None:
+        """Stage and progression after the scans at ``t``; the progression reason.
+
+        ``found`` the lesions every examination at ``t`` found, ``measured`` those a
+        measuring one found, ``covered`` (organs,) the organs a measuring examination
+        imaged (none: there was none).
+        """
         patient = self.patient
         self.detected.update(int(i) for i in found)
         distant = [int(j) for j in found if patient.distant[j]]
@@ -64,41 +90,59 @@ class Recist:
         if distant and self.first is None:
             self.first = t
         diameter = patient.diameter_mm(t)
-        if self.targets is None and distant:
-            self.targets = targets(patient, np.array(distant), diameter)
+        gauged = np.array([j for j in measured.tolist() if patient.distant[j]], dtype=np.int64)
+        measuring = bool(covered.any())
+        if measuring:
+            chosen = targets(patient, gauged, diameter)
+            self.last_measured = (t, chosen, float(diameter[chosen].sum()))
+        total, complete = self._measure(diameter, covered)
         reason: str | None = None
         if self.baseline and not self.progressed:
-            total = float(diameter[self.targets].sum()) if self.targets is not None else 0.0
             if any(j not in self.seen for j in distant):
                 reason = "new_lesion"
-            elif (self.targets is not None and self.targets.size
-                  and total >= (1 + PROGRESSION_GROWTH) * self.nadir
-                  and total - self.nadir >= PROGRESSION_MIN_MM):
+            elif not math.isnan(total) and progressed_by_growth(total, self.nadir):
                 reason = "target_growth"
             if reason is not None:
                 rows.append((t, "progression", reason, "", -1, total))
                 self.progressed = True
                 if self.progression_day is None:
                     self.progression_day, self.progression_reason = t, reason
-        if self.targets is not None and self.targets.size:
-            self.nadir = min(self.nadir, float(diameter[self.targets].sum()))
+        if complete:
+            self.nadir = min(self.nadir, total)
+        if self.targets is None and measuring and (self.waiting or gauged.size):
+            self._take_targets()
+            self.waiting = False
         self.seen.update(distant)
-        self.baseline = True
-        self.last_scan = (t, np.array(distant, dtype=np.int64))
+        self.baseline = not self.waiting
         return reason
 
+    def _take_targets(self) -> None:
+        """The targets of the last measuring scan, and their sum the nadir."""
+        assert self.last_measured is not None
+        _, self.targets, total = self.last_measured
+        self.nadir = total if self.targets.size else math.inf
+
+    def _measure(self, diameter: FloatArray, covered: NDArray[np.bool_]) -> tuple[float, bool]:
+        """The sum of the targets' diameters a measuring examination imaged.
+
+        And whether it imaged every target; NaN and False when it imaged none.
+        """
+        if self.targets is None or not self.targets.size:
+            return math.nan, False
+        imaged = covered[self.patient.organ[self.targets]]
+        if not imaged.any():
+            return math.nan, False
+        return float(diameter[self.targets[imaged]].sum()), bool(imaged.all())
+
     def new_line(self, t: float) -> None:
-        """A new line of therapy starts at ``t``: take a new baseline."""
+        """A new line of therapy starts at ``t`` (after its scans): take a new baseline."""
         self.progressed = False
-        self.targets, self.nadir, self.baseline = None, math.inf, False
-        if self.last_scan is not None and self.last_scan[0] == t:
-            distant = self.last_scan[1]
-            diameter = self.patient.diameter_mm(t)
-            if distant.size:
-                self.targets = targets(self.patient, distant, diameter)
-                if self.targets.size:
-                    self.nadir = float(diameter[self.targets].sum())
-            self.baseline = True
+        self.targets, self.nadir = None, math.inf
+        last = self.last_measured
+        self.waiting = last is None or last[0] < t - BASELINE_WINDOW_DAYS
+        self.baseline = not self.waiting
+        if not self.waiting:
+            self._take_targets()
 
 
 class Rules:
@@ -136,7 +180,9 @@ class Rules:
         if self.over:
             return
         if active is None:
-            if ((plan.start_day is not None and t >= plan.start_day)
+            if plan.stop_day is not None and t >= plan.stop_day:
+                self.over = True  # no line starts on or after the stop day
+            elif ((plan.start_day is not None and t >= plan.start_day)
                     or (plan.start_at_m1 and recist.stage == "M1")):
                 self._start(t, recist, rows)
             return

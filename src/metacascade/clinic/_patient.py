@@ -18,7 +18,7 @@ from metacascade.clinic.imaging import Detector, get_modality
 from metacascade.clinic.therapy import TherapyHistory
 from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.result import Result
-from metacascade.scenario import Clinic, ScanSchedule
+from metacascade.scenario import Clinic
 
 FloatArray = NDArray[np.float64]
 
@@ -230,12 +230,11 @@ class Patient:
             self._diameter = (cells, self.model.diameter_mm(cells))
         return self._diameter[1]
 
-    def detector(self, scan: ScanSchedule) -> Detector:
-        """Detection curves of a scan schedule for this patient's organs."""
-        key = (scan.modality, None if scan.regions is None else tuple(scan.regions))
+    def detector(self, modality: str, regions: tuple[str, ...] | None) -> Detector:
+        """Detection curves of a modality (limited to ``regions``) for this patient's organs."""
+        key = (modality, regions)
         if key not in self._detectors:
-            self._detectors[key] = Detector(scan.modality, self.model.organs,
-                                            regions=scan.regions)
+            self._detectors[key] = Detector(modality, self.model.organs, regions=regions)
         return self._detectors[key]
 
     def advance(self, previous: float, t: float) -> tuple[float, str, float] | None:

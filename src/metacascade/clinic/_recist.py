@@ -14,11 +14,11 @@ from numpy.typing import NDArray
 from metacascade.clinic._lesions import Lesions
 from metacascade.clinic._rows import Rows
 from metacascade.clinic.criteria import (
+    BASELINE_WINDOW_DAYS,
     MAX_TARGETS,
     MAX_TARGETS_PER_ORGAN,
-    PROGRESSION_GROWTH,
-    PROGRESSION_MIN_MM,
     TARGET_MIN_MM,
+    progressed_by_growth,
 )
 
 FloatArray = NDArray[np.float64]
@@ -34,7 +34,9 @@ class Recist:
     """Every patient's stage, first detection, targets and progression.
 
     ``diameter`` (per lesion) holds the diameters of the last scan, which the targets
-    are chosen and measured from; ``detected`` the lesions any scan found.
+    are chosen and measured from (:meth:`read`); ``detected`` the lesions any scan
+    found. At every measuring examination each patient's candidate targets (those a
+    baseline then would take) are chosen, with their day and sum.
     """
 
     def __init__(self, lesions: Lesions, rows: Rows) -> None:
@@ -51,14 +53,32 @@ class Recist:
         self.nadir = np.full(n_p, np.inf)
         self.baseline = np.zeros(n_p, dtype=bool)
         self.progressed = np.zeros(n_p, dtype=bool)
+        #: A line without a baseline scan waits for its first measuring scan.
+        self.waiting = np.zeros(n_p, dtype=bool)
+        #: The last measuring scan's day (NaN: none), candidate targets and their sum.
+        self.measured_day = np.full(n_p, np.nan)
+        self.candidates = np.full((n_p, MAX_TARGETS), -1, dtype=np.int64)
+        self.candidate_sum = np.zeros(n_p)
         self.diameter = np.zeros(lesions.n)
 
-    def scan(self, t: float, found: IntArray, distant: IntArray, alive: IntArray,
-             ) -> BoolArray:
+    def read(self, ids: IntArray, diameter: FloatArray) -> None:
+        """A scan day's diameters of the lesions ``ids``.
+
+        A target not among them (no longer had: eradicated) measures 0, as
+        ``Patient.diameter_mm`` gives it.
+        """
+        targets = self.targets[self.targets >= 0]
+        self.diameter[targets] = 0.0
+        self.diameter[ids] = diameter
+
+    def scan(self, t: float, found: IntArray, distant: IntArray, gauged: IntArray,
+             covered: BoolArray, alive: IntArray) -> BoolArray:
         """Stage, first detection and progression after the scans at ``t`` (``Recist.scan``).
 
         ``found`` the lesions the scans found, ``distant`` those of them that are
-        distant, ``alive`` the living patients; returns who progressed.
+        distant, ``gauged`` the distant ones a measuring examination found, ``covered``
+        (organs,) the organs a measuring examination imaged, ``alive`` the living
+        patients; returns who progressed.
         """
         x, n_p = self.x, self.x.n_patients
         self.detected[found] = True
@@ -70,16 +90,15 @@ class Recist:
         self.stage[alive] = now[alive]
         first = alive[(n_distant[alive] > 0) & np.isnan(self.first[alive])]
         self.first[first] = t
-        choose = alive[~self.chosen[alive] & (n_distant[alive] > 0)]
-        self._choose_targets(choose, distant)
-        total = self._target_sum()
+        measuring = bool(covered.any())
+        if measuring:
+            self._choose_candidates(alive, gauged)
+            self.measured_day[alive] = t
+        total, some, every = self._measure(covered)
         check = np.zeros(n_p, dtype=bool)
         check[alive] = self.baseline[alive] & ~self.progressed[alive]
         new = np.bincount(x.pat[distant[~self.seen[distant]]], minlength=n_p) > 0
-        n_targets = (self.targets >= 0).sum(axis=1)
-        growth = (self.chosen & (n_targets > 0)
-                  & (total >= (1 + PROGRESSION_GROWTH) * self.nadir)
-                  & (total - self.nadir >= PROGRESSION_MIN_MM))
+        growth = some & np.asarray(progressed_by_growth(total, self.nadir), dtype=bool)
         progressed: BoolArray = check & (new | growth)
         reason = np.where(new, "new_lesion", "target_growth").astype(object)
         hit = np.nonzero(progressed)[0]
@@ -88,46 +107,67 @@ class Recist:
         firsts = hit[np.isnan(self.progression_day[hit])]
         self.progression_day[firsts], self.progression_reason[firsts] = t, reason[firsts]
         measured = np.zeros(n_p, dtype=bool)
-        measured[alive] = self.chosen[alive] & (n_targets[alive] > 0)
+        measured[alive] = every[alive]
         self.nadir[measured] = np.minimum(self.nadir[measured], total[measured])
+        if measuring:
+            n_gauged = np.bincount(x.pat[gauged], minlength=n_p)
+            take = alive[~self.chosen[alive] & (self.waiting[alive] | (n_gauged[alive] > 0))]
+            self._take_targets(take)
+            self.waiting[take] = False
         self.seen[distant] = True
-        self.baseline[alive] = True
+        self.baseline[alive] = ~self.waiting[alive]
         return progressed
 
-    def new_baseline(self, patients: IntArray, distant: IntArray, scanned: bool) -> None:
-        """A new line's baseline for ``patients``: from this day's scan if there is one."""
-        x = self.x
+    def _measure(self, covered: BoolArray) -> tuple[FloatArray, BoolArray, BoolArray]:
+        """What a measuring examination imaged of each patient's targets.
+
+        (patients,) the sum of their diameters (NaN: none imaged), whether it imaged
+        any, and whether it imaged every one.
+        """
+        chosen = self.targets >= 0
+        safe = np.maximum(self.targets, 0)
+        imaged = chosen & covered[self.x.organ[safe]]
+        total = np.where(imaged, self.diameter[safe], 0.0).sum(axis=1)
+        some = np.asarray(imaged.any(axis=1), dtype=bool)
+        every = some & np.asarray((imaged == chosen).all(axis=1), dtype=bool)
+        measured: FloatArray = np.where(some, total, np.nan)
+        return measured, some, every
+
+    def _take_targets(self, patients: IntArray) -> None:
+        """The candidate targets of the last measuring scan, and their sum the nadir."""
+        candidates = self.candidates[patients]
+        self.chosen[patients] = True
+        self.targets[patients] = candidates
+        self.nadir[patients] = np.where((candidates >= 0).any(axis=1),
+                                        self.candidate_sum[patients], np.inf)
+
+    def new_baseline(self, patients: IntArray, t: float) -> None:
+        """A new line's baseline for ``patients``, starting at ``t`` (``Recist.new_line``).
+
+        The last measuring scan if it is at most ``BASELINE_WINDOW_DAYS`` before ``t``;
+        otherwise the patient waits for the next.
+        """
         self.progressed[patients] = False
         self.chosen[patients] = False
         self.targets[patients] = -1
         self.nadir[patients] = np.inf
-        self.baseline[patients] = scanned
-        if scanned:
-            mask = np.zeros(x.n_patients, dtype=bool)
-            mask[patients] = True
-            n_distant = np.bincount(x.pat[distant], minlength=x.n_patients)
-            self._choose_targets(patients[n_distant[patients] > 0], distant)
-            total = self._target_sum()
-            measured = mask & self.chosen & (self.targets >= 0).any(axis=1)
-            self.nadir[measured] = total[measured]
+        recent = self.measured_day[patients] >= t - BASELINE_WINDOW_DAYS  # (NaN: none)
+        self._take_targets(patients[recent])
+        self.waiting[patients] = ~recent
+        self.baseline[patients] = recent
 
-    def _target_sum(self) -> FloatArray:
-        """(patients,) sum of the target diameters now (0 without targets)."""
-        chosen = self.targets >= 0
-        total: FloatArray = np.where(chosen, self.diameter[np.maximum(self.targets, 0)],
-                                     0.0).sum(axis=1)
-        return total
+    def _choose_candidates(self, patients: IntArray, gauged: IntArray) -> None:
+        """Up to 5 targets of >= 10 mm, at most 2 per organ, largest first (``targets``).
 
-    def _choose_targets(self, patients: IntArray, distant: IntArray) -> None:
-        """Up to 5 targets of >= 10 mm, at most 2 per organ, largest first (``_targets``)."""
-        if patients.size == 0:
-            return
+        Each patient's candidates among the distant lesions a measuring examination
+        found (``gauged``), and the sum of their diameters.
+        """
         x = self.x
-        self.chosen[patients] = True
-        self.targets[patients] = -1
+        self.candidates[patients] = -1
+        self.candidate_sum[patients] = 0.0
         mask = np.zeros(x.n_patients, dtype=bool)
         mask[patients] = True
-        ids = distant[mask[x.pat[distant]]]
+        ids = gauged[mask[x.pat[gauged]]]
         ids = ids[self.diameter[ids] >= TARGET_MIN_MM]
         if ids.size == 0:
             return
@@ -141,7 +181,11 @@ class Recist:
         ids, pat = ids[keep], pat[keep]
         rank = _rank_in_runs(pat)
         keep = rank < MAX_TARGETS
-        self.targets[pat[keep], rank[keep]] = ids[keep]
+        self.candidates[pat[keep], rank[keep]] = ids[keep]
+        some = np.unique(pat[keep])
+        chosen = self.candidates[some]
+        self.candidate_sum[some] = np.where(
+            chosen >= 0, self.diameter[np.maximum(chosen, 0)], 0.0).sum(axis=1)
 
 
 def _rank_in_runs(keys: IntArray) -> IntArray:

@@ -57,6 +57,9 @@ class Rules:
                         | (plan.start_at_m1 & m1))
         running = np.nonzero(ready & (self.active >= 0))[0]
         if plan.stop_day is not None and t >= plan.stop_day:
+            # No line starts on or after the stop day, and the running ones stop.
+            self.over[idle] = True
+            start[:] = False
             self.stop(running, t, "stop_day")
             self.over[running] = True
             running = running[:0]

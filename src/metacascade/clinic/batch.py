@@ -72,9 +72,11 @@ from metacascade.clinic.course import (
     DEATH_GRID_DAYS,
     OBSERVATION_COLUMNS,
     ClinicalCourse,
+    Examination,
     TherapyLine,
     _check_simulated,
     _schedule,
+    scan_days,
 )
 from metacascade.clinic.imaging import Detector
 from metacascade.clinic.therapy import Period, TherapyHistory
@@ -83,7 +85,7 @@ from metacascade.engine.limits import MAX_COLONIES, too_many_colonies
 from metacascade.engine.result import Result
 from metacascade.errors import ScenarioError
 from metacascade.random import check_rng
-from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario, as_scenario
+from metacascade.scenario import Clinic, DrawSchedule, Scenario, as_scenario
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -251,12 +253,9 @@ class _Batch:
         self.deaths = Deaths(lesions, clinic)
         self.recist = Recist(lesions, self.rows)
         self.rules = Rules(lesions, clinic.therapy, self.rows)
-        self.scans: dict[float, list[ScanSchedule]] = {}
-        self.draws: dict[float, list[DrawSchedule]] = {}
         horizon = lesions.horizon
-        for scan in clinic.scans:
-            for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, horizon):
-                self.scans.setdefault(t, []).append(scan)
+        self.scans = scan_days(clinic, horizon)
+        self.draws: dict[float, list[DrawSchedule]] = {}
         for draw in clinic.draws:
             for t in _schedule(draw.start_day, draw.every_weeks, draw.stop_day, horizon):
                 self.draws.setdefault(t, []).append(draw)
@@ -264,8 +263,8 @@ class _Batch:
         self.decided = set(self.scans) | set(self.draws) | (
             {d for d in (plan.start_day, plan.stop_day) if d is not None and d <= horizon}
             if plan is not None else set())
-        self.detectors = [Detector(s.modality, lesions.organs, regions=s.regions)
-                          for s in clinic.scans]
+        self.detectors = {exam: Detector(exam[0], lesions.organs, regions=exam[1])
+                          for exams in self.scans.values() for exam in exams}
         #: The ends of the intervals: every decision day, then the horizon.
         self.stops = [*sorted(self.decided), horizon]
         self.eradication = Eradication(lesions, self.rules, np.array(self.stops))
@@ -356,14 +355,17 @@ class _Batch:
         x = self.x
         alive = np.nonzero(self.alive)[0]
         ids, cells = x.visible(t, self.alive)
-        found = np.zeros(0, dtype=np.int64)
+        found = measured = np.zeros(0, dtype=np.int64)
+        covered = np.zeros(len(x.organs), dtype=bool)
         if t in self.scans:
             diameter = x.diameter_mm(ids, cells)
-            self.recist.diameter[ids] = diameter
-            for scan in self.scans[t]:
-                detector = self.detectors[self.clinic.scans.index(scan)]
-                found = np.union1d(found, self._scan(scan, detector, t, ids, cells,
-                                                     diameter, alive))
+            self.recist.read(ids, diameter)
+            for exam in self.scans[t]:
+                seen = self._scan(exam, t, ids, cells, diameter, alive)
+                found = np.union1d(found, seen)
+                if self.detectors[exam].measures:
+                    measured = np.union1d(measured, seen)
+                    covered |= self.detectors[exam].covers
         unfavourable = np.zeros(x.n_patients, dtype=bool)
         for draw in self.draws.get(t, ()):
             counts = self._draw(draw, t, ids, cells, alive)
@@ -371,28 +373,30 @@ class _Batch:
                 unfavourable[alive] |= per_7_5_ml(counts, draw.volume_ml) >= x.cutoff[alive]
         progressed = np.zeros(x.n_patients, dtype=bool)
         distant = found[x.is_distant(found)]
+        gauged = measured[x.is_distant(measured)]
         if t in self.scans:
-            progressed = self.recist.scan(t, found, distant, alive)
+            progressed = self.recist.scan(t, found, distant, gauged, covered, alive)
         if self.clinic.therapy is not None:
             starting = self.rules.apply(t, self.alive, self.recist.stage == M1, progressed,
                                         unfavourable)
-            self._start(starting, t, distant, t in self.scans)
+            self._start(starting, t)
 
-    def _scan(self, scan: ScanSchedule, detector: Detector, t: float, ids: IntArray,
-              cells: FloatArray, diameter: FloatArray, alive: IntArray) -> IntArray:
-        """One scan of every living patient: the lesions found (``_scan``)."""
+    def _scan(self, exam: Examination, t: float, ids: IntArray, cells: FloatArray,
+              diameter: FloatArray, alive: IntArray) -> IntArray:
+        """One examination of every living patient: the lesions found (``_scan``)."""
         x = self.x
         present = cells > 0
         p = np.zeros(ids.size)
-        p[present] = detector.probability(x.organ[ids[present]], diameter[present])
+        p[present] = self.detectors[exam].probability(x.organ[ids[present]],
+                                                      diameter[present])
         hit = present & (self.rng.random(ids.size) < p)
         found = ids[hit]
         pat = x.pat[found]
-        self.rows.add(pat, t, "scan", scan.modality,
+        self.rows.add(pat, t, "scan", exam[0],
                       np.asarray(x.organs, dtype=object)[x.organ[found]],
                       found - x.offsets[pat], diameter[hit])
         none = alive[np.bincount(pat, minlength=x.n_patients)[alive] == 0]
-        self.rows.add(none, t, "scan", scan.modality, "", -1, 0.0)
+        self.rows.add(none, t, "scan", exam[0], "", -1, 0.0)
         return found
 
     def _draw(self, draw: DrawSchedule, t: float, ids: IntArray, cells: FloatArray,
@@ -420,8 +424,7 @@ class _Batch:
                       volume_ml=draw.volume_ml)
         return counts
 
-    def _start(self, patients: IntArray, t: float, distant: IntArray, scanned: bool,
-               ) -> None:
+    def _start(self, patients: IntArray, t: float) -> None:
         """Start each patient's next line at ``t``; meet the lesions; a new baseline.
 
         The line meets the lesions had: each holds a resistant share (drawn), and goes
@@ -463,8 +466,8 @@ class _Batch:
         with np.errstate(divide="ignore"):
             log_factor = np.log(met_factor)
         self.eradication.restart(self.k, t, patients, met, log_factor, met_untreated)
-        # RECIST: a new baseline, from this day's scan if there is one.
-        self.recist.new_baseline(patients, distant, scanned)
+        # RECIST: a new baseline, from the last measuring scan if it is recent.
+        self.recist.new_baseline(patients, t)
 
     # -- the result ----------------------------------------------------------------------
     def _finish(self) -> BatchCourse:

@@ -9,7 +9,10 @@ closed forms of time) and the scenario's ``clinic`` section, and returns a
   cells, Coumans et al. 2013) or the burden in a vital organ reaches its threshold
   (:data:`VITAL_ORGAN_LETHAL_CELLS`, stated assumptions). Nothing is observed after death.
 * **Scans** (:mod:`metacascade.clinic.imaging`) at every scheduled time find each lesion
-  present with the modality's probability for its organ and diameter.
+  present with the modality's probability for its organ and diameter. A patient is
+  imaged once a day by one modality: scans of one modality due on one day from several
+  schedules are one examination of the union of their regions (:func:`examinations`),
+  with one chance to find each lesion and one row for each lesion found.
 * **Blood draws** (:mod:`metacascade.clinic.biopsy`) count CTCs in the sample: Poisson
   with mean from the live cells shed at that moment by the primary and every
   vascularised metastasis, routed through the compiled circulation to the draw site.
@@ -20,16 +23,25 @@ closed forms of time) and the scenario's ``clinic`` section, and returns a
   blood only.
 * **Stage** is M1 from the first scan that finds a distant lesion (any organ but the
   primary's and the regional lymph nodes); M0 before.
-* **Progression** (RECIST 1.1, simplified): after a baseline scan, a lesion found that no
-  earlier scan found, or a sum of target diameters (up to 5 lesions of >= 10 mm, at most
-  2 per organ, chosen at the first scan that finds any) at least 20% and 5 mm above its
-  smallest value so far. A ``progression`` row is written at every such scan, also
-  before therapy (the first distant lesion, found after an M0 scan, is one); the
-  course's progression (:attr:`ClinicalCourse.progression_day`, progression-free
-  survival) counts only those after the *origin*: the start of the first line of
-  therapy, or day 0 when none was given, as a cohort's patients table does. So the
-  scan that first finds a distant lesion and starts therapy is the line's baseline, not
-  its progression (:attr:`ClinicalCourse.first_detection_day` is that scan).
+* **Progression** (RECIST 1.1, simplified): after a baseline scan, a distant lesion
+  found (by any modality) that no earlier scan found, or a sum of target diameters at
+  least 20% and 5 mm above its smallest value so far (the nadir). Targets are up to 5
+  distant lesions of >= 10 mm, at most 2 per organ, found by a measuring modality (CT,
+  MRI; not a bone scan or PET: :attr:`~metacascade.clinic.imaging.Modality.measures`)
+  at the first such scan that finds any; their sum is read only at the measuring scans
+  that image their organs. A visit that images none of them does not assess them; one
+  that images some is progression if their sum alone is (the others only add to it),
+  and sets no nadir. Before therapy the first scan is the baseline; a line of therapy
+  takes the last measuring scan at most 4 weeks before its start (choosing its targets
+  again), else waits for its first measuring scan, which is its baseline (lesions first
+  found up to then are baseline disease: :class:`~._course_rules.Recist`). A
+  ``progression`` row is written at every such scan, also before therapy (the first
+  distant lesion, found after an M0 scan, is one); the course's progression
+  (:attr:`ClinicalCourse.progression_day`, progression-free survival) counts only those
+  after the *origin*: the start of the first line of therapy, or day 0 when none was
+  given, as a cohort's patients table does. So the scan that first finds a distant
+  lesion and starts therapy is the line's baseline, not its progression
+  (:attr:`ClinicalCourse.first_detection_day` is that scan).
 * **Progression-free survival** ends at the first progression after the origin, or at
   death (an event, however long after the last scan: this simple model does not censor
   a death that follows missed assessments), or is censored at the last scan on or after
@@ -46,14 +58,14 @@ Observations are one table (:data:`OBSERVATION_COLUMNS`): ``time_days``, ``kind`
 ``stop:REGIMEN:REASON``, death cause), ``organ``, ``lesion`` (colony id, 0 the primary,
 -1 none) and ``value`` (a scan: diameter mm of the lesion found, 0 on the one row of a
 scan that found none; a draw: the CTC count; a stage: distant lesions found by that
-scan; a progression: the sum of target diameters, mm; therapy: the line's number; death:
-the burden in cells).
+scan; a progression: the sum of the target diameters that visit measured, mm, NaN if it
+measured none; therapy: the line's number; death: the burden in cells).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from typing import Any
@@ -84,6 +96,7 @@ from metacascade.clinic.criteria import (
     TARGET_MIN_MM,
     VITAL_ORGAN_LETHAL_CELLS,
 )
+from metacascade.clinic.imaging import REGIONS
 from metacascade.clinic.therapy import TherapyHistory
 from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.limits import MAX_COLONIES, too_many_colonies
@@ -94,12 +107,16 @@ from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario, a
 # The criteria are importable from here, as before they had their own module.
 __all__ = ["BOUND_MARGIN", "DEATH_GRID_DAYS", "LETHAL_BURDEN", "OBSERVATION_COLUMNS",
            "PROGRESSION_GROWTH", "PROGRESSION_MIN_MM", "TARGET_MIN_MM",
-           "VITAL_ORGAN_LETHAL_CELLS", "ClinicalCourse", "TherapyLine", "circulation_for",
-           "course_rng", "follow", "shedding_by_entry"]
+           "VITAL_ORGAN_LETHAL_CELLS", "ClinicalCourse", "Examination", "TherapyLine",
+           "circulation_for", "course_rng", "examinations", "follow", "scan_days",
+           "shedding_by_entry"]
 
 FloatArray = NDArray[np.float64]
 
 OBSERVATION_COLUMNS = ("time_days", "kind", "name", "organ", "lesion", "value")
+#: One examination on a scan day: a modality and the regions it images (None: all).
+Examination = tuple[str, tuple[str, ...] | None]
+
 @dataclass(frozen=True)
 class TherapyLine:
     """One line of therapy as given: ``end_day`` None while it ran to the end of follow-up."""
@@ -467,10 +484,7 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
     horizon = model.horizon_days
     rng = course_rng(result.seed)
     patient = Patient(result, clinic, rng)
-    scans: dict[float, list[ScanSchedule]] = {}
-    for scan in clinic.scans:
-        for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, horizon):
-            scans.setdefault(t, []).append(scan)
+    scans = scan_days(clinic, horizon)
     draws: dict[float, list[DrawSchedule]] = {}
     for draw in clinic.draws:
         for t in _schedule(draw.start_day, draw.every_weeks, draw.stop_day, horizon):
@@ -493,9 +507,15 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
         death = patient.advance(previous, t)
         if death is not None or (t >= horizon and t not in decided):
             break
-        found = np.zeros(0, dtype=np.int64)
-        for scan in scans.get(t, ()):
-            found = np.union1d(found, _scan(patient, scan, t, rng, rows))
+        found = measured = np.zeros(0, dtype=np.int64)
+        covered = np.zeros(len(model.organs), dtype=bool)
+        for exam in scans.get(t, ()):
+            seen = _scan(patient, exam, t, rng, rows)
+            found = np.union1d(found, seen)
+            detector = patient.detector(*exam)
+            if detector.measures:
+                measured = np.union1d(measured, seen)
+                covered |= detector.covers
         unfavourable = False
         for draw in draws.get(t, ()):
             assert circulation is not None
@@ -503,7 +523,7 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
             volumes.append(draw.volume_ml)
             unfavourable |= bool(draw.site == PERIPHERAL_SITE and is_unfavourable(
                 count, recist.cutoff, volume_ml=draw.volume_ml))
-        progressed = recist.scan(t, found, rows) if t in scans else None
+        progressed = recist.scan(t, found, measured, covered, rows) if t in scans else None
         if rules is not None:
             rules.apply(t, progressed is not None, unfavourable, recist, rows)
         previous = t
@@ -582,18 +602,46 @@ def _schedule(start: float, every_weeks: float, stop: float | None, end: float) 
     return np.arange(start, last + 1e-9, 7.0 * every_weeks).tolist()
 
 
-def _scan(patient: Patient, scan: ScanSchedule, t: float, rng: np.random.Generator,
+def examinations(scans: Iterable[ScanSchedule]) -> list[Examination]:
+    """The examinations of the scans due on one day: one per modality.
+
+    A patient is not imaged twice on one day by one modality: the scans of a modality
+    from several schedules are one examination of the union of their regions (every
+    region the modality sees if one of them is not restricted), in the order of each
+    modality's first schedule; the regions in :data:`~.imaging.REGIONS` order.
+    """
+    regions: dict[str, set[str] | None] = {}
+    for scan in scans:
+        given = None if scan.regions is None else set(scan.regions)
+        if scan.modality in regions:
+            before = regions[scan.modality]
+            given = None if before is None or given is None else before | given
+        regions[scan.modality] = given
+    return [(modality, None if chosen is None else tuple(r for r in REGIONS if r in chosen))
+            for modality, chosen in regions.items()]
+
+
+def scan_days(clinic: Clinic, horizon: float) -> dict[float, list[Examination]]:
+    """Every scan day of ``clinic`` up to ``horizon`` and its :func:`examinations`."""
+    due: dict[float, list[ScanSchedule]] = {}
+    for scan in clinic.scans:
+        for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, horizon):
+            due.setdefault(t, []).append(scan)
+    return {t: examinations(scans) for t, scans in due.items()}
+
+
+def _scan(patient: Patient, exam: Examination, t: float, rng: np.random.Generator,
           rows: list[Row]) -> NDArray[np.int64]:
-    """One scan: the lesions it finds (and a row for each, or one row for none)."""
+    """One examination: the lesions it finds (and a row for each, or one row for none)."""
     diameter = patient.diameter_mm(t)
     present = np.nonzero(diameter > 0)[0]
-    p = patient.detector(scan).probability(patient.organ[present], diameter[present])
+    p = patient.detector(*exam).probability(patient.organ[present], diameter[present])
     found = present[rng.random(present.size) < p]
     for i in found.tolist():
-        rows.append((t, "scan", scan.modality, str(patient.organs[patient.organ[i]]), i,
+        rows.append((t, "scan", exam[0], str(patient.organs[patient.organ[i]]), i,
                      float(diameter[i])))
     if found.size == 0:
-        rows.append((t, "scan", scan.modality, "", -1, 0.0))
+        rows.append((t, "scan", exam[0], "", -1, 0.0))
     return found
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
+
+import numpy as np
 
 from metacascade.citations import Parameter, assumed, cited
 from metacascade.references import COUMANS_2013, EISENHAUER_2009
@@ -29,15 +32,37 @@ RECIST: Mapping[str, Parameter] = MappingProxyType({
         "its smallest value on study"), bounds=(0.2, 0.2)),
     "progression_min_increase": cited(5.0, "mm", EISENHAUER_2009.at(
         "guideline", "and at least 5 mm above it"), bounds=(5.0, 5.0)),
+    "baseline_window": cited(28.0, "d", EISENHAUER_2009.at(
+        "guideline", "baseline evaluations as close as possible to the start of treatment "
+        "and never more than 4 weeks before it"), bounds=(28.0, 28.0)),
 })
 #: Smallest diameter of a target lesion, mm.
 TARGET_MIN_MM = RECIST["target_min_diameter"].value
 #: Growth of the target sum over its nadir that is progression, and its least increase, mm.
 PROGRESSION_GROWTH = RECIST["progression_growth"].value
 PROGRESSION_MIN_MM = RECIST["progression_min_increase"].value
+#: The baseline of a line of therapy is a measuring scan at most this long before it, days.
+BASELINE_WINDOW_DAYS = RECIST["baseline_window"].value
 #: At most this many targets, and this many per organ.
 MAX_TARGETS = int(RECIST["max_targets"].value)
 MAX_TARGETS_PER_ORGAN = int(RECIST["max_targets_per_organ"].value)
+#: Relative tolerance of RECIST's comparisons: a sum that is exactly 20 % and 5 mm above
+#: its nadir in decimal (33.7 -> 40.44 mm) may fall an ulp short of it in binary.
+RECIST_TOLERANCE = 1e-9
+
+
+def progressed_by_growth(total: Any, nadir: Any) -> Any:
+    """Whether a sum of target diameters ``total`` is progression over its ``nadir``.
+
+    At least :data:`PROGRESSION_GROWTH` (20 %) and :data:`PROGRESSION_MIN_MM` (5 mm)
+    above it, up to the rounding of the sums (:data:`RECIST_TOLERANCE`, relative to
+    ``total``). Floats or arrays (element by element); a nadir of inf is never exceeded.
+    """
+    slack = RECIST_TOLERANCE * np.abs(total)
+    return ((total + slack >= (1.0 + PROGRESSION_GROWTH) * nadir)
+            & (total - nadir + slack >= PROGRESSION_MIN_MM))
+
+
 #: Relative margin of the bounds that let the weekly grid be skipped: far above the
 #: rounding of the values compared (a few ulp per term), far below anything the grid sees.
 BOUND_MARGIN = 1e-9

@@ -114,6 +114,10 @@ class Modality:
         Lesions at or below this diameter are never found (the curve's tail would
         otherwise give microscopic lesions a few per cent each, and a patient has
         thousands of them).
+    measures
+        Whether the test measures a lesion's diameter for RECIST: CT and MRI do; a bone
+        scan, PET and plain films are not adequate to measure lesions (Eisenhauer 2009,
+        RECIST 1.1). A lesion this test finds may be new disease all the same.
 
     """
 
@@ -123,6 +127,7 @@ class Modality:
     default: DetectionCurve
     overrides: Mapping[str, DetectionCurve] = field(default_factory=dict)
     floor_mm: Parameter = field(default_factory=lambda: _FLOOR)
+    measures: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))
@@ -140,7 +145,11 @@ class Modality:
         return self.overrides.get(organ, self.default)
 
     def restricted(self, regions: Iterable[str]) -> Modality:
-        """The same test limited to the organs of the named :data:`REGIONS`."""
+        """The same test limited to the organs of the named :data:`REGIONS` (at least one)."""
+        regions = list(regions)
+        if not regions:
+            raise ParameterError("regions: give at least one region, or none at all (None) "
+                                 "for every organ the test sees")
         allowed: set[str] = set()
         for region in regions:
             if region not in REGIONS:
@@ -208,7 +217,9 @@ def _through_two_points() -> DetectionCurve:
 def _ct() -> Modality:
     organs = catalog_organs()
     return Modality(
-        "ct", "Contrast-enhanced CT (chest, abdomen, pelvis; head on request)", organs,
+        "ct", "Contrast-enhanced CT (every region, the head too, unless the scan's regions "
+        "limit it: a staging CT is of the chest, abdomen and pelvis)", organs,
+        measures=True,
         default=_curve(
             _mm(10.0, "soft-tissue lesions elsewhere taken as visible as liver metastases "
                 "on CT (Robinson 2000, liver)", (5.0, 20.0)),
@@ -241,7 +252,7 @@ def _ct() -> Modality:
 def _mri() -> Modality:
     return Modality(
         "mri", "Contrast-enhanced MRI (best for brain, liver, spine and pelvis)",
-        catalog_organs(),
+        catalog_organs(), measures=True,
         default=_curve(
             _mm(8.0, "soft-tissue contrast of MRI a little better than CT", (4.0, 20.0)),
             _mm(2.0, "as for CT, a little sharper", (1.0, 5.0))),
@@ -344,7 +355,8 @@ def detection_probability(modality: str | Modality, organs: ArrayLike, diameter_
     organs, diameter_mm
         Organ and diameter (mm) of each lesion; broadcast against each other.
     regions
-        Restrict the scan to these :data:`REGIONS` (default: all the test sees).
+        Restrict the scan to these :data:`REGIONS` (at least one); None (the default):
+        every organ the test sees, the head too.
 
     Returns
     -------
@@ -389,6 +401,11 @@ class Detector:
         self._width = np.array([mod.curve(o).width_mm.value for o in organs])
         self._seen = np.array([mod.sees(o) for o in organs], dtype=bool)
         self._floor = max(0.0, mod.floor_mm.value)
+        #: Whether the test measures diameters (:attr:`Modality.measures`).
+        self.measures = mod.measures
+        #: (organs,) whether the scan images each organ (in its regions).
+        self.covers = self._seen.copy()
+        self.covers.setflags(write=False)
 
     def probability(self, organ_index: NDArray[np.intp], diameter_mm: FloatArray,
                     ) -> FloatArray:
