@@ -58,8 +58,6 @@ class Recist:
         self.cutoff = cutoff
         self.stage = ""
         self.first: float | None = None
-        self.progression_day: float | None = None
-        self.progression_reason: str | None = None
         self.detected: set[int] = set()
         self.seen: set[int] = set()
         self.targets: NDArray[np.int64] | None = None
@@ -105,8 +103,6 @@ class Recist:
             if reason is not None:
                 rows.append((t, "progression", reason, "", -1, total))
                 self.progressed = True
-                if self.progression_day is None:
-                    self.progression_day, self.progression_reason = t, reason
         if complete:
             self.nadir = min(self.nadir, total)
         if self.targets is None and measuring and (self.waiting or gauged.size):

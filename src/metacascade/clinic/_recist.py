@@ -44,8 +44,6 @@ class Recist:
         n_p = lesions.n_patients
         self.stage = np.zeros(n_p, dtype=np.int64)
         self.first = np.full(n_p, np.nan)
-        self.progression_day = np.full(n_p, np.nan)
-        self.progression_reason = np.full(n_p, "", dtype=object)
         self.detected = np.zeros(lesions.n, dtype=bool)
         self.seen = np.zeros(lesions.n, dtype=bool)
         self.chosen = np.zeros(n_p, dtype=bool)
@@ -104,8 +102,6 @@ class Recist:
         hit = np.nonzero(progressed)[0]
         self.rows.add(hit, t, "progression", reason[hit], "", -1, total[hit])
         self.progressed |= progressed
-        firsts = hit[np.isnan(self.progression_day[hit])]
-        self.progression_day[firsts], self.progression_reason[firsts] = t, reason[firsts]
         measured = np.zeros(n_p, dtype=bool)
         measured[alive] = every[alive]
         self.nadir[measured] = np.minimum(self.nadir[measured], total[measured])
