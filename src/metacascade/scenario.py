@@ -596,16 +596,14 @@ class Scenario(_Strict):
         (it read the systemic blood that passes that organ's vein). The schedule is
         known at read time, up to the horizon.
         """
-        from metacascade.clinic.course import _schedule
-
         surgery = clinic.surgery_day
         if surgery is None:
             return
         for i, draw in enumerate(clinic.draws):
             if draw.site != "tumour_vein":
                 continue
-            days = _schedule(draw.start_day, draw.every_weeks, draw.stop_day,
-                             365.25 * self.horizon_years)
+            days = schedule_days(draw.start_day, draw.every_weeks, draw.stop_day,
+                                 365.25 * self.horizon_years)
             late = [day for day in days if day >= surgery]
             if late:
                 hint = (f"give the schedule a stop_day before {surgery:g}, or another site"
@@ -815,6 +813,19 @@ def error_message(error: Any) -> str:
 
 #: pydantic's error types of a number outside a bound (NaN fails them all).
 _BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def schedule_days(start: float, every_weeks: float, stop: float | None,
+                  end: float) -> list[float]:
+    """The days of a scan or draw schedule, in days.
+
+    From ``start`` every ``every_weeks`` weeks to ``stop`` (if given) or ``end`` (the
+    horizon), both included.
+    """
+    import numpy as np
+
+    last = end if stop is None else min(stop, end)
+    return list(np.arange(start, last + 1e-9, 7.0 * every_weeks).tolist())
 
 
 def name_field(loc: str, message: str) -> tuple[str, str]:

@@ -102,7 +102,14 @@ from metacascade.engine.growth import colony_cells, primary_cells
 from metacascade.engine.limits import MAX_COLONIES, too_many_colonies
 from metacascade.engine.result import Result
 from metacascade.errors import MetacascadeError, ParameterError, ScenarioError
-from metacascade.scenario import Clinic, DrawSchedule, ScanSchedule, Scenario, as_scenario
+from metacascade.scenario import (
+    Clinic,
+    DrawSchedule,
+    ScanSchedule,
+    Scenario,
+    as_scenario,
+    schedule_days,
+)
 
 # The criteria are importable from here, as before they had their own module.
 __all__ = ["BOUND_MARGIN", "DEATH_GRID_DAYS", "LETHAL_BURDEN", "OBSERVATION_COLUMNS",
@@ -597,9 +604,8 @@ def _observation_table(rows: list[Row]) -> pd.DataFrame:
         "value": np.array(value, dtype=np.float64)[order]}, columns=list(OBSERVATION_COLUMNS))
 
 
-def _schedule(start: float, every_weeks: float, stop: float | None, end: float) -> list[float]:
-    last = end if stop is None else min(stop, end)
-    return np.arange(start, last + 1e-9, 7.0 * every_weeks).tolist()
+#: The days of a scan or draw schedule (defined with the schedules, which check them).
+_schedule = schedule_days
 
 
 def examinations(scans: Iterable[ScanSchedule]) -> list[Examination]:
