@@ -367,18 +367,23 @@ def test_a_quick_or_custom_run_is_named_so() -> None:
     assert packaged["calibration"] == "disibio2008-seed1"
 
 
+class _Stage1:
+    """Stands for stage 1's Calibration: the shared physiology, without fitting it."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        from metacascade.calibration import fit
+
+        self.point_ = dict.fromkeys(fit.SHARED, 1.0)
+        self.reached_posterior_ = True
+
+    def fit(self) -> _Stage1:
+        return self
+
+
 def test_the_fits_are_given_an_absolute_directory(tmp_path, monkeypatch) -> None:
     """A relative ``out``: the primaries' fits are written where the run is, not in the
     working directory of a Dask worker (``--scheduler``)."""
     from metacascade.calibration import fit
-
-    class Stage1:  # (the shared physiology, without fitting it)
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            self.point_ = dict.fromkeys(fit.SHARED, 1.0)
-            self.reached_posterior_ = True
-
-        def fit(self) -> Stage1:
-            return self
 
     class Given(Exception):
         pass
@@ -387,7 +392,7 @@ def test_the_fits_are_given_an_absolute_directory(tmp_path, monkeypatch) -> None
         def run(self, fn: object, tasks: list[fit.FitTask]) -> list[int]:
             raise Given({task.out for task in tasks})
 
-    monkeypatch.setattr(fit, "Calibration", Stage1)
+    monkeypatch.setattr(fit, "Calibration", _Stage1)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(Given) as given:
         fit.calibrate(out="rel", executor=Executor())
@@ -400,14 +405,6 @@ def test_fits_written_out_of_the_run_s_sight_are_refused(tmp_path, monkeypatch):
     from metacascade.calibration import fit
     from metacascade.calibration.targets import CalibrationError
 
-    class Stage1:  # (the shared physiology, without fitting it)
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            self.point_ = dict.fromkeys(fit.SHARED, 1.0)
-            self.reached_posterior_ = True
-
-        def fit(self) -> Stage1:
-            return self
-
     shared = ("the workers of a Dask cluster (--scheduler) must see the output directory "
               "at the same path as this process: a file system they share")
 
@@ -415,7 +412,7 @@ def test_fits_written_out_of_the_run_s_sight_are_refused(tmp_path, monkeypatch):
         def run(self, fn: object, tasks: list[fit.FitTask]) -> list[int]:
             return [task.index for task in tasks]
 
-    monkeypatch.setattr(fit, "Calibration", Stage1)
+    monkeypatch.setattr(fit, "Calibration", _Stage1)
     with pytest.raises(CalibrationError, match=r"^out: the fit of \w+ ran, but '.*fits/\w+"
                        r"\.json' is not there; " + re.escape(shared) + "$"):
         fit.calibrate(out=tmp_path / "c", executor=Elsewhere())
