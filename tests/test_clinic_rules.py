@@ -312,14 +312,29 @@ def test_baseline_cases_of_both_recist_readers():
                  lines=(28,))[0] == [(84, "target_growth", 25.0)]  # (4 weeks: still)
     assert _read(organ, sizes, [(0, [(CT_CAP, [1])]), (84, [(CT_CAP, [1])])],
                  lines=(29,))[0] == []  # (no baseline: day 84's CT is)
-    # No measuring scan within 4 weeks (a bone scan is none): the line waits for its
-    # first CT, the baseline; the bone and liver lesions found until then are not new.
+    # No scan within 4 weeks: the line waits for its next scan, a bone scan, its
+    # baseline (the bone lesion it finds is not new). The liver lesion the next CT finds
+    # is new: no baseline scan imaged the liver (RECIST 1.1: a lesion in a location not
+    # scanned at baseline is new).
     sizes = {0: [30, 20, 0, 0], 50: [30, 20, 0, 11], 60: [30, 20, 0, 11],
              84: [30, 20, 12, 11], 168: [30, 26, 12, 11]}
     visits = [(0, [(CT_CAP, [1])]), (50, [(BONE_SCAN, [3])]), (60, [(BONE_SCAN, [3])]),
               (84, [(CT_CAP, [1, 2, 3])]), (168, [(CT_CAP, [1, 2, 3])])]
     got, targets = _read(organ, sizes, visits, lines=(29,))
+    assert targets == [1, 2, 3] and got == [(84, "new_lesion", None)]  # (no target yet)
+    # Its next scan a CT: the CT is its baseline, and what it finds is not new.
+    got, targets = _read(organ, sizes, [visits[0], *visits[3:]], lines=(29,))
     assert targets == [1, 2, 3] and got == []  # (26 + 12 + 11 < 1.2 x 43)
-    # Before the line the first scan is the baseline: the bone lesion is new.
+    # A bone scan within 4 weeks is a baseline for new lesions (no target: it measures
+    # none; the line's targets come from its next CT): a clinic of bone scans alone
+    # sees progression on therapy (it saw none once a line had started).
+    bones = ["breast", "vertebral_marrow", "liver", "vertebral_marrow"]
+    grown = {0: [30, 0, 0, 11], 56: [30, 6, 0, 11]}
+    got, targets = _read(bones, grown, [(0, [(BONE_SCAN, [3])]), (56, [(BONE_SCAN, [1, 3])])],
+                         lines=(0,))
+    assert got == [(56, "new_lesion", None)] and targets == []
+    # Before the line the first scan is the baseline: the bone lesion is new. The line
+    # from day 55 has day 50's bone scan as its baseline: the liver, which it does not
+    # image, holds a new lesion at day 84's CT.
     got, targets = _read(organ, sizes, visits, lines=(55,))
-    assert targets == [1, 2, 3] and got == [(50, "new_lesion", None)]
+    assert targets == [1, 2, 3] and got == [(50, "new_lesion", None), (84, "new_lesion", None)]

@@ -43,14 +43,18 @@ class Recist:
 
     Before therapy the first scan is the baseline, and the targets are chosen at the
     first measuring scan that finds a distant lesion. A line of therapy takes a new
-    baseline: the last measuring scan on or before its start, if it is at most
-    :data:`~metacascade.clinic.criteria.BASELINE_WINDOW_DAYS` (4 weeks) before it; its
-    targets are chosen again, among what that scan found (a lesion measurable only later
-    is no target of the line), and the nadir starts afresh. Without one, the line has no
-    baseline until its first measuring scan, which is the baseline: nothing is
-    assessed before it, and the lesions first found then (or by other examinations in
-    between) are baseline disease, not new: with no scan near the start, a lesion
-    present at the start cannot be told from one that grew on treatment.
+    baseline: the scans on or before its start, if the last is at most
+    :data:`~metacascade.clinic.criteria.BASELINE_WINDOW_DAYS` (4 weeks) before it, and the
+    nadir starts afresh. Its targets are chosen again among what the last measuring scan
+    in that window found (a lesion measurable only later is no target of the line), or,
+    without a measuring scan in it, at the first measuring scan that finds a measurable
+    lesion (a bone scan or PET finds new lesions but measures none: a clinic of bone
+    scans alone still sees progression by new lesions). Without a scan in the window,
+    the line has no baseline until its next scan, which is the baseline: nothing is
+    assessed before it, and the lesions it finds are baseline disease, not new (with no
+    scan near the start, a lesion present at the start cannot be told from one that grew
+    on treatment); its targets are taken from it if it measures, else as above. A lesion
+    found later in an organ no baseline scan imaged is new, as RECIST 1.1 counts it.
     """
 
     def __init__(self, patient: Patient, cutoff: int) -> None:
@@ -64,8 +68,10 @@ class Recist:
         self.nadir = math.inf
         self.baseline = False
         self.progressed = False
-        #: A line without a baseline scan waits for its first measuring scan.
+        #: A line without a baseline scan waits for its next scan.
         self.waiting = False
+        #: The day of the last scan of any modality (None: none yet).
+        self.last_scan: float | None = None
         #: The last measuring scan: its day, the targets it would give a baseline, and
         #: the sum of their diameters.
         self.last_measured: tuple[float, NDArray[np.int64], float] | None = None
@@ -107,9 +113,10 @@ class Recist:
             self.nadir = min(self.nadir, total)
         if self.targets is None and measuring and (self.waiting or gauged.size):
             self._take_targets()
-            self.waiting = False
+        self.waiting = False  # (any scan is a baseline for new lesions)
+        self.last_scan = t
         self.seen.update(distant)
-        self.baseline = not self.waiting
+        self.baseline = True
         return reason
 
     def _take_targets(self) -> None:
@@ -134,10 +141,11 @@ class Recist:
         """A new line of therapy starts at ``t`` (after its scans): take a new baseline."""
         self.progressed = False
         self.targets, self.nadir = None, math.inf
-        last = self.last_measured
-        self.waiting = last is None or last[0] < t - BASELINE_WINDOW_DAYS
+        since = t - BASELINE_WINDOW_DAYS
+        self.waiting = self.last_scan is None or self.last_scan < since
         self.baseline = not self.waiting
-        if not self.waiting:
+        last = self.last_measured
+        if last is not None and last[0] >= since:
             self._take_targets()
 
 

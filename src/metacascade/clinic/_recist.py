@@ -51,8 +51,10 @@ class Recist:
         self.nadir = np.full(n_p, np.inf)
         self.baseline = np.zeros(n_p, dtype=bool)
         self.progressed = np.zeros(n_p, dtype=bool)
-        #: A line without a baseline scan waits for its first measuring scan.
+        #: A line without a baseline scan waits for its next scan.
         self.waiting = np.zeros(n_p, dtype=bool)
+        #: The day of the last scan of any modality (NaN: none).
+        self.scan_day = np.full(n_p, np.nan)
         #: The last measuring scan's day (NaN: none), candidate targets and their sum.
         self.measured_day = np.full(n_p, np.nan)
         self.candidates = np.full((n_p, MAX_TARGETS), -1, dtype=np.int64)
@@ -109,9 +111,10 @@ class Recist:
             n_gauged = np.bincount(x.pat[gauged], minlength=n_p)
             take = alive[~self.chosen[alive] & (self.waiting[alive] | (n_gauged[alive] > 0))]
             self._take_targets(take)
-            self.waiting[take] = False
+        self.waiting[alive] = False  # (any scan is a baseline for new lesions)
+        self.scan_day[alive] = t
         self.seen[distant] = True
-        self.baseline[alive] = ~self.waiting[alive]
+        self.baseline[alive] = True
         return progressed
 
     def _measure(self, covered: BoolArray) -> tuple[FloatArray, BoolArray, BoolArray]:
@@ -140,17 +143,20 @@ class Recist:
     def new_baseline(self, patients: IntArray, t: float) -> None:
         """A new line's baseline for ``patients``, starting at ``t`` (``Recist.new_line``).
 
-        The last measuring scan if it is at most ``BASELINE_WINDOW_DAYS`` before ``t``;
-        otherwise the patient waits for the next.
+        The scans up to ``t`` if the last is at most ``BASELINE_WINDOW_DAYS`` before it,
+        the targets those of the last measuring scan in that window (none in it: chosen
+        at the next measuring scan that finds a measurable lesion); otherwise the patient
+        waits for the next scan.
         """
         self.progressed[patients] = False
         self.chosen[patients] = False
         self.targets[patients] = -1
         self.nadir[patients] = np.inf
-        recent = self.measured_day[patients] >= t - BASELINE_WINDOW_DAYS  # (NaN: none)
-        self._take_targets(patients[recent])
-        self.waiting[patients] = ~recent
-        self.baseline[patients] = recent
+        since = t - BASELINE_WINDOW_DAYS
+        self._take_targets(patients[self.measured_day[patients] >= since])  # (NaN: none)
+        scanned = self.scan_day[patients] >= since
+        self.waiting[patients] = ~scanned
+        self.baseline[patients] = scanned
 
     def _choose_candidates(self, patients: IntArray, gauged: IntArray) -> None:
         """Up to 5 targets of >= 10 mm, at most 2 per organ, largest first (``targets``).

@@ -32,9 +32,10 @@ closed forms of time) and the scenario's ``clinic`` section, and returns a
   that image their organs. A visit that images none of them does not assess them; one
   that images some is progression if their sum alone is (the others only add to it),
   and sets no nadir. Before therapy the first scan is the baseline; a line of therapy
-  takes the last measuring scan at most 4 weeks before its start (choosing its targets
-  again), else waits for its first measuring scan, which is its baseline (lesions first
-  found up to then are baseline disease: :class:`~._course_rules.Recist`). A
+  takes the scans up to its start if the last is at most 4 weeks before it (its targets
+  chosen again, from the last measuring scan among them, else at the next one that
+  finds a measurable lesion), else waits for its next scan, which is its baseline
+  (:class:`~._course_rules.Recist`). A
   ``progression`` row is written at every such scan, also before therapy (the first
   distant lesion, found after an M0 scan, is one); the course's progression
   (:attr:`ClinicalCourse.progression_day`, progression-free survival) counts only those
