@@ -22,15 +22,16 @@ def _uniform(low: float, high: float) -> dict:
     return {"uniform": {"low": low, "high": high}}
 
 
-def _trial(distributions: dict) -> Population:
+def _trial(distributions: dict, *, check: bool = True) -> Population:
     data = copy.deepcopy(read_scenario_file(TRIAL))
     data["population"] = distributions
-    return Population.from_dict(data)
+    return Population.from_dict(data, check=check)
 
 
 #: Paths into a list item beside one that is not sampled, into a dict the base lacks,
 #: into a list of strings, into body and cascade overrides, with some values invalid
-#: (in ranges whose middle is valid: an invalid discrete value is refused up front).
+#: (in ranges whose middle is valid; unchecked, since the check refuses ranges whose ends
+#: are invalid, and an invalid discrete value, up front).
 WIDE = {
     "clinic.therapy.lines.0.resistant_fraction": _uniform(0.0, 0.2),
     "clinic.therapy.lines.1.kill_rate": _uniform(-0.002, 0.05),
@@ -47,7 +48,7 @@ WIDE = {
 
 def _populations() -> list[Population]:
     return [load_population(EXAMPLES / "breast_population.yaml"), load_population(TRIAL),
-            _trial(WIDE)]
+            _trial(WIDE, check=False)]
 
 
 def _plain_patient(population: Population, cohort_seed: int, patient: int):
@@ -106,7 +107,7 @@ def test_patients_are_their_plain_data_validated(index):
 
 
 def test_drawing_patients_changes_no_shared_section():
-    population = _trial(WIDE)
+    population = _trial(WIDE, check=False)
     shared = repr(population._shared)
     plain = copy.deepcopy(population.scenario)
     first = [_draw(population, 1, i) for i in range(8)]
@@ -133,7 +134,7 @@ def test_patients_together_are_the_patients_one_by_one():
     for number, drawn in zip(numbers, together, strict=True):
         _same(drawn, population.patient(7, number))
     # The first patient refused stops both the same way.
-    wide = _trial(WIDE)
+    wide = _trial(WIDE, check=False)
     first = next(i for i in range(60) if isinstance(_draw(wide, 7, i), str))
     with pytest.raises(ScenarioError) as error:
         wide.patients(7, range(60))
@@ -357,3 +358,25 @@ def test_a_population_already_run_is_read_without_the_check():
         Population.from_dict(data)
     read = Population.from_dict(data, check=False)
     assert "param_primary_diameter_mm" in read.parameter_names()
+
+
+def test_a_range_whose_ends_are_refused_is_refused_up_front():
+    """A drawn surgery day near the low end of its range, after a tumour-vein draw: the
+    population passed its check (the typical patient) and the cohort stopped at the
+    first patient to draw such a day."""
+    data = copy.deepcopy(read_scenario_file(TRIAL))
+    data["clinic"]["surgery_day"] = 1000
+    data["clinic"]["draws"].append({"site": "tumour_vein", "every_weeks": 12,
+                                    "start_day": 0, "stop_day": 600})
+    data["population"] = {"clinic.surgery_day": _uniform(400, 1500)}
+    with pytest.raises(ScenarioError, match=r"^population\.clinic\.surgery_day: its values "
+                       r"near 400\.0011, the end of its range, are refused \(clinic\.draws"
+                       r"\.\d: a tumour_vein draw on day 420, on or after surgery_day"):
+        Population.from_dict(data)
+    data["population"] = {"clinic.surgery_day": _uniform(700, 1500)}  # (after every draw)
+    Population.from_dict(data)
+    # WIDE's ranges pass invalid values: refused up front, the first such field named.
+    with pytest.raises(ScenarioError, match=r"^population\.[\w.]+: its values near "
+                       r"\S+, the end of its range, are refused with the other "
+                       r"distributions at their typical values \("):
+        _trial(WIDE)

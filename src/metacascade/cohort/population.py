@@ -208,6 +208,30 @@ def _inside(dist: Distribution, value: Any) -> bool:
         _is_number(value) and dist.truncate[0] <= value <= dist.truncate[1])
 
 
+#: How far inside its finite ends a continuous distribution's support is tried (a share of
+#: its width): an end itself is drawn with probability 0, values this near it are drawn.
+END_NUDGE = 1e-6
+
+
+def _near_ends(dist: Distribution) -> list[float]:
+    """Values just inside the ends of a uniform distribution's range (and its ``truncate``).
+
+    Within :data:`END_NUDGE` of its width: a large cohort draws values that near each
+    end. None for a lognormal (a truncated tail may hold next to nothing: a truncation
+    at 100,000 mm is never reached) or a discrete distribution (its values are tried
+    one by one).
+    """
+    if dist.uniform is None:
+        return []
+    low, high = dist.uniform.low, dist.uniform.high
+    if dist.truncate is not None:
+        low, high = max(low, dist.truncate[0]), min(high, dist.truncate[1])
+    if high <= low:
+        return []
+    nudge = END_NUDGE * (high - low)
+    return [low + nudge, high - nudge]
+
+
 def _typical(path: str, dist: Distribution) -> tuple[Any, str]:
     """A value inside the distribution's support (and its ``truncate``), and its name.
 
@@ -306,7 +330,10 @@ class Population:
         refuse: the typical patient (each distribution at its median, the middle of its
         range or its most likely value, inside its ``truncate``) if the scenario refuses
         it, each value of a discrete distribution with the others at their typical
-        values, a ``unit`` its parameter does not take, and a ``truncate`` interval that
+        values, values just inside the ends of a uniform one's range (and its
+        ``truncate``: :data:`END_NUDGE`; a check across fields, such as a drawn surgery day
+        after a tumour-vein draw, may refuse them where the middle passes),
+        a ``unit`` its parameter does not take, and a ``truncate`` interval that
         a patient's :data:`MAX_TRUNCATION_DRAWS` draws would all miss with a chance above
         :data:`TRUNCATION_MISS`. ``False`` reads a population a cohort was already made
         with, as it was made.
@@ -372,7 +399,8 @@ class Population:
         First the typical patient: each distribution at its typical value (a continuous
         one's median, or the middle of its range, inside ``truncate``; a discrete one's
         most likely value). Then each value of a discrete distribution (weight > 0) with
-        the others at theirs. The draws are independent, so some patient of a large
+        the others at theirs, and each uniform one just inside the ends of its range
+        (:func:`_near_ends`). The draws are independent, so some patient of a large
         cohort draws each such combination (or values near it). A ``truncate`` interval
         the patient's :data:`MAX_TRUNCATION_DRAWS` draws would all miss with probability
         above :data:`TRUNCATION_MISS` is refused too. What this finds would otherwise
@@ -405,15 +433,20 @@ class Population:
                                for path, (number, _) in typical.items())
             raise ScenarioError(f"population: the typical patient ({values}) is refused "
                                 f"({why})")
+        others = (" with the other distributions at their typical values"
+                  if len(typical) > 1 else "")
         for path, dist in self.distributions.items():
+            for end in _near_ends(dist):  # (a check across fields: a drawn surgery day
+                if (why := refused(path, end)) is not None:  # after a vein's draws)
+                    raise ScenarioError(f"population.{path}: its values near "
+                                        f"{dist.with_unit(end)!r}, the end of its range, "
+                                        f"are refused{others} ({why})")
             if dist.discrete is None:
                 continue
             weights = dist.discrete.weights or [1.0] * len(dist.discrete.values)
             for value, weight in zip(dist.discrete.values, weights, strict=True):
                 if weight > 0 and _inside(dist, value) and (
                         why := refused(path, value)) is not None:
-                    others = (" with the other distributions at their typical values"
-                              if len(typical) > 1 else "")
                     raise ScenarioError(f"population.{path}: its value "
                                         f"{dist.with_unit(value)!r} is refused{others} "
                                         f"({why})")
