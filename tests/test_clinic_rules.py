@@ -126,6 +126,20 @@ def test_a_tumour_vein_draw_after_surgery_is_refused(draw, surgery_day, pattern)
     _scenario({**clinic, "surgery_day": 3000.0})
 
 
+def test_follow_checks_a_clinic_given_as_an_object_as_its_scenario_does():
+    """follow(..., clinic=Clinic(...)) skipped the scenario's checks (a mapping had them)."""
+    from metacascade.scenario import Clinic
+
+    scenario = Scenario.from_dict({"cancer": "breast", "seed": 2, "horizon_years": 2,
+                                   "clinic": {"surgery_day": 200}})
+    result = simulate(scenario)
+    late = {"surgery_day": 200, "draws": [{"every_weeks": 12, "site": "tumour_vein"}]}
+    for clinic in (late, Clinic.model_validate(late)):
+        with pytest.raises(ScenarioError, match=r"^clinic\.draws\.0: a tumour_vein draw on "
+                           r"day 252, on or after surgery_day \(200\)"):
+            follow(result, scenario, clinic=clinic)
+
+
 def test_schedules_of_one_modality_on_one_day_are_one_examination():
     """A CT of the chest and one of the abdomen and pelvis on the same days are one CT of
     the three regions: the same draws, rows and course (each schedule was a scan of its

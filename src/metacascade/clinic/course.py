@@ -478,6 +478,8 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
             raise ScenarioError(f"clinic: expected a Clinic or a mapping of its fields, "
                                 f"not {type(clinic).__name__}")
         clinic = Scenario.from_dict({**scenario.to_dict(), "clinic": dict(clinic)}).clinic
+    elif clinic is not None:  # (checked with the scenario: its horizon, its surgery day)
+        clinic = scenario.model_copy(update={"clinic": clinic}).clinic
     if clinic is not None:  # (its surgery stops the shedding: the engine's to decide)
         surgery = math.inf if clinic.surgery_day is None else clinic.surgery_day
         if surgery != result.model.primary_removed_day:
