@@ -473,23 +473,24 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
                         f"{type(result).__name__}")
     scenario = as_scenario(scenario)
     check_same_patient(result, scenario)
-    if clinic is not None and not isinstance(clinic, Clinic):
-        if not isinstance(clinic, Mapping):
-            raise ScenarioError(f"clinic: expected a Clinic or a mapping of its fields, "
-                                f"not {type(clinic).__name__}")
-        clinic = Scenario.from_dict({**scenario.to_dict(), "clinic": dict(clinic)}).clinic
-    elif clinic is not None:  # (checked with the scenario: its horizon, its surgery day)
-        clinic = scenario.model_copy(update={"clinic": clinic}).clinic
-    if clinic is not None:  # (its surgery stops the shedding: the engine's to decide)
-        surgery = math.inf if clinic.surgery_day is None else clinic.surgery_day
+    if clinic is not None and not isinstance(clinic, (Clinic, Mapping)):
+        raise ScenarioError(f"clinic: expected a Clinic or a mapping of its fields, "
+                            f"not {type(clinic).__name__}")
+    given: Clinic | None = None
+    if clinic is not None:  # (checked with the scenario: its horizon, its surgery day)
+        if isinstance(clinic, Mapping):
+            given = Scenario.from_dict({**scenario.to_dict(), "clinic": dict(clinic)}).clinic
+        else:
+            given = scenario.model_copy(update={"clinic": clinic}).clinic
+    if given is not None:  # (its surgery stops the shedding: the engine's to decide)
+        surgery = math.inf if given.surgery_day is None else given.surgery_day
         if surgery != result.model.primary_removed_day:
             raise ScenarioError(
-                f"clinic: surgery_day {clinic.surgery_day!r} is not the simulated "
+                f"clinic: surgery_day {given.surgery_day!r} is not the simulated "
                 f"patient's ({_day_or_none(result.model.primary_removed_day)!r}); surgery "
                 "changes the natural history: simulate the scenario with it")
-    clinic = clinic if clinic is not None else scenario.clinic
-    if clinic is None:
-        clinic = Clinic()
+    followed = given if given is not None else scenario.clinic
+    clinic = followed if followed is not None else Clinic()
     model = result.model
     horizon = model.horizon_days
     rng = course_rng(result.seed)

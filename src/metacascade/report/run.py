@@ -405,9 +405,12 @@ def _stage(run: Run) -> Section:
               days(t["end_day"]) if t["end_day"] is not None else "end of follow-up",
               t["end_reason"] or "–") for t in c["therapy"]])
     if c.get("progressions"):
+        therapy = run.scenario.clinic.therapy if run.scenario.clinic is not None else None
+        at_m1 = therapy is not None and therapy.start_at_m1
         body += "<h3>Progressions (RECIST 1.1, simplified" + (
             ", on therapy: the scan that found the first distant lesion and started it "
-            "is the first line's baseline" if c.get("therapy") else "") + ")</h3>" + table(
+            "is the first line's baseline" if c.get("therapy") and at_m1
+            else ", on therapy" if c.get("therapy") else "") + ")</h3>" + table(
             ("day", "reason"), [(days(p["time_days"]), p["reason"]) for p in c["progressions"]])
     return Section("stage-survival", title, body)
 
