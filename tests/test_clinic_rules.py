@@ -159,7 +159,7 @@ def test_schedules_of_one_modality_on_one_day_are_one_examination():
 
 # -- RECIST ------------------------------------------------------------------------------
 def test_exact_twenty_percent_and_five_mm_are_progression_despite_rounding():
-    """66 of 2,900 one-decimal sums missed +20 % (33.7 -> 40.44 mm), and 10.1 -> 15.1 mm
+    """62 of 2,750 one-decimal sums missed +20 % (33.7 -> 40.44 mm), and 10.1 -> 15.1 mm
     missed +5 mm, by an ulp."""
     nadir = np.arange(250, 3000) / 10.0  # (from 25 mm, 20 % is at least 5 mm)
     assert progressed_by_growth(np.round(nadir * 1.2, 2), nadir).all()
