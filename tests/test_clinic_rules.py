@@ -352,3 +352,13 @@ def test_baseline_cases_of_both_recist_readers():
     # image, holds a new lesion at day 84's CT.
     got, targets = _read(organ, sizes, visits, lines=(55,))
     assert targets == [1, 2, 3] and got == [(50, "new_lesion", None), (84, "new_lesion", None)]
+
+
+def test_schedule_days_are_the_days_a_person_writes():
+    """Every 0.1 weeks from day 367 gave 367.69999999999999 for 367.7, and a line from
+    day 395.7 (exactly 4 weeks after it) found no baseline scan within 4 weeks."""
+    from metacascade.scenario import schedule_days
+
+    days = schedule_days(367.0, 0.1, None, 370.0)
+    assert days == [367.0, 367.7, 368.4, 369.1, 369.8]
+    assert schedule_days(365.0, 12, None, 3652.5)[:3] == [365.0, 449.0, 533.0]

@@ -820,12 +820,15 @@ def schedule_days(start: float, every_weeks: float, stop: float | None,
     """The days of a scan or draw schedule, in days.
 
     From ``start`` every ``every_weeks`` weeks to ``stop`` (if given) or ``end`` (the
-    horizon), both included.
+    horizon), both included; rounded to 1e-6 d, so that a fractional interval gives the
+    days a person would write (every 0.1 weeks from day 367: 367.7, not
+    367.69999999999999), which the 4-week baseline window compares with.
     """
     import numpy as np
 
     last = end if stop is None else min(stop, end)
-    return list(np.arange(start, last + 1e-9, 7.0 * every_weeks).tolist())
+    days = np.arange(start, last + 1e-9, 7.0 * every_weeks)
+    return list(np.round(days, 6).tolist())
 
 
 def name_field(loc: str, message: str) -> tuple[str, str]:
