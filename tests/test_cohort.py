@@ -373,6 +373,12 @@ def test_a_cohort_of_another_format_is_refused_as_such(tmp_path, population, ref
         simulate_cohort(population, 6, seed=5, out=old, shard_size=6, resume=True,
                         engine="patient")
     assert {p: p.read_bytes() for p in old.rglob("*") if p.is_file()} == before
+    # Nor is it analysed under this version's definitions (it was, silently).
+    from metacascade.analysis.analyze import CohortError, read_cohort
+
+    with pytest.raises(CohortError, match=r"holds a cohort of format 'metacascade-cohort/0', "
+                       r"written by another version of metacascade .*; simulate it again$"):
+        read_cohort(old)
 
 
 @pytest.mark.parametrize("address", ["bogus", "tcp://127.0.0.1:1"])

@@ -168,6 +168,14 @@ def read_cohort(cohort_dir: str | os.PathLike[str], *, read: str = "all") -> Coh
         raise CohortError(f"cannot read {str(manifest_path)!r}: {error}") from None
     if not isinstance(manifest, dict):
         raise CohortError(f"{str(manifest_path)!r} is not a JSON object")
+    from metacascade.cohort.directory import FORMAT
+
+    written = manifest.get("format")
+    if written is not None and written != FORMAT:  # (hand-made manifests may give none)
+        raise CohortError(f"{str(cohort)!r} holds a cohort of format {written!r}, written by "
+                          f"another version of metacascade (this one reads {FORMAT!r}): its "
+                          "tables mean other things (in format 7 baseline_ctc is per 7.5 mL "
+                          "and PFS is censored at the last scan); simulate it again")
     done = manifest.get("shards_done")
     if done is not None and not (isinstance(done, list) and all(
             isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in done)):
