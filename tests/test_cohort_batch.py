@@ -178,6 +178,34 @@ def test_batch_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, popu
     assert_same(whole, out)
 
 
+def test_every_stream_of_a_cohort_has_a_spawn_key_of_its_own(tmp_path, population,
+                                                            monkeypatch):
+    """The patients' parameter and seed streams and each batch's engine and clinic
+    streams: no two share (cohort seed, spawn key). Two that did would draw the same
+    numbers for different purposes (the clinic's draws tied to the engine's)."""
+    import metacascade.cohort.population as population_module
+
+    keys: list[tuple[int, tuple[int, ...]]] = []
+    real_sequence, real_states = np.random.SeedSequence, population_module.seed_states
+
+    class Recording(real_sequence):  # type: ignore[misc, valid-type]
+        def __init__(self, entropy=None, *, spawn_key=(), **kwargs):
+            keys.append((entropy, tuple(spawn_key)))
+            super().__init__(entropy, spawn_key=spawn_key, **kwargs)
+
+    def recording_states(seed, stream, patients, n_words):
+        keys.extend((seed, (stream, p)) for p in patients)
+        return real_states(seed, stream, patients, n_words)
+
+    monkeypatch.setattr(np.random, "SeedSequence", Recording)
+    monkeypatch.setattr(population_module, "seed_states", recording_states)
+    simulate_cohort(population, 4, seed=9, out=tmp_path / "c", batch_size=2,
+                    executor=LocalExecutor(1), progress=False, engine="batch")
+    # Per patient a parameter and a seed stream, per batch an engine and a clinic one.
+    assert len(keys) >= 2 * 4 + 2 * 2, keys
+    assert len(set(keys)) == len(keys), sorted(keys)
+
+
 def test_batch_and_patient_engines_agree_in_law(tmp_path, population):
     """Colonies founded per patient: Mann-Whitney U, batch vs per-patient, at ALPHA.
 
