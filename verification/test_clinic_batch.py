@@ -1,7 +1,9 @@
 """Long check: the batched clinic (follow_batch) against follow, on the same engine Results.
 
-Two cases: the virtual trial's population (examples/virtual_trial_breast.yaml, CT every
-12 weeks, a draw every 3 weeks, two lines of chemotherapy from M1) and one breast
+Two cases: the virtual trial's population as it was, with its lung spread
+(tests/data/virtual_trial_lung_spread.yaml: a lung soil about 15 times the calibrated
+one, so that most patients reach M1; CT every 12 weeks, a draw every 3 weeks, two lines
+of chemotherapy from M1) and one breast
 scenario with neutral soils and many seeds (CT and draws every 12 weeks from year 3, a
 line of chemotherapy on day 1500, stopped on progression). Each patient's Result is
 followed once by follow (its own stream) and once by follow_batch (one stream for the
@@ -45,7 +47,6 @@ LUNG_SPREAD_TRIAL = (Path(__file__).resolve().parent.parent / "tests" / "data"
                      / "virtual_trial_lung_spread.yaml")
 
 ALPHA = 0.01
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 N_TRIAL = 400
 N_NEUTRAL = 150
 STATISTICS = ("first_detection", "progression_day", "progression_reason", "lines",
