@@ -260,6 +260,26 @@ def test_baseline_ctc_is_per_7_5_ml_and_pfs_is_censored_at_the_last_scan(tmp_pat
     assert (patients["baseline_ctc"] > 0).any()
 
 
+def test_every_death_ends_pfs_and_pfs_never_outlasts_os(tmp_path):
+    """The patients table's endpoints as their definitions imply: a death is a PFS event
+    (progression-free survival ends at progression or death), and PFS, censored at the
+    last scan at the latest, never exceeds OS. Small vital-organ thresholds (1e8 cells
+    in lung or liver) make deaths soon after M1, some with no progression after the
+    origin: the case where only the death ends PFS, which the cohort must hold."""
+    data = yaml.safe_load((Path(__file__).parent / "data"
+                           / "virtual_trial_lung_spread.yaml").read_text())
+    data["clinic"]["vital_organ_lethal_cells"] = {"lung": 1e8, "liver": 1e8}
+    cohort = simulate_cohort(Population.from_dict(data), 64, seed=5, out=tmp_path / "c",
+                             batch_size=64, executor=LocalExecutor(1), progress=False,
+                             engine="batch")
+    p = cohort.table("patients")
+    p = p[p["enrolled"]]
+    dead = p["os_event"].astype(bool)
+    assert (dead & (p["pfs_days"] == p["os_days"])).any()  # a death ends PFS: the case
+    assert p.loc[dead, "pfs_event"].astype(bool).all()
+    assert (p["pfs_days"] <= p["os_days"]).all()
+
+
 def test_a_population_that_varies_structure_runs_in_groups(tmp_path):
     """Horizons and scan intervals that differ by patient: the batch runs in groups of
     patients that agree, each on its own streams; identical whatever the sharding."""
