@@ -2,10 +2,13 @@
 
 Survival checks draw a seeded cohort with exponential overall survival whose hazard is
 ``hazard_ratio`` times higher in the unfavourable baseline CTC group, censored at a
-horizon, and test at ALPHA = 0.001: with a true ratio of 2 the log-rank p-value must be
-below ALPHA and the Cox 95% interval must cover 2 and exclude 1; with a true ratio of 1
-the log-rank p-value must be above ALPHA. The seeds are fixed, so each check either
-always passes or always fails.
+horizon. The log-rank checks test at ALPHA = 0.001: with a true ratio of 2 the p-value
+must be below ALPHA, with a true ratio of 1 above it. The interval checks read the
+intervals the package reports, at its ``survival.CONFIDENCE`` (95 %): that an interval
+covers the truth (Cox's covers 2; each group's median interval covers its median) is a
+test at INTERVAL_ALPHA = 0.05 each, not at ALPHA; three of them, family-wise at most
+0.15. The seeds are fixed, so each check either always passes or always fails; the
+levels say how often a correct analysis would fail one on a fresh seed.
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ from metacascade.analysis import (
     median_survival,
     time_to_first_metastasis,
 )
+from metacascade.analysis.survival import CONFIDENCE
 from metacascade.errors import MetacascadeError, ParameterError
 
 ALPHA = 0.001
+#: Level of each interval check: the package's intervals are at CONFIDENCE (95 %).
+INTERVAL_ALPHA = 1.0 - CONFIDENCE
 HORIZON_DAYS = 1095.0
 CUTOFF = 5
 
@@ -124,6 +130,8 @@ def test_ctc_groups_leave_out_patients_not_enrolled_or_without_baseline():
 
 
 def test_hazard_ratio_two_is_recovered():
+    """Cox's interval covers 2 (at INTERVAL_ALPHA) and lies above 1; log-rank rejects
+    equal hazards for OS and PFS at ALPHA."""
     patients = synthetic_patients(20261121, hazard_ratio=2.0)
     cox = cox_hazard_ratio(patients, "os")
     assert cox.ci_low is not None and cox.ci_high is not None
@@ -139,6 +147,7 @@ def test_no_effect_is_not_significant():
 
 
 def test_median_survival_matches_the_exponential():
+    """Each group's median interval covers its true median (two checks at INTERVAL_ALPHA)."""
     patients = synthetic_patients(5, hazard_ratio=2.0)
     medians = median_survival(patients, "os")
     assert list(medians) == ["favourable", "unfavourable"]

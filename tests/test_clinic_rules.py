@@ -312,6 +312,23 @@ def test_a_lines_baseline_is_the_last_ct_within_four_weeks_before_it(
                 & (rows["time_days"] > start_day)]["time_days"].iloc[0] == first_progression
 
 
+@pytest.mark.parametrize(("nadir", "later", "progressed"), [
+    (10.0, 13.0, False),  # +30 %, but only +3 mm
+    (10.0, 15.0, True),  # +50 %, +5 mm
+    (40.0, 47.0, False),  # +7 mm, but only +17.5 %
+    (40.0, 48.0, True),  # +20 %, +8 mm
+])
+def test_target_growth_needs_twenty_percent_and_five_mm_in_both_readers(
+        nadir, later, progressed):
+    """One lung target, measured by CT at its nadir and again 12 weeks later: progression
+    by growth needs both of RECIST's margins, in either clinic's reader."""
+    organ = ["breast", "lung"]
+    sizes = {0: [30, nadir], 84: [30, later]}
+    got, targets = _read(organ, sizes, [(0, [(CT_CAP, [1])]), (84, [(CT_CAP, [1])])])
+    assert targets == [1]
+    assert got == ([(84, "target_growth", later)] if progressed else [])
+
+
 def test_baseline_cases_of_both_recist_readers():
     organ = ["breast", "lung", "liver", "vertebral_marrow"]
     # A CT 20 days before the line: its baseline. The liver lesion the next CT finds is

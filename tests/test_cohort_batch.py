@@ -23,7 +23,7 @@ from metacascade.engine.kernel import EngineError
 from metacascade.errors import OutputError
 from metacascade.physiology import get_body
 
-#: Significance level of the statistical check below.
+#: Family-wise significance of the statistical check below (Bonferroni over its tests).
 ALPHA = 0.001
 
 POPULATION = {
@@ -178,8 +178,37 @@ def test_batch_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, popu
     assert_same(whole, out)
 
 
+def test_every_stream_of_a_cohort_has_a_spawn_key_of_its_own(tmp_path, population,
+                                                            monkeypatch):
+    """The patients' parameter and seed streams and each batch's engine and clinic
+    streams: no two share (cohort seed, spawn key). Two that did would draw the same
+    numbers for different purposes (the clinic's draws tied to the engine's)."""
+    import metacascade.cohort.population as population_module
+
+    keys: list[tuple[int, tuple[int, ...]]] = []
+    real_sequence, real_states = np.random.SeedSequence, population_module.seed_states
+
+    class Recording(real_sequence):  # type: ignore[misc, valid-type]
+        def __init__(self, entropy=None, *, spawn_key=(), **kwargs):
+            keys.append((entropy, tuple(spawn_key)))
+            super().__init__(entropy, spawn_key=spawn_key, **kwargs)
+
+    def recording_states(seed, stream, patients, n_words):
+        keys.extend((seed, (stream, p)) for p in patients)
+        return real_states(seed, stream, patients, n_words)
+
+    monkeypatch.setattr(np.random, "SeedSequence", Recording)
+    monkeypatch.setattr(population_module, "seed_states", recording_states)
+    simulate_cohort(population, 4, seed=9, out=tmp_path / "c", batch_size=2,
+                    executor=LocalExecutor(1), progress=False, engine="batch")
+    # Per patient a parameter and a seed stream, per batch an engine and a clinic one.
+    assert len(keys) >= 2 * 4 + 2 * 2, keys
+    assert len(set(keys)) == len(keys), sorted(keys)
+
+
 def test_batch_and_patient_engines_agree_in_law(tmp_path, population):
-    """Colonies founded per patient: Mann-Whitney U, batch vs per-patient, at ALPHA.
+    """Colonies founded per patient and first detection day: Mann-Whitney U, batch vs
+    per-patient, at ALPHA / 2 each (family-wise ALPHA, Bonferroni over the two).
 
     Same patients (parameters from the patients' own streams), different draws.
     """
@@ -191,10 +220,11 @@ def test_batch_and_patient_engines_agree_in_law(tmp_path, population):
     b = pd.read_parquet(tmp_path / "b" / "patients").sort_values("patient")
     p = pd.read_parquet(tmp_path / "p" / "patients").sort_values("patient")
     assert np.array_equal(b["param_primary_diameter_mm"], p["param_primary_diameter_mm"])
-    for column in ("colonies_founded", "first_detection_day"):
+    columns = ("colonies_founded", "first_detection_day")
+    for column in columns:
         x = b[column].fillna(1e9).to_numpy()
         y = p[column].fillna(1e9).to_numpy()
-        assert stats.mannwhitneyu(x, y).pvalue > ALPHA, column
+        assert stats.mannwhitneyu(x, y).pvalue > ALPHA / len(columns), column
 
 
 @pytest.mark.parametrize("engine", ["batch", "patient"])
@@ -230,6 +260,26 @@ def test_baseline_ctc_is_per_7_5_ml_and_pfs_is_censored_at_the_last_scan(tmp_pat
         assert (row.pfs_days, row.pfs_event) == (end - origin, event)
     assert censored >= 1
     assert (patients["baseline_ctc"] > 0).any()
+
+
+def test_every_death_ends_pfs_and_pfs_never_outlasts_os(tmp_path):
+    """The patients table's endpoints as their definitions imply: a death is a PFS event
+    (progression-free survival ends at progression or death), and PFS, censored at the
+    last scan at the latest, never exceeds OS. Small vital-organ thresholds (1e8 cells
+    in lung or liver) make deaths soon after M1, some with no progression after the
+    origin: the case where only the death ends PFS, which the cohort must hold."""
+    data = yaml.safe_load((Path(__file__).parent / "data"
+                           / "virtual_trial_lung_spread.yaml").read_text())
+    data["clinic"]["vital_organ_lethal_cells"] = {"lung": 1e8, "liver": 1e8}
+    cohort = simulate_cohort(Population.from_dict(data), 64, seed=5, out=tmp_path / "c",
+                             batch_size=64, executor=LocalExecutor(1), progress=False,
+                             engine="batch")
+    p = cohort.table("patients")
+    p = p[p["enrolled"]]
+    dead = p["os_event"].astype(bool)
+    assert (dead & (p["pfs_days"] == p["os_days"])).any()  # a death ends PFS: the case
+    assert p.loc[dead, "pfs_event"].astype(bool).all()
+    assert (p["pfs_days"] <= p["os_days"]).all()
 
 
 def test_a_population_that_varies_structure_runs_in_groups(tmp_path):

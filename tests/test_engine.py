@@ -414,3 +414,26 @@ def test_changing_a_result_table_changes_nothing_else():
     for fresh, old in zip((result.colonies, result.events, result.ledger,
                            result.ledger_by_organ), before[1:], strict=True):
         pd.testing.assert_frame_equal(fresh, old)
+
+
+def test_the_necrotic_fraction_is_the_core_inside_the_necrosis_diameter():
+    """A colony of diameter d past the necrosis diameter D has a necrotic core of
+    diameter d - D (a viable shell D/2 thick): ((d - D) / d)^3 of its volume, 1/8 at
+    d = 2D; none for d <= D."""
+    from metacascade.engine.result import build_result
+
+    model = compile_scenario(Scenario.from_dict({"cancer": "breast"}))
+    model = replace(model, avascular_cells=1e12)  # (the colonies below stay avascular)
+    rim = model.necrosis_diameter_mm
+    diameters = np.array([0.5, 1.0, 2.0, 4.0]) * rim
+    cells = np.array([model.cells_for_diameter(d) for d in diameters])
+    n = len(cells)
+    # Founded at the horizon and never switched: each holds w = its cells at the end.
+    result = build_result(model, 0, "test", {
+        "organ": np.zeros(n), "parent": np.zeros(n), "generation": np.ones(n),
+        "founded": np.full(n, model.horizon_days), "w": cells,
+        "switch": np.full(n, np.inf), "via": np.zeros(n), "surface": np.zeros(n)}, [])
+    colonies = result.colonies
+    np.testing.assert_allclose(colonies["diameter_mm_end"], diameters, rtol=1e-12)
+    np.testing.assert_allclose(colonies["necrotic_fraction_end"],
+                               [0.0, 0.0, 1 / 8, 27 / 64], rtol=1e-12, atol=1e-12)

@@ -292,6 +292,30 @@ def test_per_patient_primary_shedding_is_the_kernels():
         assert plan.primary_cells_end[i] == pytest.approx(kernel_plan(model).primary_cells_end)
 
 
+@pytest.mark.parametrize("reference_cells", [0.0, 1e9])
+def test_per_patient_vascular_colony_sizes_are_the_kernels(reference_cells):
+    """The plan's Gompertz sizes (what sources shed from) are growth.vascular_cells'.
+
+    With ``doubling_reference_cells`` above the avascular limit a colony's rate differs
+    from the primary's (``colony_rate_per_day``); the kernel's alpha is the colony's.
+    """
+    from metacascade.engine.batch_plan import BatchPlan
+    from metacascade.engine.growth import vascular_cells
+
+    base = compile_scenario(Scenario.from_dict({"cancer": "breast"}))
+    models = [dataclasses.replace(base, doubling_reference_cells=reference_cells,
+                                  growth_rate_per_day=rate)
+              for rate in (base.growth_rate_per_day, 2 * base.growth_rate_per_day)]
+    assert (models[0].colony_rate_per_day != models[0].growth_rate_per_day) == (
+        reference_cells > 0)
+    plan = BatchPlan(models)
+    switch = np.array([100.0, 250.0, 900.0])
+    for p, model in enumerate(models):
+        for t in (300.0, 1000.0, 3000.0):
+            np.testing.assert_allclose(plan.vascular_cells(np.full(3, p), t, switch),
+                                       vascular_cells(model, t, switch), rtol=1e-12)
+
+
 @cache
 def _sleepers():
     """Single cells and clusters, many dormant cells, few colonies (3 y, 3 records)."""

@@ -1,8 +1,10 @@
 """The compiled loops (numba, the ``fast`` extra) give the NumPy code's bytes.
 
-Whole batches of both example populations are run with the loops on and off; the
-engine's raw results, the clinic's columns and the cohort tables must be identical, not
-close: a cohort must not depend on whether numba is installed (``_jit.py``).
+Whole batches of both example populations, and of the lung-spread trial (whose patients
+differ in lung soil, so that what a woken cell founds is read from each patient's own
+row), are run with the loops on and off; the engine's raw results, the clinic's columns
+and the cohort tables must be identical, not close: a cohort must not depend on whether
+numba is installed (``_jit.py``).
 """
 
 import os
@@ -22,6 +24,8 @@ from metacascade.engine.batch import simulate_batch
 from metacascade.engine.compile import compile_scenario
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+#: The trial example as it was, with a lung soil that varies between patients.
+LUNG_SPREAD_TRIAL = Path(__file__).resolve().parent / "data" / "virtual_trial_lung_spread.yaml"
 RAW = ("organ", "parent", "generation", "founded", "w", "switch", "via", "surface")
 
 
@@ -42,14 +46,15 @@ def _run(path: Path, patients: int) -> list[pd.DataFrame]:
     return [raw, snapshots, *tables]
 
 
-@pytest.mark.parametrize("example, patients", [("breast_population.yaml", 100),
-                                               ("virtual_trial_breast.yaml", 61)])
-def test_compiled_loops_give_the_same_bytes(example, patients):
+@pytest.mark.parametrize("path, patients", [
+    (EXAMPLES / "breast_population.yaml", 100), (EXAMPLES / "virtual_trial_breast.yaml", 61),
+    (LUNG_SPREAD_TRIAL, 61)], ids=["breast_population", "virtual_trial", "lung_spread"])
+def test_compiled_loops_give_the_same_bytes(path, patients):
     assert _jit.numba is not None, "the test extra installs numba"
     with _jit.use(True):
-        fast = _run(EXAMPLES / example, patients)
+        fast = _run(path, patients)
     with _jit.use(False):
-        plain = _run(EXAMPLES / example, patients)
+        plain = _run(path, patients)
     assert len(fast[0]) > 1000  # colonies enough to exercise the loops
     for a, b in zip(fast, plain, strict=True):
         pd.testing.assert_frame_equal(a, b, check_exact=True)

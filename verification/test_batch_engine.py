@@ -1,15 +1,19 @@
 """Long check: the batched engine against the per-patient kernel, over many patients.
 
-Four cases: ``neutral`` (neutral soils, colonies plentiful, seeding up to three
+Five cases: ``neutral`` (neutral soils, colonies plentiful, seeding up to three
 generations), ``dormancy`` (30% clusters, many dormant cells that wake or die, three
 ledger records), ``sleepers`` (single cells only, 30% of those that extravasate made
 dormant: the primary's dormant cells, whose deaths the batch engine draws as Poisson
-counts at the records, fill the pool) and ``trial`` (the heterogeneous patients of
-``examples/virtual_trial_breast.yaml`` over six years). For the first two the kernel
-runs one model N_RUNS times (``kernel.run`` on spawned seeds) and the batch runs N_RUNS
-copies of it in one call; for ``trial`` the kernel runs patients 0 .. N-1 of the
-population one by one and the batch runs patients N .. 2N-1 in one call (two independent
-samples of the population's mixture of models).
+counts at the records, fill the pool), ``trial`` (the heterogeneous patients of
+``tests/data/virtual_trial_lung_spread.yaml``, the virtual trial with a lung soil 15
+times the calibrated one, over six years) and ``faster_colonies`` (those of
+``examples/virtual_trial_breast.yaml``, whose metastases double in the tumour's doubling
+time at 1e9 cells, ``doubling_reference_cells``: small colonies grow 2.5 times faster
+than the primary, and the Gompertz alpha of a vascular colony is the colony's, not the
+primary's). For the first three the kernel runs one model N_RUNS times (``kernel.run``
+on spawned seeds) and the batch runs N_RUNS copies of it in one call; for the two
+populations the kernel runs patients 0 .. N-1 one by one and the batch runs patients
+N .. 2N-1 in one call (two independent samples of the population's mixture of models).
 
 Statistics, one two-sample p-value each: everything ``engine.comparison.compare`` gives
 (cell fates and colonies by organ, route and generation; every whole-body total;
@@ -20,8 +24,8 @@ histogram, and every counter (shed, died in blood, arrested, failed, died after
 extravasation, woke, extinct, dormant) at every ledger record (Mann-Whitney).
 
 The family-wise significance is ALPHA = 0.01, Bonferroni-corrected over every (case,
-statistic) pair (180 tests; the permutation tests use 19,999 permutations so that their
-smallest p-value, 5e-5, is below the threshold of 5.6e-5). About a minute.
+statistic) pair (245 tests; the permutation tests use 29,999 permutations so that their
+smallest p-value, 3.3e-5, is below the threshold of 4.1e-5). About 70 s.
 
 Checked to fail (by hand, then restored): with woken cells founding their colony in the
 next organ (organ index + 1) instead of their own, 9 of the 139 tests of the first three
@@ -34,7 +38,10 @@ cells that arrive in compound numbers (clusters, colonies' cells), fails 3 and 4
 wake counted from the start of their arrival step instead of its end fails 8 (wakings,
 extinctions, colonies founded by woken cells). ``neutral`` and ``dormancy`` alone caught
 neither death-rate break: colonies' dormant cells, whose numbers vary widely between
-patients, fill their pools.
+patients, fill their pools. With the batch's Gompertz alpha taken from the primary's rate
+instead of the colony's (``BatchPlan.alpha``; it only sets how fast vascular colonies
+shed), ``faster_colonies`` fails; the other four cases, where the two rates are equal,
+cannot see it.
 """
 
 import dataclasses
@@ -61,15 +68,17 @@ from metacascade.physiology import get_body
 from metacascade.random import make_rng, spawn_seeds
 from metacascade.scenario import Scenario
 
-#: The trial example as it was, with its lung spread (tests/data/).
-LUNG_SPREAD_TRIAL = (Path(__file__).resolve().parent.parent / "tests" / "data"
-                     / "virtual_trial_lung_spread.yaml")
+ROOT = Path(__file__).resolve().parent.parent
+#: The populations of the cases ``trial`` (the trial example as it was, with its lung
+#: spread) and ``faster_colonies`` (the trial example: doubling_reference_cells 1e9).
+POPULATIONS = {"trial": ROOT / "tests" / "data" / "virtual_trial_lung_spread.yaml",
+               "faster_colonies": ROOT / "examples" / "virtual_trial_breast.yaml"}
 
 pytestmark = pytest.mark.slow
 
 ALPHA = 0.01
 N_RUNS = 400
-PERMUTATIONS = 19_999
+PERMUTATIONS = 29_999
 SOILS = dict.fromkeys(get_body("adult_female").beds, 1.0)
 SEED = {"kernel": 1, "batch": 2, "permutations": 3, "population": 4}
 COUNTERS = {"shed": None, "died_in_blood": None, "arrested": ARRESTED, "failed": FAILED,
@@ -111,8 +120,8 @@ def _dormancy():
 
 
 @cache
-def _trial_models(first, count):
-    population = load_population(LUNG_SPREAD_TRIAL)
+def _population_models(case, first, count):
+    population = load_population(POPULATIONS[case])
     return [compile_scenario(population.patient(SEED["population"], i)[0])
             for i in range(first, first + count)]
 
@@ -122,8 +131,8 @@ CASES = {"neutral": _neutral, "dormancy": _dormancy, "sleepers": _sleepers}
 
 @cache
 def _results(case, engine):
-    if case == "trial":
-        models = _trial_models(0 if engine == "kernel" else N_RUNS, N_RUNS)
+    if case in POPULATIONS:
+        models = _population_models(case, 0 if engine == "kernel" else N_RUNS, N_RUNS)
     else:
         models = [CASES[case]()] * N_RUNS
     if engine == "kernel":
@@ -172,7 +181,7 @@ def _run(case):
     return p | _extra(a, b, rng)
 
 
-RECORDS = {"neutral": 2, "dormancy": 3, "sleepers": 3, "trial": 6}
+RECORDS = {"neutral": 2, "dormancy": 3, "sleepers": 3, "trial": 6, "faster_colonies": 6}
 EXTRA = ("founding_day", "switch_wait", "colonies_via_woke", "generations")
 TESTS = [(case, statistic) for case, records in RECORDS.items()
          for statistic in (*STATISTICS, *EXTRA,
@@ -193,3 +202,6 @@ def test_the_cases_are_not_degenerate():
         assert np.mean([len(r.raw.organ) for r in results]) > 10
         assert max(r.raw.generation.max(initial=0) for r in results) >= 2
         assert sum(r.raw.via.sum() for r in results) > 50
+    # faster_colonies: a colony's rate is not the primary's (the point of the case).
+    assert all(m.colony_rate_per_day > 2 * m.growth_rate_per_day
+               for m in _population_models("faster_colonies", 0, N_RUNS))
