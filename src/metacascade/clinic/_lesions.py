@@ -27,13 +27,13 @@ from metacascade.clinic import _lesions_loops as loops
 from metacascade.clinic._shared import check_shared as check_shared  # where tests look
 from metacascade.clinic._sizes import Sizes
 from metacascade.clinic._weights import circulation_weights
-from metacascade.clinic.course import BOUND_MARGIN, _schedule
+from metacascade.clinic.course import BOUND_MARGIN
 from metacascade.clinic.imaging import get_modality
 from metacascade.clinic.therapy import BRAIN, ResolvedRegimen, resolve_regimen
 from metacascade.engine.batch_result import BatchResult
 from metacascade.engine.compile import CompiledModel
 from metacascade.engine.growth import primary_cells
-from metacascade.scenario import Clinic, Regimen, Scenario
+from metacascade.scenario import Clinic, Regimen, Scenario, schedule_days
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -169,9 +169,9 @@ class Lesions(Sizes):
         """Each primary's size at every time the clinic may ask (grid, decisions, horizon)."""
         days = [self.horizon, *np.arange(0.0, self.horizon, 7.0).tolist()]
         for s in clinic.scans:
-            days += _schedule(s.start_day, s.every_weeks, s.stop_day, self.horizon)
+            days += schedule_days(s.start_day, s.every_weeks, s.stop_day, self.horizon)
         for d in clinic.draws:
-            days += _schedule(d.start_day, d.every_weeks, d.stop_day, self.horizon)
+            days += schedule_days(d.start_day, d.every_weeks, d.stop_day, self.horizon)
         plan = clinic.therapy
         if plan is not None:
             days += [d for d in (plan.start_day, plan.stop_day) if d is not None]

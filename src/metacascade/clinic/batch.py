@@ -75,7 +75,6 @@ from metacascade.clinic.course import (
     Examination,
     TherapyLine,
     _check_simulated,
-    _schedule,
     scan_days,
 )
 from metacascade.clinic.imaging import Detector
@@ -85,7 +84,7 @@ from metacascade.engine.limits import MAX_COLONIES, too_many_colonies
 from metacascade.engine.result import Result
 from metacascade.errors import ScenarioError
 from metacascade.random import check_rng
-from metacascade.scenario import Clinic, DrawSchedule, Scenario, as_scenario
+from metacascade.scenario import Clinic, DrawSchedule, Scenario, as_scenario, schedule_days
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -257,7 +256,7 @@ class _Batch:
         self.scans = scan_days(clinic, horizon)
         self.draws: dict[float, list[DrawSchedule]] = {}
         for draw in clinic.draws:
-            for t in _schedule(draw.start_day, draw.every_weeks, draw.stop_day, horizon):
+            for t in schedule_days(draw.start_day, draw.every_weeks, draw.stop_day, horizon):
                 self.draws.setdefault(t, []).append(draw)
         plan = clinic.therapy
         self.decided = set(self.scans) | set(self.draws) | (

@@ -498,7 +498,7 @@ def follow(result: Result, scenario: Scenario | Mapping[str, Any], *,
     scans = scan_days(clinic, horizon)
     draws: dict[float, list[DrawSchedule]] = {}
     for draw in clinic.draws:
-        for t in _schedule(draw.start_day, draw.every_weeks, draw.stop_day, horizon):
+        for t in schedule_days(draw.start_day, draw.every_weeks, draw.stop_day, horizon):
             draws.setdefault(t, []).append(draw)
     plan = clinic.therapy
     rules = Rules(plan, patient) if plan is not None else None
@@ -608,8 +608,6 @@ def _observation_table(rows: list[Row]) -> pd.DataFrame:
         "value": np.array(value, dtype=np.float64)[order]}, columns=list(OBSERVATION_COLUMNS))
 
 
-#: The days of a scan or draw schedule (defined with the schedules, which check them).
-_schedule = schedule_days
 
 
 def examinations(scans: Iterable[ScanSchedule]) -> list[Examination]:
@@ -635,7 +633,7 @@ def scan_days(clinic: Clinic, horizon: float) -> dict[float, list[Examination]]:
     """Every scan day of ``clinic`` up to ``horizon`` and its :func:`examinations`."""
     due: dict[float, list[ScanSchedule]] = {}
     for scan in clinic.scans:
-        for t in _schedule(scan.start_day, scan.every_weeks, scan.stop_day, horizon):
+        for t in schedule_days(scan.start_day, scan.every_weeks, scan.stop_day, horizon):
             due.setdefault(t, []).append(scan)
     return {t: examinations(scans) for t, scans in due.items()}
 
