@@ -660,3 +660,78 @@ def test_reading_what_the_analysis_reads_gives_the_same_analysis(tmp_path):
     with pytest.raises(CohortError, match=r"the colonies/ dataset of .* lacks column\(s\) "
                                           "organ"):
         read_cohort(cohort, read="analysis")
+
+
+def test_the_intervals_level_is_a_choice():
+    """``confidence``: a wider level's intervals hold the narrower's, around the same point.
+
+    Deterministic (a fixed seed); the point estimates do not depend on the level.
+    """
+    patients = synthetic_patients(20261122, hazard_ratio=2.0)
+    narrow = cox_hazard_ratio(patients, "os", confidence=0.8)
+    default = cox_hazard_ratio(patients, "os")
+    wide = cox_hazard_ratio(patients, "os", confidence=0.99)
+    assert narrow.hazard_ratio == default.hazard_ratio == wide.hazard_ratio
+    assert default == cox_hazard_ratio(patients, "os", confidence=CONFIDENCE)
+    assert wide.ci_low < default.ci_low < narrow.ci_low  # type: ignore[operator]
+    assert narrow.ci_high < default.ci_high < wide.ci_high  # type: ignore[operator]
+    # exp(beta +- z se): the log-width scales with the normal quantile
+    from scipy.stats import norm
+
+    def log_width(ratio):
+        return math.log(ratio.ci_high) - math.log(ratio.ci_low)
+
+    assert log_width(wide) / log_width(default) == pytest.approx(
+        norm.ppf(0.995) / norm.ppf(0.975), rel=1e-9)
+    medians = {c: median_survival(patients, "os", confidence=c)["favourable"]
+               for c in (0.8, 0.99)}
+    assert medians[0.8].median_days == medians[0.99].median_days
+    assert medians[0.99].ci_low <= medians[0.8].ci_low  # type: ignore[operator]
+    assert medians[0.8].ci_high <= medians[0.99].ci_high  # type: ignore[operator]
+    assert medians[0.99].ci_high - medians[0.99].ci_low > (  # type: ignore[operator]
+        medians[0.8].ci_high - medians[0.8].ci_low)  # type: ignore[operator]
+    fits = kaplan_meier(patients, "os", confidence=0.9)
+    assert all(f.alpha == pytest.approx(0.1) for f in fits.values())
+
+
+@pytest.mark.parametrize("level", [0, 1, 95, -0.5, True, float("nan"), "0.9", None])
+def test_a_level_that_is_no_level_is_named(level):
+    patients = synthetic_patients(3, 100)
+    for call in (lambda: kaplan_meier(patients, confidence=level),
+                 lambda: median_survival(patients, confidence=level),
+                 lambda: cox_hazard_ratio(patients, confidence=level)):
+        with pytest.raises(ParameterError, match=r"^confidence: .* strictly between 0 and 1"):
+            call()
+
+
+def test_analyze_at_another_level(tmp_path):
+    """``analyze --confidence``: recorded in analysis.json, the intervals at it; a bad
+    level exits 2 in one line naming the option and writes nothing."""
+    from typer.testing import CliRunner
+
+    from metacascade.cli import app
+    from metacascade.report import write_report
+
+    patients = synthetic_patients(15, 400)
+    cohort = write_cohort(tmp_path, patients, colonies_table([(1, "lung", 5.0, 6.0)]),
+                          scans_table([(1, 9.0, "", -1)]))
+    runner = CliRunner()
+    for bad in ("95", "0", "nan"):
+        run = runner.invoke(app, ["analyze", str(cohort), "--confidence", bad])
+        assert run.exit_code == 2, run.output
+        assert run.output.count("\n") == 1
+        assert run.stderr.startswith("metacascade: error: --confidence: ")
+        assert not (tmp_path / "analysis.json").exists()
+    with pytest.raises(ParameterError, match=r"^confidence"):
+        analyze(cohort, confidence=1.0)
+    assert not (tmp_path / "analysis.json").exists()
+    run = runner.invoke(app, ["analyze", str(cohort), "--confidence", "0.9"])
+    assert run.exit_code == 0, run.output
+    data = json.loads((tmp_path / "analysis.json").read_text(encoding="utf-8"))
+    assert data["confidence"] == 0.9
+    cox = cox_hazard_ratio(patients, "os", confidence=0.9)
+    assert data["cox"]["os"]["ci_low"] == pytest.approx(cox.ci_low, rel=1e-11)
+    assert data["cox"]["os"]["ci_high"] == pytest.approx(cox.ci_high, rel=1e-11)
+    page = write_report(tmp_path).read_text(encoding="utf-8")
+    assert "median OS (90% CI)" in page and "pointwise 90% bands" in page
+    assert "95% CI" not in page

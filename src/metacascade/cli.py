@@ -479,6 +479,10 @@ def analyze(
              "a gross autopsy). A cohort keeps colonies of at least 1 mm (and those "
              "detected), so 0 counts those, not every colony founded.",
         show_default=False)] = None,
+    confidence: Annotated[float | None, typer.Option(
+        help="Two-sided level of the intervals of medians and hazard ratios and of the "
+             "curves' bands, strictly between 0 and 1 (default 0.95).",
+        show_default=False)] = None,
 ) -> None:
     """Survival by CTC group, autopsy view, first metastases (needs the 'analysis' extra).
 
@@ -489,14 +493,19 @@ def analyze(
 
     matplotlib.use("Agg")
     from metacascade.analysis import analyze as analyze_cohort
+    from metacascade.analysis.autopsy import AUTOPSY_MIN_DIAMETER_MM
+    from metacascade.analysis.survival import CONFIDENCE
     from metacascade.cohort.progress import is_terminal
 
     # On a terminal, what is under way (a million patients take half a minute).
     say = (lambda line: typer.echo(line, err=True)) if is_terminal(sys.stderr) else None
-    with _user_errors(), _as_options(min_diameter_mm="--min-diameter-mm"):
-        report = (analyze_cohort(cohort_dir, progress=say) if min_diameter_mm is None
-                  else analyze_cohort(cohort_dir, min_diameter_mm=min_diameter_mm,
-                                      progress=say))
+    with _user_errors(), _as_options(min_diameter_mm="--min-diameter-mm",
+                                     confidence="--confidence"):
+        report = analyze_cohort(
+            cohort_dir, progress=say,
+            min_diameter_mm=AUTOPSY_MIN_DIAMETER_MM if min_diameter_mm is None
+            else min_diameter_mm,
+            confidence=CONFIDENCE if confidence is None else confidence)
     typer.echo(json.dumps(_headline(report), indent=1))
     # (on stderr: stdout is the JSON alone, for `analyze DIR | jq`)
     typer.echo(f"wrote analysis.json, survival.png, organs.png to {cohort_dir}/", err=True)

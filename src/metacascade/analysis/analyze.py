@@ -6,9 +6,10 @@ and writes three files (:data:`ANALYSIS_FILES`):
 
 ``analysis.json``
     Cohort size, baseline CTC groups, median overall and progression-free survival per
-    group with 95% intervals, deaths by cause (``deaths``: the total burden or a vital
-    organ's) and the patients at risk at each median (``few_at_risk``
-    names a median reached with fewer than 10 at risk), log-rank tests and Cox hazard ratios
+    group with 95% intervals (``confidence``: another level on request), deaths by
+    cause (``deaths``: the total burden or a vital organ's) and the patients at risk at
+    each median (``few_at_risk`` names a median reached with fewer than 10 at risk),
+    log-rank tests and Cox hazard ratios
     (:mod:`metacascade.analysis.survival`), organ involvement at death against the
     diSibio & French 2008 autopsy series and time to first metastasis per organ
     (:mod:`metacascade.analysis.autopsy`). Plain JSON: keys sorted, floats to 12
@@ -55,6 +56,7 @@ from metacascade.analysis.survival import (
     FEW_AT_RISK,
     FEW_AT_RISK_SHARE,
     Endpoint,
+    check_confidence,
     cox_hazard_ratio,
     ctc_groups,
     logrank,
@@ -191,6 +193,7 @@ def read_cohort(cohort_dir: str | os.PathLike[str], *, read: str = "all") -> Coh
 
 def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
             min_diameter_mm: float = AUTOPSY_MIN_DIAMETER_MM,
+            confidence: float = CONFIDENCE,
             progress: bool | Callable[[str], None] | None = None) -> dict[str, Any]:
     """Analyse a cohort and write :data:`ANALYSIS_FILES`.
 
@@ -210,6 +213,10 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
         a smaller value counts those, not every established colony as the calibration's
         autopsy does (:class:`metacascade.calibration.model.Autopsy`);
         ``autopsy.counts`` in ``analysis.json`` says what was counted.
+    confidence
+        Two-sided level of the intervals of the medians and hazard ratios and of the
+        curves' bands, strictly between 0 and 1 (default 0.95); ``analysis.json``
+        records it as ``confidence``.
     progress
         A line saying what is under way as each step starts (a million patients take
         about half a minute: reading the shards, the survival models, the figures):
@@ -225,7 +232,8 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     Raises
     ------
     ParameterError
-        ``min_diameter_mm`` is not a finite number >= 0 (nothing is written).
+        ``min_diameter_mm`` is not a finite number >= 0, or ``confidence`` not strictly
+        between 0 and 1 (nothing is written).
     TypeError
         ``cohort_dir`` or ``out_dir`` is not a path, or ``progress`` is neither true,
         false, None nor a function (nothing is written).
@@ -238,6 +246,7 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
 
     """
     check_min_diameter(min_diameter_mm)
+    level = check_confidence(confidence)
     say = _progress(progress)
     directory = as_path(cohort_dir, "cohort_dir", noun="a directory's path")
     if out_dir is not None:
@@ -253,11 +262,12 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
         f"{len(cohort.patients):,} patients")
     autopsy = involvement(cohort.patients, cohort.colonies, min_diameter_mm=min_diameter_mm)
     timing = time_to_first_metastasis(cohort.colonies, cohort.observations)
-    data = analysis_data(cohort, autopsy, timing, min_diameter_mm=min_diameter_mm)
+    data = analysis_data(cohort, autopsy, timing, min_diameter_mm=min_diameter_mm,
+                         confidence=level)
     plain: dict[str, Any] = plain_json(data)
     out = directory if out_dir is None else Path(out_dir)
     say("drawing survival.png and organs.png")
-    _write_outputs(out, plain, _survival_figure(cohort.patients, plain),
+    _write_outputs(out, plain, _survival_figure(cohort.patients, plain, level),
                    _organs_figure(autopsy, min_diameter_mm))
     return plain
 
@@ -275,8 +285,10 @@ def _progress(progress: object) -> Callable[[str], None]:
 
 
 def analysis_data(cohort: CohortTables, autopsy: pd.DataFrame, timing: pd.DataFrame, *,
-                  min_diameter_mm: float) -> dict[str, Any]:
+                  min_diameter_mm: float, confidence: float = CONFIDENCE) -> dict[str, Any]:
     """The content of ``analysis.json`` (before rounding) from a cohort's tables.
+
+    Its intervals at the two-sided level ``confidence`` (default 0.95).
 
     ``autopsy`` and ``timing`` are :func:`~metacascade.analysis.autopsy.involvement` and
     :func:`~metacascade.analysis.autopsy.time_to_first_metastasis` of the cohort; a table
@@ -285,6 +297,7 @@ def analysis_data(cohort: CohortTables, autopsy: pd.DataFrame, timing: pd.DataFr
     """
     _require(autopsy, INVOLVEMENT_COLUMNS, "autopsy")
     _require(timing, TIMING_COLUMNS, "timing")
+    level = check_confidence(confidence)
     patients = cohort.patients
     grouped = ctc_groups(patients)
     n_baseline = len(grouped)
@@ -299,11 +312,12 @@ def analysis_data(cohort: CohortTables, autopsy: pd.DataFrame, timing: pd.DataFr
         "n_with_baseline_ctc": n_baseline,
         "share_baseline_unfavourable": (float(grouped["unfavourable"].mean())
                                         if n_baseline else None),
-        "confidence": CONFIDENCE,
+        "confidence": level,
         "deaths": _deaths(patients),
-        "groups": (groups := _groups(patients)),
+        "groups": (groups := _groups(patients, level)),
         "logrank": {e: asdict(logrank(patients, e)) for e in _ENDPOINTS},
-        "cox": (cox := {e: asdict(cox_hazard_ratio(patients, e)) for e in _ENDPOINTS}),
+        "cox": (cox := {e: asdict(cox_hazard_ratio(patients, e, confidence=level))
+                        for e in _ENDPOINTS}),
         "not_estimated": _not_estimated(groups, cox),
         "few_at_risk": _few_at_risk(groups),
         "autopsy": _autopsy_data(autopsy, min_diameter_mm),
@@ -328,12 +342,12 @@ def _deaths(patients: pd.DataFrame) -> dict[str, Any]:
             "by_cause": {str(k): int(v) for k, v in causes.value_counts().sort_index().items()}}
 
 
-def _groups(patients: pd.DataFrame) -> dict[str, dict[str, Any]]:
+def _groups(patients: pd.DataFrame, confidence: float) -> dict[str, dict[str, Any]]:
     grouped = ctc_groups(patients)
     out: dict[str, dict[str, Any]] = {
         g: {"n": int((grouped["baseline_ctc_group"] == g).sum())} for g in CTC_GROUPS}
     for endpoint in _ENDPOINTS:
-        medians = median_survival(patients, endpoint)
+        medians = median_survival(patients, endpoint, confidence=confidence)
         for group in CTC_GROUPS:
             entry = medians.get(group)
             out[group].update({
@@ -432,7 +446,8 @@ def _autopsy_data(table: pd.DataFrame, min_diameter_mm: float) -> dict[str, Any]
 
 
 # -- figures --------------------------------------------------------------------------------
-def _survival_figure(patients: pd.DataFrame, data: Mapping[str, Any]) -> Figure:
+def _survival_figure(patients: pd.DataFrame, data: Mapping[str, Any],
+                     confidence: float) -> Figure:
     from matplotlib.figure import Figure
 
     from metacascade.plots.cohort import plot_survival
@@ -441,7 +456,7 @@ def _survival_figure(patients: pd.DataFrame, data: Mapping[str, Any]) -> Figure:
     axes = figure.subplots(1, 2)
     names = {"os": "overall survival", "pfs": "progression-free survival"}
     for ax, endpoint in zip(axes, _ENDPOINTS, strict=True):
-        plot_survival(patients, endpoint, ax=ax,
+        plot_survival(patients, endpoint, ax=ax, confidence=confidence,
                       title=_survival_title(names[endpoint], data["cox"][endpoint],
                                             data["logrank"][endpoint]))
     figure.tight_layout()

@@ -21,12 +21,13 @@ import math
 import warnings
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 
-from metacascade.errors import MetacascadeError
+from metacascade._checks import is_number
+from metacascade.errors import MetacascadeError, ParameterError
 
 Endpoint = Literal["os", "pfs"]
 
@@ -38,7 +39,8 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
 #: Name of the derived grouping column, and its groups in plotting order.
 CTC_GROUP = "baseline_ctc_group"
 CTC_GROUPS = ("favourable", "unfavourable")
-#: Two-sided confidence level of every interval reported here.
+#: Two-sided confidence level of the intervals reported here unless another is asked
+#: (``confidence`` of each function; ``metacascade analyze --confidence``).
 CONFIDENCE = 0.95
 #: A median with fewer patients at risk than this is flagged as resting on the last few
 #: patients followed (a stated convention: the tail of a Kaplan-Meier curve with few at
@@ -101,6 +103,17 @@ def check_endpoint(endpoint: object) -> str:
     return endpoint
 
 
+def check_confidence(confidence: object) -> float:
+    """``confidence`` if it is a two-sided level strictly between 0 and 1; else an error.
+
+    (A truth value is no level; 95, a percentage, is refused rather than read as 0.95.)
+    """
+    if not (is_number(confidence) and 0.0 < cast(float, confidence) < 1.0):  # (NaN fails)
+        raise ParameterError(f"confidence: {confidence!r} must be a number strictly between "
+                             "0 and 1 (e.g. 0.95 for 95 % intervals)")
+    return float(cast(float, confidence))
+
+
 def ctc_groups(patients: pd.DataFrame) -> pd.DataFrame:
     """The enrolled patients with a baseline CTC count, with their CTC group.
 
@@ -127,7 +140,7 @@ def ctc_groups(patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def kaplan_meier(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
-                 by: str = CTC_GROUP) -> dict[str, Any]:
+                 by: str = CTC_GROUP, confidence: float = CONFIDENCE) -> dict[str, Any]:
     """Kaplan-Meier fits of an endpoint, one per group.
 
     Parameters
@@ -140,6 +153,9 @@ def kaplan_meier(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
         Column to group by. The default, :data:`CTC_GROUP`, is derived by
         :func:`ctc_groups` (which also drops patients not enrolled or without a
         baseline count); any other column of ``patients`` is used as it is.
+    confidence
+        Two-sided level of the pointwise bands (``confidence_interval_``), strictly
+        between 0 and 1; default :data:`CONFIDENCE` (0.95).
 
     Returns
     -------
@@ -150,27 +166,29 @@ def kaplan_meier(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
     """
     from lifelines import KaplanMeierFitter
 
+    level = check_confidence(confidence)
     table = _endpoint_table(patients, endpoint, by)
     duration, event = ENDPOINTS[endpoint]
     fits: dict[str, Any] = {}
     for group in _group_order(table[by], by):
         rows = table[table[by] == group]
-        fitter = KaplanMeierFitter(alpha=1.0 - CONFIDENCE, label=str(group))
+        fitter = KaplanMeierFitter(alpha=1.0 - level, label=str(group))
         fits[str(group)] = fitter.fit(rows[duration], rows[event], label=str(group))
     return fits
 
 
 def median_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
-                    by: str = CTC_GROUP) -> dict[str, GroupSurvival]:
-    """Median survival per group (Kaplan-Meier), with its 95% confidence interval.
+                    by: str = CTC_GROUP, confidence: float = CONFIDENCE,
+                    ) -> dict[str, GroupSurvival]:
+    """Median survival per group (Kaplan-Meier), with its confidence interval.
 
     The interval is lifelines' (:func:`lifelines.utils.median_survival_times` of the
     pointwise log(-log) band of the curve, Brookmeyer-Crowley style).
 
     Parameters
     ----------
-    patients, endpoint, by
-        As for :func:`kaplan_meier`.
+    patients, endpoint, by, confidence
+        As for :func:`kaplan_meier` (the interval's level: default 0.95).
 
     Returns
     -------
@@ -181,7 +199,8 @@ def median_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
     from lifelines.utils import median_survival_times
 
     out: dict[str, GroupSurvival] = {}
-    for group, fitter in kaplan_meier(patients, endpoint, by=by).items():
+    for group, fitter in kaplan_meier(patients, endpoint, by=by,
+                                                 confidence=confidence).items():
         bounds = median_survival_times(fitter.confidence_interval_)
         low, high = (_finite(v) for v in np.asarray(bounds, dtype=float).ravel()[:2])
         median = _finite(fitter.median_survival_time_)
@@ -223,12 +242,13 @@ def logrank(patients: pd.DataFrame, endpoint: Endpoint = "os") -> LogRank:
     return LogRank(_finite(result.test_statistic), _finite(result.p_value))
 
 
-def cox_hazard_ratio(patients: pd.DataFrame, endpoint: Endpoint = "os") -> HazardRatio:
-    """Cox proportional-hazards ratio of the unfavourable CTC group, with its 95% CI.
+def cox_hazard_ratio(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
+                     confidence: float = CONFIDENCE) -> HazardRatio:
+    """Cox proportional-hazards ratio of the unfavourable CTC group, with its interval.
 
     The model has one covariate, the 0/1 indicator ``unfavourable``; the hazard ratio
-    is exp(beta), the interval exp(beta +- 1.96 se) and the p-value the Wald test's
-    (:class:`lifelines.CoxPHFitter`, Efron's method for ties).
+    is exp(beta), the interval exp(beta +- z se) (z = 1.96 at 95 %) and the p-value the
+    Wald test's (:class:`lifelines.CoxPHFitter`, Efron's method for ties).
 
     Parameters
     ----------
@@ -236,6 +256,8 @@ def cox_hazard_ratio(patients: pd.DataFrame, endpoint: Endpoint = "os") -> Hazar
         A cohort's patients table.
     endpoint
         ``"os"`` or ``"pfs"``.
+    confidence
+        Two-sided level of the interval, strictly between 0 and 1 (default 0.95).
 
     Returns
     -------
@@ -247,6 +269,7 @@ def cox_hazard_ratio(patients: pd.DataFrame, endpoint: Endpoint = "os") -> Hazar
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
 
+    level = check_confidence(confidence)
     table = _endpoint_table(patients, endpoint, CTC_GROUP)
     duration, event = ENDPOINTS[endpoint]
     events = table.groupby(CTC_GROUP)[event].sum()
@@ -257,16 +280,18 @@ def cox_hazard_ratio(patients: pd.DataFrame, endpoint: Endpoint = "os") -> Hazar
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fitter = CoxPHFitter(alpha=1.0 - CONFIDENCE).fit(
+            fitter = CoxPHFitter(alpha=1.0 - level).fit(
                 data, duration_col=duration, event_col=event)
     except (ConvergenceError, np.linalg.LinAlgError):
         return HazardRatio(None, None, None, None)
     row = fitter.summary.loc["unfavourable"]
-    level = round(100 * CONFIDENCE)
+    # (lifelines labels them "exp(coef) lower 95%", the level as "%g": found by prefix)
+    low, high = (next(c for c in row.index if c.startswith(f"exp(coef) {side} "))
+                 for side in ("lower", "upper"))
     return HazardRatio(
         hazard_ratio=_finite(row["exp(coef)"]),
-        ci_low=_finite(row[f"exp(coef) lower {level}%"]),
-        ci_high=_finite(row[f"exp(coef) upper {level}%"]),
+        ci_low=_finite(row[low]),
+        ci_high=_finite(row[high]),
         p_value=_finite(row["p"]),
     )
 

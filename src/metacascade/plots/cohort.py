@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from metacascade.analysis.survival import (
+    CONFIDENCE,
     CTC_GROUPS,
     ENDPOINTS,
     Endpoint,
+    check_confidence,
     check_endpoint,
     kaplan_meier,
 )
@@ -37,11 +39,13 @@ _SIMULATED, _AUTOPSY = "#4c72b0", "0.65"
 
 
 def plot_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
-                  ax: Axes | None = None, title: str | None = None) -> Axes:
+                  ax: Axes | None = None, title: str | None = None,
+                  confidence: float = CONFIDENCE) -> Axes:
     """Draw Kaplan-Meier curves of an endpoint per baseline CTC group, with numbers at risk.
 
-    Curves carry their pointwise 95% band and a tick at each censoring; time is in
-    months (of :data:`~metacascade.plots.clinic.DAYS_PER_MONTH` days) from the origin.
+    Curves carry their pointwise band (95 % unless ``confidence`` says otherwise) and a
+    tick at each censoring; time is in months (of
+    :data:`~metacascade.plots.clinic.DAYS_PER_MONTH` days) from the origin.
 
     Parameters
     ----------
@@ -56,6 +60,8 @@ def plot_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
         at-risk table goes in a twin Axes below it, so leave room (``tight_layout``).
     title
         Title of the Axes; by default the endpoint's name.
+    confidence
+        Two-sided level of the bands, strictly between 0 and 1 (default 0.95).
 
     Returns
     -------
@@ -64,6 +70,7 @@ def plot_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
 
     """
     check_endpoint(endpoint)
+    check_confidence(confidence)
     from lifelines.plotting import add_at_risk_counts
 
     require_frame(patients, "patients")
@@ -74,7 +81,7 @@ def plot_survival(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
         raise MetacascadeError(f"patients table lacks column(s) {', '.join(missing)}")
     ax = axes_or_current(ax)
     in_months = patients.assign(**{duration: patients[duration] / DAYS_PER_MONTH})
-    fits = kaplan_meier(in_months, endpoint)
+    fits = kaplan_meier(in_months, endpoint, confidence=confidence)
     for group, fitter in fits.items():
         fitter.plot_survival_function(ax=ax, ci_show=True, show_censors=True,
                                       censor_styles={"ms": 4, "marker": "|"},

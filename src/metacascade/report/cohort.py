@@ -26,7 +26,7 @@ from metacascade.analysis import (
     read_cohort,
     time_to_first_metastasis,
 )
-from metacascade.analysis.survival import Endpoint
+from metacascade.analysis.survival import CONFIDENCE, Endpoint
 from metacascade.cohort.directory import incomplete_note
 from metacascade.cohort.population import Population
 from metacascade.describe import population_text, scenario_text
@@ -144,14 +144,14 @@ def _headline(run: CohortRun) -> Section:
         ("baseline unfavourable (>= cut-off)", share(a["share_baseline_unfavourable"])),
         ("numbers from", source),
     ])
-    groups = a["groups"]
+    groups, level = a["groups"], _level(run)
     body += "<h3>Survival by baseline CTC group</h3>" + table(
-        ("group", "patients", "OS events", "median OS (95% CI)", "PFS events",
-         "median PFS (95% CI)"),
+        ("group", "patients", "OS events", f"median OS ({level} CI)", "PFS events",
+         f"median PFS ({level} CI)"),
         [(g, groups[g]["n"], groups[g]["os_events"], _median(groups[g], "os"),
           groups[g]["pfs_events"], _median(groups[g], "pfs")) for g in CTC_GROUPS],
         numeric=(1, 2, 4))
-    body += table(("endpoint", "hazard ratio, unfavourable vs favourable (95% CI)",
+    body += table(("endpoint", f"hazard ratio, unfavourable vs favourable ({level} CI)",
                    "log-rank p"),
                   [(name, _ratio(a["cox"][e]), number(a["logrank"][e]["p_value"], 2))
                    for e, name in (("os", "overall survival"),
@@ -176,8 +176,10 @@ def _survival(run: CohortRun) -> Section:
     fig = Figure(figsize=(12.0, 5.5), layout="constrained")
     endpoints: tuple[Endpoint, ...] = ("os", "pfs")
     for ax, endpoint in zip(fig.subplots(1, 2), endpoints, strict=True):
-        plot_survival(run.cohort.patients, endpoint, ax=ax)
-    text = paragraph("Kaplan-Meier curves per baseline CTC group with pointwise 95% bands, "
+        plot_survival(run.cohort.patients, endpoint, ax=ax,
+                      confidence=float(run.analysis.get("confidence", CONFIDENCE)))
+    text = paragraph("Kaplan-Meier curves per baseline CTC group with pointwise "
+                     f"{_level(run)} bands, "
                      "censoring ticks and the numbers at risk below each axis.")
     return Section("survival", "Kaplan-Meier curves", text + figure(
         fig, alt="Kaplan-Meier curves of overall and progression-free survival"))
@@ -213,6 +215,11 @@ def _organs(run: CohortRun) -> Section:
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _level(run: CohortRun) -> str:
+    """The analysis's confidence level as a percentage ("95%")."""
+    return f"{100 * float(run.analysis.get('confidence', CONFIDENCE)):g}%"
+
+
 def _stored_analysis(path: Path, n_patients: int) -> dict[str, Any] | None:
     """``analysis.json`` if it is of these patients, else None (then it is recomputed)."""
     file = path / "analysis.json"
