@@ -453,3 +453,34 @@ def test_ctrl_c_stops_at_once_says_how_to_resume_and_resumes(tmp_path, populatio
     run = CliRunner().invoke(app, [*args, "--out", str(out), "--resume"])
     assert run.exit_code == 0, run.output
     assert_same(whole, out)
+
+
+def test_the_sync_cancel_race_of_distributed_is_not_printed(caplog):
+    """A Ctrl-C just before distributed's ``sync`` starts its coroutine: tornado logged a
+    NameError traceback from ``sync``'s ``cancel`` (1 run in 8 of the Ctrl-C test above
+    failed on it). That record alone is dropped; other errors are still logged."""
+    import logging
+
+    from metacascade.cohort.executors import _quiet_sync_cancel_race
+
+    def sync_like():  # distributed.utils.sync's shape: annotated, not yet assigned
+        future: object
+
+        def cancel() -> None:
+            if future is not None:  # noqa: F821  (unassigned on purpose)
+                pass
+
+        return cancel
+
+    logger = logging.getLogger("tornado.application")
+    _quiet_sync_cancel_race()
+    _quiet_sync_cancel_race()  # (once)
+    assert sum(type(f).__name__ == "_SyncCancelRace" for f in logger.filters) == 1
+    for callback, printed in ((sync_like(), False), (lambda: {}["future"], True),
+                              (lambda: undefined_name, True)):  # type: ignore[name-defined]  # noqa: F821
+        caplog.clear()
+        try:
+            callback()
+        except Exception:
+            logger.error("Exception in callback %r", callback, exc_info=True)
+        assert bool(caplog.records) == printed
