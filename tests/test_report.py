@@ -284,6 +284,16 @@ def test_a_history_ended_at_the_colony_limit_is_said(run, tmp_path):
     (out / "summary.json").write_text(json.dumps({**summary, "history_end_day": 1820.0}))
     text = write_report(out, out=tmp_path / "ended.html").read_text()
     assert "The natural history was ended on day 1820 (year 5.0), where its colonies" in text
+    # No colony came between the last ledger record and the end: nothing is said of them.
+    assert "also holds" not in text
+    founded = summary["ledger"]["colonies_founded"]
+    for later, words in ((1, "the 1 colony founded"), (3, "the 3 colonies founded")):
+        ledger = {**summary["ledger"], "colonies_founded": founded - later}
+        (out / "summary.json").write_text(json.dumps(
+            {**summary, "history_end_day": 1820.0, "ledger": ledger}))
+        text = write_report(out, out=tmp_path / "ended.html").read_text()
+        assert (f"colonies.parquet also holds {words} after that record, up to day 1820, "
+                "where the engine ended the history") in text
 
 
 def test_scenario_parameters_are_what_the_engine_cites(run):
