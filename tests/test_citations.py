@@ -37,3 +37,36 @@ def test_sources_describe_themselves():
 def test_reference_keys_are_unique():
     keys = [ref.key for ref in ALL_REFERENCES]
     assert len(keys) == len(set(keys))
+
+
+def test_every_work_names_its_authors_or_is_named_by_its_title():
+    """No placeholder reaches a user: a work without known authors leads with its title."""
+    from metacascade.cancers import get_cancer
+    from metacascade.report.citations import _reference
+
+    for ref in ALL_REFERENCES:
+        text = ref.describe() + " " + _reference(ref)
+        assert "not recorded" not in text and "REFERENCE_VALUES" not in text, ref.key
+        assert text.startswith(ref.authors or f'"{ref.title}" {ref.year}, {ref.venue}')
+    lung = get_cancer("lung").doubling_time.source.describe()
+    assert lung.startswith('"Pulmonary metastases tumor doubling time: assessment by computed '
+                           'tomography" 2003, Am J Clin Oncol 26(4), abstract (')
+
+
+@pytest.mark.parametrize(("q025", "q975", "said"), [
+    (0.5, 0.9, ""),
+    (0.5, 0.8, ": the median is the interval's upper end, one particle holding more than "
+               "47.5 % of the weight"),
+    (0.8, 0.9, ": the median is the interval's lower end, one particle holding more than "
+               "47.5 % of the weight"),
+])
+def test_a_calibrated_value_says_it_is_the_posterior_median(monkeypatch, q025, q975, said):
+    import metacascade.calibrated as calibrated
+
+    run = {"calibration": "c1", "data": "d", "command": "metacascade calibrate",
+           "parameters": {"x": {"value": 0.8, "q025": q025, "q975": q975, "basis": "b"}}}
+    monkeypatch.setattr(calibrated, "calibration_run", lambda: run)
+    note = calibrated.calibrated("x", "1", (0.0, 1.0), "what").source.note
+    assert note == (f"what; posterior median, 95 % posterior interval {q025:g}-{q975:g} "
+                    f"(weighted quantiles of the particles of the fit's last generation"
+                    f"{said}); b; reproduce with `metacascade calibrate`")

@@ -161,6 +161,28 @@ def test_cli_writes_the_clinic_outputs(tmp_path):
     assert {"scan", "draw"} <= set(obs["kind"])
 
 
+def test_the_prostate_example_finds_a_spine_metastasis_by_bone_scan():
+    """It never did: with the catalog's growth a prostate colony needs about 40 years to
+    reach 5 mm, and its ten years found the primary alone. Its colonies now double in
+    the tumour's time at 1e9 cells, over 20 years (the README gives these numbers)."""
+    from metacascade import follow, load_scenario
+
+    scenario = load_scenario(EXAMPLES / "prostate_bone_scans.yaml")
+    result = simulate(scenario)
+    course = follow(result, scenario)
+    obs = course.observations
+    first = obs[(obs["kind"] == "scan") & (obs["lesion"] > 0)].iloc[0]
+    assert (first["time_days"], first["name"], first["organ"]) == (
+        5208.0, "bone_scan", "vertebral_marrow")
+    assert round(first["value"], 1) == 2.9
+    assert course.first_detection_day == 5208.0 and course.death_day is None
+    found = obs[(obs["kind"] == "scan") & (obs["lesion"] > 0)]
+    assert found.groupby("organ")["lesion"].nunique().to_dict() == {
+        "adrenal": 1, "lung": 7, "vertebral_marrow": 8}
+    colonies = result.colonies
+    assert (len(colonies), (colonies["organ"] == "vertebral_marrow").sum()) == (1033, 443)
+
+
 def test_the_scenario_ctc_cutoff_is_the_clinic_cutoff():
     """``cancer_overrides.ctc_cutoff`` decides which draws are unfavourable."""
     base = {"cancer": "breast", "seed": 2, "horizon_years": 2,

@@ -159,6 +159,10 @@ def test_cli_reports_a_simulated_cohort(tmp_path):
     text = (tmp_path / "r.html").read_text()
     assert _sections(text) == list(COHORT_SECTIONS)
     assert "primary_diameter_mm: uniform between 10 and 20" in text
+    # The draws come first, and the base scenario's value they replace is marked as such.
+    assert (text.index("primary_diameter_mm: uniform between 10 and 20")
+            < text.index("The primary is 10 mm across at day 0 (the base value: drawn per "
+                         "patient) and grows"))
     # Three untreated patients over a year: nothing to estimate, and the report says why.
     assert "Not estimated: median OS, favourable group: " in text
 
@@ -284,6 +288,36 @@ def test_a_history_ended_at_the_colony_limit_is_said(run, tmp_path):
     (out / "summary.json").write_text(json.dumps({**summary, "history_end_day": 1820.0}))
     text = write_report(out, out=tmp_path / "ended.html").read_text()
     assert "The natural history was ended on day 1820 (year 5.0), where its colonies" in text
+    # No colony came between the last ledger record and the end: nothing is said of them.
+    assert "also holds" not in text
+    founded = summary["ledger"]["colonies_founded"]
+    for later, words in ((1, "the 1 colony founded"), (3, "the 3 colonies founded")):
+        ledger = {**summary["ledger"], "colonies_founded": founded - later}
+        (out / "summary.json").write_text(json.dumps(
+            {**summary, "history_end_day": 1820.0, "ledger": ledger}))
+        text = write_report(out, out=tmp_path / "ended.html").read_text()
+        assert (f"colonies.parquet also holds {words} after that record, up to day 1820, "
+                "where the engine ended the history") in text
+
+
+def test_scenario_text_marks_the_values_a_population_draws():
+    scenario = Scenario.from_dict({
+        "cancer": "breast", "horizon_years": 6, "cancer_overrides": {"doubling_time": "80 d"},
+        "cascade_overrides": {"doubling_reference_cells": 1e9},
+        "clinic": {"scans": [{"modality": "ct", "every_weeks": 12}],
+                   "therapy": {"start_at_m1": True, "lines": [{"kind": "cytotoxic"}]}}})
+    plain = scenario_text(scenario)
+    assert not any("drawn per patient" in text for text in plain)
+    tumour, run, changed, clinic = scenario_text(scenario, drawn=[
+        "cancer_overrides.doubling_time", "horizon_years",
+        "clinic.therapy.lines.0.resistant_fraction"])
+    assert "is 10 mm across at day 0 and grows" in tumour
+    assert "doubling in 80 d (the base value: drawn per patient), toward" in tumour
+    assert "covers 6 years (the base value: drawn per patient) in steps" in run
+    assert ("doubling_time = 80 d (the base value: drawn per patient); "
+            "doubling_reference_cells = 1000000000.0.") in changed
+    assert clinic.endswith(" Drawn per patient, in place of the base values: "
+                           "clinic.therapy.lines.0.resistant_fraction.")
 
 
 def test_scenario_parameters_are_what_the_engine_cites(run):

@@ -15,7 +15,15 @@ the run:
   blood-flow-alone soil level).
 
 Values are on their natural scales (a soil is a multiplier, not its log10); each entry
-carries its 95 % posterior interval.
+carries its 95 % posterior interval. The value is the posterior median: the weighted
+median of the particles of the fit's last generation (the 0.5 weighted quantile, the
+smallest particle value whose cumulative weight reaches a half), and the interval their
+0.025 and 0.975 weighted quantiles. Where the weights rest on a few particles, as in a
+stage 1 that stopped before temperature 1 (a tempered posterior; the README gives the
+packaged run's), one particle can hold nearly half the weight or more; the median is
+then that particle's value and may be an end of the interval, and the note says so when
+it is one (``extravasation.fenestrated``): read such a value as the best-weighted
+particle's, not as the centre of a well-sampled posterior.
 """
 
 from __future__ import annotations
@@ -67,7 +75,12 @@ def calibrated(name: str, unit: str, bounds: tuple[float, float], what: str) -> 
         entry = run["parameters"][name]
     except KeyError:
         raise CatalogError(f"{CALIBRATION_FILE}: no calibrated value for {name!r}") from None
-    note = (f"{what}; 95 % posterior interval {entry['q025']:.3g}-{entry['q975']:.3g}; "
+    value, low, high = (float(entry[k]) for k in ("value", "q025", "q975"))
+    end = "upper" if value == high else "lower" if value == low else ""
+    at_end = (f": the median is the interval's {end} end, one particle holding more than "
+              "47.5 % of the weight" if end else "")
+    note = (f"{what}; posterior median, 95 % posterior interval {low:.3g}-{high:.3g} "
+            f"(weighted quantiles of the particles of the fit's last generation{at_end}); "
             f"{entry['basis']}; reproduce with `{run['command']}`")
     return Parameter(float(entry["value"]), unit,
                      Calibrated(calibration=run["calibration"], data=run["data"], note=note),

@@ -29,7 +29,8 @@ class Citation:
     key
         Short identifier, e.g. ``"icrp89"``.
     authors, year, title, venue
-        Bibliographic details.
+        Bibliographic details; ``authors`` is empty when they could not be confirmed,
+        and the work is then named by its title.
     where
         Where in the source the figure is (table, figure, page), or "abstract".
     note
@@ -51,9 +52,14 @@ class Citation:
         """Return the same work, pointing at a given place in it."""
         return replace(self, where=where, note=note)
 
+    @property
+    def lead(self) -> str:
+        """The authors, or the title in quotation marks when they are not known."""
+        return self.authors or f'"{self.title}"'
+
     def describe(self) -> str:
         """One-line human description."""
-        text = f"{self.authors} {self.year}, {self.venue}"
+        text = f"{self.lead} {self.year}, {self.venue}"
         if self.where:
             text += f", {self.where}"
         if self.note:

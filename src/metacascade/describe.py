@@ -7,7 +7,7 @@ has views too, for ``metacascade report``: :func:`scenario_text` says it in word
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from metacascade.cancers import Cancer, get_cancer, list_cancers
@@ -295,12 +295,24 @@ def _as_set(default: Parameter, given: float | None) -> Parameter:
     return Parameter(float(given), default.unit, SCENARIO_SOURCE, default.bounds)
 
 
-def scenario_text(scenario: Scenario) -> list[str]:
+#: After a value a population draws per patient, in :func:`scenario_text`.
+DRAWN_MARK = " (the base value: drawn per patient)"
+
+
+def scenario_text(scenario: Scenario, drawn: Collection[str] = ()) -> list[str]:
     """The scenario in words.
 
     One paragraph each for the tumour, the run, the changes from the catalog and the
-    clinic.
+    clinic. ``drawn``: the dotted paths a population draws per patient; the values of
+    ``scenario`` they replace are marked (:data:`DRAWN_MARK`), and the clinic paragraph
+    names the drawn paths into the clinic.
     """
+    def mark(path: str) -> str:
+        return DRAWN_MARK if path in drawn else ""
+
+    def cancer_mark(name: str) -> str:
+        return mark(f"cancer_overrides.{name}")
+
     body, cancer = scenario.resolve()
     law = f"{cancer.growth_law} law"
     if cancer.growth_exponent is not None:
@@ -308,26 +320,34 @@ def scenario_text(scenario: Scenario) -> list[str]:
     tumour = (
         f"A {cancer.label.lower()} (catalog entry '{cancer.name}') arising in the "
         f"{_words(cancer.primary_organ)} of the {body.label} ('{body.name}'). The primary "
-        f"is {scenario.primary_diameter_mm:g} mm across at day 0 and grows by a {law}, "
-        f"doubling in {_value(cancer.doubling_time)}, toward "
-        f"{_value(cancer.carrying_capacity)}; it sheds {_value(cancer.shedding_rate)}, "
-        f"{_percent(cancer.cluster_share.value)} of emboli as clusters, "
-        f"{_percent(cancer.platelet_share.value)} of single cells cloaked by platelets and "
-        f"{_percent(cancer.lymphatic_share.value)} of cells first into the lymphatics.")
+        f"is {scenario.primary_diameter_mm:g} mm across at day 0{mark('primary_diameter_mm')} "
+        f"and grows by a {law}, doubling in {_value(cancer.doubling_time)}"
+        f"{cancer_mark('doubling_time')}, toward {_value(cancer.carrying_capacity)}"
+        f"{cancer_mark('carrying_capacity')}; it sheds {_value(cancer.shedding_rate)}"
+        f"{cancer_mark('shedding_rate')}, {_percent(cancer.cluster_share.value)} of emboli "
+        f"as clusters{cancer_mark('cluster_share')}, "
+        f"{_percent(cancer.platelet_share.value)} of single cells cloaked by platelets"
+        f"{cancer_mark('platelet_share')} and {_percent(cancer.lymphatic_share.value)} of "
+        f"cells first into the lymphatics{cancer_mark('lymphatic_share')}.")
     plexus = "open" if scenario.vertebral_plexus else "closed"
     seed = "" if scenario.seed is None else f", with seed {scenario.seed}"
-    run = (f"The vertebral venous plexus is {plexus}. The run covers "
-           f"{years_text(scenario.horizon_years)} in steps of {scenario.step_days:g} "
-           f"days{seed}.")
+    run = (f"The vertebral venous plexus is {plexus}{mark('vertebral_plexus')}. The run "
+           f"covers {years_text(scenario.horizon_years)}{mark('horizon_years')} in steps of "
+           f"{scenario.step_days:g} days{mark('step_days')}{seed}.")
     if scenario.embolus != "single":
         run += (f" (The scenario's embolus, {scenario.embolus}, is the kind the route "
                 "command follows; a simulation sheds the mix above.)")
-    changes = [f"{k} = {v}" for part in ("cancer_overrides", "body_overrides",
-                                         "cascade_overrides")
+    changes = [f"{k} = {v}{mark(f'{part}.{k}')}"
+               for part in ("cancer_overrides", "body_overrides", "cascade_overrides")
                for k, v in _flat(getattr(scenario, part).model_dump(exclude_none=True))]
     changed = ("Changed from the catalog: " + "; ".join(changes) + "." if changes
                else "Every parameter is the catalog's.")
-    return [tumour, run, changed, _clinic_text(scenario)]
+    clinic = _clinic_text(scenario)
+    in_clinic = [path for path in drawn if path == "clinic" or path.startswith("clinic.")]
+    if in_clinic:
+        clinic += (" Drawn per patient, in place of the base values: "
+                   + ", ".join(in_clinic) + ".")
+    return [tumour, run, changed, clinic]
 
 
 def _clinic_text(scenario: Scenario) -> str:

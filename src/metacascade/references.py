@@ -3,7 +3,8 @@
 Each constant is a :class:`~metacascade.citations.Citation` without a location;
 catalog modules point into it with :meth:`Citation.at`. Figures come from
 ``shared/data/REFERENCE_VALUES.md``; "abstract" marks a figure read only in an
-abstract. Authors, years and venues follow that file. The titles were checked on
+abstract. Authors, years and venues follow that file; a work whose authors it lacks
+is cited by its title (the 2003 lung metastases paper). The titles were checked on
 2026-11-22 against the publishers', PubMed's or an index's pages (27 of 31 as written;
 three were mended: the 2003 lung metastases paper's, Bloom's subtitle, Skipper's
 quotation marks). De Bono 2008's title could not be seen; ICRP 89's, Fidler's,
@@ -133,10 +134,14 @@ DISIBIO_2008 = Citation(
     "Metastatic patterns of cancers: results from a large autopsy study",
     "Arch Pathol Lab Med 132:931", where="Figure 1",
 )
+# Its authors are not in REFERENCE_VALUES.md and could not be confirmed from a source: it
+# is cited by title. The abstract (insights.ovid.com/crossref?an=00000421-200308000-00014,
+# the August 2003 issue, volume 26 number 4) gives the figures the lung catalog quotes:
+# 408 nodules in 21 untreated patients, growing ones doubling in 118 +/- 134 d (22-930).
 LUNG_METS_DOUBLING_2003 = Citation(
-    "lungmets2003", "(authors not recorded in REFERENCE_VALUES.md)", 2003,
+    "lungmets2003", "", 2003,
     "Pulmonary metastases tumor doubling time: assessment by computed tomography",
-    "Am J Clin Oncol 2003", where="abstract",
+    "Am J Clin Oncol 26(4)", where="abstract",
 )
 WEISS_1992 = Citation(
     "weiss1992", "Weiss L", 1992,

@@ -288,7 +288,14 @@ class Result:
 
     @property
     def colonies(self) -> pd.DataFrame:
-        """One row per colony (:data:`COLONY_COLUMNS`; a copy)."""
+        """One row per colony (:data:`COLONY_COLUMNS`; a copy).
+
+        Its ``cells_end``, ``diameter_mm_end`` and ``necrotic_fraction_end`` are the
+        untreated natural history's at the horizon, past death too; a cohort's
+        ``colonies`` table has a ``diameter_mm_end`` of its own, the size with therapy at
+        the end of follow-up (:attr:`ClinicalCourse.final_cells
+        <metacascade.clinic.course.ClinicalCourse.final_cells>`).
+        """
         return self._colonies.copy()
 
     @property

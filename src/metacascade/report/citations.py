@@ -88,10 +88,12 @@ def _works(parameters: list[Parameter], recorded_keys: Iterable[str],
     for key in recorded_keys:
         if key in known:
             found.setdefault(key, known[key])
-    return sorted(found.values(), key=lambda c: (c.authors.lower(), c.year, c.key))
+    return sorted(found.values(), key=lambda c: ((c.authors or c.title).lower(), c.year, c.key))
 
 
 def _reference(work: Citation) -> str:
+    if not work.authors:  # (named by its title)
+        return f"{work.title} ({work.year}). {work.venue}. [{work.key}]"
     return f"{work.authors} ({work.year}). {work.title}. {work.venue}. [{work.key}]"
 
 

@@ -29,7 +29,7 @@ from metacascade.analysis import (
 from metacascade.analysis.survival import CONFIDENCE, Endpoint
 from metacascade.cohort.directory import incomplete_note
 from metacascade.cohort.population import Population
-from metacascade.describe import population_text, scenario_text
+from metacascade.describe import DRAWN_MARK, population_text, scenario_text
 from metacascade.errors import MetacascadeError, install_hint
 from metacascade.outputs import plain_json
 from metacascade.references import DISIBIO_2008
@@ -100,15 +100,22 @@ def cohort_sections(run: CohortRun) -> list[Section]:
 # -- sections ------------------------------------------------------------------------------
 def _scenario(run: CohortRun) -> Section:
     manifest = run.cohort.manifest
-    body = "".join(paragraph(text) for text in scenario_text(run.population.base))
-    draws = population_text(run.population.to_dict()["population"])
-    if draws:
-        body += paragraph("Each patient draws, from its own random stream of the cohort "
-                          "seed:")
+    distributions = run.population.to_dict()["population"]
+    draws = population_text(distributions)
+    base = "".join(paragraph(text) for text in scenario_text(
+        run.population.base, drawn=list(distributions)))
+    if draws:  # (first: the base scenario's values of these are no patient's)
+        body = paragraph("Each patient draws, from its own random stream of the cohort "
+                         "seed:")
         body += "<ul>" + "".join(f"<li>{esc(d)}</li>" for d in draws) + "</ul>"
+        body += paragraph("The population's scenario follows. What it says holds for every "
+                          f"patient but the values marked “{DRAWN_MARK.strip(' ()')}”: "
+                          "those are the scenario's own, and each patient's draw replaces "
+                          "them.")
+        body += base
     else:
-        body += paragraph("Every patient has the same parameters; only the random draws "
-                          "differ.")
+        body = base + paragraph("Every patient has the same parameters; only the random "
+                                "draws differ.")
     body += facts([
         ("cohort seed", manifest.get("seed", "?")),
         ("patients", f"{manifest.get('n_patients', '?')} asked, "

@@ -245,9 +245,10 @@ def _seeding(run: Run) -> Section:
         f"natural history, before therapy): {len(colonies) - from_metastases:,} by cells "
         f"from the primary and {from_metastases:,} by cells from metastases, which shed "
         "once vascularised.")
-    if ended:
-        later = len(run.colonies) - len(colonies)
-        text += paragraph(f"colonies.parquet also holds the {later:,} colonies founded "
+    later = len(run.colonies) - len(colonies)
+    if later:  # (none when the last ledger record is the end's day or nothing came between)
+        text += paragraph(f"colonies.parquet also holds the {later:,} "
+                          f"{'colony' if later == 1 else 'colonies'} founded "
                           f"after that record, up to day {run.summary['history_end_day']:g}, "
                           "where the engine ended the history; they are not counted here.",
                           css="note")
@@ -446,8 +447,8 @@ def _ended_note(run: Run) -> str:
 
     s = run.summary
     day = s.get("counted_to_day")
-    record = ("its last ledger record before that day" if day is None
-              else f"day {day:g}, its last ledger record before that day")
+    record = ("its last ledger record on or before that day" if day is None
+              else f"day {day:g}, its last ledger record on or before that day")
     return (f"The natural history was ended on day {s['history_end_day']:g} (year "
             f"{s['history_end_day'] / 365.25:.1f}), where its colonies would have passed "
             f"the engine's limit of {MAX_COLONIES:,} per patient: nothing is founded after "
