@@ -174,6 +174,33 @@ def test_degenerate_cohorts_give_none():
         logrank(patients, "dfs")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("call", [kaplan_meier, median_survival])
+def test_every_grouping_leaves_out_patients_never_enrolled(call):
+    """They have no time origin (their OS and PFS run from day 0): only the CTC groups
+    left them out, so grouping by another column mixed the two time origins."""
+    patients = synthetic_patients(4, 400).assign(cohort="all")
+    never = ~patients["enrolled"]
+    # never enrolled: a long untreated history, all of it dying, from day 0
+    patients.loc[never, ["os_days", "os_event"]] = [5000.0, True]
+    assert never.sum() > 5
+    enrolled = patients.loc[~never]
+    for by in ("cohort", "cancer", "enrolled"):
+        fits = call(patients, "os", by=by)
+        assert list(fits) == (["True"] if by == "enrolled" else
+                              [str(enrolled[by].iloc[0])])
+        alone = call(enrolled, "os", by=by)
+        if call is kaplan_meier:
+            (fit,), (expected,) = fits.values(), alone.values()
+            assert fit.event_table["at_risk"].iloc[0] == len(enrolled)
+            pd.testing.assert_frame_equal(fit.survival_function_,
+                                          expected.survival_function_)
+        else:
+            assert fits == alone
+            assert next(iter(fits.values())).n == len(enrolled)
+    # without an enrolled column (a table of another kind) every row is used
+    assert call(patients.drop(columns="enrolled"), "os", by="cohort")
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"endpoint": ["os"]}, r"^endpoint: \['os'\] is not one of 'os', 'pfs'$"),
     ({"by": ["cancer"]}, r"^by: \['cancer'\] is neither 'baseline_ctc_group' nor a column"),
