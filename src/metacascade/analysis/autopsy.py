@@ -200,6 +200,8 @@ def involvement(patients: pd.DataFrame, colonies: pd.DataFrame, *,
     MetacascadeError
         A table lacks a column, or a patient has a colony in an organ its body (as
         ``body`` and the table say) lacks: the cohort's body is another; give ``body``.
+    TypeError
+        A table is no DataFrame, or ``body`` is neither a name nor None.
 
     """
     check_min_diameter(min_diameter_mm)
@@ -221,8 +223,9 @@ def involvement(patients: pd.DataFrame, colonies: pd.DataFrame, *,
         primary = {ORGAN_TO_DISIBIO.get(str(o)) for o in counted["primary_organ"].unique()}
         row_name = CANCER_TO_DISIBIO.get(str(cancer))
         reference = table.loc[row_name] if row_name in table.index else None
+        having = has.loc[counted.index].sum()
         for organ in AUTOPSY_ORGANS:
-            n = int(has.loc[counted.index, organ].sum())
+            n = int(having[organ])
             if n == 0:  # (no counted patient's body has it)
                 continue
             k = int(n_involved.get(organ, 0))
@@ -320,9 +323,8 @@ def _has_organ(patients: pd.DataFrame, colonies: pd.DataFrame,
         for organ in AUTOPSY_ORGANS:
             if organ not in present:
                 has.loc[rows, organ] = False
-    lacking = [o for o in AUTOPSY_ORGANS if not has[o].all()]
-    seen = colonies.loc[colonies["organ"].map(ORGAN_TO_DISIBIO).isin(lacking),
-                        ["patient", "organ"]]
+    lacking = [bed for bed, o in ORGAN_TO_DISIBIO.items() if not has[o].all()]
+    seen = colonies.loc[colonies["organ"].isin(lacking), ["patient", "organ"]]
     if len(seen):
         row = dict(zip(patients["patient"], range(len(patients)), strict=True))
         position = seen["patient"].map(row)
