@@ -24,6 +24,7 @@ import pytest
 
 from metacascade.analysis import (
     ANALYSIS_FILES,
+    AUTOPSY_ORGANS,
     CohortError,
     analysis_data,
     analyze,
@@ -82,7 +83,8 @@ def synthetic_patients(seed: int, n: int = 2000, *, hazard_ratio: float = 2.0,
 
 
 def write_cohort(directory: Path, patients: pd.DataFrame, colonies: pd.DataFrame,
-                 observations: pd.DataFrame) -> Path:
+                 observations: pd.DataFrame, *,
+                 scenario: dict[str, str] | None = None) -> Path:
     for name, table in (("patients", patients), ("colonies", colonies),
                         ("observations", observations)):
         (directory / name).mkdir(parents=True)
@@ -90,7 +92,8 @@ def write_cohort(directory: Path, patients: pd.DataFrame, colonies: pd.DataFrame
         for i, rows in enumerate(shards):
             table.iloc[rows].to_parquet(directory / name / f"shard-{i:05d}.parquet",
                                         index=False)
-    manifest = {"scenario": {"cancer": "breast"}, "n_patients": len(patients), "seed": 7}
+    manifest = {"scenario": scenario or {"cancer": "breast"}, "n_patients": len(patients),
+                "seed": 7}
     (directory / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return directory
 
@@ -174,6 +177,33 @@ def test_degenerate_cohorts_give_none():
         logrank(patients, "dfs")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("call", [kaplan_meier, median_survival])
+def test_every_grouping_leaves_out_patients_never_enrolled(call):
+    """They have no time origin (their OS and PFS run from day 0): only the CTC groups
+    left them out, so grouping by another column mixed the two time origins."""
+    patients = synthetic_patients(4, 400).assign(cohort="all")
+    never = ~patients["enrolled"]
+    # never enrolled: a long untreated history, all of it dying, from day 0
+    patients.loc[never, ["os_days", "os_event"]] = [5000.0, True]
+    assert never.sum() > 5
+    enrolled = patients.loc[~never]
+    for by in ("cohort", "cancer", "enrolled"):
+        fits = call(patients, "os", by=by)
+        assert list(fits) == (["True"] if by == "enrolled" else
+                              [str(enrolled[by].iloc[0])])
+        alone = call(enrolled, "os", by=by)
+        if call is kaplan_meier:
+            (fit,), (expected,) = fits.values(), alone.values()
+            assert fit.event_table["at_risk"].iloc[0] == len(enrolled)
+            pd.testing.assert_frame_equal(fit.survival_function_,
+                                          expected.survival_function_)
+        else:
+            assert fits == alone
+            assert next(iter(fits.values())).n == len(enrolled)
+    # without an enrolled column (a table of another kind) every row is used
+    assert call(patients.drop(columns="enrolled"), "os", by="cohort")
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"endpoint": ["os"]}, r"^endpoint: \['os'\] is not one of 'os', 'pfs'$"),
     ({"by": ["cancer"]}, r"^by: \['cancer'\] is neither 'baseline_ctc_group' nor a column"),
@@ -222,6 +252,74 @@ def test_involvement_by_hand():
     assert (chorio["basis"] == "end_of_follow_up").all()
     assert chorio.loc["lung", "share"] == pytest.approx(1 / 2)
     assert chorio["disibio_share"].isna().all() and chorio["disibio_row"].isna().all()
+
+
+def dead_patients(cancers: list[str], **columns: list[str]) -> pd.DataFrame:
+    """Patients 1.. of these cancers, all dead (at their catalog's primary organ)."""
+    from metacascade.cancers.catalog import get_cancer
+
+    n = len(cancers)
+    return pd.DataFrame({
+        "patient": np.arange(1, n + 1, dtype=np.int64), "cancer": cancers,
+        "primary_organ": [get_cancer(c).primary_organ for c in cancers],
+        "death_day": np.full(n, 500.0), **columns,
+    })
+
+
+def test_involvement_leaves_out_organs_the_body_lacks():
+    """A male body has no uterus, a female one no prostate: their rows read 0/n beside
+    diSibio's share, as if the organ had been examined."""
+    colonies = colonies_table([(1, "liver", 10.0, 8.0), (3, "liver", 10.0, 8.0)])
+    patients = dead_patients(["colon", "colon", "breast", "breast"])
+    table = involvement(patients, colonies).set_index(["cancer", "organ"])
+    colon, breast = table.loc["colon"], table.loc["breast"]  # (default bodies)
+    assert "uterus" not in colon.index and "prostate" in colon.index
+    assert "prostate" not in breast.index and "uterus" in breast.index
+    assert (colon["n_patients"] == 2).all() and colon.loc["liver", "share"] == 0.5
+    assert len(colon) == len(breast) == len(AUTOPSY_ORGANS) - 1
+    # the scenario's body (the manifest's), for every patient
+    female = involvement(patients[:2], colonies, body="adult_female").set_index("organ")
+    assert "uterus" in female.index and "prostate" not in female.index
+    # a population that draws the body: each organ counts the patients who have it
+    drawn = dead_patients(["colon"] * 5, param_body=["adult_male", "adult_female",
+                                                     "adult_female", "adult_male",
+                                                     "adult_female"])
+    mixed = involvement(drawn, colonies_table([(2, "uterus", 10.0, 6.0),
+                                               (1, "liver", 10.0, 6.0)]),
+                        body="adult_male").set_index("organ")  # (the draw wins)
+    assert mixed.loc["uterus", "n_patients"] == 3 and mixed.loc["uterus", "n_involved"] == 1
+    assert mixed.loc["prostate", "n_patients"] == 2
+    assert mixed.loc["liver", "n_patients"] == 5 and mixed.loc["liver", "share"] == 0.2
+    # a colony in an organ the body lacks: the body assumed is not the cohort's
+    with pytest.raises(MetacascadeError, match=r"patient 2 has a colony in the uterus, "
+                                               r"which its body 'adult_male' lacks; give "
+                                               r"body="):
+        involvement(patients, colonies_table([(2, "uterus", 10.0, 0.5)]))
+    # a cancer or body this process's catalogs do not know: every organ
+    unknown = dead_patients(["colon"]).assign(cancer="my_cancer")
+    assert len(involvement(unknown, colonies)) == len(AUTOPSY_ORGANS)
+    assert len(involvement(patients, colonies, body="my_body")) == 2 * len(AUTOPSY_ORGANS)
+    with pytest.raises(TypeError, match=r"^body: expected a body's name"):
+        involvement(patients, colonies, body=["adult_male"])  # type: ignore[arg-type]
+
+
+def test_involvement_marks_the_organs_the_calibration_did_not_fit():
+    """The gut, breast, prostate and uterus are compared, but are no calibration targets
+    (nor is the primary's organ, nor any organ of a cancer the calibration does not fit):
+    the calibration's own lists say which are."""
+    from metacascade.calibration.targets import disibio2008
+
+    patients = dead_patients(["breast", "lung", "liver", "choriocarcinoma"])
+    table = involvement(patients, colonies_table([(1, "liver", 10.0, 8.0)]))
+    assert table["calibration_target"].dtype == bool
+    fitted = table[table["calibration_target"]].groupby("cancer")["organ"].agg(set)
+    assert fitted["breast"] == set(disibio2008.ORGANS)
+    assert {"stomach", "small intestine", "large intestine", "uterus"}.isdisjoint(
+        fitted["breast"])
+    assert fitted["lung"] == set(disibio2008.ORGANS) - {"lung"}  # (its primary)
+    assert set(fitted.index) == {"breast", "lung"}  # liver, choriocarcinoma: not fitted
+    assert {"breast", "lung"} <= set(disibio2008.CANCERS)
+    assert not {"liver", "choriocarcinoma"} & set(disibio2008.CANCERS)
 
 
 @pytest.mark.parametrize("size", [True, np.bool_(True), float("nan"), -1.0, "5", None])
@@ -597,6 +695,49 @@ def test_cohort_plots_name_a_table_that_is_not_theirs():
     with pytest.raises(TypeError, match=r"^table: expected a pandas DataFrame"):
         plot_organs(None, ax=ax)  # type: ignore[arg-type]
     plot_survival(synthetic_patients(1, 50), "pfs", ax=ax)  # (a table that is theirs)
+
+
+@pytest.mark.parametrize(("body", "has", "lacks"), [(None, "uterus", "prostate"),
+                                                     ("adult_male", "prostate", "uterus")])
+def test_analyze_compares_the_organs_of_the_cohorts_body(tmp_path, body, has, lacks):
+    """The body comes from the manifest's scenario (else the cancer's default body);
+    each organ says whether the calibration fitted it, and how many patients have it."""
+    from metacascade.calibration.targets import disibio2008
+
+    patients = synthetic_patients(13, 60)
+    colonies = colonies_table([(int(p), "liver", 100.0, 8.0) for p in patients["patient"][:9]])
+    scenario = {"cancer": "breast", **({"body": body} if body else {})}
+    cohort = write_cohort(tmp_path / "cohort", patients, colonies,
+                          scans_table([(1, 9.0, "", -1)]), scenario=scenario)
+    data = analyze(cohort)
+    breast = data["autopsy"]["by_cancer"]["breast"]
+    assert has in breast["organs"] and lacks not in breast["organs"]
+    died = int(patients["death_day"].notna().sum())
+    assert breast["n_patients"] == died
+    for organ, entry in breast["organs"].items():
+        assert entry["n_patients"] == died
+        assert entry["calibration_target"] == (organ in disibio2008.ORGANS), organ
+    assert not breast["organs"]["stomach"]["calibration_target"]
+    assert breast["organs"]["liver"]["calibration_target"]
+
+
+def test_organ_figures_mark_the_organs_not_fitted():
+    from matplotlib.figure import Figure
+
+    from metacascade.plots.cohort import plot_organs
+
+    patients = dead_patients(["breast", "choriocarcinoma"])
+    table = involvement(patients, colonies_table([(1, "liver", 10.0, 8.0)]))
+    ax = Figure().subplots()
+    plot_organs(table[table["cancer"] == "breast"], ax=ax)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert {"liver", "lung", "stomach (not fitted)", "uterus (not fitted)",
+            "breast (primary)"} <= set(labels)
+    assert not any("prostate" in label for label in labels)
+    ax = Figure().subplots()  # no diSibio row: nothing is compared, nothing is marked
+    plot_organs(table[table["cancer"] == "choriocarcinoma"], ax=ax)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "lung" in labels and "uterus (primary)" in labels and "stomach" in labels
 
 
 def test_reading_what_the_analysis_reads_gives_the_same_analysis(tmp_path):

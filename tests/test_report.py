@@ -136,6 +136,11 @@ def test_cohort_report_computes_the_analysis_when_missing(cohort_dir, tmp_path):
     assert not (cohort_dir / "analysis.json").exists()  # the report writes nothing else
     assert text.count("data:image/png;base64,") == 2  # Kaplan-Meier, organs
     assert "diSibio G, French SW (2008)" in text
+    # the organs of the patients' body only (breast: female), those not fitted marked
+    cells = re.findall(r"<td>([^<]*)</td>", text.split('id="organs"', 1)[1])
+    assert "uterus (not fitted)" in cells and "stomach (not fitted)" in cells
+    assert "liver" in cells and "breast (primary)" in cells
+    assert not [c for c in cells if c.startswith("prostate")]
 
 
 def test_cohort_report_reads_analysis_json(cohort_dir, tmp_path):

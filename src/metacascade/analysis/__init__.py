@@ -22,6 +22,7 @@ from metacascade.analysis.autopsy import (
     ORGAN_TO_DISIBIO,
     disibio_counts,
     involvement,
+    scenario_body,
     time_to_first_metastasis,
 )
 from metacascade.analysis.survival import (
@@ -64,5 +65,6 @@ __all__ = [
     "logrank",
     "median_survival",
     "read_cohort",
+    "scenario_body",
     "time_to_first_metastasis",
 ]

@@ -7,7 +7,9 @@ and writes three files (:data:`ANALYSIS_FILES`):
 ``analysis.json``
     Cohort size, baseline CTC groups, median overall and progression-free survival per
     group with 95% intervals (``confidence``: another level on request), deaths by
-    cause (``deaths``: the total burden or a vital organ's) and the patients at risk at
+    cause (``deaths``: every patient who died, enrolled or not, where the survival
+    groups count the enrolled with a baseline count; the cause is the total burden or a
+    vital organ's) and the patients at risk at
     each median (``few_at_risk`` names a median reached with fewer than 10 at risk),
     log-rank tests and Cox hazard ratios
     (:mod:`metacascade.analysis.survival`), organ involvement at death against the
@@ -17,7 +19,8 @@ and writes three files (:data:`ANALYSIS_FILES`):
 ``survival.png``
     Kaplan-Meier curves of OS and PFS per baseline CTC group, numbers at risk below.
 ``organs.png``
-    Simulated against autopsy share of patients with each organ involved, per cancer.
+    Simulated against autopsy share of patients with each organ involved, per cancer
+    (an organ the calibration did not fit to that share marked "(not fitted)").
 
 Each file is written under a hidden temporary name first and moved into place with
 :func:`os.replace` only once all three are written, so a failure leaves none half-written.
@@ -48,6 +51,7 @@ from metacascade.analysis.autopsy import (
     check_min_diameter,
     counted_colonies,
     involvement,
+    scenario_body,
     time_to_first_metastasis,
 )
 from metacascade.analysis.survival import (
@@ -260,7 +264,8 @@ def analyze(cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] 
     cohort = read_cohort(cohort_dir, read="analysis")
     say(f"organs at death, time to first metastasis and survival of "
         f"{len(cohort.patients):,} patients")
-    autopsy = involvement(cohort.patients, cohort.colonies, min_diameter_mm=min_diameter_mm)
+    autopsy = involvement(cohort.patients, cohort.colonies, min_diameter_mm=min_diameter_mm,
+                          body=scenario_body(cohort.manifest))
     timing = time_to_first_metastasis(cohort.colonies, cohort.observations)
     data = analysis_data(cohort, autopsy, timing, min_diameter_mm=min_diameter_mm,
                          confidence=level)
@@ -333,7 +338,11 @@ def analysis_data(cohort: CohortTables, autopsy: pd.DataFrame, timing: pd.DataFr
 
 # -- parts of analysis.json ---------------------------------------------------------------
 def _deaths(patients: pd.DataFrame) -> dict[str, Any]:
-    """Deaths in follow-up by cause: the total burden or a vital organ's (``death_cause``)."""
+    """Deaths in follow-up by cause: the total burden or a vital organ's (``death_cause``).
+
+    Every patient who died counts, enrolled or not (the survival groups count only the
+    enrolled patients with a baseline count).
+    """
     if "death_cause" not in patients:  # (a table of another kind)
         return {"n": None, "by_cause": {}}
     causes = patients["death_cause"].fillna("").astype(str)
@@ -427,7 +436,7 @@ def _autopsy_data(table: pd.DataFrame, min_diameter_mm: float) -> dict[str, Any]
         first = rows.iloc[0]
         by_cancer[str(cancer)] = {
             "basis": first["basis"],
-            "n_patients": int(first["n_patients"]),
+            "n_patients": int(rows["n_patients"].max()),
             "disibio_row": first["disibio_row"],
             "disibio_n": None if pd.isna(first["disibio_n"]) else int(first["disibio_n"]),
             "organs": {
@@ -438,6 +447,8 @@ def _autopsy_data(table: pd.DataFrame, min_diameter_mm: float) -> dict[str, Any]
                     else int(row.disibio_count),
                     "disibio_share": row.disibio_share,
                     "primary_site": bool(row.primary_site),
+                    "calibration_target": bool(row.calibration_target),
+                    "n_patients": int(row.n_patients),
                 } for row in rows.itertuples(index=False)
             },
         }
@@ -485,7 +496,7 @@ def _organs_figure(table: pd.DataFrame, min_diameter_mm: float) -> Figure:
     for ax, cancer in zip(axes, cancers, strict=True):
         rows = table[table["cancer"] == cancer]
         basis = "end of follow-up" if (rows["basis"] == "end_of_follow_up").any() else "death"
-        n = int(rows["n_patients"].iloc[0]) if len(rows) else 0
+        n = int(rows["n_patients"].max()) if len(rows) else 0
         shown = max(min_diameter_mm, KEPT_MIN_DIAMETER_MM)  # (what the cohort kept)
         plot_organs(rows, ax=ax, title=f"{cancer}: lesions >= {shown:g} mm at "
                                        f"{basis} (n={n})")

@@ -3,8 +3,11 @@
 Patients are split at their cancer's CTC cut-off: a baseline count (arm vein, per
 7.5 mL, at the time origin) at or above ``ctc_cutoff`` is *unfavourable*, below it
 *favourable* (the CellSearch convention of Cristofanilli et al., N Engl J Med 2004,
-351:781-791). Patients without a time origin (``enrolled`` false) or without a
-baseline count are left out, as a trial leaves out patients never enrolled.
+351:781-791). Patients without a time origin (``enrolled`` false) are left out of
+every grouping, the CTC groups and any other column (``by``), as a trial leaves out
+patients never enrolled: their ``os_days`` and ``pfs_days`` run from day 0 of the
+simulation, not from an origin. The CTC groups also leave out patients without a
+baseline count.
 
 Every function reads the ``patients`` table of a cohort (one row per patient) and
 works for overall survival (``os_days``, ``os_event``: censored at the end of
@@ -151,8 +154,10 @@ def kaplan_meier(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
         ``"os"`` (overall survival) or ``"pfs"`` (progression-free survival).
     by
         Column to group by. The default, :data:`CTC_GROUP`, is derived by
-        :func:`ctc_groups` (which also drops patients not enrolled or without a
-        baseline count); any other column of ``patients`` is used as it is.
+        :func:`ctc_groups` (which drops patients not enrolled or without a baseline
+        count); any other column of ``patients`` is used as it is, of the enrolled
+        patients only when the table has an ``enrolled`` column (the others have no
+        time origin: their durations run from day 0).
     confidence
         Two-sided level of the pointwise bands (``confidence_interval_``), strictly
         between 0 and 1; default :data:`CONFIDENCE` (0.95).
@@ -298,7 +303,7 @@ def cox_hazard_ratio(patients: pd.DataFrame, endpoint: Endpoint = "os", *,
 
 # -- helpers -----------------------------------------------------------------------------
 def _endpoint_table(patients: pd.DataFrame, endpoint: str, by: str) -> pd.DataFrame:
-    """Rows with a usable duration for the endpoint (and the CTC group when asked)."""
+    """Rows of enrolled patients with a usable duration (the CTC group added when asked)."""
     duration, event = ENDPOINTS[check_endpoint(endpoint)]
     _require(patients, (duration, event))
     named = isinstance(by, Hashable)  # (a list was "unhashable type: 'list'")
@@ -306,6 +311,8 @@ def _endpoint_table(patients: pd.DataFrame, endpoint: str, by: str) -> pd.DataFr
     if not (named and by in table.columns):
         raise MetacascadeError(f"by: {by!r} is neither {CTC_GROUP!r} nor a column of the "
                                "patients table")
+    if by != CTC_GROUP and "enrolled" in table.columns:  # (ctc_groups has done so)
+        table = table.loc[table["enrolled"].astype(bool)]
     table = table[np.isfinite(table[duration].to_numpy(dtype=float))]
     days = table[duration].to_numpy(dtype=float)
     if (days < 0).any():

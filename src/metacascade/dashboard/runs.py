@@ -284,16 +284,20 @@ def cohort_numbers(run: CohortRun) -> dict[str, Any]:
 def organ_table(run: CohortRun) -> pd.DataFrame:
     """Organ involvement at death (or end of follow-up) beside the autopsy series.
 
-    :func:`metacascade.analysis.involvement`, organs with any simulated or autopsy
-    involvement, most often involved first.
+    :func:`metacascade.analysis.involvement` of the patients' body, organs with any
+    simulated or autopsy involvement, most often involved first; an organ marked as
+    the organ figures mark it ("(primary)", "(not fitted)").
     """
     from metacascade.analysis.autopsy import involvement
+    from metacascade.plots.cohort import organ_label
 
-    table = involvement(run.patients, run.colonies)
+    table = involvement(run.patients, run.colonies, body=run.inputs.body or None)
     shown = table[(table["n_involved"] > 0) | (table["disibio_share"].fillna(0) > 0)]
     shown = shown.sort_values(["share", "disibio_share"], ascending=False, kind="stable")
     return pd.DataFrame({
-        "organ": shown["organ"].to_numpy(),
+        "organ": [organ_label(o, p, f or pd.isna(d)) for o, p, f, d in zip(
+            shown["organ"], shown["primary_site"], shown["calibration_target"],
+            shown["disibio_share"], strict=True)],
         "patients involved": [f"{k}/{n}" for k, n in zip(shown["n_involved"],
                                                         shown["n_patients"], strict=True)],
         "share": shown["share"].to_numpy(),

@@ -109,15 +109,18 @@ def plot_organs(table: pd.DataFrame, *, ax: Axes | None = None,
 
     Grouped horizontal bars, one pair per organ in the table's order: the simulated
     share (blue) and the diSibio & French 2008 share (grey), each labelled with its
-    count and denominator. The organ holding the primary is marked "(primary)".
+    count and denominator. The organ holding the primary is marked "(primary)", any
+    other organ the calibration did not fit to the paper's share (``calibration_target``
+    false) "(not fitted)" when the paper's share is drawn.
 
     Parameters
     ----------
     table
         Rows of one cancer from :func:`metacascade.analysis.autopsy.involvement`
         (``cancer``, ``organ``, ``basis``, ``share``, ``n_involved``, ``n_patients``,
-        ``disibio_share``, ``disibio_count``, ``disibio_n``, ``primary_site``).
-        Without a diSibio row (missing shares) only the simulated bars are drawn.
+        ``disibio_share``, ``disibio_count``, ``disibio_n``, ``primary_site``; and
+        ``calibration_target``, if present). Without a diSibio row (missing shares)
+        only the simulated bars are drawn.
     ax
         Axes to draw on; by default the current Axes of :mod:`matplotlib.pyplot`.
     title
@@ -154,8 +157,11 @@ def plot_organs(table: pd.DataFrame, *, ax: Axes | None = None,
         if has_reference:
             _bar_label(ax, yi - height / 2, row.disibio_share, row.disibio_count,
                        row.disibio_n)
-    names = [f"{o} (primary)" if p else str(o)
-             for o, p in zip(table["organ"], table["primary_site"], strict=True)]
+    fitted = (table["calibration_target"].to_numpy(dtype=bool)
+              if "calibration_target" in table.columns and has_reference
+              else np.ones(len(table), dtype=bool))  # (nothing compared: nothing marked)
+    names = [organ_label(o, p, f) for o, p, f in zip(table["organ"], table["primary_site"],
+                                                      fitted, strict=True)]
     ax.set_yticks(y, names, fontsize=8)
     ax.set_xlim(0.0, 1.15)
     ax.set_xlabel("share of patients with the organ involved")
@@ -166,6 +172,18 @@ def plot_organs(table: pd.DataFrame, *, ax: Axes | None = None,
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
+
+
+def organ_label(organ: Any, primary_site: Any, calibration_target: Any) -> str:
+    """An organ's name as the organ figures and tables show it.
+
+    Marked "(primary)" if it holds the primary, else "(not fitted)" if the calibration
+    did not fit the cancer's soil there to the autopsy share (``calibration_target``
+    false).
+    """
+    if bool(primary_site):
+        return f"{organ} (primary)"
+    return str(organ) if bool(calibration_target) else f"{organ} (not fitted)"
 
 
 def _bar_label(ax: Axes, y: float, share: Any, count: Any, n: Any) -> None:
@@ -180,4 +198,5 @@ def _organs_title(table: pd.DataFrame) -> str:
         return "organs involved"
     first = table.iloc[0]
     basis = "at death" if first["basis"] == "death" else "at end of follow-up"
-    return f"{first['cancer']}: organs involved {basis} (n={int(first['n_patients'])})"
+    n = int(table["n_patients"].max())  # (an organ of one sex counts fewer)
+    return f"{first['cancer']}: organs involved {basis} (n={n})"

@@ -24,6 +24,7 @@ from metacascade.analysis import (
     analysis_data,
     involvement,
     read_cohort,
+    scenario_body,
     time_to_first_metastasis,
 )
 from metacascade.analysis.survival import CONFIDENCE, Endpoint
@@ -71,7 +72,8 @@ def read_cohort_run(path: Path) -> CohortRun:
     stored = _stored_analysis(path, len(cohort.patients))
     min_mm = (float(stored["autopsy"]["min_diameter_mm"]) if stored is not None
               else AUTOPSY_MIN_DIAMETER_MM)
-    autopsy = involvement(cohort.patients, cohort.colonies, min_diameter_mm=min_mm)
+    autopsy = involvement(cohort.patients, cohort.colonies, min_diameter_mm=min_mm,
+                          body=scenario_body(cohort.manifest))
     if stored is not None:
         return CohortRun(path, cohort, population, stored, "analysis.json", autopsy)
     timing = time_to_first_metastasis(cohort.colonies, cohort.observations)
@@ -195,7 +197,7 @@ def _survival(run: CohortRun) -> Section:
 def _organs(run: CohortRun) -> Section:
     from matplotlib.figure import Figure
 
-    from metacascade.plots.cohort import plot_organs
+    from metacascade.plots.cohort import organ_label, plot_organs
 
     table_ = run.autopsy
     cancers = sorted(table_["cancer"].unique())
@@ -203,7 +205,13 @@ def _organs(run: CohortRun) -> Section:
     body = paragraph(
         f"Share of patients with each organ involved (a lesion of at least {min_mm:g} mm) "
         "at death, or at the end of follow-up for a cancer none of whose patients died, "
-        "beside the share in the autopsy series of diSibio & French 2008 (Figure 1).")
+        "beside the share in the autopsy series of diSibio & French 2008 (Figure 1). "
+        "Each organ counts the patients whose body has it. An organ marked \"(not "
+        "fitted)\" is compared, but the calibration did not fit the cancer's soil there "
+        "to the paper's share: the stomach, intestines, breast, prostate and uterus (the "
+        "paper's metastases there come mostly by direct or transcoelomic spread, which "
+        "the model does not have), and every organ of a cancer the calibration does not "
+        "fit.")
     if not cancers:
         return Section("organs", "Organ involvement against the autopsy table",
                        body + paragraph("No patients to count.", css="note"))
@@ -211,7 +219,8 @@ def _organs(run: CohortRun) -> Section:
     for ax, cancer in zip(np.atleast_1d(fig.subplots(1, len(cancers))), cancers, strict=True):
         plot_organs(table_[table_["cancer"] == cancer], ax=ax)
     body += figure(fig, alt="organ involvement against the autopsy table")
-    rows = [(r.cancer, f"{r.organ}{' (primary)' if r.primary_site else ''}",
+    rows = [(r.cancer, organ_label(r.organ, r.primary_site,
+                                   r.calibration_target or pd.isna(r.disibio_share)),
              f"{int(r.n_involved)}/{int(r.n_patients)}", share(r.share),
              "–" if pd.isna(r.disibio_count) else f"{int(r.disibio_count)}/{int(r.disibio_n)}",
              share(None if pd.isna(r.disibio_share) else float(r.disibio_share)))

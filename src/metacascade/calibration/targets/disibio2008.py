@@ -6,12 +6,22 @@ of the figure (``data/disibio2008_fig1_counts.csv``, the table the cohort analys
 compares with); a count divided by the row's autopsies is the share of patients with the
 organ involved (at most one count per organ and patient).
 
-Organs: the hematogenous targets that have a bed in the body catalog. Left out: lymph
-nodes, pleura, peritoneum, omentum, pericardium and diaphragm (lymphatic or
-transcoelomic spread, not blood-borne), the gut, uterus, ovaries, breast and prostate
-(reached mostly by direct or transcoelomic spread from neighbouring primaries; several
-have no bed), and the organ that holds the primary (the table does not count the primary
-as a metastasis).
+Organs (:data:`ORGANS`): the twelve organs of the table reached mostly by blood that
+have a bed in the body catalog. Left out: lymph nodes, pleura, peritoneum, omentum,
+pericardium and diaphragm (lymphatic or transcoelomic spread, not blood-borne); the
+stomach, small and large intestine, breast, prostate and uterus, which have a bed but
+whose metastases in the table come mostly by direct or transcoelomic spread from
+neighbouring primaries, which the model does not have (the cohort analysis,
+:func:`metacascade.analysis.autopsy.involvement`, still compares them, with
+``calibration_target`` false: "(not fitted)" in its figures); the ovaries, bladder,
+gallbladder, testes and vagina (no bed); and, per primary, the organ that holds it.
+That last one is the model's choice, not the source's: the table does count metastases
+in the primary's own organ where the organ is paired or diffuse (lung -> lung 48 of 163
+autopsies, breast -> breast 54 of 432, skin body -> skin 16 of 67, kidney -> kidney 8 of
+62; 0 for liver, pancreas and prostate), but the model does not count them as
+metastases: a colony in the primary's organ is not told apart from the primary (the
+clinic stages only lesions outside the primary's organ and the lymph nodes), so its
+soil there is not fitted.
 """
 
 from __future__ import annotations
@@ -25,7 +35,8 @@ from metacascade.cancers.catalog import get_cancer
 #: Primaries fitted: the issue's list (melanoma is the "skin body" row).
 CANCERS = ("breast", "prostate", "colon", "rectum", "lung", "stomach", "pancreas",
            "kidney", "melanoma")
-#: Target organs (diSibio column names).
+#: Target organs (diSibio column names): the cohort analysis reads this list too
+#: (:func:`metacascade.analysis.autopsy.calibration_targets`).
 ORGANS = ("lung", "liver", "bone", "brain", "adrenal", "kidney", "spleen", "heart",
           "pancreas", "thyroid", "skin", "skeletal muscle")
 SOURCE = ("diSibio G, French SW. Metastatic patterns of cancers: results from a large "
