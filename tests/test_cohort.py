@@ -1081,3 +1081,33 @@ def test_simulate_cohort_documents_the_ranges_it_takes():
         simulate_cohort(Path(__file__).resolve().parent.parent / "examples"
                         / "breast_population.yaml", 3, seed=1,
                         batch_size=MAX_BATCH_SIZE + 1)
+
+
+def test_a_resume_that_adds_shards_removes_the_analysis_of_the_shards_done(
+        tmp_path, population, reference, capsys):
+    """analysis.json, its figures and report.html describe the shards done when written:
+    a resume that adds shards removes them, with a note; a complete cohort keeps them."""
+    from metacascade.analysis import ANALYSIS_FILES
+    from metacascade.cohort.directory import DERIVED_FILES
+    from metacascade.report import REPORT_FILE
+
+    assert set(DERIVED_FILES) == {*ANALYSIS_FILES, REPORT_FILE}
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    for name in DERIVED_FILES:
+        (out / name).write_text("of the shards done")
+    simulate_cohort(population, 6, seed=5, out=out, shard_size=6, resume=True,
+                    engine="patient", progress=True)  # complete: nothing to add
+    assert all((out / name).is_file() for name in DERIVED_FILES)
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(shards_done=[], complete=False)
+    path.write_text(json.dumps(manifest))
+    (out / "report.html").unlink()
+    capsys.readouterr()
+    simulate_cohort(population, 6, seed=5, out=out, shard_size=6, resume=True,
+                    engine="patient", progress=True)
+    assert not any((out / name).exists() for name in DERIVED_FILES)
+    assert ("removed analysis.json, survival.png, organs.png, written for the shards done "
+            "before this resume") in capsys.readouterr().err
+    assert_same(reference, out)

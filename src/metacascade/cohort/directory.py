@@ -55,6 +55,11 @@ LOCK_TRIES = 5
 #: last scan, not the end of follow-up).
 FORMAT = "metacascade-cohort/7"
 DATASETS = ("patients", "colonies", "observations")
+#: What ``metacascade analyze`` (``ANALYSIS_FILES``) and ``metacascade report``
+#: (``REPORT_FILE``) write into a cohort directory by default: they describe the shards
+#: done when they were written, so a resume that adds shards removes them
+#: (:func:`remove_derived`).
+DERIVED_FILES = ("analysis.json", "survival.png", "organs.png", "report.html")
 def being_written(out: str | os.PathLike[str]) -> bool:
     """Whether a run holds the cohort directory ``out`` now (its lock; False without one)."""
     try:
@@ -419,3 +424,19 @@ def _versions() -> dict[str, str | None]:
     return {"metacascade": __version__, "python": platform.python_version(),
             "numpy": np.__version__, "pandas": pd.__version__,
             "pyarrow": pa.__version__, "numba": _jit.NUMBA_VERSION if _jit.ENABLED else None}
+
+
+def remove_derived(out: Path) -> list[str]:
+    """Remove the :data:`DERIVED_FILES` in ``out``; the names removed.
+
+    Called when a resumed run is about to add shards: an analysis or report of the
+    shards done so far would otherwise stay beside the completed cohort, describing
+    fewer patients than it holds.
+    """
+    removed = []
+    for name in DERIVED_FILES:
+        path = out / name
+        if path.is_file():
+            path.unlink()
+            removed.append(name)
+    return removed

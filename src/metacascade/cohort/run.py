@@ -68,6 +68,7 @@ from metacascade.cohort.directory import (
     _write_manifest,
     being_written,
     incomplete_note,
+    remove_derived,
 )
 from metacascade.cohort.executors import (
     Executor,
@@ -145,7 +146,11 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
         a multiple of ``batch_size`` (default: ``batch_size``), else default
         :data:`DEFAULT_SHARD_SIZE`.
     resume
-        Finish the shards a previous run of the same cohort left undone.
+        Finish the shards a previous run of the same cohort left undone. When shards
+        remain, the ``analysis.json``, ``survival.png``, ``organs.png`` and
+        ``report.html`` of the shards done so far (what ``analyze`` and ``report`` wrote
+        there) are removed first, with a note among the progress lines: they would
+        describe fewer patients than the finished cohort.
     progress
         Print progress to stderr (default: when stderr is a terminal, or ``CI`` is set).
     engine
@@ -302,11 +307,13 @@ def _run_shards(out: Path, identity: dict[str, Any], batch_size: int,
                 "versions": _versions(), "complete": not shards}
     if shards or not (out / MANIFEST).exists():  # (a complete cohort's is left as it is)
         _write_manifest(out, manifest)
+    removed = remove_derived(out) if shards else []  # (stale once shards come)
     executor = executor or LocalExecutor()
     with (Progress(n_shards, len(done), sum(s.stop - s.start for s in shards),
                    under_way=lambda: patients_under_way(out),
-                   notes=_notes(n_shards, getattr(executor, "workers", None),
-                                identity) if not done else ())
+                   notes=_removed_note(removed) + (_notes(
+                       n_shards, getattr(executor, "workers", None), identity)
+                       if not done else []))
           if show else contextlib.nullcontext()) as bar:
         runs = executor.run(run_shard, shards)
         try:
@@ -346,6 +353,14 @@ def _await_shard(out: Path, index: int) -> None:
                               f"{str(out.absolute())!r} (after {SHARD_VISIBLE_S:g} s); "
                               f"{_SHARED}")
         time.sleep(0.1)
+
+
+def _removed_note(removed: list[str]) -> list[str]:
+    """The note of a resume that removed the analysis or report of the shards done."""
+    if not removed:
+        return []
+    return [f"removed {', '.join(removed)}, written for the shards done before this resume "
+            "(metacascade analyze and report write them again for the whole cohort)"]
 
 
 def _notes(n_shards: int, workers: int | None, identity: Mapping[str, Any]) -> list[str]:
