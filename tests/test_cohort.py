@@ -27,6 +27,7 @@ from metacascade.cohort import (
     DaskExecutor,
     LocalExecutor,
     Population,
+    load_population,
     patient_seed,
     simulate_cohort,
 )
@@ -1111,3 +1112,25 @@ def test_a_resume_that_adds_shards_removes_the_analysis_of_the_shards_done(
     assert ("removed analysis.json, survival.png, organs.png, written for the shards done "
             "before this resume") in capsys.readouterr().err
     assert_same(reference, out)
+
+
+def test_a_discrete_distribution_of_numbers_yaml_reads_as_text_draws_numbers(tmp_path):
+    """``values: [1e9, 1e8]``: PyYAML reads both as text; the patients table held strings
+    (the README: "the number drawn") and a unit would not have been appended."""
+    text = yaml.safe_dump({k: v for k, v in POPULATION.items() if k != "population"})
+    text += ("population:\n  cascade_overrides.doubling_reference_cells:\n"
+             "    {discrete: {values: [1e9, 1e8]}}\n"
+             "  cancer_overrides.doubling_time: {discrete: {values: [1.2e2, 9e1]}, unit: d}\n")
+    path = tmp_path / "pop.yaml"
+    path.write_text(text)
+    population = load_population(path)
+    scenario, _, values = population.patient(3, 0)
+    assert values["param_cascade_overrides__doubling_reference_cells"] in (1e9, 1e8)
+    assert values["param_cancer_overrides__doubling_time"] in (120.0, 90.0)
+    assert scenario.to_dict()["cancer_overrides"]["doubling_time"] in ("120.0 d", "90.0 d")
+    cohort = simulate_cohort(population, 2, seed=3, out=tmp_path / "c", shard_size=2,
+                             executor=LocalExecutor(1), progress=False, engine="patient")
+    patients = cohort.table("patients")
+    drawn = [c for c in patients.columns if c.startswith("param_")]
+    assert len(drawn) == 2
+    assert all(pd.api.types.is_float_dtype(patients[c]) for c in drawn), patients.dtypes
