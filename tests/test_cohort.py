@@ -1134,3 +1134,30 @@ def test_a_discrete_distribution_of_numbers_yaml_reads_as_text_draws_numbers(tmp
     drawn = [c for c in patients.columns if c.startswith("param_")]
     assert len(drawn) == 2
     assert all(pd.api.types.is_float_dtype(patients[c]) for c in drawn), patients.dtypes
+
+
+def test_the_command_s_resume_says_once_what_it_removed(tmp_path, population, reference):
+    """metacascade cohort --resume: the note on stderr, once; nothing said or removed when
+    the cohort is complete (analysis.json said 512 patients, cohort_complete false)."""
+    derived = ("analysis.json", "survival.png", "organs.png", "report.html")
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    for name in derived:
+        (out / name).write_text("of the shards done")
+    args = ["--patients", "6", "--seed", "5", "--shard-size", "6", "--workers", "1",
+            "--engine", "patient", "--out", str(out), "--resume"]
+    result = _cohort_cli(tmp_path, POPULATION, *args)
+    assert result.exit_code == 0, result.output
+    assert "removed" not in result.stderr
+    assert all((out / name).read_text() == "of the shards done" for name in derived)
+    path = out / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "shards_done": [],
+                                "complete": False}))
+    result = _cohort_cli(tmp_path, POPULATION, *args)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "removed" in line]
+    assert notes == ["note: removed analysis.json, survival.png, organs.png, report.html, "
+                     "written for the shards done before this resume (metacascade analyze "
+                     "and report write them again for the whole cohort)"], result.stderr
+    assert not any((out / name).exists() for name in derived)
+    assert_same(reference, out)
