@@ -1223,3 +1223,44 @@ def test_a_directory_that_is_no_cohort_is_the_same_error_from_every_reader(tmp_p
                            ) as caught:
             read()
         assert not isinstance(caught.value, OutputError), name
+
+
+def test_discrete_numbers_yaml_reads_as_text_are_numbers_in_the_patients_table(tmp_path):
+    """``values: [1e9, 1.0e5]``: PyYAML reads both as strings, and the param_ column held
+    "1e9" and "1.0e5" (the README: the number drawn). The patients simulated are the
+    same: the scenario read the string as the number."""
+    from metacascade import simulate
+    from metacascade.cohort import load_population
+    from metacascade.scenario import Scenario
+
+    text = yaml.safe_dump(POPULATION_SCENARIO) + (
+        "population:\n"
+        "  cascade_overrides.doubling_reference_cells: {discrete: {values: [1e9, 1.0e5]}}\n"
+        "  cancer_overrides.doubling_time: {discrete: {values: [9e1, 1.2e2]}, unit: d}\n")
+    assert yaml.safe_load(text)["population"]["cancer_overrides.doubling_time"][
+        "discrete"]["values"] == ["9e1", "1.2e2"]
+    path = tmp_path / "pop.yaml"
+    path.write_text(text)
+    run = CliRunner().invoke(app, ["cohort", "--scenario", str(path), "--patients", "4",
+                                   "--seed", "3", "--batch-size", "2", "--workers", "1",
+                                   "--out", str(tmp_path / "c")])
+    assert run.exit_code == 0, run.output
+    patients = pd.read_parquet(tmp_path / "c" / "patients")
+    cells = patients["param_cascade_overrides__doubling_reference_cells"]
+    days = patients["param_cancer_overrides__doubling_time"]
+    assert cells.dtype == days.dtype == np.float64
+    assert set(cells) <= {1e9, 1e5} and set(days) <= {90.0, 120.0}
+    # The same patients as from the strings the scenario was given before.
+    population = load_population(path)
+    for i in range(2):
+        scenario, seed, values = population.patient(3, i)
+        old = POPULATION_SCENARIO | {
+            "cascade_overrides": {"doubling_reference_cells": {1e9: "1e9", 1e5: "1.0e5"}[
+                values["param_cascade_overrides__doubling_reference_cells"]]},
+            "cancer_overrides": {"doubling_time": {90.0: "9e1", 120.0: "1.2e2"}[
+                values["param_cancer_overrides__doubling_time"]]}}
+        before = Scenario.from_dict(old)
+        assert repr(scenario.cascade()) == repr(before.cascade())
+        assert repr(scenario.resolve()) == repr(before.resolve())
+        pd.testing.assert_frame_equal(simulate(scenario, seed=seed).colonies,
+                                      simulate(before, seed=seed).colonies)
