@@ -427,3 +427,41 @@ def test_discrete_values_yaml_reads_as_text_are_numbers_where_the_parameter_is_o
 def test_discrete_numbers_read_as_text_are_refused_as_numbers(lines, needle):
     with pytest.raises(ScenarioError, match=needle):
         _from_yaml(lines)
+
+
+def _readme_rerun_snippet() -> str:
+    """The README's Python block that reruns one cohort patient alone."""
+    import re
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+              if "population.patient(" in b]
+    assert len(blocks) == 1, blocks
+    return blocks[0]
+
+
+def test_the_readme_s_rerun_of_one_cohort_patient_is_that_patient(monkeypatch):
+    """The README said patient 17 of --engine patient is exactly simulate + follow "of its
+    scenario and seed", but not how to get them; its snippet (and Population's
+    docstring, which shows the same lines) gives the cohort's rows of that patient."""
+    import pandas as pd
+
+    from metacascade.cohort import patient_tables
+
+    snippet = _readme_rerun_snippet()
+    code = [line for line in snippet.splitlines() if line and not line.startswith("#")]
+    doc = [line.strip() for line in (Population.__doc__ or "").splitlines()]
+    assert all(line.strip() in doc for line in code), "Population's docstring differs"
+    monkeypatch.chdir(EXAMPLES.parent)
+    names: dict = {}
+    exec(compile(snippet, "README.md", "exec"), names)
+    population, scenario, seed, values = (names[k] for k in (
+        "population", "scenario", "seed", "values"))
+    row, colonies, observations = patient_tables(population, 1, 17)
+    assert row["patient"] == 17 and row["seed"] == seed == scenario.seed
+    assert values == {k: row[k] for k in population.parameter_names()}
+    pd.testing.assert_frame_equal(
+        observations.drop(columns="patient").reset_index(drop=True),
+        names["course"].observations.reset_index(drop=True))
+    assert row["colonies_founded"] == names["result"].final["colonies_founded"]
+    assert len(colonies) and set(colonies["id"]) <= set(names["result"].colonies["id"])

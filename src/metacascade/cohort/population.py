@@ -377,6 +377,18 @@ class Population:
     Patients are drawn from what the population validated when it was made: change
     neither ``scenario`` nor ``distributions`` afterwards, make another population.
 
+    Examples
+    --------
+    Patient 17 of a cohort of seed 1, alone (:meth:`patient`; with ``engine="patient"``
+    exactly the cohort's patient 17)::
+
+        import metacascade
+
+        population = metacascade.load_population("examples/virtual_trial_breast.yaml")
+        scenario, seed, values = population.patient(1, 17)  # values: its param_ columns
+        result = metacascade.simulate(scenario, seed=seed)  # seed: its seed column
+        course = metacascade.follow(result, scenario)
+
     """
 
     def __init__(self, scenario: Scenario | Mapping[str, Any],
@@ -556,6 +568,15 @@ class Population:
 
         The values are keyed by :meth:`parameter_names`, each the number drawn in its
         distribution's ``unit`` (the scenario has it with the unit appended).
+
+        Patient ``patient`` (its index, from 0) of the cohorts of seed ``cohort_seed``
+        of this population, whatever their engine: the scenario, the ``seed`` column and
+        the ``param_...`` columns of its row in the patients table. To rerun it alone,
+        ``result = metacascade.simulate(scenario, seed=seed)`` and
+        ``metacascade.follow(result, scenario)``: with ``engine="patient"`` exactly the
+        cohort's patient (:func:`~metacascade.cohort.shards.patient_tables` gives its
+        rows); the batch engine draws from its batch's streams instead, so the rerun is
+        another patient of the same law.
 
         The sections of the scenario that no distribution reaches (a scan schedule, a
         line of therapy, ...) are the same frozen objects in every patient's scenario.
