@@ -34,7 +34,7 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from metacascade._checks import whole_number
 from metacascade.cohort.seeds import rng_from_state, seed_states
@@ -82,10 +82,6 @@ class Uniform(_Strict):
         return self
 
 
-#: A number written with an exponent and no dot (``1e9``), which YAML 1.1 reads as text.
-_EXPONENT_FORM = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+")
-
-
 class Discrete(_Strict):
     """One of ``values`` with probabilities proportional to ``weights`` (equal if none).
 
@@ -96,19 +92,6 @@ class Discrete(_Strict):
 
     values: list[float | str | bool] = Field(min_length=1)
     weights: list[float] | None = None
-
-    @field_validator("values", mode="before")
-    @classmethod
-    def _numbers_yaml_read_as_text(cls, values: Any) -> Any:
-        """``1e9`` and ``2E-3``, which YAML 1.1 (PyYAML) reads as text, are numbers.
-
-        (Without a dot in the mantissa PyYAML reads them as strings: the patients table
-        held text, a unit was not appended, and ``[1e9, 1.5e9]`` was refused as mixed.)
-        """
-        if not isinstance(values, list):
-            return values
-        return [float(v) if isinstance(v, str) and _EXPONENT_FORM.fullmatch(v.strip())
-                else v for v in values]
 
     @model_validator(mode="after")
     def _check(self) -> Discrete:
