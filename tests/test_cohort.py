@@ -33,7 +33,7 @@ from metacascade.cohort import (
 )
 from metacascade.cohort.directory import DATASETS, Cohort
 from metacascade.cohort.population import Distribution
-from metacascade.errors import OutputError, ScenarioError
+from metacascade.errors import CohortError, OutputError, ParameterError, ScenarioError
 
 POPULATION = {
     "cancer": "breast", "horizon_years": 4, "primary_diameter_mm": 20,
@@ -558,18 +558,18 @@ def test_the_python_entry_point_takes_a_population_its_data_or_its_file(tmp_path
 
 @pytest.mark.parametrize(("kwargs", "error", "needle"), [
     ({"population": 3}, ScenarioError, "population: int is not a population"),
-    ({"executor": "dask"}, OutputError, "executor: 'dask' is not an executor"),
+    ({"executor": "dask"}, TypeError, "executor: 'dask' is not an executor"),
     # (the class passed for an instance failed in its run, leaving a directory that the
     # corrected call was refused)
-    ({"executor": LocalExecutor}, OutputError,
+    ({"executor": LocalExecutor}, TypeError,
      r"executor: LocalExecutor is a class, not an executor; give an instance, such as "
      r"LocalExecutor\(\)"),
-    ({"seed": True}, OutputError, r"seed: True must be a whole number in \[0, 2\^63\)"),
-    ({"n_patients": 2.5}, OutputError, "patients: 2.5 must be a whole number"),
-    ({"out": None, "resume": True}, OutputError, "out: give the directory"),
+    ({"seed": True}, ParameterError, r"seed: True must be a whole number in \[0, 2\^63\)"),
+    ({"n_patients": 2.5}, ParameterError, "^n_patients: 2.5 must be a whole number"),
+    ({"out": None, "resume": True}, ParameterError, "out: give the directory"),
     # (a non-empty string counted as true, and resumed)
-    ({"resume": "no"}, OutputError, r"^resume: 'no' is not true or false$"),
-    ({"resume": None}, OutputError, r"^resume: None is not true or false$"),
+    ({"resume": "no"}, ParameterError, r"^resume: 'no' is not true or false$"),
+    ({"resume": None}, ParameterError, r"^resume: None is not true or false$"),
     # (pathlib's "expected str, bytes or os.PathLike object, not int", naming nothing)
     ({"out": 5}, OutputError,
      r"^out: expected a directory's path \(str or os.PathLike\), not int$"),
@@ -622,7 +622,7 @@ def test_a_population_takes_any_mapping_or_a_scenario():
     (lambda: DaskExecutor(address=3), "scheduler: the address is a string"),
 ])
 def test_bad_executor_arguments_are_named_before_anything_starts(make, needle):
-    with pytest.raises(OutputError, match=needle):
+    with pytest.raises(TypeError if "address" in needle else ParameterError, match=needle):
         make()
 
 
@@ -663,13 +663,13 @@ def test_a_cohort_object_names_what_its_directory_lacks(tmp_path):
 
     cohort = Cohort(str(tmp_path))  # a str is a path too
     assert cohort.path == tmp_path
-    with pytest.raises(OutputError, match=r"is not a cohort directory: no manifest\.json"):
+    with pytest.raises(CohortError, match=r"is not a cohort directory: no manifest\.json"):
         cohort.table("patients")
     (tmp_path / "manifest.json").write_text("{not json")
-    with pytest.raises(OutputError, match=r"cannot read .*manifest\.json"):
+    with pytest.raises(CohortError, match=r"cannot read .*manifest\.json"):
         cohort.manifest  # noqa: B018
     (tmp_path / "manifest.json").write_text('{"shards_done": [0]}')
-    with pytest.raises(OutputError, match="a shard the manifest lists as done is missing"):
+    with pytest.raises(CohortError, match="a shard the manifest lists as done is missing"):
         cohort.table("patients")
     with pytest.raises(TypeError, match="path: expected a directory's path"):
         Cohort(None)  # type: ignore[arg-type]
@@ -805,13 +805,13 @@ def test_a_table_can_be_read_in_part(reference):
             ({"where": [("lesion", ">", "a")]},
              r"^where: \[\('lesion', '>', 'a'\)\] does not fit the observations dataset's "
              r"column types \(")]:
-        with pytest.raises(OutputError, match=needle):
+        with pytest.raises(ParameterError, match=needle):
             cohort.table("observations", **arguments)
 
 
 @pytest.mark.parametrize("progress", ["yes", 1.5, []])
 def test_progress_that_is_no_truth_value_is_refused(tmp_path, population, progress):
-    with pytest.raises(OutputError, match=r"^progress: .* is not true, false or None$"):
+    with pytest.raises(ParameterError, match=r"^progress: .* is not true, false or None$"):
         simulate_cohort(population, 2, seed=1, out=tmp_path / "c", progress=progress)
     assert not (tmp_path / "c").exists()
 
@@ -1078,7 +1078,7 @@ def test_simulate_cohort_documents_the_ranges_it_takes():
     assert f"1 to :data:`MAX_BATCH_SIZE` ({MAX_BATCH_SIZE:,}" in doc
     assert f"1 to :data:`MAX_PATIENTS` ({MAX_PATIENTS:,})" in doc
     assert "else the file's ``seed``, else 0" in doc
-    with pytest.raises(OutputError, match=rf"batch_size: .* in \[1, {MAX_BATCH_SIZE}\]"):
+    with pytest.raises(ParameterError, match=rf"batch_size: .* in \[1, {MAX_BATCH_SIZE}\]"):
         simulate_cohort(Path(__file__).resolve().parent.parent / "examples"
                         / "breast_population.yaml", 3, seed=1,
                         batch_size=MAX_BATCH_SIZE + 1)
@@ -1134,3 +1134,133 @@ def test_a_discrete_distribution_of_numbers_yaml_reads_as_text_draws_numbers(tmp
     drawn = [c for c in patients.columns if c.startswith("param_")]
     assert len(drawn) == 2
     assert all(pd.api.types.is_float_dtype(patients[c]) for c in drawn), patients.dtypes
+
+
+def test_the_command_s_resume_says_once_what_it_removed(tmp_path, population, reference):
+    """metacascade cohort --resume: the note on stderr, once; nothing said or removed when
+    the cohort is complete (analysis.json said 512 patients, cohort_complete false)."""
+    derived = ("analysis.json", "survival.png", "organs.png", "report.html")
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    for name in derived:
+        (out / name).write_text("of the shards done")
+    args = ["--patients", "6", "--seed", "5", "--shard-size", "6", "--workers", "1",
+            "--engine", "patient", "--out", str(out), "--resume"]
+    result = _cohort_cli(tmp_path, POPULATION, *args)
+    assert result.exit_code == 0, result.output
+    assert "removed" not in result.stderr
+    assert all((out / name).read_text() == "of the shards done" for name in derived)
+    path = out / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "shards_done": [],
+                                "complete": False}))
+    result = _cohort_cli(tmp_path, POPULATION, *args)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "removed" in line]
+    assert notes == ["note: removed analysis.json, survival.png, organs.png, report.html, "
+                     "written for the shards done before this resume (metacascade analyze "
+                     "and report write them again for the whole cohort)"], result.stderr
+    assert not any((out / name).exists() for name in derived)
+    assert_same(reference, out)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "needle"), [
+    ({"n_patients": 0}, ParameterError, r"^n_patients: 0 must be a whole number in \[1, "),
+    ({"seed": -1}, ParameterError, r"^seed: -1 must be a whole number in \[0, 2\^63\)$"),
+    ({"seed": 1.5}, ParameterError, r"^seed: 1\.5 must be a whole number"),
+    ({"batch_size": 0}, ParameterError, r"^batch_size: 0 must be a whole number in \[1, "),
+    ({"engine": "foo"}, ParameterError, r"^engine: 'foo' is not one of batch, patient$"),
+    ({"shard_size": 100}, ParameterError, r"^shard_size: 100 must be a multiple of the batch "
+                                          r"size 512 with the batch engine$"),
+    ({"shard_size": 0, "engine": "patient"}, ParameterError, r"^shard_size: 0 must be a "),
+    ({"executor": 5}, TypeError, r"^executor: 5 is not an executor; give a LocalExecutor"),
+    ({"progress": "yes"}, ParameterError, r"^progress: 'yes' is not true, false or None$"),
+])
+def test_bad_argument_values_are_parameter_errors_not_output_errors(tmp_path, population,
+                                                                    kwargs, error, needle):
+    """They were OutputError, "an output path cannot be written", naming the argument
+    (``patients:`` for ``n_patients``); a ParameterError is still a MetacascadeError."""
+    args = {"n_patients": 2, "seed": 5, "out": tmp_path / "c", **kwargs}
+    with pytest.raises(error, match=needle) as caught:
+        simulate_cohort(population, args.pop("n_patients"), **args)
+    assert not isinstance(caught.value, OutputError)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("option", "value", "needle"), [
+    ("--patients", "0", "--patients: 0 must be a whole number in [1, 100000000]"),
+    ("--seed", "-1", "--seed: -1 must be a whole number in [0, 2^63)"),
+    ("--batch-size", "0", "--batch-size: 0 must be a whole number in [1, 16384]"),
+    ("--engine", "foo", "--engine: 'foo' is not one of batch, patient"),
+    ("--shard-size", "100", "--shard-size: 100 must be a multiple of the batch size 512"),
+])
+def test_bad_option_values_are_one_line_naming_the_option(tmp_path, option, value, needle):
+    defaults = {"--out": str(tmp_path / "c"), "--patients": "4", "--workers": "1"}
+    extra = [x for k, v in defaults.items() if k != option for x in (k, v)]
+    result = _cohort_cli(tmp_path, POPULATION, option, value, *extra)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"metacascade: error: {needle}"), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_directory_that_is_no_cohort_is_the_same_error_from_every_reader(tmp_path):
+    """Cohort.manifest and Cohort.table raised OutputError where read_cohort and analyze
+    raised CohortError, for the same directory; CohortError is in errors.py now, and
+    still importable from metacascade.analysis."""
+    import metacascade
+    import metacascade.errors
+    from metacascade.analysis import CohortError as from_analysis
+    from metacascade.analysis import read_cohort
+    from metacascade.analysis.analyze import CohortError as from_analyze
+
+    assert from_analysis is from_analyze is CohortError is metacascade.errors.CohortError
+    readers = {"manifest": lambda: Cohort(tmp_path).manifest,
+               "table": lambda: Cohort(tmp_path).table("patients"),
+               "read_cohort": lambda: read_cohort(tmp_path),
+               "analyze": lambda: metacascade.analyze(tmp_path)}
+    for name, read in readers.items():
+        with pytest.raises(CohortError, match=r"is not a cohort directory: no manifest\.json"
+                           ) as caught:
+            read()
+        assert not isinstance(caught.value, OutputError), name
+
+
+def test_discrete_numbers_yaml_reads_as_text_are_numbers_in_the_patients_table(tmp_path):
+    """``values: [1e9, 1.0e5]``: PyYAML reads both as strings, and the param_ column held
+    "1e9" and "1.0e5" (the README: the number drawn). The patients simulated are the
+    same: the scenario read the string as the number."""
+    from metacascade import simulate
+    from metacascade.cohort import load_population
+    from metacascade.scenario import Scenario
+
+    text = yaml.safe_dump(POPULATION_SCENARIO) + (
+        "population:\n"
+        "  cascade_overrides.doubling_reference_cells: {discrete: {values: [1e9, 1.0e5]}}\n"
+        "  cancer_overrides.doubling_time: {discrete: {values: [9e1, 1.2e2]}, unit: d}\n")
+    assert yaml.safe_load(text)["population"]["cancer_overrides.doubling_time"][
+        "discrete"]["values"] == ["9e1", "1.2e2"]
+    path = tmp_path / "pop.yaml"
+    path.write_text(text)
+    run = CliRunner().invoke(app, ["cohort", "--scenario", str(path), "--patients", "4",
+                                   "--seed", "3", "--batch-size", "2", "--workers", "1",
+                                   "--out", str(tmp_path / "c")])
+    assert run.exit_code == 0, run.output
+    patients = pd.read_parquet(tmp_path / "c" / "patients")
+    cells = patients["param_cascade_overrides__doubling_reference_cells"]
+    days = patients["param_cancer_overrides__doubling_time"]
+    assert cells.dtype == days.dtype == np.float64
+    assert set(cells) <= {1e9, 1e5} and set(days) <= {90.0, 120.0}
+    # The same patients as from the strings the scenario was given before.
+    population = load_population(path)
+    for i in range(2):
+        scenario, seed, values = population.patient(3, i)
+        old = POPULATION_SCENARIO | {
+            "cascade_overrides": {"doubling_reference_cells": {1e9: "1e9", 1e5: "1.0e5"}[
+                values["param_cascade_overrides__doubling_reference_cells"]]},
+            "cancer_overrides": {"doubling_time": {90.0: "9e1", 120.0: "1.2e2"}[
+                values["param_cancer_overrides__doubling_time"]]}}
+        before = Scenario.from_dict(old)
+        assert repr(scenario.cascade()) == repr(before.cascade())
+        assert repr(scenario.resolve()) == repr(before.resolve())
+        pd.testing.assert_frame_equal(simulate(scenario, seed=seed).colonies,
+                                      simulate(before, seed=seed).colonies)

@@ -20,7 +20,7 @@ from metacascade.cli import app
 from metacascade.cohort import DaskExecutor, LocalExecutor, Population, simulate_cohort
 from metacascade.cohort.directory import DATASETS
 from metacascade.engine.kernel import EngineError
-from metacascade.errors import OutputError
+from metacascade.errors import OutputError, ParameterError
 from metacascade.physiology import get_body
 
 #: Family-wise significance of the statistical check below (Bonferroni over its tests).
@@ -147,11 +147,11 @@ def test_patients_with_too_many_colonies_together_run_in_halves(tmp_path, popula
 
 
 def test_batch_refusals(tmp_path, population, reference):
-    with pytest.raises(OutputError, match="shard_size: 6 must be a multiple of the batch "
-                                          "size 4"):
+    with pytest.raises(ParameterError, match="shard_size: 6 must be a multiple of the batch "
+                                             "size 4"):
         simulate_cohort(population, 10, seed=5, out=tmp_path / "x", batch_size=4,
                         shard_size=6, engine="batch")
-    with pytest.raises(OutputError, match="engine: 'fast' is not one of batch, patient"):
+    with pytest.raises(ParameterError, match="engine: 'fast' is not one of batch, patient"):
         simulate_cohort(population, 10, seed=5, out=tmp_path / "x", engine="fast")
     with pytest.raises(OutputError, match="another cohort"):
         simulate_cohort(population, 10, seed=5, out=reference, batch_size=2, shard_size=12,

@@ -380,3 +380,88 @@ def test_a_range_whose_ends_are_refused_is_refused_up_front():
                        r"\S+, the end of its range, are refused with the other "
                        r"distributions at their typical values \("):
         _trial(WIDE)
+
+
+def _from_yaml(lines: str) -> Population:
+    import yaml
+
+    data = copy.deepcopy(read_scenario_file(EXAMPLES / "breast_population.yaml"))
+    data["population"] = yaml.safe_load(lines)
+    return Population.from_dict(data)
+
+
+def test_discrete_values_yaml_reads_as_text_are_numbers_where_the_parameter_is_one():
+    """PyYAML reads 1e9 and 1.0e5 (no dot, or no sign in the exponent) as strings: the
+    patients table held them as text, a unit was not appended, and [1e9, 100000] was
+    refused as mixing numbers and strings."""
+    population = _from_yaml(
+        "cascade_overrides.doubling_reference_cells: {discrete: {values: [1e9, 100000]}}\n"
+        "cancer_overrides.doubling_time: {discrete: {values: [1.2e2, 9E1, 2e+2]}, unit: d}\n"
+        "clinic.therapy.lines.0.name: {discrete: {values: [1e3, 2e3]}}\n")
+    values = {path: dist.discrete.values for path, dist in population.distributions.items()}
+    assert values == {"cascade_overrides.doubling_reference_cells": [1e9, 1e5],
+                      "cancer_overrides.doubling_time": [120.0, 90.0, 200.0],
+                      "clinic.therapy.lines.0.name": ["1e3", "2e3"]}  # (a label: text)
+    scenario, _, drawn = population.patient(1, 0)
+    assert type(drawn["param_cascade_overrides__doubling_reference_cells"]) is float
+    assert scenario.cancer_overrides.doubling_time == (
+        f"{drawn['param_cancer_overrides__doubling_time']!r} d")  # (its unit appended)
+    assert drawn["param_clinic__therapy__lines__0__name"] in ("1e3", "2e3")
+    assert scenario.clinic.therapy.lines[0].name in ("1e3", "2e3")
+    # What the manifest keeps reads back the same; so does a Distribution given as one.
+    assert Population.from_dict(population.to_dict(), check=False).to_dict() == (
+        population.to_dict())
+    given = Population(population.scenario, {"cascade_overrides.doubling_reference_cells":
+                                             Distribution(discrete={"values": ["1e9"]})})
+    assert given.distributions["cascade_overrides.doubling_reference_cells"].discrete.values \
+        == [1e9]
+
+
+@pytest.mark.parametrize(("lines", "needle"), [
+    ("cancer_overrides.doubling_time: {discrete: {values: [9e1, 4 month]}}",
+     r"values: \[90\.0, '4 month'\] mix numbers and strings"),
+    ("cascade_overrides.doubling_reference_cells: {discrete: {values: [1e9, 1e40]}}",
+     r"^population\.cascade_overrides\.doubling_reference_cells: its value 1e\+40 is "
+     r"refused"),
+])
+def test_discrete_numbers_read_as_text_are_refused_as_numbers(lines, needle):
+    with pytest.raises(ScenarioError, match=needle):
+        _from_yaml(lines)
+
+
+def _readme_rerun_snippet() -> str:
+    """The README's Python block that reruns one cohort patient alone."""
+    import re
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+              if "population.patient(" in b]
+    assert len(blocks) == 1, blocks
+    return blocks[0]
+
+
+def test_the_readme_s_rerun_of_one_cohort_patient_is_that_patient(monkeypatch):
+    """The README said patient 17 of --engine patient is exactly simulate + follow "of its
+    scenario and seed", but not how to get them; its snippet (and Population's
+    docstring, which shows the same lines) gives the cohort's rows of that patient."""
+    import pandas as pd
+
+    from metacascade.cohort import patient_tables
+
+    snippet = _readme_rerun_snippet()
+    code = [line for line in snippet.splitlines() if line and not line.startswith("#")]
+    doc = [line.strip() for line in (Population.__doc__ or "").splitlines()]
+    assert all(line.strip() in doc for line in code), "Population's docstring differs"
+    monkeypatch.chdir(EXAMPLES.parent)
+    names: dict = {}
+    exec(compile(snippet, "README.md", "exec"), names)
+    population, scenario, seed, values = (names[k] for k in (
+        "population", "scenario", "seed", "values"))
+    row, colonies, observations = patient_tables(population, 1, 17)
+    assert row["patient"] == 17 and row["seed"] == seed == scenario.seed
+    assert values == {k: row[k] for k in population.parameter_names()}
+    pd.testing.assert_frame_equal(
+        observations.drop(columns="patient").reset_index(drop=True),
+        names["course"].observations.reset_index(drop=True))
+    assert row["colonies_founded"] == names["result"].final["colonies_founded"]
+    assert len(colonies) and set(colonies["id"]) <= set(names["result"].colonies["id"])

@@ -453,7 +453,7 @@ def cohort(
         # progress=True: the lines go to a log too, one per shard and every 30 s
         # (cohort/progress.py); None, the library's default, only to a terminal or in CI.
         try:  # (an interrupt, CohortInterrupted, says what is done: _stops_said)
-            with _as_options(patients="--patients", seed="--seed", engine="--engine",
+            with _as_options(n_patients="--patients", seed="--seed", engine="--engine",
                              shard_size="--shard-size", batch_size="--batch-size"):
                 result = simulate_cohort(population, patients, seed=seed, out=out,
                                          executor=executor, shard_size=shard_size,

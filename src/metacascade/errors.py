@@ -36,6 +36,16 @@ class OutputError(MetacascadeError):
     """An output path cannot be written (it is a file, or the disk refused)."""
 
 
+class CohortError(MetacascadeError):
+    """A directory is not a readable cohort; the message names what is missing.
+
+    Raised by every reader of a cohort directory: :class:`metacascade.cohort.Cohort`
+    (its ``manifest`` and ``table``), :func:`metacascade.analysis.read_cohort` and
+    :func:`metacascade.analyze`. (Also importable from :mod:`metacascade.analysis`,
+    where it was defined.)
+    """
+
+
 class Terminated(KeyboardInterrupt):
     """A SIGTERM, as the ``metacascade`` command raises it: it stops a run as Ctrl-C does.
 

@@ -66,6 +66,7 @@ from metacascade.analysis.survival import (
     logrank,
     median_survival,
 )
+from metacascade.errors import CohortError as CohortError  # (re-exported: it was here)
 from metacascade.errors import MetacascadeError, OutputError, ParameterError, install_hint
 from metacascade.outputs import plain_json
 
@@ -93,10 +94,6 @@ PER_ORGAN: dict[str, tuple[tuple[str, str], ...]] = {
 _FOUND = [("kind", "==", "scan"), ("lesion", ">", 0)]
 _ENDPOINTS: tuple[Endpoint, ...] = ("os", "pfs")
 _DISIBIO = "diSibio & French 2008, Arch Pathol Lab Med 132:931, Figure 1"
-
-
-class CohortError(MetacascadeError):
-    """A directory is not a readable cohort; the message names what is missing."""
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from metacascade.cohort.tables import (
     COLONY_COLUMNS,
     PATIENT_COLUMNS,
 )
-from metacascade.errors import MetacascadeError, OutputError
+from metacascade.errors import CohortError, MetacascadeError, OutputError, ParameterError
 
 MANIFEST = "manifest.json"
 #: The hidden file a run holds a lock on, so that a second run on the directory is refused.
@@ -111,19 +111,21 @@ class Cohort:
     def manifest(self) -> dict[str, Any]:
         """The manifest (shards done, scenario, seed, versions).
 
-        :class:`~metacascade.errors.OutputError` if the directory holds no readable one.
+        :class:`~metacascade.errors.CohortError` if the directory holds no readable one
+        (as :func:`metacascade.analysis.read_cohort` and :func:`metacascade.analyze`
+        raise).
         """
         path = self.path / MANIFEST
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise OutputError(f"{str(self.path)!r} is not a cohort directory: no "
+            raise CohortError(f"{str(self.path)!r} is not a cohort directory: no "
                               f"{MANIFEST}") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise OutputError(f"cannot read {str(path)!r}: "
+            raise CohortError(f"cannot read {str(path)!r}: "
                               f"{getattr(error, 'strerror', None) or error}") from None
         if not isinstance(data, dict) or not isinstance(data.get("shards_done"), list):
-            raise OutputError(f"{str(path)!r} is not a cohort's manifest (no list of "
+            raise CohortError(f"{str(path)!r} is not a cohort's manifest (no list of "
                               "shards done)")
         return data
 
@@ -140,18 +142,30 @@ class Cohort:
         ``not in`` (pyarrow's filters), e.g. ``[("kind", "==", "scan"), ("lesion", ">",
         0)]``. A cohort of a million patients holds about 200 million observations,
         mostly blood draws: more than a laptop's memory if read whole.
+
+        Raises
+        ------
+        ParameterError
+            ``name`` is not one of the datasets, ``columns`` not a list of its columns,
+            or ``where`` not a list of conditions on its columns (or of values that do
+            not fit their types); the message names the argument.
+        CohortError
+            The directory holds no readable manifest, or a shard it lists as done is
+            missing or cannot be read.
+
         """
         if name not in DATASETS:
-            raise OutputError(f"table: unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+            raise ParameterError(f"table: unknown dataset {name!r}; allowed: "
+                                 f"{', '.join(DATASETS)}")
         manifest = self.manifest
         known = _columns(name, manifest)
         if columns is not None:
             if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
-                raise OutputError(f"columns: {columns!r} is not a list of column names")
+                raise ParameterError(f"columns: {columns!r} is not a list of column names")
             unknown = [c for c in columns if c not in known]
             if unknown:
-                raise OutputError(f"columns: {', '.join(map(repr, unknown))} not in the "
-                                  f"{name} dataset; its columns: {', '.join(known)}")
+                raise ParameterError(f"columns: {', '.join(map(repr, unknown))} not in the "
+                                     f"{name} dataset; its columns: {', '.join(known)}")
         filters = _where(where, list(known), name)
         paths = [str(self.path / name / shard_file(i)) for i in sorted(manifest["shards_done"])]
         if not paths:  # (in the types a shard's columns would have)
@@ -161,16 +175,16 @@ class Cohort:
             return pq.read_table(paths, columns=None if columns is None else list(columns),
                                  filters=filters).to_pandas()
         except FileNotFoundError as error:
-            raise OutputError(f"cannot read the {name} dataset of {str(self.path)!r}: a "
+            raise CohortError(f"cannot read the {name} dataset of {str(self.path)!r}: a "
                               f"shard the manifest lists as done is missing ({error})") from None
         except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
             if filters is None:
-                raise OutputError(f"cannot read the {name} dataset of {str(self.path)!r}: "
+                raise CohortError(f"cannot read the {name} dataset of {str(self.path)!r}: "
                                   f"{error}") from None
-            raise OutputError(f"where: {list(where or [])!r} does not fit the {name} "
-                              f"dataset's column types ({error})") from None
+            raise ParameterError(f"where: {list(where or [])!r} does not fit the {name} "
+                                 f"dataset's column types ({error})") from None
         except (OSError, pa.ArrowException) as error:
-            raise OutputError(f"cannot read the {name} dataset of {str(self.path)!r}: "
+            raise CohortError(f"cannot read the {name} dataset of {str(self.path)!r}: "
                               f"{error}") from None
 
 
@@ -188,23 +202,23 @@ def _where(where: object, known: Sequence[str],
     if where is None:
         return None
     if isinstance(where, (str, bytes)) or not isinstance(where, Sequence):
-        raise OutputError(f"where: {where!r} is not a list of (column, op, value)")
+        raise ParameterError(f"where: {where!r} is not a list of (column, op, value)")
     if len(where) == 3 and isinstance(where[0], str):  # one condition, not a list of them
-        raise OutputError(f"where: {where!r} is not a list of (column, op, value) but one; "
-                          f"give [{where!r}]")
+        raise ParameterError(f"where: {where!r} is not a list of (column, op, value) but one; "
+                             f"give [{where!r}]")
     checked = []
     for condition in where:
         if not (isinstance(condition, (tuple, list)) and len(condition) == 3):
-            raise OutputError(f"where: {condition!r} is not a (column, op, value)")
+            raise ParameterError(f"where: {condition!r} is not a (column, op, value)")
         column, op, value = condition
         if column not in known:
-            raise OutputError(f"where: {column!r} not in the {name} dataset; its columns: "
-                              f"{', '.join(known)}")
+            raise ParameterError(f"where: {column!r} not in the {name} dataset; its columns: "
+                                 f"{', '.join(known)}")
         if op not in WHERE_OPS:
-            raise OutputError(f"where: {op!r} is not one of {', '.join(WHERE_OPS)}")
+            raise ParameterError(f"where: {op!r} is not one of {', '.join(WHERE_OPS)}")
         if op in ("in", "not in") and (isinstance(value, (str, bytes))
                                        or not isinstance(value, Iterable)):
-            raise OutputError(f"where: {op!r} takes a list of values, not {value!r}")
+            raise ParameterError(f"where: {op!r} takes a list of values, not {value!r}")
         checked.append((column, op, value))
     return checked or None
 

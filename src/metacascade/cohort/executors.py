@@ -26,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
 from metacascade._checks import whole_number
-from metacascade.errors import MetacascadeError, OutputError, WorkerDied, install_hint
+from metacascade.errors import MetacascadeError, ParameterError, WorkerDied, install_hint
 
 
 class Task(Protocol):
@@ -71,7 +71,7 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None) -> None:
         # (by default one per core this process may run on, not per core of the machine)
         self.workers = usable_cores() if workers is None else whole_number(
-            workers, "workers", low=1, error=OutputError)
+            workers, "workers", low=1, error=ParameterError)
 
     def __repr__(self) -> str:
         return f"LocalExecutor(workers={self.workers})"
@@ -245,15 +245,15 @@ class DaskExecutor:
 
     def __init__(self, *, address: str | None = None, n_workers: int | None = None) -> None:
         if n_workers is not None:
-            n_workers = whole_number(n_workers, "n_workers", low=1, error=OutputError)
+            n_workers = whole_number(n_workers, "n_workers", low=1, error=ParameterError)
         if address is not None and not isinstance(address, str):
-            raise OutputError(f"scheduler: the address is a string such as "
-                              f"'tcp://host:8786', not {type(address).__name__}")
+            raise TypeError(f"scheduler: the address is a string such as "
+                            f"'tcp://host:8786', not {type(address).__name__}")
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise OutputError("the Dask executor needs the 'dask' extra: "
-                              + install_hint("dask")) from None
+            raise MetacascadeError("the Dask executor needs the 'dask' extra: "
+                                   + install_hint("dask")) from None
         _quiet_sync_cancel_race()
         self._cluster = None
         #: The scheduler's address (None: a local cluster this executor made).

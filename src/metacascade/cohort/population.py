@@ -34,7 +34,7 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from metacascade._checks import whole_number
 from metacascade.cohort.seeds import rng_from_state, seed_states
@@ -82,28 +82,16 @@ class Uniform(_Strict):
         return self
 
 
-#: A number written with an exponent and no dot (``1e9``), which YAML 1.1 reads as text.
-_EXPONENT_FORM = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+")
-
-
 class Discrete(_Strict):
-    """One of ``values`` with probabilities proportional to ``weights`` (equal if none)."""
+    """One of ``values`` with probabilities proportional to ``weights`` (equal if none).
+
+    Values of one kind: numbers, strings or truth values. A value written ``1e9`` or
+    ``1.0e5``, which YAML 1.1 (PyYAML) reads as a string, is a number when its parameter
+    is one (:class:`Population` reads it so; :data:`NUMBER_TEXT`).
+    """
 
     values: list[float | str | bool] = Field(min_length=1)
     weights: list[float] | None = None
-
-    @field_validator("values", mode="before")
-    @classmethod
-    def _numbers_yaml_read_as_text(cls, values: Any) -> Any:
-        """``1e9`` and ``2E-3``, which YAML 1.1 (PyYAML) reads as text, are numbers.
-
-        (Without a dot in the mantissa PyYAML reads them as strings: the patients table
-        held text, a unit was not appended, and ``[1e9, 1.5e9]`` was refused as mixed.)
-        """
-        if not isinstance(values, list):
-            return values
-        return [float(v) if isinstance(v, str) and _EXPONENT_FORM.fullmatch(v.strip())
-                else v for v in values]
 
     @model_validator(mode="after")
     def _check(self) -> Discrete:
@@ -194,6 +182,17 @@ class Distribution(_Strict):
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, float | int) and not isinstance(value, bool)
+
+
+#: A number with an exponent that YAML 1.1 (PyYAML) reads as a string: one without a dot
+#: in the mantissa or without a sign in the exponent (``1e9``, ``1.0e5``, ``2E-3``), which
+#: YAML 1.2 and TOML read as numbers.
+NUMBER_TEXT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
+def _number_text(value: Any) -> bool:
+    """Whether ``value`` is a string that reads as a number (:data:`NUMBER_TEXT`)."""
+    return isinstance(value, str) and NUMBER_TEXT.fullmatch(value.strip()) is not None
 
 
 #: The kinds of distribution (a mapping holding none is no distribution).
@@ -361,6 +360,18 @@ class Population:
     Patients are drawn from what the population validated when it was made: change
     neither ``scenario`` nor ``distributions`` afterwards, make another population.
 
+    Examples
+    --------
+    Patient 17 of a cohort of seed 1, alone (:meth:`patient`; with ``engine="patient"``
+    exactly the cohort's patient 17)::
+
+        import metacascade
+
+        population = metacascade.load_population("examples/virtual_trial_breast.yaml")
+        scenario, seed, values = population.patient(1, 17)  # values: its param_ columns
+        result = metacascade.simulate(scenario, seed=seed)  # seed: its seed column
+        course = metacascade.follow(result, scenario)
+
     """
 
     def __init__(self, scenario: Scenario | Mapping[str, Any],
@@ -391,6 +402,7 @@ class Population:
                 raise ScenarioError(f"population.{path}: no distribution (lognormal, "
                                     "uniform or discrete); a path is written dotted, as "
                                     f"'{_dotted(path, spec)}: {{lognormal: ...}}'")
+            spec = self._numbers_read_as_text(path, spec)
             try:
                 self.distributions[path] = (spec if isinstance(spec, Distribution)
                                             else Distribution.model_validate(spec))
@@ -410,6 +422,39 @@ class Population:
         # object, one cascade) for the next patient.
         self._shared = _share_unsampled(self.scenario, Scenario.from_dict(self.scenario),
                                         [path.split(".") for path in self.distributions])
+
+    def _numbers_read_as_text(self, path: str, spec: Any) -> Any:
+        """``spec`` with its discrete values that read as numbers made numbers, if needed.
+
+        Those written ``1e9`` (:data:`NUMBER_TEXT`), which YAML 1.1 reads as strings,
+        when the parameter at ``path`` is a number: unless the scenario takes the string
+        there but refuses the number (a name). The scenario reads such a string as the
+        number, so the patients drawn are the same; but the patients table held it as
+        text, a ``unit`` was not appended to it, and ``[1e9, 100000]`` was refused as
+        mixing strings and numbers.
+        """
+        plain = spec.model_dump(exclude_none=True) if isinstance(spec, Distribution) else spec
+        discrete = plain.get("discrete") if isinstance(plain, Mapping) else None
+        if not isinstance(discrete, Mapping) or not isinstance(discrete.get("values"), list):
+            return spec
+        values = discrete["values"]
+        texts = [v for v in values if _number_text(v)]
+        if not texts:
+            return spec
+
+        def taken(value: Any) -> bool:
+            data = copy.deepcopy(self.scenario)
+            try:
+                _set_path(data, path, value)
+                Scenario.from_dict(data)
+            except ScenarioError:
+                return False
+            return True
+
+        if taken(texts[0]) and not taken(float(texts[0])):  # a string parameter
+            return spec
+        numbers = [float(v) if _number_text(v) else v for v in values]
+        return {**plain, "discrete": {**discrete, "values": numbers}}
 
     def _check_support(self) -> None:
         """Refuse, before any patient, values every large cohort would draw and refuse.
@@ -506,6 +551,15 @@ class Population:
 
         The values are keyed by :meth:`parameter_names`, each the number drawn in its
         distribution's ``unit`` (the scenario has it with the unit appended).
+
+        Patient ``patient`` (its index, from 0) of the cohorts of seed ``cohort_seed``
+        of this population, whatever their engine: the scenario, the ``seed`` column and
+        the ``param_...`` columns of its row in the patients table. To rerun it alone,
+        ``result = metacascade.simulate(scenario, seed=seed)`` and
+        ``metacascade.follow(result, scenario)``: with ``engine="patient"`` exactly the
+        cohort's patient (:func:`~metacascade.cohort.shards.patient_tables` gives its
+        rows); the batch engine draws from its batch's streams instead, so the rerun is
+        another patient of the same law.
 
         The sections of the scenario that no distribution reaches (a scan schedule, a
         line of therapy, ...) are the same frozen objects in every patient's scenario.

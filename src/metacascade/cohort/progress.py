@@ -11,8 +11,9 @@ in the shards under way (each batch, or each part of a batch split for its colon
 or each patient of the per-patient engine) are added to the count every
 :data:`REFRESH_S` seconds on a terminal (every :data:`REFRESH_LOG_S` elsewhere), so
 that a long shard is not silent. The notes given to :class:`Progress` (the cohort
-runner's, when fewer shards than workers leave some waiting or a batch is mostly
-patients beyond the cohort) follow the first line. A stream that cannot be written (a
+runner's, when fewer shards than workers leave some waiting, a batch is mostly
+patients beyond the cohort, or a resume removed the analysis and report of the shards
+done before) follow the first line. A stream that cannot be written (a
 pipe closed by its reader, as ``2>&1 | head -1``, a closed file, no stderr at all) ends
 the progress output, silently, not the run.
 """

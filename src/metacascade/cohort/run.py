@@ -87,7 +87,13 @@ from metacascade.cohort.shards import (
     run_shard,
     shard_file,
 )
-from metacascade.errors import MetacascadeError, OutputError, ScenarioError, WorkerDied
+from metacascade.errors import (
+    MetacascadeError,
+    OutputError,
+    ParameterError,
+    ScenarioError,
+    WorkerDied,
+)
 
 # The public names this module held before shards.py and directory.py were split from it
 # (their old import paths still work).
@@ -172,37 +178,65 @@ def simulate_cohort(population: Population | Mapping[str, Any] | str | os.PathLi
         The cohort directory (``path``; path-like), its manifest and its tables
         (:meth:`Cohort.table`).
 
+    Raises
+    ------
+    ParameterError
+        ``n_patients``, ``seed``, ``batch_size`` or ``shard_size`` is not a whole number
+        in its range, ``shard_size`` not a multiple of ``batch_size`` (batch engine),
+        ``engine`` not one of :data:`ENGINES`, ``resume`` not true or false (or true
+        without ``out``), or ``progress`` not true, false or None; the message names the
+        argument. Nothing is written.
+    TypeError
+        ``executor`` is not an executor (such as the class :class:`LocalExecutor`
+        rather than an instance). Nothing is written.
+    ScenarioError
+        ``population`` is not a population, or its file or data is refused.
+    OutputError
+        ``out`` is not a directory's path, is a file, holds something else or another
+        cohort (or this one, without ``resume``), is in use by another run, was begun
+        with another NumPy, or cannot be written.
+    MetacascadeError
+        A patient the scenario or the engine refuses (a
+        :class:`~metacascade.errors.ScenarioError` or
+        :class:`~metacascade.engine.limits.EngineError` naming the patient's index in
+        the cohort); what the run wrote is taken back when no shard is done.
+    CohortInterrupted
+        The run was interrupted (Ctrl-C, or SIGTERM where it raises
+        :class:`~metacascade.errors.Terminated`); ``resume=True`` finishes it.
+    WorkerDied
+        A worker of the local pool died; ``resume=True`` finishes the run.
+
     """
     population = _population(population)
     if progress is not None and not is_truth_value(progress):
-        raise OutputError(f"progress: {progress!r} is not true, false or None")
+        raise ParameterError(f"progress: {progress!r} is not true, false or None")
     if not is_truth_value(resume):  # (a string such as "no" would count as true)
-        raise OutputError(f"resume: {resume!r} is not true or false")
+        raise ParameterError(f"resume: {resume!r} is not true or false")
     if out is not None:
         out = as_path(out, "out", noun="a directory's path", error=OutputError)
     if isinstance(executor, type):  # (its ``run`` is callable, but not without an instance)
-        raise OutputError(f"executor: {executor.__name__} is a class, not an executor; give "
-                          f"an instance, such as {executor.__name__}(), or None (a local "
-                          "process pool)")
+        raise TypeError(f"executor: {executor.__name__} is a class, not an executor; give "
+                        f"an instance, such as {executor.__name__}(), or None (a local "
+                        "process pool)")
     if executor is not None and not callable(getattr(executor, "run", None)):
-        raise OutputError(f"executor: {executor!r} is not an executor; give a "
-                          "LocalExecutor, a DaskExecutor, or None (a local process pool)")
+        raise TypeError(f"executor: {executor!r} is not an executor; give a "
+                        "LocalExecutor, a DaskExecutor, or None (a local process pool)")
     if out is None and resume:
-        raise OutputError("out: give the directory of the cohort to resume")
+        raise ParameterError("out: give the directory of the cohort to resume")
     if engine not in ENGINES:
-        raise OutputError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
+        raise ParameterError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
     batch_size = whole_number(batch_size, "batch_size", low=1, high=MAX_BATCH_SIZE,
-                              error=OutputError)
+                              error=ParameterError)
     if shard_size is None:
         shard_size = batch_size if engine == "batch" else DEFAULT_SHARD_SIZE
-    n_patients = whole_number(n_patients, "patients", low=1, high=MAX_PATIENTS,
-                              error=OutputError)
-    shard_size = whole_number(shard_size, "shard_size", low=1, error=OutputError)
+    n_patients = whole_number(n_patients, "n_patients", low=1, high=MAX_PATIENTS,
+                              error=ParameterError)
+    shard_size = whole_number(shard_size, "shard_size", low=1, error=ParameterError)
     if engine == "batch" and shard_size % batch_size:
-        raise OutputError(f"shard_size: {shard_size} must be a multiple of the batch size "
-                          f"{batch_size} with the batch engine")
+        raise ParameterError(f"shard_size: {shard_size} must be a multiple of the batch "
+                             f"size {batch_size} with the batch engine")
     seed = whole_number(seed, "seed", low=0, high=2**63 - 1, allowed="in [0, 2^63)",
-                        error=OutputError)
+                        error=ParameterError)
     scenario = population.to_dict()
     identity = {"format": FORMAT, "scenario": scenario, "seed": seed,
                 "n_patients": n_patients, "shard_size": shard_size, "engine": engine,
