@@ -319,10 +319,8 @@ def _has_organ(patients: pd.DataFrame, colonies: pd.DataFrame,
     for name, present in columns.items():
         if present is None:
             continue
-        rows = (bodies == name).to_numpy()
-        for organ in AUTOPSY_ORGANS:
-            if organ not in present:
-                has.loc[rows, organ] = False
+        absent = [organ for organ in AUTOPSY_ORGANS if organ not in present]
+        has.loc[(bodies == name).to_numpy(), absent] = False
     lacking = [bed for bed, o in ORGAN_TO_DISIBIO.items() if not has[o].all()]
     seen = colonies.loc[colonies["organ"].isin(lacking), ["patient", "organ"]]
     if len(seen):
