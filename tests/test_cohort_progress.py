@@ -342,3 +342,24 @@ def test_the_command_prints_its_progress_into_a_log_too(tmp_path: Path) -> None:
     lines = log.read_text().splitlines()
     assert lines[0] == "shards 0/2  4 patients to run"
     assert lines[-1].startswith("shards 2/2  patients 4 this run")
+
+
+def test_a_line_is_written_with_its_end_at_once() -> None:
+    """A SIGTERM between a line and its newline (print writes them apart) left the line
+    unended and the run's last message on it: each line is one write, its end included."""
+
+    class Writes(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.calls.append(text)
+            return super().write(text)
+
+    stream = Writes()
+    with Progress(2, 0, 4, stream=stream, notes=["a note"]) as bar:
+        bar.shard_done(2)
+        bar.shard_done(2)
+    assert len(stream.calls) == 4, stream.calls
+    assert all(call.endswith("\n") for call in stream.calls), stream.calls

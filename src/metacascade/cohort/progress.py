@@ -160,11 +160,17 @@ class Progress:
         self._write(text, end)
 
     def _write(self, text: str, end: str) -> None:
-        """Write ``text`` and ``end``; after a write fails, nothing more (the run goes on)."""
-        if self._silent:
+        """Write ``text`` and ``end``; after a write fails, nothing more (the run goes on).
+
+        In one write: ``print`` writes the text and its end apart, and a SIGTERM between
+        the two (its handler raises in this thread) left the line unended, so the run's
+        last message went on the same line (a test of it failed so, 1 run in about 40).
+        """
+        if self._silent or self.stream is None:
             return
         try:
-            print(text, file=self.stream, end=end, flush=True)
+            self.stream.write(text + end)
+            self.stream.flush()
         except (OSError, ValueError):  # a closed pipe (BrokenPipeError), a closed file
             self._silent = True
 
